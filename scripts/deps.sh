@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# deps.sh - install what usher needs on Debian 12, idempotently.
+#
+#   1. Debian packages: installed with apt-get only when one is missing
+#      (needs root; otherwise prints the command to run).
+#   2. npm tarballs listed in scripts/npm.lock: fetched with `npm pack`
+#      (no install scripts run), checked against the pinned sha256, cached in
+#      .deps/npm/ and unpacked beside (.deps/npm/<name>/package/...).
+#
+# Usage: scripts/deps.sh [--no-npm]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+APT_PKGS=(cmake ninja-build gcc clang libclang-rt-14-dev protobuf-c-compiler
+          libprotobuf-c-dev libonnx-dev python3 python3-onnx ca-certificates)
+
+missing=()
+# npm may come from elsewhere (NodeSource); Debian's only when there is none
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+for p in "${APT_PKGS[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]})); then
+    echo "deps: installing Debian packages: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "deps: not root; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ "${1:-}" = "--no-npm" ] && exit 0
+
+cache="$root/.deps/npm"
+mkdir -p "$cache"
+while read -r spec sha _; do
+    case "$spec" in ''|'#'*) continue ;; esac
+    name=${spec%@*}
+    version=${spec##*@}
+    base=$(echo "${name#@}" | tr '/' '-')
+    tgz="$cache/$base-$version.tgz"
+    dir="$cache/$base"
+    if [ -f "$tgz" ] && echo "$sha  $tgz" | sha256sum -c --quiet - 2>/dev/null; then
+        [ -f "$dir/.version" ] && [ "$(cat "$dir/.version")" = "$version" ] && continue
+    else
+        rm -f "$tgz"
+        echo "deps: fetching $spec"
+        tmp=$(mktemp -d)
+        if ! (cd "$tmp" && npm pack "$spec" --silent >/dev/null 2>"$tmp/err"); then
+            echo "deps: npm pack $spec failed:" >&2
+            cat "$tmp/err" >&2
+            rm -rf "$tmp"
+            exit 1
+        fi
+        mv "$tmp"/*.tgz "$tgz"
+        rm -rf "$tmp"
+        if ! echo "$sha  $tgz" | sha256sum -c --quiet - ; then
+            echo "deps: $spec: sha256 mismatch (expected $sha); refusing it" >&2
+            rm -f "$tgz"
+            exit 1
+        fi
+    fi
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    tar -xzf "$tgz" -C "$dir" --no-same-owner --no-same-permissions
+    echo "$version" > "$dir/.version"
+done < scripts/npm.lock

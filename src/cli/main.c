@@ -1,0 +1,54 @@
+/*
+ * main.c - the `usher` command (layer 9): verb dispatch and shared helpers.
+ *
+ * Front ends use only the public API (include/usher/). Exit codes:
+ *   0 success, 1 failure (the message says why), 2 usage error,
+ *   3 the command ran but its result is incomplete (inspect: some nodes
+ *     could not be inferred).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "usher/model.h"
+
+static const struct verb {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} verbs[] = {
+    {"inspect", cli_inspect, "show a model's inputs, outputs, operators, size and cost"},
+    {"convert", cli_convert, "rewrite a model: strip weights, fill random weights, external data"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: usher <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(f, "\n'usher <command> --help' describes a command. 'usher --version' prints the "
+               "version.\nEnvironment: USHER_LOG=error|warn|info|debug sets the log level.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("usher %s\n", usher_version());
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(argv[1], verbs[i].name) == 0)
+            return verbs[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "usher: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}

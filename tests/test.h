@@ -1,0 +1,109 @@
+/*
+ * test.h - usher's minimal test harness (libuv's test/task.h in spirit).
+ *
+ * A test file defines TEST(name) functions and a TEST_LIST; main() runs them
+ * in order (or the one named on the command line) and exits non-zero on the
+ * first failing file. Typed asserts print both sides. After each test the
+ * allocation hook must be back where it was: a test that leaks through
+ * us_malloc fails even if its asserts passed.
+ */
+#ifndef USHER_TEST_H
+#define USHER_TEST_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+extern int test_failed_;
+
+#define TEST(name) static void name(void)
+
+#define FAIL_(...)                                                                                 \
+    do {                                                                                           \
+        fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                          \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        test_failed_ = 1;                                                                          \
+        return;                                                                                    \
+    } while (0)
+
+#define ASSERT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            FAIL_("assertion failed: %s", #c);                                                     \
+    } while (0)
+
+#define ASSERT_EQ_INT(a, b)                                                                        \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_)                                                                              \
+            FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_);                                       \
+    } while (0)
+
+#define ASSERT_EQ_U64(a, b)                                                                        \
+    do {                                                                                           \
+        unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);             \
+        if (a_ != b_)                                                                              \
+            FAIL_("%s == %s: %llu != %llu", #a, #b, a_, b_);                                       \
+    } while (0)
+
+#define ASSERT_STR_EQ(a, b)                                                                        \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");   \
+    } while (0)
+
+#define ASSERT_CONTAINS(hay, needle)                                                               \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (!h_ || !strstr(h_, n_))                                                                \
+            FAIL_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);                       \
+    } while (0)
+
+/* a call returning a status with an usher_error named err in scope */
+#define ASSERT_OK(call)                                                                            \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != 0)                                                                              \
+            FAIL_("%s failed (%d): %s", #call, rc_, err.msg);                                      \
+    } while (0)
+
+#define ASSERT_NEAR_PCT(a, b, pct)                                                                 \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        double d_ = a_ > b_ ? a_ - b_ : b_ - a_;                                                   \
+        if (d_ > (pct) / 100.0 * (b_ < 0 ? -b_ : b_))                                              \
+            FAIL_("%s ~ %s within %g%%: %.6g vs %.6g (%.2f%% off)", #a, #b, (double)(pct), a_, b_, \
+                  b_ ? 100.0 * d_ / (b_ < 0 ? -b_ : b_) : 0.0);                                    \
+    } while (0)
+
+typedef struct test_entry {
+    const char *name;
+    void (*fn)(void);
+} test_entry;
+
+#define TEST_ENTRY(name) {#name, name}
+
+int test_run(int argc, char **argv, const test_entry *tests, size_t n);
+
+#define TEST_MAIN(...)                                                                             \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        static const test_entry tests_[] = {__VA_ARGS__};                                          \
+        return test_run(argc, argv, tests_, sizeof tests_ / sizeof tests_[0]);                     \
+    }
+
+/* Directory of the npm test models (.deps/npm), from USHER_TEST_DEPS. */
+const char *test_deps_dir(void);
+/* Source tree root, from USHER_SOURCE_DIR. */
+const char *test_source_dir(void);
+/* path = dir + "/" + rel into a static buffer slot (8 slots rotate). */
+const char *test_path(const char *dir, const char *rel);
+/* A fresh empty temporary directory (removed at exit). */
+const char *test_tmpdir(void);
+
+#endif
