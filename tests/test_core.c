@@ -153,8 +153,11 @@ TEST(errors_name_codes_and_prefix)
 {
     usher_error err;
     ASSERT_EQ_INT(us_err_set(&err, USHER_ERR_PARSE, "field %s", "x"), USHER_ERR_PARSE);
-    us_err_prefix(&err, "%s: ", "model.onnx");
+    ASSERT_EQ_INT(us_err_prefix(&err, USHER_ERR_PARSE, "%s: ", "model.onnx"), USHER_ERR_PARSE);
     ASSERT_STR_EQ(err.msg, "model.onnx: field x");
+    us_err_clear(&err);
+    ASSERT_EQ_INT(us_err_prefix(&err, USHER_ERR_NOMEM, "m: "), USHER_ERR_NOMEM);
+    ASSERT_STR_EQ(err.msg, "m: out of memory (no detail)");
     ASSERT_STR_EQ(usher_status_name(USHER_ERR_LIMIT), "USHER_ERR_LIMIT");
     ASSERT_STR_EQ(usher_status_name(12345), "USHER_UNKNOWN");
     ASSERT_EQ_INT(us_err_set(NULL, USHER_ERR_IO, "dropped"), USHER_ERR_IO);

@@ -41,17 +41,19 @@ int us_err_set(usher_error *err, int code, const char *fmt, ...)
     return code;
 }
 
-int us_err_prefix(usher_error *err, const char *fmt, ...)
+int us_err_prefix(usher_error *err, int code, const char *fmt, ...)
 {
     if (!err)
-        return USHER_OK;
+        return code;
+    if (err->code != code || !err->msg[0])
+        us_err_set(err, code, "%s (no detail)", usher_status_message(code));
     char pre[256];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     if (n <= 0)
-        return err->code;
+        return code;
     size_t plen = strlen(pre), mlen = strlen(err->msg);
     if (plen >= sizeof err->msg)
         plen = sizeof err->msg - 1;
@@ -60,7 +62,7 @@ int us_err_prefix(usher_error *err, const char *fmt, ...)
     memmove(err->msg + plen, err->msg, mlen);
     memcpy(err->msg, pre, plen);
     err->msg[plen + mlen] = '\0';
-    return err->code;
+    return code;
 }
 
 void us_err_clear(usher_error *err)

@@ -5,7 +5,10 @@
  * code is still returned, so a failing path reads
  *     return us_err_set(err, USHER_ERR_PARSE, "%s: field 'x' ...", path);
  * us_err_prefix() prepends context ("model.onnx: ") while an error travels
- * up, so the innermost code knows the field and the outer one the file.
+ * up, so the innermost code knows the field and the outer one the file. It
+ * takes the code being returned and returns it; if the inner code forgot to
+ * write a message, the generic one is used and "(no detail)" marks the bug
+ * (tests look for it).
  */
 #ifndef US_ERR_H
 #define US_ERR_H
@@ -14,7 +17,8 @@
 
 int us_err_set(usher_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int us_err_prefix(usher_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int us_err_prefix(usher_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void us_err_clear(usher_error *err);
 
 #endif

@@ -563,10 +563,10 @@ static int finalize_graph(fin *f, ir_graph *g)
             for (uint32_t a = 0; a < x->n_attr; a++) {
                 ir_attr *at = &x->attr[a];
                 if (at->g && (rc = collect_implicit(f, x, at->g)) < 0)
-                    return rc;
+                    return us_err_set(f->err, rc, "out of memory");
                 for (size_t k = 0; at->graphs && k < at->n; k++)
                     if ((rc = collect_implicit(f, x, at->graphs[k])) < 0)
-                        return rc;
+                        return us_err_set(f->err, rc, "out of memory");
             }
         }
         for (uint32_t k = 0; k < x->n_in; k++) {

@@ -163,7 +163,8 @@ struct ir_model;
 typedef struct ir_tensor {
     const char *name;
     uint32_t id, flags;
-    int32_t dtype;  /* ir_dtype */
+    int32_t dtype;  /* ir_dtype (inferred for produced tensors) */
+    int32_t decl_dtype; /* as declared in the file (graph inputs/outputs), or 0 */
     ir_shape decl;  /* as declared in the file (inputs, value_info); rank may be unknown */
     ir_shape shape; /* inferred (constants: their dims) */
     struct ir_node *producer;

@@ -142,9 +142,10 @@ static Onnx__ValueInfoProto *ex_value_info(exp *e, const ir_tensor *t)
     vi->type = tp;
     tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     tp->tensor_type = tt;
-    if (t->dtype) {
+    int dt = t->decl_dtype ? t->decl_dtype : t->dtype;
+    if (dt) {
         tt->has_elem_type = 1;
-        tt->elem_type = t->dtype;
+        tt->elem_type = dt;
     }
     if (t->decl.rank < 0)
         return vi;

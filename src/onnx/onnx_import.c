@@ -127,6 +127,7 @@ static int import_type(imp *im, const Onnx__TypeProto *tp, ir_tensor *t, const c
         if (rc < 0)
             return rc;
         t->dtype = tt->elem_type;
+        t->decl_dtype = tt->elem_type;
         t->has_decl_type = true;
     }
     if (tt->shape)
@@ -764,6 +765,7 @@ static int import_graph(imp *im, const Onnx__GraphProto *gp, ir_graph *parent, i
             if ((rc = import_type(im, vi->type, &tmp, w)) < 0)
                 return rc;
             t->decl = tmp.decl;
+            t->decl_dtype = tmp.decl_dtype;
             if (!t->has_decl_type && tmp.has_decl_type && !t->producer)
                 t->dtype = tmp.dtype;
         }
@@ -884,7 +886,7 @@ int onnx_load_file(const char *path, const onnx_load_params *p, ir_model **out, 
         close(dirfd);
     if (rc < 0) {
         ir_model_free(m);
-        return us_err_prefix(err, "%s: ", path);
+        return us_err_prefix(err, rc, "%s: ", path);
     }
     *out = m;
     return USHER_OK;
@@ -915,7 +917,7 @@ int onnx_load_memory(const void *data, size_t len, const char *label, const onnx
     int rc = load_bytes(copy, len, -1, p, m, err);
     if (rc < 0) {
         ir_model_free(m);
-        return us_err_prefix(err, "%s: ", label);
+        return us_err_prefix(err, rc, "%s: ", label);
     }
     *out = m;
     return USHER_OK;
