@@ -158,6 +158,7 @@ TEST(errors_name_codes_and_prefix)
     us_err_clear(&err);
     ASSERT_EQ_INT(us_err_prefix(&err, USHER_ERR_NOMEM, "m: "), USHER_ERR_NOMEM);
     ASSERT_STR_EQ(err.msg, "m: out of memory (no detail)");
+    ASSERT_EQ_U64(us_err_missing_detail_count(), 1); /* the bug is counted */
     ASSERT_STR_EQ(usher_status_name(USHER_ERR_LIMIT), "USHER_ERR_LIMIT");
     ASSERT_STR_EQ(usher_status_name(12345), "USHER_UNKNOWN");
     ASSERT_EQ_INT(us_err_set(NULL, USHER_ERR_IO, "dropped"), USHER_ERR_IO);

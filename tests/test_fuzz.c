@@ -152,6 +152,8 @@ typedef struct pb {
 
 static void put(pb *b, const void *d, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 64;
         b->p = realloc(b->p, b->cap);

@@ -2,6 +2,7 @@
 #include "err.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,12 +42,18 @@ int us_err_set(usher_error *err, int code, const char *fmt, ...)
     return code;
 }
 
+static _Atomic uint64_t g_missing;
+
+uint64_t us_err_missing_detail_count(void) { return atomic_load(&g_missing); }
+
 int us_err_prefix(usher_error *err, int code, const char *fmt, ...)
 {
     if (!err)
         return code;
-    if (err->code != code || !err->msg[0])
+    if (err->code != code || !err->msg[0]) {
+        atomic_fetch_add(&g_missing, 1);
         us_err_set(err, code, "%s (no detail)", usher_status_message(code));
+    }
     char pre[256];
     va_list ap;
     va_start(ap, fmt);

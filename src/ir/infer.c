@@ -525,6 +525,11 @@ static void reset_graph(ir_graph *g)
         n->infer_msg = NULL;
         for (uint32_t a = 0; a < n->n_attr; a++) {
             ir_attr *at = &n->attr[a];
+            /* attribute tensors cache values too, in the arena about to be reset */
+            if (at->t)
+                at->t->value = NULL;
+            for (size_t k = 0; at->tensors && k < at->n; k++)
+                at->tensors[k]->value = NULL;
             if (at->g)
                 reset_graph(at->g);
             for (size_t k = 0; at->graphs && k < at->n; k++)
@@ -577,10 +582,12 @@ static void infer_node(run *r, ir_node *n)
             blind = true;
     int rc;
     if (blind && n->op != IR_OP_IF && n->op != IR_OP_LOOP) {
-        /* an input's shape is unknown because of an earlier problem: pass it on */
+        /* an input's shape is unknown because of an earlier problem: pass it on,
+         * and cost nothing (flagged inexact) */
         for (uint32_t k = 0; k < n->n_out; k++)
             ir_set_out_unknown(c, k, ir_in_dtype(n, 0));
-        rc = USHER_OK;
+        n->cost.exact = false;
+        return;
     } else {
         rc = infer_table[n->op](c, n);
     }

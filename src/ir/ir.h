@@ -413,8 +413,9 @@ void ir_model_stats(const ir_model *m, ir_stats *st);
 uint64_t ir_graph_peak_live_bytes(const ir_graph *g, bool *exact);
 
 /*
- * Drop the bytes of floating-point constants of at least min_bytes (they
- * become IR_TF_NODATA) and mark the model graph-only. Never fails today;
+ * Drop the bytes of floating-point constants of at least min_bytes, and of
+ * any constant over IR_VALUE_MAX_ELEMS elements (they become IR_TF_NODATA),
+ * and mark the model graph-only. Never fails today;
  * returns USHER_OK.
  */
 int ir_model_strip(ir_model *m, uint64_t min_bytes);

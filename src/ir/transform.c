@@ -1,9 +1,10 @@
 /*
  * transform.c - whole-model rewrites that do not change the graph (layer 2).
  *
- * ir_model_strip drops the bytes of large floating-point constants, which
- * makes a "graph-only" model: every dim, type and small constant (shape
- * vectors, axes, scales) stays, so shapes, FLOPs and memory can still be
+ * ir_model_strip drops the bytes of large floating-point constants (and of
+ * any constant too large for inference to track as a value, such as a
+ * causal mask), which makes a "graph-only" model: every dim, type and small
+ * constant (shape vectors, axes, scales) stays, so shapes, FLOPs and memory can still be
  * computed, but the file is tiny. ir_model_fill_random does the reverse
  * with deterministic pseudo-random values, for timing runs that need real
  * tensors but not trained weights.
@@ -54,7 +55,11 @@ static void strip_one(ir_model *m, ir_tensor *t, void *ud, int *rc)
     uint64_t min = *(const uint64_t *)ud;
     (void)m;
     (void)rc;
-    if (t->data && ir_dtype_is_float(t->dtype) && t->nbytes >= min) {
+    uint64_t numel = 0;
+    bool big = ir_shape_numel(&t->decl, &numel) && numel > IR_VALUE_MAX_ELEMS;
+    /* floating-point weights from min bytes; anything inference would never read
+     * as a value (over IR_VALUE_MAX_ELEMS elements: masks, lookup tables) */
+    if (t->data && ((ir_dtype_is_float(t->dtype) && t->nbytes >= min) || big)) {
         t->data = NULL;
         t->nbytes = 0;
         t->flags |= IR_TF_NODATA;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# fuzz.sh SECONDS [BUILD_DIR] - run the ONNX loader fuzzer (libFuzzer, ASan,
+# UBSan) for SECONDS over a scratch copy of fuzz/corpus. Crashes are written
+# to fuzz/crashes/ and make the script fail; turn each one into a seed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-600}
+dir=${2:-build-fuzz}
+if [ ! -x "$dir/fuzz/fuzz_onnx_load" ]; then
+    CC=clang cmake -S . -B "$dir" -G Ninja -DUSHER_FUZZ=ON >/dev/null
+    cmake --build "$dir" --target fuzz_onnx_load
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp fuzz/corpus/*.onnx "$work"/
+mkdir -p fuzz/crashes
+ASAN_OPTIONS=detect_leaks=1 "$dir/fuzz/fuzz_onnx_load" "$work" -max_total_time="$secs" \
+    -max_len=65536 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/crashes/ \
+    -print_final_stats=1 2>&1 | tail -n 25
+rmdir fuzz/crashes 2>/dev/null || true

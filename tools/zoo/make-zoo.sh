@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make-zoo.sh USHER - rebuild models/zoo/: export full-weight models with
+# torch (tools/zoo/export_zoo.py, Debian python3-torch + python3-torchvision),
+# then strip their weights with `usher convert --strip` so the committed files
+# are graph-only (dims, graph and small constants kept; weights >= 4 KiB dropped).
+# Developers run this; CI uses the committed files.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+usher=${1:-build/usher}
+full=${ZOO_FULL:-/tmp/zoo-full}
+mkdir -p "$full" models/zoo
+if [ -z "${SKIP_EXPORT:-}" ]; then
+    /usr/bin/python3 tools/zoo/export_zoo.py "$full"
+fi
+for f in "$full"/*.onnx; do
+    name=$(basename "$f")
+    "$usher" convert "$f" "models/zoo/$name" --strip
+    printf '%-24s %12s -> %8s bytes\n' "$name" "$(stat -c %s "$f")" "$(stat -c %s "models/zoo/$name")"
+done
