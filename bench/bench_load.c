@@ -132,14 +132,34 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--once") == 0) {
+        /* one job in this process, for external timers (/usr/bin/time -v, hyperfine) */
+        const char *mode = argv[2];
+        if (strcmp(mode, "read") == 0)
+            return do_read(argv[3]);
+        if (strcmp(mode, "stream") == 0)
+            return do_stream(argv[3]);
+        if (strcmp(mode, "load") == 0 || strcmp(mode, "load+hash") == 0)
+            return do_load(argv[3], strcmp(mode, "load+hash") == 0);
+        fprintf(stderr, "bench_load: unknown mode '%s'\n", mode);
+        return 2;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_load MODEL [RUNS]\n");
+        fprintf(stderr, "usage: bench_load MODEL [RUNS]\n"
+                        "       bench_load --once read|stream|load|load+hash MODEL\n");
         return 2;
     }
     const char *path = argv[1];
-    int runs = argc > 2 ? atoi(argv[2]) : 15;
-    if (runs < 1 || runs > 1000)
-        runs = 15;
+    int runs = 15;
+    if (argc > 2) {
+        char *end;
+        long v = strtol(argv[2], &end, 10);
+        if (*end || v < 1 || v > 1000) {
+            fprintf(stderr, "bench_load: RUNS must be 1..1000\n");
+            return 2;
+        }
+        runs = (int)v;
+    }
     struct stat st;
     if (stat(path, &st) != 0) {
         perror(path);

@@ -94,6 +94,18 @@ TEST(seed_corpus_replays_cleanly)
     }
 }
 
+TEST(past_findings_stay_fixed)
+{
+    /* inputs that once crashed the fuzz target (fuzz/regress/README.md) */
+    blob found[64];
+    int n = load_dir(test_path(test_source_dir(), "fuzz/regress"), found, 64);
+    ASSERT(n >= 1);
+    for (int i = 0; i < n; i++) {
+        usher_fuzz_onnx_one(found[i].p, found[i].n, NULL);
+        free(found[i].p);
+    }
+}
+
 TEST(mutated_real_models_never_crash)
 {
     blob bases[96];
@@ -347,5 +359,6 @@ TEST(every_truncation_of_a_seed_is_clean)
     free(b.p);
 }
 
-TEST_MAIN(TEST_ENTRY(seed_corpus_replays_cleanly), TEST_ENTRY(mutated_real_models_never_crash),
+TEST_MAIN(TEST_ENTRY(seed_corpus_replays_cleanly), TEST_ENTRY(past_findings_stay_fixed),
+          TEST_ENTRY(mutated_real_models_never_crash),
           TEST_ENTRY(crafted_limits_are_enforced), TEST_ENTRY(every_truncation_of_a_seed_is_clean))

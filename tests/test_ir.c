@@ -38,7 +38,7 @@ static void parse_dims(ir_shape *s, const char *dims)
     snprintf(buf, sizeof buf, "%s", dims);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         if (*tok >= '0' && *tok <= '9')
-            s->d[s->rank++] = ir_dim_lit(atoll(tok));
+            s->d[s->rank++] = ir_dim_lit(strtoll(tok, NULL, 10));
         else
             s->d[s->rank++] = ir_dim_symbol(ir_model_symbol(M, tok));
     }

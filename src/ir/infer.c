@@ -49,6 +49,20 @@ static void operand(const ir_model *m, ir_dim d, char *buf, size_t n)
         snprintf(buf, n, "%s", t);
 }
 
+/* register a new derived/unknown symbol under its hash-consing key */
+static ir_dim intern(ir_ctx *c, const char *key, const char *name, ir_sym *s)
+{
+    ir_model *m = c->m;
+    s->name = us_arena_strdup(&m->infer_arena, name);
+    char *k = us_arena_strdup(&m->infer_arena, key);
+    int32_t id = (s->name && k) ? ir_model_add_derived_sym(m, s) : -1;
+    if (id < 0 || us_map_put(&m->sym_exprs, k, (void *)(uintptr_t)(id + 1), NULL) < 0) {
+        c->oom = true;
+        return ir_dim_lit(0);
+    }
+    return ir_dim_symbol(id);
+}
+
 static ir_dim derive(ir_ctx *c, ir_symop op, ir_dim x, ir_dim y)
 {
     ir_model *m = c->m;
@@ -78,14 +92,7 @@ static ir_dim derive(ir_ctx *c, ir_symop op, ir_dim x, ir_dim y)
     s.op = op;
     s.lhs = x;
     s.rhs = y;
-    s.name = us_arena_strdup(&m->infer_arena, name);
-    char *k = us_arena_strdup(&m->infer_arena, key);
-    int32_t id = (s.name && k) ? ir_model_add_derived_sym(m, &s) : -1;
-    if (id < 0 || us_map_put(&m->sym_exprs, k, (void *)(uintptr_t)(id + 1), NULL) < 0) {
-        c->oom = true;
-        return ir_dim_lit(0);
-    }
-    return ir_dim_symbol(id);
+    return intern(c, key, name, &s);
 }
 
 ir_dim ir_d_unknown(ir_ctx *c, uint32_t slot, int axis)
@@ -102,14 +109,7 @@ ir_dim ir_d_unknown(ir_ctx *c, uint32_t slot, int axis)
     ir_sym s = {0};
     s.kind = IR_SYM_UNKNOWN;
     s.op = IR_SYMOP_NONE;
-    s.name = us_arena_strdup(&m->infer_arena, name);
-    char *k = us_arena_strdup(&m->infer_arena, key);
-    int32_t id = (s.name && k) ? ir_model_add_derived_sym(m, &s) : -1;
-    if (id < 0 || us_map_put(&m->sym_exprs, k, (void *)(uintptr_t)(id + 1), NULL) < 0) {
-        c->oom = true;
-        return ir_dim_lit(0);
-    }
-    return ir_dim_symbol(id);
+    return intern(c, key, name, &s);
 }
 
 static ir_dim ovf(ir_ctx *c)

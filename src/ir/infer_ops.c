@@ -434,22 +434,32 @@ static int window_out(ir_ctx *c, const window *w, int i, ir_dim D, ir_dim *out)
     return USHER_OK;
 }
 
-int ir_inf_conv(ir_ctx *c, ir_node *n)
+/* what Conv and ConvTranspose check alike: X, W, group, the window */
+static int conv_prologue(ir_ctx *c, ir_node *n, const char *op, const ir_shape **x,
+                         const ir_shape **w, int64_t *group, window *win)
 {
     REQ_IN(0);
     REQ_IN(1);
-    const ir_shape *x = ir_in_shape(n, 0), *w = ir_in_shape(n, 1);
-    if (x->rank < 3)
-        return ir_fail(c, "input X has rank %d; Conv needs N, C and at least one spatial axis",
-                       x->rank);
-    if (w->rank != x->rank)
-        return ir_fail(c, "weight W has rank %d but input X has rank %d", w->rank, x->rank);
-    int64_t group = ir_attr_i(n, "group", 1);
-    if (group < 1)
-        return ir_fail(c, "attribute 'group' = %lld must be >= 1", (long long)group);
-    int sp = x->rank - 2;
+    *x = ir_in_shape(n, 0);
+    *w = ir_in_shape(n, 1);
+    if ((*x)->rank < 3)
+        return ir_fail(c, "input X has rank %d; %s needs N, C and at least one spatial axis",
+                       (*x)->rank, op);
+    if ((*w)->rank != (*x)->rank)
+        return ir_fail(c, "weight W has rank %d but input X has rank %d", (*w)->rank,
+                       (*x)->rank);
+    *group = ir_attr_i(n, "group", 1);
+    if (*group < 1)
+        return ir_fail(c, "attribute 'group' = %lld must be >= 1", (long long)*group);
+    return read_window(c, n, (*x)->rank - 2, *w, win);
+}
+
+int ir_inf_conv(ir_ctx *c, ir_node *n)
+{
+    const ir_shape *x, *w;
+    int64_t group;
     window win;
-    TRY(read_window(c, n, sp, w, &win));
+    TRY(conv_prologue(c, n, "Conv", &x, &w, &group, &win));
     ir_dim cin = x->d[1], wc = w->d[1];
     if (ir_dim_is_lit(cin) && ir_dim_is_lit(wc) && cin.c != wc.c * group)
         return ir_fail(c, "input X has %lld channels but W expects %lld (%lld per group x %lld "
@@ -462,27 +472,18 @@ int ir_inf_conv(ir_ctx *c, ir_node *n)
     ir_shape o = shape_of_rank(x->rank);
     o.d[0] = x->d[0];
     o.d[1] = w->d[0];
-    for (int i = 0; i < sp; i++)
+    for (int i = 0; i < win.sp; i++)
         TRY(window_out(c, &win, i, x->d[2 + i], &o.d[2 + i]));
     return ir_set_out(c, 0, ir_in_dtype(n, 0), &o);
 }
 
 int ir_inf_conv_transpose(ir_ctx *c, ir_node *n)
 {
-    REQ_IN(0);
-    REQ_IN(1);
-    const ir_shape *x = ir_in_shape(n, 0), *w = ir_in_shape(n, 1);
-    if (x->rank < 3)
-        return ir_fail(c, "input X has rank %d; ConvTranspose needs N, C and a spatial axis",
-                       x->rank);
-    if (w->rank != x->rank)
-        return ir_fail(c, "weight W has rank %d but input X has rank %d", w->rank, x->rank);
-    int64_t group = ir_attr_i(n, "group", 1);
-    if (group < 1)
-        return ir_fail(c, "attribute 'group' = %lld must be >= 1", (long long)group);
-    int sp = x->rank - 2;
+    const ir_shape *x, *w;
+    int64_t group;
     window win;
-    TRY(read_window(c, n, sp, w, &win));
+    TRY(conv_prologue(c, n, "ConvTranspose", &x, &w, &group, &win));
+    int sp = win.sp;
     if (ir_dim_is_lit(x->d[1]) && ir_dim_is_lit(w->d[0]) && x->d[1].c != w->d[0].c)
         return ir_fail(c, "input X has %lld channels but W has %lld input channels",
                        (long long)x->d[1].c, (long long)w->d[0].c);
@@ -1755,7 +1756,8 @@ int ir_inf_range(ir_ctx *c, ir_node *n)
              *d = ir_value_of(c, n->in[2]);
     int dt = ir_in_dtype(n, 0);
     ir_shape o = shape_of_rank(1);
-    if (!s || !l || !d || s->n != 1 || l->n != 1 || d->n != 1) {
+    if (!s || !l || !d || s->n != 1 || l->n != 1 || d->n != 1 || s->is_float != l->is_float ||
+        s->is_float != d->is_float) {
         o.d[0] = ir_d_unknown(c, 0, 0);
         return ir_set_out(c, 0, dt, &o);
     }

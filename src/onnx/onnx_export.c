@@ -10,7 +10,8 @@
  *
  * What is written: ir_version (8 when the model has none), opset imports,
  * producer "usher", metadata (plus "usher.graph_only" = "1" when any
- * constant lacks data), the graph with inputs and outputs typed as declared
+ * constant lacks data, and "usher.original_producer" naming the tool that
+ * made the model first), the graph with inputs and outputs typed as declared
  * (unnamed dynamic dims written unnamed), initializers, nodes with every
  * attribute, and subgraphs. Not written: value_info (readers recompute it),
  * string constants' contents (not kept by the importer), training info and
@@ -385,7 +386,7 @@ int onnx_save_file(ir_model *m, const char *path, const onnx_save_params *p, ush
                                   : e.rc;
         goto done;
     }
-    mp->metadata_props = A(&e, sizeof *mp->metadata_props * (m->n_meta + 1));
+    mp->metadata_props = A(&e, sizeof *mp->metadata_props * (m->n_meta + 2));
     if (!mp->metadata_props) {
         rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
         goto done;
@@ -400,6 +401,17 @@ int onnx_save_file(ir_model *m, const char *path, const onnx_save_params *p, ush
     }
     if (e.nodata && !flagged)
         mp->metadata_props[mp->n_metadata_props++] = kv(&e, "usher.graph_only", "1");
+    /* keep who made the model originally: producer_name now says usher */
+    bool has_origin = false;
+    for (uint32_t i = 0; i < m->n_meta; i++)
+        has_origin |= strcmp(m->meta[i].key, "usher.original_producer") == 0;
+    if (!has_origin && m->producer_name && m->producer_name[0] &&
+        strcmp(m->producer_name, "usher") != 0) {
+        char origin[256];
+        snprintf(origin, sizeof origin, "%.120s %.120s", m->producer_name,
+                 m->producer_version ? m->producer_version : "");
+        mp->metadata_props[mp->n_metadata_props++] = kv(&e, "usher.original_producer", origin);
+    }
     if (e.oom) {
         rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
         goto done;

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# test_cli.sh - the usher command as users meet it: exit codes, messages,
+# --json output (parsed with Python's json module), convert round trips.
+set -uo pipefail
+usher=${USHER_BIN:?run through ctest}
+src=${USHER_SOURCE_DIR:?run through ctest}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() { # check NAME EXPECTED_RC COMMAND... ; output in $tmp/out
+    local name=$1 want=$2
+    shift 2
+    "$@" >"$tmp/out" 2>&1
+    local rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        echo "FAIL $name: exit $rc, expected $want"; sed 's/^/    /' "$tmp/out" | head -20
+        fails=$((fails + 1))
+    else
+        echo "ok   $name"
+    fi
+}
+contains() { # contains NAME TEXT
+    if ! grep -qF -- "$2" "$tmp/out"; then
+        echo "FAIL $1: output lacks '$2'"; sed 's/^/    /' "$tmp/out" | head -20
+        fails=$((fails + 1))
+    fi
+}
+zoo=$src/models/zoo
+
+check help 0 "$usher" --help;                         contains help "inspect"
+check version 0 "$usher" --version;                   contains version "usher 0."
+check no_args 2 "$usher"
+check unknown_verb 2 "$usher" frobnicate;            contains unknown_verb "unknown command 'frobnicate'"
+check inspect_help 0 "$usher" inspect --help;         contains inspect_help "--batch N"
+check inspect_no_model 2 "$usher" inspect
+check bad_batch 2 "$usher" inspect "$zoo/resnet18.onnx" --batch 0
+check bad_batch_text 2 "$usher" inspect "$zoo/resnet18.onnx" --batch 12abc
+check bad_dim_form 2 "$usher" inspect "$zoo/resnet18.onnx" --dim batch
+check unknown_dim 1 "$usher" inspect "$zoo/resnet18.onnx" --dim nope=3
+contains unknown_dim "no dimension named 'nope'"
+check missing_file 1 "$usher" inspect "$tmp/missing.onnx"; contains missing_file "missing.onnx: cannot open"
+printf 'not a model' >"$tmp/junk.onnx"
+check junk_file 1 "$usher" inspect "$tmp/junk.onnx";   contains junk_file "junk.onnx: "
+check unsupported_op 3 "$usher" inspect "$src/fuzz/corpus/custom_op.onnx"
+contains unsupported_op "unsupported node"
+contains unsupported_op "com.example.FusedThing"
+check report 0 "$usher" inspect "$zoo/resnet50.onnx" --batch 8
+contains report "[batch,3,224,224]  ->  [8,3,224,224]"
+contains report "25,530,472"
+contains report "problems     none"
+check table 0 "$usher" inspect "$zoo/resnet18.onnx" "$zoo/bert-base.onnx"
+contains table "bert-base.onnx"
+
+check json 0 "$usher" inspect "$zoo/bert-base.onnx" --batch 4 --json
+/usr/bin/python3 - "$tmp/out" <<'PY' || fails=$((fails + 1))
+import json, sys
+r = json.load(open(sys.argv[1]))
+need = ["model", "opset", "params", "weight_bytes", "macs", "flops", "activation_bytes",
+        "peak_activation_bytes", "inputs", "outputs", "ops", "problems", "symbols", "graph_only",
+        "exact"]
+missing = [k for k in need if k not in r]
+assert not missing, missing
+assert r["exact"] and r["graph_only"] and not r["problems"], r
+assert r["inputs"][0]["shape"] == "[4,128]" and r["inputs"][0]["declared"] == "[batch,128]"
+assert abs(r["macs"] - 4 * 11174215680) < 1e6, r["macs"]
+assert sum(o["count"] for o in r["ops"]) == r["nodes"]
+print("ok   json_fields")
+PY
+check json_lines 0 "$usher" inspect "$zoo/resnet18.onnx" "$zoo/squeezenet.onnx" --json
+/usr/bin/python3 -c "import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; assert len(rows)==2" "$tmp/out" \
+    && echo "ok   json_lines_parse" || { echo "FAIL json_lines_parse"; fails=$((fails + 1)); }
+check value_binding 0 "$usher" inspect "$src/fuzz/corpus/control_flow.onnx" --value flag=1
+check value_not_input 1 "$usher" inspect "$src/fuzz/corpus/control_flow.onnx" --value nope=1
+
+check convert_fill 0 "$usher" convert "$zoo/resnet18.onnx" "$tmp/r18.onnx" --fill-random 7
+check inspect_filled 0 "$usher" inspect "$tmp/r18.onnx"
+contains inspect_filled "46.7 MB of weights)"
+check convert_strip 0 "$usher" convert "$tmp/r18.onnx" "$tmp/r18s.onnx" --strip
+check inspect_stripped 0 "$usher" inspect "$tmp/r18s.onnx"; contains inspect_stripped "graph-only"
+check convert_ext 0 "$usher" convert "$tmp/r18.onnx" "$tmp/r18e.onnx" --external-data r18e.bin
+check inspect_ext 0 "$usher" inspect "$tmp/r18e.onnx"
+check convert_exclusive 2 "$usher" convert a b --strip --fill-random 1
+check convert_bad_ext 1 "$usher" convert "$tmp/r18.onnx" "$tmp/x.onnx" --external-data ../x.bin
+contains convert_bad_ext "plain file name"
+[ -e "$tmp/x.onnx" ] && { echo "FAIL convert_bad_ext left a file"; fails=$((fails + 1)); }
+
+echo "$fails failure(s)"
+exit $((fails > 0))
