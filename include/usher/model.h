@@ -149,7 +149,7 @@ typedef struct usher_problem {
 /* Nodes the last inference could not handle, in graph order. */
 int usher_model_problem(const usher_model *m, uint32_t i, usher_problem *out);
 
-/* Declared dynamic dims ("batch", "input:1"), for bindings. */
+/* The dynamic dims of the model's inputs ("batch", "input:1"), for bindings. */
 int usher_model_symbol(const usher_model *m, uint32_t i, const char **name);
 
 typedef struct usher_save_params {

@@ -70,7 +70,7 @@ static void print_report(const char *path, usher_model *m, const opts *o)
     printf("parameters   %s (%.1f MB of weights%s)\n", cli_group(s.n_params, a, sizeof a),
            mb(s.weight_bytes), s.graph_only ? "; graph-only: weight data absent" : "");
     printf("at batch %-3lld %.3f GMACs, %.3f GFLOPs%s\n", (long long)o->batch, gi(s.macs),
-           gi(s.flops), s.exact ? "" : "  (lower bound: some dims unknown)");
+           gi(s.flops), s.exact ? "" : "  (lower bound: bind the dynamic dims with --dim)");
     printf("activations  %s total, %s peak live, %s inputs+outputs\n",
            cli_si((double)s.activation_bytes, "B", a, sizeof a),
            cli_si((double)s.peak_activation_bytes, "B", b, sizeof b),

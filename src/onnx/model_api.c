@@ -244,7 +244,9 @@ int usher_model_get_summary(const usher_model *m, usher_model_summary *s)
     for (uint32_t i = 0; i < ir->main->n_inputs; i++)
         s->n_inputs += !(ir->main->inputs[i]->flags & IR_TF_CONST);
     s->n_outputs = ir->main->n_outputs;
-    s->n_symbols = ir->n_declared;
+    const char *sym;
+    while (usher_model_symbol(m, s->n_symbols, &sym) == USHER_OK)
+        s->n_symbols++;
     ir_stats st;
     if (m->inferred)
         st = m->stats;
@@ -331,10 +333,35 @@ int usher_model_symbol(const usher_model *m, uint32_t i, const char **name)
 {
     if (!m || !name)
         return USHER_ERR_INVALID;
-    if (i >= m->ir->n_declared)
-        return USHER_ERR_NOT_FOUND;
-    *name = m->ir->syms[i].name;
-    return USHER_OK;
+    /* the dynamic dims of the main graph's inputs, first appearance first */
+    const ir_graph *g = m->ir->main;
+    uint32_t seen = 0;
+    for (uint32_t k = 0; k < g->n_inputs; k++) {
+        const ir_tensor *t = g->inputs[k];
+        if (t->flags & IR_TF_CONST)
+            continue;
+        for (int a = 0; a < t->decl.rank; a++) {
+            int32_t sym = t->decl.d[a].sym;
+            if (sym < 0 || (uint32_t)sym >= m->ir->n_declared)
+                continue;
+            bool dup = false;
+            for (uint32_t k2 = 0; k2 <= k && !dup; k2++) {
+                const ir_tensor *u = g->inputs[k2];
+                int lim = k2 == k ? a : u->decl.rank;
+                if (u->flags & IR_TF_CONST)
+                    continue;
+                for (int a2 = 0; a2 < lim && !dup; a2++)
+                    dup = u->decl.d[a2].sym == sym;
+            }
+            if (dup)
+                continue;
+            if (seen++ == i) {
+                *name = m->ir->syms[sym].name;
+                return USHER_OK;
+            }
+        }
+    }
+    return USHER_ERR_NOT_FOUND;
 }
 
 usher_save_params usher_save_default_params(void)
