@@ -18,6 +18,8 @@ static const struct verb {
     const char *summary;
 } verbs[] = {
     {"inspect", cli_inspect, "show a model's inputs, outputs, operators, size and cost"},
+    {"estimate", cli_estimate, "predict latency, Creq, Mreq, bandwidth and energy on GPU types"},
+    {"calibrate", cli_calibrate, "measure this machine's GPU and write its calibration row"},
     {"convert", cli_convert, "rewrite a model: strip weights, fill random weights, external data"},
 };
 

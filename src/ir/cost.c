@@ -272,17 +272,31 @@ static void const_stats(const ir_graph *g, ir_stats *st)
     }
 }
 
+/* bytes of t, with floating-point elements counted at float_bytes each when non-zero */
+static uint64_t tensor_bytes_as(const ir_tensor *t, unsigned float_bytes, bool *exact)
+{
+    if (!float_bytes || !ir_dtype_is_float(t->dtype))
+        return tensor_bytes(t, exact);
+    return sat_mul(numel_lb(&t->shape, exact), float_bytes);
+}
+
 static void release(const ir_tensor *t, const ir_graph *g, uint32_t *left, uint64_t *live,
-                    bool *ex)
+                    unsigned fb, bool *ex)
 {
     if (!t || t->graph != g || (t->flags & (IR_TF_CONST | IR_TF_OUTPUT)))
         return;
     if (left[t->id] > 0 && --left[t->id] == 0)
-        *live -= tensor_bytes(t, ex);
+        *live -= tensor_bytes_as(t, fb, ex);
 }
 
 uint64_t ir_graph_peak_live_bytes(const ir_graph *g, bool *exact)
 {
+    return ir_graph_peak_live_bytes_as(g, 0, exact);
+}
+
+uint64_t ir_graph_peak_live_bytes_as(const ir_graph *g, unsigned float_bytes, bool *exact)
+{
+    unsigned fb = float_bytes;
     bool ex = true;
     uint64_t live = 0, peak = 0;
     uint32_t *left = us_calloc(g->model->n_tensor_ids ? g->model->n_tensor_ids : 1, sizeof *left);
@@ -301,23 +315,23 @@ uint64_t ir_graph_peak_live_bytes(const ir_graph *g, bool *exact)
     }
     for (uint32_t i = 0; i < g->n_inputs; i++)
         if (!(g->inputs[i]->flags & IR_TF_CONST))
-            live = sat_add(live, tensor_bytes(g->inputs[i], &ex));
+            live = sat_add(live, tensor_bytes_as(g->inputs[i], fb, &ex));
     peak = live;
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const ir_node *x = g->nodes[i];
         for (uint32_t k = 0; k < x->n_out; k++)
             if (x->out[k] && !(x->out[k]->flags & IR_TF_CONST))
-                live = sat_add(live, tensor_bytes(x->out[k], &ex));
+                live = sat_add(live, tensor_bytes_as(x->out[k], fb, &ex));
         if (live > peak)
             peak = live;
         for (uint32_t k = 0; k < x->n_in; k++)
-            release(x->in[k], g, left, &live, &ex);
+            release(x->in[k], g, left, &live, fb, &ex);
         for (uint32_t k = 0; k < x->n_implicit; k++)
-            release(x->implicit[k], g, left, &live, &ex);
+            release(x->implicit[k], g, left, &live, fb, &ex);
         for (uint32_t k = 0; k < x->n_out; k++) {
             const ir_tensor *t = x->out[k];
             if (t && !(t->flags & (IR_TF_CONST | IR_TF_OUTPUT)) && left[t->id] == 0)
-                live -= tensor_bytes(t, &ex); /* never read */
+                live -= tensor_bytes_as(t, fb, &ex); /* never read */
         }
     }
     us_free(left);

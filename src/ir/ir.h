@@ -303,6 +303,7 @@ typedef struct ir_model {
     ir_meta *meta;
     uint32_t n_meta;
     bool graph_only; /* constants may lack data */
+    uint64_t fingerprint; /* hash of the model's structure (not its weights); 0 if unknown */
     ir_blob *blobs;
     /* symbols: [0, n_declared) persist, the rest are reset by each inference */
     ir_sym *syms;
@@ -411,6 +412,9 @@ void ir_model_stats(const ir_model *m, ir_stats *st);
  * the same plan the estimator's memory requirement uses.
  */
 uint64_t ir_graph_peak_live_bytes(const ir_graph *g, bool *exact);
+/* The same with floating-point elements counted at float_bytes each (0: as typed),
+ * for a model run at another precision. */
+uint64_t ir_graph_peak_live_bytes_as(const ir_graph *g, unsigned float_bytes, bool *exact);
 
 /*
  * Drop the bytes of floating-point constants of at least min_bytes, and of

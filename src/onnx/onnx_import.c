@@ -26,6 +26,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "onnx.h"
 #include "onnx_impl.h"
@@ -850,6 +851,8 @@ static int load_bytes(const uint8_t *data, size_t len, int dirfd, const onnx_loa
     imp im = {.m = m, .file = data, .file_len = len, .spans = sk.spans, .n_spans = sk.n_spans,
               .p = p, .err = err, .dirfd = dirfd};
     m->graph_only = p->graph_only;
+    /* the skeleton holds everything but weight bytes: its hash names the structure */
+    m->fingerprint = us_hash64(sk.data, sk.len, 0x6d6f64656cULL);
     rc = import_model(&im, mp);
     for (size_t i = 0; i < im.n_ext; i++)
         us_free(im.ext[i].loc);

@@ -1,0 +1,243 @@
+/*
+ * estimate.c - `usher estimate`: latency, Creq, Mreq, bandwidth and energy of
+ * a model per GPU type, batch size, compute share and precision (layer 9).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "usher/estimate.h"
+
+#define MAX_LIST 64
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: usher estimate MODEL --gpu TYPE[,TYPE...] [--batch N[,N...]]\n"
+            "                      [--share PCT[,PCT...]] [--precision fp32|tf32|fp16|int8]\n"
+            "                      [--dim NAME=V]... [--json] [--calibration FILE]\n"
+            "                      [--framework NAME] [--streams 0|1] [--graph-only]\n"
+            "       usher estimate --list-gpus\n\n"
+            "Predicts, without running the model, what one batch needs from a GPU:\n"
+            "latency, compute requirement (Creq, %% of the GPU), memory requirement\n"
+            "(Mreq), DRAM bandwidth, L2 working set and energy.\n\n"
+            "  --gpu TYPE        catalog key (a100-80gb, v100-16gb, ...) or a MIG instance\n"
+            "                    (a100-80gb:3g.40gb); --list-gpus shows them all\n"
+            "  --batch N,...     batch sizes (default 1)\n"
+            "  --share PCT,...   compute shares, %% of the GPU's SMs as MPS grants them\n"
+            "                    (default 100)\n"
+            "  --precision P     fp32 (default), tf32, fp16 or int8\n"
+            "  --dim NAME=V      bind another dynamic dim (see usher inspect)\n"
+            "  --json            one JSON object per configuration\n"
+            "  --calibration F   calibration table (docs/calibration.md); default built in\n"
+            "  --framework NAME  calibration row to use (default onnxruntime-cuda)\n"
+            "  --streams 0|1     1: kernels in one stream (default); 0: as soon as ready\n"
+            "  --graph-only      do not require weight data (the zoo models are graph-only)\n");
+}
+
+static int parse_list(const char *s, double *out, int max, bool integer)
+{
+    int n = 0;
+    char buf[1024];
+    if (strlen(s) >= sizeof buf)
+        return -1;
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == max)
+            return -1;
+        char *end;
+        double v = strtod(tok, &end);
+        if (*end || !isfinite(v) || (integer && v != floor(v)))
+            return -1;
+        out[n++] = v;
+    }
+    return n;
+}
+
+static void print_json(const char *model, const usher_profile *p)
+{
+    printf("{\"model\":\"");
+    for (const char *c = model; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            putchar('\\');
+        if ((unsigned char)*c >= 0x20)
+            putchar(*c);
+    }
+    printf("\",\"gpu\":\"%s\",\"batch\":%lld,\"share\":%g,\"sms\":%d,\"precision\":\"%s\","
+           "\"latency_ms\":%.6g,\"gpu_ms\":%.6g,\"throughput\":%.6g,\"creq_pct\":%.4g,"
+           "\"creq_avg_pct\":%.4g,\"mreq_pct\":%.4g,\"mreq_mb\":%.6g,\"weights_mb\":%.6g,"
+           "\"activations_mb\":%.6g,\"workspace_mb\":%.6g,\"context_mb\":%.6g,"
+           "\"bandwidth_gbs\":%.6g,\"l2_working_set_mb\":%.6g,\"energy_j\":%.6g,"
+           "\"avg_power_w\":%.6g,\"kernels\":%u,\"gflops\":%.6g,\"calibrated\":%s,"
+           "\"framework\":\"%s\",\"exact\":%s,\"warning\":\"%s\"}\n",
+           p->gpu, (long long)p->batch, p->share_pct, p->sms, usher_precision_name(p->precision),
+           p->latency_ms, p->gpu_ms, p->throughput, p->creq_pct, p->creq_avg_pct, p->mreq_pct,
+           p->mreq_mb, p->weights_mb, p->activations_mb, p->workspace_mb, p->context_mb,
+           p->bandwidth_gbs, p->l2_working_set_mb, p->energy_j, p->avg_power_w, p->n_kernels,
+           p->gflops, p->calibrated ? "true" : "false", p->framework, p->exact ? "true" : "false",
+           p->warning);
+}
+
+int cli_estimate(int argc, char **argv)
+{
+    const char *model = NULL, *gpus = NULL, *calib = NULL, *framework = NULL;
+    double batches[MAX_LIST] = {1}, shares[MAX_LIST] = {100};
+    int nb = 1, ns = 1, prec = 0;
+    int64_t streams = 1;
+    bool json = false, list = false, graph_only = false;
+    usher_dim_binding dims[MAX_LIST];
+    size_t n_dims = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            help(stdout);
+            return CLI_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (strcmp(a, "--list-gpus") == 0) {
+            list = true;
+        } else if (strcmp(a, "--graph-only") == 0) {
+            graph_only = true;
+        } else if (strcmp(a, "--gpu") == 0 && v) {
+            gpus = v;
+            i++;
+        } else if (strcmp(a, "--calibration") == 0 && v) {
+            calib = v;
+            i++;
+        } else if (strcmp(a, "--framework") == 0 && v) {
+            framework = v;
+            i++;
+        } else if (strcmp(a, "--batch") == 0 && v) {
+            nb = parse_list(v, batches, MAX_LIST, true);
+            for (int k = 0; k < nb; k++)
+                if (batches[k] < 1 || batches[k] > (1 << 20))
+                    nb = -1;
+            if (nb < 1) {
+                fprintf(stderr, "usher estimate: --batch needs integers in [1, 2^20], comma "
+                                "separated\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--share") == 0 && v) {
+            ns = parse_list(v, shares, MAX_LIST, false);
+            for (int k = 0; k < ns; k++)
+                if (!(shares[k] > 0) || shares[k] > 100)
+                    ns = -1;
+            if (ns < 1) {
+                fprintf(stderr, "usher estimate: --share needs percentages in (0, 100], comma "
+                                "separated\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--precision") == 0 && v) {
+            prec = usher_precision_parse(v);
+            if (prec < 0) {
+                fprintf(stderr, "usher estimate: --precision is fp32, tf32, fp16 or int8\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--streams") == 0 && v) {
+            if (!cli_parse_i64(v, 0, 1, &streams)) {
+                fprintf(stderr, "usher estimate: --streams is 0 or 1\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--dim") == 0 && v) {
+            char *eq = strrchr(argv[i + 1], '=');
+            int64_t dv;
+            if (!eq || eq == argv[i + 1] || !cli_parse_i64(eq + 1, 1, (int64_t)1 << 40, &dv) ||
+                n_dims == MAX_LIST) {
+                fprintf(stderr, "usher estimate: --dim needs NAME=VALUE with VALUE >= 1\n");
+                return CLI_USAGE;
+            }
+            *eq = '\0';
+            dims[n_dims].name = argv[i + 1];
+            dims[n_dims++].value = dv;
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "usher estimate: unknown option '%s' (or it needs a value)\n", a);
+            return CLI_USAGE;
+        } else if (!model) {
+            model = a;
+        } else {
+            fprintf(stderr, "usher estimate: one model at a time ('%s')\n", a);
+            return CLI_USAGE;
+        }
+    }
+    usher_estimator_params ep = usher_estimator_default_params();
+    ep.calibration = calib;
+    ep.framework = framework;
+    ep.streams = (int)streams;
+    usher_estimator *e;
+    usher_error err;
+    if (usher_estimator_new(&ep, &e, &err) < 0) {
+        fprintf(stderr, "usher estimate: %s\n", err.msg);
+        return CLI_FAIL;
+    }
+    if (list) {
+        for (size_t i = 0; i < usher_estimator_gpu_count(e); i++)
+            printf("%s\n", usher_estimator_gpu_key(e, i));
+        usher_estimator_free(e);
+        return CLI_OK;
+    }
+    if (!model || !gpus) {
+        usher_estimator_free(e);
+        help(stderr);
+        return CLI_USAGE;
+    }
+    usher_load_params lp = usher_load_default_params();
+    lp.graph_only = graph_only;
+    usher_model *m;
+    if (usher_model_load(model, &lp, &m, &err) < 0) {
+        fprintf(stderr, "usher estimate: %s\n", err.msg);
+        usher_estimator_free(e);
+        return CLI_FAIL;
+    }
+    int status = CLI_OK;
+    char gbuf[1024];
+    snprintf(gbuf, sizeof gbuf, "%s", gpus);
+    if (!json)
+        printf("%-22s %6s %6s %11s %11s %7s %9s %7s %9s %9s %8s\n", "gpu", "batch", "share",
+               "latency ms", "samples/s", "Creq%", "Mreq MB", "Mreq%", "BW GB/s", "energy J",
+               "kernels");
+    bool warned = false;
+    char *save = NULL;
+    for (char *g = strtok_r(gbuf, ",", &save); g && status == CLI_OK; g = strtok_r(NULL, ",", &save)) {
+        for (int bi = 0; bi < nb && status == CLI_OK; bi++)
+            for (int si = 0; si < ns && status == CLI_OK; si++) {
+                usher_estimate_params p = usher_estimate_default_params();
+                p.gpu = g;
+                p.batch = (int64_t)batches[bi];
+                p.share_pct = shares[si];
+                p.precision = (usher_precision)prec;
+                p.dims = dims;
+                p.n_dims = n_dims;
+                usher_profile prof;
+                if (usher_estimate(e, m, &p, &prof, &err) < 0) {
+                    fprintf(stderr, "usher estimate: %s\n", err.msg);
+                    status = CLI_FAIL;
+                    break;
+                }
+                if (json) {
+                    print_json(model, &prof);
+                    continue;
+                }
+                printf("%-22s %6lld %5g%% %11.3f %11.1f %7.1f %9.1f %7.2f %9.1f %9.4f %8u\n",
+                       prof.gpu, (long long)prof.batch, prof.share_pct, prof.latency_ms,
+                       prof.throughput, prof.creq_pct, prof.mreq_mb, prof.mreq_pct,
+                       prof.bandwidth_gbs, prof.energy_j, prof.n_kernels);
+                if (prof.warning[0] && !warned) {
+                    fprintf(stderr, "usher estimate: note: %s\n", prof.warning);
+                    warned = true;
+                }
+                if (!prof.exact && status == CLI_OK)
+                    status = CLI_OK;
+            }
+    }
+    usher_model_free(m);
+    usher_estimator_free(e);
+    return status;
+}

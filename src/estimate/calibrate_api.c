@@ -1,0 +1,53 @@
+/*
+ * calibrate_api.c - the public side of calibration (usher/estimate.h,
+ * layer 5): measure a GPU and store its row in a calibration table file.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/file.h"
+#include "gpu/kernels.h"
+#include "usher/estimate.h"
+
+int usher_calibrate_device(const char *gpu, int device, const char *out_path, char *report,
+                           size_t report_len, char *row_text, size_t row_len, usher_error *err)
+{
+    gpu_catalog *cat;
+    int rc = gpu_catalog_default(&cat, err);
+    if (rc < 0)
+        return rc;
+    gpu_calib row;
+    const gpu_type *g;
+    rc = gpu_calibrate_device(cat, gpu, device, &row, &g, report, report_len, err);
+    gpu_catalog_free(cat);
+    if (rc < 0)
+        return rc;
+    char buf[4096];
+    gpu_calib_format(&row, buf, sizeof buf);
+    if (row_text)
+        snprintf(row_text, row_len, "%s", buf);
+    if (!out_path)
+        return USHER_OK;
+    gpu_calib_table t = {0};
+    if (access(out_path, F_OK) == 0 && (rc = gpu_calib_load(out_path, &t, err)) < 0)
+        return rc;
+    us_buf b;
+    us_buf_init(&b, 1u << 20);
+    us_buf_puts(&b, "# usher calibration table, format v1 (docs/calibration.md)\n\n");
+    for (uint32_t i = 0; i < t.n; i++) {
+        if (strcmp(t.rows[i].gpu, row.gpu) == 0 && strcmp(t.rows[i].framework, row.framework) == 0)
+            continue; /* replaced by the new row */
+        char rb[4096];
+        gpu_calib_format(&t.rows[i], rb, sizeof rb);
+        us_buf_printf(&b, "%s\n", rb);
+    }
+    us_buf_puts(&b, buf);
+    rc = us_buf_ok(&b) ? us_file_write_atomic(out_path, b.data, b.len, err)
+                       : us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    us_buf_free(&b);
+    gpu_calib_table_free(&t);
+    return rc;
+}

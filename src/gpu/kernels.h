@@ -1,0 +1,202 @@
+/*
+ * kernels.h - from IR operators to GPU kernels, and what each kernel costs
+ * on a given GPU (layer 4).
+ *
+ * Two steps, split so that the expensive one is done once per model:
+ *   gpu_kmap_model   walks an inferred IR model and lists the kernels a
+ *                    cuDNN/cuBLAS-based engine (ONNX Runtime's CUDA provider)
+ *                    launches for it: GEMM problems (MatMul, Gemm, and
+ *                    convolutions as implicit GEMMs), depthwise convolutions,
+ *                    elementwise, reduction, softmax, normalisation, pooling,
+ *                    data movement and recurrent steps, with their FLOPs and
+ *                    DRAM bytes at a precision. It does not depend on the GPU.
+ *   gpu_ktime        times one kernel problem on one GPU type with a budget of
+ *                    SMs (the MPS share), choosing the launch (GEMM tile,
+ *                    split-K) a library would choose - the fastest - and
+ *                    reporting grid, block, registers, shared memory,
+ *                    occupancy, compute share, bandwidth and energy.
+ * The timing model is a roofline with wave quantisation over the SMs the
+ * kernel may use, an occupancy-limited issue rate and a fixed cost per
+ * kernel, corrected by a per-GPU calibration table (gpu_calib). The
+ * definitions and the reasons behind them are in docs/internals/estimate.md.
+ */
+#ifndef GPU_KERNELS_H
+#define GPU_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gpu/gpu.h"
+#include "ir/ir.h"
+
+typedef enum gpu_precision {
+    GPU_PREC_FP32 = 0, /* FP32 everywhere, SIMT FMA */
+    GPU_PREC_TF32,     /* FP32 storage, TF32 tensor cores for GEMM/conv (CC >= 8.0) */
+    GPU_PREC_FP16,     /* FP16 storage, FP16 tensor cores for GEMM/conv (CC >= 7.0) */
+    GPU_PREC_INT8,     /* INT8 storage and tensor cores (CC >= 7.5), FP32 accumulate */
+    GPU_PREC_COUNT
+} gpu_precision;
+
+const char *gpu_precision_name(gpu_precision p); /* "fp32" ... */
+int gpu_precision_parse(const char *s);          /* -1 if unknown */
+
+typedef enum gpu_kclass {
+    GPU_K_GEMM,      /* cuBLAS GEMM, implicit-GEMM convolution (cuDNN) */
+    GPU_K_DEPTHWISE, /* grouped convolution with one or few channels per group */
+    GPU_K_ELEMWISE,  /* pointwise, broadcast, casts */
+    GPU_K_REDUCE,    /* reductions, arg-reductions, top-k, cumulative sums */
+    GPU_K_SOFTMAX,
+    GPU_K_NORM,      /* batch/layer/instance/group normalisation */
+    GPU_K_POOL,
+    GPU_K_MOVE,      /* transpose, concat, split, slice, gather, pad, resize, expand, ... */
+    GPU_K_UNKNOWN,   /* an operator usher cannot map: a conservative memory-bound kernel */
+    GPU_K_COUNT
+} gpu_kclass;
+
+const char *gpu_kclass_name(gpu_kclass k);
+
+/* One kernel launch (or `repeat` identical launches in sequence), GPU-independent. */
+typedef struct gpu_kprob {
+    gpu_kclass cls;
+    uint32_t node;        /* index into gpu_kplan.nodes */
+    uint32_t repeat;      /* sequential launches (RNN time steps); >= 1 */
+    /* GEMM: C[batch][m][n] = A[m][k] B[k][n] */
+    int64_t m, n, k, batch;
+    bool tensor;          /* eligible for tensor cores at this precision */
+    bool conv;            /* an implicit-GEMM convolution (cuDNN), not a cuBLAS GEMM */
+    bool winograd;        /* 3x3, stride 1, dilation 1: cuDNN may use Winograd F(2x2,3x3) */
+    /* every class */
+    int64_t parallel;     /* independent work items (output elements, rows) */
+    double flops;         /* useful floating-point operations, all launches */
+    double bytes;         /* DRAM bytes read and written, all launches (unique data) */
+    double weight_bytes;  /* of which constant (weights) */
+    double elem_bytes;    /* element size of the activations at this precision */
+    uint32_t dag_preds[4];/* kernels this one waits for (indices; UINT32_MAX unused) */
+} gpu_kprob;
+
+typedef struct gpu_fusion {
+    bool conv_act;        /* Conv followed by Relu: one kernel (ONNX Runtime FusedConv) */
+    bool gelu;            /* the Erf GELU subgraph: one kernel (GeluFusion / BiasGelu) */
+    bool skip_layernorm;  /* Add then LayerNormalization: one kernel (SkipLayerNorm) */
+    bool all_elementwise; /* every elementwise op fused into its producer (TensorRT-like) */
+} gpu_fusion;
+
+gpu_fusion gpu_fusion_named(const char *name, bool *ok); /* "none", "ort", "full" */
+
+/* The kernel list of a model at one batch size and precision. */
+typedef struct gpu_kplan {
+    gpu_kprob *k;
+    uint32_t n, cap;
+    const ir_node **nodes; /* the IR node behind each kernel (by gpu_kprob.node) */
+    uint32_t n_nodes;
+    uint32_t n_unknown;    /* nodes mapped with the conservative default */
+    char unknown_op[64];   /* the first of them, for the warning */
+    double weight_bytes;   /* all weights at this precision */
+    double io_bytes;       /* inputs + outputs of the model */
+    double peak_activation_bytes; /* liveness peak at this precision */
+    double total_flops;
+    bool exact;            /* every dim was known */
+} gpu_kplan;
+
+/*
+ * Map every node of an inferred model (main graph; subgraph nodes of If take
+ * the costlier branch, Loop bodies once per known trip). Returns USHER_OK,
+ * USHER_ERR_NOMEM, or USHER_ERR_SHAPE when the model has tensors of unknown
+ * shape (err names one: a dynamic dim without a binding).
+ */
+int gpu_kmap_model(const ir_model *m, gpu_precision prec, const gpu_fusion *fusion,
+                   gpu_kplan *plan, usher_error *err);
+void gpu_kplan_free(gpu_kplan *plan);
+
+/* ---- calibration ---------------------------------------------------------------- */
+typedef struct gpu_calib {
+    char gpu[64];          /* GPU key the row is for ("*" = any) */
+    char framework[32];    /* what was measured: "onnxruntime-cuda", "pytorch-eager", ... */
+    char source[320];      /* where the numbers came from */
+    bool calibrated;       /* false: the built-in defaults */
+    double eff_gemm;       /* fraction of FP32 SIMT peak a large SGEMM reaches */
+    double eff_tensor;     /* fraction of tensor-core peak a large GEMM reaches */
+    double eff_conv;       /* implicit-GEMM convolution relative to GEMM */
+    double eff_mem;        /* fraction of DRAM bandwidth a streaming kernel reaches */
+    double eff_depthwise;  /* fraction of FP32 peak of depthwise convolutions */
+    double kernel_us;      /* fixed GPU time of any kernel (launch, ramp, tail), us */
+    double launch_us;      /* host time to issue one kernel (runtime + framework), us */
+    double fixed_us;       /* per inference (session run, synchronisation), us */
+    double copy_us_per_mb; /* host<->device copy of inputs and outputs, us per MB; 0: none */
+    double context_mb;     /* CUDA context, libraries and runtime, MB */
+    double workspace_mb;   /* cuBLAS/cuDNN workspace, MB */
+    double idle_power_frac;/* idle power / TDP */
+    char fusion[16];       /* "none", "ort", "full" */
+} gpu_calib;
+
+gpu_calib gpu_calib_default(void);
+/*
+ * The calibration table: text in the format of docs/calibration.md
+ * ("[gpu-key framework]" sections of "name = value" lines). Rows for a MIG
+ * instance fall back to the parent GPU's row, then to "*", then to the
+ * defaults. Errors name the line.
+ */
+typedef struct gpu_calib_table {
+    gpu_calib *rows;
+    uint32_t n;
+} gpu_calib_table;
+
+int gpu_calib_parse(const char *text, size_t len, const char *label, gpu_calib_table *out,
+                    usher_error *err);
+int gpu_calib_load(const char *path, gpu_calib_table *out, usher_error *err);
+void gpu_calib_table_free(gpu_calib_table *t);
+/* The row for a GPU type and framework (framework NULL: the first row of that GPU). */
+gpu_calib gpu_calib_lookup(const gpu_calib_table *t, const gpu_type *g, const char *framework,
+                           bool *found);
+/* Write one row in the file format (appends to buf of size n; returns chars needed). */
+int gpu_calib_format(const gpu_calib *c, char *buf, size_t n);
+
+/*
+ * Measure the GPU `device` of this machine with micro-benchmarks (calibrate.c)
+ * and fill a calibration row for framework onnxruntime-cuda. gpu_key names its
+ * catalog row (NULL: matched by SM count and compute capability). report, if
+ * not NULL, receives the measurements as text. Errors: USHER_ERR_UNSUPPORTED
+ * when there is no CUDA runtime, driver or GPU (the message says which),
+ * USHER_ERR_NOT_FOUND for an unknown device, USHER_ERR_IO for a failing call.
+ */
+int gpu_calibrate_device(const gpu_catalog *cat, const char *gpu_key, int device, gpu_calib *row,
+                         const gpu_type **gpu_out, char *report, size_t report_len,
+                         usher_error *err);
+
+/* ---- timing ------------------------------------------------------------------------ */
+typedef struct gpu_budget {
+    const gpu_type *gpu;
+    gpu_sm_limits lim;     /* from gpu_sm_limits_for_type */
+    int sms;               /* SMs the replica may use (share x SMs, >= 1) */
+    double share;          /* sms / gpu->sm_count */
+    gpu_precision prec;
+    const gpu_calib *cal;
+    double peak_simt;      /* FLOP/s of FP32 SIMT, whole GPU */
+    double peak_tensor;    /* FLOP/s of the tensor path at prec (0: none) */
+    double bw;             /* bytes/s, whole GPU */
+} gpu_budget;
+
+/* Prepare a budget; share in (0, 1]. Errors: unknown SM count, unsupported precision. */
+int gpu_budget_init(gpu_budget *b, const gpu_type *g, double share, gpu_precision prec,
+                    const gpu_calib *cal, usher_error *err);
+
+typedef struct gpu_ktime {
+    double seconds;        /* GPU time of all launches of the problem */
+    double compute_s, memory_s; /* the two roofline terms (sum over launches) */
+    double share;          /* compute share: see docs/internals/estimate.md */
+    double sm_share, bw_share;
+    double sm_util;        /* fraction of the budget's issue capacity used while running */
+    double dram_bytes;     /* bytes actually moved (tile re-reads included) */
+    double l2_bytes;       /* working set of the largest launch */
+    uint32_t launches;     /* kernels launched (split-K adds a reduction) */
+    /* the launch chosen (for GEMMs: the tile) */
+    int64_t grid;
+    int block, regs, smem;
+    int tile_m, tile_n, split_k;
+    double occupancy;
+    int blocks_per_sm;
+} gpu_ktime;
+
+void gpu_ktime_eval(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out);
+
+#endif
