@@ -168,4 +168,9 @@ save("transformer_bits", h.make_graph(
     [h.make_tensor_value_info("tv", T.FLOAT, None)],
     [w("g", 8), w("b", 8), w("wq", 8, 8), i64("eshape", [2, 3, 8]), i64("r0", 0), i64("r1", 5), i64("r2", 1),
      i64("k", [2])]))
+# 12. zero-size tensors: an empty batch of features
+save("zero_size", h.make_graph(
+    [h.make_node("Relu", ["x"], ["r"]), h.make_node("MatMul", ["r", "wz"], ["y"])], "zero",
+    [h.make_tensor_value_info("x", T.FLOAT, ["N", 0])], [h.make_tensor_value_info("y", T.FLOAT, None)],
+    [nh.from_array(np.zeros((0, 4), np.float32), "wz")]))
 print("seeds in", OUT, sorted(os.listdir(OUT)))

@@ -240,7 +240,9 @@ int est_run(usher_estimator *e, const gpu_kplan *plan, const gpu_type *g, const 
         const gpu_kprob *k = &plan->k[i];
         gpu_ktime t;
         gpu_ktime_eval(&b, k, &t);
-        double issue = t.launches * launch_s;
+        /* the host's cost is per operator call (framework dispatch); the extra
+         * kernels a library launches inside one call (split-K, Winograd) are GPU time */
+        double issue = (k->repeat ? k->repeat : 1) * launch_s;
         double ready = host + launch_s;
         if (e->streams == 1) {
             ready = fmax(ready, gpu_free);

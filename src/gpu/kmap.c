@@ -107,7 +107,7 @@ static double tbytes(const kctx *c, const ir_tensor *t)
 
 static bool shaped(const ir_tensor *t) { return !t || ir_shape_is_static(&t->shape); }
 
-static int need_shapes(kctx *c, const ir_node *n)
+static int need_shapes(kctx *c, const ir_node *n, usher_error *err)
 {
     for (uint32_t i = 0; i < n->n_in + n->n_out; i++) {
         const ir_tensor *t = i < n->n_in ? n->in[i] : n->out[i - n->n_in];
@@ -115,7 +115,7 @@ static int need_shapes(kctx *c, const ir_node *n)
             continue;
         char sh[256];
         ir_shape_format(c->m, &t->shape, sh, sizeof sh);
-        return us_err_set(c->err, USHER_ERR_SHAPE,
+        return us_err_set(err, USHER_ERR_SHAPE,
                           "tensor '%s' of node '%s' (%s) has shape %s: bind every dynamic dim "
                           "(batch, --dim) before estimating",
                           t->name, n->name, n->op_type, sh);
@@ -537,9 +537,11 @@ static void map_node(kctx *c, const ir_node *n, uint32_t repeat)
         map_unknown(c, n);
         return;
     }
-    int rc = need_shapes(c, n);
-    if (rc < 0) {
-        c->rc = rc;
+    /* the inputs' dims are all bound (checked first), so an unknown shape here comes
+     * from an operator that could not be inferred, or a data-dependent size */
+    usher_error ignored;
+    if (need_shapes(c, n, &ignored) < 0) {
+        map_unknown(c, n);
         return;
     }
     if (numel(n->out[0]) == 0 && n->n_out > 0 && n->out[0])

@@ -84,17 +84,23 @@ int gpu_budget_init(gpu_budget *b, const gpu_type *g, double share, gpu_precisio
     return USHER_OK;
 }
 
+/* A tile menu like cuBLAS/CUTLASS kernels have. eff: the fraction of the large
+ * tile's throughput a tile keeps - smaller tiles reuse each loaded operand less
+ * (register blocking) and so issue more loads per FMA. */
 typedef struct tile {
     int tm, tn, threads, regs, smem;
+    double eff;
 } tile;
 
 static const tile simt_tiles[] = {
-    {128, 128, 256, 128, 16384}, {128, 64, 256, 96, 12288}, {64, 64, 128, 96, 8192},
-    {64, 32, 128, 64, 6144},     {32, 32, 64, 64, 4096},
+    {128, 128, 256, 128, 16384, 1.00}, {128, 64, 256, 96, 12288, 0.92},
+    {64, 64, 128, 96, 8192, 0.80},     {64, 32, 128, 64, 6144, 0.65},
+    {32, 32, 64, 64, 4096, 0.50},
 };
 static const tile tc_tiles[] = {
-    {256, 128, 256, 232, 65536}, {128, 128, 256, 168, 49152}, {128, 64, 128, 168, 32768},
-    {64, 64, 128, 128, 24576},   {64, 32, 64, 128, 12288},
+    {256, 128, 256, 232, 65536, 1.00}, {128, 128, 256, 168, 49152, 0.95},
+    {128, 64, 128, 168, 32768, 0.85},  {64, 64, 128, 128, 24576, 0.70},
+    {64, 32, 64, 128, 12288, 0.55},
 };
 
 static double l2_bytes(const gpu_budget *b)
@@ -208,7 +214,9 @@ static double gemm_best(const gpu_budget *b, const gpu_kprob *p, const gemm_shap
         double tiles_m = ceil(M / t->tm), tiles_n = ceil(N / t->tn);
         double tiles = tiles_m * tiles_n * B;
         for (int split = 1; split <= 16; split *= 2) {
-            if (split > 1 && (tiles * split > 4.0 * b->sms || K / split < 64))
+            /* the library decides from the device, not from the MPS share: the same
+             * menu for every share keeps latency monotone in the share */
+            if (split > 1 && (tiles * split > 4.0 * b->gpu->sm_count || K / split < 64))
                 break;
             double kper = ceil(K / split);
             double fpb = 2.0 * t->tm * t->tn * kper;
@@ -223,7 +231,7 @@ static double gemm_best(const gpu_budget *b, const gpu_kprob *p, const gemm_shap
             }
             launch_eval e;
             if (!eval_launch(b, (int64_t)(tiles * split), t->threads, t->regs, t->smem, fpb, peak_sm,
-                             eff, dram, &e))
+                             eff * t->eff, dram, &e))
                 continue;
             double red_t = 0;
             if (split > 1) {

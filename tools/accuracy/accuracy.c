@@ -66,6 +66,15 @@ typedef struct plan_entry {
 static plan_entry **plans; /* entries never move: rows point into them */
 static int n_plans;
 
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    size_t l = strlen(src);
+    if (l >= n)
+        l = n - 1;
+    memmove(dst, src, l);
+    dst[l] = '\0';
+}
+
 static const char *field(const gpu_csv *r, int col) { return col >= 0 ? gpu_csv_field(r, (size_t)col) : NULL; }
 
 static int model_index(const char *name, const char *notes, const char *zoo_dir)
@@ -461,9 +470,9 @@ int main(int argc, char **argv)
     for (int gi = 0; gi < n_groups; gi++) {
         group *G = &groups[gi];
         G->cal = gpu_calib_default();
-        snprintf(G->cal.gpu, sizeof G->cal.gpu, "%s", G->gpu);
-        snprintf(G->cal.framework, sizeof G->cal.framework, "%s", G->framework);
-        snprintf(G->cal.fusion, sizeof G->cal.fusion, "%s", G->fusion);
+        copy_str(G->cal.gpu, sizeof G->cal.gpu, G->gpu);
+        copy_str(G->cal.framework, sizeof G->cal.framework, G->framework);
+        copy_str(G->cal.fusion, sizeof G->cal.fusion, G->fusion);
         G->cal.copy_us_per_mb = 0; /* fitted: sources differ in what they time */
         gpu_calib uncal = G->cal;
         uncal.calibrated = false;
@@ -564,13 +573,13 @@ int main(int argc, char **argv)
                       100 * by_src[s].ape_uncal / by_src[s].n, 100 * by_src[s].ape_cal / by_src[s].n);
     us_buf_printf(&out, "| **all** | %d | %.1f%% | **%.1f%%** |\n", all.n,
                   100 * all.ape_uncal / all.n, 100 * all.ape_cal / all.n);
-    us_buf_printf(&out, "\n## Fitted rows\n\n| GPU | framework | fusion | train | test | eff_gemm | eff_tensor | eff_conv | eff_mem | eff_depthwise | launch_us | kernel_us | fixed_us |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    us_buf_printf(&out, "\n## Fitted rows\n\n| GPU | framework | fusion | train | test | eff_gemm | eff_tensor | eff_conv | eff_mem | eff_depthwise | launch_us | kernel_us | fixed_us | copy_us_per_mb |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int gi = 0; gi < n_groups; gi++) {
         const gpu_calib *c = &groups[gi].cal;
-        us_buf_printf(&out, "| %s | %s | %s | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.0f |\n",
+        us_buf_printf(&out, "| %s | %s | %s | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.0f | %.0f |\n",
                       c->gpu, c->framework, c->fusion, groups[gi].n_train, groups[gi].n_test,
                       c->eff_gemm, c->eff_tensor, c->eff_conv, c->eff_mem, c->eff_depthwise,
-                      c->launch_us, c->kernel_us, c->fixed_us);
+                      c->launch_us, c->kernel_us, c->fixed_us, c->copy_us_per_mb);
     }
     printf("held-out rows: %d, MAPE uncalibrated %.1f%%, calibrated %.1f%%\n", all.n,
            100 * all.ape_uncal / all.n, 100 * all.ape_cal / all.n);
