@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# fuzz.sh SECONDS [BUILD_DIR] - run the ONNX loader fuzzer (libFuzzer, ASan,
-# UBSan) for SECONDS over a scratch copy of fuzz/corpus. Crashes are written
-# to fuzz/crashes/ and make the script fail; turn each one into a seed.
+# fuzz.sh SECONDS [BUILD_DIR] - run the fuzzers (libFuzzer, ASan, UBSan):
+# the ONNX loader for SECONDS over a scratch copy of fuzz/corpus, then the
+# table parsers (GPU catalog, calibration) for a tenth of that. Crashes are
+# written to fuzz/crashes/ and make the script fail; each one becomes a file
+# in fuzz/regress/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
 dir=${2:-build-fuzz}
-if [ ! -x "$dir/fuzz/fuzz_onnx_load" ]; then
+if [ ! -x "$dir/fuzz/fuzz_onnx_load" ] || [ ! -x "$dir/fuzz/fuzz_tables" ]; then
     CC=clang cmake -S . -B "$dir" -G Ninja -DUSHER_FUZZ=ON >/dev/null
-    cmake --build "$dir" --target fuzz_onnx_load
+    cmake --build "$dir" --target fuzz_onnx_load fuzz_tables
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -17,4 +19,10 @@ mkdir -p fuzz/crashes
 ASAN_OPTIONS=detect_leaks=1 "$dir/fuzz/fuzz_onnx_load" "$work" -max_total_time="$secs" \
     -max_len=65536 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/crashes/ \
     -print_final_stats=1 2>&1 | tail -n 25
+tables=$(mktemp -d)
+printf '\001' | cat - data/gpus.csv > "$tables/catalog"
+printf '\000' | cat - data/calibration.txt > "$tables/calibration"
+ASAN_OPTIONS=detect_leaks=1 "$dir/fuzz/fuzz_tables" "$tables" -max_total_time=$((secs / 10 + 1)) \
+    -max_len=65536 -timeout=10 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 2>&1 | tail -n 5
+rm -rf "$tables"
 rmdir fuzz/crashes 2>/dev/null || true

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "fuzz_onnx.h"
+#include "fuzz_tables.h"
 #include "onnx/onnx.h"
 #include "test.h"
 #include "usher/model.h"
@@ -359,6 +360,30 @@ TEST(every_truncation_of_a_seed_is_clean)
     free(b.p);
 }
 
-TEST_MAIN(TEST_ENTRY(seed_corpus_replays_cleanly), TEST_ENTRY(past_findings_stay_fixed),
+TEST(table_parsers_survive_mutations)
+{
+    /* the GPU catalog and the calibration table, byte-flipped and truncated */
+    blob src[2];
+    ASSERT(read_file(test_path(test_source_dir(), "data/gpus.csv"), &src[0]));
+    ASSERT(read_file(test_path(test_source_dir(), "data/calibration.txt"), &src[1]));
+    for (int r = 0; r < 600; r++) {
+        blob *b = &src[r & 1];
+        size_t len = b->n + 1;
+        uint8_t *m = malloc(len);
+        m[0] = (uint8_t)(r & 1 ? 0 : 1); /* 1: catalog parser */
+        memcpy(m + 1, b->p, b->n);
+        if (rnd() % 8 == 0)
+            len = 1 + (size_t)(rnd() % b->n);
+        else
+            for (int k = 0; k < 1 + (int)(rnd() % 4); k++)
+                m[1 + rnd() % b->n] ^= (uint8_t)(1 + rnd() % 255);
+        usher_fuzz_tables_one(m, len);
+        free(m);
+    }
+    free(src[0].p);
+    free(src[1].p);
+}
+
+TEST_MAIN(TEST_ENTRY(seed_corpus_replays_cleanly), TEST_ENTRY(table_parsers_survive_mutations), TEST_ENTRY(past_findings_stay_fixed),
           TEST_ENTRY(mutated_real_models_never_crash),
           TEST_ENTRY(crafted_limits_are_enforced), TEST_ENTRY(every_truncation_of_a_seed_is_clean))
