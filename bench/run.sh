@@ -12,3 +12,4 @@ for m in resnet50 vgg16; do
     [ -f "$out/$m.onnx" ] || "$build/usher" convert "models/zoo/$m.onnx" "$out/$m.onnx" --fill-random 1
     "$build/bench/bench_load" "$out/$m.onnx" "${RUNS:-15}"
 done
+"$build/bench/bench_estimate" models/zoo

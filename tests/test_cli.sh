@@ -84,5 +84,47 @@ check convert_bad_ext 1 "$usher" convert "$tmp/r18.onnx" "$tmp/x.onnx" --externa
 contains convert_bad_ext "plain file name"
 [ -e "$tmp/x.onnx" ] && { echo "FAIL convert_bad_ext left a file"; fails=$((fails + 1)); }
 
+# usher estimate / calibrate
+check est_help 0 "$usher" estimate --help;            contains est_help "--share PCT"
+check est_list 0 "$usher" estimate --list-gpus;       contains est_list "a100-80gb:3g.40gb"
+check est_table 0 "$usher" estimate "$zoo/resnet50.onnx" --gpu a100-80gb,t4 --batch 1,8 --share 50,100
+contains est_table "uncalibrated defaults"
+check est_json 0 "$usher" estimate "$zoo/bert-base.onnx" --gpu a100-80gb:3g.40gb --batch 1,4 \
+      --share 30,100 --precision fp16 --json --framework pytorch-eager
+/usr/bin/python3 - "$tmp/out" <<'PY' || fails=$((fails + 1))
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert len(rows) == 4, len(rows)
+need = ["model", "gpu", "batch", "share", "latency_ms", "creq_pct", "mreq_pct", "mreq_mb",
+        "bandwidth_gbs", "energy_j"]
+for r in rows:
+    missing = [k for k in need if k not in r]
+    assert not missing, missing
+    assert 0 < r["creq_pct"] <= 100 and r["latency_ms"] > 0 and r["calibrated"], r
+by = {(r["batch"], r["share"]): r for r in rows}
+assert by[(1, 30)]["latency_ms"] >= by[(1, 100)]["latency_ms"]
+assert by[(4, 100)]["latency_ms"] >= by[(1, 100)]["latency_ms"]
+assert by[(4, 100)]["mreq_mb"] > by[(1, 100)]["mreq_mb"]
+print("ok   est_json_fields")
+PY
+check est_bad_gpu 1 "$usher" estimate "$zoo/resnet50.onnx" --gpu a100-90gb
+contains est_bad_gpu "a100-80gb"
+check est_bad_share 2 "$usher" estimate "$zoo/resnet50.onnx" --gpu t4 --share 0
+check est_bad_batch 2 "$usher" estimate "$zoo/resnet50.onnx" --gpu t4 --batch 1,x
+check est_bad_prec 2 "$usher" estimate "$zoo/resnet50.onnx" --gpu t4 --precision fp8
+check est_not_cuda 1 "$usher" estimate "$zoo/resnet50.onnx" --gpu mi300x
+contains est_not_cuda "not an NVIDIA CUDA GPU"
+check est_unbound 1 "$usher" estimate "$src/.deps/npm/ricky0123-vad-web/package/dist/silero_vad_v5.onnx" --gpu t4
+contains est_unbound "input:1"
+printf '[t4 x]\nnonsense = 1\n' >"$tmp/cal.txt"
+check est_bad_cal 1 "$usher" estimate "$zoo/resnet50.onnx" --gpu t4 --calibration "$tmp/cal.txt"
+contains est_bad_cal "cal.txt:2: unknown key 'nonsense'"
+# without a GPU (CI), calibrate must say so and fail cleanly; with one it must succeed
+if "$usher" calibrate -o "$tmp/measured.txt" >"$tmp/out" 2>&1; then
+    check est_measured 0 "$usher" estimate "$zoo/resnet50.onnx" --gpu "$(sed -n 's/^\[\([^ ]*\) .*/\1/p' "$tmp/measured.txt" | head -1)" --calibration "$tmp/measured.txt"
+else
+    contains calibrate_no_gpu "no GPU"
+fi
+
 echo "$fails failure(s)"
 exit $((fails > 0))
