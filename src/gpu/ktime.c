@@ -185,6 +185,24 @@ static bool eval_launch(const gpu_budget *b, int64_t grid, int threads, int regs
     return true;
 }
 
+/* the figures of `rep` launches of one evaluated launch */
+static void fill(gpu_ktime *out, const launch_eval *e, double rep)
+{
+    out->seconds = e->t * rep;
+    out->compute_s = e->tc * rep;
+    out->memory_s = e->tm * rep;
+    out->dram_bytes = e->dram * rep;
+    out->sm_share = e->sm_share;
+    out->bw_share = e->bw_share;
+    out->sm_util = e->sm_util;
+    out->grid = e->grid;
+    out->block = e->block;
+    out->regs = e->regs;
+    out->smem = e->smem;
+    out->occupancy = e->occ;
+    out->blocks_per_sm = e->bps;
+}
+
 typedef struct gemm_shape {
     double M, N, K, B, unique;
 } gemm_shape;
@@ -253,22 +271,10 @@ static double gemm_best(const gpu_budget *b, const gpu_kprob *p, const gemm_shap
         best.t = fmax(best.tc, best.tm) + b->cal->kernel_us * 1e-6;
     }
     double rep = p->repeat ? p->repeat : 1;
-    out->seconds = best.t * rep;
-    out->compute_s = best.tc * rep;
-    out->memory_s = best.tm * rep;
-    out->dram_bytes = best.dram * rep;
-    out->sm_share = best.sm_share;
-    out->bw_share = best.bw_share;
-    out->sm_util = best.sm_util;
-    out->grid = best.grid;
-    out->block = best.block;
-    out->regs = best.regs;
-    out->smem = best.smem;
+    fill(out, &best, rep);
     out->tile_m = best_tm;
     out->tile_n = best_tn;
     out->split_k = best_split;
-    out->occupancy = best.occ;
-    out->blocks_per_sm = best.bps;
     out->launches = (uint32_t)(rep * (best_split > 1 ? 2 : 1));
     out->l2_bytes = fmin(L2, A / B + W / B);
     (void)best_red;
@@ -332,19 +338,8 @@ static void streaming(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out)
         memset(&e, 0, sizeof e);
         e.t = bytes / bandwidth(b, b->sms) + b->cal->kernel_us * 1e-6;
     }
-    out->seconds = e.t * rep;
-    out->compute_s = e.tc * rep;
-    out->memory_s = e.tm * rep;
-    out->dram_bytes = bytes * rep;
-    out->sm_share = e.sm_share;
-    out->bw_share = e.bw_share;
-    out->sm_util = e.sm_util;
-    out->grid = e.grid;
-    out->block = e.block;
-    out->regs = e.regs;
-    out->smem = e.smem;
-    out->occupancy = e.occ;
-    out->blocks_per_sm = e.bps;
+    e.dram = bytes;
+    fill(out, &e, rep);
     out->launches = (uint32_t)rep;
     out->l2_bytes = fmin(l2_bytes(b), bytes);
 }
