@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-APT_PKGS=(cmake ninja-build gcc clang libclang-rt-14-dev protobuf-c-compiler
+APT_PKGS=(cmake ninja-build gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev
           libprotobuf-c-dev libonnx-dev python3 python3-onnx ca-certificates)
 
 missing=()

@@ -4,7 +4,7 @@
  * Front ends use only the public API (include/usher/). Exit codes:
  *   0 success, 1 failure (the message says why), 2 usage error,
  *   3 the command ran but its result is incomplete (inspect: some nodes
- *     could not be inferred).
+ *     could not be inferred; plan: some rate is left unserved).
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +20,7 @@ static const struct verb {
     {"inspect", cli_inspect, "show a model's inputs, outputs, operators, size and cost"},
     {"estimate", cli_estimate, "predict latency, Creq, Mreq, bandwidth and energy on GPU types"},
     {"calibrate", cli_calibrate, "measure this machine's GPU and write its calibration row"},
+    {"plan", cli_plan, "place models on GPUs: replicas, batch sizes, shares, under SLOs"},
     {"convert", cli_convert, "rewrite a model: strip weights, fill random weights, external data"},
 };
 

@@ -98,6 +98,13 @@ void us_json_init(us_json *j, us_buf *out)
     j->out = out;
 }
 
+static void newline(us_json *j, int depth)
+{
+    us_buf_putc(j->out, '\n');
+    for (int i = 0; i < depth; i++)
+        us_buf_puts(j->out, "  ");
+}
+
 static void pre_value(us_json *j)
 {
     if (j->after_key) {
@@ -105,8 +112,10 @@ static void pre_value(us_json *j)
         return;
     }
     if (j->need_comma[j->depth])
-        us_buf_putc(j->out, ',');
+        us_buf_puts(j->out, j->pretty > 0 && j->depth > j->pretty ? ", " : ",");
     j->need_comma[j->depth] = true;
+    if (j->depth > 0 && j->depth <= j->pretty)
+        newline(j, j->depth);
 }
 
 static void open_(us_json *j, char c)
@@ -123,10 +132,13 @@ static void open_(us_json *j, char c)
 
 static void close_(us_json *j, char c)
 {
-    if (j->depth == 0)
+    if (j->depth == 0) {
         j->bad = true;
-    else
+    } else {
+        if (j->depth <= j->pretty && j->need_comma[j->depth])
+            newline(j, j->depth - 1);
         j->depth--;
+    }
     us_buf_putc(j->out, c);
 }
 
@@ -139,7 +151,7 @@ void us_json_key(us_json *j, const char *k)
 {
     pre_value(j);
     us_json_escape(j->out, k, strlen(k));
-    us_buf_putc(j->out, ':');
+    us_buf_puts(j->out, j->pretty > 0 ? ": " : ":");
     j->after_key = true;
 }
 

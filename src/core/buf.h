@@ -44,6 +44,8 @@ typedef struct us_json {
     bool need_comma[US_JSON_MAX_DEPTH + 1];
     bool after_key;
     bool bad; /* depth exceeded or mismatched end */
+    int pretty; /* > 0: break lines and indent inside containers up to this depth
+                   (deeper ones stay on one line); 0: compact (the default) */
 } us_json;
 
 void us_json_init(us_json *j, us_buf *out);

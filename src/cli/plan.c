@@ -1,0 +1,187 @@
+/*
+ * plan.c - `usher plan`: place the models of a workload on a cluster
+ * (layer 9, over include/usher/plan.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "usher/plan.h"
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: usher plan --workload FILE --cluster FILE [--policy NAME] [-o plan.json]\n"
+            "                  [--replan RUNNING.json [--max-moves N]] [--compare]\n"
+            "                  [--exact-time-limit SECONDS] [--calibration FILE]\n"
+            "                  [--framework NAME] [--quiet]\n"
+            "       usher plan --list-policies\n\n"
+            "Chooses, for every model of the workload, the GPUs, the number of replicas,\n"
+            "the batch size and the compute share (MPS) that meet its latency SLO at its\n"
+            "request rate: at the lowest cost on an elastic cluster (objective min-cost),\n"
+            "or serving the most on a fixed one (max-goodput). Formats: docs/plan-input.md\n"
+            "(inputs, examples in examples/) and docs/plan-json.md (output).\n\n"
+            "  --workload FILE     models: name, model (ONNX path, relative to FILE), rate\n"
+            "                      (req/s), slo_ms, optional priority, precision, group\n"
+            "  --cluster FILE      GPU types with count (fixed) or max and price (elastic),\n"
+            "                      objective\n"
+            "  --policy NAME       usher (default), shepherd, gpulet, alpaserve, triton,\n"
+            "                      static-mps, exact (small instances): --list-policies\n"
+            "  -o FILE             write plan.json there ('-': standard output)\n"
+            "  --replan FILE       re-plan from a running plan.json for the workload's new\n"
+            "                      rates, with the fewest replica moves (reported)\n"
+            "  --max-moves N       with --replan: up to N further moves to close GPUs\n"
+            "  --compare           run every policy and print one line each\n"
+            "  --exact-time-limit S  time limit of the exact policy (default 20)\n"
+            "  --calibration F     calibration table for the estimator (default built in)\n"
+            "  --framework NAME    calibration row (default onnxruntime-cuda)\n"
+            "  --quiet             no table on standard output\n\n"
+            "Exit status: 0 every model served within its SLO; 3 the plan leaves some rate\n"
+            "unserved (printed per model); 1 error; 2 usage.\n");
+}
+
+static int compare(usher_estimator *e, usher_plan_params pp)
+{
+    printf("%-11s %6s %9s %9s %12s %12s %10s\n", "policy", "GPUs", "replicas", "$/h", "goodput",
+           "unserved", "seconds");
+    for (size_t i = 0;; i++) {
+        const char *name = usher_plan_policy(i, NULL);
+        if (!name)
+            break;
+        pp.policy = name;
+        usher_plan *pl;
+        usher_error err;
+        if (usher_plan_make(e, &pp, &pl, &err) < 0) {
+            printf("%-11s %s\n", name, err.msg);
+            continue;
+        }
+        usher_plan_summary s;
+        usher_plan_get_summary(pl, &s);
+        printf("%-11s %6u %9u %9.2f %12.6g %12.6g %10.3g\n", name, s.gpus, s.replicas,
+               s.cost_per_hour, s.goodput, s.unserved, s.plan_seconds);
+        usher_plan_free(pl);
+    }
+    return CLI_OK;
+}
+
+int cli_plan(int argc, char **argv)
+{
+    usher_plan_params pp = usher_plan_default_params();
+    const char *out = NULL, *calib = NULL, *framework = NULL;
+    bool list = false, quiet = false, cmp = false, have_moves = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t n;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            help(stdout);
+            return CLI_OK;
+        } else if (strcmp(a, "--list-policies") == 0) {
+            list = true;
+        } else if (strcmp(a, "--quiet") == 0) {
+            quiet = true;
+        } else if (strcmp(a, "--compare") == 0) {
+            cmp = true;
+        } else if (strcmp(a, "--workload") == 0 && v) {
+            pp.workload = argv[++i];
+        } else if (strcmp(a, "--cluster") == 0 && v) {
+            pp.cluster = argv[++i];
+        } else if (strcmp(a, "--policy") == 0 && v) {
+            pp.policy = argv[++i];
+        } else if (strcmp(a, "--replan") == 0 && v) {
+            pp.running = argv[++i];
+        } else if (strcmp(a, "-o") == 0 && v) {
+            out = argv[++i];
+        } else if (strcmp(a, "--calibration") == 0 && v) {
+            calib = argv[++i];
+        } else if (strcmp(a, "--framework") == 0 && v) {
+            framework = argv[++i];
+        } else if (strcmp(a, "--max-moves") == 0 && v) {
+            if (!cli_parse_i64(v, 0, 1000000000, &n)) {
+                fprintf(stderr, "usher plan: --max-moves needs an integer in [0, 10^9]\n");
+                return CLI_USAGE;
+            }
+            pp.max_moves = (uint32_t)n;
+            have_moves = true;
+            i++;
+        } else if (strcmp(a, "--exact-time-limit") == 0 && v) {
+            if (!cli_parse_i64(v, 1, 3600, &n)) {
+                fprintf(stderr, "usher plan: --exact-time-limit needs whole seconds in [1, 3600]\n");
+                return CLI_USAGE;
+            }
+            pp.exact_time_limit_ms = (uint32_t)n * 1000;
+            i++;
+        } else {
+            fprintf(stderr, "usher plan: unknown option or missing value: '%s'\n\n", a);
+            help(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (list) {
+        for (size_t i = 0;; i++) {
+            const char *sum, *name = usher_plan_policy(i, &sum);
+            if (!name)
+                break;
+            printf("%-11s %s\n", name, sum);
+        }
+        return CLI_OK;
+    }
+    if (!pp.workload || !pp.cluster) {
+        fprintf(stderr, "usher plan: --workload and --cluster are required\n\n");
+        help(stderr);
+        return CLI_USAGE;
+    }
+    if (have_moves && !pp.running) {
+        fprintf(stderr, "usher plan: --max-moves goes with --replan\n");
+        return CLI_USAGE;
+    }
+    if (cmp && (pp.running || pp.policy)) {
+        fprintf(stderr, "usher plan: --compare runs every policy; drop --policy and --replan\n");
+        return CLI_USAGE;
+    }
+    usher_estimator_params ep = usher_estimator_default_params();
+    ep.calibration = calib;
+    ep.framework = framework;
+    ep.cache_entries = 65536;
+    usher_estimator *e;
+    usher_error err;
+    if (usher_estimator_new(&ep, &e, &err) < 0) {
+        fprintf(stderr, "usher plan: %s\n", err.msg);
+        return CLI_FAIL;
+    }
+    if (cmp) {
+        int rc = compare(e, pp);
+        usher_estimator_free(e);
+        return rc;
+    }
+    usher_plan *pl;
+    if (usher_plan_make(e, &pp, &pl, &err) < 0) {
+        fprintf(stderr, "usher plan: %s\n", err.msg);
+        usher_estimator_free(e);
+        return CLI_FAIL;
+    }
+    usher_estimator_free(e);
+    int rc = CLI_OK;
+    bool to_stdout = out && strcmp(out, "-") == 0;
+    if (!quiet && !to_stdout)
+        usher_plan_print(pl, stdout);
+    if (out && usher_plan_write_json(pl, out, &err) < 0) {
+        fprintf(stderr, "usher plan: %s\n", err.msg);
+        rc = CLI_FAIL;
+    }
+    usher_plan_summary s;
+    usher_plan_get_summary(pl, &s);
+    if (rc == CLI_OK && !s.feasible) {
+        fprintf(stderr, "usher plan: the cluster cannot serve every model within its SLO; "
+                        "unserved:\n");
+        for (uint32_t i = 0; i < s.models; i++) {
+            usher_plan_model m;
+            usher_plan_model_at(pl, i, &m);
+            if (m.unserved > 0)
+                fprintf(stderr, "  %-24s %10.6g of %.6g req/s\n", m.name, m.unserved, m.rate);
+        }
+        rc = CLI_INCOMPLETE;
+    }
+    usher_plan_free(pl);
+    return rc;
+}

@@ -1,0 +1,371 @@
+/*
+ * baselines.c - the peer systems' placement policies, behind the same
+ * interface as USHER's (layer 6). Each reproduces its published mechanism
+ * on usher's estimator profiles; what was simplified is said here and in
+ * docs/policies.md.
+ *
+ *  shepherd   temporal sharing (NSDI'23): a GPU runs one model's batch at a
+ *             time at full share; several models may time-share a GPU (a
+ *             "herd") when their duty cycles sum to <= 1, their memory fits,
+ *             and each model's SLO holds while waiting behind one batch of
+ *             every other model. Simplified: herds are formed by first-fit
+ *             decreasing; Flex's preemption is not modelled.
+ *  gpulet     spatial sharing (ATC'22): at most two MPS partitions per GPU,
+ *             one replica each, sizes from the share grid; a linear
+ *             interference model inflates a partition's latency by
+ *             0.5 x the co-runner's DRAM bandwidth share. Simplified: greedy
+ *             pairing instead of gpulet's search over partition pairs.
+ *  alpaserve  statistical multiplexing (OSDI'23): every GPU holds several
+ *             models in memory and runs one batch at a time; replicas are
+ *             spread to balance load (worst fit on duty cycle) rather than
+ *             packed. Simplified: no simulator-guided search, and no model
+ *             parallelism (a model larger than one GPU is not placed; none
+ *             of the zoo is).
+ *  triton     Triton's default: every model loaded on every GPU, GPUs
+ *             time-sliced, load spread evenly; as many GPUs as the summed
+ *             duty cycle needs (all models must fit one GPU's memory).
+ *  static-mps static equal MPS fractions: each GPU split in two halves of 50%,
+ *             one replica per half (the common "two models per GPU" setup).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "plan.h"
+
+/* the configuration of model m with the highest throughput per $ among those with
+ * the given share (0: any), on any type that still has GPUs (or open ones) */
+static int best_cfg_with_share(const plan_problem *p, const plan_solution *s, uint32_t m,
+                               double share, bool need_left)
+{
+    const plan_model *pm = &p->m[m];
+    int best = -1;
+    double bv = 0;
+    for (uint32_t i = 0; i < pm->n_cfg; i++) {
+        const plan_cfg *c = &pm->cfg[i];
+        if (share > 0 && fabs(c->share - share) > 1e-9)
+            continue;
+        if (need_left && plan_type_left(s, p, c->type) <= 0)
+            continue;
+        double price = p->t[c->type].price > 0 ? p->t[c->type].price : 1;
+        double v = c->thr / price;
+        if (v > bv) {
+            bv = v;
+            best = (int)i;
+        }
+    }
+    return best;
+}
+
+/* ---- temporal sharing: shepherd, alpaserve, triton ---------------------------- */
+typedef struct tgpu {
+    double duty;    /* sum of load / throughput */
+    double mem;     /* sum of Mreq of distinct models */
+    double lat_sum; /* sum of batch latencies of distinct models */
+    double min_slack; /* smallest SLO slack (slo - 2 x latency) of its models */
+} tgpu;
+
+static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, bool spread)
+{
+    uint32_t n = p->n;
+    int *cfg = us_calloc(n ? n : 1, sizeof *cfg);
+    uint32_t *order = us_calloc(n ? n : 1, sizeof *order);
+    tgpu *tg = NULL;
+    uint32_t cap = 0;
+    int rc = USHER_OK;
+    if (!cfg || !order) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t m = 0; m < n; m++) {
+        cfg[m] = best_cfg_with_share(p, s, m, 100, false);
+        order[m] = m;
+    }
+    /* largest duty first */
+    for (uint32_t a = 1; a < n; a++)
+        for (uint32_t b = a; b > 0; b--) {
+            uint32_t x = order[b], y = order[b - 1];
+            double dx = cfg[x] >= 0 ? p->m[x].rate / p->m[x].cfg[cfg[x]].thr : 0;
+            double dy = cfg[y] >= 0 ? p->m[y].rate / p->m[y].cfg[cfg[y]].thr : 0;
+            if (dx <= dy)
+                break;
+            order[b] = y;
+            order[b - 1] = x;
+        }
+    for (uint32_t oi = 0; oi < n && rc == USHER_OK; oi++) {
+        uint32_t m = order[oi];
+        if (cfg[m] < 0)
+            continue;
+        const plan_cfg *c = &p->m[m].cfg[cfg[m]];
+        double rate = p->m[m].rate;
+        double slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
+        while (rate > 1e-9) {
+            /* a GPU that can take some of this model's load */
+            int pick = -1;
+            double pick_duty = spread ? INFINITY : -1;
+            for (uint32_t i = 0; i < s->n; i++) {
+                plan_gpu *g = &s->g[i];
+                if (g->type != c->type || tg[i].duty >= 1 - 1e-9)
+                    continue;
+                bool has = false;
+                for (uint32_t r = 0; r < g->n; r++)
+                    has |= g->r[r].model == m;
+                if (has)
+                    continue; /* one replica of a model per GPU */
+                if (tg[i].mem + c->mreq > 100 + 1e-9)
+                    continue;
+                /* waiting behind one batch of each other model must fit every SLO */
+                if (tg[i].lat_sum > slack || c->lat_ms > tg[i].min_slack - tg[i].lat_sum)
+                    continue;
+                if (spread ? tg[i].duty < pick_duty : tg[i].duty > pick_duty) {
+                    pick_duty = tg[i].duty;
+                    pick = (int)i;
+                }
+            }
+            if (pick < 0) {
+                pick = plan_open(s, p, c->type, -1);
+                if (pick < 0)
+                    break; /* out of GPUs: the rest is unserved */
+                if (s->n > cap) {
+                    uint32_t nc = cap ? cap * 2 : 64;
+                    while (nc < s->n)
+                        nc *= 2;
+                    tgpu *nt = us_realloc(tg, nc * sizeof *nt);
+                    if (!nt) {
+                        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    tg = nt;
+                    cap = nc;
+                }
+                memset(&tg[pick], 0, sizeof tg[pick]);
+                tg[pick].min_slack = INFINITY;
+            }
+            double room = (1 - tg[pick].duty) * c->thr;
+            double load = rate < room ? rate : room;
+            /* MPS-free time sharing: the replica holds the whole GPU while it runs;
+             * record it with no compute reservation so packing counters stay sane */
+            plan_gpu *g = &s->g[pick];
+            if (g->n == g->cap) {
+                uint32_t ncap = g->cap ? g->cap * 2 : 4;
+                plan_replica *nr = us_realloc(g->r, ncap * sizeof *nr);
+                if (!nr) {
+                    rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                g->r = nr;
+                g->cap = ncap;
+            }
+            g->r[g->n++] = (plan_replica){m, (uint32_t)cfg[m], load};
+            g->used_m += c->mreq;
+            tg[pick].duty += load / c->thr;
+            g->used_c = 100 * tg[pick].duty;
+            tg[pick].mem += c->mreq;
+            tg[pick].lat_sum += c->lat_ms;
+            if (slack < tg[pick].min_slack)
+                tg[pick].min_slack = slack;
+            rate -= load;
+        }
+    }
+out:
+    us_free(cfg);
+    us_free(order);
+    us_free(tg);
+    if (rc == USHER_OK)
+        plan_account(s, p);
+    return rc;
+}
+
+int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    snprintf(s->note, sizeof s->note, "temporal sharing; herds by first-fit; no preemption");
+    return temporal(p, s, err, false);
+}
+
+int plan_alpaserve(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    snprintf(s->note, sizeof s->note,
+             "temporal multiplexing, load spread by worst fit; no simulator search");
+    return temporal(p, s, err, true);
+}
+
+int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    /* every model on every GPU: memory of all models must fit one GPU */
+    int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
+    if (!cfg)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    int rc = USHER_OK;
+    /* one GPU type: the one where the summed duty is cheapest */
+    int best_t = -1;
+    double best_cost = INFINITY;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        double duty = 0, mem = 0, lat = 0;
+        bool ok = true;
+        for (uint32_t m = 0; m < p->n && ok; m++) {
+            int c = -1;
+            double bv = 0;
+            for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
+                const plan_cfg *x = &p->m[m].cfg[i];
+                if (x->type == t && x->share == 100 && x->thr > bv) {
+                    bv = x->thr;
+                    c = (int)i;
+                }
+            }
+            if (c < 0) {
+                ok = false;
+                break;
+            }
+            duty += p->m[m].rate / p->m[m].cfg[c].thr;
+            mem += p->m[m].cfg[c].mreq;
+            lat += p->m[m].cfg[c].lat_ms;
+        }
+        if (!ok || mem > 100)
+            continue;
+        double gpus = ceil(duty);
+        double cost = gpus * (p->t[t].price > 0 ? p->t[t].price : 1);
+        if (cost < best_cost) {
+            best_cost = cost;
+            best_t = t;
+        }
+    }
+    if (best_t < 0) {
+        snprintf(s->note, sizeof s->note,
+                 "no GPU type holds every model in memory at once: nothing placed");
+        us_free(cfg);
+        plan_account(s, p);
+        return USHER_OK;
+    }
+    double duty = 0;
+    for (uint32_t m = 0; m < p->n; m++) {
+        double bv = 0;
+        for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
+            const plan_cfg *x = &p->m[m].cfg[i];
+            if (x->type == best_t && x->share == 100 && x->thr > bv) {
+                bv = x->thr;
+                cfg[m] = (int)i;
+            }
+        }
+        duty += p->m[m].rate / bv;
+    }
+    int64_t gpus = (int64_t)ceil(duty - 1e-9);
+    if (gpus < 1)
+        gpus = 1;
+    int64_t avail = plan_type_left(s, p, (uint16_t)best_t);
+    if (gpus > avail)
+        gpus = avail;
+    for (int64_t i = 0; i < gpus && rc == USHER_OK; i++) {
+        int gi = plan_open(s, p, (uint16_t)best_t, -1);
+        if (gi < 0)
+            break;
+        plan_gpu *g = &s->g[gi];
+        for (uint32_t m = 0; m < p->n; m++) {
+            const plan_cfg *c = &p->m[m].cfg[cfg[m]];
+            double load = p->m[m].rate / (double)gpus;
+            if (load > c->thr)
+                load = c->thr;
+            if (g->n == g->cap) {
+                uint32_t nc = g->cap ? g->cap * 2 : 8;
+                plan_replica *nr = us_realloc(g->r, nc * sizeof *nr);
+                if (!nr) {
+                    rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                g->r = nr;
+                g->cap = nc;
+            }
+            g->r[g->n++] = (plan_replica){m, (uint32_t)cfg[m], load};
+            g->used_m += c->mreq;
+            g->used_c += 100 * load / c->thr;
+        }
+    }
+    /* the summed duty per GPU may exceed 1 when GPUs ran out: scale loads down */
+    for (uint32_t i = 0; i < s->n; i++) {
+        plan_gpu *g = &s->g[i];
+        if (g->used_c > 100) {
+            double f = 100 / g->used_c;
+            for (uint32_t r = 0; r < g->n; r++)
+                g->r[r].load *= f;
+            g->used_c = 100;
+        }
+    }
+    snprintf(s->note, sizeof s->note, "every model on every GPU, time-sliced");
+    us_free(cfg);
+    if (rc == USHER_OK)
+        plan_account(s, p);
+    return rc;
+}
+
+/* ---- spatial baselines --------------------------------------------------------- */
+static int spatial(const plan_problem *p, plan_solution *s, usher_error *err, bool gpulet)
+{
+    int rc = USHER_OK;
+    for (uint32_t m = 0; m < p->n && rc == USHER_OK; m++) {
+        const plan_model *pm = &p->m[m];
+        double rate = pm->rate;
+        while (rate > 1e-9) {
+            /* static: a 50% half; gpulet: the most throughput per share that still fits */
+            int cfg = -1, gpu = -1;
+            double bv = 0;
+            for (uint32_t i = 0; i < pm->n_cfg; i++) {
+                const plan_cfg *c = &pm->cfg[i];
+                if (!gpulet && c->share != 50)
+                    continue;
+                double v = c->thr / c->share / (p->t[c->type].price > 0 ? p->t[c->type].price : 1);
+                if (v <= bv)
+                    continue;
+                /* where would it go: a GPU with one partition and room, else a new one */
+                int where = -1;
+                for (uint32_t k = 0; k < s->n; k++) {
+                    plan_gpu *g = &s->g[k];
+                    if (g->n != 1 || !plan_fits(g, c))
+                        continue;
+                    if (gpulet) {
+                        const plan_cfg *o = &p->m[g->r[0].model].cfg[g->r[0].cfg];
+                        const gpu_type *gt = p->t[c->type].g;
+                        double bwp = gt->mem_bw_gbs > 0 ? gt->mem_bw_gbs : 1;
+                        double f_me = 1 + 0.5 * o->bw_gbs / bwp, f_o = 1 + 0.5 * c->bw_gbs / bwp;
+                        if (PLAN_SLO_FACTOR * c->lat_ms * f_me > pm->slo_ms ||
+                            PLAN_SLO_FACTOR * o->lat_ms * f_o > p->m[g->r[0].model].slo_ms)
+                            continue;
+                    }
+                    where = (int)k;
+                    break;
+                }
+                if (where < 0 && plan_type_left(s, p, c->type) <= 0)
+                    continue;
+                bv = v;
+                cfg = (int)i;
+                gpu = where;
+            }
+            if (cfg < 0)
+                break;
+            if (gpu < 0)
+                gpu = plan_open(s, p, pm->cfg[cfg].type, -1);
+            if (gpu < 0)
+                break;
+            double load = rate < pm->cfg[cfg].thr ? rate : pm->cfg[cfg].thr;
+            if ((rc = plan_add(s, p, (uint32_t)gpu, m, (uint32_t)cfg, load)) < 0)
+                return us_err_set(err, rc, "out of memory");
+            rate -= load;
+        }
+    }
+    plan_account(s, p);
+    return USHER_OK;
+}
+
+int plan_gpulet(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    snprintf(s->note, sizeof s->note,
+             "<= 2 MPS partitions per GPU, linear bandwidth interference; greedy pairing");
+    return spatial(p, s, err, true);
+}
+
+int plan_static_mps(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    snprintf(s->note, sizeof s->note, "two equal 50%% MPS partitions per GPU");
+    return spatial(p, s, err, false);
+}

@@ -1,0 +1,633 @@
+/*
+ * improve.c - local search over a plan (layer 6): moving load rather than
+ * whole replicas.
+ *
+ * A model's load is divisible among its replicas, so a GPU can be emptied
+ * even when none of its replicas fits elsewhere as it is. plan_absorb gives
+ * one model's load a home: (a) the spare throughput of its replicas, (b) a
+ * replica grown to a larger configuration in its GPU's free share and
+ * memory, (c) a new replica in the free room - each step the option that
+ * homes the most load per footprint added. On top of it:
+ *   tidy            each model's load dealt again over its replicas, most
+ *                   efficient first; replicas left idle stop;
+ *   set_search      (plans of <= 16 GPUs) every multiset of GPU counts
+ *                   cheaper than the plan, cheapest first, tried by packing
+ *                   all models onto it - on small plans one GPU is a large
+ *                   part of the cost, and this finds the cheapest set the
+ *                   packer can fill;
+ *   goodput_search  (max-goodput, clusters of <= 16 GPUs that cannot serve
+ *                   everything) the models packed onto all GPUs in a few
+ *                   orders, the one serving most kept;
+ *   ruin_recreate   (plans of <= 256 GPUs) one GPU, or two, emptied and
+ *                   their load homed again in the free room and on new GPUs
+ *                   of the type that homes the most value per dollar; kept
+ *                   when the plan got cheaper.
+ * USHER's own consolidation moves replicas whole; these steps close the gap
+ * to the exact optimum on small instances (docs/policies.md).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "plan.h"
+
+#define EPS 1e-9
+
+int plan_solution_clone(const plan_solution *s, plan_solution *out)
+{
+    memset(out, 0, sizeof *out);
+    *out = *s;
+    out->g = NULL;
+    out->served = NULL;
+    out->cap = out->n;
+    out->g = us_calloc(s->n ? s->n : 1, sizeof *out->g);
+    out->served = us_calloc(s->n_models ? s->n_models : 1, sizeof *out->served);
+    if (!out->g || !out->served)
+        goto fail;
+    if (s->n_models)
+        memcpy(out->served, s->served, s->n_models * sizeof *out->served);
+    for (uint32_t i = 0; i < s->n; i++) {
+        out->g[i] = s->g[i];
+        out->g[i].r = NULL;
+        out->g[i].cap = s->g[i].n;
+        if (s->g[i].n) {
+            out->g[i].r = us_calloc(s->g[i].n, sizeof *out->g[i].r);
+            if (!out->g[i].r) {
+                out->n = i;
+                goto fail;
+            }
+            memcpy(out->g[i].r, s->g[i].r, s->g[i].n * sizeof *out->g[i].r);
+        }
+    }
+    return USHER_OK;
+fail:
+    plan_solution_free(out);
+    return USHER_ERR_NOMEM;
+}
+
+static int absorb_on(plan_solution *s, const plan_problem *p, uint32_t m, double *load, int skip,
+                     uint64_t types, bool fewest);
+
+static double foot(const plan_cfg *c) { return c->creq > c->mreq ? c->creq : c->mreq; }
+
+/*
+ * Give `*load` of model m a home on the GPUs other than `skip`: spare
+ * throughput first, then the option that carries all of it with the least
+ * new footprint, else the one that carries most. Returns 0 (as much as fits
+ * placed, *load holds the rest) or USHER_ERR_NOMEM.
+ */
+int plan_absorb(plan_solution *s, const plan_problem *p, uint32_t m, double *load, int skip)
+{
+    return absorb_on(s, p, m, load, skip, ~(uint64_t)0, false);
+}
+
+int plan_absorb_fewest(plan_solution *s, const plan_problem *p, uint32_t m, double *load)
+{
+    return absorb_on(s, p, m, load, -1, ~(uint64_t)0, true);
+}
+
+/* plan_absorb restricted to the GPU types in `types` (bit t: type t);
+ * fewest: as few replicas as possible rather than the least footprint */
+static int absorb_on(plan_solution *s, const plan_problem *p, uint32_t m, double *load, int skip,
+                     uint64_t types, bool fewest)
+{
+    const plan_model *pm = &p->m[m];
+    /* (a) spare throughput of the model's replicas */
+    for (uint32_t i = 0; i < s->n && *load > EPS; i++) {
+        if ((int)i == skip || !(types >> s->g[i].type & 1))
+            continue;
+        for (uint32_t r = 0; r < s->g[i].n && *load > EPS; r++) {
+            plan_replica *rp = &s->g[i].r[r];
+            if (rp->model != m)
+                continue;
+            double spare = pm->cfg[rp->cfg].thr - rp->load;
+            if (spare > EPS) {
+                double take = spare < *load ? spare : *load;
+                rp->load += take;
+                *load -= take;
+            }
+        }
+    }
+    while (*load > EPS) {
+        /* (b) grow a replica, (c) a new replica: choose */
+        int bg = -1, br = -1, bc = -1;
+        double bval = -INFINITY;
+        for (uint32_t i = 0; i < s->n; i++) {
+            const plan_gpu *g = &s->g[i];
+            if ((int)i == skip || !(types >> g->type & 1))
+                continue;
+            double fc = 100 - g->used_c, fm = 100 - g->used_m;
+            if (fc <= EPS || fm <= EPS)
+                continue;
+            for (int32_t r = -1; r < (int32_t)g->n; r++) {
+                const plan_cfg *old = NULL;
+                double have = 0;
+                if (r >= 0) {
+                    if (g->r[r].model != m)
+                        continue;
+                    old = &pm->cfg[g->r[r].cfg];
+                    have = g->r[r].load;
+                }
+                for (uint32_t c = 0; c < pm->n_cfg; c++) {
+                    const plan_cfg *x = &pm->cfg[c];
+                    if (x->type != g->type)
+                        continue;
+                    double dc = x->creq - (old ? old->creq : 0), dm = x->mreq - (old ? old->mreq : 0);
+                    double gain = x->thr - have;
+                    if (gain <= EPS || dc > fc + EPS || dm > fm + EPS)
+                        continue;
+                    double add = (dc > dm ? dc : dm);
+                    if (add < 0)
+                        add = 0;
+                    bool carries = gain >= *load - EPS;
+                    /* the most load homed per footprint added; then carrying all
+                     * of it; then the tightest GPU */
+                    double homed = carries ? *load : gain;
+                    double val = homed / (add > 1e-3 ? add : 1e-3) * (1 + 1e-9 * carries) -
+                                 1e-12 * (fc + fm - dc - dm);
+                    if (fewest) /* carrying all of it, the smallest; else the most */
+                        val = carries ? 1e12 - add * 1e3 - (fc + fm - dc - dm) : gain;
+                    if (val > bval) {
+                        bval = val;
+                        bg = (int)i;
+                        br = r;
+                        bc = (int)c;
+                    }
+                }
+            }
+        }
+        if (bg < 0)
+            return USHER_OK;
+        double take;
+        if (br >= 0) {
+            double have = s->g[bg].r[br].load;
+            double gain = pm->cfg[bc].thr - have;
+            take = gain < *load ? gain : *load;
+            plan_remove(s, p, (uint32_t)bg, (uint32_t)br);
+            if (plan_add(s, p, (uint32_t)bg, m, (uint32_t)bc, have + take) < 0)
+                return USHER_ERR_NOMEM;
+        } else {
+            take = pm->cfg[bc].thr < *load ? pm->cfg[bc].thr : *load;
+            if (plan_add(s, p, (uint32_t)bg, m, (uint32_t)bc, take) < 0)
+                return USHER_ERR_NOMEM;
+        }
+        *load -= take;
+    }
+    return USHER_OK;
+}
+
+/*
+ * Tidy: each model's load dealt again over its replicas, the most efficient
+ * (throughput per footprint) first; replicas left without load stop. Frees
+ * room without restarting anything that keeps serving.
+ */
+static void tidy(plan_solution *s, const plan_problem *p, double *load)
+{
+    for (uint32_t m = 0; m < p->n; m++)
+        load[m] = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        for (uint32_t r = 0; r < s->g[i].n; r++)
+            load[s->g[i].r[r].model] += s->g[i].r[r].load;
+    for (;;) {
+        /* the most efficient replica of any model whose load is not yet dealt */
+        int bi = -1, br = -1;
+        double be = -1;
+        for (uint32_t i = 0; i < s->n; i++)
+            for (uint32_t r = 0; r < s->g[i].n; r++) {
+                const plan_replica *rp = &s->g[i].r[r];
+                const plan_cfg *c = &p->m[rp->model].cfg[rp->cfg];
+                if (rp->load < 0)
+                    continue; /* dealt already (marked) */
+                double e = c->thr / foot(c);
+                if (e > be) {
+                    be = e;
+                    bi = (int)i;
+                    br = (int)r;
+                }
+            }
+        if (bi < 0)
+            break;
+        plan_replica *rp = &s->g[bi].r[br];
+        double thr = p->m[rp->model].cfg[rp->cfg].thr;
+        double take = load[rp->model] < thr ? load[rp->model] : thr;
+        load[rp->model] -= take;
+        rp->load = -1 - take; /* mark as dealt */
+    }
+    for (uint32_t i = 0; i < s->n; i++)
+        for (uint32_t r = s->g[i].n; r-- > 0;) {
+            s->g[i].r[r].load = -1 - s->g[i].r[r].load;
+            if (s->g[i].r[r].load <= EPS)
+                plan_remove(s, p, i, r);
+        }
+}
+
+static double cost_of(const plan_solution *s, const plan_problem *p)
+{
+    double c = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        c += s->g[i].n ? p->t[s->g[i].type].price : 0;
+    return c;
+}
+
+static double price_of(const plan_problem *p, uint16_t t) { return p->t[t].price > 0 ? p->t[t].price : 1; }
+
+/* $/h per request/s of model m at its most economical configuration on any type */
+static double value_of(const plan_problem *p, uint32_t m)
+{
+    double best = INFINITY;
+    for (uint32_t c = 0; c < p->m[m].n_cfg; c++) {
+        const plan_cfg *x = &p->m[m].cfg[c];
+        double v = price_of(p, x->type) * foot(x) / 100 / x->thr;
+        if (v < best)
+            best = v;
+    }
+    return isfinite(best) ? best : 0;
+}
+
+/* place every left[m] in the free room, largest value first; returns <0 on error */
+static int absorb_all(plan_solution *t, const plan_problem *p, double *left, double *val)
+{
+    for (;;) {
+        int best = -1;
+        double bv = 0;
+        for (uint32_t m = 0; m < p->n; m++)
+            if (left[m] > EPS && val[m] >= 0 && left[m] * val[m] + 1e-12 > bv) {
+                bv = left[m] * val[m] + 1e-12;
+                best = (int)m;
+            }
+        if (best < 0)
+            return 0;
+        if (plan_absorb(t, p, (uint32_t)best, &left[best], -1) < 0)
+            return USHER_ERR_NOMEM;
+        if (left[best] > EPS)
+            val[best] = -1; /* no more room for it: set aside for this round */
+    }
+}
+
+/*
+ * Ruin and recreate: take every replica off the GPUs in `set`, close them,
+ * and give their load a home again - the free room of the other GPUs first,
+ * then new GPUs, each time of the type that homes the most value of the
+ * load per dollar (tried, not guessed). Kept when the plan got cheaper.
+ * 1: kept, 0: not (s unchanged), <0: error.
+ */
+static int ruin_recreate(plan_solution *s, const plan_problem *p, const uint32_t *set, int ns,
+                         double *left, double *val)
+{
+    plan_solution t;
+    if (plan_solution_clone(s, &t) < 0)
+        return USHER_ERR_NOMEM;
+    for (uint32_t m = 0; m < p->n; m++)
+        left[m] = 0;
+    for (int k = 0; k < ns; k++) {
+        plan_gpu *g = &t.g[set[k]];
+        while (g->n) {
+            left[g->r[g->n - 1].model] += g->r[g->n - 1].load;
+            plan_remove(&t, p, set[k], g->n - 1);
+        }
+    }
+    plan_compact(&t);
+    int rc = 1;
+    for (int step = 0; rc == 1; step++) {
+        for (uint32_t m = 0; m < p->n; m++)
+            val[m] = value_of(p, m);
+        if (absorb_all(&t, p, left, val) < 0) {
+            rc = USHER_ERR_NOMEM;
+            break;
+        }
+        double rest = 0;
+        for (uint32_t m = 0; m < p->n; m++)
+            rest += left[m] > EPS ? left[m] : 0;
+        if (rest <= EPS)
+            break;
+        if (step > 64) {
+            rc = 0;
+            break;
+        }
+        /* open the type that homes the most value per dollar */
+        int bt = -1;
+        double bscore = 0;
+        for (uint16_t ty = 0; ty < p->nt; ty++) {
+            if (plan_type_left(&t, p, ty) <= 0)
+                continue;
+            plan_solution u;
+            if (plan_solution_clone(&t, &u) < 0) {
+                rc = USHER_ERR_NOMEM;
+                break;
+            }
+            double *l2 = left + p->n, *v2 = val + p->n;
+            memcpy(l2, left, p->n * sizeof *l2);
+            for (uint32_t m = 0; m < p->n; m++)
+                v2[m] = value_of(p, m);
+            int g = plan_open(&u, p, ty, -1);
+            double homed = 0;
+            if (g >= 0 && absorb_all(&u, p, l2, v2) == 0)
+                for (uint32_t m = 0; m < p->n; m++)
+                    homed += (left[m] - l2[m]) * value_of(p, m);
+            plan_solution_free(&u);
+            double score = homed / price_of(p, ty);
+            if (score > bscore + EPS) {
+                bscore = score;
+                bt = ty;
+            }
+        }
+        if (rc != 1)
+            break;
+        if (bt < 0 || plan_open(&t, p, (uint16_t)bt, -1) < 0) {
+            rc = 0;
+            break;
+        }
+    }
+    if (rc == 1) {
+        tidy(&t, p, left);
+        plan_compact(&t);
+        if (cost_of(&t, p) >= cost_of(s, p) - EPS)
+            rc = 0;
+    }
+    if (rc == 1) {
+        plan_solution_free(s);
+        *s = t;
+        return 1;
+    }
+    plan_solution_free(&t);
+    return rc;
+}
+
+#define PAIRS_MAX_GPUS 48 /* pairs of GPUs are ruined together on plans this small */
+#define SEARCH_MAX_GPUS 16 /* the GPU-set search runs on plans this small */
+#define SEARCH_MAX_SETS 4096
+
+typedef struct gpu_set {
+    uint8_t count[PLAN_MAX_TYPES];
+    double cost;
+} gpu_set;
+
+static int cmp_set(const void *a, const void *b)
+{
+    const gpu_set *x = a, *y = b;
+    return x->cost < y->cost ? -1 : x->cost > y->cost;
+}
+
+/* pack every model's rate onto exactly these (empty) GPUs, models in the
+ * given order; true when everything found a home */
+static int pack_onto(const plan_problem *p, const gpu_set *gs, const uint32_t *order, bool pref,
+                     bool partial, plan_solution *t)
+{
+    if (plan_solution_init(t, p, "usher") < 0)
+        return USHER_ERR_NOMEM;
+    for (uint16_t ty = 0; ty < p->nt; ty++)
+        for (int k = 0; k < gs->count[ty]; k++)
+            if (plan_open(t, p, ty, -1) < 0)
+                return 0;
+    for (uint32_t i = 0; i < p->n; i++) {
+        uint32_t m = order[i];
+        double left = p->m[m].rate;
+        /* pref: the model's GPU types from the cheapest per request, one by one */
+        bool used[PLAN_MAX_TYPES] = {0};
+        for (uint16_t k = 0; pref && k < p->nt && left > EPS; k++) {
+            int bt = -1;
+            double bc = INFINITY;
+            for (uint16_t ty = 0; ty < p->nt; ty++) {
+                if (used[ty])
+                    continue;
+                double c = INFINITY;
+                for (uint32_t x = 0; x < p->m[m].n_cfg; x++)
+                    if (p->m[m].cfg[x].type == ty) {
+                        double v = price_of(p, ty) * foot(&p->m[m].cfg[x]) / p->m[m].cfg[x].thr;
+                        c = v < c ? v : c;
+                    }
+                if (c < bc) {
+                    bc = c;
+                    bt = ty;
+                }
+            }
+            if (bt < 0)
+                break;
+            used[bt] = true;
+            if (absorb_on(t, p, m, &left, -1, (uint64_t)1 << bt, false) < 0)
+                return USHER_ERR_NOMEM;
+        }
+        if (left > EPS && plan_absorb(t, p, m, &left, -1) < 0)
+            return USHER_ERR_NOMEM;
+        if (left > EPS && !partial)
+            return 0;
+    }
+    return 1;
+}
+
+static _Thread_local const double *sort_key;
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = sort_key[*(const uint32_t *)a], y = sort_key[*(const uint32_t *)b];
+    return x > y ? -1 : x < y;
+}
+
+/*
+ * The cheapest set of GPUs the load packs onto: every multiset of GPU
+ * counts (within the types' limits) cheaper than the plan, cheapest first,
+ * each tried by packing the models onto it (largest need first, then
+ * tightest SLO first). For plans of up to SEARCH_MAX_GPUS GPUs, where one
+ * GPU more or less is a large part of the cost.
+ */
+static double weighted_goodput(const plan_solution *s, const plan_problem *p)
+{
+    double g = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        g += s->served[m] * plan_weight(&p->m[m]);
+    return g;
+}
+
+/*
+ * A cluster that cannot serve everything: pack the models onto all its GPUs
+ * in a few orders - the most weight per dollar of capacity first (knapsack
+ * density: plan_weight / cost per request), or the loosest SLO first, with
+ * or without each model's own type preference - each model taking what room is left; keep the order that
+ * serves the most when it beats the plan.
+ */
+static int goodput_search(plan_solution *s, const plan_problem *p)
+{
+    gpu_set all = {{0}, 0};
+    int total = 0;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        int64_t l = p->t[t].count >= 0 ? p->t[t].count : p->t[t].max;
+        if (l > SEARCH_MAX_GPUS)
+            return 0;
+        all.count[t] = (uint8_t)l;
+        total += (int)l;
+    }
+    if (total > SEARCH_MAX_GPUS)
+        return 0;
+    uint32_t *order = us_calloc(p->n ? p->n : 1, sizeof *order);
+    double *key = us_calloc(p->n ? p->n : 1, sizeof *key);
+    int rc = 0;
+    if (!order || !key) {
+        rc = USHER_ERR_NOMEM;
+        goto out;
+    }
+    double best = weighted_goodput(s, p);
+    for (int o = 0; o < 4 && rc >= 0; o++) {
+        for (uint32_t m = 0; m < p->n; m++) {
+            order[m] = m;
+            double v = value_of(p, m);
+            key[m] = o & 1 ? p->m[m].slo_ms : plan_weight(&p->m[m]) / (v > 0 ? v : 1e-12);
+        }
+        sort_key = key;
+        qsort(order, p->n, sizeof *order, cmp_desc);
+        plan_solution t;
+        rc = pack_onto(p, &all, order, o >= 2, true, &t);
+        if (rc >= 0) {
+            rc = 0;
+            tidy(&t, p, key);
+            plan_compact(&t);
+            plan_account(&t, p);
+            double g = weighted_goodput(&t, p);
+            if (g > best * (1 + 1e-9) + 1e-9) {
+                best = g;
+                plan_solution_free(s);
+                *s = t;
+                continue;
+            }
+        }
+        plan_solution_free(&t);
+    }
+out:
+    us_free(order);
+    us_free(key);
+    return rc < 0 ? rc : 0;
+}
+
+static int set_search(plan_solution *s, const plan_problem *p)
+{
+    double cur = cost_of(s, p);
+    gpu_set *sets = us_calloc(SEARCH_MAX_SETS, sizeof *sets);
+    uint32_t *orders = us_calloc(2 * (size_t)(p->n ? p->n : 1), sizeof *orders);
+    double *key = us_calloc(p->n ? p->n : 1, sizeof *key);
+    int rc = 0;
+    if (!sets || !orders || !key) {
+        rc = USHER_ERR_NOMEM;
+        goto out;
+    }
+    /* enumerate count vectors (odometer) */
+    int lim[PLAN_MAX_TYPES];
+    for (uint16_t t = 0; t < p->nt; t++) {
+        int64_t l = p->t[t].count >= 0 ? p->t[t].count : p->t[t].max;
+        double by_cost = floor((cur - EPS) / price_of(p, t));
+        if (by_cost < (double)l)
+            l = (int64_t)by_cost;
+        lim[t] = (int)(l < SEARCH_MAX_GPUS ? l : SEARCH_MAX_GPUS);
+    }
+    uint32_t ns = 0;
+    gpu_set g = {{0}, 0};
+    for (;;) {
+        double c = 0;
+        int total = 0;
+        for (uint16_t t = 0; t < p->nt; t++) {
+            c += g.count[t] * price_of(p, t);
+            total += g.count[t];
+        }
+        if (total > 0 && total <= SEARCH_MAX_GPUS && c < cur - EPS) {
+            if (ns == SEARCH_MAX_SETS)
+                goto out; /* too many to try: leave the plan as it is */
+            g.cost = c;
+            sets[ns++] = g;
+        }
+        uint16_t t = 0;
+        while (t < p->nt && ++g.count[t] > lim[t])
+            g.count[t++] = 0;
+        if (t == p->nt)
+            break;
+    }
+    qsort(sets, ns, sizeof *sets, cmp_set);
+    for (uint32_t m = 0; m < p->n; m++) {
+        orders[m] = orders[p->n + m] = m;
+        key[m] = p->m[m].rate * value_of(p, m);
+    }
+    sort_key = key;
+    qsort(orders, p->n, sizeof *orders, cmp_desc);
+    for (uint32_t m = 0; m < p->n; m++)
+        key[m] = -p->m[m].slo_ms;
+    qsort(orders + p->n, p->n, sizeof *orders, cmp_desc);
+    for (uint32_t i = 0; i < ns && rc == 0; i++)
+        for (int o = 0; o < 4 && rc == 0; o++) {
+            plan_solution t;
+            rc = pack_onto(p, &sets[i], orders + (size_t)(o & 1) * p->n, o >= 2, false, &t);
+            if (rc == 1) {
+                tidy(&t, p, key);
+                plan_compact(&t);
+                plan_account(&t, p);
+                plan_solution_free(s);
+                *s = t;
+            } else {
+                plan_solution_free(&t);
+            }
+        }
+out:
+    us_free(sets);
+    us_free(orders);
+    us_free(key);
+    return rc < 0 ? rc : 0;
+}
+
+int plan_improve(plan_solution *s, const plan_problem *p, uint32_t max_gpus)
+{
+    if (s->n > max_gpus)
+        return USHER_OK;
+    plan_totals tot;
+    double *tl = us_calloc(p->n ? p->n : 1, sizeof *tl);
+    if (!tl)
+        return USHER_ERR_NOMEM;
+    tidy(s, p, tl);
+    us_free(tl);
+    plan_compact(s);
+    plan_account(s, p);
+    plan_totals_of(s, p, &tot);
+    if (tot.feasible && s->n <= SEARCH_MAX_GPUS && set_search(s, p) < 0)
+        return USHER_ERR_NOMEM;
+    if (!tot.feasible && p->objective == PLAN_MAX_GOODPUT && goodput_search(s, p) < 0)
+        return USHER_ERR_NOMEM;
+    double *left = us_calloc(4 * (size_t)(p->n ? p->n : 1), sizeof *left);
+    if (!left)
+        return USHER_ERR_NOMEM;
+    double *val = left + 2 * (size_t)p->n;
+    int rc = USHER_OK;
+    for (int round = 0; round < 4 * (int)max_gpus + 8 && rc == USHER_OK; round++) {
+        int done = 0;
+        uint32_t n = s->n;
+        /* single GPUs, the least filled per dollar first */
+        uint32_t *order = us_calloc(n ? n : 1, sizeof *order);
+        if (!order) {
+            rc = USHER_ERR_NOMEM;
+            break;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            order[i] = i;
+        for (uint32_t a = 1; a < n; a++)
+            for (uint32_t b = a; b > 0; b--) {
+                const plan_gpu *x = &s->g[order[b]], *y = &s->g[order[b - 1]];
+                double fx = (x->used_c > x->used_m ? x->used_c : x->used_m) / price_of(p, x->type);
+                double fy = (y->used_c > y->used_m ? y->used_c : y->used_m) / price_of(p, y->type);
+                if (fx >= fy)
+                    break;
+                uint32_t tmp = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = tmp;
+            }
+        for (uint32_t k = 0; k < n && !done; k++)
+            done = ruin_recreate(s, p, &order[k], 1, left, val);
+        for (uint32_t a = 0; a < n && !done && n <= PAIRS_MAX_GPUS; a++)
+            for (uint32_t b = a + 1; b < n && !done; b++) {
+                uint32_t set[2] = {order[a], order[b]};
+                done = ruin_recreate(s, p, set, 2, left, val);
+            }
+        us_free(order);
+        if (done < 0)
+            rc = done;
+        if (done <= 0)
+            break;
+    }
+    us_free(left);
+    if (rc == USHER_OK)
+        plan_account(s, p);
+    return rc;
+}

@@ -1,0 +1,493 @@
+/*
+ * input.c - the planner's inputs (layer 6): cluster.yaml, workload.yaml and,
+ * for re-planning, the plan.json of the running plan.
+ *
+ * All three are untrusted. They are read with the bounded YAML reader
+ * (core/yaml.h: size, depth, node and scalar limits, no aliases), every
+ * field typed and range-checked, unknown keys refused (typos), and every
+ * error says "<file>:<line>: field '<path>': what". The formats are in
+ * docs/plan-input.md with examples in examples/.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/yaml.h"
+#include "plan.h"
+
+#define NAME_MAX_LEN 63
+#define MAX_RATE 1e9        /* requests/s of one model */
+#define MAX_SLO_MS 3.6e6    /* one hour */
+#define MAX_PRICE 1e6       /* $/h of one GPU */
+#define MAX_GPUS_PER_ENTRY 1000000
+#define MAX_PRIORITY 1000
+
+/* names of models, GPU entries, nodes and groups: printable, no spaces */
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+static int need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *key,
+                     const char *path, const char **out, bool required, usher_error *err)
+{
+    const char *v = NULL;
+    int rc = us_yaml_get_str(d, map, key, path, &v, NULL, err);
+    if (rc < 0)
+        return rc;
+    const us_yaml_node *n = us_yaml_get(map, key);
+    if (!v || us_yaml_is_null(n)) {
+        if (!required) {
+            *out = NULL;
+            return USHER_OK;
+        }
+        return us_yaml_error(d, map, err, USHER_ERR_PARSE, "field '%s': missing (required)", path);
+    }
+    if (!name_ok(v))
+        return us_yaml_error(d, n, err, USHER_ERR_PARSE,
+                             "field '%s': 1 to %d characters of letters, digits and - _ . : /",
+                             path, NAME_MAX_LEN);
+    *out = v;
+    return USHER_OK;
+}
+
+/* ---- cluster.yaml ------------------------------------------------------------- */
+int plan_read_cluster(const char *path, const gpu_catalog *cat, plan_problem *p, usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    int rc = us_yaml_load(path, NULL, &d, err);
+    if (rc < 0)
+        return rc;
+    snprintf(p->cluster, sizeof p->cluster, "%s", path);
+    const us_yaml_node *root = us_yaml_root(d), *gpus = NULL;
+    static const char *const top[] = {"objective", "gpus", NULL};
+    static const char *const entry[] = {"type", "count", "max", "price_per_hour", "node",
+                                        "idle_power_fraction", NULL};
+    const char *obj = NULL;
+    if (!root || us_yaml_node_kind(root) != US_YAML_MAP) {
+        rc = us_yaml_error(d, root, err, USHER_ERR_PARSE,
+                           "expected a map with 'gpus' (and optionally 'objective')");
+        goto out;
+    }
+    if ((rc = us_yaml_check_keys(d, root, NULL, top, err)) < 0 ||
+        (rc = us_yaml_get_str(d, root, "objective", NULL, &obj, "min-cost", err)) < 0 ||
+        (rc = us_yaml_get_node(d, root, "gpus", NULL, US_YAML_SEQ, true, &gpus, err)) < 0)
+        goto out;
+    if (strcmp(obj, "min-cost") == 0) {
+        p->objective = PLAN_MIN_COST;
+    } else if (strcmp(obj, "max-goodput") == 0) {
+        p->objective = PLAN_MAX_GOODPUT;
+    } else {
+        rc = us_yaml_error(d, us_yaml_get(root, "objective"), err, USHER_ERR_PARSE,
+                           "field 'objective': 'min-cost' or 'max-goodput', not '%.32s'", obj);
+        goto out;
+    }
+    size_t n = us_yaml_len(gpus);
+    if (n == 0 || n > PLAN_MAX_TYPES) {
+        rc = us_yaml_error(d, gpus, err, n ? USHER_ERR_LIMIT : USHER_ERR_PARSE,
+                           "field 'gpus': 1 to %d entries, not %zu", PLAN_MAX_TYPES, n);
+        goto out;
+    }
+    p->nt = 0;
+    bool any_fixed = false, any_elastic = false;
+    for (size_t i = 0; i < n; i++) {
+        const us_yaml_node *e = us_yaml_item(gpus, i);
+        char fp[64], f[96];
+        snprintf(fp, sizeof fp, "gpus[%zu]", i);
+        if (us_yaml_node_kind(e) != US_YAML_MAP) {
+            rc = us_yaml_error(d, e, err, USHER_ERR_PARSE, "%s: expected a map", fp);
+            goto out;
+        }
+        if ((rc = us_yaml_check_keys(d, e, fp, entry, err)) < 0)
+            goto out;
+        plan_type *t = &p->t[p->nt];
+        memset(t, 0, sizeof *t);
+        t->line = us_yaml_line(e);
+        const char *type = NULL, *node = NULL;
+        snprintf(f, sizeof f, "%s.type", fp);
+        if ((rc = need_name(d, e, "type", f, &type, true, err)) < 0)
+            goto out;
+        usher_error ge;
+        if (gpu_catalog_find(cat, type, &t->g, &ge) < 0) {
+            rc = us_yaml_error(d, us_yaml_get(e, "type"), err, USHER_ERR_PARSE,
+                               "field '%s': %s", f, ge.msg);
+            goto out;
+        }
+        snprintf(t->key, sizeof t->key, "%s", type);
+        snprintf(f, sizeof f, "%s.node", fp);
+        if ((rc = need_name(d, e, "node", f, &node, false, err)) < 0)
+            goto out;
+        snprintf(t->node, sizeof t->node, "%s", node ? node : "");
+        for (uint32_t k = 0; k < p->nt; k++)
+            if (strcmp(p->t[k].key, t->key) == 0 && strcmp(p->t[k].node, t->node) == 0) {
+                rc = us_yaml_error(d, e, err, USHER_ERR_PARSE,
+                                   "%s: type '%s' on node '%s' is already declared at line %zu",
+                                   fp, t->key, t->node, p->t[k].line);
+                goto out;
+            }
+        const us_yaml_node *cn = us_yaml_get(e, "count"), *mn = us_yaml_get(e, "max");
+        bool has_count = cn && !us_yaml_is_null(cn), has_max = mn && !us_yaml_is_null(mn);
+        if (has_count && has_max) {
+            rc = us_yaml_error(d, mn, err, USHER_ERR_PARSE,
+                               "%s: 'count' (a fixed cluster) and 'max' (an elastic one) are "
+                               "exclusive",
+                               fp);
+            goto out;
+        }
+        snprintf(f, sizeof f, "%s.count", fp);
+        if ((rc = us_yaml_get_i64(d, e, "count", f, 0, MAX_GPUS_PER_ENTRY, &t->count, -1, false,
+                                  err)) < 0)
+            goto out;
+        snprintf(f, sizeof f, "%s.max", fp);
+        if ((rc = us_yaml_get_i64(d, e, "max", f, 0, MAX_GPUS_PER_ENTRY, &t->max,
+                                  MAX_GPUS_PER_ENTRY, false, err)) < 0)
+            goto out;
+        any_fixed |= has_count;
+        any_elastic |= !has_count;
+        snprintf(f, sizeof f, "%s.price_per_hour", fp);
+        if ((rc = us_yaml_get_f64(d, e, "price_per_hour", f, 0, MAX_PRICE, &t->price,
+                                  t->g->price_per_hour, false, err)) < 0)
+            goto out;
+        snprintf(f, sizeof f, "%s.idle_power_fraction", fp);
+        if ((rc = us_yaml_get_f64(d, e, "idle_power_fraction", f, 0, 1, &t->idle_frac, 0.25,
+                                  false, err)) < 0)
+            goto out;
+        t->tdp_w = t->g->tdp_w;
+        p->nt++;
+    }
+    if (any_fixed && any_elastic) {
+        rc = us_yaml_error(d, gpus, err, USHER_ERR_PARSE,
+                           "field 'gpus': every entry has 'count' (a fixed cluster) or none "
+                           "has (an elastic one)");
+        goto out;
+    }
+    p->fixed = any_fixed;
+    rc = USHER_OK;
+out:
+    us_yaml_free(d);
+    return rc;
+}
+
+/* ---- workload.yaml ------------------------------------------------------------ */
+/* path of `model` relative to the workload file's directory */
+static char *resolve(const char *wl, const char *model)
+{
+    if (model[0] == '/')
+        return us_strdup(model);
+    const char *slash = strrchr(wl, '/');
+    size_t dl = slash ? (size_t)(slash - wl) + 1 : 0;
+    size_t n = dl + strlen(model) + 1;
+    char *s = us_malloc(n);
+    if (s)
+        snprintf(s, n, "%.*s%s", (int)dl, wl, model);
+    return s;
+}
+
+int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    us_yaml_limits lim = us_yaml_default_limits();
+    lim.max_bytes = 64u << 20; /* 10,000s of models */
+    lim.max_nodes = 2000000;
+    int rc = us_yaml_load(path, &lim, &d, err);
+    if (rc < 0)
+        return rc;
+    snprintf(p->workload, sizeof p->workload, "%s", path);
+    us_map names, files, groups;
+    us_map_init(&names);
+    us_map_init(&files);
+    us_map_init(&groups);
+    usher_model **models = NULL;
+    usher_model **loaded = NULL;
+    uint32_t n_loaded = 0;
+    const us_yaml_node *root = us_yaml_root(d), *list = NULL;
+    static const char *const top[] = {"models", NULL};
+    static const char *const entry[] = {"name", "model", "rate", "slo_ms", "priority",
+                                        "precision", "group", NULL};
+    if (!root || us_yaml_node_kind(root) != US_YAML_MAP) {
+        rc = us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a map with 'models'");
+        goto out;
+    }
+    if ((rc = us_yaml_check_keys(d, root, NULL, top, err)) < 0 ||
+        (rc = us_yaml_get_node(d, root, "models", NULL, US_YAML_SEQ, true, &list, err)) < 0)
+        goto out;
+    size_t n = us_yaml_len(list);
+    if (n == 0 || n > PLAN_MAX_MODELS) {
+        rc = us_yaml_error(d, list, err, n ? USHER_ERR_LIMIT : USHER_ERR_PARSE,
+                           "field 'models': 1 to %d entries, not %zu", PLAN_MAX_MODELS, n);
+        goto out;
+    }
+    p->m = us_calloc(n, sizeof *p->m);
+    models = us_calloc(n, sizeof *models);
+    loaded = us_calloc(n, sizeof *loaded);
+    if (!p->m || !models || !loaded) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    int next_group = 0;
+    for (size_t i = 0; i < n; i++) {
+        const us_yaml_node *m = us_yaml_item(list, i);
+        plan_model *pm = &p->m[i];
+        p->n = (uint32_t)i + 1; /* what it owns is freed with the problem on any error */
+        char fp[64], f[96];
+        snprintf(fp, sizeof fp, "models[%zu]", i);
+        if (us_yaml_node_kind(m) != US_YAML_MAP) {
+            rc = us_yaml_error(d, m, err, USHER_ERR_PARSE, "%s: expected a map", fp);
+            goto out;
+        }
+        if ((rc = us_yaml_check_keys(d, m, fp, entry, err)) < 0)
+            goto out;
+        pm->line = us_yaml_line(m);
+        const char *name, *file, *prec = NULL, *group;
+        int64_t prio = 0;
+        snprintf(f, sizeof f, "%s.name", fp);
+        if ((rc = need_name(d, m, "name", f, &name, true, err)) < 0)
+            goto out;
+        void *prev = NULL;
+        int put = us_map_put(&names, name, (void *)(uintptr_t)(i + 1), &prev);
+        if (put < 0) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (put == 0) {
+            rc = us_yaml_error(d, us_yaml_get(m, "name"), err, USHER_ERR_PARSE,
+                               "field '%s': model '%s' is already declared at line %zu", f, name,
+                               p->m[(uintptr_t)prev - 1].line);
+            goto out;
+        }
+        snprintf(f, sizeof f, "%s.model", fp);
+        if ((rc = us_yaml_get_str(d, m, "model", f, &file, NULL, err)) < 0)
+            goto out;
+        if (!file || !*file) {
+            rc = us_yaml_error(d, file ? us_yaml_get(m, "model") : m, err, USHER_ERR_PARSE,
+                               "field '%s': %s", f, file ? "empty path" : "missing (required)");
+            goto out;
+        }
+        snprintf(f, sizeof f, "%s.rate", fp);
+        if ((rc = us_yaml_get_f64(d, m, "rate", f, 0, MAX_RATE, &pm->rate, 0, true, err)) < 0)
+            goto out;
+        snprintf(f, sizeof f, "%s.slo_ms", fp);
+        if ((rc = us_yaml_get_f64(d, m, "slo_ms", f, 1e-3, MAX_SLO_MS, &pm->slo_ms, 0, true,
+                                  err)) < 0)
+            goto out;
+        snprintf(f, sizeof f, "%s.priority", fp);
+        if ((rc = us_yaml_get_i64(d, m, "priority", f, 0, MAX_PRIORITY, &prio, 0, false, err)) < 0)
+            goto out;
+        pm->priority = (int)prio;
+        snprintf(f, sizeof f, "%s.precision", fp);
+        if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)
+            goto out;
+        int pv = usher_precision_parse(prec);
+        if (pv < 0) {
+            rc = us_yaml_error(d, us_yaml_get(m, "precision"), err, USHER_ERR_PARSE,
+                               "field '%s': fp32, tf32, fp16 or int8, not '%.16s'", f, prec);
+            goto out;
+        }
+        pm->precision = pv;
+        snprintf(f, sizeof f, "%s.group", fp);
+        if ((rc = need_name(d, m, "group", f, &group, false, err)) < 0)
+            goto out;
+        pm->name = us_strdup(name);
+        pm->path = resolve(path, file);
+        if (!pm->name || !pm->path) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (group) {
+            void *gid = NULL;
+            if (us_map_put(&groups, group, (void *)(intptr_t)(next_group + 1), &gid) < 0 ||
+                !(pm->group = us_strdup(group))) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            pm->merge_group = gid ? (int)(intptr_t)gid : ++next_group;
+        }
+        /* each file is loaded once */
+        snprintf(f, sizeof f, "%s.model", fp);
+        usher_model *um = us_map_get(&files, pm->path);
+        if (!um) {
+            usher_error le;
+            if ((rc = usher_model_load(pm->path, NULL, &um, &le)) < 0) {
+                rc = us_yaml_error(d, us_yaml_get(m, "model"), err, rc, "field '%s': %s", f, le.msg);
+                goto out;
+            }
+            loaded[n_loaded++] = um;
+            if (us_map_put(&files, pm->path, um, NULL) < 0) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+        models[i] = um;
+    }
+    if ((rc = plan_problem_profile(p, e, models, err)) < 0)
+        goto out;
+    /* a model no GPU type can serve within its SLO */
+    for (uint32_t i = 0; i < p->n; i++) {
+        const plan_model *pm = &p->m[i];
+        if (pm->n_cfg)
+            continue;
+        const us_yaml_node *m = us_yaml_item(list, i);
+        if (!isfinite(pm->fastest_ms) || pm->fastest_ms <= 0) {
+            rc = us_yaml_error(d, m, err, USHER_ERR_LIMIT,
+                               "models[%u] '%s': does not fit the memory of any GPU type of %s",
+                               i, pm->name, p->cluster);
+        } else {
+            rc = us_yaml_error(
+                d, us_yaml_get(m, "slo_ms"), err, USHER_ERR_LIMIT,
+                "field 'models[%u].slo_ms': model '%s' cannot meet %g ms on any GPU type of %s: "
+                "the fastest is %.3g ms at batch 1 on %s, and a request may wait for the batch "
+                "before its own, so the SLO must be at least %.3g ms",
+                i, pm->name, pm->slo_ms, p->cluster, pm->fastest_ms, pm->fastest_gpu,
+                PLAN_SLO_FACTOR * pm->fastest_ms);
+        }
+        goto out;
+    }
+    rc = USHER_OK;
+out:
+    for (uint32_t i = 0; i < n_loaded; i++)
+        usher_model_free(loaded[i]);
+    us_free(loaded);
+    us_free(models);
+    us_map_free(&names);
+    us_map_free(&files);
+    us_map_free(&groups);
+    us_yaml_free(d);
+    return rc;
+}
+
+/* ---- a running plan ----------------------------------------------------------- */
+int plan_read_running(const char *path, const plan_problem *p, plan_solution *s,
+                      uint32_t *dropped, usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    us_yaml_limits lim = us_yaml_default_limits();
+    lim.max_bytes = 256u << 20;
+    lim.max_nodes = 20000000;
+    int rc = us_yaml_load(path, &lim, &d, err);
+    if (rc < 0)
+        return rc;
+    us_map names;
+    us_map_init(&names);
+    *dropped = 0;
+    const us_yaml_node *root = us_yaml_root(d), *gpus = NULL;
+    int64_t version = 0;
+    if (!root || us_yaml_node_kind(root) != US_YAML_MAP) {
+        rc = us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a plan (a JSON object)");
+        goto out;
+    }
+    if ((rc = us_yaml_get_i64(d, root, "schema_version", NULL, 1, 1, &version, 0, true, err)) < 0 ||
+        (rc = us_yaml_get_node(d, root, "gpus", NULL, US_YAML_SEQ, true, &gpus, err)) < 0)
+        goto out;
+    for (uint32_t m = 0; m < p->n; m++)
+        if (us_map_put(&names, p->m[m].name, (void *)(uintptr_t)(m + 1), NULL) < 0) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    for (size_t i = 0; i < us_yaml_len(gpus); i++) {
+        const us_yaml_node *g = us_yaml_item(gpus, i), *reps = NULL;
+        char fp[64], f[96];
+        snprintf(fp, sizeof fp, "gpus[%zu]", i);
+        const char *type = NULL, *node = NULL;
+        snprintf(f, sizeof f, "%s.type", fp);
+        if (us_yaml_node_kind(g) != US_YAML_MAP) {
+            rc = us_yaml_error(d, g, err, USHER_ERR_PARSE, "%s: expected an object", fp);
+            goto out;
+        }
+        if ((rc = us_yaml_get_str(d, g, "type", f, &type, NULL, err)) < 0)
+            goto out;
+        snprintf(f, sizeof f, "%s.node", fp);
+        if ((rc = us_yaml_get_str(d, g, "node", f, &node, "", err)) < 0)
+            goto out;
+        snprintf(f, sizeof f, "%s.replicas", fp);
+        if ((rc = us_yaml_get_node(d, g, "replicas", f, US_YAML_SEQ, true, &reps, err)) < 0)
+            goto out;
+        if (!type) {
+            rc = us_yaml_error(d, g, err, USHER_ERR_PARSE, "field '%s.type': missing (required)", fp);
+            goto out;
+        }
+        int t = -1;
+        for (uint16_t k = 0; k < p->nt && t < 0; k++)
+            if (strcmp(p->t[k].key, type) == 0 && strcmp(p->t[k].node, node) == 0)
+                t = k;
+        if (t < 0) {
+            rc = us_yaml_error(d, g, err, USHER_ERR_NOT_FOUND,
+                               "%s: type '%.64s' on node '%.64s' is not in %s: re-planning "
+                               "keeps the GPUs of the running plan",
+                               fp, type, node, p->cluster);
+            goto out;
+        }
+        int gi = plan_open(s, p, (uint16_t)t, -1);
+        if (gi < 0) {
+            rc = us_yaml_error(d, g, err, USHER_ERR_LIMIT,
+                               "%s: the running plan uses more %s GPUs than %s allows", fp,
+                               p->t[t].key, p->cluster);
+            goto out;
+        }
+        for (size_t r = 0; r < us_yaml_len(reps); r++) {
+            const us_yaml_node *rn = us_yaml_item(reps, r);
+            const char *model = NULL;
+            int64_t batch = 0;
+            double share = 0;
+            char rp[96], f2[128];
+            snprintf(rp, sizeof rp, "%s.replicas[%zu]", fp, r);
+            if (us_yaml_node_kind(rn) != US_YAML_MAP) {
+                rc = us_yaml_error(d, rn, err, USHER_ERR_PARSE, "%s: expected an object", rp);
+                goto out;
+            }
+            snprintf(f2, sizeof f2, "%s.model", rp);
+            if ((rc = us_yaml_get_str(d, rn, "model", f2, &model, NULL, err)) < 0)
+                goto out;
+            snprintf(f2, sizeof f2, "%s.batch", rp);
+            if ((rc = us_yaml_get_i64(d, rn, "batch", f2, 1, 1 << 20, &batch, 0, true, err)) < 0)
+                goto out;
+            snprintf(f2, sizeof f2, "%s.share", rp);
+            if ((rc = us_yaml_get_f64(d, rn, "share", f2, 0, 100, &share, 0, true, err)) < 0)
+                goto out;
+            uintptr_t mi = model ? (uintptr_t)us_map_get(&names, model) : 0;
+            if (!mi) {
+                (*dropped)++; /* a model no longer in the workload: it stops */
+                continue;
+            }
+            const plan_model *pm = &p->m[mi - 1];
+            int c = -1;
+            for (uint32_t k = 0; k < pm->n_cfg && c < 0; k++)
+                if (pm->cfg[k].type == t && pm->cfg[k].batch == batch &&
+                    fabs(pm->cfg[k].share - share) < 1e-6)
+                    c = (int)k;
+            if (c < 0) {
+                (*dropped)++; /* no longer a candidate (new SLO): restarted by the re-plan */
+                continue;
+            }
+            const plan_cfg *x = &pm->cfg[c];
+            if (!plan_fits(&s->g[gi], x)) {
+                rc = us_yaml_error(d, rn, err, USHER_ERR_PARSE,
+                                   "%s: the GPU's replicas need more than 100%% of it", rp);
+                goto out;
+            }
+            if (plan_add(s, p, (uint32_t)gi, (uint32_t)(mi - 1), (uint32_t)c, 0) < 0) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+    }
+    rc = USHER_OK;
+out:
+    us_map_free(&names);
+    us_yaml_free(d);
+    return rc;
+}

@@ -1,0 +1,259 @@
+/*
+ * replan.c - a new plan for new rates that keeps the running one (layer 6).
+ *
+ * USHER re-plans from scratch, which restarts replicas everywhere. Here:
+ *   1. every replica of the old plan whose configuration is still feasible
+ *      stays where it is;
+ *   2. a model whose new rate needs less capacity loses replicas - those on
+ *      the emptiest GPUs first - while the rest still covers the rate;
+ *   3. a model that needs more first uses the spare throughput of its
+ *      replicas, then larger batch sizes of them (same share, same memory
+ *      budget), then gets capacity in the free room of the running GPUs
+ *      (plan_absorb: a replica grown to a larger configuration, or a new
+ *      one sized to the need), opening GPUs only when nothing fits;
+ *   4. with max_moves > 0, up to that many further replica moves are spent
+ *      emptying the least-filled GPUs, trading moves for cost.
+ * The result is compared with the running plan GPU by GPU: a replica that
+ * was not there with that share is a start (a new replica, a moved one, or
+ * one restarted with another MPS share, which needs a new process:
+ * s->moves); one there with the same share and another batch size is
+ * reconfigured (s->reconfigured: the batch is a runtime setting); one that
+ * is gone is a stop (s->stopped; stopping disturbs nothing else, so it is
+ * reported apart).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "plan.h"
+
+/* the cheapest configuration of m that fits somewhere (open GPU or a new one) */
+static int place_one(const plan_problem *p, plan_solution *s, uint32_t m, double *rate)
+{
+    const plan_model *pm = &p->m[m];
+    int best_cfg = -1, best_gpu = -1;
+    double best = INFINITY;
+    for (int pass = 0; pass < 2 && best_cfg < 0; pass++) {
+        for (uint32_t c = 0; c < pm->n_cfg; c++) {
+            const plan_cfg *x = &pm->cfg[c];
+            double price = p->t[x->type].price > 0 ? p->t[x->type].price : 1;
+            double cost = price * (x->creq > x->mreq ? x->creq : x->mreq) / x->thr;
+            int g = pass == 0 ? plan_best_fit(s, p, x->type, x, -1) : -2;
+            if (pass == 0 && g < 0)
+                continue;
+            if (pass == 1 && plan_type_left(s, p, x->type) <= 0)
+                continue;
+            if (cost < best) {
+                best = cost;
+                best_cfg = (int)c;
+                best_gpu = g;
+            }
+        }
+    }
+    if (best_cfg < 0)
+        return 0;
+    if (best_gpu == -2)
+        best_gpu = plan_open(s, p, pm->cfg[best_cfg].type, -1);
+    if (best_gpu < 0)
+        return 0;
+    double load = *rate < pm->cfg[best_cfg].thr ? *rate : pm->cfg[best_cfg].thr;
+    if (plan_add(s, p, (uint32_t)best_gpu, m, (uint32_t)best_cfg, load) < 0)
+        return -1;
+    *rate -= load;
+    return 1;
+}
+
+int plan_replan(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
+                plan_solution *s, usher_error *err)
+{
+    /* 1. copy the running plan */
+    for (uint32_t i = 0; i < old->n; i++) {
+        int g = plan_open(s, p, old->g[i].type, old->g[i].group);
+        if (g < 0)
+            return us_err_set(err, USHER_ERR_LIMIT,
+                              "the running plan uses more %s GPUs than the cluster now allows",
+                              p->t[old->g[i].type].key);
+        for (uint32_t r = 0; r < old->g[i].n; r++)
+            if (plan_add(s, p, (uint32_t)g, old->g[i].r[r].model, old->g[i].r[r].cfg, 0) < 0)
+                return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    for (uint32_t m = 0; m < p->n; m++) {
+        double need = p->m[m].rate, cap = 0;
+        for (uint32_t i = 0; i < s->n; i++)
+            for (uint32_t r = 0; r < s->g[i].n; r++)
+                if (s->g[i].r[r].model == m)
+                    cap += p->m[m].cfg[s->g[i].r[r].cfg].thr;
+        /* 2. surplus: stop replicas on the emptiest GPUs while capacity stays enough */
+        while (cap > need + 1e-9) {
+            int bg = -1, br = -1;
+            double bf = INFINITY;
+            for (uint32_t i = 0; i < s->n; i++)
+                for (uint32_t r = 0; r < s->g[i].n; r++) {
+                    if (s->g[i].r[r].model != m)
+                        continue;
+                    double thr = p->m[m].cfg[s->g[i].r[r].cfg].thr;
+                    double fill = s->g[i].used_c + s->g[i].used_m;
+                    if (cap - thr >= need - 1e-9 && fill < bf) {
+                        bf = fill;
+                        bg = (int)i;
+                        br = (int)r;
+                    }
+                }
+            if (bg < 0)
+                break;
+            cap -= p->m[m].cfg[s->g[bg].r[br].cfg].thr;
+            plan_remove(s, p, (uint32_t)bg, (uint32_t)br);
+        }
+        /* loads: fill the kept replicas in order */
+        double left = need;
+        for (uint32_t i = 0; i < s->n; i++)
+            for (uint32_t r = 0; r < s->g[i].n; r++)
+                if (s->g[i].r[r].model == m) {
+                    double thr = p->m[m].cfg[s->g[i].r[r].cfg].thr;
+                    double load = left < thr ? left : thr;
+                    s->g[i].r[r].load = load;
+                    left -= load;
+                }
+        /* 3. deficit: larger batches of running replicas (no restart), the free
+         * room of running GPUs, then new GPUs */
+        for (uint32_t i = 0; i < s->n && left > 1e-9; i++)
+            for (uint32_t r = 0; r < s->g[i].n && left > 1e-9; r++) {
+                plan_replica *rp = &s->g[i].r[r];
+                if (rp->model != m)
+                    continue;
+                const plan_cfg *cur = &p->m[m].cfg[rp->cfg];
+                int best = -1;
+                for (uint32_t c = 0; c < p->m[m].n_cfg; c++) {
+                    const plan_cfg *x = &p->m[m].cfg[c];
+                    if (x->type != cur->type || x->share != cur->share || x->thr <= cur->thr ||
+                        s->g[i].used_m - cur->mreq + x->mreq > 100 + 1e-9)
+                        continue;
+                    /* the smallest batch that carries the deficit, else the largest */
+                    bool carries = x->thr - rp->load >= left;
+                    if (best < 0) {
+                        best = (int)c;
+                        continue;
+                    }
+                    const plan_cfg *b = &p->m[m].cfg[best];
+                    bool bcarries = b->thr - rp->load >= left;
+                    if ((carries && (!bcarries || x->batch < b->batch)) ||
+                        (!carries && !bcarries && x->thr > b->thr))
+                        best = (int)c;
+                }
+                if (best < 0)
+                    continue;
+                const plan_cfg *x = &p->m[m].cfg[best];
+                double load = rp->load + left < x->thr ? rp->load + left : x->thr;
+                left -= load - rp->load;
+                plan_remove(s, p, i, r);
+                if (plan_add(s, p, i, m, (uint32_t)best, load) < 0)
+                    return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                r = UINT32_MAX; /* the replica moved to the end: this GPU again from 0 */
+            }
+        if (left > 1e-9 && plan_absorb_fewest(s, p, m, &left) < 0)
+            return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        while (left > 1e-9) {
+            int rc = place_one(p, s, m, &left);
+            if (rc < 0)
+                return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            if (rc == 0)
+                break; /* the cluster is full: unserved */
+        }
+    }
+    /* 4. spend up to max_moves emptying GPUs (compaction waits for the diff) */
+    uint32_t budget = max_moves;
+    bool changed = true;
+    while (budget > 0 && changed) {
+        changed = false;
+        int victim = -1;
+        double least = INFINITY;
+        for (uint32_t i = 0; i < s->n; i++) {
+            double f = s->g[i].used_c + s->g[i].used_m;
+            if (s->g[i].n && s->g[i].n <= budget && f < least) {
+                /* only if all its replicas fit elsewhere */
+                bool ok = true;
+                double *tc = us_calloc(s->n, sizeof *tc), *tm = us_calloc(s->n, sizeof *tm);
+                if (!tc || !tm) {
+                    us_free(tc);
+                    us_free(tm);
+                    return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                }
+                for (uint32_t k = 0; k < s->n; k++)
+                    tc[k] = s->g[k].used_c, tm[k] = s->g[k].used_m;
+                for (uint32_t r = 0; r < s->g[i].n && ok; r++) {
+                    const plan_cfg *c = &p->m[s->g[i].r[r].model].cfg[s->g[i].r[r].cfg];
+                    int d = -1;
+                    for (uint32_t k = 0; k < s->n && d < 0; k++)
+                        if (k != i && s->g[k].type == s->g[i].type && tc[k] + c->creq <= 100 + 1e-9 &&
+                            tm[k] + c->mreq <= 100 + 1e-9)
+                            d = (int)k;
+                    if (d < 0)
+                        ok = false;
+                    else
+                        tc[d] += c->creq, tm[d] += c->mreq;
+                }
+                us_free(tc);
+                us_free(tm);
+                if (ok) {
+                    least = f;
+                    victim = (int)i;
+                }
+            }
+        }
+        if (victim < 0)
+            break;
+        while (s->g[victim].n) {
+            plan_replica r = s->g[victim].r[s->g[victim].n - 1];
+            plan_remove(s, p, (uint32_t)victim, s->g[victim].n - 1);
+            const plan_cfg *c = &p->m[r.model].cfg[r.cfg];
+            int d = -1;
+            for (uint32_t k = 0; k < s->n && d < 0; k++)
+                if ((int)k != victim && plan_fits(&s->g[k], c))
+                    d = (int)k;
+            if (d < 0 || plan_add(s, p, (uint32_t)d, r.model, r.cfg, r.load) < 0)
+                return us_err_set(err, USHER_ERR_INTERNAL, "re-planning lost a replica");
+            budget--;
+        }
+        changed = true;
+    }
+    /* starts and stops against the running plan, GPU by GPU */
+    s->moves = s->stopped = s->reconfigured = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        const plan_gpu *ng = &s->g[i], *og = i < old->n ? &old->g[i] : NULL;
+        uint32_t on = og ? og->n : 0;
+        bool *used = us_calloc(on ? on : 1, sizeof *used);
+        if (!used)
+            return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        /* the same configuration, then the same share at another batch size
+         * (the batch is a runtime setting: reconfigured, not restarted) */
+        bool *match = us_calloc(ng->n ? ng->n : 1, sizeof *match);
+        if (!match) {
+            us_free(used);
+            return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        }
+        for (int pass = 0; pass < 2; pass++)
+            for (uint32_t r = 0; r < ng->n; r++) {
+                const plan_cfg *nc = &p->m[ng->r[r].model].cfg[ng->r[r].cfg];
+                for (uint32_t k = 0; k < on && !match[r]; k++) {
+                    if (used[k] || og->r[k].model != ng->r[r].model)
+                        continue;
+                    const plan_cfg *oc = &p->m[og->r[k].model].cfg[og->r[k].cfg];
+                    if (pass == 0 ? og->r[k].cfg == ng->r[r].cfg : oc->share == nc->share) {
+                        match[r] = used[k] = true;
+                        s->reconfigured += pass == 1;
+                    }
+                }
+            }
+        for (uint32_t r = 0; r < ng->n; r++)
+            s->moves += !match[r];
+        us_free(match);
+        for (uint32_t k = 0; k < on; k++)
+            s->stopped += !used[k];
+        us_free(used);
+    }
+    plan_compact(s);
+    plan_account(s, p);
+    return USHER_OK;
+}

@@ -1,0 +1,398 @@
+/*
+ * solution.c - what every policy shares (layer 6): building the candidate
+ * configurations from the estimator, and the GPU/replica bookkeeping.
+ *
+ * Configurations. For every model, GPU type, batch size (1, 2, 4, ..., 128)
+ * and MPS share (10%, 20%, ..., 100%) the estimator gives latency and
+ * memory; a configuration is feasible when PLAN_SLO_FACTOR x latency <= SLO
+ * (a request may wait for the batch being executed, then its own: the rule
+ * Nexus and Clockwork use) and its memory fits. The replica reserves its
+ * share as compute (Creq = share, as MPS enforces) and its Mreq as memory.
+ * Dominated configurations (another one of the same type needs no more
+ * compute and memory and serves at least as much) are dropped; of the rest,
+ * per GPU type, the PLAN_KEEP_CHEAP cheapest per request/s, the
+ * PLAN_KEEP_SMALL smallest, the fastest at 100% and at 50% share (what
+ * the temporal and static-MPS baselines run), and at every share kept its
+ * largest batch (re-planning raises a running replica's batch without a
+ * restart) are kept. Every policy, the
+ * exact optimum included, chooses among these candidates.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "plan.h"
+
+static const int batches[] = {1, 2, 4, 8, 16, 32, 64, 128};
+
+static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
+                       usher_error *err);
+
+/* the shares the baselines run at (temporal policies: the whole GPU; static
+ * MPS: halves) stay candidates even where smaller shares serve cheaper */
+static bool baseline_share(double share) { return share == 100 || share == 50; }
+
+static bool dominated(const plan_cfg *a, const plan_cfg *b)
+{
+    /* is a dominated by b? */
+    if (baseline_share(a->share) && b->share != a->share)
+        return false;
+    return a->type == b->type && b->creq <= a->creq && b->mreq <= a->mreq && b->thr >= a->thr &&
+           (b->creq < a->creq || b->mreq < a->mreq || b->thr > a->thr);
+}
+
+int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **models,
+                         usher_error *err)
+{
+    /* models that share a file, an SLO and a precision share their candidates */
+    us_map same;
+    us_map_init(&same);
+    char (*keys)[64] = us_calloc(p->n ? p->n : 1, sizeof *keys);
+    if (!keys)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    int rc = USHER_OK;
+    for (uint32_t i = 0; i < p->n && rc == USHER_OK; i++) {
+        plan_model *m = &p->m[i];
+        snprintf(keys[i], sizeof keys[i], "%p/%a/%d", (void *)models[i], m->slo_ms, m->precision);
+        void *prev = NULL;
+        if (us_map_put(&same, keys[i], (void *)(uintptr_t)(i + 1), &prev) < 0) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (prev) {
+            const plan_model *o = &p->m[(uintptr_t)prev - 1];
+            m->cfg = us_calloc(o->n_cfg ? o->n_cfg : 1, sizeof *m->cfg);
+            if (!m->cfg) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                break;
+            }
+            if (o->n_cfg)
+                memcpy(m->cfg, o->cfg, o->n_cfg * sizeof *m->cfg);
+            m->n_cfg = o->n_cfg;
+            m->fastest_ms = o->fastest_ms;
+            memcpy(m->fastest_gpu, o->fastest_gpu, sizeof m->fastest_gpu);
+            continue;
+        }
+        rc = profile_one(p, e, models[i], m, err);
+    }
+    us_map_free(&same);
+    us_free(keys);
+    return rc;
+}
+
+static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
+                       usher_error *err)
+{
+    {
+        uint32_t cap = p->nt * 8 * (100 / PLAN_SHARE_STEP);
+        plan_cfg *c = us_calloc(cap ? cap : 1, sizeof *c);
+        if (!c)
+            return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        uint32_t n = 0;
+        m->fastest_ms = INFINITY;
+        for (uint16_t t = 0; t < p->nt; t++) {
+            /* another entry of the same GPU type (another node): same candidates */
+            uint16_t src = t;
+            for (uint16_t k = 0; k < t && src == t; k++)
+                if (strcmp(p->t[k].key, p->t[t].key) == 0)
+                    src = k;
+            if (src != t) {
+                uint32_t end = n;
+                for (uint32_t a = 0; a < end; a++)
+                    if (c[a].type == src) {
+                        c[n] = c[a];
+                        c[n++].type = t;
+                    }
+                continue;
+            }
+            for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+                for (int s = PLAN_SHARE_STEP; s <= 100; s += PLAN_SHARE_STEP) {
+                    usher_estimate_params ep = usher_estimate_default_params();
+                    ep.gpu = p->t[t].key;
+                    ep.batch = batches[bi];
+                    ep.share_pct = s;
+                    ep.precision = (usher_precision)m->precision;
+                    usher_profile pr;
+                    int rc = usher_estimate(e, model, &ep, &pr, err);
+                    if (rc < 0) {
+                        us_free(c);
+                        return us_err_prefix(err, rc, "model '%s' on %s: ", m->name, p->t[t].key);
+                    }
+                    if (batches[bi] == 1 && s == 100 && pr.mreq_pct <= 100 &&
+                        pr.latency_ms < m->fastest_ms) {
+                        m->fastest_ms = pr.latency_ms;
+                        snprintf(m->fastest_gpu, sizeof m->fastest_gpu, "%s", p->t[t].key);
+                    }
+                    if (PLAN_SLO_FACTOR * pr.latency_ms > m->slo_ms || pr.mreq_pct > 100)
+                        continue;
+                    plan_cfg *x = &c[n++];
+                    x->type = t;
+                    x->batch = batches[bi];
+                    x->share = s;
+                    x->creq = s;
+                    x->mreq = pr.mreq_pct;
+                    x->mreq_mb = pr.mreq_mb;
+                    x->thr = pr.throughput;
+                    x->lat_ms = pr.latency_ms;
+                    x->power_w = pr.avg_power_w;
+                    x->bw_gbs = pr.bandwidth_gbs;
+                }
+            }
+        }
+        /* drop dominated configurations */
+        uint32_t k = 0;
+        for (uint32_t a = 0; a < n; a++) {
+            bool dom = false;
+            for (uint32_t b = 0; b < n && !dom; b++)
+                dom = b != a && dominated(&c[a], &c[b]);
+            if (!dom)
+                c[k++] = c[a];
+        }
+        /* keep, per GPU type, the PLAN_KEEP_CHEAP cheapest per request/s and the
+         * PLAN_KEEP_SMALL with the smallest footprint (for small residual rates):
+         * the candidate set every policy, the exact optimum included, works on */
+        uint32_t kept = 0;
+        for (uint16_t t = 0; t < p->nt; t++) {
+            bool keep[8 * (100 / PLAN_SHARE_STEP)] = {0};
+            uint32_t idx[8 * (100 / PLAN_SHARE_STEP)], ni = 0;
+            for (uint32_t a = 0; a < k; a++)
+                if (c[a].type == t)
+                    idx[ni++] = a;
+            for (int pass = 0; pass < 4; pass++) {
+                int want = pass == 0 ? PLAN_KEEP_CHEAP : pass == 1 ? PLAN_KEEP_SMALL : 1;
+                for (int w = 0; w < want; w++) {
+                    int best = -1;
+                    double bv = INFINITY;
+                    for (uint32_t q = 0; q < ni; q++) {
+                        const plan_cfg *x = &c[idx[q]];
+                        if (keep[q] || (pass >= 2 && x->share != (pass == 2 ? 100 : 50)))
+                            continue;
+                        double foot = x->creq > x->mreq ? x->creq : x->mreq;
+                        /* cheapest per request/s; smallest; the fastest at 100% and 50% */
+                        double v = pass == 0 ? foot / x->thr : pass == 1 ? foot : -x->thr;
+                        if (v < bv) {
+                            bv = v;
+                            best = (int)q;
+                        }
+                    }
+                    if (best >= 0)
+                        keep[best] = true;
+                }
+            }
+            /* at each share kept, the largest batch too: re-planning can raise a
+             * running replica's batch size without restarting it */
+            bool grow[8 * (100 / PLAN_SHARE_STEP)] = {0};
+            for (uint32_t q = 0; q < ni; q++) {
+                if (!keep[q])
+                    continue;
+                int best = -1;
+                for (uint32_t r = 0; r < ni; r++)
+                    if (c[idx[r]].share == c[idx[q]].share &&
+                        (best < 0 || c[idx[r]].thr > c[idx[best]].thr))
+                        best = (int)r;
+                if (best >= 0)
+                    grow[best] = true;
+            }
+            for (uint32_t q = 0; q < ni; q++)
+                if (keep[q] || grow[q])
+                    c[kept++] = c[idx[q]];
+        }
+        m->cfg = c;
+        m->n_cfg = kept;
+    }
+    return USHER_OK;
+}
+
+void plan_problem_free(plan_problem *p)
+{
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < p->n; i++) {
+        us_free(p->m[i].cfg);
+        us_free(p->m[i].name);
+        us_free(p->m[i].path);
+        us_free(p->m[i].group);
+    }
+    us_free(p->m);
+    p->m = NULL;
+    p->n = 0;
+}
+
+int plan_solution_init(plan_solution *s, const plan_problem *p, const char *policy)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->policy, sizeof s->policy, "%s", policy);
+    s->n_models = p->n;
+    s->served = us_calloc(p->n ? p->n : 1, sizeof *s->served);
+    return s->served ? USHER_OK : USHER_ERR_NOMEM;
+}
+
+void plan_solution_free(plan_solution *s)
+{
+    if (!s)
+        return;
+    for (uint32_t i = 0; i < s->n; i++)
+        us_free(s->g[i].r);
+    us_free(s->g);
+    us_free(s->served);
+    memset(s, 0, sizeof *s);
+}
+
+int64_t plan_type_left(const plan_solution *s, const plan_problem *p, uint16_t type)
+{
+    int64_t limit = p->t[type].count >= 0 ? p->t[type].count : p->t[type].max;
+    int64_t used = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        used += s->g[i].type == type;
+    return limit - used;
+}
+
+int plan_open(plan_solution *s, const plan_problem *p, uint16_t type, int group)
+{
+    if (plan_type_left(s, p, type) <= 0)
+        return -1;
+    if (s->n == s->cap) {
+        uint32_t nc = s->cap ? s->cap * 2 : 64;
+        plan_gpu *ng = us_realloc(s->g, (size_t)nc * sizeof *ng);
+        if (!ng)
+            return -1;
+        s->g = ng;
+        s->cap = nc;
+    }
+    plan_gpu *g = &s->g[s->n];
+    memset(g, 0, sizeof *g);
+    g->type = type;
+    g->group = group;
+    return (int)s->n++;
+}
+
+bool plan_fits(const plan_gpu *g, const plan_cfg *c)
+{
+    return g->type == c->type && g->used_c + c->creq <= 100 + 1e-9 &&
+           g->used_m + c->mreq <= 100 + 1e-9;
+}
+
+int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t model, uint32_t cfg,
+             double load)
+{
+    plan_gpu *g = &s->g[gpu];
+    if (g->n == g->cap) {
+        uint32_t nc = g->cap ? g->cap * 2 : 4;
+        plan_replica *nr = us_realloc(g->r, (size_t)nc * sizeof *nr);
+        if (!nr)
+            return USHER_ERR_NOMEM;
+        g->r = nr;
+        g->cap = nc;
+    }
+    const plan_cfg *c = &p->m[model].cfg[cfg];
+    g->r[g->n++] = (plan_replica){model, cfg, load};
+    g->used_c += c->creq;
+    g->used_m += c->mreq;
+    return USHER_OK;
+}
+
+void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t idx)
+{
+    plan_gpu *g = &s->g[gpu];
+    const plan_cfg *c = &p->m[g->r[idx].model].cfg[g->r[idx].cfg];
+    g->used_c -= c->creq;
+    g->used_m -= c->mreq;
+    if (g->used_c < 1e-9)
+        g->used_c = 0;
+    if (g->used_m < 1e-9)
+        g->used_m = 0;
+    g->r[idx] = g->r[--g->n];
+}
+
+void plan_compact(plan_solution *s)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (s->g[i].n == 0) {
+            us_free(s->g[i].r);
+            continue;
+        }
+        s->g[k++] = s->g[i];
+    }
+    s->n = k;
+}
+
+void plan_account(plan_solution *s, const plan_problem *p)
+{
+    for (uint32_t m = 0; m < p->n; m++)
+        s->served[m] = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        for (uint32_t r = 0; r < s->g[i].n; r++)
+            s->served[s->g[i].r[r].model] += s->g[i].r[r].load;
+    for (uint32_t m = 0; m < p->n; m++)
+        if (s->served[m] > p->m[m].rate)
+            s->served[m] = p->m[m].rate;
+}
+
+double plan_gpu_power(const plan_solution *s, const plan_problem *p, uint32_t i)
+{
+    const plan_gpu *g = &s->g[i];
+    const plan_type *ty = &p->t[g->type];
+    /* idle floor, plus each replica's dynamic power in proportion to its load */
+    double idle = ty->tdp_w * ty->idle_frac, power = idle;
+    for (uint32_t r = 0; r < g->n; r++) {
+        const plan_cfg *c = &p->m[g->r[r].model].cfg[g->r[r].cfg];
+        double util = c->thr > 0 ? g->r[r].load / c->thr : 0;
+        double dyn = c->power_w - idle * c->share / 100;
+        power += util * (dyn > 0 ? dyn : 0);
+    }
+    return power < ty->tdp_w || ty->tdp_w <= 0 ? power : ty->tdp_w;
+}
+
+void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *t)
+{
+    memset(t, 0, sizeof *t);
+    t->gpus = s->n;
+    for (uint32_t i = 0; i < s->n; i++) {
+        const plan_gpu *g = &s->g[i];
+        t->cost += p->t[g->type].price;
+        t->util_c += g->used_c;
+        t->util_m += g->used_m;
+        t->replicas += g->n;
+        t->power_w += plan_gpu_power(s, p, i);
+    }
+    if (s->n) {
+        t->util_c /= s->n;
+        t->util_m /= s->n;
+    }
+    t->feasible = true;
+    for (uint32_t m = 0; m < p->n; m++) {
+        t->rate += p->m[m].rate;
+        t->served += s->served[m];
+        if (s->served[m] < p->m[m].rate * (1 - 1e-9))
+            t->feasible = false;
+    }
+    t->unserved = t->rate - t->served;
+    if (t->unserved < 1e-9)
+        t->unserved = 0;
+}
+
+int plan_best_fit(const plan_solution *s, const plan_problem *p, uint16_t type, const plan_cfg *c,
+                  int group)
+{
+    int best = -1;
+    double best_left = INFINITY;
+    for (int pass = group >= 0 ? 0 : 1; pass < 2 && best < 0; pass++) {
+        for (uint32_t i = 0; i < s->n; i++) {
+            const plan_gpu *g = &s->g[i];
+            if (g->type != type || (pass == 0 && g->group != group) || !plan_fits(g, c))
+                continue;
+            double left = (100 - g->used_c - c->creq) + (100 - g->used_m - c->mreq);
+            if (left < best_left) {
+                best_left = left;
+                best = (int)i;
+            }
+        }
+    }
+    (void)p;
+    return best;
+}

@@ -1,0 +1,604 @@
+/*
+ * test_plan.c - the planner (issue 4): USHER against the exact optimum on
+ * seeded random small instances, every policy's plans valid, re-planning
+ * with few moves, the YAML inputs and their errors, plan.json round trip,
+ * a fixed cluster too small.
+ *
+ * The gap table printed by usher_near_the_optimum is the one in
+ * docs/policies.md (regenerate: build/tests/test_plan usher_near_the_optimum).
+ */
+#include <math.h>
+
+#include "core/buf.h"
+#include "estimate/est.h"
+#include "plan/plan.h"
+#include "test.h"
+#include "usher/plan.h"
+
+/* the estimator and the zoo models live for one test (the harness counts
+ * what a test leaves allocated): fixtures_free() at the end of each */
+static usher_estimator *e;
+static usher_estimator *est(void)
+{
+    if (!e) {
+        usher_estimator_params ep = usher_estimator_default_params();
+        ep.cache_entries = 65536;
+        usher_error err;
+        if (usher_estimator_new(&ep, &e, &err) < 0)
+            fprintf(stderr, "  %s\n", err.msg);
+    }
+    return e;
+}
+
+static const char *const zoo[] = {"resnet18",  "resnet50",     "mobilenet-v2", "efficientnet-b0",
+                                  "squeezenet", "shufflenet-v2", "densenet121",  "vgg16",
+                                  "bert-base",  "distilbert",    "inception-v3", "alexnet"};
+#define N_ZOO (sizeof zoo / sizeof zoo[0])
+
+static usher_model *cache[N_ZOO];
+static usher_model *zoo_model(size_t i)
+{
+    if (!cache[i]) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "models/zoo/%s.onnx", zoo[i]);
+        usher_error err;
+        if (usher_model_load(test_path(test_source_dir(), rel), NULL, &cache[i], &err) < 0)
+            fprintf(stderr, "  %s\n", err.msg);
+    }
+    return cache[i];
+}
+
+static void fixtures_free(void)
+{
+    for (size_t i = 0; i < N_ZOO; i++) {
+        usher_model_free(cache[i]);
+        cache[i] = NULL;
+    }
+    usher_estimator_free(e);
+    e = NULL;
+}
+
+/* PLAN_DUMP=<seed>: print the plans of that instance */
+static void dump(uint64_t seed, const plan_solution *s, const plan_problem *p)
+{
+    const char *d = getenv("PLAN_DUMP");
+    if (d && strtoull(d, NULL, 10) == seed)
+        plan_write_table(s, p, NULL, stdout);
+}
+
+/* a small deterministic generator (tests must not depend on libc's rand) */
+static uint64_t rng_state;
+static double urand(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+
+static const char *const types[] = {"a100-80gb", "v100-16gb", "t4"};
+
+static void set_type(plan_problem *p, uint16_t t, const char *key, int64_t count, int64_t max)
+{
+    const gpu_catalog *cat = est_catalog(est());
+    plan_type *ty = &p->t[t];
+    memset(ty, 0, sizeof *ty);
+    gpu_catalog_find(cat, key, &ty->g, NULL);
+    snprintf(ty->key, sizeof ty->key, "%s", key);
+    ty->count = count;
+    ty->max = max;
+    ty->price = ty->g->price_per_hour;
+    ty->tdp_w = ty->g->tdp_w;
+    ty->idle_frac = 0.25;
+}
+
+/* profile, raising the SLO of a model no configuration serves */
+static int profile(plan_problem *p, usher_model **ms)
+{
+    usher_error err;
+    for (int round = 0; round < 4; round++) {
+        if (plan_problem_profile(p, est(), ms, &err) < 0) {
+            fprintf(stderr, "  %s\n", err.msg);
+            return -1;
+        }
+        bool again = false;
+        for (uint32_t i = 0; i < p->n; i++)
+            if (p->m[i].n_cfg == 0) {
+                p->m[i].slo_ms = 3 * PLAN_SLO_FACTOR * p->m[i].fastest_ms;
+                again = true;
+            }
+        if (!again)
+            return 0;
+        for (uint32_t i = 0; i < p->n; i++) {
+            us_free(p->m[i].cfg);
+            p->m[i].cfg = NULL;
+            p->m[i].n_cfg = 0;
+        }
+    }
+    return -1;
+}
+
+/* <= 8 models, <= 6 GPUs of 2 or 3 types, elastic with limits (min-cost) or
+ * fixed (max-goodput) */
+static int small_instance(uint64_t seed, bool fixed, plan_problem *p)
+{
+    rng_state = seed * 0x9E3779B97F4A7C15ULL + 1;
+    memset(p, 0, sizeof *p);
+    p->objective = fixed ? PLAN_MAX_GOODPUT : PLAN_MIN_COST;
+    p->fixed = fixed;
+    int nt = irand(2, 3), left = 6;
+    int first = irand(0, 2);
+    for (int t = 0; t < nt; t++) {
+        int lim = irand(1, left - (nt - t - 1) < 3 ? left - (nt - t - 1) : 3);
+        left -= lim;
+        set_type(p, (uint16_t)t, types[(first + t) % 3], fixed ? lim : -1, lim);
+    }
+    p->nt = (uint32_t)nt;
+    p->n = (uint32_t)irand(2, 8);
+    p->m = us_calloc(p->n, sizeof *p->m);
+    usher_model *ms[8];
+    for (uint32_t i = 0; i < p->n; i++) {
+        size_t z = (size_t)irand(0, N_ZOO - 1);
+        ms[i] = zoo_model(z);
+        p->m[i].name = us_strdup(zoo[z]);
+        p->m[i].rate = irand(20, 120) * (fixed ? 10 : 4);
+        p->m[i].slo_ms = irand(30, 200);
+        p->m[i].priority = irand(0, 2);
+    }
+    return profile(p, ms);
+}
+
+typedef struct gap_row {
+    double sum;
+    int n, infeasible, worse_than_usher;
+} gap_row;
+
+TEST(usher_near_the_optimum)
+{
+    usher_error err;
+    plan_exact_time_limit_ms = 10000;
+    enum { N = 60 };
+    gap_row rows[16] = {0};
+    int compared = 0, exact_feasible = 0, timeouts = 0;
+    double worst = 0;
+    uint64_t worst_seed = 0;
+    for (uint64_t seed = 1; seed <= N; seed++) {
+        plan_problem p;
+        ASSERT(small_instance(seed, false, &p) == 0);
+        plan_solution ex, us;
+        ASSERT_OK(plan_solve(&p, plan_policy_find("exact"), &ex, &err));
+        ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &us, &err));
+        plan_totals te, tu;
+        plan_totals_of(&ex, &p, &te);
+        plan_totals_of(&us, &p, &tu);
+        dump(seed, &ex, &p);
+        dump(seed, &us, &p);
+        timeouts += ex.exact_status == PLAN_EXACT_TIMEOUT;
+        if (te.feasible) {
+            exact_feasible++;
+            if (!tu.feasible)
+                FAIL_("seed %llu: the optimum serves every model, USHER does not",
+                      (unsigned long long)seed);
+            if (tu.cost < te.cost - 1e-6 && ex.exact_status == PLAN_EXACT_OPTIMAL)
+                FAIL_("seed %llu: USHER $%.2f below the optimum $%.2f", (unsigned long long)seed,
+                      tu.cost, te.cost);
+        }
+        for (size_t k = 0; plan_policy_at(k); k++) {
+            const plan_policy *pol = plan_policy_at(k);
+            plan_solution s;
+            ASSERT_OK(plan_solve(&p, pol, &s, &err)); /* plan_check inside */
+            plan_totals t;
+            plan_totals_of(&s, &p, &t);
+            if (te.feasible && ex.exact_status == PLAN_EXACT_OPTIMAL) {
+                if (!t.feasible) {
+                    rows[k].infeasible++;
+                } else {
+                    double gap = 100 * (t.cost - te.cost) / te.cost;
+                    if (getenv("PLAN_GAPS") && strcmp(pol->name, "usher") == 0 && gap > 0.01)
+                        printf("  seed %llu: usher gap %.1f%%\n", (unsigned long long)seed, gap);
+                    rows[k].sum += gap;
+                    rows[k].n++;
+                    if (strcmp(pol->name, "usher") == 0 && gap > worst) {
+                        worst = gap;
+                        worst_seed = seed;
+                    }
+                }
+            }
+            plan_solution_free(&s);
+        }
+        compared += te.feasible && ex.exact_status == PLAN_EXACT_OPTIMAL;
+        plan_solution_free(&ex);
+        plan_solution_free(&us);
+        plan_problem_free(&p);
+    }
+    printf("  %d instances, %d with a feasible optimum, %d proven optimal and compared, %d "
+           "exact time-outs\n",
+           N, exact_feasible, compared, timeouts);
+    printf("  | policy | mean cost gap to the optimum | infeasible where the optimum is feasible |\n"
+           "  |---|---|---|\n");
+    for (size_t k = 0; plan_policy_at(k); k++)
+        printf("  | %s | %.2f%% (%d plans) | %d |\n", plan_policy_at(k)->name,
+               rows[k].n ? rows[k].sum / rows[k].n : 0, rows[k].n, rows[k].infeasible);
+    printf("  USHER's worst gap %.1f%% (seed %llu)\n", worst, (unsigned long long)worst_seed);
+    ASSERT(compared >= 50);
+    size_t u = 0;
+    while (strcmp(plan_policy_at(u)->name, "usher") != 0)
+        u++;
+    ASSERT_EQ_INT(rows[u].infeasible, 0);
+    ASSERT(rows[u].sum / rows[u].n <= 2.0);
+    fixtures_free();
+}
+
+static double weighted(const plan_solution *s, const plan_problem *p)
+{
+    double g = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        g += s->served[m] * plan_weight(&p->m[m]);
+    return g;
+}
+
+TEST(goodput_on_small_fixed_clusters)
+{
+    usher_error err;
+    plan_exact_time_limit_ms = 10000;
+    double su = 0, se = 0;
+    for (uint64_t seed = 101; seed <= 120; seed++) {
+        plan_problem p;
+        ASSERT(small_instance(seed, true, &p) == 0);
+        plan_solution ex, us;
+        ASSERT_OK(plan_solve(&p, plan_policy_find("exact"), &ex, &err));
+        ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &us, &err));
+        plan_totals te, tu;
+        plan_totals_of(&ex, &p, &te);
+        plan_totals_of(&us, &p, &tu);
+        dump(seed, &ex, &p);
+        dump(seed, &us, &p);
+        double wu = weighted(&us, &p), we = weighted(&ex, &p);
+        if (ex.exact_status == PLAN_EXACT_OPTIMAL && wu > we * (1 + 1e-6) + 1e-6)
+            FAIL_("seed %llu: USHER's weighted goodput %.1f is above the optimum's %.1f",
+                  (unsigned long long)seed, wu, we);
+        su += wu;
+        se += we;
+        if (getenv("PLAN_GAPS") && wu < we * 0.999)
+            printf("  seed %llu: usher %.1f, the optimum %.1f (weighted goodput; rate %.1f)\n",
+                   (unsigned long long)seed, wu, we, te.rate);
+        plan_solution_free(&ex);
+        plan_solution_free(&us);
+        plan_problem_free(&p);
+    }
+    printf("  fixed clusters: USHER's weighted goodput is %.2f%% of the optimum's\n",
+           100 * su / se);
+    ASSERT(su >= 0.97 * se);
+    fixtures_free();
+}
+
+/* 20 zoo-like models on A100 + V100, elastic */
+static int medium_instance(uint64_t seed, plan_problem *p, usher_model **ms)
+{
+    rng_state = seed;
+    memset(p, 0, sizeof *p);
+    p->objective = PLAN_MIN_COST;
+    set_type(p, 0, "a100-80gb", -1, 1000);
+    set_type(p, 1, "v100-16gb", -1, 1000);
+    p->nt = 2;
+    p->n = 20;
+    p->m = us_calloc(p->n, sizeof *p->m);
+    for (uint32_t i = 0; i < p->n; i++) {
+        size_t z = i % N_ZOO;
+        ms[i] = zoo_model(z);
+        char name[64];
+        snprintf(name, sizeof name, "%s-%u", zoo[z], i);
+        p->m[i].name = us_strdup(name);
+        p->m[i].rate = irand(100, 900);
+        p->m[i].slo_ms = irand(60, 200);
+    }
+    return profile(p, ms);
+}
+
+TEST(replan_20pct_moves_few_replicas)
+{
+    usher_error err;
+    plan_problem p;
+    usher_model *ms[20];
+    ASSERT(medium_instance(7, &p, ms) == 0);
+    double base[20];
+    for (uint32_t i = 0; i < p.n; i++)
+        base[i] = p.m[i].rate;
+    plan_solution run;
+    ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &run, &err));
+    plan_totals t0;
+    plan_totals_of(&run, &p, &t0);
+    ASSERT(t0.feasible);
+    uint32_t worst = 0, total = 0;
+    for (uint64_t trial = 1; trial <= 20; trial++) {
+        rng_state = trial * 7919;
+        for (uint32_t i = 0; i < p.n; i++)
+            p.m[i].rate = base[i] * (0.8 + 0.4 * urand());
+        plan_solution s;
+        ASSERT_OK(plan_solution_init(&s, &p, "replan"));
+        ASSERT_OK(plan_replan(&p, &run, 0, &s, &err));
+        ASSERT_OK(plan_check(&s, &p, &err));
+        plan_totals t;
+        plan_totals_of(&s, &p, &t);
+        ASSERT(t.feasible); /* every SLO holds: only SLO-feasible configurations exist */
+        if (s.moves > worst)
+            worst = s.moves;
+        total += s.moves;
+        if (s.moves * 10 > t0.replicas)
+            FAIL_("trial %llu: %u of %u replicas started", (unsigned long long)trial, s.moves,
+                  t0.replicas);
+        plan_solution_free(&s);
+    }
+    printf("  +-20%% rates: at most %u, on average %.1f of %u replicas started\n", worst,
+           total / 20.0, t0.replicas);
+    /* unchanged rates: nothing moves */
+    for (uint32_t i = 0; i < p.n; i++)
+        p.m[i].rate = base[i];
+    plan_solution same;
+    ASSERT_OK(plan_solution_init(&same, &p, "replan"));
+    ASSERT_OK(plan_replan(&p, &run, 0, &same, &err));
+    ASSERT_EQ_INT(same.moves, 0);
+    ASSERT_EQ_INT(same.stopped, 0);
+    plan_solution_free(&same);
+    plan_solution_free(&run);
+    plan_problem_free(&p);
+    fixtures_free();
+}
+
+TEST(every_policy_on_a_medium_instance)
+{
+    usher_error err;
+    plan_problem p;
+    usher_model *ms[20];
+    ASSERT(medium_instance(11, &p, ms) == 0);
+    double usher_cost = 0;
+    for (size_t k = 0; plan_policy_at(k); k++) {
+        const plan_policy *pol = plan_policy_at(k);
+        if (strcmp(pol->name, "exact") == 0)
+            continue;
+        plan_solution s;
+        ASSERT_OK(plan_solve(&p, pol, &s, &err));
+        plan_totals t;
+        plan_totals_of(&s, &p, &t);
+        if (strcmp(pol->name, "usher") == 0) {
+            ASSERT(t.feasible);
+            usher_cost = t.cost;
+        } else if (t.feasible) {
+            ASSERT(t.cost >= usher_cost * 0.98); /* USHER first in the table */
+        }
+        plan_solution_free(&s);
+    }
+    plan_problem_free(&p);
+    fixtures_free();
+}
+
+/* ---- inputs ---------------------------------------------------------------------- */
+static const char *write_file(const char *name, const char *text)
+{
+    const char *path = test_path(test_tmpdir(), name);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    return path;
+}
+
+static char zoo_dir[512];
+static const char *workload(const char *body)
+{
+    snprintf(zoo_dir, sizeof zoo_dir, "%s", test_path(test_source_dir(), "models/zoo"));
+    static char text[8192];
+    /* ZOO in the body stands for the zoo directory */
+    size_t o = 0;
+    for (const char *s = body; *s && o < sizeof text - 600; s++) {
+        if (strncmp(s, "ZOO", 3) == 0) {
+            o += (size_t)snprintf(text + o, sizeof text - o, "%s", zoo_dir);
+            s += 2;
+        } else {
+            text[o++] = *s;
+        }
+    }
+    text[o] = 0;
+    return write_file("workload.yaml", text);
+}
+
+static int plan_files(const char *wl, const char *cl, const char *policy, usher_plan **out,
+                      usher_error *err)
+{
+    usher_plan_params pp = usher_plan_default_params();
+    pp.workload = wl;
+    pp.cluster = cl;
+    pp.policy = policy;
+    return usher_plan_make(est(), &pp, out, err);
+}
+
+static const char *ok_cluster = "objective: min-cost\n"
+                                "gpus:\n"
+                                "  - type: a100-80gb\n"
+                                "    max: 8\n"
+                                "  - type: v100-16gb\n"
+                                "    max: 8\n";
+
+static const char *ok_workload = "models:\n"
+                                 "  - name: resnet50\n"
+                                 "    model: ZOO/resnet50.onnx\n"
+                                 "    rate: 800\n"
+                                 "    slo_ms: 60\n"
+                                 "  - name: bert\n"
+                                 "    model: ZOO/bert-base.onnx\n"
+                                 "    rate: 200\n"
+                                 "    slo_ms: 150\n"
+                                 "    group: g1\n";
+
+/* plan these files and expect a failure whose message holds every needle */
+static void expect_error(const char *wl_body, const char *cl_body, int code,
+                         const char *const *needles)
+{
+    const char *cl = write_file("cluster.yaml", cl_body);
+    const char *wl = workload(wl_body);
+    usher_plan *pl = NULL;
+    usher_error err;
+    int rc = plan_files(wl, cl, NULL, &pl, &err);
+    if (rc >= 0) {
+        usher_plan_free(pl);
+        FAIL_("planned where an error was due (expected: %s)", needles[0]);
+    }
+    if (rc != code)
+        FAIL_("code %d, not %d: %s", rc, code, err.msg);
+    for (size_t i = 0; needles[i]; i++)
+        ASSERT_CONTAINS(err.msg, needles[i]);
+}
+
+TEST(input_errors_name_file_line_and_field)
+{
+    /* malformed YAML */
+    expect_error(ok_workload, "gpus:\n  - type: t4\n   max: [1\n", USHER_ERR_PARSE,
+                 (const char *[]){"cluster.yaml:", NULL});
+    /* unknown GPU type */
+    expect_error(ok_workload, "gpus:\n  - type: a100\n    max: 2\n", USHER_ERR_PARSE,
+                 (const char *[]){"cluster.yaml:2:", "gpus[0].type", "a100", NULL});
+    /* a typo in a key */
+    expect_error(ok_workload, "gpus:\n  - type: t4\n    mx: 2\n", USHER_ERR_PARSE,
+                 (const char *[]){"cluster.yaml:3:", "mx", "max", NULL});
+    /* fixed and elastic at once */
+    expect_error(ok_workload, "gpus:\n  - type: t4\n    max: 2\n    count: 1\n", USHER_ERR_PARSE,
+                 (const char *[]){"cluster.yaml:", "exclusive", NULL});
+    expect_error(ok_workload, "objective: cheapest\ngpus:\n  - type: t4\n", USHER_ERR_PARSE,
+                 (const char *[]){"cluster.yaml:1:", "objective", NULL});
+    /* negative rate */
+    expect_error("models:\n  - name: a\n    model: ZOO/resnet18.onnx\n    rate: -5\n"
+                 "    slo_ms: 50\n",
+                 ok_cluster, USHER_ERR_PARSE,
+                 (const char *[]){"workload.yaml:4:", "models[0].rate", NULL});
+    /* a missing field, a duplicate name, a missing file */
+    expect_error("models:\n  - name: a\n    model: ZOO/resnet18.onnx\n    slo_ms: 50\n",
+                 ok_cluster, USHER_ERR_PARSE,
+                 (const char *[]){"workload.yaml:2:", "models[0].rate", "missing", NULL});
+    expect_error("models:\n  - name: a\n    model: ZOO/resnet18.onnx\n    rate: 5\n"
+                 "    slo_ms: 50\n  - name: a\n    model: ZOO/resnet18.onnx\n    rate: 5\n"
+                 "    slo_ms: 50\n",
+                 ok_cluster, USHER_ERR_PARSE,
+                 (const char *[]){"workload.yaml:6:", "already declared at line 2", NULL});
+    expect_error("models:\n  - name: a\n    model: ZOO/nope.onnx\n    rate: 5\n    slo_ms: 50\n",
+                 ok_cluster, USHER_ERR_NOT_FOUND,
+                 (const char *[]){"workload.yaml:3:", "models[0].model", "nope.onnx", NULL});
+    /* an SLO no GPU meets: the model and the fastest latency there is */
+    expect_error("models:\n  - name: big\n    model: ZOO/vgg19.onnx\n    rate: 5\n"
+                 "    slo_ms: 0.5\n",
+                 ok_cluster, USHER_ERR_LIMIT,
+                 (const char *[]){"workload.yaml:5:", "'big'", "the fastest is", "a100-80gb",
+                                  NULL});
+    /* an unknown policy */
+    usher_plan *pl = NULL;
+    usher_error err;
+    ASSERT_EQ_INT(plan_files(workload(ok_workload), write_file("cluster.yaml", ok_cluster),
+                             "fastest", &pl, &err),
+                  USHER_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "fastest");
+    fixtures_free();
+}
+
+TEST(fixed_cluster_too_small_reports_unserved)
+{
+    usher_error err;
+    const char *cl = write_file("cluster.yaml", "objective: max-goodput\n"
+                                                "gpus:\n"
+                                                "  - type: t4\n"
+                                                "    count: 1\n");
+    const char *wl = workload("models:\n"
+                              "  - name: r50\n    model: ZOO/resnet50.onnx\n    rate: 3000\n"
+                              "    slo_ms: 60\n    priority: 1\n"
+                              "  - name: bert\n    model: ZOO/bert-base.onnx\n    rate: 900\n"
+                              "    slo_ms: 150\n");
+    usher_plan *pl;
+    ASSERT_OK(plan_files(wl, cl, NULL, &pl, &err));
+    usher_plan_summary s;
+    ASSERT_OK(usher_plan_get_summary(pl, &s));
+    ASSERT(!s.feasible);
+    ASSERT_EQ_INT(s.gpus, 1);
+    ASSERT(s.goodput > 0 && s.unserved > 0);
+    ASSERT(fabs(s.goodput + s.unserved - s.rate) < 1e-6 * s.rate);
+    double un = 0;
+    for (uint32_t i = 0; i < s.models; i++) {
+        usher_plan_model m;
+        ASSERT_OK(usher_plan_model_at(pl, i, &m));
+        un += m.unserved;
+    }
+    ASSERT(fabs(un - s.unserved) < 1e-6 * s.rate);
+    usher_plan_free(pl);
+    fixtures_free();
+}
+
+TEST(plan_json_round_trip_and_replan)
+{
+    usher_error err;
+    const char *cl = write_file("cluster.yaml", ok_cluster);
+    const char *wl = workload(ok_workload);
+    usher_plan *pl;
+    ASSERT_OK(plan_files(wl, cl, NULL, &pl, &err));
+    const char *out = test_path(test_tmpdir(), "plan.json");
+    ASSERT_OK(usher_plan_write_json(pl, out, &err));
+    usher_plan_summary s0;
+    usher_plan_get_summary(pl, &s0);
+    ASSERT(s0.feasible);
+    usher_plan_free(pl);
+    /* the same rates: nothing starts or stops */
+    usher_plan_params pp = usher_plan_default_params();
+    pp.workload = wl;
+    pp.cluster = cl;
+    pp.running = out;
+    ASSERT_OK(usher_plan_make(est(), &pp, &pl, &err));
+    usher_plan_summary s1;
+    usher_plan_get_summary(pl, &s1);
+    ASSERT(s1.feasible);
+    ASSERT_EQ_INT(s1.moves, 0);
+    ASSERT_EQ_INT(s1.stopped, 0);
+    ASSERT_EQ_INT(s1.gpus, s0.gpus);
+    ASSERT_EQ_INT(s1.replicas, s0.replicas);
+    usher_plan_free(pl);
+    /* a running plan that names a GPU type the cluster lacks */
+    const char *bad = write_file("bad-plan.json",
+                                 "{\"schema_version\": 1, \"gpus\": [{\"type\": \"t4\", "
+                                 "\"node\": null, \"replicas\": []}]}\n");
+    pp.running = bad;
+    ASSERT(usher_plan_make(est(), &pp, &pl, &err) == USHER_ERR_NOT_FOUND);
+    ASSERT_CONTAINS(err.msg, "bad-plan.json:1:");
+    bad = write_file("bad-plan.json", "{\"schema_version\": 2, \"gpus\": []}\n");
+    ASSERT(usher_plan_make(est(), &pp, &pl, &err) == USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "schema_version");
+    fixtures_free();
+}
+
+TEST(json_output_shape)
+{
+    usher_error err;
+    usher_plan *pl;
+    ASSERT_OK(plan_files(workload(ok_workload), write_file("cluster.yaml", ok_cluster), NULL, &pl,
+                         &err));
+    const char *out = test_path(test_tmpdir(), "shape.json");
+    ASSERT_OK(usher_plan_write_json(pl, out, &err));
+    usher_plan_free(pl);
+    FILE *f = fopen(out, "r");
+    ASSERT(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    const char *keys[] = {"\"schema_version\": 1", "\"gpus\": [", "\"type\": ", "\"node\": ",
+                          "\"replicas\": [", "\"model\": ", "\"batch\": ", "\"share\": ",
+                          "\"memory_mb\": ", "\"latency_ms\": ", "\"throughput\": ",
+                          "\"models\": [", "\"name\": \"bert\"", "\"rate\": ", "\"slo_ms\": ",
+                          "\"goodput\": ", "\"totals\": {", "\"cost_per_hour\": ",
+                          "\"compute_utilisation_pct\": ", "\"energy_kwh_per_hour\": ",
+                          "\"group\": \"g1\""};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        ASSERT_CONTAINS(text, keys[i]);
+    fixtures_free();
+}
+
+TEST_MAIN(TEST_ENTRY(input_errors_name_file_line_and_field),
+          TEST_ENTRY(fixed_cluster_too_small_reports_unserved),
+          TEST_ENTRY(plan_json_round_trip_and_replan), TEST_ENTRY(json_output_shape),
+          TEST_ENTRY(usher_near_the_optimum), TEST_ENTRY(goodput_on_small_fixed_clusters),
+          TEST_ENTRY(replan_20pct_moves_few_replicas),
+          TEST_ENTRY(every_policy_on_a_medium_instance))
