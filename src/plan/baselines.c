@@ -102,6 +102,7 @@ static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, b
         const plan_cfg *c = &p->m[m].cfg[cfg[m]];
         double rate = p->m[m].rate;
         double slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
+        bool tried[PLAN_MAX_TYPES] = {0};
         while (rate > 1e-9) {
             /* a GPU that can take some of this model's load */
             int pick = -1;
@@ -127,8 +128,27 @@ static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, b
             }
             if (pick < 0) {
                 pick = plan_open(s, p, c->type, -1);
-                if (pick < 0)
-                    break; /* out of GPUs: the rest is unserved */
+                if (pick < 0) {
+                    /* out of GPUs of this type: the best whole-GPU configuration
+                     * on a type that has some left, else the rest is unserved */
+                    tried[c->type] = true;
+                    int alt = -1;
+                    double bv = 0;
+                    for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
+                        const plan_cfg *x = &p->m[m].cfg[i];
+                        double v = x->thr / (p->t[x->type].price > 0 ? p->t[x->type].price : 1);
+                        if (x->share == 100 && !tried[x->type] && v > bv) {
+                            bv = v;
+                            alt = (int)i;
+                        }
+                    }
+                    if (alt < 0)
+                        break;
+                    cfg[m] = alt;
+                    c = &p->m[m].cfg[alt];
+                    slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
+                    continue;
+                }
                 if (s->n > cap) {
                     uint32_t nc = cap ? cap * 2 : 64;
                     while (nc < s->n)

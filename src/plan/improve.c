@@ -40,6 +40,7 @@ int plan_solution_clone(const plan_solution *s, plan_solution *out)
     *out = *s;
     out->g = NULL;
     out->served = NULL;
+    out->bk = NULL;
     out->cap = out->n;
     out->g = us_calloc(s->n ? s->n : 1, sizeof *out->g);
     out->served = us_calloc(s->n_models ? s->n_models : 1, sizeof *out->served);

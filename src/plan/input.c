@@ -67,13 +67,10 @@ static int need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *
 }
 
 /* ---- cluster.yaml ------------------------------------------------------------- */
-int plan_read_cluster(const char *path, const gpu_catalog *cat, plan_problem *p, usher_error *err)
+static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, usher_error *err)
 {
-    us_yaml_doc *d = NULL;
-    int rc = us_yaml_load(path, NULL, &d, err);
-    if (rc < 0)
-        return rc;
-    snprintf(p->cluster, sizeof p->cluster, "%s", path);
+    int rc;
+    snprintf(p->cluster, sizeof p->cluster, "%s", us_yaml_label(d));
     const us_yaml_node *root = us_yaml_root(d), *gpus = NULL;
     static const char *const top[] = {"objective", "gpus", NULL};
     static const char *const entry[] = {"type", "count", "max", "price_per_hour", "node",
@@ -179,6 +176,28 @@ int plan_read_cluster(const char *path, const gpu_catalog *cat, plan_problem *p,
     p->fixed = any_fixed;
     rc = USHER_OK;
 out:
+    return rc;
+}
+
+int plan_read_cluster(const char *path, const gpu_catalog *cat, plan_problem *p, usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    int rc = us_yaml_load(path, NULL, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = cluster_doc(d, cat, p, err);
+    us_yaml_free(d);
+    return rc;
+}
+
+int plan_parse_cluster(const char *text, size_t len, const char *label, const gpu_catalog *cat,
+                       plan_problem *p, usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    int rc = us_yaml_parse(text, len, label, NULL, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = cluster_doc(d, cat, p, err);
     us_yaml_free(d);
     return rc;
 }
@@ -198,15 +217,19 @@ static char *resolve(const char *wl, const char *model)
     return s;
 }
 
-int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, usher_error *err)
+static us_yaml_limits workload_limits(void)
 {
-    us_yaml_doc *d = NULL;
     us_yaml_limits lim = us_yaml_default_limits();
     lim.max_bytes = 64u << 20; /* 10,000s of models */
     lim.max_nodes = 2000000;
-    int rc = us_yaml_load(path, &lim, &d, err);
-    if (rc < 0)
-        return rc;
+    return lim;
+}
+
+/* e NULL: the fields only (no model is loaded or profiled) */
+static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, usher_error *err)
+{
+    int rc;
+    const char *path = us_yaml_label(d);
     snprintf(p->workload, sizeof p->workload, "%s", path);
     us_map names, files, groups;
     us_map_init(&names);
@@ -317,6 +340,8 @@ int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, us
             }
             pm->merge_group = gid ? (int)(intptr_t)gid : ++next_group;
         }
+        if (!e)
+            continue; /* fields only */
         /* each file is loaded once */
         snprintf(f, sizeof f, "%s.model", fp);
         usher_model *um = us_map_get(&files, pm->path);
@@ -333,6 +358,10 @@ int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, us
             }
         }
         models[i] = um;
+    }
+    if (!e) {
+        rc = USHER_OK;
+        goto out;
     }
     if ((rc = plan_problem_profile(p, e, models, err)) < 0)
         goto out;
@@ -366,21 +395,47 @@ out:
     us_map_free(&names);
     us_map_free(&files);
     us_map_free(&groups);
+    return rc;
+}
+
+int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    us_yaml_limits lim = workload_limits();
+    int rc = us_yaml_load(path, &lim, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = workload_doc(d, e, p, err);
+    us_yaml_free(d);
+    return rc;
+}
+
+int plan_parse_workload(const char *text, size_t len, const char *label, plan_problem *p,
+                        usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    us_yaml_limits lim = workload_limits();
+    int rc = us_yaml_parse(text, len, label, &lim, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = workload_doc(d, NULL, p, err);
     us_yaml_free(d);
     return rc;
 }
 
 /* ---- a running plan ----------------------------------------------------------- */
-int plan_read_running(const char *path, const plan_problem *p, plan_solution *s,
-                      uint32_t *dropped, usher_error *err)
+static us_yaml_limits running_limits(void)
 {
-    us_yaml_doc *d = NULL;
     us_yaml_limits lim = us_yaml_default_limits();
     lim.max_bytes = 256u << 20;
     lim.max_nodes = 20000000;
-    int rc = us_yaml_load(path, &lim, &d, err);
-    if (rc < 0)
-        return rc;
+    return lim;
+}
+
+static int running_doc(us_yaml_doc *d, const plan_problem *p, plan_solution *s, uint32_t *dropped,
+                       usher_error *err)
+{
+    int rc;
     us_map names;
     us_map_init(&names);
     *dropped = 0;
@@ -488,6 +543,31 @@ int plan_read_running(const char *path, const plan_problem *p, plan_solution *s,
     rc = USHER_OK;
 out:
     us_map_free(&names);
+    return rc;
+}
+
+int plan_read_running(const char *path, const plan_problem *p, plan_solution *s,
+                      uint32_t *dropped, usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    us_yaml_limits lim = running_limits();
+    int rc = us_yaml_load(path, &lim, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = running_doc(d, p, s, dropped, err);
+    us_yaml_free(d);
+    return rc;
+}
+
+int plan_parse_running(const char *text, size_t len, const char *label, const plan_problem *p,
+                       plan_solution *s, uint32_t *dropped, usher_error *err)
+{
+    us_yaml_doc *d = NULL;
+    us_yaml_limits lim = running_limits();
+    int rc = us_yaml_parse(text, len, label, &lim, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = running_doc(d, p, s, dropped, err);
     us_yaml_free(d);
     return rc;
 }

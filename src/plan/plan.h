@@ -92,16 +92,24 @@ typedef struct plan_replica {
 
 typedef struct plan_gpu {
     uint16_t type;
+    uint32_t bk, bpos; /* its place in the best-fit index (solution.c) */
     int group;        /* planner group that opened it, -1 if none */
     double used_c, used_m;
     plan_replica *r;
     uint32_t n, cap;
 } plan_gpu;
 
+typedef struct plan_bucket {
+    uint32_t *id;
+    uint32_t n, cap;
+} plan_bucket;
+
 typedef struct plan_solution {
     char policy[32];
     plan_gpu *g;
     uint32_t n, cap;
+    int64_t used_type[PLAN_MAX_TYPES]; /* GPUs of each type */
+    plan_bucket *bk;  /* best-fit index, NULL until a query builds it */
     double *served;   /* per model, requests/s within SLO */
     uint32_t n_models;
     uint32_t moves;   /* re-planning: replicas started (new, moved or restarted) */
@@ -134,6 +142,14 @@ int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, us
  * *dropped counts replicas that no longer match a candidate (they restart). */
 int plan_read_running(const char *path, const plan_problem *p, plan_solution *s,
                       uint32_t *dropped, usher_error *err);
+/* The same from text in memory, label naming it in messages (fuzzing, tests);
+ * plan_parse_workload reads the fields only: no model is loaded or profiled. */
+int plan_parse_cluster(const char *text, size_t len, const char *label, const gpu_catalog *cat,
+                       plan_problem *p, usher_error *err);
+int plan_parse_workload(const char *text, size_t len, const char *label, plan_problem *p,
+                        usher_error *err);
+int plan_parse_running(const char *text, size_t len, const char *label, const plan_problem *p,
+                       plan_solution *s, uint32_t *dropped, usher_error *err);
 
 /* ---- solutions ---------------------------------------------------------------- */
 int plan_solution_init(plan_solution *s, const plan_problem *p, const char *policy);
@@ -165,7 +181,7 @@ void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *
 
 /* best-fit: the open GPU of type t (group first if group >= 0) with the smallest
  * leftover (100 - used_c - c) + (100 - used_m - m) that fits; -1 if none */
-int plan_best_fit(const plan_solution *s, const plan_problem *p, uint16_t type, const plan_cfg *c,
+int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, const plan_cfg *c,
                   int group);
 
 /* ---- local search (improve.c) ------------------------------------------------- */

@@ -29,6 +29,8 @@
 
 static const int batches[] = {1, 2, 4, 8, 16, 32, 64, 128};
 
+static void idx_free(plan_solution *s);
+
 static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
                        usher_error *err);
 
@@ -235,6 +237,7 @@ void plan_solution_free(plan_solution *s)
 {
     if (!s)
         return;
+    idx_free(s);
     for (uint32_t i = 0; i < s->n; i++)
         us_free(s->g[i].r);
     us_free(s->g);
@@ -245,10 +248,81 @@ void plan_solution_free(plan_solution *s)
 int64_t plan_type_left(const plan_solution *s, const plan_problem *p, uint16_t type)
 {
     int64_t limit = p->t[type].count >= 0 ? p->t[type].count : p->t[type].max;
-    int64_t used = 0;
+    return limit - s->used_type[type];
+}
+
+/* ---- the best-fit index: per GPU type, GPUs bucketed by free compute ---------
+ * Bucket b of type t holds the GPUs with 10b <= free compute < 10(b+1) (b 10:
+ * all free). Built on the first global best-fit query, kept up to date by
+ * plan_open/plan_add/plan_remove, dropped by plan_compact. */
+#define BUCKETS 11
+#define BUCKET_SCAN 256 /* entries of one bucket examined per query */
+
+static int bucket_of(const plan_gpu *g)
+{
+    int b = (int)floor((100 - g->used_c) / 10 + 1e-9);
+    return b < 0 ? 0 : b >= BUCKETS ? BUCKETS - 1 : b;
+}
+
+static int idx_put(plan_solution *s, uint32_t i)
+{
+    plan_gpu *g = &s->g[i];
+    plan_bucket *b = &s->bk[g->type * BUCKETS + bucket_of(g)];
+    if (b->n == b->cap) {
+        uint32_t nc = b->cap ? b->cap * 2 : 16;
+        uint32_t *ni = us_realloc(b->id, nc * sizeof *ni);
+        if (!ni)
+            return USHER_ERR_NOMEM;
+        b->id = ni;
+        b->cap = nc;
+    }
+    g->bk = (uint32_t)(g->type * BUCKETS + bucket_of(g));
+    g->bpos = b->n;
+    b->id[b->n++] = i;
+    return USHER_OK;
+}
+
+static void idx_del(plan_solution *s, uint32_t i)
+{
+    plan_gpu *g = &s->g[i];
+    plan_bucket *b = &s->bk[g->bk];
+    uint32_t last = b->id[--b->n];
+    b->id[g->bpos] = last;
+    s->g[last].bpos = g->bpos;
+}
+
+static void idx_free(plan_solution *s)
+{
+    if (!s->bk)
+        return;
+    for (uint32_t k = 0; k < PLAN_MAX_TYPES * BUCKETS; k++)
+        us_free(s->bk[k].id);
+    us_free(s->bk);
+    s->bk = NULL;
+}
+
+/* after used_c of GPU i changed: move it to its bucket (on failure, drop the
+ * index: queries rebuild it) */
+static void idx_update(plan_solution *s, uint32_t i)
+{
+    if (!s->bk || s->g[i].bk == (uint32_t)(s->g[i].type * BUCKETS + bucket_of(&s->g[i])))
+        return;
+    idx_del(s, i);
+    if (idx_put(s, i) < 0)
+        idx_free(s);
+}
+
+static int idx_build(plan_solution *s)
+{
+    s->bk = us_calloc(PLAN_MAX_TYPES * BUCKETS, sizeof *s->bk);
+    if (!s->bk)
+        return USHER_ERR_NOMEM;
     for (uint32_t i = 0; i < s->n; i++)
-        used += s->g[i].type == type;
-    return limit - used;
+        if (idx_put(s, i) < 0) {
+            idx_free(s);
+            return USHER_ERR_NOMEM;
+        }
+    return USHER_OK;
 }
 
 int plan_open(plan_solution *s, const plan_problem *p, uint16_t type, int group)
@@ -267,6 +341,9 @@ int plan_open(plan_solution *s, const plan_problem *p, uint16_t type, int group)
     memset(g, 0, sizeof *g);
     g->type = type;
     g->group = group;
+    s->used_type[type]++;
+    if (s->bk && idx_put(s, s->n) < 0)
+        idx_free(s);
     return (int)s->n++;
 }
 
@@ -292,6 +369,7 @@ int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t mod
     g->r[g->n++] = (plan_replica){model, cfg, load};
     g->used_c += c->creq;
     g->used_m += c->mreq;
+    idx_update(s, gpu);
     return USHER_OK;
 }
 
@@ -306,16 +384,20 @@ void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t
     if (g->used_m < 1e-9)
         g->used_m = 0;
     g->r[idx] = g->r[--g->n];
+    idx_update(s, gpu);
 }
 
 void plan_compact(plan_solution *s)
 {
     uint32_t k = 0;
+    idx_free(s);
+    memset(s->used_type, 0, sizeof s->used_type);
     for (uint32_t i = 0; i < s->n; i++) {
         if (s->g[i].n == 0) {
             us_free(s->g[i].r);
             continue;
         }
+        s->used_type[s->g[i].type]++;
         s->g[k++] = s->g[i];
     }
     s->n = k;
@@ -376,20 +458,39 @@ void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *
         t->unserved = 0;
 }
 
-int plan_best_fit(const plan_solution *s, const plan_problem *p, uint16_t type, const plan_cfg *c,
+int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, const plan_cfg *c,
                   int group)
 {
     int best = -1;
     double best_left = INFINITY;
-    for (int pass = group >= 0 ? 0 : 1; pass < 2 && best < 0; pass++) {
+    if (group >= 0) /* the group's GPUs: a linear scan (USHER keeps its own lists) */
         for (uint32_t i = 0; i < s->n; i++) {
             const plan_gpu *g = &s->g[i];
-            if (g->type != type || (pass == 0 && g->group != group) || !plan_fits(g, c))
+            if (g->type != type || g->group != group || !plan_fits(g, c))
                 continue;
             double left = (100 - g->used_c - c->creq) + (100 - g->used_m - c->mreq);
             if (left < best_left) {
                 best_left = left;
                 best = (int)i;
+            }
+        }
+    if (best >= 0)
+        return best;
+    if (!s->bk && idx_build(s) < 0)
+        return -1;
+    /* from the bucket whose free compute just covers Creq upwards: the first
+     * bucket with a fit gives the best fit of its (up to BUCKET_SCAN) GPUs */
+    int b0 = (int)floor(c->creq / 10 + 1e-9);
+    for (int b = b0 < 0 ? 0 : b0; b < BUCKETS && best < 0; b++) {
+        const plan_bucket *bk = &s->bk[type * BUCKETS + b];
+        for (uint32_t k = 0; k < bk->n && k < BUCKET_SCAN; k++) {
+            const plan_gpu *g = &s->g[bk->id[k]];
+            if (!plan_fits(g, c))
+                continue;
+            double left = (100 - g->used_c - c->creq) + (100 - g->used_m - c->mreq);
+            if (left < best_left) {
+                best_left = left;
+                best = (int)bk->id[k];
             }
         }
     }

@@ -157,8 +157,31 @@ static int expand(const plan_problem *p, uint32_t m, uint32_t cfg, double rate, 
 
 /* place `rate` of model m starting with cfg on its type; falls back to the other
  * types when that one is exhausted. Returns the rate left unplaced. */
+/* the GPUs a group opened: searched first, so a group stays together */
+typedef struct glist {
+    uint32_t *id;
+    uint32_t n, cap;
+} glist;
+
+static int group_fit(const plan_solution *s, const glist *gl, const plan_cfg *c)
+{
+    int best = -1;
+    double bl = INFINITY;
+    for (uint32_t k = 0; gl && k < gl->n; k++) {
+        const plan_gpu *g = &s->g[gl->id[k]];
+        if (!plan_fits(g, c))
+            continue;
+        double left = (100 - g->used_c - c->creq) + (100 - g->used_m - c->mreq);
+        if (left < bl) {
+            bl = left;
+            best = (int)gl->id[k];
+        }
+    }
+    return best;
+}
+
 static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uint32_t m,
-                         uint32_t cfg, double rate, int group, int *rc)
+                         uint32_t cfg, double rate, int group, glist *gl, int *rc)
 {
     const plan_model *pm = &p->m[m];
     uint32_t cur = cfg;
@@ -177,9 +200,22 @@ static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uin
     }
     while (rate > 1e-9) {
         const plan_cfg *c = &pm->cfg[cur];
-        int gi = plan_best_fit(s, p, c->type, c, group);
+        int gi = group_fit(s, gl, c);
         if (gi < 0)
-            gi = plan_open(s, p, c->type, group);
+            gi = plan_best_fit(s, p, c->type, c, -1);
+        if (gi < 0 && (gi = plan_open(s, p, c->type, group)) >= 0 && gl) {
+            if (gl->n == gl->cap) {
+                uint32_t nc = gl->cap ? gl->cap * 2 : 8;
+                uint32_t *ni = us_realloc(gl->id, nc * sizeof *ni);
+                if (!ni) {
+                    *rc = USHER_ERR_NOMEM;
+                    return rate;
+                }
+                gl->id = ni;
+                gl->cap = nc;
+            }
+            gl->id[gl->n++] = (uint32_t)gi;
+        }
         if (gi >= 0) {
             double load = rate < c->thr ? rate : c->thr;
             if ((*rc = plan_add(s, p, (uint32_t)gi, m, cur, load)) < 0)
@@ -605,13 +641,19 @@ static int usher_once(const plan_problem *p, plan_solution *s, int force, usher_
             qsort(ch, nch, sizeof *ch, cmp_rep);
             qsort(mh, nmh, sizeof *mh, cmp_rep);
         }
+        glist *gl = us_calloc(n ? n : 1, sizeof *gl); /* by group representative */
+        if (!gl)
+            rc = USHER_ERR_NOMEM;
         uint32_t a = 0, b = 0;
         while ((a < nch || b < nmh) && rc == USHER_OK) {
             rep *r = (b >= nmh || (a < nch && (a <= b))) ? &ch[a++] : &mh[b++];
             double left = place_rate(p, s, &mi[r->model], r->model, r->cfg, r->load,
-                                     (int)gid[r->model], &rc);
+                                     (int)gid[r->model], &gl[gid[r->model]], &rc);
             (void)left; /* what could not be placed shows as unserved */
         }
+        for (uint32_t g = 0; gl && g < n; g++)
+            us_free(gl[g].id);
+        us_free(gl);
         us_free(all);
         us_free(ch);
         us_free(mh);

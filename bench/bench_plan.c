@@ -1,0 +1,159 @@
+/*
+ * bench_plan.c - planning time against the number of models (issue 4).
+ *
+ *   bench_plan ZOO_DIR [N ...]     (default N: 100 1000 10000)
+ *
+ * For each N: N models cycled over the zoo with seeded random rates
+ * (10-500 req/s) and SLOs (2.5-8x each model's fastest batch-1 latency),
+ * an elastic cluster of A100-80GB, V100-16GB and T4 (up to 20,000 each).
+ * Profiling (the estimator, once per model structure and SLO) is timed apart
+ * from planning. The baselines run up to 1,000 models (ALL=1: always).
+ * Each policy's planning time is the median of RUNS runs
+ * (env, default 3; 1 at 10,000 models). Method: bench/README.md.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "estimate/est.h"
+#include "plan/plan.h"
+
+static const char *const zoo[] = {
+    "alexnet",      "bert-base",      "bert-large",  "densenet121", "densenet169",
+    "distilbert",   "efficientnet-b0", "gpt2",       "inception-v3", "mobilenet-v2",
+    "mobilenet-v3-large", "resnet101", "resnet152",  "resnet18",    "resnet50",
+    "shufflenet-v2", "squeezenet",    "vgg16",       "vgg19",       "vit-b16"};
+#define N_ZOO (sizeof zoo / sizeof zoo[0])
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t st = 12345;
+static double urand(void)
+{
+    st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(st >> 11) / 9007199254740992.0;
+}
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_plan ZOO_DIR [N ...]\n");
+        return 2;
+    }
+    usher_estimator_params ep = usher_estimator_default_params();
+    ep.cache_entries = 65536;
+    usher_estimator *e;
+    usher_error err;
+    if (usher_estimator_new(&ep, &e, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    usher_model *ms[N_ZOO];
+    double fastest[N_ZOO];
+    for (size_t i = 0; i < N_ZOO; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s.onnx", argv[1], zoo[i]);
+        if (usher_model_load(path, NULL, &ms[i], &err) < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        usher_estimate_params q = usher_estimate_default_params();
+        q.gpu = "a100-80gb";
+        usher_profile pr;
+        if (usher_estimate(e, ms[i], &q, &pr, &err) < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        fastest[i] = pr.latency_ms;
+    }
+    int sizes[16] = {100, 1000, 10000}, ns = 3;
+    if (argc > 2) {
+        ns = 0;
+        for (int i = 2; i < argc && ns < 16; i++)
+            sizes[ns++] = atoi(argv[i]);
+    }
+    const char *types[] = {"a100-80gb", "v100-16gb", "t4"};
+    const char *pols[] = {"usher", "shepherd", "gpulet", "alpaserve", "triton", "static-mps"};
+    printf("| models | profiling s | policy | GPUs | replicas | $/h | served %% | planning s |\n"
+           "|---|---|---|---|---|---|---|---|\n");
+    for (int si = 0; si < ns; si++) {
+        int n = sizes[si];
+        plan_problem p;
+        memset(&p, 0, sizeof p);
+        p.objective = PLAN_MIN_COST;
+        p.nt = 3;
+        for (int t = 0; t < 3; t++) {
+            gpu_catalog_find(est_catalog(e), types[t], &p.t[t].g, NULL);
+            snprintf(p.t[t].key, sizeof p.t[t].key, "%s", types[t]);
+            p.t[t].count = -1;
+            p.t[t].max = 20000;
+            p.t[t].price = p.t[t].g->price_per_hour;
+            p.t[t].tdp_w = p.t[t].g->tdp_w;
+            p.t[t].idle_frac = 0.25;
+        }
+        p.n = (uint32_t)n;
+        p.m = us_calloc((size_t)n, sizeof *p.m);
+        usher_model **mm = us_calloc((size_t)n, sizeof *mm);
+        st = 12345 + (uint64_t)n;
+        for (int i = 0; i < n; i++) {
+            size_t z = (size_t)i % N_ZOO;
+            mm[i] = ms[z];
+            char name[64];
+            snprintf(name, sizeof name, "%s-%d", zoo[z], i);
+            p.m[i].name = us_strdup(name);
+            p.m[i].rate = 10 + floor(urand() * 490);
+            /* SLOs on a coarse grid so models share profiles, as real fleets do */
+            p.m[i].slo_ms = ceil(fastest[z] * (5 + floor(urand() * 12)));
+        }
+        double t0 = now();
+        if (plan_problem_profile(&p, e, mm, &err) < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        double prof = now() - t0;
+        int runs = getenv("RUNS") ? atoi(getenv("RUNS")) : n >= 10000 ? 1 : 3;
+        if (runs < 1)
+            runs = 1;
+        for (size_t k = 0; k < sizeof pols / sizeof pols[0]; k++) {
+            /* the baselines' own placement loops are quadratic: up to 1,000 models */
+            if (k > 0 && n > 1000 && !getenv("ALL"))
+                continue;
+            double t[16];
+            plan_totals tot = {0};
+            for (int r = 0; r < runs && r < 16; r++) {
+                plan_solution s;
+                if (plan_solve(&p, plan_policy_find(pols[k]), &s, &err) < 0) {
+                    fprintf(stderr, "%s: %s\n", pols[k], err.msg);
+                    return 1;
+                }
+                t[r] = s.seconds;
+                plan_totals_of(&s, &p, &tot);
+                plan_solution_free(&s);
+            }
+            qsort(t, (size_t)(runs < 16 ? runs : 16), sizeof t[0], cmpd);
+            printf("| %d | %.2f | %s | %u | %u | %.0f | %.1f | %.4f |\n", n, prof, pols[k],
+                   tot.gpus, tot.replicas, tot.cost, 100 * tot.served / tot.rate, t[runs / 2]);
+            fflush(stdout);
+        }
+        plan_problem_free(&p);
+        us_free(mm);
+    }
+    for (size_t i = 0; i < N_ZOO; i++)
+        usher_model_free(ms[i]);
+    usher_estimator_free(e);
+    return 0;
+}
