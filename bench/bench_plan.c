@@ -2,6 +2,7 @@
  * bench_plan.c - planning time against the number of models (issue 4).
  *
  *   bench_plan ZOO_DIR [N ...]     (default N: 100 1000 10000)
+ *   bench_plan ZOO_DIR --elastic   the paper's elastic scenario (below)
  *
  * For each N: N models cycled over the zoo with seeded random rates
  * (10-500 req/s) and SLOs (2.5-8x each model's fastest batch-1 latency),
@@ -42,6 +43,85 @@ static double urand(void)
     return (double)(st >> 11) / 9007199254740992.0;
 }
 
+/*
+ * The USHER paper's elastic scenario, with our estimator's profiles: the 20
+ * zoo models on an elastic cluster of A100-80GB and V100-16GB (catalog
+ * prices), total rates 2k-32k req/s split over the models by a Zipf(0.9)
+ * law in a seeded order (a few hot models, a long tail, as in the Azure
+ * traces the paper replays), SLO = 5 x each model's batch-1 latency on the
+ * V100. Every policy plans each rate; GPUs and $/h are printed per policy.
+ */
+static int elastic(usher_estimator *e, usher_model **ms, const double *fastest_v100)
+{
+    const char *types[] = {"a100-80gb", "v100-16gb"};
+    const char *pols[] = {"usher", "shepherd", "gpulet", "alpaserve", "triton", "static-mps",
+                          "exact"};
+    plan_exact_time_limit_ms = 60000;
+    double share[N_ZOO], sum = 0;
+    size_t perm[N_ZOO];
+    for (size_t i = 0; i < N_ZOO; i++)
+        perm[i] = i;
+    st = 2024;
+    for (size_t i = N_ZOO - 1; i > 0; i--) {
+        size_t j = (size_t)(urand() * (double)(i + 1));
+        size_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t i = 0; i < N_ZOO; i++)
+        sum += share[perm[i]] = 1 / pow((double)i + 1, 0.9);
+    printf("| total req/s | policy | GPUs (A100 + V100) | $/h | served %% | planning s |\n"
+           "|---|---|---|---|---|---|\n");
+    for (double total = 2000; total <= 32000; total *= 2) {
+        plan_problem p;
+        memset(&p, 0, sizeof p);
+        p.objective = PLAN_MIN_COST;
+        p.nt = 2;
+        for (int t = 0; t < 2; t++) {
+            gpu_catalog_find(est_catalog(e), types[t], &p.t[t].g, NULL);
+            snprintf(p.t[t].key, sizeof p.t[t].key, "%s", types[t]);
+            p.t[t].count = -1;
+            p.t[t].max = 10000;
+            p.t[t].price = p.t[t].g->price_per_hour;
+            p.t[t].tdp_w = p.t[t].g->tdp_w;
+            p.t[t].idle_frac = 0.25;
+        }
+        p.n = N_ZOO;
+        p.m = us_calloc(N_ZOO, sizeof *p.m);
+        for (size_t i = 0; i < N_ZOO; i++) {
+            p.m[i].name = us_strdup(zoo[i]);
+            p.m[i].rate = total * share[i] / sum;
+            p.m[i].slo_ms = 5 * fastest_v100[i];
+        }
+        usher_error err;
+        if (plan_problem_profile(&p, e, ms, &err) < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        for (size_t k = 0; k < sizeof pols / sizeof pols[0]; k++) {
+            plan_solution s;
+            /* the exact optimum up to 8k req/s (48 GPU slots at most) */
+            if (strcmp(pols[k], "exact") == 0 && total > 8000)
+                continue;
+            if (plan_solve(&p, plan_policy_find(pols[k]), &s, &err) < 0) {
+                fprintf(stderr, "%s: %s\n", pols[k], err.msg);
+                return 1;
+            }
+            plan_totals t;
+            plan_totals_of(&s, &p, &t);
+            uint32_t na = 0;
+            for (uint32_t g = 0; g < s.n; g++)
+                na += s.g[g].type == 0;
+            printf("| %.0f | %s | %u (%u + %u) | %.2f | %.1f | %.4f |%s\n", total, pols[k], t.gpus,
+                   na, t.gpus - na, t.cost, t.rate > 0 ? 100 * t.served / t.rate : 0, s.seconds,
+                   s.exact_status == PLAN_EXACT_TIMEOUT ? " (time limit: best found)" : "");
+            plan_solution_free(&s);
+        }
+        plan_problem_free(&p);
+    }
+    return 0;
+}
+
 static int cmpd(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -63,7 +143,7 @@ int main(int argc, char **argv)
         return 1;
     }
     usher_model *ms[N_ZOO];
-    double fastest[N_ZOO];
+    double fastest[N_ZOO], fastest_v100[N_ZOO];
     for (size_t i = 0; i < N_ZOO; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s.onnx", argv[1], zoo[i]);
@@ -79,6 +159,19 @@ int main(int argc, char **argv)
             return 1;
         }
         fastest[i] = pr.latency_ms;
+        q.gpu = "v100-16gb";
+        if (usher_estimate(e, ms[i], &q, &pr, &err) < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        fastest_v100[i] = pr.latency_ms;
+    }
+    if (argc > 2 && strcmp(argv[2], "--elastic") == 0) {
+        int rc = elastic(e, ms, fastest_v100);
+        for (size_t i = 0; i < N_ZOO; i++)
+            usher_model_free(ms[i]);
+        usher_estimator_free(e);
+        return rc;
     }
     int sizes[16] = {100, 1000, 10000}, ns = 3;
     if (argc > 2) {

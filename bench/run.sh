@@ -13,3 +13,5 @@ for m in resnet50 vgg16; do
     "$build/bench/bench_load" "$out/$m.onnx" "${RUNS:-15}"
 done
 "$build/bench/bench_estimate" models/zoo
+"$build/bench/bench_plan" models/zoo
+"$build/bench/bench_plan" models/zoo --elastic

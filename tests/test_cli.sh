@@ -126,5 +126,64 @@ else
     contains calibrate_no_gpu "no GPU"
 fi
 
+# ---- usher plan --------------------------------------------------------------
+ex=$src/examples
+check plan_help 0 "$usher" plan --help;              contains plan_help "--workload FILE"
+check plan_policies 0 "$usher" plan --list-policies; contains plan_policies "exact"
+check plan_no_args 2 "$usher" plan
+check plan_bad_moves 2 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" --max-moves 3
+check plan_elastic 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" -o "$tmp/plan.json"
+contains plan_elastic "every SLO met"
+contains plan_elastic "resnet50"
+/usr/bin/python3 - "$tmp/plan.json" <<'PY' || fails=$((fails + 1))
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["schema_version"] == 1 and p["policy"] == "usher" and p["feasible"], p
+for k in ["gpus", "cost_per_hour", "goodput", "compute_utilisation_pct", "energy_kwh_per_hour"]:
+    assert k in p["totals"], k
+assert len(p["gpus"]) == p["totals"]["gpus"]
+served = {}
+for g in p["gpus"]:
+    assert g["compute_pct"] <= 100 + 1e-6 and g["memory_pct"] <= 100 + 1e-6, g
+    assert abs(sum(r["share"] for r in g["replicas"]) - g["compute_pct"]) < 1e-3, g
+    for r in g["replicas"]:
+        for k in ["model", "batch", "share", "memory_mb", "latency_ms", "throughput", "load", "group"]:
+            assert k in r, k
+        assert r["load"] <= r["throughput"] * (1 + 1e-5), r
+        served[r["model"]] = served.get(r["model"], 0) + r["load"]
+for m in p["models"]:
+    assert abs(served[m["name"]] - m["rate"]) <= 1e-4 * m["rate"] + 1e-3, (m, served[m["name"]])
+    assert 2 * max(r["latency_ms"] for g in p["gpus"] for r in g["replicas"] if r["model"] == m["name"]) <= m["slo_ms"] * (1 + 1e-5)
+print("ok   plan_json_fields")
+PY
+check plan_stdout 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" -o -
+contains plan_stdout '"schema_version": 1'
+check plan_replan_same 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" --replan "$tmp/plan.json"
+contains plan_replan_same "0 replicas started"
+check plan_compare 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" --compare
+contains plan_compare "gpulet"
+contains plan_compare "exact"
+# a fixed cluster too small: the plan, then the unserved rate per model, exit 3
+printf 'objective: max-goodput\ngpus:\n  - type: t4\n    count: 1\n' >"$tmp/small.yaml"
+check plan_too_small 3 "$usher" plan --workload "$ex/workload.yaml" --cluster "$tmp/small.yaml"
+contains plan_too_small "unserved:"
+contains plan_too_small "mobilenet-v2"
+# bad input: file, line and field
+printf 'gpus:\n  - type: a100\n' >"$tmp/badtype.yaml"
+check plan_bad_type 1 "$usher" plan --workload "$ex/workload.yaml" --cluster "$tmp/badtype.yaml"
+contains plan_bad_type "badtype.yaml:2: field 'gpus[0].type'"
+printf 'gpus: [t4\n' >"$tmp/malformed.yaml"
+check plan_malformed 1 "$usher" plan --workload "$ex/workload.yaml" --cluster "$tmp/malformed.yaml"
+contains plan_malformed "malformed.yaml:"
+printf 'models:\n  - name: a\n    model: %s\n    rate: -1\n    slo_ms: 50\n' "$zoo/resnet18.onnx" >"$tmp/neg.yaml"
+check plan_negative_rate 1 "$usher" plan --workload "$tmp/neg.yaml" --cluster "$ex/cluster-elastic.yaml"
+contains plan_negative_rate "neg.yaml:4: field 'models[0].rate'"
+printf 'models:\n  - name: a\n    model: %s\n    rate: 10\n    slo_ms: 0.2\n' "$zoo/resnet18.onnx" >"$tmp/slo.yaml"
+check plan_slo 1 "$usher" plan --workload "$tmp/slo.yaml" --cluster "$ex/cluster-elastic.yaml"
+contains plan_slo "model 'a' cannot meet 0.2 ms"
+contains plan_slo "the fastest is"
+check plan_bad_policy 1 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" --policy magic
+contains plan_bad_policy "unknown policy 'magic'"
+
 echo "$fails failure(s)"
 exit $((fails > 0))

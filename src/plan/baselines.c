@@ -23,7 +23,9 @@
  *             of the zoo is).
  *  triton     Triton's default: every model loaded on every GPU, GPUs
  *             time-sliced, load spread evenly; as many GPUs as the summed
- *             duty cycle needs (all models must fit one GPU's memory).
+ *             duty cycle needs (all models must fit one GPU's memory). A
+ *             request may wait for a batch of every other model: a model
+ *             whose SLO that breaks counts as unserved.
  *  static-mps static equal MPS fractions: each GPU split in two halves of 50%,
  *             one replica per half (the common "two models per GPU" setup).
  */
@@ -312,7 +314,30 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
             g->used_c = 100;
         }
     }
-    snprintf(s->note, sizeof s->note, "every model on every GPU, time-sliced");
+    /* time-slicing: a request waits for its own batch, the one running and a
+     * batch of every other model in the round; a model whose SLO that breaks
+     * is served late on every GPU - none of its load counts */
+    uint32_t late = 0;
+    double round_ms = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        round_ms += p->m[m].cfg[cfg[m]].lat_ms;
+    for (uint32_t m = 0; m < p->n && s->n; m++) {
+        const plan_cfg *c = &p->m[m].cfg[cfg[m]];
+        if (PLAN_SLO_FACTOR * c->lat_ms + (round_ms - c->lat_ms) <= p->m[m].slo_ms)
+            continue;
+        late++;
+        for (uint32_t i = 0; i < s->n; i++)
+            for (uint32_t r = 0; r < s->g[i].n; r++)
+                if (s->g[i].r[r].model == m)
+                    s->g[i].r[r].load = 0;
+    }
+    if (late)
+        snprintf(s->note, sizeof s->note,
+                 "every model on every GPU, time-sliced; %u model%s miss%s the SLO waiting "
+                 "for the others' batches",
+                 late, late == 1 ? "" : "s", late == 1 ? "es" : "");
+    else
+        snprintf(s->note, sizeof s->note, "every model on every GPU, time-sliced");
     us_free(cfg);
     if (rc == USHER_OK)
         plan_account(s, p);

@@ -1,0 +1,354 @@
+/*
+ * test_plan_inputs.c - the planner's input readers on untrusted text
+ * (src/plan/input.c): fuzz/corpus-plan and deterministic mutants of it
+ * through the fuzz body (fuzz/fuzz_plan.c, which checks the contract and
+ * aborts on a violation), then the messages of typical mistakes.
+ */
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "fuzz_plan.h"
+#include "plan/plan.h"
+#include "test.h"
+
+/* ---- the fuzz body over the seed corpus and its mutants ------------------- */
+
+#define MAX_SEEDS 256
+#define SEED_MAX_BYTES 65536
+
+typedef struct seed {
+    uint8_t *p;
+    size_t n;
+} seed;
+
+/* every file of fuzz/corpus-plan, in directory order (mutants depend only
+ * on the PRNG and the set, so counts can move when seeds are added) */
+static int load_seeds(seed *out, int max)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", test_path(test_source_dir(), "fuzz/corpus-plan"));
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dh)) && n < max) {
+        if (e->d_name[0] == '.')
+            continue;
+        FILE *f = fopen(test_path(dir, e->d_name), "rb");
+        if (!f)
+            continue;
+        uint8_t *p = malloc(SEED_MAX_BYTES);
+        size_t len = p ? fread(p, 1, SEED_MAX_BYTES, f) : 0;
+        fclose(f);
+        if (!p || len == 0) { /* a seed is at least its selector byte */
+            free(p);
+            continue;
+        }
+        out[n].p = p;
+        out[n].n = len;
+        n++;
+    }
+    closedir(dh);
+    return n;
+}
+
+/* splitmix64: deterministic on every platform, unlike rand() */
+static uint64_t rng_state = 0x91A7C0FFEEULL;
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* One mutant of a (and b for splices) into m (capacity cap); returns its length. */
+static size_t mutate(const seed *a, const seed *b, uint8_t *m, size_t cap)
+{
+    /* YAML/JSON structure and number characters, so edits make interesting damage */
+    static const char punct[] = ":-[]{},#&*!|>'\"%@`?\n\t ~0123456789.e+";
+    size_t len = a->n;
+    memcpy(m, a->p, len);
+    int ops = rnd() % 4 ? 1 : 2 + (int)(rnd() % 3); /* mostly one edit: deep, not noisy */
+    for (int k = 0; k < ops; k++) {
+        switch (rnd() % 6) {
+        case 0: /* bit flip */
+            if (len > 1)
+                m[1 + rnd() % (len - 1)] ^= (uint8_t)(1u << (rnd() % 8));
+            break;
+        case 1: /* byte replaced by a structure character */
+            if (len > 1)
+                m[1 + rnd() % (len - 1)] = (uint8_t)punct[rnd() % (sizeof punct - 1)];
+            break;
+        case 2: /* byte inserted */
+            if (len < cap) {
+                size_t at = 1 + (size_t)(rnd() % len);
+                memmove(m + at + 1, m + at, len - at);
+                m[at] = rnd() & 1 ? (uint8_t)punct[rnd() % (sizeof punct - 1)] : (uint8_t)rnd();
+                len++;
+            }
+            break;
+        case 3: /* bytes deleted */
+            if (len > 1) {
+                size_t at = 1 + (size_t)(rnd() % (len - 1));
+                size_t del = 1 + (size_t)(rnd() % 8);
+                if (del > len - at)
+                    del = len - at;
+                memmove(m + at, m + at + del, len - at - del);
+                len -= del;
+            }
+            break;
+        case 4: { /* splice: our head, b's tail (b's text, our reader) */
+            size_t head = 1 + (size_t)(rnd() % len);
+            size_t from = b->n > 1 ? 1 + (size_t)(rnd() % (b->n - 1)) : b->n;
+            size_t tail = b->n - from;
+            if (head + tail > cap)
+                tail = cap - head;
+            memcpy(m + head, b->p + from, tail);
+            len = head + tail;
+            break;
+        }
+        default: /* truncation, or the text handed to another reader */
+            if (rnd() & 1)
+                len = 1 + (size_t)(rnd() % len);
+            else
+                m[0] = (uint8_t)(rnd() % 3);
+            break;
+        }
+    }
+    return len;
+}
+
+TEST(seeds_and_mutants_through_fuzz_body)
+{
+    seed seeds[MAX_SEEDS];
+    int n = load_seeds(seeds, MAX_SEEDS);
+    ASSERT(n >= 60);
+    int acc[3] = {0}, rej[3] = {0}, good[MAX_SEEDS], n_good = 0;
+    for (int i = 0; i < n; i++) {
+        if (usher_fuzz_plan_one(seeds[i].p, seeds[i].n)) {
+            acc[seeds[i].p[0] % 3]++;
+            good[n_good++] = i;
+        } else {
+            rej[seeds[i].p[0] % 3]++;
+        }
+    }
+    printf("  %d seeds: cluster %d accepted / %d rejected, workload %d / %d, running %d / %d\n", n,
+           acc[0], rej[0], acc[1], rej[1], acc[2], rej[2]);
+    for (int r = 0; r < 3; r++)
+        ASSERT(acc[r] >= 3 && rej[r] >= 5);
+
+    const int rounds = 5000;
+    const size_t cap = 2 * SEED_MAX_BYTES;
+    uint8_t *m = malloc(cap);
+    ASSERT(m);
+    int ok = 0, rejected = 0;
+    memset(acc, 0, sizeof acc);
+    for (int r = 0; r < rounds; r++) {
+        /* mostly from accepted seeds: their mutants reach past the first check */
+        int ai = rnd() % 3 ? good[rnd() % (uint64_t)n_good] : (int)(rnd() % (uint64_t)n);
+        const seed *a = &seeds[ai], *b = &seeds[rnd() % (uint64_t)n];
+        size_t len = mutate(a, b, m, cap);
+        if (usher_fuzz_plan_one(m, len)) {
+            ok++;
+            acc[m[0] % 3]++;
+        } else {
+            rejected++;
+        }
+    }
+    printf("  %d mutants: %d accepted (cluster %d, workload %d, running %d), %d rejected\n", rounds,
+           ok, acc[0], acc[1], acc[2], rejected);
+    free(m);
+    for (int i = 0; i < n; i++)
+        free(seeds[i].p);
+    ASSERT(ok > 200 && rejected > 1000);
+    ASSERT(acc[0] > 0 && acc[1] > 0 && acc[2] > 0);
+    ASSERT_EQ_U64(us_err_missing_detail_count(), 0);
+}
+
+/* ---- messages ---------------------------------------------------------------- */
+
+static int cluster(const char *text, plan_problem *p, usher_error *err)
+{
+    gpu_catalog *cat = NULL;
+    int rc = gpu_catalog_default(&cat, err);
+    if (rc == USHER_OK)
+        rc = plan_parse_cluster(text, strlen(text), "c.yaml", cat, p, err);
+    gpu_catalog_free(cat);
+    return rc;
+}
+
+TEST(cluster_messages)
+{
+    usher_error err;
+    plan_problem p;
+    memset(&p, 0, sizeof p);
+    ASSERT_OK(cluster("gpus:\n  - type: t4\n    count: 3\n  - type: a100-80gb\n    count: 1\n"
+                      "    node: n-2\n",
+                      &p, &err));
+    ASSERT_EQ_INT(p.nt, 2);
+    ASSERT(p.fixed);
+    ASSERT_EQ_INT(p.t[0].count, 3);
+    ASSERT_STR_EQ(p.t[1].node, "n-2");
+    ASSERT_EQ_INT(p.t[1].line, 4);
+
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - type: a100-90gb\n    count: 2\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "c.yaml:2:");
+    ASSERT_CONTAINS(err.msg, "gpus[0].type");
+    ASSERT_CONTAINS(err.msg, "a100-80gb"); /* the valid keys are listed */
+
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - type: t4\n    count: 2\n    max: 4\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "c.yaml:4:");
+    ASSERT_CONTAINS(err.msg, "exclusive");
+
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - type: t4\n    max: 3\n    price_per_hour: -2\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "c.yaml:4:");
+    ASSERT_CONTAINS(err.msg, "gpus[0].price_per_hour");
+
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - type: t4\n    cont: 2\n", &p, &err), USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "c.yaml:3:");
+    ASSERT_CONTAINS(err.msg, "did you mean 'count'");
+
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - {type: t4, max: 2}\n  - {type: t4, max: 3}\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "already declared at line 2");
+    plan_problem_free(&p);
+}
+
+TEST(workload_messages)
+{
+    usher_error err;
+    plan_problem p;
+    memset(&p, 0, sizeof p);
+    const char *ok = "models:\n  - {name: a, model: a.onnx, rate: 1, slo_ms: 5, group: g}\n"
+                     "  - {name: b, model: /m/b.onnx, rate: 2, slo_ms: 5, precision: fp16}\n"
+                     "  - {name: c, model: c.onnx, rate: 3, slo_ms: 5, group: g, priority: 7}\n";
+    ASSERT_OK(plan_parse_workload(ok, strlen(ok), "w/wl.yaml", &p, &err));
+    ASSERT_EQ_INT(p.n, 3);
+    ASSERT_STR_EQ(p.m[0].path, "w/a.onnx"); /* relative to the workload's directory */
+    ASSERT_STR_EQ(p.m[1].path, "/m/b.onnx");
+    ASSERT_EQ_INT(p.m[1].precision, USHER_PRECISION_FP16);
+    ASSERT_EQ_INT(p.m[2].merge_group, p.m[0].merge_group);
+    ASSERT_EQ_INT(p.m[2].priority, 7);
+    plan_problem_free(&p);
+
+    const char *neg = "models:\n  - name: r\n    model: r.onnx\n    rate: -5\n    slo_ms: 50\n";
+    ASSERT_EQ_INT(plan_parse_workload(neg, strlen(neg), "wl.yaml", &p, &err), USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "wl.yaml:4:");
+    ASSERT_CONTAINS(err.msg, "models[0].rate");
+    plan_problem_free(&p);
+
+    const char *dup = "models:\n  - {name: r, model: r.onnx, rate: 1, slo_ms: 5}\n"
+                      "  - {name: r, model: s.onnx, rate: 1, slo_ms: 5}\n";
+    ASSERT_EQ_INT(plan_parse_workload(dup, strlen(dup), "wl.yaml", &p, &err), USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "wl.yaml:3:");
+    ASSERT_CONTAINS(err.msg, "models[1].name");
+    ASSERT_CONTAINS(err.msg, "already declared at line 2");
+    plan_problem_free(&p);
+
+    const char *miss = "models:\n  - {name: r, model: r.onnx, rate: 1}\n";
+    ASSERT_EQ_INT(plan_parse_workload(miss, strlen(miss), "wl.yaml", &p, &err), USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "models[0].slo_ms");
+    ASSERT_CONTAINS(err.msg, "missing");
+    plan_problem_free(&p);
+
+    const char *prec = "models:\n  - {name: r, model: r.onnx, rate: 1, slo_ms: 5, "
+                       "precision: bf16}\n";
+    ASSERT_EQ_INT(plan_parse_workload(prec, strlen(prec), "wl.yaml", &p, &err), USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "models[0].precision");
+    ASSERT_CONTAINS(err.msg, "bf16");
+    plan_problem_free(&p);
+}
+
+static gpu_catalog *cat; /* the problem's types point into it */
+
+/* plan_parse_running against the fuzz body's problem; *p and *s are left for the caller to free */
+static int running(const char *text, plan_problem *p, plan_solution *s, uint32_t *dropped,
+                   usher_error *err)
+{
+    usher_fuzz_plan_problem(p, cat);
+    if (plan_solution_init(s, p, "running") < 0)
+        return USHER_ERR_NOMEM;
+    return plan_parse_running(text, strlen(text), "plan.json", p, s, dropped, err);
+}
+
+TEST(running_messages)
+{
+    usher_error err;
+    plan_problem p;
+    plan_solution s;
+    uint32_t dropped = 99;
+    ASSERT_OK(gpu_catalog_default(&cat, &err));
+    ASSERT_OK(running("{\"schema_version\": 1, \"gpus\": [\n"
+                      "  {\"type\": \"a100-80gb\", \"node\": null, \"replicas\": [\n"
+                      "    {\"model\": \"resnet50\", \"batch\": 8, \"share\": 30},\n"
+                      "    {\"model\": \"bert\", \"batch\": 4, \"share\": 40}]},\n"
+                      "  {\"type\": \"t4\", \"node\": \"node-2\", \"replicas\": [\n"
+                      "    {\"model\": \"bert\", \"batch\": 2, \"share\": 100},\n"
+                      "    {\"model\": \"vgg16\", \"batch\": 2, \"share\": 10},\n"
+                      "    {\"model\": \"resnet50\", \"batch\": 9, \"share\": 60}]}]}\n",
+                      &p, &s, &dropped, &err));
+    ASSERT_EQ_INT(s.n, 2);
+    ASSERT_EQ_INT(s.g[0].n, 2);
+    ASSERT_EQ_INT(s.g[1].type, 1);
+    ASSERT_EQ_INT(s.g[1].n, 1);
+    ASSERT_EQ_INT(dropped, 2); /* a model gone, a batch no longer a candidate */
+    ASSERT_OK(plan_check(&s, &p, &err));
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+
+    ASSERT_EQ_INT(running("{\"schema_version\": 2, \"gpus\": []}", &p, &s, &dropped, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "plan.json:1:");
+    ASSERT_CONTAINS(err.msg, "schema_version");
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+
+    ASSERT_EQ_INT(running("{\"schema_version\": 1, \"gpus\": [\n"
+                          "  {\"type\": \"h100-80gb\", \"replicas\": []}]}",
+                          &p, &s, &dropped, &err),
+                  USHER_ERR_NOT_FOUND);
+    ASSERT_CONTAINS(err.msg, "plan.json:2:");
+    ASSERT_CONTAINS(err.msg, "gpus[0]: type 'h100-80gb'");
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+
+    ASSERT_EQ_INT(running("{\"schema_version\": 1, \"gpus\": [{\"type\": \"a100-80gb\", "
+                          "\"replicas\": [\n"
+                          "  {\"model\": \"resnet50\", \"batch\": 32, \"share\": 50},\n"
+                          "  {\"model\": \"bert\", \"batch\": 16, \"share\": 70}]}]}",
+                          &p, &s, &dropped, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "plan.json:3:");
+    ASSERT_CONTAINS(err.msg, "gpus[0].replicas[1]");
+    ASSERT_CONTAINS(err.msg, "100%");
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+
+    ASSERT_EQ_INT(running("{\"schema_version\": 1, \"gpus\": [{\"type\": \"a100-80gb\", "
+                          "\"replicas\": []},\n{\"type\": \"a100-80gb\", \"replicas\": []},\n"
+                          "{\"type\": \"a100-80gb\", \"replicas\": []}]}",
+                          &p, &s, &dropped, &err),
+                  USHER_ERR_LIMIT);
+    ASSERT_CONTAINS(err.msg, "plan.json:3:");
+    ASSERT_CONTAINS(err.msg, "gpus[2]");
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+    gpu_catalog_free(cat);
+    cat = NULL;
+    ASSERT_EQ_U64(us_err_missing_detail_count(), 0);
+}
+
+TEST_MAIN(TEST_ENTRY(seeds_and_mutants_through_fuzz_body), TEST_ENTRY(cluster_messages),
+          TEST_ENTRY(workload_messages), TEST_ENTRY(running_messages))
