@@ -43,6 +43,19 @@ static double urand(void)
     return (double)(st >> 11) / 9007199254740992.0;
 }
 
+/* an elastic entry of the catalog type `key`, at most max GPUs, catalog price */
+static void elastic_type(usher_estimator *e, plan_problem *p, uint16_t t, const char *key,
+                         int64_t max)
+{
+    gpu_catalog_find(est_catalog(e), key, &p->t[t].g, NULL);
+    snprintf(p->t[t].key, sizeof p->t[t].key, "%s", key);
+    p->t[t].count = -1;
+    p->t[t].max = max;
+    p->t[t].price = p->t[t].g->price_per_hour;
+    p->t[t].tdp_w = p->t[t].g->tdp_w;
+    p->t[t].idle_frac = 0.25;
+}
+
 /*
  * The USHER paper's elastic scenario, with our estimator's profiles: the 20
  * zoo models on an elastic cluster of A100-80GB and V100-16GB (catalog
@@ -77,15 +90,8 @@ static int elastic(usher_estimator *e, usher_model **ms, const double *fastest_v
         memset(&p, 0, sizeof p);
         p.objective = PLAN_MIN_COST;
         p.nt = 2;
-        for (int t = 0; t < 2; t++) {
-            gpu_catalog_find(est_catalog(e), types[t], &p.t[t].g, NULL);
-            snprintf(p.t[t].key, sizeof p.t[t].key, "%s", types[t]);
-            p.t[t].count = -1;
-            p.t[t].max = 10000;
-            p.t[t].price = p.t[t].g->price_per_hour;
-            p.t[t].tdp_w = p.t[t].g->tdp_w;
-            p.t[t].idle_frac = 0.25;
-        }
+        for (uint16_t t = 0; t < 2; t++)
+            elastic_type(e, &p, t, types[t], 10000);
         p.n = N_ZOO;
         p.m = us_calloc(N_ZOO, sizeof *p.m);
         for (size_t i = 0; i < N_ZOO; i++) {
@@ -189,15 +195,8 @@ int main(int argc, char **argv)
         memset(&p, 0, sizeof p);
         p.objective = PLAN_MIN_COST;
         p.nt = 3;
-        for (int t = 0; t < 3; t++) {
-            gpu_catalog_find(est_catalog(e), types[t], &p.t[t].g, NULL);
-            snprintf(p.t[t].key, sizeof p.t[t].key, "%s", types[t]);
-            p.t[t].count = -1;
-            p.t[t].max = 20000;
-            p.t[t].price = p.t[t].g->price_per_hour;
-            p.t[t].tdp_w = p.t[t].g->tdp_w;
-            p.t[t].idle_frac = 0.25;
-        }
+        for (uint16_t t = 0; t < 3; t++)
+            elastic_type(e, &p, t, types[t], 20000);
         p.n = (uint32_t)n;
         p.m = us_calloc((size_t)n, sizeof *p.m);
         usher_model **mm = us_calloc((size_t)n, sizeof *mm);

@@ -147,6 +147,23 @@ static int small_instance(uint64_t seed, bool fixed, plan_problem *p)
     return profile(p, ms);
 }
 
+/* instance `seed`, planned by the exact optimum and by USHER */
+static int exact_and_usher(uint64_t seed, bool fixed, plan_problem *p, plan_solution *ex,
+                           plan_solution *us, plan_totals *te, plan_totals *tu, usher_error *err)
+{
+    int rc;
+    if (small_instance(seed, fixed, p) < 0)
+        return USHER_ERR_INTERNAL;
+    if ((rc = plan_solve(p, plan_policy_find("exact"), ex, err)) < 0 ||
+        (rc = plan_solve(p, plan_policy_find("usher"), us, err)) < 0)
+        return rc;
+    plan_totals_of(ex, p, te);
+    plan_totals_of(us, p, tu);
+    dump(seed, ex, p);
+    dump(seed, us, p);
+    return USHER_OK;
+}
+
 typedef struct gap_row {
     double sum;
     int n, infeasible, worse_than_usher;
@@ -163,15 +180,9 @@ TEST(usher_near_the_optimum)
     uint64_t worst_seed = 0;
     for (uint64_t seed = 1; seed <= N; seed++) {
         plan_problem p;
-        ASSERT(small_instance(seed, false, &p) == 0);
         plan_solution ex, us;
-        ASSERT_OK(plan_solve(&p, plan_policy_find("exact"), &ex, &err));
-        ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &us, &err));
         plan_totals te, tu;
-        plan_totals_of(&ex, &p, &te);
-        plan_totals_of(&us, &p, &tu);
-        dump(seed, &ex, &p);
-        dump(seed, &us, &p);
+        ASSERT_OK(exact_and_usher(seed, false, &p, &ex, &us, &te, &tu, &err));
         timeouts += ex.exact_status == PLAN_EXACT_TIMEOUT;
         if (te.feasible) {
             exact_feasible++;
@@ -243,15 +254,9 @@ TEST(goodput_on_small_fixed_clusters)
     double su = 0, se = 0;
     for (uint64_t seed = 101; seed <= 120; seed++) {
         plan_problem p;
-        ASSERT(small_instance(seed, true, &p) == 0);
         plan_solution ex, us;
-        ASSERT_OK(plan_solve(&p, plan_policy_find("exact"), &ex, &err));
-        ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &us, &err));
         plan_totals te, tu;
-        plan_totals_of(&ex, &p, &te);
-        plan_totals_of(&us, &p, &tu);
-        dump(seed, &ex, &p);
-        dump(seed, &us, &p);
+        ASSERT_OK(exact_and_usher(seed, true, &p, &ex, &us, &te, &tu, &err));
         double wu = weighted(&us, &p), we = weighted(&ex, &p);
         if (ex.exact_status == PLAN_EXACT_OPTIMAL && wu > we * (1 + 1e-6) + 1e-6)
             FAIL_("seed %llu: USHER's weighted goodput %.1f is above the optimum's %.1f",
@@ -596,9 +601,66 @@ TEST(json_output_shape)
     fixtures_free();
 }
 
+/* fail each allocation of a whole plan in turn (stride for the long tail):
+ * an error with a message, or a plan; never a leak */
+TEST(every_allocation_failure_is_clean)
+{
+    usher_error err;
+    const char *cl = write_file("cluster.yaml", ok_cluster);
+    const char *wl = workload(ok_workload);
+    const char *out = test_path(test_tmpdir(), "oom.json");
+    size_t base = us_alloc_live_bytes();
+    uint64_t c0 = us_alloc_count();
+    usher_estimator *e2;
+    ASSERT_OK(usher_estimator_new(NULL, &e2, &err));
+    usher_plan_params pp = usher_plan_default_params();
+    pp.workload = wl;
+    pp.cluster = cl;
+    usher_plan *pl;
+    ASSERT_OK(usher_plan_make(e2, &pp, &pl, &err));
+    ASSERT_OK(usher_plan_write_json(pl, out, &err));
+    usher_plan_free(pl);
+    usher_estimator_free(e2);
+    uint64_t total = us_alloc_count() - c0;
+    ASSERT_EQ_U64(us_alloc_live_bytes(), base);
+    int failed = 0, planned = 0;
+    const char *only = getenv("PLAN_OOM_ONLY"); /* debugging: just this allocation */
+    for (uint64_t k = 1; k <= total; k += k < 600 ? 1 : 1 + k / 200) {
+        if (only && k != strtoull(only, NULL, 10))
+            continue;
+        if (usher_estimator_new(NULL, &e2, &err) < 0)
+            FAIL_("estimator: %s", err.msg);
+        us_alloc_fail_nth(k);
+        int rc = usher_plan_make(e2, &pp, &pl, &err);
+        if (rc == USHER_OK)
+            rc = usher_plan_write_json(pl, out, &err);
+        us_alloc_fail_nth(0);
+        if (rc < 0) {
+            failed++;
+            if (!err.msg[0])
+                FAIL_("allocation %llu: error %d without a message", (unsigned long long)k, rc);
+        } else {
+            planned++;
+        }
+        if (rc >= 0 && getenv("PLAN_OOM_DEBUG"))
+            printf("  allocation %llu failed, the plan went on\n", (unsigned long long)k);
+        usher_plan_free(pl); /* NULL after a failed make */
+        pl = NULL;
+        usher_estimator_free(e2);
+        if (us_alloc_live_bytes() != base)
+            FAIL_("allocation %llu of %llu failed: %zu bytes left live", (unsigned long long)k,
+                  (unsigned long long)total, us_alloc_live_bytes() - base);
+    }
+    printf("  %llu allocations in one plan; failing them: %d errors, %d plans (a fallback "
+           "path)\n",
+           (unsigned long long)total, failed, planned);
+    fixtures_free();
+}
+
 TEST_MAIN(TEST_ENTRY(input_errors_name_file_line_and_field),
           TEST_ENTRY(fixed_cluster_too_small_reports_unserved),
           TEST_ENTRY(plan_json_round_trip_and_replan), TEST_ENTRY(json_output_shape),
           TEST_ENTRY(usher_near_the_optimum), TEST_ENTRY(goodput_on_small_fixed_clusters),
           TEST_ENTRY(replan_20pct_moves_few_replicas),
-          TEST_ENTRY(every_policy_on_a_medium_instance))
+          TEST_ENTRY(every_policy_on_a_medium_instance),
+          TEST_ENTRY(every_allocation_failure_is_clean))

@@ -170,18 +170,11 @@ static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, b
             double load = rate < room ? rate : room;
             /* MPS-free time sharing: the replica holds the whole GPU while it runs;
              * record it with no compute reservation so packing counters stay sane */
-            plan_gpu *g = &s->g[pick];
-            if (g->n == g->cap) {
-                uint32_t ncap = g->cap ? g->cap * 2 : 4;
-                plan_replica *nr = us_realloc(g->r, ncap * sizeof *nr);
-                if (!nr) {
-                    rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                g->r = nr;
-                g->cap = ncap;
+            if (plan_push(s, (uint32_t)pick, (plan_replica){m, (uint32_t)cfg[m], load}) < 0) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                break;
             }
-            g->r[g->n++] = (plan_replica){m, (uint32_t)cfg[m], load};
+            plan_gpu *g = &s->g[pick];
             g->used_m += c->mreq;
             tg[pick].duty += load / c->thr;
             g->used_c = 100 * tg[pick].duty;
@@ -289,17 +282,10 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
             double load = p->m[m].rate / (double)gpus;
             if (load > c->thr)
                 load = c->thr;
-            if (g->n == g->cap) {
-                uint32_t nc = g->cap ? g->cap * 2 : 8;
-                plan_replica *nr = us_realloc(g->r, nc * sizeof *nr);
-                if (!nr) {
-                    rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                g->r = nr;
-                g->cap = nc;
+            if (plan_push(s, (uint32_t)gi, (plan_replica){m, (uint32_t)cfg[m], load}) < 0) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                break;
             }
-            g->r[g->n++] = (plan_replica){m, (uint32_t)cfg[m], load};
             g->used_m += c->mreq;
             g->used_c += 100 * load / c->thr;
         }

@@ -159,6 +159,14 @@ int plan_open(plan_solution *s, const plan_problem *p, uint16_t type, int group)
 /* GPUs of type t that may still be opened */
 int64_t plan_type_left(const plan_solution *s, const plan_problem *p, uint16_t type);
 bool plan_fits(const plan_gpu *g, const plan_cfg *c);
+/* what best fit minimises: the room left on g after c, compute plus memory */
+static inline double plan_leftover(const plan_gpu *g, const plan_cfg *c)
+{
+    return (100 - g->used_c - c->creq) + (100 - g->used_m - c->mreq);
+}
+/* append a replica to GPU gpu without touching its counters (the time-sliced
+ * baselines keep their own); 0 or USHER_ERR_NOMEM */
+int plan_push(plan_solution *s, uint32_t gpu, plan_replica r);
 /* add a replica (capacity must fit); returns 0 or USHER_ERR_NOMEM */
 int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t model, uint32_t cfg,
              double load);

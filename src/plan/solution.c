@@ -353,8 +353,7 @@ bool plan_fits(const plan_gpu *g, const plan_cfg *c)
            g->used_m + c->mreq <= 100 + 1e-9;
 }
 
-int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t model, uint32_t cfg,
-             double load)
+int plan_push(plan_solution *s, uint32_t gpu, plan_replica r)
 {
     plan_gpu *g = &s->g[gpu];
     if (g->n == g->cap) {
@@ -365,8 +364,17 @@ int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t mod
         g->r = nr;
         g->cap = nc;
     }
+    g->r[g->n++] = r;
+    return USHER_OK;
+}
+
+int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t model, uint32_t cfg,
+             double load)
+{
+    if (plan_push(s, gpu, (plan_replica){model, cfg, load}) < 0)
+        return USHER_ERR_NOMEM;
+    plan_gpu *g = &s->g[gpu];
     const plan_cfg *c = &p->m[model].cfg[cfg];
-    g->r[g->n++] = (plan_replica){model, cfg, load};
     g->used_c += c->creq;
     g->used_m += c->mreq;
     idx_update(s, gpu);
@@ -463,21 +471,25 @@ int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, const 
 {
     int best = -1;
     double best_left = INFINITY;
-    if (group >= 0) /* the group's GPUs: a linear scan (USHER keeps its own lists) */
+    /* the group's GPUs (USHER keeps its own lists), or all of them when the
+     * index cannot be built (out of memory): a linear scan */
+    bool linear = !s->bk && idx_build(s) < 0;
+    for (int pass = group >= 0 ? 0 : 1; pass < 2 && best < 0; pass++) {
+        if (pass == 1 && !linear)
+            break;
         for (uint32_t i = 0; i < s->n; i++) {
             const plan_gpu *g = &s->g[i];
-            if (g->type != type || g->group != group || !plan_fits(g, c))
+            if (g->type != type || (pass == 0 && g->group != group) || !plan_fits(g, c))
                 continue;
-            double left = (100 - g->used_c - c->creq) + (100 - g->used_m - c->mreq);
+            double left = plan_leftover(g, c);
             if (left < best_left) {
                 best_left = left;
                 best = (int)i;
             }
         }
-    if (best >= 0)
+    }
+    if (best >= 0 || linear)
         return best;
-    if (!s->bk && idx_build(s) < 0)
-        return -1;
     /* from the bucket whose free compute just covers Creq upwards: the first
      * bucket with a fit gives the best fit of its (up to BUCKET_SCAN) GPUs */
     int b0 = (int)floor(c->creq / 10 + 1e-9);
@@ -487,7 +499,7 @@ int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, const 
             const plan_gpu *g = &s->g[bk->id[k]];
             if (!plan_fits(g, c))
                 continue;
-            double left = (100 - g->used_c - c->creq) + (100 - g->used_m - c->mreq);
+            double left = plan_leftover(g, c);
             if (left < best_left) {
                 best_left = left;
                 best = (int)bk->id[k];

@@ -171,7 +171,7 @@ static int group_fit(const plan_solution *s, const glist *gl, const plan_cfg *c)
         const plan_gpu *g = &s->g[gl->id[k]];
         if (!plan_fits(g, c))
             continue;
-        double left = (100 - g->used_c - c->creq) + (100 - g->used_m - c->mreq);
+        double left = plan_leftover(g, c);
         if (left < bl) {
             bl = left;
             best = (int)gl->id[k];
