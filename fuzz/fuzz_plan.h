@@ -8,6 +8,9 @@
  * aborts on a violation. Returns 1 when the reader accepted the text, 0 when
  * it rejected it (or size is 0), so replays can count both. */
 int usher_fuzz_plan_one(const uint8_t *data, size_t size);
+/* Free the GPU catalog the calls above keep (tests call it before checking
+ * for leaks; libFuzzer never does: the catalog lives as long as the process). */
+void usher_fuzz_plan_done(void);
 
 struct plan_problem;
 struct gpu_catalog;

@@ -2,7 +2,7 @@
 # test.sh - what `make test` (and CI) runs, after scripts/deps.sh:
 #   1. the normal build (gcc, -Werror) and its ctest suite;
 #   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the libFuzzer target built with clang, run briefly over the seed corpus
+#   3. the libFuzzer targets built with clang, run briefly over their seed corpora
 #      (long runs: `make fuzz`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ cmake --build build-asan -j "$jobs"
 
 step "libFuzzer build (clang) and a short run"
 CC=clang cmake -S . -B build-fuzz -G Ninja -DUSHER_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_onnx_load fuzz_tables
+cmake --build build-fuzz -j "$jobs" --target fuzz_onnx_load fuzz_tables fuzz_yaml fuzz_plan
 scripts/fuzz.sh 30 build-fuzz
 
 rm -f /tmp/mat-debug-*.log 2>/dev/null || true

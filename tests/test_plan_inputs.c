@@ -164,6 +164,7 @@ TEST(seeds_and_mutants_through_fuzz_body)
     free(m);
     for (int i = 0; i < n; i++)
         free(seeds[i].p);
+    usher_fuzz_plan_done();
     ASSERT(ok > 200 && rejected > 1000);
     ASSERT(acc[0] > 0 && acc[1] > 0 && acc[2] > 0);
     ASSERT_EQ_U64(us_err_missing_detail_count(), 0);
@@ -350,5 +351,69 @@ TEST(running_messages)
     ASSERT_EQ_U64(us_err_missing_detail_count(), 0);
 }
 
+/* ---- out of memory ----------------------------------------------------------- */
+
+/* Fail each allocation of a reader in turn: the failure must surface as an
+ * error with a message, and freeing the problem and the solution must give
+ * every byte back. The code and the message's wording are not checked here:
+ * the readers say "out of memory" without the file name, and a GPU the
+ * running plan cannot allocate reads as a limit. */
+TEST(every_allocation_failure_is_clean)
+{
+    static const char *const texts[3] = {
+        "gpus:\n  - {type: t4, count: 2, node: a}\n  - {type: a100-80gb:3g.40gb, count: 1}\n",
+        "models:\n  - {name: a, model: a.onnx, rate: 1, slo_ms: 5, group: g}\n"
+        "  - {name: b, model: b.onnx, rate: 2, slo_ms: 5, group: h}\n"
+        "  - {name: c, model: c.onnx, rate: 3, slo_ms: 5, group: g}\n",
+        "{\"schema_version\": 1, \"gpus\": [{\"type\": \"a100-80gb\", \"replicas\": [\n"
+        "  {\"model\": \"resnet50\", \"batch\": 8, \"share\": 30},\n"
+        "  {\"model\": \"bert\", \"batch\": 4, \"share\": 40}]},\n"
+        " {\"type\": \"t4\", \"node\": \"node-2\", \"replicas\": [\n"
+        "  {\"model\": \"bert\", \"batch\": 2, \"share\": 100}]}]}\n",
+    };
+    usher_error err;
+    ASSERT_OK(gpu_catalog_default(&cat, &err));
+    size_t live = us_alloc_live_bytes();
+    int failed = 0;
+    for (int r = 0; r < 3; r++) {
+        for (uint64_t k = 1;; k++) {
+            plan_problem p;
+            plan_solution s;
+            memset(&p, 0, sizeof p);
+            memset(&s, 0, sizeof s);
+            memset(&err, 0, sizeof err);
+            uint32_t dropped = 0;
+            if (r == 2) {
+                usher_fuzz_plan_problem(&p, cat);
+                ASSERT_OK(plan_solution_init(&s, &p, "running"));
+            }
+            uint64_t inj = us_alloc_injected_failures();
+            us_alloc_fail_nth(k);
+            const char *t = texts[r];
+            int rc = r == 0   ? plan_parse_cluster(t, strlen(t), "c.yaml", cat, &p, &err)
+                     : r == 1 ? plan_parse_workload(t, strlen(t), "w.yaml", &p, &err)
+                              : plan_parse_running(t, strlen(t), "p.json", &p, &s, &dropped, &err);
+            us_alloc_fail_nth(0);
+            bool injected = us_alloc_injected_failures() != inj;
+            plan_solution_free(&s);
+            plan_problem_free(&p);
+            ASSERT_EQ_U64(us_alloc_live_bytes(), live);
+            if (!injected) {
+                ASSERT_OK(rc);
+                break;
+            }
+            ASSERT(rc < 0);             /* a failure is never swallowed */
+            ASSERT(err.msg[0] != '\0'); /* and says something */
+            failed++;
+        }
+    }
+    printf("  %d allocations failed in turn\n", failed);
+    ASSERT(failed >= 10);
+    gpu_catalog_free(cat);
+    cat = NULL;
+    ASSERT_EQ_U64(us_err_missing_detail_count(), 0);
+}
+
 TEST_MAIN(TEST_ENTRY(seeds_and_mutants_through_fuzz_body), TEST_ENTRY(cluster_messages),
-          TEST_ENTRY(workload_messages), TEST_ENTRY(running_messages))
+          TEST_ENTRY(workload_messages), TEST_ENTRY(running_messages),
+          TEST_ENTRY(every_allocation_failure_is_clean))

@@ -218,7 +218,7 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
     int best_t = -1;
     double best_cost = INFINITY;
     for (uint16_t t = 0; t < p->nt; t++) {
-        double duty = 0, mem = 0, lat = 0;
+        double duty = 0, mem = 0;
         bool ok = true;
         for (uint32_t m = 0; m < p->n && ok; m++) {
             int c = -1;
@@ -236,7 +236,6 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
             }
             duty += p->m[m].rate / p->m[m].cfg[c].thr;
             mem += p->m[m].cfg[c].mreq;
-            lat += p->m[m].cfg[c].lat_ms;
         }
         if (!ok || mem > 100)
             continue;

@@ -259,7 +259,7 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
     models = us_calloc(n, sizeof *models);
     loaded = us_calloc(n, sizeof *loaded);
     if (!p->m || !models || !loaded) {
-        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
         goto out;
     }
     int next_group = 0;
@@ -284,7 +284,7 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
         void *prev = NULL;
         int put = us_map_put(&names, name, (void *)(uintptr_t)(i + 1), &prev);
         if (put < 0) {
-            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
             goto out;
         }
         if (put == 0) {
@@ -328,14 +328,14 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
         pm->name = us_strdup(name);
         pm->path = resolve(path, file);
         if (!pm->name || !pm->path) {
-            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
             goto out;
         }
         if (group) {
             void *gid = NULL;
             if (us_map_put(&groups, group, (void *)(intptr_t)(next_group + 1), &gid) < 0 ||
                 !(pm->group = us_strdup(group))) {
-                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
                 goto out;
             }
             pm->merge_group = gid ? (int)(intptr_t)gid : ++next_group;
@@ -353,7 +353,7 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
             }
             loaded[n_loaded++] = um;
             if (us_map_put(&files, pm->path, um, NULL) < 0) {
-                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
                 goto out;
             }
         }
@@ -450,7 +450,7 @@ static int running_doc(us_yaml_doc *d, const plan_problem *p, plan_solution *s, 
         goto out;
     for (uint32_t m = 0; m < p->n; m++)
         if (us_map_put(&names, p->m[m].name, (void *)(uintptr_t)(m + 1), NULL) < 0) {
-            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
             goto out;
         }
     for (size_t i = 0; i < us_yaml_len(gpus); i++) {
@@ -486,11 +486,15 @@ static int running_doc(us_yaml_doc *d, const plan_problem *p, plan_solution *s, 
                                fp, type, node, p->cluster);
             goto out;
         }
-        int gi = plan_open(s, p, (uint16_t)t, -1);
-        if (gi < 0) {
+        if (plan_type_left(s, p, (uint16_t)t) <= 0) {
             rc = us_yaml_error(d, g, err, USHER_ERR_LIMIT,
                                "%s: the running plan uses more %s GPUs than %s allows", fp,
                                p->t[t].key, p->cluster);
+            goto out;
+        }
+        int gi = plan_open(s, p, (uint16_t)t, -1);
+        if (gi < 0) {
+            rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
             goto out;
         }
         for (size_t r = 0; r < us_yaml_len(reps); r++) {
@@ -535,7 +539,7 @@ static int running_doc(us_yaml_doc *d, const plan_problem *p, plan_solution *s, 
                 goto out;
             }
             if (plan_add(s, p, (uint32_t)gi, (uint32_t)(mi - 1), (uint32_t)c, 0) < 0) {
-                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
                 goto out;
             }
         }
