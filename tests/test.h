@@ -11,6 +11,7 @@
 #define USHER_TEST_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,5 +106,20 @@ const char *test_source_dir(void);
 const char *test_path(const char *dir, const char *rel);
 /* A fresh empty temporary directory (removed at exit). */
 const char *test_tmpdir(void);
+
+/* A file's bytes (plain malloc: outside the allocation hook's accounting). */
+typedef struct test_blob {
+    uint8_t *p;
+    size_t n;
+    char name[256]; /* base name */
+} test_blob;
+bool test_read_file(const char *path, test_blob *b);
+/* The files of dir whose names end in suffix ("" for all; dot files skipped),
+ * in name order so mutants derived from them are the same on every machine;
+ * at most max. Returns how many were read. */
+int test_load_dir(const char *dir, const char *suffix, test_blob *out, int max);
+void test_blobs_free(test_blob *b, int n);
+/* splitmix64: a deterministic generator for mutants, the same everywhere */
+uint64_t test_splitmix(uint64_t *state);
 
 #endif

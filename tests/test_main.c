@@ -1,4 +1,5 @@
 /* test_main.c - the harness behind test.h. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,4 +82,74 @@ int test_run(int argc, char **argv, const test_entry *tests, size_t n)
     }
     printf("%d of %d passed\n", ran - failures, ran);
     return failures ? 1 : 0;
+}
+
+bool test_read_file(const char *path, test_blob *b)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b->p = malloc(n > 0 ? (size_t)n : 1);
+    b->n = b->p && n > 0 ? fread(b->p, 1, (size_t)n, f) : 0;
+    fclose(f);
+    const char *base = strrchr(path, '/');
+    snprintf(b->name, sizeof b->name, "%s", base ? base + 1 : path);
+    return b->p != NULL;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int test_load_dir(const char *dir_in, const char *suffix, test_blob *out, int max)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", dir_in); /* test_path's buffers rotate */
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    char **names = NULL;
+    size_t nn = 0, cap = 0, sl = strlen(suffix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (e->d_name[0] == '.' || l < sl || strcmp(e->d_name + l - sl, suffix) != 0)
+            continue;
+        if (nn == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nw = realloc(names, cap * sizeof *nw);
+            if (!nw)
+                break;
+            names = nw;
+        }
+        names[nn++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, nn, sizeof *names, cmp_name);
+    int n = 0;
+    for (size_t i = 0; i < nn; i++) {
+        if (n < max && names[i] && test_read_file(test_path(dir, names[i]), &out[n]))
+            n++;
+        free(names[i]);
+    }
+    free(names);
+    return n;
+}
+
+void test_blobs_free(test_blob *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(b[i].p);
+}
+
+uint64_t test_splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
 }

@@ -18,52 +18,16 @@
 #define MAX_SEEDS 256
 #define SEED_MAX_BYTES 65536
 
-typedef struct seed {
-    uint8_t *p;
-    size_t n;
-} seed;
+typedef test_blob seed;
 
-/* every file of fuzz/corpus-plan, in directory order (mutants depend only
- * on the PRNG and the set, so counts can move when seeds are added) */
+/* every file of fuzz/corpus-plan, in name order */
 static int load_seeds(seed *out, int max)
 {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", test_path(test_source_dir(), "fuzz/corpus-plan"));
-    DIR *dh = opendir(dir);
-    if (!dh)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dh)) && n < max) {
-        if (e->d_name[0] == '.')
-            continue;
-        FILE *f = fopen(test_path(dir, e->d_name), "rb");
-        if (!f)
-            continue;
-        uint8_t *p = malloc(SEED_MAX_BYTES);
-        size_t len = p ? fread(p, 1, SEED_MAX_BYTES, f) : 0;
-        fclose(f);
-        if (!p || len == 0) { /* a seed is at least its selector byte */
-            free(p);
-            continue;
-        }
-        out[n].p = p;
-        out[n].n = len;
-        n++;
-    }
-    closedir(dh);
-    return n;
+    return test_load_dir(test_path(test_source_dir(), "fuzz/corpus-plan"), "", out, max);
 }
 
-/* splitmix64: deterministic on every platform, unlike rand() */
 static uint64_t rng_state = 0x91A7C0FFEEULL;
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return test_splitmix(&rng_state); }
 
 /* One mutant of a (and b for splices) into m (capacity cap); returns its length. */
 static size_t mutate(const seed *a, const seed *b, uint8_t *m, size_t cap)

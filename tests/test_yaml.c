@@ -735,47 +735,16 @@ TEST(every_allocation_failure_is_clean)
 
 /* ---- the fuzz body over the seed corpus and its mutants ------------------- */
 
-typedef struct seed {
-    uint8_t *p;
-    size_t n;
-} seed;
+typedef test_blob seed;
 
+/* every file of fuzz/corpus-yaml, in name order */
 static int load_seeds(seed *out, int max)
 {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", test_path(test_source_dir(), "fuzz/corpus-yaml"));
-    DIR *dh = opendir(dir);
-    if (!dh)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dh)) && n < max) {
-        if (e->d_name[0] == '.')
-            continue;
-        FILE *f = fopen(test_path(dir, e->d_name), "rb");
-        if (!f)
-            continue;
-        uint8_t *p = malloc(65536);
-        size_t len = p ? fread(p, 1, 65536, f) : 0;
-        fclose(f);
-        if (!p)
-            continue;
-        out[n].p = p;
-        out[n].n = len;
-        n++;
-    }
-    closedir(dh);
-    return n;
+    return test_load_dir(test_path(test_source_dir(), "fuzz/corpus-yaml"), "", out, max);
 }
 
 static uint64_t rng_state = 0x9A3151EEDULL;
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return test_splitmix(&rng_state); }
 
 TEST(seeds_and_mutants_through_fuzz_body)
 {
