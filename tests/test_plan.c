@@ -335,6 +335,27 @@ TEST(replan_20pct_moves_few_replicas)
     }
     printf("  +-20%% rates: at most %u, on average %.1f of %u replicas started\n", worst,
            total / 20.0, t0.replicas);
+    /* rates down by a third: with a budget of moves the re-plan closes GPUs,
+     * spending no more moves than allowed beyond the no-budget re-plan */
+    for (uint32_t i = 0; i < p.n; i++)
+        p.m[i].rate = base[i] * 0.67;
+    plan_solution keep, spend;
+    ASSERT_OK(plan_solution_init(&keep, &p, "replan"));
+    ASSERT_OK(plan_replan(&p, &run, 0, &keep, &err));
+    ASSERT_OK(plan_solution_init(&spend, &p, "replan"));
+    ASSERT_OK(plan_replan(&p, &run, 12, &spend, &err));
+    ASSERT_OK(plan_check(&spend, &p, &err));
+    plan_totals tk, ts;
+    plan_totals_of(&keep, &p, &tk);
+    plan_totals_of(&spend, &p, &ts);
+    ASSERT(tk.feasible && ts.feasible);
+    ASSERT(ts.cost <= tk.cost);
+    ASSERT(spend.moves <= keep.moves + 12);
+    printf("  rates -33%%: %u GPUs ($%.2f/h) with no moves budget, %u ($%.2f/h) with 12 "
+           "(%u replicas started)\n",
+           tk.gpus, tk.cost, ts.gpus, ts.cost, spend.moves);
+    plan_solution_free(&keep);
+    plan_solution_free(&spend);
     /* unchanged rates: nothing moves */
     for (uint32_t i = 0; i < p.n; i++)
         p.m[i].rate = base[i];
