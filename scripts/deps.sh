@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-APT_PKGS=(cmake ninja-build gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev
+APT_PKGS=(cmake ninja-build gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev libmicrohttpd-dev
           libprotobuf-c-dev libonnx-dev python3 python3-onnx ca-certificates)
 
 missing=()
@@ -67,6 +67,15 @@ while read -r spec sha _; do
     fi
     rm -rf "$dir"
     mkdir -p "$dir"
-    tar -xzf "$tgz" -C "$dir" --no-same-owner --no-same-permissions
+    # ONNX Runtime's package carries every platform (385 MB unpacked): keep
+    # the licence, the C headers and the linux-x64 libraries
+    members=()
+    case "$name" in
+        com.github.asus4.onnxruntime)
+            members=(--wildcards 'package/LICENSE' 'package/ThirdPartyNotices.txt'
+                     'package/Plugins/Linux/x64/*.so'
+                     'package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers/*') ;;
+    esac
+    tar -xzf "$tgz" -C "$dir" --no-same-owner --no-same-permissions "${members[@]}"
     echo "$version" > "$dir/.version"
 done < scripts/npm.lock

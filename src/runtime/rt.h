@@ -1,0 +1,208 @@
+/*
+ * rt.h - the serving runtime (layer 7, prefix rt_): per-model bounded
+ * queues, admission, deadline-aware dynamic batching, and the replicas that
+ * run batches in worker processes.
+ *
+ *   server thread            model queue                replica thread (one per replica)
+ *   rt_submit(m, r) ──────►  [r r r ...]  ◄──────────── rt_model_take(m, &batch)
+ *     rejected at once                                     │ rt_batch_join: one tensor per input
+ *     (503) if full or the                                 ▼
+ *     deadline cannot be met                             rt_worker_run (IPC to the worker process)
+ *                                                          │
+ *   r->done(r, outcome, ...)  ◄── rt_model_finish ◄────────┘ rt_batch_split: outputs per request
+ *
+ * Every accepted request gets exactly one response: all paths (success,
+ * rejection, timeout, worker crash, shutdown) go through rt_respond, which
+ * flips the request's `responded` flag once (LEDGER-1). Outcomes map to
+ * HTTP statuses in the server (PROTO-3).
+ *
+ * The batching decision is a pure function of the queue and the time
+ * (rt_batch_decide), so the simulator can drive the same code with a
+ * virtual clock.
+ */
+#ifndef RT_H
+#define RT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/be.h"
+#include "core/tensor.h"
+#include "usher/status.h"
+
+#define RT_MAX_IO 64       /* inputs or outputs of one model */
+#define RT_MAX_BATCH 4096  /* rows of one batch */
+
+typedef enum rt_outcome {
+    RT_OK = 0,
+    RT_REJECTED,     /* queue full, or its deadline cannot be met: 503 */
+    RT_TIMEOUT,      /* its deadline passed before it could start: 503 */
+    RT_CANCELLED,    /* the client went away */
+    RT_WORKER_CRASH, /* the worker died or hung while running it: 500 */
+    RT_INVALID,      /* the backend refused the input: 400 */
+    RT_INTERNAL,     /* any other fault: 500 */
+    RT_UNAVAILABLE,  /* model not ready, or shutting down: 503 */
+    RT_OUTCOME_COUNT
+} rt_outcome;
+
+/* metrics label: "success", "rejected", "timeout", "cancelled", "worker_crash", ... */
+const char *rt_outcome_name(rt_outcome o);
+
+typedef struct rt_request rt_request;
+/*
+ * Called exactly once per submitted request, from a runtime thread (or from
+ * rt_submit itself on rejection). out/n_out are the request's own outputs
+ * (rows of the batch), owned by the request until rt_request_free; msg says
+ * why on failure. The callee must not block for long.
+ */
+typedef void (*rt_done_fn)(rt_request *r, rt_outcome o, const char *msg, void *ctx);
+
+struct rt_request {
+    uint64_t seq;            /* set by rt_submit: unique per model */
+    us_tensor in[RT_MAX_IO]; /* in the model's input order; data owned (us_malloc) */
+    size_t n_in;
+    int64_t rows;            /* the batch dim (dim 0) of every input; 1 if the model has none */
+    uint64_t arrival_ns;     /* rt_now_ns() at submit */
+    uint64_t deadline_ns;    /* absolute; 0: arrival + the model's default timeout */
+    us_tensor out[RT_MAX_IO];/* filled on RT_OK; data owned (us_malloc) */
+    size_t n_out;
+    rt_done_fn done;
+    void *ctx;
+    atomic_int responded;    /* 0 until rt_respond */
+    rt_request *next;        /* queue link (runtime-internal) */
+};
+
+/* A request with nothing in it; free it with rt_request_free (inputs and outputs too). */
+rt_request *rt_request_new(void);
+void rt_request_free(rt_request *r);
+/* The one way a request is answered; false (and nothing done) if it was already. */
+bool rt_respond(rt_request *r, rt_outcome o, const char *msg);
+
+/* the monotonic clock of the runtime, ns (tests and the simulator may set a virtual one) */
+uint64_t rt_now_ns(void);
+void rt_set_clock(uint64_t (*now_ns)(void)); /* NULL: CLOCK_MONOTONIC */
+
+/* ---- models ---------------------------------------------------------------------------- */
+typedef struct rt_model_cfg {
+    char name[US_TENSOR_NAME_MAX];
+    char path[4096];           /* model.onnx */
+    int max_batch;             /* rows per batch, from the plan; 1: no batching */
+    bool has_batch_dim;        /* inputs' dim 0 is the batch (dynamic in the model) */
+    int queue_capacity;        /* requests; 0: default (see rt_model_new) */
+    uint64_t default_timeout_ns; /* from the SLO when a request gives none */
+    uint64_t latency_ns[RT_MAX_BATCH + 1]; /* predicted batch latency by rows (index 1..max_batch);
+                                              0: unknown (no deadline-based closing) */
+    int replicas;              /* worker processes */
+    be_options be;             /* for each worker */
+    char device[32];           /* storage for be.device */
+} rt_model_cfg;
+
+typedef struct rt_model rt_model;
+
+typedef struct rt_model_stats {
+    uint64_t received, in_flight, queued;
+    uint64_t outcome[RT_OUTCOME_COUNT];
+    uint64_t batches, batch_rows;          /* sum of rows, for the mean batch size */
+    uint64_t queue_ns, compute_ns;         /* summed over successful requests */
+    uint64_t started_late;                 /* inferences started after their deadline: 0 */
+    int replicas_ready;
+} rt_model_stats;
+
+/*
+ * Create a model's queue and start its replicas (worker processes running
+ * `exe worker ...`). Returns at once; replicas load in the background and the
+ * model is ready when one has. Queue capacity default: the largest queue the
+ * last request could still leave within the default timeout at the predicted
+ * service rate, at least 2 x max_batch.
+ */
+int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher_error *err);
+/* Stop accepting (new submits: RT_UNAVAILABLE), finish or fail what is queued by
+ * the deadline, stop the workers; then free. */
+void rt_model_free(rt_model *m, uint64_t drain_ns);
+bool rt_model_ready(const rt_model *m);
+const rt_model_cfg *rt_model_config(const rt_model *m);
+void rt_model_get_stats(rt_model *m, rt_model_stats *out);
+
+/*
+ * Submit a request whose inputs are set (r->in, n_in, rows; deadline_ns
+ * optional). Checks the inputs against the model (names, order, types,
+ * shapes): RT_INVALID. Rejects at once (the callback runs before this
+ * returns) when the model is not ready, the queue is full, or the deadline
+ * cannot be met given the queue ahead. Returns the outcome: RT_OK means
+ * accepted (the callback comes later).
+ */
+rt_outcome rt_submit(rt_model *m, rt_request *r);
+
+/* ---- batching (batch.c): pure functions, no threads ------------------------------------- */
+typedef struct rt_batch_view {
+    uint64_t now_ns;
+    int max_batch;
+    const uint64_t *latency_ns;  /* by rows, as in rt_model_cfg */
+    /* the queue, oldest first */
+    const int64_t *rows;
+    const uint64_t *deadline_ns;
+    size_t n;
+} rt_batch_view;
+
+typedef struct rt_batch_decision {
+    size_t take;          /* requests to dispatch now from the head (0: wait) */
+    uint64_t wake_ns;     /* when to decide again if take == 0 (absolute) */
+    size_t expire;        /* requests at the head whose deadline is already out of reach:
+                             answer RT_TIMEOUT before anything else */
+} rt_batch_decision;
+
+/*
+ * Dispatch when the rows at hand fill max_batch, or when waiting longer
+ * would break the earliest deadline in the candidate batch (deadline -
+ * predicted latency of the batch). With no latency prediction, dispatch at
+ * once. Requests whose deadline cannot be met even alone are expired.
+ */
+void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d);
+
+/* Concatenate the requests' inputs along dim 0 into one tensor per input
+ * (us_malloc'd data), checking that every non-batch dim agrees. */
+int rt_batch_join(rt_request *const *reqs, size_t n, us_tensor *joined, size_t n_in,
+                  usher_error *err);
+/* Split a batch's outputs back into each request's out[] by its rows. */
+int rt_batch_split(const us_tensor *outs, size_t n_out, rt_request *const *reqs, size_t n,
+                   usher_error *err);
+
+/* ---- workers (worker.c, ipc.c): one process per replica --------------------------------- */
+typedef struct rt_worker rt_worker;
+
+typedef struct rt_worker_opts {
+    const char *exe;           /* the usher binary: started as `exe worker ...` */
+    const char *model_path;
+    be_options be;
+    uint64_t shm_bytes;        /* the shared tensor region; default 256 MiB */
+    uint64_t load_timeout_ns;  /* default 120 s */
+    int heartbeat_ms;          /* default 1000; the worker is declared hung after 3 missed */
+} rt_worker_opts;
+
+/* Start a worker and wait until its session is loaded (or it failed: the error
+ * says how, including the signal if it crashed while loading). */
+int rt_worker_start(const rt_worker_opts *o, rt_worker **out, usher_error *err);
+/* the model's inputs and outputs, as the worker's session declares them */
+size_t rt_worker_io(const rt_worker *w, const be_io **in, size_t *n_in, const be_io **out);
+/*
+ * Run one batch. Blocks until the worker answers, heartbeating meanwhile;
+ * outputs are copied out of shared memory (us_malloc'd). USHER_ERR_IO when
+ * the worker died or hung (it is then killed and must be replaced),
+ * USHER_ERR_INVALID when the backend refused the input, USHER_ERR_LIMIT for
+ * outputs larger than the shared region.
+ */
+int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out, size_t *n_out,
+                  uint64_t timeout_ns, usher_error *err);
+/* PING/PONG once; USHER_ERR_IO if it does not answer within 3 heartbeats */
+int rt_worker_ping(rt_worker *w, usher_error *err);
+int rt_worker_pid(const rt_worker *w);
+/* Ask it to quit, wait up to grace_ns, then SIGKILL; reap; free. */
+void rt_worker_stop(rt_worker *w, uint64_t grace_ns);
+
+/* `usher worker ...`: the worker process's main (never returns to the server's code). */
+int rt_worker_main(int argc, char **argv);
+
+#endif
