@@ -19,6 +19,9 @@
 #include "core/alloc.h"
 
 extern int test_failed_;
+/* Set by a file whose tests share one long-lived fixture (a running server):
+ * the per-test leak check is off, and the file checks the whole run itself. */
+extern int test_shared_fixture_;
 
 #define TEST(name) static void name(void)
 

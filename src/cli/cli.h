@@ -12,6 +12,9 @@ int cli_convert(int argc, char **argv);
 int cli_estimate(int argc, char **argv);
 int cli_calibrate(int argc, char **argv);
 int cli_plan(int argc, char **argv);
+int cli_worker(int argc, char **argv); /* internal: started by the server */
+int cli_serve(int argc, char **argv);
+int cli_load(int argc, char **argv);
 
 /* Strict decimal parse of a whole string into [min, max]; false otherwise. */
 bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -64,9 +64,11 @@ struct rt_request {
     uint64_t seq;            /* set by rt_submit: unique per model */
     us_tensor in[RT_MAX_IO]; /* in the model's input order; data owned (us_malloc) */
     size_t n_in;
-    int64_t rows;            /* the batch dim (dim 0) of every input; 1 if the model has none */
+    int64_t rows;            /* the batch dim (dim 0) of every input; 1 if the model has none
+                                (rt_submit sets it from the inputs) */
     uint64_t arrival_ns;     /* rt_now_ns() at submit */
-    uint64_t deadline_ns;    /* absolute; 0: arrival + the model's default timeout */
+    uint64_t deadline_ns;    /* absolute; 0: arrival + the model's default timeout, which it may
+                                only shorten; rt_submit sets the one in force (UINT64_MAX: none) */
     us_tensor out[RT_MAX_IO];/* filled on RT_OK; data owned (us_malloc) */
     size_t n_out;
     rt_done_fn done;
@@ -108,6 +110,7 @@ typedef struct rt_model_stats {
     uint64_t batches, batch_rows;          /* sum of rows, for the mean batch size */
     uint64_t queue_ns, compute_ns;         /* summed over successful requests */
     uint64_t started_late;                 /* inferences started after their deadline: 0 */
+    uint64_t worker_deaths;                /* workers lost: crashed, hung, or failed to load */
     int replicas_ready;
 } rt_model_stats;
 
@@ -125,6 +128,12 @@ void rt_model_free(rt_model *m, uint64_t drain_ns);
 bool rt_model_ready(const rt_model *m);
 const rt_model_cfg *rt_model_config(const rt_model *m);
 void rt_model_get_stats(rt_model *m, rt_model_stats *out);
+/* The process id of a replica's worker (0..replicas-1); 0 while it has none running
+ * (tests and fault injection kill it). */
+int rt_model_worker_pid(rt_model *m, int replica);
+/* the model's inputs and outputs as its workers' sessions declare them;
+ * false until a replica has loaded (pointers stay valid until rt_model_free) */
+bool rt_model_io(rt_model *m, const be_io **in, size_t *n_in, const be_io **out, size_t *n_out);
 
 /*
  * Submit a request whose inputs are set (r->in, n_in, rows; deadline_ns
@@ -140,16 +149,22 @@ rt_outcome rt_submit(rt_model *m, rt_request *r);
 typedef struct rt_batch_view {
     uint64_t now_ns;
     int max_batch;
-    const uint64_t *latency_ns;  /* by rows, as in rt_model_cfg */
+    const uint64_t *latency_ns;  /* by rows, as in rt_model_cfg; NULL: no prediction */
     /* the queue, oldest first */
     const int64_t *rows;
-    const uint64_t *deadline_ns;
+    const uint64_t *deadline_ns; /* UINT64_MAX: none (never waited for) */
     size_t n;
+    bool blocked;        /* a request after these n cannot join their batch (other shapes) or
+                            none will come (draining): waiting cannot grow the batch */
+    uint64_t slack_ns;   /* close a deadline-driven batch this much before the last moment
+                            (wake-up and join overheads); 0 for a virtual clock */
 } rt_batch_view;
 
 typedef struct rt_batch_decision {
-    size_t take;          /* requests to dispatch now from the head (0: wait) */
-    uint64_t wake_ns;     /* when to decide again if take == 0 (absolute) */
+    size_t take;          /* requests to dispatch now from the head, counted after the
+                             expired ones (0: wait) */
+    uint64_t wake_ns;     /* when to decide again if take == 0 (absolute; UINT64_MAX: only
+                             when the queue changes) */
     size_t expire;        /* requests at the head whose deadline is already out of reach:
                              answer RT_TIMEOUT before anything else */
 } rt_batch_decision;
@@ -161,6 +176,12 @@ typedef struct rt_batch_decision {
  * once. Requests whose deadline cannot be met even alone are expired.
  */
 void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d);
+/* The predicted latency of a batch of `rows` from a table as in rt_model_cfg: the entry, else
+ * the next known one above it, else the largest known one scaled up; 0: nothing known. */
+uint64_t rt_batch_latency(const uint64_t *latency_ns, int max_batch, int64_t rows);
+/* How many requests from head (following ->next, at most max) can share head's batch: same
+ * inputs, types, ranks and non-batch dims. 1 when only head can; 0 for no head. */
+size_t rt_batch_compatible(const rt_request *head, size_t max);
 
 /* Concatenate the requests' inputs along dim 0 into one tensor per input
  * (us_malloc'd data), checking that every non-batch dim agrees. */
@@ -183,7 +204,10 @@ typedef struct rt_worker_opts {
 } rt_worker_opts;
 
 /* Start a worker and wait until its session is loaded (or it failed: the error
- * says how, including the signal if it crashed while loading). */
+ * says how, including the signal if it crashed while loading). Zero fields of
+ * o take the defaults. Start it from the thread that will drive it: Linux kills
+ * it (PR_SET_PDEATHSIG) when that thread exits. One thread at a time drives a
+ * worker (run, ping, stop); rt_worker_io and rt_worker_pid may be called from any. */
 int rt_worker_start(const rt_worker_opts *o, rt_worker **out, usher_error *err);
 /* the model's inputs and outputs, as the worker's session declares them */
 size_t rt_worker_io(const rt_worker *w, const be_io **in, size_t *n_in, const be_io **out);
@@ -192,7 +216,8 @@ size_t rt_worker_io(const rt_worker *w, const be_io **in, size_t *n_in, const be
  * outputs are copied out of shared memory (us_malloc'd). USHER_ERR_IO when
  * the worker died or hung (it is then killed and must be replaced),
  * USHER_ERR_INVALID when the backend refused the input, USHER_ERR_LIMIT for
- * outputs larger than the shared region.
+ * inputs or outputs larger than the shared region. out has room for
+ * rt_worker_io's outputs; on failure nothing is left in it. timeout_ns 0: none.
  */
 int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out, size_t *n_out,
                   uint64_t timeout_ns, usher_error *err);

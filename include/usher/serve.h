@@ -1,0 +1,78 @@
+/*
+ * usher/serve.h - the inference server: a model repository served over the
+ * KServe v2 / Open Inference Protocol (HTTP/1.1), each model replica in a
+ * worker process running ONNX Runtime, requests batched within their
+ * deadlines (docs/serve.md).
+ *
+ *   usher_serve_params p = usher_serve_default_params();
+ *   p.repo = "models/"; p.exe = "/usr/local/bin/usher";
+ *   usher_server *s;
+ *   if (usher_server_start(&p, &s, &err) < 0) { puts(err.msg); ... }
+ *   usher_server_print_plan(s, stdout);
+ *   ... usher_server_shutdown(s, 30 * 1000);   // drain, then stop
+ *   usher_server_free(s);
+ *
+ * Start returns once the HTTP port listens; models load in the background
+ * (GET /v2/health/ready says when all are). A model that cannot load is
+ * UNAVAILABLE with its reason and the others serve.
+ */
+#ifndef USHER_SERVE_H
+#define USHER_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "usher/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct usher_server usher_server;
+
+typedef struct usher_serve_params {
+    const char *repo;          /* model repository (required) */
+    const char *exe;           /* the usher binary, started as `exe worker ...` (required) */
+    const char *plan;          /* plan.json from `usher plan`; NULL: plan for this machine */
+    const char *http_address;  /* default "127.0.0.1"; "0.0.0.0" for every interface */
+    int http_port;             /* default 8000, as Triton; 0: any free port */
+    int http_threads;          /* front-end threads; default 2 */
+    uint64_t max_body_bytes;   /* default 64 MiB (RELIABILITY.md INPUT-2) */
+    int max_connections;       /* default 1024 */
+    int header_timeout_s;      /* idle connections closed after this; default 10 */
+    int cpus;                  /* CPU cores the plan may use; 0: all online */
+    double default_slo_ms;     /* for models without one; default 100 */
+    const char *ort_library;   /* libonnxruntime.so; NULL: the default search */
+    bool quiet;                /* no request logging */
+} usher_serve_params;
+
+usher_serve_params usher_serve_default_params(void);
+
+/*
+ * Scan the repository, profile and plan the models (CPU: a short
+ * measurement of each model at load, docs/serve.md), start their workers and
+ * the HTTP front end. Errors: the repository unreadable, the port taken,
+ * the plan file invalid; a bad model is not an error (it is UNAVAILABLE).
+ */
+int usher_server_start(const usher_serve_params *p, usher_server **out, usher_error *err);
+/* the port actually bound (useful with http_port 0) */
+int usher_server_port(const usher_server *s);
+/* the plan as a table: per model its replicas, threads, batch size, predicted latency */
+void usher_server_print_plan(const usher_server *s, FILE *f);
+/* every model ready */
+bool usher_server_ready(const usher_server *s);
+/*
+ * Graceful shutdown (FAULT-7): ready turns false, new requests get 503,
+ * queued and running requests finish or get 503 within drain_ms, workers
+ * stop, the port closes.
+ */
+void usher_server_shutdown(usher_server *s, uint64_t drain_ms);
+void usher_server_free(usher_server *s); /* shuts down first if needed; NULL is fine */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * batch.c - dynamic batching: when to close a batch, and moving rows in and
+ * out of it (layer 7, see rt.h). No threads, no clock reads: the model's
+ * replica threads and the simulator call the same functions.
+ *
+ * The decision (rt_batch_decide), for a FIFO queue with per-request
+ * deadlines and a predicted latency lat(rows) per batch size:
+ *
+ *   1. expire: a head request that cannot finish by its deadline even if it
+ *      started alone, now (now + lat(rows) > deadline), is hopeless; it is
+ *      answered RT_TIMEOUT and never runs (OVER-2: 0 inferences started
+ *      after their deadline).
+ *   2. candidate: the longest head prefix whose rows fit max_batch and that
+ *      is still feasible started now: now + lat(rows of the prefix) <= the
+ *      earliest deadline in it. A request that would make the prefix
+ *      infeasible ends it (it runs in a later batch, or expires at the head).
+ *   3. dispatch now when the candidate is full (rows == max_batch, or one
+ *      request of max_batch rows or more), when the request after it cannot
+ *      join (rows over the limit, infeasible, other shapes, draining), when
+ *      nothing is predicted (latency 0) or nothing has a deadline (no basis
+ *      for waiting); otherwise wait until the last moment that still meets
+ *      the earliest deadline: deadline_min - lat(rows) - slack. A request
+ *      that arrives meanwhile joins if it keeps the batch feasible; if it
+ *      does not, step 2 ends the candidate before it and the batch leaves.
+ *
+ * Join and split: every input is concatenated along dim 0 (the batch dim);
+ * BYTES tensors (4-byte little-endian length + bytes per element) are
+ * concatenated as byte streams and split by walking the length prefixes.
+ * A model whose outputs have no batch dim (dim 0 is not the batch's total
+ * rows) cannot be split: rt_batch_split fails with USHER_ERR_INVALID saying
+ * so, and the model (model.c) serves such a model one request at a time.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "runtime/rt.h"
+
+/* ---- decision --------------------------------------------------------------------------- */
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+uint64_t rt_batch_latency(const uint64_t *lat, int max_batch, int64_t rows)
+{
+    if (!lat || max_batch < 1)
+        return 0;
+    int64_t b = max_batch < RT_MAX_BATCH ? max_batch : RT_MAX_BATCH;
+    if (rows < 1)
+        rows = 1;
+    if (rows <= b && lat[rows])
+        return lat[rows]; /* the usual case: the plan fills the whole table */
+    if (rows <= b)
+        for (int64_t k = rows + 1; k <= b; k++)
+            if (lat[k])
+                return lat[k]; /* a larger batch bounds a smaller one from above */
+    for (int64_t k = rows < b ? rows - 1 : b; k >= 1; k--)
+        if (lat[k]) {
+            uint64_t times = (uint64_t)((rows + k - 1) / k); /* k-row batches run one after another */
+            return sat_mul(lat[k], times);
+        }
+    return 0;
+}
+
+/* can a batch whose earliest deadline is dl, started at now, finish in lat? */
+static bool meets(uint64_t now, uint64_t dl, uint64_t lat)
+{
+    return dl >= now && dl - now >= lat;
+}
+
+void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d)
+{
+    const uint64_t now = v->now_ns;
+    const int64_t b = v->max_batch < 1 ? 1 : v->max_batch;
+    d->take = 0;
+    d->expire = 0;
+    d->wake_ns = UINT64_MAX;
+
+    size_t i = 0;
+    for (; i < v->n; i++) {
+        uint64_t lat = rt_batch_latency(v->latency_ns, v->max_batch, v->rows[i]);
+        if (meets(now, v->deadline_ns[i], lat))
+            break;
+    }
+    d->expire = i;
+    if (i == v->n)
+        return;
+
+    const size_t start = i;
+    int64_t rows = 0;
+    uint64_t dl_min = UINT64_MAX, lat = 0;
+    bool ended = false; /* a request after the candidate exists and cannot join it */
+    size_t k = 0;
+    for (size_t j = start; j < v->n; j++) {
+        int64_t r = v->rows[j] < 1 ? 1 : v->rows[j];
+        if (k > 0 && rows + r > b) {
+            ended = true;
+            break;
+        }
+        uint64_t dl = v->deadline_ns[j] < dl_min ? v->deadline_ns[j] : dl_min;
+        uint64_t l = rt_batch_latency(v->latency_ns, v->max_batch, rows + r);
+        if (k > 0 && !meets(now, dl, l)) {
+            ended = true;
+            break;
+        }
+        rows += r;
+        dl_min = dl;
+        lat = l;
+        k++;
+        if (rows >= b)
+            break;
+    }
+
+    if (rows >= b || ended || (v->blocked && start + k == v->n) || lat == 0 ||
+        dl_min == UINT64_MAX) {
+        d->take = k;
+        d->wake_ns = now;
+        return;
+    }
+    /* wait for more rows until the last moment the earliest deadline allows */
+    uint64_t last = dl_min - lat; /* >= now: the prefix is feasible */
+    uint64_t at = last - now > v->slack_ns ? last - v->slack_ns : now;
+    if (at <= now) {
+        d->take = k;
+        d->wake_ns = now;
+        return;
+    }
+    d->wake_ns = at;
+}
+
+/* ---- compatibility, join, split --------------------------------------------------------- */
+static bool same_layout(const rt_request *a, const rt_request *b)
+{
+    if (a->n_in != b->n_in)
+        return false;
+    for (size_t i = 0; i < a->n_in; i++) {
+        const us_tensor *x = &a->in[i], *y = &b->in[i];
+        if (x->dtype != y->dtype || x->shape.rank != y->shape.rank || x->shape.rank < 1)
+            return false;
+        for (int d = 1; d < x->shape.rank; d++)
+            if (x->shape.dim[d] != y->shape.dim[d])
+                return false;
+    }
+    return true;
+}
+
+size_t rt_batch_compatible(const rt_request *head, size_t max)
+{
+    if (!head || max == 0)
+        return 0;
+    size_t n = 1;
+    for (const rt_request *r = head->next; r && n < max; r = r->next, n++)
+        if (!same_layout(head, r))
+            break;
+    return n;
+}
+
+static void tensors_free(us_tensor *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        us_free(t[i].data);
+        t[i].data = NULL;
+        t[i].bytes = 0;
+    }
+}
+
+/* elements of one row: the product of the dims after the batch dim */
+static int row_elements(const us_tensor *t, const char *what, uint64_t *out, usher_error *err)
+{
+    us_shape s = t->shape;
+    if (s.rank < 1)
+        return us_err_set(err, USHER_ERR_INVALID, "%s: a scalar has no batch dim", what);
+    s.dim[0] = 1;
+    return us_shape_elements(&s, what, out, err);
+}
+
+/* bytes of a tensor's data as its descriptor says, checked against what it holds */
+static int check_bytes(const us_tensor *t, const char *what, usher_error *err)
+{
+    if (t->dtype == US_DT_BYTES) {
+        uint64_t n;
+        int rc = us_shape_elements(&t->shape, what, &n, err);
+        if (rc < 0)
+            return rc;
+        return us_bytes_check(t->data, t->bytes, n, what, err);
+    }
+    uint64_t want;
+    int rc = us_tensor_nbytes(t->dtype, &t->shape, what, &want, err);
+    if (rc < 0)
+        return rc;
+    if (want != t->bytes)
+        return us_err_set(err, USHER_ERR_INVALID, "%s: %llu bytes of data, its shape needs %llu",
+                          what, (unsigned long long)t->bytes, (unsigned long long)want);
+    return USHER_OK;
+}
+
+static int copy_tensor(const us_tensor *src, us_tensor *dst, const char *what, usher_error *err)
+{
+    *dst = *src;
+    dst->data = us_malloc(src->bytes ? src->bytes : 1);
+    if (!dst->data)
+        return us_err_set(err, USHER_ERR_NOMEM, "%s: %llu bytes", what,
+                          (unsigned long long)src->bytes);
+    if (src->bytes)
+        memcpy(dst->data, src->data, src->bytes);
+    return USHER_OK;
+}
+
+int rt_batch_join(rt_request *const *reqs, size_t n, us_tensor *joined, size_t n_in,
+                  usher_error *err)
+{
+    if (n == 0 || n_in > RT_MAX_IO)
+        return us_err_set(err, USHER_ERR_INVALID, "batch of %zu requests, %zu inputs", n, n_in);
+    size_t done = 0;
+    int rc = USHER_OK;
+    char what[US_TENSOR_NAME_MAX + 64];
+    for (; done < n_in; done++) {
+        const us_tensor *t0 = &reqs[0]->in[done];
+        snprintf(what, sizeof what, "input '%s'", t0->name);
+        us_tensor *o = &joined[done];
+        memset(o, 0, sizeof *o);
+        uint64_t total = 0;
+        int64_t rows = 0;
+        for (size_t j = 0; j < n; j++) {
+            const us_tensor *t = &reqs[j]->in[done];
+            if (reqs[j]->n_in != n_in) {
+                rc = us_err_set(err, USHER_ERR_INVALID, "request %zu of the batch has %zu inputs, "
+                                "not %zu", j, reqs[j]->n_in, n_in);
+                goto fail;
+            }
+            if (n > 1 && (t->dtype != t0->dtype || t->shape.rank != t0->shape.rank ||
+                          t->shape.rank < 1)) {
+                rc = us_err_set(err, USHER_ERR_INVALID, "%s: request %zu is %s rank %d, request 0 "
+                                "%s rank %d: they cannot share a batch", what, j,
+                                us_dtype_name(t->dtype), t->shape.rank, us_dtype_name(t0->dtype),
+                                t0->shape.rank);
+                goto fail;
+            }
+            for (int d = 1; n > 1 && d < t->shape.rank; d++)
+                if (t->shape.dim[d] != t0->shape.dim[d]) {
+                    char a[96], b[96];
+                    rc = us_err_set(err, USHER_ERR_INVALID, "%s: request %zu has shape %s, "
+                                    "request 0 %s: only the batch dim may differ", what, j,
+                                    us_shape_str(&t->shape, a, sizeof a),
+                                    us_shape_str(&t0->shape, b, sizeof b));
+                    goto fail;
+                }
+            if ((rc = check_bytes(t, what, err)) < 0)
+                goto fail;
+            if (__builtin_add_overflow(total, t->bytes, &total) ||
+                (n > 1 && __builtin_add_overflow(rows, t->shape.dim[0], &rows))) {
+                rc = us_err_set(err, USHER_ERR_LIMIT, "%s: the batch is too large", what);
+                goto fail;
+            }
+        }
+        *o = *t0;
+        if (n > 1)
+            o->shape.dim[0] = rows;
+        o->bytes = total;
+        o->data = us_malloc(total ? total : 1);
+        if (!o->data) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "%s: %llu bytes for the batch", what,
+                            (unsigned long long)total);
+            goto fail;
+        }
+        uint8_t *p = o->data;
+        for (size_t j = 0; j < n; j++) {
+            const us_tensor *t = &reqs[j]->in[done];
+            if (t->bytes)
+                memcpy(p, t->data, t->bytes);
+            p += t->bytes;
+        }
+    }
+    return USHER_OK;
+fail:
+    memset(&joined[done], 0, sizeof joined[done]);
+    tensors_free(joined, done);
+    return rc;
+}
+
+/* The byte span [*off, end) of `elements` BYTES elements starting at *off. */
+static int bytes_span(const us_tensor *t, uint64_t *off, uint64_t elements, const char *what,
+                      usher_error *err)
+{
+    const uint8_t *d = t->data;
+    uint64_t o = *off;
+    for (uint64_t e = 0; e < elements; e++) {
+        if (t->bytes - o < 4)
+            return us_err_set(err, USHER_ERR_INVALID, "%s: BYTES data ends early", what);
+        uint32_t len = (uint32_t)d[o] | (uint32_t)d[o + 1] << 8 | (uint32_t)d[o + 2] << 16 |
+                       (uint32_t)d[o + 3] << 24;
+        o += 4;
+        if (len > t->bytes - o)
+            return us_err_set(err, USHER_ERR_INVALID, "%s: BYTES element runs past the data",
+                              what);
+        o += len;
+    }
+    *off = o;
+    return USHER_OK;
+}
+
+int rt_batch_split(const us_tensor *outs, size_t n_out, rt_request *const *reqs, size_t n,
+                   usher_error *err)
+{
+    if (n == 0 || n_out > RT_MAX_IO)
+        return us_err_set(err, USHER_ERR_INVALID, "batch of %zu requests, %zu outputs", n,
+                          n_out);
+    int64_t total_rows = 0;
+    for (size_t j = 0; j < n; j++)
+        total_rows += reqs[j]->rows < 1 ? 1 : reqs[j]->rows;
+    char what[US_TENSOR_NAME_MAX + 64];
+    int rc = USHER_OK;
+    size_t i = 0;
+    for (size_t j = 0; j < n; j++)
+        reqs[j]->n_out = 0;
+    for (; i < n_out; i++) {
+        const us_tensor *t = &outs[i];
+        snprintf(what, sizeof what, "output '%s'", t->name);
+        if ((rc = check_bytes(t, what, err)) < 0)
+            goto fail;
+        if (n == 1) { /* a request alone owns the whole output, batch dim or not */
+            if ((rc = copy_tensor(t, &reqs[0]->out[i], what, err)) < 0)
+                goto fail;
+            reqs[0]->n_out = i + 1;
+            continue;
+        }
+        if (t->shape.rank < 1 || t->shape.dim[0] != total_rows) {
+            char s[96];
+            rc = us_err_set(err, USHER_ERR_INVALID,
+                            "%s has shape %s: its dim 0 is not the batch's %lld rows, so the "
+                            "model is not batchable (serve it with max_batch 1)", what,
+                            us_shape_str(&t->shape, s, sizeof s), (long long)total_rows);
+            goto fail;
+        }
+        uint64_t per_row;
+        if ((rc = row_elements(t, what, &per_row, err)) < 0)
+            goto fail;
+        uint64_t row_bytes = total_rows ? t->bytes / (uint64_t)total_rows : 0;
+        uint64_t off = 0;
+        for (size_t j = 0; j < n; j++) {
+            rt_request *r = reqs[j];
+            int64_t rows = r->rows < 1 ? 1 : r->rows;
+            uint64_t from = off, len;
+            if (t->dtype == US_DT_BYTES) {
+                if ((rc = bytes_span(t, &off, per_row * (uint64_t)rows, what, err)) < 0)
+                    goto fail;
+                len = off - from;
+            } else {
+                len = row_bytes * (uint64_t)rows;
+                off += len;
+            }
+            us_tensor *o = &r->out[i];
+            *o = *t;
+            o->shape.dim[0] = rows;
+            o->bytes = len;
+            o->data = us_malloc(len ? len : 1);
+            if (!o->data) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "%s: %llu bytes", what,
+                                (unsigned long long)len);
+                goto fail;
+            }
+            if (len)
+                memcpy(o->data, (const uint8_t *)t->data + from, len);
+            r->n_out = i + 1;
+        }
+    }
+    return USHER_OK;
+fail:
+    /* requests before the failing one hold outputs 0..i, the rest 0..i-1: n_out says which */
+    for (size_t j = 0; j < n; j++) {
+        tensors_free(reqs[j]->out, reqs[j]->n_out);
+        reqs[j]->n_out = 0;
+    }
+    return rc;
+}

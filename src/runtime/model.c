@@ -1,0 +1,1016 @@
+/*
+ * model.c - a served model: its bounded queue, admission, and one thread
+ * per replica that batches from the queue and runs the batches in the
+ * replica's worker process (layer 7, see rt.h).
+ *
+ * Threads and locking. One mutex (m->mu) guards the queue, the counters
+ * and every replica's shared state; nothing slow runs under it (no IPC, no
+ * worker start, no callback, no tensor copy; the longest hold is the
+ * sweeper's O(queued) scan, at most every SWEEP_GAP_NS), so rt_submit never
+ * waits on a replica (OVER-1: rejection in microseconds). Three condition variables
+ * on CLOCK_MONOTONIC:
+ *   work_cv   replicas wait on it: a request arrived, shutdown began;
+ *   sweep_cv  the sweeper waits on it: a request with an earlier expiry;
+ *   idle_cv   rt_model_free waits on it: a batch finished while draining.
+ * Callbacks (rt_respond) always run with the lock released, after the
+ * counters were updated under it, so LEDGER-2
+ *   received == sum(outcome) + in_flight,  in_flight = queued + running
+ * holds whenever the lock is free.
+ *
+ * A replica (one thread, one worker process at a time):
+ *
+ *   STARTING --rt_worker_start ok--> READY --worker died/hung (run or ping)--> STARTING
+ *      ^   \--start failed--> (a death)          \--3 deaths in 5 min--> BACKOFF
+ *      |                                                                    |
+ *      +------------------------- back-off period over -----------------------+
+ *   any state --rt_model_free--> stop: rt_worker_stop, thread exits
+ *
+ * READY loop: decide with rt_batch_decide on the compatible head of the
+ * queue; answer expired heads RT_TIMEOUT; take a batch, join, run with a
+ * timeout of max(10 x predicted, 5 s), split, answer each. Otherwise sleep
+ * until the decision's wake time, at most a heartbeat, and ping the worker
+ * when idle for a heartbeat. A worker lost while running a batch fails
+ * that batch only (RT_WORKER_CRASH; LEDGER-5: a dispatched request is never
+ * run again); queued requests stay for the other replicas (FAULT-1), and
+ * this replica starts a new worker at once (FAULT-2) unless it is crash
+ * looping (FAULT-6).
+ *
+ * The sweeper thread answers RT_TIMEOUT to any queued request (not only the
+ * head) whose deadline can no longer be met even alone, and RT_UNAVAILABLE
+ * to everything queued while no replica is ready or starting; so a request
+ * never waits past its deadline for a replica that is not coming.
+ *
+ * Deadlines: a request's own deadline may only shorten the model default
+ * (OVER-2). Admission rejects at once when the queue is full or when the
+ * predicted work ahead (rows queued at the predicted rate, plus what the
+ * replicas still have running, shared among the ready replicas) and the
+ * request's own run cannot end by its deadline.
+ *
+ * A model is batched only when its inputs and outputs all carry a dynamic
+ * dim 0 (and the config says it has a batch dim and max_batch > 1);
+ * otherwise each request runs alone (its rows still come from dim 0 when
+ * every input has a dynamic one and the config says so; else rows are 1,
+ * whatever the shapes). A batch whose
+ * outputs turn out to lack the batch dim fails RT_INTERNAL and the model
+ * falls back to one request per batch from then on.
+ *
+ * Shutdown (rt_model_free): new submits get RT_UNAVAILABLE at once; replicas
+ * stop waiting to fill batches and run what is queued until the drain time;
+ * what is still queued then is answered RT_UNAVAILABLE; batches already
+ * running finish (bounded by their run timeout) and a replica still loading
+ * its worker is waited for (bounded by the load timeout); then workers are
+ * stopped and threads joined. It joins the replica threads, so it must not be
+ * called from a done callback, and no rt_submit may follow its return.
+ *
+ * Cancellation: a request belongs to the runtime from acceptance to its
+ * callback; RT_CANCELLED is for the server's own use (the client went away
+ * before submit). Nothing else may call rt_respond on an accepted request.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "runtime/rt.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+#define HEARTBEAT_NS (1 * SEC)        /* ping an idle worker this often (FAULT-3) */
+#define DISPATCH_SLACK_NS (2 * MS)    /* wake-up and join time before a deadline-driven close */
+#define RUN_TIMEOUT_MIN_NS (5 * SEC)  /* a batch is declared hung after max(10 x predicted, this) */
+#define CRASH_LIMIT 3                 /* deaths ... */
+#define CRASH_WINDOW_NS (300 * SEC)   /* ... within this window start a back-off (FAULT-6) */
+#define BACKOFF_MIN_NS (30 * SEC)     /* first back-off; doubles while the loop goes on */
+#define BACKOFF_MAX_NS (300 * SEC)
+#define STOP_GRACE_NS (1 * SEC)       /* a worker's time to quit before SIGKILL */
+#define SWEEP_GAP_NS (5 * MS)         /* the sweeper scans the queue at most this often */
+#define VIEW_EXTRA 64                 /* expired heads a decision may see besides a batch */
+#define QUEUE_MIN_DEFAULT 64          /* default bound when no latency is predicted */
+#define QUEUE_MAX_DEFAULT 65536       /* the default bound never exceeds this */
+
+typedef enum rep_state { REP_STARTING, REP_READY, REP_BACKOFF, REP_STOPPED } rep_state;
+
+typedef struct replica {
+    rt_model *m;
+    int idx;
+    pthread_t thread;
+    bool thread_started;
+    /* under m->mu */
+    rep_state state;
+    int pid;
+    bool busy;
+    uint64_t busy_until;    /* predicted end of the running batch, for admission */
+    uint64_t up_since;
+    uint64_t deaths[CRASH_LIMIT];
+    unsigned n_deaths;
+    uint64_t backoff_ns, backoff_until;
+    /* the thread's own */
+    rt_worker *w;
+    uint64_t last_contact;  /* last proof of life: a run or a ping */
+    int64_t *rows;          /* decision scratch, view_cap entries */
+    uint64_t *dls;
+    rt_request **batch;     /* max_batch entries */
+} replica;
+
+typedef struct answer_list {
+    rt_request *head, *tail;
+    size_t n;
+} answer_list;
+
+struct rt_model {
+    rt_model_cfg cfg;            /* immutable after rt_model_new */
+    char *exe, *ort_lib;
+    size_t capacity;
+    size_t view_cap;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, sweep_cv, idle_cv;
+    /* ---- under mu ---- */
+    rt_request *head, *tail;
+    size_t n_queued;
+    int64_t queued_rows;
+    bool accepting, draining, stop;
+    size_t running;              /* batches in worker runs */
+    uint64_t sweep_at;           /* when the sweeper means to scan next */
+    int batch_max;               /* effective rows per batch (1: no batching) */
+    uint64_t seq;
+    rt_model_stats st;
+    /* ---- the declared inputs/outputs, written once before io_known is set ---- */
+    atomic_bool io_known;
+    be_io in[RT_MAX_IO], out[RT_MAX_IO];
+    size_t n_in, n_out;
+    bool has_rows;               /* inputs' dim 0 is the batch: a request's rows come from it */
+    atomic_int n_ready;          /* mirror of st.replicas_ready for lock-free rt_model_ready */
+
+    replica *rep;
+    int n_rep;
+    pthread_t sweeper;
+    bool sweeper_started;
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+static double ms(uint64_t ns) { return (double)ns / 1e6; }
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+static void cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    /* monotonic: waits must not jump with the wall clock */
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* Wait at most rel ns. Relative, so it works whatever clock rt_now_ns() reads. */
+static void wait_rel(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t rel)
+{
+    if (rel > 3600 * SEC)
+        rel = 3600 * SEC;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + rel % SEC;
+    ts.tv_sec += (time_t)(rel / SEC + ns / SEC);
+    ts.tv_nsec = (long)(ns % SEC);
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+static uint64_t lat_of(const rt_model *m, int64_t rows)
+{
+    return rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows);
+}
+
+static void list_add(answer_list *l, rt_request *r)
+{
+    r->next = NULL;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->n++;
+}
+
+/* Answer every request of a list (lock released; the counters were settled under it). */
+static void list_answer(answer_list *l, rt_outcome o, const char *msg)
+{
+    for (rt_request *r = l->head, *next; r; r = next) {
+        next = r->next; /* the callback may free r */
+        rt_respond(r, o, msg);
+    }
+    l->head = l->tail = NULL;
+    l->n = 0;
+}
+
+/* Under mu: the counters of a request leaving the runtime with outcome o. */
+static void settle(rt_model *m, rt_outcome o)
+{
+    m->st.in_flight--;
+    m->st.outcome[o]++;
+}
+
+/* Under mu: unlink r (whose predecessor is prev, NULL at the head) from the queue. */
+static void queue_unlink(rt_model *m, rt_request *prev, rt_request *r)
+{
+    if (prev)
+        prev->next = r->next;
+    else
+        m->head = r->next;
+    if (m->tail == r)
+        m->tail = prev;
+    m->n_queued--;
+    m->queued_rows -= r->rows;
+    m->st.queued--;
+    r->next = NULL;
+}
+
+/* ---- declared inputs and input checks --------------------------------------------------- */
+
+/* Under mu, once, from the first worker that loads: what requests are checked against. */
+static void capture_io(rt_model *m, const rt_worker *w)
+{
+    const be_io *in, *out;
+    size_t n_in, n_out = rt_worker_io(w, &in, &n_in, &out);
+    if (n_in > RT_MAX_IO)
+        n_in = RT_MAX_IO;
+    if (n_out > RT_MAX_IO)
+        n_out = RT_MAX_IO;
+    memcpy(m->in, in, n_in * sizeof *in);
+    memcpy(m->out, out, n_out * sizeof *out);
+    m->n_in = n_in;
+    m->n_out = n_out;
+
+    bool rows = m->cfg.has_batch_dim && n_in > 0;
+    for (size_t i = 0; i < n_in && rows; i++)
+        rows = m->in[i].shape.rank >= 1 && m->in[i].shape.dim[0] < 0;
+    m->has_rows = rows;
+    bool batchable = rows && m->cfg.max_batch > 1;
+    for (size_t i = 0; i < n_out && batchable; i++)
+        batchable = m->out[i].shape.rank >= 1 && m->out[i].shape.dim[0] < 0;
+    m->batch_max = batchable ? m->cfg.max_batch : 1;
+    if (m->cfg.max_batch > 1 && !batchable)
+        US_LOGW("model '%s': %s no dynamic batch dim: served one request per batch, not %d",
+                m->cfg.name, rows ? "an output has" : "the inputs have", m->cfg.max_batch);
+    atomic_store_explicit(&m->io_known, true, memory_order_release);
+}
+
+static bool validate(const rt_model *m, rt_request *r, char *msg, size_t cap)
+{
+    char a[96], b[96];
+    if (r->n_in != m->n_in) {
+        snprintf(msg, cap, "model '%s' takes %zu inputs, the request has %zu", m->cfg.name,
+                 m->n_in, r->n_in);
+        return false;
+    }
+    int64_t rows = 1;
+    for (size_t i = 0; i < m->n_in; i++) {
+        const us_tensor *t = &r->in[i];
+        const be_io *d = &m->in[i];
+        if (strcmp(t->name, d->name) != 0) {
+            snprintf(msg, cap, "input %zu is '%s', the model's is '%s'", i, t->name, d->name);
+            return false;
+        }
+        if (t->dtype != d->dtype) {
+            snprintf(msg, cap, "input '%s' is %s, the model takes %s", d->name,
+                     us_dtype_name(t->dtype), us_dtype_name(d->dtype));
+            return false;
+        }
+        if (!us_shape_matches(&d->shape, &t->shape)) {
+            snprintf(msg, cap, "input '%s' has shape %s, the model takes %s", d->name,
+                     us_shape_str(&t->shape, a, sizeof a), us_shape_str(&d->shape, b, sizeof b));
+            return false;
+        }
+        usher_error err = {0};
+        char what[US_TENSOR_NAME_MAX + 16];
+        snprintf(what, sizeof what, "input '%s'", d->name);
+        uint64_t want;
+        if (t->bytes && !t->data) {
+            snprintf(msg, cap, "%s: no data", what);
+            return false;
+        }
+        if (t->dtype == US_DT_BYTES) {
+            if (us_shape_elements(&t->shape, what, &want, &err) < 0 ||
+                us_bytes_check(t->data, t->bytes, want, what, &err) < 0) {
+                snprintf(msg, cap, "%s", err.msg);
+                return false;
+            }
+        } else if (us_tensor_nbytes(t->dtype, &t->shape, what, &want, &err) < 0) {
+            snprintf(msg, cap, "%s", err.msg);
+            return false;
+        } else if (want != t->bytes) {
+            snprintf(msg, cap, "%s: %llu bytes of data, shape %s needs %llu", what,
+                     (unsigned long long)t->bytes, us_shape_str(&t->shape, a, sizeof a),
+                     (unsigned long long)want);
+            return false;
+        }
+        if (m->has_rows) {
+            if (i == 0)
+                rows = t->shape.dim[0];
+            else if (t->shape.dim[0] != rows) {
+                snprintf(msg, cap, "input '%s' has %lld rows (dim 0), input '%s' %lld", d->name,
+                         (long long)t->shape.dim[0], m->in[0].name, (long long)rows);
+                return false;
+            }
+        }
+    }
+    if (rows < 1 || rows > m->cfg.max_batch) {
+        snprintf(msg, cap, "a batch of %lld rows: model '%s' takes 1 to %d", (long long)rows,
+                 m->cfg.name, m->cfg.max_batch);
+        return false;
+    }
+    r->rows = rows;
+    return true;
+}
+
+/* ---- submit ----------------------------------------------------------------------------- */
+
+/* Under mu: predicted time until a replica could start r (work ahead shared by the ready
+ * replicas), or 0 when nothing is predicted. */
+static uint64_t work_ahead(const rt_model *m, uint64_t now)
+{
+    int b = m->batch_max;
+    uint64_t lat_b = lat_of(m, b);
+    int ready = atomic_load_explicit(&m->n_ready, memory_order_relaxed);
+    if (!lat_b || ready < 1)
+        return 0;
+    double work = (double)m->queued_rows * (double)lat_b / (double)b;
+    for (int i = 0; i < m->n_rep; i++) {
+        const replica *p = &m->rep[i];
+        if (p->state == REP_READY && p->busy && p->busy_until > now)
+            work += (double)(p->busy_until - now);
+    }
+    work /= ready;
+    return work >= 1.8e19 ? UINT64_MAX : (uint64_t)work;
+}
+
+rt_outcome rt_submit(rt_model *m, rt_request *r)
+{
+    const uint64_t now = rt_now_ns();
+    char msg[USHER_ERROR_MAX];
+    msg[0] = 0;
+    rt_outcome o = RT_OK;
+    r->arrival_ns = now;
+    r->next = NULL;
+    r->n_out = 0;
+
+    /* the declared inputs never change once known, so the check needs no lock */
+    bool known = atomic_load_explicit(&m->io_known, memory_order_acquire);
+    bool valid = known && validate(m, r, msg, sizeof msg);
+
+    uint64_t dl = UINT64_MAX;
+    if (m->cfg.default_timeout_ns)
+        dl = sat_add(now, m->cfg.default_timeout_ns);
+    if (r->deadline_ns && r->deadline_ns < dl)
+        dl = r->deadline_ns; /* a request may shorten the default, never extend it */
+    r->deadline_ns = dl;
+
+    pthread_mutex_lock(&m->mu);
+    r->seq = ++m->seq;
+    m->st.received++;
+    int ready = atomic_load_explicit(&m->n_ready, memory_order_relaxed);
+    if (!m->accepting) {
+        o = RT_UNAVAILABLE;
+        snprintf(msg, sizeof msg, "model '%s' is shutting down", m->cfg.name);
+    } else if (!known || ready < 1) {
+        o = RT_UNAVAILABLE;
+        bool backoff = true;
+        for (int i = 0; i < m->n_rep; i++)
+            backoff = backoff && m->rep[i].state == REP_BACKOFF;
+        snprintf(msg, sizeof msg, "model '%s' is not ready: %s", m->cfg.name,
+                 backoff ? "its workers keep crashing or failing to load (backing off)"
+                         : "no replica has it loaded (starting)");
+    } else if (!valid) {
+        o = RT_INVALID; /* msg says why */
+    } else if (m->n_queued >= m->capacity) {
+        o = RT_REJECTED;
+        snprintf(msg, sizeof msg, "queue full (%zu requests)", m->n_queued);
+    } else {
+        uint64_t ahead = work_ahead(m, now), own = lat_of(m, r->rows);
+        if (dl != UINT64_MAX && (dl <= now || sat_add(sat_add(now, ahead), own) > dl)) {
+            o = RT_REJECTED;
+            snprintf(msg, sizeof msg,
+                     "deadline cannot be met: ~%.1f ms of work queued ahead, deadline in %.1f ms "
+                     "(this request needs ~%.1f ms)",
+                     ms(ahead), dl > now ? ms(dl - now) : 0.0, ms(own));
+        }
+    }
+    if (o != RT_OK) {
+        m->st.outcome[o]++;
+        pthread_mutex_unlock(&m->mu);
+        rt_respond(r, o, msg);
+        return o;
+    }
+    if (m->tail)
+        m->tail->next = r;
+    else
+        m->head = r;
+    m->tail = r;
+    m->n_queued++;
+    m->queued_rows += r->rows;
+    m->st.queued++;
+    m->st.in_flight++;
+    pthread_cond_broadcast(&m->work_cv);
+    /* the sweeper must not sleep past the moment this request becomes hopeless */
+    uint64_t own = lat_of(m, r->rows);
+    uint64_t expiry = dl == UINT64_MAX ? UINT64_MAX : dl > own ? dl - own : 0;
+    if (expiry < m->sweep_at)
+        pthread_cond_signal(&m->sweep_cv);
+    pthread_mutex_unlock(&m->mu);
+    return RT_OK; /* r may already be answered and freed: not touched again */
+}
+
+/* ---- replicas --------------------------------------------------------------------------- */
+
+/* Under mu: a worker was lost (or failed to load); decide when to start the next. */
+static void record_death(rt_model *m, replica *p, uint64_t now, bool was_ready)
+{
+    m->st.worker_deaths++;
+    if (was_ready) {
+        m->st.replicas_ready--;
+        atomic_store(&m->n_ready, m->st.replicas_ready);
+        if (now - p->up_since > CRASH_WINDOW_NS)
+            p->backoff_ns = 0; /* it ran long enough: the loop, if any, is over */
+    }
+    p->pid = 0;
+    p->busy = false;
+    p->deaths[p->n_deaths++ % CRASH_LIMIT] = now;
+    if (p->n_deaths >= CRASH_LIMIT &&
+        now - p->deaths[p->n_deaths % CRASH_LIMIT] <= CRASH_WINDOW_NS) {
+        p->backoff_ns = p->backoff_ns ? p->backoff_ns * 2 : BACKOFF_MIN_NS;
+        if (p->backoff_ns > BACKOFF_MAX_NS)
+            p->backoff_ns = BACKOFF_MAX_NS;
+        p->backoff_until = now + p->backoff_ns;
+        p->n_deaths = 0;
+        p->state = REP_BACKOFF;
+        US_LOGW("model '%s' replica %d: %d worker deaths within %llu s: no restart for %llu s",
+                m->cfg.name, p->idx, CRASH_LIMIT, (unsigned long long)(CRASH_WINDOW_NS / SEC),
+                (unsigned long long)(p->backoff_ns / SEC));
+        pthread_cond_signal(&m->sweep_cv); /* queued requests may have nobody left */
+        return;
+    }
+    p->state = REP_STARTING;
+}
+
+/* Lock held on entry and exit; released while the worker starts. */
+static void start_worker(rt_model *m, replica *p)
+{
+    p->state = REP_STARTING;
+    pthread_mutex_unlock(&m->mu);
+    rt_worker_opts o = {
+        .exe = m->exe,
+        .model_path = m->cfg.path,
+        .be = m->cfg.be,
+    };
+    rt_worker *w = NULL;
+    usher_error err = {0};
+    int rc = rt_worker_start(&o, &w, &err);
+    uint64_t now = rt_now_ns();
+    if (rc < 0)
+        US_LOGW("model '%s' replica %d: worker failed to start: %s", m->cfg.name, p->idx,
+                err.msg);
+    else
+        US_LOGI("model '%s' replica %d: worker %d ready", m->cfg.name, p->idx,
+                rt_worker_pid(w));
+    pthread_mutex_lock(&m->mu);
+    if (rc < 0) {
+        record_death(m, p, now, false);
+        return;
+    }
+    if (!atomic_load_explicit(&m->io_known, memory_order_relaxed))
+        capture_io(m, w);
+    p->w = w;
+    p->pid = rt_worker_pid(w);
+    p->up_since = now;
+    p->last_contact = now;
+    p->state = REP_READY;
+    m->st.replicas_ready++;
+    atomic_store(&m->n_ready, m->st.replicas_ready);
+}
+
+/* Lock held on entry and exit: the worker died or hung; it is killed and replaced. */
+static void lose_worker(rt_model *m, replica *p, const char *why)
+{
+    US_LOGW("model '%s' replica %d: worker %d lost: %s", m->cfg.name, p->idx, p->pid, why);
+    record_death(m, p, rt_now_ns(), true);
+    rt_worker *w = p->w;
+    p->w = NULL;
+    pthread_mutex_unlock(&m->mu);
+    rt_worker_stop(w, 0);
+    pthread_mutex_lock(&m->mu);
+}
+
+/* Lock held on entry: answer and count a finished batch, then the lock is released. */
+static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const char *msg,
+                   uint64_t t0, uint64_t t1)
+{
+    for (size_t j = 0; j < n; j++) {
+        settle(m, o);
+        if (o == RT_OK) {
+            m->st.queue_ns += t0 - reqs[j]->arrival_ns;
+            m->st.compute_ns += t1 - t0;
+        }
+    }
+    if (m->draining)
+        pthread_cond_broadcast(&m->idle_cv);
+    pthread_mutex_unlock(&m->mu);
+    for (size_t j = 0; j < n; j++)
+        rt_respond(reqs[j], o, msg);
+}
+
+/* Drop the batch members whose deadline has passed (answered RT_TIMEOUT): a batch never starts
+ * late (OVER-2). Returns the members left. Lock not held. */
+static size_t drop_late(rt_model *m, rt_request **reqs, size_t n, uint64_t now)
+{
+    answer_list late = {0};
+    size_t k = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (reqs[j]->deadline_ns < now)
+            list_add(&late, reqs[j]);
+        else
+            reqs[k++] = reqs[j];
+    }
+    if (!late.n)
+        return n;
+    pthread_mutex_lock(&m->mu);
+    for (size_t j = 0; j < late.n; j++)
+        settle(m, RT_TIMEOUT);
+    pthread_mutex_unlock(&m->mu);
+    char msg[128];
+    snprintf(msg, sizeof msg, "deadline passed before its batch could start");
+    list_answer(&late, RT_TIMEOUT, msg);
+    return k;
+}
+
+/* Run one batch taken from the queue (lock held on entry and exit, released meanwhile). */
+static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
+{
+    us_tensor joined[RT_MAX_IO], outs[RT_MAX_IO];
+    size_t n_out = 0, n_in = reqs[0]->n_in;
+    usher_error err = {0};
+    char msg[USHER_ERROR_MAX + US_TENSOR_NAME_MAX + 128];
+    int64_t rows = 0;
+    uint64_t t0;
+    int rc;
+    pthread_mutex_unlock(&m->mu);
+
+    for (;;) {
+        rows = 0;
+        for (size_t j = 0; j < n; j++)
+            rows += reqs[j]->rows;
+        if (n > 1 && (rc = rt_batch_join(reqs, n, joined, n_in, &err)) < 0) {
+            snprintf(msg, sizeof msg, "could not form the batch: %s", err.msg);
+            pthread_mutex_lock(&m->mu);
+            p->busy = false;
+            m->running--;
+            finish(m, reqs, n, RT_INTERNAL, msg, 0, 0);
+            pthread_mutex_lock(&m->mu);
+            return;
+        }
+        t0 = rt_now_ns();
+        size_t k = drop_late(m, reqs, n, t0);
+        if (k == n)
+            break;
+        if (n > 1)
+            for (size_t i = 0; i < n_in; i++)
+                us_free(joined[i].data);
+        n = k;
+        if (n == 0) {
+            pthread_mutex_lock(&m->mu);
+            p->busy = false;
+            m->running--;
+            if (m->draining)
+                pthread_cond_broadcast(&m->idle_cv);
+            return;
+        }
+    }
+
+    pthread_mutex_lock(&m->mu);
+    m->st.batches++;
+    m->st.batch_rows += (uint64_t)rows;
+    for (size_t j = 0; j < n; j++)
+        if (reqs[j]->deadline_ns < t0)
+            m->st.started_late++; /* never: drop_late ran at t0 */
+    pthread_mutex_unlock(&m->mu);
+
+    uint64_t lat = lat_of(m, rows);
+    uint64_t timeout = lat > RUN_TIMEOUT_MIN_NS / 10 ? lat * 10 : RUN_TIMEOUT_MIN_NS;
+    /* a lone request runs from its own tensors: no copy */
+    rc = rt_worker_run(p->w, n > 1 ? joined : reqs[0]->in, n_in, outs, &n_out, timeout, &err);
+    uint64_t t1 = rt_now_ns();
+    if (n > 1)
+        for (size_t i = 0; i < n_in; i++)
+            us_free(joined[i].data);
+
+    rt_outcome o = RT_OK;
+    msg[0] = 0;
+    bool lost = false, demote = false;
+    if (rc == USHER_OK) {
+        p->last_contact = t1;
+        if (n == 1) { /* the outputs are the request's own */
+            memcpy(reqs[0]->out, outs, n_out * sizeof *outs);
+            reqs[0]->n_out = n_out;
+        } else {
+            if (rt_batch_split(outs, n_out, reqs, n, &err) < 0) {
+                o = RT_INTERNAL;
+                demote = err.code == USHER_ERR_INVALID;
+                snprintf(msg, sizeof msg, "model '%s': %s", m->cfg.name, err.msg);
+            }
+            for (size_t i = 0; i < n_out; i++)
+                us_free(outs[i].data);
+        }
+    } else if (rc == USHER_ERR_INVALID) {
+        o = RT_INVALID;
+        p->last_contact = t1;
+        snprintf(msg, sizeof msg, "%s", err.msg);
+    } else if (rc == USHER_ERR_IO) {
+        o = RT_WORKER_CRASH;
+        lost = true;
+        snprintf(msg, sizeof msg, "model '%s': worker %d lost while running this request: %s",
+                 m->cfg.name, p->pid, err.msg);
+    } else {
+        o = RT_INTERNAL;
+        p->last_contact = t1;
+        snprintf(msg, sizeof msg, "model '%s': %s", m->cfg.name, err.msg);
+    }
+
+    pthread_mutex_lock(&m->mu);
+    p->busy = false;
+    m->running--;
+    if (demote && m->batch_max > 1) {
+        US_LOGW("model '%s': %s; served one request per batch from now on", m->cfg.name, err.msg);
+        m->batch_max = 1;
+    }
+    rt_worker *dead = NULL;
+    if (lost) {
+        US_LOGW("model '%s' replica %d: worker %d lost: %s", m->cfg.name, p->idx, p->pid,
+                err.msg);
+        record_death(m, p, t1, true);
+        dead = p->w;
+        p->w = NULL;
+    }
+    finish(m, reqs, n, o, msg, t0, t1); /* answer first (FAULT-1), then reap */
+    if (dead)
+        rt_worker_stop(dead, 0);
+    pthread_mutex_lock(&m->mu);
+}
+
+/* Lock held: one decision for a ready replica. Returns false when it should sleep until
+ * *wake (absolute, rt clock). */
+static bool step(rt_model *m, replica *p, uint64_t *wake)
+{
+    uint64_t now = rt_now_ns();
+    size_t n = m->batch_max > 1 ? rt_batch_compatible(m->head, m->view_cap)
+                                : (m->n_queued < m->view_cap ? m->n_queued : m->view_cap);
+    size_t i = 0;
+    for (rt_request *r = m->head; r && i < n; r = r->next, i++) {
+        p->rows[i] = r->rows;
+        p->dls[i] = r->deadline_ns;
+    }
+    rt_batch_view v = {
+        .now_ns = now,
+        .max_batch = m->batch_max,
+        .latency_ns = m->cfg.latency_ns,
+        .rows = p->rows,
+        .deadline_ns = p->dls,
+        .n = n,
+        .blocked = n < m->n_queued || m->draining,
+        .slack_ns = DISPATCH_SLACK_NS,
+    };
+    rt_batch_decision d;
+    rt_batch_decide(&v, &d);
+
+    if (d.expire) {
+        answer_list late = {0};
+        for (size_t j = 0; j < d.expire; j++) {
+            rt_request *r = m->head;
+            queue_unlink(m, NULL, r);
+            settle(m, RT_TIMEOUT);
+            list_add(&late, r);
+        }
+        if (m->draining)
+            pthread_cond_broadcast(&m->idle_cv);
+        pthread_mutex_unlock(&m->mu);
+        list_answer(&late, RT_TIMEOUT, "deadline cannot be met: it expired in the queue");
+        pthread_mutex_lock(&m->mu);
+        return true;
+    }
+    if (d.take) {
+        int64_t rows = 0;
+        for (size_t j = 0; j < d.take; j++) {
+            rt_request *r = m->head;
+            queue_unlink(m, NULL, r);
+            p->batch[j] = r;
+            rows += r->rows;
+        }
+        p->busy = true;
+        p->busy_until = now + lat_of(m, rows);
+        m->running++;
+        if (m->head)
+            pthread_cond_broadcast(&m->work_cv); /* another idle replica may take the rest */
+        run_batch(m, p, p->batch, d.take);
+        return true;
+    }
+    *wake = d.wake_ns;
+    return false;
+}
+
+static void *replica_main(void *arg)
+{
+    replica *p = arg;
+    rt_model *m = p->m;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        uint64_t now = rt_now_ns();
+        if (!p->w) {
+            if (p->state == REP_BACKOFF && now < p->backoff_until) {
+                wait_rel(&m->work_cv, &m->mu, p->backoff_until - now);
+                continue;
+            }
+            start_worker(m, p);
+            continue;
+        }
+        uint64_t wake = UINT64_MAX;
+        if (step(m, p, &wake))
+            continue;
+        now = rt_now_ns();
+        if (now - p->last_contact >= HEARTBEAT_NS) {
+            pthread_mutex_unlock(&m->mu);
+            usher_error err = {0};
+            int rc = rt_worker_ping(p->w, &err);
+            pthread_mutex_lock(&m->mu);
+            if (rc < 0)
+                lose_worker(m, p, err.msg);
+            else
+                p->last_contact = rt_now_ns();
+            continue;
+        }
+        uint64_t rel = HEARTBEAT_NS - (now - p->last_contact);
+        if (wake > now && wake - now < rel)
+            rel = wake - now;
+        else if (wake <= now)
+            rel = 0;
+        if (rel)
+            wait_rel(&m->work_cv, &m->mu, rel);
+    }
+    bool was_ready = p->state == REP_READY;
+    p->state = REP_STOPPED;
+    p->pid = 0;
+    if (was_ready) {
+        m->st.replicas_ready--;
+        atomic_store(&m->n_ready, m->st.replicas_ready);
+    }
+    rt_worker *w = p->w;
+    p->w = NULL;
+    pthread_mutex_unlock(&m->mu);
+    if (w)
+        rt_worker_stop(w, STOP_GRACE_NS);
+    return NULL;
+}
+
+/* ---- the sweeper ------------------------------------------------------------------------ */
+static void *sweeper_main(void *arg)
+{
+    rt_model *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        uint64_t now = rt_now_ns();
+        bool nobody = atomic_load_explicit(&m->n_ready, memory_order_relaxed) == 0;
+        for (int i = 0; i < m->n_rep && nobody; i++)
+            nobody = m->rep[i].state == REP_BACKOFF || m->rep[i].state == REP_STOPPED;
+        answer_list late = {0}, gone = {0};
+        uint64_t next = UINT64_MAX;
+        for (rt_request *prev = NULL, *r = m->head, *nx; r; r = nx) {
+            nx = r->next;
+            uint64_t lat = lat_of(m, r->rows);
+            if (nobody || r->deadline_ns < now || r->deadline_ns - now < lat) {
+                queue_unlink(m, prev, r);
+                settle(m, nobody ? RT_UNAVAILABLE : RT_TIMEOUT);
+                list_add(nobody ? &gone : &late, r);
+                continue;
+            }
+            if (r->deadline_ns != UINT64_MAX && r->deadline_ns - lat < next)
+                next = r->deadline_ns - lat;
+            prev = r;
+        }
+        if (late.n || gone.n) {
+            if (m->draining)
+                pthread_cond_broadcast(&m->idle_cv);
+            pthread_mutex_unlock(&m->mu);
+            char msg[256];
+            snprintf(msg, sizeof msg, "model '%s': deadline cannot be met: no replica could "
+                     "start it in time", m->cfg.name);
+            list_answer(&late, RT_TIMEOUT, msg);
+            snprintf(msg, sizeof msg, "model '%s' is not ready: its workers keep crashing "
+                     "(backing off)", m->cfg.name);
+            list_answer(&gone, RT_UNAVAILABLE, msg);
+            pthread_mutex_lock(&m->mu);
+            continue; /* scan again: requests may have come while the lock was released */
+        }
+        now = rt_now_ns();
+        /* scan again at the next expiry, but not more often than SWEEP_GAP_NS */
+        uint64_t rel = next > now ? next - now : 0;
+        if (rel < SWEEP_GAP_NS)
+            rel = SWEEP_GAP_NS;
+        if (rel > SEC)
+            rel = SEC;
+        m->sweep_at = now + rel;
+        wait_rel(&m->sweep_cv, &m->mu, rel);
+        m->sweep_at = 0; /* scanning: no need to wake it */
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+static size_t default_capacity(const rt_model_cfg *c)
+{
+    uint64_t b = (uint64_t)c->max_batch, lat = rt_batch_latency(c->latency_ns, c->max_batch, c->max_batch);
+    uint64_t cap = 2 * b;
+    if (lat && c->default_timeout_ns) {
+        /* requests the replicas can serve within the default timeout at the predicted rate */
+        uint64_t rounds = c->default_timeout_ns / lat;
+        uint64_t fit = rounds > QUEUE_MAX_DEFAULT ? QUEUE_MAX_DEFAULT : rounds * b * (uint64_t)c->replicas;
+        if (fit > cap)
+            cap = fit;
+    } else if (cap < QUEUE_MIN_DEFAULT) {
+        cap = QUEUE_MIN_DEFAULT; /* nothing predicted: a modest bound */
+    }
+    return cap > QUEUE_MAX_DEFAULT ? QUEUE_MAX_DEFAULT : (size_t)cap;
+}
+
+static void model_destroy(rt_model *m)
+{
+    if (m->rep)
+        for (int i = 0; i < m->n_rep; i++) {
+            us_free(m->rep[i].rows);
+            us_free(m->rep[i].dls);
+            us_free(m->rep[i].batch);
+        }
+    us_free(m->rep);
+    us_free(m->exe);
+    us_free(m->ort_lib);
+    pthread_cond_destroy(&m->work_cv);
+    pthread_cond_destroy(&m->sweep_cv);
+    pthread_cond_destroy(&m->idle_cv);
+    pthread_mutex_destroy(&m->mu);
+    us_free(m);
+}
+
+static void join_all(rt_model *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->work_cv);
+    pthread_cond_broadcast(&m->sweep_cv);
+    pthread_mutex_unlock(&m->mu);
+    for (int i = 0; i < m->n_rep; i++)
+        if (m->rep[i].thread_started)
+            pthread_join(m->rep[i].thread, NULL);
+    if (m->sweeper_started)
+        pthread_join(m->sweeper, NULL);
+}
+
+int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher_error *err)
+{
+    *out = NULL;
+    if (!cfg->name[0] || !cfg->path[0] || !exe || !*exe)
+        return us_err_set(err, USHER_ERR_INVALID, "model '%s': a name, a model path and the "
+                          "usher executable are needed", cfg->name);
+    if (cfg->max_batch < 1 || cfg->max_batch > RT_MAX_BATCH)
+        return us_err_set(err, USHER_ERR_INVALID, "model '%s': max_batch %d, must be 1 to %d",
+                          cfg->name, cfg->max_batch, RT_MAX_BATCH);
+    if (cfg->replicas < 1 || cfg->replicas > 1024 || cfg->queue_capacity < 0)
+        return us_err_set(err, USHER_ERR_INVALID, "model '%s': %d replicas, queue capacity %d",
+                          cfg->name, cfg->replicas, cfg->queue_capacity);
+    rt_model *m = us_calloc(1, sizeof *m);
+    if (!m)
+        return us_err_set(err, USHER_ERR_NOMEM, "model '%s'", cfg->name);
+    m->cfg = *cfg;
+    /* be.device and be.ort_library point into memory the caller may free: keep copies */
+    const char *dev = cfg->be.device ? cfg->be.device : cfg->device;
+    snprintf(m->cfg.device, sizeof m->cfg.device, "%s", dev);
+    m->cfg.be.device = m->cfg.device[0] ? m->cfg.device : NULL;
+    m->exe = us_strdup(exe);
+    m->ort_lib = cfg->be.ort_library ? us_strdup(cfg->be.ort_library) : NULL;
+    m->cfg.be.ort_library = m->ort_lib;
+    m->capacity = cfg->queue_capacity ? (size_t)cfg->queue_capacity : default_capacity(cfg);
+    m->cfg.queue_capacity = (int)m->capacity;
+    m->view_cap = (size_t)cfg->max_batch + VIEW_EXTRA;
+    m->batch_max = 1; /* until the first worker shows the model's batch dims */
+    m->accepting = true;
+    m->sweep_at = UINT64_MAX;
+    m->n_rep = cfg->replicas;
+    m->rep = us_calloc((size_t)m->n_rep, sizeof *m->rep);
+    pthread_mutex_init(&m->mu, NULL);
+    cond_init(&m->work_cv);
+    cond_init(&m->sweep_cv);
+    cond_init(&m->idle_cv);
+    if (!m->exe || (cfg->be.ort_library && !m->ort_lib) || !m->rep)
+        goto nomem;
+    for (int i = 0; i < m->n_rep; i++) {
+        replica *p = &m->rep[i];
+        p->m = m;
+        p->idx = i;
+        p->state = REP_STARTING;
+        p->rows = us_mallocarray(m->view_cap, sizeof *p->rows);
+        p->dls = us_mallocarray(m->view_cap, sizeof *p->dls);
+        p->batch = us_mallocarray((size_t)cfg->max_batch, sizeof *p->batch);
+        if (!p->rows || !p->dls || !p->batch)
+            goto nomem;
+    }
+    if (pthread_create(&m->sweeper, NULL, sweeper_main, m) != 0)
+        goto nothread;
+    m->sweeper_started = true;
+    for (int i = 0; i < m->n_rep; i++) {
+        if (pthread_create(&m->rep[i].thread, NULL, replica_main, &m->rep[i]) != 0)
+            goto nothread;
+        m->rep[i].thread_started = true;
+    }
+    *out = m;
+    return USHER_OK;
+nothread:
+    join_all(m);
+    model_destroy(m);
+    return us_err_set(err, USHER_ERR_INTERNAL, "model '%s': cannot start its threads: %s",
+                      cfg->name, strerror(errno));
+nomem:
+    model_destroy(m);
+    return us_err_set(err, USHER_ERR_NOMEM, "model '%s'", cfg->name);
+}
+
+void rt_model_free(rt_model *m, uint64_t drain_ns)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->accepting = false;
+    m->draining = true; /* replicas stop waiting to fill batches: nothing more will come */
+    pthread_cond_broadcast(&m->work_cv);
+    uint64_t until = sat_add(rt_now_ns(), drain_ns);
+    for (;;) {
+        uint64_t now = rt_now_ns();
+        if ((m->n_queued == 0 && m->running == 0) || now >= until)
+            break;
+        uint64_t rel = until - now;
+        wait_rel(&m->idle_cv, &m->mu, rel < 50 * MS ? rel : 50 * MS);
+    }
+    answer_list rest = {0};
+    while (m->head) {
+        rt_request *r = m->head;
+        queue_unlink(m, NULL, r);
+        settle(m, RT_UNAVAILABLE);
+        list_add(&rest, r);
+    }
+    pthread_mutex_unlock(&m->mu);
+    char msg[256];
+    snprintf(msg, sizeof msg, "model '%s' is shutting down: its drain time ran out before this "
+             "request could run", m->cfg.name);
+    list_answer(&rest, RT_UNAVAILABLE, msg);
+    /* running batches end (answered by their replicas) before the threads return */
+    join_all(m);
+    model_destroy(m);
+}
+
+bool rt_model_ready(const rt_model *m)
+{
+    return atomic_load(&m->n_ready) > 0;
+}
+
+const rt_model_cfg *rt_model_config(const rt_model *m) { return &m->cfg; }
+
+void rt_model_get_stats(rt_model *m, rt_model_stats *out)
+{
+    pthread_mutex_lock(&m->mu);
+    *out = m->st;
+    pthread_mutex_unlock(&m->mu);
+}
+
+int rt_model_worker_pid(rt_model *m, int idx)
+{
+    if (idx < 0 || idx >= m->n_rep)
+        return 0;
+    pthread_mutex_lock(&m->mu);
+    int pid = m->rep[idx].pid;
+    pthread_mutex_unlock(&m->mu);
+    return pid;
+}
+
+bool rt_model_io(rt_model *m, const be_io **in, size_t *n_in, const be_io **out, size_t *n_out)
+{
+    /* written once, before io_known is released: read without the lock */
+    if (!atomic_load_explicit(&m->io_known, memory_order_acquire))
+        return false;
+    if (in)
+        *in = m->in;
+    if (n_in)
+        *n_in = m->n_in;
+    if (out)
+        *out = m->out;
+    if (n_out)
+        *n_out = m->n_out;
+    return true;
+}

@@ -1,0 +1,67 @@
+/*
+ * srv.h - the server's internals (layer 8, prefix srv_), shared by the
+ * HTTP front end (server.c), the local plan (cpuplan.c) and the metrics
+ * (metrics.c). The public face is include/usher/serve.h.
+ */
+#ifndef SRV_H
+#define SRV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "runtime/rt.h"
+#include "server/repo.h"
+#include "usher/serve.h"
+
+#define SRV_MAX_PROFILE_BATCH 64
+#define SRV_LAT_BUCKETS 14 /* request latency histogram, seconds: 1 ms .. 10 s, then +Inf */
+
+/* one model as served: its plan, its runtime, its front-end counters */
+typedef struct srv_model {
+    const repo_model *rm;
+    rt_model *rt;               /* NULL when unavailable */
+    char error[512];            /* why unavailable (no paths) */
+    /* the plan */
+    int replicas, threads, max_batch;
+    bool batchable;             /* the model's inputs have a dynamic leading dim */
+    double slo_ms, rate;
+    uint64_t lat_ns[SRV_MAX_PROFILE_BATCH + 1]; /* measured batch latency, 1 thread; 0: not measured */
+    double capacity;            /* requests/s the plan's replicas sustain at max_batch */
+    const char *plan_note;      /* e.g. "SLO below the measured batch-1 latency" */
+    /* front-end counters (the runtime keeps the rest) */
+    atomic_uint_fast64_t invalid;      /* refused before the runtime (bad request) */
+    atomic_uint_fast64_t slo_met;      /* successes answered within the SLO */
+    atomic_uint_fast64_t lat_bucket[SRV_LAT_BUCKETS + 1];
+    atomic_uint_fast64_t lat_sum_us, lat_count;
+} srv_model;
+
+struct usher_server {
+    usher_serve_params p;
+    char repo_dir[4096], exe[4096], address[64], ort_lib[4096];
+    repo repo;
+    srv_model *m;
+    size_t n;
+    struct MHD_Daemon *d;
+    int port;
+    atomic_bool shutting_down;
+    bool stopped;
+    int cpus;
+    uint64_t started_ns;
+    atomic_uint_fast64_t http_requests, http_errors; /* every request; non-2xx answers */
+};
+
+/* profile the models (a worker each, a few runs per batch size) and plan them
+ * for this machine's CPU cores; a model that fails gets its error set */
+void srv_plan_cpu(usher_server *s);
+/* apply a plan.json (from `usher plan`) to the repository's models */
+int srv_plan_file(usher_server *s, const char *path, usher_error *err);
+/* the Prometheus text exposition of every counter */
+void srv_metrics(usher_server *s, us_buf *b);
+/* per-model statistics as JSON (GET /v2/models[/m]/stats) */
+void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b);
+srv_model *srv_find(usher_server *s, const char *name);
+
+#endif

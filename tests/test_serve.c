@@ -1,0 +1,549 @@
+/*
+ * test_serve.c - `usher serve` as clients meet it (issue 5): every endpoint
+ * with raw HTTP requests, the status table (RELIABILITY.md PROTO-3), error
+ * bodies (PROTO-2) and id echo (PROTO-5), the bad-input classes INPUT-2,
+ * INPUT-4, INPUT-5, INPUT-6 and binary framing (PROTO-6), a worker killed
+ * under load (FAULT-1, FAULT-2) - each test ending with the two health
+ * checks: live answers 200 and a known-good inference succeeds.
+ *
+ * The server runs in this process (so the sanitizer builds cover the front
+ * end), its workers are the real `usher worker` processes ($USHER_BIN), the
+ * models the real npm ones assembled by scripts/example-repo.sh.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "server/srv.h"
+#include "test.h"
+#include "usher/serve.h"
+
+static usher_server *srv;
+static size_t live_before; /* allocation-hook bytes before the server started */
+static int port;
+static char repo_dir[1024];
+static char *samples[8]; /* sample.json per model, plain malloc */
+static size_t sample_len[8];
+static const char *const models[] = {"ocr-cls", "wakeword-namaste", "wakeword-hello", "vad"};
+
+/* ---- a raw HTTP client --------------------------------------------------------------- */
+typedef struct reply {
+    int status;       /* 0: no response (closed or timed out) */
+    char head[8192];
+    char *body;       /* plain malloc, NUL-terminated */
+    size_t body_len;
+    bool closed;      /* the server closed the connection after it */
+} reply;
+
+static int connect_srv(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static bool send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return false;
+        c += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* read one response (Content-Length bodies; the server does not chunk) */
+static void read_reply(int fd, reply *r, int timeout_ms)
+{
+    memset(r, 0, sizeof r->head);
+    r->status = 0;
+    r->body = NULL;
+    r->body_len = 0;
+    r->closed = false;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    size_t head_end = 0, want = SIZE_MAX;
+    for (;;) {
+        if (head_end && len >= want)
+            break;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, timeout_ms) <= 0)
+            break;
+        if (len + 4096 > cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t got = recv(fd, buf + len, cap - len - 1, 0);
+        if (got <= 0) {
+            r->closed = true;
+            break;
+        }
+        len += (size_t)got;
+        buf[len] = 0;
+        if (!head_end) {
+            char *e = strstr(buf, "\r\n\r\n");
+            if (e) {
+                head_end = (size_t)(e - buf) + 4;
+                size_t hl = head_end < sizeof r->head ? head_end : sizeof r->head - 1;
+                memcpy(r->head, buf, hl);
+                r->head[hl] = 0;
+                sscanf(buf, "HTTP/1.%*d %d", &r->status);
+                const char *cl = strcasestr(r->head, "\r\nContent-Length:");
+                want = head_end + (cl ? strtoull(cl + 17, NULL, 10) : 0);
+            }
+        }
+    }
+    if (head_end) {
+        r->body_len = len > head_end ? len - head_end : 0;
+        r->body = malloc(r->body_len + 1);
+        memcpy(r->body, buf + head_end, r->body_len);
+        r->body[r->body_len] = 0;
+    }
+    free(buf);
+}
+
+/* one request on a fresh connection */
+static void request(const char *method, const char *path, const char *extra_headers,
+                    const void *body, size_t len, reply *r)
+{
+    int fd = connect_srv();
+    memset(r, 0, sizeof *r);
+    if (fd < 0)
+        return;
+    char head[2048];
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %zu\r\n%s\r\n", method,
+                     path, len, extra_headers ? extra_headers : "");
+    if (send_all(fd, head, (size_t)n) && (!len || send_all(fd, body, len)))
+        read_reply(fd, r, 20000);
+    close(fd);
+}
+
+static void reply_free(reply *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+static void infer_path(const char *model, char *path, size_t n)
+{
+    snprintf(path, n, "/v2/models/%s/infer", model);
+}
+
+/* the body carries a JSON object with "error" (PROTO-2): no absolute path in it */
+static bool error_body_ok(const reply *r)
+{
+    return r->body && strstr(r->body, "\"error\"") && !strstr(r->body, repo_dir) &&
+           r->body_len <= 4096 + 64;
+}
+
+/* live, and a known-good inference (every test ends with these) */
+static bool healthy(void)
+{
+    reply r;
+    request("GET", "/v2/health/live", NULL, NULL, 0, &r);
+    bool ok = r.status == 200;
+    reply_free(&r);
+    char path[128];
+    infer_path("wakeword-namaste", path, sizeof path);
+    request("POST", path, "Content-Type: application/json\r\n", samples[1], sample_len[1], &r);
+    ok = ok && r.status == 200 && r.body && strstr(r.body, "\"outputs\"");
+    reply_free(&r);
+    return ok;
+}
+
+#define ASSERT_HEALTHY() ASSERT(healthy())
+
+static int read_file_plain(const char *path, char **out, size_t *len)
+{
+    test_blob b;
+    if (!test_read_file(path, &b))
+        return -1;
+    *out = realloc(b.p, b.n + 1);
+    (*out)[b.n] = 0;
+    *len = b.n;
+    return 0;
+}
+
+/* ---- set-up --------------------------------------------------------------------------- */
+TEST(start)
+{
+    test_shared_fixture_ = 1;
+    live_before = us_alloc_live_bytes();
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(repo_dir, sizeof repo_dir, "%s/repo", test_tmpdir());
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && scripts/example-repo.sh '%s' >/dev/null",
+             test_source_dir(), repo_dir);
+    ASSERT(system(cmd) == 0);
+    for (size_t i = 0; i < 4; i++) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/%s/sample.json", repo_dir, models[i]);
+        ASSERT(read_file_plain(p, &samples[i], &sample_len[i]) == 0);
+    }
+    usher_serve_params sp = usher_serve_default_params();
+    sp.repo = repo_dir;
+    sp.exe = getenv("USHER_BIN");
+    sp.http_port = 0;
+    sp.cpus = 2;
+    sp.quiet = true;
+    ASSERT(sp.exe);
+    usher_error err;
+    ASSERT_OK(usher_server_start(&sp, &srv, &err));
+    port = usher_server_port(srv);
+    for (int i = 0; i < 600 && !usher_server_ready(srv); i++)
+        usleep(100000);
+    usher_server_print_plan(srv, stdout);
+    ASSERT(usher_server_ready(srv));
+}
+
+/* ---- endpoints -------------------------------------------------------------------------- */
+TEST(health_and_metadata)
+{
+    reply r;
+    request("GET", "/v2/health/live", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    reply_free(&r);
+    request("GET", "/v2/health/ready", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    reply_free(&r);
+    request("GET", "/v2", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"name\":\"usher\"");
+    ASSERT_CONTAINS(r.body, "binary_tensor_data");
+    reply_free(&r);
+    request("GET", "/v2/models/ocr-cls", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[-1,3,");
+    reply_free(&r);
+    request("GET", "/v2/models/ocr-cls/versions/1", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    reply_free(&r);
+    request("GET", "/v2/models/ocr-cls/versions/2", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 404);
+    ASSERT(error_body_ok(&r));
+    reply_free(&r);
+    request("GET", "/v2/models/ocr-cls/ready", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    reply_free(&r);
+    request("GET", "/v2/models/ocr-cls/versions/1/ready", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    reply_free(&r);
+    request("GET", "/v2/models/nope", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 404);
+    ASSERT(error_body_ok(&r));
+    reply_free(&r);
+    request("POST", "/v2/repository/index", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"state\":\"READY\"");
+    reply_free(&r);
+    request("POST", "/v2/repository/models/vad/unload", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 501);
+    reply_free(&r);
+    request("GET", "/v2/models/vad/stats", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"model_stats\"");
+    reply_free(&r);
+    request("GET", "/metrics", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT_CONTAINS(r.body, "usher_requests_total{model=\"vad\",outcome=\"success\"}");
+    reply_free(&r);
+    request("DELETE", "/v2/health/live", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 405);
+    reply_free(&r);
+    request("GET", "/v3/anything", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 404);
+    reply_free(&r);
+    ASSERT_HEALTHY();
+}
+
+TEST(infer_every_model)
+{
+    for (size_t i = 0; i < 4; i++) {
+        char path[128];
+        infer_path(models[i], path, sizeof path);
+        reply r;
+        request("POST", path, "Content-Type: application/json\r\n", samples[i], sample_len[i], &r);
+        if (r.status != 200)
+            FAIL_("%s: %d %s", models[i], r.status, r.body ? r.body : "");
+        ASSERT_CONTAINS(r.body, "\"outputs\"");
+        char id[64];
+        snprintf(id, sizeof id, "\"id\":\"%s-sample\"", models[i]);
+        ASSERT_CONTAINS(r.body, id); /* PROTO-5 */
+        reply_free(&r);
+    }
+    ASSERT_HEALTHY();
+}
+
+/* ---- bad input ------------------------------------------------------------------------ */
+static void expect_status(const char *model, const char *body, int status, const char *needle)
+{
+    char path[256];
+    infer_path(model, path, sizeof path);
+    reply r;
+    request("POST", path, "Content-Type: application/json\r\n", body, strlen(body), &r);
+    if (r.status != status)
+        fprintf(stderr, "  %s -> %d (%s), expected %d\n", body, r.status, r.body ? r.body : "",
+                status);
+    int got = r.status;
+    bool ok = error_body_ok(&r) && (!needle || (r.body && strstr(r.body, needle)));
+    if (!ok)
+        fprintf(stderr, "  %s: error body '%s' lacks '%s'\n", body, r.body ? r.body : "",
+                needle ? needle : "");
+    reply_free(&r);
+    if (got != status || !ok)
+        test_failed_ = 1;
+}
+
+TEST(input_4_overflow_vectors)
+{
+    const char *m = "wakeword-namaste";
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"FP32\",\"shape\":[16,1152921504606846978],\"data\":[1]}]}", 400, "onnx::Flatten_0");
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"FP32\",\"shape\":[4,1152921504606846978],\"data\":[1]}]}", 400, "onnx::Flatten_0");
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"FP32\",\"shape\":[2147483648],\"data\":[1]}]}", 400, NULL);
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"FP32\",\"shape\":[18446744073709551615],\"data\":[1]}]}", 400, NULL);
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"FP32\",\"shape\":[-5],\"data\":[1]}]}", 400, NULL);
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"FP32\",\"shape\":[1.5],\"data\":[1]}]}", 400, NULL);
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"FP32\",\"shape\":\"x\",\"data\":[1]}]}", 400, NULL);
+    /* well-formed but not what the model takes: 400, never 500 */
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"FP32\",\"shape\":[1,2],\"data\":[1,2]}]}", 400, NULL);
+    expect_status(m, "{\"inputs\":[{\"name\":\"other\",\"datatype\":\"FP32\",\"shape\":[1],\"data\":[1]}]}", 400, NULL);
+    expect_status(m, "{\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":\"INT8\",\"shape\":[1,24,96],\"data\":[300]}]}", 400, NULL);
+    expect_status(m, "{\"id\":\"echo-me\",\"inputs\":[]}", 400, "echo-me");
+    expect_status(m, "not json", 400, NULL);
+    char deep[512];
+    size_t o = 0;
+    o += (size_t)snprintf(deep + o, sizeof deep - o, "{\"inputs\":[{\"name\":\"a\",\"parameters\":");
+    for (int i = 0; i < 120 && o < sizeof deep - 4; i++)
+        deep[o++] = '[';
+    deep[o] = 0;
+    expect_status(m, deep, 400, NULL);
+    ASSERT_HEALTHY();
+}
+
+TEST(input_5_model_names)
+{
+    /* rejected: 400 before anything looks the name up */
+    const char *bad[] = {"..", "%2e%2e", " ..", "..%20", "%20", "a%00b", "model%2f.."};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/v2/models/%s/ready", bad[i]);
+        reply r;
+        request("GET", path, NULL, NULL, 0, &r);
+        if (r.status != 400 && r.status != 404)
+            FAIL_("%s: %d", bad[i], r.status);
+        if (strcmp(bad[i], "..") == 0 || strcmp(bad[i], "%2e%2e") == 0)
+            ASSERT_EQ_INT(r.status, 400);
+        reply_free(&r);
+    }
+    /* path-like names never reach a model: no such route */
+    const char *routes[] = {"/v2/models/../etc/ready", "/v2/models/a/../b/ready",
+                            "/v2/models/model/subdir/ready", "/v2/models//ready"};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        reply r;
+        request("GET", routes[i], NULL, NULL, 0, &r);
+        if (r.status != 400 && r.status != 404)
+            FAIL_("%s: %d", routes[i], r.status);
+        reply_free(&r);
+    }
+    /* valid names that are simply unknown: 404 */
+    const char *unknown[] = {"...", "..my_model", "model..1"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/v2/models/%s/ready", unknown[i]);
+        reply r;
+        request("GET", path, NULL, NULL, 0, &r);
+        ASSERT_EQ_INT(r.status, 404);
+        reply_free(&r);
+    }
+    ASSERT_HEALTHY();
+}
+
+TEST(input_2_and_6_limits_and_framing)
+{
+    /* a body announced over the limit: 413 before it is read, connection closed */
+    int fd = connect_srv();
+    ASSERT(fd >= 0);
+    const char *h = "POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                    "100000000000\r\n\r\n";
+    ASSERT(send_all(fd, h, strlen(h)));
+    reply r;
+    read_reply(fd, &r, 10000);
+    ASSERT_EQ_INT(r.status, 413);
+    reply_free(&r);
+    close(fd);
+    /* smuggling vectors: Transfer-Encoding with Content-Length, duplicate lengths,
+     * negative or non-numeric lengths: refused, and no second request parsed */
+    const char *vec[] = {
+        "POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+        "POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        "POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        "POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\nx\r\n",
+    };
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        fd = connect_srv();
+        ASSERT(fd >= 0);
+        send_all(fd, vec[i], strlen(vec[i]));
+        read_reply(fd, &r, 5000);
+        if (r.status != 400 && r.status != 413 && r.status != 0)
+            FAIL_("vector %zu: %d", i, r.status);
+        reply_free(&r);
+        close(fd);
+    }
+    /* a request line over 8 KiB */
+    static char longline[20000];
+    memcpy(longline, "GET /v2/", 8);
+    memset(longline + 8, 'a', sizeof longline - 40);
+    strcpy(longline + sizeof longline - 32, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    fd = connect_srv();
+    send_all(fd, longline, strlen(longline));
+    read_reply(fd, &r, 5000);
+    if (r.status != 414 && r.status != 431 && r.status != 400 && r.status != 0)
+        FAIL_("long request line: %d", r.status);
+    reply_free(&r);
+    close(fd);
+    ASSERT_HEALTHY();
+}
+
+TEST(binary_tensors)
+{
+    /* wakeword-namaste: [1,24,96] FP32 as a binary tail, output asked binary */
+    static float x[24 * 96];
+    for (int i = 0; i < 24 * 96; i++)
+        x[i] = (float)(i % 13) * 0.01f;
+    char json[512];
+    int jl = snprintf(json, sizeof json,
+                      "{\"id\":\"bin-1\",\"inputs\":[{\"name\":\"onnx::Flatten_0\",\"datatype\":"
+                      "\"FP32\",\"shape\":[1,24,96],\"parameters\":{\"binary_data_size\":%zu}}],"
+                      "\"outputs\":[{\"name\":\"39\",\"parameters\":{\"binary_data\":true}}]}",
+                      sizeof x);
+    size_t n = (size_t)jl + sizeof x;
+    char *body = malloc(n);
+    memcpy(body, json, (size_t)jl);
+    memcpy(body + jl, x, sizeof x);
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "Inference-Header-Content-Length: %d\r\n", jl);
+    reply r;
+    request("POST", "/v2/models/wakeword-namaste/infer", hdr, body, n, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT(strcasestr(r.head, "Inference-Header-Content-Length:"));
+    ASSERT(r.body && strstr(r.body, "\"binary_data_size\":4"));
+    reply_free(&r);
+    /* framing violations: header length 0, past the body, sizes not adding up */
+    snprintf(hdr, sizeof hdr, "Inference-Header-Content-Length: 0\r\n");
+    request("POST", "/v2/models/wakeword-namaste/infer", hdr, body, n, &r);
+    ASSERT_EQ_INT(r.status, 400);
+    reply_free(&r);
+    snprintf(hdr, sizeof hdr, "Inference-Header-Content-Length: %zu\r\n", n + 1);
+    request("POST", "/v2/models/wakeword-namaste/infer", hdr, body, n, &r);
+    ASSERT_EQ_INT(r.status, 400);
+    reply_free(&r);
+    snprintf(hdr, sizeof hdr, "Inference-Header-Content-Length: %d\r\n", jl);
+    request("POST", "/v2/models/wakeword-namaste/infer", hdr, body, n - 4, &r);
+    ASSERT_EQ_INT(r.status, 400);
+    reply_free(&r);
+    free(body);
+    ASSERT_HEALTHY();
+}
+
+/* ---- faults ---------------------------------------------------------------------------- */
+typedef struct load_arg {
+    const char *model;
+    int idx, n;
+    int ok, err5xx, err503, other;
+    double worst_ms;
+} load_arg;
+
+static void *load_thread(void *p)
+{
+    load_arg *a = p;
+    char path[128];
+    infer_path(a->model, path, sizeof path);
+    for (int i = 0; i < a->n; i++) {
+        reply r;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        request("POST", path, "Content-Type: application/json\r\n", samples[a->idx],
+                sample_len[a->idx], &r);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+        if (ms > a->worst_ms)
+            a->worst_ms = ms;
+        if (r.status == 200)
+            a->ok++;
+        else if (r.status == 503)
+            a->err503++;
+        else if (r.status >= 500)
+            a->err5xx++;
+        else
+            a->other++;
+        reply_free(&r);
+    }
+    return NULL;
+}
+
+TEST(fault_1_worker_killed_under_load)
+{
+    /* load on two models; kill one of ocr-cls's workers in the middle */
+    load_arg a = {.model = "ocr-cls", .idx = 0, .n = 60}, b = {.model = "vad", .idx = 3, .n = 60};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, load_thread, &a);
+    pthread_create(&tb, NULL, load_thread, &b);
+    usleep(300000);
+    srv_model *m = srv_find(srv, "ocr-cls");
+    ASSERT(m && m->rt);
+    rt_model_stats st;
+    rt_model_get_stats(m->rt, &st);
+    int pid = rt_model_worker_pid(m->rt, 0);
+    ASSERT(pid > 0);
+    kill(pid, SIGKILL);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    printf("  ocr-cls: %d ok, %d 500, %d 503, %d other (worst %.0f ms); vad: %d ok, %d errors\n",
+           a.ok, a.err5xx, a.err503, a.other, a.worst_ms, b.ok, b.err5xx + b.err503 + b.other);
+    ASSERT_EQ_INT(b.ok, b.n);        /* no other model sees an error */
+    ASSERT(a.ok + a.err5xx + a.err503 == a.n); /* every request answered */
+    ASSERT(a.worst_ms < 10000);
+    /* ready again */
+    int i = 0;
+    while (i++ < 300 && !rt_model_ready(m->rt))
+        usleep(100000);
+    ASSERT(rt_model_ready(m->rt));
+    ASSERT_HEALTHY();
+}
+
+TEST(stop)
+{
+    usher_server_shutdown(srv, 5000);
+    usher_server_free(srv);
+    srv = NULL;
+    for (size_t i = 0; i < 4; i++)
+        free(samples[i]);
+    /* the whole run, start to stop, leaves nothing allocated */
+    ASSERT_EQ_U64(us_alloc_live_bytes(), live_before);
+}
+
+TEST_MAIN(TEST_ENTRY(start), TEST_ENTRY(health_and_metadata), TEST_ENTRY(infer_every_model),
+          TEST_ENTRY(input_4_overflow_vectors), TEST_ENTRY(input_5_model_names),
+          TEST_ENTRY(input_2_and_6_limits_and_framing), TEST_ENTRY(binary_tensors),
+          TEST_ENTRY(fault_1_worker_killed_under_load), TEST_ENTRY(stop))
