@@ -2,7 +2,8 @@
 # the jobs. `make run` and `make test` install what is missing first.
 #
 #   make            build (build/)
-#   make run        the main job: `usher inspect` over the model zoo
+#   make run        the main job: `usher serve` on the example repository (real models)
+#   make tour       the offline tools: inspect, estimate and plan over the zoo
 #   make test       deps + normal, ASan+UBSan and libFuzzer builds + all tests
 #   make fuzz       run the ONNX loader fuzzer for FUZZ_SECONDS (default 600)
 #   make bench      benchmarks (bench/README.md)
@@ -13,7 +14,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 600
 
-.PHONY: all build deps run test fuzz bench zoo clean
+.PHONY: all build deps run tour test fuzz bench zoo clean
 
 all: build
 
@@ -28,6 +29,9 @@ deps:
 
 run: deps build
 	scripts/run-main.sh $(BUILD)/usher
+
+tour: deps build
+	scripts/tour.sh $(BUILD)/usher
 
 test: deps
 	scripts/test.sh

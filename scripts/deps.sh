@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 APT_PKGS=(cmake ninja-build gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev libmicrohttpd-dev
-          libprotobuf-c-dev libonnx-dev python3 python3-onnx ca-certificates)
+          libprotobuf-c-dev libonnx-dev python3 python3-onnx ca-certificates curl wrk)
 
 missing=()
 # npm may come from elsewhere (NodeSource); Debian's only when there is none

@@ -547,7 +547,8 @@ TEST(bodies_and_ids)
     ASSERT_OK(lg_body_tail_from_json("{\"id\":5}\n", 9, "in.json", &t, &err));
     ASSERT_STR_EQ(us_buf_str(&t), "}");
     static const char *bad[] = {"[]", "{\"a\":1,}", "{\"a\":1} x", "{\"a\":tru}", "{\"a\":01}",
-                                "{\"a\":\"\x01\"}", "{\"a\" 1}", "{\"a\":1"};
+                                "{\"a\":\"\x01\"}", "{\"a\" 1}", "{\"a\":1",
+                                "{\"a\":1,\"a\":2}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (lg_body_tail_from_json(bad[i], strlen(bad[i]), "in.json", &t, &err) !=
             USHER_ERR_PARSE)
@@ -573,7 +574,10 @@ TEST(bodies_and_ids)
     us_buf_free(&body);
     const char *m1 = "{\"name\":\"m\"}";
     ASSERT_EQ_INT(lg_body_tail_random(m1, strlen(m1), "m", &rng, &t, &err), USHER_ERR_PARSE);
-    ASSERT_CONTAINS(err.msg, "no \"inputs\"");
+    ASSERT_CONTAINS(err.msg, "no \"inputs\" array");
+    const char *m0 = "{\"inputs\":[],\"inputs\":[]}"; /* the reader refuses duplicate keys */
+    ASSERT_EQ_INT(lg_body_tail_random(m0, strlen(m0), "m", &rng, &t, &err), USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "model 'm' metadata: byte ");
     const char *m2 = "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP8\",\"shape\":[1]}]}";
     ASSERT_EQ_INT(lg_body_tail_random(m2, strlen(m2), "m", &rng, &t, &err),
                   USHER_ERR_UNSUPPORTED);
@@ -583,7 +587,7 @@ TEST(bodies_and_ids)
     ASSERT_EQ_INT(lg_body_tail_random(m4, strlen(m4), "m", &rng, &t, &err), USHER_ERR_PARSE);
     const char *m5 = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1]}]}";
     ASSERT_EQ_INT(lg_body_tail_random(m5, strlen(m5), "m", &rng, &t, &err), USHER_ERR_PARSE);
-    ASSERT_CONTAINS(err.msg, "lacks a datatype");
+    ASSERT_CONTAINS(err.msg, "lacks a datatype (string)");
     us_buf_free(&t);
 }
 

@@ -30,7 +30,7 @@ static void help(FILE *f)
             "  --duration S       seconds of arrivals (with a trace: default its last line)\n"
             "  --rate R           requests/s of each model given without :R\n"
             "  --arrivals A       poisson (default), uniform, or trace:FILE with lines\n"
-            "                     'time_s model' ('#' comments)\n"
+            "                     'time_s model' ('#' comments; rates are then unused)\n"
             "  --input FILE       the infer request body (JSON) for every model, or\n"
             "                     NAME=FILE for one; its \"id\" is replaced\n"
             "  --random-input     random data shaped by GET /v2/models/NAME (the default\n"
@@ -95,9 +95,11 @@ static void print_text(const lg_params *p, const lg_report *r, const char *arriv
     printf("  missing      %llu  (timed out %llu, failed %llu, unsent %llu)\n",
            (unsigned long long)r->missing, (unsigned long long)r->timed_out,
            (unsigned long long)r->failed, (unsigned long long)r->unsent);
-    printf("  duplicates   %llu  (unknown ids %llu)  id errors: %llu mismatched, %llu missing\n",
+    printf("  duplicates   %llu  (unknown ids %llu)  id errors: %llu mismatched, %llu missing "
+           "(%llu bodies not JSON)\n",
            (unsigned long long)r->duplicates, (unsigned long long)r->unknown_ids,
-           (unsigned long long)r->id_mismatch, (unsigned long long)r->id_missing);
+           (unsigned long long)r->id_mismatch, (unsigned long long)r->id_missing,
+           (unsigned long long)r->bad_json);
     printf("  goodput      %.1f/s  (%llu answered 200 within %g ms: %.2f%% of sent)\n", r->goodput,
            (unsigned long long)r->good, r->slo_ms, r->slo_pct);
     dist_line("latency ms", &r->latency);

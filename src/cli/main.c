@@ -21,6 +21,7 @@ static const struct verb {
     {"estimate", cli_estimate, "predict latency, Creq, Mreq, bandwidth and energy on GPU types"},
     {"calibrate", cli_calibrate, "measure this machine's GPU and write its calibration row"},
     {"plan", cli_plan, "place models on GPUs: replicas, batch sizes, shares, under SLOs"},
+    {"serve", cli_serve, "serve a model repository over the KServe v2 inference protocol"},
     {"load", cli_load, "send open-loop inference load to a server and count every answer"},
     {"convert", cli_convert, "rewrite a model: strip weights, fill random weights, external data"},
     {"worker", cli_worker, "(internal) a replica's worker process, started by the server"},

@@ -111,7 +111,7 @@ size_t us_jsonr_tape_bytes(const us_jsonr_doc *d)
 {
     if (!d)
         return 0;
-    size_t words = d->n_blk > 1 ? (d->n_blk - 1) * (size_t)BLK_WORDS + BLK_WORDS : d->blk0_cap;
+    size_t words = d->n_blk > 1 ? d->n_blk * (size_t)BLK_WORDS : d->blk0_cap;
     return words * sizeof(uint32_t) + d->cap_blk * sizeof(uint32_t *) + sizeof *d;
 }
 
@@ -684,7 +684,7 @@ static int check_duplicates(parser *p, size_t base)
 static int open_container(parser *p, bool obj)
 {
     if ((int)p->n_stk >= p->max_depth)
-        return fail(p, p->pos, USHER_ERR_LIMIT, "nesting deeper than the limit of %d",
+        return fail(p, p->pos, USHER_ERR_PARSE, "nesting deeper than the limit of %d",
                     p->max_depth);
     if (p->n_stk == p->cap_stk) {
         size_t cap = p->cap_stk ? p->cap_stk * 2 : 16;
@@ -866,13 +866,13 @@ int us_jsonr_parse(const char *text, size_t len, const us_jsonr_limits *lim, us_
         return us_err_set(err, USHER_ERR_NOMEM, "byte 0: out of memory");
     d->text = (const unsigned char *)text;
     d->len = len;
-    d->cap_blk = 4;
-    d->n_blk = 1;
-    d->blk = us_calloc(d->cap_blk, sizeof *d->blk);
+    d->blk = us_calloc(4, sizeof *d->blk);
     if (!d->blk) {
         us_jsonr_free(d);
         return us_err_set(err, USHER_ERR_NOMEM, "byte 0: out of memory");
     }
+    d->cap_blk = 4;
+    d->n_blk = 1; /* block 0 exists (empty) from here on */
     parser p;
     memset(&p, 0, sizeof p);
     p.s = d->text;

@@ -32,8 +32,9 @@
  * container stack, and while an object is open an entry of 16 bytes per key
  * for the duplicate check (sorted when the object closes: O(n log n)).
  *
- * Errors: USHER_ERR_PARSE (syntax, encoding, duplicate key, number range),
- * USHER_ERR_LIMIT (length, depth), USHER_ERR_NOMEM. The message is
+ * Errors: USHER_ERR_PARSE (syntax, encoding, duplicate key, number range,
+ * nesting over the depth limit: malformed, not big), USHER_ERR_LIMIT (length),
+ * USHER_ERR_NOMEM. The message is
  * "byte N: expected ... / <what is wrong>", N the 0-based offset of the
  * offending byte, which is also returned through err_offset. Key text shown
  * in a message is cut at 40 bytes with bytes outside printable ASCII as '?'.

@@ -463,6 +463,7 @@ static void start_worker(rt_model *m, replica *p)
     rt_worker_opts o = {
         .exe = m->exe,
         .model_path = m->cfg.path,
+        .name = m->cfg.name,
         .be = m->cfg.be,
     };
     rt_worker *w = NULL;

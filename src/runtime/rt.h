@@ -197,6 +197,7 @@ typedef struct rt_worker rt_worker;
 typedef struct rt_worker_opts {
     const char *exe;           /* the usher binary: started as `exe worker ...` */
     const char *model_path;
+    const char *name;          /* for messages; default the file's base name */
     be_options be;
     uint64_t shm_bytes;        /* the shared tensor region; default 256 MiB */
     uint64_t load_timeout_ns;  /* default 120 s */

@@ -504,7 +504,7 @@ int rt_worker_start(const rt_worker_opts *o, rt_worker **out, usher_error *err)
     w->pid = -1;
     w->sock = w->pidfd = w->memfd = -1;
     w->reaped = true; /* nothing to reap until fork */
-    rt_ipc_text(w->model, sizeof w->model, base_name(o->model_path));
+    rt_ipc_text(w->model, sizeof w->model, o->name ? o->name : base_name(o->model_path));
     long page = sysconf(_SC_PAGESIZE);
     uint64_t pg = page > 0 ? (uint64_t)page : 4096;
     uint64_t shm = o->shm_bytes ? o->shm_bytes : DEFAULT_SHM_BYTES;
@@ -780,7 +780,7 @@ int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out
     /* blocking send: the worker reads as it goes, and one RUN is < 20 KiB */
     rc = rt_ipc_send(w->sock, w->buf, len, false);
     if (rc == -EPIPE || rc == -ECONNRESET)
-        return mark_dead(w, false, err, "died before a run");
+        return mark_dead(w, false, err, "died (a batch could not be sent)");
     if (rc)
         return mark_dead(w, true, err, "could not be sent a run (%s)", strerror(-rc));
 

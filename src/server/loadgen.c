@@ -55,6 +55,13 @@
  *    unsent). Exit status 0 of `usher load` means: no missing, no
  *    duplicate, no id error.
  *
+ * 5. Reading JSON. The project's reader (core/json.h) reads the --input
+ *    body, the model metadata and every response, in full: a response body
+ *    that is not valid JSON is counted (bad_json) and its id is missing.
+ *    That costs about 1.3 us for a small response on this machine, and
+ *    grows with the body; the id alone could be found by a scan that stops
+ *    at it, if large outputs ever made the generator its own bottleneck.
+ *
  * 6. Bodies. The id goes first ({"id":"S-n", then the rest), so a request
  *    costs one short formatted head plus a shared, precomputed tail per
  *    model, written with one sendmsg. Random inputs are drawn once per model
@@ -65,13 +72,6 @@
  *    the 990th smallest). Goodput is 200 answers within the SLO per second
  *    of schedule; SLO attainment is the same count over requests sent.
  *    Achieved rate is requests written over max(duration, last write).
- *
- * 5. Reading JSON. Only two things are read from the server: the "id" of
- *    a response and a model's metadata (for random inputs). A small
- *    validating scanner below does both, bounded (nesting depth 64, ids
- *    of at most 255 bytes, strings checked for escapes and control bytes).
- *    It should give way to the project's JSON reader (src/core/json.h) once
- *    that exists.
  */
 #include "loadgen.h"
 
@@ -96,6 +96,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/tensor.h"
 #include "server/httpc.h"
@@ -355,291 +356,75 @@ int lg_trace_load(const char *path, const char *const *names, size_t n_names,
     return rc;
 }
 
-/* ---- a small validating JSON scanner (see note 5) -------------------------- */
-
-#define JSON_DEPTH 64
-
-typedef struct jsc {
-    const char *s;
-    size_t n, i;
-} jsc;
-
-static void jws(jsc *j)
-{
-    while (j->i < j->n &&
-           (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r'))
-        j->i++;
-}
-
-static int jpeek(jsc *j)
-{
-    jws(j);
-    return j->i < j->n ? (unsigned char)j->s[j->i] : -1;
-}
-
-static bool jeat(jsc *j, char c)
-{
-    if (jpeek(j) != (unsigned char)c)
-        return false;
-    j->i++;
-    return true;
-}
-
-static int hex4(const char *s)
-{
-    int v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = s[k];
-        int d = c >= '0' && c <= '9' ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-/* A string at the cursor, decoded into out[0..cap) when out is given.
-   0 ok, -1 malformed, -2 longer than cap - 1 (the string is still consumed). */
-static int jstring(jsc *j, char *out, size_t cap, size_t *len)
-{
-    if (!jeat(j, '"'))
-        return -1;
-    size_t o = 0;
-    bool too_long = false;
-    while (j->i < j->n) {
-        unsigned char c = (unsigned char)j->s[j->i++];
-        char enc[4];
-        size_t k = 0;
-        if (c == '"') {
-            if (out)
-                out[o < cap ? o : cap - 1] = '\0';
-            if (len)
-                *len = o;
-            return too_long ? -2 : 0;
-        }
-        if (c < 0x20)
-            return -1;
-        if (c != '\\') {
-            enc[k++] = (char)c;
-        } else {
-            if (j->i >= j->n)
-                return -1;
-            char e = j->s[j->i++];
-            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-            const char *f = e ? strchr(from, e) : NULL;
-            if (f) {
-                enc[k++] = to[f - from];
-            } else if (e == 'u') {
-                if (j->n - j->i < 4)
-                    return -1;
-                int u = hex4(j->s + j->i);
-                if (u < 0)
-                    return -1;
-                j->i += 4;
-                uint32_t cp = (uint32_t)u;
-                if (u >= 0xD800 && u <= 0xDBFF) { /* a surrogate pair */
-                    if (j->n - j->i < 6 || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u')
-                        return -1;
-                    int lo = hex4(j->s + j->i + 2);
-                    if (lo < 0xDC00 || lo > 0xDFFF)
-                        return -1;
-                    j->i += 6;
-                    cp = 0x10000 + (((uint32_t)u - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
-                } else if (u >= 0xDC00 && u <= 0xDFFF) {
-                    return -1;
-                }
-                if (cp < 0x80) {
-                    enc[k++] = (char)cp;
-                } else if (cp < 0x800) {
-                    enc[k++] = (char)(0xC0 | (cp >> 6));
-                    enc[k++] = (char)(0x80 | (cp & 0x3F));
-                } else if (cp < 0x10000) {
-                    enc[k++] = (char)(0xE0 | (cp >> 12));
-                    enc[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                    enc[k++] = (char)(0x80 | (cp & 0x3F));
-                } else {
-                    enc[k++] = (char)(0xF0 | (cp >> 18));
-                    enc[k++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-                    enc[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                    enc[k++] = (char)(0x80 | (cp & 0x3F));
-                }
-            } else {
-                return -1;
-            }
-        }
-        if (out && !too_long) {
-            if (o + k >= cap)
-                too_long = true;
-            else
-                memcpy(out + o, enc, k);
-        }
-        o += k;
-    }
-    return -1;
-}
-
-/* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; start and end offsets. */
-static int jnumber(jsc *j, size_t *start)
-{
-    jws(j);
-    size_t i = j->i;
-    *start = i;
-    const char *s = j->s;
-    if (i < j->n && s[i] == '-')
-        i++;
-    if (i >= j->n)
-        return -1;
-    if (s[i] == '0') {
-        i++;
-    } else if (s[i] >= '1' && s[i] <= '9') {
-        while (i < j->n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    } else {
-        return -1;
-    }
-    if (i < j->n && s[i] == '.') {
-        i++;
-        size_t d = i;
-        while (i < j->n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return -1;
-    }
-    if (i < j->n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < j->n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = i;
-        while (i < j->n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return -1;
-    }
-    j->i = i;
-    return 0;
-}
-
-static int jvalue(jsc *j, int depth);
-
-static int jcontainer(jsc *j, int depth, bool object)
-{
-    if (depth >= JSON_DEPTH)
-        return -1;
-    j->i++; /* the opening bracket */
-    char close = object ? '}' : ']';
-    if (jeat(j, close))
-        return 0;
-    for (;;) {
-        if (object) {
-            if (jstring(j, NULL, 0, NULL) != 0 || !jeat(j, ':'))
-                return -1;
-        }
-        if (jvalue(j, depth + 1) != 0)
-            return -1;
-        if (jeat(j, close))
-            return 0;
-        if (!jeat(j, ','))
-            return -1;
-    }
-}
-
-static int jvalue(jsc *j, int depth)
-{
-    int c = jpeek(j);
-    size_t start;
-    switch (c) {
-    case '{':
-        return jcontainer(j, depth, true);
-    case '[':
-        return jcontainer(j, depth, false);
-    case '"':
-        return jstring(j, NULL, 0, NULL) == 0 ? 0 : -1;
-    case 't':
-    case 'f':
-    case 'n': {
-        const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-        size_t l = strlen(lit);
-        if (j->n - j->i < l || memcmp(j->s + j->i, lit, l) != 0)
-            return -1;
-        j->i += l;
-        return 0;
-    }
-    default:
-        return jnumber(j, &start);
-    }
-}
-
-/* Read an object member's key into key[0..cap) ("" when it does not fit). */
-static int jkey(jsc *j, char *key, size_t cap)
-{
-    int r = jstring(j, key, cap, NULL);
-    if (r == -2)
-        key[0] = '\0';
-    else if (r < 0)
-        return -1;
-    return jeat(j, ':') ? 0 : -1;
-}
+/* ---- reading JSON (see note 5) ------------------------------------------- */
 
 int lg_response_id(const char *body, size_t n, char *id, size_t cap, size_t *len)
 {
-    jsc j = {body, n, 0};
-    if (!jeat(&j, '{'))
-        return 0;
-    if (jeat(&j, '}'))
-        return 0;
-    for (;;) {
-        char key[8];
-        if (jkey(&j, key, sizeof key) != 0)
-            return -1;
-        if (strcmp(key, "id") == 0 && jpeek(&j) == '"') {
-            int r = jstring(&j, id, cap, len);
-            return r == 0 ? 1 : -1;
-        }
-        if (jvalue(&j, 1) != 0)
-            return -1;
-        if (jeat(&j, '}'))
-            return 0;
-        if (!jeat(&j, ','))
-            return -1;
+    if (n == 0)
+        return 0; /* no body: nothing to parse, no id */
+    us_jsonr_doc *d;
+    if (us_jsonr_parse(body, n, NULL, &d, NULL, NULL) < 0)
+        return -1;
+    int rc = 0;
+    us_jsonr_val root = us_jsonr_root(d);
+    us_jsonr_val v = us_jsonr_type_of(d, root) == US_JSONR_OBJECT ? us_jsonr_get(d, root, "id")
+                                                                  : US_JSONR_NONE;
+    if (us_jsonr_type_of(d, v) == US_JSONR_STRING) {
+        size_t l = us_jsonr_str_copy(d, v, id, cap);
+        rc = l < cap ? 1 : -1;
+        if (len)
+            *len = l < cap ? l : 0;
     }
+    us_jsonr_free(d);
+    return rc;
 }
+
+static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 int lg_body_tail_from_json(const char *json, size_t len, const char *label, us_buf *tail,
                            usher_error *err)
 {
-    jsc j = {json, len, 0};
     us_buf_reset(tail);
-    if (!jeat(&j, '{'))
+    us_jsonr_doc *d;
+    int rc = us_jsonr_parse(json, len, NULL, &d, NULL, err);
+    if (rc < 0)
+        return us_err_prefix(err, rc, "%s: ", label);
+    us_jsonr_val root = us_jsonr_root(d);
+    if (us_jsonr_type_of(d, root) != US_JSONR_OBJECT) {
+        us_jsonr_free(d);
         return us_err_set(err, USHER_ERR_PARSE, "%s: an infer request body must be a JSON "
                                                 "object", label);
-    bool any = false;
-    if (!jeat(&j, '}')) {
-        for (;;) {
-            jws(&j);
-            size_t start = j.i;
-            char key[8];
-            if (jkey(&j, key, sizeof key) != 0 || jvalue(&j, 1) != 0)
-                return us_err_set(err, USHER_ERR_PARSE, "%s: malformed JSON near byte %zu",
-                                  label, j.i);
-            if (strcmp(key, "id") != 0) { /* ours replaces the user's */
-                us_buf_putc(tail, ',');
-                us_buf_append(tail, json + start, j.i - start);
-                any = true;
-            }
-            if (jeat(&j, '}'))
-                break;
-            if (!jeat(&j, ','))
-                return us_err_set(err, USHER_ERR_PARSE,
-                                  "%s: malformed JSON near byte %zu (expected ',' or '}')",
-                                  label, j.i);
-        }
     }
-    if (jpeek(&j) != -1)
-        return us_err_set(err, USHER_ERR_PARSE, "%s: text after the JSON object at byte %zu",
-                          label, j.i);
+    /* the object's '}' is its last non-blank byte: the reader allows only
+       whitespace after the root */
+    size_t close = len;
+    while (close > 0 && json[close - 1] != '}')
+        close--;
+    if (close > 0)
+        close--;
+    /* each member's text runs from its key to the next key (or the '}'),
+       less the blanks and the comma between them; all but "id" are kept
+       as they were written */
+    bool any = false;
+    for (us_jsonr_val k = us_jsonr_first(d, root); k != US_JSONR_NONE;) {
+        us_jsonr_val v = us_jsonr_next(d, k);
+        us_jsonr_val nk = us_jsonr_next(d, v);
+        size_t b = us_jsonr_offset(d, k);
+        size_t e = nk != US_JSONR_NONE ? us_jsonr_offset(d, nk) : close;
+        while (e > b && blank(json[e - 1]))
+            e--;
+        if (nk != US_JSONR_NONE && e > b && json[e - 1] == ',')
+            e--;
+        while (e > b && blank(json[e - 1]))
+            e--;
+        if (!us_jsonr_str_eq(d, k, "id", 2)) { /* ours replaces the user's */
+            us_buf_putc(tail, ',');
+            us_buf_append(tail, json + b, e - b);
+            any = true;
+        }
+        k = nk;
+    }
+    us_jsonr_free(d);
     if (!any)
         us_buf_reset(tail);
     us_buf_putc(tail, '}');
@@ -658,81 +443,50 @@ typedef struct meta_input {
 } meta_input;
 
 /* One element of the metadata's "inputs" array. */
-static int meta_one(jsc *j, meta_input *in, const char *model, size_t idx, usher_error *err)
+static int meta_one(const us_jsonr_doc *d, us_jsonr_val o, meta_input *in, const char *model,
+                    size_t idx, usher_error *err)
 {
-    bool has_name = false, has_dt = false, has_shape = false;
-    if (!jeat(j, '{'))
+    if (us_jsonr_type_of(d, o) != US_JSONR_OBJECT)
         return us_err_set(err, USHER_ERR_PARSE, "model '%s' metadata: inputs[%zu] is not an "
                                                 "object", model, idx);
-    if (!jeat(j, '}')) {
-        for (;;) {
-            char key[16];
-            if (jkey(j, key, sizeof key) != 0)
-                goto bad;
-            if (strcmp(key, "name") == 0) {
-                int r = jstring(j, in->name, sizeof in->name, NULL);
-                if (r == -2)
-                    return us_err_set(err, USHER_ERR_PARSE, "model '%s' metadata: inputs[%zu] "
-                                                            "name too long", model, idx);
-                if (r < 0)
-                    goto bad;
-                has_name = true;
-            } else if (strcmp(key, "datatype") == 0) {
-                char dt[16];
-                size_t dl;
-                if (jstring(j, dt, sizeof dt, &dl) != 0)
-                    dl = 0, dt[0] = '\0';
-                in->dt = us_dtype_parse(dt, dl);
-                if (in->dt == US_DT_INVALID)
-                    return us_err_set(err, USHER_ERR_UNSUPPORTED,
-                                      "model '%s' metadata: inputs[%zu] datatype '%s' is not "
-                                      "one the protocol defines", model, idx, dt);
-                has_dt = true;
-            } else if (strcmp(key, "shape") == 0) {
-                if (!jeat(j, '['))
-                    goto bad;
-                in->shape.rank = 0;
-                if (!jeat(j, ']')) {
-                    for (;;) {
-                        size_t st;
-                        if (in->shape.rank == US_TENSOR_MAX_RANK || jnumber(j, &st) != 0)
-                            goto bad;
-                        char num[24];
-                        size_t nl = j->i - st;
-                        if (nl >= sizeof num)
-                            goto bad;
-                        memcpy(num, j->s + st, nl);
-                        num[nl] = '\0';
-                        char *end;
-                        long long v = strtoll(num, &end, 10);
-                        if (*end || v < -1 || v > ((long long)1 << 40))
-                            return us_err_set(err, USHER_ERR_PARSE,
-                                              "model '%s' metadata: inputs[%zu] shape has dim "
-                                              "'%s' (an integer >= -1 expected)", model, idx, num);
-                        in->shape.dim[in->shape.rank++] = v < 0 ? 1 : v; /* -1: dynamic, 1 */
-                        if (jeat(j, ']'))
-                            break;
-                        if (!jeat(j, ','))
-                            goto bad;
-                    }
-                }
-                has_shape = true;
-            } else if (jvalue(j, 2) != 0) {
-                goto bad;
-            }
-            if (jeat(j, '}'))
-                break;
-            if (!jeat(j, ','))
-                goto bad;
-        }
-    }
-    if (!has_name || !has_dt || !has_shape)
+    us_jsonr_val name = us_jsonr_get(d, o, "name"), dt = us_jsonr_get(d, o, "datatype"),
+                 shape = us_jsonr_get(d, o, "shape");
+    bool name_ok = us_jsonr_type_of(d, name) == US_JSONR_STRING,
+         dt_ok = us_jsonr_type_of(d, dt) == US_JSONR_STRING,
+         shape_ok = us_jsonr_type_of(d, shape) == US_JSONR_ARRAY;
+    if (!name_ok || !dt_ok || !shape_ok)
         return us_err_set(err, USHER_ERR_PARSE, "model '%s' metadata: inputs[%zu] lacks %s",
-                          model, idx, !has_name ? "a name" : !has_dt ? "a datatype" : "a shape");
+                          model, idx,
+                          !name_ok ? "a name (string)"
+                          : !dt_ok ? "a datatype (string)"
+                                   : "a shape (array)");
+    if (us_jsonr_str_copy(d, name, in->name, sizeof in->name) >= sizeof in->name ||
+        strlen(in->name) != us_jsonr_str_len(d, name))
+        return us_err_set(err, USHER_ERR_PARSE,
+                          "model '%s' metadata: inputs[%zu] name is too long or holds a NUL",
+                          model, idx);
+    char dts[16];
+    size_t dl = us_jsonr_str_copy(d, dt, dts, sizeof dts);
+    in->dt = dl < sizeof dts ? us_dtype_parse(dts, dl) : US_DT_INVALID;
+    if (in->dt == US_DT_INVALID)
+        return us_err_set(err, USHER_ERR_UNSUPPORTED,
+                          "model '%s' metadata: inputs[%zu] datatype '%.15s' is not one the "
+                          "protocol defines", model, idx, dl < sizeof dts ? dts : "(too long)");
+    in->shape.rank = 0;
+    for (us_jsonr_val v = us_jsonr_first(d, shape); v != US_JSONR_NONE; v = us_jsonr_next(d, v)) {
+        us_jsonr_num num;
+        if (in->shape.rank == US_TENSOR_MAX_RANK)
+            return us_err_set(err, USHER_ERR_PARSE,
+                              "model '%s' metadata: inputs[%zu] has more than %d dims", model,
+                              idx, US_TENSOR_MAX_RANK);
+        if (!us_jsonr_number(d, v, &num) || !num.fits_i64 || num.i < -1 ||
+            num.i > ((int64_t)1 << 40))
+            return us_err_set(err, USHER_ERR_PARSE,
+                              "model '%s' metadata: inputs[%zu] shape[%d] is not an integer "
+                              ">= -1", model, idx, in->shape.rank);
+        in->shape.dim[in->shape.rank++] = num.i < 0 ? 1 : num.i; /* -1: dynamic, made 1 */
+    }
     return USHER_OK;
-bad:
-    return us_err_set(err, USHER_ERR_PARSE, "model '%s' metadata: malformed JSON near byte %zu",
-                      model, j->i);
 }
 
 static void random_value(us_buf *b, us_dtype dt, lg_rng *r)
@@ -763,85 +517,64 @@ static void random_value(us_buf *b, us_dtype dt, lg_rng *r)
     }
 }
 
-int lg_body_tail_random(const char *metadata, size_t len, const char *model, lg_rng *rng,
-                        us_buf *tail, usher_error *err)
+static int random_tail(const us_jsonr_doc *d, const char *model, lg_rng *rng, us_buf *tail,
+                       usher_error *err)
 {
-    jsc j = {metadata, len, 0};
-    us_buf_reset(tail);
-    bool found = false;
-    if (!jeat(&j, '{'))
-        return us_err_set(err, USHER_ERR_PARSE, "model '%s' metadata is not a JSON object",
+    us_jsonr_val root = us_jsonr_root(d);
+    us_jsonr_val inputs = us_jsonr_type_of(d, root) == US_JSONR_OBJECT
+                              ? us_jsonr_get(d, root, "inputs")
+                              : US_JSONR_NONE;
+    if (us_jsonr_type_of(d, inputs) != US_JSONR_ARRAY)
+        return us_err_set(err, USHER_ERR_PARSE, "model '%s' metadata has no \"inputs\" array",
                           model);
     us_buf_puts(tail, ",\"inputs\":[");
-    if (!jeat(&j, '}')) {
-        for (;;) {
-            char key[16];
-            if (jkey(&j, key, sizeof key) != 0)
-                goto bad;
-            if (strcmp(key, "inputs") == 0 && !found) {
-                found = true;
-                if (!jeat(&j, '['))
-                    goto bad;
-                size_t idx = 0;
-                if (!jeat(&j, ']')) {
-                    for (;; idx++) {
-                        meta_input in;
-                        memset(&in, 0, sizeof in);
-                        int rc = meta_one(&j, &in, model, idx, err);
-                        if (rc < 0)
-                            return rc;
-                        uint64_t elems;
-                        if (us_shape_elements(&in.shape, in.name, &elems, err) < 0 ||
-                            elems > RANDOM_MAX_ELEMENTS)
-                            return us_err_set(err, USHER_ERR_LIMIT,
-                                              "model '%s' input '%s': more than %llu elements "
-                                              "for a random input", model, in.name,
-                                              (unsigned long long)RANDOM_MAX_ELEMENTS);
-                        if (idx > 0)
-                            us_buf_putc(tail, ',');
-                        us_buf_puts(tail, "{\"name\":");
-                        us_json_escape(tail, in.name, strlen(in.name));
-                        us_buf_printf(tail, ",\"datatype\":\"%s\",\"shape\":[",
-                                      us_dtype_name(in.dt));
-                        for (int d = 0; d < in.shape.rank; d++)
-                            us_buf_printf(tail, "%s%lld", d ? "," : "",
-                                          (long long)in.shape.dim[d]);
-                        us_buf_puts(tail, "],\"data\":[");
-                        for (uint64_t e = 0; e < elems && us_buf_ok(tail); e++) {
-                            if (e)
-                                us_buf_putc(tail, ',');
-                            random_value(tail, in.dt, rng);
-                        }
-                        us_buf_puts(tail, "]}");
-                        if (!us_buf_ok(tail))
-                            return us_err_set(err, tail->oom ? USHER_ERR_NOMEM : USHER_ERR_LIMIT,
-                                              "model '%s': random request body too large",
-                                              model);
-                        if (jeat(&j, ']'))
-                            break;
-                        if (!jeat(&j, ','))
-                            goto bad;
-                    }
-                }
-            } else if (jvalue(&j, 1) != 0) {
-                goto bad;
-            }
-            if (jeat(&j, '}'))
-                break;
-            if (!jeat(&j, ','))
-                goto bad;
+    size_t idx = 0;
+    for (us_jsonr_val o = us_jsonr_first(d, inputs); o != US_JSONR_NONE;
+         o = us_jsonr_next(d, o), idx++) {
+        meta_input in;
+        memset(&in, 0, sizeof in);
+        int rc = meta_one(d, o, &in, model, idx, err);
+        if (rc < 0)
+            return rc;
+        uint64_t elems;
+        if (us_shape_elements(&in.shape, in.name, &elems, err) < 0 ||
+            elems > RANDOM_MAX_ELEMENTS)
+            return us_err_set(err, USHER_ERR_LIMIT,
+                              "model '%s' input '%s': more than %llu elements for a random "
+                              "input", model, in.name, (unsigned long long)RANDOM_MAX_ELEMENTS);
+        if (idx > 0)
+            us_buf_putc(tail, ',');
+        us_buf_puts(tail, "{\"name\":");
+        us_json_escape(tail, in.name, strlen(in.name));
+        us_buf_printf(tail, ",\"datatype\":\"%s\",\"shape\":[", us_dtype_name(in.dt));
+        for (int k = 0; k < in.shape.rank; k++)
+            us_buf_printf(tail, "%s%lld", k ? "," : "", (long long)in.shape.dim[k]);
+        us_buf_puts(tail, "],\"data\":[");
+        for (uint64_t e = 0; e < elems && us_buf_ok(tail); e++) {
+            if (e)
+                us_buf_putc(tail, ',');
+            random_value(tail, in.dt, rng);
         }
+        us_buf_puts(tail, "]}");
     }
-    if (!found)
-        return us_err_set(err, USHER_ERR_PARSE, "model '%s' metadata has no \"inputs\"", model);
     us_buf_puts(tail, "]}");
     if (!us_buf_ok(tail))
         return us_err_set(err, tail->oom ? USHER_ERR_NOMEM : USHER_ERR_LIMIT,
                           "model '%s': random request body too large", model);
     return USHER_OK;
-bad:
-    return us_err_set(err, USHER_ERR_PARSE, "model '%s' metadata: malformed JSON near byte %zu",
-                      model, j.i);
+}
+
+int lg_body_tail_random(const char *metadata, size_t len, const char *model, lg_rng *rng,
+                        us_buf *tail, usher_error *err)
+{
+    us_buf_reset(tail);
+    us_jsonr_doc *d;
+    int rc = us_jsonr_parse(metadata, len, NULL, &d, NULL, err);
+    if (rc < 0)
+        return us_err_prefix(err, rc, "model '%s' metadata: ", model);
+    rc = random_tail(d, model, rng, tail, err);
+    us_jsonr_free(d);
+    return rc;
 }
 
 /* ---- the ledger ----------------------------------------------------------- */
@@ -973,13 +706,14 @@ void lg_summarize(const lg_ledger *l, const char *const *names, const double *ra
 {
     uint64_t seed = r->seed;
     int opened = r->connections_opened, maxc = r->connections_max;
-    uint64_t cerr = r->connect_errors, perr = r->protocol_errors;
+    uint64_t cerr = r->connect_errors, perr = r->protocol_errors, bad = r->bad_json;
     memset(r, 0, sizeof *r);
     r->seed = seed;
     r->connections_opened = opened;
     r->connections_max = maxc;
     r->connect_errors = cerr;
     r->protocol_errors = perr;
+    r->bad_json = bad;
     r->duration_s = duration_s;
     r->slo_ms = slo_ms;
     if (n_models > LG_MAX_MODELS)
@@ -1133,6 +867,7 @@ void lg_report_json(const lg_report *r, us_buf *out)
     json_u(&j, "unknown_ids", r->unknown_ids);
     json_u(&j, "id_mismatch", r->id_mismatch);
     json_u(&j, "id_missing", r->id_missing);
+    json_u(&j, "bad_json", r->bad_json);
     json_u(&j, "good", r->good);
     json_d(&j, "goodput", r->goodput);
     json_d(&j, "slo_attainment_pct", r->slo_pct);
@@ -1228,7 +963,7 @@ typedef struct engine {
     uint64_t t0_ns, armed_us;
     uint64_t last_write_us;
     int opened;
-    uint64_t connect_errors, protocol_errors;
+    uint64_t connect_errors, protocol_errors, bad_json;
     char rbuf[READ_CHUNK];
 } engine;
 
@@ -1486,6 +1221,8 @@ static void on_response(engine *g, conn *c)
     size_t idl = 0;
     int found = lg_response_id(r->body.data ? r->body.data : "", r->body.len, id, sizeof id,
                                &idl);
+    if (found < 0)
+        g->bad_json++;
     lg_ledger_answer(&g->led, (size_t)c->req, r->status, found == 1 ? id : NULL, idl, now);
     if (r->keep_alive && c->off == total_len(c))
         make_idle(g, c);
@@ -1979,6 +1716,7 @@ int lg_run(const lg_params *p, lg_report *out, lg_ledger *ledger_out, usher_erro
         out->connections_max = p->max_connections;
         out->connect_errors = g->connect_errors;
         out->protocol_errors = g->protocol_errors;
+        out->bad_json = g->bad_json;
         lg_summarize(&g->led, names, p->arrivals == LG_ARRIVALS_TRACE ? NULL : rates,
                      p->n_models, g->sched.duration_s, p->slo_ms, g->last_write_us, out);
         if (p->ledger_path)

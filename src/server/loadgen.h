@@ -27,7 +27,7 @@
 
 #define LG_MAX_MODELS 64
 #define LG_NAME_MAX 128                 /* bytes of a model name, terminator included */
-#define LG_MAX_REQUESTS ((size_t)1 << 24) /* arrivals per run: bounds the ledger (~0.5 GiB) */
+#define LG_MAX_REQUESTS ((size_t)1 << 24) /* arrivals a run holds: ledger + schedule ~0.8 GiB */
 #define LG_ID_MAX 256                   /* bytes of a response id we keep, terminator included */
 #define LG_MAX_CONNECTIONS 16384
 
@@ -98,9 +98,10 @@ void lg_schedule_free(lg_schedule *s);
  *     {"id":"<id>"  +  tail
  * where tail is "," plus the other members and the closing brace, or just
  * "}". lg_body_tail_from_json makes the tail of a body given by the user:
- * the text must be one JSON object (validated: strings, numbers, nesting
- * depth <= 64); a top-level "id" member is dropped, the generator sets its
- * own. USHER_ERR_PARSE naming label and the byte offset otherwise.
+ * the text must be one JSON object (core/json.h: strict, nesting depth
+ * <= 100, no duplicate keys); its members are kept as written except a
+ * top-level "id", which the generator sets itself. Errors are the
+ * reader's, prefixed with label ("in.json: byte 12: ...").
  */
 int lg_body_tail_from_json(const char *json, size_t len, const char *label, us_buf *tail,
                            usher_error *err);
@@ -120,9 +121,9 @@ int lg_body_tail_random(const char *metadata, size_t len, const char *model, lg_
 /*
  * The "id" member of a response body, when the body is a JSON object with
  * a string "id" at the top level: decoded into id (at most cap - 1 bytes,
- * terminated), *len its length. Returns 1 when found, 0 when the body has
- * no such member (or is not an object), -1 when the body is malformed JSON
- * before the id was found or the id is longer than cap - 1.
+ * terminated), *len its length. Returns 1 when found, 0 when the body is
+ * empty, not an object or has no string "id", -1 when it is not valid JSON
+ * (core/json.h's strict grammar) or the id is longer than cap - 1.
  */
 int lg_response_id(const char *body, size_t n, char *id, size_t cap, size_t *len);
 
@@ -246,6 +247,7 @@ typedef struct lg_report {
     bool behind;            /* lag p99 > 1 ms: the generator could not keep its schedule */
     int connections_opened, connections_max;
     uint64_t connect_errors, protocol_errors;
+    uint64_t bad_json;      /* answers whose body is not valid JSON (their id is missing) */
     lg_model_report models[LG_MAX_MODELS];
     size_t n_models;
 } lg_report;
@@ -265,7 +267,8 @@ int lg_run(const lg_params *p, lg_report *out, lg_ledger *ledger_out, usher_erro
 
 /* Fill a report from a ledger (lg_run does; tests call it on a ledger of their own).
    rates NULL: each model's target is its arrivals / duration (a trace). The
-   fields seed, connections_* and *_errors of *out are kept, the rest set. */
+   fields seed, connections_*, *_errors and bad_json of *out are kept, the
+   rest set. */
 void lg_summarize(const lg_ledger *l, const char *const *names, const double *rates,
                   size_t n_models, double duration_s, double slo_ms, uint64_t last_write_us,
                   lg_report *out);

@@ -1,0 +1,139 @@
+/*
+ * serve.c - `usher serve`: the inference server (layer 9, over
+ * include/usher/serve.h).
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "usher/serve.h"
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: usher serve --repo DIR [--plan plan.json] [--http-port N]\n"
+            "                   [--http-address ADDR] [--http-threads N] [--cpus N]\n"
+            "                   [--max-body-bytes N] [--default-slo-ms MS]\n"
+            "                   [--exit-timeout S] [--ort-lib PATH] [--quiet]\n\n"
+            "Serves the models of a repository (Triton's layout: DIR/MODEL/VERSION/model.onnx,\n"
+            "optional config.pbtxt, optional usher.yaml with slo_ms, rate, sample) over the\n"
+            "KServe v2 / Open Inference Protocol (HTTP/1.1, JSON and binary tensors). Each\n"
+            "replica runs in a worker process with ONNX Runtime; requests are batched up to the\n"
+            "plan's batch size within their deadlines, and refused with 503 at once when a\n"
+            "deadline cannot be met. Without --plan, each model is measured at load on this\n"
+            "machine's CPU and planned for its cores; the plan is printed. docs/serve.md.\n\n"
+            "  --repo DIR          the model repository (required)\n"
+            "  --plan FILE         a plan.json from `usher plan` (replicas and batch sizes)\n"
+            "  --http-port N       default 8000; 0 picks a free port\n"
+            "  --http-address A    default 127.0.0.1; 0.0.0.0 for every interface\n"
+            "  --http-threads N    front-end threads (default 2)\n"
+            "  --cpus N            cores the plan may use (default: all online)\n"
+            "  --max-body-bytes N  request body limit (default 67108864)\n"
+            "  --default-slo-ms X  SLO of models without one (default 100)\n"
+            "  --exit-timeout S    on SIGTERM, time to finish queued requests (default 30)\n"
+            "  --ort-lib PATH      libonnxruntime.so to use\n"
+            "  --quiet             print the address only\n\n"
+            "Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/M[/versions/V],\n"
+            ".../ready, .../stats, /v2/models/stats, /metrics; POST .../infer,\n"
+            "/v2/repository/index. SIGTERM or SIGINT: graceful shutdown, exit 0.\n");
+}
+
+int cli_serve(int argc, char **argv)
+{
+    usher_serve_params p = usher_serve_default_params();
+    int64_t n, exit_timeout = 30;
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            help(stdout);
+            return CLI_OK;
+        } else if (strcmp(a, "--quiet") == 0) {
+            quiet = true;
+        } else if (strcmp(a, "--repo") == 0 && v) {
+            p.repo = argv[++i];
+        } else if (strcmp(a, "--plan") == 0 && v) {
+            p.plan = argv[++i];
+        } else if (strcmp(a, "--http-address") == 0 && v) {
+            p.http_address = argv[++i];
+        } else if (strcmp(a, "--ort-lib") == 0 && v) {
+            p.ort_library = argv[++i];
+        } else if (strcmp(a, "--http-port") == 0 && v && cli_parse_i64(v, 0, 65535, &n)) {
+            p.http_port = (int)n;
+            i++;
+        } else if (strcmp(a, "--http-threads") == 0 && v && cli_parse_i64(v, 1, 256, &n)) {
+            p.http_threads = (int)n;
+            i++;
+        } else if (strcmp(a, "--cpus") == 0 && v && cli_parse_i64(v, 1, 4096, &n)) {
+            p.cpus = (int)n;
+            i++;
+        } else if (strcmp(a, "--max-body-bytes") == 0 && v &&
+                   cli_parse_i64(v, 1024, (int64_t)1 << 34, &n)) {
+            p.max_body_bytes = (uint64_t)n;
+            i++;
+        } else if (strcmp(a, "--default-slo-ms") == 0 && v && cli_parse_i64(v, 1, 3600000, &n)) {
+            p.default_slo_ms = (double)n;
+            i++;
+        } else if (strcmp(a, "--exit-timeout") == 0 && v &&
+                   cli_parse_i64(v, 0, 3600, &exit_timeout)) {
+            i++;
+        } else {
+            fprintf(stderr, "usher serve: unknown option, bad value or missing value: '%s'\n\n",
+                    a);
+            help(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (!p.repo) {
+        fprintf(stderr, "usher serve: --repo is required\n\n");
+        help(stderr);
+        return CLI_USAGE;
+    }
+    static char exe[PATH_MAX];
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (el <= 0) {
+        fprintf(stderr, "usher serve: cannot find its own executable (/proc/self/exe)\n");
+        return CLI_FAIL;
+    }
+    exe[el] = 0;
+    p.exe = exe;
+    p.quiet = quiet;
+    /* signals are taken by this thread only (sigwait below): block them before any
+     * thread starts, so every thread inherits the mask */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    usher_server *s;
+    usher_error err;
+    if (!quiet)
+        printf("usher serve: profiling and planning the models of %s ...\n", p.repo);
+    fflush(stdout);
+    if (usher_server_start(&p, &s, &err) < 0) {
+        fprintf(stderr, "usher serve: %s\n", err.msg);
+        return CLI_FAIL;
+    }
+    if (!quiet)
+        usher_server_print_plan(s, stdout);
+    printf("usher serve: listening on http://%s:%d (KServe v2); SIGTERM or Ctrl-C stops\n",
+           p.http_address, usher_server_port(s));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (!quiet)
+        printf("usher serve: %s: draining (up to %lld s) ...\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)exit_timeout);
+    fflush(stdout);
+    usher_server_shutdown(s, (uint64_t)exit_timeout * 1000);
+    usher_server_free(s);
+    if (!quiet)
+        printf("usher serve: stopped\n");
+    return CLI_OK;
+}

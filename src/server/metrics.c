@@ -1,0 +1,211 @@
+/*
+ * metrics.c - Prometheus text exposition (GET /metrics) and per-model
+ * statistics (GET /v2/models[/m]/stats), layer 8.
+ *
+ * The request ledger (RELIABILITY.md LEDGER-2) is readable from here:
+ * usher_requests_received_total == sum over outcomes of usher_requests_total
+ * + usher_requests_in_flight, per model, at every scrape; requests refused
+ * before they reached a model's queue (malformed bodies) are counted apart
+ * in usher_requests_invalid_total.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "server/srv.h"
+
+static const double edges[SRV_LAT_BUCKETS] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+                                              0.2,   0.5,   1,     2,    5,    10,  30};
+
+static void head(us_buf *b, const char *name, const char *type, const char *help)
+{
+    us_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void srv_metrics(usher_server *s, us_buf *b)
+{
+    rt_model_stats st[REPO_MAX_MODELS];
+    for (size_t i = 0; i < s->n; i++) {
+        memset(&st[i], 0, sizeof st[i]);
+        if (s->m[i].rt)
+            rt_model_get_stats(s->m[i].rt, &st[i]);
+    }
+    head(b, "usher_requests_received_total", "counter",
+         "Inference requests a model's queue received (accepted or rejected there).");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_requests_received_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
+                      (unsigned long long)st[i].received);
+    head(b, "usher_requests_total", "counter", "Inference requests answered, by outcome.");
+    for (size_t i = 0; i < s->n; i++)
+        for (int o = 0; o < RT_OUTCOME_COUNT; o++)
+            us_buf_printf(b, "usher_requests_total{model=\"%s\",outcome=\"%s\"} %llu\n",
+                          s->m[i].rm->name, rt_outcome_name((rt_outcome)o),
+                          (unsigned long long)st[i].outcome[o]);
+    head(b, "usher_requests_in_flight", "gauge", "Requests queued or running.");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_requests_in_flight{model=\"%s\"} %llu\n", s->m[i].rm->name,
+                      (unsigned long long)st[i].in_flight);
+    head(b, "usher_requests_invalid_total", "counter",
+         "Requests refused before the model's queue: malformed or inconsistent bodies.");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_requests_invalid_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
+                      (unsigned long long)atomic_load(&s->m[i].invalid));
+    head(b, "usher_slo_met_total", "counter", "Successful requests answered within the SLO.");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_slo_met_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
+                      (unsigned long long)atomic_load(&s->m[i].slo_met));
+    head(b, "usher_queue_seconds_total", "counter", "Time successful requests waited in queue.");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_queue_seconds_total{model=\"%s\"} %.6f\n", s->m[i].rm->name,
+                      (double)st[i].queue_ns * 1e-9);
+    head(b, "usher_compute_seconds_total", "counter",
+         "Time successful requests spent in their batch's run (worker round trip).");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_compute_seconds_total{model=\"%s\"} %.6f\n", s->m[i].rm->name,
+                      (double)st[i].compute_ns * 1e-9);
+    head(b, "usher_batches_total", "counter", "Batches run.");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_batches_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
+                      (unsigned long long)st[i].batches);
+    head(b, "usher_batch_rows_total", "counter", "Rows over all batches (mean batch size = "
+                                                 "rows / batches).");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_batch_rows_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
+                      (unsigned long long)st[i].batch_rows);
+    head(b, "usher_started_late_total", "counter",
+         "Inferences started after a member's deadline (the runtime expires them instead: 0).");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_started_late_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
+                      (unsigned long long)st[i].started_late);
+    head(b, "usher_model_ready", "gauge", "1 when the model serves.");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_model_ready{model=\"%s\"} %d\n", s->m[i].rm->name,
+                      s->m[i].rt && rt_model_ready(s->m[i].rt) ? 1 : 0);
+    head(b, "usher_model_replicas_ready", "gauge", "Replicas with a live, loaded worker.");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_model_replicas_ready{model=\"%s\"} %d\n", s->m[i].rm->name,
+                      st[i].replicas_ready);
+    head(b, "usher_batch_latency_predicted_seconds", "gauge",
+         "The plan's latency of one batch at the planned batch size.");
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->m[i].error[0])
+            us_buf_printf(b, "usher_batch_latency_predicted_seconds{model=\"%s\",batch=\"%d\"} "
+                             "%.6f\n",
+                          s->m[i].rm->name, s->m[i].max_batch,
+                          (double)s->m[i].lat_ns[s->m[i].max_batch] * 1e-9);
+    head(b, "usher_batch_latency_observed_seconds", "gauge",
+         "Mean observed time of a batch's run (compare with the predicted).");
+    for (size_t i = 0; i < s->n; i++)
+        if (st[i].batches && st[i].outcome[RT_OK])
+            us_buf_printf(b, "usher_batch_latency_observed_seconds{model=\"%s\"} %.6f\n",
+                          s->m[i].rm->name,
+                          (double)st[i].compute_ns * 1e-9 / (double)st[i].outcome[RT_OK]);
+    head(b, "usher_request_duration_seconds", "histogram",
+         "End-to-end latency of successful requests, parse to response.");
+    for (size_t i = 0; i < s->n; i++) {
+        srv_model *m = &s->m[i];
+        uint64_t cum = 0;
+        for (int k = 0; k <= SRV_LAT_BUCKETS; k++) {
+            cum += atomic_load(&m->lat_bucket[k]);
+            if (k < SRV_LAT_BUCKETS)
+                us_buf_printf(b, "usher_request_duration_seconds_bucket{model=\"%s\",le=\"%g\"} "
+                                 "%llu\n",
+                              m->rm->name, edges[k], (unsigned long long)cum);
+            else
+                us_buf_printf(b, "usher_request_duration_seconds_bucket{model=\"%s\",le=\"+Inf\"} "
+                                 "%llu\n",
+                              m->rm->name, (unsigned long long)cum);
+        }
+        us_buf_printf(b, "usher_request_duration_seconds_sum{model=\"%s\"} %.6f\n", m->rm->name,
+                      (double)atomic_load(&m->lat_sum_us) * 1e-6);
+        us_buf_printf(b, "usher_request_duration_seconds_count{model=\"%s\"} %llu\n", m->rm->name,
+                      (unsigned long long)atomic_load(&m->lat_count));
+    }
+    head(b, "usher_http_requests_total", "counter", "HTTP requests answered.");
+    us_buf_printf(b, "usher_http_requests_total %llu\n",
+                  (unsigned long long)atomic_load(&s->http_requests));
+    head(b, "usher_http_errors_total", "counter", "HTTP requests answered with a non-2xx status.");
+    us_buf_printf(b, "usher_http_errors_total %llu\n",
+                  (unsigned long long)atomic_load(&s->http_errors));
+}
+
+void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b)
+{
+    us_json j;
+    us_json_init(&j, b);
+    us_json_obj_begin(&j);
+    us_json_key(&j, "model_stats");
+    us_json_arr_begin(&j);
+    for (size_t i = 0; i < s->n; i++) {
+        srv_model *m = &s->m[i];
+        if (only && m != only)
+            continue;
+        rt_model_stats st;
+        memset(&st, 0, sizeof st);
+        if (m->rt)
+            rt_model_get_stats(m->rt, &st);
+        uint64_t fail = 0;
+        for (int o = 1; o < RT_OUTCOME_COUNT; o++)
+            fail += st.outcome[o];
+        us_json_obj_begin(&j);
+        us_json_key(&j, "name");
+        us_json_str(&j, m->rm->name);
+        char v[24];
+        snprintf(v, sizeof v, "%lld", (long long)m->rm->version);
+        us_json_key(&j, "version");
+        us_json_str(&j, v);
+        us_json_key(&j, "inference_count");
+        us_json_uint(&j, st.outcome[RT_OK]);
+        us_json_key(&j, "execution_count");
+        us_json_uint(&j, st.batches);
+        us_json_key(&j, "inference_stats");
+        us_json_obj_begin(&j);
+        us_json_key(&j, "success");
+        us_json_obj_begin(&j);
+        us_json_key(&j, "count");
+        us_json_uint(&j, st.outcome[RT_OK]);
+        us_json_key(&j, "ns");
+        us_json_uint(&j, st.queue_ns + st.compute_ns);
+        us_json_obj_end(&j);
+        us_json_key(&j, "fail");
+        us_json_obj_begin(&j);
+        us_json_key(&j, "count");
+        us_json_uint(&j, fail);
+        us_json_obj_end(&j);
+        us_json_key(&j, "queue");
+        us_json_obj_begin(&j);
+        us_json_key(&j, "count");
+        us_json_uint(&j, st.outcome[RT_OK]);
+        us_json_key(&j, "ns");
+        us_json_uint(&j, st.queue_ns);
+        us_json_obj_end(&j);
+        us_json_key(&j, "compute_infer");
+        us_json_obj_begin(&j);
+        us_json_key(&j, "count");
+        us_json_uint(&j, st.outcome[RT_OK]);
+        us_json_key(&j, "ns");
+        us_json_uint(&j, st.compute_ns);
+        us_json_obj_end(&j);
+        us_json_obj_end(&j);
+        us_json_key(&j, "outcomes");
+        us_json_obj_begin(&j);
+        for (int o = 0; o < RT_OUTCOME_COUNT; o++) {
+            us_json_key(&j, rt_outcome_name((rt_outcome)o));
+            us_json_uint(&j, st.outcome[o]);
+        }
+        us_json_obj_end(&j);
+        us_json_key(&j, "in_flight");
+        us_json_uint(&j, st.in_flight);
+        us_json_key(&j, "invalid");
+        us_json_uint(&j, atomic_load(&m->invalid));
+        us_json_key(&j, "slo_met");
+        us_json_uint(&j, atomic_load(&m->slo_met));
+        us_json_key(&j, "batches");
+        us_json_uint(&j, st.batches);
+        us_json_key(&j, "batch_rows");
+        us_json_uint(&j, st.batch_rows);
+        us_json_obj_end(&j);
+    }
+    us_json_arr_end(&j);
+    us_json_obj_end(&j);
+}

@@ -1,0 +1,884 @@
+/*
+ * server.c - the HTTP front end of `usher serve` (layer 8): KServe v2 /
+ * Open Inference Protocol routes over libmicrohttpd, requests handed to the
+ * runtime (src/runtime) and answered when their batch completes.
+ *
+ * Threads: libmicrohttpd's polling threads run the handler; an infer
+ * request is parsed there, submitted to its model's queue, and its
+ * connection suspended; the replica thread that completes the request
+ * builds the response and resumes the connection, and libmicrohttpd sends
+ * it. A rejection (queue full, deadline out of reach) is answered without
+ * suspending. Every status follows RELIABILITY.md PROTO-3; every error body
+ * is {"error": "..."} (PROTO-2) with the request's id when it had one
+ * (PROTO-5).
+ */
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "server/oip.h"
+#include "server/srv.h"
+#include "usher/model.h"
+#include "usher/serve.h"
+
+#define JSON_MAX (64u << 20) /* a response's JSON part */
+
+usher_serve_params usher_serve_default_params(void)
+{
+    usher_serve_params p;
+    memset(&p, 0, sizeof p);
+    p.http_address = "127.0.0.1";
+    p.http_port = 8000;
+    p.http_threads = 2;
+    p.max_body_bytes = 64u << 20;
+    p.max_connections = 1024;
+    p.header_timeout_s = 10;
+    p.default_slo_ms = 100;
+    return p;
+}
+
+srv_model *srv_find(usher_server *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->m[i].rm->name, name) == 0)
+            return &s->m[i];
+    return NULL;
+}
+
+/* ---- routes ------------------------------------------------------------------------- */
+typedef enum route {
+    R_NONE,
+    R_LIVE,
+    R_READY,
+    R_SERVER_META,
+    R_MODEL_META,
+    R_MODEL_READY,
+    R_INFER,
+    R_MODEL_STATS,
+    R_ALL_STATS,
+    R_REPO_INDEX,
+    R_REPO_CONTROL,
+    R_METRICS,
+} route;
+
+typedef struct parsed_url {
+    route r;
+    const char *method;   /* the one the route takes */
+    char model[REPO_NAME_MAX];
+    bool bad_name;        /* 400 */
+    bool too_long;        /* 414 */
+    int64_t version;      /* -1: none given */
+    bool bad_version;
+} parsed_url;
+
+/* the next '/'-separated segment of *p into seg; false at the end */
+#define URL_MAX 8192 /* bytes of a request target (INPUT-2: a header line <= 8 KiB) */
+
+static bool segment(const char **p, char *seg, size_t cap, size_t *len)
+{
+    if (**p == 0)
+        return false;
+    if (**p == '/')
+        (*p)++;
+    const char *s = *p;
+    while (**p && **p != '/')
+        (*p)++;
+    *len = (size_t)(*p - s);
+    size_t n = *len < cap - 1 ? *len : cap - 1;
+    memcpy(seg, s, n);
+    seg[n] = 0;
+    return true;
+}
+
+static void parse_url(const char *url, parsed_url *u)
+{
+    memset(u, 0, sizeof *u);
+    u->version = -1;
+    if (strlen(url) > URL_MAX) {
+        u->too_long = true; /* 414 (INPUT-6) */
+        return;
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        u->r = R_METRICS;
+        u->method = "GET";
+        return;
+    }
+    if (strncmp(url, "/v2", 3) != 0 || (url[3] != 0 && url[3] != '/'))
+        return;
+    const char *p = url + 3;
+    char seg[5][REPO_NAME_MAX + 8];
+    size_t len[5], n = 0;
+    char extra[8];
+    size_t elen;
+    while (n < 5 && segment(&p, seg[n], sizeof seg[n], &len[n]))
+        n++;
+    if (*p && segment(&p, extra, sizeof extra, &elen) && (elen > 0 || *p))
+        return; /* more than 5 segments after /v2: no such route */
+    if (n > 0 && len[n - 1] == 0)
+        n--; /* a trailing slash */
+    if (n == 0) {
+        u->r = R_SERVER_META;
+        u->method = "GET";
+        return;
+    }
+    if (strcmp(seg[0], "health") == 0 && n == 2) {
+        u->r = strcmp(seg[1], "live") == 0 ? R_LIVE : strcmp(seg[1], "ready") == 0 ? R_READY : R_NONE;
+        u->method = "GET";
+        return;
+    }
+    if (strcmp(seg[0], "repository") == 0) {
+        if (n == 2 && strcmp(seg[1], "index") == 0) {
+            u->r = R_REPO_INDEX;
+            u->method = "POST";
+        } else if (n == 4 && strcmp(seg[1], "models") == 0 &&
+                   (strcmp(seg[3], "load") == 0 || strcmp(seg[3], "unload") == 0)) {
+            u->r = R_REPO_CONTROL;
+            u->method = "POST";
+        }
+        return;
+    }
+    if (strcmp(seg[0], "models") != 0 || n < 2)
+        return;
+    if (n == 2 && strcmp(seg[1], "stats") == 0) {
+        u->r = R_ALL_STATS;
+        u->method = "GET";
+        return;
+    }
+    if (!repo_name_ok(seg[1], len[1])) {
+        u->bad_name = true;
+        u->r = R_MODEL_META; /* any model route: answered 400 before anything else */
+        u->method = "GET";
+        return;
+    }
+    memcpy(u->model, seg[1], len[1] + 1);
+    size_t k = 2;
+    if (n >= 4 && strcmp(seg[2], "versions") == 0) {
+        char *end;
+        u->version = strtoll(seg[3], &end, 10);
+        u->bad_version = len[3] == 0 || len[3] > 18 || *end || seg[3][0] == '-' || seg[3][0] == '+';
+        k = 4;
+    }
+    if (n == k) {
+        u->r = R_MODEL_META;
+        u->method = "GET";
+    } else if (n == k + 1 && strcmp(seg[k], "ready") == 0) {
+        u->r = R_MODEL_READY;
+        u->method = "GET";
+    } else if (n == k + 1 && strcmp(seg[k], "infer") == 0) {
+        u->r = R_INFER;
+        u->method = "POST";
+    } else if (n == k + 1 && strcmp(seg[k], "stats") == 0) {
+        u->r = R_MODEL_STATS;
+        u->method = "GET";
+    }
+}
+
+/* ---- per-request state ---------------------------------------------------------------- */
+typedef struct srv_req {
+    usher_server *s;
+    struct MHD_Connection *conn;
+    parsed_url u;
+    srv_model *model;
+    us_buf body;
+    bool too_big;
+    uint64_t t0;
+    /* an infer in the runtime */
+    rt_request *rt;
+    oip_request oip;
+    bool have_oip;
+    pthread_mutex_t mu;
+    bool done, suspended;
+    /* the response, built when done */
+    unsigned status;
+    us_buf json, bin;
+    uint64_t header_len;
+    bool close;
+} srv_req;
+
+static void req_free(srv_req *q)
+{
+    if (!q)
+        return;
+    us_buf_free(&q->body);
+    us_buf_free(&q->json);
+    us_buf_free(&q->bin);
+    if (q->have_oip)
+        oip_request_free(&q->oip);
+    rt_request_free(q->rt);
+    pthread_mutex_destroy(&q->mu);
+    us_free(q);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result send_buf(srv_req *q, struct MHD_Connection *c, unsigned status,
+                                const char *ctype)
+{
+    usher_server *s = q->s;
+    atomic_fetch_add(&s->http_requests, 1);
+    if (status >= 300)
+        atomic_fetch_add(&s->http_errors, 1);
+    size_t total = q->json.len + q->bin.len;
+    char *body = us_malloc(total ? total : 1);
+    if (!body)
+        return MHD_NO; /* out of memory: drop the connection rather than lie */
+    if (q->json.len)
+        memcpy(body, q->json.data, q->json.len);
+    if (q->bin.len)
+        memcpy(body + q->json.len, q->bin.data, q->bin.len);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback(total, body, us_free);
+    if (!r) {
+        us_free(body);
+        return MHD_NO;
+    }
+    if (ctype)
+        MHD_add_response_header(r, "Content-Type", ctype);
+    if (q->bin.len) {
+        char hl[32];
+        snprintf(hl, sizeof hl, "%" PRIu64, q->header_len);
+        MHD_add_response_header(r, "Inference-Header-Content-Length", hl);
+    }
+    if (status == 405) {
+        MHD_add_response_header(r, "Allow", q->u.method ? q->u.method : "GET");
+    }
+    if (status == 503)
+        MHD_add_response_header(r, "Retry-After", "1");
+    if (q->close)
+        MHD_add_response_header(r, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_error(srv_req *q, struct MHD_Connection *c, unsigned status,
+                                  const char *msg)
+{
+    us_buf_reset(&q->json);
+    us_buf_reset(&q->bin);
+    oip_write_error(&q->json, msg, q->have_oip && q->oip.has_id ? q->oip.id : NULL);
+    return send_buf(q, c, status, "application/json");
+}
+
+static enum MHD_Result send_json(srv_req *q, struct MHD_Connection *c, unsigned status)
+{
+    if (!us_buf_ok(&q->json))
+        return send_error(q, c, 500, "response too large");
+    return send_buf(q, c, status, "application/json");
+}
+
+/* ---- runtime callbacks ---------------------------------------------------------------- */
+static unsigned status_of(rt_outcome o)
+{
+    switch (o) {
+    case RT_OK:
+        return 200;
+    case RT_INVALID:
+        return 400;
+    case RT_REJECTED:
+    case RT_TIMEOUT:
+    case RT_UNAVAILABLE:
+    case RT_CANCELLED:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+static void observe_latency(srv_model *m, uint64_t ns)
+{
+    static const double edges[SRV_LAT_BUCKETS] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+                                                  0.2,   0.5,   1,     2,    5,    10,  30};
+    double sec = (double)ns * 1e-9;
+    size_t b = 0;
+    while (b < SRV_LAT_BUCKETS && sec > edges[b])
+        b++;
+    atomic_fetch_add(&m->lat_bucket[b], 1);
+    atomic_fetch_add(&m->lat_sum_us, ns / 1000);
+    atomic_fetch_add(&m->lat_count, 1);
+    if (sec * 1000 <= m->slo_ms)
+        atomic_fetch_add(&m->slo_met, 1);
+}
+
+static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
+{
+    srv_req *q = ctx;
+    us_buf_reset(&q->json);
+    us_buf_reset(&q->bin);
+    q->status = status_of(o);
+    if (o == RT_OK) {
+        usher_error err;
+        char ver[24];
+        snprintf(ver, sizeof ver, "%lld", (long long)q->model->rm->version);
+        int rc = oip_write_response(&q->oip, q->model->rm->name, ver, r->out, r->n_out, &q->json,
+                                    &q->bin, &q->header_len, &err);
+        if (rc < 0) {
+            q->status = rc == USHER_ERR_NOT_FOUND ? 400 : 500;
+            us_buf_reset(&q->json);
+            us_buf_reset(&q->bin);
+            oip_write_error(&q->json, err.msg, q->oip.has_id ? q->oip.id : NULL);
+        } else {
+            observe_latency(q->model, rt_now_ns() - q->t0);
+        }
+    } else {
+        oip_write_error(&q->json, msg && *msg ? msg : rt_outcome_name(o),
+                        q->oip.has_id ? q->oip.id : NULL);
+    }
+    pthread_mutex_lock(&q->mu);
+    q->done = true;
+    bool resume = q->suspended;
+    q->suspended = false;
+    if (resume)
+        MHD_resume_connection(q->conn);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static enum MHD_Result send_json_or_bin(srv_req *q, struct MHD_Connection *c);
+
+/* ---- route handlers ------------------------------------------------------------------- */
+static bool all_ready(const usher_server *s)
+{
+    if (atomic_load(&s->shutting_down))
+        return false;
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->m[i].rt || !rt_model_ready(s->m[i].rt))
+            return false;
+    return true;
+}
+
+bool usher_server_ready(const usher_server *s) { return all_ready(s); }
+
+static void io_json(us_json *j, const char *key, const be_io *io, size_t n, bool batchable)
+{
+    us_json_key(j, key);
+    us_json_arr_begin(j);
+    for (size_t i = 0; i < n; i++) {
+        us_json_obj_begin(j);
+        us_json_key(j, "name");
+        us_json_str(j, io[i].name);
+        us_json_key(j, "datatype");
+        us_json_str(j, us_dtype_name(io[i].dtype));
+        us_json_key(j, "shape");
+        us_json_arr_begin(j);
+        for (int d = 0; d < io[i].shape.rank; d++)
+            us_json_int(j, d == 0 && batchable ? -1 : io[i].shape.dim[d]);
+        us_json_arr_end(j);
+        us_json_obj_end(j);
+    }
+    us_json_arr_end(j);
+}
+
+static enum MHD_Result model_meta(srv_req *q, struct MHD_Connection *c)
+{
+    srv_model *m = q->model;
+    const be_io *in = NULL, *out = NULL;
+    size_t nin = 0, nout = 0;
+    bool known = m->rt && rt_model_io(m->rt, &in, &nin, &out, &nout);
+    us_json j;
+    us_json_init(&j, &q->json);
+    us_json_obj_begin(&j);
+    us_json_key(&j, "name");
+    us_json_str(&j, m->rm->name);
+    us_json_key(&j, "versions");
+    us_json_arr_begin(&j);
+    if (!m->rm->error[0]) {
+        char v[24];
+        snprintf(v, sizeof v, "%lld", (long long)m->rm->version);
+        us_json_str(&j, v);
+    }
+    us_json_arr_end(&j);
+    us_json_key(&j, "platform");
+    us_json_str(&j, "onnxruntime_onnx");
+    if (known) {
+        io_json(&j, "inputs", in, nin, m->batchable);
+        io_json(&j, "outputs", out, nout, m->batchable);
+    } else {
+        us_json_key(&j, "inputs");
+        us_json_arr_begin(&j);
+        us_json_arr_end(&j);
+        us_json_key(&j, "outputs");
+        us_json_arr_begin(&j);
+        us_json_arr_end(&j);
+        us_json_key(&j, "state");
+        us_json_str(&j, "UNAVAILABLE");
+        us_json_key(&j, "reason");
+        us_json_str(&j, m->error[0] ? m->error : "loading");
+    }
+    us_json_obj_end(&j);
+    return send_json(q, c, 200);
+}
+
+static enum MHD_Result server_meta(srv_req *q, struct MHD_Connection *c)
+{
+    us_json j;
+    us_json_init(&j, &q->json);
+    us_json_obj_begin(&j);
+    us_json_key(&j, "name");
+    us_json_str(&j, "usher");
+    us_json_key(&j, "version");
+    us_json_str(&j, usher_version());
+    us_json_key(&j, "extensions");
+    us_json_arr_begin(&j);
+    us_json_str(&j, "binary_tensor_data");
+    us_json_str(&j, "model_repository");
+    us_json_str(&j, "statistics");
+    us_json_arr_end(&j);
+    us_json_obj_end(&j);
+    return send_json(q, c, 200);
+}
+
+static enum MHD_Result repo_index(srv_req *q, struct MHD_Connection *c)
+{
+    usher_server *s = q->s;
+    us_json j;
+    us_json_init(&j, &q->json);
+    us_json_arr_begin(&j);
+    for (size_t i = 0; i < s->n; i++) {
+        srv_model *m = &s->m[i];
+        us_json_obj_begin(&j);
+        us_json_key(&j, "name");
+        us_json_str(&j, m->rm->name);
+        if (!m->rm->error[0]) {
+            char v[24];
+            snprintf(v, sizeof v, "%lld", (long long)m->rm->version);
+            us_json_key(&j, "version");
+            us_json_str(&j, v);
+        }
+        bool ready = m->rt && rt_model_ready(m->rt);
+        us_json_key(&j, "state");
+        us_json_str(&j, ready ? "READY" : m->rt && !m->error[0] ? "LOADING" : "UNAVAILABLE");
+        if (!ready) {
+            us_json_key(&j, "reason");
+            us_json_str(&j, m->error[0] ? m->error : "loading");
+        }
+        us_json_obj_end(&j);
+    }
+    us_json_arr_end(&j);
+    return send_json(q, c, 200);
+}
+
+/* move the parsed inputs into a runtime request, in the model's input order */
+static int make_rt_request(srv_req *q, char *msg, size_t cap)
+{
+    srv_model *m = q->model;
+    const be_io *in = NULL, *out = NULL;
+    size_t nin = 0, nout = 0;
+    if (!rt_model_io(m->rt, &in, &nin, &out, &nout)) {
+        snprintf(msg, cap, "model '%s' is not ready", m->rm->name);
+        return 503;
+    }
+    if (q->oip.n_in != nin) {
+        snprintf(msg, cap, "model '%s' takes %zu inputs, the request has %zu", m->rm->name, nin,
+                 q->oip.n_in);
+        return 400;
+    }
+    rt_request *r = rt_request_new();
+    if (!r) {
+        snprintf(msg, cap, "out of memory");
+        return 500;
+    }
+    for (size_t i = 0; i < nin; i++) {
+        size_t k = 0;
+        while (k < q->oip.n_in && strcmp(q->oip.in[k].name, in[i].name) != 0)
+            k++;
+        if (k == q->oip.n_in) {
+            snprintf(msg, cap, "model '%s' has an input '%s' the request lacks", m->rm->name,
+                     in[i].name);
+            rt_request_free(r);
+            return 400;
+        }
+        r->in[i] = q->oip.in[k];
+        q->oip.in[k].data = NULL; /* now the runtime request's */
+        q->oip.in[k].bytes = 0;
+    }
+    r->n_in = nin;
+    r->rows = 1;
+    if (m->batchable) {
+        int64_t rows = r->in[0].shape.rank > 0 ? r->in[0].shape.dim[0] : -1;
+        for (size_t i = 0; i < nin; i++)
+            if (r->in[i].shape.rank == 0 || r->in[i].shape.dim[0] != rows) {
+                snprintf(msg, cap, "input '%s': its first dim must be the batch size, the same "
+                                   "for every input",
+                         r->in[i].name);
+                rt_request_free(r);
+                return 400;
+            }
+        if (rows < 1 || rows > m->max_batch) {
+            snprintf(msg, cap, "batch of %lld rows: model '%s' takes 1 to %d per request",
+                     (long long)rows, m->rm->name, m->max_batch);
+            rt_request_free(r);
+            return 400;
+        }
+        r->rows = rows;
+    }
+    if (q->oip.has_timeout) {
+        /* a request may shorten its deadline, never lengthen it past the model's */
+        uint64_t t = q->oip.timeout_us > UINT64_MAX / 2000 ? UINT64_MAX / 2 : q->oip.timeout_us * 1000;
+        r->deadline_ns = q->t0 + t;
+    }
+    r->done = on_done;
+    r->ctx = q;
+    q->rt = r;
+    return 0;
+}
+
+static enum MHD_Result infer(srv_req *q, struct MHD_Connection *c)
+{
+    usher_server *s = q->s;
+    srv_model *m = q->model;
+    usher_error err;
+    if (q->too_big) {
+        q->close = true;
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body over the limit of %" PRIu64 " bytes",
+                 s->p.max_body_bytes);
+        return send_error(q, c, 413, msg);
+    }
+    if (atomic_load(&s->shutting_down))
+        return send_error(q, c, 503, "the server is shutting down");
+    if (!m->rt || !rt_model_ready(m->rt)) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "model '%s' is not ready%s%s", m->rm->name,
+                 m->error[0] ? ": " : "", m->error);
+        return send_error(q, c, 503, msg);
+    }
+    const char *hl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    uint64_t header_len = 0;
+    if (hl) {
+        char *end;
+        unsigned long long v = strtoull(hl, &end, 10);
+        if (!*hl || *end || hl[0] == '-' || hl[0] == '+' || v == 0 || v > q->body.len) {
+            atomic_fetch_add(&m->invalid, 1);
+            return send_error(q, c, 400, "Inference-Header-Content-Length: an integer from 1 "
+                                         "to the body's length");
+        }
+        header_len = v;
+    }
+    oip_limits lim = oip_default_limits();
+    lim.max_body = s->p.max_body_bytes;
+    int rc = oip_parse_request((const uint8_t *)q->body.data, q->body.len, header_len, &lim,
+                               &q->oip, &err);
+    if (rc < 0) {
+        atomic_fetch_add(&m->invalid, 1);
+        return send_error(q, c, rc == USHER_ERR_LIMIT ? 413 : rc == USHER_ERR_UNSUPPORTED ? 501 : 400,
+                          err.msg);
+    }
+    q->have_oip = true;
+    us_buf_free(&q->body); /* the inputs were copied out of it */
+    char msg[512];
+    int st = make_rt_request(q, msg, sizeof msg);
+    if (st) {
+        if (st == 400)
+            atomic_fetch_add(&m->invalid, 1);
+        return send_error(q, c, (unsigned)st, msg);
+    }
+    q->conn = c;
+    rt_outcome o = rt_submit(m->rt, q->rt);
+    (void)o; /* answered through on_done either way */
+    pthread_mutex_lock(&q->mu);
+    if (!q->done) {
+        MHD_suspend_connection(c);
+        q->suspended = true;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (q->suspended)
+        return MHD_YES;
+    return send_json_or_bin(q, c);
+}
+
+static enum MHD_Result send_json_or_bin(srv_req *q, struct MHD_Connection *c)
+{
+    return send_buf(q, c, q->status, q->bin.len ? "application/octet-stream" : "application/json");
+}
+
+static enum MHD_Result dispatch(srv_req *q, struct MHD_Connection *c, const char *method)
+{
+    usher_server *s = q->s;
+    parsed_url *u = &q->u;
+    if (u->too_long) {
+        q->close = true;
+        return send_error(q, c, 414, "request target over 8 KiB");
+    }
+    if (u->r == R_NONE)
+        return send_error(q, c, 404, "no such route");
+    if (strcmp(method, u->method) != 0 && !(strcmp(method, "HEAD") == 0 && strcmp(u->method, "GET") == 0))
+        return send_error(q, c, 405, "method not allowed on this route");
+    if (u->bad_name)
+        return send_error(q, c, 400, "invalid model name (letters, digits, '-', '_', '.'; not "
+                                     "'.' or '..')");
+    switch (u->r) {
+    case R_LIVE:
+        return send_buf(q, c, 200, NULL);
+    case R_READY:
+        return send_buf(q, c, all_ready(s) ? 200 : 400, NULL);
+    case R_SERVER_META:
+        return server_meta(q, c);
+    case R_REPO_INDEX:
+        return repo_index(q, c);
+    case R_REPO_CONTROL:
+        return send_error(q, c, 501, "model control is not enabled: the repository is loaded at "
+                                     "start");
+    case R_METRICS:
+        srv_metrics(s, &q->json);
+        return send_buf(q, c, 200, "text/plain; version=0.0.4");
+    case R_ALL_STATS:
+        srv_stats_json(s, NULL, &q->json);
+        return send_json(q, c, 200);
+    default:
+        break;
+    }
+    /* model routes */
+    q->model = srv_find(s, u->model);
+    if (!q->model) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "unknown model '%s'", u->model);
+        return send_error(q, c, 404, msg);
+    }
+    if (u->version >= 0 || u->bad_version) {
+        if (u->bad_version || q->model->rm->error[0] || u->version != q->model->rm->version) {
+            char msg[240];
+            snprintf(msg, sizeof msg, "model '%s' has no such version served", u->model);
+            return send_error(q, c, 404, msg);
+        }
+    }
+    switch (u->r) {
+    case R_MODEL_META:
+        return model_meta(q, c);
+    case R_MODEL_READY:
+        return send_buf(q, c, q->model->rt && rt_model_ready(q->model->rt) &&
+                                      !atomic_load(&s->shutting_down)
+                                  ? 200
+                                  : 400,
+                        NULL);
+    case R_MODEL_STATS:
+        srv_stats_json(s, q->model, &q->json);
+        return send_json(q, c, 200);
+    case R_INFER:
+        return infer(q, c);
+    default:
+        return send_error(q, c, 404, "no such route");
+    }
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    usher_server *s = cls;
+    srv_req *q = *con_cls;
+    if (!q) {
+        q = us_calloc(1, sizeof *q);
+        if (!q)
+            return MHD_NO;
+        q->s = s;
+        q->t0 = rt_now_ns();
+        pthread_mutex_init(&q->mu, NULL);
+        us_buf_init(&q->body, (size_t)s->p.max_body_bytes);
+        us_buf_init(&q->json, JSON_MAX);
+        us_buf_init(&q->bin, (size_t)s->p.max_body_bytes * 4);
+        parse_url(url, &q->u);
+        *con_cls = q;
+        /* a body announced over the limit: refuse before reading it (INPUT-2) */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (*end || v > s->p.max_body_bytes) {
+                q->close = true;
+                char msg[128];
+                snprintf(msg, sizeof msg, "request body over the limit of %" PRIu64 " bytes",
+                         s->p.max_body_bytes);
+                return send_error(q, c, 413, msg);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!q->too_big) {
+            us_buf_append(&q->body, upload, *upload_size);
+            if (!us_buf_ok(&q->body)) {
+                q->too_big = true;
+                q->close = true;
+                char msg[128];
+                snprintf(msg, sizeof msg, "request body over the limit of %" PRIu64 " bytes",
+                         s->p.max_body_bytes);
+                *upload_size = 0;
+                us_buf_free(&q->body);
+                return send_error(q, c, 413, msg);
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (q->rt && q->done)
+        return send_json_or_bin(q, c); /* resumed: the runtime answered */
+    if (q->rt)
+        return MHD_YES; /* spurious call while suspended */
+    return dispatch(q, c, method);
+}
+
+/* ---- start and stop ------------------------------------------------------------------- */
+static int start_models(usher_server *s, usher_error *err)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        srv_model *m = &s->m[i];
+        if (m->error[0] || m->replicas <= 0)
+            continue;
+        rt_model_cfg cfg;
+        memset(&cfg, 0, sizeof cfg);
+        snprintf(cfg.name, sizeof cfg.name, "%s", m->rm->name);
+        snprintf(cfg.path, sizeof cfg.path, "%s", m->rm->path);
+        cfg.max_batch = m->batchable ? m->max_batch : 1;
+        cfg.has_batch_dim = m->batchable;
+        cfg.default_timeout_ns = (uint64_t)(m->slo_ms * 1e6);
+        for (int b = 1; b <= cfg.max_batch && b <= SRV_MAX_PROFILE_BATCH; b++)
+            cfg.latency_ns[b] = m->lat_ns[b];
+        cfg.replicas = m->replicas;
+        cfg.be = be_default_options();
+        cfg.be.intra_threads = m->threads;
+        cfg.be.inter_threads = 1;
+        cfg.be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
+        snprintf(cfg.device, sizeof cfg.device, "cpu");
+        cfg.be.device = cfg.device;
+        usher_error e;
+        if (rt_model_new(&cfg, s->exe, &m->rt, &e) < 0) {
+            snprintf(m->error, sizeof m->error, "%s", e.msg);
+            m->rt = NULL;
+        }
+    }
+    (void)err;
+    return USHER_OK;
+}
+
+int usher_server_start(const usher_serve_params *p, usher_server **out, usher_error *err)
+{
+    *out = NULL;
+    if (!p || !p->repo || !p->exe)
+        return us_err_set(err, USHER_ERR_INVALID, "usher_server_start: a repository and the "
+                                                  "usher executable are required");
+    usher_server *s = us_calloc(1, sizeof *s);
+    if (!s)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    s->p = *p;
+    s->started_ns = rt_now_ns();
+    snprintf(s->repo_dir, sizeof s->repo_dir, "%s", p->repo);
+    snprintf(s->exe, sizeof s->exe, "%s", p->exe);
+    snprintf(s->address, sizeof s->address, "%s", p->http_address ? p->http_address : "127.0.0.1");
+    if (p->ort_library)
+        snprintf(s->ort_lib, sizeof s->ort_lib, "%s", p->ort_library);
+    if (s->p.max_body_bytes == 0)
+        s->p.max_body_bytes = 64u << 20;
+    if (s->p.http_threads <= 0)
+        s->p.http_threads = 2;
+    if (s->p.default_slo_ms <= 0)
+        s->p.default_slo_ms = 100;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->cpus = p->cpus > 0 ? p->cpus : cpus > 0 ? (int)cpus : 1;
+    int rc = repo_scan(p->repo, &s->repo, err);
+    if (rc < 0) {
+        us_free(s);
+        return rc;
+    }
+    s->n = s->repo.n;
+    s->m = us_calloc(s->n ? s->n : 1, sizeof *s->m);
+    if (!s->m) {
+        repo_free(&s->repo);
+        us_free(s);
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        s->m[i].rm = &s->repo.m[i];
+        if (s->repo.m[i].error[0])
+            snprintf(s->m[i].error, sizeof s->m[i].error, "%s", s->repo.m[i].error);
+    }
+    if (p->plan) {
+        if ((rc = srv_plan_file(s, p->plan, err)) < 0) {
+            usher_server_free(s);
+            return rc;
+        }
+    } else {
+        srv_plan_cpu(s);
+    }
+    start_models(s, err);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)(p->http_port >= 0 ? p->http_port : 8000));
+    if (inet_pton(AF_INET, s->address, &sa.sin_addr) != 1) {
+        usher_server_free(s);
+        return us_err_set(err, USHER_ERR_INVALID, "http address '%s': an IPv4 address expected",
+                          p->http_address);
+    }
+    s->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                                MHD_USE_TURBO,
+                            0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &sa,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->p.http_threads,
+                            MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)(p->max_connections > 0 ? p->max_connections : 1024),
+                            MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)(p->header_timeout_s > 0 ? p->header_timeout_s : 10),
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (!s->d) {
+        int port = p->http_port;
+        usher_server_free(s);
+        return us_err_set(err, USHER_ERR_IO,
+                          "cannot listen on %s:%d (in use, or not allowed)", p->http_address
+                              ? p->http_address
+                              : "127.0.0.1",
+                          port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : p->http_port;
+    *out = s;
+    return USHER_OK;
+}
+
+int usher_server_port(const usher_server *s) { return s->port; }
+
+void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
+{
+    if (!s || s->stopped)
+        return;
+    atomic_store(&s->shutting_down, true);
+    /* queued and running requests finish or get 503; their callbacks resume
+     * their connections, so the daemon can stop once the models are freed */
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->m[i].rt)
+            rt_model_free(s->m[i].rt, drain_ms * 1000000ull);
+        s->m[i].rt = NULL;
+    }
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    s->d = NULL;
+    s->stopped = true;
+}
+
+void usher_server_free(usher_server *s)
+{
+    if (!s)
+        return;
+    usher_server_shutdown(s, 0);
+    us_free(s->m);
+    repo_free(&s->repo);
+    us_free(s);
+}
