@@ -125,11 +125,19 @@ save("ok-bin-fp16-inf-flip", 1 | FLIP, h, struct.pack("<2H", 0x7C00, 0x3C00))
 save("ok-flip-json", 0 | FLIP, js(req(inp("x", "INT32", [2], [3, 4]),
                                       outputs=[{"name": "x"}])))
 
+h = js(req(inp("s", "BYTES", [2, 1], binary_data_size=4 + 5 + 4 + 1), id="m3",
+           outputs=[{"name": "s", "parameters": {"binary_data": False}}]))
+save("ok-bin-bytes-m3", 3, h, bytes_el("h\u00e9!!".encode(), b"\x00"))
+save("ok-m2-bytes-json", 2 | FLIP, js(req(inp("s", "BYTES", [1], ["x"]),
+                                         parameters={"binary_data_output": True})))
+
 # ---- accepted with tight limits --------------------------------------------------------
 save("tight-ok-32-elements", TIGHT, js(req(inp("x", "UINT8", [32], list(range(32))))))
 save("tight-ok-128-bytes", TIGHT, js(req(inp("x", "FP32", [4, 8], [0.25] * 32))))
 save("tight-ok-bin", TIGHT | 1, js(req(inp("x", "INT64", [16], binary_data_size=128))),
      struct.pack("<16q", *range(16)))
+
+save("tight-ok-m2", TIGHT | 2, js(req(inp("x", "BF16", [2, 2], [[1, 2], [3, 4]]), id="t2")))
 
 # ---- refused: JSON ------------------------------------------------------------------------
 save("bad-truncated", 0, js(req(inp("x", "FP32", [1, 3], [1, 2, 3])))[:-9])

@@ -22,7 +22,7 @@ cmake --build build-asan -j "$jobs"
 
 step "libFuzzer build (clang) and a short run"
 CC=clang cmake -S . -B build-fuzz -G Ninja -DUSHER_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_onnx_load fuzz_tables fuzz_yaml fuzz_plan
+cmake --build build-fuzz -j "$jobs" --target fuzz_onnx_load fuzz_tables fuzz_yaml fuzz_plan fuzz_oip
 scripts/fuzz.sh 30 build-fuzz
 
 rm -f /tmp/mat-debug-*.log 2>/dev/null || true

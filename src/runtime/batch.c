@@ -23,6 +23,10 @@
  *      that arrives meanwhile joins if it keeps the batch feasible; if it
  *      does not, step 2 ends the candidate before it and the batch leaves.
  *
+ * Predictions come from the plan (profiled at load, or the estimator);
+ * latency_scale corrects them by what runs have shown (a loaded machine runs
+ * slower than the idle one that was profiled).
+ *
  * Join and split: every input is concatenated along dim 0 (the batch dim);
  * BYTES tensors (4-byte little-endian length + bytes per element) are
  * concatenated as byte streams and split by walking the length prefixes.
@@ -65,6 +69,17 @@ uint64_t rt_batch_latency(const uint64_t *lat, int max_batch, int64_t rows)
     return 0;
 }
 
+/* the view's prediction for rows, scaled by what runs have shown */
+static uint64_t view_latency(const rt_batch_view *v, int64_t rows)
+{
+    uint64_t l = rt_batch_latency(v->latency_ns, v->max_batch, rows);
+    if (v->latency_scale > 0 && v->latency_scale != 1.0) {
+        double x = (double)l * v->latency_scale;
+        l = x >= 1.8e19 ? UINT64_MAX : (uint64_t)x;
+    }
+    return l;
+}
+
 /* can a batch whose earliest deadline is dl, started at now, finish in lat? */
 static bool meets(uint64_t now, uint64_t dl, uint64_t lat)
 {
@@ -81,7 +96,7 @@ void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d)
 
     size_t i = 0;
     for (; i < v->n; i++) {
-        uint64_t lat = rt_batch_latency(v->latency_ns, v->max_batch, v->rows[i]);
+        uint64_t lat = view_latency(v, v->rows[i]);
         if (meets(now, v->deadline_ns[i], lat))
             break;
     }
@@ -101,7 +116,7 @@ void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d)
             break;
         }
         uint64_t dl = v->deadline_ns[j] < dl_min ? v->deadline_ns[j] : dl_min;
-        uint64_t l = rt_batch_latency(v->latency_ns, v->max_batch, rows + r);
+        uint64_t l = view_latency(v, rows + r);
         if (k > 0 && !meets(now, dl, l)) {
             ended = true;
             break;

@@ -44,7 +44,8 @@
  * (OVER-2). Admission rejects at once when the queue is full or when the
  * predicted work ahead (rows queued at the predicted rate, plus what the
  * replicas still have running, shared among the ready replicas) and the
- * request's own run cannot end by its deadline.
+ * request's own run, plus 10% and the dispatch slack, cannot end by its
+ * deadline. Predictions are corrected by the observed scale (note_run).
  *
  * A model is batched only when its inputs and outputs all carry a dynamic
  * dim 0 (and the config says it has a batch dim and max_batch > 1);
@@ -137,6 +138,7 @@ struct rt_model {
     uint64_t sweep_at;           /* when the sweeper means to scan next */
     int batch_max;               /* effective rows per batch (1: no batching) */
     uint64_t seq;
+    double scale;                /* observed / predicted batch time (see note_run) */
     rt_model_stats st;
     /* ---- the declared inputs/outputs, written once before io_known is set ---- */
     atomic_bool io_known;
@@ -179,9 +181,33 @@ static void wait_rel(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t rel)
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
+/* Under mu: the predicted time of a batch of rows, corrected by the observed
+ * scale, for batching, admission and expiry. */
 static uint64_t lat_of(const rt_model *m, int64_t rows)
 {
-    return rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows);
+    double l = (double)rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows) * m->scale;
+    return l >= 1.8e19 ? UINT64_MAX : (uint64_t)l;
+}
+
+/*
+ * Under mu: fold one run's observed time into the scale. The predictions are
+ * measured on an idle machine (or estimated); under load, runs take longer,
+ * and a batcher that waits until the last predicted moment then misses its
+ * deadlines. The scale follows a slowdown within a few batches (gain 1/4)
+ * and a recovery slowly (gain 1/32), so it sits near the upper part of the
+ * observed spread rather than its mean. Bounded to [1/4, 16].
+ */
+static void note_run(rt_model *m, int64_t rows, uint64_t took)
+{
+    uint64_t pred = rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows);
+    if (!pred)
+        return;
+    double r = (double)took / (double)pred;
+    m->scale += (r - m->scale) * (r > m->scale ? 0.25 : 1.0 / 32);
+    if (m->scale < 0.25)
+        m->scale = 0.25;
+    if (m->scale > 16)
+        m->scale = 16;
 }
 
 static void list_add(answer_list *l, rt_request *r)
@@ -390,7 +416,10 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         snprintf(msg, sizeof msg, "queue full (%zu requests)", m->n_queued);
     } else {
         uint64_t ahead = work_ahead(m, now), own = lat_of(m, r->rows);
-        if (dl != UINT64_MAX && (dl <= now || sat_add(sat_add(now, ahead), own) > dl)) {
+        /* the predicted end, with 10% and the dispatch slack kept in hand: the
+         * queue ahead is an estimate, and answering late is worse than a 503 */
+        uint64_t work = sat_add(ahead, own), end = sat_add(sat_add(now, work), work / 10);
+        if (dl != UINT64_MAX && (dl <= now || sat_add(end, DISPATCH_SLACK_NS) > dl)) {
             o = RT_REJECTED;
             snprintf(msg, sizeof msg,
                      "deadline cannot be met: ~%.1f ms of work queued ahead, deadline in %.1f ms "
@@ -595,9 +624,9 @@ static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
     for (size_t j = 0; j < n; j++)
         if (reqs[j]->deadline_ns < t0)
             m->st.started_late++; /* never: drop_late ran at t0 */
+    uint64_t lat = lat_of(m, rows);
     pthread_mutex_unlock(&m->mu);
 
-    uint64_t lat = lat_of(m, rows);
     uint64_t timeout = lat > RUN_TIMEOUT_MIN_NS / 10 ? lat * 10 : RUN_TIMEOUT_MIN_NS;
     /* a lone request runs from its own tensors: no copy */
     rc = rt_worker_run(p->w, n > 1 ? joined : reqs[0]->in, n_in, outs, &n_out, timeout, &err);
@@ -641,6 +670,8 @@ static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
     pthread_mutex_lock(&m->mu);
     p->busy = false;
     m->running--;
+    if (rc == USHER_OK && o == RT_OK)
+        note_run(m, rows, t1 - t0);
     if (demote && m->batch_max > 1) {
         US_LOGW("model '%s': %s; served one request per batch from now on", m->cfg.name, err.msg);
         m->batch_max = 1;
@@ -680,6 +711,7 @@ static bool step(rt_model *m, replica *p, uint64_t *wake)
         .n = n,
         .blocked = n < m->n_queued || m->draining,
         .slack_ns = DISPATCH_SLACK_NS,
+        .latency_scale = m->scale,
     };
     rt_batch_decision d;
     rt_batch_decide(&v, &d);
@@ -903,6 +935,7 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
     m->view_cap = (size_t)cfg->max_batch + VIEW_EXTRA;
     m->batch_max = 1; /* until the first worker shows the model's batch dims */
     m->accepting = true;
+    m->scale = 1.0;
     m->sweep_at = UINT64_MAX;
     m->n_rep = cfg->replicas;
     m->rep = us_calloc((size_t)m->n_rep, sizeof *m->rep);
@@ -987,6 +1020,7 @@ void rt_model_get_stats(rt_model *m, rt_model_stats *out)
 {
     pthread_mutex_lock(&m->mu);
     *out = m->st;
+    out->latency_scale = m->scale;
     pthread_mutex_unlock(&m->mu);
 }
 

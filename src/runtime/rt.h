@@ -112,6 +112,8 @@ typedef struct rt_model_stats {
     uint64_t started_late;                 /* inferences started after their deadline: 0 */
     uint64_t worker_deaths;                /* workers lost: crashed, hung, or failed to load */
     int replicas_ready;
+    double latency_scale;                  /* observed / predicted batch time, as batching and
+                                              admission use it (1: as predicted) */
 } rt_model_stats;
 
 /*
@@ -158,6 +160,7 @@ typedef struct rt_batch_view {
                             none will come (draining): waiting cannot grow the batch */
     uint64_t slack_ns;   /* close a deadline-driven batch this much before the last moment
                             (wake-up and join overheads); 0 for a virtual clock */
+    double latency_scale; /* multiplies latency_ns: observed / predicted (0: 1) */
 } rt_batch_view;
 
 typedef struct rt_batch_decision {

@@ -100,6 +100,13 @@ void srv_metrics(usher_server *s, us_buf *b)
             us_buf_printf(b, "usher_batch_latency_observed_seconds{model=\"%s\"} %.6f\n",
                           s->m[i].rm->name,
                           (double)st[i].compute_ns * 1e-9 / (double)st[i].outcome[RT_OK]);
+    head(b, "usher_batch_latency_scale", "gauge",
+         "Observed over predicted batch time, as batching and admission apply it (1: as "
+         "predicted; it rises within a few batches when the machine slows down).");
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->m[i].error[0])
+            us_buf_printf(b, "usher_batch_latency_scale{model=\"%s\"} %.3f\n", s->m[i].rm->name,
+                          st[i].latency_scale);
     head(b, "usher_request_duration_seconds", "histogram",
          "End-to-end latency of successful requests, parse to response.");
     for (size_t i = 0; i < s->n; i++) {

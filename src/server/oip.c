@@ -19,8 +19,9 @@
  *      bytes checked to be 0 or 1.
  * A shape that cannot be true (its element or byte count overflows, or it
  * disagrees with the data) is malformed: USHER_ERR_PARSE, even when a
- * limit would also refuse it. USHER_ERR_LIMIT is kept for a consistent
- * request that is too big (body, elements, bytes, inputs, JSON depth).
+ * limit would also refuse it, and so is JSON nested deeper than the depth
+ * limit (json.h). USHER_ERR_LIMIT is kept for a consistent request that is
+ * too big (body, elements, bytes, inputs, outputs).
  *
  * Decisions, where the protocol leaves room:
  *   - unknown top-level keys ("model_name", "sequence_id", ...), unknown
@@ -34,8 +35,8 @@
  *   - "data" may be flat or nested in any way (Triton flattens without
  *     checking the nesting); only the element count must match the shape;
  *     an integer datatype takes only integer literals (1.0 is refused);
- *   - FP32 refuses a magnitude above FLT_MAX; FP16 and BF16 round to
- *     nearest even from the double and refuse what rounds to infinity;
+ *   - FP32, FP16 and BF16 round to nearest even from the double and refuse
+ *     what rounds to infinity (FP32: 3.40282347e38 is FLT_MAX, not an error);
  *     values below the smallest subnormal become (signed) zero;
  *   - an id is kept (and echoed by the caller's error body) as soon as it
  *     has been read, even when a later field fails: *out then holds no
@@ -208,17 +209,19 @@ static int read_shape(pctx *c, us_jsonr_val v, const char *what, us_shape *s, ui
         zero |= n.i == 0;
         s->rank++;
     }
+    /* The product in dim order, as every consumer computes it (us_shape_elements): a
+     * zero-size shape whose dims before the 0 overflow is refused too, or a tensor we
+     * accept could not be sized downstream. */
     uint64_t e = 1;
-    if (zero) {
-        e = 0;
-    } else {
-        for (int k = 0; k < s->rank; k++) {
-            if (__builtin_mul_overflow(e, (uint64_t)s->dim[k], &e) || e > (uint64_t)INT64_MAX) {
-                char sh[400];
+    for (int k = 0; k < s->rank; k++) {
+        if (__builtin_mul_overflow(e, (uint64_t)s->dim[k], &e) || e > (uint64_t)INT64_MAX) {
+            char sh[400];
+            us_shape_str(s, sh, sizeof sh);
+            if (zero)
                 return us_err_set(c->err, USHER_ERR_PARSE,
-                                  "%s: shape %s has more than 2^63-1 elements", what,
-                                  us_shape_str(s, sh, sizeof sh));
-            }
+                                  "%s: shape %s overflows 2^63-1 before its 0 dim", what, sh);
+            return us_err_set(c->err, USHER_ERR_PARSE,
+                              "%s: shape %s has more than 2^63-1 elements", what, sh);
         }
     }
     *elements = e;
@@ -473,7 +476,9 @@ static int put_value(pctx *c, us_jsonr_val v, us_dtype dt, uint8_t *dst, uint64_
         memcpy(dst, &n.d, 8);
         return USHER_OK;
     case US_DT_FP32: {
-        if (fabs(n.d) > FLT_MAX)
+        /* refused from the midpoint between FLT_MAX and 2^128 on (it rounds to infinity);
+         * below it the value rounds to FLT_MAX, which the writer prints as 3.40282347e+38 */
+        if (fabs(n.d) >= 0x1.ffffffp+127)
             break;
         float f = (float)n.d;
         memcpy(dst, &f, 4);

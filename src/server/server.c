@@ -552,14 +552,6 @@ static enum MHD_Result infer(srv_req *q, struct MHD_Connection *c)
                  s->p.max_body_bytes);
         return send_error(q, c, 413, msg);
     }
-    if (atomic_load(&s->shutting_down))
-        return send_error(q, c, 503, "the server is shutting down");
-    if (!m->rt || !rt_model_ready(m->rt)) {
-        char msg[800];
-        snprintf(msg, sizeof msg, "model '%s' is not ready%s%s", m->rm->name,
-                 m->error[0] ? ": " : "", m->error);
-        return send_error(q, c, 503, msg);
-    }
     const char *hl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
     uint64_t header_len = 0;
     if (hl) {
@@ -583,6 +575,15 @@ static enum MHD_Result infer(srv_req *q, struct MHD_Connection *c)
     }
     q->have_oip = true;
     us_buf_free(&q->body); /* the inputs were copied out of it */
+    /* after the parse, so that these answers echo the id too (PROTO-5) */
+    if (atomic_load(&s->shutting_down))
+        return send_error(q, c, 503, "the server is shutting down");
+    if (!m->rt || !rt_model_ready(m->rt)) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "model '%s' is not ready%s%s", m->rm->name,
+                 m->error[0] ? ": " : "", m->error);
+        return send_error(q, c, 503, msg);
+    }
     char msg[512];
     int st = make_rt_request(q, msg, sizeof msg);
     if (st) {

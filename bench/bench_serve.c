@@ -1,0 +1,644 @@
+/*
+ * bench_serve.c - what serving costs over a direct ONNX Runtime call
+ * (issue 5; method and results: bench/README.md, "Serving (issue 5)").
+ *
+ *   bench_serve latency REPO MODEL [--rounds R] [--block N] [--exe USHER]
+ *   bench_serve direct MODEL.onnx [--batch B] [--seconds S]
+ *   bench_serve body MODEL.onnx OUT [--rows N]
+ *
+ * latency  starts the server in this process (usher_server_start, port 0,
+ *          workers are `USHER worker` processes: --exe, else $USHER_BIN,
+ *          else build/usher) on REPO, and opens a direct backend session
+ *          on MODEL's file with the worker's settings (1 intra-op thread,
+ *          1 inter-op thread, full optimization). Then R rounds, each of
+ *          three blocks of N calls, one call at a time: served with a JSON
+ *          body (REPO/MODEL/sample.json), served with the binary tensor
+ *          extension (same input shape, raw FP32, binary output asked
+ *          for), and direct be_run. The block order rotates every round,
+ *          so drift and order effects hit all three. Served calls go over
+ *          one keep-alive TCP connection (TCP_NODELAY), timed from before
+ *          the send to the last byte of the response. Around each served
+ *          block the server's own figures are read (not timed):
+ *          /v2/models/M/stats (queue and compute_infer ns) and /metrics
+ *          (usher_request_duration_seconds sum and count: handler entry to
+ *          response built), which split the added time. Output: a table of
+ *          p50/p90/p99/mean per path, the added p50 both pooled and as the
+ *          median over rounds of the per-round p50 differences (paired),
+ *          and the split (means).
+ * direct   be_run at batch B (dim 0 of the first input; default 1) with the
+ *          worker's settings, warm-up 3, for S seconds (default 5, at least
+ *          5 runs): images/s = B x runs / wall time, and the p50 per run.
+ *          Only FP32 inputs (every model served by the benchmark has one).
+ * body     writes a binary-extension request body for MODEL (rows N in dim
+ *          0 when it is dynamic, binary outputs) to OUT and prints the JSON
+ *          header's length (the Inference-Header-Content-Length value), for
+ *          wrk.
+ * Inputs are the same fixed pattern for the direct and binary paths.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/be.h"
+#include "usher/serve.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* percentile p of v[0..n) (sorts v) */
+static double pct(double *v, int n, double p)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    int i = (int)ceil(p / 100.0 * n) - 1;
+    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+static double mean(const double *v, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    return n ? s / n : 0;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p) {
+        p[n] = 0;
+        *len = (size_t)n;
+    }
+    return p;
+}
+
+/* ---- a direct backend session with the worker's settings --------------------------------- */
+typedef struct direct {
+    be_session *s;
+    us_tensor in[8];
+    size_t n_in, n_out;
+    us_tensor *out;
+    float *x;
+} direct;
+
+static void direct_close(direct *d)
+{
+    free(d->x);
+    free(d->out);
+    be_close(d->s);
+}
+
+/* dim 0 set to rows when it is dynamic, every other dynamic dim to 1; or, for the first
+ * input, shape0 when given (its dim 0 then replaced by rows when rows > 0) */
+static int direct_open(const char *path, int64_t rows, const us_shape *shape0, direct *d)
+{
+    memset(d, 0, sizeof *d);
+    be_options o = be_default_options();
+    o.intra_threads = 1; /* src/server/server.c: a replica's worker */
+    o.inter_threads = 1;
+    usher_error err;
+    if (be_open(path, &o, &d->s, &err) < 0) {
+        fprintf(stderr, "bench_serve: %s\n", err.msg);
+        return -1;
+    }
+    d->n_in = be_n_inputs(d->s);
+    d->n_out = be_n_outputs(d->s);
+    if (d->n_in > 8) {
+        fprintf(stderr, "bench_serve: %s: more than 8 inputs\n", path);
+        return -1;
+    }
+    uint64_t most = 0;
+    for (size_t i = 0; i < d->n_in; i++) {
+        const be_io *io = be_input(d->s, i);
+        if (io->dtype != US_DT_FP32) {
+            fprintf(stderr, "bench_serve: %s: input '%s' is not FP32\n", path, io->name);
+            return -1;
+        }
+        us_tensor *t = &d->in[i];
+        snprintf(t->name, sizeof t->name, "%s", io->name);
+        t->dtype = US_DT_FP32;
+        t->shape = io->shape;
+        if (i == 0 && shape0) {
+            t->shape = *shape0;
+            if (rows > 0 && t->shape.rank > 0)
+                t->shape.dim[0] = rows;
+        }
+        uint64_t n = 1;
+        for (int k = 0; k < t->shape.rank; k++) {
+            if (t->shape.dim[k] < 0)
+                t->shape.dim[k] = k == 0 ? rows : 1;
+            n *= (uint64_t)t->shape.dim[k];
+        }
+        t->bytes = n * sizeof(float);
+        if (n > most)
+            most = n;
+    }
+    d->x = malloc(most * sizeof *d->x + 1);
+    d->out = calloc(d->n_out, sizeof *d->out);
+    if (!d->x || !d->out)
+        return -1;
+    for (uint64_t i = 0; i < most; i++) /* scripts/example-repo.sh's wave */
+        d->x[i] = (float)(0.1 * sin((double)i / 7.0));
+    for (size_t i = 0; i < d->n_in; i++)
+        d->in[i].data = d->x;
+    return 0;
+}
+
+static int direct_run(direct *d)
+{
+    usher_error err;
+    int rc = be_run(d->s, d->in, d->n_in, d->out, &err);
+    if (rc < 0) {
+        fprintf(stderr, "bench_serve: be_run: %s\n", err.msg);
+        return -1;
+    }
+    be_outputs_free(d->out, d->n_out);
+    return 0;
+}
+
+/* the binary-extension body: JSON header, then each input's bytes */
+static char *binary_body(const direct *d, size_t *len, size_t *header_len)
+{
+    size_t cap = 4096 + 256 * (d->n_in + d->n_out), total = 0;
+    for (size_t i = 0; i < d->n_in; i++)
+        total += d->in[i].bytes;
+    char *p = malloc(cap + total);
+    if (!p)
+        return NULL;
+    size_t n = 0;
+    n += (size_t)snprintf(p + n, cap - n, "{\"inputs\":[");
+    for (size_t i = 0; i < d->n_in; i++) {
+        const us_tensor *t = &d->in[i];
+        n += (size_t)snprintf(p + n, cap - n, "%s{\"name\":\"%s\",\"datatype\":\"FP32\",\"shape\":[",
+                              i ? "," : "", t->name);
+        for (int k = 0; k < t->shape.rank; k++)
+            n += (size_t)snprintf(p + n, cap - n, "%s%lld", k ? "," : "",
+                                  (long long)t->shape.dim[k]);
+        n += (size_t)snprintf(p + n, cap - n, "],\"parameters\":{\"binary_data_size\":%llu}}",
+                              (unsigned long long)t->bytes);
+    }
+    n += (size_t)snprintf(p + n, cap - n, "],\"outputs\":[");
+    for (size_t i = 0; i < d->n_out; i++)
+        n += (size_t)snprintf(p + n, cap - n,
+                              "%s{\"name\":\"%s\",\"parameters\":{\"binary_data\":true}}",
+                              i ? "," : "", be_output(d->s, i)->name);
+    n += (size_t)snprintf(p + n, cap - n, "]}");
+    *header_len = n;
+    for (size_t i = 0; i < d->n_in; i++) {
+        memcpy(p + n, d->in[i].data, d->in[i].bytes);
+        n += d->in[i].bytes;
+    }
+    *len = n;
+    return p;
+}
+
+/* ---- one keep-alive HTTP/1.1 connection ------------------------------------------------- */
+typedef struct conn {
+    int fd;
+    char *buf;
+    size_t cap;
+    const char *body; /* of the last response, in buf */
+    size_t body_len;
+} conn;
+
+static int conn_open(conn *c, int port)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        perror("bench_serve: connect");
+        return -1;
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->cap = 1 << 16;
+    c->buf = malloc(c->cap);
+    return c->buf ? 0 : -1;
+}
+
+static void conn_close(conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->buf);
+}
+
+/* one request (head + body in one writev), the whole response read; its status or -1 */
+static int conn_call(conn *c, char *head, size_t head_len, void *body, size_t body_len)
+{
+    struct iovec iov[2] = {{head, head_len}, {body, body_len}};
+    int niov = body_len ? 2 : 1;
+    size_t left = head_len + body_len;
+    while (left) {
+        ssize_t w = writev(c->fd, iov, niov);
+        if (w <= 0)
+            return -1;
+        left -= (size_t)w;
+        for (int i = 0; i < niov && w > 0; i++) {
+            size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+            iov[i].iov_base = (char *)iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+            w -= (ssize_t)k;
+        }
+    }
+    size_t len = 0, head_end = 0, want = SIZE_MAX;
+    while (!head_end || len < want) {
+        if (len + 4096 > c->cap) {
+            char *p = realloc(c->buf, c->cap * 2);
+            if (!p)
+                return -1;
+            c->buf = p;
+            c->cap *= 2;
+        }
+        ssize_t got = recv(c->fd, c->buf + len, c->cap - len - 1, 0);
+        if (got <= 0)
+            return -1;
+        len += (size_t)got;
+        c->buf[len] = 0;
+        if (!head_end) {
+            char *e = strstr(c->buf, "\r\n\r\n");
+            if (e) {
+                head_end = (size_t)(e - c->buf) + 4;
+                const char *cl = strcasestr(c->buf, "\r\nContent-Length:");
+                want = head_end + (cl && cl < e ? strtoull(cl + 17, NULL, 10) : 0);
+            }
+        }
+    }
+    c->body = c->buf + head_end;
+    c->body_len = len - head_end;
+    int status = 0;
+    sscanf(c->buf, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
+static int conn_get(conn *c, const char *path)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
+    return conn_call(c, head, (size_t)n, NULL, 0);
+}
+
+/* ---- the server's own figures ------------------------------------------------------------ */
+typedef struct srv_figs {
+    double queue_ns, compute_ns, n_ok; /* /v2/models/M/stats */
+    double dur_s, dur_n;               /* /metrics: usher_request_duration_seconds */
+} srv_figs;
+
+static double after(const char *body, const char *key)
+{
+    const char *p = strstr(body, key);
+    return p ? strtod(p + strlen(key), NULL) : NAN;
+}
+
+static int srv_read(conn *c, const char *model, srv_figs *f)
+{
+    char path[300], key[300];
+    snprintf(path, sizeof path, "/v2/models/%s/stats", model);
+    if (conn_get(c, path) != 200)
+        return -1;
+    f->queue_ns = after(c->body, "\"queue\":{\"count\":");
+    const char *q = strstr(c->body, "\"queue\":{\"count\":");
+    f->queue_ns = q ? after(q, "\"ns\":") : NAN;
+    q = strstr(c->body, "\"compute_infer\":{\"count\":");
+    f->n_ok = q ? after(q, "\"compute_infer\":{\"count\":") : NAN;
+    f->compute_ns = q ? after(q, "\"ns\":") : NAN;
+    if (conn_get(c, "/metrics") != 200)
+        return -1;
+    snprintf(key, sizeof key, "usher_request_duration_seconds_sum{model=\"%s\"} ", model);
+    f->dur_s = after(c->body, key);
+    snprintf(key, sizeof key, "usher_request_duration_seconds_count{model=\"%s\"} ", model);
+    f->dur_n = after(c->body, key);
+    return 0;
+}
+
+/* ---- latency ------------------------------------------------------------------------------ */
+enum { P_JSON, P_BIN, P_DIRECT, P_COUNT };
+static const char *const path_name[P_COUNT] = {"served, JSON", "served, binary", "direct be_run"};
+
+/* REPO/MODEL/V/model.onnx for the highest numeric V */
+static int model_file(const char *repo, const char *model, char *out, size_t n)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", repo, model);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    long best = -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && !*end && v > best)
+            best = v;
+    }
+    closedir(d);
+    if (best < 0)
+        return -1;
+    snprintf(out, n, "%s/%ld/model.onnx", dir, best);
+    return 0;
+}
+
+static int latency(const char *repo, const char *model, const char *exe, int rounds, int block)
+{
+    int rc = 1;
+    usher_server *srv = NULL;
+    direct d;
+    memset(&d, 0, sizeof d);
+    conn c = {.fd = -1};
+    char *json = NULL, *bin = NULL, *head_json = NULL, *head_bin = NULL;
+    double *t[P_COUNT] = {0}, *med[P_COUNT] = {0};
+    char path[1200];
+    size_t json_len, bin_len, bin_hdr;
+    snprintf(path, sizeof path, "%s/%s/sample.json", repo, model);
+    if (!(json = read_file(path, &json_len))) {
+        fprintf(stderr, "bench_serve: cannot read %s\n", path);
+        goto out;
+    }
+    if (model_file(repo, model, path, sizeof path) < 0) {
+        fprintf(stderr, "bench_serve: no version directory under %s/%s\n", repo, model);
+        goto out;
+    }
+    if (direct_open(path, 1, NULL, &d) < 0 || !(bin = binary_body(&d, &bin_len, &bin_hdr)))
+        goto out;
+
+    usher_serve_params sp = usher_serve_default_params();
+    sp.repo = repo;
+    sp.exe = exe;
+    sp.http_port = 0;
+    sp.quiet = true;
+    usher_error err;
+    if (usher_server_start(&sp, &srv, &err) < 0) {
+        fprintf(stderr, "bench_serve: %s\n", err.msg);
+        goto out;
+    }
+    for (int i = 0; i < 1200 && !usher_server_ready(srv); i++)
+        usleep(100000);
+    if (!usher_server_ready(srv)) {
+        fprintf(stderr, "bench_serve: the server was not ready after 120 s\n");
+        goto out;
+    }
+    usher_server_print_plan(srv, stdout);
+    if (conn_open(&c, usher_server_port(srv)) < 0)
+        goto out;
+
+    size_t hcap = 1024;
+    head_json = malloc(hcap);
+    head_bin = malloc(hcap);
+    if (!head_json || !head_bin)
+        goto out;
+    int hj = snprintf(head_json, hcap,
+                      "POST /v2/models/%s/infer HTTP/1.1\r\nHost: localhost\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                      model, json_len);
+    int hb = snprintf(head_bin, hcap,
+                      "POST /v2/models/%s/infer HTTP/1.1\r\nHost: localhost\r\n"
+                      "Content-Type: application/octet-stream\r\n"
+                      "Inference-Header-Content-Length: %zu\r\nContent-Length: %zu\r\n\r\n",
+                      model, bin_hdr, bin_len);
+    int n_all = rounds * block;
+    for (int p = 0; p < P_COUNT; p++) {
+        t[p] = malloc((size_t)n_all * sizeof *t[p]);
+        med[p] = malloc((size_t)rounds * sizeof *med[p]);
+        if (!t[p] || !med[p])
+            goto out;
+    }
+    /* one call of path p; its status (200 for a direct run that worked) */
+#define CALL(p)                                                                       \
+    ((p) == P_JSON  ? conn_call(&c, head_json, (size_t)hj, json, json_len)            \
+     : (p) == P_BIN ? conn_call(&c, head_bin, (size_t)hb, bin, bin_len)               \
+                    : (direct_run(&d) == 0 ? 200 : -1))
+    for (int p = 0; p < P_COUNT; p++)
+        for (int i = 0; i < 200; i++)
+            if (CALL(p) != 200) {
+                fprintf(stderr, "bench_serve: warm-up of '%s' failed\n%.*s\n", path_name[p],
+                        (int)(c.body ? c.body_len : 0), c.body ? c.body : "");
+                goto out;
+            }
+    srv_figs sum[P_COUNT];
+    memset(sum, 0, sizeof sum);
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < P_COUNT; k++) {
+            int p = (k + r) % P_COUNT;
+            srv_figs f0 = {0}, f1 = {0};
+            if (p != P_DIRECT && srv_read(&c, model, &f0) < 0)
+                goto out;
+            double *v = t[p] + (size_t)r * block;
+            for (int i = 0; i < block; i++) {
+                double t0 = now();
+                int st = CALL(p);
+                v[i] = now() - t0;
+                if (st != 200) {
+                    fprintf(stderr, "bench_serve: '%s' answered %d\n", path_name[p], st);
+                    goto out;
+                }
+            }
+            if (p != P_DIRECT) {
+                if (srv_read(&c, model, &f1) < 0)
+                    goto out;
+                sum[p].queue_ns += f1.queue_ns - f0.queue_ns;
+                sum[p].compute_ns += f1.compute_ns - f0.compute_ns;
+                sum[p].n_ok += f1.n_ok - f0.n_ok;
+                sum[p].dur_s += f1.dur_s - f0.dur_s;
+                sum[p].dur_n += f1.dur_n - f0.dur_n;
+            }
+            double *copy = malloc((size_t)block * sizeof *copy);
+            if (!copy)
+                goto out;
+            memcpy(copy, v, (size_t)block * sizeof *copy);
+            med[p][r] = pct(copy, block, 50);
+            free(copy);
+        }
+    }
+#undef CALL
+    double p50[P_COUNT], avg[P_COUNT];
+    printf("\nmodel %s, ONNX Runtime %s, %ld cores; %d rounds x %d calls per path, "
+           "one at a time, block order rotating\n\n",
+           model, be_ort_version(), sysconf(_SC_NPROCESSORS_ONLN), rounds, block);
+    printf("| path | calls | p50 us | p90 us | p99 us | mean us |\n|---|---|---|---|---|---|\n");
+    for (int p = 0; p < P_COUNT; p++) {
+        avg[p] = mean(t[p], n_all) * 1e6;
+        p50[p] = pct(t[p], n_all, 50) * 1e6;
+        printf("| %s | %d | %.1f | %.1f | %.1f | %.1f |\n", path_name[p], n_all, p50[p],
+               pct(t[p], n_all, 90) * 1e6, pct(t[p], n_all, 99) * 1e6, avg[p]);
+    }
+    printf("\n| added over direct | p50, pooled | p50, median of per-round differences "
+           "(range) |\n|---|---|---|\n");
+    for (int p = 0; p < P_DIRECT; p++) {
+        double *diff = malloc((size_t)rounds * sizeof *diff);
+        if (!diff)
+            goto out;
+        for (int r = 0; r < rounds; r++)
+            diff[r] = (med[p][r] - med[P_DIRECT][r]) * 1e6;
+        double m = pct(diff, rounds, 50);
+        printf("| %s | %.1f us | **%.1f us** (%.1f .. %.1f) |\n", path_name[p],
+               p50[p] - p50[P_DIRECT], m, diff[0], diff[rounds - 1]);
+        free(diff);
+    }
+    printf("\nwhere a served call's time goes (means over the timed calls, us):\n\n"
+           "| path | client round trip | server: handler to response built | of which "
+           "queue | of which worker round trip (compute_infer) | direct be_run |\n"
+           "|---|---|---|---|---|---|\n");
+    for (int p = 0; p < P_DIRECT; p++) {
+        double n = sum[p].n_ok > 0 ? sum[p].n_ok : NAN;
+        double dn = sum[p].dur_n > 0 ? sum[p].dur_n : NAN;
+        printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", path_name[p], avg[p],
+               sum[p].dur_s / dn * 1e6, sum[p].queue_ns / n / 1e3, sum[p].compute_ns / n / 1e3,
+               avg[P_DIRECT]);
+    }
+    printf("\n(worker round trip - direct: IPC, shared memory copies and the worker's own "
+           "work; handler - queue - worker: parsing, request building, response writing; "
+           "client - handler: HTTP reading and writing, connection suspend/resume, loopback "
+           "TCP, this client)\n");
+    rc = 0;
+out:
+    conn_close(&c);
+    if (srv)
+        usher_server_shutdown(srv, 5000);
+    usher_server_free(srv);
+    direct_close(&d);
+    for (int p = 0; p < P_COUNT; p++) {
+        free(t[p]);
+        free(med[p]);
+    }
+    free(json);
+    free(bin);
+    free(head_json);
+    free(head_bin);
+    return rc;
+}
+
+/* ---- direct throughput --------------------------------------------------------------------- */
+static int direct_throughput(const char *path, int batch, const us_shape *shape, double seconds)
+{
+    direct d;
+    if (direct_open(path, batch, shape, &d) < 0) {
+        direct_close(&d);
+        return 1;
+    }
+    int64_t rows = d.in[0].shape.rank ? d.in[0].shape.dim[0] : 1;
+    int rc = 0, cap = 1 << 16, n = 0;
+    double *t = malloc((size_t)cap * sizeof *t);
+    for (int i = 0; i < 3 && rc == 0; i++)
+        rc = direct_run(&d);
+    double start = now();
+    while (rc == 0 && n < cap && (n < 5 || now() - start < seconds)) {
+        double t0 = now();
+        rc = direct_run(&d);
+        t[n++] = now() - t0;
+    }
+    double wall = now() - start;
+    if (rc == 0)
+        printf("direct be_run batch %lld: %d runs in %.2f s, p50 %.2f ms, %.1f images/s\n",
+               (long long)rows, n, wall, pct(t, n, 50) * 1e3, (double)rows * n / wall);
+    free(t);
+    direct_close(&d);
+    return rc != 0;
+}
+
+static int write_body(const char *path, const char *out, int rows, const us_shape *shape)
+{
+    direct d;
+    if (direct_open(path, rows, shape, &d) < 0) {
+        direct_close(&d);
+        return 1;
+    }
+    size_t len, hdr;
+    char *b = binary_body(&d, &len, &hdr);
+    FILE *f = fopen(out, "wb");
+    int rc = !b || !f || fwrite(b, 1, len, f) != len;
+    if (f && fclose(f) != 0)
+        rc = 1;
+    if (rc)
+        fprintf(stderr, "bench_serve: cannot write %s\n", out);
+    else
+        printf("%zu\n", hdr);
+    free(b);
+    direct_close(&d);
+    return rc;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench_serve latency REPO MODEL [--rounds R] [--block N] [--exe USHER]\n"
+                    "       bench_serve direct MODEL.onnx [--batch B] [--shape D,D,..] [--seconds S]\n"
+                    "       bench_serve body MODEL.onnx OUT [--rows N] [--shape D,D,..]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const char *pos[3] = {0}, *exe = getenv("USHER_BIN");
+    int n_pos = 0, rounds = 15, block = 200, batch = 1;
+    double seconds = 5;
+    us_shape shape = {0};
+    bool have_shape = false;
+    if (argc < 2)
+        return usage();
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+            rounds = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--block") == 0 && i + 1 < argc)
+            block = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--exe") == 0 && i + 1 < argc)
+            exe = argv[++i];
+        else if ((strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "--rows") == 0) && i + 1 < argc)
+            batch = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
+            char *p = argv[++i];
+            for (shape.rank = 0; *p && shape.rank < US_TENSOR_MAX_RANK; shape.rank++) {
+                shape.dim[shape.rank] = strtoll(p, &p, 10);
+                if (shape.dim[shape.rank] < 1 || (*p && *p != ','))
+                    return usage();
+                p += *p == ',';
+            }
+            have_shape = shape.rank > 0;
+        } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else if (argv[i][0] != '-' && n_pos < 3)
+            pos[n_pos++] = argv[i];
+        else
+            return usage();
+    }
+    if (rounds < 1 || block < 1 || batch < 1)
+        return usage();
+    if (strcmp(argv[1], "latency") == 0 && n_pos == 2)
+        return latency(pos[0], pos[1], exe ? exe : "build/usher", rounds, block);
+    if (strcmp(argv[1], "direct") == 0 && n_pos == 1)
+        return direct_throughput(pos[0], batch, have_shape ? &shape : NULL, seconds);
+    if (strcmp(argv[1], "body") == 0 && n_pos == 2)
+        return write_body(pos[0], pos[1], batch, have_shape ? &shape : NULL);
+    return usage();
+}

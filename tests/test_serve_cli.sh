@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# test_serve_cli.sh [SECONDS] - `usher serve` and `usher load` as processes:
+# usage errors, a bad model at start-up (FAULT-8), overload (3x capacity:
+# every request answered exactly once with 200 or 503, goodput >= 90% of the
+# goodput at capacity, admitted p99 within the SLO) and SIGTERM under load
+# (FAULT-7: exit 0, queued work answered, no worker left behind).
+#
+# The model is a synthetic MLP (tests/make_mlp.py: x[N,16] -> 256 layers of
+# 1024x1024): a small request and a large compute, so the model, not the
+# HTTP path or the load generator, is the bottleneck even on 2 cores.
+# Capacity is what the server's own plan prints (measured at start-up).
+# SECONDS (default 4) is each load phase; scripts/overload.sh runs it long.
+set -uo pipefail
+usher=${USHER_BIN:?run through ctest (or scripts/overload.sh)}
+secs=${1:-${OVERLOAD_SECONDS:-4}}
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+srv=
+cleanup() { [ -n "$srv" ] && kill -9 "$srv" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+fails=0
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+ok() { echo "ok   $*"; }
+# start_server REPO [ARGS...]: sets srv (pid) and url; the plan goes to $tmp/serve.log
+start_server() {
+    local repo=$1
+    shift
+    "$usher" serve --repo "$repo" --http-port 0 "$@" >"$tmp/serve.log" 2>&1 &
+    srv=$!
+    url=
+    for _ in $(seq 600); do
+        url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$tmp/serve.log")
+        [ -n "$url" ] && break
+        kill -0 "$srv" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$url" ] || { cat "$tmp/serve.log"; return 1; }
+}
+json() { # json FILE EXPR: a field of usher load's --json summary
+    $py -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
+}
+
+# ---- usage and start-up errors ---------------------------------------------------
+"$usher" serve >"$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q -- "--repo is required" "$tmp/out" && ok serve_usage || fail "serve_usage: exit $rc"
+"$usher" serve --repo "$tmp/nonexistent" >"$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "nonexistent" "$tmp/out" && ok serve_no_repo || fail "serve_no_repo: exit $rc"
+"$usher" serve --repo "$tmp" --http-port 70000 >"$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q -- "--http-port" "$tmp/out" && ok serve_bad_port || fail "serve_bad_port: exit $rc"
+"$usher" load --url http://127.0.0.1:1 >"$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && ok load_usage || fail "load_usage: exit $rc"
+
+# FAULT-8: a model that does not load is UNAVAILABLE; the server lives, ready is 400
+mkdir -p "$tmp/bad/broken/1" "$tmp/bad/mlp/1"
+head -c 1000 /dev/urandom >"$tmp/bad/broken/1/model.onnx"
+$py "$(dirname "$0")/make_mlp.py" "$tmp/bad/mlp/1/model.onnx" 2 64
+if start_server "$tmp/bad"; then
+    grep -q "broken .*UNAVAILABLE" "$tmp/serve.log" && ok bad_model_unavailable ||
+        fail "bad_model_unavailable: $(cat "$tmp/serve.log")"
+    live=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/health/live")
+    ready=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/health/ready")
+    mready=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/models/mlp/ready")
+    [ "$live $ready $mready" = "200 400 200" ] && ok bad_model_health ||
+        fail "bad_model_health: live $live ready $ready mlp $mready"
+    kill -TERM "$srv"
+    wait "$srv"
+    rc=$?
+    srv=
+    [ $rc -eq 0 ] && ok bad_model_exit || fail "bad_model_exit: $rc"
+else
+    fail "bad_model_start"
+fi
+
+# ---- overload ----------------------------------------------------------------------
+mkdir -p "$tmp/repo/mlp/1"
+$py "$(dirname "$0")/make_mlp.py" "$tmp/repo/mlp/1/model.onnx" 256 1024
+printf 'max_batch_size: 32\n' >"$tmp/repo/mlp/config.pbtxt"
+printf 'slo_ms: 100\nrate: 100\nmax_batch: 2\n' >"$tmp/repo/mlp/usher.yaml"
+printf '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,16],"data":[%s]}]}' \
+    "$(seq -s, 1 16)" >"$tmp/x.json"
+start_server "$tmp/repo" || { fail "overload: the server did not start"; exit 1; }
+cap=$(awk '$1 == "mlp" { printf "%d", $7 }' "$tmp/serve.log")
+[ "${cap:-0}" -gt 0 ] || { fail "overload: no capacity in the plan"; cat "$tmp/serve.log"; exit 1; }
+load() { # load RATE OUT.json [ARGS]
+    local rate=$1 out=$2
+    shift 2
+    "$usher" load --url "$url" --model "mlp:$rate" --input "$tmp/x.json" --duration "$secs" \
+        --slo-ms 100 --seed 7 --json "$@" >"$out" 2>"$tmp/load.err"
+}
+load "$cap" "$tmp/at.json"
+rc1=$?
+load $((3 * cap)) "$tmp/over.json"
+rc3=$?
+g1=$(json "$tmp/at.json" 'd["goodput"]')
+g3=$(json "$tmp/over.json" 'd["goodput"]')
+p99=$(json "$tmp/over.json" 'd["latency_ms"]["p99"]')
+echo "  capacity $cap/s (the plan); goodput at capacity $g1/s, at 3x $g3/s;" \
+    "admitted p99 at 3x $p99 ms (SLO 100);" \
+    "3x answers: $(json "$tmp/over.json" 'd["status"]')"
+[ $rc1 -eq 0 ] && [ $rc3 -eq 0 ] && ok overload_exactly_once ||
+    fail "overload_exactly_once: load exit $rc1 / $rc3: $(cat "$tmp/at.json" "$tmp/over.json")"
+$py - "$tmp/over.json" "$g1" <<'PY' && ok overload_targets || fail overload_targets
+import json, sys
+d = json.load(open(sys.argv[1])); g1 = float(sys.argv[2])
+st = d["status"]
+bad = []
+if d["answered"] != d["sent"] or d["missing"] or d["duplicates"] or not d["exactly_once"]:
+    bad.append("not every request answered exactly once")
+if st["4xx"] or st["5xx"] or st["other"]:
+    bad.append("answers other than 200 and 503: %s" % st)
+if st["503"] == 0:
+    bad.append("no 503 at 3x capacity: the overload did not happen")
+if d["goodput"] < 0.9 * g1:
+    bad.append("goodput %.1f/s < 90%% of %.1f/s" % (d["goodput"], g1))
+if d["latency_ms"]["p99"] > 100:
+    bad.append("admitted p99 %.1f ms > SLO 100 ms" % d["latency_ms"]["p99"])
+for b in bad:
+    print("   ", b)
+sys.exit(1 if bad else 0)
+PY
+
+# ---- SIGTERM under load (FAULT-7) --------------------------------------------------
+load "$cap" "$tmp/term.json" --ledger "$tmp/ledger" &
+lp=$!
+sleep "$(awk -v s="$secs" 'BEGIN { print s / 2 }')"
+t0=$(date +%s%N)
+kill -TERM "$srv"
+r=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/health/ready")
+wait "$srv"
+rc=$?
+t1=$(date +%s%N)
+srv=
+wait "$lp"
+echo "  SIGTERM: exit $rc after $(( (t1 - t0) / 1000000 )) ms; ready right after: $r;" \
+    "answers: $(awk '{ n[$5]++ } END { for (k in n) printf "%s %d  ", k, n[k] }' "$tmp/ledger")"
+[ $rc -eq 0 ] && ok sigterm_exit_0 || fail "sigterm_exit_0: $rc"
+case $r in 400|000) ok sigterm_not_ready ;; *) fail "sigterm_not_ready: $r" ;; esac
+# every request sent before the stop was answered (200 or 503); after it, the
+# connection is refused (failed) and nothing is left hanging (no timeout)
+awk '$5 != 200 && $5 != 503 && $5 != "failed" && $5 != "unsent" { bad++ } END { exit bad > 0 }' \
+    "$tmp/ledger" && ok sigterm_answers || fail "sigterm_answers: $(awk '{print $5}' "$tmp/ledger" | sort | uniq -c)"
+grep -q " 200$" "$tmp/ledger" && ok sigterm_served_before || fail sigterm_served_before
+if pgrep -f "worker.*$tmp/repo" >/dev/null; then fail "sigterm_no_orphan_worker"; else ok sigterm_no_orphan_worker; fi
+
+grep -i "warn\|error" "$tmp/serve.log" | head -20
+[ $fails -eq 0 ] && echo "all passed" || echo "$fails failed"
+exit $((fails > 0))
