@@ -569,6 +569,81 @@ TEST(fault_1_worker_killed_under_load)
     ASSERT_HEALTHY();
 }
 
+TEST(plan_change_while_serving)
+{
+    /* a new usher.yaml for wakeword-hello (2 replicas, a 50 ms SLO), applied
+     * under load on it and on vad: no request fails, the model runs the new
+     * plan, its counters carry on, vad is not touched */
+    srv_model *m = srv_find(srv, "wakeword-hello");
+    ASSERT(m && m->rt);
+    rt_model *before = m->rt, *vad_before = srv_find(srv, "vad")->rt;
+    rt_model_stats st0;
+    pthread_rwlock_rdlock(&srv->rt_lock);
+    srv_model_stats(m, &st0);
+    pthread_rwlock_unlock(&srv->rt_lock);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/wakeword-hello/usher.yaml", repo_dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f);
+    fprintf(f, "slo_ms: 50\nrate: 100\nreplicas: 2\nsample: sample.json\n");
+    fclose(f);
+
+    volatile int stop = 0;
+    volatile double never = 0;
+    load_arg a[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        a[i] = (load_arg){.model = i < 2 ? "wakeword-hello" : "vad", .idx = i < 2 ? 2 : 3,
+                          .stop = &stop, .kill_ms = &never};
+        pthread_create(&t[i], NULL, load_thread, &a[i]);
+    }
+    usleep(200000);
+    int changed = -1;
+    usher_error err;
+    double t0 = now_ms();
+    ASSERT_OK(usher_server_reload(srv, 5000, &changed, &err));
+    double took = now_ms() - t0;
+    usleep(200000);
+    stop = 1;
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    printf("  switched %d model in %.0f ms; wakeword-hello %d+%d requests, vad %d, errors %d\n",
+           changed, took, a[0].n, a[1].n, a[2].n,
+           a[0].n + a[1].n + a[2].n - a[0].ok - a[1].ok - a[2].ok);
+    ASSERT_EQ_INT(changed, 1);
+    for (int i = 0; i < 3; i++) {
+        ASSERT(a[i].n > 0);
+        ASSERT_EQ_INT(a[i].ok, a[i].n); /* nothing dropped or refused across the switch */
+    }
+    ASSERT(m->rt != before);
+    ASSERT(srv_find(srv, "vad")->rt == vad_before); /* unchanged models are not restarted */
+    ASSERT_EQ_INT(rt_model_config(m->rt)->replicas, 2);
+    ASSERT_EQ_INT(m->replicas, 2);
+    ASSERT(m->slo_ms == 50);
+    ASSERT(m->old == NULL); /* the old runtime drained and went */
+    rt_model_stats st1;
+    pthread_rwlock_rdlock(&srv->rt_lock);
+    srv_model_stats(m, &st1);
+    pthread_rwlock_unlock(&srv->rt_lock);
+    ASSERT(st1.received >= st0.received + (uint64_t)(a[0].n + a[1].n));
+    ASSERT_EQ_U64(st1.outcome[RT_OK], st0.outcome[RT_OK] + (uint64_t)(a[0].n + a[1].n));
+    ASSERT_EQ_U64(st1.in_flight, 0);
+    /* the same plan again changes nothing */
+    ASSERT_OK(usher_server_reload(srv, 5000, &changed, &err));
+    ASSERT_EQ_INT(changed, 0);
+    /* a broken usher.yaml: refused with the file named, the plan stays */
+    f = fopen(path, "w");
+    ASSERT(f);
+    fprintf(f, "slo_ms: fast\n");
+    fclose(f);
+    before = m->rt;
+    ASSERT(usher_server_reload(srv, 5000, &changed, &err) < 0);
+    ASSERT_CONTAINS(err.msg, "wakeword-hello/usher.yaml");
+    ASSERT_CONTAINS(err.msg, "slo_ms");
+    ASSERT(m->rt == before);
+    ASSERT_HEALTHY();
+}
+
 TEST(stop)
 {
     usher_server_shutdown(srv, 5000);
@@ -583,4 +658,5 @@ TEST(stop)
 TEST_MAIN(TEST_ENTRY(start), TEST_ENTRY(health_and_metadata), TEST_ENTRY(infer_every_model),
           TEST_ENTRY(input_4_overflow_vectors), TEST_ENTRY(input_5_model_names),
           TEST_ENTRY(input_2_and_6_limits_and_framing), TEST_ENTRY(binary_tensors),
-          TEST_ENTRY(fault_1_worker_killed_under_load), TEST_ENTRY(stop))
+          TEST_ENTRY(fault_1_worker_killed_under_load),
+          TEST_ENTRY(plan_change_while_serving), TEST_ENTRY(stop))

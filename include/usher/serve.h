@@ -60,9 +60,24 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
 /* the port actually bound (useful with http_port 0) */
 int usher_server_port(const usher_server *s);
 /* the plan as a table: per model its replicas, threads, batch size, predicted latency */
-void usher_server_print_plan(const usher_server *s, FILE *f);
+void usher_server_print_plan(usher_server *s, FILE *f);
 /* every model ready */
-bool usher_server_ready(const usher_server *s);
+bool usher_server_ready(usher_server *s);
+/*
+ * Apply a new plan while serving (SIGHUP in `usher serve`), without
+ * dropping a request. The plan is the plan file again when the server was
+ * started with one (re-read from disk), otherwise each model's usher.yaml
+ * re-read and planned with the profiles measured at start (no new
+ * measurement). For each model whose replicas, threads, batch size or SLO
+ * change, a new set of workers is started beside the old; once one of them
+ * is ready, new requests go to it, and the old set finishes what it has
+ * queued (drain_ms at most) and stops. Models left unchanged are not
+ * touched; an unavailable model stays unavailable. *changed (may be NULL)
+ * counts the models switched. On error (a plan that does not read, a new
+ * runtime that does not become ready within the load timeout) the old plan
+ * keeps serving for the models concerned and the message says which.
+ */
+int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_error *err);
 /*
  * Graceful shutdown (FAULT-7): ready turns false, new requests get 503,
  * queued and running requests finish or get 503 within drain_ms, workers

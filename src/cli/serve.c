@@ -40,7 +40,8 @@ static void help(FILE *f)
             "  --quiet             print the address only\n\n"
             "Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/M[/versions/V],\n"
             ".../ready, .../stats, /v2/models/stats, /metrics; POST .../infer,\n"
-            "/v2/repository/index. SIGTERM or SIGINT: graceful shutdown, exit 0.\n");
+            "/v2/repository/index. SIGTERM or SIGINT: graceful shutdown, exit 0. SIGHUP:\n"
+            "apply the plan again (the --plan file, or each model's usher.yaml) while serving.\n");
 }
 
 int cli_serve(int argc, char **argv)
@@ -109,6 +110,7 @@ int cli_serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     usher_server *s;
@@ -126,7 +128,23 @@ int cli_serve(int argc, char **argv)
            p.http_address, usher_server_port(s));
     fflush(stdout);
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGHUP)
+            break;
+        /* a new plan, without dropping a request (docs/serve.md) */
+        printf("usher serve: SIGHUP: applying the %s ...\n",
+               p.plan ? "plan file again" : "models' usher.yaml again");
+        fflush(stdout);
+        int changed = 0;
+        if (usher_server_reload(s, (uint64_t)exit_timeout * 1000, &changed, &err) < 0)
+            fprintf(stderr, "usher serve: %s\n", err.msg);
+        printf("usher serve: %d model%s switched to the new plan\n", changed,
+               changed == 1 ? "" : "s");
+        if (changed && !quiet)
+            usher_server_print_plan(s, stdout);
+        fflush(stdout);
+    }
     if (!quiet)
         printf("usher serve: %s: draining (up to %lld s) ...\n",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)exit_timeout);

@@ -151,6 +151,7 @@ struct rt_model {
     int n_rep;
     pthread_t sweeper;
     bool sweeper_started;
+    bool stopped;                /* rt_model_stop has run (by its one caller) */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -980,6 +981,15 @@ void rt_model_free(rt_model *m, uint64_t drain_ns)
 {
     if (!m)
         return;
+    rt_model_stop(m, drain_ns);
+    model_destroy(m);
+}
+
+void rt_model_stop(rt_model *m, uint64_t drain_ns)
+{
+    if (m->stopped)
+        return;
+    m->stopped = true;
     pthread_mutex_lock(&m->mu);
     m->accepting = false;
     m->draining = true; /* replicas stop waiting to fill batches: nothing more will come */
@@ -1006,7 +1016,6 @@ void rt_model_free(rt_model *m, uint64_t drain_ns)
     list_answer(&rest, RT_UNAVAILABLE, msg);
     /* running batches end (answered by their replicas) before the threads return */
     join_all(m);
-    model_destroy(m);
 }
 
 bool rt_model_ready(const rt_model *m)

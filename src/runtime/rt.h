@@ -127,6 +127,9 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
 /* Stop accepting (new submits: RT_UNAVAILABLE), finish or fail what is queued by
  * the deadline, stop the workers; then free. */
 void rt_model_free(rt_model *m, uint64_t drain_ns);
+/* rt_model_free's first part: everything but the freeing, so that the final
+ * statistics can be read; rt_model_free after it only frees. One thread. */
+void rt_model_stop(rt_model *m, uint64_t drain_ns);
 bool rt_model_ready(const rt_model *m);
 const rt_model_cfg *rt_model_config(const rt_model *m);
 void rt_model_get_stats(rt_model *m, rt_model_stats *out);

@@ -180,6 +180,7 @@ static void profile(usher_server *s, srv_model *m)
         }
         qsort(t + 1, PROFILE_RUNS, sizeof t[0], cmp_u64);
         m->lat_ns[b] = t[1 + PROFILE_RUNS / 2];
+        m->prof_max = b;
         if (b == 1 || 2 * (double)m->lat_ns[b] * 1e-6 <= m->slo_ms)
             m->max_batch = b;
         if (2 * (double)m->lat_ns[b] * 1e-6 > m->slo_ms)
@@ -189,7 +190,7 @@ static void profile(usher_server *s, srv_model *m)
         oip_request_free(&sample);
     rt_worker_stop(w, 2000000000ull);
     /* batch sizes between the powers of two: interpolated */
-    for (int b = 2; b <= m->max_batch; b++)
+    for (int b = 2; b <= m->prof_max; b++)
         if (!m->lat_ns[b]) {
             int lo = 1;
             while (lo * 2 <= b)
@@ -200,25 +201,40 @@ static void profile(usher_server *s, srv_model *m)
                                                      (uint64_t)(hi - lo)
                                : m->lat_ns[lo] * (uint64_t)b / (uint64_t)lo;
         }
-    if (!m->error[0] && 2 * (double)m->lat_ns[1] * 1e-6 > m->slo_ms)
-        m->plan_note = "SLO below twice the measured batch-1 latency: requests will miss it";
 }
 
 void srv_plan_cpu(usher_server *s)
 {
-    int want = 0;
     for (size_t i = 0; i < s->n; i++) {
         srv_model *m = &s->m[i];
+        m->slo_ms = m->rm->slo_ms > 0 ? m->rm->slo_ms : s->p.default_slo_ms;
+        if (!m->error[0])
+            profile(s, m);
+    }
+    srv_plan_cpu_models(s, s->m, s->n);
+}
+
+void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n)
+{
+    int want = 0;
+    for (size_t i = 0; i < n; i++) {
+        srv_model *m = &ms[i];
         const repo_model *rm = m->rm;
         m->slo_ms = rm->slo_ms > 0 ? rm->slo_ms : s->p.default_slo_ms;
         m->rate = rm->rate;
-        if (m->error[0])
+        m->plan_note = NULL;
+        if (m->error[0] || m->prof_max < 1)
             continue;
-        profile(s, m);
-        if (m->error[0])
-            continue;
-        if (rm->max_batch > 0 && rm->max_batch < m->max_batch)
-            m->max_batch = rm->max_batch;
+        /* the largest batch whose doubled latency keeps the SLO (at least 1) */
+        int cap = m->batchable ? m->prof_max : 1;
+        if (rm->max_batch > 0 && rm->max_batch < cap)
+            cap = rm->max_batch;
+        m->max_batch = 1;
+        for (int b = 2; b <= cap; b++)
+            if (m->lat_ns[b] && 2 * (double)m->lat_ns[b] * 1e-6 <= m->slo_ms)
+                m->max_batch = b;
+        if (2 * (double)m->lat_ns[1] * 1e-6 > m->slo_ms)
+            m->plan_note = "SLO below twice the measured batch-1 latency: requests will miss it";
         double thr = (double)m->max_batch / ((double)m->lat_ns[m->max_batch] * 1e-9);
         m->threads = rm->threads > 0 ? rm->threads : 1;
         m->replicas = rm->replicas > 0          ? rm->replicas
@@ -231,8 +247,8 @@ void srv_plan_cpu(usher_server *s)
     /* more threads than cores: scale the planned replicas down, each model keeps one */
     if (want > s->cpus) {
         double f = (double)s->cpus / want;
-        for (size_t i = 0; i < s->n; i++) {
-            srv_model *m = &s->m[i];
+        for (size_t i = 0; i < n; i++) {
+            srv_model *m = &ms[i];
             if (m->error[0] || m->rm->replicas > 0)
                 continue;
             int r = (int)floor(m->replicas * f);
@@ -245,16 +261,21 @@ void srv_plan_cpu(usher_server *s)
             }
         }
     }
-    for (size_t i = 0; i < s->n; i++) {
-        srv_model *m = &s->m[i];
+    for (size_t i = 0; i < n; i++) {
+        srv_model *m = &ms[i];
         if (!m->error[0] && m->lat_ns[m->max_batch])
             m->capacity = m->replicas * (double)m->max_batch /
                           ((double)m->lat_ns[m->max_batch] * 1e-9);
     }
 }
 
-int srv_plan_file(usher_server *s, const char *path, usher_error *err)
+int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t n,
+                  usher_error *err)
 {
+    for (size_t i = 0; i < n; i++) {
+        ms[i].replicas = 0;
+        ms[i].max_batch = 0;
+    }
     us_yaml_doc *d = NULL;
     us_yaml_limits lim = us_yaml_default_limits();
     lim.max_bytes = 256u << 20;
@@ -282,7 +303,10 @@ int srv_plan_file(usher_server *s, const char *path, usher_error *err)
                 us_yaml_free(d);
                 return rc;
             }
-            srv_model *m = name ? srv_find(s, name) : NULL;
+            srv_model *m = NULL;
+            for (size_t i = 0; name && i < n && !m; i++)
+                if (strcmp(ms[i].rm->name, name) == 0)
+                    m = &ms[i];
             if (!m)
                 continue; /* planned but not in this repository */
             m->replicas++;
@@ -291,8 +315,10 @@ int srv_plan_file(usher_server *s, const char *path, usher_error *err)
         }
     }
     us_yaml_free(d);
-    for (size_t i = 0; i < s->n; i++) {
-        srv_model *m = &s->m[i];
+    for (size_t i = 0; i < n; i++) {
+        srv_model *m = &ms[i];
+        if (m->max_batch < 1)
+            m->max_batch = 1;
         m->slo_ms = m->rm->slo_ms > 0 ? m->rm->slo_ms : s->p.default_slo_ms;
         m->rate = m->rm->rate;
         m->threads = m->rm->threads > 0 ? m->rm->threads : 1;
@@ -305,8 +331,9 @@ int srv_plan_file(usher_server *s, const char *path, usher_error *err)
     return USHER_OK;
 }
 
-void usher_server_print_plan(const usher_server *s, FILE *f)
+void usher_server_print_plan(usher_server *s, FILE *f)
 {
+    pthread_rwlock_rdlock(&s->rt_lock);
     fprintf(f, "%-24s %-8s %8s %7s %6s %12s %12s %10s %10s %s\n", "model", "version", "replicas",
             "threads", "batch", "latency_ms", "capacity/s", "rate/s", "slo_ms", "note");
     for (size_t i = 0; i < s->n; i++) {
@@ -324,4 +351,5 @@ void usher_server_print_plan(const usher_server *s, FILE *f)
     }
     fprintf(f, "(%d CPU cores; latencies measured at load with one thread per replica)\n",
             s->cpus);
+    pthread_rwlock_unlock(&s->rt_lock);
 }

@@ -25,11 +25,9 @@ static void head(us_buf *b, const char *name, const char *type, const char *help
 void srv_metrics(usher_server *s, us_buf *b)
 {
     rt_model_stats st[REPO_MAX_MODELS];
-    for (size_t i = 0; i < s->n; i++) {
-        memset(&st[i], 0, sizeof st[i]);
-        if (s->m[i].rt)
-            rt_model_get_stats(s->m[i].rt, &st[i]);
-    }
+    pthread_rwlock_rdlock(&s->rt_lock); /* the plan fields and runtimes stay put */
+    for (size_t i = 0; i < s->n; i++)
+        srv_model_stats(&s->m[i], &st[i]);
     head(b, "usher_requests_received_total", "counter",
          "Inference requests a model's queue received (accepted or rejected there).");
     for (size_t i = 0; i < s->n; i++)
@@ -134,6 +132,7 @@ void srv_metrics(usher_server *s, us_buf *b)
     head(b, "usher_http_errors_total", "counter", "HTTP requests answered with a non-2xx status.");
     us_buf_printf(b, "usher_http_errors_total %llu\n",
                   (unsigned long long)atomic_load(&s->http_errors));
+    pthread_rwlock_unlock(&s->rt_lock);
 }
 
 void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b)
@@ -143,14 +142,13 @@ void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b)
     us_json_obj_begin(&j);
     us_json_key(&j, "model_stats");
     us_json_arr_begin(&j);
+    pthread_rwlock_rdlock(&s->rt_lock);
     for (size_t i = 0; i < s->n; i++) {
         srv_model *m = &s->m[i];
         if (only && m != only)
             continue;
         rt_model_stats st;
-        memset(&st, 0, sizeof st);
-        if (m->rt)
-            rt_model_get_stats(m->rt, &st);
+        srv_model_stats(m, &st);
         uint64_t fail = 0;
         for (int o = 1; o < RT_OUTCOME_COUNT; o++)
             fail += st.outcome[o];
@@ -213,6 +211,7 @@ void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b)
         us_json_uint(&j, st.batch_rows);
         us_json_obj_end(&j);
     }
+    pthread_rwlock_unlock(&s->rt_lock);
     us_json_arr_end(&j);
     us_json_obj_end(&j);
 }

@@ -332,6 +332,35 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
     return rc;
 }
 
+int repo_reread_objectives(const char *dir, repo_model *m, usher_error *err)
+{
+    char path[4200], label[REPO_NAME_MAX + 16];
+    if (snprintf(path, sizeof path, "%s/%s/usher.yaml", dir, m->name) >= (int)sizeof path)
+        return us_err_set(err, USHER_ERR_LIMIT, "%s/usher.yaml: path too long", m->name);
+    snprintf(label, sizeof label, "%s/usher.yaml", m->name);
+    repo_model t = *m;
+    t.slo_ms = t.rate = 0;
+    t.priority = t.replicas = t.threads = t.max_batch = 0;
+    struct stat st;
+    int rc = USHER_OK;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        rc = read_usher_yaml(path, label, &t, err);
+        if (rc < 0) {
+            const char *msg = strstr(err->msg, "usher.yaml");
+            char keep[USHER_ERROR_MAX];
+            snprintf(keep, sizeof keep, "%s", msg ? msg : err->msg);
+            return us_err_set(err, rc, "%s/%s", m->name, keep);
+        }
+    }
+    m->slo_ms = t.slo_ms;
+    m->rate = t.rate;
+    m->priority = t.priority;
+    m->replicas = t.replicas;
+    m->threads = t.threads;
+    m->max_batch = t.max_batch;
+    return USHER_OK;
+}
+
 /* ---- scanning ---------------------------------------------------------------------- */
 static bool all_digits(const char *s)
 {

@@ -71,6 +71,10 @@ typedef struct repo {
  */
 int repo_scan(const char *dir, repo *out, usher_error *err);
 void repo_free(repo *r);
+/* read a model's usher.yaml again (slo_ms, rate, priority, replicas, threads,
+ * max_batch; `sample` is kept as it was): a plan change while serving. A
+ * file that went away means the defaults. */
+int repo_reread_objectives(const char *dir, repo_model *m, usher_error *err);
 const repo_model *repo_find(const repo *r, const char *name);
 
 /*

@@ -203,6 +203,7 @@ typedef struct srv_req {
     us_buf json, bin;
     uint64_t header_len;
     bool close;
+    double slo_ms;     /* the model's when the request was admitted */
 } srv_req;
 
 static void req_free(srv_req *q)
@@ -303,7 +304,7 @@ static unsigned status_of(rt_outcome o)
     }
 }
 
-static void observe_latency(srv_model *m, uint64_t ns)
+static void observe_latency(srv_model *m, double slo_ms, uint64_t ns)
 {
     static const double edges[SRV_LAT_BUCKETS] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
                                                   0.2,   0.5,   1,     2,    5,    10,  30};
@@ -314,7 +315,7 @@ static void observe_latency(srv_model *m, uint64_t ns)
     atomic_fetch_add(&m->lat_bucket[b], 1);
     atomic_fetch_add(&m->lat_sum_us, ns / 1000);
     atomic_fetch_add(&m->lat_count, 1);
-    if (sec * 1000 <= m->slo_ms)
+    if (sec * 1000 <= slo_ms)
         atomic_fetch_add(&m->slo_met, 1);
 }
 
@@ -336,7 +337,7 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
             us_buf_reset(&q->bin);
             oip_write_error(&q->json, err.msg, q->oip.has_id ? q->oip.id : NULL);
         } else {
-            observe_latency(q->model, rt_now_ns() - q->t0);
+            observe_latency(q->model, q->slo_ms, rt_now_ns() - q->t0);
         }
     } else {
         oip_write_error(&q->json, msg && *msg ? msg : rt_outcome_name(o),
@@ -354,17 +355,27 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
 static enum MHD_Result send_json_or_bin(srv_req *q, struct MHD_Connection *c);
 
 /* ---- route handlers ------------------------------------------------------------------- */
-static bool all_ready(const usher_server *s)
+static bool all_ready(usher_server *s)
 {
     if (atomic_load(&s->shutting_down))
         return false;
-    for (size_t i = 0; i < s->n; i++)
-        if (!s->m[i].rt || !rt_model_ready(s->m[i].rt))
-            return false;
-    return true;
+    bool ok = true;
+    pthread_rwlock_rdlock(&s->rt_lock);
+    for (size_t i = 0; i < s->n && ok; i++)
+        ok = s->m[i].rt && rt_model_ready(s->m[i].rt);
+    pthread_rwlock_unlock(&s->rt_lock);
+    return ok;
 }
 
-bool usher_server_ready(const usher_server *s) { return all_ready(s); }
+static bool model_ready(usher_server *s, const srv_model *m)
+{
+    pthread_rwlock_rdlock(&s->rt_lock);
+    bool ok = m->rt && rt_model_ready(m->rt) && !atomic_load(&s->shutting_down);
+    pthread_rwlock_unlock(&s->rt_lock);
+    return ok;
+}
+
+bool usher_server_ready(usher_server *s) { return all_ready(s); }
 
 static void io_json(us_json *j, const char *key, const be_io *io, size_t n, bool batchable)
 {
@@ -391,6 +402,7 @@ static enum MHD_Result model_meta(srv_req *q, struct MHD_Connection *c)
     srv_model *m = q->model;
     const be_io *in = NULL, *out = NULL;
     size_t nin = 0, nout = 0;
+    pthread_rwlock_rdlock(&q->s->rt_lock);
     bool known = m->rt && rt_model_io(m->rt, &in, &nin, &out, &nout);
     us_json j;
     us_json_init(&j, &q->json);
@@ -422,6 +434,7 @@ static enum MHD_Result model_meta(srv_req *q, struct MHD_Connection *c)
         us_json_key(&j, "reason");
         us_json_str(&j, m->error[0] ? m->error : "loading");
     }
+    pthread_rwlock_unlock(&q->s->rt_lock);
     us_json_obj_end(&j);
     return send_json(q, c, 200);
 }
@@ -451,6 +464,7 @@ static enum MHD_Result repo_index(srv_req *q, struct MHD_Connection *c)
     us_json j;
     us_json_init(&j, &q->json);
     us_json_arr_begin(&j);
+    pthread_rwlock_rdlock(&s->rt_lock);
     for (size_t i = 0; i < s->n; i++) {
         srv_model *m = &s->m[i];
         us_json_obj_begin(&j);
@@ -471,6 +485,7 @@ static enum MHD_Result repo_index(srv_req *q, struct MHD_Connection *c)
         }
         us_json_obj_end(&j);
     }
+    pthread_rwlock_unlock(&s->rt_lock);
     us_json_arr_end(&j);
     return send_json(q, c, 200);
 }
@@ -575,25 +590,33 @@ static enum MHD_Result infer(srv_req *q, struct MHD_Connection *c)
     }
     q->have_oip = true;
     us_buf_free(&q->body); /* the inputs were copied out of it */
+    /* from here to the submit, the model's runtime and plan cannot change
+     * under the request (a new plan waits for the lock) */
+    char msg[800];
+    int st = 0;
+    pthread_rwlock_rdlock(&s->rt_lock);
     /* after the parse, so that these answers echo the id too (PROTO-5) */
-    if (atomic_load(&s->shutting_down))
-        return send_error(q, c, 503, "the server is shutting down");
-    if (!m->rt || !rt_model_ready(m->rt)) {
-        char msg[800];
-        snprintf(msg, sizeof msg, "model '%s' is not ready%s%s", m->rm->name,
+    if (atomic_load(&s->shutting_down)) {
+        st = 503;
+        snprintf(msg, sizeof msg, "the server is shutting down");
+    } else if (!m->rt || !rt_model_ready(m->rt)) {
+        st = 503;
+        snprintf(msg, sizeof msg, "model '%s' is not ready%s%.500s", m->rm->name,
                  m->error[0] ? ": " : "", m->error);
-        return send_error(q, c, 503, msg);
+    } else {
+        st = make_rt_request(q, msg, sizeof msg);
     }
-    char msg[512];
-    int st = make_rt_request(q, msg, sizeof msg);
     if (st) {
+        pthread_rwlock_unlock(&s->rt_lock);
         if (st == 400)
             atomic_fetch_add(&m->invalid, 1);
         return send_error(q, c, (unsigned)st, msg);
     }
     q->conn = c;
+    q->slo_ms = m->slo_ms;
     rt_outcome o = rt_submit(m->rt, q->rt);
     (void)o; /* answered through on_done either way */
+    pthread_rwlock_unlock(&s->rt_lock);
     pthread_mutex_lock(&q->mu);
     if (!q->done) {
         MHD_suspend_connection(c);
@@ -664,11 +687,7 @@ static enum MHD_Result dispatch(srv_req *q, struct MHD_Connection *c, const char
     case R_MODEL_META:
         return model_meta(q, c);
     case R_MODEL_READY:
-        return send_buf(q, c, q->model->rt && rt_model_ready(q->model->rt) &&
-                                      !atomic_load(&s->shutting_down)
-                                  ? 200
-                                  : 400,
-                        NULL);
+        return send_buf(q, c, model_ready(s, q->model) ? 200 : 400, NULL);
     case R_MODEL_STATS:
         srv_stats_json(s, q->model, &q->json);
         return send_json(q, c, 200);
@@ -737,37 +756,202 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return dispatch(q, c, method);
 }
 
-/* ---- start and stop ------------------------------------------------------------------- */
-static int start_models(usher_server *s, usher_error *err)
+/* ---- start, plan changes and stop -------------------------------------------------------- */
+static void model_cfg(const usher_server *s, const srv_model *m, rt_model_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->name, sizeof cfg->name, "%s", m->rm->name);
+    snprintf(cfg->path, sizeof cfg->path, "%s", m->rm->path);
+    cfg->max_batch = m->batchable ? m->max_batch : 1;
+    cfg->has_batch_dim = m->batchable;
+    cfg->default_timeout_ns = (uint64_t)(m->slo_ms * 1e6);
+    for (int b = 1; b <= cfg->max_batch && b <= SRV_MAX_PROFILE_BATCH; b++)
+        cfg->latency_ns[b] = m->lat_ns[b];
+    cfg->replicas = m->replicas;
+    cfg->be = be_default_options();
+    cfg->be.intra_threads = m->threads;
+    cfg->be.inter_threads = 1;
+    cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
+    snprintf(cfg->device, sizeof cfg->device, "cpu");
+    cfg->be.device = cfg->device;
+}
+
+static void start_models(usher_server *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         srv_model *m = &s->m[i];
         if (m->error[0] || m->replicas <= 0)
             continue;
         rt_model_cfg cfg;
-        memset(&cfg, 0, sizeof cfg);
-        snprintf(cfg.name, sizeof cfg.name, "%s", m->rm->name);
-        snprintf(cfg.path, sizeof cfg.path, "%s", m->rm->path);
-        cfg.max_batch = m->batchable ? m->max_batch : 1;
-        cfg.has_batch_dim = m->batchable;
-        cfg.default_timeout_ns = (uint64_t)(m->slo_ms * 1e6);
-        for (int b = 1; b <= cfg.max_batch && b <= SRV_MAX_PROFILE_BATCH; b++)
-            cfg.latency_ns[b] = m->lat_ns[b];
-        cfg.replicas = m->replicas;
-        cfg.be = be_default_options();
-        cfg.be.intra_threads = m->threads;
-        cfg.be.inter_threads = 1;
-        cfg.be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
-        snprintf(cfg.device, sizeof cfg.device, "cpu");
-        cfg.be.device = cfg.device;
+        model_cfg(s, m, &cfg);
         usher_error e;
         if (rt_model_new(&cfg, s->exe, &m->rt, &e) < 0) {
             snprintf(m->error, sizeof m->error, "%s", e.msg);
             m->rt = NULL;
         }
     }
-    (void)err;
-    return USHER_OK;
+}
+
+static void stats_add(rt_model_stats *a, const rt_model_stats *b)
+{
+    a->received += b->received;
+    a->in_flight += b->in_flight;
+    a->queued += b->queued;
+    for (int o = 0; o < RT_OUTCOME_COUNT; o++)
+        a->outcome[o] += b->outcome[o];
+    a->batches += b->batches;
+    a->batch_rows += b->batch_rows;
+    a->queue_ns += b->queue_ns;
+    a->compute_ns += b->compute_ns;
+    a->started_late += b->started_late;
+    a->worker_deaths += b->worker_deaths;
+}
+
+void srv_model_stats(const srv_model *m, rt_model_stats *out)
+{
+    *out = m->retired;
+    out->replicas_ready = 0;
+    out->latency_scale = 0;
+    rt_model_stats st;
+    if (m->old) {
+        rt_model_get_stats(m->old, &st);
+        stats_add(out, &st);
+    }
+    if (m->rt) {
+        rt_model_get_stats(m->rt, &st);
+        stats_add(out, &st);
+        out->replicas_ready = st.replicas_ready;
+        out->latency_scale = st.latency_scale;
+    }
+}
+
+/* Drain and stop a runtime that readers can no longer reach for new work
+ * (m->old, or m->rt at shutdown), fold its final counters into m->retired,
+ * then free it. Call without rt_lock. */
+static void retire(usher_server *s, srv_model *m, rt_model **slot, uint64_t drain_ns)
+{
+    rt_model *r = *slot;
+    if (!r)
+        return;
+    rt_model_stop(r, drain_ns);
+    rt_model_stats st;
+    rt_model_get_stats(r, &st);
+    pthread_rwlock_wrlock(&s->rt_lock);
+    stats_add(&m->retired, &st);
+    *slot = NULL;
+    pthread_rwlock_unlock(&s->rt_lock);
+    rt_model_free(r, 0);
+}
+
+static bool same_plan(const srv_model *a, const srv_model *b)
+{
+    return a->replicas == b->replicas && a->threads == b->threads &&
+           a->max_batch == b->max_batch && a->batchable == b->batchable &&
+           a->slo_ms == b->slo_ms;
+}
+
+#define RELOAD_READY_TIMEOUT_NS (120ull * 1000000000ull)
+
+int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_error *err)
+{
+    if (changed)
+        *changed = 0;
+    if (!s || s->stopped || atomic_load(&s->shutting_down))
+        return us_err_set(err, USHER_ERR_INVALID, "the server is shutting down");
+    pthread_mutex_lock(&s->reload_mu);
+    /* the new plan, on copies: readers keep the current one meanwhile */
+    srv_model *next = us_calloc(s->n ? s->n : 1, sizeof *next);
+    repo_model *rms = us_calloc(s->n ? s->n : 1, sizeof *rms);
+    int rc = USHER_OK;
+    if (!next || !rms) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const srv_model *m = &s->m[i];
+        rms[i] = *m->rm;
+        next[i].rm = &rms[i];
+        memcpy(next[i].error, m->error, sizeof m->error);
+        memcpy(next[i].lat_ns, m->lat_ns, sizeof m->lat_ns);
+        next[i].prof_max = m->prof_max;
+        next[i].batchable = m->batchable;
+        next[i].replicas = m->replicas;
+        next[i].threads = m->threads;
+        next[i].max_batch = m->max_batch;
+        next[i].slo_ms = m->slo_ms;
+        next[i].rate = m->rate;
+        next[i].capacity = m->capacity;
+    }
+    if (s->p.plan) {
+        rc = srv_plan_file(s, s->p.plan, next, s->n, err);
+    } else {
+        for (size_t i = 0; i < s->n && rc == USHER_OK; i++)
+            if (!next[i].error[0])
+                rc = repo_reread_objectives(s->repo_dir, &rms[i], err);
+        if (rc == USHER_OK)
+            srv_plan_cpu_models(s, next, s->n);
+    }
+    if (rc < 0)
+        goto out;
+    char failed[512] = "";
+    for (size_t i = 0; i < s->n; i++) {
+        srv_model *m = &s->m[i], *nx = &next[i];
+        if (!m->rt || m->error[0] || nx->error[0] || nx->replicas <= 0)
+            continue; /* unavailable, or left out of the new plan: as it was */
+        if (same_plan(m, nx)) {
+            pthread_rwlock_wrlock(&s->rt_lock);
+            m->rate = nx->rate;
+            m->capacity = nx->capacity;
+            m->plan_note = nx->plan_note;
+            pthread_rwlock_unlock(&s->rt_lock);
+            continue;
+        }
+        rt_model_cfg cfg;
+        model_cfg(s, nx, &cfg);
+        rt_model *fresh = NULL;
+        usher_error e;
+        bool ok = rt_model_new(&cfg, s->exe, &fresh, &e) == USHER_OK;
+        if (ok) {
+            uint64_t until = rt_now_ns() + RELOAD_READY_TIMEOUT_NS;
+            while (!rt_model_ready(fresh) && rt_now_ns() < until && !atomic_load(&s->shutting_down))
+                usleep(10000);
+            ok = rt_model_ready(fresh);
+            if (!ok)
+                snprintf(e.msg, sizeof e.msg, "its new workers did not become ready");
+        }
+        if (!ok) {
+            rt_model_free(fresh, 0);
+            US_LOGW("model '%s': the new plan is not applied: %s", m->rm->name, e.msg);
+            size_t l = strlen(failed);
+            snprintf(failed + l, sizeof failed - l, "%s'%s'", l ? ", " : "", m->rm->name);
+            continue;
+        }
+        /* switch: requests admitted from now on go to the new runtime */
+        pthread_rwlock_wrlock(&s->rt_lock);
+        m->old = m->rt;
+        m->rt = fresh;
+        m->replicas = nx->replicas;
+        m->threads = nx->threads;
+        m->max_batch = nx->max_batch;
+        m->batchable = nx->batchable;
+        m->slo_ms = nx->slo_ms;
+        m->rate = nx->rate;
+        m->capacity = nx->capacity;
+        m->plan_note = nx->plan_note;
+        pthread_rwlock_unlock(&s->rt_lock);
+        if (changed)
+            (*changed)++;
+        /* the old runtime answers everything it has, then stops */
+        retire(s, m, &m->old, drain_ms * 1000000ull);
+    }
+    if (failed[0])
+        rc = us_err_set(err, USHER_ERR_IO, "the new plan was not applied to %s: the old one "
+                                           "serves them", failed);
+out:
+    us_free(next);
+    us_free(rms);
+    pthread_mutex_unlock(&s->reload_mu);
+    return rc;
 }
 
 int usher_server_start(const usher_serve_params *p, usher_server **out, usher_error *err)
@@ -781,6 +965,13 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     s->p = *p;
     s->started_ns = rt_now_ns();
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* a plan change must not wait behind an endless stream of readers */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->rt_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&s->reload_mu, NULL);
     snprintf(s->repo_dir, sizeof s->repo_dir, "%s", p->repo);
     snprintf(s->exe, sizeof s->exe, "%s", p->exe);
     snprintf(s->address, sizeof s->address, "%s", p->http_address ? p->http_address : "127.0.0.1");
@@ -812,14 +1003,14 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
             snprintf(s->m[i].error, sizeof s->m[i].error, "%s", s->repo.m[i].error);
     }
     if (p->plan) {
-        if ((rc = srv_plan_file(s, p->plan, err)) < 0) {
+        if ((rc = srv_plan_file(s, p->plan, s->m, s->n, err)) < 0) {
             usher_server_free(s);
             return rc;
         }
     } else {
         srv_plan_cpu(s);
     }
-    start_models(s, err);
+    start_models(s);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
@@ -861,13 +1052,14 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
     if (!s || s->stopped)
         return;
     atomic_store(&s->shutting_down, true);
+    pthread_mutex_lock(&s->reload_mu); /* a plan change in progress ends first */
     /* queued and running requests finish or get 503; their callbacks resume
      * their connections, so the daemon can stop once the models are freed */
     for (size_t i = 0; i < s->n; i++) {
-        if (s->m[i].rt)
-            rt_model_free(s->m[i].rt, drain_ms * 1000000ull);
-        s->m[i].rt = NULL;
+        retire(s, &s->m[i], &s->m[i].old, drain_ms * 1000000ull);
+        retire(s, &s->m[i], &s->m[i].rt, drain_ms * 1000000ull);
     }
+    pthread_mutex_unlock(&s->reload_mu);
     if (s->d)
         MHD_stop_daemon(s->d);
     s->d = NULL;
@@ -879,6 +1071,8 @@ void usher_server_free(usher_server *s)
     if (!s)
         return;
     usher_server_shutdown(s, 0);
+    pthread_rwlock_destroy(&s->rt_lock);
+    pthread_mutex_destroy(&s->reload_mu);
     us_free(s->m);
     repo_free(&s->repo);
     us_free(s);

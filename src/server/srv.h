@@ -19,16 +19,24 @@
 #define SRV_MAX_PROFILE_BATCH 64
 #define SRV_LAT_BUCKETS 14 /* request latency histogram, seconds: 1 ms .. 10 s, then +Inf */
 
-/* one model as served: its plan, its runtime, its front-end counters */
+/*
+ * One model as served: its plan, its runtime, its front-end counters.
+ * rt, old, retired and the plan fields change only when a new plan is
+ * applied (srv_reload), under the server's rt_lock held for writing; every
+ * reader outside start-up holds it for reading.
+ */
 typedef struct srv_model {
     const repo_model *rm;
     rt_model *rt;               /* NULL when unavailable */
+    rt_model *old;              /* the runtime a new plan replaced, while it drains */
+    rt_model_stats retired;     /* counters of runtimes replaced and drained */
     char error[512];            /* why unavailable (no paths) */
     /* the plan */
     int replicas, threads, max_batch;
     bool batchable;             /* the model's inputs have a dynamic leading dim */
     double slo_ms, rate;
     uint64_t lat_ns[SRV_MAX_PROFILE_BATCH + 1]; /* measured batch latency, 1 thread; 0: not measured */
+    int prof_max;               /* lat_ns holds batches 1..prof_max (0: not profiled) */
     double capacity;            /* requests/s the plan's replicas sustain at max_batch */
     const char *plan_note;      /* e.g. "SLO below the measured batch-1 latency" */
     /* front-end counters (the runtime keeps the rest) */
@@ -48,6 +56,8 @@ struct usher_server {
     int port;
     atomic_bool shutting_down;
     bool stopped;
+    pthread_rwlock_t rt_lock;   /* see srv_model */
+    pthread_mutex_t reload_mu;  /* one plan change at a time */
     int cpus;
     uint64_t started_ns;
     atomic_uint_fast64_t http_requests, http_errors; /* every request; non-2xx answers */
@@ -56,8 +66,13 @@ struct usher_server {
 /* profile the models (a worker each, a few runs per batch size) and plan them
  * for this machine's CPU cores; a model that fails gets its error set */
 void srv_plan_cpu(usher_server *s);
-/* apply a plan.json (from `usher plan`) to the repository's models */
-int srv_plan_file(usher_server *s, const char *path, usher_error *err);
+/* the CPU plan's arithmetic over profiled models (ms[i].rm gives the objectives) */
+void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n);
+/* read a plan.json (from `usher plan`) into the plan fields of ms[0..n) */
+int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t n,
+                  usher_error *err);
+/* a model's statistics over its runtimes (current, draining, retired); rt_lock held */
+void srv_model_stats(const srv_model *m, rt_model_stats *out);
 /* the Prometheus text exposition of every counter */
 void srv_metrics(usher_server *s, us_buf *b);
 /* per-model statistics as JSON (GET /v2/models[/m]/stats) */
