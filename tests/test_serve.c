@@ -425,6 +425,52 @@ TEST(input_2_and_6_limits_and_framing)
     ASSERT_HEALTHY();
 }
 
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+TEST(input_3_chunk_flood)
+{
+    /* 300,000 one-byte chunks: the body (bounded by the body limit, whatever
+     * the chunking) is refused as JSON; the server's memory does not follow
+     * the chunk count; it stays live. (The 65,536-chunk cap of INPUT-2 is not
+     * enforced: libmicrohttpd decodes chunks without exposing their count.) */
+    int fd = connect_srv();
+    ASSERT(fd >= 0);
+    const char *h = "POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\n"
+                    "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n";
+    long rss0 = rss_kib();
+    ASSERT(send_all(fd, h, strlen(h)));
+    enum { PER = 10000, ROUNDS = 30 };
+    static char blk[PER * 6];
+    for (int i = 0; i < PER; i++)
+        memcpy(blk + 6 * i, "1\r\n[\r\n", 6);
+    bool sent = true;
+    for (int k = 0; k < ROUNDS && sent; k++)
+        sent = send_all(fd, blk, sizeof blk);
+    if (sent)
+        send_all(fd, "0\r\n\r\n", 5);
+    reply r;
+    read_reply(fd, &r, 20000);
+    long rss1 = rss_kib();
+    printf("  300,000 chunks: status %d, server RSS %+ld KiB\n", r.status, rss1 - rss0);
+    ASSERT(r.status == 400 || r.status == 413); /* "[[[[..." is not a request */
+    ASSERT(error_body_ok(&r));
+    ASSERT(rss1 - rss0 < 2 * 64 * 1024); /* < 2 x the body limit */
+    reply_free(&r);
+    close(fd);
+    ASSERT_HEALTHY();
+}
+
 TEST(binary_tensors)
 {
     /* wakeword-namaste: [1,24,96] FP32 as a binary tail, output asked binary */
@@ -657,6 +703,7 @@ TEST(stop)
 
 TEST_MAIN(TEST_ENTRY(start), TEST_ENTRY(health_and_metadata), TEST_ENTRY(infer_every_model),
           TEST_ENTRY(input_4_overflow_vectors), TEST_ENTRY(input_5_model_names),
-          TEST_ENTRY(input_2_and_6_limits_and_framing), TEST_ENTRY(binary_tensors),
+          TEST_ENTRY(input_2_and_6_limits_and_framing), TEST_ENTRY(input_3_chunk_flood),
+          TEST_ENTRY(binary_tensors),
           TEST_ENTRY(fault_1_worker_killed_under_load),
           TEST_ENTRY(plan_change_while_serving), TEST_ENTRY(stop))
