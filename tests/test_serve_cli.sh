@@ -75,6 +75,39 @@ else
     fail "bad_model_start"
 fi
 
+# ---- a plan file, then a new one applied with SIGHUP while serving ---------------------
+rm -rf "$tmp/bad/broken"
+plan() { # plan N: N replicas of mlp on the plan's first GPU, half of it each
+    local r='{"model": "mlp", "batch": 4, "share": 50}' reps=
+    for _ in $(seq "$1"); do reps="${reps:+$reps, }$r"; done
+    printf '{"schema_version": 1, "gpus": [{"type": "a100-80gb", "node": "n0", "replicas": [%s]}]}\n' \
+        "$reps" >"$tmp/plan.json"
+}
+plan 2
+if start_server "$tmp/bad" --plan "$tmp/plan.json"; then
+    awk '$1 == "mlp" && $3 == 2 && $5 == 4 { ok = 1 } END { exit !ok }' "$tmp/serve.log" &&
+        grep -q "placed by the plan file" "$tmp/serve.log" && ok plan_file_applied ||
+        fail "plan_file_applied: $(cat "$tmp/serve.log")"
+    plan 3
+    kill -HUP "$srv"
+    for _ in $(seq 300); do grep -q "switched to the new plan" "$tmp/serve.log" && break; sleep 0.1; done
+    grep -q "1 model switched" "$tmp/serve.log" &&
+        awk '$1 == "mlp" && $3 == 3 { ok = 1 } END { exit !ok }' "$tmp/serve.log" &&
+        ok plan_file_sighup || fail "plan_file_sighup: $(cat "$tmp/serve.log")"
+    r=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/models/mlp/ready")
+    [ "$r" = 200 ] && ok plan_file_ready || fail "plan_file_ready: $r"
+    echo '{"schema_version": 1, "gpus": [{"replicas": [{"model": "mlp", "batch": 0}]}]}' >"$tmp/plan.json"
+    kill -HUP "$srv"
+    for _ in $(seq 100); do grep -q "batch" "$tmp/serve.log" && grep -q "0 models switched" "$tmp/serve.log" && break; sleep 0.1; done
+    grep -q "gpus\[0\].replicas\[0\].batch" "$tmp/serve.log" && ok plan_file_bad_kept ||
+        fail "plan_file_bad_kept: $(cat "$tmp/serve.log")"
+    kill -TERM "$srv"
+    wait "$srv"
+    srv=
+else
+    fail "plan_file_start"
+fi
+
 # ---- overload ----------------------------------------------------------------------
 mkdir -p "$tmp/repo/mlp/1"
 $py "$(dirname "$0")/make_mlp.py" "$tmp/repo/mlp/1/model.onnx" 256 1024

@@ -469,6 +469,47 @@ static void compare_in_process(const char *model, int64_t batch, int64_t dyn, in
     CHECK_CLEAN(r.fds);
 }
 
+/* the value of NAME in a process's initial environment; "" when absent */
+static void environ_of(int pid, const char *name, char *out, size_t cap)
+{
+    char path[64], buf[65536];
+    snprintf(path, sizeof path, "/proc/%d/environ", pid);
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f), nl = strlen(name);
+    fclose(f);
+    buf[n] = 0;
+    for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+        if (strncmp(buf + i, name, nl) == 0 && buf[i + nl] == '=')
+            snprintf(out, cap, "%s", buf + i + nl + 1);
+}
+
+TEST(test_mps_share_in_environment)
+{
+    /* a replica's MPS share reaches its worker's environment (CUDA reads it when
+     * the context is made); 0 leaves the server's own value; out of range refused */
+    usher_error err;
+    setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", "90", 1);
+    char v[32];
+    for (int pct = 0; pct <= 37; pct += 37) {
+        rt_worker_opts o = opts_for(silero_path());
+        o.mps_percentage = pct;
+        rt_worker *w;
+        ASSERT_OK(rt_worker_start(&o, &w, &err));
+        environ_of(rt_worker_pid(w), "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", v, sizeof v);
+        CHECK(strcmp(v, pct ? "37" : "90") == 0);
+        rt_worker_stop(w, 2000000000ull);
+    }
+    unsetenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+    rt_worker_opts o = opts_for(silero_path());
+    o.mps_percentage = 101;
+    rt_worker *w = NULL;
+    CHECK(rt_worker_start(&o, &w, &err) == USHER_ERR_INVALID);
+    CHECK(strstr(err.msg, "MPS share of 101") != NULL);
+}
+
 TEST(test_run_matches_in_process_silero) { compare_in_process(silero_path(), 1, 512, 3); }
 TEST(test_run_matches_in_process_resnet18) { compare_in_process(resnet_path(), 2, 0, 1); }
 
@@ -847,7 +888,8 @@ TEST(test_worker_verb_usage)
     CHECK(no_children());
 }
 
-TEST_MAIN(TEST_ENTRY(test_hello_metadata), TEST_ENTRY(test_run_matches_in_process_silero),
+TEST_MAIN(TEST_ENTRY(test_hello_metadata), TEST_ENTRY(test_mps_share_in_environment),
+          TEST_ENTRY(test_run_matches_in_process_silero),
           TEST_ENTRY(test_run_matches_in_process_resnet18), TEST_ENTRY(test_thousand_runs),
           TEST_ENTRY(test_sigkill_during_run), TEST_ENTRY(test_segv_during_run),
           TEST_ENTRY(test_sigstop_during_run_is_hung), TEST_ENTRY(test_sigstop_idle_ping),

@@ -274,4 +274,10 @@ int gpu_occupancy_calc(const gpu_sm_limits *lim, const gpu_launch *launch, gpu_o
 /* "warps+registers" style text of a limiters mask into buf; returns buf. */
 const char *gpu_occ_limiters_str(unsigned limiters, char *buf, size_t n);
 
+/*
+ * CUDA devices this process can use (probe.c): 0 when there is no driver or
+ * no device, with the reason in why. Creates no CUDA context.
+ */
+int gpu_device_count(char *why, size_t cap);
+
 #endif

@@ -44,7 +44,7 @@
  * (OVER-2). Admission rejects at once when the queue is full or when the
  * predicted work ahead (rows queued at the predicted rate, plus what the
  * replicas still have running, shared among the ready replicas) and the
- * request's own run, plus 10% and the dispatch slack, cannot end by its
+ * request's own run, plus 15% and the dispatch slack, cannot end by its
  * deadline. Predictions are corrected by the observed scale (note_run).
  *
  * A model is batched only when its inputs and outputs all carry a dynamic
@@ -417,9 +417,9 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         snprintf(msg, sizeof msg, "queue full (%zu requests)", m->n_queued);
     } else {
         uint64_t ahead = work_ahead(m, now), own = lat_of(m, r->rows);
-        /* the predicted end, with 10% and the dispatch slack kept in hand: the
+        /* the predicted end, with 15% and the dispatch slack kept in hand: the
          * queue ahead is an estimate, and answering late is worse than a 503 */
-        uint64_t work = sat_add(ahead, own), end = sat_add(sat_add(now, work), work / 10);
+        uint64_t work = sat_add(ahead, own), end = sat_add(sat_add(now, work), work / 100 * 15);
         if (dl != UINT64_MAX && (dl <= now || sat_add(end, DISPATCH_SLACK_NS) > dl)) {
             o = RT_REJECTED;
             snprintf(msg, sizeof msg,
@@ -495,7 +495,10 @@ static void start_worker(rt_model *m, replica *p)
         .model_path = m->cfg.path,
         .name = m->cfg.name,
         .be = m->cfg.be,
+        .mps_percentage = m->cfg.place[p->idx].mps_percentage,
     };
+    if (m->cfg.place[p->idx].device[0])
+        o.be.device = m->cfg.place[p->idx].device;
     rt_worker *w = NULL;
     usher_error err = {0};
     int rc = rt_worker_start(&o, &w, &err);
@@ -917,9 +920,16 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
     if (cfg->max_batch < 1 || cfg->max_batch > RT_MAX_BATCH)
         return us_err_set(err, USHER_ERR_INVALID, "model '%s': max_batch %d, must be 1 to %d",
                           cfg->name, cfg->max_batch, RT_MAX_BATCH);
-    if (cfg->replicas < 1 || cfg->replicas > 1024 || cfg->queue_capacity < 0)
-        return us_err_set(err, USHER_ERR_INVALID, "model '%s': %d replicas, queue capacity %d",
-                          cfg->name, cfg->replicas, cfg->queue_capacity);
+    if (cfg->replicas < 1 || cfg->replicas > RT_MAX_REPLICAS || cfg->queue_capacity < 0)
+        return us_err_set(err, USHER_ERR_INVALID, "model '%s': %d replicas (1 to %d), queue "
+                          "capacity %d", cfg->name, cfg->replicas, RT_MAX_REPLICAS,
+                          cfg->queue_capacity);
+    for (int i = 0; i < cfg->replicas; i++)
+        if (cfg->place[i].mps_percentage < 0 || cfg->place[i].mps_percentage > 100 ||
+            !memchr(cfg->place[i].device, 0, sizeof cfg->place[i].device))
+            return us_err_set(err, USHER_ERR_INVALID, "model '%s': replica %d: MPS share %d %% "
+                              "(0 to 100) or device name too long", cfg->name, i,
+                              cfg->place[i].mps_percentage);
     rt_model *m = us_calloc(1, sizeof *m);
     if (!m)
         return us_err_set(err, USHER_ERR_NOMEM, "model '%s'", cfg->name);

@@ -35,6 +35,7 @@
 
 #define RT_MAX_IO 64       /* inputs or outputs of one model */
 #define RT_MAX_BATCH 4096  /* rows of one batch */
+#define RT_MAX_REPLICAS 256 /* workers of one model */
 
 typedef enum rt_outcome {
     RT_OK = 0,
@@ -100,6 +101,12 @@ typedef struct rt_model_cfg {
     int replicas;              /* worker processes */
     be_options be;             /* for each worker */
     char device[32];           /* storage for be.device */
+    /* where each replica runs, when not as be says: a device ("cuda:N"; empty:
+     * be.device) and an MPS compute share (1..100 %; 0: none) */
+    struct {
+        char device[32];
+        int mps_percentage;
+    } place[RT_MAX_REPLICAS];
 } rt_model_cfg;
 
 typedef struct rt_model rt_model;
@@ -204,6 +211,8 @@ typedef struct rt_worker_opts {
     const char *exe;           /* the usher binary: started as `exe worker ...` */
     const char *model_path;
     const char *name;          /* for messages; default the file's base name */
+    int mps_percentage;        /* 1..100: started with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE (its
+                                  compute share when the MPS daemon runs); 0: inherited */
     be_options be;
     uint64_t shm_bytes;        /* the shared tensor region; default 256 MiB */
     uint64_t load_timeout_ns;  /* default 120 s */

@@ -351,7 +351,7 @@ static int wait_for(rt_worker *w, const wait_spec *s, size_t *len, usher_error *
 
 /* async-signal-safe from here to exec: no allocation, no stdio, no locks */
 static void __attribute__((noreturn))
-child_exec(const char *exe, char **argv, int sock, int memfd, int errfd, int devnull,
+child_exec(const char *exe, char **argv, char **envp, int sock, int memfd, int errfd, int devnull,
            pid_t parent, const sigset_t *empty, int max_fd)
 {
     int e = ESRCH;
@@ -378,7 +378,7 @@ child_exec(const char *exe, char **argv, int sock, int memfd, int errfd, int dev
     if (syscall(SYS_close_range, (unsigned)CHILD_FIRST_FREE_FD + 1, ~0u, 0u) != 0)
         for (int fd = CHILD_FIRST_FREE_FD + 1; fd < max_fd; fd++)
             close(fd);
-    execv(exe, argv);
+    execve(exe, argv, envp);
     e = errno;
 fail:
     while (write(errfd, &e, sizeof e) < 0 && errno == EINTR) {
@@ -395,6 +395,29 @@ static int fd_limit(void)
         rl.rlim_cur > 65536)
         return 65536;
     return (int)rl.rlim_cur;
+}
+
+#define MPS_ENV "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"
+
+/* environ, with extra (MPS_ENV=...) in place of MPS_ENV when not empty; a us_malloc'd
+ * array (the strings are environ's and extra's) */
+static char **worker_env(char *extra)
+{
+    extern char **environ;
+    size_t n = 0, k = 0;
+    while (environ && environ[n])
+        n++;
+    char **e = us_mallocarray(n + 2, sizeof *e);
+    if (!e)
+        return NULL;
+    size_t nl = strlen(MPS_ENV);
+    for (size_t i = 0; i < n; i++)
+        if (!extra[0] || !(strncmp(environ[i], MPS_ENV, nl) == 0 && environ[i][nl] == '='))
+            e[k++] = environ[i];
+    if (extra[0])
+        e[k++] = extra;
+    e[k] = NULL;
+    return e;
 }
 
 typedef struct argv_buf {
@@ -430,6 +453,9 @@ static int check_opts(const rt_worker_opts *o, usher_error *err)
         return us_err_set(err, USHER_ERR_INVALID, "worker for '%s': threads %d/%d and "
                           "optimization %d out of range", base_name(o->model_path),
                           o->be.intra_threads, o->be.inter_threads, o->be.optimization);
+    if (o->mps_percentage < 0 || o->mps_percentage > 100)
+        return us_err_set(err, USHER_ERR_INVALID, "worker: MPS share of %d %% (1 .. 100; 0: "
+                          "inherited)", o->mps_percentage);
     if (o->heartbeat_ms < 0 || o->heartbeat_ms > 600000)
         return us_err_set(err, USHER_ERR_INVALID, "worker: heartbeat of %d ms out of range "
                           "(1 .. 600000; 0: default)", o->heartbeat_ms);
@@ -512,6 +538,7 @@ int rt_worker_start(const rt_worker_opts *o, rt_worker **out, usher_error *err)
     w->heartbeat_ns = (uint64_t)(o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HEARTBEAT_MS) *
                       1000000u;
     int sv[2] = {-1, -1}, ep[2] = {-1, -1}, devnull = -1;
+    char **envp = NULL;
 
     /* the region: sealed so that its size cannot change under our mapping */
     w->memfd = memfd_create("usher-worker", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -556,6 +583,16 @@ int rt_worker_start(const rt_worker_opts *o, rt_worker **out, usher_error *err)
     if (o->be.max_output_bytes)
         arg_num(&a, "--max-output-bytes", (long long)o->be.max_output_bytes);
     a.argv[a.n] = NULL;
+    /* the environment: ours, with the replica's MPS share set (CUDA reads it when the
+     * worker creates its context) */
+    char mps[64] = "";
+    if (o->mps_percentage > 0)
+        snprintf(mps, sizeof mps, "%s=%d", MPS_ENV, o->mps_percentage);
+    envp = worker_env(mps);
+    if (!envp) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "worker for '%s': out of memory", w->model);
+        goto fail;
+    }
     sigset_t empty;
     sigemptyset(&empty);
     int max_fd = fd_limit();
@@ -568,7 +605,9 @@ int rt_worker_start(const rt_worker_opts *o, rt_worker **out, usher_error *err)
         goto fail;
     }
     if (pid == 0)
-        child_exec(o->exe, a.argv, sv[1], w->memfd, ep[1], devnull, parent, &empty, max_fd);
+        child_exec(o->exe, a.argv, envp, sv[1], w->memfd, ep[1], devnull, parent, &empty, max_fd);
+    us_free(envp);
+    envp = NULL;
     w->pid = pid;
     w->reaped = false;
     w->sock = sv[0];
@@ -618,6 +657,7 @@ int rt_worker_start(const rt_worker_opts *o, rt_worker **out, usher_error *err)
     return USHER_OK;
 
 fail:
+    us_free(envp);
     if (!w->reaped) {
         char why[96];
         kill(w->pid, SIGKILL);

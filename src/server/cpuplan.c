@@ -275,6 +275,8 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
     for (size_t i = 0; i < n; i++) {
         ms[i].replicas = 0;
         ms[i].max_batch = 0;
+        memset(ms[i].gpu, 0xff, sizeof ms[i].gpu); /* -1: none */
+        memset(ms[i].share, 0, sizeof ms[i].share);
     }
     us_yaml_doc *d = NULL;
     us_yaml_limits lim = us_yaml_default_limits();
@@ -296,10 +298,13 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
             const us_yaml_node *rp = us_yaml_item(reps, r);
             const char *name = NULL;
             int64_t batch = 1;
-            char f[96];
+            double share = 100;
+            char f[96], fs[96];
             snprintf(f, sizeof f, "gpus[%zu].replicas[%zu].batch", g, r);
+            snprintf(fs, sizeof fs, "gpus[%zu].replicas[%zu].share", g, r);
             if ((rc = us_yaml_get_str(d, rp, "model", NULL, &name, NULL, err)) < 0 ||
-                (rc = us_yaml_get_i64(d, rp, "batch", f, 1, RT_MAX_BATCH, &batch, 1, true, err)) < 0) {
+                (rc = us_yaml_get_i64(d, rp, "batch", f, 1, RT_MAX_BATCH, &batch, 1, true, err)) < 0 ||
+                (rc = us_yaml_get_f64(d, rp, "share", fs, 1, 100, &share, 100, false, err)) < 0) {
                 us_yaml_free(d);
                 return rc;
             }
@@ -309,6 +314,13 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
                     m = &ms[i];
             if (!m)
                 continue; /* planned but not in this repository */
+            if (m->replicas >= RT_MAX_REPLICAS) {
+                us_yaml_free(d);
+                return us_err_set(err, USHER_ERR_LIMIT, "%s: model '%s' has more than %d replicas",
+                                  path, name, RT_MAX_REPLICAS);
+            }
+            m->gpu[m->replicas] = (short)(g < 32767 ? g : 32767);
+            m->share[m->replicas] = (unsigned char)ceil(share);
             m->replicas++;
             if (batch > m->max_batch)
                 m->max_batch = (int)batch;
@@ -325,8 +337,11 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
         if (!m->error[0] && m->replicas == 0)
             snprintf(m->error, sizeof m->error, "the plan gives it no replica");
         m->batchable = m->max_batch > 1 && m->rm->max_batch_size != 0;
-        m->plan_note = "placed by the plan file; GPU placement of replicas is not applied yet "
-                       "(they run on this machine's CPU)";
+        m->plan_note = s->gpus > 0 ? "placed by the plan file: its GPUs in order are this "
+                                     "machine's cuda:0, cuda:1, ...; replicas on GPUs past them "
+                                     "run on the CPU"
+                                   : "placed by the plan file; no GPU here: its replicas run on "
+                                     "this machine's CPU";
     }
     return USHER_OK;
 }
@@ -349,7 +364,11 @@ void usher_server_print_plan(usher_server *s, FILE *f)
                 m->replicas, m->threads, m->max_batch, (double)m->lat_ns[m->max_batch] * 1e-6,
                 m->capacity, m->rate, m->slo_ms, m->plan_note ? m->plan_note : "");
     }
-    fprintf(f, "(%d CPU cores; latencies measured at load with one thread per replica)\n",
-            s->cpus);
+    if (s->gpus > 0)
+        fprintf(f, "(%d CPU cores, %d CUDA device%s; CPU latencies measured at load with one "
+                   "thread per replica)\n", s->cpus, s->gpus, s->gpus == 1 ? "" : "s");
+    else
+        fprintf(f, "(%d CPU cores, no GPU: %s; latencies measured at load with one thread per "
+                   "replica)\n", s->cpus, s->gpu_why);
     pthread_rwlock_unlock(&s->rt_lock);
 }

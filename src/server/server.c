@@ -26,6 +26,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "gpu/gpu.h"
 #include "server/oip.h"
 #include "server/srv.h"
 #include "usher/model.h"
@@ -774,6 +775,13 @@ static void model_cfg(const usher_server *s, const srv_model *m, rt_model_cfg *c
     cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
     snprintf(cfg->device, sizeof cfg->device, "cpu");
     cfg->be.device = cfg->device;
+    /* a plan file's GPU replicas: the CUDA provider on that device, the MPS share
+     * in the worker's environment (docs/serve.md: GPUs) */
+    for (int i = 0; i < m->replicas && i < RT_MAX_REPLICAS; i++)
+        if (s->gpus > 0 && m->gpu[i] >= 0 && m->gpu[i] < s->gpus) {
+            snprintf(cfg->place[i].device, sizeof cfg->place[i].device, "cuda:%d", m->gpu[i]);
+            cfg->place[i].mps_percentage = m->share[i] < 100 ? m->share[i] : 0;
+        }
 }
 
 static void start_models(usher_server *s)
@@ -847,7 +855,8 @@ static bool same_plan(const srv_model *a, const srv_model *b)
 {
     return a->replicas == b->replicas && a->threads == b->threads &&
            a->max_batch == b->max_batch && a->batchable == b->batchable &&
-           a->slo_ms == b->slo_ms;
+           a->slo_ms == b->slo_ms && memcmp(a->gpu, b->gpu, sizeof a->gpu) == 0 &&
+           memcmp(a->share, b->share, sizeof a->share) == 0;
 }
 
 #define RELOAD_READY_TIMEOUT_NS (120ull * 1000000000ull)
@@ -873,6 +882,8 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         next[i].rm = &rms[i];
         memcpy(next[i].error, m->error, sizeof m->error);
         memcpy(next[i].lat_ns, m->lat_ns, sizeof m->lat_ns);
+        memcpy(next[i].gpu, m->gpu, sizeof m->gpu);
+        memcpy(next[i].share, m->share, sizeof m->share);
         next[i].prof_max = m->prof_max;
         next[i].batchable = m->batchable;
         next[i].replicas = m->replicas;
@@ -938,6 +949,8 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         m->rate = nx->rate;
         m->capacity = nx->capacity;
         m->plan_note = nx->plan_note;
+        memcpy(m->gpu, nx->gpu, sizeof m->gpu);
+        memcpy(m->share, nx->share, sizeof m->share);
         pthread_rwlock_unlock(&s->rt_lock);
         if (changed)
             (*changed)++;
@@ -997,7 +1010,9 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         us_free(s);
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     }
+    s->gpus = gpu_device_count(s->gpu_why, sizeof s->gpu_why);
     for (size_t i = 0; i < s->n; i++) {
+        memset(s->m[i].gpu, 0xff, sizeof s->m[i].gpu); /* -1: no GPU */
         s->m[i].rm = &s->repo.m[i];
         if (s->repo.m[i].error[0])
             snprintf(s->m[i].error, sizeof s->m[i].error, "%s", s->repo.m[i].error);

@@ -38,6 +38,8 @@ typedef struct srv_model {
     uint64_t lat_ns[SRV_MAX_PROFILE_BATCH + 1]; /* measured batch latency, 1 thread; 0: not measured */
     int prof_max;               /* lat_ns holds batches 1..prof_max (0: not profiled) */
     double capacity;            /* requests/s the plan's replicas sustain at max_batch */
+    short gpu[RT_MAX_REPLICAS]; /* per replica, the plan file's GPU (index in its list; -1: none) */
+    unsigned char share[RT_MAX_REPLICAS]; /* and its MPS share there, % */
     const char *plan_note;      /* e.g. "SLO below the measured batch-1 latency" */
     /* front-end counters (the runtime keeps the rest) */
     atomic_uint_fast64_t invalid;      /* refused before the runtime (bad request) */
@@ -59,6 +61,8 @@ struct usher_server {
     pthread_rwlock_t rt_lock;   /* see srv_model */
     pthread_mutex_t reload_mu;  /* one plan change at a time */
     int cpus;
+    int gpus;                   /* CUDA devices usable here (0: the CPU path) */
+    char gpu_why[160];          /* why none, when none */
     uint64_t started_ns;
     atomic_uint_fast64_t http_requests, http_errors; /* every request; non-2xx answers */
 };
