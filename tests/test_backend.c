@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backend/be.h"
+#include "backend/greenctx.h"
 #include "core/err.h"
 #include "ir/ir.h"
 #include "onnx.pb-c.h"
@@ -924,9 +925,35 @@ TEST(no_tmp_droppings)
         FAIL_("%s is still there", p);
 }
 
+TEST(sm_partition_without_gpu)
+{
+    /* the green-context path answers, on a machine without a GPU, with a clear
+     * "unsupported" naming what is missing; bad shares are refused first */
+    usher_error err;
+    be_green *g = NULL;
+    ASSERT(be_green_open(0, 0, &g, &err) == USHER_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "SM partition of 0 %");
+    ASSERT(be_green_open(0, 101, &g, &err) == USHER_ERR_INVALID);
+    int rc = be_green_open(0, 50, &g, &err);
+    if (rc == USHER_OK) { /* a GPU with green contexts: the partition is real */
+        unsigned total = 0, sms = be_green_sms(g, &total);
+        printf("  cuda:0: %u of %u SMs in the partition\n", sms, total);
+        ASSERT(be_green_stream(g) != NULL);
+        ASSERT(sms >= total / 2 && sms <= total);
+        be_green_close(g);
+    } else {
+        printf("  %s\n", err.msg);
+        ASSERT_EQ_INT(rc, USHER_ERR_UNSUPPORTED);
+        ASSERT_CONTAINS(err.msg, "SM partition");
+        ASSERT(g == NULL);
+    }
+    be_green_close(NULL);
+}
+
 TEST_MAIN(TEST_ENTRY(missing_library), TEST_ENTRY(add_metadata_and_run),
           TEST_ENTRY(all_dtypes_roundtrip), TEST_ENTRY(unsupported_types_and_ranks),
           TEST_ENTRY(input_checks), TEST_ENTRY(output_limit), TEST_ENTRY(silero_vad),
           TEST_ENTRY(paddle_ocr), TEST_ENTRY(resnet18_batches), TEST_ENTRY(out_of_memory),
           TEST_ENTRY(corrupt_and_missing_models), TEST_ENTRY(devices_and_options),
-          TEST_ENTRY(concurrent_runs), TEST_ENTRY(no_tmp_droppings))
+          TEST_ENTRY(concurrent_runs), TEST_ENTRY(sm_partition_without_gpu),
+          TEST_ENTRY(no_tmp_droppings))

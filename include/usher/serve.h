@@ -46,6 +46,8 @@ typedef struct usher_serve_params {
     double default_slo_ms;     /* for models without one; default 100 */
     const char *ort_library;   /* libonnxruntime.so; NULL: the default search */
     bool quiet;                /* no request logging */
+    bool gpu_share_sm;         /* a GPU replica's share as an SM partition (CUDA green context)
+                                  instead of an MPS percentage (the default) */
 } usher_serve_params;
 
 usher_serve_params usher_serve_default_params(void);

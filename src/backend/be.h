@@ -8,8 +8,11 @@
  * crash-safe against malformed models (RELIABILITY.md MODEL-1).
  *
  * Devices: "cpu" (ORT's CPU provider, intra-op threads as given) or
- * "cuda:N" (ORT's CUDA provider; the replica's compute share is enforced
- * outside the session, by the MPS environment its worker is started with).
+ * "cuda:N" (ORT's CUDA provider). A replica's compute share on a GPU is
+ * enforced either outside the session, by the MPS environment its worker is
+ * started with, or inside it: sm_percentage gives the session a CUDA green
+ * context of that share of the SMs, whose stream the CUDA provider runs on
+ * (greenctx.c; never run on a GPU yet).
  */
 #ifndef BE_H
 #define BE_H
@@ -30,6 +33,8 @@ typedef struct be_options {
                                 copy scripts/deps.sh unpacks (built-in path), then the
                                 system's library search */
     uint64_t max_output_bytes; /* per run, all outputs together; default 256 MiB */
+    int sm_percentage;       /* cuda only: 1..99 runs in an SM partition of that share
+                                (a green context); 0 or 100: the whole device */
 } be_options;
 
 be_options be_default_options(void);

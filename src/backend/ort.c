@@ -91,6 +91,7 @@
  * creating the env (unlinking is safe while ORT holds it open).
  */
 #include "backend/be.h"
+#include "backend/greenctx.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -132,6 +133,7 @@ struct be_session {
     const char **in_names, **out_names; /* point into in[i].name / out[i].name */
     uint64_t max_output_bytes;
     char model[MODEL_LABEL_MAX];
+    be_green *green;    /* the SM partition its CUDA kernels run in, or NULL */
 };
 
 be_options be_default_options(void)
@@ -570,7 +572,8 @@ static int parse_device(const char *dev, int *cuda, usher_error *err)
                       "unknown device '%.64s' (expected \"cpu\" or \"cuda:N\")", dev);
 }
 
-static int append_cuda(be_session *s, OrtSessionOptions *so, int dev, usher_error *err)
+static int append_cuda(be_session *s, OrtSessionOptions *so, int dev, int sm_percent,
+                       usher_error *err)
 {
     const OrtApi *A = g_api;
     char **prov = NULL;
@@ -601,6 +604,15 @@ static int append_cuda(be_session *s, OrtSessionOptions *so, int dev, usher_erro
     const char *vals[] = {id};
     rc = ort_check(A->UpdateCUDAProviderOptions(co, keys, vals, 1), USHER_ERR_INVALID, err,
                    "%s: device 'cuda:%d'", s->model, dev);
+    /* an SM partition: every kernel of the session on a stream of a green context */
+    if (rc == USHER_OK && sm_percent > 0 && sm_percent < 100) {
+        rc = be_green_open(dev, sm_percent, &s->green, err);
+        if (rc == USHER_OK)
+            rc = ort_check(A->UpdateCUDAProviderOptionsWithValue(co, "user_compute_stream",
+                                                                 be_green_stream(s->green)),
+                           USHER_ERR_INVALID, err, "%s: device 'cuda:%d': compute stream",
+                           s->model, dev);
+    }
     if (rc == USHER_OK)
         rc = ort_check(A->SessionOptionsAppendExecutionProvider_CUDA_V2(so, co),
                        USHER_ERR_NOT_FOUND, err, "%s: device 'cuda:%d' is not usable", s->model,
@@ -636,7 +648,7 @@ static int make_options(be_session *s, const be_options *o, int cuda, OrtSession
     TRY(A->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), "thread spinning");
     TRY(A->AddSessionConfigEntry(so, "session.inter_op.allow_spinning", "0"), "thread spinning");
 #undef TRY
-    if (cuda >= 0 && (rc = append_cuda(s, so, cuda, err)) < 0)
+    if (cuda >= 0 && (rc = append_cuda(s, so, cuda, o->sm_percentage, err)) < 0)
         goto fail;
     *out = so;
     return USHER_OK;
@@ -818,6 +830,7 @@ void be_close(be_session *s)
         g_api->ReleaseSession(s->sess);
     if (s->cpu)
         g_api->ReleaseMemoryInfo(s->cpu);
+    be_green_close(s->green); /* after the session that used its stream */
     us_free(s->in);
     us_free(s->out);
     us_free(s->in_names);

@@ -19,7 +19,8 @@ static void help(FILE *f)
             "usage: usher serve --repo DIR [--plan plan.json] [--http-port N]\n"
             "                   [--http-address ADDR] [--http-threads N] [--cpus N]\n"
             "                   [--max-body-bytes N] [--default-slo-ms MS]\n"
-            "                   [--exit-timeout S] [--ort-lib PATH] [--quiet]\n\n"
+            "                   [--exit-timeout S] [--ort-lib PATH] [--gpu-share mps|sm]\n"
+            "                   [--quiet]\n\n"
             "Serves the models of a repository (Triton's layout: DIR/MODEL/VERSION/model.onnx,\n"
             "optional config.pbtxt, optional usher.yaml with slo_ms, rate, sample) over the\n"
             "KServe v2 / Open Inference Protocol (HTTP/1.1, JSON and binary tensors). Each\n"
@@ -28,7 +29,8 @@ static void help(FILE *f)
             "deadline cannot be met. Without --plan, each model is measured at load on this\n"
             "machine's CPU and planned for its cores; the plan is printed. docs/serve.md.\n\n"
             "  --repo DIR          the model repository (required)\n"
-            "  --plan FILE         a plan.json from `usher plan` (replicas and batch sizes)\n"
+            "  --plan FILE         a plan.json from `usher plan`: replicas, batch sizes, and\n"
+            "                      on a machine with GPUs, devices and compute shares\n"
             "  --http-port N       default 8000; 0 picks a free port\n"
             "  --http-address A    default 127.0.0.1; 0.0.0.0 for every interface\n"
             "  --http-threads N    front-end threads (default 2)\n"
@@ -36,7 +38,11 @@ static void help(FILE *f)
             "  --max-body-bytes N  request body limit (default 67108864)\n"
             "  --default-slo-ms X  SLO of models without one (default 100)\n"
             "  --exit-timeout S    on SIGTERM, time to finish queued requests (default 30)\n"
-            "  --ort-lib PATH      libonnxruntime.so to use\n"
+            "  --ort-lib PATH      libonnxruntime.so to use (a build with the CUDA provider for\n"
+            "                      GPUs)\n"
+            "  --gpu-share M       how a GPU replica's share is enforced: mps (default: the\n"
+            "                      worker's CUDA_MPS_ACTIVE_THREAD_PERCENTAGE) or sm (a CUDA\n"
+            "                      green context with that share of the SMs; untested on a GPU)\n"
             "  --quiet             print the address only\n\n"
             "Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/M[/versions/V],\n"
             ".../ready, .../stats, /v2/models/stats, /metrics; POST .../infer,\n"
@@ -62,6 +68,10 @@ int cli_serve(int argc, char **argv)
             p.plan = argv[++i];
         } else if (strcmp(a, "--http-address") == 0 && v) {
             p.http_address = argv[++i];
+        } else if (strcmp(a, "--gpu-share") == 0 && v &&
+                   (strcmp(v, "mps") == 0 || strcmp(v, "sm") == 0)) {
+            p.gpu_share_sm = strcmp(v, "sm") == 0;
+            i++;
         } else if (strcmp(a, "--ort-lib") == 0 && v) {
             p.ort_library = argv[++i];
         } else if (strcmp(a, "--http-port") == 0 && v && cli_parse_i64(v, 0, 65535, &n)) {

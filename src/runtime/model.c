@@ -499,6 +499,8 @@ static void start_worker(rt_model *m, replica *p)
     };
     if (m->cfg.place[p->idx].device[0])
         o.be.device = m->cfg.place[p->idx].device;
+    if (m->cfg.place[p->idx].sm_percentage > 0)
+        o.be.sm_percentage = m->cfg.place[p->idx].sm_percentage;
     rt_worker *w = NULL;
     usher_error err = {0};
     int rc = rt_worker_start(&o, &w, &err);
@@ -926,10 +928,11 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
                           cfg->queue_capacity);
     for (int i = 0; i < cfg->replicas; i++)
         if (cfg->place[i].mps_percentage < 0 || cfg->place[i].mps_percentage > 100 ||
+            cfg->place[i].sm_percentage < 0 || cfg->place[i].sm_percentage > 100 ||
             !memchr(cfg->place[i].device, 0, sizeof cfg->place[i].device))
-            return us_err_set(err, USHER_ERR_INVALID, "model '%s': replica %d: MPS share %d %% "
-                              "(0 to 100) or device name too long", cfg->name, i,
-                              cfg->place[i].mps_percentage);
+            return us_err_set(err, USHER_ERR_INVALID, "model '%s': replica %d: MPS share %d %%, "
+                              "SM share %d %% (0 to 100) or device name too long", cfg->name, i,
+                              cfg->place[i].mps_percentage, cfg->place[i].sm_percentage);
     rt_model *m = us_calloc(1, sizeof *m);
     if (!m)
         return us_err_set(err, USHER_ERR_NOMEM, "model '%s'", cfg->name);

@@ -102,10 +102,12 @@ typedef struct rt_model_cfg {
     be_options be;             /* for each worker */
     char device[32];           /* storage for be.device */
     /* where each replica runs, when not as be says: a device ("cuda:N"; empty:
-     * be.device) and an MPS compute share (1..100 %; 0: none) */
+     * be.device), an MPS compute share (1..100 %; 0: none) and an SM partition
+     * (a green context of 1..99 % of the SMs; 0: none) */
     struct {
         char device[32];
         int mps_percentage;
+        int sm_percentage;
     } place[RT_MAX_REPLICAS];
 } rt_model_cfg;
 

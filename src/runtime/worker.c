@@ -453,6 +453,9 @@ static int check_opts(const rt_worker_opts *o, usher_error *err)
         return us_err_set(err, USHER_ERR_INVALID, "worker for '%s': threads %d/%d and "
                           "optimization %d out of range", base_name(o->model_path),
                           o->be.intra_threads, o->be.inter_threads, o->be.optimization);
+    if (o->be.sm_percentage < 0 || o->be.sm_percentage > 100)
+        return us_err_set(err, USHER_ERR_INVALID, "worker: SM share of %d %% (1 .. 100; 0: the "
+                          "whole device)", o->be.sm_percentage);
     if (o->mps_percentage < 0 || o->mps_percentage > 100)
         return us_err_set(err, USHER_ERR_INVALID, "worker: MPS share of %d %% (1 .. 100; 0: "
                           "inherited)", o->mps_percentage);
@@ -582,6 +585,8 @@ int rt_worker_start(const rt_worker_opts *o, rt_worker **out, usher_error *err)
     }
     if (o->be.max_output_bytes)
         arg_num(&a, "--max-output-bytes", (long long)o->be.max_output_bytes);
+    if (o->be.sm_percentage > 0)
+        arg_num(&a, "--sm-percentage", o->be.sm_percentage);
     a.argv[a.n] = NULL;
     /* the environment: ours, with the replica's MPS share set (CUDA reads it when the
      * worker creates its context) */

@@ -5,7 +5,7 @@
  *
  *   usher worker --socket-fd N --shm-fd M --model PATH [--device cpu|cuda:K]
  *                [--threads T] [--inter-threads T] [--optimization 0..3]
- *                [--ort-lib PATH] [--max-output-bytes B]
+ *                [--ort-lib PATH] [--max-output-bytes B] [--sm-percentage P]
  *
  * Not a command for people: the fds must be a SOCK_SEQPACKET socket and a
  * memfd set up by the server. Arguments are parsed strictly (every value
@@ -166,6 +166,10 @@ static int parse_args(int argc, char **argv, wargs *a)
             a->be.optimization = (int)n;
         } else if (strcmp(o, "--ort-lib") == 0) {
             a->be.ort_library = v;
+        } else if (strcmp(o, "--sm-percentage") == 0) {
+            if (!parse_i64(v, 0, 100, &n))
+                return usage("SM share must be 0..100 %, got", v);
+            a->be.sm_percentage = (int)n;
         } else if (strcmp(o, "--max-output-bytes") == 0) {
             if (!parse_i64(v, 1, INT64_MAX, &n))
                 return usage("bad byte count for", o);

@@ -780,7 +780,11 @@ static void model_cfg(const usher_server *s, const srv_model *m, rt_model_cfg *c
     for (int i = 0; i < m->replicas && i < RT_MAX_REPLICAS; i++)
         if (s->gpus > 0 && m->gpu[i] >= 0 && m->gpu[i] < s->gpus) {
             snprintf(cfg->place[i].device, sizeof cfg->place[i].device, "cuda:%d", m->gpu[i]);
-            cfg->place[i].mps_percentage = m->share[i] < 100 ? m->share[i] : 0;
+            int share = m->share[i] < 100 ? m->share[i] : 0;
+            if (s->p.gpu_share_sm)
+                cfg->place[i].sm_percentage = share;
+            else
+                cfg->place[i].mps_percentage = share;
         }
 }
 
