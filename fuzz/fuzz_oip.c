@@ -225,7 +225,7 @@ static void check_response(oip_request *r)
     memcpy(body + pre + 10, key + 11, json.len - pre - 11);
     if (bin.len)
         memcpy(body + jl, bin.data, bin.len);
-    oip_limits big = {(uint64_t)1 << 30, 100, (uint64_t)1 << 40, (uint64_t)1 << 40};
+    oip_limits big = {(uint64_t)1 << 30, 100, (uint64_t)1 << 40, (uint64_t)1 << 40, (uint64_t)1 << 46};
     oip_request back;
     rc = oip_parse_request(body, total, jl, &big, &back, &err);
     free(body);

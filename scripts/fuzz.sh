@@ -35,9 +35,13 @@ for t in yaml plan oip; do
     scratch=$(mktemp -d)
     cp fuzz/corpus-$t/* "$scratch"/
     len=8192
-    [ "$t" = oip ] && len=65536 # request bodies with binary tensors
+    extra=()
+    if [ "$t" = oip ]; then
+        len=65536 # request bodies with binary tensors
+        extra=(-dict=fuzz/oip.dict)
+    fi
     ASAN_OPTIONS=detect_leaks=1 "$dir/fuzz/fuzz_$t" "$scratch" -max_total_time=$((secs / 10 + 1)) \
-        -max_len=$len -timeout=10 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 2>&1 |
+        "${extra[@]}" -max_len=$len -timeout=10 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 2>&1 |
         tail -n 5
     rm -rf "$scratch"
 done

@@ -659,6 +659,19 @@ TEST(limits_at_and_over)
     EXPECT_ERR_RC(parse_lim(IN1("BYTES", "[1]", "[\"abcdefghijklm\"]"), &lim), USHER_ERR_LIMIT,
                   "input 'x': 17 bytes, more than the limit of 16");
 
+    /* all inputs together: 16 + 16 bytes at a limit of 32, then over it */
+    lim = oip_default_limits();
+    ASSERT_EQ_U64(lim.max_total_bytes, (uint64_t)64 << 20);
+    lim.max_total_bytes = 32;
+    const char *two = "{\"inputs\":[{\"name\":\"a\",\"datatype\":\"FP32\",\"shape\":[4],"
+                      "\"data\":[1,2,3,4]},{\"name\":\"b\",\"datatype\":\"FP64\",\"shape\":[2],"
+                      "\"data\":[1,2]}]}";
+    ASSERT_OK(parse_lim(two, &lim));
+    oip_request_free(&R);
+    lim.max_total_bytes = 31;
+    EXPECT_ERR_RC(parse_lim(two, &lim), USHER_ERR_LIMIT,
+                  "inputs[0..1] decode to 32 bytes, more than the limit of 31");
+
     lim = oip_default_limits();
     const char *body = IN1("FP32", "[1]", "[1]");
     lim.max_body = strlen(body);

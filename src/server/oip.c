@@ -69,6 +69,7 @@ oip_limits oip_default_limits(void)
         .max_depth = 100,
         .max_elements = (uint64_t)64 << 20,
         .max_tensor_bytes = (uint64_t)64 << 20,
+        .max_total_bytes = (uint64_t)64 << 20,
     };
     return l;
 }
@@ -640,12 +641,19 @@ static int read_request(pctx *c, const uint8_t *body, size_t len, uint64_t heade
                           OIP_MAX_TENSORS);
     in_meta meta[OIP_MAX_TENSORS];
     size_t i = 0;
+    uint64_t total = 0;
     for (us_jsonr_val e = us_jsonr_first(d, inputs); e != US_JSONR_NONE;
          e = us_jsonr_next(d, e), i++) {
         us_tensor *t = &out->in[i];
         int rc = read_input(c, e, i, t, &meta[i]);
         if (rc)
             return rc;
+        if (__builtin_add_overflow(total, meta[i].bytes, &total) ||
+            total > c->lim.max_total_bytes)
+            return us_err_set(c->err, USHER_ERR_LIMIT,
+                              "inputs[0..%zu] decode to %llu bytes, more than the limit of %llu",
+                              i, (unsigned long long)total,
+                              (unsigned long long)c->lim.max_total_bytes);
         for (size_t k = 0; k < i; k++)
             if (strcmp(out->in[k].name, t->name) == 0)
                 return us_err_set(c->err, USHER_ERR_PARSE,

@@ -38,6 +38,8 @@ typedef struct oip_limits {
     int max_depth;         /* JSON nesting; default 100 */
     uint64_t max_elements; /* per tensor; default 64 Mi */
     uint64_t max_tensor_bytes; /* per decoded tensor; default 64 MiB (after dtype expansion) */
+    uint64_t max_total_bytes;  /* all decoded inputs together; default 64 MiB (INPUT-2: the
+                                  body limit holds after dtype expansion too) */
 } oip_limits;
 
 oip_limits oip_default_limits(void);

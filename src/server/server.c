@@ -582,6 +582,7 @@ static enum MHD_Result infer(srv_req *q, struct MHD_Connection *c)
     }
     oip_limits lim = oip_default_limits();
     lim.max_body = s->p.max_body_bytes;
+    lim.max_total_bytes = s->p.max_body_bytes;
     int rc = oip_parse_request((const uint8_t *)q->body.data, q->body.len, header_len, &lim,
                                &q->oip, &err);
     if (rc < 0) {
