@@ -124,5 +124,20 @@ int test_load_dir(const char *dir, const char *suffix, test_blob *out, int max);
 void test_blobs_free(test_blob *b, int n);
 /* splitmix64: a deterministic generator for mutants, the same everywhere */
 uint64_t test_splitmix(uint64_t *state);
+/*
+ * One mutant of a fuzz seed a (b for splices) into m (capacity cap); returns
+ * its length. Byte 0 of a seed is the fuzz body's mode byte: edits start at 1,
+ * and one kind of edit picks another mode (0 .. n_modes-1). punct: structure
+ * characters of the format; words: tokens to insert (may be NULL).
+ */
+typedef struct test_mutator {
+    const char *punct;
+    const char *const *words;
+    size_t n_words;
+    unsigned n_modes;
+    uint64_t *rng;
+} test_mutator;
+size_t test_mutate(const test_mutator *mu, const test_blob *a, const test_blob *b, uint8_t *m,
+                   size_t cap);
 
 #endif

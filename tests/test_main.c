@@ -154,3 +154,75 @@ uint64_t test_splitmix(uint64_t *state)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
+
+size_t test_mutate(const test_mutator *mu, const test_blob *a, const test_blob *b, uint8_t *m,
+                   size_t cap)
+{
+    uint64_t *r = mu->rng;
+    size_t np = strlen(mu->punct);
+    size_t len = a->n < cap ? a->n : cap;
+    if (len == 0)
+        return 0;
+    memcpy(m, a->p, len);
+    int ops = test_splitmix(r) % 4 ? 1 : 2 + (int)(test_splitmix(r) % 3); /* mostly one edit */
+    for (int k = 0; k < ops; k++) {
+        switch (test_splitmix(r) % 7) {
+        case 0: /* bit flip */
+            if (len > 1)
+                m[1 + test_splitmix(r) % (len - 1)] ^= (uint8_t)(1u << (test_splitmix(r) % 8));
+            break;
+        case 1: /* byte replaced by a structure character */
+            if (len > 1)
+                m[1 + test_splitmix(r) % (len - 1)] = (uint8_t)mu->punct[test_splitmix(r) % np];
+            break;
+        case 2: { /* a token, a structure character or any byte inserted */
+            char one[2] = {0, 0};
+            const char *w = one;
+            uint64_t pick = test_splitmix(r) % 3;
+            if (pick == 0 && mu->n_words)
+                w = mu->words[test_splitmix(r) % mu->n_words];
+            else
+                one[0] = pick == 1 ? mu->punct[test_splitmix(r) % np] : (char)test_splitmix(r);
+            size_t wl = w == one ? 1 : strlen(w), at = 1 + (size_t)(test_splitmix(r) % len);
+            if (at > len)
+                at = len;
+            if (len + wl <= cap) {
+                memmove(m + at + wl, m + at, len - at);
+                memcpy(m + at, w, wl);
+                len += wl;
+            }
+            break;
+        }
+        case 3: /* bytes deleted */
+            if (len > 1) {
+                size_t at = 1 + (size_t)(test_splitmix(r) % (len - 1));
+                size_t del = 1 + (size_t)(test_splitmix(r) % 8);
+                if (del > len - at)
+                    del = len - at;
+                memmove(m + at, m + at + del, len - at - del);
+                len -= del;
+            }
+            break;
+        case 4: { /* splice: our head, b's tail */
+            size_t head = 1 + (size_t)(test_splitmix(r) % len);
+            if (head > len)
+                head = len;
+            size_t from = b->n > 1 ? 1 + (size_t)(test_splitmix(r) % (b->n - 1)) : b->n;
+            size_t tail = b->n - from;
+            if (head + tail > cap)
+                tail = cap - head;
+            memcpy(m + head, b->p + from, tail);
+            len = head + tail;
+            break;
+        }
+        case 5: /* truncation */
+            len = 1 + (size_t)(test_splitmix(r) % len);
+            break;
+        default: /* the same bytes under another mode */
+            if (mu->n_modes)
+                m[0] = (uint8_t)(test_splitmix(r) % mu->n_modes);
+            break;
+        }
+    }
+    return len;
+}

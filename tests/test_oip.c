@@ -68,63 +68,13 @@ static bool starts(const char *s, const char *prefix) { return strncmp(s, prefix
 static size_t mutate(const seed *a, const seed *b, uint8_t *m, size_t cap)
 {
     /* JSON structure, number and escape characters, so edits make interesting damage */
-    static const char punct[] = "[]{},:\"\\-+.eE0123456789 u";
     static const char *const words[] = {"0",     "-1",   "1e400",   "null", "true",  "[]",
                                         "{}",    "[[",   "\"x\"",   "1.5",  "65536", "-0",
                                         "18446744073709551616",     "\"BYTES\"",     "\"FP16\"",
                                         "\"binary_data_size\"",     "\\u0000",       "\xff"};
-    size_t len = a->n < cap ? a->n : cap;
-    memcpy(m, a->p, len);
-    int ops = rnd() % 4 ? 1 : 2 + (int)(rnd() % 3);
-    for (int k = 0; k < ops; k++) {
-        switch (rnd() % 7) {
-        case 0: /* bit flip (in the header-length prefix too) */
-            if (len > 1)
-                m[1 + rnd() % (len - 1)] ^= (uint8_t)(1u << (rnd() % 8));
-            break;
-        case 1: /* byte replaced by a structure character */
-            if (len > 1)
-                m[1 + rnd() % (len - 1)] = (uint8_t)punct[rnd() % (sizeof punct - 1)];
-            break;
-        case 2: { /* a token inserted */
-            const char *w = words[rnd() % (sizeof words / sizeof words[0])];
-            size_t wl = strlen(w), at = 1 + (size_t)(rnd() % len);
-            if (len + wl <= cap) {
-                memmove(m + at + wl, m + at, len - at);
-                memcpy(m + at, w, wl);
-                len += wl;
-            }
-            break;
-        }
-        case 3: /* bytes deleted */
-            if (len > 1) {
-                size_t at = 1 + (size_t)(rnd() % (len - 1));
-                size_t del = 1 + (size_t)(rnd() % 8);
-                if (del > len - at)
-                    del = len - at;
-                memmove(m + at, m + at + del, len - at - del);
-                len -= del;
-            }
-            break;
-        case 4: { /* splice: our head, b's tail */
-            size_t head = 1 + (size_t)(rnd() % len);
-            size_t from = b->n > 1 ? 1 + (size_t)(rnd() % (b->n - 1)) : b->n;
-            size_t tail = b->n - from;
-            if (head + tail > cap)
-                tail = cap - head;
-            memcpy(m + head, b->p + from, tail);
-            len = head + tail;
-            break;
-        }
-        case 5: /* truncation */
-            len = 1 + (size_t)(rnd() % len);
-            break;
-        default: /* another framing or limit set, same bytes */
-            m[0] = (uint8_t)(rnd() % 16);
-            break;
-        }
-    }
-    return len;
+    test_mutator mu = {"[]{},:\"\\-+.eE0123456789 u", words, sizeof words / sizeof words[0], 16,
+                       &rng_state};
+    return test_mutate(&mu, a, b, m, cap);
 }
 
 /* is the (framed) input accepted under its own limits? */

@@ -32,58 +32,10 @@ static uint64_t rnd(void) { return test_splitmix(&rng_state); }
 /* One mutant of a (and b for splices) into m (capacity cap); returns its length. */
 static size_t mutate(const seed *a, const seed *b, uint8_t *m, size_t cap)
 {
-    /* YAML/JSON structure and number characters, so edits make interesting damage */
-    static const char punct[] = ":-[]{},#&*!|>'\"%@`?\n\t ~0123456789.e+";
-    size_t len = a->n;
-    memcpy(m, a->p, len);
-    int ops = rnd() % 4 ? 1 : 2 + (int)(rnd() % 3); /* mostly one edit: deep, not noisy */
-    for (int k = 0; k < ops; k++) {
-        switch (rnd() % 6) {
-        case 0: /* bit flip */
-            if (len > 1)
-                m[1 + rnd() % (len - 1)] ^= (uint8_t)(1u << (rnd() % 8));
-            break;
-        case 1: /* byte replaced by a structure character */
-            if (len > 1)
-                m[1 + rnd() % (len - 1)] = (uint8_t)punct[rnd() % (sizeof punct - 1)];
-            break;
-        case 2: /* byte inserted */
-            if (len < cap) {
-                size_t at = 1 + (size_t)(rnd() % len);
-                memmove(m + at + 1, m + at, len - at);
-                m[at] = rnd() & 1 ? (uint8_t)punct[rnd() % (sizeof punct - 1)] : (uint8_t)rnd();
-                len++;
-            }
-            break;
-        case 3: /* bytes deleted */
-            if (len > 1) {
-                size_t at = 1 + (size_t)(rnd() % (len - 1));
-                size_t del = 1 + (size_t)(rnd() % 8);
-                if (del > len - at)
-                    del = len - at;
-                memmove(m + at, m + at + del, len - at - del);
-                len -= del;
-            }
-            break;
-        case 4: { /* splice: our head, b's tail (b's text, our reader) */
-            size_t head = 1 + (size_t)(rnd() % len);
-            size_t from = b->n > 1 ? 1 + (size_t)(rnd() % (b->n - 1)) : b->n;
-            size_t tail = b->n - from;
-            if (head + tail > cap)
-                tail = cap - head;
-            memcpy(m + head, b->p + from, tail);
-            len = head + tail;
-            break;
-        }
-        default: /* truncation, or the text handed to another reader */
-            if (rnd() & 1)
-                len = 1 + (size_t)(rnd() % len);
-            else
-                m[0] = (uint8_t)(rnd() % 3);
-            break;
-        }
-    }
-    return len;
+    /* YAML/JSON structure and number characters, so edits make interesting damage; mode
+     * byte: which reader (cluster, workload, running plan) */
+    test_mutator mu = {":-[]{},#&*!|>'\"%@`?\n\t ~0123456789.e+", NULL, 0, 3, &rng_state};
+    return test_mutate(&mu, a, b, m, cap);
 }
 
 TEST(seeds_and_mutants_through_fuzz_body)

@@ -155,8 +155,7 @@ void us_json_key(us_json *j, const char *k)
     j->after_key = true;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t us_utf8_seq(const unsigned char *s, size_t n)
 {
     unsigned c = s[0];
     size_t len;
@@ -215,7 +214,7 @@ void us_json_escape(us_buf *b, const char *s, size_t n)
             us_buf_append(b, p + i, j - i);
             i = j;
         } else {
-            size_t l = utf8_len(p + i, n - i);
+            size_t l = us_utf8_seq(p + i, n - i);
             if (l == 0) {
                 us_buf_puts(b, "\\ufffd");
                 i++;

@@ -61,6 +61,9 @@ void us_json_uint(us_json *j, uint64_t v);
 void us_json_double(us_json *j, double v);
 void us_json_bool(us_json *j, bool v);
 void us_json_null(us_json *j);
+/* Length of the valid UTF-8 sequence at s (n >= 1 bytes left), 0 if invalid: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+size_t us_utf8_seq(const unsigned char *s, size_t n);
 /* Write a JSON string literal (with quotes) of s[0..n) to b. */
 void us_json_escape(us_buf *b, const char *s, size_t n);
 

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
 
 #define TAG_SCALAR 0u
@@ -117,42 +118,6 @@ size_t us_jsonr_tape_bytes(const us_jsonr_doc *d)
 
 /* ---- UTF-8 and strings ---------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0) {
-        len = 2;
-        min = 0x80;
-        c &= 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3;
-        min = 0x800;
-        c &= 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4;
-        min = 0x10000;
-        c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 size_t us_jsonr_utf8_check(const uint8_t *s, size_t n)
 {
     size_t i = 0;
@@ -161,7 +126,7 @@ size_t us_jsonr_utf8_check(const uint8_t *s, size_t n)
             i++;
             continue;
         }
-        size_t l = utf8_seq(s + i, n - i);
+        size_t l = us_utf8_seq(s + i, n - i);
         if (!l)
             return i;
         i += l;
@@ -482,7 +447,7 @@ static int scan_string(parser *p, uint64_t *h)
             return fail(p, i, USHER_ERR_PARSE,
                         "control character 0x%02x in a string (it must be escaped)", c);
         if (c >= 0x80) {
-            size_t l = utf8_seq(s + i, n - i);
+            size_t l = us_utf8_seq(s + i, n - i);
             if (!l)
                 return fail(p, i, USHER_ERR_PARSE, "invalid UTF-8 in a string");
             if (h)

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# serve.sh BUILD_DIR - the serving benchmarks of bench/README.md, "Serving
+# (issue 5)", on the example repository's real models (scripts/example-repo.sh):
+#   1. added latency of HTTP + queue + IPC over a direct ONNX Runtime call,
+#      wakeword-hello, one request at a time (bench_serve latency: the server
+#      in-process, interleaved blocks);
+#   2. requests/s of wakeword-hello under wrk (closed loop, JSON and binary
+#      bodies), status codes counted by the Lua script;
+#   3. ocr-cls served with batching against ONNX Runtime's own throughput at
+#      the plan's batch size (bench_serve direct, run between the wrk runs).
+# Each server serves one model only, so that no other worker takes a core.
+# wrk runs on the same 2 cores as the server: it competes with it.
+# Environment: ROUNDS (latency rounds, 15), WRK_S (seconds per wrk run, 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+out=bench/out/serve
+bs=$build/bench/bench_serve
+wrk_s=${WRK_S:-10}
+command -v wrk >/dev/null || { echo "serve.sh: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+mkdir -p "$out"
+scripts/example-repo.sh "$out/example" >/dev/null
+for m in wakeword-hello ocr-cls; do
+    rm -rf "$out/only-$m"
+    mkdir -p "$out/only-$m"
+    cp -r "$out/example/$m" "$out/only-$m/"
+done
+
+# the wrk script: POST $BODY ($CTYPE, $IHCL for the binary form), count statuses
+cat >"$out/post.lua" <<'LUA'
+local f = assert(io.open(os.getenv("BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = os.getenv("CTYPE") or "application/json"
+local ihcl = os.getenv("IHCL")
+if ihcl and ihcl ~= "" then wrk.headers["Inference-Header-Content-Length"] = ihcl end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) codes = {} end
+function response(status, headers, body) codes[status] = (codes[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local all = {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("codes")) do all[k] = (all[k] or 0) + v end
+  end
+  io.write(string.format("duration_s %.3f\n", summary.duration / 1e6))
+  for k, v in pairs(all) do io.write(string.format("status %d %d\n", k, v)) end
+end
+LUA
+
+pid=
+url=
+stop_server() {
+    if [ -n "$pid" ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" || true
+        pid=
+    fi
+}
+trap stop_server EXIT
+# start_server REPO: `usher serve` on a free port, waits until every model is ready
+start_server() {
+    local log=$out/server.log
+    "$build/usher" serve --repo "$1" --http-port 0 >"$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do
+        grep -q listening "$log" && break
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+        sleep 0.2
+    done
+    url=$(grep -o 'http://[0-9.]*:[0-9]*' "$log" | head -1)
+    [ -n "$url" ] || { echo "serve.sh: the server did not listen" >&2; cat "$log" >&2; exit 1; }
+    for _ in $(seq 600); do
+        curl -sf "$url/v2/health/ready" >/dev/null && break
+        sleep 0.2
+    done
+    grep -v listening "$log"
+}
+# metric NAME MODEL [LABELS]: one value from /metrics
+metric() {
+    curl -sf "$url/metrics" | awk -v k="$1{model=\"$2\"${3-}}" '$1 == k { print $2 }'
+}
+# run_wrk MODEL BODY CTYPE IHCL THREADS CONNS: wrk, then the server's counts over the run
+run_wrk() {
+    local m=$1 b0 r0 ok0 rej0 to0
+    b0=$(metric usher_batches_total "$m")
+    r0=$(metric usher_batch_rows_total "$m")
+    ok0=$(metric usher_requests_total "$m" ',outcome="success"')
+    rej0=$(metric usher_requests_total "$m" ',outcome="rejected"')
+    to0=$(metric usher_requests_total "$m" ',outcome="timeout"')
+    BODY=$2 CTYPE=$3 IHCL=$4 wrk -t"$5" -c"$6" -d"${wrk_s}s" --latency -s "$out/post.lua" \
+        "$url/v2/models/$m/infer" | tee "$out/wrk.txt" | grep -vE '^(Running|  [0-9]+ threads|  Thread|    Req/Sec|Transfer)'
+    kill -0 "$pid" 2>/dev/null || { echo "serve.sh: the server died" >&2; exit 1; }
+    awk -v b="$(($(metric usher_batches_total "$m") - b0))" \
+        -v r="$(($(metric usher_batch_rows_total "$m") - r0))" \
+        -v ok="$(($(metric usher_requests_total "$m" ',outcome="success"') - ok0))" \
+        -v rej="$(($(metric usher_requests_total "$m" ',outcome="rejected"') - rej0))" \
+        -v to="$(($(metric usher_requests_total "$m" ',outcome="timeout"') - to0))" \
+        '/^duration_s/ { d = $2 } /^status 200 / { n = $3 }
+         END { printf "server: %d success, %d rejected (503), %d timeout; %d batches, mean batch %.1f\n", ok, rej, to, b, b ? r / b : 0
+               printf "answered 200: %.0f/s\n", n / d }' "$out/wrk.txt"
+}
+
+echo
+echo "## 1. added latency, wakeword-hello, one request at a time (bench_serve, server in-process)"
+"$bs" latency "$out/only-wakeword-hello" wakeword-hello --rounds "${ROUNDS:-15}" --block 200 \
+    --exe "$build/usher"
+
+echo
+echo "## 2. wrk, wakeword-hello (wrk -t2 -c16 -d${wrk_s}s; wrk shares the 2 cores with the server)"
+hello=$out/only-wakeword-hello/wakeword-hello
+hdr=$("$bs" body "$hello/1/model.onnx" "$out/hello.bin")
+start_server "$out/only-wakeword-hello"
+echo "### JSON body (sample.json, $(stat -c %s "$hello/sample.json") bytes)"
+run_wrk wakeword-hello "$hello/sample.json" application/json "" 2 16
+echo "### binary body ($(stat -c %s "$out/hello.bin") bytes)"
+run_wrk wakeword-hello "$out/hello.bin" application/octet-stream "$hdr" 2 16
+stop_server
+
+echo
+echo "## 3. ocr-cls, batching: served images/s against direct be_run at the plan's batch"
+ocr=$out/only-ocr-cls/ocr-cls
+shape=1,3,48,192
+hdr=$("$bs" body "$ocr/1/model.onnx" "$out/ocr.bin" --shape "$shape")
+start_server "$out/only-ocr-cls"
+batch=$(awk '$1 == "ocr-cls" { print $5 }' "$out/server.log")
+conns=$((2 * batch))
+direct() { "$bs" direct "$ocr/1/model.onnx" --batch "$batch" --shape "$shape" --seconds 4 |
+           tee -a "$out/direct.txt"; }
+: >"$out/direct.txt"
+direct
+echo "### binary body, wrk -t1 -c$conns"
+run_wrk ocr-cls "$out/ocr.bin" application/octet-stream "$hdr" 1 "$conns" | tee "$out/ocr-bin.txt"
+direct
+echo "### JSON body (sample.json, $(stat -c %s "$ocr/sample.json") bytes), wrk -t1 -c$conns"
+run_wrk ocr-cls "$ocr/sample.json" application/json "" 1 "$conns" | tee "$out/ocr-json.txt"
+direct
+stop_server
+awk '/images\/s$/ { d[n++] = $(NF - 1) }
+     FILENAME ~ /ocr-bin/ && /^answered 200/ { bin = $3 + 0 }
+     FILENAME ~ /ocr-json/ && /^answered 200/ { json = $3 + 0 }
+     END { printf "served/direct: binary %.2f (direct before and after: %.0f, %.0f images/s); JSON %.2f (%.0f, %.0f)\n",
+                  bin / ((d[0] + d[1]) / 2), d[0], d[1], json / ((d[1] + d[2]) / 2), d[1], d[2] }' \
+    "$out/direct.txt" "$out/ocr-bin.txt" "$out/ocr-json.txt"
