@@ -14,8 +14,13 @@
  *          three blocks of N calls, one call at a time: served with a JSON
  *          body (REPO/MODEL/sample.json), served with the binary tensor
  *          extension (same input shape, raw FP32, binary output asked
- *          for), and direct be_run. The block order rotates every round,
- *          so drift and order effects hit all three. Served calls go over
+ *          for), direct be_run, and a floor: the same binary request
+ *          sent to a thread of this process that only reads it and answers
+ *          256 bytes over loopback TCP (what any server on this machine
+ *          pays for the two network hops), and GET /v2/health/live on the
+ *          server's connection (its HTTP handling alone: no body, no
+ *          queue, no suspension). The block order rotates every round, so
+ *          drift and order effects hit all five. Served calls go over
  *          one keep-alive TCP connection (TCP_NODELAY), timed from before
  *          the send to the last byte of the response. Around each served
  *          block the server's own figures are read (not timed):
@@ -40,7 +45,9 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,8 +351,59 @@ static int srv_read(conn *c, const char *model, srv_figs *f)
 }
 
 /* ---- latency ------------------------------------------------------------------------------ */
-enum { P_JSON, P_BIN, P_DIRECT, P_COUNT };
-static const char *const path_name[P_COUNT] = {"served, JSON", "served, binary", "direct be_run"};
+enum { P_JSON, P_BIN, P_DIRECT, P_LIVE, P_ECHO, P_COUNT };
+static const char *const path_name[P_COUNT] = {"served, JSON", "served, binary", "direct be_run",
+                                               "GET /v2/health/live (HTTP alone)",
+                                               "loopback TCP echo (floor)"};
+
+/* ---- the floor: a thread that answers ECHO_REPLY bytes to every req_len bytes ------------- */
+#define ECHO_REPLY 256
+typedef struct echo {
+    int lfd;
+    size_t req_len;
+} echo;
+
+static void *echo_main(void *arg)
+{
+    echo *e = arg;
+    int fd = accept(e->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char *buf = malloc(e->req_len), reply[ECHO_REPLY];
+    memset(reply, 'x', sizeof reply);
+    for (size_t got = 0; buf;) {
+        ssize_t n = recv(fd, buf, e->req_len - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got == e->req_len) {
+            got = 0;
+            if (send(fd, reply, sizeof reply, MSG_NOSIGNAL) != (ssize_t)sizeof reply)
+                break;
+        }
+    }
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+/* one round trip: the request out, ECHO_REPLY bytes back; 200 or -1 */
+static int echo_call(int fd, char *head, size_t head_len, void *body, size_t body_len)
+{
+    struct iovec iov[2] = {{head, head_len}, {body, body_len}};
+    if (writev(fd, iov, 2) != (ssize_t)(head_len + body_len)) /* < 64 KiB: one call */
+        return -1;
+    char buf[ECHO_REPLY];
+    for (size_t got = 0; got < sizeof buf;) {
+        ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    return 200;
+}
 
 /* REPO/MODEL/V/model.onnx for the highest numeric V */
 static int model_file(const char *repo, const char *model, char *out, size_t n)
@@ -379,6 +437,10 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
     conn c = {.fd = -1};
     char *json = NULL, *bin = NULL, *head_json = NULL, *head_bin = NULL;
     double *t[P_COUNT] = {0}, *med[P_COUNT] = {0};
+    echo ec = {.lfd = -1};
+    pthread_t echo_thread;
+    bool echo_started = false;
+    int efd = -1;
     char path[1200];
     size_t json_len, bin_len, bin_hdr;
     snprintf(path, sizeof path, "%s/%s/sample.json", repo, model);
@@ -427,6 +489,27 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
                       "Content-Type: application/octet-stream\r\n"
                       "Inference-Header-Content-Length: %zu\r\nContent-Length: %zu\r\n\r\n",
                       model, bin_hdr, bin_len);
+    /* the floor: the binary request to a thread that only answers */
+    ec.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ec.req_len = (size_t)hb + bin_len;
+    struct sockaddr_in ea = {.sin_family = AF_INET};
+    socklen_t eal = sizeof ea;
+    inet_pton(AF_INET, "127.0.0.1", &ea.sin_addr);
+    if (ec.lfd < 0 || bind(ec.lfd, (struct sockaddr *)&ea, sizeof ea) < 0 ||
+        listen(ec.lfd, 1) < 0 || getsockname(ec.lfd, (struct sockaddr *)&ea, &eal) < 0 ||
+        pthread_create(&echo_thread, NULL, echo_main, &ec) != 0) {
+        perror("bench_serve: echo");
+        goto out;
+    }
+    echo_started = true;
+    efd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (efd < 0 || connect(efd, (struct sockaddr *)&ea, sizeof ea) < 0) {
+        perror("bench_serve: echo connect");
+        goto out;
+    }
+    int one = 1;
+    setsockopt(efd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char head_live[] = "GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\n\r\n";
     int n_all = rounds * block;
     for (int p = 0; p < P_COUNT; p++) {
         t[p] = malloc((size_t)n_all * sizeof *t[p]);
@@ -438,6 +521,8 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
 #define CALL(p)                                                                       \
     ((p) == P_JSON  ? conn_call(&c, head_json, (size_t)hj, json, json_len)            \
      : (p) == P_BIN ? conn_call(&c, head_bin, (size_t)hb, bin, bin_len)               \
+     : (p) == P_ECHO ? echo_call(efd, head_bin, (size_t)hb, bin, bin_len)            \
+     : (p) == P_LIVE ? conn_call(&c, head_live, strlen(head_live), NULL, 0)           \
                     : (direct_run(&d) == 0 ? 200 : -1))
     for (int p = 0; p < P_COUNT; p++)
         for (int i = 0; i < 200; i++)
@@ -452,7 +537,7 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
         for (int k = 0; k < P_COUNT; k++) {
             int p = (k + r) % P_COUNT;
             srv_figs f0 = {0}, f1 = {0};
-            if (p != P_DIRECT && srv_read(&c, model, &f0) < 0)
+            if (p < P_DIRECT && srv_read(&c, model, &f0) < 0)
                 goto out;
             double *v = t[p] + (size_t)r * block;
             for (int i = 0; i < block; i++) {
@@ -464,7 +549,7 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
                     goto out;
                 }
             }
-            if (p != P_DIRECT) {
+            if (p < P_DIRECT) {
                 if (srv_read(&c, model, &f1) < 0)
                     goto out;
                 sum[p].queue_ns += f1.queue_ns - f0.queue_ns;
@@ -520,10 +605,19 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
     printf("\n(worker round trip - direct: IPC, shared memory copies and the worker's own "
            "work; handler - queue - worker: parsing, request building, response writing; "
            "client - handler: HTTP reading and writing, connection suspend/resume, loopback "
-           "TCP, this client)\n");
+           "TCP, this client; the health/live row is HTTP alone, the TCP echo row loopback "
+           "alone)\n");
     rc = 0;
 out:
     conn_close(&c);
+    if (efd >= 0)
+        close(efd); /* the echo thread sees EOF and returns */
+    if (echo_started) {
+        shutdown(ec.lfd, SHUT_RDWR); /* in case it still waits in accept */
+        pthread_join(echo_thread, NULL);
+    }
+    if (ec.lfd >= 0)
+        close(ec.lfd);
     if (srv)
         usher_server_shutdown(srv, 5000);
     usher_server_free(srv);

@@ -15,3 +15,4 @@ done
 "$build/bench/bench_estimate" models/zoo
 "$build/bench/bench_plan" models/zoo
 "$build/bench/bench_plan" models/zoo --elastic
+bench/serve.sh "$build"

@@ -75,31 +75,40 @@ start_server() {
         curl -sf "$url/v2/health/ready" >/dev/null && break
         sleep 0.2
     done
+    curl -sf "$url/v2/health/ready" >/dev/null || { echo "serve.sh: the model is not ready" >&2; exit 1; }
     grep -v listening "$log"
 }
-# metric NAME MODEL [LABELS]: one value from /metrics
+# snap FILE: /metrics once the model's queue is empty (so counters agree with each other)
+snap() {
+    for _ in $(seq 50); do
+        curl -sf "$url/metrics" >"$1"
+        grep -q '^usher_requests_in_flight{.*} 0$' "$1" && return
+        sleep 0.1
+    done
+}
+# metric FILE NAME MODEL [LABELS]: one value of a snapshot
 metric() {
-    curl -sf "$url/metrics" | awk -v k="$1{model=\"$2\"${3-}}" '$1 == k { print $2 }'
+    awk -v k="$2{model=\"$3\"${4-}}" '$1 == k { print $2 }' "$1"
 }
 # run_wrk MODEL BODY CTYPE IHCL THREADS CONNS: wrk, then the server's counts over the run
 run_wrk() {
-    local m=$1 b0 r0 ok0 rej0 to0
-    b0=$(metric usher_batches_total "$m")
-    r0=$(metric usher_batch_rows_total "$m")
-    ok0=$(metric usher_requests_total "$m" ',outcome="success"')
-    rej0=$(metric usher_requests_total "$m" ',outcome="rejected"')
-    to0=$(metric usher_requests_total "$m" ',outcome="timeout"')
+    local m=$1 a=$out/metrics.0 b=$out/metrics.1
+    snap "$a"
     BODY=$2 CTYPE=$3 IHCL=$4 wrk -t"$5" -c"$6" -d"${wrk_s}s" --latency -s "$out/post.lua" \
         "$url/v2/models/$m/infer" | tee "$out/wrk.txt" | grep -vE '^(Running|  [0-9]+ threads|  Thread|    Req/Sec|Transfer)'
     kill -0 "$pid" 2>/dev/null || { echo "serve.sh: the server died" >&2; exit 1; }
-    awk -v b="$(($(metric usher_batches_total "$m") - b0))" \
-        -v r="$(($(metric usher_batch_rows_total "$m") - r0))" \
-        -v ok="$(($(metric usher_requests_total "$m" ',outcome="success"') - ok0))" \
-        -v rej="$(($(metric usher_requests_total "$m" ',outcome="rejected"') - rej0))" \
-        -v to="$(($(metric usher_requests_total "$m" ',outcome="timeout"') - to0))" \
-        '/^duration_s/ { d = $2 } /^status 200 / { n = $3 }
+    snap "$b"
+    d() { echo "$(metric "$b" "$@") $(metric "$a" "$@")" | awk '{ print $1 - $2 }'; }
+    awk -v b="$(d usher_batches_total "$m")" -v r="$(d usher_batch_rows_total "$m")" \
+        -v ok="$(d usher_requests_total "$m" ',outcome="success"')" \
+        -v rej="$(d usher_requests_total "$m" ',outcome="rejected"')" \
+        -v to="$(d usher_requests_total "$m" ',outcome="timeout"')" \
+        -v c="$(d usher_compute_seconds_total "$m")" \
+        '/^duration_s/ { t = $2 } /^status 200 / { n = $3 }
          END { printf "server: %d success, %d rejected (503), %d timeout; %d batches, mean batch %.1f\n", ok, rej, to, b, b ? r / b : 0
-               printf "answered 200: %.0f/s\n", n / d }' "$out/wrk.txt"
+               w = ok ? c / ok : 0 # each request counts the worker round trip of its batch
+               printf "worker round trip per batch %.2f ms; worker busy %.0f%% of the run\n", w * 1e3, 100 * w * b / t
+               printf "answered 200: %.0f/s\n", n / t }' "$out/wrk.txt"
 }
 
 echo

@@ -525,8 +525,8 @@ static double now_ms(void)
 typedef struct load_arg {
     const char *model;
     int idx;
-    volatile int *stop;
-    volatile double *kill_ms; /* 0 until the kill */
+    atomic_int *stop;
+    _Atomic double *kill_ms; /* 0 until the kill */
     int n, ok, err5xx, err503, other, ok_after;
     double inflight_done_ms; /* latest answer of a request sent before the kill and answered after */
 } load_arg;
@@ -566,8 +566,8 @@ TEST(fault_1_worker_killed_under_load)
     /* FAULT-1: three clients on ocr-cls, one on vad; SIGKILL ocr-cls's worker
      * in the middle. Requests in flight get an error within 1 s of the kill,
      * vad sees none, ocr-cls is ready again and answers 200 after. */
-    volatile int stop = 0;
-    volatile double kill_ms = 0;
+    atomic_int stop = 0;
+    _Atomic double kill_ms = 0;
     load_arg a[4];
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
@@ -634,8 +634,8 @@ TEST(plan_change_while_serving)
     fprintf(f, "slo_ms: 50\nrate: 100\nreplicas: 2\nsample: sample.json\n");
     fclose(f);
 
-    volatile int stop = 0;
-    volatile double never = 0;
+    atomic_int stop = 0;
+    _Atomic double never = 0;
     load_arg a[3];
     pthread_t t[3];
     for (int i = 0; i < 3; i++) {

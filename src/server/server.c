@@ -198,7 +198,8 @@ typedef struct srv_req {
     oip_request oip;
     bool have_oip;
     pthread_mutex_t mu;
-    bool done, suspended;
+    bool done, suspended; /* under mu */
+    bool counted;         /* in usher_server.n_suspended (handler threads only) */
     /* the response, built when done */
     unsigned status;
     us_buf json, bin;
@@ -224,10 +225,13 @@ static void req_free(srv_req *q)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    usher_server *s = cls;
     (void)c;
     (void)toe;
-    req_free(*con_cls);
+    srv_req *q = *con_cls;
+    if (q && q->counted) /* resumed, and the client went before its answer was sent */
+        atomic_fetch_sub(&s->n_suspended, 1);
+    req_free(q);
     *con_cls = NULL;
 }
 
@@ -348,9 +352,11 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
     q->done = true;
     bool resume = q->suspended;
     q->suspended = false;
-    if (resume)
-        MHD_resume_connection(q->conn);
+    struct MHD_Connection *conn = q->conn;
     pthread_mutex_unlock(&q->mu);
+    /* after the unlock: once resumed, the daemon may finish the request and free q */
+    if (resume)
+        MHD_resume_connection(conn);
 }
 
 static enum MHD_Result send_json_or_bin(srv_req *q, struct MHD_Connection *c);
@@ -620,13 +626,16 @@ static enum MHD_Result infer(srv_req *q, struct MHD_Connection *c)
     (void)o; /* answered through on_done either way */
     pthread_rwlock_unlock(&s->rt_lock);
     pthread_mutex_lock(&q->mu);
-    if (!q->done) {
+    bool suspend = !q->done; /* else answered already, synchronously or by a fast replica */
+    if (suspend) {
         MHD_suspend_connection(c);
         q->suspended = true;
+        q->counted = true;
+        atomic_fetch_add(&s->n_suspended, 1);
     }
     pthread_mutex_unlock(&q->mu);
-    if (q->suspended)
-        return MHD_YES;
+    if (suspend)
+        return MHD_YES; /* on_done resumes it; q may be answered already */
     return send_json_or_bin(q, c);
 }
 
@@ -751,10 +760,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         *upload_size = 0;
         return MHD_YES;
     }
-    if (q->rt && q->done)
+    if (q->rt) {
+        pthread_mutex_lock(&q->mu);
+        bool done = q->done;
+        pthread_mutex_unlock(&q->mu);
+        if (!done)
+            return MHD_YES; /* spurious call while suspended */
+        if (q->counted) {
+            q->counted = false;
+            atomic_fetch_sub(&s->n_suspended, 1);
+        }
         return send_json_or_bin(q, c); /* resumed: the runtime answered */
-    if (q->rt)
-        return MHD_YES; /* spurious call while suspended */
+    }
     return dispatch(q, c, method);
 }
 
@@ -1080,6 +1097,12 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
         retire(s, &s->m[i], &s->m[i].rt, drain_ms * 1000000ull);
     }
     pthread_mutex_unlock(&s->reload_mu);
+    /* every request is answered now, and its connection resumed; the daemon must
+     * see them all back before it may stop (libmicrohttpd aborts on a suspended one) */
+    for (int i = 0; i < 10000 && atomic_load(&s->n_suspended) > 0; i++)
+        usleep(1000);
+    if (atomic_load(&s->n_suspended) > 0)
+        US_LOGW("%d connections still suspended at shutdown", (int)atomic_load(&s->n_suspended));
     if (s->d)
         MHD_stop_daemon(s->d);
     s->d = NULL;

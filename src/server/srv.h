@@ -57,6 +57,7 @@ struct usher_server {
     struct MHD_Daemon *d;
     int port;
     atomic_bool shutting_down;
+    atomic_int n_suspended;     /* connections waiting for the runtime's answer */
     bool stopped;
     pthread_rwlock_t rt_lock;   /* see srv_model */
     pthread_mutex_t reload_mu;  /* one plan change at a time */
