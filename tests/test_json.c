@@ -331,6 +331,36 @@ TEST(doubles_finite_and_correctly_rounded)
     ASSERT(n.d == 0.0);
 }
 
+TEST(doubles_fast_path_matches_strtod)
+{
+    /* random decimals of 1..20 significant digits, a point anywhere, exponents
+     * -30..30 (the fast path's range and beyond it): every one the same double
+     * as strtod, to the bit */
+    uint64_t st = 0x5EED;
+    us_jsonr_num n;
+    char s[96];
+    for (int k = 0; k < 200000; k++) {
+        int digits = 1 + (int)(test_splitmix(&st) % 20), o = 0;
+        if (test_splitmix(&st) & 1)
+            s[o++] = '-';
+        int point = (int)(test_splitmix(&st) % (uint64_t)(digits + 1));
+        for (int i = 0; i < digits; i++) {
+            if (i == point && i > 0)
+                s[o++] = '.';
+            s[o++] = (char)('0' + (i == 0 && digits > 1 && point != 1 ? 1 + test_splitmix(&st) % 9
+                                                                    : test_splitmix(&st) % 10));
+        }
+        if (test_splitmix(&st) % 3 == 0)
+            o += snprintf(s + o, sizeof s - (size_t)o, "e%d", (int)(test_splitmix(&st) % 61) - 30);
+        s[o] = 0;
+        if (!num_of(s, &n))
+            FAIL_("%s: refused", s);
+        double want = strtod(s, NULL);
+        if (memcmp(&n.d, &want, sizeof want) != 0)
+            FAIL_("%s: %.17g, strtod says %.17g", s, n.d, want);
+    }
+}
+
 TEST(strings_decode)
 {
     usher_error err;
@@ -559,7 +589,8 @@ TEST(each_allocation_failure)
 
 TEST_MAIN(TEST_ENTRY(accept_suite), TEST_ENTRY(reject_suite), TEST_ENTRY(depth_at_limit_and_one_past),
           TEST_ENTRY(length_limit), TEST_ENTRY(integers_exact_in_64_bits),
-          TEST_ENTRY(doubles_finite_and_correctly_rounded), TEST_ENTRY(strings_decode),
+          TEST_ENTRY(doubles_finite_and_correctly_rounded),
+          TEST_ENTRY(doubles_fast_path_matches_strtod), TEST_ENTRY(strings_decode),
           TEST_ENTRY(walk_objects_and_arrays), TEST_ENTRY(duplicate_keys_in_a_large_object),
           TEST_ENTRY(million_element_array), TEST_ENTRY(worst_case_memory),
           TEST_ENTRY(each_allocation_failure))

@@ -324,6 +324,7 @@ static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
     char buf[NUM_DIGITS + 40];
     size_t m = 0, sig = 0;
     bool sticky = false;
+    uint64_t mant = 0; /* the first 19 significant digits, for the fast path */
     if (neg)
         buf[m++] = '-';
     size_t lead = m;
@@ -333,6 +334,8 @@ static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
             if (sig == 0 && s[k] == '0')
                 continue;
             sig++;
+            if (sig <= 19)
+                mant = mant * 10 + (uint64_t)(s[k] - '0');
             if (m - lead < NUM_DIGITS)
                 buf[m++] = (char)s[k];
             else if (s[k] != '0')
@@ -344,6 +347,18 @@ static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
         return true;
     }
     int64_t e10 = ex - (int64_t)(f1 - f0) + (int64_t)(sig - (m - lead));
+    /* Clinger's fast path: a mantissa and a power of ten that doubles hold exactly
+     * give the correctly rounded value in one IEEE operation (most request data:
+     * "0.1234", "-1.5e-3"); strtod for the rest */
+    if (!sticky && sig <= 19 && mant <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
+        static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+        double d = (double)mant;
+        d = e10 >= 0 ? d * p10[e10] : d / p10[-e10];
+        o->d = neg ? -d : d;
+        return true;
+    }
     if (sticky) {
         buf[m++] = '1';
         e10--;
