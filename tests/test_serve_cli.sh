@@ -75,6 +75,28 @@ else
     fail "bad_model_start"
 fi
 
+# ---- the access log, as JSON lines ---------------------------------------------------
+if start_server "$tmp/bad" --log-level info --log-format json; then
+    curl -s -o /dev/null "$url/v2/models/mlp/ready"
+    curl -s -o /dev/null "$url/v2/models/bad%0aname"
+    kill -TERM "$srv"
+    wait "$srv"
+    srv=
+    $py - "$tmp/serve.log" <<'PY' && ok access_log_json || fail "access_log_json: $(tail -5 "$tmp/serve.log")"
+import json, sys
+events = []
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        events.append(json.loads(line))  # every JSON line parses
+req = [e for e in events if e.get("event") == "request"]
+assert any(e["path"] == "/v2/models/mlp/ready" and e["status"] == "200" for e in req), req
+assert any(e["path"] == "/v2/models/bad\nname" and e["status"] == "400" for e in req), req
+assert all(e["level"] in ("error", "warn", "info", "debug") and e["time"].endswith("Z") for e in events)
+PY
+else
+    fail "access_log_start"
+fi
+
 # ---- a plan file, then a new one applied with SIGHUP while serving ---------------------
 rm -rf "$tmp/bad/broken"
 plan() { # plan N: N replicas of mlp on the plan's first GPU, half of it each

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/log.h"
 #include "usher/serve.h"
 
 static void help(FILE *f)
@@ -20,7 +21,7 @@ static void help(FILE *f)
             "                   [--http-address ADDR] [--http-threads N] [--cpus N]\n"
             "                   [--max-body-bytes N] [--default-slo-ms MS]\n"
             "                   [--exit-timeout S] [--ort-lib PATH] [--gpu-share mps|sm]\n"
-            "                   [--quiet]\n\n"
+            "                   [--log-level L] [--log-format text|json] [--quiet]\n\n"
             "Serves the models of a repository (Triton's layout: DIR/MODEL/VERSION/model.onnx,\n"
             "optional config.pbtxt, optional usher.yaml with slo_ms, rate, sample) over the\n"
             "KServe v2 / Open Inference Protocol (HTTP/1.1, JSON and binary tensors). Each\n"
@@ -43,7 +44,11 @@ static void help(FILE *f)
             "  --gpu-share M       how a GPU replica's share is enforced: mps (default: the\n"
             "                      worker's CUDA_MPS_ACTIVE_THREAD_PERCENTAGE) or sm (a CUDA\n"
             "                      green context with that share of the SMs; untested on a GPU)\n"
-            "  --quiet             print the address only\n\n"
+            "  --log-level L       error, warn (default), info (adds one line per request: the\n"
+            "                      access log) or debug; also USHER_LOG\n"
+            "  --log-format F      text (default) or json (one object per line: time, level,\n"
+            "                      msg or event and its fields); also USHER_LOG_FORMAT\n"
+            "  --quiet             print the address only; no access log\n\n"
             "Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/M[/versions/V],\n"
             ".../ready, .../stats, /v2/models/stats, /metrics; POST .../infer,\n"
             "/v2/repository/index. SIGTERM or SIGINT: graceful shutdown, exit 0. SIGHUP:\n"
@@ -71,6 +76,13 @@ int cli_serve(int argc, char **argv)
         } else if (strcmp(a, "--gpu-share") == 0 && v &&
                    (strcmp(v, "mps") == 0 || strcmp(v, "sm") == 0)) {
             p.gpu_share_sm = strcmp(v, "sm") == 0;
+            i++;
+        } else if (strcmp(a, "--log-level") == 0 && v && us_log_parse_level(v) >= 0) {
+            us_log_set_level((us_log_level)us_log_parse_level(v));
+            i++;
+        } else if (strcmp(a, "--log-format") == 0 && v &&
+                   (strcmp(v, "text") == 0 || strcmp(v, "json") == 0)) {
+            us_log_set_format(strcmp(v, "json") == 0 ? US_LOG_JSON : US_LOG_TEXT);
             i++;
         } else if (strcmp(a, "--ort-lib") == 0 && v) {
             p.ort_library = argv[++i];

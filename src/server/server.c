@@ -205,6 +205,8 @@ typedef struct srv_req {
     us_buf json, bin;
     uint64_t header_len;
     bool close;
+    char method[8];    /* for the access log */
+    char path[160];
     double slo_ms;     /* the model's when the request was admitted */
 } srv_req;
 
@@ -272,6 +274,16 @@ static enum MHD_Result send_buf(srv_req *q, struct MHD_Connection *c, unsigned s
         MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
+    if (!s->p.quiet && us_log_get_level() >= US_LOG_INFO) {
+        /* the access log: one event per answer (USHER_LOG=info; USHER_LOG_FORMAT=json) */
+        char st[8], ms[24], bytes[24];
+        snprintf(st, sizeof st, "%u", status);
+        snprintf(ms, sizeof ms, "%.3f", (double)(rt_now_ns() - q->t0) * 1e-6);
+        snprintf(bytes, sizeof bytes, "%zu", total);
+        const char *kv[] = {"method", q->method, "path", q->path, "status", st, "ms", ms,
+                            "bytes", bytes, "id", q->have_oip && q->oip.has_id ? q->oip.id : ""};
+        us_log_event(US_LOG_INFO, "request", kv, 6);
+    }
     return ret;
 }
 
@@ -727,6 +739,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         us_buf_init(&q->json, JSON_MAX);
         us_buf_init(&q->bin, (size_t)s->p.max_body_bytes * 4);
         parse_url(url, &q->u);
+        snprintf(q->method, sizeof q->method, "%.7s", method);
+        snprintf(q->path, sizeof q->path, "%.159s", url);
         *con_cls = q;
         /* a body announced over the limit: refuse before reading it (INPUT-2) */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
