@@ -33,7 +33,8 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
     fprintf(f, "\n'usher <command> --help' describes a command. 'usher --version' prints the "
-               "version.\nEnvironment: USHER_LOG=error|warn|info|debug sets the log level.\n");
+               "version.\nEnvironment: USHER_LOG=error|warn|info|debug sets the log level,\n"
+               "USHER_LOG_FORMAT=text|json its format (json: one object per line, on stderr).\n");
 }
 
 int main(int argc, char **argv)
