@@ -32,7 +32,7 @@ eval "$line"
 echo
 echo "also:  curl -s $url/v2/models/vad        (metadata)"
 echo "       curl -s $url/metrics              (Prometheus)"
-echo "       $usher load --url $url --model vad:200 --duration 5"
+echo "       $usher load --url $url --model wakeword-hello:200 --duration 5   (open-loop load)"
 echo "serving; Ctrl-C stops it."
 if [ -n "${RUN_SECONDS:-}" ]; then
     sleep "$RUN_SECONDS" &
