@@ -20,13 +20,7 @@
 #include <time.h>
 
 #include "usher/estimate.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench.h"
 
 static int cmp(const void *a, const void *b)
 {

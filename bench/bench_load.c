@@ -32,13 +32,7 @@
 
 #include "onnx/model_impl.h"
 #include "usher/model.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench.h"
 
 static int do_read(const char *path)
 {

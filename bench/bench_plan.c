@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "estimate/est.h"
 #include "plan/plan.h"
+#include "bench.h"
 
 static const char *const zoo[] = {
     "alexnet",      "bert-base",      "bert-large",  "densenet121", "densenet169",
@@ -28,13 +29,6 @@ static const char *const zoo[] = {
     "mobilenet-v3-large", "resnet101", "resnet152",  "resnet18",    "resnet50",
     "shufflenet-v2", "squeezenet",    "vgg16",       "vgg19",       "vit-b16"};
 #define N_ZOO (sizeof zoo / sizeof zoo[0])
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t st = 12345;
 static double urand(void)

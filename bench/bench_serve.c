@@ -58,19 +58,7 @@
 
 #include "backend/be.h"
 #include "usher/serve.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "bench.h"
 
 /* percentile p of v[0..n) (sorts v) */
 static double pct(double *v, int n, double p)
