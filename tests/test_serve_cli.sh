@@ -36,6 +36,13 @@ start_server() {
     done
     [ -n "$url" ] || { cat "$tmp/serve.log"; return 1; }
 }
+wait_ready() { # wait_ready MODEL: its workers load in the background after the listen
+    for _ in $(seq 600); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/models/$1/ready")" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 json() { # json FILE EXPR: a field of usher load's --json summary
     $py -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
 }
@@ -58,7 +65,7 @@ rc=$?
 mkdir -p "$tmp/bad/broken/1" "$tmp/bad/mlp/1"
 head -c 1000 /dev/urandom >"$tmp/bad/broken/1/model.onnx"
 $py "$(dirname "$0")/make_mlp.py" "$tmp/bad/mlp/1/model.onnx" 2 64
-if start_server "$tmp/bad"; then
+if start_server "$tmp/bad" && wait_ready mlp; then
     grep -q "broken .*UNAVAILABLE" "$tmp/serve.log" && ok bad_model_unavailable ||
         fail "bad_model_unavailable: $(cat "$tmp/serve.log")"
     live=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/health/live")
@@ -76,7 +83,7 @@ else
 fi
 
 # ---- the access log, as JSON lines ---------------------------------------------------
-if start_server "$tmp/bad" --log-level info --log-format json; then
+if start_server "$tmp/bad" --log-level info --log-format json && wait_ready mlp; then
     curl -s -o /dev/null "$url/v2/models/mlp/ready"
     curl -s -o /dev/null "$url/v2/models/bad%0aname"
     kill -TERM "$srv"
@@ -106,7 +113,7 @@ plan() { # plan N: N replicas of mlp on the plan's first GPU, half of it each
         "$reps" >"$tmp/plan.json"
 }
 plan 2
-if start_server "$tmp/bad" --plan "$tmp/plan.json"; then
+if start_server "$tmp/bad" --plan "$tmp/plan.json" && wait_ready mlp; then
     awk '$1 == "mlp" && $3 == 2 && $5 == 4 { ok = 1 } END { exit !ok }' "$tmp/serve.log" &&
         grep -q "placed by the plan file" "$tmp/serve.log" && ok plan_file_applied ||
         fail "plan_file_applied: $(cat "$tmp/serve.log")"
@@ -137,7 +144,7 @@ printf 'max_batch_size: 32\n' >"$tmp/repo/mlp/config.pbtxt"
 printf 'slo_ms: 100\nrate: 100\nmax_batch: 2\n' >"$tmp/repo/mlp/usher.yaml"
 printf '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,16],"data":[%s]}]}' \
     "$(seq -s, 1 16)" >"$tmp/x.json"
-start_server "$tmp/repo" || { fail "overload: the server did not start"; exit 1; }
+start_server "$tmp/repo" && wait_ready mlp || { fail "overload: the server did not start"; exit 1; }
 cap=$(awk '$1 == "mlp" { printf "%d", $7 }' "$tmp/serve.log")
 [ "${cap:-0}" -gt 0 ] || { fail "overload: no capacity in the plan"; cat "$tmp/serve.log"; exit 1; }
 load() { # load RATE OUT.json [ARGS]
