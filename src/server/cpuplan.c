@@ -153,7 +153,6 @@ static void profile(usher_server *s, srv_model *m)
     oip_request sample;
     bool have_sample;
     load_sample(rm, &sample, &have_sample);
-    m->max_batch = 1;
     for (int b = 1; b <= cap; b *= 2) {
         us_tensor in[RT_MAX_IO], out[RT_MAX_IO];
         size_t nout = 0;
@@ -180,9 +179,7 @@ static void profile(usher_server *s, srv_model *m)
         }
         qsort(t + 1, PROFILE_RUNS, sizeof t[0], cmp_u64);
         m->lat_ns[b] = t[1 + PROFILE_RUNS / 2];
-        m->prof_max = b;
-        if (b == 1 || 2 * (double)m->lat_ns[b] * 1e-6 <= m->slo_ms)
-            m->max_batch = b;
+        m->prof_max = b; /* the plan picks the batch (srv_plan_cpu_models) */
         if (2 * (double)m->lat_ns[b] * 1e-6 > m->slo_ms)
             break;
     }

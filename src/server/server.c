@@ -887,6 +887,21 @@ static void retire(usher_server *s, srv_model *m, rt_model **slot, uint64_t drai
     rt_model_free(r, 0);
 }
 
+/* the plan's fields of a model (what srv_plan_cpu_models and srv_plan_file write) */
+static void plan_copy(srv_model *dst, const srv_model *src)
+{
+    dst->replicas = src->replicas;
+    dst->threads = src->threads;
+    dst->max_batch = src->max_batch;
+    dst->batchable = src->batchable;
+    dst->slo_ms = src->slo_ms;
+    dst->rate = src->rate;
+    dst->capacity = src->capacity;
+    dst->plan_note = src->plan_note;
+    memcpy(dst->gpu, src->gpu, sizeof dst->gpu);
+    memcpy(dst->share, src->share, sizeof dst->share);
+}
+
 static bool same_plan(const srv_model *a, const srv_model *b)
 {
     return a->replicas == b->replicas && a->threads == b->threads &&
@@ -918,16 +933,8 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         next[i].rm = &rms[i];
         memcpy(next[i].error, m->error, sizeof m->error);
         memcpy(next[i].lat_ns, m->lat_ns, sizeof m->lat_ns);
-        memcpy(next[i].gpu, m->gpu, sizeof m->gpu);
-        memcpy(next[i].share, m->share, sizeof m->share);
         next[i].prof_max = m->prof_max;
-        next[i].batchable = m->batchable;
-        next[i].replicas = m->replicas;
-        next[i].threads = m->threads;
-        next[i].max_batch = m->max_batch;
-        next[i].slo_ms = m->slo_ms;
-        next[i].rate = m->rate;
-        next[i].capacity = m->capacity;
+        plan_copy(&next[i], m);
     }
     if (s->p.plan) {
         rc = srv_plan_file(s, s->p.plan, next, s->n, err);
@@ -945,11 +952,9 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         srv_model *m = &s->m[i], *nx = &next[i];
         if (!m->rt || m->error[0] || nx->error[0] || nx->replicas <= 0)
             continue; /* unavailable, or left out of the new plan: as it was */
-        if (same_plan(m, nx)) {
+        if (same_plan(m, nx)) { /* the runtime stays; rate, capacity and note may differ */
             pthread_rwlock_wrlock(&s->rt_lock);
-            m->rate = nx->rate;
-            m->capacity = nx->capacity;
-            m->plan_note = nx->plan_note;
+            plan_copy(m, nx);
             pthread_rwlock_unlock(&s->rt_lock);
             continue;
         }
@@ -977,16 +982,7 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         pthread_rwlock_wrlock(&s->rt_lock);
         m->old = m->rt;
         m->rt = fresh;
-        m->replicas = nx->replicas;
-        m->threads = nx->threads;
-        m->max_batch = nx->max_batch;
-        m->batchable = nx->batchable;
-        m->slo_ms = nx->slo_ms;
-        m->rate = nx->rate;
-        m->capacity = nx->capacity;
-        m->plan_note = nx->plan_note;
-        memcpy(m->gpu, nx->gpu, sizeof m->gpu);
-        memcpy(m->share, nx->share, sizeof m->share);
+        plan_copy(m, nx);
         pthread_rwlock_unlock(&s->rt_lock);
         if (changed)
             (*changed)++;
