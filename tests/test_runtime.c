@@ -576,6 +576,10 @@ typedef struct model_kind {
     float tol;               /* relative tolerance against the direct run; 0: bit-exact */
     bool one_per_batch;      /* the model cannot be batched: expect a batch per request */
     uint64_t direct_ns;      /* the fastest direct run of request 0 (direct_runs) */
+    int replicas;            /* serve_and_check's; 0: 2 */
+    uint64_t spacing_ns;     /* serve_and_check: between one thread's submits (0: none) */
+    bool run_inline;         /* submitters run requests that find the model idle (a latency
+                                table of 4 x the direct run, inline_max_ns 8 x) */
 } model_kind;
 
 static int64_t one_row(int id) { return 1; }
@@ -655,10 +659,13 @@ static bool direct_runs(model_kind *k, int n, expected *want)
     for (int id = 0; id < n && ok && want; id++) {
         rt_request *r = rt_request_new();
         k->make(k, r, id);
+        uint64_t t0 = rt_now_ns();
         if (rt_worker_run(w, r->in, r->n_in, want[id].out, &want[id].n_out, 60 * SEC, &err)) {
             fprintf(stderr, "  direct run %d: %s\n", id, err.msg);
             ok = false;
         }
+        uint64_t t = rt_now_ns() - t0;
+        k->direct_ns = t < k->direct_ns ? t : k->direct_ns;
         rt_request_free(r);
     }
     rt_worker_stop(w, SEC);
@@ -885,20 +892,26 @@ static void serve_and_check(model_kind *k, int n, int *failed)
     if (!direct_runs(k, n, want))
         goto out;
     ledger_init(L, want, k->tol);
-    c = model_cfg(k, 2);
+    int replicas = k->replicas ? k->replicas : 2;
+    c = model_cfg(k, replicas);
     c->queue_capacity = 1024;
+    if (k->run_inline) {
+        for (int b = 1; b <= k->max_batch; b++)
+            c->latency_ns[b] = 4 * k->direct_ns * (uint64_t)b;
+        c->inline_max_ns = 8 * k->direct_ns;
+    }
     if (rt_model_new(c, usher_bin(), &m, &err) != 0) {
         fprintf(stderr, "  rt_model_new: %s\n", err.msg);
         goto out;
     }
-    if (!wait_ready(m, 2, 60 * SEC)) {
+    if (!wait_ready(m, replicas, 60 * SEC)) {
         fprintf(stderr, "  %s: replicas not ready in 60 s\n", k->name);
         goto out;
     }
     sampler smp = {.m = m};
     pthread_t st;
     pthread_create(&st, NULL, sampler_main, &smp);
-    load ld = {.m = m, .k = k, .L = L, .slots = slots, .n = n};
+    load ld = {.m = m, .k = k, .L = L, .slots = slots, .n = n, .spacing_ns = k->spacing_ns};
     uint64_t t0 = rt_now_ns();
     run_load(&ld, 8);
     bool all = wait_answers(L, n, 120 * SEC);
@@ -913,6 +926,9 @@ static void serve_and_check(model_kind *k, int n, int *failed)
            s.outcome[RT_OK] ? (double)s.queue_ns / 1e6 / (double)s.outcome[RT_OK] : 0,
            s.outcome[RT_OK] ? (double)s.compute_ns / 1e6 / (double)s.outcome[RT_OK] : 0,
            smp.samples);
+    if (k->run_inline)
+        printf("  %llu batches run by their submitter, %llu of them handed to the replica\n",
+               (unsigned long long)s.inline_runs, (unsigned long long)s.inline_handoffs);
     if (!all) {
         fprintf(stderr, "  only %d of %d answered\n", atomic_load(&L->total), n);
         goto out;
@@ -921,9 +937,12 @@ static void serve_and_check(model_kind *k, int n, int *failed)
     for (int i = 0; i < n; i++)
         once += atomic_load(&L->answers[i]) == 1;
     if (once != n || atomic_load(&L->by_outcome[RT_OK]) != n || atomic_load(&L->wrong_output)) {
-        fprintf(stderr, "  answered once %d/%d, ok %d, wrong outputs %d; first failure: %s\n",
-                once, n, atomic_load(&L->by_outcome[RT_OK]), atomic_load(&L->wrong_output),
-                L->first_msg[RT_INTERNAL][0] ? L->first_msg[RT_INTERNAL] : L->first_msg[RT_INVALID]);
+        fprintf(stderr, "  answered once %d/%d, ok %d, wrong outputs %d\n", once, n,
+                atomic_load(&L->by_outcome[RT_OK]), atomic_load(&L->wrong_output));
+        for (int o = 1; o < RT_OUTCOME_COUNT; o++)
+            if (atomic_load(&L->by_outcome[o]))
+                fprintf(stderr, "  %d %s, the first: %s\n", atomic_load(&L->by_outcome[o]),
+                        rt_outcome_name((rt_outcome)o), L->first_msg[o]);
         goto out;
     }
     if (smp.violations || s.in_flight || s.queued || s.started_late || s.received != (uint64_t)n ||
@@ -962,6 +981,23 @@ TEST(serve_silero_500_requests_8_threads)
     int failed;
     serve_and_check(&k, 500, &failed);
     ASSERT(!failed);
+}
+
+/* the same with the submitters running requests that find the model idle, on one replica
+ * and on two: every request answered once, correctly, LEDGER-2 throughout */
+TEST(serve_silero_inline_runs)
+{
+    if (!workers_usable())
+        return;
+    for (int replicas = 1; replicas <= 2; replicas++) {
+        model_kind k = silero_kind();
+        k.replicas = replicas;
+        k.run_inline = true;
+        k.spacing_ns = 2 * MS; /* often idle: most requests run inline, some queue */
+        int failed;
+        serve_and_check(&k, 400, &failed);
+        ASSERT(!failed);
+    }
 }
 
 /* silero's state inputs have a fixed dim 0 (h, c: [2, batch, 64]) and its output is [1, 1]:
@@ -1409,6 +1445,73 @@ TEST(serve_hung_worker_replaced)
     free(L);
 }
 
+/*
+ * A run started by its submitter that does not end within the submitter's budget is handed
+ * to the replica thread: the submitter returns at once, and the replica finds the worker
+ * hung (SIGSTOP), answers the request RT_WORKER_CRASH and replaces the worker. Requests
+ * that find the model idle before and after run on their submitter.
+ */
+TEST(serve_inline_run_handed_over_when_hung)
+{
+    if (!workers_usable())
+        return;
+    usher_error err = {0};
+    model_kind k = silero_kind();
+    ASSERT(direct_runs(&k, 1, NULL));
+    rt_model_cfg *c = model_cfg(&k, 1);
+    c->latency_ns[1] = 2 * k.direct_ns;
+    c->inline_max_ns = 1 * MS; /* the submitter waits 4 ms at most */
+    rt_model *m = NULL;
+    ASSERT_OK(rt_model_new(c, usher_bin(), &m, &err));
+    ASSERT(wait_ready(m, 1, 60 * SEC));
+    enum { N = 41 };
+    ledger *L = malloc(sizeof *L);
+    ledger_init(L, NULL, 0);
+    slot *slots = calloc(N, sizeof *slots);
+    int held_ms = 0, pid = 0;
+    for (int id = 0; id < N; id++) {
+        if (id == 20) {
+            pid = rt_model_worker_pid(m, 0);
+            ASSERT(pid > 0);
+            ASSERT_EQ_INT(kill(pid, SIGSTOP), 0);
+        }
+        if (id == 21) { /* the hung one is answered, the worker replaced */
+            ASSERT(wait_answers(L, 21, 30 * SEC));
+            ASSERT(wait_ready(m, 1, 60 * SEC));
+        }
+        rt_request *r = rt_request_new();
+        k.make(&k, r, id);
+        slots[id] = (slot){L, id, 0};
+        r->done = on_done;
+        r->ctx = &slots[id];
+        uint64_t t0 = rt_now_ns();
+        ASSERT_EQ_INT(rt_submit(m, r), RT_OK);
+        if (id == 20)
+            held_ms = (int)((rt_now_ns() - t0) / MS);
+        if (id != 20)
+            ASSERT(wait_answers(L, id + 1, 30 * SEC)); /* one at a time: the model is idle */
+    }
+    rt_model_stats s;
+    rt_model_get_stats(m, &s);
+    rt_model_free(m, SEC);
+    kill(pid, SIGKILL); /* killed already when it was found hung; never left stopped */
+    free(c);
+    printf("  %llu of %d runs by their submitter, %llu handed over; the hung run held its "
+           "submitter %d ms\n", (unsigned long long)s.inline_runs, N,
+           (unsigned long long)s.inline_handoffs, held_ms);
+    ASSERT_EQ_INT(atomic_load(&L->outcome[20]), RT_WORKER_CRASH);
+    ASSERT_EQ_INT(atomic_load(&L->by_outcome[RT_OK]), N - 1);
+    for (int id = 0; id < N; id++)
+        ASSERT_EQ_INT(atomic_load(&L->answers[id]), 1);
+    ASSERT(s.inline_handoffs >= 1);
+    ASSERT(s.inline_runs >= N / 2); /* most found the model idle (timing allowing) */
+    ASSERT(held_ms < 1000);
+    ASSERT_EQ_U64(s.worker_deaths, 1);
+    ASSERT(ledger2_holds(&s));
+    free(slots);
+    free(L);
+}
+
 /* FAULT-6: a worker that keeps dying puts its replica in back-off: the model is not ready. */
 TEST(serve_crash_loop_backs_off)
 {
@@ -1497,6 +1600,8 @@ TEST_MAIN(TEST_ENTRY(outcome_names), TEST_ENTRY(respond_exactly_once_under_8_thr
           TEST_ENTRY(batch_decide_virtual_clock), TEST_ENTRY(batch_join_split_fp32),
           TEST_ENTRY(batch_join_split_bytes), TEST_ENTRY(batch_incompatible_shapes),
           TEST_ENTRY(serve_unavailable_and_invalid), TEST_ENTRY(serve_silero_500_requests_8_threads),
+          TEST_ENTRY(serve_silero_inline_runs),
+          TEST_ENTRY(serve_inline_run_handed_over_when_hung),
           TEST_ENTRY(serve_resnet18_batched), TEST_ENTRY(serve_overload_rejects_at_once),
           TEST_ENTRY(serve_deadlines), TEST_ENTRY(serve_worker_killed_under_load),
           TEST_ENTRY(serve_timeouts_answered_by_deadline), TEST_ENTRY(serve_hung_worker_replaced),

@@ -528,6 +528,7 @@ typedef struct load_arg {
     atomic_int *stop;
     _Atomic double *kill_ms; /* 0 until the kill */
     int n, ok, err5xx, err503, other, ok_after;
+    bool show_errors;        /* print each answer that is not 200 (none is expected) */
     double inflight_done_ms; /* latest answer of a request sent before the kill and answered after */
 } load_arg;
 
@@ -543,6 +544,9 @@ static void *load_thread(void *p)
                 sample_len[a->idx], &r);
         double t1 = now_ms(), k = *a->kill_ms;
         a->n++;
+        if (a->show_errors && r.status != 200)
+            fprintf(stderr, "  %s: answer %d after %.0f ms: %.300s\n", a->model, r.status,
+                    t1 - t0, r.body ? r.body : "(no body)");
         if (k > 0 && t0 < k && t1 > k && t1 > a->inflight_done_ms)
             a->inflight_done_ms = t1;
         if (r.status == 200) {
@@ -640,7 +644,7 @@ TEST(plan_change_while_serving)
     pthread_t t[3];
     for (int i = 0; i < 3; i++) {
         a[i] = (load_arg){.model = i < 2 ? "wakeword-hello" : "vad", .idx = i < 2 ? 2 : 3,
-                          .stop = &stop, .kill_ms = &never};
+                          .stop = &stop, .kill_ms = &never, .show_errors = true};
         pthread_create(&t[i], NULL, load_thread, &a[i]);
     }
     usleep(200000);

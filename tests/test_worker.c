@@ -125,6 +125,15 @@ static int max_fd_of(int pid)
     return max;
 }
 
+/* what /proc/PID/fd/FD points at ("" if nothing) */
+static void fd_target(int pid, int fd, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
+    ssize_t n = readlink(path, buf, cap - 1);
+    buf[n > 0 ? n : 0] = 0;
+}
+
 static int dev_shm_entries(void)
 {
     DIR *d = opendir("/dev/shm");
@@ -399,8 +408,12 @@ TEST(test_hello_metadata)
     rt_worker *w;
     ASSERT_OK(rt_worker_start(&o, &w, &err));
     CHECK(rt_worker_pid(w) > 0);
-    /* it inherited nothing: stdio and its socket (the region's fd is closed once mapped) */
-    CHECK_EQ_INT(max_fd_of(rt_worker_pid(w)), 3);
+    /* it inherited nothing: stdio, its socket and its own eventfd (the watcher's, made
+     * before HELLO); the region's fd is closed once mapped */
+    CHECK_EQ_INT(max_fd_of(rt_worker_pid(w)), 4);
+    char target[128];
+    fd_target(rt_worker_pid(w), 4, target, sizeof target);
+    CHECK(strcmp(target, "anon_inode:[eventfd]") == 0);
     const be_io *in, *out;
     size_t n_in, n_out = rt_worker_io(w, &in, &n_in, &out);
     CHECK_EQ_INT(n_in, 4);

@@ -48,6 +48,9 @@ typedef struct usher_serve_params {
     bool quiet;                /* no request logging */
     bool gpu_share_sm;         /* a GPU replica's share as an SM partition (CUDA green context)
                                   instead of an MPS percentage (the default) */
+    int inline_max_us;         /* a request that finds its model idle, with a run predicted to
+                                  take at most this, runs on the front-end thread that received
+                                  it (docs/serve.md); default 250; 0: never; at most 100000 */
 } usher_serve_params;
 
 usher_serve_params usher_serve_default_params(void);

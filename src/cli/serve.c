@@ -21,6 +21,7 @@ static void help(FILE *f)
             "                   [--http-address ADDR] [--http-threads N] [--cpus N]\n"
             "                   [--max-body-bytes N] [--default-slo-ms MS]\n"
             "                   [--exit-timeout S] [--ort-lib PATH] [--gpu-share mps|sm]\n"
+            "                   [--inline-max-us N]\n"
             "                   [--log-level L] [--log-format text|json] [--quiet]\n\n"
             "Serves the models of a repository (Triton's layout: DIR/MODEL/VERSION/model.onnx,\n"
             "optional config.pbtxt, optional usher.yaml with slo_ms, rate, sample) over the\n"
@@ -44,6 +45,9 @@ static void help(FILE *f)
             "  --gpu-share M       how a GPU replica's share is enforced: mps (default: the\n"
             "                      worker's CUDA_MPS_ACTIVE_THREAD_PERCENTAGE) or sm (a CUDA\n"
             "                      green context with that share of the SMs; untested on a GPU)\n"
+            "  --inline-max-us N   a request that finds its model idle, with a run predicted to\n"
+            "                      take at most N us, runs on the front-end thread that got it,\n"
+            "                      skipping two thread hand-offs (default 250; 0: never)\n"
             "  --log-level L       error, warn (default), info (adds one line per request: the\n"
             "                      access log) or debug; also USHER_LOG\n"
             "  --log-format F      text (default) or json (one object per line: time, level,\n"
@@ -91,6 +95,9 @@ int cli_serve(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--http-threads") == 0 && v && cli_parse_i64(v, 1, 256, &n)) {
             p.http_threads = (int)n;
+            i++;
+        } else if (strcmp(a, "--inline-max-us") == 0 && v && cli_parse_i64(v, 0, 100000, &n)) {
+            p.inline_max_us = (int)n;
             i++;
         } else if (strcmp(a, "--cpus") == 0 && v && cli_parse_i64(v, 1, 4096, &n)) {
             p.cpus = (int)n;

@@ -94,6 +94,16 @@
 
 typedef enum rep_state { REP_STARTING, REP_READY, REP_BACKOFF, REP_STOPPED } rep_state;
 
+/* A batch from its dispatch to its answer: what the thread that ends it needs. */
+typedef struct batch_run {
+    rt_request **reqs;
+    size_t n;
+    int64_t rows;
+    uint64_t t0;        /* when it was sent (rt clock) */
+    uint64_t timeout;   /* the worker is declared hung after this */
+    bool inline_run;    /* started by the submitting thread, not the replica's (run_inline) */
+} batch_run;
+
 typedef struct replica {
     rt_model *m;
     int idx;
@@ -102,15 +112,19 @@ typedef struct replica {
     /* under m->mu */
     rep_state state;
     int pid;
-    bool busy;
+    bool busy;              /* a batch runs on its worker (by this thread or a submitter) */
+    bool pinging;           /* this thread pings the worker (lock released) */
+    bool handed;            /* a submitter handed its run over: `handoff` to wait for */
+    bool await_claim;       /* this thread waits for a submitter's run to end */
     uint64_t busy_until;    /* predicted end of the running batch, for admission */
     uint64_t up_since;
     uint64_t deaths[CRASH_LIMIT];
     unsigned n_deaths;
     uint64_t backoff_ns, backoff_until;
-    /* the thread's own */
-    rt_worker *w;
+    batch_run handoff;      /* when handed */
     uint64_t last_contact;  /* last proof of life: a run or a ping */
+    /* the thread's own */
+    rt_worker *w;           /* changed only under mu, by this thread or by a run that lost it */
     int64_t *rows;          /* decision scratch, view_cap entries */
     uint64_t *dls;
     rt_request **batch;     /* max_batch entries */
@@ -374,6 +388,31 @@ static uint64_t work_ahead(const rt_model *m, uint64_t now)
     return work >= 1.8e19 ? UINT64_MAX : (uint64_t)work;
 }
 
+/*
+ * Under mu: a replica the submitting thread may run r on at once, or NULL.
+ * Only when r would be dispatched alone right now anyway (nothing queued; a
+ * model without batching, or r fills a batch) and its run is predicted
+ * short, since the submitter (a front-end thread) is held meanwhile.
+ */
+static replica *inline_replica(rt_model *m, const rt_request *r)
+{
+    if (!m->cfg.inline_max_ns || m->head || m->draining)
+        return NULL;
+    if (m->batch_max > 1 && r->rows < m->batch_max)
+        return NULL; /* the batcher would wait for company */
+    uint64_t lat = lat_of(m, r->rows);
+    if (!lat || lat > m->cfg.inline_max_ns)
+        return NULL;
+    for (int i = 0; i < m->n_rep; i++) {
+        replica *p = &m->rep[i];
+        if (p->state == REP_READY && p->w && !p->busy && !p->pinging)
+            return p;
+    }
+    return NULL;
+}
+
+static void run_inline(rt_model *m, replica *p, rt_request *r);
+
 rt_outcome rt_submit(rt_model *m, rt_request *r)
 {
     const uint64_t now = rt_now_ns();
@@ -433,6 +472,16 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         pthread_mutex_unlock(&m->mu);
         rt_respond(r, o, msg);
         return o;
+    }
+    replica *p = inline_replica(m, r);
+    if (p) {
+        p->busy = true;
+        p->busy_until = now + lat_of(m, r->rows);
+        m->running++;
+        m->st.in_flight++;
+        m->st.inline_runs++;
+        run_inline(m, p, r); /* releases the lock */
+        return RT_OK;
     }
     if (m->tail)
         m->tail->next = r;
@@ -543,18 +592,21 @@ static void lose_worker(rt_model *m, replica *p, const char *why)
 static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const char *msg,
                    uint64_t t0, uint64_t t1)
 {
+    /* the members are chained before the lock goes: once it does, the replica may be
+     * claimed again and reqs (its batch array) refilled by another thread */
+    answer_list l = {0};
     for (size_t j = 0; j < n; j++) {
         settle(m, o);
         if (o == RT_OK) {
             m->st.queue_ns += t0 - reqs[j]->arrival_ns;
             m->st.compute_ns += t1 - t0;
         }
+        list_add(&l, reqs[j]);
     }
     if (m->draining)
         pthread_cond_broadcast(&m->idle_cv);
     pthread_mutex_unlock(&m->mu);
-    for (size_t j = 0; j < n; j++)
-        rt_respond(reqs[j], o, msg);
+    list_answer(&l, o, msg);
 }
 
 /* Drop the batch members whose deadline has passed (answered RT_TIMEOUT): a batch never starts
@@ -581,118 +633,210 @@ static size_t drop_late(rt_model *m, rt_request **reqs, size_t n, uint64_t now)
     return k;
 }
 
-/* Run one batch taken from the queue (lock held on entry and exit, released meanwhile). */
-static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
-{
-    us_tensor joined[RT_MAX_IO], outs[RT_MAX_IO];
-    size_t n_out = 0, n_in = reqs[0]->n_in;
-    usher_error err = {0};
-    char msg[USHER_ERROR_MAX + US_TENSOR_NAME_MAX + 128];
-    int64_t rows = 0;
-    uint64_t t0;
-    int rc;
-    pthread_mutex_unlock(&m->mu);
 
+/* Lock held: the batch's replica is free again (and its thread told, if another ran it). */
+static void release_claim(rt_model *m, replica *p, const batch_run *b)
+{
+    p->busy = false;
+    m->running--;
+    /* the replica thread slept while another thread ran this batch: wake it when it
+     * has something to do (what queued meanwhile, a lost worker to replace) or waits
+     * for the claim to end; not otherwise, since a wake-up costs as much as the run */
+    if (b->inline_run && (m->head || !p->w || p->await_claim || m->stop))
+        pthread_cond_broadcast(&m->work_cv);
+}
+
+/*
+ * Lock held on entry, released on return. Join the batch, drop the members
+ * whose deadline has passed, count it and send it to the replica's worker.
+ * Returns the send's status (USHER_OK: running, to be waited for), or 1 when
+ * nothing is left to run (every member answered; the claim released).
+ */
+static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
+{
+    us_tensor joined[RT_MAX_IO];
+    size_t n_in = b->reqs[0]->n_in;
+    char msg[USHER_ERROR_MAX + 64];
+    pthread_mutex_unlock(&m->mu);
     for (;;) {
-        rows = 0;
-        for (size_t j = 0; j < n; j++)
-            rows += reqs[j]->rows;
-        if (n > 1 && (rc = rt_batch_join(reqs, n, joined, n_in, &err)) < 0) {
-            snprintf(msg, sizeof msg, "could not form the batch: %s", err.msg);
+        b->rows = 0;
+        for (size_t j = 0; j < b->n; j++)
+            b->rows += b->reqs[j]->rows;
+        if (b->n > 1 && rt_batch_join(b->reqs, b->n, joined, n_in, err) < 0) {
+            snprintf(msg, sizeof msg, "could not form the batch: %s", err->msg);
             pthread_mutex_lock(&m->mu);
-            p->busy = false;
-            m->running--;
-            finish(m, reqs, n, RT_INTERNAL, msg, 0, 0);
-            pthread_mutex_lock(&m->mu);
-            return;
+            release_claim(m, p, b);
+            finish(m, b->reqs, b->n, RT_INTERNAL, msg, 0, 0);
+            return 1;
         }
-        t0 = rt_now_ns();
-        size_t k = drop_late(m, reqs, n, t0);
-        if (k == n)
+        b->t0 = rt_now_ns();
+        size_t k = drop_late(m, b->reqs, b->n, b->t0);
+        if (k == b->n)
             break;
-        if (n > 1)
+        if (b->n > 1)
             for (size_t i = 0; i < n_in; i++)
                 us_free(joined[i].data);
-        n = k;
-        if (n == 0) {
+        b->n = k;
+        if (k == 0) {
             pthread_mutex_lock(&m->mu);
-            p->busy = false;
-            m->running--;
+            release_claim(m, p, b);
             if (m->draining)
                 pthread_cond_broadcast(&m->idle_cv);
-            return;
+            pthread_mutex_unlock(&m->mu);
+            return 1;
         }
     }
 
     pthread_mutex_lock(&m->mu);
     m->st.batches++;
-    m->st.batch_rows += (uint64_t)rows;
-    for (size_t j = 0; j < n; j++)
-        if (reqs[j]->deadline_ns < t0)
+    m->st.batch_rows += (uint64_t)b->rows;
+    for (size_t j = 0; j < b->n; j++)
+        if (b->reqs[j]->deadline_ns < b->t0)
             m->st.started_late++; /* never: drop_late ran at t0 */
-    uint64_t lat = lat_of(m, rows);
+    uint64_t lat = lat_of(m, b->rows);
     pthread_mutex_unlock(&m->mu);
 
-    uint64_t timeout = lat > RUN_TIMEOUT_MIN_NS / 10 ? lat * 10 : RUN_TIMEOUT_MIN_NS;
-    /* a lone request runs from its own tensors: no copy */
-    rc = rt_worker_run(p->w, n > 1 ? joined : reqs[0]->in, n_in, outs, &n_out, timeout, &err);
-    uint64_t t1 = rt_now_ns();
-    if (n > 1)
+    b->timeout = lat > RUN_TIMEOUT_MIN_NS / 10 ? lat * 10 : RUN_TIMEOUT_MIN_NS;
+    /* a lone request runs from its own tensors: no copy; the worker copies the
+     * inputs into its region before the RUN leaves, so the joined ones go now */
+    int rc = rt_worker_send(p->w, b->n > 1 ? joined : b->reqs[0]->in, n_in, b->timeout, err);
+    if (b->n > 1)
         for (size_t i = 0; i < n_in; i++)
             us_free(joined[i].data);
+    return rc;
+}
 
+/*
+ * Lock not held on entry or return. The batch ended with rc (the send's or
+ * the wait's status) and, on success, outs: hand each member its rows,
+ * release the replica, answer every member. A lost worker is reaped here
+ * (after the answers: FAULT-1) and the replica thread woken to replace it.
+ */
+static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_tensor *outs,
+                      size_t n_out, const usher_error *err)
+{
+    char msg[USHER_ERROR_MAX + US_TENSOR_NAME_MAX + 128];
+    uint64_t t1 = rt_now_ns();
     rt_outcome o = RT_OK;
     msg[0] = 0;
-    bool lost = false, demote = false;
+    bool lost = false, demote = false, contact = true;
+    usher_error e = {0};
     if (rc == USHER_OK) {
-        p->last_contact = t1;
-        if (n == 1) { /* the outputs are the request's own */
-            memcpy(reqs[0]->out, outs, n_out * sizeof *outs);
-            reqs[0]->n_out = n_out;
+        if (b->n == 1) { /* the outputs are the request's own */
+            memcpy(b->reqs[0]->out, outs, n_out * sizeof *outs);
+            b->reqs[0]->n_out = n_out;
         } else {
-            if (rt_batch_split(outs, n_out, reqs, n, &err) < 0) {
+            if (rt_batch_split(outs, n_out, b->reqs, b->n, &e) < 0) {
                 o = RT_INTERNAL;
-                demote = err.code == USHER_ERR_INVALID;
-                snprintf(msg, sizeof msg, "model '%s': %s", m->cfg.name, err.msg);
+                demote = e.code == USHER_ERR_INVALID;
+                snprintf(msg, sizeof msg, "model '%s': %s", m->cfg.name, e.msg);
             }
             for (size_t i = 0; i < n_out; i++)
                 us_free(outs[i].data);
         }
     } else if (rc == USHER_ERR_INVALID) {
         o = RT_INVALID;
-        p->last_contact = t1;
-        snprintf(msg, sizeof msg, "%s", err.msg);
+        snprintf(msg, sizeof msg, "%s", err->msg);
     } else if (rc == USHER_ERR_IO) {
         o = RT_WORKER_CRASH;
         lost = true;
+        contact = false;
         snprintf(msg, sizeof msg, "model '%s': worker %d lost while running this request: %s",
-                 m->cfg.name, p->pid, err.msg);
+                 m->cfg.name, p->pid, err->msg);
     } else {
         o = RT_INTERNAL;
-        p->last_contact = t1;
-        snprintf(msg, sizeof msg, "model '%s': %s", m->cfg.name, err.msg);
+        snprintf(msg, sizeof msg, "model '%s': %s", m->cfg.name, err->msg);
     }
 
     pthread_mutex_lock(&m->mu);
-    p->busy = false;
-    m->running--;
+    if (contact)
+        p->last_contact = t1;
+    release_claim(m, p, b);
     if (rc == USHER_OK && o == RT_OK)
-        note_run(m, rows, t1 - t0);
+        note_run(m, b->rows, t1 - b->t0);
     if (demote && m->batch_max > 1) {
-        US_LOGW("model '%s': %s; served one request per batch from now on", m->cfg.name, err.msg);
+        US_LOGW("model '%s': %s; served one request per batch from now on", m->cfg.name, e.msg);
         m->batch_max = 1;
     }
     rt_worker *dead = NULL;
     if (lost) {
         US_LOGW("model '%s' replica %d: worker %d lost: %s", m->cfg.name, p->idx, p->pid,
-                err.msg);
+                err->msg);
         record_death(m, p, t1, true);
         dead = p->w;
         p->w = NULL;
     }
-    finish(m, reqs, n, o, msg, t0, t1); /* answer first (FAULT-1), then reap */
+    finish(m, b->reqs, b->n, o, msg, b->t0, t1); /* answer first (FAULT-1), then reap */
     if (dead)
         rt_worker_stop(dead, 0);
+}
+
+/* Run one batch taken from the queue on the replica's own thread (lock held on entry and
+ * exit, released meanwhile). */
+static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
+{
+    batch_run b = {.reqs = reqs, .n = n};
+    us_tensor outs[RT_MAX_IO];
+    size_t n_out = 0;
+    usher_error err = {0};
+    int rc = send_batch(m, p, &b, &err);
+    if (rc != 1) {
+        if (rc == USHER_OK)
+            rc = rt_worker_wait(p->w, 0, 0, outs, &n_out, &err);
+        end_batch(m, p, &b, rc, outs, n_out, &err);
+    }
+    pthread_mutex_lock(&m->mu);
+}
+
+/*
+ * Lock held on entry, released on return: r, just admitted, runs on the
+ * replica p claimed for it, driven by the submitting thread, which so skips
+ * the hand-off to the replica thread and back (two thread wake-ups: most of
+ * a tiny model's serving time). It waits at most 4 x inline_max_ns for the
+ * answer; a run that takes longer is handed to the replica thread, which
+ * waits for it to the end, so a slow or hung run never holds the submitter.
+ */
+static void run_inline(rt_model *m, replica *p, rt_request *r)
+{
+    p->batch[0] = r; /* the replica thread takes no batch while p is busy */
+    /* poll without sleeping for up to twice the predicted run (at most the budget) */
+    uint64_t spin = 2 * lat_of(m, r->rows);
+    if (spin > 4 * m->cfg.inline_max_ns)
+        spin = 4 * m->cfg.inline_max_ns;
+    batch_run b = {.reqs = p->batch, .n = 1, .inline_run = true};
+    us_tensor outs[RT_MAX_IO];
+    size_t n_out = 0;
+    usher_error err = {0};
+    int rc = send_batch(m, p, &b, &err);
+    if (rc == 1)
+        return;
+    if (rc == USHER_OK) {
+        rc = rt_worker_wait(p->w, spin, 4 * m->cfg.inline_max_ns, outs, &n_out, &err);
+        if (rc == RT_WORKER_PENDING) {
+            pthread_mutex_lock(&m->mu);
+            p->handoff = b;
+            p->handoff.inline_run = false; /* its end is the replica thread's own */
+            p->handed = true;
+            m->st.inline_handoffs++;
+            pthread_cond_broadcast(&m->work_cv);
+            pthread_mutex_unlock(&m->mu);
+            return;
+        }
+    }
+    end_batch(m, p, &b, rc, outs, n_out, &err);
+}
+
+/* Lock held on entry and exit: wait for the run a submitter handed over, and end it. */
+static void take_handoff(rt_model *m, replica *p)
+{
+    batch_run b = p->handoff;
+    p->handed = false;
+    pthread_mutex_unlock(&m->mu);
+    us_tensor outs[RT_MAX_IO];
+    size_t n_out = 0;
+    usher_error err = {0};
+    int rc = rt_worker_wait(p->w, 0, 0, outs, &n_out, &err);
+    end_batch(m, p, &b, rc, outs, n_out, &err);
     pthread_mutex_lock(&m->mu);
 }
 
@@ -762,7 +906,19 @@ static void *replica_main(void *arg)
     replica *p = arg;
     rt_model *m = p->m;
     pthread_mutex_lock(&m->mu);
-    while (!m->stop) {
+    for (;;) {
+        if (p->handed) {
+            take_handoff(m, p);
+            continue;
+        }
+        if (p->busy) { /* a submitter runs a batch on this replica's worker */
+            p->await_claim = true;
+            wait_rel(&m->work_cv, &m->mu, HEARTBEAT_NS);
+            p->await_claim = false;
+            continue;
+        }
+        if (m->stop)
+            break;
         uint64_t now = rt_now_ns();
         if (!p->w) {
             if (p->state == REP_BACKOFF && now < p->backoff_until) {
@@ -777,10 +933,12 @@ static void *replica_main(void *arg)
             continue;
         now = rt_now_ns();
         if (now - p->last_contact >= HEARTBEAT_NS) {
+            p->pinging = true; /* no submitter may claim the worker meanwhile */
             pthread_mutex_unlock(&m->mu);
             usher_error err = {0};
             int rc = rt_worker_ping(p->w, &err);
             pthread_mutex_lock(&m->mu);
+            p->pinging = false;
             if (rc < 0)
                 lose_worker(m, p, err.msg);
             else

@@ -99,6 +99,11 @@ typedef struct rt_model_cfg {
     uint64_t latency_ns[RT_MAX_BATCH + 1]; /* predicted batch latency by rows (index 1..max_batch);
                                               0: unknown (no deadline-based closing) */
     int replicas;              /* worker processes */
+    /* a request that finds nothing queued and a replica idle, and would be dispatched
+     * alone at once, runs on the thread that submits it when its batch is predicted to
+     * take at most this (0: never): no hand-off to the replica thread and back. That
+     * thread waits at most 4 x this, then the replica thread takes the wait over. */
+    uint64_t inline_max_ns;
     be_options be;             /* for each worker */
     char device[32];           /* storage for be.device */
     /* where each replica runs, when not as be says: a device ("cuda:N"; empty:
@@ -120,6 +125,8 @@ typedef struct rt_model_stats {
     uint64_t queue_ns, compute_ns;         /* summed over successful requests */
     uint64_t started_late;                 /* inferences started after their deadline: 0 */
     uint64_t worker_deaths;                /* workers lost: crashed, hung, or failed to load */
+    uint64_t inline_runs;                  /* batches run by the submitting thread ... */
+    uint64_t inline_handoffs;              /* ... of which the replica thread finished */
     int replicas_ready;
     double latency_scale;                  /* observed / predicted batch time, as batching and
                                               admission use it (1: as predicted) */
@@ -239,6 +246,17 @@ size_t rt_worker_io(const rt_worker *w, const be_io **in, size_t *n_in, const be
  */
 int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out, size_t *n_out,
                   uint64_t timeout_ns, usher_error *err);
+/* rt_worker_run in two halves, so that the thread that sends a batch need not be the one
+ * that waits for it to the end. rt_worker_send lays the inputs out and sends the RUN
+ * (USHER_ERR_STATE if one is already running); rt_worker_wait waits for its answer, as
+ * rt_worker_run does, but returns RT_WORKER_PENDING after budget_ns (0: no budget) with
+ * the batch still running, to be waited for again (by any thread). For the first spin_ns
+ * it polls without sleeping (yielding the core), for answers due within microseconds. */
+#define RT_WORKER_PENDING 1
+int rt_worker_send(rt_worker *w, const us_tensor *in, size_t n_in, uint64_t timeout_ns,
+                   usher_error *err);
+int rt_worker_wait(rt_worker *w, uint64_t spin_ns, uint64_t budget_ns, us_tensor *out,
+                   size_t *n_out, usher_error *err);
 /* PING/PONG once; USHER_ERR_IO if it does not answer within 3 heartbeats */
 int rt_worker_ping(rt_worker *w, usher_error *err);
 int rt_worker_pid(const rt_worker *w);

@@ -62,7 +62,9 @@
  * batch may have run (LEDGER-5), the caller decides.
  *
  * Threads: one rt_worker is driven by one thread at a time (its replica
- * thread): rt_worker_run, rt_worker_ping and rt_worker_stop must not overlap.
+ * thread, or a front-end thread that claimed the replica): rt_worker_run,
+ * rt_worker_send, rt_worker_wait, rt_worker_ping and rt_worker_stop must not
+ * overlap; a run sent by one thread may be waited for by another.
  * rt_worker_io and rt_worker_pid only read what rt_worker_start set, so any
  * thread may call them while the worker lives.
  */
@@ -70,6 +72,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,6 +112,9 @@ struct rt_worker {
     bool reaped; /* waited for: the pid is no longer ours to signal */
     bool dead;   /* died, hung or killed: every call fails until rt_worker_stop */
     uint64_t seq, nonce;
+    bool running;            /* a RUN (seq) was sent and its DONE not yet taken */
+    uint64_t run_deadline;   /* absolute ns: declared hung after it; 0: none */
+    uint64_t run_timeout_ns; /* for the message */
     uint64_t runs; /* the worker's be_run count from its last PONG */
     char model[64];     /* the model's base name, for messages (no paths) */
     char dead_msg[USHER_ERROR_MAX]; /* why it is dead */
@@ -240,6 +246,8 @@ typedef struct wait_spec {
     uint16_t type;       /* the message wanted: HELLO, DONE (seq) or PONG (nonce) */
     uint64_t id;         /* seq or nonce */
     uint64_t deadline;   /* absolute ns; 0: none */
+    uint64_t give_up;    /* absolute ns: stop waiting, the worker left as it is; 0: never */
+    uint64_t spin_until; /* absolute ns: until then, look for the answer without sleeping */
     bool heartbeat;      /* PING every tick, hung after MISSED_BEATS ticks of silence */
     const char *phase;   /* "while loading", "during a run", ... for messages */
     const char *timeout; /* message when the deadline passes */
@@ -263,7 +271,11 @@ static int wait_for(rt_worker *w, const wait_spec *s, size_t *len, usher_error *
         now = rt_ipc_now_ns();
         if (s->deadline && now >= s->deadline)
             return mark_dead(w, true, err, "%s", s->timeout);
+        if (s->give_up && now >= s->give_up)
+            return RT_WORKER_PENDING;
         uint64_t wake = s->deadline ? s->deadline : UINT64_MAX;
+        if (s->give_up && s->give_up < wake)
+            wake = s->give_up;
         if (s->heartbeat) {
             uint64_t silent = last_alive + MISSED_BEATS * w->heartbeat_ns;
             if (now >= silent)
@@ -286,6 +298,16 @@ static int wait_for(rt_worker *w, const wait_spec *s, size_t *len, usher_error *
                 wake = next_tick;
             if (silent < wake)
                 wake = silent;
+        }
+        if (now < s->spin_until) {
+            /* the answer is due within microseconds: a sleep and a wake-up would cost
+             * more than the wait (tens of microseconds on a virtual machine). The yield
+             * lets the worker run should it share this core. */
+            struct pollfd q = {.fd = w->sock, .events = POLLIN};
+            if (poll(&q, 1, 0) == 0) {
+                sched_yield();
+                continue;
+            }
         }
         int timeout_ms = -1;
         if (wake != UINT64_MAX) {
@@ -771,17 +793,18 @@ static int take_outputs(rt_worker *w, us_tensor *out, size_t *n_out, usher_error
     return USHER_OK;
 }
 
-int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out, size_t *n_out,
-                  uint64_t timeout_ns, usher_error *err)
+int rt_worker_send(rt_worker *w, const us_tensor *in, size_t n_in, uint64_t timeout_ns,
+                   usher_error *err)
 {
-    if (n_out)
-        *n_out = 0;
     int rc = check_alive(w, err);
     if (rc)
         return rc;
-    if (!out || !n_out || (n_in && !in))
-        return us_err_set(err, USHER_ERR_INVALID, "worker for '%s': run without inputs or a "
-                          "place for outputs", w->model);
+    if (w->running)
+        return us_err_set(err, USHER_ERR_STATE, "worker for '%s': a batch is already running",
+                          w->model);
+    if (n_in && !in)
+        return us_err_set(err, USHER_ERR_INVALID, "worker for '%s': run without inputs",
+                          w->model);
     if (n_in != w->n_in)
         return us_err_set(err, USHER_ERR_INVALID, "model '%s' takes %zu inputs, got %zu",
                           w->model, w->n_in, n_in);
@@ -829,16 +852,39 @@ int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out
     if (rc)
         return mark_dead(w, true, err, "could not be sent a run (%s)", strerror(-rc));
 
+    w->running = true;
+    w->run_timeout_ns = timeout_ns;
+    w->run_deadline = timeout_ns ? after_ns(timeout_ns) : 0;
+    return USHER_OK;
+}
+
+int rt_worker_wait(rt_worker *w, uint64_t spin_ns, uint64_t budget_ns, us_tensor *out,
+                   size_t *n_out, usher_error *err)
+{
+    if (n_out)
+        *n_out = 0;
+    int rc = check_alive(w, err);
+    if (rc)
+        return rc;
+    if (!w->running || !out || !n_out)
+        return us_err_set(err, USHER_ERR_STATE, "worker for '%s': %s", w->model,
+                          w->running ? "no place for the outputs" : "no batch is running");
     char tmsg[96];
     snprintf(tmsg, sizeof tmsg, "hung: the run exceeded its %llu ms timeout",
-             (unsigned long long)(timeout_ns / 1000000));
+             (unsigned long long)(w->run_timeout_ns / 1000000));
     wait_spec s = {.type = RT_IPC_DONE,
-                   .id = head.seq,
-                   .deadline = timeout_ns ? after_ns(timeout_ns) : 0,
+                   .id = w->seq,
+                   .deadline = w->run_deadline,
+                   .give_up = budget_ns ? after_ns(budget_ns) : 0,
+                   .spin_until = spin_ns ? after_ns(spin_ns) : 0,
                    .heartbeat = true,
                    .phase = "during a run",
                    .timeout = tmsg};
+    size_t len;
     rc = wait_for(w, &s, &len, err);
+    if (rc == RT_WORKER_PENDING)
+        return rc;
+    w->running = false;
     if (rc)
         return rc;
     rt_ipc_done d;
@@ -851,11 +897,23 @@ int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out
     return take_outputs(w, out, n_out, err);
 }
 
+int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out, size_t *n_out,
+                  uint64_t timeout_ns, usher_error *err)
+{
+    if (n_out)
+        *n_out = 0;
+    int rc = rt_worker_send(w, in, n_in, timeout_ns, err);
+    return rc ? rc : rt_worker_wait(w, 0, 0, out, n_out, err);
+}
+
 int rt_worker_ping(rt_worker *w, usher_error *err)
 {
     int rc = check_alive(w, err);
     if (rc)
         return rc;
+    if (w->running)
+        return us_err_set(err, USHER_ERR_STATE, "worker for '%s': not pinged while a batch runs "
+                          "(its run's wait heartbeats)", w->model);
     rt_ipc_ping ping;
     rt_ipc_hdr_init(&ping.h, RT_IPC_PING, sizeof ping);
     ping.nonce = ++w->nonce;

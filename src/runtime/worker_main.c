@@ -15,17 +15,27 @@
  * the kernel, not of argv), be_open the model, send HELLO (on failure HELLO
  * carries the error and the process exits 1), then serve:
  *
- *   io thread (owns recv)                      main thread (owns the session)
- *   PING  -> PONG at once, even mid-run        waits for a RUN handed over
- *   RUN   -> hand to main (one at a time)  ──► checks it, be_run over views of
- *   QUIT  -> main stops after its run            the region, outputs copied into
- *   EOF   -> the server is gone: stop            the region after the inputs,
- *            (mid-run: _exit at once)            DONE (LIMIT if they do not fit)
+ *   main thread (reads the socket while idle)   watcher thread (reads it during a
+ *   PING  -> PONG                                 long run only)
+ *   RUN   -> checks it, be_run over views of     wakes when a run has lasted
+ *            the region, outputs copied into      WATCH_AFTER_MS, then until the run
+ *            the region after the inputs,         ends: PING -> PONG, RUN -> DONE
+ *            DONE (LIMIT if they do not fit)      "already running", QUIT -> stop
+ *   QUIT  -> stop                                 after the run, EOF -> _exit at once
+ *   EOF   -> the server is gone: stop
  *
- * Sends come from both threads; a SOCK_SEQPACKET send is one atomic datagram,
- * so they never interleave. A SIGSTOPped worker answers nothing, which is how
- * the server sees hangs; a run that loops forever still answers PINGs and is
- * caught by the server's run timeout.
+ * The thread that receives a RUN runs it: no hand-off between threads on the
+ * way of a batch (each one costs a thread wake-up, tens of microseconds on a
+ * virtual machine). The watcher exists so that a long run still answers the
+ * server's heartbeats; it costs a short run nothing (main does not signal
+ * it: it looks at a run's start time when it wakes, every WATCH_IDLE_MS).
+ * The socket is read by one thread at a time: the watcher reads only while
+ * main is busy, under the lock main takes to become idle, and main sets the
+ * eventfd before the DONE leaves, so the watcher never takes the next RUN.
+ * Sends come from both threads; a SOCK_SEQPACKET send is one atomic
+ * datagram, so they never interleave. A SIGSTOPped worker answers nothing,
+ * which is how the server sees hangs; a run that loops forever still answers
+ * PINGs and is caught by the server's run timeout.
  *
  * Test-only fault injection: the environment variable USHER_WORKER_FAULT,
  * read here and nowhere else, makes the worker misbehave on purpose so the
@@ -46,6 +56,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,6 +70,8 @@
 #include "runtime/rt.h"
 
 enum { EXIT_LOAD = 1, EXIT_USAGE = 2 };
+#define WATCH_AFTER_MS 100 /* a run this long gets the watcher answering PINGs */
+#define WATCH_IDLE_MS 250  /* how often the idle watcher looks for a run */
 
 typedef enum fault {
     FAULT_NONE = 0,
@@ -70,6 +84,7 @@ typedef enum fault {
 
 typedef struct wk {
     int sock;
+    int run_end_fd; /* eventfd: main -> watcher, the run it watches has ended */
     uint8_t *shm;
     uint64_t shm_bytes;
     be_session *s;
@@ -77,17 +92,17 @@ typedef struct wk {
     fault fault;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool pending; /* a RUN waits in run_msg (mu) */
-    bool busy;    /* main is running one (mu) */
-    bool quit;    /* QUIT or EOF seen (mu) */
-    size_t run_len;
+    pthread_cond_t cv;   /* the watcher sleeps on it (CLOCK_MONOTONIC) */
+    bool busy;           /* main is running a batch (mu) */
+    uint64_t busy_since; /* when it began (mu) */
+    bool watching;       /* the watcher reads the socket (mu) */
+    bool quit;           /* QUIT seen, or main has stopped (mu) */
 
     _Atomic uint64_t run_start_ns; /* 0 when idle: PONG's busy_ns */
     _Atomic uint64_t runs;         /* be_run calls started */
 
-    uint8_t run_msg[RT_IPC_MAX_MSG]; /* the RUN handed to main */
-    uint8_t io_buf[RT_IPC_MAX_MSG];  /* the io thread's receive buffer */
+    uint8_t run_msg[RT_IPC_MAX_MSG]; /* main's receive buffer: the RUN it runs */
+    uint8_t io_buf[RT_IPC_MAX_MSG];  /* the watcher's receive buffer */
     uint8_t out_msg[RT_IPC_MAX_MSG]; /* main's HELLO / DONE */
     us_tensor in[RT_MAX_IO], out[RT_MAX_IO];
 } wk;
@@ -236,75 +251,126 @@ static void send_done_error(wk *k, uint8_t *buf, uint64_t seq, int status, const
         WLOG(US_LOG_WARN, k, "could not send DONE: %s", strerror(-rc));
 }
 
-static void *io_main(void *arg)
+static void answer_ping(wk *k, const uint8_t *msg)
 {
-    wk *k = arg;
+    rt_ipc_ping ping;
+    memcpy(&ping, msg, sizeof ping);
+    rt_ipc_pong pong;
+    memset(&pong, 0, sizeof pong);
+    rt_ipc_hdr_init(&pong.h, RT_IPC_PONG, sizeof pong);
+    pong.nonce = ping.nonce;
+    uint64_t t0 = atomic_load(&k->run_start_ns), now = rt_ipc_now_ns();
+    pong.busy_ns = t0 && now > t0 ? now - t0 : 0;
+    pong.runs = atomic_load(&k->runs);
+    int rc = rt_ipc_send(k->sock, &pong, sizeof pong, false);
+    if (rc)
+        WLOG(US_LOG_WARN, k, "could not send PONG: %s", strerror(-rc));
+}
+
+static void wait_ms(wk *k, uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&k->cv, &k->mu, &ts);
+}
+
+/* The watcher, during one long run: answer what comes until main says the run ended. */
+static void watch_run(wk *k)
+{
     for (;;) {
-        ssize_t n = rt_ipc_recv(k->sock, k->io_buf, sizeof k->io_buf, false);
+        struct pollfd p[2] = {{.fd = k->run_end_fd, .events = POLLIN},
+                              {.fd = k->sock, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            return;
+        if (p[0].revents) {
+            uint64_t v;
+            if (read(k->run_end_fd, &v, sizeof v) < 0) {
+                /* EAGAIN: a token already taken; either way the run is over */
+            }
+            return;
+        }
+        if (!p[1].revents)
+            continue;
+        /* read only while main is busy: once it is idle the socket is its own, and
+         * what comes next may be the next RUN */
+        pthread_mutex_lock(&k->mu);
+        if (!k->busy) {
+            pthread_mutex_unlock(&k->mu);
+            return;
+        }
+        ssize_t n = rt_ipc_recv(k->sock, k->io_buf, sizeof k->io_buf, true);
+        pthread_mutex_unlock(&k->mu);
+        if (n == -EAGAIN)
+            continue;
         if (n == -EMSGSIZE) {
             WLOG(US_LOG_WARN, k, "%s", "dropped a message larger than the protocol allows");
             continue;
         }
         if (n <= 0) {
-            /* EOF (or a broken socket): the server is gone or done with us */
-            pthread_mutex_lock(&k->mu);
-            bool busy = k->busy;
-            k->quit = true;
-            pthread_cond_signal(&k->cv);
-            pthread_mutex_unlock(&k->mu);
-            if (busy) {
-                /* nobody is left to take the answer: do not finish the run */
-                WLOG(US_LOG_INFO, k, "%s", "the server went away during a run; exiting");
-                _exit(0);
-            }
-            return NULL;
+            /* nobody is left to take the answer: do not finish the run */
+            WLOG(US_LOG_INFO, k, "%s", "the server went away during a run; exiting");
+            _exit(0);
         }
         rt_ipc_hdr h;
         usher_error e;
         if (rt_ipc_check(k->io_buf, (size_t)n, &h, &e) != 0) {
             WLOG(US_LOG_WARN, k, "ignored a malformed message: %s", e.msg);
-            continue;
-        }
-        if (h.type == RT_IPC_PING) {
-            rt_ipc_ping ping;
-            memcpy(&ping, k->io_buf, sizeof ping);
-            rt_ipc_pong pong;
-            memset(&pong, 0, sizeof pong);
-            rt_ipc_hdr_init(&pong.h, RT_IPC_PONG, sizeof pong);
-            pong.nonce = ping.nonce;
-            uint64_t t0 = atomic_load(&k->run_start_ns), now = rt_ipc_now_ns();
-            pong.busy_ns = t0 && now > t0 ? now - t0 : 0;
-            pong.runs = atomic_load(&k->runs);
-            int rc = rt_ipc_send(k->sock, &pong, sizeof pong, false);
-            if (rc)
-                WLOG(US_LOG_WARN, k, "could not send PONG: %s", strerror(-rc));
+        } else if (h.type == RT_IPC_PING) {
+            answer_ping(k, k->io_buf);
         } else if (h.type == RT_IPC_RUN) {
-            pthread_mutex_lock(&k->mu);
-            bool taken = k->pending || k->busy;
-            if (!taken) {
-                memcpy(k->run_msg, k->io_buf, (size_t)n);
-                k->run_len = (size_t)n;
-                k->pending = true;
-                pthread_cond_signal(&k->cv);
-            }
-            pthread_mutex_unlock(&k->mu);
-            if (taken) {
-                rt_ipc_run r;
-                memcpy(&r, k->io_buf, sizeof r);
-                /* io_buf is free again: the DONE is built there */
-                send_done_error(k, k->io_buf, r.seq, USHER_ERR_STATE,
-                                "the worker is already running a batch (one at a time)");
-            }
+            rt_ipc_run r;
+            memcpy(&r, k->io_buf, sizeof r);
+            /* io_buf is free again: the DONE is built there */
+            send_done_error(k, k->io_buf, r.seq, USHER_ERR_STATE,
+                            "the worker is already running a batch (one at a time)");
         } else if (h.type == RT_IPC_QUIT) {
             pthread_mutex_lock(&k->mu);
-            k->quit = true;
-            pthread_cond_signal(&k->cv);
+            k->quit = true; /* main stops after its run */
             pthread_mutex_unlock(&k->mu);
-            return NULL;
         } else {
             WLOG(US_LOG_WARN, k, "ignored an unexpected message of type %u", (unsigned)h.type);
         }
     }
+}
+
+static void *watcher_main(void *arg)
+{
+    wk *k = arg;
+    pthread_mutex_lock(&k->mu);
+    while (!k->quit) {
+        uint64_t now = rt_ipc_now_ns(), after = (uint64_t)WATCH_AFTER_MS * 1000000;
+        if (!k->busy) {
+            wait_ms(k, WATCH_IDLE_MS);
+            continue;
+        }
+        if (now - k->busy_since < after) {
+            wait_ms(k, (after - (now - k->busy_since)) / 1000000 + 1);
+            continue;
+        }
+        k->watching = true;
+        pthread_mutex_unlock(&k->mu);
+        /* a token main wrote for an earlier run after watch_run had already left on
+         * seeing it idle: main wrote it before this run began, so it is here now */
+        uint64_t stale;
+        if (read(k->run_end_fd, &stale, sizeof stale) < 0) {
+            /* EAGAIN: none */
+        }
+        watch_run(k);
+        pthread_mutex_lock(&k->mu);
+        k->watching = false;
+        /* poll failed: wait for the run to end rather than watch it again at once */
+        uint64_t since = k->busy_since;
+        while (!k->quit && k->busy && k->busy_since == since)
+            wait_ms(k, WATCH_IDLE_MS);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
 }
 
 /* ---- running one batch ------------------------------------------------------------------ */
@@ -450,38 +516,61 @@ static int check_fds(wk *k, const wargs *a)
     return 0;
 }
 
-/* the main thread's loop: one RUN at a time until QUIT or EOF */
+/* main's loop: read the socket, run each RUN itself, until QUIT or EOF */
 static void serve(wk *k)
 {
     for (;;) {
-        pthread_mutex_lock(&k->mu);
-        while (!k->pending && !k->quit)
-            pthread_cond_wait(&k->cv, &k->mu);
-        bool quit = k->quit;
-        if (!quit) {
-            k->pending = false;
-            k->busy = true;
+        ssize_t n = rt_ipc_recv(k->sock, k->run_msg, sizeof k->run_msg, false);
+        if (n == -EMSGSIZE) {
+            WLOG(US_LOG_WARN, k, "%s", "dropped a message larger than the protocol allows");
+            continue;
         }
-        pthread_mutex_unlock(&k->mu);
-        if (quit)
+        if (n <= 0)
+            return; /* EOF (or a broken socket): the server is gone or done with us */
+        rt_ipc_hdr h;
+        usher_error e;
+        if (rt_ipc_check(k->run_msg, (size_t)n, &h, &e) != 0) {
+            WLOG(US_LOG_WARN, k, "ignored a malformed message: %s", e.msg);
+            continue;
+        }
+        if (h.type == RT_IPC_PING) {
+            answer_ping(k, k->run_msg);
+            continue;
+        }
+        if (h.type == RT_IPC_QUIT)
             return;
+        if (h.type != RT_IPC_RUN) {
+            WLOG(US_LOG_WARN, k, "ignored an unexpected message of type %u", (unsigned)h.type);
+            continue;
+        }
+        pthread_mutex_lock(&k->mu);
+        k->busy = true;
+        k->busy_since = rt_ipc_now_ns();
+        pthread_mutex_unlock(&k->mu);
         rt_ipc_done d;
         memset(&d, 0, sizeof d);
         size_t len;
         run_one(k, &d, &len);
         rt_ipc_hdr_init(&d.h, RT_IPC_DONE, len);
         memcpy(k->out_msg, &d, sizeof d);
-        /* idle before DONE leaves: the server sends the next RUN as soon as it has
-         * the DONE, and that RUN must find the worker free (run_msg and the region's
-         * inputs are no longer used; the DONE is in out_msg) */
+        /* idle before the DONE leaves: the server sends the next RUN as soon as it has
+         * the DONE, and that RUN is main's to read, not the watcher's */
         pthread_mutex_lock(&k->mu);
         k->busy = false;
+        bool watched = k->watching, quit = k->quit;
         pthread_mutex_unlock(&k->mu);
+        if (watched) {
+            uint64_t one = 1;
+            if (write(k->run_end_fd, &one, sizeof one) < 0)
+                WLOG(US_LOG_WARN, k, "could not signal the watcher: %s", strerror(errno));
+        }
         int rc = rt_ipc_send(k->sock, k->out_msg, len, false);
         if (rc) {
             WLOG(US_LOG_WARN, k, "could not send DONE (%s): stopping", strerror(-rc));
             return;
         }
+        if (quit)
+            return;
     }
 }
 
@@ -497,15 +586,26 @@ int rt_worker_main(int argc, char **argv)
         return EXIT_LOAD;
     }
     k->sock = -1;
+    k->run_end_fd = -1;
     const char *slash = strrchr(a.model, '/');
     rt_ipc_text(k->model, sizeof k->model, slash ? slash + 1 : a.model);
     pthread_mutex_init(&k->mu, NULL);
-    pthread_cond_init(&k->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&k->cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_t io;
     bool io_started = false;
     rc = check_fds(k, &a);
     if (rc)
         goto out;
+    k->run_end_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (k->run_end_fd < 0) {
+        WLOG(US_LOG_ERROR, k, "cannot make an eventfd: %s", strerror(errno));
+        rc = EXIT_LOAD;
+        goto out;
+    }
     k->fault = read_fault(k);
     if (k->fault == FAULT_SEGV_ON_LOAD)
         die_of(SIGSEGV);
@@ -536,7 +636,7 @@ int rt_worker_main(int argc, char **argv)
         rc = EXIT_LOAD;
         goto out;
     }
-    if (pthread_create(&io, NULL, io_main, k) != 0) {
+    if (pthread_create(&io, NULL, watcher_main, k) != 0) {
         WLOG(US_LOG_ERROR, k, "%s", "cannot start the heartbeat thread");
         rc = EXIT_LOAD;
         goto out;
@@ -546,10 +646,16 @@ int rt_worker_main(int argc, char **argv)
     rc = 0;
 out:
     if (io_started) {
-        /* wakes the io thread's recv if it is still in it (serve stopped on a send error) */
+        pthread_mutex_lock(&k->mu);
+        k->quit = true;
+        pthread_cond_signal(&k->cv);
+        pthread_mutex_unlock(&k->mu);
+        /* wakes the watcher's poll if it is still in it (serve stopped on a send error) */
         shutdown(k->sock, SHUT_RDWR);
         pthread_join(io, NULL);
     }
+    if (k->run_end_fd >= 0)
+        close(k->run_end_fd);
     be_close(k->s);
     if (k->shm)
         munmap(k->shm, k->shm_bytes);

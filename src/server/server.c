@@ -45,6 +45,7 @@ usher_serve_params usher_serve_default_params(void)
     p.max_connections = 1024;
     p.header_timeout_s = 10;
     p.default_slo_ms = 100;
+    p.inline_max_us = 250;
     return p;
 }
 
@@ -801,6 +802,7 @@ static void model_cfg(const usher_server *s, const srv_model *m, rt_model_cfg *c
     for (int b = 1; b <= cfg->max_batch && b <= SRV_MAX_PROFILE_BATCH; b++)
         cfg->latency_ns[b] = m->lat_ns[b];
     cfg->replicas = m->replicas;
+    cfg->inline_max_ns = (uint64_t)s->p.inline_max_us * 1000;
     cfg->be = be_default_options();
     cfg->be.intra_threads = m->threads;
     cfg->be.inter_threads = 1;
@@ -1028,6 +1030,11 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         s->p.http_threads = 2;
     if (s->p.default_slo_ms <= 0)
         s->p.default_slo_ms = 100;
+    if (p->inline_max_us < 0 || p->inline_max_us > 100000) {
+        us_free(s);
+        return us_err_set(err, USHER_ERR_INVALID, "inline_max_us %d: must be 0 (never) to "
+                          "100000", p->inline_max_us);
+    }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     s->cpus = p->cpus > 0 ? p->cpus : cpus > 0 ? (int)cpus : 1;
     int rc = repo_scan(p->repo, &s->repo, err);
