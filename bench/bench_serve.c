@@ -3,6 +3,7 @@
  * (issue 5; method and results: bench/README.md, "Serving (issue 5)").
  *
  *   bench_serve latency REPO MODEL [--rounds R] [--block N] [--exe USHER]
+ *                       [--inline-max-us N] [--cpu-wake-latency-us N]
  *   bench_serve direct MODEL.onnx [--batch B] [--seconds S]
  *   bench_serve body MODEL.onnx OUT [--rows N]
  *
@@ -29,7 +30,8 @@
  *          response built), which split the added time. Output: a table of
  *          p50/p90/p99/mean per path, the added p50 both pooled and as the
  *          median over rounds of the per-round p50 differences (paired),
- *          and the split (means).
+ *          and the split (means). --inline-max-us and --cpu-wake-latency-us
+ *          set the server's parameters of those names (usher serve --help).
  * direct   be_run at batch B (dim 0 of the first input; default 1) with the
  *          worker's settings, warm-up 3, for S seconds (default 5, at least
  *          5 runs): images/s = B x runs / wall time, and the p50 per run.
@@ -416,7 +418,8 @@ static int model_file(const char *repo, const char *model, char *out, size_t n)
     return 0;
 }
 
-static int latency(const char *repo, const char *model, const char *exe, int rounds, int block)
+static int latency(const char *repo, const char *model, const char *exe, int rounds, int block,
+                   int inline_us, int cpu_latency_us)
 {
     int rc = 1;
     usher_server *srv = NULL;
@@ -448,6 +451,12 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
     sp.exe = exe;
     sp.http_port = 0;
     sp.quiet = true;
+    if (inline_us >= 0)
+        sp.inline_max_us = inline_us;
+    if (cpu_latency_us >= 0) {
+        sp.cpu_latency_hold = true;
+        sp.cpu_latency_us = cpu_latency_us;
+    }
     usher_error err;
     if (usher_server_start(&sp, &srv, &err) < 0) {
         fprintf(stderr, "bench_serve: %s\n", err.msg);
@@ -674,6 +683,7 @@ static int write_body(const char *path, const char *out, int rows, const us_shap
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_serve latency REPO MODEL [--rounds R] [--block N] [--exe USHER]\n"
+                    "                       [--inline-max-us N] [--cpu-wake-latency-us N]\n"
                     "       bench_serve direct MODEL.onnx [--batch B] [--shape D,D,..] [--seconds S]\n"
                     "       bench_serve body MODEL.onnx OUT [--rows N] [--shape D,D,..]\n");
     return 2;
@@ -683,7 +693,7 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     const char *pos[3] = {0}, *exe = getenv("USHER_BIN");
-    int n_pos = 0, rounds = 15, block = 200, batch = 1;
+    int n_pos = 0, rounds = 15, block = 200, batch = 1, inline_us = -1, cpu_latency_us = -1;
     double seconds = 5;
     us_shape shape = {0};
     bool have_shape = false;
@@ -696,6 +706,10 @@ int main(int argc, char **argv)
             block = atoi(argv[++i]);
         else if (strcmp(argv[i], "--exe") == 0 && i + 1 < argc)
             exe = argv[++i];
+        else if (strcmp(argv[i], "--inline-max-us") == 0 && i + 1 < argc)
+            inline_us = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--cpu-wake-latency-us") == 0 && i + 1 < argc)
+            cpu_latency_us = atoi(argv[++i]);
         else if ((strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "--rows") == 0) && i + 1 < argc)
             batch = atoi(argv[++i]);
         else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
@@ -717,7 +731,8 @@ int main(int argc, char **argv)
     if (rounds < 1 || block < 1 || batch < 1)
         return usage();
     if (strcmp(argv[1], "latency") == 0 && n_pos == 2)
-        return latency(pos[0], pos[1], exe ? exe : "build/usher", rounds, block);
+        return latency(pos[0], pos[1], exe ? exe : "build/usher", rounds, block, inline_us,
+                       cpu_latency_us);
     if (strcmp(argv[1], "direct") == 0 && n_pos == 1)
         return direct_throughput(pos[0], batch, have_shape ? &shape : NULL, seconds);
     if (strcmp(argv[1], "body") == 0 && n_pos == 2)

@@ -290,7 +290,21 @@ TEST(infer_every_model)
         snprintf(id, sizeof id, "\"id\":\"%s-sample\"", models[i]);
         ASSERT_CONTAINS(r.body, id); /* PROTO-5 */
         reply_free(&r);
+        /* one request at a time: a model whose run is predicted well under the default
+         * --inline-max-us (250) found its replica idle and ran on the front-end thread */
+        srv_model *m = srv_find(srv, models[i]);
+        rt_model_stats st;
+        pthread_rwlock_rdlock(&srv->rt_lock);
+        srv_model_stats(m, &st);
+        pthread_rwlock_unlock(&srv->rt_lock);
+        if (m->max_batch == 1 && m->lat_ns[1] && m->lat_ns[1] <= 100000)
+            ASSERT(st.inline_runs >= 1);
     }
+    reply r;
+    request("GET", "/metrics", NULL, NULL, 0, &r);
+    ASSERT_CONTAINS(r.body, "usher_batches_inline_total{model=\"vad\"}");
+    ASSERT_CONTAINS(r.body, "usher_batches_inline_handed_over_total{model=\"vad\"}");
+    reply_free(&r);
     ASSERT_HEALTHY();
 }
 

@@ -51,6 +51,11 @@ typedef struct usher_serve_params {
     int inline_max_us;         /* a request that finds its model idle, with a run predicted to
                                   take at most this, runs on the front-end thread that received
                                   it (docs/serve.md); default 250; 0: never; at most 100000 */
+    bool cpu_latency_hold;     /* while serving, ask Linux (PM QoS, /dev/cpu_dma_latency) to keep
+                                  every core's wake-up latency within cpu_latency_us: no deep
+                                  idle states, and with 0 idle cores poll instead of halting.
+                                  Faster hand-offs between threads, more power; needs root */
+    int cpu_latency_us;        /* 0 to 1000000 */
 } usher_serve_params;
 
 usher_serve_params usher_serve_default_params(void);

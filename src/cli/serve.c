@@ -21,7 +21,7 @@ static void help(FILE *f)
             "                   [--http-address ADDR] [--http-threads N] [--cpus N]\n"
             "                   [--max-body-bytes N] [--default-slo-ms MS]\n"
             "                   [--exit-timeout S] [--ort-lib PATH] [--gpu-share mps|sm]\n"
-            "                   [--inline-max-us N]\n"
+            "                   [--inline-max-us N] [--cpu-wake-latency-us N]\n"
             "                   [--log-level L] [--log-format text|json] [--quiet]\n\n"
             "Serves the models of a repository (Triton's layout: DIR/MODEL/VERSION/model.onnx,\n"
             "optional config.pbtxt, optional usher.yaml with slo_ms, rate, sample) over the\n"
@@ -48,6 +48,10 @@ static void help(FILE *f)
             "  --inline-max-us N   a request that finds its model idle, with a run predicted to\n"
             "                      take at most N us, runs on the front-end thread that got it,\n"
             "                      skipping two thread hand-offs (default 250; 0: never)\n"
+            "  --cpu-wake-latency-us N  hold Linux's CPU latency QoS at N us while serving\n"
+            "                      (/dev/cpu_dma_latency; needs root): no deep idle states; with\n"
+            "                      0 idle cores poll. Quicker thread hand-offs, notably on VMs,\n"
+            "                      for more power. Default: the system's setting, untouched\n"
             "  --log-level L       error, warn (default), info (adds one line per request: the\n"
             "                      access log) or debug; also USHER_LOG\n"
             "  --log-format F      text (default) or json (one object per line: time, level,\n"
@@ -98,6 +102,11 @@ int cli_serve(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--inline-max-us") == 0 && v && cli_parse_i64(v, 0, 100000, &n)) {
             p.inline_max_us = (int)n;
+            i++;
+        } else if (strcmp(a, "--cpu-wake-latency-us") == 0 && v &&
+                   cli_parse_i64(v, 0, 1000000, &n)) {
+            p.cpu_latency_hold = true;
+            p.cpu_latency_us = (int)n;
             i++;
         } else if (strcmp(a, "--cpus") == 0 && v && cli_parse_i64(v, 1, 4096, &n)) {
             p.cpus = (int)n;

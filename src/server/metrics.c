@@ -65,6 +65,18 @@ void srv_metrics(usher_server *s, us_buf *b)
     for (size_t i = 0; i < s->n; i++)
         us_buf_printf(b, "usher_batches_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
                       (unsigned long long)st[i].batches);
+    head(b, "usher_batches_inline_total", "counter",
+         "Batches run by the front-end thread that received their one request, which found "
+         "the model idle (--inline-max-us).");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_batches_inline_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
+                      (unsigned long long)st[i].inline_runs);
+    head(b, "usher_batches_inline_handed_over_total", "counter",
+         "Of those, the runs that outlasted the front-end thread's wait and were finished by "
+         "the replica's thread.");
+    for (size_t i = 0; i < s->n; i++)
+        us_buf_printf(b, "usher_batches_inline_handed_over_total{model=\"%s\"} %llu\n",
+                      s->m[i].rm->name, (unsigned long long)st[i].inline_handoffs);
     head(b, "usher_batch_rows_total", "counter", "Rows over all batches (mean batch size = "
                                                  "rows / batches).");
     for (size_t i = 0; i < s->n; i++)

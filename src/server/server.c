@@ -12,6 +12,8 @@
  * is {"error": "..."} (PROTO-2) with the request's id when it had one
  * (PROTO-5).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -851,6 +853,8 @@ static void stats_add(rt_model_stats *a, const rt_model_stats *b)
     a->compute_ns += b->compute_ns;
     a->started_late += b->started_late;
     a->worker_deaths += b->worker_deaths;
+    a->inline_runs += b->inline_runs;
+    a->inline_handoffs += b->inline_handoffs;
 }
 
 void srv_model_stats(const srv_model *m, rt_model_stats *out)
@@ -1001,6 +1005,35 @@ out:
     return rc;
 }
 
+/*
+ * Linux's CPU latency QoS (Documentation/power/pm_qos_interface.rst): while
+ * the file stays open, no core enters an idle state that takes longer than
+ * us microseconds to leave; with 0, idle cores poll. On virtual machines
+ * whose idle vCPUs halt, each wake-up of a thread on another core then costs
+ * a few microseconds instead of tens (bench/README.md, Serving). The cost is
+ * power: cores that would sleep stay awake.
+ */
+static int hold_cpu_latency(usher_server *s, int us, usher_error *err)
+{
+    if (us < 0 || us > 1000000)
+        return us_err_set(err, USHER_ERR_INVALID, "cpu_latency_us %d: must be 0 to 1000000", us);
+    int fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return us_err_set(err, errno == EACCES || errno == EPERM ? USHER_ERR_DENIED : USHER_ERR_IO,
+                          "cannot hold the CPU wake-up latency: /dev/cpu_dma_latency: %s%s",
+                          strerror(errno), errno == EACCES || errno == EPERM ? " (needs root)" : "");
+    int32_t v = us;
+    if (write(fd, &v, sizeof v) != (ssize_t)sizeof v) {
+        int e = errno;
+        close(fd);
+        return us_err_set(err, USHER_ERR_IO, "cannot hold the CPU wake-up latency: writing "
+                          "/dev/cpu_dma_latency: %s", strerror(e));
+    }
+    s->cpu_latency_fd = fd;
+    US_LOGI("holding the CPU wake-up latency at %d us while serving (/dev/cpu_dma_latency)", us);
+    return USHER_OK;
+}
+
 int usher_server_start(const usher_serve_params *p, usher_server **out, usher_error *err)
 {
     *out = NULL;
@@ -1019,6 +1052,7 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
     pthread_rwlock_init(&s->rt_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&s->reload_mu, NULL);
+    s->cpu_latency_fd = -1;
     snprintf(s->repo_dir, sizeof s->repo_dir, "%s", p->repo);
     snprintf(s->exe, sizeof s->exe, "%s", p->exe);
     snprintf(s->address, sizeof s->address, "%s", p->http_address ? p->http_address : "127.0.0.1");
@@ -1048,6 +1082,11 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         repo_free(&s->repo);
         us_free(s);
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    /* before the profiles are measured, so that they see the machine as it serves */
+    if (p->cpu_latency_hold && (rc = hold_cpu_latency(s, p->cpu_latency_us, err)) < 0) {
+        usher_server_free(s);
+        return rc;
     }
     s->gpus = gpu_device_count(s->gpu_why, sizeof s->gpu_why);
     for (size_t i = 0; i < s->n; i++) {
@@ -1131,6 +1170,8 @@ void usher_server_free(usher_server *s)
     if (!s)
         return;
     usher_server_shutdown(s, 0);
+    if (s->cpu_latency_fd >= 0)
+        close(s->cpu_latency_fd); /* the kernel drops the request with the file */
     pthread_rwlock_destroy(&s->rt_lock);
     pthread_mutex_destroy(&s->reload_mu);
     us_free(s->m);

@@ -61,6 +61,7 @@ struct usher_server {
     bool stopped;
     pthread_rwlock_t rt_lock;   /* see srv_model */
     pthread_mutex_t reload_mu;  /* one plan change at a time */
+    int cpu_latency_fd;         /* /dev/cpu_dma_latency held open (cpu_latency_hold); -1: none */
     int cpus;
     int gpus;                   /* CUDA devices usable here (0: the CPU path) */
     char gpu_why[160];          /* why none, when none */
