@@ -3,7 +3,8 @@
 # (issue 5)", on the example repository's real models (scripts/example-repo.sh):
 #   1. added latency of HTTP + queue + IPC over a direct ONNX Runtime call,
 #      wakeword-hello, one request at a time (bench_serve latency: the server
-#      in-process, interleaved blocks);
+#      in-process, interleaved blocks): with the defaults, without the inline
+#      path, and with idle cores polling (--cpu-wake-latency-us 0, as root);
 #   2. requests/s of wakeword-hello under wrk (closed loop, JSON and binary
 #      bodies), status codes counted by the Lua script;
 #   3. ocr-cls served with batching against ONNX Runtime's own throughput at
@@ -113,8 +114,21 @@ run_wrk() {
 
 echo
 echo "## 1. added latency, wakeword-hello, one request at a time (bench_serve, server in-process)"
+echo "### the defaults"
 "$bs" latency "$out/only-wakeword-hello" wakeword-hello --rounds "${ROUNDS:-15}" --block 200 \
     --exe "$build/usher"
+echo
+echo "### --inline-max-us 0: every request handed to the replica thread and back"
+"$bs" latency "$out/only-wakeword-hello" wakeword-hello --rounds "${ROUNDS:-15}" --block 200 \
+    --exe "$build/usher" --inline-max-us 0
+echo
+echo "### --cpu-wake-latency-us 0: idle cores poll instead of sleeping (needs root)"
+if [ -w /dev/cpu_dma_latency ]; then
+    "$bs" latency "$out/only-wakeword-hello" wakeword-hello --rounds "${ROUNDS:-15}" \
+        --block 200 --exe "$build/usher" --cpu-wake-latency-us 0
+else
+    echo "(skipped: /dev/cpu_dma_latency is not writable here)"
+fi
 
 echo
 echo "## 2. wrk, wakeword-hello (wrk -t2 -c16 -d${wrk_s}s; wrk shares the 2 cores with the server)"

@@ -1460,7 +1460,9 @@ TEST(serve_inline_run_handed_over_when_hung)
     ASSERT(direct_runs(&k, 1, NULL));
     rt_model_cfg *c = model_cfg(&k, 1);
     c->latency_ns[1] = 2 * k.direct_ns;
-    c->inline_max_ns = 1 * MS; /* the submitter waits 4 ms at most */
+    /* far above the prediction, so that a slow machine (sanitizers, other tests) still runs
+     * requests inline; the submitter waits 4 x this at most (tens of ms) */
+    c->inline_max_ns = 20 * k.direct_ns;
     rt_model *m = NULL;
     ASSERT_OK(rt_model_new(c, usher_bin(), &m, &err));
     ASSERT(wait_ready(m, 1, 60 * SEC));
@@ -1504,7 +1506,7 @@ TEST(serve_inline_run_handed_over_when_hung)
     for (int id = 0; id < N; id++)
         ASSERT_EQ_INT(atomic_load(&L->answers[id]), 1);
     ASSERT(s.inline_handoffs >= 1);
-    ASSERT(s.inline_runs >= N / 2); /* most found the model idle (timing allowing) */
+    ASSERT(s.inline_runs >= N / 2); /* most found the model idle */
     ASSERT(held_ms < 1000);
     ASSERT_EQ_U64(s.worker_deaths, 1);
     ASSERT(ledger2_holds(&s));
