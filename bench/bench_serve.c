@@ -6,6 +6,7 @@
  *                       [--inline-max-us N] [--cpu-wake-latency-us N]
  *   bench_serve direct MODEL.onnx [--batch B] [--seconds S]
  *   bench_serve body MODEL.onnx OUT [--rows N]
+ *   bench_serve decode BODY.json
  *
  * latency  starts the server in this process (usher_server_start, port 0,
  *          workers are `USHER worker` processes: --exe, else $USHER_BIN,
@@ -40,6 +41,8 @@
  *          0 when it is dynamic, binary outputs) to OUT and prints the JSON
  *          header's length (the Inference-Header-Content-Length value), for
  *          wrk.
+ * decode   the front end's decoding of a JSON infer body alone
+ *          (oip_parse_request), best of 7 rounds of 500.
  * Inputs are the same fixed pattern for the direct and binary paths.
  */
 #include <arpa/inet.h>
@@ -59,6 +62,7 @@
 #include <unistd.h>
 
 #include "backend/be.h"
+#include "server/oip.h"
 #include "usher/serve.h"
 #include "bench.h"
 
@@ -658,6 +662,43 @@ static int direct_throughput(const char *path, int batch, const us_shape *shape,
     return rc != 0;
 }
 
+/* The front end's decoding of an infer body alone: oip_parse_request (bounded JSON reader,
+ * numbers decoded into the tensor's type), best of 7 rounds of 500. */
+static int decode_body(const char *path)
+{
+    size_t len;
+    char *body = read_file(path, &len);
+    if (!body) {
+        fprintf(stderr, "bench_serve: cannot read %s\n", path);
+        return 1;
+    }
+    oip_limits lim = oip_default_limits();
+    double best = 1e30;
+    size_t elements = 0;
+    for (int r = 0; r < 7; r++) {
+        double t0 = now();
+        for (int k = 0; k < 500; k++) {
+            oip_request q;
+            usher_error err;
+            if (oip_parse_request((const uint8_t *)body, len, 0, &lim, &q, &err) < 0) {
+                fprintf(stderr, "bench_serve: %s: %s\n", path, err.msg);
+                free(body);
+                return 1;
+            }
+            elements = 0;
+            for (size_t i = 0; i < q.n_in; i++)
+                elements += q.in[i].bytes;
+            oip_request_free(&q);
+        }
+        double t = (now() - t0) / 500;
+        best = t < best ? t : best;
+    }
+    printf("decode %s: %zu bytes of JSON -> %zu bytes of tensors in %.1f us (best of 7 x 500)\n",
+           path, len, elements, best * 1e6);
+    free(body);
+    return 0;
+}
+
 static int write_body(const char *path, const char *out, int rows, const us_shape *shape)
 {
     direct d;
@@ -685,7 +726,8 @@ static int usage(void)
     fprintf(stderr, "usage: bench_serve latency REPO MODEL [--rounds R] [--block N] [--exe USHER]\n"
                     "                       [--inline-max-us N] [--cpu-wake-latency-us N]\n"
                     "       bench_serve direct MODEL.onnx [--batch B] [--shape D,D,..] [--seconds S]\n"
-                    "       bench_serve body MODEL.onnx OUT [--rows N] [--shape D,D,..]\n");
+                    "       bench_serve body MODEL.onnx OUT [--rows N] [--shape D,D,..]\n"
+                    "       bench_serve decode BODY.json\n");
     return 2;
 }
 
@@ -735,6 +777,8 @@ int main(int argc, char **argv)
                        cpu_latency_us);
     if (strcmp(argv[1], "direct") == 0 && n_pos == 1)
         return direct_throughput(pos[0], batch, have_shape ? &shape : NULL, seconds);
+    if (strcmp(argv[1], "decode") == 0 && n_pos == 1)
+        return decode_body(pos[0]);
     if (strcmp(argv[1], "body") == 0 && n_pos == 2)
         return write_body(pos[0], pos[1], batch, have_shape ? &shape : NULL);
     return usage();

@@ -131,6 +131,11 @@ else
 fi
 
 echo
+echo "## 1b. decoding a JSON body alone (oip_parse_request)"
+"$bs" decode "$out/only-wakeword-hello/wakeword-hello/sample.json"
+"$bs" decode "$out/only-ocr-cls/ocr-cls/sample.json"
+
+echo
 echo "## 2. wrk, wakeword-hello (wrk -t2 -c16 -d${wrk_s}s; wrk shares the 2 cores with the server)"
 hello=$out/only-wakeword-hello/wakeword-hello
 hdr=$("$bs" body "$hello/1/model.onnx" "$out/hello.bin")

@@ -359,6 +359,24 @@ TEST(doubles_fast_path_matches_strtod)
         if (memcmp(&n.d, &want, sizeof want) != 0)
             FAIL_("%s: %.17g, strtod says %.17g", s, n.d, want);
     }
+    /* small magnitudes as tensors carry them: "-0.000123", zeros before the digits and
+     * trailing ones after, 1..20 digits, with and without an exponent */
+    for (int k = 0; k < 100000; k++) {
+        int o = snprintf(s, sizeof s, "%s0.", test_splitmix(&st) & 1 ? "-" : "");
+        int zeros = (int)(test_splitmix(&st) % 26), digits = 1 + (int)(test_splitmix(&st) % 20);
+        for (int i = 0; i < zeros; i++)
+            s[o++] = '0';
+        for (int i = 0; i < digits; i++)
+            s[o++] = (char)('0' + (i == 0 ? 1 + test_splitmix(&st) % 9 : test_splitmix(&st) % 10));
+        if (test_splitmix(&st) % 4 == 0)
+            o += snprintf(s + o, sizeof s - (size_t)o, "E+%d", (int)(test_splitmix(&st) % 30));
+        s[o] = 0;
+        if (!num_of(s, &n))
+            FAIL_("%s: refused", s);
+        double want = strtod(s, NULL);
+        if (memcmp(&n.d, &want, sizeof want) != 0)
+            FAIL_("%s: %.17g, strtod says %.17g", s, n.d, want);
+    }
 }
 
 TEST(strings_decode)

@@ -258,8 +258,73 @@ static inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
  * '1' standing for any nonzero digits cut off (so the rounding is still
  * correct), which keeps the work and the buffer bounded for any token.
  */
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * One pass over a number with a fraction or an exponent whose significant
+ * digits fit 19 decimal digits and 53 bits and whose decimal exponent is
+ * within +-22 (most tensor data: "0.0757", "-1.5e-3"): Clinger's fast path,
+ * correctly rounded with one IEEE operation. It reads from s while the
+ * bytes form a number (at most n) and says how many it took in *used.
+ * False for anything else (integers included), which num_decode's full
+ * path takes.
+ */
+static bool num_fast(const unsigned char *s, size_t n, us_jsonr_num *o, size_t *used)
+{
+    size_t i = 0;
+    bool neg = n && s[0] == '-';
+    i += neg;
+    uint64_t mant = 0;
+    int sig = 0;
+    int64_t e10 = 0;
+    bool plain = true;
+    for (; i < n && is_digit(s[i]); i++)
+        if (mant || s[i] != '0') {
+            if (++sig > 19)
+                return false;
+            mant = mant * 10 + (uint64_t)(s[i] - '0');
+        }
+    if (i < n && s[i] == '.') {
+        plain = false;
+        for (i++; i < n && is_digit(s[i]); i++) {
+            e10--;
+            if (mant || s[i] != '0') {
+                if (++sig > 19)
+                    return false;
+                mant = mant * 10 + (uint64_t)(s[i] - '0');
+            }
+        }
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        plain = false;
+        i++;
+        bool eneg = false;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            eneg = s[i++] == '-';
+        int64_t ex = 0;
+        for (; i < n && is_digit(s[i]); i++)
+            if (ex < 1000000000)
+                ex = ex * 10 + (s[i] - '0');
+        e10 += eneg ? -ex : ex;
+    }
+    if (plain || mant > (1ull << 53) || e10 < -22 || e10 > 22)
+        return false;
+    *used = i;
+    double d = (double)mant;
+    d = e10 >= 0 ? d * pow10_exact[e10] : d / pow10_exact[-e10];
+    memset(o, 0, sizeof *o);
+    o->negative = neg;
+    o->d = neg ? -d : d;
+    return true;
+}
+
 static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
 {
+    size_t used;
+    if (num_fast(s, n, o, &used) && used == n)
+        return true;
     memset(o, 0, sizeof *o);
     size_t i = 0;
     bool neg = s[0] == '-';
@@ -351,11 +416,8 @@ static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
      * give the correctly rounded value in one IEEE operation (most request data:
      * "0.1234", "-1.5e-3"); strtod for the rest */
     if (!sticky && sig <= 19 && mant <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
-        static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
         double d = (double)mant;
-        d = e10 >= 0 ? d * p10[e10] : d / p10[-e10];
+        d = e10 >= 0 ? d * pow10_exact[e10] : d / pow10_exact[-e10];
         o->d = neg ? -d : d;
         return true;
     }
@@ -524,7 +586,6 @@ static int scan_number(parser *p)
 {
     const unsigned char *s = p->s;
     size_t n = p->n, i = p->pos, start = i;
-    bool simple = true;
     if (s[i] == '-')
         i++;
     if (i >= n || !is_digit(s[i])) {
@@ -541,11 +602,12 @@ static int scan_number(parser *p)
         while (i < n && is_digit(s[i]))
             i++;
     }
-    if (i - d0 > 19) /* may not fit 64 bits */
-        simple = false;
+    /* the value is below 10^(integer digits + exponent) (no leading zeros in JSON):
+     * at most 10^308, under the largest double, needs no decoding to know it is finite;
+     * only numbers that might overflow are decoded here (the accessor decodes all) */
+    int64_t mag = (int64_t)(i - d0);
     if (i < n && s[i] == '.') {
         i++;
-        simple = false;
         if (i >= n || !is_digit(s[i]))
             return fail(p, i, USHER_ERR_PARSE, "expected a digit after the decimal point");
         while (i < n && is_digit(s[i]))
@@ -553,15 +615,18 @@ static int scan_number(parser *p)
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
-        simple = false;
+        bool neg = false;
         if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
+            neg = s[i++] == '-';
         if (i >= n || !is_digit(s[i]))
             return fail(p, i, USHER_ERR_PARSE, "expected a digit in the exponent");
-        while (i < n && is_digit(s[i]))
-            i++;
+        int64_t ex = 0;
+        for (; i < n && is_digit(s[i]); i++)
+            if (ex < 1000000000) /* saturated: far beyond any double */
+                ex = ex * 10 + (s[i] - '0');
+        mag += neg ? -ex : ex;
     }
-    if (!simple) {
+    if (mag > 308) {
         us_jsonr_num num;
         if (!num_decode(s + start, i - start, &num))
             return fail(p, start, USHER_ERR_PARSE,
@@ -1018,8 +1083,11 @@ bool us_jsonr_number(const us_jsonr_doc *d, us_jsonr_val v, us_jsonr_num *out)
 {
     if (us_jsonr_type_of(d, v) != US_JSONR_NUMBER)
         return false;
-    size_t o = PAY(word(d, v)), e = o;
+    size_t o = PAY(word(d, v)), e = o, used;
     const unsigned char *s = d->text;
+    /* the parser checked the number's syntax: the fast path finds its end itself */
+    if (num_fast(s + o, d->len - o, out, &used))
+        return true;
     while (e < d->len && (is_digit(s[e]) || s[e] == '-' || s[e] == '+' || s[e] == '.' ||
                           s[e] == 'e' || s[e] == 'E'))
         e++;
