@@ -6,8 +6,10 @@
 #   2. npm tarballs listed in scripts/npm.lock: fetched with `npm pack`
 #      (no install scripts run), checked against the pinned sha256, cached in
 #      .deps/npm/ and unpacked beside (.deps/npm/<name>/package/...).
+#      With --gpu, also those of scripts/npm-gpu.lock (ONNX Runtime's CUDA
+#      provider, 179 MB; only scripts/gpu.sh asks for it).
 #
-# Usage: scripts/deps.sh [--no-npm]
+# Usage: scripts/deps.sh [--no-npm | --gpu]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -35,6 +37,8 @@ if ((${#missing[@]})); then
 fi
 
 [ "${1:-}" = "--no-npm" ] && exit 0
+locks=(scripts/npm.lock)
+[ "${1:-}" = "--gpu" ] && locks+=(scripts/npm-gpu.lock)
 
 cache="$root/.deps/npm"
 mkdir -p "$cache"
@@ -75,7 +79,9 @@ while read -r spec sha _; do
             members=(--wildcards 'package/LICENSE' 'package/ThirdPartyNotices.txt'
                      'package/Plugins/Linux/x64/*.so'
                      'package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers/*') ;;
+        com.github.asus4.onnxruntime.linux-x64-gpu)
+            members=(--wildcards 'package/Plugins/Linux/x64/libonnxruntime_providers_*.so') ;;
     esac
     tar -xzf "$tgz" -C "$dir" --no-same-owner --no-same-permissions "${members[@]}"
     echo "$version" > "$dir/.version"
-done < scripts/npm.lock
+done < <(cat "${locks[@]}")

@@ -1240,6 +1240,10 @@ TEST(serve_deadlines)
     uint64_t done = rt_now_ns();
     rt_model_stats s;
     rt_model_get_stats(m, &s);
+    for (int o = 1; o < RT_OUTCOME_COUNT; o++)
+        if (s.outcome[o] && o != RT_REJECTED)
+            fprintf(stderr, "  %llu %s, the first: %s\n", (unsigned long long)s.outcome[o],
+                    rt_outcome_name((rt_outcome)o), L->first_msg[o]);
     ASSERT_EQ_U64(s.outcome[RT_OK], 3);
     ASSERT_EQ_U64(s.batches, 1);
     ASSERT_EQ_U64(s.batch_rows, 3);
