@@ -258,6 +258,21 @@ static inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
  * '1' standing for any nonzero digits cut off (so the rounding is still
  * correct), which keeps the work and the buffer bounded for any token.
  */
+/* After an 'e' or 'E' at s[i - 1]: an optional sign and digits, the value saturated far
+ * beyond any double's range; returns the index past them (the syntax is the caller's). */
+static size_t exp_read(const unsigned char *s, size_t i, size_t n, int64_t *ex)
+{
+    bool neg = false;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    int64_t v = 0;
+    for (; i < n && is_digit(s[i]); i++)
+        if (v < 1000000000)
+            v = v * 10 + (s[i] - '0');
+    *ex = neg ? -v : v;
+    return i;
+}
+
 static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
@@ -299,15 +314,9 @@ static bool num_fast(const unsigned char *s, size_t n, us_jsonr_num *o, size_t *
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         plain = false;
-        i++;
-        bool eneg = false;
-        if (i < n && (s[i] == '-' || s[i] == '+'))
-            eneg = s[i++] == '-';
-        int64_t ex = 0;
-        for (; i < n && is_digit(s[i]); i++)
-            if (ex < 1000000000)
-                ex = ex * 10 + (s[i] - '0');
-        e10 += eneg ? -ex : ex;
+        int64_t ex;
+        i = exp_read(s, i + 1, n, &ex);
+        e10 += ex;
     }
     if (plain || mant > (1ull << 53) || e10 < -22 || e10 > 22)
         return false;
@@ -345,15 +354,7 @@ static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
     int64_t ex = 0;
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         expo = true;
-        i++;
-        bool eneg = false;
-        if (i < n && (s[i] == '-' || s[i] == '+'))
-            eneg = s[i++] == '-';
-        for (; i < n && is_digit(s[i]); i++)
-            if (ex < 1000000000) /* saturate: far beyond any double either way */
-                ex = ex * 10 + (s[i] - '0');
-        if (eneg)
-            ex = -ex;
+        i = exp_read(s, i + 1, n, &ex);
     }
     o->negative = neg;
     o->integer = !frac && !expo;
@@ -389,7 +390,6 @@ static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
     char buf[NUM_DIGITS + 40];
     size_t m = 0, sig = 0;
     bool sticky = false;
-    uint64_t mant = 0; /* the first 19 significant digits, for the fast path */
     if (neg)
         buf[m++] = '-';
     size_t lead = m;
@@ -399,8 +399,6 @@ static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
             if (sig == 0 && s[k] == '0')
                 continue;
             sig++;
-            if (sig <= 19)
-                mant = mant * 10 + (uint64_t)(s[k] - '0');
             if (m - lead < NUM_DIGITS)
                 buf[m++] = (char)s[k];
             else if (s[k] != '0')
@@ -411,16 +409,8 @@ static bool num_decode(const unsigned char *s, size_t n, us_jsonr_num *o)
         o->d = neg ? -0.0 : 0.0;
         return true;
     }
+    /* what num_fast took is not here: the rest goes to strtod */
     int64_t e10 = ex - (int64_t)(f1 - f0) + (int64_t)(sig - (m - lead));
-    /* Clinger's fast path: a mantissa and a power of ten that doubles hold exactly
-     * give the correctly rounded value in one IEEE operation (most request data:
-     * "0.1234", "-1.5e-3"); strtod for the rest */
-    if (!sticky && sig <= 19 && mant <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
-        double d = (double)mant;
-        d = e10 >= 0 ? d * pow10_exact[e10] : d / pow10_exact[-e10];
-        o->d = neg ? -d : d;
-        return true;
-    }
     if (sticky) {
         buf[m++] = '1';
         e10--;
@@ -615,16 +605,12 @@ static int scan_number(parser *p)
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
-        bool neg = false;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            neg = s[i++] == '-';
-        if (i >= n || !is_digit(s[i]))
-            return fail(p, i, USHER_ERR_PARSE, "expected a digit in the exponent");
-        int64_t ex = 0;
-        for (; i < n && is_digit(s[i]); i++)
-            if (ex < 1000000000) /* saturated: far beyond any double */
-                ex = ex * 10 + (s[i] - '0');
-        mag += neg ? -ex : ex;
+        size_t digit = i + (i < n && (s[i] == '+' || s[i] == '-'));
+        if (digit >= n || !is_digit(s[digit]))
+            return fail(p, digit, USHER_ERR_PARSE, "expected a digit in the exponent");
+        int64_t ex;
+        i = exp_read(s, i, n, &ex);
+        mag += ex;
     }
     if (mag > 308) {
         us_jsonr_num num;

@@ -100,7 +100,6 @@ typedef struct batch_run {
     size_t n;
     int64_t rows;
     uint64_t t0;        /* when it was sent (rt clock) */
-    uint64_t timeout;   /* the worker is declared hung after this */
     bool inline_run;    /* started by the submitting thread, not the replica's (run_inline) */
 } batch_run;
 
@@ -394,14 +393,14 @@ static uint64_t work_ahead(const rt_model *m, uint64_t now)
  * model without batching, or r fills a batch) and its run is predicted
  * short, since the submitter (a front-end thread) is held meanwhile.
  */
-static replica *inline_replica(rt_model *m, const rt_request *r)
+static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t *lat)
 {
     if (!m->cfg.inline_max_ns || m->head || m->draining)
         return NULL;
     if (m->batch_max > 1 && r->rows < m->batch_max)
         return NULL; /* the batcher would wait for company */
-    uint64_t lat = lat_of(m, r->rows);
-    if (!lat || lat > m->cfg.inline_max_ns)
+    *lat = lat_of(m, r->rows);
+    if (!*lat || *lat > m->cfg.inline_max_ns)
         return NULL;
     for (int i = 0; i < m->n_rep; i++) {
         replica *p = &m->rep[i];
@@ -411,7 +410,7 @@ static replica *inline_replica(rt_model *m, const rt_request *r)
     return NULL;
 }
 
-static void run_inline(rt_model *m, replica *p, rt_request *r);
+static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat);
 
 rt_outcome rt_submit(rt_model *m, rt_request *r)
 {
@@ -473,14 +472,15 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         rt_respond(r, o, msg);
         return o;
     }
-    replica *p = inline_replica(m, r);
+    uint64_t lat = 0;
+    replica *p = inline_replica(m, r, &lat);
     if (p) {
         p->busy = true;
-        p->busy_until = now + lat_of(m, r->rows);
+        p->busy_until = now + lat;
         m->running++;
         m->st.in_flight++;
         m->st.inline_runs++;
-        run_inline(m, p, r); /* releases the lock */
+        run_inline(m, p, r, lat); /* releases the lock */
         return RT_OK;
     }
     if (m->tail)
@@ -633,7 +633,6 @@ static size_t drop_late(rt_model *m, rt_request **reqs, size_t n, uint64_t now)
     return k;
 }
 
-
 /* Lock held: the batch's replica is free again (and its thread told, if another ran it). */
 static void release_claim(rt_model *m, replica *p, const batch_run *b)
 {
@@ -646,11 +645,14 @@ static void release_claim(rt_model *m, replica *p, const batch_run *b)
         pthread_cond_broadcast(&m->work_cv);
 }
 
+#define NOTHING_SENT 2 /* send_batch: every member was answered before a send */
+
 /*
  * Lock held on entry, released on return. Join the batch, drop the members
  * whose deadline has passed, count it and send it to the replica's worker.
- * Returns the send's status (USHER_OK: running, to be waited for), or 1 when
- * nothing is left to run (every member answered; the claim released).
+ * Returns the send's status (USHER_OK: running, to be waited for), or
+ * NOTHING_SENT when no member is left to run (each answered; the claim
+ * released).
  */
 static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
 {
@@ -667,7 +669,7 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
             pthread_mutex_lock(&m->mu);
             release_claim(m, p, b);
             finish(m, b->reqs, b->n, RT_INTERNAL, msg, 0, 0);
-            return 1;
+            return NOTHING_SENT;
         }
         b->t0 = rt_now_ns();
         size_t k = drop_late(m, b->reqs, b->n, b->t0);
@@ -683,7 +685,7 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
             if (m->draining)
                 pthread_cond_broadcast(&m->idle_cv);
             pthread_mutex_unlock(&m->mu);
-            return 1;
+            return NOTHING_SENT;
         }
     }
 
@@ -696,10 +698,10 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
     uint64_t lat = lat_of(m, b->rows);
     pthread_mutex_unlock(&m->mu);
 
-    b->timeout = lat > RUN_TIMEOUT_MIN_NS / 10 ? lat * 10 : RUN_TIMEOUT_MIN_NS;
+    uint64_t timeout = lat > RUN_TIMEOUT_MIN_NS / 10 ? lat * 10 : RUN_TIMEOUT_MIN_NS;
     /* a lone request runs from its own tensors: no copy; the worker copies the
      * inputs into its region before the RUN leaves, so the joined ones go now */
-    int rc = rt_worker_send(p->w, b->n > 1 ? joined : b->reqs[0]->in, n_in, b->timeout, err);
+    int rc = rt_worker_send(p->w, b->n > 1 ? joined : b->reqs[0]->in, n_in, timeout, err);
     if (b->n > 1)
         for (size_t i = 0; i < n_in; i++)
             us_free(joined[i].data);
@@ -771,20 +773,34 @@ static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_te
         rt_worker_stop(dead, 0);
 }
 
+/*
+ * Lock not held. The batch b was sent with status rc: wait for its answer
+ * (spin_ns and budget_ns as rt_worker_wait takes them; 0, 0: to the end)
+ * and end it. RT_WORKER_PENDING when the budget ran out first, the batch
+ * still running and nothing ended.
+ */
+static int wait_batch(rt_model *m, replica *p, const batch_run *b, int rc, usher_error *err,
+                      uint64_t spin_ns, uint64_t budget_ns)
+{
+    us_tensor outs[RT_MAX_IO];
+    size_t n_out = 0;
+    if (rc == USHER_OK)
+        rc = rt_worker_wait(p->w, spin_ns, budget_ns, outs, &n_out, err);
+    if (rc == RT_WORKER_PENDING)
+        return rc;
+    end_batch(m, p, b, rc, outs, n_out, err);
+    return USHER_OK;
+}
+
 /* Run one batch taken from the queue on the replica's own thread (lock held on entry and
  * exit, released meanwhile). */
 static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
 {
     batch_run b = {.reqs = reqs, .n = n};
-    us_tensor outs[RT_MAX_IO];
-    size_t n_out = 0;
     usher_error err = {0};
     int rc = send_batch(m, p, &b, &err);
-    if (rc != 1) {
-        if (rc == USHER_OK)
-            rc = rt_worker_wait(p->w, 0, 0, outs, &n_out, &err);
-        end_batch(m, p, &b, rc, outs, n_out, &err);
-    }
+    if (rc != NOTHING_SENT)
+        wait_batch(m, p, &b, rc, &err, 0, 0);
     pthread_mutex_lock(&m->mu);
 }
 
@@ -796,34 +812,23 @@ static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
  * answer; a run that takes longer is handed to the replica thread, which
  * waits for it to the end, so a slow or hung run never holds the submitter.
  */
-static void run_inline(rt_model *m, replica *p, rt_request *r)
+static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat)
 {
     p->batch[0] = r; /* the replica thread takes no batch while p is busy */
     /* poll without sleeping for up to twice the predicted run (at most the budget) */
-    uint64_t spin = 2 * lat_of(m, r->rows);
-    if (spin > 4 * m->cfg.inline_max_ns)
-        spin = 4 * m->cfg.inline_max_ns;
+    uint64_t budget = 4 * m->cfg.inline_max_ns, spin = 2 * lat < budget ? 2 * lat : budget;
     batch_run b = {.reqs = p->batch, .n = 1, .inline_run = true};
-    us_tensor outs[RT_MAX_IO];
-    size_t n_out = 0;
     usher_error err = {0};
     int rc = send_batch(m, p, &b, &err);
-    if (rc == 1)
+    if (rc == NOTHING_SENT || wait_batch(m, p, &b, rc, &err, spin, budget) != RT_WORKER_PENDING)
         return;
-    if (rc == USHER_OK) {
-        rc = rt_worker_wait(p->w, spin, 4 * m->cfg.inline_max_ns, outs, &n_out, &err);
-        if (rc == RT_WORKER_PENDING) {
-            pthread_mutex_lock(&m->mu);
-            p->handoff = b;
-            p->handoff.inline_run = false; /* its end is the replica thread's own */
-            p->handed = true;
-            m->st.inline_handoffs++;
-            pthread_cond_broadcast(&m->work_cv);
-            pthread_mutex_unlock(&m->mu);
-            return;
-        }
-    }
-    end_batch(m, p, &b, rc, outs, n_out, &err);
+    pthread_mutex_lock(&m->mu);
+    p->handoff = b;
+    p->handoff.inline_run = false; /* its end is the replica thread's own */
+    p->handed = true;
+    m->st.inline_handoffs++;
+    pthread_cond_broadcast(&m->work_cv);
+    pthread_mutex_unlock(&m->mu);
 }
 
 /* Lock held on entry and exit: wait for the run a submitter handed over, and end it. */
@@ -832,11 +837,8 @@ static void take_handoff(rt_model *m, replica *p)
     batch_run b = p->handoff;
     p->handed = false;
     pthread_mutex_unlock(&m->mu);
-    us_tensor outs[RT_MAX_IO];
-    size_t n_out = 0;
     usher_error err = {0};
-    int rc = rt_worker_wait(p->w, 0, 0, outs, &n_out, &err);
-    end_batch(m, p, &b, rc, outs, n_out, &err);
+    wait_batch(m, p, &b, USHER_OK, &err, 0, 0);
     pthread_mutex_lock(&m->mu);
 }
 

@@ -299,27 +299,23 @@ static int wait_for(rt_worker *w, const wait_spec *s, size_t *len, usher_error *
             if (silent < wake)
                 wake = silent;
         }
-        if (now < s->spin_until) {
-            /* the answer is due within microseconds: a sleep and a wake-up would cost
-             * more than the wait (tens of microseconds on a virtual machine). The yield
-             * lets the worker run should it share this core. */
-            struct pollfd q = {.fd = w->sock, .events = POLLIN};
-            if (poll(&q, 1, 0) == 0) {
-                sched_yield();
-                continue;
-            }
-        }
         int timeout_ms = -1;
         if (wake != UINT64_MAX) {
             uint64_t ms = (wake - now + 999999) / 1000000;
             timeout_ms = ms > INT_MAX ? INT_MAX : (int)ms;
         }
+        /* while the answer is due within microseconds, look without sleeping: a sleep
+         * and a wake-up would cost more than the wait (tens of microseconds on a
+         * virtual machine); the yield lets the worker run should it share this core */
+        bool spin = now < s->spin_until;
         struct pollfd p[2] = {{.fd = w->sock, .events = POLLIN}, {.fd = w->pidfd, .events = POLLIN}};
         int np = w->pidfd >= 0 ? 2 : 1;
-        int pr = poll(p, (nfds_t)np, timeout_ms);
+        int pr = poll(p, (nfds_t)np, spin ? 0 : timeout_ms);
         if (pr < 0 && errno != EINTR)
             return mark_dead(w, true, err, "could not be polled %s (%s)", s->phase,
                              strerror(errno));
+        if (pr == 0 && spin)
+            sched_yield();
         if (pr <= 0)
             continue;
         if (p[0].revents) {
@@ -902,7 +898,13 @@ int rt_worker_run(rt_worker *w, const us_tensor *in, size_t n_in, us_tensor *out
 {
     if (n_out)
         *n_out = 0;
-    int rc = rt_worker_send(w, in, n_in, timeout_ns, err);
+    int rc = check_alive(w, err);
+    if (rc)
+        return rc;
+    if (!out || !n_out) /* refused before anything is sent */
+        return us_err_set(err, USHER_ERR_INVALID, "worker for '%s': run without a place for "
+                          "outputs", w->model);
+    rc = rt_worker_send(w, in, n_in, timeout_ns, err);
     return rc ? rc : rt_worker_wait(w, 0, 0, out, n_out, err);
 }
 

@@ -8,6 +8,7 @@
  * before they reached a model's queue (malformed bodies) are counted apart
  * in usher_requests_invalid_total.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,27 +23,36 @@ static void head(us_buf *b, const char *name, const char *type, const char *help
     us_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric with one sample per model: the uint64_t field of rt_model_stats at offset off. */
+static void per_model(us_buf *b, const usher_server *s, const rt_model_stats *st,
+                      const char *name, const char *type, const char *help, size_t off)
+{
+    head(b, name, type, help);
+    for (size_t i = 0; i < s->n; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&st[i] + off, sizeof v);
+        us_buf_printf(b, "%s{model=\"%s\"} %llu\n", name, s->m[i].rm->name, (unsigned long long)v);
+    }
+}
+#define STAT(field) offsetof(rt_model_stats, field)
+
 void srv_metrics(usher_server *s, us_buf *b)
 {
     rt_model_stats st[REPO_MAX_MODELS];
     pthread_rwlock_rdlock(&s->rt_lock); /* the plan fields and runtimes stay put */
     for (size_t i = 0; i < s->n; i++)
         srv_model_stats(&s->m[i], &st[i]);
-    head(b, "usher_requests_received_total", "counter",
-         "Inference requests a model's queue received (accepted or rejected there).");
-    for (size_t i = 0; i < s->n; i++)
-        us_buf_printf(b, "usher_requests_received_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
-                      (unsigned long long)st[i].received);
+    per_model(b, s, st, "usher_requests_received_total", "counter",
+              "Inference requests a model's queue received (accepted or rejected there).",
+              STAT(received));
     head(b, "usher_requests_total", "counter", "Inference requests answered, by outcome.");
     for (size_t i = 0; i < s->n; i++)
         for (int o = 0; o < RT_OUTCOME_COUNT; o++)
             us_buf_printf(b, "usher_requests_total{model=\"%s\",outcome=\"%s\"} %llu\n",
                           s->m[i].rm->name, rt_outcome_name((rt_outcome)o),
                           (unsigned long long)st[i].outcome[o]);
-    head(b, "usher_requests_in_flight", "gauge", "Requests queued or running.");
-    for (size_t i = 0; i < s->n; i++)
-        us_buf_printf(b, "usher_requests_in_flight{model=\"%s\"} %llu\n", s->m[i].rm->name,
-                      (unsigned long long)st[i].in_flight);
+    per_model(b, s, st, "usher_requests_in_flight", "gauge", "Requests queued or running.",
+              STAT(in_flight));
     head(b, "usher_requests_invalid_total", "counter",
          "Requests refused before the model's queue: malformed or inconsistent bodies.");
     for (size_t i = 0; i < s->n; i++)
@@ -61,32 +71,21 @@ void srv_metrics(usher_server *s, us_buf *b)
     for (size_t i = 0; i < s->n; i++)
         us_buf_printf(b, "usher_compute_seconds_total{model=\"%s\"} %.6f\n", s->m[i].rm->name,
                       (double)st[i].compute_ns * 1e-9);
-    head(b, "usher_batches_total", "counter", "Batches run.");
-    for (size_t i = 0; i < s->n; i++)
-        us_buf_printf(b, "usher_batches_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
-                      (unsigned long long)st[i].batches);
-    head(b, "usher_batches_inline_total", "counter",
-         "Batches run by the front-end thread that received their one request, which found "
-         "the model idle (--inline-max-us).");
-    for (size_t i = 0; i < s->n; i++)
-        us_buf_printf(b, "usher_batches_inline_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
-                      (unsigned long long)st[i].inline_runs);
-    head(b, "usher_batches_inline_handed_over_total", "counter",
-         "Of those, the runs that outlasted the front-end thread's wait and were finished by "
-         "the replica's thread.");
-    for (size_t i = 0; i < s->n; i++)
-        us_buf_printf(b, "usher_batches_inline_handed_over_total{model=\"%s\"} %llu\n",
-                      s->m[i].rm->name, (unsigned long long)st[i].inline_handoffs);
-    head(b, "usher_batch_rows_total", "counter", "Rows over all batches (mean batch size = "
-                                                 "rows / batches).");
-    for (size_t i = 0; i < s->n; i++)
-        us_buf_printf(b, "usher_batch_rows_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
-                      (unsigned long long)st[i].batch_rows);
-    head(b, "usher_started_late_total", "counter",
-         "Inferences started after a member's deadline (the runtime expires them instead: 0).");
-    for (size_t i = 0; i < s->n; i++)
-        us_buf_printf(b, "usher_started_late_total{model=\"%s\"} %llu\n", s->m[i].rm->name,
-                      (unsigned long long)st[i].started_late);
+    per_model(b, s, st, "usher_batches_total", "counter", "Batches run.", STAT(batches));
+    per_model(b, s, st, "usher_batches_inline_total", "counter",
+              "Batches run by the front-end thread that received their one request, which found "
+              "the model idle (--inline-max-us).",
+              STAT(inline_runs));
+    per_model(b, s, st, "usher_batches_inline_handed_over_total", "counter",
+              "Of those, the runs that outlasted the front-end thread's wait and were finished "
+              "by the replica's thread.",
+              STAT(inline_handoffs));
+    per_model(b, s, st, "usher_batch_rows_total", "counter",
+              "Rows over all batches (mean batch size = rows / batches).", STAT(batch_rows));
+    per_model(b, s, st, "usher_started_late_total", "counter",
+              "Inferences started after a member's deadline (the runtime expires them instead: "
+              "0).",
+              STAT(started_late));
     head(b, "usher_model_ready", "gauge", "1 when the model serves.");
     for (size_t i = 0; i < s->n; i++)
         us_buf_printf(b, "usher_model_ready{model=\"%s\"} %d\n", s->m[i].rm->name,
@@ -147,6 +146,18 @@ void srv_metrics(usher_server *s, us_buf *b)
     pthread_rwlock_unlock(&s->rt_lock);
 }
 
+/* "key": {"count": count, "ns": ns}, Triton's duration statistic */
+static void count_ns(us_json *j, const char *key, uint64_t count, uint64_t ns)
+{
+    us_json_key(j, key);
+    us_json_obj_begin(j);
+    us_json_key(j, "count");
+    us_json_uint(j, count);
+    us_json_key(j, "ns");
+    us_json_uint(j, ns);
+    us_json_obj_end(j);
+}
+
 void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b)
 {
     us_json j;
@@ -177,32 +188,14 @@ void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b)
         us_json_uint(&j, st.batches);
         us_json_key(&j, "inference_stats");
         us_json_obj_begin(&j);
-        us_json_key(&j, "success");
-        us_json_obj_begin(&j);
-        us_json_key(&j, "count");
-        us_json_uint(&j, st.outcome[RT_OK]);
-        us_json_key(&j, "ns");
-        us_json_uint(&j, st.queue_ns + st.compute_ns);
-        us_json_obj_end(&j);
+        count_ns(&j, "success", st.outcome[RT_OK], st.queue_ns + st.compute_ns);
         us_json_key(&j, "fail");
         us_json_obj_begin(&j);
         us_json_key(&j, "count");
         us_json_uint(&j, fail);
         us_json_obj_end(&j);
-        us_json_key(&j, "queue");
-        us_json_obj_begin(&j);
-        us_json_key(&j, "count");
-        us_json_uint(&j, st.outcome[RT_OK]);
-        us_json_key(&j, "ns");
-        us_json_uint(&j, st.queue_ns);
-        us_json_obj_end(&j);
-        us_json_key(&j, "compute_infer");
-        us_json_obj_begin(&j);
-        us_json_key(&j, "count");
-        us_json_uint(&j, st.outcome[RT_OK]);
-        us_json_key(&j, "ns");
-        us_json_uint(&j, st.compute_ns);
-        us_json_obj_end(&j);
+        count_ns(&j, "queue", st.outcome[RT_OK], st.queue_ns);
+        count_ns(&j, "compute_infer", st.outcome[RT_OK], st.compute_ns);
         us_json_obj_end(&j);
         us_json_key(&j, "outcomes");
         us_json_obj_begin(&j);
