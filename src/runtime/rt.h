@@ -36,6 +36,7 @@
 #define RT_MAX_IO 64       /* inputs or outputs of one model */
 #define RT_MAX_BATCH 4096  /* rows of one batch */
 #define RT_MAX_REPLICAS 256 /* workers of one model */
+#define RT_MAX_PREFERRED 8  /* preferred batch sizes */
 
 typedef enum rt_outcome {
     RT_OK = 0,
@@ -97,7 +98,19 @@ typedef struct rt_model_cfg {
     int queue_capacity;        /* requests; 0: default (see rt_model_new) */
     uint64_t default_timeout_ns; /* from the SLO when a request gives none */
     uint64_t latency_ns[RT_MAX_BATCH + 1]; /* predicted batch latency by rows (index 1..max_batch);
-                                              0: unknown (no deadline-based closing) */
+                                              0: unknown, learned from the first runs */
+    /* Triton's dynamic_batching: > 0, a batch may wait this long (from its oldest request's
+     * arrival) for more rows, up to the largest preferred size (or max_batch); 0: usher's
+     * policy (work-conserving: an idle replica takes what is queued, waiting only when the
+     * observed arrival rate needs larger batches to keep up); < 0: never wait */
+    int64_t max_queue_delay_ns;
+    int preferred_batch[RT_MAX_PREFERRED]; /* ascending; dispatch at once on reaching one */
+    int n_preferred;
+    /* elements per row of each input (the workers' input order) in the run the latencies
+     * were measured with; a request's predicted cost is scaled by its largest ratio to
+     * these (every dynamic dim counts, not only the batch). 0: unknown (taken from the
+     * first request that runs, when latency_ns is learned too) */
+    double ref_elems[RT_MAX_IO];
     int replicas;              /* worker processes */
     /* a request that finds nothing queued and a replica idle, and would be dispatched
      * alone at once, runs on the thread that submits it when its batch is predicted to

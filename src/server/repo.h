@@ -34,6 +34,20 @@
 
 #define REPO_MAX_MODELS 1024
 #define REPO_NAME_MAX 128 /* bytes with the terminator */
+#define REPO_MAX_IO 64     /* inputs described in config.pbtxt (as RT_MAX_IO) */
+#define REPO_MAX_PREFERRED 8
+
+/* One input as config.pbtxt and usher.yaml describe it. */
+typedef struct repo_input {
+    char name[US_TENSOR_NAME_MAX];
+    us_dtype dtype;            /* config's data_type; US_DT_INVALID: not given */
+    int rank;                  /* config's dims (Triton's meaning: without the batch dim when
+                                  max_batch_size > 0); -1: no dims given */
+    int64_t dim[US_TENSOR_MAX_RANK]; /* -1: dynamic */
+    int max_rank;              /* usher.yaml max_dims for this input; 0: none */
+    int64_t max[US_TENSOR_MAX_RANK]; /* the largest each dim may be (same indexing as dim);
+                                        0: unbounded */
+} repo_input;
 
 typedef struct repo_model {
     char name[REPO_NAME_MAX];
@@ -46,6 +60,10 @@ typedef struct repo_model {
     int instances;            /* instance_group count summed; 0: unset */
     bool kind_gpu;            /* an instance_group of KIND_GPU */
     int64_t max_queue_delay_us; /* -1: unset */
+    int preferred_batch[REPO_MAX_PREFERRED]; /* dynamic_batching.preferred_batch_size */
+    int n_preferred;
+    repo_input inputs[REPO_MAX_IO]; /* config.pbtxt input [...] and usher.yaml max_dims */
+    size_t n_inputs;
     /* usher.yaml */
     double slo_ms;            /* 0: unset (default 100 ms) */
     double rate;              /* expected requests/s; 0: unset */

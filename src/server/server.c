@@ -803,6 +803,15 @@ static void model_cfg(const usher_server *s, const srv_model *m, rt_model_cfg *c
     cfg->default_timeout_ns = (uint64_t)(m->slo_ms * 1e6);
     for (int b = 1; b <= cfg->max_batch && b <= SRV_MAX_PROFILE_BATCH; b++)
         cfg->latency_ns[b] = m->lat_ns[b];
+    memcpy(cfg->ref_elems, m->ref_elems, sizeof cfg->ref_elems);
+    /* config.pbtxt's dynamic_batching, with Triton's meaning (docs/serve.md) */
+    const repo_model *rm = m->rm;
+    cfg->max_queue_delay_ns = rm->max_queue_delay_us < 0    ? 0
+                              : rm->max_queue_delay_us == 0 ? -1
+                                                            : rm->max_queue_delay_us * 1000;
+    for (int i = 0; i < rm->n_preferred && i < RT_MAX_PREFERRED; i++)
+        if (rm->preferred_batch[i] <= cfg->max_batch)
+            cfg->preferred_batch[cfg->n_preferred++] = rm->preferred_batch[i];
     cfg->replicas = m->replicas;
     cfg->inline_max_ns = (uint64_t)s->p.inline_max_us * 1000;
     cfg->be = be_default_options();

@@ -37,6 +37,11 @@ typedef struct srv_model {
     double slo_ms, rate;
     uint64_t lat_ns[SRV_MAX_PROFILE_BATCH + 1]; /* measured batch latency, 1 thread; 0: not measured */
     int prof_max;               /* lat_ns holds batches 1..prof_max (0: not profiled) */
+    double ref_elems[RT_MAX_IO];/* per input (the session's order): elements per row of the
+                                   profiled input (0: unknown); see rt_model_cfg */
+    char profile_note[256];     /* how lat_ns was measured: "the sample request", "random
+                                   inputs, dim 'N' = 512", or why it was not and that the
+                                   latency is learned from the first requests (log, metadata) */
     double capacity;            /* requests/s the plan's replicas sustain at max_batch */
     short gpu[RT_MAX_REPLICAS]; /* per replica, the plan file's GPU (index in its list; -1: none) */
     unsigned char share[RT_MAX_REPLICAS]; /* and its MPS share there, % */
