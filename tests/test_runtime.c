@@ -137,8 +137,18 @@ typedef struct decide_case {
     uint64_t slack_ms;
     size_t take, expire;
     uint64_t wake_ms;         /* NONE: only when the queue changes */
+    /* the waiting policy (0s: usher's default with no arrival rate known) */
+    int64_t delay_ms;         /* max_queue_delay: > 0 wait that long, < 0 never */
+    uint64_t arr_ms[8];       /* arrivals (for the delay) */
+    double rate;              /* observed arrivals, rows/s */
+    int replicas;
+    int pref[3];              /* preferred batch sizes, 0-terminated */
+    double cost;              /* every request's cost (0: 1) */
 } decide_case;
 
+/* the policy fields trail each row; rows that leave them out take the defaults */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const decide_case decide_cases[] = {
     {"empty queue", 0, 4, {10, 12, 14, 16}, 0, {0}, {0}, false, 0, 0, 0, NONE},
     {"no prediction: at once", 5, 8, {0}, 3, {1, 1, 1}, {100, 100, 100}, false, 0, 3, 0, 5},
@@ -152,42 +162,78 @@ static const decide_case decide_cases[] = {
      {100, 100, 100, 100, 100, 100}, false, 0, 4, 0, 0},
     {"fill: rows of several requests", 0, 4, {10, 12, 14, 16}, 3, {2, 1, 1},
      {100, 100, 100}, false, 0, 3, 0, 0},
-    {"wait: room left and time to spare", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false, 0,
-     0, 0, 88},
-    {"wait: slack closes earlier", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false, 3, 0, 0,
-     85},
-    {"wait: the earliest deadline drives it", 10, 4, {10, 12, 14, 16}, 3, {1, 1, 1},
-     {100, 50, 100}, false, 0, 0, 0, 36},
-    {"close: the last moment reached", 88, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false, 0,
-     2, 0, 88},
-    {"close: past the pair's last moment, the head leaves alone", 89, 4, {10, 12, 14, 16}, 2,
-     {1, 1}, {100, 100}, false, 0, 1, 0, 89},
-    {"close: within the slack", 86, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false, 3, 2, 0,
-     86},
+    /* work-conserving: an idle replica takes what is queued */
+    {"idle: a lone request leaves at once", 0, 4, {10, 12, 14, 16}, 1, {1}, {100}, false, 0, 1, 0,
+     0},
+    {"idle: what is queued leaves at once", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false,
+     0, 2, 0, 0},
+    {"idle: a low rate never waits", 0, 4, {10, 12, 14, 16}, 1, {1}, {100}, false, 0, 1, 0, 0, 0,
+     {0}, 1.0, 1},
+    {"idle: a rate one replica keeps up with alone", 0, 4, {10, 12, 14, 16}, 1, {1}, {100}, false,
+     0, 1, 0, 0, 0, {0}, 99.0, 1},
+    /* rate 125/s, one replica: 1 row takes 10 ms while 1.25 arrive; 2 rows take 12 ms while
+     * 1.5 arrive: wait for the second, at most twice its expected arrival (2 x 8 ms) */
+    {"keep up: wait for the size that keeps up", 0, 4, {10, 12, 14, 16}, 1, {1}, {100}, false, 0,
+     0, 0, 16, 0, {0}, 125.0, 1},
+    {"keep up: reached", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false, 0, 2, 0, 0, 0,
+     {0}, 125.0, 1},
+    {"keep up: two replicas share the rate", 0, 4, {10, 12, 14, 16}, 1, {1}, {100}, false, 0, 1,
+     0, 0, 0, {0}, 125.0, 2},
+    {"keep up: bounded by the deadline", 0, 4, {10, 12, 14, 16}, 1, {1}, {20}, false, 0, 0, 0,
+     10, 0, {0}, 125.0, 1},
+    /* 1000/s: no size keeps up; it waits for a full batch, 2 x 3 rows' arrival */
+    {"keep up: nothing keeps up, waits toward max_batch", 0, 4, {10, 12, 14, 16}, 1, {1}, {1000},
+     false, 0, 0, 0, 6, 0, {0}, 1000.0, 1},
+    /* at cost 2, 2 rows take 24 ms (3 arrive), 3 take 28 (3.5), 4 take 32 (4): wait 2 x 16 ms */
+    {"keep up: a costlier request needs more", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {300, 300},
+     false, 0, 0, 0, 32, 0, {0}, 125.0, 1, {0}, 2.0},
+    /* Triton's max_queue_delay_microseconds and preferred_batch_size */
+    {"delay: waits from the oldest arrival", 10, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100},
+     false, 0, 0, 0, 13, 5, {8, 9}},
+    {"delay: over, leaves", 13, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false, 0, 2, 0, 13,
+     5, {8, 9}},
+    {"delay: the earliest deadline ends it", 10, 4, {10, 12, 14, 16}, 3, {1, 1, 1},
+     {100, 50, 100}, false, 0, 0, 0, 36, 100, {0, 0, 0}},
+    {"delay: slack closes earlier", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false, 3, 0, 0,
+     85, 1000},
+    {"delay: the last moment reached", 88, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, false, 0,
+     2, 0, 88, 1000},
+    {"delay: past the pair's last moment, the head leaves alone", 89, 4, {10, 12, 14, 16}, 2,
+     {1, 1}, {100, 100}, false, 0, 1, 0, 89, 1000},
+    {"delay: no deadline, waits the delay", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {NONE, NONE},
+     false, 0, 0, 0, 5, 5},
+    {"delay: a preferred size reached leaves", 0, 8, {10, 12, 14, 16, 18, 20, 22, 24}, 2, {1, 1},
+     {100, 100}, false, 0, 2, 0, 0, 50, {0}, 0, 0, {2}},
+    {"delay: the largest preferred size is the target", 0, 8, {10, 12, 14, 16, 18, 20, 22, 24}, 2,
+     {1, 1}, {100, 100}, false, 0, 0, 0, 50, 50, {0}, 0, 0, {2, 4}},
+    {"never wait: max_queue_delay 0 in the config", 0, 4, {10, 12, 14, 16}, 1, {1}, {100}, false,
+     0, 1, 0, 0, -1, {0}, 1000.0, 1},
     {"close: a newcomer would break the head's deadline", 85, 4, {10, 12, 14, 16}, 2, {1, 1},
-     {96, 200}, false, 0, 1, 0, 85},
+     {96, 200}, false, 0, 1, 0, 85, 1000},
     {"close: a newcomer that cannot make it in this batch", 0, 4, {10, 12, 14, 16}, 2, {1, 1},
-     {100, 11}, false, 0, 1, 0, 0},
+     {100, 11}, false, 0, 1, 0, 0, 1000},
     {"close: the next request's rows do not fit", 0, 4, {10, 12, 14, 16}, 2, {3, 2}, {100, 100},
-     false, 0, 1, 0, 0},
+     false, 0, 1, 0, 0, 1000},
     {"close: blocked (other shapes behind)", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {100, 100}, true,
-     0, 2, 0, 0},
-    {"close: no deadline to wait against", 0, 4, {10, 12, 14, 16}, 2, {1, 1}, {NONE, NONE}, false,
-     0, 2, 0, 0},
+     0, 2, 0, 0, 1000},
     {"expire: cannot finish even alone", 0, 4, {10, 12, 14, 16}, 3, {1, 1, 1}, {5, 9, 100}, false,
-     0, 0, 2, 90},
+     0, 1, 2, 0},
     {"expire: exactly meetable is kept", 0, 4, {10, 12, 14, 16}, 1, {1}, {10}, false, 0, 1, 0, 0},
     {"expire: all of them", 30, 4, {10, 12, 14, 16}, 2, {1, 1}, {35, 20}, false, 0, 0, 2, NONE},
+    {"expire: by the request's cost", 0, 4, {10, 12, 14, 16}, 1, {1}, {15}, false, 0, 0, 1, NONE,
+     0, {0}, 0, 0, {0}, 2.0},
     {"expire: only the head run", 0, 4, {10, 12, 14, 16}, 3, {1, 1, 1}, {5, 100, 5}, false, 0, 1,
      1, 0},
     {"large: one request of max_batch rows", 0, 8, {10, 12, 14, 16, 18, 20, 22, 24}, 2, {8, 1},
      {100, 100}, false, 0, 1, 0, 0},
     {"large: more rows than max_batch", 0, 4, {10, 12, 14, 16}, 1, {6}, {100}, false, 0, 1, 0, 0},
     {"large: behind a small head", 0, 8, {10, 12, 14, 16, 18, 20, 22, 24}, 2, {3, 8}, {100, 100},
-     false, 0, 1, 0, 0},
+     false, 0, 1, 0, 0, 1000},
     {"large: too slow even alone", 0, 4, {10, 12, 14, 16}, 1, {8}, {20}, false, 0, 0, 1, NONE},
-    {"batch of one: always full", 0, 1, {10}, 3, {1, 1, 1}, {100, 100, 100}, false, 0, 1, 0, 0},
+    {"batch of one: always full", 0, 1, {10}, 3, {1, 1, 1}, {100, 100, 100}, false, 0, 1, 0, 0,
+     1000},
 };
+#pragma GCC diagnostic pop
 
 static void run_decide(const decide_case *c, rt_batch_decision *d)
 {
@@ -197,18 +243,32 @@ static void run_decide(const decide_case *c, rt_batch_decision *d)
         lat[i + 1] = c->lat_ms[i] * MS;
         any = any || c->lat_ms[i];
     }
-    uint64_t dl[8];
-    for (size_t i = 0; i < c->n; i++)
+    uint64_t dl[8], arr[8];
+    double cost[8];
+    for (size_t i = 0; i < c->n; i++) {
         dl[i] = c->dl_ms[i] == NONE ? NONE : c->dl_ms[i] * MS;
+        arr[i] = c->arr_ms[i] * MS;
+        cost[i] = c->cost > 0 ? c->cost : 1.0;
+    }
+    int n_pref = 0;
+    while (n_pref < 3 && c->pref[n_pref])
+        n_pref++;
     rt_batch_view v = {
         .now_ns = c->now_ms * MS,
         .max_batch = c->max_batch,
         .latency_ns = any ? lat : NULL,
         .rows = c->rows,
         .deadline_ns = dl,
+        .arrival_ns = arr,
+        .cost = cost,
         .n = c->n,
         .blocked = c->blocked,
         .slack_ns = c->slack_ms * MS,
+        .max_queue_delay_ns = c->delay_ms * (int64_t)MS,
+        .preferred = c->pref,
+        .n_preferred = n_pref,
+        .arrival_rate = c->rate,
+        .replicas = c->replicas,
     };
     rt_batch_decide(&v, d);
 }
@@ -243,34 +303,44 @@ TEST(batch_latency_lookup)
 }
 
 /*
- * A virtual clock drives the decision as a replica would: arrivals at 0, 5, 10 and 50 ms,
- * each with a 60 ms deadline, lat(k) = 10 + 2k ms. The first three leave together at the last
- * moment for their earliest deadline (60 - lat(3) = 44 ms) and finish exactly on time; the
- * fourth leaves alone at 110 - 12 = 98 ms.
+ * A virtual clock drives the decision as one replica would (it decides only when idle):
+ * arrivals at 0, 5, 10 and 50 ms, each with a 60 ms deadline, lat(k) = 10 + 2k ms. The
+ * first leaves alone at once (an idle replica does not wait for company) and runs until
+ * 12 ms; the two that queued meanwhile leave together then; the fourth leaves alone on
+ * arrival. With max_queue_delay 20 ms instead, the first three wait and leave together
+ * when the first has waited 20 ms, the fourth when it has.
  */
-TEST(batch_decide_virtual_clock)
+static void vclock_replay(int64_t delay_ms, const uint64_t *want_start, const size_t *want_size,
+                          size_t want_batches)
 {
     uint64_t lat[5] = {0, 12 * MS, 14 * MS, 16 * MS, 18 * MS};
     const uint64_t arrive[] = {0, 5 * MS, 10 * MS, 50 * MS};
     int64_t rows[4];
-    uint64_t dl[4];
+    uint64_t dl[4], arr[4];
     size_t head = 0, tail = 0, next = 0;
-    uint64_t starts[4], sizes[4];
+    uint64_t starts[4], sizes[4], busy_until = 0;
     size_t batches = 0;
     rt_set_clock(vclock);
     vclock_ns = 0;
     uint64_t wake = NONE;
     for (int steps = 0; steps < 100 && (next < 4 || head < tail); steps++) {
         uint64_t t_arr = next < 4 ? arrive[next] : NONE;
-        vclock_ns = t_arr < wake ? t_arr : wake;
+        uint64_t t_idle = head < tail && busy_until > vclock_ns ? busy_until : NONE;
+        uint64_t t = t_arr < wake ? t_arr : wake;
+        t = t_idle < t ? t_idle : t;
+        vclock_ns = t > vclock_ns ? t : vclock_ns;
         if (vclock_ns == t_arr) {
             rows[tail] = 1;
+            arr[tail] = arrive[next];
             dl[tail] = arrive[next] + 60 * MS;
             tail++;
             next++;
         }
+        if (busy_until > vclock_ns || head == tail)
+            continue; /* running: it decides when it is idle again */
         rt_batch_view v = {.now_ns = rt_now_ns(), .max_batch = 4, .latency_ns = lat,
-                           .rows = rows + head, .deadline_ns = dl + head, .n = tail - head};
+                           .rows = rows + head, .deadline_ns = dl + head, .arrival_ns = arr + head,
+                           .n = tail - head, .max_queue_delay_ns = delay_ms * (int64_t)MS};
         rt_batch_decision d;
         rt_batch_decide(&v, &d);
         ASSERT_EQ_U64(d.expire, 0);
@@ -279,6 +349,7 @@ TEST(batch_decide_virtual_clock)
             sizes[batches++] = d.take;
             for (size_t j = head; j < head + d.take; j++)
                 ASSERT(vclock_ns + lat[d.take] <= dl[j]); /* each finishes by its deadline */
+            busy_until = vclock_ns + lat[d.take];
             head += d.take;
             wake = NONE;
         } else {
@@ -286,11 +357,17 @@ TEST(batch_decide_virtual_clock)
         }
     }
     rt_set_clock(NULL);
-    ASSERT_EQ_U64(batches, 2);
-    ASSERT_EQ_U64(sizes[0], 3);
-    ASSERT_EQ_U64(starts[0], 44 * MS);
-    ASSERT_EQ_U64(sizes[1], 1);
-    ASSERT_EQ_U64(starts[1], 98 * MS);
+    ASSERT_EQ_U64(batches, want_batches);
+    for (size_t i = 0; i < want_batches; i++) {
+        ASSERT_EQ_U64(starts[i], want_start[i]);
+        ASSERT_EQ_U64(sizes[i], want_size[i]);
+    }
+}
+
+TEST(batch_decide_virtual_clock)
+{
+    vclock_replay(0, (const uint64_t[]){0, 12 * MS, 50 * MS}, (const size_t[]){1, 2, 1}, 3);
+    vclock_replay(20, (const uint64_t[]){20 * MS, 70 * MS}, (const size_t[]){3, 1}, 2);
 }
 
 /* ---- join and split ----------------------------------------------------------------------- */
@@ -1203,6 +1280,7 @@ TEST(serve_deadlines)
     ASSERT(direct_runs(&k, 4, want));
     rt_model_cfg *c = model_cfg(&k, 1);
     c->default_timeout_ns = 1500 * MS;
+    c->max_queue_delay_ns = 1400 * MS; /* waiting asked for: the deadline ends it first */
     for (int b = 1; b <= k.max_batch; b++)
         c->latency_ns[b] = (uint64_t)(150 + 60 * b) * MS; /* generous: a 2-core machine */
     rt_model *m = NULL;
@@ -1223,8 +1301,8 @@ TEST(serve_deadlines)
     ASSERT_CONTAINS(L->first_msg[RT_REJECTED], "deadline cannot be met");
     ASSERT_CONTAINS(L->first_msg[RT_REJECTED], "deadline in");
 
-    /* three requests 20 ms apart: one batch, dispatched ~(1500 - lat(3) - slack) ms after
-     * the first arrived */
+    /* three requests 20 ms apart, with a queue delay of 1400 ms asked for: one batch,
+     * dispatched ~(1500 - lat(3) - slack) ms after the first arrived, before the delay */
     uint64_t t0 = rt_now_ns(), dl[3];
     for (int i = 0; i < 3; i++) {
         r = rt_request_new();
@@ -1258,6 +1336,72 @@ TEST(serve_deadlines)
     free(c);
     expected_free(want, 4);
     free(L);
+}
+
+/*
+ * Work-conserving batching (issue 10): a lone request to a batchable model leaves at once
+ * (it used to wait for company until close to its deadline), unless the model's config
+ * asks for a queue delay (Triton's max_queue_delay_microseconds), which it then waits.
+ * Eight sequential requests per setting; the mean queue time per request from the
+ * model's statistics.
+ */
+static double lone_queue_ms(model_kind *k, const expected *want, int64_t delay_ns)
+{
+    usher_error err = {0};
+    rt_model_cfg *c = model_cfg(k, 1);
+    c->default_timeout_ns = 10 * SEC; /* the old batcher would hold each for ~10 s */
+    c->max_queue_delay_ns = delay_ns;
+    for (int b = 1; b <= k->max_batch; b++)
+        c->latency_ns[b] = 2 * k->direct_ns * (uint64_t)b;
+    rt_model *m = NULL;
+    double q = -1;
+    ledger *L = malloc(sizeof *L);
+    ledger_init(L, want, k->tol);
+    slot slots[8];
+    if (rt_model_new(c, usher_bin(), &m, &err) != 0 || !wait_ready(m, 1, 60 * SEC))
+        goto out;
+    for (int i = 0; i < 8; i++) {
+        rt_request *r = rt_request_new();
+        k->make(k, r, 0);
+        slots[i] = (slot){L, 0, 0};
+        r->done = on_done;
+        r->ctx = &slots[i];
+        if (rt_submit(m, r) != RT_OK || !wait_answers(L, i + 1, 30 * SEC))
+            goto out;
+    }
+    rt_model_stats st;
+    rt_model_get_stats(m, &st);
+    if (st.outcome[RT_OK] == 8 && atomic_load(&L->wrong_output) == 0)
+        q = (double)st.queue_ns / 8 / 1e6;
+out:
+    rt_model_free(m, SEC);
+    free(c);
+    free(L);
+    return q;
+}
+
+TEST(serve_lone_requests_leave_at_once)
+{
+    if (!workers_usable() || !resnet_path())
+        return;
+    model_kind k = resnet_kind();
+    k.rows_of = one_row;
+    expected want[1];
+    memset(want, 0, sizeof want);
+    ASSERT(direct_runs(&k, 1, want));
+    double dflt = lone_queue_ms(&k, want, 0), never = lone_queue_ms(&k, want, -1),
+           delay = lone_queue_ms(&k, want, 50 * (int64_t)MS);
+    printf("  resnet18 (batch-1 run %.1f ms): mean queue time of a lone request %.2f ms by "
+           "default, %.2f ms with max_queue_delay 0, %.2f ms with 50 ms\n",
+           (double)k.direct_ns / 1e6, dflt, never, delay);
+    ASSERT(dflt >= 0 && never >= 0 && delay >= 0);
+    /* a wake-up or two on a loaded 2-core machine, never a wait for company */
+    ASSERT(dflt < 25);
+    ASSERT(never < 25);
+    /* the delay asked for is honoured: at least it, and not much more */
+    ASSERT(delay >= 50);
+    ASSERT(delay < 50 + 25);
+    expected_free(want, 1);
 }
 
 /*
@@ -1609,7 +1753,7 @@ TEST_MAIN(TEST_ENTRY(outcome_names), TEST_ENTRY(respond_exactly_once_under_8_thr
           TEST_ENTRY(serve_silero_inline_runs),
           TEST_ENTRY(serve_inline_run_handed_over_when_hung),
           TEST_ENTRY(serve_resnet18_batched), TEST_ENTRY(serve_overload_rejects_at_once),
-          TEST_ENTRY(serve_deadlines), TEST_ENTRY(serve_worker_killed_under_load),
+          TEST_ENTRY(serve_deadlines), TEST_ENTRY(serve_lone_requests_leave_at_once), TEST_ENTRY(serve_worker_killed_under_load),
           TEST_ENTRY(serve_timeouts_answered_by_deadline), TEST_ENTRY(serve_hung_worker_replaced),
           TEST_ENTRY(serve_unbatchable_model_one_per_batch),
           TEST_ENTRY(serve_crash_loop_backs_off), TEST_ENTRY(serve_free_under_load))

@@ -3,25 +3,39 @@
  * out of it (layer 7, see rt.h). No threads, no clock reads: the model's
  * replica threads and the simulator call the same functions.
  *
- * The decision (rt_batch_decide), for a FIFO queue with per-request
- * deadlines and a predicted latency lat(rows) per batch size:
+ * The decision (rt_batch_decide) is taken by an idle replica, for a FIFO
+ * queue with per-request deadlines and a predicted latency lat(rows) per
+ * batch size (times the request's cost and the observed scale):
  *
  *   1. expire: a head request that cannot finish by its deadline even if it
- *      started alone, now (now + lat(rows) > deadline), is hopeless; it is
- *      answered RT_TIMEOUT and never runs (OVER-2: 0 inferences started
- *      after their deadline).
+ *      started alone, now, is hopeless; it is answered RT_TIMEOUT and never
+ *      runs (OVER-2: 0 inferences started after their deadline).
  *   2. candidate: the longest head prefix whose rows fit max_batch and that
- *      is still feasible started now: now + lat(rows of the prefix) <= the
- *      earliest deadline in it. A request that would make the prefix
- *      infeasible ends it (it runs in a later batch, or expires at the head).
- *   3. dispatch now when the candidate is full (rows == max_batch, or one
- *      request of max_batch rows or more), when the request after it cannot
- *      join (rows over the limit, infeasible, other shapes, draining), when
- *      nothing is predicted (latency 0) or nothing has a deadline (no basis
- *      for waiting); otherwise wait until the last moment that still meets
- *      the earliest deadline: deadline_min - lat(rows) - slack. A request
- *      that arrives meanwhile joins if it keeps the batch feasible; if it
- *      does not, step 2 ends the candidate before it and the batch leaves.
+ *      is still feasible started now (now + lat(rows) <= its earliest
+ *      deadline). A request that would make it infeasible ends it.
+ *   3. dispatch now (work-conserving), unless waiting is asked for or needed:
+ *      - asked for: max_queue_delay_ns > 0 (Triton's dynamic_batching
+ *        max_queue_delay_microseconds): wait until the candidate reaches the
+ *        largest preferred size (else max_batch) or its oldest request has
+ *        waited that long;
+ *      - needed (the default policy, max_queue_delay_ns == 0): the replicas
+ *        cannot keep up with the observed arrival rate at this batch size,
+ *        i.e. rows < (rate / replicas) x lat(rows): in the time the batch
+ *        runs, more rows arrive than it takes, and running small batches
+ *        would let the queue grow. Wait for the smallest size that keeps up,
+ *        at most twice the time its missing rows take to arrive;
+ *      and never when the candidate is full, the next request cannot join
+ *      (other shapes, infeasible, draining), or nothing is predicted.
+ *      Every wait ends by the last moment that still meets the earliest
+ *      deadline: deadline_min - lat(rows) - slack.
+ *
+ * So at low load a request's latency is its own compute time: a lone
+ * request leaves at once. Under load, batches form by themselves while
+ * the replicas are busy (what queued meanwhile leaves together), which is
+ * how Triton's dynamic batcher with a zero delay, Clockwork's and Nexus's
+ * batchers behave; the rate rule adds Nexus's sizing for the arrival rate.
+ * The old rule (wait until the last moment before the earliest deadline)
+ * held a lone request for most of its SLO.
  *
  * Predictions come from the plan (profiled at load, or the estimator);
  * latency_scale corrects them by what runs have shown (a loaded machine runs
@@ -69,12 +83,13 @@ uint64_t rt_batch_latency(const uint64_t *lat, int max_batch, int64_t rows)
     return 0;
 }
 
-/* the view's prediction for rows, scaled by what runs have shown */
-static uint64_t view_latency(const rt_batch_view *v, int64_t rows)
+/* the view's prediction for rows at a request's cost, scaled by what runs have shown */
+static uint64_t view_latency(const rt_batch_view *v, int64_t rows, double cost)
 {
     uint64_t l = rt_batch_latency(v->latency_ns, v->max_batch, rows);
-    if (v->latency_scale > 0 && v->latency_scale != 1.0) {
-        double x = (double)l * v->latency_scale;
+    double f = (v->latency_scale > 0 ? v->latency_scale : 1.0) * (cost > 0 ? cost : 1.0);
+    if (f != 1.0) {
+        double x = (double)l * f;
         l = x >= 1.8e19 ? UINT64_MAX : (uint64_t)x;
     }
     return l;
@@ -86,6 +101,37 @@ static bool meets(uint64_t now, uint64_t dl, uint64_t lat)
     return dl >= now && dl - now >= lat;
 }
 
+/* the rows a batch waits for when a wait is asked for: the largest preferred size, else full */
+static int64_t wait_target(const rt_batch_view *v, int64_t b)
+{
+    for (int i = v->n_preferred - 1; i >= 0; i--)
+        if (v->preferred[i] >= 1 && v->preferred[i] <= b)
+            return v->preferred[i];
+    return b;
+}
+
+/*
+ * The default policy's wait: with rate r rows/s per replica, a batch of k rows keeps up
+ * when k >= r x lat(k). 0 when `rows` already does (or nothing is known), else how long to
+ * wait for the smallest size that keeps up: twice its missing rows' expected arrival time.
+ */
+static uint64_t keep_up_wait(const rt_batch_view *v, int64_t rows, int64_t b, double cost)
+{
+    if (v->arrival_rate <= 0)
+        return 0;
+    double per = v->arrival_rate / (v->replicas > 1 ? v->replicas : 1) * 1e-9; /* rows/ns */
+    if ((double)rows >= per * (double)view_latency(v, rows, cost))
+        return 0;
+    int64_t want = b;
+    for (int64_t k = rows + 1; k <= b; k++)
+        if ((double)k >= per * (double)view_latency(v, k, cost)) {
+            want = k;
+            break;
+        }
+    double t = 2e9 * (double)(want - rows) / v->arrival_rate;
+    return t >= 1.8e19 ? UINT64_MAX : (uint64_t)t;
+}
+
 void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d)
 {
     const uint64_t now = v->now_ns;
@@ -93,13 +139,12 @@ void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d)
     d->take = 0;
     d->expire = 0;
     d->wake_ns = UINT64_MAX;
+#define COST(j) (v->cost ? v->cost[j] : 1.0)
 
     size_t i = 0;
-    for (; i < v->n; i++) {
-        uint64_t lat = view_latency(v, v->rows[i]);
-        if (meets(now, v->deadline_ns[i], lat))
+    for (; i < v->n; i++)
+        if (meets(now, v->deadline_ns[i], view_latency(v, v->rows[i], COST(i))))
             break;
-    }
     d->expire = i;
     if (i == v->n)
         return;
@@ -116,7 +161,7 @@ void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d)
             break;
         }
         uint64_t dl = v->deadline_ns[j] < dl_min ? v->deadline_ns[j] : dl_min;
-        uint64_t l = view_latency(v, rows + r);
+        uint64_t l = view_latency(v, rows + r, COST(start));
         if (k > 0 && !meets(now, dl, l)) {
             ended = true;
             break;
@@ -129,21 +174,33 @@ void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d)
             break;
     }
 
-    if (rows >= b || ended || (v->blocked && start + k == v->n) || lat == 0 ||
-        dl_min == UINT64_MAX) {
+    /* how long waiting may grow the batch (0: dispatch now) */
+    uint64_t until = now;
+    if (rows < b && !ended && !(v->blocked && start + k == v->n) && lat != 0 &&
+        v->max_queue_delay_ns >= 0) {
+        if (v->max_queue_delay_ns > 0) {
+            uint64_t oldest = v->arrival_ns ? v->arrival_ns[start] : now;
+            if (rows < wait_target(v, b) && oldest <= now)
+                until = oldest + (uint64_t)v->max_queue_delay_ns;
+        } else {
+            uint64_t w = keep_up_wait(v, rows, b, COST(start));
+            until = w > UINT64_MAX - now ? UINT64_MAX : now + w;
+        }
+        /* never past the last moment the earliest deadline allows */
+        if (dl_min != UINT64_MAX) {
+            uint64_t last = dl_min - lat; /* >= now: the prefix is feasible */
+            last = last - now > v->slack_ns ? last - v->slack_ns : now;
+            if (last < until)
+                until = last;
+        }
+    }
+#undef COST
+    if (until <= now) {
         d->take = k;
         d->wake_ns = now;
         return;
     }
-    /* wait for more rows until the last moment the earliest deadline allows */
-    uint64_t last = dl_min - lat; /* >= now: the prefix is feasible */
-    uint64_t at = last - now > v->slack_ns ? last - v->slack_ns : now;
-    if (at <= now) {
-        d->take = k;
-        d->wake_ns = now;
-        return;
-    }
-    d->wake_ns = at;
+    d->wake_ns = until;
 }
 
 /* ---- compatibility, join, split --------------------------------------------------------- */

@@ -68,7 +68,9 @@
  * before submit). Nothing else may call rt_respond on an accepted request.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -91,6 +93,16 @@
 #define VIEW_EXTRA 64                 /* expired heads a decision may see besides a batch */
 #define QUEUE_MIN_DEFAULT 64          /* default bound when no latency is predicted */
 #define QUEUE_MAX_DEFAULT 65536       /* the default bound never exceeds this */
+#define SCALE_SAMPLES 32              /* the observed scale: recent runs' observed / predicted ... */
+#define SCALE_WINDOW_NS (2 * SEC)     /* ... within this window, its lower 75th percentile */
+#define SCALE_HALF_LIFE_NS (5 * SEC)  /* with none in the window it decays toward 1 */
+#define SCALE_MIN 0.25
+#define SCALE_MAX 16.0
+#define PROBE_GAP_NS (250 * MS)       /* one probe at most this often while shedding */
+#define SHEDDING_NS SEC               /* stats.shedding: a scale rejection this recently */
+#define RATE_TAU_NS SEC               /* the arrival rate: a counter decaying with this constant */
+#define COST_MIN (1.0 / 16)           /* a request's cost relative to the profile's size, bounds */
+#define COST_MAX 1e9
 
 typedef enum rep_state { REP_STARTING, REP_READY, REP_BACKOFF, REP_STOPPED } rep_state;
 
@@ -99,6 +111,7 @@ typedef struct batch_run {
     rt_request **reqs;
     size_t n;
     int64_t rows;
+    double cost;        /* its members' cost (they share their shapes past the batch dim) */
     uint64_t t0;        /* when it was sent (rt clock) */
     bool inline_run;    /* started by the submitting thread, not the replica's (run_inline) */
 } batch_run;
@@ -125,7 +138,8 @@ typedef struct replica {
     /* the thread's own */
     rt_worker *w;           /* changed only under mu, by this thread or by a run that lost it */
     int64_t *rows;          /* decision scratch, view_cap entries */
-    uint64_t *dls;
+    uint64_t *dls, *arr;
+    double *cost;
     rt_request **batch;     /* max_batch entries */
 } replica;
 
@@ -145,13 +159,23 @@ struct rt_model {
     /* ---- under mu ---- */
     rt_request *head, *tail;
     size_t n_queued;
-    int64_t queued_rows;
     bool accepting, draining, stop;
     size_t running;              /* batches in worker runs */
     uint64_t sweep_at;           /* when the sweeper means to scan next */
     int batch_max;               /* effective rows per batch (1: no batching) */
     uint64_t seq;
-    double scale;                /* observed / predicted batch time (see note_run) */
+    double queued_work;          /* sum of rows x cost over the queue */
+    /* the observed scale (note_run, refresh_scale): observed / predicted batch time */
+    double scale;                /* in force now */
+    double scale_last;           /* as computed at the last sample (decays from it) */
+    uint64_t scale_recheck;      /* refresh_scale recomputes from here on (samples age out) */
+    struct { double r; uint64_t t; } sample[SCALE_SAMPLES];
+    unsigned n_samples, next_sample;
+    uint64_t last_sample_t;
+    bool learn;                  /* no latency was given: cfg.latency_ns is learned from runs */
+    double rate;                 /* admitted rows/s, decaying counter as of rate_t */
+    uint64_t rate_t;
+    uint64_t last_probe, last_shed;
     rt_model_stats st;
     /* ---- the declared inputs/outputs, written once before io_known is set ---- */
     atomic_bool io_known;
@@ -195,33 +219,145 @@ static void wait_rel(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t rel)
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
-/* Under mu: the predicted time of a batch of rows, corrected by the observed
- * scale, for batching, admission and expiry. */
-static uint64_t lat_of(const rt_model *m, int64_t rows)
+/* Under mu: the predicted time of a batch of rows at a request's cost, corrected by the
+ * observed scale, for batching, admission and expiry. */
+static uint64_t lat_of(const rt_model *m, int64_t rows, double cost)
 {
-    double l = (double)rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows) * m->scale;
+    double l = (double)rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows) * m->scale *
+               (cost > 0 ? cost : 1.0);
     return l >= 1.8e19 ? UINT64_MAX : (uint64_t)l;
 }
 
-/*
- * Under mu: fold one run's observed time into the scale. The predictions are
- * measured on an idle machine (or estimated); under load, runs take longer,
- * and a batcher that waits until the last predicted moment then misses its
- * deadlines. The scale follows a slowdown within a few batches (gain 1/4)
- * and a recovery slowly (gain 1/32), so it sits near the upper part of the
- * observed spread rather than its mean. Bounded to [1/4, 16].
- */
-static void note_run(rt_model *m, int64_t rows, uint64_t took)
+static int cmp_double(const void *a, const void *b)
 {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Under mu: the observed scale in force at `now`. The predictions are measured on
+ * an idle machine (or estimated); under load, runs take longer, and a batcher or
+ * an admission that believed the profile would then miss deadlines. The scale is
+ * the lower 75th percentile of observed / predicted over the last SCALE_SAMPLES
+ * runs within SCALE_WINDOW_NS:
+ *   - it follows a slowdown once a quarter of the recent runs show it;
+ *   - one outlier run (a request far larger than its predicted cost says, a
+ *     page fault storm) does not move it, unless it is alone in the window;
+ *   - it forgets a slowdown that ended within the window, since old samples
+ *     leave it; with none left it decays toward 1 (the profile) with a half-life
+ *     of SCALE_HALF_LIFE_NS, and admission probes (rt_submit) keep it true while
+ *     everything is being refused, so it can never stay stuck.
+ * Bounded to [SCALE_MIN, SCALE_MAX].
+ */
+static void refresh_scale(rt_model *m, uint64_t now)
+{
+    if (now < m->scale_recheck)
+        return;
+    double v[SCALE_SAMPLES];
+    size_t n = 0;
+    uint64_t oldest = UINT64_MAX;
+    for (unsigned i = 0; i < m->n_samples; i++) {
+        uint64_t t = m->sample[i].t;
+        if (t > now || now - t < SCALE_WINDOW_NS) {
+            v[n++] = m->sample[i].r;
+            if (t < oldest)
+                oldest = t;
+        }
+    }
+    if (n > 0) {
+        qsort(v, n, sizeof v[0], cmp_double);
+        m->scale = v[(3 * (n - 1)) / 4];
+        m->scale_recheck = oldest + SCALE_WINDOW_NS; /* when the oldest leaves */
+    } else {
+        uint64_t end = m->last_sample_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
+        m->scale = 1.0 + (m->scale_last - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+        m->scale_recheck = now + SWEEP_GAP_NS;
+    }
+    if (m->scale < SCALE_MIN)
+        m->scale = SCALE_MIN;
+    if (m->scale > SCALE_MAX)
+        m->scale = SCALE_MAX;
+}
+
+/* Under mu: the elements per row of each input of r, relative to the profiled ones: the
+ * largest ratio (every dynamic dim counts, not only the batch); 1 when nothing is known. */
+static double request_cost(const rt_model *m, const rt_request *r)
+{
+    double cost = 0;
+    for (size_t i = 0; i < r->n_in && i < RT_MAX_IO; i++) {
+        double ref = m->cfg.ref_elems[i];
+        if (!(ref > 0))
+            continue;
+        double el = 1;
+        const us_shape *sh = &r->in[i].shape;
+        for (int d = m->has_rows ? 1 : 0; d < sh->rank; d++)
+            el *= (double)(sh->dim[d] > 0 ? sh->dim[d] : 0);
+        if (el / ref > cost)
+            cost = el / ref;
+    }
+    if (cost == 0)
+        return 1.0;
+    return cost < COST_MIN ? COST_MIN : cost > COST_MAX ? COST_MAX : cost;
+}
+
+/*
+ * Under mu: fold one successful run's time into the scale. A model with no latency
+ * given (nothing profiled, a plan file without CPU latencies) learns its table here:
+ * the first run of each batch size sets that size's entry, and the first request's
+ * input sizes become the reference for costs.
+ */
+static void note_run(rt_model *m, const rt_request *head, int64_t rows, double cost, uint64_t took,
+                     uint64_t now)
+{
+    if (m->learn) {
+        bool refs = false;
+        for (size_t i = 0; i < RT_MAX_IO && !refs; i++)
+            refs = m->cfg.ref_elems[i] > 0;
+        if (!refs) {
+            for (size_t i = 0; i < head->n_in && i < RT_MAX_IO; i++) {
+                double el = 1;
+                const us_shape *sh = &head->in[i].shape;
+                for (int d = m->has_rows ? 1 : 0; d < sh->rank; d++)
+                    el *= (double)sh->dim[d];
+                m->cfg.ref_elems[i] = el > 0 ? el : 0;
+            }
+            cost = 1.0;
+        }
+        int64_t k = rows < 1 ? 1 : rows;
+        if (k <= m->cfg.max_batch && !m->cfg.latency_ns[k]) {
+            double l = (double)took / (cost > 0 ? cost : 1.0);
+            m->cfg.latency_ns[k] = l < 1 ? 1 : (uint64_t)l;
+        }
+    }
     uint64_t pred = rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows);
     if (!pred)
         return;
-    double r = (double)took / (double)pred;
-    m->scale += (r - m->scale) * (r > m->scale ? 0.25 : 1.0 / 32);
-    if (m->scale < 0.25)
-        m->scale = 0.25;
-    if (m->scale > 16)
-        m->scale = 16;
+    double r = (double)took / ((double)pred * (cost > 0 ? cost : 1.0));
+    m->sample[m->next_sample] = (__typeof__(m->sample[0])){r, now};
+    m->next_sample = (m->next_sample + 1) % SCALE_SAMPLES;
+    if (m->n_samples < SCALE_SAMPLES)
+        m->n_samples++;
+    m->last_sample_t = now;
+    m->scale_recheck = 0;
+    refresh_scale(m, now);
+    m->scale_last = m->scale;
+}
+
+/* Under mu: count r's rows into the admitted arrival rate. */
+static void note_arrival(rt_model *m, uint64_t now, int64_t rows)
+{
+    if (now > m->rate_t) {
+        m->rate *= exp(-(double)(now - m->rate_t) / (double)RATE_TAU_NS);
+        m->rate_t = now;
+    }
+    m->rate += (double)(rows < 1 ? 1 : rows) / ((double)RATE_TAU_NS * 1e-9);
+}
+
+/* Under mu: the admitted arrival rate at now, rows/s. */
+static double rate_at(const rt_model *m, uint64_t now)
+{
+    return now > m->rate_t ? m->rate * exp(-(double)(now - m->rate_t) / (double)RATE_TAU_NS)
+                           : m->rate;
 }
 
 static void list_add(answer_list *l, rt_request *r)
@@ -263,7 +399,9 @@ static void queue_unlink(rt_model *m, rt_request *prev, rt_request *r)
     if (m->tail == r)
         m->tail = prev;
     m->n_queued--;
-    m->queued_rows -= r->rows;
+    m->queued_work -= (double)r->rows * r->cost;
+    if (!m->head)
+        m->queued_work = 0; /* no drift from rounding */
     m->st.queued--;
     r->next = NULL;
 }
@@ -373,11 +511,11 @@ static bool validate(const rt_model *m, rt_request *r, char *msg, size_t cap)
 static uint64_t work_ahead(const rt_model *m, uint64_t now)
 {
     int b = m->batch_max;
-    uint64_t lat_b = lat_of(m, b);
+    uint64_t lat_b = lat_of(m, b, 1.0);
     int ready = atomic_load_explicit(&m->n_ready, memory_order_relaxed);
     if (!lat_b || ready < 1)
         return 0;
-    double work = (double)m->queued_rows * (double)lat_b / (double)b;
+    double work = m->queued_work * (double)lat_b / (double)b;
     for (int i = 0; i < m->n_rep; i++) {
         const replica *p = &m->rep[i];
         if (p->state == REP_READY && p->busy && p->busy_until > now)
@@ -387,21 +525,25 @@ static uint64_t work_ahead(const rt_model *m, uint64_t now)
     return work >= 1.8e19 ? UINT64_MAX : (uint64_t)work;
 }
 
-/*
- * Under mu: a replica the submitting thread may run r on at once, or NULL.
- * Only when r would be dispatched alone right now anyway (nothing queued; a
- * model without batching, or r fills a batch) and its run is predicted
- * short, since the submitter (a front-end thread) is held meanwhile.
- */
-static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t *lat)
+/* Under mu: the model's waiting policy and state, for a batch decision at now. */
+static void view_policy(const rt_model *m, rt_batch_view *v, uint64_t now)
 {
-    if (!m->cfg.inline_max_ns || m->head || m->draining)
-        return NULL;
-    if (m->batch_max > 1 && r->rows < m->batch_max)
-        return NULL; /* the batcher would wait for company */
-    *lat = lat_of(m, r->rows);
-    if (!*lat || *lat > m->cfg.inline_max_ns)
-        return NULL;
+    v->now_ns = now;
+    v->max_batch = m->batch_max;
+    v->latency_ns = m->cfg.latency_ns;
+    v->slack_ns = DISPATCH_SLACK_NS;
+    v->latency_scale = m->scale;
+    v->max_queue_delay_ns = m->cfg.max_queue_delay_ns;
+    v->preferred = m->cfg.preferred_batch;
+    v->n_preferred = m->cfg.n_preferred;
+    v->arrival_rate = rate_at(m, now);
+    int ready = atomic_load_explicit(&m->n_ready, memory_order_relaxed);
+    v->replicas = ready > 0 ? ready : 1;
+}
+
+/* Under mu: an idle replica, or NULL. */
+static replica *idle_replica(rt_model *m)
+{
     for (int i = 0; i < m->n_rep; i++) {
         replica *p = &m->rep[i];
         if (p->state == REP_READY && p->w && !p->busy && !p->pinging)
@@ -410,7 +552,40 @@ static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t *lat)
     return NULL;
 }
 
-static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat);
+/*
+ * Under mu: a replica the submitting thread may run r on at once, or NULL.
+ * Only when nothing is queued and the batcher would dispatch r alone right
+ * now anyway (its decision on a queue of r alone), and its run is predicted
+ * short, since the submitter (a front-end thread) is held meanwhile.
+ */
+static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t now, uint64_t *lat)
+{
+    if (!m->cfg.inline_max_ns || m->head || m->draining)
+        return NULL;
+    *lat = lat_of(m, r->rows, r->cost);
+    if (!*lat || *lat > m->cfg.inline_max_ns)
+        return NULL;
+    replica *p = idle_replica(m);
+    if (!p)
+        return NULL;
+    rt_batch_view v = {.rows = &r->rows, .deadline_ns = &r->deadline_ns,
+                       .arrival_ns = &r->arrival_ns, .cost = &r->cost, .n = 1};
+    view_policy(m, &v, now);
+    rt_batch_decision d;
+    rt_batch_decide(&v, &d);
+    return d.take == 1 && d.expire == 0 ? p : NULL; /* else the batcher waits for company */
+}
+
+static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat, uint64_t budget);
+
+/* Under mu: would admission's test pass for work ahead + own at the profile's speed? */
+static bool fits(uint64_t now, uint64_t dl, uint64_t ahead, uint64_t own)
+{
+    /* the predicted end, with 15% and the dispatch slack kept in hand: the queue ahead
+     * is an estimate, and answering late is worse than a 503 */
+    uint64_t work = sat_add(ahead, own), end = sat_add(sat_add(now, work), work / 100 * 15);
+    return dl == UINT64_MAX || (dl > now && sat_add(end, DISPATCH_SLACK_NS) <= dl);
+}
 
 rt_outcome rt_submit(rt_model *m, rt_request *r)
 {
@@ -421,6 +596,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     r->arrival_ns = now;
     r->next = NULL;
     r->n_out = 0;
+    r->cost = 1.0;
 
     /* the declared inputs never change once known, so the check needs no lock */
     bool known = atomic_load_explicit(&m->io_known, memory_order_acquire);
@@ -437,6 +613,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     r->seq = ++m->seq;
     m->st.received++;
     int ready = atomic_load_explicit(&m->n_ready, memory_order_relaxed);
+    bool probe = false;
     if (!m->accepting) {
         o = RT_UNAVAILABLE;
         snprintf(msg, sizeof msg, "model '%s' is shutting down", m->cfg.name);
@@ -454,16 +631,35 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         o = RT_REJECTED;
         snprintf(msg, sizeof msg, "queue full (%zu requests)", m->n_queued);
     } else {
-        uint64_t ahead = work_ahead(m, now), own = lat_of(m, r->rows);
-        /* the predicted end, with 15% and the dispatch slack kept in hand: the
-         * queue ahead is an estimate, and answering late is worse than a 503 */
-        uint64_t work = sat_add(ahead, own), end = sat_add(sat_add(now, work), work / 100 * 15);
-        if (dl != UINT64_MAX && (dl <= now || sat_add(end, DISPATCH_SLACK_NS) > dl)) {
-            o = RT_REJECTED;
-            snprintf(msg, sizeof msg,
-                     "deadline cannot be met: ~%.1f ms of work queued ahead, deadline in %.1f ms "
-                     "(this request needs ~%.1f ms)",
-                     ms(ahead), dl > now ? ms(dl - now) : 0.0, ms(own));
+        refresh_scale(m, now);
+        r->cost = request_cost(m, r);
+        uint64_t ahead = work_ahead(m, now), own = lat_of(m, r->rows, r->cost);
+        if (!fits(now, dl, ahead, own)) {
+            /* Refused for its predicted end. When the profile alone would have admitted
+             * it, the observed scale is what sheds it: say so, and when the model is
+             * idle let one request through now and then to test the scale, so that a
+             * slowdown that ended cannot keep the model refusing (nothing would run to
+             * show it ended). */
+            double sc = m->scale > 0 ? m->scale : 1.0;
+            bool by_scale = sc > 1.0 && fits(now, dl, (uint64_t)((double)ahead / sc),
+                                            (uint64_t)((double)own / sc));
+            if (by_scale) {
+                m->st.shed_by_scale++;
+                m->last_shed = now;
+            }
+            if (by_scale && !m->head && m->running == 0 && idle_replica(m) &&
+                (m->last_probe == 0 || now - m->last_probe >= PROBE_GAP_NS)) {
+                probe = true;
+                m->last_probe = now;
+                m->st.probes++;
+            } else {
+                o = RT_REJECTED;
+                snprintf(msg, sizeof msg,
+                         "deadline cannot be met: ~%.1f ms of work queued ahead, deadline in "
+                         "%.1f ms (this request needs ~%.1f ms%s)",
+                         ms(ahead), dl > now ? ms(dl - now) : 0.0, ms(own),
+                         by_scale ? ", as runs have lately been slower than profiled" : "");
+            }
         }
     }
     if (o != RT_OK) {
@@ -472,15 +668,21 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         rt_respond(r, o, msg);
         return o;
     }
+    note_arrival(m, now, r->rows);
     uint64_t lat = 0;
-    replica *p = inline_replica(m, r, &lat);
+    replica *p = probe ? idle_replica(m) : inline_replica(m, r, now, &lat);
     if (p) {
+        /* a probe runs at once on the idle replica, whatever its prediction: the batcher
+         * would expire it */
+        if (probe)
+            lat = lat_of(m, r->rows, r->cost);
         p->busy = true;
         p->busy_until = now + lat;
         m->running++;
         m->st.in_flight++;
         m->st.inline_runs++;
-        run_inline(m, p, r, lat); /* releases the lock */
+        uint64_t budget = 4 * m->cfg.inline_max_ns;
+        run_inline(m, p, r, lat, budget ? budget : 1); /* releases the lock */
         return RT_OK;
     }
     if (m->tail)
@@ -489,12 +691,12 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         m->head = r;
     m->tail = r;
     m->n_queued++;
-    m->queued_rows += r->rows;
+    m->queued_work += (double)r->rows * r->cost;
     m->st.queued++;
     m->st.in_flight++;
     pthread_cond_broadcast(&m->work_cv);
     /* the sweeper must not sleep past the moment this request becomes hopeless */
-    uint64_t own = lat_of(m, r->rows);
+    uint64_t own = lat_of(m, r->rows, r->cost);
     uint64_t expiry = dl == UINT64_MAX ? UINT64_MAX : dl > own ? dl - own : 0;
     if (expiry < m->sweep_at)
         pthread_cond_signal(&m->sweep_cv);
@@ -695,7 +897,7 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
     for (size_t j = 0; j < b->n; j++)
         if (b->reqs[j]->deadline_ns < b->t0)
             m->st.started_late++; /* never: drop_late ran at t0 */
-    uint64_t lat = lat_of(m, b->rows);
+    uint64_t lat = lat_of(m, b->rows, b->cost);
     pthread_mutex_unlock(&m->mu);
 
     uint64_t timeout = lat > RUN_TIMEOUT_MIN_NS / 10 ? lat * 10 : RUN_TIMEOUT_MIN_NS;
@@ -755,7 +957,7 @@ static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_te
         p->last_contact = t1;
     release_claim(m, p, b);
     if (rc == USHER_OK && o == RT_OK)
-        note_run(m, b->rows, t1 - b->t0);
+        note_run(m, b->reqs[0], b->rows, b->cost, t1 - b->t0, t1);
     if (demote && m->batch_max > 1) {
         US_LOGW("model '%s': %s; served one request per batch from now on", m->cfg.name, e.msg);
         m->batch_max = 1;
@@ -796,7 +998,7 @@ static int wait_batch(rt_model *m, replica *p, const batch_run *b, int rc, usher
  * exit, released meanwhile). */
 static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
 {
-    batch_run b = {.reqs = reqs, .n = n};
+    batch_run b = {.reqs = reqs, .n = n, .cost = reqs[0]->cost};
     usher_error err = {0};
     int rc = send_batch(m, p, &b, &err);
     if (rc != NOTHING_SENT)
@@ -808,16 +1010,17 @@ static void run_batch(rt_model *m, replica *p, rt_request **reqs, size_t n)
  * Lock held on entry, released on return: r, just admitted, runs on the
  * replica p claimed for it, driven by the submitting thread, which so skips
  * the hand-off to the replica thread and back (two thread wake-ups: most of
- * a tiny model's serving time). It waits at most 4 x inline_max_ns for the
- * answer; a run that takes longer is handed to the replica thread, which
- * waits for it to the end, so a slow or hung run never holds the submitter.
+ * a tiny model's serving time). It waits at most `budget` ns for the answer
+ * (4 x inline_max_ns); a run that takes longer is handed to the replica
+ * thread, which waits for it to the end, so a slow or hung run never holds
+ * the submitter. Admission probes come this way too, whatever their length.
  */
-static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat)
+static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat, uint64_t budget)
 {
     p->batch[0] = r; /* the replica thread takes no batch while p is busy */
     /* poll without sleeping for up to twice the predicted run (at most the budget) */
-    uint64_t budget = 4 * m->cfg.inline_max_ns, spin = 2 * lat < budget ? 2 * lat : budget;
-    batch_run b = {.reqs = p->batch, .n = 1, .inline_run = true};
+    uint64_t spin = 2 * lat < budget ? 2 * lat : budget;
+    batch_run b = {.reqs = p->batch, .n = 1, .cost = r->cost, .inline_run = true};
     usher_error err = {0};
     int rc = send_batch(m, p, &b, &err);
     if (rc == NOTHING_SENT || wait_batch(m, p, &b, rc, &err, spin, budget) != RT_WORKER_PENDING)
@@ -853,18 +1056,19 @@ static bool step(rt_model *m, replica *p, uint64_t *wake)
     for (rt_request *r = m->head; r && i < n; r = r->next, i++) {
         p->rows[i] = r->rows;
         p->dls[i] = r->deadline_ns;
+        p->arr[i] = r->arrival_ns;
+        p->cost[i] = r->cost;
     }
+    refresh_scale(m, now);
     rt_batch_view v = {
-        .now_ns = now,
-        .max_batch = m->batch_max,
-        .latency_ns = m->cfg.latency_ns,
         .rows = p->rows,
         .deadline_ns = p->dls,
+        .arrival_ns = p->arr,
+        .cost = p->cost,
         .n = n,
         .blocked = n < m->n_queued || m->draining,
-        .slack_ns = DISPATCH_SLACK_NS,
-        .latency_scale = m->scale,
     };
+    view_policy(m, &v, now);
     rt_batch_decision d;
     rt_batch_decide(&v, &d);
 
@@ -892,7 +1096,7 @@ static bool step(rt_model *m, replica *p, uint64_t *wake)
             rows += r->rows;
         }
         p->busy = true;
-        p->busy_until = now + lat_of(m, rows);
+        p->busy_until = now + lat_of(m, rows, p->batch[0]->cost);
         m->running++;
         if (m->head)
             pthread_cond_broadcast(&m->work_cv); /* another idle replica may take the rest */
@@ -977,6 +1181,7 @@ static void *sweeper_main(void *arg)
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         uint64_t now = rt_now_ns();
+        refresh_scale(m, now);
         bool nobody = atomic_load_explicit(&m->n_ready, memory_order_relaxed) == 0;
         for (int i = 0; i < m->n_rep && nobody; i++)
             nobody = m->rep[i].state == REP_BACKOFF || m->rep[i].state == REP_STOPPED;
@@ -984,7 +1189,7 @@ static void *sweeper_main(void *arg)
         uint64_t next = UINT64_MAX;
         for (rt_request *prev = NULL, *r = m->head, *nx; r; r = nx) {
             nx = r->next;
-            uint64_t lat = lat_of(m, r->rows);
+            uint64_t lat = lat_of(m, r->rows, r->cost);
             if (nobody || r->deadline_ns < now || r->deadline_ns - now < lat) {
                 queue_unlink(m, prev, r);
                 settle(m, nobody ? RT_UNAVAILABLE : RT_TIMEOUT);
@@ -1047,6 +1252,8 @@ static void model_destroy(rt_model *m)
         for (int i = 0; i < m->n_rep; i++) {
             us_free(m->rep[i].rows);
             us_free(m->rep[i].dls);
+            us_free(m->rep[i].arr);
+            us_free(m->rep[i].cost);
             us_free(m->rep[i].batch);
         }
     us_free(m->rep);
@@ -1109,7 +1316,10 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
     m->view_cap = (size_t)cfg->max_batch + VIEW_EXTRA;
     m->batch_max = 1; /* until the first worker shows the model's batch dims */
     m->accepting = true;
-    m->scale = 1.0;
+    m->scale = m->scale_last = 1.0;
+    m->learn = true;
+    for (int b = 1; b <= cfg->max_batch && m->learn; b++)
+        m->learn = cfg->latency_ns[b] == 0;
     m->sweep_at = UINT64_MAX;
     m->n_rep = cfg->replicas;
     m->rep = us_calloc((size_t)m->n_rep, sizeof *m->rep);
@@ -1126,8 +1336,10 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
         p->state = REP_STARTING;
         p->rows = us_mallocarray(m->view_cap, sizeof *p->rows);
         p->dls = us_mallocarray(m->view_cap, sizeof *p->dls);
+        p->arr = us_mallocarray(m->view_cap, sizeof *p->arr);
+        p->cost = us_mallocarray(m->view_cap, sizeof *p->cost);
         p->batch = us_mallocarray((size_t)cfg->max_batch, sizeof *p->batch);
-        if (!p->rows || !p->dls || !p->batch)
+        if (!p->rows || !p->dls || !p->arr || !p->cost || !p->batch)
             goto nomem;
     }
     if (pthread_create(&m->sweeper, NULL, sweeper_main, m) != 0)
@@ -1201,8 +1413,13 @@ const rt_model_cfg *rt_model_config(const rt_model *m) { return &m->cfg; }
 void rt_model_get_stats(rt_model *m, rt_model_stats *out)
 {
     pthread_mutex_lock(&m->mu);
+    uint64_t now = rt_now_ns();
+    refresh_scale(m, now);
     *out = m->st;
     out->latency_scale = m->scale;
+    out->arrival_rate = rate_at(m, now);
+    out->shedding = m->last_shed && now - m->last_shed < SHEDDING_NS;
+    out->latency_learned = m->learn;
     pthread_mutex_unlock(&m->mu);
 }
 

@@ -71,6 +71,9 @@ struct rt_request {
     uint64_t arrival_ns;     /* rt_now_ns() at submit */
     uint64_t deadline_ns;    /* absolute; 0: arrival + the model's default timeout, which it may
                                 only shorten; rt_submit sets the one in force (UINT64_MAX: none) */
+    double cost;             /* set by rt_submit: its predicted time relative to a request of
+                                the same rows at the profiled input size (every dynamic dim
+                                counts; 1 when the sizes are not known) */
     us_tensor out[RT_MAX_IO];/* filled on RT_OK; data owned (us_malloc) */
     size_t n_out;
     rt_done_fn done;
@@ -140,9 +143,16 @@ typedef struct rt_model_stats {
     uint64_t worker_deaths;                /* workers lost: crashed, hung, or failed to load */
     uint64_t inline_runs;                  /* batches run by the submitting thread ... */
     uint64_t inline_handoffs;              /* ... of which the replica thread finished */
+    uint64_t probes;                       /* requests admitted to test a prediction that
+                                              refused everything (see model.c: admission) */
+    uint64_t shed_by_scale;                /* refused for a deadline the profile alone would
+                                              have met: the observed slowdown sheds them */
     int replicas_ready;
+    bool shedding;                         /* shed_by_scale grew within the last second */
     double latency_scale;                  /* observed / predicted batch time, as batching and
                                               admission use it (1: as predicted) */
+    double arrival_rate;                   /* rows/s admitted lately (1 s decay) */
+    bool latency_learned;                  /* no profile: latencies learned from runs */
 } rt_model_stats;
 
 /*
@@ -186,13 +196,22 @@ typedef struct rt_batch_view {
     const uint64_t *latency_ns;  /* by rows, as in rt_model_cfg; NULL: no prediction */
     /* the queue, oldest first */
     const int64_t *rows;
-    const uint64_t *deadline_ns; /* UINT64_MAX: none (never waited for) */
+    const uint64_t *deadline_ns; /* UINT64_MAX: none */
+    const uint64_t *arrival_ns;  /* NULL: not known (no configured delay can be counted) */
+    const double *cost;          /* each request's predicted cost relative to the profile's
+                                    input size (see rt_request.cost); NULL: all 1 */
     size_t n;
     bool blocked;        /* a request after these n cannot join their batch (other shapes) or
                             none will come (draining): waiting cannot grow the batch */
-    uint64_t slack_ns;   /* close a deadline-driven batch this much before the last moment
+    uint64_t slack_ns;   /* close a deadline-bounded wait this much before the last moment
                             (wake-up and join overheads); 0 for a virtual clock */
     double latency_scale; /* multiplies latency_ns: observed / predicted (0: 1) */
+    /* the waiting policy (rt_model_cfg's meaning) */
+    int64_t max_queue_delay_ns;
+    const int *preferred; /* ascending */
+    int n_preferred;
+    double arrival_rate;  /* rows/s the model has been receiving lately (0: unknown) */
+    int replicas;         /* replicas that share those arrivals (0: 1) */
 } rt_batch_view;
 
 typedef struct rt_batch_decision {
@@ -205,10 +224,13 @@ typedef struct rt_batch_decision {
 } rt_batch_decision;
 
 /*
- * Dispatch when the rows at hand fill max_batch, or when waiting longer
- * would break the earliest deadline in the candidate batch (deadline -
- * predicted latency of the batch). With no latency prediction, dispatch at
- * once. Requests whose deadline cannot be met even alone are expired.
+ * Called by an idle replica. Work-conserving: it takes what is queued now
+ * (the longest head that fits max_batch and meets its earliest deadline),
+ * and waits for more rows only where waiting is asked for (max_queue_delay,
+ * up to the largest preferred size) or needed to keep up with the observed
+ * arrival rate; never past the last moment the earliest deadline allows.
+ * Requests whose deadline cannot be met even alone are expired. The policy
+ * and its sources: batch.c and docs/serve.md.
  */
 void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d);
 /* The predicted latency of a batch of `rows` from a table as in rt_model_cfg: the entry, else
