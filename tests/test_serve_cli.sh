@@ -104,6 +104,48 @@ else
     fail "access_log_start"
 fi
 
+# ---- config.pbtxt's max_queue_delay_microseconds, with Triton's meaning --------------
+# Two copies of a small batchable model, one with a 5,000 us queue delay and one with 0;
+# 20 sequential requests each. A lone request waits the delay for company when asked to
+# (mean queue time >= 5 ms), and leaves at once when the delay is 0 (it used to wait for
+# company until close to its deadline either way).
+for d in 0 5000; do
+    mkdir -p "$tmp/delay/d$d/1"
+    cp "$tmp/bad/mlp/1/model.onnx" "$tmp/delay/d$d/1/"
+    printf 'max_batch_size: 8\ndynamic_batching { max_queue_delay_microseconds: %d }\n' "$d" \
+        >"$tmp/delay/d$d/config.pbtxt"
+done
+printf '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,16],"data":[%s]}]}' \
+    "$(seq -s, 1 16)" >"$tmp/x1.json"
+if start_server "$tmp/delay" && wait_ready d0 && wait_ready d5000; then
+    for d in 0 5000; do
+        for _ in $(seq 20); do
+            curl -s -o /dev/null -w '%{http_code}\n' -d @"$tmp/x1.json" "$url/v2/models/d$d/infer"
+        done >"$tmp/codes$d"
+    done
+    curl -s "$url/metrics" >"$tmp/md"
+    $py - "$tmp/md" "$tmp/codes0" "$tmp/codes5000" <<'PY' && ok max_queue_delay_honoured || fail max_queue_delay_honoured
+import sys
+q, n = {}, {}
+for line in open(sys.argv[1]):
+    if line.startswith("usher_queue_seconds_total{"):
+        q[line.split('"')[1]] = float(line.split()[-1])
+    if line.startswith("usher_requests_total{") and 'outcome="success"' in line:
+        n[line.split('"')[1]] = int(line.split()[-1])
+codes = [open(f).read().split() for f in sys.argv[2:]]
+m0, m5 = 1e3 * q["d0"] / max(n["d0"], 1), 1e3 * q["d5000"] / max(n["d5000"], 1)
+print("    mean queue time of a lone request: %.2f ms with max_queue_delay 0, %.2f ms with "
+      "5000 us" % (m0, m5))
+ok = all(c == "200" for cs in codes for c in cs) and n["d0"] == 20 and n["d5000"] == 20
+sys.exit(0 if ok and m5 >= 5.0 and m0 < 5.0 else 1)
+PY
+    kill -TERM "$srv"
+    wait "$srv"
+    srv=
+else
+    fail "max_queue_delay_start: $(cat "$tmp/serve.log")"
+fi
+
 # ---- a plan file, then a new one applied with SIGHUP while serving ---------------------
 rm -rf "$tmp/bad/broken"
 plan() { # plan N: N replicas of mlp on the plan's first GPU, half of it each
@@ -204,6 +246,61 @@ for b in bad:
     print("   ", b)
 sys.exit(1 if bad else 0)
 PY
+
+# ---- recovery from a slowdown (issue 10) ---------------------------------------------
+# Half the goodput measured at capacity for 12 s; from 3 s to 6 s every mlp worker is
+# paused two thirds of the time (SIGSTOP 20 ms, SIGCONT 10 ms: runs take ~3x longer), as a
+# noisy neighbour or a throttled CPU would. Admission sheds what the slowdown makes late;
+# within 5 s of its end, the share of requests served within the SLO must be back to 95%
+# of what it was before (it used to stay at 0: the scale that refused everything could
+# not come down when nothing ran). Nothing lost: every request answered exactly once.
+rrate=$(awk -v g="$g1" 'BEGIN { r = int(g / 2); print r < 5 ? 5 : r }')
+"$usher" load --url "$url" --model "mlp:$rrate" --input "$tmp/x.json" --duration 12 \
+    --slo-ms 100 --seed 11 --json --ledger "$tmp/rec.ledger" >"$tmp/rec.json" 2>"$tmp/load.err" &
+lp=$!
+sleep 3
+pids=$(pgrep -f "worker.*$tmp/repo/mlp" | tr '\n' ' ')
+end=$(( $(date +%s%N) + 3000000000 ))
+while [ "$(date +%s%N)" -lt "$end" ]; do
+    kill -STOP $pids 2>/dev/null
+    sleep 0.02
+    kill -CONT $pids 2>/dev/null
+    sleep 0.01
+done
+kill -CONT $pids 2>/dev/null
+curl -s "$url/metrics" >"$tmp/m2"
+wait "$lp"
+rcr=$?
+$py - "$tmp/rec.json" "$tmp/rec.ledger" "$tmp/m2" <<'PY' && ok recovery_after_slowdown || fail recovery_after_slowdown
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = [l.split() for l in open(sys.argv[2])]
+def share(lo, hi):  # requests scheduled in [lo, hi) s: sent, and served within the SLO
+    w = [r for r in rows if lo * 1e6 <= float(r[2]) < hi * 1e6]
+    good = [r for r in w if r[4] == "200" and 0 <= float(r[3]) <= 100e3]
+    return len(w), len(good)
+m = {l.split("{")[0]: l.split()[-1] for l in open(sys.argv[3]) if 'model="mlp"' in l}
+nb, gb = share(0.5, 3)
+ns, gs = share(3.5, 6)
+na, ga = share(9, 11)
+fb, fs, fa = gb / max(nb, 1), gs / max(ns, 1), ga / max(na, 1)
+print("    within the SLO: before %d/%d (%.0f%%), during the slowdown %d/%d (%.0f%%), "
+      "3-5 s after it %d/%d (%.0f%%); during it: scale %s, shedding %s, %s shed by scale, "
+      "%s probes" % (gb, nb, 100 * fb, gs, ns, 100 * fs, ga, na, 100 * fa,
+                     m.get("usher_batch_latency_scale"), m.get("usher_model_shedding"),
+                     m.get("usher_requests_shed_by_scale_total"), m.get("usher_admission_probes_total")))
+bad = []
+if d["answered"] != d["sent"] or d["missing"] or d["duplicates"] or not d["exactly_once"]:
+    bad.append("not every request answered exactly once: %s" % d["status"])
+if nb < 5 or na < 5:
+    bad.append("too few requests in a window")
+if fa < 0.95 * fb:
+    bad.append("not recovered: %.0f%% within the SLO after, %.0f%% before" % (100 * fa, 100 * fb))
+for b in bad:
+    print("   ", b)
+sys.exit(1 if bad else 0)
+PY
+[ $rcr -eq 0 ] || fail "recovery: usher load exit $rcr"
 
 # ---- SIGTERM under load (FAULT-7) --------------------------------------------------
 load "$cap" "$tmp/term.json" --ledger "$tmp/ledger" &

@@ -26,7 +26,8 @@
  *   any state --rt_model_free--> stop: rt_worker_stop, thread exits
  *
  * READY loop: decide with rt_batch_decide on the compatible head of the
- * queue; answer expired heads RT_TIMEOUT; take a batch, join, run with a
+ * queue (work-conserving: see batch.c); answer expired heads RT_TIMEOUT;
+ * take a batch, join, run with a
  * timeout of max(10 x predicted, 5 s), split, answer each. Otherwise sleep
  * until the decision's wake time, at most a heartbeat, and ping the worker
  * when idle for a heartbeat. A worker lost while running a batch fails
@@ -42,10 +43,22 @@
  *
  * Deadlines: a request's own deadline may only shorten the model default
  * (OVER-2). Admission rejects at once when the queue is full or when the
- * predicted work ahead (rows queued at the predicted rate, plus what the
- * replicas still have running, shared among the ready replicas) and the
+ * predicted work ahead (rows x cost queued at the predicted rate, plus what
+ * the replicas still have running, shared among the ready replicas) and the
  * request's own run, plus 15% and the dispatch slack, cannot end by its
- * deadline. Predictions are corrected by the observed scale (note_run).
+ * deadline.
+ *
+ * Predictions: the plan's latency by rows, times the request's cost (its
+ * input sizes against the profiled ones: every dynamic dim counts, so a
+ * 20,000-pixel-wide image is predicted as such and refused if it cannot make
+ * its deadline), times the observed scale (refresh_scale: the lower p90 of
+ * the recent runs' observed / predicted, so one outlier does not move it).
+ * Admission can never get stuck refusing: a refusal that the profile alone
+ * would have admitted is counted as shedding by scale, and while everything
+ * is refused, an idle model admits one probe every PROBE_GAP_NS, which runs
+ * at once on the idle replica and so tests the scale; without runs the
+ * scale decays toward 1. A model given no latencies (not profiled, or a plan
+ * file without CPU figures) learns them from its runs (note_run).
  *
  * A model is batched only when its inputs and outputs all carry a dynamic
  * dim 0 (and the config says it has a batch dim and max_batch > 1);
@@ -94,7 +107,7 @@
 #define QUEUE_MIN_DEFAULT 64          /* default bound when no latency is predicted */
 #define QUEUE_MAX_DEFAULT 65536       /* the default bound never exceeds this */
 #define SCALE_SAMPLES 32              /* the observed scale: recent runs' observed / predicted ... */
-#define SCALE_WINDOW_NS (2 * SEC)     /* ... within this window, its lower 75th percentile */
+#define SCALE_WINDOW_NS (2 * SEC)     /* ... within this window, its lower 90th percentile */
 #define SCALE_HALF_LIFE_NS (5 * SEC)  /* with none in the window it decays toward 1 */
 #define SCALE_MIN 0.25
 #define SCALE_MAX 16.0
@@ -238,11 +251,13 @@ static int cmp_double(const void *a, const void *b)
  * Under mu: the observed scale in force at `now`. The predictions are measured on
  * an idle machine (or estimated); under load, runs take longer, and a batcher or
  * an admission that believed the profile would then miss deadlines. The scale is
- * the lower 75th percentile of observed / predicted over the last SCALE_SAMPLES
- * runs within SCALE_WINDOW_NS:
- *   - it follows a slowdown once a quarter of the recent runs show it;
+ * the lower 90th percentile of observed / predicted over the last SCALE_SAMPLES
+ * runs within SCALE_WINDOW_NS (the ((n - 1) x 9 / 10)-th smallest of n):
+ *   - it sits in the upper part of the observed spread, as admission needs (a
+ *     request is late when its run is slow, not when the mean run is);
+ *   - it follows a slowdown once a tenth of the recent runs show it;
  *   - one outlier run (a request far larger than its predicted cost says, a
- *     page fault storm) does not move it, unless it is alone in the window;
+ *     page fault storm) never moves it, being the largest of two or more;
  *   - it forgets a slowdown that ended within the window, since old samples
  *     leave it; with none left it decays toward 1 (the profile) with a half-life
  *     of SCALE_HALF_LIFE_NS, and admission probes (rt_submit) keep it true while
@@ -266,7 +281,7 @@ static void refresh_scale(rt_model *m, uint64_t now)
     }
     if (n > 0) {
         qsort(v, n, sizeof v[0], cmp_double);
-        m->scale = v[(3 * (n - 1)) / 4];
+        m->scale = v[(9 * (n - 1)) / 10];
         m->scale_recheck = oldest + SCALE_WINDOW_NS; /* when the oldest leaves */
     } else {
         uint64_t end = m->last_sample_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;

@@ -111,11 +111,34 @@ void srv_metrics(usher_server *s, us_buf *b)
                           (double)st[i].compute_ns * 1e-9 / (double)st[i].outcome[RT_OK]);
     head(b, "usher_batch_latency_scale", "gauge",
          "Observed over predicted batch time, as batching and admission apply it (1: as "
-         "predicted; it rises within a few batches when the machine slows down).");
+         "predicted): the lower 90th percentile of the last 32 runs within 2 s, decaying "
+         "toward 1 when none ran.");
     for (size_t i = 0; i < s->n; i++)
         if (!s->m[i].error[0])
             us_buf_printf(b, "usher_batch_latency_scale{model=\"%s\"} %.3f\n", s->m[i].rm->name,
                           st[i].latency_scale);
+    per_model(b, s, st, "usher_requests_shed_by_scale_total", "counter",
+              "Requests refused for a deadline the profile alone would have met: runs have "
+              "lately been slower than profiled (usher_batch_latency_scale > 1).",
+              STAT(shed_by_scale));
+    per_model(b, s, st, "usher_admission_probes_total", "counter",
+              "Requests admitted while the observed scale refused everything, to test it (one "
+              "at most every 250 ms, on an idle model).",
+              STAT(probes));
+    head(b, "usher_model_shedding", "gauge",
+         "1 while the model refuses requests because of its observed slowdown (a refusal by "
+         "scale within the last second).");
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->m[i].error[0])
+            us_buf_printf(b, "usher_model_shedding{model=\"%s\"} %d\n", s->m[i].rm->name,
+                          st[i].shedding ? 1 : 0);
+    head(b, "usher_arrival_rate", "gauge",
+         "Rows per second admitted lately (a counter decaying over 1 s): what batching sizes "
+         "its waits by.");
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->m[i].error[0])
+            us_buf_printf(b, "usher_arrival_rate{model=\"%s\"} %.3f\n", s->m[i].rm->name,
+                          st[i].arrival_rate);
     head(b, "usher_request_duration_seconds", "histogram",
          "End-to-end latency of successful requests, parse to response.");
     for (size_t i = 0; i < s->n; i++) {
