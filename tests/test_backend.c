@@ -10,9 +10,13 @@
  * The harness checks after every test that nothing allocated through
  * us_malloc is left: every output buffer and session must be freed.
  */
+#include <float.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include "backend/be.h"
 #include "backend/greenctx.h"
@@ -99,6 +103,26 @@ static const char *add_model(void)
     mb_node("Add", 2, ins, "y", IR_DT_FLOAT);
     if (mb_save("add.onnx", path, sizeof path, &err) < 0) {
         fprintf(stderr, "add model: %s\n", err.msg);
+        path[0] = 0;
+        return NULL;
+    }
+    return path;
+}
+
+/* x[n] * c[n] -> y (for the subnormal flush) */
+static const char *mul_model(void)
+{
+    static char path[512];
+    if (path[0])
+        return path;
+    usher_error err;
+    mb_begin(17);
+    mb_input("x", IR_DT_FLOAT, "n");
+    mb_input("c", IR_DT_FLOAT, "n");
+    const char *ins[] = {"x", "c"};
+    mb_node("Mul", 2, ins, "y", IR_DT_FLOAT);
+    if (mb_save("mul.onnx", path, sizeof path, &err) < 0) {
+        fprintf(stderr, "mul model: %s\n", err.msg);
         path[0] = 0;
         return NULL;
     }
@@ -911,6 +935,87 @@ TEST(concurrent_runs)
     ASSERT_EQ_INT(bad, 0);
 }
 
+#define DENORMAL_N 65536 /* large enough for ORT to split the Mul over its pool threads */
+
+/* x * c for every element; counts the results that are 0 and those equal to want */
+static int run_mul(be_session *s, float *x, float *c, float want, int *zeros,
+                   int *kept, usher_error *err)
+{
+    int64_t d[] = {DENORMAL_N};
+    us_tensor in[2] = {tensor("x", US_DT_FP32, 1, d, x, sizeof(float) * DENORMAL_N),
+                       tensor("c", US_DT_FP32, 1, d, c, sizeof(float) * DENORMAL_N)};
+    us_tensor out;
+    int rc = be_run(s, in, 2, &out, err);
+    if (rc < 0)
+        return rc;
+    *zeros = *kept = 0;
+    const float *y = out.data;
+    for (int i = 0; i < DENORMAL_N; i++) {
+        *zeros += y[i] == 0.0f;
+        *kept += y[i] == want;
+    }
+    be_outputs_free(&out, 1);
+    return USHER_OK;
+}
+
+/*
+ * 1e-10 * 1e-30 = 1e-40 is subnormal in float (below FLT_MIN, ~1.2e-38): by
+ * default it comes back 0 (flushed), with keep_denormals as IEEE computes it.
+ * Sessions of both kinds on one thread, in both orders (ORT sets the calling
+ * thread once per process only), with one thread and with a pool of two; the
+ * caller's own floating-point mode is left as it was.
+ */
+TEST(denormals_flushed)
+{
+    volatile float a = 1e-10f, b = 1e-30f;
+    float want = a * b; /* this thread keeps subnormals: the IEEE result */
+    ASSERT(want != 0.0f && want < FLT_MIN);
+    static float x[DENORMAL_N], c[DENORMAL_N];
+    for (int i = 0; i < DENORMAL_N; i++) {
+        x[i] = a;
+        c[i] = b;
+    }
+#if defined(__x86_64__)
+    unsigned csr = _mm_getcsr() & 0x8040u;
+#endif
+    usher_error err;
+    for (int threads = 1; threads <= 2; threads++) {
+        be_session *flush = NULL, *keep = NULL;
+        be_options o = be_default_options();
+        o.intra_threads = threads;
+        o.keep_denormals = threads == 2; /* the keeping session first, the second time */
+        ASSERT_OK(be_open(mul_model(), &o, threads == 2 ? &keep : &flush, &err));
+        o.keep_denormals = !o.keep_denormals;
+        int rc = be_open(mul_model(), &o, threads == 2 ? &flush : &keep, &err);
+        if (rc < 0) {
+            be_close(flush);
+            be_close(keep);
+        }
+        ASSERT_OK(rc);
+        int zf = 0, kf = 0, zk = 0, kk = 0, zf2 = 0, kf2 = 0;
+        rc = run_mul(flush, x, c, want, &zf, &kf, &err);
+        if (rc == USHER_OK)
+            rc = run_mul(keep, x, c, want, &zk, &kk, &err);
+        if (rc == USHER_OK)
+            rc = run_mul(flush, x, c, want, &zf2, &kf2, &err);
+        be_close(flush);
+        be_close(keep);
+        ASSERT_OK(rc);
+        printf("  %d thread(s): flushed %d zeros, kept %d of %d subnormal\n", threads, zf, kk,
+               DENORMAL_N);
+        ASSERT_EQ_INT(kk, DENORMAL_N);
+#if defined(__x86_64__)
+        ASSERT_EQ_INT(zf, DENORMAL_N);
+        ASSERT_EQ_INT(zf2, DENORMAL_N);
+        ASSERT_EQ_INT(_mm_getcsr() & 0x8040u, csr);
+#else
+        printf("  (not x86-64: only ORT's own option flushes; not checked)\n");
+#endif
+    }
+    float again = a * b;
+    ASSERT(again == want); /* this thread still computes subnormals */
+}
+
 /* ORT's telemetry layer creates an empty /tmp/mat-debug-<pid>.log; be_open removes it */
 TEST(no_tmp_droppings)
 {
@@ -955,5 +1060,6 @@ TEST_MAIN(TEST_ENTRY(missing_library), TEST_ENTRY(add_metadata_and_run),
           TEST_ENTRY(input_checks), TEST_ENTRY(output_limit), TEST_ENTRY(silero_vad),
           TEST_ENTRY(paddle_ocr), TEST_ENTRY(resnet18_batches), TEST_ENTRY(out_of_memory),
           TEST_ENTRY(corrupt_and_missing_models), TEST_ENTRY(devices_and_options),
-          TEST_ENTRY(concurrent_runs), TEST_ENTRY(sm_partition_without_gpu),
+          TEST_ENTRY(concurrent_runs), TEST_ENTRY(denormals_flushed),
+          TEST_ENTRY(sm_partition_without_gpu),
           TEST_ENTRY(no_tmp_droppings))

@@ -35,6 +35,8 @@ typedef struct be_options {
     uint64_t max_output_bytes; /* per run, all outputs together; default 256 MiB */
     int sm_percentage;       /* cuda only: 1..99 runs in an SM partition of that share
                                 (a green context); 0 or 100: the whole device */
+    bool keep_denormals;     /* false (default): subnormal floats are flushed to zero on the
+                                CPU, as inputs and results (ort.c: why) */
 } be_options;
 
 be_options be_default_options(void);

@@ -46,6 +46,21 @@
  *     on the same machine: resnet18 at batch 1 cost 56 ms of CPU per run
  *     with spinning against 36 ms without, for no gain in latency on a
  *     shared 2-core machine.
+ *   - subnormal floats are flushed to zero unless keep_denormals is set
+ *     (docs/serve.md, "Subnormal floats"): arithmetic on them costs up to
+ *     ~100x on some x86 CPUs, so a model whose activations drift into
+ *     that range (a test MLP on real input did) runs at a speed its
+ *     profile never saw; flushing changes only values below ~1.2e-38, as
+ *     GPUs do by default. Two places, because ORT's option alone does not
+ *     cover the thread that calls Run: "session.set_denormal_as_zero" = "1"
+ *     sets FTZ+DAZ on the session's own pool threads, and on the calling
+ *     thread only once per process (the first session's). On x86-64 this
+ *     file therefore also sets MXCSR's FTZ (bit 15) and DAZ (bit 6) on the
+ *     calling thread for the duration of CreateSession (constant folding
+ *     computes like the runs will) and of each Run, and puts the caller's
+ *     MXCSR back afterwards, so sessions with either setting share a
+ *     thread and the embedding process's own arithmetic is untouched.
+ *     Elsewhere only ORT's option applies.
  *   - device "cuda:N" appends the CUDA execution provider (V2 options,
  *     device_id = N) only if this ORT build lists it; otherwise
  *     USHER_ERR_UNSUPPORTED before ORT is asked, so a CPU-only build cannot
@@ -103,6 +118,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -134,6 +152,7 @@ struct be_session {
     uint64_t max_output_bytes;
     char model[MODEL_LABEL_MAX];
     be_green *green;    /* the SM partition its CUDA kernels run in, or NULL */
+    bool flush_denormals; /* !be_options.keep_denormals */
 };
 
 be_options be_default_options(void)
@@ -155,6 +174,29 @@ const char *be_ort_version(void)
 }
 
 /* ---- small helpers ------------------------------------------------------------ */
+
+/*
+ * The calling thread's subnormal mode for one ORT call (file comment): fp_enter
+ * sets FTZ+DAZ (flush) or clears them and returns the MXCSR to put back with
+ * fp_leave. Not x86-64: ORT's session option is all there is.
+ */
+#if defined(__x86_64__)
+#define MXCSR_FTZ_DAZ 0x8040u /* bit 15 flush-to-zero, bit 6 denormals-are-zero */
+static unsigned fp_enter(bool flush)
+{
+    unsigned old = _mm_getcsr();
+    _mm_setcsr(flush ? old | MXCSR_FTZ_DAZ : old & ~MXCSR_FTZ_DAZ);
+    return old;
+}
+static void fp_leave(unsigned old) { _mm_setcsr(old); }
+#else
+static unsigned fp_enter(bool flush)
+{
+    (void)flush;
+    return 0;
+}
+static void fp_leave(unsigned old) { (void)old; }
+#endif
 
 static const char *base_name(const char *p)
 {
@@ -647,6 +689,9 @@ static int make_options(be_session *s, const be_options *o, int cuda, OrtSession
     TRY(A->DisableCpuMemArena(so), "disabling the CPU arena");
     TRY(A->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), "thread spinning");
     TRY(A->AddSessionConfigEntry(so, "session.inter_op.allow_spinning", "0"), "thread spinning");
+    if (!o->keep_denormals)
+        TRY(A->AddSessionConfigEntry(so, "session.set_denormal_as_zero", "1"),
+            "flushing subnormal floats");
 #undef TRY
     if (cuda >= 0 && (rc = append_cuda(s, so, cuda, o->sm_percentage, err)) < 0)
         goto fail;
@@ -776,6 +821,7 @@ int be_open(const char *model_path, const be_options *opts, be_session **out, us
         return us_err_set(err, USHER_ERR_NOMEM, "%.96s: out of memory", label);
     snprintf(s->model, sizeof s->model, "%s", label);
     s->max_output_bytes = o->max_output_bytes ? o->max_output_bytes : DEFAULT_MAX_OUTPUT_BYTES;
+    s->flush_denormals = !o->keep_denormals;
     const OrtApi *A = g_api;
     if ((rc = ort_check(A->GetAllocatorWithDefaultOptions(&s->alloc), USHER_ERR_INTERNAL, err,
                         "%s: ORT's allocator", s->model)) < 0 ||
@@ -783,7 +829,9 @@ int be_open(const char *model_path, const be_options *opts, be_session **out, us
                         USHER_ERR_NOMEM, err, "%s: CPU memory info", s->model)) < 0 ||
         (rc = make_options(s, o, cuda, &so, err)) < 0)
         goto fail;
+    unsigned fp = fp_enter(s->flush_denormals); /* also what the pool threads inherit */
     OrtStatus *cs = A->CreateSession(g_env, model_path, so, &s->sess);
+    fp_leave(fp); /* undoes ORT's once-per-process setting of this thread too */
     if (cs) {
         rc = ort_check(cs, load_code(cs), err, "%s: ONNX Runtime refused the model", s->model);
         scrub_paths(err, model_path);
@@ -1107,8 +1155,10 @@ int be_run(be_session *s, const us_tensor *in, size_t n_in, us_tensor *out, ushe
         if (rc < 0)
             goto done;
     }
+    unsigned fp = fp_enter(s->flush_denormals);
     OrtStatus *st = A->Run(s->sess, NULL, s->in_names, (const OrtValue *const *)iv, n_in,
                            s->out_names, s->n_out, ov);
+    fp_leave(fp);
     if (st) {
         rc = ort_check(st, run_code(st), err, "%s: run failed", s->model);
         goto done;
