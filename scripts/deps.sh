@@ -2,7 +2,10 @@
 # deps.sh - install what usher needs on Debian 12, idempotently.
 #
 #   1. Debian packages: installed with apt-get only when one is missing
-#      (needs root; otherwise prints the command to run).
+#      (needs root; otherwise prints the command to run). A fresh Debian 12
+#      needs only git, make and ca-certificates before the first `make`
+#      (README.md); everything else the build, the tests and the benchmarks
+#      call is in APT_PKGS (npm from Debian when there is none on the PATH).
 #   2. npm tarballs listed in scripts/npm.lock: fetched with `npm pack`
 #      (no install scripts run), checked against the pinned sha256, cached in
 #      .deps/npm/ and unpacked beside (.deps/npm/<name>/package/...).
@@ -14,8 +17,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-APT_PKGS=(cmake ninja-build gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev libmicrohttpd-dev
-          libprotobuf-c-dev libonnx-dev python3 python3-onnx ca-certificates curl wrk)
+# procps: pgrep (tests/test_serve_cli.sh looks for orphan workers); python3-numpy:
+# tests/check_normal_floats.py (python3-onnx depends on it too); make: for a
+# machine where this script was run by hand before the first `make`
+APT_PKGS=(cmake ninja-build make gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev
+          libmicrohttpd-dev libprotobuf-c-dev libonnx-dev python3 python3-onnx python3-numpy
+          ca-certificates curl wrk procps)
 
 missing=()
 # npm may come from elsewhere (NodeSource); Debian's only when there is none
@@ -55,13 +62,29 @@ while read -r spec sha _; do
         rm -f "$tgz"
         echo "deps: fetching $spec"
         tmp=$(mktemp -d)
-        if ! (cd "$tmp" && npm pack "$spec" --silent >/dev/null 2>"$tmp/err"); then
-            echo "deps: npm pack $spec failed:" >&2
-            cat "$tmp/err" >&2
+        # --loglevel=error, not --silent: --silent hides npm's own error too, and
+        # a fetch that fails (no route to the registry: about 70 s of retries)
+        # then said nothing. stderr is kept and shown when the fetch fails.
+        t0=$SECONDS
+        if ! (cd "$tmp" && npm pack "$spec" --loglevel=error >"$tmp/out" 2>"$tmp/err"); then
+            echo "deps: npm pack $name@$version failed after $((SECONDS - t0)) s" \
+                 "(registry $(npm config get registry 2>/dev/null || echo '?')); npm said:" >&2
+            if [ -s "$tmp/err" ]; then
+                sed 's/^/    /' "$tmp/err" >&2
+            else
+                echo "    (nothing on stderr; its output: $(cat "$tmp/out"))" >&2
+            fi
             rm -rf "$tmp"
             exit 1
         fi
-        mv "$tmp"/*.tgz "$tgz"
+        files=("$tmp"/*.tgz)
+        if [ "${#files[@]}" -ne 1 ] || [ ! -f "${files[0]}" ]; then
+            echo "deps: npm pack $name@$version made no single tarball; npm said:" >&2
+            sed 's/^/    /' "$tmp/out" "$tmp/err" >&2
+            rm -rf "$tmp"
+            exit 1
+        fi
+        mv "${files[0]}" "$tgz"
         rm -rf "$tmp"
         if ! echo "$sha  $tgz" | sha256sum -c --quiet - ; then
             echo "deps: $spec: sha256 mismatch (expected $sha); refusing it" >&2
