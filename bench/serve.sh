@@ -8,24 +8,52 @@
 #   2. requests/s of wakeword-hello under wrk (closed loop, JSON and binary
 #      bodies), status codes counted by the Lua script;
 #   3. ocr-cls served with batching against ONNX Runtime's own throughput at
-#      the plan's batch size (bench_serve direct, run between the wrk runs).
+#      the plan's batch size (bench_serve direct, run between the wrk runs);
+#   4. ocr-cls (batchable, max_batch_size 32) at 1 request/s: the served p50
+#      of a request that finds the server idle against the batch-1 compute
+#      measured between the served calls (bench_serve lone; issue 10's
+#      target: p50 <= 1.2 x batch-1 compute + 1 ms).
 # Each server serves one model only, so that no other worker takes a core.
 # wrk runs on the same 2 cores as the server: it competes with it.
-# Environment: ROUNDS (latency rounds, 15), WRK_S (seconds per wrk run, 10).
+# Usage: bench/serve.sh [BUILD_DIR] [all|lone]: `lone` runs section 4 alone
+# and exits 3 when the target is missed.
+# Environment: ROUNDS (latency rounds, 15), WRK_S (seconds per wrk run, 10),
+# LONE_ROUNDS (section 4: rounds of 2 s, one JSON and one binary request
+# each, 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
+mode=${2:-all}
 out=bench/out/serve
 bs=$build/bench/bench_serve
 wrk_s=${WRK_S:-10}
-command -v wrk >/dev/null || { echo "serve.sh: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+case $mode in all|lone) ;; *) echo "usage: bench/serve.sh [BUILD_DIR] [all|lone]" >&2; exit 2 ;; esac
+if [ "$mode" = all ]; then
+    command -v wrk >/dev/null || { echo "serve.sh: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+fi
 mkdir -p "$out"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(uname -r)"
 scripts/example-repo.sh "$out/example" >/dev/null
 for m in wakeword-hello ocr-cls; do
     rm -rf "$out/only-$m"
     mkdir -p "$out/only-$m"
     cp -r "$out/example/$m" "$out/only-$m/"
 done
+
+# 4. a lone request to a batchable model; the server in bench_serve's process
+lone() {
+    echo
+    echo "## 4. ocr-cls at 1 request/s: served p50 against the batch-1 compute (bench_serve lone)"
+    local rc=0
+    "$bs" lone "$out/only-ocr-cls" ocr-cls --shape 1,3,48,192 --rounds "${LONE_ROUNDS:-15}" \
+        --exe "$build/usher" || rc=$?
+    [ $rc -eq 0 ] || [ $rc -eq 3 ] || { echo "serve.sh: bench_serve lone failed ($rc)" >&2; exit 1; }
+    return $rc
+}
+if [ "$mode" = lone ]; then
+    lone
+    exit $?
+fi
 
 # the wrk script: POST $BODY ($CTYPE, $IHCL for the binary form), count statuses
 cat >"$out/post.lua" <<'LUA'
@@ -171,3 +199,4 @@ awk '/images\/s$/ { d[n++] = $(NF - 1) }
      END { printf "served/direct: binary %.2f (direct before and after: %.0f, %.0f images/s); JSON %.2f (%.0f, %.0f)\n",
                   bin / ((d[0] + d[1]) / 2), d[0], d[1], json / ((d[1] + d[2]) / 2), d[1], d[2] }' \
     "$out/direct.txt" "$out/ocr-bin.txt" "$out/ocr-json.txt"
+lone || true
