@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,6 +183,363 @@ static int read_file_plain(const char *path, char **out, size_t *len)
     (*out)[b.n] = 0;
     *len = b.n;
     return 0;
+}
+
+/* ---- config.pbtxt and usher.yaml (no server: each test checks its own allocations) ---- */
+static int parse_cfg(const char *text, repo_model *m, usher_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->max_batch_size = -1;
+    m->max_queue_delay_us = -1;
+    return repo_parse_config(text, strlen(text), "t/config.pbtxt", m, err);
+}
+
+TEST(config_inputs_and_preferred_sizes)
+{
+    static repo_model m;
+    usher_error err;
+    ASSERT_OK(parse_cfg("name: \"m\"\n"
+                        "input [\n"
+                        "  { name: \"x\", data_type: TYPE_FP32, dims: [ 3, -1, 192 ] },\n"
+                        "  { name: \"ids\" data_type: TYPE_INT64 dims: -1 reshape: { shape: [ ] } },\n"
+                        "  { name: \"s\", data_type: TYPE_STRING, dims: [ ] }\n"
+                        "]\n"
+                        "input { name: \"late\" dims: 4 dims: 1099511627776 }\n"
+                        "input [ { name: \"nodims\", data_type: TYPE_BOOL } ]\n"
+                        "output [ { name: \"y\", data_type: TYPE_FP32, dims: [ 2 ] } ]\n"
+                        "dynamic_batching { preferred_batch_size: [ 8, 4, 8 ] "
+                        "max_queue_delay_microseconds: 100 }\n"
+                        "dynamic_batching { preferred_batch_size: 2 }\n"
+                        "max_batch_size: 16\n",
+                        &m, &err));
+    ASSERT_EQ_U64(m.n_inputs, 5);
+    const repo_input *x = &m.inputs[0], *ids = &m.inputs[1], *s = &m.inputs[2],
+                     *late = &m.inputs[3], *nd = &m.inputs[4];
+    ASSERT_STR_EQ(x->name, "x");
+    ASSERT_EQ_INT(x->dtype, US_DT_FP32);
+    ASSERT_EQ_INT(x->rank, 3);
+    ASSERT_EQ_INT(x->dim[0], 3);
+    ASSERT_EQ_INT(x->dim[1], -1);
+    ASSERT_EQ_INT(x->dim[2], 192);
+    ASSERT_EQ_INT(x->max_rank, 0);
+    ASSERT_STR_EQ(ids->name, "ids");
+    ASSERT_EQ_INT(ids->dtype, US_DT_INT64);
+    ASSERT_EQ_INT(ids->rank, 1);
+    ASSERT_EQ_INT(ids->dim[0], -1);
+    ASSERT_EQ_INT(s->dtype, US_DT_BYTES);
+    ASSERT_EQ_INT(s->rank, 0); /* "dims: [ ]" is given, and empty */
+    ASSERT_STR_EQ(late->name, "late");
+    ASSERT_EQ_INT(late->dtype, US_DT_INVALID);
+    ASSERT_EQ_INT(late->rank, 2);
+    ASSERT_EQ_INT(late->dim[1], 1099511627776LL);
+    ASSERT_EQ_INT(nd->dtype, US_DT_BOOL);
+    ASSERT_EQ_INT(nd->rank, -1);
+    ASSERT_EQ_INT(m.n_preferred, 3); /* distinct, ascending */
+    ASSERT_EQ_INT(m.preferred_batch[0], 2);
+    ASSERT_EQ_INT(m.preferred_batch[1], 4);
+    ASSERT_EQ_INT(m.preferred_batch[2], 8);
+    ASSERT_EQ_INT(m.max_queue_delay_us, 100);
+    ASSERT_EQ_INT(m.max_batch_size, 16);
+    ASSERT(repo_find_input(&m, "late") == late);
+    ASSERT(repo_find_input(&m, "y") == NULL); /* outputs are not inputs */
+    /* no inputs at all */
+    ASSERT_OK(parse_cfg("max_batch_size: 0\n", &m, &err));
+    ASSERT_EQ_U64(m.n_inputs, 0);
+    ASSERT_EQ_INT(m.n_preferred, 0);
+}
+
+TEST(config_input_errors)
+{
+    static const struct {
+        const char *text, *msg; /* the whole message, or its start when it ends in "..." */
+    } cases[] = {
+        {"input [ { name: \"x\", dims: [ 3, -2 ] } ]",
+         "t/config.pbtxt:1: field 'input.dims': -2: a dim is -1 (dynamic) or 0 to 2^40"},
+        {"input [ { name: \"x\",\n dims: [ 1099511627777 ] } ]",
+         "t/config.pbtxt:2: field 'input.dims': 1099511627777: a dim is -1 (dynamic) or 0 to "
+         "2^40"},
+        {"input [ { name: \"x\", dims: [ 1.5 ] } ]",
+         "t/config.pbtxt:1: field 'input.dims': an integer in range"},
+        {"input [ { name: \"x\", dims: [ \"3\" ] } ]",
+         "t/config.pbtxt:1: field 'input.dims': expected an integer"},
+        {"input [ { name: \"x\", dims: [ 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1 ] } ]",
+         "t/config.pbtxt:1: field 'input.dims': more than 16 dims"},
+        {"max_batch_size: 4\ninput [\n { name: \"x\", dims: [ 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1 ] } ]",
+         "t/config.pbtxt:3: input 'x': 16 dims and the batch dim are more than 16"},
+        {"input [ { name: \"x\", data_type: TYPE_FOO } ]",
+         "t/config.pbtxt:1: field 'input.data_type': unknown type 'TYPE_FOO' (TYPE_BOOL, ..."},
+        {"input [ { name: \"x\", data_type: TYPE_BYTES } ]",
+         "t/config.pbtxt:1: field 'input.data_type': unknown type 'TYPE_BYTES' (..."},
+        {"input [ { name: \"x\", data_type: \"TYPE_FP32\" } ]",
+         "t/config.pbtxt:1: field 'input.data_type': expected a type name such as TYPE_FP32"},
+        {"input [ { name: \"x\", data_type: TYPE_FP32, data_type: TYPE_FP16 } ]",
+         "t/config.pbtxt:1: field 'input.data_type' given twice"},
+        {"input [ { name: \"x\" },\n { dims: [ 1 ] } ]",
+         "t/config.pbtxt:2: input 1: field 'name' missing (required)"},
+        {"input [\n { name: \"x\" },\n { name: \"x\" } ]",
+         "t/config.pbtxt:3: input 'x' is described twice (line 2 first)"},
+        {"input [ { name: \"x\", name: \"y\" } ]",
+         "t/config.pbtxt:1: input 'x': field 'name' given twice"},
+        {"input [ { name: \"a\\tb\" } ]",
+         "t/config.pbtxt:1: field 'input.name': 1 to 127 bytes of printable ASCII"},
+        {"input [ { name: 7 } ]", "t/config.pbtxt:1: field 'input.name': expected a string"},
+        {"input: \"x\"", "t/config.pbtxt:1: field 'input': expected a message: input [ { name: ... } ]"},
+        {"input [ \"x\" ]", "t/config.pbtxt:1: field 'input': expected a message: input [ { name: ... } ]"},
+        {"input.dims: 3", "t/config.pbtxt:1: field 'input.dims' outside an input message"},
+        {"input [ { name: \"x\" }", "t/config.pbtxt:1: field 'input': unterminated list"},
+        {"input { name: \"x\"", "t/config.pbtxt:1: a message is not closed"},
+        {"output [ { name: \"y\", dims: [ 2 } ]",
+         "t/config.pbtxt:1: field 'output.dims': ',' or ']' expected"},
+        {"output [ { name: \"y\", dims: [ : ] } ]",
+         "t/config.pbtxt:1: field 'output.dims': a list of values expected"},
+        {"dynamic_batching { preferred_batch_size: [ 0 ] }",
+         "t/config.pbtxt:1: field 'dynamic_batching.preferred_batch_size': 0: a batch size is 1 "
+         "to 2147483647"},
+        {"dynamic_batching { preferred_batch_size: [ 2147483648 ] }",
+         "t/config.pbtxt:1: field 'dynamic_batching.preferred_batch_size': 2147483648: a batch "
+         "size is 1 to 2147483647"},
+        {"dynamic_batching { preferred_batch_size: [ x ] }",
+         "t/config.pbtxt:1: field 'dynamic_batching.preferred_batch_size': expected an integer"},
+        {"dynamic_batching { preferred_batch_size: [ 1, 2, 3, 4, 5, 6, 7, 8, 9 ] }",
+         "t/config.pbtxt:1: field 'dynamic_batching.preferred_batch_size': more than 8 sizes"},
+        {"dynamic_batching {\n preferred_batch_size: [ 16 ]\n preferred_batch_size: 4 }\n"
+         "max_batch_size: 8",
+         "t/config.pbtxt:2: dynamic_batching.preferred_batch_size 16 is over max_batch_size 8"},
+    };
+    static repo_model m;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        usher_error err;
+        memset(&err, 0, sizeof err);
+        int rc = parse_cfg(cases[i].text, &m, &err);
+        size_t n = strlen(cases[i].msg);
+        bool prefix = n > 3 && strcmp(cases[i].msg + n - 3, "...") == 0;
+        bool same = prefix ? strncmp(err.msg, cases[i].msg, n - 3) == 0
+                           : strcmp(err.msg, cases[i].msg) == 0;
+        if (rc != USHER_ERR_PARSE || !same)
+            FAIL_("case %zu: rc %d, \"%s\"; expected \"%s\"", i, rc, err.msg, cases[i].msg);
+    }
+    /* 64 inputs read, a 65th refused */
+    static char text[65 * 32];
+    size_t o = 0;
+    for (int i = 0; i < 65; i++)
+        o += (size_t)snprintf(text + o, sizeof text - o, "input { name: \"i%d\" }\n", i);
+    usher_error err;
+    ASSERT(parse_cfg(text, &m, &err) == USHER_ERR_PARSE);
+    ASSERT_STR_EQ(err.msg, "t/config.pbtxt:65: more than 64 inputs");
+    text[o - 22] = 0; /* 64 of them */
+    ASSERT_OK(parse_cfg(text, &m, &err));
+    ASSERT_EQ_U64(m.n_inputs, 64);
+}
+
+static void write_text(const char *dir, const char *model, const char *file, const char *text)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, model);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/%s/1", dir, model);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/%s/1/model.onnx", dir, model);
+    FILE *f = fopen(p, "a");
+    if (f)
+        fclose(f);
+    snprintf(p, sizeof p, "%s/%s/%s", dir, model, file);
+    f = fopen(p, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+TEST(usher_yaml_max_dims)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/maxdims", test_tmpdir());
+    mkdir(dir, 0755);
+    write_text(dir, "audio", "config.pbtxt",
+               "max_batch_size: 8\ninput [ { name: \"audio\", data_type: TYPE_FP32, dims: [ -1 ] } ]\n");
+    write_text(dir, "audio", "usher.yaml", "slo_ms: 50\nmax_dims:\n  audio: [480000]\n  extra: [0, 7]\n");
+#define CFG3 "max_batch_size: 4\ninput [ { name: \"x\", dims: [ 3, 48, 192 ] } ]\n"
+    static const struct {
+        const char *model, *config, *yaml, *error;
+    } bad[] = {
+        {"bad-len", CFG3, "max_dims:\n  x: [1, 2]\n",
+         "bad-len/usher.yaml:2: field 'max_dims.x': 2 dims, config.pbtxt gives input 'x' 3 "
+         "(without the batch dim)"},
+        {"bad-below", CFG3, "max_dims:\n  x: [0, 0, 100]\n",
+         "bad-below/usher.yaml:2: field 'max_dims.x[2]': 100 is below the dim config.pbtxt "
+         "fixes (192)"},
+        {"bad-neg", NULL, "max_dims:\n  x: [-1]\n",
+         "bad-neg/usher.yaml:2: field 'max_dims.x[0]': expected an integer from 0 (unbounded) "
+         "to 2^40, found '-1'"},
+        {"bad-big", NULL, "max_dims:\n  x: [1099511627777]\n",
+         "bad-big/usher.yaml:2: field 'max_dims.x[0]': expected an integer from 0 (unbounded) "
+         "to 2^40, found '1099511627777'"},
+        {"bad-quoted", NULL, "max_dims:\n  x: [\"5\"]\n",
+         "bad-quoted/usher.yaml:2: field 'max_dims.x[0]': expected an integer from 0 "
+         "(unbounded) to 2^40, found '5'"},
+        {"bad-zeros", NULL, "max_dims:\n  x: [007]\n",
+         "bad-zeros/usher.yaml:2: field 'max_dims.x[0]': expected an integer from 0 "
+         "(unbounded) to 2^40, found '007'"},
+        {"bad-scalar", NULL, "max_dims:\n  x: 5\n",
+         "bad-scalar/usher.yaml:2: field 'max_dims.x': expected a list of 1 to 16 integers, "
+         "e.g. [480000]"},
+        {"bad-empty", NULL, "max_dims:\n  x: []\n",
+         "bad-empty/usher.yaml:2: field 'max_dims.x': expected a list of 1 to 16 integers, "
+         "e.g. [480000]"},
+        {"bad-long", NULL, "max_dims:\n  x: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]\n",
+         "bad-long/usher.yaml:2: field 'max_dims.x': expected a list of 1 to 16 integers, "
+         "e.g. [480000]"},
+        {"bad-seq", NULL, "max_dims: [1]\n",
+         "bad-seq/usher.yaml:1: field 'max_dims': expected a map, found a sequence"},
+        {"bad-name", NULL, "max_dims:\n  \"a\\tb\": [1]\n",
+         "bad-name/usher.yaml:2: field 'max_dims': an input name is 1 to 127 bytes of printable "
+         "ASCII"},
+        {"bad-typo", NULL, "max_dim:\n  x: [1]\n",
+         "bad-typo/usher.yaml:1: unknown field 'max_dim' (did you mean 'max_dims'? ..."},
+    };
+    size_t nbad = sizeof bad / sizeof bad[0];
+    for (size_t i = 0; i < nbad; i++) {
+        if (bad[i].config)
+            write_text(dir, bad[i].model, "config.pbtxt", bad[i].config);
+        write_text(dir, bad[i].model, "usher.yaml", bad[i].yaml);
+    }
+    repo r;
+    usher_error err;
+    ASSERT_OK(repo_scan(dir, &r, &err));
+    ASSERT_EQ_U64(r.n, nbad + 1);
+    const repo_model *a = repo_find(&r, "audio");
+    ASSERT(a);
+    ASSERT_STR_EQ(a->error, "");
+    ASSERT_EQ_U64(a->n_inputs, 2);
+    ASSERT_STR_EQ(a->inputs[0].name, "audio");
+    ASSERT_EQ_INT(a->inputs[0].rank, 1);
+    ASSERT_EQ_INT(a->inputs[0].max_rank, 1);
+    ASSERT_EQ_INT(a->inputs[0].max[0], 480000);
+    ASSERT_STR_EQ(a->inputs[1].name, "extra"); /* config.pbtxt does not name it */
+    ASSERT_EQ_INT(a->inputs[1].rank, -1);
+    ASSERT_EQ_INT(a->inputs[1].dtype, US_DT_INVALID);
+    ASSERT_EQ_INT(a->inputs[1].max_rank, 2);
+    ASSERT_EQ_INT(a->inputs[1].max[0], 0);
+    ASSERT_EQ_INT(a->inputs[1].max[1], 7);
+    for (size_t i = 0; i < nbad; i++) {
+        const repo_model *m = repo_find(&r, bad[i].model);
+        if (!m)
+            FAIL_("%s: not scanned", bad[i].model);
+        size_t n = strlen(bad[i].error);
+        bool prefix = strcmp(bad[i].error + n - 3, "...") == 0;
+        if (prefix ? strncmp(m->error, bad[i].error, n - 3) != 0 : strcmp(m->error, bad[i].error) != 0)
+            FAIL_("%s: \"%s\"; expected \"%s\"", bad[i].model, m->error, bad[i].error);
+    }
+
+    /* SIGHUP: usher.yaml read again, max_dims with it */
+    static repo_model m;
+    m = *a;
+    write_text(dir, "audio", "usher.yaml", "max_dims:\n  audio: [16000]\n");
+    ASSERT_OK(repo_reread_objectives(dir, &m, &err));
+    ASSERT_EQ_U64(m.n_inputs, 1); /* "extra" was only usher.yaml's */
+    ASSERT_EQ_INT(m.inputs[0].max_rank, 1);
+    ASSERT_EQ_INT(m.inputs[0].max[0], 16000);
+    ASSERT(m.slo_ms == 0);
+    write_text(dir, "audio", "usher.yaml", "max_dims:\n  audio: [x]\n");
+    ASSERT(repo_reread_objectives(dir, &m, &err) == USHER_ERR_PARSE);
+    ASSERT_STR_EQ(err.msg, "audio/usher.yaml:2: field 'max_dims.audio[0]': expected an integer "
+                           "from 0 (unbounded) to 2^40, found 'x'");
+    ASSERT_EQ_INT(m.inputs[0].max[0], 16000); /* unchanged by the refused file */
+    write_text(dir, "audio", "usher.yaml", "slo_ms: 10\n");
+    ASSERT_OK(repo_reread_objectives(dir, &m, &err));
+    ASSERT_EQ_U64(m.n_inputs, 1); /* config.pbtxt's stays, without bounds */
+    ASSERT_EQ_INT(m.inputs[0].rank, 1);
+    ASSERT_EQ_INT(m.inputs[0].max_rank, 0);
+    ASSERT_EQ_INT(m.inputs[0].max[0], 0);
+    ASSERT(m.slo_ms == 10);
+    repo_free(&r);
+}
+
+static int check(const repo_model *m, const char *name, us_dtype dt, bool batch_dim, int rank,
+                 const int64_t *dims, char *msg, size_t cap)
+{
+    us_tensor t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", name);
+    t.dtype = dt;
+    t.shape.rank = rank;
+    for (int i = 0; i < rank; i++)
+        t.shape.dim[i] = dims[i];
+    msg[0] = 0;
+    return repo_check_input(m, &t, batch_dim, msg, cap);
+}
+
+#define CHECK_OK(name, dt, batch, ...)                                                             \
+    do {                                                                                           \
+        const int64_t d_[] = {__VA_ARGS__};                                                        \
+        char msg_[256];                                                                            \
+        if (check(&m, name, dt, batch, (int)(sizeof d_ / sizeof d_[0]), d_, msg_, sizeof msg_))   \
+            FAIL_("%s refused: %s", #__VA_ARGS__, msg_);                                           \
+    } while (0)
+#define CHECK_REFUSED(expect, name, dt, batch, ...)                                                \
+    do {                                                                                           \
+        const int64_t d_[] = {__VA_ARGS__};                                                        \
+        char msg_[256];                                                                            \
+        if (check(&m, name, dt, batch, (int)(sizeof d_ / sizeof d_[0]), d_, msg_, sizeof msg_) != \
+            -1)                                                                                    \
+            FAIL_("%s accepted", #__VA_ARGS__);                                                    \
+        ASSERT_STR_EQ(msg_, expect);                                                               \
+    } while (0)
+
+TEST(check_input_against_config)
+{
+    static repo_model m;
+    usher_error err;
+    ASSERT_OK(parse_cfg("max_batch_size: 8\n"
+                        "input [ { name: \"x\", data_type: TYPE_FP32, dims: [ 3, -1, 192 ] },\n"
+                        "        { name: \"any\" } ]\n",
+                        &m, &err));
+    /* usher.yaml's max_dims, as read_usher_yaml stores them */
+    m.inputs[0].max_rank = 3;
+    m.inputs[0].max[1] = 1000;
+    m.inputs[2] = (repo_input){.name = "audio", .dtype = US_DT_INVALID, .rank = -1,
+                               .max_rank = 1, .max = {480000}};
+    m.n_inputs = 3;
+    ASSERT(repo_batch_dim(&m, false)); /* max_batch_size > 0 */
+
+    CHECK_OK("x", US_DT_FP32, true, 1, 3, 48, 192);
+    CHECK_OK("x", US_DT_FP32, true, 32, 3, 1000, 192);
+    CHECK_REFUSED("input 'x': dim 3 is 20000, config.pbtxt fixes it at 192", "x", US_DT_FP32, true,
+                  1, 3, 48, 20000);
+    CHECK_REFUSED("input 'x': dim 1 is 1, config.pbtxt fixes it at 3", "x", US_DT_FP32, true, 1, 1,
+                  48, 192);
+    CHECK_REFUSED("input 'x': dim 2 is 1001, the model's usher.yaml max_dims allows at most 1000",
+                  "x", US_DT_FP32, true, 1, 3, 1001, 192);
+    CHECK_REFUSED("input 'x' has rank 3, config.pbtxt gives 3 dims (plus the batch dim)", "x",
+                  US_DT_FP32, true, 3, 48, 192);
+    CHECK_REFUSED("input 'x' has rank 5, config.pbtxt gives 3 dims (plus the batch dim)", "x",
+                  US_DT_FP32, true, 1, 1, 3, 48, 192);
+    CHECK_REFUSED("input 'x' is INT64, config.pbtxt gives FP32", "x", US_DT_INT64, true, 1, 3, 48,
+                  192);
+    /* without a batch dim, dims are the whole shape */
+    CHECK_OK("x", US_DT_FP32, false, 3, 48, 192);
+    CHECK_REFUSED("input 'x': dim 2 is 7, config.pbtxt fixes it at 192", "x", US_DT_FP32, false, 3,
+                  48, 7);
+    CHECK_REFUSED("input 'x' has rank 4, config.pbtxt gives 3 dims", "x", US_DT_FP32, false, 1, 3,
+                  48, 192);
+    /* an input only max_dims bounds: its dims are checked where the request has them */
+    CHECK_OK("audio", US_DT_FP32, true, 1, 480000);
+    CHECK_OK("audio", US_DT_INT16, true, 4, 16000);
+    CHECK_REFUSED("input 'audio': dim 1 is 4000000, the model's usher.yaml max_dims allows at "
+                  "most 480000",
+                  "audio", US_DT_FP32, true, 1, 4000000);
+    CHECK_REFUSED("input 'audio': dim 0 is 480001, the model's usher.yaml max_dims allows at "
+                  "most 480000",
+                  "audio", US_DT_FP32, false, 480001);
+    /* named without dims or type: anything; not named: anything */
+    CHECK_OK("any", US_DT_BYTES, true, 1, 2, 3, 4, 5);
+    CHECK_OK("other", US_DT_FP32, true, 1, 3, 48, 20000);
+    /* the batch dim when max_batch_size is 0 or not given */
+    m.max_batch_size = 0;
+    ASSERT(!repo_batch_dim(&m, true));
+    m.max_batch_size = -1;
+    ASSERT(repo_batch_dim(&m, true));
+    ASSERT(!repo_batch_dim(&m, false));
 }
 
 /* ---- set-up --------------------------------------------------------------------------- */
@@ -526,6 +884,80 @@ TEST(binary_tensors)
     ASSERT_HEALTHY();
 }
 
+/* ---- config.pbtxt's dims (issue 10) ----------------------------------------------------- */
+/* a JSON request for ocr-cls's input x of shape [1,3,h,w], all zeros (plain malloc) */
+static char *ocr_body(int h, int w, size_t *len)
+{
+    size_t n = (size_t)3 * (size_t)h * (size_t)w;
+    char *b = malloc(n * 2 + 256);
+    size_t o = (size_t)sprintf(b, "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":"
+                                  "[1,3,%d,%d],\"data\":[",
+                               h, w);
+    for (size_t i = 0; i < n; i++) {
+        b[o++] = '0';
+        b[o++] = i + 1 < n ? ',' : ']';
+    }
+    o += (size_t)sprintf(b + o, "}]}");
+    *len = o;
+    return b;
+}
+
+TEST(config_dims_enforced)
+{
+    /* ocr-cls's ONNX input is [N,3,H,W], every dim dynamic; its config.pbtxt fixes dims
+     * [3,48,192] (max_batch_size 32): metadata shows them, requests are held to them */
+    reply r;
+    request("GET", "/v2/models/ocr-cls", NULL, NULL, 0, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[-1,3,48,192]}]");
+    srv_model *m = srv_find(srv, "ocr-cls");
+    ASSERT(m);
+    if (m->profile_note[0]) /* how the latency profile was measured, when start-up said */
+        ASSERT_CONTAINS(r.body, "\"profile\":\"");
+    else
+        ASSERT(!strstr(r.body, "\"profile\""));
+    reply_free(&r);
+    uint64_t invalid0 = atomic_load(&m->invalid);
+    size_t len;
+    char *body = ocr_body(48, 20000, &len); /* 5.8 MB: under the 64 MiB body limit */
+    request("POST", "/v2/models/ocr-cls/infer", "Content-Type: application/json\r\n", body, len,
+            &r);
+    free(body);
+    ASSERT_EQ_INT(r.status, 400);
+    ASSERT(error_body_ok(&r));
+    ASSERT_CONTAINS(r.body, "input 'x': dim 3 is 20000, config.pbtxt fixes it at 192");
+    reply_free(&r);
+    body = ocr_body(40, 192, &len);
+    request("POST", "/v2/models/ocr-cls/infer", "Content-Type: application/json\r\n", body, len,
+            &r);
+    free(body);
+    ASSERT_EQ_INT(r.status, 400);
+    ASSERT_CONTAINS(r.body, "input 'x': dim 2 is 40, config.pbtxt fixes it at 48");
+    reply_free(&r);
+    expect_status("ocr-cls", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1,1],"
+                             "\"data\":[0]}]}",
+                  400, "input 'x' has rank 2, config.pbtxt gives 3 dims (plus the batch dim)");
+    ASSERT_EQ_U64(atomic_load(&m->invalid), invalid0 + 3); /* counted as the other 400s */
+    /* the right size still serves */
+    body = ocr_body(48, 192, &len);
+    request("POST", "/v2/models/ocr-cls/infer", "Content-Type: application/json\r\n", body, len,
+            &r);
+    free(body);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"outputs\"");
+    reply_free(&r);
+    /* an input refused after others were taken into the runtime request frees them (vad takes
+     * input, sr, h, c; the stop test checks that nothing is left allocated) */
+    char *vad = malloc(sample_len[3] + 1);
+    memcpy(vad, samples[3], sample_len[3] + 1);
+    char *c = strstr(vad, "\"name\":\"c\"");
+    ASSERT(c);
+    c[8] = 'z'; /* "c" -> "z": a name the model lacks, after the three it has */
+    expect_status("vad", vad, 400, "model 'vad' has an input 'c' the request lacks");
+    free(vad);
+    ASSERT_HEALTHY();
+}
+
 /* ---- faults ---------------------------------------------------------------------------- */
 static double now_ms(void)
 {
@@ -719,9 +1151,11 @@ TEST(stop)
     ASSERT_EQ_U64(us_alloc_live_bytes(), live_before);
 }
 
-TEST_MAIN(TEST_ENTRY(start), TEST_ENTRY(health_and_metadata), TEST_ENTRY(infer_every_model),
+TEST_MAIN(TEST_ENTRY(config_inputs_and_preferred_sizes), TEST_ENTRY(config_input_errors),
+          TEST_ENTRY(usher_yaml_max_dims), TEST_ENTRY(check_input_against_config),
+          TEST_ENTRY(start), TEST_ENTRY(health_and_metadata), TEST_ENTRY(infer_every_model),
           TEST_ENTRY(input_4_overflow_vectors), TEST_ENTRY(input_5_model_names),
           TEST_ENTRY(input_2_and_6_limits_and_framing), TEST_ENTRY(input_3_chunk_flood),
-          TEST_ENTRY(binary_tensors),
+          TEST_ENTRY(binary_tensors), TEST_ENTRY(config_dims_enforced),
           TEST_ENTRY(fault_1_worker_killed_under_load),
           TEST_ENTRY(plan_change_while_serving), TEST_ENTRY(stop))

@@ -22,6 +22,7 @@
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define PB_MAX_DEPTH 16
+#define DIM_MAX (INT64_C(1) << 40) /* the largest dim config.pbtxt or max_dims may give */
 
 bool repo_name_ok(const char *name, size_t len)
 {
@@ -51,6 +52,12 @@ typedef struct pb {
     char str[256]; /* a string token, unescaped (longer strings are refused) */
     repo_model *m;
     usher_error *err;
+    /* the input message being read (input [ {...}, ... ] or input {...}): NULL outside one;
+     * m->inputs[m->n_inputs], counted when its message closes */
+    repo_input *in;
+    bool in_named, in_typed;     /* its name, its data_type given */
+    size_t in_line[REPO_MAX_IO]; /* where each input's message starts */
+    size_t pref_line;            /* where the largest preferred_batch_size is */
 } pb;
 
 __attribute__((format(printf, 2, 3))) static int pb_error(pb *p, const char *fmt, ...)
@@ -151,13 +158,185 @@ static int pb_int(pb *p, const char *field, int64_t lo, int64_t hi, int64_t *out
     return USHER_OK;
 }
 
+/* an error at an earlier line (a message's start) */
+__attribute__((format(printf, 3, 4))) static int pb_error_at(pb *p, size_t line, const char *fmt,
+                                                             ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return us_err_set(p->err, USHER_ERR_PARSE, "%s:%zu: %s", p->label, line, what);
+}
+
+/* an input name as usher shows it in messages: 1 to 127 bytes of printable ASCII */
+static bool input_name_ok(const char *s, size_t len)
+{
+    if (len == 0 || len >= US_TENSOR_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Triton's DataType names to the protocol's types: TYPE_FP32 is FP32, TYPE_STRING BYTES */
+static us_dtype triton_dtype(const char *s, size_t len)
+{
+    if (len < 6 || memcmp(s, "TYPE_", 5) != 0)
+        return US_DT_INVALID;
+    s += 5, len -= 5;
+    if (len == 6 && memcmp(s, "STRING", 6) == 0)
+        return US_DT_BYTES;
+    if (len == 5 && memcmp(s, "BYTES", 5) == 0)
+        return US_DT_INVALID; /* not a Triton name */
+    return us_dtype_parse(s, len);
+}
+
+/* the input whose message is open, for a field under "input." */
+static int pb_input(pb *p, const char *path, repo_input **out)
+{
+    if (!p->in)
+        return pb_error(p, "field '%s' outside an input message", path);
+    *out = p->in;
+    return USHER_OK;
+}
+
+/* a message opens at path */
+static int pb_open(pb *p, const char *path)
+{
+    if (strcmp(path, "input") != 0)
+        return USHER_OK;
+    repo_model *m = p->m;
+    if (m->n_inputs >= REPO_MAX_IO)
+        return pb_error(p, "more than %d inputs", REPO_MAX_IO);
+    repo_input *in = &m->inputs[m->n_inputs];
+    memset(in, 0, sizeof *in);
+    in->dtype = US_DT_INVALID;
+    in->rank = -1;
+    p->in = in;
+    p->in_named = p->in_typed = false;
+    p->in_line[m->n_inputs] = p->line;
+    return USHER_OK;
+}
+
+/* the message at path closed: an input is complete */
+static int pb_close(pb *p, const char *path)
+{
+    if (strcmp(path, "input") != 0)
+        return USHER_OK;
+    repo_model *m = p->m;
+    size_t line = p->in_line[m->n_inputs];
+    if (!p->in_named)
+        return pb_error_at(p, line, "input %zu: field 'name' missing (required)", m->n_inputs);
+    for (size_t i = 0; i < m->n_inputs; i++)
+        if (strcmp(m->inputs[i].name, p->in->name) == 0)
+            return pb_error_at(p, line, "input '%s' is described twice (line %zu first)",
+                               p->in->name, p->in_line[i]);
+    m->n_inputs++;
+    p->in = NULL;
+    return USHER_OK;
+}
+
+/* a list opens at path: "dims: []" gives a rank of 0 */
+static int pb_list(pb *p, const char *path)
+{
+    repo_input *in = NULL;
+    int rc;
+    if (strcmp(path, "input.dims") == 0) {
+        if ((rc = pb_input(p, path, &in)) < 0)
+            return rc;
+        if (in->rank < 0)
+            in->rank = 0;
+    }
+    return USHER_OK;
+}
+
+/* a field of an input message */
+static int pb_input_field(pb *p, const char *path)
+{
+    repo_input *in = NULL;
+    int rc = pb_input(p, path, &in);
+    if (rc < 0)
+        return rc;
+    if (strcmp(path, "input.name") == 0) {
+        if (p->kind != T_STR)
+            return pb_error(p, "field '%s': expected a string", path);
+        if (p->in_named)
+            return pb_error(p, "input '%s': field 'name' given twice", in->name);
+        if (!input_name_ok(p->str, strlen(p->str)))
+            return pb_error(p, "field '%s': 1 to %d bytes of printable ASCII", path,
+                            US_TENSOR_NAME_MAX - 1);
+        memcpy(in->name, p->str, strlen(p->str) + 1); /* under US_TENSOR_NAME_MAX: checked */
+        p->in_named = true;
+    } else if (strcmp(path, "input.data_type") == 0) {
+        if (p->kind != T_IDENT)
+            return pb_error(p, "field '%s': expected a type name such as TYPE_FP32", path);
+        if (p->in_typed)
+            return pb_error(p, "field '%s' given twice", path);
+        in->dtype = triton_dtype(p->tok, p->len);
+        if (in->dtype == US_DT_INVALID)
+            return pb_error(p, "field '%s': unknown type '%.*s' (TYPE_BOOL, TYPE_UINT8, "
+                               "TYPE_UINT16, TYPE_UINT32, TYPE_UINT64, TYPE_INT8, TYPE_INT16, "
+                               "TYPE_INT32, TYPE_INT64, TYPE_FP16, TYPE_FP32, TYPE_FP64, "
+                               "TYPE_BF16, TYPE_STRING)",
+                            path, (int)(p->len < 64 ? p->len : 64), p->tok);
+        p->in_typed = true;
+    } else if (strcmp(path, "input.dims") == 0) {
+        int64_t v;
+        if ((rc = pb_int(p, path, INT64_MIN, INT64_MAX, &v)) < 0)
+            return rc;
+        if (v < -1 || v > DIM_MAX)
+            return pb_error(p, "field '%s': %lld: a dim is -1 (dynamic) or 0 to 2^40", path,
+                            (long long)v);
+        if (in->rank < 0)
+            in->rank = 0;
+        if (in->rank >= US_TENSOR_MAX_RANK)
+            return pb_error(p, "field '%s': more than %d dims", path, US_TENSOR_MAX_RANK);
+        in->dim[in->rank++] = v;
+    }
+    return USHER_OK;
+}
+
+/* dynamic_batching.preferred_batch_size: kept distinct (Triton keeps a set), sorted at the end */
+static int pb_preferred(pb *p, const char *path)
+{
+    repo_model *m = p->m;
+    int64_t v;
+    int rc = pb_int(p, path, INT64_MIN, INT64_MAX, &v);
+    if (rc < 0)
+        return rc;
+    if (v < 1 || v > INT32_MAX)
+        return pb_error(p, "field '%s': %lld: a batch size is 1 to %d", path, (long long)v,
+                        INT32_MAX);
+    bool largest = true;
+    for (int i = 0; i < m->n_preferred; i++) {
+        if (m->preferred_batch[i] == v)
+            return USHER_OK;
+        largest &= m->preferred_batch[i] < v;
+    }
+    if (m->n_preferred >= REPO_MAX_PREFERRED)
+        return pb_error(p, "field '%s': more than %d sizes", path, REPO_MAX_PREFERRED);
+    m->preferred_batch[m->n_preferred++] = (int)v;
+    if (largest)
+        p->pref_line = p->line;
+    return USHER_OK;
+}
+
 /* what usher reads, by the field's dotted path */
 static int pb_scalar(pb *p, const char *path)
 {
     repo_model *m = p->m;
     int64_t v;
     int rc = USHER_OK;
-    if (strcmp(path, "name") == 0) {
+    if (strncmp(path, "input.", 6) == 0) {
+        rc = pb_input_field(p, path);
+    } else if (strcmp(path, "input") == 0) {
+        return pb_error(p, "field 'input': expected a message: input [ { name: ... } ]");
+    } else if (strcmp(path, "dynamic_batching.preferred_batch_size") == 0) {
+        rc = pb_preferred(p, path);
+    } else if (strcmp(path, "name") == 0) {
         if (p->kind != T_STR)
             return pb_error(p, "field '%s': expected a string", path);
         if (strcmp(p->str, m->name) != 0 && m->name[0])
@@ -217,7 +396,7 @@ static int pb_field(pb *p, const char *path, int depth)
     if (!colon && !is_punct(p, '['))
         return pb_error(p, "field '%s': expected ':' or '{'", path);
     if (is_punct(p, '[')) { /* a list; "name [ {...} ]" may omit the ':' */
-        if ((rc = pb_next(p)) < 0)
+        if ((rc = pb_list(p, path)) < 0 || (rc = pb_next(p)) < 0)
             return rc;
         while (!is_punct(p, ']')) {
             if (is_punct(p, '{')) {
@@ -249,15 +428,20 @@ static int pb_message(pb *p, const char *path, int depth, char close)
 {
     if (depth > PB_MAX_DEPTH)
         return pb_error(p, "messages nested more than %d deep", PB_MAX_DEPTH);
-    int rc;
+    int rc = pb_open(p, path);
+    if (rc < 0)
+        return rc;
     for (;;) {
         if (p->kind == T_END) {
             if (close)
                 return pb_error(p, "%s", "a message is not closed");
             return USHER_OK;
         }
-        if (close && is_punct(p, close))
+        if (close && is_punct(p, close)) {
+            if ((rc = pb_close(p, path)) < 0)
+                return rc;
             return pb_next(p);
+        }
         if (p->kind != T_IDENT)
             return pb_error(p, "%s", "a field name expected");
         char sub[256];
@@ -277,12 +461,124 @@ int repo_parse_config(const char *text, size_t len, const char *label, repo_mode
 {
     pb p = {.s = text, .end = text + len, .label = label, .line = 1, .m = m, .err = err};
     int rc = pb_next(&p);
-    if (rc < 0)
+    if (rc < 0 || (rc = pb_message(&p, "", 0, 0)) < 0)
         return rc;
-    return pb_message(&p, "", 0, 0);
+    /* what depends on fields in any order */
+    for (int i = 1; i < m->n_preferred; i++) /* insertion sort: at most 8 */
+        for (int j = i; j > 0 && m->preferred_batch[j - 1] > m->preferred_batch[j]; j--) {
+            int t = m->preferred_batch[j];
+            m->preferred_batch[j] = m->preferred_batch[j - 1];
+            m->preferred_batch[j - 1] = t;
+        }
+    if (m->max_batch_size > 0) {
+        if (m->n_preferred > 0 && m->preferred_batch[m->n_preferred - 1] > m->max_batch_size)
+            return pb_error_at(&p, p.pref_line,
+                               "dynamic_batching.preferred_batch_size %d is over max_batch_size "
+                               "%lld",
+                               m->preferred_batch[m->n_preferred - 1],
+                               (long long)m->max_batch_size);
+        for (size_t i = 0; i < m->n_inputs; i++)
+            if (m->inputs[i].rank >= US_TENSOR_MAX_RANK)
+                return pb_error_at(&p, p.in_line[i],
+                                   "input '%s': %d dims and the batch dim are more than %d",
+                                   m->inputs[i].name, m->inputs[i].rank, US_TENSOR_MAX_RANK);
+    }
+    return USHER_OK;
 }
 
 /* ---- usher.yaml -------------------------------------------------------------------- */
+/* the index of the input of that name in m->inputs; m->n_inputs if none */
+static size_t input_index(const repo_model *m, const char *name)
+{
+    size_t i = 0;
+    while (i < m->n_inputs && strcmp(m->inputs[i].name, name) != 0)
+        i++;
+    return i;
+}
+
+/* an item of a max_dims list: a plain decimal integer, 0 to 2^40 */
+static int max_dim_item(const us_yaml_doc *d, const us_yaml_node *n, const char *path,
+                        int64_t *out, usher_error *err)
+{
+    const char *s = us_yaml_node_kind(n) == US_YAML_SCALAR ? us_yaml_str(n) : NULL;
+    size_t len = s ? strlen(s) : 0;
+    bool ok = s && us_yaml_is_plain(n) && len > 0 && len <= 14 && (s[0] != '0' || len == 1);
+    int64_t v = 0;
+    for (size_t i = 0; ok && i < len; i++) {
+        ok = s[i] >= '0' && s[i] <= '9';
+        v = v * 10 + (s[i] - '0');
+    }
+    if (!ok || v > DIM_MAX) {
+        bool show = s && len <= 32 && input_name_ok(s, len);
+        return us_yaml_error(d, n, err, USHER_ERR_PARSE,
+                             "field '%s': expected an integer from 0 (unbounded) to 2^40%s%s%s",
+                             path, show ? ", found '" : "", show ? s : "", show ? "'" : "");
+    }
+    *out = v;
+    return USHER_OK;
+}
+
+/*
+ * max_dims: { NAME: [D, ...], ... }: per input, the largest each dim may be,
+ * indexed as config.pbtxt's dims; stored into m->inputs (an input config.pbtxt
+ * does not name is added with rank -1).
+ */
+static int read_max_dims(const us_yaml_doc *d, const us_yaml_node *md, repo_model *m,
+                         usher_error *err)
+{
+    for (size_t i = 0; i < us_yaml_len(md); i++) {
+        const char *name = us_yaml_key_at(md, i);
+        const us_yaml_node *kn = us_yaml_key_node_at(md, i), *v = us_yaml_value_at(md, i);
+        if (!input_name_ok(name, strlen(name)))
+            return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
+                                 "field 'max_dims': an input name is 1 to %d bytes of "
+                                 "printable ASCII",
+                                 US_TENSOR_NAME_MAX - 1);
+        char path[US_TENSOR_NAME_MAX + 32];
+        snprintf(path, sizeof path, "max_dims.%s", name);
+        size_t n = us_yaml_len(v);
+        if (us_yaml_node_kind(v) != US_YAML_SEQ || n == 0 || n > US_TENSOR_MAX_RANK)
+            return us_yaml_error(d, v, err, USHER_ERR_PARSE,
+                                 "field '%s': expected a list of 1 to %d integers, e.g. "
+                                 "[480000]",
+                                 path, US_TENSOR_MAX_RANK);
+        int64_t max[US_TENSOR_MAX_RANK];
+        for (size_t j = 0; j < n; j++) {
+            char ip[sizeof path + 16];
+            snprintf(ip, sizeof ip, "%s[%zu]", path, j);
+            int rc = max_dim_item(d, us_yaml_item(v, j), ip, &max[j], err);
+            if (rc < 0)
+                return rc;
+        }
+        size_t k = input_index(m, name);
+        repo_input *in = k < m->n_inputs ? &m->inputs[k] : NULL;
+        if (in && in->rank >= 0 && (size_t)in->rank != n)
+            return us_yaml_error(d, v, err, USHER_ERR_PARSE,
+                                 "field '%s': %zu dims, config.pbtxt gives input '%s' %d%s",
+                                 path, n, name, in->rank,
+                                 m->max_batch_size > 0 ? " (without the batch dim)" : "");
+        for (size_t j = 0; in && in->rank >= 0 && j < n; j++)
+            if (max[j] > 0 && in->dim[j] >= 0 && max[j] < in->dim[j])
+                return us_yaml_error(d, us_yaml_item(v, j), err, USHER_ERR_PARSE,
+                                     "field '%s[%zu]': %lld is below the dim config.pbtxt "
+                                     "fixes (%lld)",
+                                     path, j, (long long)max[j], (long long)in->dim[j]);
+        if (!in) {
+            if (m->n_inputs >= REPO_MAX_IO)
+                return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
+                                     "field 'max_dims': more than %d inputs", REPO_MAX_IO);
+            in = &m->inputs[m->n_inputs++];
+            memset(in, 0, sizeof *in);
+            in->dtype = US_DT_INVALID;
+            in->rank = -1;
+            snprintf(in->name, sizeof in->name, "%s", name);
+        }
+        in->max_rank = (int)n;
+        memcpy(in->max, max, n * sizeof max[0]);
+    }
+    return USHER_OK;
+}
+
 static int read_usher_yaml(const char *path, const char *label, repo_model *m, usher_error *err)
 {
     us_yaml_doc *d = NULL;
@@ -292,9 +588,9 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
     if (rc < 0)
         return rc;
     static const char *const keys[] = {"slo_ms", "rate", "priority", "replicas", "threads",
-                                       "max_batch", "sample", NULL};
+                                       "max_batch", "sample", "max_dims", NULL};
     const char *sample = NULL;
-    const us_yaml_node *root = us_yaml_root(d);
+    const us_yaml_node *root = us_yaml_root(d), *md = NULL;
     int64_t prio = 0, reps = 0, thr = 0, mb = 0;
     if (root && us_yaml_node_kind(root) != US_YAML_MAP)
         rc = us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a map");
@@ -311,7 +607,10 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
                  USHER_OK &&
              (rc = us_yaml_get_i64(d, root, "max_batch", NULL, 1, 4096, &mb, 0, false, err)) ==
                  USHER_OK &&
-             (rc = us_yaml_get_str(d, root, "sample", NULL, &sample, NULL, err)) == USHER_OK) {
+             (rc = us_yaml_get_str(d, root, "sample", NULL, &sample, NULL, err)) == USHER_OK &&
+             (rc = us_yaml_get_node(d, root, "max_dims", NULL, US_YAML_MAP, false, &md, err)) ==
+                 USHER_OK &&
+             (rc = read_max_dims(d, md, m, err)) == USHER_OK) {
         if (sample && !repo_name_ok(sample, strlen(sample)))
             rc = us_yaml_error(d, us_yaml_get(root, "sample"), err, USHER_ERR_PARSE,
                                "field 'sample': a file name in the model's directory");
@@ -338,26 +637,46 @@ int repo_reread_objectives(const char *dir, repo_model *m, usher_error *err)
     if (snprintf(path, sizeof path, "%s/%s/usher.yaml", dir, m->name) >= (int)sizeof path)
         return us_err_set(err, USHER_ERR_LIMIT, "%s/usher.yaml: path too long", m->name);
     snprintf(label, sizeof label, "%s/usher.yaml", m->name);
-    repo_model t = *m;
-    t.slo_ms = t.rate = 0;
-    t.priority = t.replicas = t.threads = t.max_batch = 0;
+    repo_model *t = us_malloc(sizeof *t); /* 35 KiB: not on the stack */
+    if (!t)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    *t = *m;
+    t->slo_ms = t->rate = 0;
+    t->priority = t->replicas = t->threads = t->max_batch = 0;
+    /* max_dims as if never read: the inputs only it named go, the others lose their bounds */
+    size_t kept = 0;
+    for (size_t i = 0; i < t->n_inputs; i++) {
+        repo_input *in = &t->inputs[i];
+        if (in->rank < 0 && in->dtype == US_DT_INVALID)
+            continue;
+        in->max_rank = 0;
+        memset(in->max, 0, sizeof in->max);
+        if (kept != i)
+            t->inputs[kept] = *in;
+        kept++;
+    }
+    t->n_inputs = kept;
     struct stat st;
     int rc = USHER_OK;
     if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-        rc = read_usher_yaml(path, label, &t, err);
+        rc = read_usher_yaml(path, label, t, err);
         if (rc < 0) {
+            us_free(t);
             const char *msg = strstr(err->msg, "usher.yaml");
             char keep[USHER_ERROR_MAX];
             snprintf(keep, sizeof keep, "%s", msg ? msg : err->msg);
             return us_err_set(err, rc, "%s/%s", m->name, keep);
         }
     }
-    m->slo_ms = t.slo_ms;
-    m->rate = t.rate;
-    m->priority = t.priority;
-    m->replicas = t.replicas;
-    m->threads = t.threads;
-    m->max_batch = t.max_batch;
+    m->slo_ms = t->slo_ms;
+    m->rate = t->rate;
+    m->priority = t->priority;
+    m->replicas = t->replicas;
+    m->threads = t->threads;
+    m->max_batch = t->max_batch;
+    memcpy(m->inputs, t->inputs, t->n_inputs * sizeof t->inputs[0]);
+    m->n_inputs = t->n_inputs;
+    us_free(t);
     return USHER_OK;
 }
 
@@ -538,6 +857,54 @@ void repo_free(repo *r)
     us_free(r->m);
     r->m = NULL;
     r->n = 0;
+}
+
+const repo_input *repo_find_input(const repo_model *m, const char *name)
+{
+    size_t k = input_index(m, name);
+    return k < m->n_inputs ? &m->inputs[k] : NULL;
+}
+
+bool repo_batch_dim(const repo_model *m, bool batchable)
+{
+    return m->max_batch_size > 0 || (m->max_batch_size < 0 && batchable);
+}
+
+int repo_check_input(const repo_model *m, const us_tensor *t, bool batch_dim, char *msg,
+                     size_t cap)
+{
+    const repo_input *in = repo_find_input(m, t->name);
+    if (!in)
+        return 0;
+    int off = batch_dim ? 1 : 0;
+    if (in->dtype != US_DT_INVALID && t->dtype != in->dtype) {
+        snprintf(msg, cap, "input '%s' is %s, config.pbtxt gives %s", in->name,
+                 us_dtype_name(t->dtype), us_dtype_name(in->dtype));
+        return -1;
+    }
+    if (in->rank >= 0) {
+        if (t->shape.rank != in->rank + off) {
+            snprintf(msg, cap, "input '%s' has rank %d, config.pbtxt gives %d dims%s", in->name,
+                     t->shape.rank, in->rank, off ? " (plus the batch dim)" : "");
+            return -1;
+        }
+        for (int i = 0; i < in->rank; i++)
+            if (in->dim[i] >= 0 && t->shape.dim[i + off] != in->dim[i]) {
+                snprintf(msg, cap, "input '%s': dim %d is %lld, config.pbtxt fixes it at %lld",
+                         in->name, i + off, (long long)t->shape.dim[i + off],
+                         (long long)in->dim[i]);
+                return -1;
+            }
+    }
+    for (int i = 0; i < in->max_rank && i + off < t->shape.rank; i++)
+        if (in->max[i] > 0 && t->shape.dim[i + off] > in->max[i]) {
+            snprintf(msg, cap,
+                     "input '%s': dim %d is %lld, the model's usher.yaml max_dims allows at "
+                     "most %lld",
+                     in->name, i + off, (long long)t->shape.dim[i + off], (long long)in->max[i]);
+            return -1;
+        }
+    return 0;
 }
 
 const repo_model *repo_find(const repo *r, const char *name)

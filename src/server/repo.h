@@ -15,12 +15,14 @@
  * From config.pbtxt (protobuf text format, read by a bounded tokenizer)
  * usher reads: name, platform / backend (ONNX Runtime only), max_batch_size,
  * instance_group count and kind, dynamic_batching
- * max_queue_delay_microseconds, version_policy (latest only),
- * default_model_filename; other fields are skipped (their syntax checked).
+ * max_queue_delay_microseconds and preferred_batch_size, version_policy
+ * (latest only), default_model_filename, and each input's name, data_type
+ * and dims (enforced on every request: repo_check_input); other fields
+ * (output, reshape, ...) are skipped (their syntax checked).
  * From usher.yaml: slo_ms, rate (expected requests/s), priority, replicas,
  * threads (intra-op threads per replica), max_batch, sample (a request body
- * file next to it, used as the input when the model is profiled at load). Formats:
- * docs/serve.md.
+ * file next to it, used as the input when the model is profiled at load),
+ * max_dims (per input, the largest each dim may be). Formats: docs/serve.md.
  */
 #ifndef REPO_H
 #define REPO_H
@@ -37,14 +39,19 @@
 #define REPO_MAX_IO 64     /* inputs described in config.pbtxt (as RT_MAX_IO) */
 #define REPO_MAX_PREFERRED 8
 
-/* One input as config.pbtxt and usher.yaml describe it. */
+/*
+ * One input as config.pbtxt and usher.yaml describe it. dim[] and max[] are
+ * indexed as config.pbtxt's dims: without the batch dim when the requests
+ * carry one (repo_batch_dim), the full shape otherwise.
+ */
 typedef struct repo_input {
     char name[US_TENSOR_NAME_MAX];
-    us_dtype dtype;            /* config's data_type; US_DT_INVALID: not given */
-    int rank;                  /* config's dims (Triton's meaning: without the batch dim when
-                                  max_batch_size > 0); -1: no dims given */
-    int64_t dim[US_TENSOR_MAX_RANK]; /* -1: dynamic */
-    int max_rank;              /* usher.yaml max_dims for this input; 0: none */
+    us_dtype dtype;            /* config's data_type (TYPE_STRING: US_DT_BYTES);
+                                  US_DT_INVALID: not given */
+    int rank;                  /* how many dims config.pbtxt gives; -1: none given (an input
+                                  only usher.yaml max_dims names) */
+    int64_t dim[US_TENSOR_MAX_RANK]; /* -1: dynamic; else 0 .. 2^40, fixed */
+    int max_rank;              /* how many values usher.yaml max_dims gives; 0: none */
     int64_t max[US_TENSOR_MAX_RANK]; /* the largest each dim may be (same indexing as dim);
                                         0: unbounded */
 } repo_input;
@@ -60,9 +67,12 @@ typedef struct repo_model {
     int instances;            /* instance_group count summed; 0: unset */
     bool kind_gpu;            /* an instance_group of KIND_GPU */
     int64_t max_queue_delay_us; /* -1: unset */
-    int preferred_batch[REPO_MAX_PREFERRED]; /* dynamic_batching.preferred_batch_size */
+    int preferred_batch[REPO_MAX_PREFERRED]; /* dynamic_batching.preferred_batch_size:
+                                                distinct, ascending, none over a
+                                                max_batch_size > 0 */
     int n_preferred;
-    repo_input inputs[REPO_MAX_IO]; /* config.pbtxt input [...] and usher.yaml max_dims */
+    repo_input inputs[REPO_MAX_IO]; /* config.pbtxt input [...] in its order, then those only
+                                       usher.yaml max_dims names */
     size_t n_inputs;
     /* usher.yaml */
     double slo_ms;            /* 0: unset (default 100 ms) */
@@ -90,8 +100,9 @@ typedef struct repo {
 int repo_scan(const char *dir, repo *out, usher_error *err);
 void repo_free(repo *r);
 /* read a model's usher.yaml again (slo_ms, rate, priority, replicas, threads,
- * max_batch; `sample` is kept as it was): a plan change while serving. A
- * file that went away means the defaults. */
+ * max_batch, max_dims; `sample` is kept as it was): a plan change while
+ * serving. A file that went away means the defaults (no max_dims). On an
+ * error *m is left as it was. */
 int repo_reread_objectives(const char *dir, repo_model *m, usher_error *err);
 const repo_model *repo_find(const repo *r, const char *name);
 
@@ -105,5 +116,28 @@ bool repo_name_ok(const char *name, size_t len);
 /* config.pbtxt from text (tests, fuzzing); fields as in repo_model */
 int repo_parse_config(const char *text, size_t len, const char *label, repo_model *m,
                       usher_error *err);
+
+/* the input of that name config.pbtxt or usher.yaml describes; NULL if none */
+const repo_input *repo_find_input(const repo_model *m, const char *name);
+
+/*
+ * Do requests to this model carry a batch dim before config.pbtxt's dims?
+ * Yes when max_batch_size > 0 (Triton's meaning), no when it is 0; when
+ * config.pbtxt does not give it, as usher batches the model (`batchable`:
+ * its ONNX inputs have a dynamic leading dim).
+ */
+bool repo_batch_dim(const repo_model *m, bool batchable);
+
+/*
+ * Does a request's input tensor t (its full shape: with the batch dim first
+ * when batch_dim) fit what config.pbtxt (data_type, dims: the same rank,
+ * fixed dims equal) and usher.yaml (max_dims) say of the input of its name?
+ * 0 if so, and for an input neither file names; otherwise -1 and msg (for
+ * the client's 400, cap bytes) names the input, the dim (its index in the
+ * request's shape) and both values: "input 'x': dim 3 is 20000,
+ * config.pbtxt fixes it at 192".
+ */
+int repo_check_input(const repo_model *m, const us_tensor *t, bool batch_dim, char *msg,
+                     size_t cap);
 
 #endif

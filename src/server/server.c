@@ -399,11 +399,18 @@ static bool model_ready(usher_server *s, const srv_model *m)
 
 bool usher_server_ready(usher_server *s) { return all_ready(s); }
 
-static void io_json(us_json *j, const char *key, const be_io *io, size_t n, bool batchable)
+/* inputs or outputs with their shapes: -1 for the batch dim; for inputs (rm given), a dim
+ * the session leaves dynamic that config.pbtxt fixes shows the config's value (as Triton) */
+static void io_json(us_json *j, const char *key, const be_io *io, size_t n, bool batchable,
+                    const repo_model *rm)
 {
+    int off = rm && repo_batch_dim(rm, batchable) ? 1 : 0;
     us_json_key(j, key);
     us_json_arr_begin(j);
     for (size_t i = 0; i < n; i++) {
+        const repo_input *ci = rm ? repo_find_input(rm, io[i].name) : NULL;
+        if (ci && ci->rank + off != io[i].shape.rank)
+            ci = NULL; /* config and model disagree: every request is refused anyway */
         us_json_obj_begin(j);
         us_json_key(j, "name");
         us_json_str(j, io[i].name);
@@ -411,8 +418,12 @@ static void io_json(us_json *j, const char *key, const be_io *io, size_t n, bool
         us_json_str(j, us_dtype_name(io[i].dtype));
         us_json_key(j, "shape");
         us_json_arr_begin(j);
-        for (int d = 0; d < io[i].shape.rank; d++)
-            us_json_int(j, d == 0 && batchable ? -1 : io[i].shape.dim[d]);
+        for (int d = 0; d < io[i].shape.rank; d++) {
+            int64_t v = d == 0 && batchable ? -1 : io[i].shape.dim[d];
+            if (v < 0 && ci && d >= off && ci->dim[d - off] >= 0)
+                v = ci->dim[d - off];
+            us_json_int(j, v);
+        }
         us_json_arr_end(j);
         us_json_obj_end(j);
     }
@@ -442,8 +453,8 @@ static enum MHD_Result model_meta(srv_req *q, struct MHD_Connection *c)
     us_json_key(&j, "platform");
     us_json_str(&j, "onnxruntime_onnx");
     if (known) {
-        io_json(&j, "inputs", in, nin, m->batchable);
-        io_json(&j, "outputs", out, nout, m->batchable);
+        io_json(&j, "inputs", in, nin, m->batchable, m->rm);
+        io_json(&j, "outputs", out, nout, m->batchable, NULL);
     } else {
         us_json_key(&j, "inputs");
         us_json_arr_begin(&j);
@@ -455,6 +466,10 @@ static enum MHD_Result model_meta(srv_req *q, struct MHD_Connection *c)
         us_json_str(&j, "UNAVAILABLE");
         us_json_key(&j, "reason");
         us_json_str(&j, m->error[0] ? m->error : "loading");
+    }
+    if (m->profile_note[0]) { /* how the latency profile was measured */
+        us_json_key(&j, "profile");
+        us_json_str(&j, m->profile_note);
     }
     pthread_rwlock_unlock(&q->s->rt_lock);
     us_json_obj_end(&j);
@@ -532,6 +547,7 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
         snprintf(msg, cap, "out of memory");
         return 500;
     }
+    bool batch_dim = repo_batch_dim(m->rm, m->batchable);
     for (size_t i = 0; i < nin; i++) {
         size_t k = 0;
         while (k < q->oip.n_in && strcmp(q->oip.in[k].name, in[i].name) != 0)
@@ -542,9 +558,15 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
             rt_request_free(r);
             return 400;
         }
+        /* config.pbtxt's data_type and dims, usher.yaml's max_dims */
+        if (repo_check_input(m->rm, &q->oip.in[k], batch_dim, msg, cap) < 0) {
+            rt_request_free(r);
+            return 400;
+        }
         r->in[i] = q->oip.in[k];
         q->oip.in[k].data = NULL; /* now the runtime request's */
         q->oip.in[k].bytes = 0;
+        r->n_in = i + 1; /* freed with it, should a later input be refused */
     }
     r->n_in = nin;
     r->rows = 1;
