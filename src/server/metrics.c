@@ -97,7 +97,8 @@ void srv_metrics(usher_server *s, us_buf *b)
     head(b, "usher_batch_latency_predicted_seconds", "gauge",
          "The plan's latency of one batch at the planned batch size.");
     for (size_t i = 0; i < s->n; i++)
-        if (!s->m[i].error[0])
+        if (!s->m[i].error[0] && s->m[i].max_batch <= SRV_MAX_PROFILE_BATCH &&
+            s->m[i].lat_ns[s->m[i].max_batch])
             us_buf_printf(b, "usher_batch_latency_predicted_seconds{model=\"%s\",batch=\"%d\"} "
                              "%.6f\n",
                           s->m[i].rm->name, s->m[i].max_batch,
