@@ -236,6 +236,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     srv_req *q = *con_cls;
     if (q && q->counted) /* resumed, and the client went before its answer was sent */
         atomic_fetch_sub(&s->n_suspended, 1);
+    if (q)
+        atomic_fetch_sub(&s->n_active, 1);
     req_free(q);
     *con_cls = NULL;
 }
@@ -273,7 +275,9 @@ static enum MHD_Result send_buf(srv_req *q, struct MHD_Connection *c, unsigned s
     }
     if (status == 503)
         MHD_add_response_header(r, "Retry-After", "1");
-    if (q->close)
+    /* while stopping, every answer closes its connection: the client sends nothing more on
+     * it, and so nothing it sends is cut off unanswered when the daemon stops */
+    if (q->close || atomic_load(&s->shutting_down))
         MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
@@ -767,6 +771,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         snprintf(q->method, sizeof q->method, "%.7s", method);
         snprintf(q->path, sizeof q->path, "%.159s", url);
         *con_cls = q;
+        atomic_fetch_add(&s->n_active, 1);
         /* a body announced over the limit: refuse before reading it (INPUT-2) */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
@@ -886,6 +891,8 @@ static void stats_add(rt_model_stats *a, const rt_model_stats *b)
     a->worker_deaths += b->worker_deaths;
     a->inline_runs += b->inline_runs;
     a->inline_handoffs += b->inline_handoffs;
+    a->probes += b->probes;
+    a->shed_by_scale += b->shed_by_scale;
 }
 
 void srv_model_stats(const srv_model *m, rt_model_stats *out)
@@ -903,6 +910,9 @@ void srv_model_stats(const srv_model *m, rt_model_stats *out)
         stats_add(out, &st);
         out->replicas_ready = st.replicas_ready;
         out->latency_scale = st.latency_scale;
+        out->shedding = st.shedding;
+        out->arrival_rate = st.arrival_rate;
+        out->latency_learned = st.latency_learned;
     }
 }
 
@@ -948,6 +958,8 @@ static bool same_plan(const srv_model *a, const srv_model *b)
 }
 
 #define RELOAD_READY_TIMEOUT_NS (120ull * 1000000000ull)
+#define SHUTDOWN_GRACE_MS 2000 /* at most this long for requests on their way at a stop */
+#define SHUTDOWN_QUIET_MS 100  /* an open connection quiet this long has nothing coming */
 
 int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_error *err)
 {
@@ -970,6 +982,8 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         next[i].rm = &rms[i];
         memcpy(next[i].error, m->error, sizeof m->error);
         memcpy(next[i].lat_ns, m->lat_ns, sizeof m->lat_ns);
+        memcpy(next[i].ref_elems, m->ref_elems, sizeof m->ref_elems);
+        memcpy(next[i].profile_note, m->profile_note, sizeof m->profile_note);
         next[i].prof_max = m->prof_max;
         plan_copy(&next[i], m);
     }
@@ -979,8 +993,18 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         for (size_t i = 0; i < s->n && rc == USHER_OK; i++)
             if (!next[i].error[0])
                 rc = repo_reread_objectives(s->repo_dir, &rms[i], err);
-        if (rc == USHER_OK)
+        if (rc == USHER_OK) {
             srv_plan_cpu_models(s, next, s->n);
+            /* usher.yaml's max_dims take effect now, for every model: the check reads
+             * them under rt_lock */
+            pthread_rwlock_wrlock(&s->rt_lock);
+            for (size_t i = 0; i < s->n; i++)
+                if (!next[i].error[0]) {
+                    memcpy(s->repo.m[i].inputs, rms[i].inputs, sizeof rms[i].inputs);
+                    s->repo.m[i].n_inputs = rms[i].n_inputs;
+                }
+            pthread_rwlock_unlock(&s->rt_lock);
+        }
     }
     if (rc < 0)
         goto out;
@@ -1176,6 +1200,9 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
     if (!s || s->stopped)
         return;
     atomic_store(&s->shutting_down, true);
+    /* no new connections; those open keep being answered (503 from now on, each closing
+     * its connection) until the daemon stops */
+    MHD_socket lfd = s->d ? MHD_quiesce_daemon(s->d) : MHD_INVALID_SOCKET;
     pthread_mutex_lock(&s->reload_mu); /* a plan change in progress ends first */
     /* queued and running requests finish or get 503; their callbacks resume
      * their connections, so the daemon can stop once the models are freed */
@@ -1190,8 +1217,24 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
         usleep(1000);
     if (atomic_load(&s->n_suspended) > 0)
         US_LOGW("%d connections still suspended at shutdown", (int)atomic_load(&s->n_suspended));
+    /* requests already on their way are answered (503) before the stop: wait, at most
+     * SHUTDOWN_GRACE_MS, until none is in progress and the connections have closed (or
+     * stayed quiet for SHUTDOWN_QUIET_MS: an idle keep-alive client sends nothing) */
+    uint64_t quiet_since = rt_now_ns();
+    for (int i = 0; s->d && i < SHUTDOWN_GRACE_MS; i++) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        unsigned open = info ? info->num_connections : 0;
+        if (atomic_load(&s->n_active) > 0)
+            quiet_since = rt_now_ns();
+        else if (open == 0 || rt_now_ns() - quiet_since >= SHUTDOWN_QUIET_MS * 1000000ull)
+            break;
+        usleep(1000);
+    }
     if (s->d)
         MHD_stop_daemon(s->d);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
     s->d = NULL;
     s->stopped = true;
 }

@@ -63,6 +63,7 @@ struct usher_server {
     int port;
     atomic_bool shutting_down;
     atomic_int n_suspended;     /* connections waiting for the runtime's answer */
+    atomic_int n_active;        /* requests between their first byte and their completion */
     bool stopped;
     pthread_rwlock_t rt_lock;   /* see srv_model */
     pthread_mutex_t reload_mu;  /* one plan change at a time */
