@@ -1339,6 +1339,64 @@ TEST(serve_deadlines)
 }
 
 /*
+ * A request's predicted cost counts every dynamic dim, not only the batch (issue 10):
+ * Silero takes input [1, N]; with the latency given for N = 512 (2 ms, this test's own
+ * figure), a request of N = 51,200 is predicted at 100 x 2 ms and refused at once for a
+ * 50 ms deadline, naming the prediction, while N = 512 is admitted and runs.
+ */
+TEST(serve_cost_counts_every_dim)
+{
+    if (!workers_usable() || !silero_path())
+        return;
+    model_kind k = silero_kind();
+    expected want[1];
+    memset(want, 0, sizeof want);
+    ASSERT(direct_runs(&k, 1, want)); /* fills k.in */
+    size_t audio = k.n_in;
+    for (size_t i = 0; i < k.n_in; i++)
+        if (k.in[i].shape.rank == 2 && k.in[i].dtype == US_DT_FP32)
+            audio = i;
+    ASSERT(audio < k.n_in);
+    usher_error err = {0};
+    rt_model_cfg *c = model_cfg(&k, 1);
+    c->default_timeout_ns = 50 * MS;
+    c->latency_ns[1] = 2 * MS;
+    c->ref_elems[audio] = 512;
+    rt_model *m = NULL;
+    ASSERT_OK(rt_model_new(c, usher_bin(), &m, &err));
+    ASSERT(wait_ready(m, 1, 60 * SEC));
+    ledger *L = malloc(sizeof *L);
+    ledger_init(L, want, k.tol);
+    slot slots[2] = {{L, 0, 0}, {L, 0, 0}};
+
+    rt_request *r = rt_request_new();
+    k.make(&k, r, 0);
+    us_shape sh = r->in[audio].shape;
+    sh.dim[1] = 51200;
+    us_free(r->in[audio].data);
+    set_fp32(&r->in[audio], k.in[audio].name, sh, 7, 1.0f);
+    r->done = on_done;
+    r->ctx = &slots[0];
+    ASSERT_EQ_INT(rt_submit(m, r), RT_REJECTED);
+    ASSERT_CONTAINS(L->first_msg[RT_REJECTED], "this request needs ~200.0 ms");
+
+    r = rt_request_new();
+    k.make(&k, r, 0);
+    r->done = on_done;
+    r->ctx = &slots[1];
+    ASSERT_EQ_INT(rt_submit(m, r), RT_OK);
+    ASSERT(wait_answers(L, 2, 30 * SEC));
+    rt_model_stats st;
+    rt_model_get_stats(m, &st);
+    ASSERT_EQ_U64(st.outcome[RT_OK], 1);
+    ASSERT_EQ_INT(atomic_load(&L->wrong_output), 0);
+    rt_model_free(m, SEC);
+    free(c);
+    free(L);
+    expected_free(want, 1);
+}
+
+/*
  * Work-conserving batching (issue 10): a lone request to a batchable model leaves at once
  * (it used to wait for company until close to its deadline), unless the model's config
  * asks for a queue delay (Triton's max_queue_delay_microseconds), which it then waits.
@@ -1753,7 +1811,7 @@ TEST_MAIN(TEST_ENTRY(outcome_names), TEST_ENTRY(respond_exactly_once_under_8_thr
           TEST_ENTRY(serve_silero_inline_runs),
           TEST_ENTRY(serve_inline_run_handed_over_when_hung),
           TEST_ENTRY(serve_resnet18_batched), TEST_ENTRY(serve_overload_rejects_at_once),
-          TEST_ENTRY(serve_deadlines), TEST_ENTRY(serve_lone_requests_leave_at_once), TEST_ENTRY(serve_worker_killed_under_load),
+          TEST_ENTRY(serve_deadlines), TEST_ENTRY(serve_lone_requests_leave_at_once), TEST_ENTRY(serve_cost_counts_every_dim), TEST_ENTRY(serve_worker_killed_under_load),
           TEST_ENTRY(serve_timeouts_answered_by_deadline), TEST_ENTRY(serve_hung_worker_replaced),
           TEST_ENTRY(serve_unbatchable_model_one_per_batch),
           TEST_ENTRY(serve_crash_loop_backs_off), TEST_ENTRY(serve_free_under_load))

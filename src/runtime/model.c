@@ -593,13 +593,18 @@ static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t now, u
 
 static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat, uint64_t budget);
 
-/* Under mu: would admission's test pass for work ahead + own at the profile's speed? */
+/* Under mu: can work ahead + own end by dl? */
 static bool fits(uint64_t now, uint64_t dl, uint64_t ahead, uint64_t own)
 {
-    /* the predicted end, with 15% and the dispatch slack kept in hand: the queue ahead
-     * is an estimate, and answering late is worse than a 503 */
+    /* the predicted end, with 15% kept in hand, and the dispatch slack when work is
+     * ahead (the request waits for a replica to wake and take it): the queue ahead is
+     * an estimate, and answering late is worse than a 503. A request that finds the
+     * model idle leaves at once: its own run is all it waits for, so a 1 ms timeout on
+     * a 100 us model is met. */
     uint64_t work = sat_add(ahead, own), end = sat_add(sat_add(now, work), work / 100 * 15);
-    return dl == UINT64_MAX || (dl > now && sat_add(end, DISPATCH_SLACK_NS) <= dl);
+    if (ahead)
+        end = sat_add(end, DISPATCH_SLACK_NS);
+    return dl == UINT64_MAX || (dl > now && end <= dl);
 }
 
 rt_outcome rt_submit(rt_model *m, rt_request *r)
