@@ -56,28 +56,16 @@ fi
 if [ "$parts" != cli ]; then
     echo
     echo "== 2. 10x capacity"
-    tmp=$(mktemp -d)
-    srv=
-    trap '[ -n "$srv" ] && kill -9 "$srv" 2>/dev/null; rm -rf "$tmp"' EXIT
+    outer_fails=$fails
+    . tests/serve_lib.sh # tmp, srv, start_server, wait_ready (it resets fails)
+    fails=$outer_fails
     mkdir -p "$tmp/repo/mlp/1"
     $py tests/make_mlp.py "$tmp/repo/mlp/1/model.onnx" 256 1024
     printf 'max_batch_size: 32\n' >"$tmp/repo/mlp/config.pbtxt"
     printf 'slo_ms: 100\nrate: 100\nmax_batch: 2\n' >"$tmp/repo/mlp/usher.yaml"
     printf '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,16],"data":[%s]}]}' \
         "$(seq -s, 1 16)" >"$tmp/x.json"
-    "$usher" serve --repo "$tmp/repo" --http-port 0 >"$tmp/serve.log" 2>&1 &
-    srv=$!
-    url=
-    for _ in $(seq 600); do
-        url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$tmp/serve.log")
-        [ -n "$url" ] && break
-        kill -0 "$srv" 2>/dev/null || break
-        sleep 0.1
-    done
-    for _ in $(seq 600); do
-        [ -n "$url" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/models/mlp/ready")" = 200 ] && break
-        sleep 0.1
-    done
+    start_server "$tmp/repo" && wait_ready mlp || url=
     cap=$(awk '$1 == "mlp" { printf "%d", $7 }' "$tmp/serve.log")
     if [ -z "$url" ] || [ "${cap:-0}" -le 0 ]; then
         cat "$tmp/serve.log"

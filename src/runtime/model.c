@@ -156,6 +156,13 @@ typedef struct replica {
     rt_request **batch;     /* max_batch entries */
 } replica;
 
+/* The last SCALE_SAMPLES values of a quantity with their times (recent_add, recent_high). */
+typedef struct recent {
+    struct { double v; uint64_t t; } s[SCALE_SAMPLES];
+    unsigned n, next;
+    uint64_t last_t;             /* of the newest */
+} recent;
+
 typedef struct answer_list {
     rt_request *head, *tail;
     size_t n;
@@ -182,9 +189,9 @@ struct rt_model {
     double scale;                /* in force now */
     double scale_last;           /* as computed at the last sample (decays from it) */
     uint64_t scale_recheck;      /* refresh_scale recomputes from here on (samples age out) */
-    struct { double r; uint64_t t; } sample[SCALE_SAMPLES];
-    unsigned n_samples, next_sample;
-    uint64_t last_sample_t;
+    recent ratios;               /* observed / predicted, per run */
+    recent late;                 /* answer time - predicted end at admission, ns, per batch */
+    double margin;               /* admission's margin for its own error, ns (refresh_scale) */
     bool learn;                  /* no latency was given: cfg.latency_ns is learned from runs */
     double rate;                 /* admitted rows/s, decaying counter as of rate_t */
     uint64_t rate_t;
@@ -247,15 +254,53 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void recent_add(recent *w, double v, uint64_t t)
+{
+    w->s[w->next].v = v;
+    w->s[w->next].t = t;
+    w->next = (w->next + 1) % SCALE_SAMPLES;
+    if (w->n < SCALE_SAMPLES)
+        w->n++;
+    w->last_t = t;
+}
+
 /*
- * Under mu: the observed scale in force at `now`. The predictions are measured on
- * an idle machine (or estimated); under load, runs take longer, and a batcher or
- * an admission that believed the profile would then miss deadlines. The scale is
- * the lower 90th percentile of observed / predicted over the last SCALE_SAMPLES
- * runs within SCALE_WINDOW_NS (the ((n - 1) x 9 / 10)-th smallest of n):
+ * The high value of w's samples within SCALE_WINDOW_NS of now: the second largest
+ * (the largest when there is one): it sits in the upper part of the spread, and one
+ * outlier never sets it. False when none is that recent; *oldest: the time of the
+ * oldest that is (when the answer may change as it leaves).
+ */
+static bool recent_high(const recent *w, uint64_t now, double *high, uint64_t *oldest)
+{
+    double v[SCALE_SAMPLES];
+    size_t n = 0;
+    *oldest = UINT64_MAX;
+    for (unsigned i = 0; i < w->n; i++) {
+        uint64_t t = w->s[i].t;
+        if (t > now || now - t < SCALE_WINDOW_NS) {
+            v[n++] = w->s[i].v;
+            if (t < *oldest)
+                *oldest = t;
+        }
+    }
+    if (n == 0)
+        return false;
+    qsort(v, n, sizeof v[0], cmp_double);
+    *high = v[n >= 2 ? n - 2 : 0];
+    return true;
+}
+
+/*
+ * Under mu: the observed scale and the admission margin in force at `now`.
+ *
+ * The predictions are measured on an idle machine (or estimated); under load,
+ * runs take longer, and a batcher or an admission that believed the profile
+ * would then miss deadlines. The scale is the high value (recent_high: the
+ * second largest) of observed / predicted over the last SCALE_SAMPLES runs
+ * within SCALE_WINDOW_NS:
  *   - it sits in the upper part of the observed spread, as admission needs (a
  *     request is late when its run is slow, not when the mean run is);
- *   - it follows a slowdown once a tenth of the recent runs show it;
+ *   - it follows a slowdown once two recent runs show it;
  *   - one outlier run (a request far larger than its predicted cost says, a
  *     page fault storm) never moves it, being the largest of two or more;
  *   - it forgets a slowdown that ended within the window, since old samples
@@ -263,31 +308,33 @@ static int cmp_double(const void *a, const void *b)
  *     of SCALE_HALF_LIFE_NS, and admission probes (rt_submit) keep it true while
  *     everything is being refused, so it can never stay stuck.
  * Bounded to [SCALE_MIN, SCALE_MAX].
+ *
+ * The margin is what admission keeps in hand for its own error: the high value
+ * of how late recent batches were answered against the end predicted when their
+ * members were admitted (0 when they were on time). The scale corrects the runs;
+ * the margin what the scale does not see: a machine so contended that runs vary
+ * more than their recent high, wake-ups of the replica threads.
  */
 static void refresh_scale(rt_model *m, uint64_t now)
 {
     if (now < m->scale_recheck)
         return;
-    double v[SCALE_SAMPLES];
-    size_t n = 0;
-    uint64_t oldest = UINT64_MAX;
-    for (unsigned i = 0; i < m->n_samples; i++) {
-        uint64_t t = m->sample[i].t;
-        if (t > now || now - t < SCALE_WINDOW_NS) {
-            v[n++] = m->sample[i].r;
-            if (t < oldest)
-                oldest = t;
-        }
-    }
-    if (n > 0) {
-        qsort(v, n, sizeof v[0], cmp_double);
-        m->scale = v[(9 * (n - 1)) / 10];
-        m->scale_recheck = oldest + SCALE_WINDOW_NS; /* when the oldest leaves */
+    uint64_t o1, o2;
+    double hi;
+    bool fresh = recent_high(&m->ratios, now, &hi, &o1);
+    if (fresh) {
+        m->scale = hi;
     } else {
-        uint64_t end = m->last_sample_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
+        uint64_t end = m->ratios.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
         m->scale = 1.0 + (m->scale_last - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
-        m->scale_recheck = now + SWEEP_GAP_NS;
     }
+    m->margin = recent_high(&m->late, now, &hi, &o2) && hi > 0 ? hi : 0;
+    if (o2 < o1)
+        o1 = o2;
+    /* again when the oldest sample leaves the window; while decaying, every sweep gap */
+    m->scale_recheck = o1 == UINT64_MAX ? now + SWEEP_GAP_NS : o1 + SCALE_WINDOW_NS;
+    if (!fresh && m->scale_recheck > now + SWEEP_GAP_NS)
+        m->scale_recheck = now + SWEEP_GAP_NS;
     if (m->scale < SCALE_MIN)
         m->scale = SCALE_MIN;
     if (m->scale > SCALE_MAX)
@@ -347,12 +394,7 @@ static void note_run(rt_model *m, const rt_request *head, int64_t rows, double c
     uint64_t pred = rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows);
     if (!pred)
         return;
-    double r = (double)took / ((double)pred * (cost > 0 ? cost : 1.0));
-    m->sample[m->next_sample] = (__typeof__(m->sample[0])){r, now};
-    m->next_sample = (m->next_sample + 1) % SCALE_SAMPLES;
-    if (m->n_samples < SCALE_SAMPLES)
-        m->n_samples++;
-    m->last_sample_t = now;
+    recent_add(&m->ratios, (double)took / ((double)pred * (cost > 0 ? cost : 1.0)), now);
     m->scale_recheck = 0;
     refresh_scale(m, now);
     m->scale_last = m->scale;
@@ -593,15 +635,18 @@ static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t now, u
 
 static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat, uint64_t budget);
 
-/* Under mu: can work ahead + own end by dl? */
-static bool fits(uint64_t now, uint64_t dl, uint64_t ahead, uint64_t own)
+/* Under mu: can work ahead + own end by dl, with margin ns for admission's own error? */
+static bool fits(uint64_t now, uint64_t dl, uint64_t ahead, uint64_t own, double margin)
 {
     /* the predicted end, with 15% kept in hand, and the dispatch slack when work is
      * ahead (the request waits for a replica to wake and take it): the queue ahead is
      * an estimate, and answering late is worse than a 503. A request that finds the
      * model idle leaves at once: its own run is all it waits for, so a 1 ms timeout on
      * a 100 us model is met. */
-    uint64_t work = sat_add(ahead, own), end = sat_add(sat_add(now, work), work / 100 * 15);
+    uint64_t work = sat_add(ahead, own), keep = work / 100 * 15;
+    if (margin > (double)keep)
+        keep = margin >= 1.8e19 ? UINT64_MAX : (uint64_t)margin;
+    uint64_t end = sat_add(sat_add(now, work), keep);
     if (ahead)
         end = sat_add(end, DISPATCH_SLACK_NS);
     return dl == UINT64_MAX || (dl > now && end <= dl);
@@ -617,6 +662,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     r->next = NULL;
     r->n_out = 0;
     r->cost = 1.0;
+    r->pred_end = 0;
 
     /* the declared inputs never change once known, so the check needs no lock */
     bool known = atomic_load_explicit(&m->io_known, memory_order_acquire);
@@ -654,7 +700,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         refresh_scale(m, now);
         r->cost = request_cost(m, r);
         uint64_t ahead = work_ahead(m, now), own = lat_of(m, r->rows, r->cost);
-        if (!fits(now, dl, ahead, own)) {
+        if (!fits(now, dl, ahead, own, m->margin)) {
             /* Refused for its predicted end. When the profile alone would have admitted
              * it, the observed scale is what sheds it: say so, and when the model is
              * idle let one request through now and then to test the scale, so that a
@@ -662,7 +708,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
              * show it ended). */
             double sc = m->scale > 0 ? m->scale : 1.0;
             bool by_scale = sc > 1.0 && fits(now, dl, (uint64_t)((double)ahead / sc),
-                                            (uint64_t)((double)own / sc));
+                                            (uint64_t)((double)own / sc), 0);
             if (by_scale) {
                 m->st.shed_by_scale++;
                 m->last_shed = now;
@@ -689,6 +735,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         return o;
     }
     note_arrival(m, now, r->rows);
+    r->pred_end = sat_add(now, sat_add(work_ahead(m, now), lat_of(m, r->rows, r->cost)));
     uint64_t lat = 0;
     replica *p = probe ? idle_replica(m) : inline_replica(m, r, now, &lat);
     if (p) {
@@ -817,13 +864,20 @@ static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const
     /* the members are chained before the lock goes: once it does, the replica may be
      * claimed again and reqs (its batch array) refilled by another thread */
     answer_list l = {0};
+    double late = -1e300;
     for (size_t j = 0; j < n; j++) {
         settle(m, o);
         if (o == RT_OK) {
             m->st.queue_ns += t0 - reqs[j]->arrival_ns;
             m->st.compute_ns += t1 - t0;
+            if (reqs[j]->pred_end && (double)t1 - (double)reqs[j]->pred_end > late)
+                late = (double)t1 - (double)reqs[j]->pred_end;
         }
         list_add(&l, reqs[j]);
+    }
+    if (late > -1e300) { /* admission's error on this batch: the margin it keeps (refresh_scale) */
+        recent_add(&m->late, late, t1);
+        m->scale_recheck = 0;
     }
     if (m->draining)
         pthread_cond_broadcast(&m->idle_cv);
@@ -1437,6 +1491,7 @@ void rt_model_get_stats(rt_model *m, rt_model_stats *out)
     refresh_scale(m, now);
     *out = m->st;
     out->latency_scale = m->scale;
+    out->admission_margin_ns = m->margin;
     out->arrival_rate = rate_at(m, now);
     out->shedding = m->last_shed && now - m->last_shed < SHEDDING_NS;
     out->latency_learned = m->learn;

@@ -71,6 +71,7 @@ struct rt_request {
     uint64_t arrival_ns;     /* rt_now_ns() at submit */
     uint64_t deadline_ns;    /* absolute; 0: arrival + the model's default timeout, which it may
                                 only shorten; rt_submit sets the one in force (UINT64_MAX: none) */
+    uint64_t pred_end;       /* set by rt_submit: the end admission predicted (runtime-internal) */
     double cost;             /* set by rt_submit: its predicted time relative to a request of
                                 the same rows at the profiled input size (every dynamic dim
                                 counts; 1 when the sizes are not known) */
@@ -151,6 +152,9 @@ typedef struct rt_model_stats {
     bool shedding;                         /* shed_by_scale grew within the last second */
     double latency_scale;                  /* observed / predicted batch time, as batching and
                                               admission use it (1: as predicted) */
+    double admission_margin_ns;            /* what admission keeps in hand for its own error:
+                                              how late recent batches ended against the end
+                                              predicted at admission (0: on time) */
     double arrival_rate;                   /* rows/s admitted lately (1 s decay) */
     bool latency_learned;                  /* no profile: latencies learned from runs */
 } rt_model_stats;

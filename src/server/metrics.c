@@ -133,6 +133,13 @@ void srv_metrics(usher_server *s, us_buf *b)
         if (!s->m[i].error[0])
             us_buf_printf(b, "usher_model_shedding{model=\"%s\"} %d\n", s->m[i].rm->name,
                           st[i].shedding ? 1 : 0);
+    head(b, "usher_admission_margin_seconds", "gauge",
+         "What admission keeps in hand beyond its prediction (at least 15% of it): how late "
+         "recent batches ended against the end predicted when they were admitted.");
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->m[i].error[0])
+            us_buf_printf(b, "usher_admission_margin_seconds{model=\"%s\"} %.6f\n",
+                          s->m[i].rm->name, st[i].admission_margin_ns * 1e-9);
     head(b, "usher_arrival_rate", "gauge",
          "Rows per second admitted lately (a counter decaying over 1 s): what batching sizes "
          "its waits by.");

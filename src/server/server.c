@@ -592,10 +592,14 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
         }
         r->rows = rows;
     }
+    /* the SLO counts from the request's arrival here, not from its submit: reading and
+     * decoding the body are part of the latency the client sees */
+    r->deadline_ns = q->t0 + (uint64_t)(m->slo_ms * 1e6);
     if (q->oip.has_timeout) {
         /* a request may shorten its deadline, never lengthen it past the model's */
         uint64_t t = q->oip.timeout_us > UINT64_MAX / 2000 ? UINT64_MAX / 2 : q->oip.timeout_us * 1000;
-        r->deadline_ns = q->t0 + t;
+        if (q->t0 + t < r->deadline_ns)
+            r->deadline_ns = q->t0 + t;
     }
     r->done = on_done;
     r->ctx = q;
@@ -912,6 +916,7 @@ void srv_model_stats(const srv_model *m, rt_model_stats *out)
         out->latency_scale = st.latency_scale;
         out->shedding = st.shedding;
         out->arrival_rate = st.arrival_rate;
+        out->admission_margin_ns = st.admission_margin_ns;
         out->latency_learned = st.latency_learned;
     }
 }
