@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # test_serve_cli.sh [SECONDS] - `usher serve` and `usher load` as processes:
-# usage errors, a bad model at start-up (FAULT-8), overload (3x capacity:
-# every request answered exactly once with 200 or 503, goodput >= 90% of the
-# goodput at capacity, admitted p99 within the SLO) and SIGTERM under load
-# (FAULT-7: exit 0, queued work answered, no worker left behind).
+# usage errors, a bad model at start-up (FAULT-8), config.pbtxt's queue delay,
+# a plan file and SIGHUP, overload (3x capacity: every request answered
+# exactly once with 200 or 503, goodput >= 90% of the goodput at capacity,
+# admitted p99 within the SLO), recovery after a slowdown, and SIGTERM under
+# load (FAULT-7: exit 0, queued work answered, no worker left behind).
 #
 # The model is a synthetic MLP (tests/make_mlp.py: x[N,16] -> 256 layers of
 # 1024x1024): a small request and a large compute, so the model, not the
 # HTTP path or the load generator, is the bottleneck even on 2 cores.
-# Capacity is what the server's own plan prints (measured at start-up).
+# Capacity is measured in the run: the goodput when offered what the
+# server's own plan prints (measured at start-up, a core per replica).
 # SECONDS (default 4) is each load phase; scripts/overload.sh runs it long.
+# Run it pinned to one core and beside a CPU hog too (README, Tests).
 set -uo pipefail
 usher=${USHER_BIN:?run through ctest (or scripts/overload.sh)}
 secs=${1:-${OVERLOAD_SECONDS:-4}}
@@ -167,16 +170,20 @@ load() { # load RATE OUT.json [ARGS]
     "$usher" load --url "$url" --model "mlp:$rate" --input "$tmp/x.json" --duration "$secs" \
         --slo-ms 100 --seed 7 --json "$@" >"$out" 2>"$tmp/load.err"
 }
+# the capacity is what this run measures: the goodput when offered the plan's capacity
+# (the plan assumes its replicas have a core each; pinned to one core, or beside a CPU
+# hog, the machine carries less, and 3x means 3x what it carries)
 load "$cap" "$tmp/at.json"
 rc1=$?
+g1=$(json "$tmp/at.json" 'd["goodput"]')
+sleep 2.5 # the observed scale and margin forget the phase before (a 2 s window)
 curl -s "$url/metrics" >"$tmp/m0"
-load $((3 * cap)) "$tmp/over.json"
+load "$(awk -v g="$g1" 'BEGIN { r = int(3 * g); print r < 3 ? 3 : r }')" "$tmp/over.json"
 rc3=$?
 curl -s "$url/metrics" >"$tmp/m1"
-g1=$(json "$tmp/at.json" 'd["goodput"]')
 g3=$(json "$tmp/over.json" 'd["goodput"]')
 p99=$(json "$tmp/over.json" 'd["latency_ms"]["p99"]')
-echo "  capacity $cap/s (the plan); goodput at capacity $g1/s, at 3x $g3/s;" \
+echo "  capacity $cap/s (the plan); goodput at it $g1/s (the capacity measured), at 3x that $g3/s;" \
     "admitted p99 at 3x $p99 ms (SLO 100);" \
     "3x answers: $(json "$tmp/over.json" 'd["status"]')"
 [ $rc1 -eq 0 ] && [ $rc3 -eq 0 ] && ok overload_exactly_once ||
@@ -220,15 +227,18 @@ sys.exit(1 if bad else 0)
 PY
 
 # ---- recovery from a slowdown (issue 10) ---------------------------------------------
-# A third of the goodput measured at capacity for 13 s; from 4 s to 7 s every mlp worker is
+# Evenly spaced requests (the recovery, not Poisson bursts, is under test: on one core,
+# a burst that makes both replicas run at once teaches the scale a 2x slowdown) at a
+# third of the goodput measured at capacity for 13 s; from 4 s to 7 s every mlp worker is
 # paused two thirds of the time (SIGSTOP 20 ms, SIGCONT 10 ms: runs take ~3x longer), as a
 # noisy neighbour or a throttled CPU would. Admission sheds what the slowdown makes late;
 # 2 to 5 s after its end, the share of requests served within the SLO must be back to 95%
 # of what it was before (it used to stay at 0: the scale that refused everything could
 # not come down when nothing ran). Nothing lost: every request answered exactly once.
 rrate=$(awk -v g="$g1" 'BEGIN { r = int(g / 3); print r < 5 ? 5 : r }')
+sleep 2.5 # the 3x phase leaves the window first: the level before is the steady one
 "$usher" load --url "$url" --model "mlp:$rrate" --input "$tmp/x.json" --duration 13 \
-    --slo-ms 100 --seed 11 --json --ledger "$tmp/rec.ledger" >"$tmp/rec.json" 2>"$tmp/load.err" &
+    --arrivals uniform --slo-ms 100 --seed 11 --json --ledger "$tmp/rec.ledger" >"$tmp/rec.json" 2>"$tmp/load.err" &
 lp=$!
 sleep 4
 pids=$(pgrep -f "worker.*$tmp/repo/mlp" | tr '\n' ' ')

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1129,7 +1130,13 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         return us_err_set(err, USHER_ERR_INVALID, "inline_max_us %d: must be 0 (never) to "
                           "100000", p->inline_max_us);
     }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* the cores this process may run on (taskset, a cpuset), not all the machine has */
+    long cpus = 0;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        cpus = CPU_COUNT(&set);
+    if (cpus <= 0)
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
     s->cpus = p->cpus > 0 ? p->cpus : cpus > 0 ? (int)cpus : 1;
     int rc = repo_scan(p->repo, &s->repo, err);
     if (rc < 0) {
