@@ -45,13 +45,14 @@
  * (OVER-2). Admission rejects at once when the queue is full or when the
  * predicted work ahead (rows x cost queued at the predicted rate, plus what
  * the replicas still have running, shared among the ready replicas) and the
- * request's own run, plus 15% and the dispatch slack, cannot end by its
- * deadline.
+ * request's own run, plus a margin (15%, or how late recent batches ended
+ * against their admission's prediction, whichever is more) and, when work is
+ * ahead, the dispatch slack, cannot end by its deadline.
  *
  * Predictions: the plan's latency by rows, times the request's cost (its
  * input sizes against the profiled ones: every dynamic dim counts, so a
  * 20,000-pixel-wide image is predicted as such and refused if it cannot make
- * its deadline), times the observed scale (refresh_scale: the lower p90 of
+ * its deadline), times the observed scale (refresh_scale: the second largest of
  * the recent runs' observed / predicted, so one outlier does not move it).
  * Admission can never get stuck refusing: a refusal that the profile alone
  * would have admitted is counted as shedding by scale, and while everything
@@ -107,7 +108,7 @@
 #define QUEUE_MIN_DEFAULT 64          /* default bound when no latency is predicted */
 #define QUEUE_MAX_DEFAULT 65536       /* the default bound never exceeds this */
 #define SCALE_SAMPLES 32              /* the observed scale: recent runs' observed / predicted ... */
-#define SCALE_WINDOW_NS (2 * SEC)     /* ... within this window, its lower 90th percentile */
+#define SCALE_WINDOW_NS (2 * SEC)     /* ... within this window: the second largest */
 #define SCALE_HALF_LIFE_NS (5 * SEC)  /* with none in the window it decays toward 1 */
 #define SCALE_MIN 0.25
 #define SCALE_MAX 16.0

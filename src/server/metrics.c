@@ -112,7 +112,7 @@ void srv_metrics(usher_server *s, us_buf *b)
                           (double)st[i].compute_ns * 1e-9 / (double)st[i].outcome[RT_OK]);
     head(b, "usher_batch_latency_scale", "gauge",
          "Observed over predicted batch time, as batching and admission apply it (1: as "
-         "predicted): the lower 90th percentile of the last 32 runs within 2 s, decaying "
+         "predicted): the second largest of the last 32 runs within 2 s, decaying "
          "toward 1 when none ran.");
     for (size_t i = 0; i < s->n; i++)
         if (!s->m[i].error[0])
