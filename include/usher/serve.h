@@ -42,7 +42,7 @@ typedef struct usher_serve_params {
     uint64_t max_body_bytes;   /* default 64 MiB (RELIABILITY.md INPUT-2) */
     int max_connections;       /* default 1024 */
     int header_timeout_s;      /* idle connections closed after this; default 10 */
-    int cpus;                  /* CPU cores the plan may use; 0: all online */
+    int cpus;                  /* CPU cores the plan may use; 0: those the process may run on (affinity) */
     double default_slo_ms;     /* for models without one; default 100 */
     const char *ort_library;   /* libonnxruntime.so; NULL: the default search */
     bool quiet;                /* no request logging */
