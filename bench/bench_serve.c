@@ -438,34 +438,58 @@ static int model_file(const char *repo, const char *model, char *out, size_t n)
     return 0;
 }
 
-static int latency(const char *repo, const char *model, const char *exe, int rounds, int block,
-                   int inline_us, int cpu_latency_us)
-{
-    int rc = 1;
-    usher_server *srv = NULL;
+/* ---- what latency and lone share ----------------------------------------------------------- */
+/* the two bodies of MODEL's request with their HTTP heads: REPO/MODEL/sample.json, and the
+ * binary body of a direct session on the model's file (batch 1; shape0: as direct_open) */
+typedef struct bodies {
     direct d;
-    memset(&d, 0, sizeof d);
-    conn c = {.fd = -1};
-    char *json = NULL, *bin = NULL, *head_json = NULL, *head_bin = NULL;
-    double *t[P_COUNT] = {0}, *med[P_COUNT] = {0};
-    echo ec = {.lfd = -1};
-    pthread_t echo_thread;
-    bool echo_started = false;
-    int efd = -1;
-    char path[1200];
+    char *json, *bin;
     size_t json_len, bin_len, bin_hdr;
+    char head_json[1024], head_bin[1024];
+    int hj, hb; /* the heads' lengths */
+} bodies;
+
+static void bodies_close(bodies *b)
+{
+    direct_close(&b->d);
+    free(b->json);
+    free(b->bin);
+}
+
+static int bodies_open(bodies *b, const char *repo, const char *model, const us_shape *shape0)
+{
+    memset(b, 0, sizeof *b);
+    char path[1200];
     snprintf(path, sizeof path, "%s/%s/sample.json", repo, model);
-    if (!(json = read_file(path, &json_len))) {
+    if (!(b->json = read_file(path, &b->json_len))) {
         fprintf(stderr, "bench_serve: cannot read %s\n", path);
-        goto out;
+        return -1;
     }
     if (model_file(repo, model, path, sizeof path) < 0) {
         fprintf(stderr, "bench_serve: no version directory under %s/%s\n", repo, model);
-        goto out;
+        return -1;
     }
-    if (direct_open(path, 1, NULL, &d) < 0 || !(bin = binary_body(&d, &bin_len, &bin_hdr)))
-        goto out;
+    if (direct_open(path, 1, shape0, &b->d) < 0 ||
+        !(b->bin = binary_body(&b->d, &b->bin_len, &b->bin_hdr)))
+        return -1;
+    b->hj = snprintf(b->head_json, sizeof b->head_json,
+                     "POST /v2/models/%s/infer HTTP/1.1\r\nHost: localhost\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     model, b->json_len);
+    b->hb = snprintf(b->head_bin, sizeof b->head_bin,
+                     "POST /v2/models/%s/infer HTTP/1.1\r\nHost: localhost\r\n"
+                     "Content-Type: application/octet-stream\r\n"
+                     "Inference-Header-Content-Length: %zu\r\nContent-Length: %zu\r\n\r\n",
+                     model, b->bin_hdr, b->bin_len);
+    return 0;
+}
 
+/* the server in this process on REPO (port 0, quiet; inline_us and cpu_latency_us set the
+ * parameters of those names when >= 0), waited for until ready, its plan printed, and one
+ * connection to it in c. On failure *srv may still need server_down. */
+static int server_up(const char *repo, const char *exe, int inline_us, int cpu_latency_us,
+                     usher_server **srv, conn *c)
+{
     usher_serve_params sp = usher_serve_default_params();
     sp.repo = repo;
     sp.exe = exe;
@@ -478,37 +502,46 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
         sp.cpu_latency_us = cpu_latency_us;
     }
     usher_error err;
-    if (usher_server_start(&sp, &srv, &err) < 0) {
+    if (usher_server_start(&sp, srv, &err) < 0) {
         fprintf(stderr, "bench_serve: %s\n", err.msg);
-        goto out;
+        return -1;
     }
-    for (int i = 0; i < 1200 && !usher_server_ready(srv); i++)
+    for (int i = 0; i < 1200 && !usher_server_ready(*srv); i++)
         usleep(100000);
-    if (!usher_server_ready(srv)) {
+    if (!usher_server_ready(*srv)) {
         fprintf(stderr, "bench_serve: the server was not ready after 120 s\n");
-        goto out;
+        return -1;
     }
-    usher_server_print_plan(srv, stdout);
-    if (conn_open(&c, usher_server_port(srv)) < 0)
-        goto out;
+    usher_server_print_plan(*srv, stdout);
+    return conn_open(c, usher_server_port(*srv));
+}
 
-    size_t hcap = 1024;
-    head_json = malloc(hcap);
-    head_bin = malloc(hcap);
-    if (!head_json || !head_bin)
+static void server_down(usher_server *srv, conn *c)
+{
+    conn_close(c);
+    if (srv)
+        usher_server_shutdown(srv, 5000);
+    usher_server_free(srv);
+}
+
+static int latency(const char *repo, const char *model, const char *exe, int rounds, int block,
+                   int inline_us, int cpu_latency_us)
+{
+    int rc = 1;
+    usher_server *srv = NULL;
+    bodies b;
+    conn c = {.fd = -1};
+    double *t[P_COUNT] = {0}, *med[P_COUNT] = {0};
+    echo ec = {.lfd = -1};
+    pthread_t echo_thread;
+    bool echo_started = false;
+    int efd = -1;
+    if (bodies_open(&b, repo, model, NULL) < 0 ||
+        server_up(repo, exe, inline_us, cpu_latency_us, &srv, &c) < 0)
         goto out;
-    int hj = snprintf(head_json, hcap,
-                      "POST /v2/models/%s/infer HTTP/1.1\r\nHost: localhost\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      model, json_len);
-    int hb = snprintf(head_bin, hcap,
-                      "POST /v2/models/%s/infer HTTP/1.1\r\nHost: localhost\r\n"
-                      "Content-Type: application/octet-stream\r\n"
-                      "Inference-Header-Content-Length: %zu\r\nContent-Length: %zu\r\n\r\n",
-                      model, bin_hdr, bin_len);
     /* the floor: the binary request to a thread that only answers */
     ec.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ec.req_len = (size_t)hb + bin_len;
+    ec.req_len = (size_t)b.hb + b.bin_len;
     struct sockaddr_in ea = {.sin_family = AF_INET};
     socklen_t eal = sizeof ea;
     inet_pton(AF_INET, "127.0.0.1", &ea.sin_addr);
@@ -535,12 +568,12 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
             goto out;
     }
     /* one call of path p; its status (200 for a direct run that worked) */
-#define CALL(p)                                                                       \
-    ((p) == P_JSON  ? conn_call(&c, head_json, (size_t)hj, json, json_len)            \
-     : (p) == P_BIN ? conn_call(&c, head_bin, (size_t)hb, bin, bin_len)               \
-     : (p) == P_ECHO ? echo_call(efd, head_bin, (size_t)hb, bin, bin_len)            \
-     : (p) == P_LIVE ? conn_call(&c, head_live, strlen(head_live), NULL, 0)           \
-                    : (direct_run(&d) == 0 ? 200 : -1))
+#define CALL(p)                                                                    \
+    ((p) == P_JSON  ? conn_call(&c, b.head_json, (size_t)b.hj, b.json, b.json_len) \
+     : (p) == P_BIN ? conn_call(&c, b.head_bin, (size_t)b.hb, b.bin, b.bin_len)    \
+     : (p) == P_ECHO ? echo_call(efd, b.head_bin, (size_t)b.hb, b.bin, b.bin_len)  \
+     : (p) == P_LIVE ? conn_call(&c, head_live, strlen(head_live), NULL, 0)        \
+                    : (direct_run(&b.d) == 0 ? 200 : -1))
     for (int p = 0; p < P_COUNT; p++)
         for (int i = 0; i < 200; i++)
             if (CALL(p) != 200) {
@@ -626,7 +659,6 @@ static int latency(const char *repo, const char *model, const char *exe, int rou
            "alone)\n");
     rc = 0;
 out:
-    conn_close(&c);
     if (efd >= 0)
         close(efd); /* the echo thread sees EOF and returns */
     if (echo_started) {
@@ -635,18 +667,12 @@ out:
     }
     if (ec.lfd >= 0)
         close(ec.lfd);
-    if (srv)
-        usher_server_shutdown(srv, 5000);
-    usher_server_free(srv);
-    direct_close(&d);
+    server_down(srv, &c);
+    bodies_close(&b);
     for (int p = 0; p < P_COUNT; p++) {
         free(t[p]);
         free(med[p]);
     }
-    free(json);
-    free(bin);
-    free(head_json);
-    free(head_bin);
     return rc;
 }
 
@@ -666,67 +692,23 @@ static int lone(const char *repo, const char *model, const char *exe, int rounds
 {
     int rc = 1;
     usher_server *srv = NULL;
-    direct d;
-    memset(&d, 0, sizeof d);
+    bodies b;
     conn c = {.fd = -1};
-    char *json = NULL, *bin = NULL, *head_json = NULL, *head_bin = NULL;
     double *t[3] = {0};
     enum { L_JSON, L_BIN, L_DIRECT };
-    char path[1200];
-    size_t json_len, bin_len, bin_hdr;
-    snprintf(path, sizeof path, "%s/%s/sample.json", repo, model);
-    if (!(json = read_file(path, &json_len))) {
-        fprintf(stderr, "bench_serve: cannot read %s\n", path);
+    if (bodies_open(&b, repo, model, shape) < 0 || server_up(repo, exe, -1, -1, &srv, &c) < 0)
         goto out;
-    }
-    if (model_file(repo, model, path, sizeof path) < 0) {
-        fprintf(stderr, "bench_serve: no version directory under %s/%s\n", repo, model);
-        goto out;
-    }
-    if (direct_open(path, 1, shape, &d) < 0 || !(bin = binary_body(&d, &bin_len, &bin_hdr)))
-        goto out;
-    usher_serve_params sp = usher_serve_default_params();
-    sp.repo = repo;
-    sp.exe = exe;
-    sp.http_port = 0;
-    sp.quiet = true;
-    usher_error err;
-    if (usher_server_start(&sp, &srv, &err) < 0) {
-        fprintf(stderr, "bench_serve: %s\n", err.msg);
-        goto out;
-    }
-    for (int i = 0; i < 1200 && !usher_server_ready(srv); i++)
-        usleep(100000);
-    if (!usher_server_ready(srv)) {
-        fprintf(stderr, "bench_serve: the server was not ready after 120 s\n");
-        goto out;
-    }
-    usher_server_print_plan(srv, stdout);
-    if (conn_open(&c, usher_server_port(srv)) < 0)
-        goto out;
-    size_t hcap = 1024;
-    head_json = malloc(hcap);
-    head_bin = malloc(hcap);
     for (int p = 0; p < 3; p++)
         t[p] = malloc((size_t)(2 * rounds + 20) * sizeof *t[p]);
-    if (!head_json || !head_bin || !t[0] || !t[1] || !t[2])
+    if (!t[0] || !t[1] || !t[2])
         goto out;
-    int hj = snprintf(head_json, hcap,
-                      "POST /v2/models/%s/infer HTTP/1.1\r\nHost: localhost\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      model, json_len);
-    int hb = snprintf(head_bin, hcap,
-                      "POST /v2/models/%s/infer HTTP/1.1\r\nHost: localhost\r\n"
-                      "Content-Type: application/octet-stream\r\n"
-                      "Inference-Header-Content-Length: %zu\r\nContent-Length: %zu\r\n\r\n",
-                      model, bin_hdr, bin_len);
     /* warm-up: both bodies served (spaced like the run), direct runs */
     for (int i = 0; i < 3; i++) {
-        int sj = conn_call(&c, head_json, (size_t)hj, json, json_len);
+        int sj = conn_call(&c, b.head_json, (size_t)b.hj, b.json, b.json_len);
         usleep((useconds_t)(gap_s * 5e5));
-        int sb = conn_call(&c, head_bin, (size_t)hb, bin, bin_len);
+        int sb = conn_call(&c, b.head_bin, (size_t)b.hb, b.bin, b.bin_len);
         usleep((useconds_t)(gap_s * 5e5));
-        if (sj != 200 || sb != 200 || direct_run(&d) < 0) {
+        if (sj != 200 || sb != 200 || direct_run(&b.d) < 0) {
             fprintf(stderr, "bench_serve: warm-up failed (JSON %d, binary %d)\n%.*s\n", sj, sb,
                     (int)(c.body ? c.body_len : 0), c.body ? c.body : "");
             goto out;
@@ -736,7 +718,7 @@ static int lone(const char *repo, const char *model, const char *exe, int rounds
     double warm[20];
     for (int i = 0; i < 20; i++) {
         double t0 = now();
-        if (direct_run(&d) < 0)
+        if (direct_run(&b.d) < 0)
             goto out;
         warm[i] = now() - t0;
     }
@@ -752,9 +734,9 @@ static int lone(const char *repo, const char *model, const char *exe, int rounds
             sleep_until(base + k * gap_s / 2);
             int p = k == 0 ? L_JSON : k == 2 ? L_BIN : L_DIRECT;
             double t0 = now();
-            int st = p == L_JSON   ? conn_call(&c, head_json, (size_t)hj, json, json_len)
-                     : p == L_BIN ? conn_call(&c, head_bin, (size_t)hb, bin, bin_len)
-                                  : (direct_run(&d) == 0 ? 200 : -1);
+            int st = p == L_JSON   ? conn_call(&c, b.head_json, (size_t)b.hj, b.json, b.json_len)
+                     : p == L_BIN ? conn_call(&c, b.head_bin, (size_t)b.hb, b.bin, b.bin_len)
+                                  : (direct_run(&b.d) == 0 ? 200 : -1);
             double dt = now() - t0;
             if (st == 200) {
                 t[p][n[p]++] = dt;
@@ -818,17 +800,10 @@ static int lone(const char *repo, const char *model, const char *exe, int rounds
     }
     rc = all ? 0 : 3;
 out:
-    conn_close(&c);
-    if (srv)
-        usher_server_shutdown(srv, 5000);
-    usher_server_free(srv);
-    direct_close(&d);
+    server_down(srv, &c);
+    bodies_close(&b);
     for (int p = 0; p < 3; p++)
         free(t[p]);
-    free(json);
-    free(bin);
-    free(head_json);
-    free(head_bin);
     return rc;
 }
 
