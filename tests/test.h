@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/tensor.h"
 
 extern int test_failed_;
 /* Set by a file whose tests share one long-lived fixture (a running server):
@@ -107,6 +108,9 @@ const char *test_deps_dir(void);
 const char *test_source_dir(void);
 /* path = dir + "/" + rel into a static buffer slot (8 slots rotate). */
 const char *test_path(const char *dir, const char *rel);
+/* a tensor named name of dtype dt and shape dims[0..rank), over data (not copied) */
+us_tensor test_tensor(const char *name, us_dtype dt, int rank, const int64_t *dims, void *data,
+                      uint64_t bytes);
 /* A fresh empty temporary directory (removed at exit). */
 const char *test_tmpdir(void);
 

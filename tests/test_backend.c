@@ -202,16 +202,7 @@ static const char *dep(const char *rel) { return test_path(test_deps_dir(), rel)
 static us_tensor tensor(const char *name, us_dtype dt, int rank, const int64_t *dims, void *data,
                         uint64_t bytes)
 {
-    us_tensor t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.name, sizeof t.name, "%s", name);
-    t.dtype = dt;
-    t.shape.rank = rank;
-    for (int i = 0; i < rank; i++)
-        t.shape.dim[i] = dims[i];
-    t.data = data;
-    t.bytes = bytes;
-    return t;
+    return test_tensor(name, dt, rank, dims, data, bytes);
 }
 
 static bool shape_is(const us_shape *s, const char *want)

@@ -226,3 +226,18 @@ size_t test_mutate(const test_mutator *mu, const test_blob *a, const test_blob *
     }
     return len;
 }
+
+us_tensor test_tensor(const char *name, us_dtype dt, int rank, const int64_t *dims, void *data,
+                      uint64_t bytes)
+{
+    us_tensor t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", name);
+    t.dtype = dt;
+    t.shape.rank = rank;
+    for (int i = 0; i < rank; i++)
+        t.shape.dim[i] = dims[i];
+    t.data = data;
+    t.bytes = bytes;
+    return t;
+}

@@ -458,13 +458,7 @@ TEST(usher_yaml_max_dims)
 static int check(const repo_model *m, const char *name, us_dtype dt, bool batch_dim, int rank,
                  const int64_t *dims, char *msg, size_t cap)
 {
-    us_tensor t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.name, sizeof t.name, "%s", name);
-    t.dtype = dt;
-    t.shape.rank = rank;
-    for (int i = 0; i < rank; i++)
-        t.shape.dim[i] = dims[i];
+    us_tensor t = test_tensor(name, dt, rank, dims, NULL, 0);
     msg[0] = 0;
     return repo_check_input(m, &t, batch_dim, msg, cap);
 }
