@@ -893,16 +893,7 @@ TEST(unsupported_features_are_refused)
 static us_tensor tensor(const char *name, us_dtype dt, int rank, const int64_t *dims,
                         const void *data, uint64_t bytes)
 {
-    us_tensor t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.name, sizeof t.name, "%s", name);
-    t.dtype = dt;
-    t.shape.rank = rank;
-    for (int k = 0; k < rank; k++)
-        t.shape.dim[k] = dims[k];
-    t.data = (void *)(uintptr_t)data; /* outputs are only read */
-    t.bytes = bytes;
-    return t;
+    return test_tensor(name, dt, rank, dims, (void *)(uintptr_t)data, bytes); /* only read */
 }
 
 static us_buf J, B;

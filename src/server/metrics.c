@@ -36,6 +36,22 @@ static void per_model(us_buf *b, const usher_server *s, const rt_model_stats *st
 }
 #define STAT(field) offsetof(rt_model_stats, field)
 
+/* A gauge with one sample per served model: the double field of rt_model_stats at offset
+ * off, times mul, with that many decimals. */
+static void per_model_gauge(us_buf *b, const usher_server *s, const rt_model_stats *st,
+                            const char *name, const char *help, size_t off, double mul,
+                            int decimals)
+{
+    head(b, name, "gauge", help);
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->m[i].error[0])
+            continue;
+        double v;
+        memcpy(&v, (const char *)&st[i] + off, sizeof v);
+        us_buf_printf(b, "%s{model=\"%s\"} %.*f\n", name, s->m[i].rm->name, decimals, v * mul);
+    }
+}
+
 void srv_metrics(usher_server *s, us_buf *b)
 {
     rt_model_stats st[REPO_MAX_MODELS];
@@ -110,14 +126,11 @@ void srv_metrics(usher_server *s, us_buf *b)
             us_buf_printf(b, "usher_batch_latency_observed_seconds{model=\"%s\"} %.6f\n",
                           s->m[i].rm->name,
                           (double)st[i].compute_ns * 1e-9 / (double)st[i].outcome[RT_OK]);
-    head(b, "usher_batch_latency_scale", "gauge",
-         "Observed over predicted batch time, as batching and admission apply it (1: as "
-         "predicted): the second largest of the last 32 runs within 2 s, decaying "
-         "toward 1 when none ran.");
-    for (size_t i = 0; i < s->n; i++)
-        if (!s->m[i].error[0])
-            us_buf_printf(b, "usher_batch_latency_scale{model=\"%s\"} %.3f\n", s->m[i].rm->name,
-                          st[i].latency_scale);
+    per_model_gauge(b, s, st, "usher_batch_latency_scale",
+                    "Observed over predicted batch time, as batching and admission apply it (1: "
+                    "as predicted): the second largest of the last 32 runs within 2 s, decaying "
+                    "toward 1 when none ran.",
+                    STAT(latency_scale), 1, 3);
     per_model(b, s, st, "usher_requests_shed_by_scale_total", "counter",
               "Requests refused for a deadline the profile alone would have met: runs have "
               "lately been slower than profiled (usher_batch_latency_scale > 1).",
@@ -133,20 +146,15 @@ void srv_metrics(usher_server *s, us_buf *b)
         if (!s->m[i].error[0])
             us_buf_printf(b, "usher_model_shedding{model=\"%s\"} %d\n", s->m[i].rm->name,
                           st[i].shedding ? 1 : 0);
-    head(b, "usher_admission_margin_seconds", "gauge",
-         "What admission keeps in hand beyond its prediction (at least 15% of it): how late "
-         "recent batches ended against the end predicted when they were admitted.");
-    for (size_t i = 0; i < s->n; i++)
-        if (!s->m[i].error[0])
-            us_buf_printf(b, "usher_admission_margin_seconds{model=\"%s\"} %.6f\n",
-                          s->m[i].rm->name, st[i].admission_margin_ns * 1e-9);
-    head(b, "usher_arrival_rate", "gauge",
-         "Rows per second admitted lately (a counter decaying over 1 s): what batching sizes "
-         "its waits by.");
-    for (size_t i = 0; i < s->n; i++)
-        if (!s->m[i].error[0])
-            us_buf_printf(b, "usher_arrival_rate{model=\"%s\"} %.3f\n", s->m[i].rm->name,
-                          st[i].arrival_rate);
+    per_model_gauge(b, s, st, "usher_admission_margin_seconds",
+                    "What admission keeps in hand beyond its prediction (at least 15% of it): "
+                    "how late recent batches ended against the end predicted when they were "
+                    "admitted.",
+                    STAT(admission_margin_ns), 1e-9, 6);
+    per_model_gauge(b, s, st, "usher_arrival_rate",
+                    "Rows per second admitted lately (a counter decaying over 1 s): what "
+                    "batching sizes its waits by.",
+                    STAT(arrival_rate), 1, 3);
     head(b, "usher_request_duration_seconds", "histogram",
          "End-to-end latency of successful requests, parse to response.");
     for (size_t i = 0; i < s->n; i++) {
