@@ -82,7 +82,8 @@ typedef struct repo_model {
     int threads;              /* 0: planned */
     int max_batch;            /* 0: planned */
     char sample[4096];        /* a request body (usher.yaml `sample`, a file in the model's
-                                 directory): the input profiled at load; empty: zeros */
+                                 directory): the input profiled at load; empty:
+                                 synthetic inputs (cpuplan.c) */
     /* loading */
     char error[512];          /* why it cannot be served; empty when fine */
 } repo_model;
