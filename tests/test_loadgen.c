@@ -1,6 +1,6 @@
 /*
- * test_loadgen.c - the load generator (src/server/loadgen.c) and the HTTP/1.1
- * client parser (src/server/httpc.c).
+ * test_loadgen.c - the load generator (src/client/loadgen.c) and the HTTP/1.1
+ * client parser (src/client/httpc.c).
  *
  * Pure parts are tested on their own: arrival statistics with a fixed seed,
  * trace errors naming file:line, the ledger's counts (duplicates and
@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "server/httpc.h"
-#include "server/loadgen.h"
+#include "client/httpc.h"
+#include "client/loadgen.h"
 #include "test.h"
 
 /* ---- a small KServe-like server ------------------------------------------ */

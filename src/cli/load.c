@@ -1,6 +1,6 @@
 /*
  * load.c - `usher load`: an open-loop load generator for a KServe v2 server
- * (layer 9). The engine, and the method, are in src/server/loadgen.c.
+ * (layer 9). The engine, and the method, are in src/client/loadgen.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "server/loadgen.h"
+#include "client/loadgen.h"
 
 static void help(FILE *f)
 {

@@ -1,5 +1,6 @@
 /*
- * httpc.c - HTTP/1.1 client pieces (see httpc.h for the subset and limits).
+ * httpc.c - HTTP/1.1 client pieces (layer 2, src/client, prefix hc_; see
+ * httpc.h for the subset and limits).
  *
  * The parser is a byte-driven state machine in the manner of nginx's
  * ngx_http_parse.c: head lines are collected one byte at a time (they are

@@ -1,7 +1,9 @@
 /*
  * loadgen.h - an open-loop load generator for the KServe v2 / Open Inference
- * Protocol (layer 8, prefix lg_), behind `usher load`. Method notes are at
- * the top of loadgen.c.
+ * Protocol (layer 2, src/client, on core and httpc.h only; prefix lg_, kept
+ * from before the folder existed rather than the folder's cl_: see
+ * docs/architecture.md), behind `usher load`. Method notes are at the top of
+ * loadgen.c.
  *
  * Pieces, usable alone (tests and benchmarks do):
  *   lg_rng       a seeded generator (splitmix64): the same seed gives the

@@ -1,6 +1,6 @@
 /*
- * loadgen.c - the open-loop load generator behind `usher load` (see
- * loadgen.h).
+ * loadgen.c - the open-loop load generator behind `usher load` (layer 2,
+ * src/client, prefix lg_; see loadgen.h).
  *
  * Method notes.
  *
@@ -99,7 +99,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/tensor.h"
-#include "server/httpc.h"
+#include "client/httpc.h"
 
 /* ---- random numbers ------------------------------------------------------- */
 

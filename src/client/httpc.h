@@ -1,8 +1,9 @@
 /*
- * httpc.h - the client side of HTTP/1.1 (layer 8, prefix hc_): a URL
- * splitter, a request writer, and a bounded, resumable response parser, so
- * the load generator, tests and benchmarks speak to the server with one
- * piece of code.
+ * httpc.h - the client side of HTTP/1.1 (layer 2, src/client, on core only;
+ * prefix hc_, kept from before the folder existed rather than the folder's
+ * cl_: see docs/architecture.md): a URL splitter, a request writer, and a
+ * bounded, resumable response parser, so the load generator, tests and
+ * benchmarks speak to the server with one piece of code.
  *
  * The subset parsed (RFC 9112), everything else is an error:
  *
