@@ -118,7 +118,7 @@ static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, b
                     has |= g->r[r].model == m;
                 if (has)
                     continue; /* one replica of a model per GPU */
-                if (tg[i].mem + c->mreq > 100 + 1e-9)
+                if (tg[i].mem + c->mreq > PLAN_FIT_MAX)
                     continue;
                 /* waiting behind one batch of each other model must fit every SLO */
                 if (tg[i].lat_sum > slack || c->lat_ms > tg[i].min_slack - tg[i].lat_sum)

@@ -282,11 +282,10 @@ static int ruin_recreate(plan_solution *s, const plan_problem *p, const uint32_t
     for (uint32_t m = 0; m < p->n; m++)
         left[m] = 0;
     for (int k = 0; k < ns; k++) {
-        plan_gpu *g = &t.g[set[k]];
-        while (g->n) {
-            left[g->r[g->n - 1].model] += g->r[g->n - 1].load;
-            plan_remove(&t, p, set[k], g->n - 1);
-        }
+        const plan_gpu *g = &t.g[set[k]];
+        for (uint32_t r = g->n; r-- > 0;)
+            left[g->r[r].model] += g->r[r].load;
+        plan_empty(&t, p, set[k]);
     }
     plan_compact(&t);
     int rc = 1;
@@ -417,13 +416,6 @@ static int pack_onto(const plan_problem *p, const gpu_set *gs, const uint32_t *o
     return 1;
 }
 
-static _Thread_local const double *sort_key;
-static int cmp_desc(const void *a, const void *b)
-{
-    double x = sort_key[*(const uint32_t *)a], y = sort_key[*(const uint32_t *)b];
-    return x > y ? -1 : x < y;
-}
-
 /*
  * The cheapest set of GPUs the load packs onto: every multiset of GPU
  * counts (within the types' limits) cheaper than the plan, cheapest first,
@@ -473,8 +465,8 @@ static int goodput_search(plan_solution *s, const plan_problem *p)
             double v = value_of(p, m);
             key[m] = o & 1 ? p->m[m].slo_ms : plan_weight(&p->m[m]) / (v > 0 ? v : 1e-12);
         }
-        sort_key = key;
-        qsort(order, p->n, sizeof *order, cmp_desc);
+        if ((rc = plan_sort_desc(order, p->n, key)) < 0)
+            break;
         plan_solution t;
         rc = pack_onto(p, &all, order, o >= 2, true, &t);
         if (rc >= 0) {
@@ -544,11 +536,12 @@ static int set_search(plan_solution *s, const plan_problem *p)
         orders[m] = orders[p->n + m] = m;
         key[m] = p->m[m].rate * value_of(p, m);
     }
-    sort_key = key;
-    qsort(orders, p->n, sizeof *orders, cmp_desc);
+    if ((rc = plan_sort_desc(orders, p->n, key)) < 0)
+        goto out;
     for (uint32_t m = 0; m < p->n; m++)
         key[m] = -p->m[m].slo_ms;
-    qsort(orders + p->n, p->n, sizeof *orders, cmp_desc);
+    if ((rc = plan_sort_desc(orders + p->n, p->n, key)) < 0)
+        goto out;
     for (uint32_t i = 0; i < ns && rc == 0; i++)
         for (int o = 0; o < 4 && rc == 0; o++) {
             plan_solution t;

@@ -26,9 +26,13 @@
 #define PLAN_MAX_TYPES 64   /* entries of cluster.yaml (type x node) */
 #define PLAN_MAX_MODELS 100000
 #define PLAN_SHARE_STEP 10 /* candidate MPS shares: 10, 20, ..., 100 % */
-#define PLAN_SLO_FACTOR 2.0
+#define PLAN_SLO_FACTOR 2.0 /* a batch waits for the one running: 2 x latency <= SLO */
 #define PLAN_KEEP_CHEAP 6   /* candidates per (model, GPU type): cheapest per request/s */
-#define PLAN_KEEP_SMALL 2   /* ... and smallest footprint */ /* a batch waits for the one running: 2 x latency <= SLO */
+#define PLAN_KEEP_SMALL 2   /* ... and smallest footprint */
+/* the slack of every capacity test: shares are sums of doubles */
+#define PLAN_FIT_EPS 1e-9
+/* sum(Creq) and sum(Mreq) on one GPU may reach this, % */
+#define PLAN_FIT_MAX (100 + PLAN_FIT_EPS)
 
 typedef enum plan_objective { PLAN_MIN_COST, PLAN_MAX_GOODPUT } plan_objective;
 
@@ -158,6 +162,12 @@ void plan_solution_free(plan_solution *s);
 int plan_open(plan_solution *s, const plan_problem *p, uint16_t type, int group);
 /* GPUs of type t that may still be opened */
 int64_t plan_type_left(const plan_solution *s, const plan_problem *p, uint16_t type);
+/* c fits beside used_c compute and used_m memory (tentative counters, any type) */
+static inline bool plan_room_fits(double used_c, double used_m, const plan_cfg *c)
+{
+    return used_c + c->creq <= PLAN_FIT_MAX && used_m + c->mreq <= PLAN_FIT_MAX;
+}
+/* c fits on g: same type, room for it */
 bool plan_fits(const plan_gpu *g, const plan_cfg *c);
 /* what best fit minimises: the room left on g after c, compute plus memory */
 static inline double plan_leftover(const plan_gpu *g, const plan_cfg *c)
@@ -171,6 +181,12 @@ int plan_push(plan_solution *s, uint32_t gpu, plan_replica r);
 int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t model, uint32_t cfg,
              double load);
 void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t idx);
+/* remove every replica of GPU gpu, the last first (the GPU stays, empty) */
+void plan_empty(plan_solution *s, const plan_problem *p, uint32_t gpu);
+/* sort order[0..n) by key[order[i]], largest first, ties in their present
+ * order (qsort on structs that carry their key: no state outside the call);
+ * 0 or USHER_ERR_NOMEM */
+int plan_sort_desc(uint32_t *order, uint32_t n, const double *key);
 /* drop GPUs without replicas */
 void plan_compact(plan_solution *s);
 /* recompute served rates from replica loads */

@@ -86,126 +86,154 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     return rc;
 }
 
+#define N_BATCHES (sizeof batches / sizeof batches[0])
+/* configurations of one model on one GPU type at most */
+#define CFG_PER_TYPE (N_BATCHES * (100 / PLAN_SHARE_STEP))
+
+/* every feasible configuration of model m on type t, appended to c[*n] */
+static int profile_type(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
+                        uint16_t t, plan_cfg *c, uint32_t *n, usher_error *err)
+{
+    for (size_t bi = 0; bi < N_BATCHES; bi++) {
+        for (int s = PLAN_SHARE_STEP; s <= 100; s += PLAN_SHARE_STEP) {
+            usher_estimate_params ep = usher_estimate_default_params();
+            ep.gpu = p->t[t].key;
+            ep.batch = batches[bi];
+            ep.share_pct = s;
+            ep.precision = (usher_precision)m->precision;
+            usher_profile pr;
+            int rc = usher_estimate(e, model, &ep, &pr, err);
+            if (rc < 0)
+                return us_err_prefix(err, rc, "model '%s' on %s: ", m->name, p->t[t].key);
+            if (batches[bi] == 1 && s == 100 && pr.mreq_pct <= 100 && pr.latency_ms < m->fastest_ms) {
+                m->fastest_ms = pr.latency_ms;
+                snprintf(m->fastest_gpu, sizeof m->fastest_gpu, "%s", p->t[t].key);
+            }
+            if (PLAN_SLO_FACTOR * pr.latency_ms > m->slo_ms || pr.mreq_pct > 100)
+                continue;
+            c[(*n)++] = (plan_cfg){.type = t,
+                                   .batch = batches[bi],
+                                   .share = s,
+                                   .creq = s,
+                                   .mreq = pr.mreq_pct,
+                                   .mreq_mb = pr.mreq_mb,
+                                   .thr = pr.throughput,
+                                   .lat_ms = pr.latency_ms,
+                                   .power_w = pr.avg_power_w,
+                                   .bw_gbs = pr.bandwidth_gbs};
+        }
+    }
+    return USHER_OK;
+}
+
+/* the earlier entry of the same GPU type as entry t (another node), or t */
+static uint16_t same_type(const plan_problem *p, uint16_t t)
+{
+    for (uint16_t k = 0; k < t; k++)
+        if (strcmp(p->t[k].key, p->t[t].key) == 0)
+            return k;
+    return t;
+}
+
+/* drop dominated configurations; returns how many are left */
+static uint32_t drop_dominated(plan_cfg *c, uint32_t n)
+{
+    uint32_t k = 0;
+    for (uint32_t a = 0; a < n; a++) {
+        bool dom = false;
+        for (uint32_t b = 0; b < n && !dom; b++)
+            dom = b != a && dominated(&c[a], &c[b]);
+        if (!dom)
+            c[k++] = c[a];
+    }
+    return k;
+}
+
+/* the `want` best of c[idx[0..ni)] not kept yet by one measure: pass 0 the
+ * cheapest per request/s, 1 the smallest, 2 and 3 the fastest at 100% and 50% */
+static void keep_best(const plan_cfg *c, const uint32_t *idx, uint32_t ni, int pass, bool *keep)
+{
+    int want = pass == 0 ? PLAN_KEEP_CHEAP : pass == 1 ? PLAN_KEEP_SMALL : 1;
+    for (int w = 0; w < want; w++) {
+        int best = -1;
+        double bv = INFINITY;
+        for (uint32_t q = 0; q < ni; q++) {
+            const plan_cfg *x = &c[idx[q]];
+            if (keep[q] || (pass >= 2 && x->share != (pass == 2 ? 100 : 50)))
+                continue;
+            double foot = x->creq > x->mreq ? x->creq : x->mreq;
+            double v = pass == 0 ? foot / x->thr : pass == 1 ? foot : -x->thr;
+            if (v < bv) {
+                bv = v;
+                best = (int)q;
+            }
+        }
+        if (best >= 0)
+            keep[best] = true;
+    }
+}
+
+/* the candidates of type t among c[0..k), moved to c[*kept...] (kept <= the
+ * first of them, so the move never overwrites one still to read) */
+static void keep_type(plan_cfg *c, uint32_t k, uint16_t t, uint32_t *kept)
+{
+    bool keep[CFG_PER_TYPE] = {0};
+    uint32_t idx[CFG_PER_TYPE], ni = 0;
+    for (uint32_t a = 0; a < k; a++)
+        if (c[a].type == t)
+            idx[ni++] = a;
+    for (int pass = 0; pass < 4; pass++)
+        keep_best(c, idx, ni, pass, keep);
+    /* at each share kept, the largest batch too: re-planning can raise a
+     * running replica's batch size without restarting it */
+    bool grow[CFG_PER_TYPE] = {0};
+    for (uint32_t q = 0; q < ni; q++) {
+        if (!keep[q])
+            continue;
+        int best = -1;
+        for (uint32_t r = 0; r < ni; r++)
+            if (c[idx[r]].share == c[idx[q]].share && (best < 0 || c[idx[r]].thr > c[idx[best]].thr))
+                best = (int)r;
+        if (best >= 0)
+            grow[best] = true;
+    }
+    for (uint32_t q = 0; q < ni; q++)
+        if (keep[q] || grow[q])
+            c[(*kept)++] = c[idx[q]];
+}
+
 static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
                        usher_error *err)
 {
-    {
-        uint32_t cap = p->nt * 8 * (100 / PLAN_SHARE_STEP);
-        plan_cfg *c = us_calloc(cap ? cap : 1, sizeof *c);
-        if (!c)
-            return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-        uint32_t n = 0;
-        m->fastest_ms = INFINITY;
-        for (uint16_t t = 0; t < p->nt; t++) {
-            /* another entry of the same GPU type (another node): same candidates */
-            uint16_t src = t;
-            for (uint16_t k = 0; k < t && src == t; k++)
-                if (strcmp(p->t[k].key, p->t[t].key) == 0)
-                    src = k;
-            if (src != t) {
-                uint32_t end = n;
-                for (uint32_t a = 0; a < end; a++)
-                    if (c[a].type == src) {
-                        c[n] = c[a];
-                        c[n++].type = t;
-                    }
-                continue;
+    uint32_t cap = p->nt * CFG_PER_TYPE;
+    plan_cfg *c = us_calloc(cap ? cap : 1, sizeof *c);
+    if (!c)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    uint32_t n = 0;
+    m->fastest_ms = INFINITY;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        /* another entry of the same GPU type (another node): same candidates */
+        uint16_t src = same_type(p, t);
+        for (uint32_t a = 0, end = n; src != t && a < end; a++)
+            if (c[a].type == src) {
+                c[n] = c[a];
+                c[n++].type = t;
             }
-            for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
-                for (int s = PLAN_SHARE_STEP; s <= 100; s += PLAN_SHARE_STEP) {
-                    usher_estimate_params ep = usher_estimate_default_params();
-                    ep.gpu = p->t[t].key;
-                    ep.batch = batches[bi];
-                    ep.share_pct = s;
-                    ep.precision = (usher_precision)m->precision;
-                    usher_profile pr;
-                    int rc = usher_estimate(e, model, &ep, &pr, err);
-                    if (rc < 0) {
-                        us_free(c);
-                        return us_err_prefix(err, rc, "model '%s' on %s: ", m->name, p->t[t].key);
-                    }
-                    if (batches[bi] == 1 && s == 100 && pr.mreq_pct <= 100 &&
-                        pr.latency_ms < m->fastest_ms) {
-                        m->fastest_ms = pr.latency_ms;
-                        snprintf(m->fastest_gpu, sizeof m->fastest_gpu, "%s", p->t[t].key);
-                    }
-                    if (PLAN_SLO_FACTOR * pr.latency_ms > m->slo_ms || pr.mreq_pct > 100)
-                        continue;
-                    plan_cfg *x = &c[n++];
-                    x->type = t;
-                    x->batch = batches[bi];
-                    x->share = s;
-                    x->creq = s;
-                    x->mreq = pr.mreq_pct;
-                    x->mreq_mb = pr.mreq_mb;
-                    x->thr = pr.throughput;
-                    x->lat_ms = pr.latency_ms;
-                    x->power_w = pr.avg_power_w;
-                    x->bw_gbs = pr.bandwidth_gbs;
-                }
-            }
+        int rc = src == t ? profile_type(p, e, model, m, t, c, &n, err) : USHER_OK;
+        if (rc < 0) {
+            us_free(c);
+            return rc;
         }
-        /* drop dominated configurations */
-        uint32_t k = 0;
-        for (uint32_t a = 0; a < n; a++) {
-            bool dom = false;
-            for (uint32_t b = 0; b < n && !dom; b++)
-                dom = b != a && dominated(&c[a], &c[b]);
-            if (!dom)
-                c[k++] = c[a];
-        }
-        /* keep, per GPU type, the PLAN_KEEP_CHEAP cheapest per request/s and the
-         * PLAN_KEEP_SMALL with the smallest footprint (for small residual rates):
-         * the candidate set every policy, the exact optimum included, works on */
-        uint32_t kept = 0;
-        for (uint16_t t = 0; t < p->nt; t++) {
-            bool keep[8 * (100 / PLAN_SHARE_STEP)] = {0};
-            uint32_t idx[8 * (100 / PLAN_SHARE_STEP)], ni = 0;
-            for (uint32_t a = 0; a < k; a++)
-                if (c[a].type == t)
-                    idx[ni++] = a;
-            for (int pass = 0; pass < 4; pass++) {
-                int want = pass == 0 ? PLAN_KEEP_CHEAP : pass == 1 ? PLAN_KEEP_SMALL : 1;
-                for (int w = 0; w < want; w++) {
-                    int best = -1;
-                    double bv = INFINITY;
-                    for (uint32_t q = 0; q < ni; q++) {
-                        const plan_cfg *x = &c[idx[q]];
-                        if (keep[q] || (pass >= 2 && x->share != (pass == 2 ? 100 : 50)))
-                            continue;
-                        double foot = x->creq > x->mreq ? x->creq : x->mreq;
-                        /* cheapest per request/s; smallest; the fastest at 100% and 50% */
-                        double v = pass == 0 ? foot / x->thr : pass == 1 ? foot : -x->thr;
-                        if (v < bv) {
-                            bv = v;
-                            best = (int)q;
-                        }
-                    }
-                    if (best >= 0)
-                        keep[best] = true;
-                }
-            }
-            /* at each share kept, the largest batch too: re-planning can raise a
-             * running replica's batch size without restarting it */
-            bool grow[8 * (100 / PLAN_SHARE_STEP)] = {0};
-            for (uint32_t q = 0; q < ni; q++) {
-                if (!keep[q])
-                    continue;
-                int best = -1;
-                for (uint32_t r = 0; r < ni; r++)
-                    if (c[idx[r]].share == c[idx[q]].share &&
-                        (best < 0 || c[idx[r]].thr > c[idx[best]].thr))
-                        best = (int)r;
-                if (best >= 0)
-                    grow[best] = true;
-            }
-            for (uint32_t q = 0; q < ni; q++)
-                if (keep[q] || grow[q])
-                    c[kept++] = c[idx[q]];
-        }
-        m->cfg = c;
-        m->n_cfg = kept;
     }
+    uint32_t k = drop_dominated(c, n);
+    /* keep, per GPU type, the PLAN_KEEP_CHEAP cheapest per request/s and the
+     * PLAN_KEEP_SMALL with the smallest footprint (for small residual rates):
+     * the candidate set every policy, the exact optimum included, works on */
+    uint32_t kept = 0;
+    for (uint16_t t = 0; t < p->nt; t++)
+        keep_type(c, k, t, &kept);
+    m->cfg = c;
+    m->n_cfg = kept;
     return USHER_OK;
 }
 
@@ -349,8 +377,7 @@ int plan_open(plan_solution *s, const plan_problem *p, uint16_t type, int group)
 
 bool plan_fits(const plan_gpu *g, const plan_cfg *c)
 {
-    return g->type == c->type && g->used_c + c->creq <= 100 + 1e-9 &&
-           g->used_m + c->mreq <= 100 + 1e-9;
+    return g->type == c->type && plan_room_fits(g->used_c, g->used_m, c);
 }
 
 int plan_push(plan_solution *s, uint32_t gpu, plan_replica r)
@@ -393,6 +420,39 @@ void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t
         g->used_m = 0;
     g->r[idx] = g->r[--g->n];
     idx_update(s, gpu);
+}
+
+typedef struct keyed {
+    double key;
+    uint32_t id, pos;
+} keyed;
+
+static int cmp_keyed_desc(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : x->key < y->key;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+int plan_sort_desc(uint32_t *order, uint32_t n, const double *key)
+{
+    keyed *k = us_calloc(n ? n : 1, sizeof *k);
+    if (!k)
+        return USHER_ERR_NOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        k[i] = (keyed){key[order[i]], order[i], i};
+    qsort(k, n, sizeof *k, cmp_keyed_desc);
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = k[i].id;
+    us_free(k);
+    return USHER_OK;
+}
+
+void plan_empty(plan_solution *s, const plan_problem *p, uint32_t gpu)
+{
+    while (s->g[gpu].n)
+        plan_remove(s, p, gpu, s->g[gpu].n - 1);
 }
 
 void plan_compact(plan_solution *s)

@@ -25,6 +25,12 @@
  *     when that type is exhausted, the cheapest other type that can serve it.
  *  6. Consolidation (beyond the paper): while some GPU's replicas all fit
  *     elsewhere, move them and close it.
+ *  7. What the placement left unserved (types exhausted) is given any free
+ *     room (plan_absorb).
+ *  8. Local search moving load, not replicas (plan_improve, improve.c), on
+ *     plans of up to IMPROVE_MAX_GPUS GPUs.
+ * usher_once runs the steps in that order, each a function over one
+ * usher_run that owns every buffer of the run (one cleanup path).
  * Each replica runs with a compute share equal to its Creq (MPS active
  * thread percentage). On a fixed cluster with objective max-goodput the
  * models are served by weight (1 + priority) per dollar of capacity, the
@@ -112,7 +118,7 @@ static double pack_cost(const plan_problem *p, const rep *r, int n, uint16_t typ
         int best = -1;
         double best_left = INFINITY;
         for (int k = 0; k < g; k++) {
-            if (used_c[k] + c->creq > 100 + 1e-9 || used_m[k] + c->mreq > 100 + 1e-9)
+            if (!plan_room_fits(used_c[k], used_m[k], c))
                 continue;
             double left = 200 - used_c[k] - used_m[k] - c->creq - c->mreq;
             if (left < best_left) {
@@ -155,8 +161,6 @@ static int expand(const plan_problem *p, uint32_t m, uint32_t cfg, double rate, 
     return n;
 }
 
-/* place `rate` of model m starting with cfg on its type; falls back to the other
- * types when that one is exhausted. Returns the rate left unplaced. */
 /* the GPUs a group opened: searched first, so a group stays together */
 typedef struct glist {
     uint32_t *id;
@@ -180,6 +184,8 @@ static int group_fit(const plan_solution *s, const glist *gl, const plan_cfg *c)
     return best;
 }
 
+/* place `rate` of model m starting with cfg on its type; falls back to the other
+ * types when that one is exhausted. Returns the rate left unplaced. */
 static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uint32_t m,
                          uint32_t cfg, double rate, int group, glist *gl, int *rc)
 {
@@ -275,14 +281,13 @@ static int home_cfg(const plan_problem *p, uint32_t m, uint32_t cfg, double load
     const plan_model *pm = &p->m[m];
     if (pm->cfg[cfg].type == type) {
         const plan_cfg *c = &pm->cfg[cfg];
-        return tc + c->creq <= 100 + 1e-9 && tm + c->mreq <= 100 + 1e-9 ? (int)cfg : -1;
+        return plan_room_fits(tc, tm, c) ? (int)cfg : -1;
     }
     int best = -1;
     double bf = INFINITY;
     for (uint32_t i = 0; i < pm->n_cfg; i++) {
         const plan_cfg *c = &pm->cfg[i];
-        if (c->type != type || c->thr < load - 1e-9 || tc + c->creq > 100 + 1e-9 ||
-            tm + c->mreq > 100 + 1e-9)
+        if (c->type != type || c->thr < load - PLAN_FIT_EPS || !plan_room_fits(tc, tm, c))
             continue;
         double foot = c->creq + c->mreq;
         if (foot < bf) {
@@ -291,6 +296,102 @@ static int home_cfg(const plan_problem *p, uint32_t m, uint32_t cfg, double load
         }
     }
     return best;
+}
+
+/* where each replica of GPU v would go (another GPU with replicas, any type,
+ * by best fit on the tentative counters tc/tm): dest and dcfg per replica;
+ * false when one has no home */
+static bool homes_for(const plan_problem *p, const plan_solution *s, uint32_t v, double *tc,
+                      double *tm, int *dest, int *dcfg)
+{
+    const plan_gpu *g = &s->g[v];
+    for (uint32_t i = 0; i < s->n; i++) {
+        tc[i] = s->g[i].used_c;
+        tm[i] = s->g[i].used_m;
+    }
+    for (uint32_t r = 0; r < g->n; r++) {
+        const plan_replica *rp = &g->r[r];
+        int best = -1, bcfg = -1;
+        double bl = INFINITY;
+        for (uint32_t i = 0; i < s->n; i++) {
+            if (i == v || !s->g[i].n)
+                continue;
+            int c = home_cfg(p, rp->model, rp->cfg, rp->load, s->g[i].type, tc[i], tm[i]);
+            if (c < 0)
+                continue;
+            const plan_cfg *x = &p->m[rp->model].cfg[c];
+            double left = 200 - tc[i] - tm[i] - x->creq - x->mreq;
+            if (left < bl) {
+                bl = left;
+                best = (int)i;
+                bcfg = c;
+            }
+        }
+        if (best < 0)
+            return false;
+        dest[r] = best;
+        dcfg[r] = bcfg;
+        tc[best] += p->m[rp->model].cfg[bcfg].creq;
+        tm[best] += p->m[rp->model].cfg[bcfg].mreq;
+    }
+    return true;
+}
+
+/* the GPUs with replicas, by fill weighted by price, least first: closing an
+ * expensive GPU helps most (insertion sort: equal fills keep their order) */
+static uint32_t by_fill(const plan_problem *p, const plan_solution *s, uint32_t *order)
+{
+    uint32_t no = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->g[i].n)
+            order[no++] = i;
+    for (uint32_t a = 1; a < no; a++)
+        for (uint32_t b = a; b > 0; b--) {
+            const plan_gpu *x = &s->g[order[b]], *y = &s->g[order[b - 1]];
+            double fx = (x->used_c + x->used_m) / (p->t[x->type].price + 1e-9);
+            double fy = (y->used_c + y->used_m) / (p->t[y->type].price + 1e-9);
+            if (fx >= fy)
+                break;
+            uint32_t t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    return no;
+}
+
+/* one round of consolidate: close the first GPU (by_fill) whose replicas all
+ * have a home elsewhere; *closed says whether one was */
+static int consolidate_round(const plan_problem *p, plan_solution *s, bool *closed)
+{
+    uint32_t most = 1;
+    for (uint32_t i = 0; i < s->n; i++)
+        most = s->g[i].n > most ? s->g[i].n : most;
+    uint32_t n = s->n ? s->n : 1;
+    uint32_t *order = us_calloc(n, sizeof *order);
+    double *tc = us_calloc(n, sizeof *tc), *tm = us_calloc(n, sizeof *tm);
+    int *dest = us_calloc(most, sizeof *dest), *dcfg = us_calloc(most, sizeof *dcfg);
+    int rc = order && tc && tm && dest && dcfg ? USHER_OK : USHER_ERR_NOMEM;
+    uint32_t no = rc == USHER_OK ? by_fill(p, s, order) : 0;
+    *closed = false;
+    for (uint32_t oi = 0; oi < no && !*closed; oi++) {
+        uint32_t v = order[oi];
+        if (!homes_for(p, s, v, tc, tm, dest, dcfg))
+            continue;
+        for (uint32_t r = 0; r < s->g[v].n && rc == USHER_OK; r++) {
+            plan_replica rp = s->g[v].r[r];
+            rc = plan_add(s, p, (uint32_t)dest[r], rp.model, (uint32_t)dcfg[r], rp.load);
+        }
+        if (rc < 0)
+            break;
+        plan_empty(s, p, v);
+        *closed = true;
+    }
+    us_free(order);
+    us_free(tc);
+    us_free(tm);
+    us_free(dest);
+    us_free(dcfg);
+    return rc;
 }
 
 /*
@@ -303,391 +404,364 @@ static int consolidate(const plan_problem *p, plan_solution *s)
 {
     bool changed = true;
     while (changed && s->n <= 1500) {
-        changed = false;
-        uint32_t *order = us_calloc(s->n ? s->n : 1, sizeof *order);
-        double *tc = us_calloc(s->n ? s->n : 1, sizeof *tc), *tm = us_calloc(s->n ? s->n : 1, sizeof *tm);
-        if (!order || !tc || !tm) {
-            us_free(order);
-            us_free(tc);
-            us_free(tm);
-            return USHER_ERR_NOMEM;
-        }
-        uint32_t no = 0;
-        for (uint32_t i = 0; i < s->n; i++)
-            if (s->g[i].n)
-                order[no++] = i;
-        /* by fill, weighted by price: closing an expensive GPU helps most */
-        for (uint32_t a = 1; a < no; a++)
-            for (uint32_t b = a; b > 0; b--) {
-                const plan_gpu *x = &s->g[order[b]], *y = &s->g[order[b - 1]];
-                double fx = (x->used_c + x->used_m) / (p->t[x->type].price + 1e-9);
-                double fy = (y->used_c + y->used_m) / (p->t[y->type].price + 1e-9);
-                if (fx >= fy)
-                    break;
-                uint32_t t = order[b];
-                order[b] = order[b - 1];
-                order[b - 1] = t;
-            }
-        for (uint32_t oi = 0; oi < no && !changed; oi++) {
-            uint32_t v = order[oi];
-            plan_gpu *g = &s->g[v];
-            for (uint32_t i = 0; i < s->n; i++) {
-                tc[i] = s->g[i].used_c;
-                tm[i] = s->g[i].used_m;
-            }
-            int *dest = us_calloc(g->n ? g->n : 1, sizeof *dest);
-            int *dcfg = us_calloc(g->n ? g->n : 1, sizeof *dcfg);
-            if (!dest || !dcfg) {
-                us_free(dest);
-                us_free(dcfg);
-                us_free(order);
-                us_free(tc);
-                us_free(tm);
-                return USHER_ERR_NOMEM;
-            }
-            bool ok = true;
-            for (uint32_t r = 0; r < g->n && ok; r++) {
-                const plan_replica *rp = &g->r[r];
-                int best = -1, bcfg = -1;
-                double bl = INFINITY;
-                for (uint32_t i = 0; i < s->n; i++) {
-                    if (i == v || !s->g[i].n)
-                        continue;
-                    int c = home_cfg(p, rp->model, rp->cfg, rp->load, s->g[i].type, tc[i], tm[i]);
-                    if (c < 0)
-                        continue;
-                    const plan_cfg *x = &p->m[rp->model].cfg[c];
-                    double left = 200 - tc[i] - tm[i] - x->creq - x->mreq;
-                    if (left < bl) {
-                        bl = left;
-                        best = (int)i;
-                        bcfg = c;
-                    }
-                }
-                if (best < 0) {
-                    ok = false;
-                } else {
-                    dest[r] = best;
-                    dcfg[r] = bcfg;
-                    tc[best] += p->m[rp->model].cfg[bcfg].creq;
-                    tm[best] += p->m[rp->model].cfg[bcfg].mreq;
-                }
-            }
-            if (ok && g->n) {
-                uint32_t nr = g->n;
-                for (uint32_t r = 0; r < nr; r++) {
-                    plan_replica rp = s->g[v].r[r];
-                    int rc = plan_add(s, p, (uint32_t)dest[r], rp.model, (uint32_t)dcfg[r], rp.load);
-                    if (rc < 0) {
-                        us_free(dest);
-                        us_free(dcfg);
-                        us_free(order);
-                        us_free(tc);
-                        us_free(tm);
-                        return rc;
-                    }
-                }
-                while (s->g[v].n)
-                    plan_remove(s, p, v, s->g[v].n - 1);
-                changed = true;
-            }
-            us_free(dest);
-            us_free(dcfg);
-        }
-        us_free(order);
-        us_free(tc);
-        us_free(tm);
+        int rc = consolidate_round(p, s, &changed);
+        if (rc < 0)
+            return rc;
         plan_compact(s);
     }
     return USHER_OK;
 }
 
-static int cmp_dbl_idx(const void *a, const void *b, const double *key)
+#define SEARCH_REPS 4096 /* replicas of one combination in the holistic search */
+
+/* one run of the pipeline: its inputs and every buffer it owns (run_free) */
+typedef struct usher_run {
+    const plan_problem *p;
+    plan_solution *s;
+    uint32_t n;        /* models */
+    int force;         /* GPU type every model prefers where it can run; -1: none */
+    minfo *mi;         /* per model: steps 1-2 */
+    uint32_t *gid;     /* per model: its group's representative (step 3) */
+    int *gsize;        /* per representative: members */
+    double *gap;       /* per representative: sum(Creq) - sum(Mreq) demand */
+    uint32_t *groups;  /* the representatives, by gap */
+    int *choice;       /* per model: configuration of the holistic search (step 4) */
+    rep *combo;        /* step 4: the replicas of one combination, SEARCH_REPS */
+    double *prio;      /* per model: placement priority (max-goodput) */
+    uint32_t *order;   /* models by prio: order of placement (5) and of absorbing (7) */
+    rep *reps;         /* step 5: every replica, in model order */
+    rep *cheavy, *mheavy; /* ... split into compute-heavy and the others */
+    uint32_t nreps, nch, nmh;
+    glist *gl;         /* per representative: the GPUs its group opened */
+} usher_run;
+
+static void run_free(usher_run *u)
 {
-    double x = key[*(const uint32_t *)a], y = key[*(const uint32_t *)b];
-    return x < y ? -1 : x > y ? 1 : 0;
+    for (uint32_t g = 0; u->gl && g < u->n; g++)
+        us_free(u->gl[g].id);
+    void *own[] = {u->gl,    u->mi,    u->gid,  u->gsize, u->gap,    u->groups, u->choice,
+                   u->combo, u->prio,  u->order, u->reps, u->cheavy, u->mheavy};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        us_free(own[i]);
 }
 
-static _Thread_local const double *g_key;
-static int cmp_key_desc(const void *a, const void *b) { return -cmp_dbl_idx(a, b, g_key); }
+static int run_init(usher_run *u, const plan_problem *p, plan_solution *s, int force)
+{
+    *u = (usher_run){.p = p, .s = s, .n = p->n, .force = force};
+    size_t n = p->n ? p->n : 1;
+    u->mi = us_calloc(n, sizeof *u->mi);
+    u->gid = us_calloc(n, sizeof *u->gid);
+    u->gsize = us_calloc(n, sizeof *u->gsize);
+    u->gap = us_calloc(n, sizeof *u->gap);
+    u->groups = us_calloc(n, sizeof *u->groups);
+    u->choice = us_calloc(n, sizeof *u->choice);
+    u->combo = us_calloc(SEARCH_REPS, sizeof *u->combo);
+    u->prio = us_calloc(n, sizeof *u->prio);
+    u->order = us_calloc(n, sizeof *u->order);
+    u->gl = us_calloc(n, sizeof *u->gl);
+    bool ok = u->mi && u->gid && u->gsize && u->gap && u->groups && u->choice && u->combo &&
+              u->prio && u->order && u->gl;
+    return ok ? USHER_OK : USHER_ERR_NOMEM;
+}
 
+/* 1-2: model m's reference configuration per type, its reference type (force
+ * where m can run there) and its demands */
+static void reference(usher_run *u, uint32_t m)
+{
+    const plan_problem *p = u->p;
+    minfo *x = &u->mi[m];
+    x->ref_type = -1;
+    double best = INFINITY;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        int c[1];
+        x->ref_cfg[t] = top_cfgs(p, m, t, c, 1) ? c[0] : -1;
+        x->cost[t] = x->ref_cfg[t] >= 0 ? cfg_cost(p, m, &p->m[m].cfg[c[0]]) : INFINITY;
+        if (x->cost[t] < best && plan_type_left(u->s, p, t) > 0) {
+            best = x->cost[t];
+            x->ref_type = t;
+        }
+    }
+    if (u->force >= 0 && x->ref_cfg[u->force] >= 0)
+        x->ref_type = u->force;
+    if (x->ref_type < 0) /* every type "full" at the start cannot happen; keep the cheapest */
+        for (uint16_t t = 0; t < p->nt; t++)
+            if (x->ref_cfg[t] >= 0 && (x->ref_type < 0 || x->cost[t] < x->cost[x->ref_type]))
+                x->ref_type = t;
+    if (x->ref_type >= 0) {
+        const plan_cfg *c = &p->m[m].cfg[x->ref_cfg[x->ref_type]];
+        double reps = p->m[m].rate / c->thr;
+        x->dc = reps * c->creq;
+        x->dm = reps * c->mreq;
+    }
+    x->group = (int)m;
+    x->spare_gpu = -1;
+}
+
+/* 3, start: every model its own group, models of one merge group together */
+static void group_start(usher_run *u)
+{
+    for (uint32_t m = 0; m < u->n; m++) {
+        u->gid[m] = m;
+        u->gsize[m] = 1;
+    }
+    for (uint32_t m = 0; m < u->n; m++) {
+        int mg = u->p->m[m].merge_group;
+        for (uint32_t k = 0; mg && k < m; k++)
+            if (u->p->m[k].merge_group == mg && u->gsize[u->gid[k]] < GROUP_MAX) {
+                u->gsize[u->gid[k]]++;
+                u->gsize[m] = 0;
+                u->gid[m] = u->gid[k];
+                break;
+            }
+    }
+}
+
+/* 3, one pass: the representatives by gap, largest first; returns how many */
+static int group_order(usher_run *u, uint32_t *ng)
+{
+    *ng = 0;
+    for (uint32_t m = 0; m < u->n; m++) {
+        if (u->gid[m] != m)
+            continue;
+        u->gap[m] = 0;
+        for (uint32_t k = 0; k < u->n; k++)
+            if (u->gid[k] == m)
+                u->gap[m] += u->mi[k].dc - u->mi[k].dm;
+        u->groups[(*ng)++] = m;
+    }
+    return plan_sort_desc(u->groups, *ng, u->gap);
+}
+
+/* 3, one pass: pair the largest surplus with the largest deficit, inwards */
+static int group_pass(usher_run *u)
+{
+    uint32_t ng;
+    int rc = group_order(u, &ng);
+    uint32_t i = 0, j = ng ? ng - 1 : 0;
+    while (rc == USHER_OK && i < j) {
+        uint32_t a = u->groups[i], b = u->groups[j];
+        if (u->gap[a] <= 0 || u->gap[b] >= 0)
+            break; /* no complementary pair left */
+        if (u->gsize[a] + u->gsize[b] > GROUP_MAX) {
+            if (u->gsize[a] >= u->gsize[b])
+                i++;
+            else
+                j--;
+            continue;
+        }
+        for (uint32_t k = 0; k < u->n; k++)
+            if (u->gid[k] == b)
+                u->gid[k] = a;
+        u->gsize[a] += u->gsize[b];
+        u->gsize[b] = 0;
+        i++;
+        j--;
+    }
+    return rc;
+}
+
+/* 4: the members of group g that can run somewhere */
+static int group_members(const usher_run *u, uint32_t g, uint32_t *mem)
+{
+    int k = 0;
+    for (uint32_t m = 0; m < u->n && k < GROUP_MAX; m++)
+        if (u->gid[m] == g && u->mi[m].ref_type >= 0)
+            mem[k++] = m;
+    return k;
+}
+
+/* 4: the group's candidate types: the members' reference types, then the type
+ * cheapest for the group as a whole */
+static int group_types(const usher_run *u, const uint32_t *mem, int k, int *types)
+{
+    const plan_problem *p = u->p;
+    int nt = 0;
+    for (int a = 0; a < k && nt < TOP_TYPES; a++) {
+        int t = u->mi[mem[a]].ref_type;
+        bool dup = false;
+        for (int b = 0; b < nt; b++)
+            dup |= types[b] == t;
+        if (!dup)
+            types[nt++] = t;
+    }
+    if (nt >= TOP_TYPES)
+        return nt;
+    int bt = -1;
+    double bc = INFINITY;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        if (t == types[0] || plan_type_left(u->s, p, t) <= 0)
+            continue;
+        double c = 0;
+        for (int a = 0; a < k; a++)
+            c += u->mi[mem[a]].cost[t] * p->m[mem[a]].rate;
+        if (c < bc) {
+            bc = c;
+            bt = t;
+        }
+    }
+    if (bt >= 0)
+        types[nt++] = bt;
+    return nt;
+}
+
+/* the next combination of candidate indices (an odometer); false after the last */
+static bool next_combo(int *idx, const int *nc, int k)
+{
+    int a = 0;
+    while (a < k && ++idx[a] >= nc[a])
+        idx[a++] = 0;
+    return a < k;
+}
+
+/* 4: every combination of the members' TOP_CFG cheapest configurations on type
+ * t, packed and costed; the cheapest so far in *best and sel */
+static void search_type(usher_run *u, const uint32_t *mem, int k, uint16_t t, double *best,
+                        int *sel)
+{
+    const plan_problem *p = u->p;
+    int cand[GROUP_MAX][TOP_CFG], nc[GROUP_MAX];
+    for (int a = 0; a < k; a++)
+        if ((nc[a] = top_cfgs(p, mem[a], t, cand[a], TOP_CFG)) == 0)
+            return;
+    int idx[GROUP_MAX] = {0};
+    do {
+        int nr = 0;
+        for (int a = 0; a < k; a++)
+            nr += expand(p, mem[a], (uint32_t)cand[a][idx[a]], p->m[mem[a]].rate, u->combo + nr,
+                         SEARCH_REPS - nr);
+        qsort(u->combo, (size_t)nr, sizeof *u->combo, cmp_rep);
+        double c = nr < SEARCH_REPS ? pack_cost(p, u->combo, nr, t) : INFINITY;
+        if (c < *best) {
+            *best = c;
+            for (int a = 0; a < k; a++)
+                sel[a] = cand[a][idx[a]];
+        }
+    } while (next_combo(idx, nc, k));
+}
+
+/* 4: group g's configurations into choice */
+static void search_group(usher_run *u, uint32_t g)
+{
+    uint32_t mem[GROUP_MAX];
+    int k = group_members(u, g, mem);
+    if (k == 0)
+        return;
+    int types[TOP_TYPES];
+    int nt = group_types(u, mem, k, types);
+    double best = INFINITY;
+    int sel[GROUP_MAX];
+    for (int a = 0; a < k; a++)
+        sel[a] = u->mi[mem[a]].ref_cfg[u->mi[mem[a]].ref_type];
+    for (int ti = 0; ti < nt; ti++)
+        search_type(u, mem, k, (uint16_t)types[ti], &best, sel);
+    for (int a = 0; a < k; a++)
+        u->choice[mem[a]] = sel[a];
+}
+
+/* 5: the model order - on a fixed cluster serving what fits matters: the most
+ * weight per dollar of capacity first */
+static int place_order(usher_run *u)
+{
+    const plan_problem *p = u->p;
+    for (uint32_t m = 0; m < u->n; m++) {
+        const minfo *x = &u->mi[m];
+        u->order[m] = m;
+        u->prio[m] = p->objective == PLAN_MAX_GOODPUT
+                         ? plan_weight(&p->m[m]) / (x->ref_type >= 0 ? x->cost[x->ref_type] : INFINITY)
+                         : 0;
+    }
+    return p->objective == PLAN_MAX_GOODPUT ? plan_sort_desc(u->order, u->n, u->prio) : USHER_OK;
+}
+
+/* 5: every replica in model order, split into compute-heavy and the others,
+ * sorted by Creq + Mreq when cost is the objective */
+static int place_reps(usher_run *u)
+{
+    const plan_problem *p = u->p;
+    uint32_t total = 0;
+    for (uint32_t m = 0; m < u->n; m++)
+        if (u->mi[m].ref_type >= 0)
+            total += (uint32_t)ceil(p->m[m].rate / p->m[m].cfg[u->choice[m]].thr) + 1;
+    size_t cap = total ? total : 1;
+    u->reps = us_calloc(cap, sizeof *u->reps);
+    u->cheavy = us_calloc(cap, sizeof *u->cheavy);
+    u->mheavy = us_calloc(cap, sizeof *u->mheavy);
+    if (!u->reps || !u->cheavy || !u->mheavy)
+        return USHER_ERR_NOMEM;
+    for (uint32_t oi = 0; oi < u->n; oi++) {
+        uint32_t m = u->order[oi];
+        if (u->mi[m].ref_type >= 0)
+            u->nreps += (uint32_t)expand(p, m, (uint32_t)u->choice[m], p->m[m].rate,
+                                         u->reps + u->nreps, (int)(total - u->nreps));
+    }
+    for (uint32_t i = 0; i < u->nreps; i++) {
+        if (u->reps[i].cheavy)
+            u->cheavy[u->nch++] = u->reps[i];
+        else
+            u->mheavy[u->nmh++] = u->reps[i];
+    }
+    if (p->objective == PLAN_MIN_COST) {
+        qsort(u->cheavy, u->nch, sizeof *u->cheavy, cmp_rep);
+        qsort(u->mheavy, u->nmh, sizeof *u->mheavy, cmp_rep);
+    }
+    return USHER_OK;
+}
+
+/* 5: the two lists interleaved, each replica by place_rate; what could not be
+ * placed shows as unserved */
+static int place_all(usher_run *u)
+{
+    int rc = USHER_OK;
+    uint32_t a = 0, b = 0;
+    while ((a < u->nch || b < u->nmh) && rc == USHER_OK) {
+        const rep *r = (b >= u->nmh || (a < u->nch && (a <= b))) ? &u->cheavy[a++] : &u->mheavy[b++];
+        uint32_t g = u->gid[r->model];
+        place_rate(u->p, u->s, &u->mi[r->model], r->model, r->cfg, r->load, (int)g, &u->gl[g], &rc);
+    }
+    return rc;
+}
+
+/* 7-8: what is unserved into any free room, then the local search */
+static int absorb_improve(usher_run *u)
+{
+    const plan_problem *p = u->p;
+    plan_solution *s = u->s;
+    int rc = USHER_OK;
+    plan_account(s, p);
+    for (uint32_t oi = 0; oi < u->n && rc == USHER_OK; oi++) {
+        uint32_t m = u->order[oi];
+        double left = p->m[m].rate - s->served[m];
+        if (left > 1e-9 && plan_absorb(s, p, m, &left, -1) < 0)
+            rc = USHER_ERR_NOMEM;
+    }
+    if (rc == USHER_OK && plan_improve(s, p, IMPROVE_MAX_GPUS) < 0)
+        rc = USHER_ERR_NOMEM;
+    plan_account(s, p);
+    return rc;
+}
+
+/* the steps of the file head, in order; force: see usher_run */
 static int usher_once(const plan_problem *p, plan_solution *s, int force, usher_error *err)
 {
-    uint32_t n = p->n;
-    minfo *mi = us_calloc(n ? n : 1, sizeof *mi);
-    int rc = USHER_OK;
-    if (!mi)
-        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-    /* 1-2: reference configurations and demands */
-    for (uint32_t m = 0; m < n; m++) {
-        minfo *x = &mi[m];
-        x->ref_type = -1;
-        double best = INFINITY;
-        for (uint16_t t = 0; t < p->nt; t++) {
-            int c[1];
-            x->ref_cfg[t] = top_cfgs(p, m, t, c, 1) ? c[0] : -1;
-            x->cost[t] = x->ref_cfg[t] >= 0 ? cfg_cost(p, m, &p->m[m].cfg[c[0]]) : INFINITY;
-            if (x->cost[t] < best && plan_type_left(s, p, t) > 0) {
-                best = x->cost[t];
-                x->ref_type = t;
-            }
-        }
-        if (force >= 0 && x->ref_cfg[force] >= 0)
-            x->ref_type = force;
-        if (x->ref_type < 0) /* every type "full" at the start cannot happen; keep the cheapest */
-            for (uint16_t t = 0; t < p->nt; t++)
-                if (x->ref_cfg[t] >= 0 && (x->ref_type < 0 || x->cost[t] < x->cost[x->ref_type]))
-                    x->ref_type = t;
-        if (x->ref_type >= 0) {
-            const plan_cfg *c = &p->m[m].cfg[x->ref_cfg[x->ref_type]];
-            double reps = p->m[m].rate / c->thr;
-            x->dc = reps * c->creq;
-            x->dm = reps * c->mreq;
-        }
-        x->group = (int)m;
-        x->spare_gpu = -1;
-    }
-    /* 3: grouping by complementary demand */
-    uint32_t *gid = us_calloc(n ? n : 1, sizeof *gid); /* group representative per model */
-    double *gd = us_calloc(n ? n : 1, sizeof *gd);     /* sum(C) - sum(M) per group */
-    int *gsize = us_calloc(n ? n : 1, sizeof *gsize);
-    uint32_t *order = us_calloc(n ? n : 1, sizeof *order);
-    if (!gid || !gd || !gsize || !order) {
-        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (uint32_t m = 0; m < n; m++) {
-        gid[m] = m;
-        gsize[m] = 1;
-    }
-    for (uint32_t m = 0; m < n; m++) /* merge groups start together */
-        if (p->m[m].merge_group)
-            for (uint32_t k = 0; k < m; k++)
-                if (p->m[k].merge_group == p->m[m].merge_group && gsize[gid[k]] < GROUP_MAX) {
-                    gsize[gid[k]]++;
-                    gsize[m] = 0;
-                    gid[m] = gid[k];
-                    break;
-                }
-    for (int pass = 0; pass < 2; pass++) {
-        uint32_t ng = 0;
-        for (uint32_t m = 0; m < n; m++) {
-            if (gid[m] != m)
-                continue;
-            gd[m] = 0;
-            for (uint32_t k = 0; k < n; k++)
-                if (gid[k] == m)
-                    gd[m] += mi[k].dc - mi[k].dm;
-            order[ng++] = m;
-        }
-        g_key = gd;
-        qsort(order, ng, sizeof *order, cmp_key_desc);
-        uint32_t i = 0, j = ng ? ng - 1 : 0;
-        while (i < j) {
-            uint32_t a = order[i], b = order[j];
-            if (gd[a] <= 0 || gd[b] >= 0)
-                break; /* no complementary pair left */
-            if (gsize[a] + gsize[b] > GROUP_MAX) {
-                if (gsize[a] >= gsize[b])
-                    i++;
-                else
-                    j--;
-                continue;
-            }
-            for (uint32_t k = 0; k < n; k++)
-                if (gid[k] == b)
-                    gid[k] = a;
-            gsize[a] += gsize[b];
-            gsize[b] = 0;
-            i++;
-            j--;
-        }
-    }
-    /* 4: holistic search per group */
-    int *choice = us_calloc(n ? n : 1, sizeof *choice); /* chosen cfg per model */
-    if (!choice) {
-        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    rep *buf = us_calloc(4096, sizeof *buf);
-    if (!buf) {
-        us_free(choice);
-        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (uint32_t g = 0; g < n; g++) {
-        if (gid[g] != g)
-            continue;
-        uint32_t mem[GROUP_MAX];
-        int k = 0;
-        for (uint32_t m = 0; m < n && k < GROUP_MAX; m++)
-            if (gid[m] == g && mi[m].ref_type >= 0)
-                mem[k++] = m;
-        if (k == 0)
-            continue;
-        /* the group's candidate types: the members' reference types, then the
-         * type cheapest for the group as a whole */
-        int types[TOP_TYPES], nt = 0;
-        for (int a = 0; a < k && nt < TOP_TYPES; a++) {
-            int t = mi[mem[a]].ref_type;
-            bool dup = false;
-            for (int b = 0; b < nt; b++)
-                dup |= types[b] == t;
-            if (!dup)
-                types[nt++] = t;
-        }
-        if (nt < TOP_TYPES) {
-            int bt = -1;
-            double bc = INFINITY;
-            for (uint16_t t = 0; t < p->nt; t++) {
-                if (t == types[0] || plan_type_left(s, p, t) <= 0)
-                    continue;
-                double c = 0;
-                for (int a = 0; a < k; a++)
-                    c += mi[mem[a]].cost[t] * p->m[mem[a]].rate;
-                if (c < bc) {
-                    bc = c;
-                    bt = t;
-                }
-            }
-            if (bt >= 0)
-                types[nt++] = bt;
-        }
-        double best = INFINITY;
-        int best_sel[GROUP_MAX];
-        for (int a = 0; a < k; a++)
-            best_sel[a] = mi[mem[a]].ref_cfg[mi[mem[a]].ref_type];
-        for (int ti = 0; ti < nt; ti++) {
-            uint16_t t = (uint16_t)types[ti];
-            int cand[GROUP_MAX][TOP_CFG], nc[GROUP_MAX];
-            bool usable = true;
-            for (int a = 0; a < k; a++) {
-                nc[a] = top_cfgs(p, mem[a], t, cand[a], TOP_CFG);
-                usable &= nc[a] > 0;
-            }
-            if (!usable)
-                continue;
-            int idx[GROUP_MAX] = {0};
-            for (;;) {
-                int nr = 0;
-                for (int a = 0; a < k; a++)
-                    nr += expand(p, mem[a], (uint32_t)cand[a][idx[a]], p->m[mem[a]].rate,
-                                 buf + nr, 4096 - nr);
-                qsort(buf, (size_t)nr, sizeof *buf, cmp_rep);
-                double c = nr < 4096 ? pack_cost(p, buf, nr, t) : INFINITY;
-                if (c < best) {
-                    best = c;
-                    for (int a = 0; a < k; a++)
-                        best_sel[a] = cand[a][idx[a]];
-                }
-                int a = 0;
-                while (a < k && ++idx[a] >= nc[a])
-                    idx[a++] = 0;
-                if (a == k)
-                    break;
-            }
-        }
-        for (int a = 0; a < k; a++)
-            choice[mem[a]] = best_sel[a];
-    }
-    /* 5: placement, compute- and memory-heavy interleaved */
-    {
-        uint32_t total = 0;
-        for (uint32_t m = 0; m < n; m++)
-            if (mi[m].ref_type >= 0) {
-                const plan_cfg *c = &p->m[m].cfg[choice[m]];
-                total += (uint32_t)ceil(p->m[m].rate / c->thr) + 1;
-            }
-        rep *all = us_calloc(total ? total : 1, sizeof *all);
-        rep *ch = us_calloc(total ? total : 1, sizeof *ch), *mh = us_calloc(total ? total : 1, sizeof *mh);
-        if (!all || !ch || !mh) {
-            us_free(all);
-            us_free(ch);
-            us_free(mh);
-            us_free(buf);
-            us_free(choice);
-            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        uint32_t na = 0;
-        /* on a fixed cluster serving what fits matters: the most weight per
-         * dollar of capacity first */
-        uint32_t *mo = order;
-        for (uint32_t m = 0; m < n; m++)
-            mo[m] = m;
-        double *prio = gd;
-        for (uint32_t m = 0; m < n; m++)
-            prio[m] = p->objective == PLAN_MAX_GOODPUT
-                          ? plan_weight(&p->m[m]) /
-                                (mi[m].ref_type >= 0 ? mi[m].cost[mi[m].ref_type] : INFINITY)
-                          : 0;
-        g_key = prio;
-        if (p->objective == PLAN_MAX_GOODPUT)
-            qsort(mo, n, sizeof *mo, cmp_key_desc);
-        for (uint32_t oi = 0; oi < n; oi++) {
-            uint32_t m = mo[oi];
-            if (mi[m].ref_type < 0)
-                continue;
-            na += (uint32_t)expand(p, m, (uint32_t)choice[m], p->m[m].rate, all + na, (int)(total - na));
-        }
-        uint32_t nch = 0, nmh = 0;
-        for (uint32_t i = 0; i < na; i++) {
-            if (all[i].cheavy)
-                ch[nch++] = all[i];
-            else
-                mh[nmh++] = all[i];
-        }
-        if (p->objective == PLAN_MIN_COST) {
-            qsort(ch, nch, sizeof *ch, cmp_rep);
-            qsort(mh, nmh, sizeof *mh, cmp_rep);
-        }
-        glist *gl = us_calloc(n ? n : 1, sizeof *gl); /* by group representative */
-        if (!gl)
-            rc = USHER_ERR_NOMEM;
-        uint32_t a = 0, b = 0;
-        while ((a < nch || b < nmh) && rc == USHER_OK) {
-            rep *r = (b >= nmh || (a < nch && (a <= b))) ? &ch[a++] : &mh[b++];
-            double left = place_rate(p, s, &mi[r->model], r->model, r->cfg, r->load,
-                                     (int)gid[r->model], &gl[gid[r->model]], &rc);
-            (void)left; /* what could not be placed shows as unserved */
-        }
-        for (uint32_t g = 0; gl && g < n; g++)
-            us_free(gl[g].id);
-        us_free(gl);
-        us_free(all);
-        us_free(ch);
-        us_free(mh);
-    }
-    us_free(buf);
-    us_free(choice);
-    if (rc < 0) {
-        rc = us_err_set(err, rc, "out of memory");
-        goto out;
-    }
-    /* 6: consolidation */
-    if ((rc = consolidate(p, s)) < 0) {
-        rc = us_err_set(err, rc, "out of memory");
-        goto out;
-    }
-    plan_account(s, p);
-    /* 7: what the placement left unserved (types exhausted): into any free room */
-    for (uint32_t oi = 0; oi < n && rc == USHER_OK; oi++) {
-            uint32_t m = order[oi];
-            double left = p->m[m].rate - s->served[m];
-            if (left > 1e-9 && plan_absorb(s, p, m, &left, -1) < 0)
-                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-        }
-    /* 8: local search moving load, not replicas (improve.c) */
-    if (rc == USHER_OK && plan_improve(s, p, IMPROVE_MAX_GPUS) < 0)
-        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-    plan_account(s, p);
-out:
-    us_free(mi);
-    us_free(gid);
-    us_free(gd);
-    us_free(gsize);
-    us_free(order);
-    return rc;
+    usher_run u;
+    int rc = run_init(&u, p, s, force);
+    for (uint32_t m = 0; rc == USHER_OK && m < u.n; m++)
+        reference(&u, m);
+    if (rc == USHER_OK)
+        group_start(&u);
+    for (int pass = 0; pass < 2 && rc == USHER_OK; pass++)
+        rc = group_pass(&u);
+    for (uint32_t g = 0; rc == USHER_OK && g < u.n; g++)
+        if (u.gid[g] == g)
+            search_group(&u, g);
+    if (rc == USHER_OK && (rc = place_order(&u)) == USHER_OK && (rc = place_reps(&u)) == USHER_OK)
+        rc = place_all(&u);
+    if (rc == USHER_OK)
+        rc = consolidate(p, s);
+    if (rc == USHER_OK)
+        rc = absorb_improve(&u);
+    run_free(&u);
+    return rc < 0 ? us_err_set(err, rc, "out of memory") : rc;
 }
 
 /* better: more served, then cheaper */
