@@ -1,9 +1,12 @@
-/* test_core.c - layer 1: allocation hook, arena, buffers and JSON, hashing, files. */
+/* test_core.c - layer 1: allocation hook, arena, buffers and JSON, hashing, files, asserts. */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/assert.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/file.h"
@@ -241,8 +244,72 @@ TEST(file_map_limits_and_writer)
     us_file_unmap(&m);
 }
 
+/* Run one check in a child whose stderr goes to a pipe: *sig gets the signal that ended it
+ * (0 if it exited 0, -1 on any other end), msg what it wrote. */
+static void run_child_check(int debug, char *msg, size_t cap, int *sig)
+{
+    int fd[2];
+    *sig = -1;
+    msg[0] = 0;
+    if (pipe(fd) != 0)
+        return;
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], STDERR_FILENO);
+        volatile int one = 1;
+        if (debug)
+            US_DEBUG_ASSERT(one == 2);
+        else
+            US_ASSERT(one == 2);
+        _exit(0);
+    }
+    close(fd[1]);
+    if (pid < 0) {
+        close(fd[0]);
+        return;
+    }
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < cap && (k = read(fd[0], msg + n, cap - 1 - n)) > 0)
+        n += (size_t)k;
+    msg[n] = 0;
+    close(fd[0]);
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return;
+    if (WIFSIGNALED(st))
+        *sig = WTERMSIG(st);
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        *sig = 0;
+}
+
+TEST(assert_aborts_with_file_line_and_expression)
+{
+    char msg[1024];
+    int sig;
+    volatile int one = 1;
+    US_ASSERT(one == 1); /* a check that holds does nothing */
+    US_DEBUG_ASSERT(one == 1);
+    run_child_check(0, msg, sizeof msg, &sig);
+    ASSERT_EQ_INT(sig, SIGABRT);
+    ASSERT_CONTAINS(msg, "test_core.c:");
+    ASSERT_CONTAINS(msg, "run_child_check: assertion failed: one == 2");
+    /* US_DEBUG_ASSERT: the same in debug and sanitizer builds, nothing otherwise */
+    run_child_check(1, msg, sizeof msg, &sig);
+    if (US_DEBUG_ASSERTS) {
+        ASSERT_EQ_INT(sig, SIGABRT);
+        ASSERT_CONTAINS(msg, "assertion failed: one == 2");
+    } else {
+        ASSERT_EQ_INT(sig, 0);
+        ASSERT_STR_EQ(msg, "");
+    }
+}
+
 TEST_MAIN(TEST_ENTRY(alloc_counts_and_fails_on_demand), TEST_ENTRY(arena_alignment_and_big_blocks),
           TEST_ENTRY(buf_caps_growth), TEST_ENTRY(json_escapes_and_validates),
           TEST_ENTRY(hash_matches_xxh64_vectors), TEST_ENTRY(map_put_get_grow),
           TEST_ENTRY(errors_name_codes_and_prefix), TEST_ENTRY(relative_paths_are_checked),
-          TEST_ENTRY(open_beneath_refuses_escapes), TEST_ENTRY(file_map_limits_and_writer))
+          TEST_ENTRY(open_beneath_refuses_escapes), TEST_ENTRY(file_map_limits_and_writer),
+          TEST_ENTRY(assert_aborts_with_file_line_and_expression))

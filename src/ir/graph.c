@@ -10,10 +10,12 @@
 #include "ir.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "core/err.h"
 
 struct ir_blob {
@@ -698,6 +700,44 @@ static void count_consumers(ir_graph *g)
     }
 }
 
+#if US_DEBUG_ASSERTS
+/* After a successful finalize (debug and sanitizer builds): I1 and I3 hold in g and its
+ * subgraphs, each output's producer is its node (I2), every read is counted (I4), and the
+ * graph tree is consistent. pos[node id] = 1 + the node's place in its graph once seen. */
+static void check_graph(const ir_graph *g, uint32_t *pos)
+{
+    US_DEBUG_ASSERT(g->depth <= IR_MAX_GRAPH_DEPTH);
+    US_DEBUG_ASSERT(!g->parent || g->depth == g->parent->depth + 1);
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const ir_node *x = g->nodes[i];
+        US_DEBUG_ASSERT(x->graph == g);
+        for (uint32_t k = 0; k < x->n_in + x->n_implicit; k++) {
+            const ir_tensor *t = k < x->n_in ? x->in[k] : x->implicit[k - x->n_in];
+            if (!t)
+                continue;
+            US_DEBUG_ASSERT(graph_encloses(t->graph, g));              /* I1 */
+            US_DEBUG_ASSERT(!t->producer || t->producer->graph != g || /* I3 */
+                            pos[t->producer->id] != 0);
+            US_DEBUG_ASSERT(t->n_consumers > 0);                         /* I4 */
+        }
+        for (uint32_t k = 0; k < x->n_out; k++)
+            US_DEBUG_ASSERT(!x->out[k] || (x->out[k]->producer == x && x->out[k]->graph == g));
+        pos[x->id] = i + 1;
+        for (uint32_t a = 0; a < x->n_attr; a++) {
+            const ir_attr *at = &x->attr[a];
+            if (at->g) {
+                US_DEBUG_ASSERT(at->g->parent == g && at->g->owner == x);
+                check_graph(at->g, pos);
+            }
+            for (size_t k = 0; at->graphs && k < at->n; k++) {
+                US_DEBUG_ASSERT(at->graphs[k]->parent == g && at->graphs[k]->owner == x);
+                check_graph(at->graphs[k], pos);
+            }
+        }
+    }
+}
+#endif
+
 int ir_model_finalize(ir_model *m, usher_error *err)
 {
     if (!m->main)
@@ -710,6 +750,15 @@ int ir_model_finalize(ir_model *m, usher_error *err)
     if (rc < 0)
         return rc;
     count_consumers(m->main);
+#if US_DEBUG_ASSERTS
+    /* libc, not us_calloc: a debug check must not move the allocation-failure tests' counts */
+    uint32_t *pos = calloc(m->n_node_ids ? m->n_node_ids : 1, sizeof *pos);
+    if (pos) {
+        US_DEBUG_ASSERT(m->main->depth == 0 && !m->main->parent);
+        check_graph(m->main, pos);
+        free(pos);
+    }
+#endif
     return USHER_OK;
 }
 

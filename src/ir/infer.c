@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "ir_impl.h"
@@ -656,6 +657,31 @@ static void count_unknown(const ir_graph *g, ir_infer_report *rep)
         }
 }
 
+#if US_DEBUG_ASSERTS
+/* After an inference that did not run out of memory (debug and sanitizer builds): every
+ * shape's rank is unknown or within IR_MAX_RANK, every symbolic dim names an existing
+ * symbol, and every node's status is USHER_OK or an error. */
+static void check_inferred(const ir_model *m, const ir_graph *g)
+{
+    for (uint32_t i = 0; i < g->n_tensors; i++) {
+        const ir_shape *s = &g->tensors[i]->shape;
+        US_DEBUG_ASSERT(s->rank == IR_RANK_UNKNOWN || (s->rank >= 0 && s->rank <= IR_MAX_RANK));
+        for (int32_t k = 0; k < s->rank; k++)
+            US_DEBUG_ASSERT(ir_dim_is_lit(s->d[k]) || (uint32_t)s->d[k].sym < m->n_syms);
+    }
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        US_DEBUG_ASSERT(g->nodes[i]->infer_status <= USHER_OK);
+        for (uint32_t a = 0; a < g->nodes[i]->n_attr; a++) {
+            const ir_attr *at = &g->nodes[i]->attr[a];
+            if (at->g)
+                check_inferred(m, at->g);
+            for (size_t k = 0; at->graphs && k < at->n; k++)
+                check_inferred(m, at->graphs[k]);
+        }
+    }
+}
+#endif
+
 static ir_dim bind_dim(const ir_ctx *c, ir_dim d)
 {
     if (!ir_dim_is_lit(d) && (uint32_t)d.sym < c->m->n_declared && c->is_bound[d.sym])
@@ -768,6 +794,9 @@ int ir_model_infer(ir_model *m, const ir_infer_params *p, ir_infer_report *rep, 
         goto out;
     }
     count_unknown(m->main, rep);
+#if US_DEBUG_ASSERTS
+    check_inferred(m, m->main);
+#endif
     if (rep->n_unsupported)
         rc = us_err_set(err, USHER_ERR_UNSUPPORTED, "%u unsupported node(s); first: %s",
                         rep->n_unsupported, rep->problem);

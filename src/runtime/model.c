@@ -89,6 +89,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "runtime/rt.h"
@@ -447,6 +448,24 @@ static void settle(rt_model *m, rt_outcome o)
     m->st.outcome[o]++;
 }
 
+/* Under mu, after the counters changed and before the lock goes: LEDGER-2 (debug and
+ * sanitizer builds). The requests running are in_flight - queued; none run while no
+ * batch is claimed. */
+static void ledger_check(const rt_model *m)
+{
+#if US_DEBUG_ASSERTS
+    uint64_t answered = 0;
+    for (int o = 0; o < RT_OUTCOME_COUNT; o++)
+        answered += m->st.outcome[o];
+    US_DEBUG_ASSERT(m->st.received == answered + m->st.in_flight);
+    US_DEBUG_ASSERT(m->st.queued == m->n_queued);
+    US_DEBUG_ASSERT(m->st.in_flight >= m->st.queued);
+    US_DEBUG_ASSERT(m->running > 0 || m->st.in_flight == m->st.queued);
+#else
+    (void)m;
+#endif
+}
+
 /* Under mu: unlink r (whose predecessor is prev, NULL at the head) from the queue. */
 static void queue_unlink(rt_model *m, rt_request *prev, rt_request *r)
 {
@@ -731,6 +750,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     }
     if (o != RT_OK) {
         m->st.outcome[o]++;
+        ledger_check(m);
         pthread_mutex_unlock(&m->mu);
         rt_respond(r, o, msg);
         return o;
@@ -749,6 +769,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         m->running++;
         m->st.in_flight++;
         m->st.inline_runs++;
+        ledger_check(m);
         uint64_t budget = 4 * m->cfg.inline_max_ns;
         run_inline(m, p, r, lat, budget ? budget : 1); /* releases the lock */
         return RT_OK;
@@ -768,6 +789,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     uint64_t expiry = dl == UINT64_MAX ? UINT64_MAX : dl > own ? dl - own : 0;
     if (expiry < m->sweep_at)
         pthread_cond_signal(&m->sweep_cv);
+    ledger_check(m);
     pthread_mutex_unlock(&m->mu);
     return RT_OK; /* r may already be answered and freed: not touched again */
 }
@@ -882,6 +904,7 @@ static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const
     }
     if (m->draining)
         pthread_cond_broadcast(&m->idle_cv);
+    ledger_check(m);
     pthread_mutex_unlock(&m->mu);
     list_answer(&l, o, msg);
 }
@@ -903,6 +926,7 @@ static size_t drop_late(rt_model *m, rt_request **reqs, size_t n, uint64_t now)
     pthread_mutex_lock(&m->mu);
     for (size_t j = 0; j < late.n; j++)
         settle(m, RT_TIMEOUT);
+    ledger_check(m);
     pthread_mutex_unlock(&m->mu);
     char msg[128];
     snprintf(msg, sizeof msg, "deadline passed before its batch could start");
@@ -961,6 +985,7 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
             release_claim(m, p, b);
             if (m->draining)
                 pthread_cond_broadcast(&m->idle_cv);
+            ledger_check(m);
             pthread_mutex_unlock(&m->mu);
             return NOTHING_SENT;
         }
@@ -1157,6 +1182,7 @@ static bool step(rt_model *m, replica *p, uint64_t *wake)
         }
         if (m->draining)
             pthread_cond_broadcast(&m->idle_cv);
+        ledger_check(m);
         pthread_mutex_unlock(&m->mu);
         list_answer(&late, RT_TIMEOUT, "deadline cannot be met: it expired in the queue");
         pthread_mutex_lock(&m->mu);
@@ -1173,6 +1199,7 @@ static bool step(rt_model *m, replica *p, uint64_t *wake)
         p->busy = true;
         p->busy_until = now + lat_of(m, rows, p->batch[0]->cost);
         m->running++;
+        ledger_check(m);
         if (m->head)
             pthread_cond_broadcast(&m->work_cv); /* another idle replica may take the rest */
         run_batch(m, p, p->batch, d.take);
@@ -1278,6 +1305,7 @@ static void *sweeper_main(void *arg)
         if (late.n || gone.n) {
             if (m->draining)
                 pthread_cond_broadcast(&m->idle_cv);
+            ledger_check(m);
             pthread_mutex_unlock(&m->mu);
             char msg[256];
             snprintf(msg, sizeof msg, "model '%s': deadline cannot be met: no replica could "
@@ -1469,6 +1497,7 @@ void rt_model_stop(rt_model *m, uint64_t drain_ns)
         settle(m, RT_UNAVAILABLE);
         list_add(&rest, r);
     }
+    ledger_check(m);
     pthread_mutex_unlock(&m->mu);
     char msg[256];
     snprintf(msg, sizeof msg, "model '%s' is shutting down: its drain time ran out before this "
@@ -1476,6 +1505,12 @@ void rt_model_stop(rt_model *m, uint64_t drain_ns)
     list_answer(&rest, RT_UNAVAILABLE, msg);
     /* running batches end (answered by their replicas) before the threads return */
     join_all(m);
+#if US_DEBUG_ASSERTS
+    pthread_mutex_lock(&m->mu); /* quiescent: nothing queued, nothing left in flight */
+    ledger_check(m);
+    US_DEBUG_ASSERT(m->n_queued == 0 && m->running == 0 && m->st.in_flight == 0);
+    pthread_mutex_unlock(&m->mu);
+#endif
 }
 
 bool rt_model_ready(const rt_model *m)
@@ -1490,6 +1525,7 @@ void rt_model_get_stats(rt_model *m, rt_model_stats *out)
     pthread_mutex_lock(&m->mu);
     uint64_t now = rt_now_ns();
     refresh_scale(m, now);
+    ledger_check(m);
     *out = m->st;
     out->latency_scale = m->scale;
     out->admission_margin_ns = m->margin;
