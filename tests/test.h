@@ -1,9 +1,9 @@
 /*
  * test.h - usher's minimal test harness (libuv's test/task.h in spirit).
  *
- * A test file defines TEST(name) functions and a TEST_LIST; main() runs them
- * in order (or the one named on the command line) and exits non-zero on the
- * first failing file. Typed asserts print both sides. After each test the
+ * A test file defines TEST(name) functions and a TEST_MAIN; main() runs them
+ * in order (or only those named on the command line; --list prints the
+ * names) and exits non-zero if any failed. Typed asserts print both sides. After each test the
  * allocation hook must be back where it was: a test that leaks through
  * us_malloc fails even if its asserts passed.
  */
@@ -86,12 +86,31 @@ extern int test_shared_fixture_;
                   b_ ? 100.0 * d_ / (b_ < 0 ? -b_ : b_) : 0.0);                                    \
     } while (0)
 
+/*
+ * A fixture: state several tests share (a running server), set up by the
+ * harness before the first test that names it and torn down after the last
+ * one of a run of such tests (or when the program ends), so any one of them
+ * can be run alone by name. setup and teardown are TEST-style functions:
+ * their ASSERTs fail the set-up (its tests are then reported failed, not
+ * run; teardown still runs, so it must cope with a half-done set-up) or the
+ * teardown (reported as its own failing line). Tests under a fixture skip
+ * the per-test leak check: the teardown checks the whole run instead.
+ */
+typedef struct test_fixture {
+    const char *name;
+    void (*setup)(void);
+    void (*teardown)(void);
+} test_fixture;
+
 typedef struct test_entry {
     const char *name;
     void (*fn)(void);
+    const test_fixture *fixture; /* NULL: none */
 } test_entry;
 
-#define TEST_ENTRY(name) {#name, name}
+#define TEST_ENTRY(fn_) {.name = #fn_, .fn = fn_, .fixture = NULL}
+/* a test that runs with fixture fx (a test_fixture variable) set up */
+#define TEST_ENTRY_F(fn_, fx) {.name = #fn_, .fn = fn_, .fixture = &(fx)}
 
 int test_run(int argc, char **argv, const test_entry *tests, size_t n);
 
@@ -102,6 +121,12 @@ int test_run(int argc, char **argv, const test_entry *tests, size_t n);
         return test_run(argc, argv, tests_, sizeof tests_ / sizeof tests_[0]);                     \
     }
 
+/*
+ * ctest sets USHER_TEST_DEPS, USHER_SOURCE_DIR and USHER_BIN; a test binary
+ * run by hand (build/tests/test_x [NAME...]) sets each one that is unset
+ * before its tests run: the source tree CMake configured, its .deps/npm, and
+ * <build>/usher where <build> is the directory above the binary's own.
+ */
 /* Directory of the npm test models (.deps/npm), from USHER_TEST_DEPS. */
 const char *test_deps_dir(void);
 /* Source tree root, from USHER_SOURCE_DIR. */

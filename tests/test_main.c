@@ -1,5 +1,6 @@
 /* test_main.c - the harness behind test.h. */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@ static const char *env_dir(const char *var)
 {
     const char *d = getenv(var);
     if (!d || !*d) {
-        fprintf(stderr, "%s is not set: run the tests through ctest (make test)\n", var);
+        fprintf(stderr, "%s is not set and has no default here: run the tests through ctest "
+                        "(make test) or set it\n", var);
         exit(1);
     }
     return d;
@@ -47,6 +49,62 @@ static const char *env_dir(const char *var)
 
 const char *test_deps_dir(void) { return env_dir("USHER_TEST_DEPS"); }
 const char *test_source_dir(void) { return env_dir("USHER_SOURCE_DIR"); }
+
+/* tests/CMakeLists.txt passes the configured source tree */
+#ifndef USHER_TEST_SOURCE_DIR
+#define USHER_TEST_SOURCE_DIR ""
+#endif
+
+static bool env_unset(const char *var)
+{
+    const char *v = getenv(var);
+    return !v || !*v;
+}
+
+/*
+ * What ctest sets (tests/CMakeLists.txt, USHER_TEST_ENV), for a binary run by
+ * hand: each variable only when unset, so ctest's values and the caller's win.
+ * The build directory is the one above the binary's (<build>/tests/test_x).
+ */
+static void default_env(void)
+{
+    if (env_unset("USHER_SOURCE_DIR") && USHER_TEST_SOURCE_DIR[0])
+        setenv("USHER_SOURCE_DIR", USHER_TEST_SOURCE_DIR, 1);
+    if (env_unset("USHER_TEST_DEPS") && !env_unset("USHER_SOURCE_DIR")) {
+        char deps[4096];
+        snprintf(deps, sizeof deps, "%s/.deps/npm", getenv("USHER_SOURCE_DIR"));
+        setenv("USHER_TEST_DEPS", deps, 1);
+    }
+    if (env_unset("USHER_BIN")) {
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+        if (n > 0) {
+            exe[n] = 0;
+            for (int up = 0; up < 2; up++) { /* <build>/tests/test_x -> <build> */
+                char *slash = strrchr(exe, '/');
+                if (slash)
+                    *slash = 0;
+            }
+            strcat(exe, "/usher");
+            if (exe[0] == '/' && access(exe, X_OK) == 0)
+                setenv("USHER_BIN", exe, 1);
+        }
+    }
+    /* as ctest sets them, for the worker processes a test starts */
+    if (env_unset("ASAN_OPTIONS"))
+        setenv("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:strict_string_checks=1", 1);
+    if (env_unset("UBSAN_OPTIONS"))
+        setenv("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1", 1);
+}
+
+/* and for this process under the sanitizers (ASAN_OPTIONS / UBSAN_OPTIONS still win) */
+const char *__asan_default_options(void);
+const char *__ubsan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "detect_leaks=1:abort_on_error=1:strict_string_checks=1";
+}
+const char *__ubsan_default_options(void) { return "print_stacktrace=1:halt_on_error=1"; }
 
 const char *test_path(const char *dir, const char *rel)
 {
@@ -57,18 +115,75 @@ const char *test_path(const char *dir, const char *rel)
     return s;
 }
 
+static bool selected(int argc, char **argv, const char *name)
+{
+    if (argc < 2)
+        return true;
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], name) == 0)
+            return true;
+    return false;
+}
+
+/* a fixture's set-up or tear-down, reported on its own line; true if it passed */
+static bool run_fixture_step(const test_fixture *fx, bool setup)
+{
+    void (*fn)(void) = setup ? fx->setup : fx->teardown;
+    if (!fn)
+        return true;
+    test_failed_ = 0;
+    fn();
+    printf("%s [%s %s]\n", test_failed_ ? "FAIL" : "ok  ", setup ? "set-up" : "tear-down",
+           fx->name);
+    fflush(stdout);
+    return !test_failed_;
+}
+
 int test_run(int argc, char **argv, const test_entry *tests, size_t n)
 {
-    int failures = 0, ran = 0;
+    default_env();
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s%s%s%s\n", tests[i].name, tests[i].fixture ? "  (fixture " : "",
+                   tests[i].fixture ? tests[i].fixture->name : "", tests[i].fixture ? ")" : "");
+        return 0;
+    }
+    for (int a = 1; a < argc; a++) {
+        size_t i = 0;
+        while (i < n && strcmp(argv[a], tests[i].name) != 0)
+            i++;
+        if (i == n) {
+            fprintf(stderr, "no test named '%s' (--list shows them)\n", argv[a]);
+            return 2;
+        }
+    }
+    int failures = 0, ran = 0, fixture_failures = 0;
+    const test_fixture *up = NULL; /* the fixture set up now */
+    bool up_ok = false;
     for (size_t i = 0; i < n; i++) {
-        if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
+        if (!selected(argc, argv, tests[i].name))
             continue;
+        const test_fixture *fx = tests[i].fixture;
+        if (up && up != fx) {
+            fixture_failures += !run_fixture_step(up, false);
+            up = NULL;
+        }
+        if (fx && up != fx) {
+            up = fx;
+            up_ok = run_fixture_step(fx, true);
+            fixture_failures += !up_ok;
+        }
+        ran++;
+        if (fx && !up_ok) {
+            printf("FAIL %s (not run: set-up %s failed)\n", tests[i].name, fx->name);
+            failures++;
+            continue;
+        }
         size_t live = us_alloc_live_bytes();
         test_failed_ = 0;
         tests[i].fn();
-        ran++;
         size_t after = us_alloc_live_bytes();
-        if (!test_failed_ && !test_shared_fixture_ && after != live) {
+        if (!test_failed_ && !fx && !test_shared_fixture_ && after != live) {
             fprintf(stderr, "  %s leaked %zu bytes through the allocation hook\n", tests[i].name,
                     after - live);
             test_failed_ = 1;
@@ -77,12 +192,15 @@ int test_run(int argc, char **argv, const test_entry *tests, size_t n)
         fflush(stdout);
         failures += test_failed_;
     }
+    if (up)
+        fixture_failures += !run_fixture_step(up, false);
     if (ran == 0) {
-        fprintf(stderr, "no test named '%s'\n", argc > 1 ? argv[1] : "");
+        fprintf(stderr, "no tests\n");
         return 2;
     }
-    printf("%d of %d passed\n", ran - failures, ran);
-    return failures ? 1 : 0;
+    printf("%d of %d passed%s\n", ran - failures, ran,
+           fixture_failures ? " (a fixture's set-up or tear-down failed)" : "");
+    return failures || fixture_failures ? 1 : 0;
 }
 
 bool test_read_file(const char *path, test_blob *b)

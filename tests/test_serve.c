@@ -536,10 +536,10 @@ TEST(check_input_against_config)
     ASSERT(!repo_batch_dim(&m, false));
 }
 
-/* ---- set-up --------------------------------------------------------------------------- */
+/* ---- the fixture: one server for every HTTP test (the harness sets it up before the
+ * first of them and tears it down after the last, so each can also run alone) ---------- */
 TEST(start)
 {
-    test_shared_fixture_ = 1;
     live_before = us_alloc_live_bytes();
     signal(SIGPIPE, SIG_IGN);
     snprintf(repo_dir, sizeof repo_dir, "%s/repo", test_tmpdir());
@@ -1136,20 +1136,28 @@ TEST(plan_change_while_serving)
 
 TEST(stop)
 {
-    usher_server_shutdown(srv, 5000);
-    usher_server_free(srv);
-    srv = NULL;
-    for (size_t i = 0; i < 4; i++)
+    if (srv) { /* NULL when the set-up failed before the server started */
+        usher_server_shutdown(srv, 5000);
+        usher_server_free(srv);
+        srv = NULL;
+    }
+    for (size_t i = 0; i < 4; i++) {
         free(samples[i]);
+        samples[i] = NULL;
+    }
     /* the whole run, start to stop, leaves nothing allocated */
     ASSERT_EQ_U64(us_alloc_live_bytes(), live_before);
 }
 
+static const test_fixture server = {"server", start, stop};
+
 TEST_MAIN(TEST_ENTRY(config_inputs_and_preferred_sizes), TEST_ENTRY(config_input_errors),
           TEST_ENTRY(usher_yaml_max_dims), TEST_ENTRY(check_input_against_config),
-          TEST_ENTRY(start), TEST_ENTRY(health_and_metadata), TEST_ENTRY(infer_every_model),
-          TEST_ENTRY(input_4_overflow_vectors), TEST_ENTRY(input_5_model_names),
-          TEST_ENTRY(input_2_and_6_limits_and_framing), TEST_ENTRY(input_3_chunk_flood),
-          TEST_ENTRY(binary_tensors), TEST_ENTRY(config_dims_enforced),
-          TEST_ENTRY(fault_1_worker_killed_under_load),
-          TEST_ENTRY(plan_change_while_serving), TEST_ENTRY(stop))
+          TEST_ENTRY_F(health_and_metadata, server), TEST_ENTRY_F(infer_every_model, server),
+          TEST_ENTRY_F(input_4_overflow_vectors, server),
+          TEST_ENTRY_F(input_5_model_names, server),
+          TEST_ENTRY_F(input_2_and_6_limits_and_framing, server),
+          TEST_ENTRY_F(input_3_chunk_flood, server), TEST_ENTRY_F(binary_tensors, server),
+          TEST_ENTRY_F(config_dims_enforced, server),
+          TEST_ENTRY_F(fault_1_worker_killed_under_load, server),
+          TEST_ENTRY_F(plan_change_while_serving, server))
