@@ -70,24 +70,24 @@ typedef struct tgpu {
     double min_slack; /* smallest SLO slack (slo - 2 x latency) of its models */
 } tgpu;
 
-static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, bool spread)
+/* one temporal run: per model its configuration, per GPU its herd (tgpu) */
+typedef struct temporal_run {
+    const plan_problem *p;
+    plan_solution *s;
+    bool spread;    /* worst fit on duty (alpaserve); else first fit by fullest (shepherd) */
+    int *cfg;       /* per model: whole-GPU configuration, -1 none */
+    uint32_t *order; /* models, largest duty first */
+    tgpu *tg;       /* per GPU */
+    uint32_t cap;
+} temporal_run;
+
+/* the models by duty (rate / throughput), largest first (insertion sort:
+ * equal duties keep their order) */
+static void by_duty(const plan_problem *p, const int *cfg, uint32_t *order)
 {
-    uint32_t n = p->n;
-    int *cfg = us_calloc(n ? n : 1, sizeof *cfg);
-    uint32_t *order = us_calloc(n ? n : 1, sizeof *order);
-    tgpu *tg = NULL;
-    uint32_t cap = 0;
-    int rc = USHER_OK;
-    if (!cfg || !order) {
-        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (uint32_t m = 0; m < n; m++) {
-        cfg[m] = best_cfg_with_share(p, s, m, 100, false);
+    for (uint32_t m = 0; m < p->n; m++)
         order[m] = m;
-    }
-    /* largest duty first */
-    for (uint32_t a = 1; a < n; a++)
+    for (uint32_t a = 1; a < p->n; a++)
         for (uint32_t b = a; b > 0; b--) {
             uint32_t x = order[b], y = order[b - 1];
             double dx = cfg[x] >= 0 ? p->m[x].rate / p->m[x].cfg[cfg[x]].thr : 0;
@@ -97,101 +97,150 @@ static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, b
             order[b] = y;
             order[b - 1] = x;
         }
-    for (uint32_t oi = 0; oi < n && rc == USHER_OK; oi++) {
-        uint32_t m = order[oi];
-        if (cfg[m] < 0)
+}
+
+/* a GPU that can take some of model m's load with configuration c; -1 if none */
+static int herd_pick(const temporal_run *t, uint32_t m, const plan_cfg *c, double slack)
+{
+    const plan_solution *s = t->s;
+    int pick = -1;
+    double pick_duty = t->spread ? INFINITY : -1;
+    for (uint32_t i = 0; i < s->n; i++) {
+        const plan_gpu *g = &s->g[i];
+        const tgpu *h = &t->tg[i];
+        if (g->type != c->type || h->duty >= 1 - 1e-9)
             continue;
-        const plan_cfg *c = &p->m[m].cfg[cfg[m]];
-        double rate = p->m[m].rate;
-        double slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
-        bool tried[PLAN_MAX_TYPES] = {0};
-        while (rate > 1e-9) {
-            /* a GPU that can take some of this model's load */
-            int pick = -1;
-            double pick_duty = spread ? INFINITY : -1;
-            for (uint32_t i = 0; i < s->n; i++) {
-                plan_gpu *g = &s->g[i];
-                if (g->type != c->type || tg[i].duty >= 1 - 1e-9)
-                    continue;
-                bool has = false;
-                for (uint32_t r = 0; r < g->n; r++)
-                    has |= g->r[r].model == m;
-                if (has)
-                    continue; /* one replica of a model per GPU */
-                if (tg[i].mem + c->mreq > PLAN_FIT_MAX)
-                    continue;
-                /* waiting behind one batch of each other model must fit every SLO */
-                if (tg[i].lat_sum > slack || c->lat_ms > tg[i].min_slack - tg[i].lat_sum)
-                    continue;
-                if (spread ? tg[i].duty < pick_duty : tg[i].duty > pick_duty) {
-                    pick_duty = tg[i].duty;
-                    pick = (int)i;
-                }
-            }
-            if (pick < 0) {
-                pick = plan_open(s, p, c->type, -1);
-                if (pick < 0) {
-                    /* out of GPUs of this type: the best whole-GPU configuration
-                     * on a type that has some left, else the rest is unserved */
-                    tried[c->type] = true;
-                    int alt = -1;
-                    double bv = 0;
-                    for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
-                        const plan_cfg *x = &p->m[m].cfg[i];
-                        double v = x->thr / (p->t[x->type].price > 0 ? p->t[x->type].price : 1);
-                        if (x->share == 100 && !tried[x->type] && v > bv) {
-                            bv = v;
-                            alt = (int)i;
-                        }
-                    }
-                    if (alt < 0)
-                        break;
-                    cfg[m] = alt;
-                    c = &p->m[m].cfg[alt];
-                    slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
-                    continue;
-                }
-                if (s->n > cap) {
-                    uint32_t nc = cap ? cap * 2 : 64;
-                    while (nc < s->n)
-                        nc *= 2;
-                    tgpu *nt = us_realloc(tg, nc * sizeof *nt);
-                    if (!nt) {
-                        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-                        break;
-                    }
-                    tg = nt;
-                    cap = nc;
-                }
-                memset(&tg[pick], 0, sizeof tg[pick]);
-                tg[pick].min_slack = INFINITY;
-            }
-            double room = (1 - tg[pick].duty) * c->thr;
-            double load = rate < room ? rate : room;
-            /* MPS-free time sharing: the replica holds the whole GPU while it runs;
-             * record it with no compute reservation so packing counters stay sane */
-            if (plan_push(s, (uint32_t)pick, (plan_replica){m, (uint32_t)cfg[m], load}) < 0) {
-                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-                break;
-            }
-            plan_gpu *g = &s->g[pick];
-            g->used_m += c->mreq;
-            tg[pick].duty += load / c->thr;
-            g->used_c = 100 * tg[pick].duty;
-            tg[pick].mem += c->mreq;
-            tg[pick].lat_sum += c->lat_ms;
-            if (slack < tg[pick].min_slack)
-                tg[pick].min_slack = slack;
-            rate -= load;
+        bool has = false;
+        for (uint32_t r = 0; r < g->n; r++)
+            has |= g->r[r].model == m;
+        /* one replica of a model per GPU; memory; waiting behind one batch of
+         * each other model must fit every SLO */
+        if (has || h->mem + c->mreq > PLAN_FIT_MAX || h->lat_sum > slack ||
+            c->lat_ms > h->min_slack - h->lat_sum)
+            continue;
+        if (t->spread ? h->duty < pick_duty : h->duty > pick_duty) {
+            pick_duty = h->duty;
+            pick = (int)i;
         }
     }
-out:
-    us_free(cfg);
-    us_free(order);
-    us_free(tg);
-    if (rc == USHER_OK)
-        plan_account(s, p);
+    return pick;
+}
+
+/* the best whole-GPU configuration of m on a type not tried; -1 if none */
+static int untried_cfg(const plan_problem *p, uint32_t m, const bool *tried)
+{
+    int alt = -1;
+    double bv = 0;
+    for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
+        const plan_cfg *x = &p->m[m].cfg[i];
+        double v = x->thr / (p->t[x->type].price > 0 ? p->t[x->type].price : 1);
+        if (x->share == 100 && !tried[x->type] && v > bv) {
+            bv = v;
+            alt = (int)i;
+        }
+    }
+    return alt;
+}
+
+/* a new GPU of type `type` with an empty herd; -1 out of GPUs, or
+ * USHER_ERR_NOMEM in *rc */
+static int herd_open(temporal_run *t, uint16_t type, int *rc)
+{
+    int pick = plan_open(t->s, t->p, type, -1);
+    if (pick < 0)
+        return -1;
+    if (t->s->n > t->cap) {
+        uint32_t nc = t->cap ? t->cap * 2 : 64;
+        while (nc < t->s->n)
+            nc *= 2;
+        tgpu *nt = us_realloc(t->tg, nc * sizeof *nt);
+        if (!nt) {
+            *rc = USHER_ERR_NOMEM;
+            return -1;
+        }
+        t->tg = nt;
+        t->cap = nc;
+    }
+    t->tg[pick] = (tgpu){.min_slack = INFINITY};
+    return pick;
+}
+
+/* as much of *rate of model m as GPU pick's herd can run, taken off *rate;
+ * 0 or USHER_ERR_NOMEM */
+static int herd_add(temporal_run *t, int pick, uint32_t m, const plan_cfg *c, double slack,
+                    double *rate)
+{
+    tgpu *h = &t->tg[pick];
+    double room = (1 - h->duty) * c->thr;
+    double load = *rate < room ? *rate : room;
+    /* MPS-free time sharing: the replica holds the whole GPU while it runs;
+     * record it with no compute reservation so packing counters stay sane */
+    if (plan_push(t->s, (uint32_t)pick, (plan_replica){m, (uint32_t)t->cfg[m], load}) < 0)
+        return USHER_ERR_NOMEM;
+    plan_gpu *g = &t->s->g[pick];
+    g->used_m += c->mreq;
+    h->duty += load / c->thr;
+    g->used_c = 100 * h->duty;
+    h->mem += c->mreq;
+    h->lat_sum += c->lat_ms;
+    if (slack < h->min_slack)
+        h->min_slack = slack;
+    *rate -= load;
+    return USHER_OK;
+}
+
+/* model m's rate onto herds: an open GPU, else a new one, else another type */
+static int temporal_model(temporal_run *t, uint32_t m)
+{
+    const plan_problem *p = t->p;
+    const plan_cfg *c = &p->m[m].cfg[t->cfg[m]];
+    double rate = p->m[m].rate;
+    double slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
+    bool tried[PLAN_MAX_TYPES] = {0};
+    int rc = USHER_OK;
+    while (rate > 1e-9 && rc == USHER_OK) {
+        int pick = herd_pick(t, m, c, slack);
+        if (pick < 0)
+            pick = herd_open(t, c->type, &rc);
+        if (rc < 0)
+            break;
+        if (pick >= 0) {
+            rc = herd_add(t, pick, m, c, slack, &rate);
+            continue;
+        }
+        /* out of GPUs of this type: the best whole-GPU configuration on a type
+         * that has some left, else the rest is unserved */
+        tried[c->type] = true;
+        int alt = untried_cfg(p, m, tried);
+        if (alt < 0)
+            break;
+        t->cfg[m] = alt;
+        c = &p->m[m].cfg[alt];
+        slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
+    }
     return rc;
+}
+
+static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, bool spread)
+{
+    temporal_run t = {.p = p, .s = s, .spread = spread};
+    t.cfg = us_calloc(p->n ? p->n : 1, sizeof *t.cfg);
+    t.order = us_calloc(p->n ? p->n : 1, sizeof *t.order);
+    int rc = t.cfg && t.order ? USHER_OK : USHER_ERR_NOMEM;
+    for (uint32_t m = 0; rc == USHER_OK && m < p->n; m++)
+        t.cfg[m] = best_cfg_with_share(p, s, m, 100, false);
+    if (rc == USHER_OK)
+        by_duty(p, t.cfg, t.order);
+    for (uint32_t oi = 0; oi < p->n && rc == USHER_OK; oi++)
+        if (t.cfg[t.order[oi]] >= 0)
+            rc = temporal_model(&t, t.order[oi]);
+    us_free(t.cfg);
+    us_free(t.order);
+    us_free(t.tg);
+    if (rc < 0)
+        return us_err_set(err, rc, "out of memory");
+    plan_account(s, p);
+    return USHER_OK;
 }
 
 int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
@@ -207,84 +256,66 @@ int plan_alpaserve(const plan_problem *p, plan_solution *s, usher_error *err)
     return temporal(p, s, err, true);
 }
 
-int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
+/* the whole-GPU configuration of model m on type t with the highest
+ * throughput (*thr), -1 if none */
+static int fastest_whole(const plan_problem *p, uint32_t m, uint16_t t, double *thr)
 {
-    /* every model on every GPU: memory of all models must fit one GPU */
-    int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
-    if (!cfg)
-        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-    int rc = USHER_OK;
-    /* one GPU type: the one where the summed duty is cheapest */
+    int c = -1;
+    *thr = 0;
+    for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
+        const plan_cfg *x = &p->m[m].cfg[i];
+        if (x->type == t && x->share == 100 && x->thr > *thr) {
+            *thr = x->thr;
+            c = (int)i;
+        }
+    }
+    return c;
+}
+
+/* Triton's one GPU type: where every model fits one GPU's memory at once and
+ * the summed duty is cheapest; -1 if none */
+static int triton_type(const plan_problem *p)
+{
     int best_t = -1;
     double best_cost = INFINITY;
     for (uint16_t t = 0; t < p->nt; t++) {
-        double duty = 0, mem = 0;
+        double duty = 0, mem = 0, thr;
         bool ok = true;
         for (uint32_t m = 0; m < p->n && ok; m++) {
-            int c = -1;
-            double bv = 0;
-            for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
-                const plan_cfg *x = &p->m[m].cfg[i];
-                if (x->type == t && x->share == 100 && x->thr > bv) {
-                    bv = x->thr;
-                    c = (int)i;
-                }
+            int c = fastest_whole(p, m, t, &thr);
+            ok = c >= 0;
+            if (ok) {
+                duty += p->m[m].rate / p->m[m].cfg[c].thr;
+                mem += p->m[m].cfg[c].mreq;
             }
-            if (c < 0) {
-                ok = false;
-                break;
-            }
-            duty += p->m[m].rate / p->m[m].cfg[c].thr;
-            mem += p->m[m].cfg[c].mreq;
         }
         if (!ok || mem > 100)
             continue;
-        double gpus = ceil(duty);
-        double cost = gpus * (p->t[t].price > 0 ? p->t[t].price : 1);
+        double cost = ceil(duty) * (p->t[t].price > 0 ? p->t[t].price : 1);
         if (cost < best_cost) {
             best_cost = cost;
             best_t = t;
         }
     }
-    if (best_t < 0) {
-        snprintf(s->note, sizeof s->note,
-                 "no GPU type holds every model in memory at once: nothing placed");
-        us_free(cfg);
-        plan_account(s, p);
-        return USHER_OK;
-    }
-    double duty = 0;
-    for (uint32_t m = 0; m < p->n; m++) {
-        double bv = 0;
-        for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
-            const plan_cfg *x = &p->m[m].cfg[i];
-            if (x->type == best_t && x->share == 100 && x->thr > bv) {
-                bv = x->thr;
-                cfg[m] = (int)i;
-            }
-        }
-        duty += p->m[m].rate / bv;
-    }
-    int64_t gpus = (int64_t)ceil(duty - 1e-9);
-    if (gpus < 1)
-        gpus = 1;
-    int64_t avail = plan_type_left(s, p, (uint16_t)best_t);
-    if (gpus > avail)
-        gpus = avail;
-    for (int64_t i = 0; i < gpus && rc == USHER_OK; i++) {
-        int gi = plan_open(s, p, (uint16_t)best_t, -1);
+    return best_t;
+}
+
+/* `gpus` GPUs of type t, each with every model at its share of the rate */
+static int triton_open(const plan_problem *p, plan_solution *s, const int *cfg, uint16_t t,
+                       int64_t gpus)
+{
+    for (int64_t i = 0; i < gpus; i++) {
+        int gi = plan_open(s, p, t, -1);
         if (gi < 0)
             break;
-        plan_gpu *g = &s->g[gi];
         for (uint32_t m = 0; m < p->n; m++) {
             const plan_cfg *c = &p->m[m].cfg[cfg[m]];
             double load = p->m[m].rate / (double)gpus;
             if (load > c->thr)
                 load = c->thr;
-            if (plan_push(s, (uint32_t)gi, (plan_replica){m, (uint32_t)cfg[m], load}) < 0) {
-                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-                break;
-            }
+            if (plan_push(s, (uint32_t)gi, (plan_replica){m, (uint32_t)cfg[m], load}) < 0)
+                return USHER_ERR_NOMEM;
+            plan_gpu *g = &s->g[gi];
             g->used_m += c->mreq;
             g->used_c += 100 * load / c->thr;
         }
@@ -299,9 +330,14 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
             g->used_c = 100;
         }
     }
-    /* time-slicing: a request waits for its own batch, the one running and a
-     * batch of every other model in the round; a model whose SLO that breaks
-     * is served late on every GPU - none of its load counts */
+    return USHER_OK;
+}
+
+/* time-slicing: a request waits for its own batch, the one running and a
+ * batch of every other model in the round; a model whose SLO that breaks is
+ * served late on every GPU - none of its load counts. Returns how many. */
+static uint32_t triton_late(const plan_problem *p, plan_solution *s, const int *cfg)
+{
     uint32_t late = 0;
     double round_ms = 0;
     for (uint32_t m = 0; m < p->n; m++)
@@ -316,6 +352,39 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
                 if (s->g[i].r[r].model == m)
                     s->g[i].r[r].load = 0;
     }
+    return late;
+}
+
+int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    /* every model on every GPU: memory of all models must fit one GPU */
+    int best_t = triton_type(p);
+    if (best_t < 0) {
+        snprintf(s->note, sizeof s->note,
+                 "no GPU type holds every model in memory at once: nothing placed");
+        plan_account(s, p);
+        return USHER_OK;
+    }
+    int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
+    if (!cfg)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    double duty = 0, thr;
+    for (uint32_t m = 0; m < p->n; m++) {
+        cfg[m] = fastest_whole(p, m, (uint16_t)best_t, &thr);
+        duty += p->m[m].rate / thr;
+    }
+    int64_t gpus = (int64_t)ceil(duty - 1e-9);
+    if (gpus < 1)
+        gpus = 1;
+    int64_t avail = plan_type_left(s, p, (uint16_t)best_t);
+    if (gpus > avail)
+        gpus = avail;
+    int rc = triton_open(p, s, cfg, (uint16_t)best_t, gpus);
+    if (rc < 0) {
+        us_free(cfg);
+        return us_err_set(err, rc, "out of memory");
+    }
+    uint32_t late = triton_late(p, s, cfg);
     if (late)
         snprintf(s->note, sizeof s->note,
                  "every model on every GPU, time-sliced; %u model%s miss%s the SLO waiting "
@@ -324,9 +393,8 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
     else
         snprintf(s->note, sizeof s->note, "every model on every GPU, time-sliced");
     us_free(cfg);
-    if (rc == USHER_OK)
-        plan_account(s, p);
-    return rc;
+    plan_account(s, p);
+    return USHER_OK;
 }
 
 /* ---- spatial baselines --------------------------------------------------------- */
