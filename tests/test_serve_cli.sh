@@ -142,7 +142,7 @@ if start_server "$tmp/bad" --plan "$tmp/plan.json" && wait_ready mlp; then
         ok plan_file_sighup || fail "plan_file_sighup: $(cat "$tmp/serve.log")"
     r=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/models/mlp/ready")
     [ "$r" = 200 ] && ok plan_file_ready || fail "plan_file_ready: $r"
-    echo '{"schema_version": 1, "gpus": [{"replicas": [{"model": "mlp", "batch": 0}]}]}' >"$tmp/plan.json"
+    echo '{"schema_version": 1, "gpus": [{"type": "a100-80gb", "replicas": [{"model": "mlp", "batch": 0}]}]}' >"$tmp/plan.json"
     kill -HUP "$srv"
     for _ in $(seq 100); do grep -q "batch" "$tmp/serve.log" && grep -q "0 models switched" "$tmp/serve.log" && break; sleep 0.1; done
     grep -q "gpus\[0\].replicas\[0\].batch" "$tmp/serve.log" && ok plan_file_bad_kept ||

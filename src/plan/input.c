@@ -2,11 +2,14 @@
  * input.c - the planner's inputs (layer 6): cluster.yaml, workload.yaml and,
  * for re-planning, the plan.json of the running plan.
  *
- * All three are untrusted. They are read with the bounded YAML reader
- * (core/yaml.h: size, depth, node and scalar limits, no aliases), every
- * field typed and range-checked, unknown keys refused (typos), and every
- * error says "<file>:<line>: field '<path>': what". The formats are in
- * docs/plan-input.md with examples in examples/.
+ * All three are untrusted. The YAML ones are read with the bounded YAML
+ * reader (core/yaml.h: size, depth, node and scalar limits, no aliases),
+ * every field typed and range-checked, unknown keys refused (typos), and
+ * every error says "<file>:<line>: field '<path>': what". The formats are in
+ * docs/plan-input.md with examples in examples/. plan.json is read by
+ * src/planfile (the same reader as the server's); what is checked here is
+ * what it means against the problem: GPU types in the cluster, models and
+ * candidate configurations in the workload, capacity.
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,6 +23,7 @@
 #include "core/hash.h"
 #include "core/yaml.h"
 #include "plan.h"
+#include "planfile/planfile.h"
 
 #define NAME_MAX_LEN 63
 #define MAX_RATE 1e9        /* requests/s of one model */
@@ -424,100 +428,46 @@ int plan_parse_workload(const char *text, size_t len, const char *label, plan_pr
 }
 
 /* ---- a running plan ----------------------------------------------------------- */
-static us_yaml_limits running_limits(void)
-{
-    us_yaml_limits lim = us_yaml_default_limits();
-    lim.max_bytes = 256u << 20;
-    lim.max_nodes = 20000000;
-    return lim;
-}
-
-static int running_doc(us_yaml_doc *d, const plan_problem *p, plan_solution *s, uint32_t *dropped,
-                       usher_error *err)
+/* plan.json as read by src/planfile (its fields checked there) against p */
+static int running_plan(const pf_plan *f, const plan_problem *p, plan_solution *s,
+                        uint32_t *dropped, usher_error *err)
 {
     int rc;
     us_map names;
     us_map_init(&names);
-    *dropped = 0;
-    const us_yaml_node *root = us_yaml_root(d), *gpus = NULL;
-    int64_t version = 0;
-    if (!root || us_yaml_node_kind(root) != US_YAML_MAP) {
-        rc = us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a plan (a JSON object)");
-        goto out;
-    }
-    if ((rc = us_yaml_get_i64(d, root, "schema_version", NULL, 1, 1, &version, 0, true, err)) < 0 ||
-        (rc = us_yaml_get_node(d, root, "gpus", NULL, US_YAML_SEQ, true, &gpus, err)) < 0)
-        goto out;
     for (uint32_t m = 0; m < p->n; m++)
         if (us_map_put(&names, p->m[m].name, (void *)(uintptr_t)(m + 1), NULL) < 0) {
-            rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+            rc = us_err_set(err, USHER_ERR_NOMEM, "%s: out of memory", f->label);
             goto out;
         }
-    for (size_t i = 0; i < us_yaml_len(gpus); i++) {
-        const us_yaml_node *g = us_yaml_item(gpus, i), *reps = NULL;
-        char fp[64], f[96];
-        snprintf(fp, sizeof fp, "gpus[%zu]", i);
-        const char *type = NULL, *node = NULL;
-        snprintf(f, sizeof f, "%s.type", fp);
-        if (us_yaml_node_kind(g) != US_YAML_MAP) {
-            rc = us_yaml_error(d, g, err, USHER_ERR_PARSE, "%s: expected an object", fp);
-            goto out;
-        }
-        if ((rc = us_yaml_get_str(d, g, "type", f, &type, NULL, err)) < 0)
-            goto out;
-        snprintf(f, sizeof f, "%s.node", fp);
-        if ((rc = us_yaml_get_str(d, g, "node", f, &node, "", err)) < 0)
-            goto out;
-        snprintf(f, sizeof f, "%s.replicas", fp);
-        if ((rc = us_yaml_get_node(d, g, "replicas", f, US_YAML_SEQ, true, &reps, err)) < 0)
-            goto out;
-        if (!type) {
-            rc = us_yaml_error(d, g, err, USHER_ERR_PARSE, "field '%s.type': missing (required)", fp);
-            goto out;
-        }
+    for (uint32_t i = 0; i < f->n_gpus; i++) {
+        const pf_gpu *g = &f->g[i];
+        const char *node = g->node ? g->node : "";
         int t = -1;
         for (uint16_t k = 0; k < p->nt && t < 0; k++)
-            if (strcmp(p->t[k].key, type) == 0 && strcmp(p->t[k].node, node) == 0)
+            if (strcmp(p->t[k].key, g->type) == 0 && strcmp(p->t[k].node, node) == 0)
                 t = k;
         if (t < 0) {
-            rc = us_yaml_error(d, g, err, USHER_ERR_NOT_FOUND,
-                               "%s: type '%.64s' on node '%.64s' is not in %s: re-planning "
-                               "keeps the GPUs of the running plan",
-                               fp, type, node, p->cluster);
+            rc = us_err_set(err, USHER_ERR_NOT_FOUND,
+                            "%s:%zu: gpus[%u]: type '%.64s' on node '%.64s' is not in %s: "
+                            "re-planning keeps the GPUs of the running plan",
+                            f->label, g->line, i, g->type, node, p->cluster);
             goto out;
         }
         if (plan_type_left(s, p, (uint16_t)t) <= 0) {
-            rc = us_yaml_error(d, g, err, USHER_ERR_LIMIT,
-                               "%s: the running plan uses more %s GPUs than %s allows", fp,
-                               p->t[t].key, p->cluster);
+            rc = us_err_set(err, USHER_ERR_LIMIT,
+                            "%s:%zu: gpus[%u]: the running plan uses more %s GPUs than %s allows",
+                            f->label, g->line, i, p->t[t].key, p->cluster);
             goto out;
         }
         int gi = plan_open(s, p, (uint16_t)t, -1);
         if (gi < 0) {
-            rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+            rc = us_err_set(err, USHER_ERR_NOMEM, "%s: out of memory", f->label);
             goto out;
         }
-        for (size_t r = 0; r < us_yaml_len(reps); r++) {
-            const us_yaml_node *rn = us_yaml_item(reps, r);
-            const char *model = NULL;
-            int64_t batch = 0;
-            double share = 0;
-            char rp[96], f2[128];
-            snprintf(rp, sizeof rp, "%s.replicas[%zu]", fp, r);
-            if (us_yaml_node_kind(rn) != US_YAML_MAP) {
-                rc = us_yaml_error(d, rn, err, USHER_ERR_PARSE, "%s: expected an object", rp);
-                goto out;
-            }
-            snprintf(f2, sizeof f2, "%s.model", rp);
-            if ((rc = us_yaml_get_str(d, rn, "model", f2, &model, NULL, err)) < 0)
-                goto out;
-            snprintf(f2, sizeof f2, "%s.batch", rp);
-            if ((rc = us_yaml_get_i64(d, rn, "batch", f2, 1, 1 << 20, &batch, 0, true, err)) < 0)
-                goto out;
-            snprintf(f2, sizeof f2, "%s.share", rp);
-            if ((rc = us_yaml_get_f64(d, rn, "share", f2, 0, 100, &share, 0, true, err)) < 0)
-                goto out;
-            uintptr_t mi = model ? (uintptr_t)us_map_get(&names, model) : 0;
+        for (uint32_t r = 0; r < g->n; r++) {
+            const pf_replica *rp = &g->r[r];
+            uintptr_t mi = (uintptr_t)us_map_get(&names, rp->model);
             if (!mi) {
                 (*dropped)++; /* a model no longer in the workload: it stops */
                 continue;
@@ -525,21 +475,22 @@ static int running_doc(us_yaml_doc *d, const plan_problem *p, plan_solution *s, 
             const plan_model *pm = &p->m[mi - 1];
             int c = -1;
             for (uint32_t k = 0; k < pm->n_cfg && c < 0; k++)
-                if (pm->cfg[k].type == t && pm->cfg[k].batch == batch &&
-                    fabs(pm->cfg[k].share - share) < 1e-6)
+                if (pm->cfg[k].type == t && pm->cfg[k].batch == rp->batch &&
+                    fabs(pm->cfg[k].share - rp->share) < 1e-6)
                     c = (int)k;
             if (c < 0) {
                 (*dropped)++; /* no longer a candidate (new SLO): restarted by the re-plan */
                 continue;
             }
-            const plan_cfg *x = &pm->cfg[c];
-            if (!plan_fits(&s->g[gi], x)) {
-                rc = us_yaml_error(d, rn, err, USHER_ERR_PARSE,
-                                   "%s: the GPU's replicas need more than 100%% of it", rp);
+            if (!plan_fits(&s->g[gi], &pm->cfg[c])) {
+                rc = us_err_set(err, USHER_ERR_PARSE,
+                                "%s:%zu: gpus[%u].replicas[%u]: the GPU's replicas need more "
+                                "than 100%% of it",
+                                f->label, rp->line, i, r);
                 goto out;
             }
             if (plan_add(s, p, (uint32_t)gi, (uint32_t)(mi - 1), (uint32_t)c, 0) < 0) {
-                rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+                rc = us_err_set(err, USHER_ERR_NOMEM, "%s: out of memory", f->label);
                 goto out;
             }
         }
@@ -553,25 +504,25 @@ out:
 int plan_read_running(const char *path, const plan_problem *p, plan_solution *s,
                       uint32_t *dropped, usher_error *err)
 {
-    us_yaml_doc *d = NULL;
-    us_yaml_limits lim = running_limits();
-    int rc = us_yaml_load(path, &lim, &d, err);
+    pf_plan f;
+    *dropped = 0;
+    int rc = pf_load(path, &f, err);
     if (rc < 0)
         return rc;
-    rc = running_doc(d, p, s, dropped, err);
-    us_yaml_free(d);
+    rc = running_plan(&f, p, s, dropped, err);
+    pf_free(&f);
     return rc;
 }
 
 int plan_parse_running(const char *text, size_t len, const char *label, const plan_problem *p,
                        plan_solution *s, uint32_t *dropped, usher_error *err)
 {
-    us_yaml_doc *d = NULL;
-    us_yaml_limits lim = running_limits();
-    int rc = us_yaml_parse(text, len, label, &lim, &d, err);
+    pf_plan f;
+    *dropped = 0;
+    int rc = pf_parse(text, len, label, &f, err);
     if (rc < 0)
         return rc;
-    rc = running_doc(d, p, s, dropped, err);
-    us_yaml_free(d);
+    rc = running_plan(&f, p, s, dropped, err);
+    pf_free(&f);
     return rc;
 }

@@ -1,45 +1,53 @@
 /*
- * output.c - a plan as plan.json (schema in docs/plan-json.md) and as a
- * table for people (layer 6).
+ * output.c - a plan as plan.json and as a table for people (layer 6).
  *
- * plan.json is written pretty-printed, one replica per line, so that a diff
- * of two plans reads as the moves between them; `usher plan --replan` reads
- * it back (input.c).
+ * plan.json is the contract with the server (src/planfile: its schema, its
+ * one writer and its one reader): the solution is converted into a pf_plan
+ * here and written by pf_write; `usher plan --replan` reads it back
+ * (input.c).
  */
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "plan.h"
+#include "planfile/planfile.h"
 #include "usher/model.h"
-
-#define PLAN_JSON_MAX (512u << 20)
 
 static const char *objective_name(plan_objective o)
 {
     return o == PLAN_MAX_GOODPUT ? "max-goodput" : "min-cost";
 }
 
-/* numbers in plan.json keep 6 significant digits: readable, stable in diffs */
-static void num(us_json *j, const char *key, double v)
+/* the solution's GPUs and their replicas as plan.json's */
+static void file_gpus(const plan_solution *s, const plan_problem *p, pf_gpu *g, pf_replica *r)
 {
-    us_json_key(j, key);
-    char b[32];
-    snprintf(b, sizeof b, "%.6g", isfinite(v) ? v : 0);
-    double r = strtod(b, NULL);
-    us_json_double(j, r);
-}
-
-static void str_or_null(us_json *j, const char *key, const char *v)
-{
-    us_json_key(j, key);
-    if (v && *v)
-        us_json_str(j, v);
-    else
-        us_json_null(j);
+    for (uint32_t i = 0; i < s->n; i++) {
+        const plan_gpu *sg = &s->g[i];
+        const plan_type *ty = &p->t[sg->type];
+        g[i] = (pf_gpu){.type = ty->key,
+                        .node = ty->node,
+                        .price_per_hour = ty->price,
+                        .compute_pct = sg->used_c,
+                        .memory_pct = sg->used_m,
+                        .power_w = plan_gpu_power(s, p, i),
+                        .r = r,
+                        .n = sg->n};
+        for (uint32_t k = 0; k < sg->n; k++) {
+            const plan_replica *rp = &sg->r[k];
+            const plan_model *pm = &p->m[rp->model];
+            const plan_cfg *c = &pm->cfg[rp->cfg];
+            *r++ = (pf_replica){.model = pm->name,
+                                .batch = c->batch,
+                                .share = c->share,
+                                .memory_mb = c->mreq_mb,
+                                .latency_ms = c->lat_ms,
+                                .throughput = c->thr,
+                                .load = rp->load,
+                                .group = pm->group};
+        }
+    }
 }
 
 int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_run *run,
@@ -47,122 +55,66 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
 {
     plan_totals t;
     plan_totals_of(s, p, &t);
-    us_json j;
-    us_json_init(&j, out);
-    j.pretty = 4; /* replicas on one line each */
-    us_json_obj_begin(&j);
-    us_json_key(&j, "schema_version");
-    us_json_int(&j, PLAN_SCHEMA_VERSION);
-    us_json_key(&j, "generator");
     char gen[64];
     snprintf(gen, sizeof gen, "usher %s", usher_version());
-    us_json_str(&j, gen);
-    us_json_key(&j, "policy");
-    us_json_str(&j, s->policy);
-    us_json_key(&j, "objective");
-    us_json_str(&j, objective_name(p->objective));
-    str_or_null(&j, "workload", p->workload);
-    str_or_null(&j, "cluster", p->cluster);
-    us_json_key(&j, "feasible");
-    us_json_bool(&j, t.feasible);
-    str_or_null(&j, "note", s->note);
-    num(&j, "profile_seconds", run ? run->profile_seconds : 0);
-    num(&j, "plan_seconds", s->seconds);
-    if (run && run->replanned) {
-        us_json_key(&j, "replan");
-        us_json_obj_begin(&j);
-        str_or_null(&j, "from", run->replan_from);
-        us_json_key(&j, "started");
-        us_json_uint(&j, s->moves);
-        us_json_key(&j, "stopped");
-        us_json_uint(&j, s->stopped + run->dropped);
-        us_json_key(&j, "replicas_before");
-        us_json_uint(&j, run->replicas_before);
-        us_json_key(&j, "max_moves");
-        us_json_uint(&j, run->max_moves);
-        us_json_obj_end(&j);
-    }
-    us_json_key(&j, "totals");
-    us_json_obj_begin(&j);
-    us_json_key(&j, "gpus");
-    us_json_uint(&j, t.gpus);
-    us_json_key(&j, "replicas");
-    us_json_uint(&j, t.replicas);
-    num(&j, "cost_per_hour", t.cost);
-    num(&j, "rate", t.rate);
-    num(&j, "goodput", t.served);
-    num(&j, "unserved", t.unserved);
-    num(&j, "compute_utilisation_pct", t.util_c);
-    num(&j, "memory_utilisation_pct", t.util_m);
-    num(&j, "power_w", t.power_w);
-    num(&j, "energy_kwh_per_hour", t.power_w / 1000);
-    num(&j, "joules_per_request", t.served > 0 ? t.power_w / t.served : 0);
-    us_json_obj_end(&j);
-    us_json_key(&j, "models");
-    us_json_arr_begin(&j);
-    for (uint32_t m = 0; m < p->n; m++) {
-        const plan_model *pm = &p->m[m];
-        uint32_t reps = 0;
-        for (uint32_t i = 0; i < s->n; i++)
-            for (uint32_t r = 0; r < s->g[i].n; r++)
-                reps += s->g[i].r[r].model == m;
-        us_json_obj_begin(&j);
-        us_json_key(&j, "name");
-        us_json_str(&j, pm->name);
-        num(&j, "rate", pm->rate);
-        num(&j, "slo_ms", pm->slo_ms);
-        num(&j, "goodput", s->served[m]);
-        num(&j, "unserved", pm->rate - s->served[m] > 1e-9 ? pm->rate - s->served[m] : 0);
-        us_json_key(&j, "replicas");
-        us_json_uint(&j, reps);
-        us_json_key(&j, "priority");
-        us_json_int(&j, pm->priority);
-        str_or_null(&j, "group", pm->group);
-        us_json_obj_end(&j);
-    }
-    us_json_arr_end(&j);
-    us_json_key(&j, "gpus");
-    us_json_arr_begin(&j);
-    for (uint32_t i = 0; i < s->n; i++) {
-        const plan_gpu *g = &s->g[i];
-        const plan_type *ty = &p->t[g->type];
-        us_json_obj_begin(&j);
-        us_json_key(&j, "id");
-        us_json_uint(&j, i);
-        us_json_key(&j, "type");
-        us_json_str(&j, ty->key);
-        str_or_null(&j, "node", ty->node);
-        num(&j, "price_per_hour", ty->price);
-        num(&j, "compute_pct", g->used_c);
-        num(&j, "memory_pct", g->used_m);
-        num(&j, "power_w", plan_gpu_power(s, p, i));
-        us_json_key(&j, "replicas");
-        us_json_arr_begin(&j);
-        for (uint32_t r = 0; r < g->n; r++) {
-            const plan_replica *rp = &g->r[r];
-            const plan_cfg *c = &p->m[rp->model].cfg[rp->cfg];
-            us_json_obj_begin(&j);
-            us_json_key(&j, "model");
-            us_json_str(&j, p->m[rp->model].name);
-            us_json_key(&j, "batch");
-            us_json_int(&j, c->batch);
-            num(&j, "share", c->share);
-            num(&j, "memory_mb", c->mreq_mb);
-            num(&j, "latency_ms", c->lat_ms);
-            num(&j, "throughput", c->thr);
-            num(&j, "load", rp->load);
-            str_or_null(&j, "group", p->m[rp->model].group);
-            us_json_obj_end(&j);
+    pf_plan f = {.generator = gen,
+                 .policy = s->policy,
+                 .objective = objective_name(p->objective),
+                 .workload = p->workload,
+                 .cluster = p->cluster,
+                 .feasible = t.feasible,
+                 .note = s->note,
+                 .profile_seconds = run ? run->profile_seconds : 0,
+                 .plan_seconds = s->seconds,
+                 .has_replan = run && run->replanned,
+                 .totals = {.gpus = t.gpus,
+                            .replicas = t.replicas,
+                            .cost_per_hour = t.cost,
+                            .rate = t.rate,
+                            .goodput = t.served,
+                            .unserved = t.unserved,
+                            .compute_utilisation_pct = t.util_c,
+                            .memory_utilisation_pct = t.util_m,
+                            .power_w = t.power_w,
+                            .energy_kwh_per_hour = t.power_w / 1000,
+                            .joules_per_request = t.served > 0 ? t.power_w / t.served : 0},
+                 .n_models = p->n,
+                 .n_gpus = s->n};
+    if (f.has_replan)
+        f.replan = (pf_replan){.from = run->replan_from,
+                               .started = s->moves,
+                               .stopped = s->stopped + run->dropped,
+                               .replicas_before = run->replicas_before,
+                               .max_moves = run->max_moves};
+    uint32_t reps = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        reps += s->g[i].n;
+    f.m = us_calloc(p->n ? p->n : 1, sizeof *f.m);
+    f.g = us_calloc(s->n ? s->n : 1, sizeof *f.g);
+    pf_replica *r = us_calloc(reps ? reps : 1, sizeof *r);
+    int rc = USHER_ERR_NOMEM;
+    if (f.m && f.g && r) {
+        for (uint32_t m = 0; m < p->n; m++) {
+            const plan_model *pm = &p->m[m];
+            double un = pm->rate - s->served[m];
+            f.m[m] = (pf_model){.name = pm->name,
+                                .rate = pm->rate,
+                                .slo_ms = pm->slo_ms,
+                                .goodput = s->served[m],
+                                .unserved = un > 1e-9 ? un : 0,
+                                .priority = pm->priority,
+                                .group = pm->group};
         }
-        us_json_arr_end(&j);
-        us_json_obj_end(&j);
+        for (uint32_t i = 0; i < s->n; i++)
+            for (uint32_t k = 0; k < s->g[i].n; k++)
+                f.m[s->g[i].r[k].model].replicas++;
+        file_gpus(s, p, f.g, r);
+        rc = pf_write(&f, out);
     }
-    us_json_arr_end(&j);
-    us_json_obj_end(&j);
-    us_buf_putc(out, '\n');
-    if (j.bad || !us_buf_ok(out))
-        return out->oom ? USHER_ERR_NOMEM : USHER_ERR_LIMIT;
-    return USHER_OK;
+    us_free(r);
+    us_free(f.g);
+    us_free(f.m);
+    return rc;
 }
 
 void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_run *run, FILE *f)

@@ -44,7 +44,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
-#include "core/yaml.h"
+#include "planfile/planfile.h"
 #include "server/oip.h"
 #include "server/srv.h"
 
@@ -694,61 +694,39 @@ void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n)
 int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t n,
                   usher_error *err)
 {
+    _Static_assert(PF_MAX_BATCH <= RT_MAX_BATCH, "a plan's batch must fit the runtime");
     for (size_t i = 0; i < n; i++) {
         ms[i].replicas = 0;
         ms[i].max_batch = 0;
         memset(ms[i].gpu, 0xff, sizeof ms[i].gpu); /* -1: none */
         memset(ms[i].share, 0, sizeof ms[i].share);
     }
-    us_yaml_doc *d = NULL;
-    us_yaml_limits lim = us_yaml_default_limits();
-    lim.max_bytes = 256u << 20;
-    lim.max_nodes = 20000000;
-    int rc = us_yaml_load(path, &lim, &d, err);
+    pf_plan f;
+    int rc = pf_load(path, &f, err);
     if (rc < 0)
         return rc;
-    const us_yaml_node *root = us_yaml_root(d), *gpus = NULL;
-    int64_t version = 0;
-    if ((rc = us_yaml_get_i64(d, root, "schema_version", NULL, 1, 1, &version, 0, true, err)) < 0 ||
-        (rc = us_yaml_get_node(d, root, "gpus", NULL, US_YAML_SEQ, true, &gpus, err)) < 0) {
-        us_yaml_free(d);
-        return rc;
-    }
-    for (size_t g = 0; g < us_yaml_len(gpus); g++) {
-        const us_yaml_node *reps = us_yaml_get(us_yaml_item(gpus, g), "replicas");
-        for (size_t r = 0; r < us_yaml_len(reps); r++) {
-            const us_yaml_node *rp = us_yaml_item(reps, r);
-            const char *name = NULL;
-            int64_t batch = 1;
-            double share = 100;
-            char f[96], fs[96];
-            snprintf(f, sizeof f, "gpus[%zu].replicas[%zu].batch", g, r);
-            snprintf(fs, sizeof fs, "gpus[%zu].replicas[%zu].share", g, r);
-            if ((rc = us_yaml_get_str(d, rp, "model", NULL, &name, NULL, err)) < 0 ||
-                (rc = us_yaml_get_i64(d, rp, "batch", f, 1, RT_MAX_BATCH, &batch, 1, true, err)) < 0 ||
-                (rc = us_yaml_get_f64(d, rp, "share", fs, 1, 100, &share, 100, false, err)) < 0) {
-                us_yaml_free(d);
-                return rc;
-            }
+    for (uint32_t g = 0; g < f.n_gpus; g++)
+        for (uint32_t r = 0; r < f.g[g].n; r++) {
+            const pf_replica *rp = &f.g[g].r[r];
             srv_model *m = NULL;
-            for (size_t i = 0; name && i < n && !m; i++)
-                if (strcmp(ms[i].rm->name, name) == 0)
+            for (size_t i = 0; i < n && !m; i++)
+                if (strcmp(ms[i].rm->name, rp->model) == 0)
                     m = &ms[i];
             if (!m)
                 continue; /* planned but not in this repository */
             if (m->replicas >= RT_MAX_REPLICAS) {
-                us_yaml_free(d);
-                return us_err_set(err, USHER_ERR_LIMIT, "%s: model '%s' has more than %d replicas",
-                                  path, name, RT_MAX_REPLICAS);
+                rc = us_err_set(err, USHER_ERR_LIMIT, "%s:%zu: model '%s' has more than %d "
+                                "replicas", f.label, rp->line, m->rm->name, RT_MAX_REPLICAS);
+                pf_free(&f);
+                return rc;
             }
             m->gpu[m->replicas] = (short)(g < 32767 ? g : 32767);
-            m->share[m->replicas] = (unsigned char)ceil(share);
+            m->share[m->replicas] = (unsigned char)ceil(rp->share);
             m->replicas++;
-            if (batch > m->max_batch)
-                m->max_batch = (int)batch;
+            if (rp->batch > m->max_batch)
+                m->max_batch = rp->batch;
         }
-    }
-    us_yaml_free(d);
+    pf_free(&f);
     for (size_t i = 0; i < n; i++) {
         srv_model *m = &ms[i];
         if (m->max_batch < 1)

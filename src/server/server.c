@@ -32,7 +32,6 @@
 #include "gpu/gpu.h"
 #include "server/oip.h"
 #include "server/srv.h"
-#include "usher/model.h"
 #include "usher/serve.h"
 
 #define JSON_MAX (64u << 20) /* a response's JSON part */
@@ -489,7 +488,7 @@ static enum MHD_Result server_meta(srv_req *q, struct MHD_Connection *c)
     us_json_key(&j, "name");
     us_json_str(&j, "usher");
     us_json_key(&j, "version");
-    us_json_str(&j, usher_version());
+    us_json_str(&j, USHER_VERSION); /* the project's version (CMakeLists.txt) */
     us_json_key(&j, "extensions");
     us_json_arr_begin(&j);
     us_json_str(&j, "binary_tensor_data");
