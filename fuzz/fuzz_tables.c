@@ -9,7 +9,7 @@
 
 #include "core/alloc.h"
 #include "fuzz_tables.h"
-#include "gpu/kernels.h"
+#include "estimate/kernels.h"
 
 int usher_fuzz_tables_one(const uint8_t *data, size_t size)
 {

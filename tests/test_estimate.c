@@ -7,7 +7,7 @@
 #include <math.h>
 
 #include "estimate/est.h"
-#include "gpu/kernels.h"
+#include "estimate/kernels.h"
 #include "onnx/model_impl.h"
 #include "test.h"
 #include "usher/estimate.h"

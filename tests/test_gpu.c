@@ -1,9 +1,13 @@
-/* test_gpu.c - layer 4: the GPU catalog, MIG instances and the occupancy calculator. */
+/* test_gpu.c - layer 2: the GPU catalog, MIG instances, the occupancy calculator and the
+ * CUDA loader. */
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 
 #include "core/buf.h"
 #include "core/err.h"
 #include "gpu/csv.h"
+#include "gpu/cuda.h"
 #include "gpu/gpu.h"
 #include "test.h"
 
@@ -1477,6 +1481,60 @@ TEST(csv_reader_directly)
     gpu_csv_free(NULL);
 }
 
+static void *load_driver(void *out)
+{
+    *(const void **)out = gpu_cuda_driver(NULL);
+    return NULL;
+}
+
+TEST(cuda_loader_says_why_there_is_no_gpu)
+{
+    /* one loader for every caller, from any thread: the same table or the same
+     * reason; without a driver the probe and the loader both say what is missing */
+    enum { N = 4 };
+    pthread_t th[N];
+    const void *got[N];
+    for (int i = 0; i < N; i++)
+        ASSERT(pthread_create(&th[i], NULL, load_driver, &got[i]) == 0);
+    for (int i = 0; i < N; i++)
+        ASSERT(pthread_join(th[i], NULL) == 0);
+    usher_error err = {0};
+    const gpu_cu *cu = gpu_cuda_driver(&err);
+    for (int i = 0; i < N; i++)
+        ASSERT(got[i] == (const void *)cu);
+    char why[256] = "";
+    int n = gpu_device_count(why, sizeof why);
+    ASSERT(n >= 0);
+    if (!cu) {
+        printf("  %s\n", why);
+        ASSERT_EQ_INT(n, 0);
+        ASSERT_EQ_INT(err.code, USHER_ERR_UNSUPPORTED);
+        ASSERT_STR_EQ(err.msg, gpu_cuda_driver_why());
+        ASSERT_STR_EQ(why, gpu_cuda_driver_why());
+        void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+            ASSERT_STR_EQ(why, "no NVIDIA driver (libcuda.so.1 cannot be loaded)");
+        else
+            dlclose(h);
+    } else {
+        ASSERT_STR_EQ(gpu_cuda_driver_why(), "");
+        ASSERT(cu->init && cu->device_get_count && cu->device_get_name);
+        ASSERT((cu->green_missing == NULL) == (cu->green_ctx_create != NULL));
+        if (n == 0)
+            ASSERT(why[0] != '\0');
+    }
+    const gpu_cudart *rt = gpu_cuda_runtime(&err);
+    if (!rt) {
+        ASSERT_EQ_INT(err.code, USHER_ERR_UNSUPPORTED);
+        ASSERT_CONTAINS(err.msg, "no GPU: ");
+    }
+    ASSERT(gpu_cuda_runtime(NULL) == rt);
+    const gpu_cublas *blas = gpu_cuda_blas(&err);
+    if (!blas)
+        ASSERT_CONTAINS(err.msg, "libcublas");
+    ASSERT(gpu_cuda_blas(NULL) == blas);
+}
+
 TEST_MAIN(TEST_ENTRY(catalog_embedded_has_every_row),
           TEST_ENTRY(catalog_file_matches_embedded_copy),
           TEST_ENTRY(catalog_columns_by_name_in_any_order), TEST_ENTRY(catalog_quoted_fields),
@@ -1485,4 +1543,5 @@ TEST_MAIN(TEST_ENTRY(catalog_embedded_has_every_row),
           TEST_ENTRY(mig_lookup_errors_list_alternatives),
           TEST_ENTRY(occupancy_matches_cuda_occupancy_h), TEST_ENTRY(occupancy_worked_examples),
           TEST_ENTRY(occupancy_rejects_invalid_launches),
-          TEST_ENTRY(occupancy_limits_agree_with_the_catalog), TEST_ENTRY(csv_reader_directly))
+          TEST_ENTRY(occupancy_limits_agree_with_the_catalog), TEST_ENTRY(csv_reader_directly),
+          TEST_ENTRY(cuda_loader_says_why_there_is_no_gpu))

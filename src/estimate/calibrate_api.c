@@ -1,6 +1,6 @@
 /*
  * calibrate_api.c - the public side of calibration (usher/estimate.h,
- * layer 5): measure a GPU and store its row in a calibration table file.
+ * layer 4): measure a GPU and store its row in a calibration table file.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/file.h"
-#include "gpu/kernels.h"
+#include "estimate/kernels.h"
 #include "usher/estimate.h"
 
 int usher_calibrate_device(const char *gpu, int device, const char *out_path, char *report,

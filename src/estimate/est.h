@@ -1,11 +1,11 @@
 /*
  * est.h - what the estimator's own tools (calibration fitting, the accuracy
- * report, benchmarks) may use beyond the public usher/estimate.h (layer 5).
+ * report, benchmarks) may use beyond the public usher/estimate.h (layer 4).
  */
 #ifndef EST_H
 #define EST_H
 
-#include "gpu/kernels.h"
+#include "estimate/kernels.h"
 #include "usher/estimate.h"
 
 const gpu_catalog *est_catalog(const usher_estimator *e);

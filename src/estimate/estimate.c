@@ -1,5 +1,5 @@
 /*
- * estimate.c - model timeline, Creq, Mreq, latency and energy (layer 5).
+ * estimate.c - model timeline, Creq, Mreq, latency and energy (layer 4).
  *
  * For one (model, GPU type, batch, share, precision):
  *   1. the kernel plan: the model inferred at the batch and bindings, then
@@ -29,7 +29,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "est.h"
-#include "gpu/kernels.h"
+#include "estimate/kernels.h"
 #include "onnx/model_impl.h"
 
 #define TAU_S 1e-6

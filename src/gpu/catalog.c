@@ -1,6 +1,6 @@
 /*
  * catalog.c - the GPU catalog: reading a GPU fact sheet (data/gpus.csv and
- * files like it) into gpu_type records (layer 4).
+ * files like it) into gpu_type records (layer 2).
  *
  * Format. RFC 4180 CSV (csv.h has the syntax), one header line naming the
  * columns, then one row per GPU. Columns are found by header name, so

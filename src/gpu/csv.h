@@ -1,5 +1,5 @@
 /*
- * csv.h - a bounded reader for RFC 4180 CSV text (layer 4, used by the GPU
+ * csv.h - a bounded reader for RFC 4180 CSV text (layer 2, used by the GPU
  * catalog; later by trace and measurement readers).
  *
  * The input is untrusted and already in memory. The reader walks it once,

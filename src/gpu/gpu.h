@@ -1,6 +1,7 @@
 /*
  * gpu.h - GPU types, MIG instances and the CUDA occupancy calculator
- * (layer 4). The estimator, the planner and the CLI include this header.
+ * (layer 2, on core only). The estimator, the planner and the server include
+ * this header; the one loader of the CUDA libraries is cuda.h.
  *
  * The GPU catalog. A gpu_catalog holds one gpu_type per row of a GPU fact
  * sheet in CSV form: the copy of data/gpus.csv embedded at build time
@@ -27,7 +28,8 @@
  * It reproduces NVIDIA's cuda_occupancy.h on every case of the golden table
  * in tests/test_gpu.c (tools/occupancy/golden.cpp made it).
  *
- * Everything here is plain data and pure functions: no GPU, no driver.
+ * Everything here but gpu_device_count is plain data and pure functions: no
+ * GPU, no driver.
  */
 #ifndef GPU_H
 #define GPU_H

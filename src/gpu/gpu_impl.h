@@ -1,6 +1,6 @@
 /*
  * gpu_impl.h - the layout behind gpu_catalog and the calls between
- * catalog.c and mig.c (layer 4, internal to src/gpu).
+ * catalog.c and mig.c (layer 2, internal to src/gpu).
  *
  * Invariants of a built catalog:
  *   C1  types[0 .. n_gpus) are the rows of the CSV in file order, with

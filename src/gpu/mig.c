@@ -1,5 +1,5 @@
 /*
- * mig.c - MIG instances as GPU types derived from their parent (layer 4).
+ * mig.c - MIG instances as GPU types derived from their parent (layer 2).
  *
  * A MIG GPU instance gets whole GPCs ("compute slices", the "3" of 3g.40gb)
  * and whole memory slices (a memory controller with its HBM and its part of

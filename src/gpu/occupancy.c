@@ -1,6 +1,6 @@
 /*
  * occupancy.c - how many blocks of a kernel launch can be resident on one
- * SM, by CUDA's rules (layer 4).
+ * SM, by CUDA's rules (layer 2).
  *
  * The estimator needs a kernel's occupancy to predict its duration and its
  * compute share without a GPU. The rules, per compute capability (the

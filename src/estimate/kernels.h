@@ -1,6 +1,8 @@
 /*
  * kernels.h - from IR operators to GPU kernels, and what each kernel costs
- * on a given GPU (layer 4).
+ * on a given GPU (layer 4, the estimator's lower half: kmap.c, ktime.c,
+ * calib.c, calibrate.c; its tools and tests include it as
+ * "estimate/kernels.h").
  *
  * Two steps, split so that the expensive one is done once per model:
  *   gpu_kmap_model   walks an inferred IR model and lists the kernels a
@@ -20,8 +22,8 @@
  * kernel, corrected by a per-GPU calibration table (gpu_calib). The
  * definitions and the reasons behind them are in docs/internals/estimate.md.
  */
-#ifndef GPU_KERNELS_H
-#define GPU_KERNELS_H
+#ifndef EST_KERNELS_H
+#define EST_KERNELS_H
 
 #include <stdbool.h>
 #include <stdint.h>
