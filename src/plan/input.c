@@ -229,6 +229,78 @@ static us_yaml_limits workload_limits(void)
     return lim;
 }
 
+/* One entry of a workload's models list, its fields only: p->m[i] filled, its name and
+ * group registered (names: name -> index + 1; groups: group -> merge group id). */
+static int model_fields(us_yaml_doc *d, const us_yaml_node *m, size_t i, plan_problem *p,
+                        us_map *names, us_map *groups, int *next_group, usher_error *err)
+{
+    static const char *const entry[] = {"name", "model", "rate", "slo_ms", "priority",
+                                        "precision", "group", NULL};
+    const char *path = us_yaml_label(d);
+    plan_model *pm = &p->m[i];
+    int rc;
+    char fp[64], f[96];
+    snprintf(fp, sizeof fp, "models[%zu]", i);
+    if (us_yaml_node_kind(m) != US_YAML_MAP)
+        return us_yaml_error(d, m, err, USHER_ERR_PARSE, "%s: expected a map", fp);
+    if ((rc = us_yaml_check_keys(d, m, fp, entry, err)) < 0)
+        return rc;
+    pm->line = us_yaml_line(m);
+    const char *name, *file, *prec = NULL, *group;
+    int64_t prio = 0;
+    snprintf(f, sizeof f, "%s.name", fp);
+    if ((rc = need_name(d, m, "name", f, &name, true, err)) < 0)
+        return rc;
+    void *prev = NULL;
+    int put = us_map_put(names, name, (void *)(uintptr_t)(i + 1), &prev);
+    if (put < 0)
+        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    if (put == 0)
+        return us_yaml_error(d, us_yaml_get(m, "name"), err, USHER_ERR_PARSE,
+                             "field '%s': model '%s' is already declared at line %zu", f, name,
+                             p->m[(uintptr_t)prev - 1].line);
+    snprintf(f, sizeof f, "%s.model", fp);
+    if ((rc = us_yaml_get_str(d, m, "model", f, &file, NULL, err)) < 0)
+        return rc;
+    if (!file || !*file)
+        return us_yaml_error(d, file ? us_yaml_get(m, "model") : m, err, USHER_ERR_PARSE,
+                             "field '%s': %s", f, file ? "empty path" : "missing (required)");
+    snprintf(f, sizeof f, "%s.rate", fp);
+    if ((rc = us_yaml_get_f64(d, m, "rate", f, 0, MAX_RATE, &pm->rate, 0, true, err)) < 0)
+        return rc;
+    snprintf(f, sizeof f, "%s.slo_ms", fp);
+    if ((rc = us_yaml_get_f64(d, m, "slo_ms", f, 1e-3, MAX_SLO_MS, &pm->slo_ms, 0, true, err)) <
+        0)
+        return rc;
+    snprintf(f, sizeof f, "%s.priority", fp);
+    if ((rc = us_yaml_get_i64(d, m, "priority", f, 0, MAX_PRIORITY, &prio, 0, false, err)) < 0)
+        return rc;
+    pm->priority = (int)prio;
+    snprintf(f, sizeof f, "%s.precision", fp);
+    if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)
+        return rc;
+    int pv = usher_precision_parse(prec);
+    if (pv < 0)
+        return us_yaml_error(d, us_yaml_get(m, "precision"), err, USHER_ERR_PARSE,
+                             "field '%s': fp32, tf32, fp16 or int8, not '%.16s'", f, prec);
+    pm->precision = pv;
+    snprintf(f, sizeof f, "%s.group", fp);
+    if ((rc = need_name(d, m, "group", f, &group, false, err)) < 0)
+        return rc;
+    pm->name = us_strdup(name);
+    pm->path = resolve(path, file);
+    if (!pm->name || !pm->path)
+        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    if (group) {
+        void *gid = NULL;
+        if (us_map_put(groups, group, (void *)(intptr_t)(*next_group + 1), &gid) < 0 ||
+            !(pm->group = us_strdup(group)))
+            return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+        pm->merge_group = gid ? (int)(intptr_t)gid : ++*next_group;
+    }
+    return USHER_OK;
+}
+
 /* e NULL: the fields only (no model is loaded or profiled) */
 static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, usher_error *err)
 {
@@ -244,8 +316,6 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
     uint32_t n_loaded = 0;
     const us_yaml_node *root = us_yaml_root(d), *list = NULL;
     static const char *const top[] = {"models", NULL};
-    static const char *const entry[] = {"name", "model", "rate", "slo_ms", "priority",
-                                        "precision", "group", NULL};
     if (!root || us_yaml_node_kind(root) != US_YAML_MAP) {
         rc = us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a map with 'models'");
         goto out;
@@ -271,83 +341,13 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
         const us_yaml_node *m = us_yaml_item(list, i);
         plan_model *pm = &p->m[i];
         p->n = (uint32_t)i + 1; /* what it owns is freed with the problem on any error */
-        char fp[64], f[96];
-        snprintf(fp, sizeof fp, "models[%zu]", i);
-        if (us_yaml_node_kind(m) != US_YAML_MAP) {
-            rc = us_yaml_error(d, m, err, USHER_ERR_PARSE, "%s: expected a map", fp);
+        char f[96];
+        if ((rc = model_fields(d, m, i, p, &names, &groups, &next_group, err)) < 0)
             goto out;
-        }
-        if ((rc = us_yaml_check_keys(d, m, fp, entry, err)) < 0)
-            goto out;
-        pm->line = us_yaml_line(m);
-        const char *name, *file, *prec = NULL, *group;
-        int64_t prio = 0;
-        snprintf(f, sizeof f, "%s.name", fp);
-        if ((rc = need_name(d, m, "name", f, &name, true, err)) < 0)
-            goto out;
-        void *prev = NULL;
-        int put = us_map_put(&names, name, (void *)(uintptr_t)(i + 1), &prev);
-        if (put < 0) {
-            rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (put == 0) {
-            rc = us_yaml_error(d, us_yaml_get(m, "name"), err, USHER_ERR_PARSE,
-                               "field '%s': model '%s' is already declared at line %zu", f, name,
-                               p->m[(uintptr_t)prev - 1].line);
-            goto out;
-        }
-        snprintf(f, sizeof f, "%s.model", fp);
-        if ((rc = us_yaml_get_str(d, m, "model", f, &file, NULL, err)) < 0)
-            goto out;
-        if (!file || !*file) {
-            rc = us_yaml_error(d, file ? us_yaml_get(m, "model") : m, err, USHER_ERR_PARSE,
-                               "field '%s': %s", f, file ? "empty path" : "missing (required)");
-            goto out;
-        }
-        snprintf(f, sizeof f, "%s.rate", fp);
-        if ((rc = us_yaml_get_f64(d, m, "rate", f, 0, MAX_RATE, &pm->rate, 0, true, err)) < 0)
-            goto out;
-        snprintf(f, sizeof f, "%s.slo_ms", fp);
-        if ((rc = us_yaml_get_f64(d, m, "slo_ms", f, 1e-3, MAX_SLO_MS, &pm->slo_ms, 0, true,
-                                  err)) < 0)
-            goto out;
-        snprintf(f, sizeof f, "%s.priority", fp);
-        if ((rc = us_yaml_get_i64(d, m, "priority", f, 0, MAX_PRIORITY, &prio, 0, false, err)) < 0)
-            goto out;
-        pm->priority = (int)prio;
-        snprintf(f, sizeof f, "%s.precision", fp);
-        if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)
-            goto out;
-        int pv = usher_precision_parse(prec);
-        if (pv < 0) {
-            rc = us_yaml_error(d, us_yaml_get(m, "precision"), err, USHER_ERR_PARSE,
-                               "field '%s': fp32, tf32, fp16 or int8, not '%.16s'", f, prec);
-            goto out;
-        }
-        pm->precision = pv;
-        snprintf(f, sizeof f, "%s.group", fp);
-        if ((rc = need_name(d, m, "group", f, &group, false, err)) < 0)
-            goto out;
-        pm->name = us_strdup(name);
-        pm->path = resolve(path, file);
-        if (!pm->name || !pm->path) {
-            rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (group) {
-            void *gid = NULL;
-            if (us_map_put(&groups, group, (void *)(intptr_t)(next_group + 1), &gid) < 0 ||
-                !(pm->group = us_strdup(group))) {
-                rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            pm->merge_group = gid ? (int)(intptr_t)gid : ++next_group;
-        }
         if (!e)
             continue; /* fields only */
         /* each file is loaded once */
-        snprintf(f, sizeof f, "%s.model", fp);
+        snprintf(f, sizeof f, "models[%zu].model", i);
         usher_model *um = us_map_get(&files, pm->path);
         if (!um) {
             usher_error le;

@@ -223,7 +223,6 @@ int plan_improve(plan_solution *s, const plan_problem *p, uint32_t max_gpus);
 double plan_gpu_power(const plan_solution *s, const plan_problem *p, uint32_t i);
 
 /* ---- output (output.c) ------------------------------------------------------------ */
-#define PLAN_SCHEMA_VERSION 1 /* docs/plan-json.md */
 
 /* what a run adds to a plan in its output */
 typedef struct plan_run {
