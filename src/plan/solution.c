@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "plan.h"
@@ -402,6 +403,9 @@ int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t mod
         return USHER_ERR_NOMEM;
     plan_gpu *g = &s->g[gpu];
     const plan_cfg *c = &p->m[model].cfg[cfg];
+    /* a replica runs on a GPU of its configuration's type, at most at its full load */
+    US_DEBUG_ASSERT(c->type == g->type);
+    US_DEBUG_ASSERT(load >= 0 && load <= c->thr * (1 + PLAN_FIT_EPS) + PLAN_FIT_EPS);
     g->used_c += c->creq;
     g->used_m += c->mreq;
     idx_update(s, gpu);
@@ -411,9 +415,12 @@ int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t mod
 void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t idx)
 {
     plan_gpu *g = &s->g[gpu];
+    US_DEBUG_ASSERT(idx < g->n);
     const plan_cfg *c = &p->m[g->r[idx].model].cfg[g->r[idx].cfg];
     g->used_c -= c->creq;
     g->used_m -= c->mreq;
+    /* what a GPU holds is the sum of what was added to it: never below nothing */
+    US_DEBUG_ASSERT(g->used_c > -1e-6 && g->used_m > -1e-6);
     if (g->used_c < 1e-9)
         g->used_c = 0;
     if (g->used_m < 1e-9)
