@@ -167,7 +167,7 @@ cap=$(awk '$1 == "mlp" { printf "%d", $7 }' "$tmp/serve.log")
 load() { # load RATE OUT.json [ARGS]
     local rate=$1 out=$2
     shift 2
-    "$usher" load --url "$url" --model "mlp:$rate" --input "$tmp/x.json" --duration "$secs" \
+    "$usher" load --url "$url" --model "mlp:$rate" --input "$tmp/x.json" --duration "${dur:-$secs}" \
         --slo-ms 100 --seed 7 --json "$@" >"$out" 2>"$tmp/load.err"
 }
 # the capacity is what this run measures: the goodput when offered the plan's capacity
@@ -176,11 +176,23 @@ load() { # load RATE OUT.json [ARGS]
 load "$cap" "$tmp/at.json"
 rc1=$?
 g1=$(json "$tmp/at.json" 'd["goodput"]')
+# a machine that carries little (pinned, beside a hog) answers few requests in SECONDS:
+# both phases then run long enough for about 400 answers at capacity (at most 20 s), so
+# that Poisson noise and one unlucky run do not decide the comparison
+dur=$(awk -v g="$g1" -v s="$secs" 'BEGIN { t = int(400 / (g > 1 ? g : 1)) + 1; if (t > 20) t = 20; print (t > s ? t : s) }')
+if [ "$dur" -gt "$secs" ]; then
+    echo "  goodput at capacity $g1/s in $secs s: both phases again for $dur s"
+    sleep 2.5
+    load "$cap" "$tmp/at.json"
+    rc1=$?
+    g1=$(json "$tmp/at.json" 'd["goodput"]')
+fi
 sleep 2.5 # the observed scale and margin forget the phase before (a 2 s window)
 curl -s "$url/metrics" >"$tmp/m0"
-load "$(awk -v g="$g1" 'BEGIN { r = int(3 * g); print r < 3 ? 3 : r }')" "$tmp/over.json"
+load "$(awk -v g="$g1" 'BEGIN { r = int(3 * g); print r < 3 ? 3 : r }')" "$tmp/over.json" --ledger "$tmp/over.ledger"
 rc3=$?
 curl -s "$url/metrics" >"$tmp/m1"
+dur=
 g3=$(json "$tmp/over.json" 'd["goodput"]')
 p99=$(json "$tmp/over.json" 'd["latency_ms"]["p99"]')
 echo "  capacity $cap/s (the plan); goodput at it $g1/s (the capacity measured), at 3x that $g3/s;" \
@@ -188,7 +200,7 @@ echo "  capacity $cap/s (the plan); goodput at it $g1/s (the capacity measured),
     "3x answers: $(json "$tmp/over.json" 'd["status"]')"
 [ $rc1 -eq 0 ] && [ $rc3 -eq 0 ] && ok overload_exactly_once ||
     fail "overload_exactly_once: load exit $rc1 / $rc3: $(cat "$tmp/at.json" "$tmp/over.json")"
-$py - "$tmp/over.json" "$g1" "$tmp/m0" "$tmp/m1" <<'PY' && ok overload_targets || fail overload_targets
+$py - "$tmp/over.json" "$g1" "$tmp/m0" "$tmp/m1" "$tmp/over.ledger" <<'PY' && ok overload_targets || fail overload_targets
 import json, sys
 d = json.load(open(sys.argv[1])); g1 = float(sys.argv[2])
 def buckets(path):  # the server's latency histogram of mlp's successes: le -> count
@@ -214,13 +226,19 @@ if st["503"] == 0:
 if d["goodput"] < 0.9 * g1:
     bad.append("goodput %.1f/s < 90%% of %.1f/s" % (d["goodput"], g1))
 # admitted p99 within the SLO, as the server measures it (from the request's
-# arrival to its answer): at least 99% of its successes in the <= 100 ms bucket
-if n == 0 or within < 0.99 * n:
-    bad.append("server-side: %d of %d within the SLO, under 99%%" % (within, n))
+# arrival to its answer): at most 1% of its successes past the <= 100 ms bucket.
+# Below 100 successes (a machine that carries little: pinned, beside a hog) the p99
+# of the sample is its maximum, which one unlucky run decides: one is allowed then
+late = n - within
+if n == 0 or late > max(1, n // 100):
+    bad.append("server-side: %d of %d within the SLO, more than 1%% late" % (within, n))
 # the client's view adds the loopback and this 2-core machine's scheduling of
-# the generator itself: allowed 10% over
-if d["latency_ms"]["p99"] > 110:
-    bad.append("client-side admitted p99 %.1f ms > 110 ms" % d["latency_ms"]["p99"])
+# the generator itself: allowed 10% over, counted as above (ledger: latency in us)
+ok200 = [float(l.split()[3]) for l in open(sys.argv[5]) if l.split()[4] == "200"]
+slow = sum(1 for v in ok200 if v > 110e3)
+if slow > max(1, len(ok200) // 100):
+    bad.append("client-side: %d of %d admitted answers over 110 ms (p99 %.1f ms)"
+               % (slow, len(ok200), d["latency_ms"]["p99"]))
 for b in bad:
     print("   ", b)
 sys.exit(1 if bad else 0)

@@ -194,6 +194,7 @@ struct rt_model {
     recent ratios;               /* observed / predicted, per run */
     recent late;                 /* answer time - predicted end at admission, ns, per batch */
     double margin;               /* admission's margin for its own error, ns (refresh_scale) */
+    double margin_last;          /* as computed from the last recent samples (decays from it) */
     bool learn;                  /* no latency was given: cfg.latency_ns is learned from runs */
     double rate;                 /* admitted rows/s, decaying counter as of rate_t */
     uint64_t rate_t;
@@ -313,7 +314,9 @@ static bool recent_high(const recent *w, uint64_t now, double *high, uint64_t *o
  *
  * The margin is what admission keeps in hand for its own error: the high value
  * of how late recent batches were answered against the end predicted when their
- * members were admitted (0 when they were on time). The scale corrects the runs;
+ * members were admitted (0 when they were on time); with none recent it decays
+ * with the same half-life (a quiet spell must not reset a contended machine's
+ * margin to nothing for the first requests after it). The scale corrects the runs;
  * the margin what the scale does not see: a machine so contended that runs vary
  * more than their recent high, wake-ups of the replica threads.
  */
@@ -330,7 +333,13 @@ static void refresh_scale(rt_model *m, uint64_t now)
         uint64_t end = m->ratios.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
         m->scale = 1.0 + (m->scale_last - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
     }
-    m->margin = recent_high(&m->late, now, &hi, &o2) && hi > 0 ? hi : 0;
+    if (recent_high(&m->late, now, &hi, &o2)) {
+        m->margin = m->margin_last = hi > 0 ? hi : 0;
+    } else { /* none recent: forget the last margin as slowly as the scale */
+        uint64_t end = m->late.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
+        m->margin = m->margin_last * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+        fresh = false; /* decaying: recheck every sweep gap */
+    }
     if (o2 < o1)
         o1 = o2;
     /* again when the oldest sample leaves the window; while decaying, every sweep gap */
