@@ -352,6 +352,16 @@ static void refresh_scale(rt_model *m, uint64_t now)
         m->scale = SCALE_MAX;
 }
 
+/* The elements of one row of a tensor of this shape (all of it when the model has no
+ * batch dim), as ref_elems counts them. */
+static double row_elems(const rt_model *m, const us_shape *sh)
+{
+    double el = 1;
+    for (int d = m->has_rows ? 1 : 0; d < sh->rank; d++)
+        el *= (double)(sh->dim[d] > 0 ? sh->dim[d] : 0);
+    return el;
+}
+
 /* Under mu: the elements per row of each input of r, relative to the profiled ones: the
  * largest ratio (every dynamic dim counts, not only the batch); 1 when nothing is known. */
 static double request_cost(const rt_model *m, const rt_request *r)
@@ -361,10 +371,7 @@ static double request_cost(const rt_model *m, const rt_request *r)
         double ref = m->cfg.ref_elems[i];
         if (!(ref > 0))
             continue;
-        double el = 1;
-        const us_shape *sh = &r->in[i].shape;
-        for (int d = m->has_rows ? 1 : 0; d < sh->rank; d++)
-            el *= (double)(sh->dim[d] > 0 ? sh->dim[d] : 0);
+        double el = row_elems(m, &r->in[i].shape);
         if (el / ref > cost)
             cost = el / ref;
     }
@@ -387,13 +394,8 @@ static void note_run(rt_model *m, const rt_request *head, int64_t rows, double c
         for (size_t i = 0; i < RT_MAX_IO && !refs; i++)
             refs = m->cfg.ref_elems[i] > 0;
         if (!refs) {
-            for (size_t i = 0; i < head->n_in && i < RT_MAX_IO; i++) {
-                double el = 1;
-                const us_shape *sh = &head->in[i].shape;
-                for (int d = m->has_rows ? 1 : 0; d < sh->rank; d++)
-                    el *= (double)sh->dim[d];
-                m->cfg.ref_elems[i] = el > 0 ? el : 0;
-            }
+            for (size_t i = 0; i < head->n_in && i < RT_MAX_IO; i++)
+                m->cfg.ref_elems[i] = row_elems(m, &head->in[i].shape);
             cost = 1.0;
         }
         int64_t k = rows < 1 ? 1 : rows;
@@ -411,21 +413,19 @@ static void note_run(rt_model *m, const rt_request *head, int64_t rows, double c
     m->scale_last = m->scale;
 }
 
-/* Under mu: count r's rows into the admitted arrival rate. */
-static void note_arrival(rt_model *m, uint64_t now, int64_t rows)
-{
-    if (now > m->rate_t) {
-        m->rate *= exp(-(double)(now - m->rate_t) / (double)RATE_TAU_NS);
-        m->rate_t = now;
-    }
-    m->rate += (double)(rows < 1 ? 1 : rows) / ((double)RATE_TAU_NS * 1e-9);
-}
-
 /* Under mu: the admitted arrival rate at now, rows/s. */
 static double rate_at(const rt_model *m, uint64_t now)
 {
     return now > m->rate_t ? m->rate * exp(-(double)(now - m->rate_t) / (double)RATE_TAU_NS)
                            : m->rate;
+}
+
+/* Under mu: count r's rows into the admitted arrival rate. */
+static void note_arrival(rt_model *m, uint64_t now, int64_t rows)
+{
+    m->rate = rate_at(m, now) + (double)(rows < 1 ? 1 : rows) / ((double)RATE_TAU_NS * 1e-9);
+    if (now > m->rate_t)
+        m->rate_t = now;
 }
 
 static void list_add(answer_list *l, rt_request *r)
@@ -642,14 +642,12 @@ static replica *idle_replica(rt_model *m)
  * Under mu: a replica the submitting thread may run r on at once, or NULL.
  * Only when nothing is queued and the batcher would dispatch r alone right
  * now anyway (its decision on a queue of r alone), and its run is predicted
- * short, since the submitter (a front-end thread) is held meanwhile.
+ * short (lat: its predicted run), since the submitter (a front-end thread) is
+ * held meanwhile.
  */
-static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t now, uint64_t *lat)
+static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t now, uint64_t lat)
 {
-    if (!m->cfg.inline_max_ns || m->head || m->draining)
-        return NULL;
-    *lat = lat_of(m, r->rows, r->cost);
-    if (!*lat || *lat > m->cfg.inline_max_ns)
+    if (!m->cfg.inline_max_ns || m->head || m->draining || !lat || lat > m->cfg.inline_max_ns)
         return NULL;
     replica *p = idle_replica(m);
     if (!p)
@@ -709,6 +707,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     m->st.received++;
     int ready = atomic_load_explicit(&m->n_ready, memory_order_relaxed);
     bool probe = false;
+    uint64_t ahead = 0, own = 0; /* admission's prediction, reused once admitted */
     if (!m->accepting) {
         o = RT_UNAVAILABLE;
         snprintf(msg, sizeof msg, "model '%s' is shutting down", m->cfg.name);
@@ -728,7 +727,8 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     } else {
         refresh_scale(m, now);
         r->cost = request_cost(m, r);
-        uint64_t ahead = work_ahead(m, now), own = lat_of(m, r->rows, r->cost);
+        ahead = work_ahead(m, now);
+        own = lat_of(m, r->rows, r->cost);
         if (!fits(now, dl, ahead, own, m->margin)) {
             /* Refused for its predicted end. When the profile alone would have admitted
              * it, the observed scale is what sheds it: say so, and when the model is
@@ -765,22 +765,19 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         return o;
     }
     note_arrival(m, now, r->rows);
-    r->pred_end = sat_add(now, sat_add(work_ahead(m, now), lat_of(m, r->rows, r->cost)));
-    uint64_t lat = 0;
-    replica *p = probe ? idle_replica(m) : inline_replica(m, r, now, &lat);
+    r->pred_end = sat_add(now, sat_add(ahead, own));
+    /* a probe runs at once on the idle replica, whatever its prediction: the batcher
+     * would expire it */
+    replica *p = probe ? idle_replica(m) : inline_replica(m, r, now, own);
     if (p) {
-        /* a probe runs at once on the idle replica, whatever its prediction: the batcher
-         * would expire it */
-        if (probe)
-            lat = lat_of(m, r->rows, r->cost);
         p->busy = true;
-        p->busy_until = now + lat;
+        p->busy_until = now + own;
         m->running++;
         m->st.in_flight++;
         m->st.inline_runs++;
         ledger_check(m);
         uint64_t budget = 4 * m->cfg.inline_max_ns;
-        run_inline(m, p, r, lat, budget ? budget : 1); /* releases the lock */
+        run_inline(m, p, r, own, budget ? budget : 1); /* releases the lock */
         return RT_OK;
     }
     if (m->tail)
@@ -794,7 +791,6 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     m->st.in_flight++;
     pthread_cond_broadcast(&m->work_cv);
     /* the sweeper must not sleep past the moment this request becomes hopeless */
-    uint64_t own = lat_of(m, r->rows, r->cost);
     uint64_t expiry = dl == UINT64_MAX ? UINT64_MAX : dl > own ? dl - own : 0;
     if (expiry < m->sweep_at)
         pthread_cond_signal(&m->sweep_cv);
