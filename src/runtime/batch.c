@@ -83,16 +83,22 @@ uint64_t rt_batch_latency(const uint64_t *lat, int max_batch, int64_t rows)
     return 0;
 }
 
-/* the view's prediction for rows at a request's cost, scaled by what runs have shown */
-static uint64_t view_latency(const rt_batch_view *v, int64_t rows, double cost)
+uint64_t rt_batch_latency_scaled(const uint64_t *latency_ns, int max_batch, int64_t rows,
+                                 double scale, double cost)
 {
-    uint64_t l = rt_batch_latency(v->latency_ns, v->max_batch, rows);
-    double f = (v->latency_scale > 0 ? v->latency_scale : 1.0) * (cost > 0 ? cost : 1.0);
+    uint64_t l = rt_batch_latency(latency_ns, max_batch, rows);
+    double f = (scale > 0 ? scale : 1.0) * (cost > 0 ? cost : 1.0);
     if (f != 1.0) {
         double x = (double)l * f;
         l = x >= 1.8e19 ? UINT64_MAX : (uint64_t)x;
     }
     return l;
+}
+
+/* the view's prediction for rows at a request's cost, scaled by what runs have shown */
+static uint64_t view_latency(const rt_batch_view *v, int64_t rows, double cost)
+{
+    return rt_batch_latency_scaled(v->latency_ns, v->max_batch, rows, v->latency_scale, cost);
 }
 
 /* can a batch whose earliest deadline is dl, started at now, finish in lat? */

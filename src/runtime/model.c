@@ -246,9 +246,7 @@ static void wait_rel(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t rel)
  * observed scale, for batching, admission and expiry. */
 static uint64_t lat_of(const rt_model *m, int64_t rows, double cost)
 {
-    double l = (double)rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows) * m->scale *
-               (cost > 0 ? cost : 1.0);
-    return l >= 1.8e19 ? UINT64_MAX : (uint64_t)l;
+    return rt_batch_latency_scaled(m->cfg.latency_ns, m->cfg.max_batch, rows, m->scale, cost);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -240,6 +240,9 @@ void rt_batch_decide(const rt_batch_view *v, rt_batch_decision *d);
 /* The predicted latency of a batch of `rows` from a table as in rt_model_cfg: the entry, else
  * the next known one above it, else the largest known one scaled up; 0: nothing known. */
 uint64_t rt_batch_latency(const uint64_t *latency_ns, int max_batch, int64_t rows);
+/* rt_batch_latency times the observed scale and a request's cost (each <= 0: 1), saturating */
+uint64_t rt_batch_latency_scaled(const uint64_t *latency_ns, int max_batch, int64_t rows,
+                                 double scale, double cost);
 /* How many requests from head (following ->next, at most max) can share head's batch: same
  * inputs, types, ranks and non-batch dims. 1 when only head can; 0 for no head. */
 size_t rt_batch_compatible(const rt_request *head, size_t max);
