@@ -12,7 +12,11 @@
  *                66,362,880; gpt2 124,439,808 without the tied LM head);
  *   analytic     transformer MACs at sequence 128: per layer
  *                4*s*d^2 + 2*s*d*f + 2*s^2*d (projections, FFN, attention), plus
- *                the pooler d^2 for BERT.
+ *                the pooler d^2 for BERT;
+ *   torch        ssd300-resnet50 (NVIDIA DeepLearningExamples SSD300 v1.1, no
+ *                figures published by NVIDIA): the torch module's parameter
+ *                count (the "22.9 M" quoted for it) and its convolution MACs
+ *                counted with forward hooks in torch, at 300x300.
  * Our parameter count is the ONNX file's: batch norm folded into convolutions
  * where the exporter could (slightly fewer), running statistics counted where
  * it could not (DenseNet, slightly more); inception-v3 has no auxiliary head.
@@ -44,7 +48,9 @@ static const golden zoo[] = {
     {"efficientnet-b0", 5288548, 0.39e9, "[batch,3,224,224]"},
     {"densenet121", 7978856, 2.83e9, "[batch,3,224,224]"},
     {"densenet169", 14149480, 3.36e9, "[batch,3,224,224]"},
+    {"densenet201", 20013928, 4.29e9, "[batch,3,224,224]"},
     {"vit-b16", 86567656, 17.56e9, "[batch,3,224,224]"},
+    {"ssd300-resnet50", 22894902, 20150906112.0, "[batch,3,300,300]"},
     {"bert-base", 109482240, 12 * TX(128, 768, 3072) + 768.0 * 768, "[batch,128]"},
     {"bert-large", 335141888, 24 * TX(128, 1024, 4096) + 1024.0 * 1024, "[batch,128]"},
     {"distilbert", 66362880, 6 * TX(128, 768, 3072), "[batch,128]"},

@@ -2,11 +2,12 @@
 # export_zoo.py - export the usher "model zoo" as full-weight ONNX files.
 #
 # Why this exists: usher's tests and benchmarks use the graphs of well-known
-# models (torchvision CNNs/ViT and BERT/DistilBERT/GPT-2 encoders). A developer
-# runs this script by hand (CI does not run it: it needs torch, takes a long
-# time and writes ~5 GB). Its full-weight output is then stripped of weight
-# data by usher's C tool and the resulting graph-only models are committed
-# under models/zoo/. Re-run it only to regenerate or add zoo models.
+# models (torchvision CNNs/ViT, NVIDIA's SSD300 detector and BERT/DistilBERT/
+# GPT-2 encoders). A developer runs this script by hand (CI does not run it:
+# it needs torch, takes a long time and writes ~5 GB). Its full-weight output
+# is then stripped of weight data by usher's C tool and the resulting
+# graph-only models are committed under models/zoo/. Re-run it only to
+# regenerate or add zoo models.
 #
 # Usage:  /usr/bin/python3 tools/zoo/export_zoo.py OUTDIR [NAME ...]
 #         (all models when no NAME is given; see tools/zoo/README.md)
@@ -361,6 +362,82 @@ class GPT2Model(nn.Module):
 
 
 # --------------------------------------------------------------------------
+# SSD300 v1.1 (NVIDIA DeepLearningExamples PyTorch/Detection/SSD, ResNet-50)
+# --------------------------------------------------------------------------
+
+class SSD300ResNet50(nn.Module):
+    """NVIDIA's SSD300 v1.1 detector, written from its architecture.
+
+    Backbone: torchvision ResNet-50 up to and including layer3 (conv4_x);
+    conv5_x, avgpool and fc are dropped and layer3's first bottleneck gets
+    stride 1 (conv1, conv2 and the downsample conv), so conv4_x gives 1024
+    channels at 38x38 for a 300x300 input. Five extra blocks (1x1 conv ->
+    BN -> ReLU -> 3x3 conv -> BN -> ReLU, convs without bias; the first three
+    3x3 convs stride 2 pad 1, the last two stride 1 pad 0) give feature maps
+    38, 19, 10, 5, 3, 1 with 1024, 512, 512, 256, 256, 256 channels. Each
+    map has a 3x3 loc conv (4 coords per default box) and a 3x3 conf conv
+    (81 COCO classes incl. background) with 4, 6, 6, 6, 4, 4 default boxes:
+    8732 boxes in all. Outputs are the raw heads, locs [N, 4, 8732] and
+    confs [N, 81, 8732] (no box decoding or NMS, as in NVIDIA's model).
+    """
+
+    OUT_CHANNELS = [1024, 512, 512, 256, 256, 256]
+    MID_CHANNELS = [256, 256, 128, 128, 128]
+    NUM_DEFAULTS = [4, 6, 6, 6, 4, 4]
+    NUM_CLASSES = 81
+
+    def __init__(self):
+        super().__init__()
+        rn = tvm.resnet50(weights=None)
+        trunk = nn.Sequential(rn.conv1, rn.bn1, rn.relu, rn.maxpool,
+                              rn.layer1, rn.layer2, rn.layer3)
+        first = rn.layer3[0]
+        first.conv1.stride = (1, 1)
+        first.conv2.stride = (1, 1)
+        first.downsample[0].stride = (1, 1)
+        self.feature_extractor = trunk
+        chans = self.OUT_CHANNELS
+        blocks = []
+        for i, (cin, mid, cout) in enumerate(zip(chans[:-1],
+                                                 self.MID_CHANNELS,
+                                                 chans[1:])):
+            stride, pad = (2, 1) if i < 3 else (1, 0)
+            blocks.append(nn.Sequential(
+                nn.Conv2d(cin, mid, kernel_size=1, bias=False),
+                nn.BatchNorm2d(mid),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(mid, cout, kernel_size=3, stride=stride,
+                          padding=pad, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True)))
+        self.additional_blocks = nn.ModuleList(blocks)
+        self.loc = nn.ModuleList(
+            [nn.Conv2d(c, nd * 4, kernel_size=3, padding=1)
+             for c, nd in zip(chans, self.NUM_DEFAULTS)])
+        self.conf = nn.ModuleList(
+            [nn.Conv2d(c, nd * self.NUM_CLASSES, kernel_size=3, padding=1)
+             for c, nd in zip(chans, self.NUM_DEFAULTS)])
+        for mod in [*self.additional_blocks, *self.loc, *self.conf]:
+            for p in mod.parameters():
+                if p.dim() > 1:
+                    nn.init.xavier_uniform_(p)
+
+    def forward(self, x):
+        x = self.feature_extractor(x)
+        feats = [x]
+        for blk in self.additional_blocks:
+            x = blk(x)
+            feats.append(x)
+        locs, confs = [], []
+        for f, l, c in zip(feats, self.loc, self.conf):
+            n = f.size(0)
+            locs.append(l(f).reshape(n, 4, -1))
+            confs.append(c(f).reshape(n, self.NUM_CLASSES, -1))
+        return (torch.cat(locs, 2).contiguous(),
+                torch.cat(confs, 2).contiguous())
+
+
+# --------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------
 
@@ -387,7 +464,13 @@ VISION = {
     "efficientnet-b0": _tv(tvm.efficientnet_b0),
     "densenet121": _tv(tvm.densenet121),
     "densenet169": _tv(tvm.densenet169),
+    "densenet201": _tv(tvm.densenet201),
     "vit-b16": _tv(tvm.vit_b_16),
+}
+
+DETECTION = {
+    # name: (constructor, input size, output names)
+    "ssd300-resnet50": (SSD300ResNet50, 300, ["locs", "confs"]),
 }
 
 LANGUAGE = {
@@ -401,7 +484,7 @@ LANGUAGE = {
     "gpt2": (lambda: GPT2Model(), False, ["last_hidden_state"]),
 }
 
-ALL_NAMES = list(VISION) + list(LANGUAGE)
+ALL_NAMES = list(VISION) + list(DETECTION) + list(LANGUAGE)
 
 
 def build(name):
@@ -411,6 +494,11 @@ def build(name):
         model, size = VISION[name]()
         args = (torch.randn(EXPORT_BATCH, 3, size, size),)
         return model, args, ["input"], ["output"]
+    if name in DETECTION:
+        ctor, size, outs = DETECTION[name]
+        model = ctor()
+        args = (torch.randn(EXPORT_BATCH, 3, size, size),)
+        return model, args, ["input"], outs
     ctor, has_mask, outs = LANGUAGE[name]
     model = ctor()
     ids = torch.randint(0, 1000, (EXPORT_BATCH, SEQ_LEN), dtype=torch.int64)
