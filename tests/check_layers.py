@@ -20,7 +20,8 @@ ALLOWED = {
     "backend": {"gpu", "core"},
     "estimate": {"onnx", "ir", "gpu", "core"},
     "runtime": {"backend", "core"},
-    "plan": {"estimate", "planfile", "onnx", "ir", "gpu", "core"},
+    "interfere": {"estimate", "onnx", "ir", "gpu", "core"},
+    "plan": {"interfere", "estimate", "planfile", "onnx", "ir", "gpu", "core"},
     "server": {"runtime", "backend", "planfile", "gpu", "core"},
     "cli": set(),
 }

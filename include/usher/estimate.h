@@ -86,6 +86,11 @@ typedef struct usher_profile {
     double mreq_pct;       /* of the GPU's memory */
     double weights_mb, activations_mb, workspace_mb, context_mb;
     double bandwidth_gbs;  /* DRAM traffic / latency */
+    double dram_mb;        /* DRAM traffic per batch (tile re-reads included) */
+    double compute_ms;     /* of gpu_ms, the kernels' compute roofline terms: the time their
+                              arithmetic takes at the achievable peak of the replica's SMs */
+    double mem_bound_ms;   /* of gpu_ms, the time of kernels whose DRAM term exceeds their
+                              compute term (what a co-runner's bandwidth slows) */
     double l2_working_set_mb;
     double energy_j;       /* per batch */
     double avg_power_w;

@@ -10,6 +10,7 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_INCOMPLETE = 3 };
 int cli_inspect(int argc, char **argv);
 int cli_convert(int argc, char **argv);
 int cli_estimate(int argc, char **argv);
+int cli_interfere(int argc, char **argv);
 int cli_calibrate(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 int cli_worker(int argc, char **argv); /* internal: started by the server */

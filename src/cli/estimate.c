@@ -69,13 +69,14 @@ static void print_json(const char *model, const usher_profile *p)
            "\"latency_ms\":%.6g,\"gpu_ms\":%.6g,\"throughput\":%.6g,\"creq_pct\":%.4g,"
            "\"creq_avg_pct\":%.4g,\"mreq_pct\":%.4g,\"mreq_mb\":%.6g,\"weights_mb\":%.6g,"
            "\"activations_mb\":%.6g,\"workspace_mb\":%.6g,\"context_mb\":%.6g,"
-           "\"bandwidth_gbs\":%.6g,\"l2_working_set_mb\":%.6g,\"energy_j\":%.6g,"
+           "\"bandwidth_gbs\":%.6g,\"dram_mb\":%.6g,\"compute_ms\":%.6g,\"mem_bound_ms\":%.6g,"
+           "\"l2_working_set_mb\":%.6g,\"energy_j\":%.6g,"
            "\"avg_power_w\":%.6g,\"kernels\":%u,\"gflops\":%.6g,\"calibrated\":%s,"
            "\"framework\":\"%s\",\"exact\":%s,\"warning\":\"%s\"}\n",
            p->gpu, (long long)p->batch, p->share_pct, p->sms, usher_precision_name(p->precision),
            p->latency_ms, p->gpu_ms, p->throughput, p->creq_pct, p->creq_avg_pct, p->mreq_pct,
            p->mreq_mb, p->weights_mb, p->activations_mb, p->workspace_mb, p->context_mb,
-           p->bandwidth_gbs, p->l2_working_set_mb, p->energy_j, p->avg_power_w, p->n_kernels,
+           p->bandwidth_gbs, p->dram_mb, p->compute_ms, p->mem_bound_ms, p->l2_working_set_mb, p->energy_j, p->avg_power_w, p->n_kernels,
            p->gflops, p->calibrated ? "true" : "false", p->framework, p->exact ? "true" : "false",
            p->warning);
 }

@@ -19,6 +19,7 @@ static const struct verb {
 } verbs[] = {
     {"inspect", cli_inspect, "show a model's inputs, outputs, operators, size and cost"},
     {"estimate", cli_estimate, "predict latency, Creq, Mreq, bandwidth and energy on GPU types"},
+    {"interfere", cli_interfere, "predict what replicas sharing one GPU do to each other's latency"},
     {"calibrate", cli_calibrate, "measure this machine's GPU and write its calibration row"},
     {"plan", cli_plan, "place models on GPUs: replicas, batch sizes, shares, under SLOs"},
     {"serve", cli_serve, "serve a model repository over the KServe v2 inference protocol"},

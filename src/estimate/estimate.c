@@ -227,7 +227,7 @@ int est_run(usher_estimator *e, const gpu_kplan *plan, const gpu_type *g, const 
         return rc;
     if ((rc = scratch(e, plan->n ? plan->n : 1)) < 0)
         return us_err_set(err, rc, "out of memory");
-    double host = 0, gpu_free = 0, dram = 0, energy_dyn = 0, l2 = 0, gpu_busy = 0;
+    double host = 0, gpu_free = 0, dram = 0, energy_dyn = 0, l2 = 0, gpu_busy = 0, mem_busy = 0, comp_busy = 0;
     double tdp = gpu_known(g, GPU_F_TDP_W) ? g->tdp_w : 0;
     uint32_t launches = 0;
     double launch_s = cal->launch_us * 1e-6;
@@ -258,6 +258,9 @@ int est_run(usher_estimator *e, const gpu_kplan *plan, const gpu_type *g, const 
         gpu_free = fmax(gpu_free, e->end[i]);
         host += issue;
         gpu_busy += t.seconds;
+        comp_busy += fmin(t.compute_s, t.seconds);
+        if (t.memory_s > t.compute_s)
+            mem_busy += t.seconds;
         dram += t.dram_bytes;
         l2 = fmax(l2, t.l2_bytes);
         launches += t.launches;
@@ -333,6 +336,9 @@ int est_run(usher_estimator *e, const gpu_kplan *plan, const gpu_type *g, const 
                         ? out->mreq_mb / (g->mem_gb * 1e3) * 100
                         : 0;
     out->bandwidth_gbs = latency > 0 ? dram / latency / 1e9 : 0;
+    out->dram_mb = dram / 1e6;
+    out->mem_bound_ms = mem_busy * 1e3;
+    out->compute_ms = comp_busy * 1e3;
     out->l2_working_set_mb = l2 / 1e6;
     out->energy_j = energy_dyn + latency * tdp * cal->idle_power_frac * b.share;
     out->avg_power_w = latency > 0 ? out->energy_j / latency : 0;
