@@ -101,7 +101,9 @@ static int replica_doc(const us_yaml_doc *d, const us_yaml_node *n, const char *
                               err)) < 0 ||
         (rc = num(d, n, rp, "memory_mb", &r->memory_mb, err)) < 0 ||
         (rc = num(d, n, rp, "latency_ms", &r->latency_ms, err)) < 0 ||
+        (rc = num(d, n, rp, "latency_colocated_ms", &r->latency_colocated_ms, err)) < 0 ||
         (rc = num(d, n, rp, "throughput", &r->throughput, err)) < 0 ||
+        (rc = num(d, n, rp, "throughput_colocated", &r->throughput_colocated, err)) < 0 ||
         (rc = num(d, n, rp, "load", &r->load, err)) < 0 ||
         (rc = str(d, n, rp, "group", false, &r->group, err)) < 0)
         return rc;
@@ -377,7 +379,11 @@ static void write_gpu(us_json *j, uint32_t i, const pf_gpu *g)
         wnum(j, "share", rp->share);
         wnum(j, "memory_mb", rp->memory_mb);
         wnum(j, "latency_ms", rp->latency_ms);
+        if (rp->latency_colocated_ms > 0)
+            wnum(j, "latency_colocated_ms", rp->latency_colocated_ms);
         wnum(j, "throughput", rp->throughput);
+        if (rp->throughput_colocated > 0)
+            wnum(j, "throughput_colocated", rp->throughput_colocated);
         wnum(j, "load", rp->load);
         wstr(j, "group", rp->group);
         us_json_obj_end(j);

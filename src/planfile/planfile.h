@@ -56,6 +56,9 @@ typedef struct pf_replica {
     int batch;
     double share;       /* % of the GPU's SMs, 1..100 */
     double memory_mb, latency_ms, throughput, load;
+    /* predicted beside the GPU's other replicas (docs/interference.md); 0: not
+     * given (plans written before the interference model) */
+    double latency_colocated_ms, throughput_colocated;
     const char *group;  /* NULL: none */
     size_t line;        /* reader: where it is (for the callers' messages) */
 } pf_replica;
