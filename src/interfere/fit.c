@@ -478,50 +478,54 @@ static if_coef fit_coef(const fit_set *s, int hold)
     return c;
 }
 
-typedef struct err_acc {
-    double slow, slow_none, lat, lat_none, est, est_none, worst;
-    uint32_t n;
-} err_acc;
-
-static void acc_row(err_acc *a, const fit_row *r, double pred)
+static void acc_row(if_fit_errors *a, const fit_row *r, double pred)
 {
     double meas = r->coloc / r->alone;
     a->slow += fabs(pred - meas) / meas;
     a->slow_none += fabs(1 - meas) / meas;
-    a->lat += fabs(r->alone * pred - r->coloc) / r->coloc;
-    a->lat_none += fabs(r->alone - r->coloc) / r->coloc;
     a->est += fabs(r->est_alone * pred - r->coloc) / r->coloc;
     a->est_none += fabs(r->est_alone - r->coloc) / r->coloc;
     a->worst = fmax(a->worst, fabs(pred - meas) / meas);
-    a->n++;
+    a->rows++;
 }
 
-static void report_table(us_buf *b, const char *title, const err_acc *acc, const fit_set *s,
-                         const uint32_t *pairs)
+static void acc_mean(if_fit_errors *a)
+{
+    if (a->rows) {
+        a->slow /= a->rows;
+        a->slow_none /= a->rows;
+        a->est /= a->rows;
+        a->est_none /= a->rows;
+    }
+}
+
+static void report_table(us_buf *b, const char *title, const if_fit_result *res,
+                         const if_fit_errors *acc)
 {
     us_buf_printf(b, "\n%s\n", title);
-    us_buf_printf(b, "  %-18s %5s %5s | %-15s | %-17s | %-17s | %s\n", "source", "rows", "pairs",
-                  "slowdown: model", "latency (measured", "latency (estimated",
-                  "worst slowdown");
-    us_buf_printf(b, "  %-18s %5s %5s | %-15s | %-17s | %-17s | %s\n", "", "", "",
-                  "(none)", "alone): model", "alone): model", "error");
-    for (size_t i = 0; i < N_SOURCES; i++) {
-        const err_acc *a = &acc[i];
-        if (!a->n)
+    us_buf_printf(b, "  %-18s %5s %5s | %-21s | %-25s | %s\n", "source", "rows", "pairs",
+                  "slowdown", "co-located latency from", "worst slowdown");
+    us_buf_printf(b, "  %-18s %5s %5s | %-21s | %-25s | %s\n", "", "", "",
+                  "model (no interf.)", "the estimate: model (est.)", "error, model");
+    for (uint32_t i = 0; i < res->n_sources; i++) {
+        const if_fit_errors *a = &acc[i];
+        if (!a->rows)
             continue;
-        us_buf_printf(b, "  %-18s %5u %5u | %5.1f%% (%4.1f%%) | %5.1f%% (%5.1f%%) | %5.1f%% (%5.1f%%) | %.1f%%\n",
-                      sources[i].source, a->n, pairs[i], 100 * a->slow / a->n,
-                      100 * a->slow_none / a->n, 100 * a->lat / a->n, 100 * a->lat_none / a->n,
-                      100 * a->est / a->n, 100 * a->est_none / a->n, 100 * a->worst);
+        us_buf_printf(b, "  %-18s %5u %5u | %6.1f%%   (%6.1f%%) | %7.1f%%    (%7.1f%%) | %.1f%%\n",
+                      res->source[i], a->rows, a->pairs, 100 * a->slow, 100 * a->slow_none,
+                      100 * a->est, 100 * a->est_none, 100 * a->worst);
     }
-    (void)s;
 }
 
-int usher_interfere_fit(const usher_interfere_fit_params *p, char **report, usher_error *err)
+int if_fit_run(const usher_interfere_fit_params *p, if_fit_result *res_out, char **report,
+               usher_error *err)
 {
-    if (!p || !p->csv || !p->model_dir || !report)
-        return us_err_set(err, USHER_ERR_INVALID, "usher_interfere_fit: missing argument");
-    *report = NULL;
+    if (!p || !p->csv || !p->model_dir)
+        return us_err_set(err, USHER_ERR_INVALID, "interference fit: missing argument");
+    if (report)
+        *report = NULL;
+    if_fit_result res_local, *res = res_out ? res_out : &res_local;
+    memset(res, 0, sizeof *res);
     fit_ctx c = {.p = p};
     fit_set s;
     memset(&s, 0, sizeof s);
@@ -541,10 +545,15 @@ int usher_interfere_fit(const usher_interfere_fit_params *p, char **report, ushe
                         p->model_dir);
     if (rc < 0)
         goto out;
-    uint32_t skipped = s.skipped_other;
+    res->rows = s.n_row;
+    res->skipped = s.skipped_other;
     for (uint32_t i = 0; i < s.n_missing; i++)
-        skipped += s.missing_n[i];
-    us_buf_printf(&b, "interference fit: %s, %u rows used, %u skipped", p->csv, s.n_row, skipped);
+        res->skipped += s.missing_n[i];
+    res->n_sources = N_SOURCES;
+    for (size_t i = 0; i < N_SOURCES; i++)
+        snprintf(res->source[i], sizeof res->source[i], "%s", sources[i].source);
+    us_buf_printf(&b, "interference fit: %s, %u rows used, %u skipped", p->csv, s.n_row,
+                  res->skipped);
     for (uint32_t i = 0; i < s.n_missing; i++)
         us_buf_printf(&b, "%s %s (%u rows)", i ? "," : " (no model file:", s.missing[i],
                       s.missing_n[i]);
@@ -555,54 +564,66 @@ int usher_interfere_fit(const usher_interfere_fit_params *p, char **report, ushe
                       sources[i].framework);
     us_buf_printf(&b, "\n");
 
-    if_coef all = fit_coef(&s, -1);
-    const if_coef *built = &if_model_default()->coef;
+    res->fitted = fit_coef(&s, -1);
+    res->builtin = if_model_default()->coef;
+    res->loss_fitted = loss(&res->fitted, &s, -1);
+    res->loss_builtin = loss(&res->builtin, &s, -1);
     us_buf_printf(&b,
                   "\ncoefficients fitted on every row: k_compute %.4g  k_dram %.4g  beta_bw "
-                  "%.4g  lambda_l2 %.4g  (loss %.4f)\n",
-                  all.k_compute, all.k_dram, all.beta_bw, all.lambda_l2, loss(&all, &s, -1));
+                  "%.4g  lambda_l2 %.4g  (objective %.4f)\n",
+                  res->fitted.k_compute, res->fitted.k_dram, res->fitted.beta_bw,
+                  res->fitted.lambda_l2, res->loss_fitted);
     us_buf_printf(&b,
                   "built-in coefficients:            k_compute %.4g  k_dram %.4g  beta_bw "
-                  "%.4g  lambda_l2 %.4g  (loss %.4f)\n",
-                  built->k_compute, built->k_dram, built->beta_bw, built->lambda_l2,
-                  loss(built, &s, -1));
-    err_acc in[N_SOURCES] = {{0}}, out_[N_SOURCES] = {{0}};
-    uint32_t pairs[N_SOURCES] = {0};
+                  "%.4g  lambda_l2 %.4g  (objective %.4f)\n",
+                  res->builtin.k_compute, res->builtin.k_dram, res->builtin.beta_bw,
+                  res->builtin.lambda_l2, res->loss_builtin);
     {
         if_model m = *if_model_default();
         bool seen[256][N_SOURCES];
         memset(seen, 0, sizeof seen);
         for (uint32_t i = 0; i < s.n_row; i++) {
             const fit_row *r = &s.row[i];
-            acc_row(&in[r->src], r, predict_row(&m, &s, r));
+            acc_row(&res->in[r->src], r, predict_row(&m, &s, r));
             if (!seen[r->pair][r->src]) {
                 seen[r->pair][r->src] = true;
-                pairs[r->src]++;
+                res->in[r->src].pairs++;
+                res->held[r->src].pairs++;
             }
         }
+        for (size_t i = 0; i < N_SOURCES; i++)
+            acc_mean(&res->in[i]);
     }
     report_table(&b,
                  "in sample, built-in coefficients (mean absolute relative error; in "
-                 "parentheses the \"no interference\" prediction):",
-                 in, &s, pairs);
+                 "parentheses: no interference, and the estimate alone):",
+                 res, res->in);
     if (p->held_out) {
+        res->held_out = true;
         for (uint32_t k = 0; k < s.n_pair; k++) {
             if_coef ck = fit_coef(&s, (int)k);
             if_model m = if_model_contention(ck);
             for (uint32_t i = 0; i < s.n_row; i++)
                 if (s.row[i].pair == k)
-                    acc_row(&out_[s.row[i].src], &s.row[i], predict_row(&m, &s, &s.row[i]));
+                    acc_row(&res->held[s.row[i].src], &s.row[i], predict_row(&m, &s, &s.row[i]));
+        }
+        for (size_t i = 0; i < N_SOURCES; i++) {
+            uint32_t pairs = res->held[i].pairs;
+            acc_mean(&res->held[i]);
+            res->held[i].pairs = pairs;
         }
         report_table(&b,
                      "held out by model pair (each pair predicted by a fit without its rows):",
-                     out_, &s, pairs);
+                     res, res->held);
     }
+    us_buf_printf(&b,
+                  "\nWith the measured alone latency as input, the co-located latency's error "
+                  "equals the slowdown's.\n");
     if (!us_buf_ok(&b)) {
         rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory (report)");
         goto out;
     }
-    *report = us_strdup(b.data);
-    if (!*report)
+    if (report && !(*report = us_strdup(b.data)))
         rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
 out:
     us_buf_free(&b);
@@ -613,4 +634,11 @@ out:
     us_free(s.pe);
     us_free(s.row);
     return rc;
+}
+
+int usher_interfere_fit(const usher_interfere_fit_params *p, char **report, usher_error *err)
+{
+    if (!report)
+        return us_err_set(err, USHER_ERR_INVALID, "usher_interfere_fit: missing argument");
+    return if_fit_run(p, NULL, report, err);
 }

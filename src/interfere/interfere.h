@@ -41,6 +41,7 @@ typedef struct if_replica {
     double latency_ms; /* one batch alone, end to end */
     double gpu_ms;     /* of which its kernels occupy the GPU, (0, latency_ms] */
     double compute_ms; /* of gpu_ms, arithmetic at the achievable peak, [0, gpu_ms] */
+    double mem_ms;     /* of gpu_ms, kernels bound by DRAM bandwidth, [0, gpu_ms] */
     double dram_mb;    /* DRAM traffic per batch, >= 0 */
     double l2_mb;      /* L2 working set, >= 0 */
     int64_t batch;     /* >= 1 (throughput) */
@@ -93,6 +94,33 @@ int if_device_of(const gpu_type *g, if_device *out, usher_error *err);
 /* A replica from an estimator profile of a device of that type (share from
  * the profile); USHER_ERR_INVALID names the missing field. */
 int if_replica_of(const usher_profile *p, if_replica *out, usher_error *err);
+
+/* ---- the fit (fit.c; usher_interfere_fit) ---- */
+#define IF_FIT_MAX_SOURCES 8
+typedef struct if_fit_errors {
+    uint32_t rows, pairs;
+    /* mean absolute relative errors: of the slowdown (model, and "no
+     * interference" = 1), and of the co-located latency built on the
+     * estimator's alone latency (model x estimate, and the estimate alone) */
+    double slow, slow_none, est, est_none;
+    double worst; /* largest relative error of the slowdown */
+} if_fit_errors;
+
+typedef struct if_fit_result {
+    uint32_t rows, skipped, n_sources;
+    char source[IF_FIT_MAX_SOURCES][32];
+    if_coef fitted, builtin;
+    double loss_fitted, loss_builtin;   /* the fit's objective on every row */
+    if_fit_errors in[IF_FIT_MAX_SOURCES];   /* built-in coefficients, every row */
+    if_fit_errors held[IF_FIT_MAX_SOURCES]; /* each pair predicted by a fit without it */
+    bool held_out;
+} if_fit_result;
+
+/* usher_interfere_fit with the figures as numbers (res) and/or as text (report,
+ * released with usher_free; either may be NULL) */
+struct usher_interfere_fit_params;
+int if_fit_run(const struct usher_interfere_fit_params *p, if_fit_result *res, char **report,
+               usher_error *err);
 
 /* DRAM utilisation of a replica while its kernels run: its traffic over its
  * kernel time, as a fraction of the device's bandwidth */

@@ -4,13 +4,14 @@
  * Each replica alone takes L = h + g: h off the GPU (host, launches, copies),
  * g with kernels on it. Beside others its kernel time becomes g * F with
  *
- *   F = f_sm * f_bw * f_l2
+ *   g' = ((g - m) * f_sm + m * max(f_sm, rho)) * (1 + beta * sum_j busy_j * u_j) * f_l2
  *   f_sm = max(1, fill_i * s_i + sum_j busy_j * fill_j * s_j)   shares over 100%
  *          (1 when the MPS caps sum to at most 100%: the caps keep them apart)
- *   f_bw = max(1, u_i + sum_j busy_j * u_j) * (1 + beta * sum_j busy_j * u_j)
+ *   rho  = u_i + sum_j busy_j * u_j     DRAM demand over the device's bandwidth
  *   f_l2 = 1 + lambda * min(1, sum_j busy_j * W_j / L2)
  *
- * where j runs over the others, s is the MPS share, u the DRAM utilisation
+ * where j runs over the others, m the time of its DRAM-bound kernels (only they
+ * stretch when the demand passes the bandwidth), s is the MPS share, u the DRAM utilisation
  * while running (traffic / kernel time / device bandwidth), W the L2 working
  * set, fill = min(1, k_compute * compute_ms / g + k_dram * u) the fraction of
  * its SMs a replica keeps busy while running, and busy = g F / (h + g F) the
@@ -36,10 +37,10 @@
 
 /* coefficients fitted by `usher interfere --fit data/interference.csv` on every
  * pair (the held-out figures of docs/interference.md refit without the pair) */
-#define FIT_K_COMPUTE 0.3672
-#define FIT_K_DRAM 1.109
-#define FIT_BETA_BW 0.1328
-#define FIT_LAMBDA_L2 0.07344
+#define FIT_K_COMPUTE 0.3418
+#define FIT_K_DRAM 1.629
+#define FIT_BETA_BW 0.09375
+#define FIT_LAMBDA_L2 0.07461
 
 #define MAX_ITER 200
 #define TOL 1e-9
@@ -76,7 +77,10 @@ static int contention_predict(const if_model *m, const if_device *d, const if_re
             double ow = fmax(0, sw - busy[i] * r[i].l2_mb);
             double of = fmax(0, sf - busy[i] * fill[i] * r[i].share);
             fsm[i] = capped ? 1 : fmax(1, fill[i] * r[i].share + of);
-            fbw[i] = fmax(1, u[i] + ob) * (1 + c->beta_bw * ob);
+            double rho = u[i] + ob, m_ms = fmin(r[i].mem_ms, r[i].gpu_ms);
+            double stretched = (r[i].gpu_ms - m_ms) * fsm[i] + m_ms * fmax(fsm[i], rho);
+            /* f_bw: the factor bandwidth adds beyond SM time-slicing */
+            fbw[i] = stretched / (r[i].gpu_ms * fsm[i]) * (1 + c->beta_bw * ob);
             fl2[i] = 1 + c->lambda_l2 * fmin(1, ow / d->l2_mb);
             double target = fsm[i] * fbw[i] * fl2[i];
             double next = 0.5 * F[i] + 0.5 * target;
@@ -144,6 +148,9 @@ int if_predict(const if_model *m, const if_device *d, const if_replica *r, uint3
                           : !(isfinite(x->compute_ms) && x->compute_ms >= 0 &&
                               x->compute_ms <= x->gpu_ms * (1 + 1e-9))
                               ? "compute_ms (in [0, gpu_ms])"
+                          : !(isfinite(x->mem_ms) && x->mem_ms >= 0 &&
+                              x->mem_ms <= x->gpu_ms * (1 + 1e-9))
+                              ? "mem_ms (in [0, gpu_ms])"
                           : !(isfinite(x->dram_mb) && x->dram_mb >= 0) ? "dram_mb"
                           : !(isfinite(x->l2_mb) && x->l2_mb >= 0)     ? "l2_mb"
                           : x->batch < 1                                ? "batch"
@@ -183,6 +190,7 @@ int if_replica_of(const usher_profile *p, if_replica *out, usher_error *err)
                         .latency_ms = p->latency_ms,
                         .gpu_ms = p->gpu_ms,
                         .compute_ms = p->compute_ms,
+                        .mem_ms = p->mem_bound_ms,
                         .dram_mb = p->dram_mb,
                         .l2_mb = p->l2_working_set_mb,
                         .batch = p->batch};
