@@ -119,6 +119,33 @@ contains est_unbound "input:1"
 printf '[t4 x]\nnonsense = 1\n' >"$tmp/cal.txt"
 check est_bad_cal 1 "$usher" estimate "$zoo/resnet50.onnx" --gpu t4 --calibration "$tmp/cal.txt"
 contains est_bad_cal "cal.txt:2: unknown key 'nonsense'"
+# usher interfere (issue 12): co-located latencies, one JSON object per replica
+check if_help 0 "$usher" interfere --help;            contains if_help "MODEL:BATCH:SHARE"
+check if_json 0 "$usher" interfere --gpu v100-32gb --framework tensorrt \
+      "$zoo/resnet50.onnx:2:80" "$zoo/alexnet.onnx:2:20" --json
+/usr/bin/python3 - "$tmp/out" <<'PY' || fails=$((fails + 1))
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert len(rows) == 2, len(rows)
+for r in rows:
+    for k in ["model", "batch", "share", "latency_alone_ms", "latency_colocated_ms", "slowdown"]:
+        assert k in r, k
+    assert r["latency_colocated_ms"] > r["latency_alone_ms"] > 0, r
+    assert abs(r["slowdown"] - r["latency_colocated_ms"] / r["latency_alone_ms"]) < 1e-3, r
+assert rows[0]["batch"] == 2 and rows[0]["share"] == 80 and rows[1]["share"] == 20
+print("ok   if_json_fields")
+PY
+check if_mig 0 "$usher" interfere --gpu a100-80gb:1g.10gb --framework pytorch-eager \
+      "$zoo/vgg19.onnx:128:100" "$zoo/vgg19.onnx:128:100"
+contains if_mig "SMs time-sliced"
+check if_bad_spec 2 "$usher" interfere --gpu t4 "$zoo/resnet50.onnx:4"
+contains if_bad_spec "MODEL:BATCH:SHARE"
+check if_bad_share 2 "$usher" interfere --gpu t4 "$zoo/resnet50.onnx:4:0"
+check if_bad_gpu 1 "$usher" interfere --gpu t5 "$zoo/resnet50.onnx:4:50"
+contains if_bad_gpu "t4"
+check if_no_model 1 "$usher" interfere --gpu t4 "$tmp/none.onnx:4:50"
+contains if_no_model "replica 1"
+check if_fit_missing 1 "$usher" interfere --fit "$tmp/none.csv"
 # without a GPU (CI), calibrate must say so and fail cleanly; with one it must succeed
 if "$usher" calibrate -o "$tmp/measured.txt" >"$tmp/out" 2>&1; then
     check est_measured 0 "$usher" estimate "$zoo/resnet50.onnx" --gpu "$(sed -n 's/^\[\([^ ]*\) .*/\1/p' "$tmp/measured.txt" | head -1)" --calibration "$tmp/measured.txt"
