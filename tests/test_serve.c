@@ -656,6 +656,19 @@ TEST(infer_every_model)
     request("GET", "/metrics", NULL, NULL, 0, &r);
     ASSERT_CONTAINS(r.body, "usher_batches_inline_total{model=\"vad\"}");
     ASSERT_CONTAINS(r.body, "usher_batches_inline_handed_over_total{model=\"vad\"}");
+    /* no plan file: each replica's timed runs at the CPU plan's batch, with no GPU label,
+     * and no predicted gauge per replica (the plan file gives those), not even a 0 */
+    const rt_model_cfg *vad = rt_model_config(srv_find(srv, "vad")->rt);
+    char want[256];
+    snprintf(want, sizeof want,
+             "usher_replica_batch_duration_seconds_count{model=\"vad\",replica=\"0\","
+             "device=\"cpu\",batch=\"%d\"} ",
+             vad->max_batch);
+    ASSERT_CONTAINS(r.body, want);
+    ASSERT_CONTAINS(r.body, "# TYPE usher_replica_batch_latency_predicted_colocated_seconds gauge");
+    ASSERT(!strstr(r.body, "usher_replica_batch_latency_predicted_seconds{"));
+    ASSERT(!strstr(r.body, "usher_replica_batch_latency_predicted_colocated_seconds{"));
+    ASSERT(!strstr(r.body, "gpu=\""));
     reply_free(&r);
     ASSERT_HEALTHY();
 }

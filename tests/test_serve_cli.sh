@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_serve_cli.sh [SECONDS] - `usher serve` and `usher load` as processes:
 # usage errors, a bad model at start-up (FAULT-8), config.pbtxt's queue delay,
-# a plan file and SIGHUP, overload (3x capacity: every request answered
+# a plan file and SIGHUP, the plan's per-replica predicted batch latencies
+# (alone, co-located) and the observed one in /metrics, overload (3x capacity: every request answered
 # exactly once with 200 or 503, goodput >= 90% of the goodput at capacity,
 # admitted p99 within the SLO), recovery after a slowdown, and SIGTERM under
 # load (FAULT-7: exit 0, queued work answered, no worker left behind).
@@ -152,6 +153,100 @@ if start_server "$tmp/bad" --plan "$tmp/plan.json" && wait_ready mlp; then
     srv=
 else
     fail "plan_file_start"
+fi
+
+# ---- per replica: the plan's predicted batch latency (alone, co-located), the observed ----
+# One mlp replica planned at batch 4 on the plan's GPU 0 (run on the CPU here). Five
+# sequential 4-row requests are five runs of the planned size, three 1-row ones are not
+# counted. A plan without latency_colocated_ms has no co-located gauge; SIGHUP with the
+# field adds it (the runtime stays: only a prediction changed), a new placement (a second
+# replica on GPU 1) restarts the workers and labels each replica with its GPU, and a plan
+# without the field again removes it.
+rplan() { # rplan 'REPLICA, ...' ['REPLICA, ...']: gpus[0] and gpus[1] of a100-80gb
+    local g="{\"type\": \"a100-80gb\", \"replicas\": [$1]}"
+    [ -n "${2:-}" ] && g="$g, {\"type\": \"a100-80gb\", \"replicas\": [$2]}"
+    printf '{"schema_version": 1, "gpus": [%s]}\n' "$g" >"$tmp/plan.json"
+}
+sighup_wait() { # SIGHUP, then wait until the server says how many models it switched
+    local n
+    n=$(grep -c "switched to the new plan" "$tmp/serve.log")
+    kill -HUP "$srv"
+    for _ in $(seq 300); do
+        [ "$(grep -c "switched to the new plan" "$tmp/serve.log")" -gt "$n" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# mcheck NAME PYTHON: scrape /metrics; PYTHON (a boolean expression) sees s(NAME), the
+# samples of a metric as {frozenset of label pairs: value}, and L(**labels), that key
+mcheck() {
+    curl -s "$url/metrics" >"$tmp/mr"
+    $py - "$tmp/mr" "$2" <<'PY' && ok "$1" || { fail "$1"; grep '^usher_replica_' "$tmp/mr"; }
+import re, sys
+samples = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'^(\w+)\{([^}]*)\} (\S+)$', line.strip())
+    if m:
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        samples.setdefault(m.group(1), {})[labels] = float(m.group(3))
+s = lambda name: samples.get(name, {})
+L = lambda **kw: frozenset(kw.items())
+sys.exit(0 if eval("(" + sys.argv[2] + ")") else 1)
+PY
+}
+printf '{"inputs":[{"name":"x","datatype":"FP32","shape":[4,16],"data":[%s]}]}' \
+    "$(seq -s, 1 64)" >"$tmp/x4.json"
+rplan '{"model": "mlp", "batch": 4, "share": 60, "latency_ms": 2.5}'
+if start_server "$tmp/bad" --plan "$tmp/plan.json" && wait_ready mlp; then
+    for _ in 1 2 3; do
+        curl -s -o /dev/null -w '%{http_code}\n' -d @"$tmp/x1.json" "$url/v2/models/mlp/infer"
+    done >"$tmp/codes1"
+    for _ in 1 2 3 4 5; do
+        curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -d @"$tmp/x4.json" "$url/v2/models/mlp/infer"
+    done >"$tmp/codes4"
+    tmax=$(awk '$1 == 200 { n++; if ($2 > t) t = $2 } END { print n == 5 ? t : -1 }' "$tmp/codes4")
+    [ "$(sort -u "$tmp/codes1")" = 200 ] || fail "replica_metrics: 1-row requests: $(cat "$tmp/codes1")"
+    k0='L(model="mlp", replica="0", gpu="0", device="cpu", batch="4")'
+    mcheck replica_predicted_alone "s('usher_replica_batch_latency_predicted_seconds') == {$k0: 0.0025}"
+    mcheck replica_no_colocated_without_field \
+        "'usher_replica_batch_latency_predicted_colocated_seconds' not in samples and $k0 in s('usher_replica_batch_latency_predicted_seconds')"
+    mcheck replica_observed_planned_batch \
+        "s('usher_replica_batch_duration_seconds_count') == {$k0: 5} and
+         0 < s('usher_replica_batch_latency_observed_seconds')[$k0] <= $tmax and
+         abs(s('usher_replica_batch_latency_observed_seconds')[$k0] - s('usher_replica_batch_duration_seconds_sum')[$k0] / 5) < 1e-6"
+    grep -q "^# TYPE usher_replica_batch_latency_predicted_colocated_seconds gauge" "$tmp/mr" &&
+        ok replica_colocated_declared || fail replica_colocated_declared
+    # the field added: the gauge appears, the runtime (and its counts) stay
+    rplan '{"model": "mlp", "batch": 4, "share": 60, "latency_ms": 2.5, "latency_colocated_ms": 3.125}'
+    sighup_wait && grep -q "0 models switched" "$tmp/serve.log" ||
+        fail "replica_colocated_reload: $(tail -5 "$tmp/serve.log")"
+    mcheck replica_colocated_after_reload \
+        "s('usher_replica_batch_latency_predicted_colocated_seconds') == {$k0: 0.003125} and
+         s('usher_replica_batch_latency_predicted_seconds') == {$k0: 0.0025} and
+         s('usher_replica_batch_duration_seconds_count') == {$k0: 5}"
+    # a second replica on GPU 1, without the field: new workers, each replica its own labels
+    rplan '{"model": "mlp", "batch": 4, "share": 50, "latency_ms": 2.5, "latency_colocated_ms": 3.5}' \
+        '{"model": "mlp", "batch": 4, "share": 100, "latency_ms": 2}'
+    sighup_wait && grep -q "1 model switched" "$tmp/serve.log" ||
+        fail "replica_placement_reload: $(tail -5 "$tmp/serve.log")"
+    k1='L(model="mlp", replica="1", gpu="1", device="cpu", batch="4")'
+    mcheck replica_labels_per_gpu \
+        "s('usher_replica_batch_latency_predicted_colocated_seconds') == {$k0: 0.0035} and
+         s('usher_replica_batch_latency_predicted_seconds') == {$k0: 0.0025, $k1: 0.002} and
+         s('usher_replica_batch_duration_seconds_count') == {$k0: 0, $k1: 0} and
+         'usher_replica_batch_latency_observed_seconds' not in samples"
+    # the field gone again: so is the gauge
+    rplan '{"model": "mlp", "batch": 4, "share": 50, "latency_ms": 2.5}' \
+        '{"model": "mlp", "batch": 4, "share": 100, "latency_ms": 2}'
+    sighup_wait || fail "replica_colocated_removed: no reload"
+    mcheck replica_colocated_removed \
+        "'usher_replica_batch_latency_predicted_colocated_seconds' not in samples and
+         s('usher_replica_batch_latency_predicted_seconds') == {$k0: 0.0025, $k1: 0.002}"
+    kill -TERM "$srv"
+    wait "$srv"
+    srv=
+else
+    fail "replica_metrics_start"
 fi
 
 # ---- overload ----------------------------------------------------------------------

@@ -150,6 +150,8 @@ typedef struct replica {
     uint64_t backoff_ns, backoff_until;
     batch_run handoff;      /* when handed */
     uint64_t last_contact;  /* last proof of life: a run or a ping */
+    int timed_rows;         /* runs of exactly this many rows are timed apart: ... */
+    uint64_t timed_runs, timed_ns; /* ... how many succeeded and their time (replica stats) */
     /* the thread's own */
     rt_worker *w;           /* changed only under mu, by this thread or by a run that lost it */
     int64_t *rows;          /* decision scratch, view_cap entries */
@@ -1059,8 +1061,13 @@ static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_te
     if (contact)
         p->last_contact = t1;
     release_claim(m, p, b);
-    if (rc == USHER_OK && o == RT_OK)
+    if (rc == USHER_OK && o == RT_OK) {
         note_run(m, b->reqs[0], b->rows, b->cost, t1 - b->t0, t1);
+        if (b->rows == p->timed_rows) {
+            p->timed_runs++;
+            p->timed_ns += t1 - b->t0;
+        }
+    }
     if (demote && m->batch_max > 1) {
         US_LOGW("model '%s': %s; served one request per batch from now on", m->cfg.name, e.msg);
         m->batch_max = 1;
@@ -1402,10 +1409,12 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
     for (int i = 0; i < cfg->replicas; i++)
         if (cfg->place[i].mps_percentage < 0 || cfg->place[i].mps_percentage > 100 ||
             cfg->place[i].sm_percentage < 0 || cfg->place[i].sm_percentage > 100 ||
+            cfg->place[i].batch < 0 || cfg->place[i].batch > RT_MAX_BATCH ||
             !memchr(cfg->place[i].device, 0, sizeof cfg->place[i].device))
             return us_err_set(err, USHER_ERR_INVALID, "model '%s': replica %d: MPS share %d %%, "
-                              "SM share %d %% (0 to 100) or device name too long", cfg->name, i,
-                              cfg->place[i].mps_percentage, cfg->place[i].sm_percentage);
+                              "SM share %d %% (0 to 100), batch %d (0 to %d) or device name too "
+                              "long", cfg->name, i, cfg->place[i].mps_percentage,
+                              cfg->place[i].sm_percentage, cfg->place[i].batch, RT_MAX_BATCH);
     rt_model *m = us_calloc(1, sizeof *m);
     if (!m)
         return us_err_set(err, USHER_ERR_NOMEM, "model '%s'", cfg->name);
@@ -1440,6 +1449,7 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
         p->m = m;
         p->idx = i;
         p->state = REP_STARTING;
+        p->timed_rows = cfg->place[i].batch > 0 ? cfg->place[i].batch : cfg->max_batch;
         p->rows = us_mallocarray(m->view_cap, sizeof *p->rows);
         p->dls = us_mallocarray(m->view_cap, sizeof *p->dls);
         p->arr = us_mallocarray(m->view_cap, sizeof *p->arr);
@@ -1536,6 +1546,18 @@ void rt_model_get_stats(rt_model *m, rt_model_stats *out)
     out->shedding = m->last_shed && now - m->last_shed < SHEDDING_NS;
     out->latency_learned = m->learn;
     pthread_mutex_unlock(&m->mu);
+}
+
+bool rt_model_replica_stats(rt_model *m, int idx, rt_replica_stats *out)
+{
+    if (idx < 0 || idx >= m->n_rep)
+        return false;
+    pthread_mutex_lock(&m->mu);
+    const replica *p = &m->rep[idx];
+    *out = (rt_replica_stats){.rows = p->timed_rows, .runs = p->timed_runs,
+                              .run_ns = p->timed_ns};
+    pthread_mutex_unlock(&m->mu);
+    return true;
 }
 
 int rt_model_worker_pid(rt_model *m, int idx)

@@ -125,11 +125,14 @@ typedef struct rt_model_cfg {
     char device[32];           /* storage for be.device */
     /* where each replica runs, when not as be says: a device ("cuda:N"; empty:
      * be.device), an MPS compute share (1..100 %; 0: none) and an SM partition
-     * (a green context of 1..99 % of the SMs; 0: none) */
+     * (a green context of 1..99 % of the SMs; 0: none); and the batch size its
+     * runs are timed at apart (rt_model_replica_stats: the plan's batch for that
+     * replica, 0..RT_MAX_BATCH; 0: max_batch) */
     struct {
         char device[32];
         int mps_percentage;
         int sm_percentage;
+        int batch;
     } place[RT_MAX_REPLICAS];
 } rt_model_cfg;
 
@@ -176,6 +179,14 @@ void rt_model_stop(rt_model *m, uint64_t drain_ns);
 bool rt_model_ready(const rt_model *m);
 const rt_model_cfg *rt_model_config(const rt_model *m);
 void rt_model_get_stats(rt_model *m, rt_model_stats *out);
+/* One replica's runs at the batch size its place[].batch names: what it was predicted for. */
+typedef struct rt_replica_stats {
+    int rows;              /* that size: place[].batch, else max_batch */
+    uint64_t runs;         /* successful runs of exactly that many rows */
+    uint64_t run_ns;       /* their times summed: send to answer, as rt_model_stats.compute_ns */
+} rt_replica_stats;
+/* A replica's (0..replicas-1) runs since rt_model_new; false for an index out of range. */
+bool rt_model_replica_stats(rt_model *m, int replica, rt_replica_stats *out);
 /* The process id of a replica's worker (0..replicas-1); 0 while it has none running
  * (tests and fault injection kill it). */
 int rt_model_worker_pid(rt_model *m, int replica);

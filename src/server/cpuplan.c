@@ -695,11 +695,15 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
                   usher_error *err)
 {
     _Static_assert(PF_MAX_BATCH <= RT_MAX_BATCH, "a plan's batch must fit the runtime");
+    _Static_assert(PF_MAX_BATCH <= 65535, "a plan's batch must fit srv_model.rbatch");
     for (size_t i = 0; i < n; i++) {
         ms[i].replicas = 0;
         ms[i].max_batch = 0;
         memset(ms[i].gpu, 0xff, sizeof ms[i].gpu); /* -1: none */
         memset(ms[i].share, 0, sizeof ms[i].share);
+        memset(ms[i].rbatch, 0, sizeof ms[i].rbatch);
+        memset(ms[i].plan_lat_ms, 0, sizeof ms[i].plan_lat_ms);
+        memset(ms[i].plan_coloc_ms, 0, sizeof ms[i].plan_coloc_ms);
     }
     pf_plan f;
     int rc = pf_load(path, &f, err);
@@ -722,6 +726,9 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
             }
             m->gpu[m->replicas] = (short)(g < 32767 ? g : 32767);
             m->share[m->replicas] = (unsigned char)ceil(rp->share);
+            m->rbatch[m->replicas] = (unsigned short)rp->batch; /* 1..PF_MAX_BATCH */
+            m->plan_lat_ms[m->replicas] = rp->latency_ms;
+            m->plan_coloc_ms[m->replicas] = rp->latency_colocated_ms;
             m->replicas++;
             if (rp->batch > m->max_batch)
                 m->max_batch = rp->batch;

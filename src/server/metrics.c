@@ -52,6 +52,58 @@ static void per_model_gauge(us_buf *b, const usher_server *s, const rt_model_sta
     }
 }
 
+/* The labels of one replica's samples: model; replica, its index among the model's (the
+ * plan file's order); gpu, the plan file's GPU (its index in gpus[]; none without a plan
+ * file); device, where its worker runs; batch, the size its predictions and its timed runs
+ * are for. */
+static void replica_labels(char *out, size_t n, const srv_model *m, const rt_model_cfg *cfg,
+                           int i, int rows)
+{
+    char gpu[24] = "";
+    if (m->gpu[i] >= 0)
+        snprintf(gpu, sizeof gpu, ",gpu=\"%d\"", m->gpu[i]);
+    snprintf(out, n, "model=\"%s\",replica=\"%d\"%s,device=\"%s\",batch=\"%d\"",
+             m->rm->name, i, gpu, cfg->place[i].device[0] ? cfg->place[i].device : cfg->device,
+             rows);
+}
+
+typedef enum { REP_PREDICTED, REP_COLOCATED, REP_OBSERVED, REP_DURATION } rep_metric;
+
+/* One per-replica family over every served model's current replicas (docs/serve.md,
+ * Metrics); a gauge whose value is not known has no sample. */
+static void per_replica(us_buf *b, const usher_server *s, rep_metric which)
+{
+    for (size_t k = 0; k < s->n; k++) {
+        const srv_model *m = &s->m[k];
+        if (m->error[0] || !m->rt)
+            continue;
+        const rt_model_cfg *cfg = rt_model_config(m->rt);
+        for (int i = 0; i < cfg->replicas && i < m->replicas; i++) {
+            rt_replica_stats rs;
+            if (!rt_model_replica_stats(m->rt, i, &rs))
+                continue;
+            char l[512];
+            replica_labels(l, sizeof l, m, cfg, i, rs.rows);
+            if (which == REP_PREDICTED && m->plan_lat_ms[i] > 0)
+                us_buf_printf(b, "usher_replica_batch_latency_predicted_seconds{%s} %.9g\n", l,
+                              m->plan_lat_ms[i] * 1e-3);
+            else if (which == REP_COLOCATED && m->plan_coloc_ms[i] > 0)
+                us_buf_printf(b,
+                              "usher_replica_batch_latency_predicted_colocated_seconds{%s} "
+                              "%.9g\n",
+                              l, m->plan_coloc_ms[i] * 1e-3);
+            else if (which == REP_OBSERVED && rs.runs)
+                us_buf_printf(b, "usher_replica_batch_latency_observed_seconds{%s} %.9f\n", l,
+                              (double)rs.run_ns * 1e-9 / (double)rs.runs);
+            else if (which == REP_DURATION)
+                us_buf_printf(b,
+                              "usher_replica_batch_duration_seconds_sum{%s} %.9f\n"
+                              "usher_replica_batch_duration_seconds_count{%s} %llu\n",
+                              l, (double)rs.run_ns * 1e-9, l, (unsigned long long)rs.runs);
+        }
+    }
+}
+
 void srv_metrics(usher_server *s, us_buf *b)
 {
     rt_model_stats st[REPO_MAX_MODELS];
@@ -111,7 +163,9 @@ void srv_metrics(usher_server *s, us_buf *b)
         us_buf_printf(b, "usher_model_replicas_ready{model=\"%s\"} %d\n", s->m[i].rm->name,
                       st[i].replicas_ready);
     head(b, "usher_batch_latency_predicted_seconds", "gauge",
-         "The plan's latency of one batch at the planned batch size.");
+         "The latency of one batch at the planned batch size that batching and admission "
+         "start from: measured at load (CPU plan); none with a plan file (its latencies are "
+         "per replica).");
     for (size_t i = 0; i < s->n; i++)
         if (!s->m[i].error[0] && s->m[i].max_batch <= SRV_MAX_PROFILE_BATCH &&
             s->m[i].lat_ns[s->m[i].max_batch])
@@ -120,12 +174,28 @@ void srv_metrics(usher_server *s, us_buf *b)
                           s->m[i].rm->name, s->m[i].max_batch,
                           (double)s->m[i].lat_ns[s->m[i].max_batch] * 1e-9);
     head(b, "usher_batch_latency_observed_seconds", "gauge",
-         "Mean observed time of a batch's run (compare with the predicted).");
+         "Mean time of the batch runs of successful requests, weighted by request, every "
+         "batch size mixed (usher_compute_seconds_total / successes).");
     for (size_t i = 0; i < s->n; i++)
         if (st[i].batches && st[i].outcome[RT_OK])
             us_buf_printf(b, "usher_batch_latency_observed_seconds{model=\"%s\"} %.6f\n",
                           s->m[i].rm->name,
                           (double)st[i].compute_ns * 1e-9 / (double)st[i].outcome[RT_OK]);
+    head(b, "usher_replica_batch_latency_predicted_seconds", "gauge",
+         "The plan file's latency of one batch of this replica's planned size at its share, "
+         "alone on its GPU (replicas[].latency_ms).");
+    per_replica(b, s, REP_PREDICTED);
+    head(b, "usher_replica_batch_latency_predicted_colocated_seconds", "gauge",
+         "The plan file's latency of one such batch beside its GPU's other replicas, all "
+         "running back to back (replicas[].latency_colocated_ms).");
+    per_replica(b, s, REP_COLOCATED);
+    head(b, "usher_replica_batch_latency_observed_seconds", "gauge",
+         "Mean time of this replica's successful runs of exactly the planned batch size "
+         "(send to answer), since its workers started.");
+    per_replica(b, s, REP_OBSERVED);
+    head(b, "usher_replica_batch_duration_seconds", "summary",
+         "The same runs: their count and summed time (for means over a window).");
+    per_replica(b, s, REP_DURATION);
     per_model_gauge(b, s, st, "usher_batch_latency_scale",
                     "Observed over predicted batch time, as batching and admission apply it (1: "
                     "as predicted): the second largest of the last 32 runs within 2 s, decaying "

@@ -854,6 +854,8 @@ static void model_cfg(const usher_server *s, const srv_model *m, rt_model_cfg *c
     /* a plan file's GPU replicas: the CUDA provider on that device, the MPS share
      * in the worker's environment (docs/serve.md: GPUs) */
     for (int i = 0; i < m->replicas && i < RT_MAX_REPLICAS; i++)
+        cfg->place[i].batch = m->rbatch[i]; /* its runs at the plan's batch, timed apart */
+    for (int i = 0; i < m->replicas && i < RT_MAX_REPLICAS; i++)
         if (s->gpus > 0 && m->gpu[i] >= 0 && m->gpu[i] < s->gpus) {
             snprintf(cfg->place[i].device, sizeof cfg->place[i].device, "cuda:%d", m->gpu[i]);
             int share = m->share[i] < 100 ? m->share[i] : 0;
@@ -952,6 +954,9 @@ static void plan_copy(srv_model *dst, const srv_model *src)
     dst->plan_note = src->plan_note;
     memcpy(dst->gpu, src->gpu, sizeof dst->gpu);
     memcpy(dst->share, src->share, sizeof dst->share);
+    memcpy(dst->rbatch, src->rbatch, sizeof dst->rbatch);
+    memcpy(dst->plan_lat_ms, src->plan_lat_ms, sizeof dst->plan_lat_ms);
+    memcpy(dst->plan_coloc_ms, src->plan_coloc_ms, sizeof dst->plan_coloc_ms);
 }
 
 static bool same_plan(const srv_model *a, const srv_model *b)
@@ -959,7 +964,8 @@ static bool same_plan(const srv_model *a, const srv_model *b)
     return a->replicas == b->replicas && a->threads == b->threads &&
            a->max_batch == b->max_batch && a->batchable == b->batchable &&
            a->slo_ms == b->slo_ms && memcmp(a->gpu, b->gpu, sizeof a->gpu) == 0 &&
-           memcmp(a->share, b->share, sizeof a->share) == 0;
+           memcmp(a->share, b->share, sizeof a->share) == 0 &&
+           memcmp(a->rbatch, b->rbatch, sizeof a->rbatch) == 0;
 }
 
 #define RELOAD_READY_TIMEOUT_NS (120ull * 1000000000ull)
@@ -1018,7 +1024,8 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         srv_model *m = &s->m[i], *nx = &next[i];
         if (!m->rt || m->error[0] || nx->error[0] || nx->replicas <= 0)
             continue; /* unavailable, or left out of the new plan: as it was */
-        if (same_plan(m, nx)) { /* the runtime stays; rate, capacity and note may differ */
+        if (same_plan(m, nx)) { /* the runtime stays; rate, capacity, note and the plan's
+                                   predicted latencies may differ */
             pthread_rwlock_wrlock(&s->rt_lock);
             plan_copy(m, nx);
             pthread_rwlock_unlock(&s->rt_lock);

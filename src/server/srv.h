@@ -45,6 +45,11 @@ typedef struct srv_model {
     double capacity;            /* requests/s the plan's replicas sustain at max_batch */
     short gpu[RT_MAX_REPLICAS]; /* per replica, the plan file's GPU (index in its list; -1: none) */
     unsigned char share[RT_MAX_REPLICAS]; /* and its MPS share there, % */
+    unsigned short rbatch[RT_MAX_REPLICAS]; /* and its batch in the plan file (0: no plan file:
+                                               max_batch) */
+    /* and the plan file's predicted latency of one such batch, ms (0: not given): alone at
+     * its share (latency_ms), and beside the GPU's other replicas (latency_colocated_ms) */
+    double plan_lat_ms[RT_MAX_REPLICAS], plan_coloc_ms[RT_MAX_REPLICAS];
     const char *plan_note;      /* e.g. "SLO below the measured batch-1 latency" */
     /* front-end counters (the runtime keeps the rest) */
     atomic_uint_fast64_t invalid;      /* refused before the runtime (bad request) */
