@@ -23,6 +23,7 @@ ALLOWED = {
     "interfere": {"estimate", "onnx", "ir", "gpu", "core"},
     "plan": {"interfere", "estimate", "planfile", "onnx", "ir", "gpu", "core"},
     "server": {"runtime", "backend", "planfile", "gpu", "core"},
+    "sim": {"runtime", "interfere", "planfile", "gpu", "core"},
     "cli": set(),
 }
 # documented exceptions (docs/architecture.md): the worker's main is the runtime's,
