@@ -467,3 +467,128 @@ int sim_source_poisson(const sim_poisson_params *p, sim_source **out, usher_erro
     *out = &r->base;
     return USHER_OK;
 }
+
+int sim_source_gamma(const sim_gamma_params *p, sim_source **out, usher_error *err)
+{
+    if (!p || !out)
+        return us_err_set(err, USHER_ERR_INVALID, "sim_source_gamma: NULL argument");
+    *out = NULL;
+    int rc = check_rates("gamma workload", p->rates, p->n_models, err);
+    if (rc < 0)
+        return rc;
+    for (uint32_t i = 0; i < p->n_models; i++) {
+        double cv = p->cvs ? p->cvs[i] : p->cv;
+        if (!(cv >= 0.0 && cv <= SIM_CV_MAX)) {
+            if (p->cvs)
+                return us_err_set(err, USHER_ERR_INVALID,
+                                  "gamma workload: cvs[%u] = %g is not in [0, %g]", i, cv,
+                                  SIM_CV_MAX);
+            return us_err_set(err, USHER_ERR_INVALID, "gamma workload: cv = %g is not in [0, %g]",
+                              cv, SIM_CV_MAX);
+        }
+    }
+    renewal_source *r = NULL;
+    rc = renewal_create(PROC_GAMMA, p->rates, p->n_models, p->seed, p->duration_ns, &r, err);
+    if (rc < 0)
+        return rc;
+    for (uint32_t i = 0; i < p->n_models; i++) {
+        double cv = p->cvs ? p->cvs[i] : p->cv;
+        r->m[i].shape = cv == 0.0 ? 0.0 : 1.0 / (cv * cv);
+    }
+    renewal_start(r);
+    *out = &r->base;
+    return USHER_OK;
+}
+
+int sim_source_diurnal(const sim_diurnal_params *p, sim_source **out, usher_error *err)
+{
+    if (!p || !out)
+        return us_err_set(err, USHER_ERR_INVALID, "sim_source_diurnal: NULL argument");
+    *out = NULL;
+    int rc = check_rates("diurnal workload", p->rates, p->n_models, err);
+    if (rc < 0)
+        return rc;
+    if (p->period_ns == 0)
+        return us_err_set(err, USHER_ERR_INVALID, "diurnal workload: period_ns is 0");
+    if (!(p->phase >= 0.0 && p->phase < 1.0))
+        return us_err_set(err, USHER_ERR_INVALID, "diurnal workload: phase = %g is not in [0, 1)",
+                          p->phase);
+    double fmax = 0.0;
+    if (p->profile) {
+        if (p->n_profile == 0 || p->n_profile > 100000)
+            return us_err_set(err, USHER_ERR_INVALID,
+                              "diurnal workload: n_profile = %u is not in 1 .. 100000",
+                              p->n_profile);
+        for (uint32_t i = 0; i < p->n_profile; i++) {
+            if (!(p->profile[i] >= 0.0 && p->profile[i] <= 1e6))
+                return us_err_set(err, USHER_ERR_INVALID,
+                                  "diurnal workload: profile[%u] = %g is not in [0, 1e6]", i,
+                                  p->profile[i]);
+            if (p->profile[i] > fmax)
+                fmax = p->profile[i];
+        }
+        if (fmax == 0.0)
+            return us_err_set(err, USHER_ERR_INVALID, "diurnal workload: profile is all 0");
+    } else {
+        if (!(p->amplitude >= 0.0 && p->amplitude <= 1.0))
+            return us_err_set(err, USHER_ERR_INVALID,
+                              "diurnal workload: amplitude = %g is not in [0, 1]", p->amplitude);
+        fmax = 1.0 + p->amplitude;
+    }
+    renewal_source *r = NULL;
+    rc = renewal_create(PROC_DIURNAL, p->rates, p->n_models, p->seed, p->duration_ns, &r, err);
+    if (rc < 0)
+        return rc;
+    r->period_ns = (double)p->period_ns;
+    r->amplitude = p->amplitude;
+    r->phase = p->phase;
+    r->fmax = fmax;
+    if (p->profile) {
+        r->profile = us_mallocarray(p->n_profile, sizeof *r->profile);
+        if (!r->profile) {
+            renewal_free(&r->base);
+            return us_err_set(err, USHER_ERR_NOMEM, "diurnal workload: out of memory");
+        }
+        memcpy(r->profile, p->profile, p->n_profile * sizeof *r->profile);
+        r->n_profile = p->n_profile;
+    }
+    for (uint32_t i = 0; i < p->n_models; i++)
+        r->m[i].rate *= fmax; /* candidates at the peak rate */
+    renewal_start(r);
+    *out = &r->base;
+    return USHER_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Zipf popularity                                                         */
+
+int sim_zipf_rates(double total_rate, uint32_t n, double s, uint64_t seed, double *rates_out,
+                   usher_error *err)
+{
+    if (n == 0 || !rates_out)
+        return us_err_set(err, USHER_ERR_INVALID, "zipf: n is 0 or rates_out is NULL");
+    if (!(s >= 0.0 && s <= 10.0))
+        return us_err_set(err, USHER_ERR_INVALID, "zipf: s = %g is not in [0, 10]", s);
+    if (!(total_rate >= 0.0 && total_rate <= 1e12))
+        return us_err_set(err, USHER_ERR_INVALID, "zipf: total_rate = %g is not in [0, 1e12]",
+                          total_rate);
+    /* weights by rank, summed from the smallest for accuracy */
+    double sum = 0.0;
+    for (uint32_t k = n; k >= 1; k--)
+        sum += ws_exp(-s * ws_log((double)k));
+    /* rank of model i: a seeded Fisher-Yates permutation, kept in rates_out
+     * as doubles (exact for any uint32) until the weights replace them */
+    for (uint32_t i = 0; i < n; i++)
+        rates_out[i] = (double)(i + 1);
+    ws_rng r;
+    ws_rng_seed(&r, seed, 0x5a1f5a1full);
+    for (uint32_t i = n - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)ws_rng_below(&r, (uint64_t)i + 1);
+        double t = rates_out[i];
+        rates_out[i] = rates_out[j];
+        rates_out[j] = t;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        rates_out[i] = total_rate * ws_exp(-s * ws_log(rates_out[i])) / sum;
+    return USHER_OK;
+}

@@ -72,4 +72,21 @@ void ws_heap_pop(ws_heap *h);
 /* ns as double -> uint64, saturating; t >= 0 */
 uint64_t ws_ns(double t);
 
+
+
+/* --- the Azure trace importer over any input (tests and the fuzz target) -- */
+
+/* One input of the importer: a file by path, or bytes in memory (path NULL). */
+typedef struct ws_trace_input {
+    const char *label; /* name in messages (the path for files) */
+    const char *path;  /* NULL: mem[0..len) */
+    const uint8_t *mem;
+    size_t len;
+} ws_trace_input;
+
+/* sim_source_azure_trace over inputs[0..n) instead of p->paths (ignored). */
+int ws_trace_azure_open(const ws_trace_input *inputs, uint32_t n,
+                        const sim_azure_trace_params *p, sim_source **out,
+                        sim_azure_trace_stats *stats, usher_error *err);
+
 #endif
