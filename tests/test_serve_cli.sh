@@ -2,7 +2,8 @@
 # test_serve_cli.sh [SECONDS] - `usher serve` and `usher load` as processes:
 # usage errors, a bad model at start-up (FAULT-8), config.pbtxt's queue delay,
 # a plan file and SIGHUP, the plan's per-replica predicted batch latencies
-# (alone, co-located) and the observed one in /metrics, overload (3x capacity: every request answered
+# (alone, co-located) and the observed one in /metrics, the GPU interference
+# check's no-GPU exit and CPU dry run, overload (3x capacity: every request answered
 # exactly once with 200 or 503, goodput >= 90% of the goodput at capacity,
 # admitted p99 within the SLO), recovery after a slowdown, and SIGTERM under
 # load (FAULT-7: exit 0, queued work answered, no worker left behind).
@@ -248,6 +249,33 @@ if start_server "$tmp/bad" --plan "$tmp/plan.json" && wait_ready mlp; then
 else
     fail "replica_metrics_start"
 fi
+
+# ---- the GPU interference check (scripts/gpu-check-interference.sh) without a GPU ------
+# With an nvidia-smi that finds no GPU it stops at once, exit 2, saying nothing was
+# measured; its CPU dry run goes through every other step (a plan with usher interfere's
+# predictions, warm-up, three load phases, the per-replica scrapes) in a few seconds.
+gcheck=$(dirname "$0")/../scripts/gpu-check-interference.sh
+mkdir -p "$tmp/fakebin"
+printf '#!/bin/sh\necho "NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver." >&2\nexit 9\n' \
+    >"$tmp/fakebin/nvidia-smi"
+chmod +x "$tmp/fakebin/nvidia-smi"
+PATH=$tmp/fakebin:$PATH USHER=$usher OUT=$tmp/gi "$gcheck" >"$tmp/gi.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "no GPU here" "$tmp/gi.out" && grep -q "nothing was measured" "$tmp/gi.out" &&
+    grep -q "NOT MEASURED" "$tmp/gi/results.md" && ok gpu_interference_no_gpu ||
+    fail "gpu_interference_no_gpu: exit $rc: $(cat "$tmp/gi.out")"
+USHER=$usher OUT=$tmp/gd SECS=1 SHARES=50:50 BATCH=1 "$gcheck" --cpu-dry-run >"$tmp/gd.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && $py - "$tmp/gd/results.csv" <<'PY' && ok gpu_interference_dry_run || fail "gpu_interference_dry_run: exit $rc: $(cat "$tmp/gd.out")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 4, rows
+assert {(r["model"], r["phase"]) for r in rows} == {(m, p) for m in ("resnet18", "squeezenet") for p in ("alone", "together")}, rows
+for r in rows:
+    assert r["mode"] == "cpu-dry-run" and r["gpu_type"] == "h100-sxm", r
+    assert int(r["runs"]) > 0 and float(r["observed_ms"]) > 0 and 0 < float(r["loaded"]) <= 1.05, r
+    assert 0 < float(r["predicted_alone_ms"]) <= float(r["predicted_colocated_ms"]), r
+PY
 
 # ---- overload ----------------------------------------------------------------------
 mkdir -p "$tmp/repo/mlp/1"
