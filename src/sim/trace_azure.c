@@ -40,6 +40,13 @@
  * importer keeps no names, so with several files a function is numbered
  * once per file it appears in (SIM_MAP_HASH keeps it on one model).
  */
+/* no fused multiply-add: the bits must not depend on the target's FMA (gcc in
+ * ISO C mode, -std=c17 as CMake sets it, does not contract; clang's default
+ * would, within expressions). -ffast-math is not supported. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>

@@ -17,6 +17,13 @@
  *      machine and libc.
  *   4. Memory is O(n_models), allocated at creation; next() never allocates.
  */
+/* no fused multiply-add: the bits must not depend on the target's FMA (gcc in
+ * ISO C mode, -std=c17 as CMake sets it, does not contract; clang's default
+ * would, within expressions). -ffast-math is not supported. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include "sim/workload_impl.h"
 
 #include <math.h>
@@ -307,7 +314,8 @@ typedef enum proc_kind { PROC_POISSON, PROC_GAMMA, PROC_DIURNAL } proc_kind;
 typedef struct model_stream {
     ws_rng rng;
     double t;      /* time of its next arrival, ns */
-    double rate;   /* mean rate, per ns (diurnal: the peak candidate rate) */
+    double rate;   /* mean rate, per s (diurnal: the peak candidate rate); gaps are
+                    * 1e9 x draw / rate ns, so 1e9 / 4 is exactly 250 ms */
     double shape;  /* gamma shape (1/CV^2); 0 = deterministic intervals */
 } model_stream;
 
@@ -343,18 +351,18 @@ static double stream_step(renewal_source *r, model_stream *m)
 {
     switch (r->kind) {
     case PROC_POISSON:
-        return m->t + ws_rng_exp(&m->rng) / m->rate;
+        return m->t + 1e9 * ws_rng_exp(&m->rng) / m->rate;
     case PROC_GAMMA:
         if (m->shape == 0.0)
-            return m->t + 1.0 / m->rate;
+            return m->t + 1e9 / m->rate;
         /* Gamma(shape, scale = 1/(rate shape)): mean 1/rate, CV 1/sqrt(shape) */
-        return m->t + ws_rng_gamma(&m->rng, m->shape) / (m->rate * m->shape);
+        return m->t + 1e9 * ws_rng_gamma(&m->rng, m->shape) / (m->rate * m->shape);
     case PROC_DIURNAL: {
         /* thinning (Lewis & Shedler 1979): candidates at the peak rate,
          * each kept with probability f(t)/fmax */
         double t = m->t, end = (double)r->duration_ns;
         for (;;) {
-            t += ws_rng_exp(&m->rng) / m->rate;
+            t += 1e9 * ws_rng_exp(&m->rng) / m->rate;
             if (t >= end)
                 return t;
             if (ws_rng_unit(&m->rng) * r->fmax < diurnal_factor(r, t))
@@ -430,7 +438,7 @@ static int renewal_create(proc_kind kind, const double *rates, uint32_t n, uint6
     }
     for (uint32_t i = 0; i < n; i++) {
         ws_rng_seed(&r->m[i].rng, seed, i);
-        r->m[i].rate = rates[i] * 1e-9;
+        r->m[i].rate = rates[i];
         r->m[i].shape = 1.0;
     }
     *out = r;

@@ -13,6 +13,13 @@
  * function), merged by a heap keyed (time, function index); O(n_functions)
  * memory allocated at creation, none in next().
  */
+/* no fused multiply-add: the bits must not depend on the target's FMA (gcc in
+ * ISO C mode, -std=c17 as CMake sets it, does not contract; clang's default
+ * would, within expressions). -ffast-math is not supported. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <math.h>
 #include <string.h>
 
