@@ -545,6 +545,12 @@ static int tr_pass(const ws_trace_input *in, uint32_t n_in, const uint64_t *minu
             if (sum == 0)
                 continue;
             if (!count_only) {
+                if (p->map == SIM_MAP_BLOCK && used >= n_used_total) {
+                    /* the first pass counted fewer: the file changed under us */
+                    rc = us_err_set(err, USHER_ERR_IO, "%s:%llu: changed while it was read",
+                                    in[fi].label, (unsigned long long)r.lineno);
+                    break;
+                }
                 uint32_t m;
                 if (p->map == SIM_MAP_STRIPE)
                     m = (uint32_t)(used % p->n_models);
