@@ -47,7 +47,10 @@
  * the replicas still have running, shared among the ready replicas) and the
  * request's own run, plus a margin (15%, or how late recent batches ended
  * against their admission's prediction, whichever is more) and, when work is
- * ahead, the dispatch slack, cannot end by its deadline.
+ * ahead, the dispatch slack, cannot end by its deadline. These decisions and
+ * the scale and margin behind them are pure functions of the time given
+ * (admit.c), called here under the lock: the simulator (src/sim) runs them
+ * with its virtual clock.
  *
  * Predictions: the plan's latency by rows, times the request's cost (its
  * input sizes against the profiled ones: every dynamic dim counts, so a
@@ -106,16 +109,7 @@
 #define STOP_GRACE_NS (1 * SEC)       /* a worker's time to quit before SIGKILL */
 #define SWEEP_GAP_NS (5 * MS)         /* the sweeper scans the queue at most this often */
 #define VIEW_EXTRA 64                 /* expired heads a decision may see besides a batch */
-#define QUEUE_MIN_DEFAULT 64          /* default bound when no latency is predicted */
-#define QUEUE_MAX_DEFAULT 65536       /* the default bound never exceeds this */
-#define SCALE_SAMPLES 32              /* the observed scale: recent runs' observed / predicted ... */
-#define SCALE_WINDOW_NS (2 * SEC)     /* ... within this window: the second largest */
-#define SCALE_HALF_LIFE_NS (5 * SEC)  /* with none in the window it decays toward 1 */
-#define SCALE_MIN 0.25
-#define SCALE_MAX 16.0
-#define PROBE_GAP_NS (250 * MS)       /* one probe at most this often while shedding */
 #define SHEDDING_NS SEC               /* stats.shedding: a scale rejection this recently */
-#define RATE_TAU_NS SEC               /* the arrival rate: a counter decaying with this constant */
 #define COST_MIN (1.0 / 16)           /* a request's cost relative to the profile's size, bounds */
 #define COST_MAX 1e9
 
@@ -160,13 +154,6 @@ typedef struct replica {
     rt_request **batch;     /* max_batch entries */
 } replica;
 
-/* The last SCALE_SAMPLES values of a quantity with their times (recent_add, recent_high). */
-typedef struct recent {
-    struct { double v; uint64_t t; } s[SCALE_SAMPLES];
-    unsigned n, next;
-    uint64_t last_t;             /* of the newest */
-} recent;
-
 typedef struct answer_list {
     rt_request *head, *tail;
     size_t n;
@@ -189,18 +176,10 @@ struct rt_model {
     int batch_max;               /* effective rows per batch (1: no batching) */
     uint64_t seq;
     double queued_work;          /* sum of rows x cost over the queue */
-    /* the observed scale (note_run, refresh_scale): observed / predicted batch time */
-    double scale;                /* in force now */
-    double scale_last;           /* as computed at the last sample (decays from it) */
-    uint64_t scale_recheck;      /* refresh_scale recomputes from here on (samples age out) */
-    recent ratios;               /* observed / predicted, per run */
-    recent late;                 /* answer time - predicted end at admission, ns, per batch */
-    double margin;               /* admission's margin for its own error, ns (refresh_scale) */
-    double margin_last;          /* as computed from the last recent samples (decays from it) */
+    /* admission (admit.c): the observed scale (observed / predicted batch time), the
+     * margin for its own error, the admitted arrival rate, shedding and probes */
+    rt_admit adm;
     bool learn;                  /* no latency was given: cfg.latency_ns is learned from runs */
-    double rate;                 /* admitted rows/s, decaying counter as of rate_t */
-    uint64_t rate_t;
-    uint64_t last_probe, last_shed;
     rt_model_stats st;
     /* ---- the declared inputs/outputs, written once before io_known is set ---- */
     atomic_bool io_known;
@@ -248,109 +227,12 @@ static void wait_rel(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t rel)
  * observed scale, for batching, admission and expiry. */
 static uint64_t lat_of(const rt_model *m, int64_t rows, double cost)
 {
-    return rt_batch_latency_scaled(m->cfg.latency_ns, m->cfg.max_batch, rows, m->scale, cost);
+    return rt_batch_latency_scaled(m->cfg.latency_ns, m->cfg.max_batch, rows, m->adm.scale,
+                                   cost);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void recent_add(recent *w, double v, uint64_t t)
-{
-    w->s[w->next].v = v;
-    w->s[w->next].t = t;
-    w->next = (w->next + 1) % SCALE_SAMPLES;
-    if (w->n < SCALE_SAMPLES)
-        w->n++;
-    w->last_t = t;
-}
-
-/*
- * The high value of w's samples within SCALE_WINDOW_NS of now: the second largest
- * (the largest when there is one): it sits in the upper part of the spread, and one
- * outlier never sets it. False when none is that recent; *oldest: the time of the
- * oldest that is (when the answer may change as it leaves).
- */
-static bool recent_high(const recent *w, uint64_t now, double *high, uint64_t *oldest)
-{
-    double v[SCALE_SAMPLES];
-    size_t n = 0;
-    *oldest = UINT64_MAX;
-    for (unsigned i = 0; i < w->n; i++) {
-        uint64_t t = w->s[i].t;
-        if (t > now || now - t < SCALE_WINDOW_NS) {
-            v[n++] = w->s[i].v;
-            if (t < *oldest)
-                *oldest = t;
-        }
-    }
-    if (n == 0)
-        return false;
-    qsort(v, n, sizeof v[0], cmp_double);
-    *high = v[n >= 2 ? n - 2 : 0];
-    return true;
-}
-
-/*
- * Under mu: the observed scale and the admission margin in force at `now`.
- *
- * The predictions are measured on an idle machine (or estimated); under load,
- * runs take longer, and a batcher or an admission that believed the profile
- * would then miss deadlines. The scale is the high value (recent_high: the
- * second largest) of observed / predicted over the last SCALE_SAMPLES runs
- * within SCALE_WINDOW_NS:
- *   - it sits in the upper part of the observed spread, as admission needs (a
- *     request is late when its run is slow, not when the mean run is);
- *   - it follows a slowdown once two recent runs show it;
- *   - one outlier run (a request far larger than its predicted cost says, a
- *     page fault storm) never moves it, being the largest of two or more;
- *   - it forgets a slowdown that ended within the window, since old samples
- *     leave it; with none left it decays toward 1 (the profile) with a half-life
- *     of SCALE_HALF_LIFE_NS, and admission probes (rt_submit) keep it true while
- *     everything is being refused, so it can never stay stuck.
- * Bounded to [SCALE_MIN, SCALE_MAX].
- *
- * The margin is what admission keeps in hand for its own error: the high value
- * of how late recent batches were answered against the end predicted when their
- * members were admitted (0 when they were on time); with none recent it decays
- * with the same half-life (a quiet spell must not reset a contended machine's
- * margin to nothing for the first requests after it). The scale corrects the runs;
- * the margin what the scale does not see: a machine so contended that runs vary
- * more than their recent high, wake-ups of the replica threads.
- */
-static void refresh_scale(rt_model *m, uint64_t now)
-{
-    if (now < m->scale_recheck)
-        return;
-    uint64_t o1, o2;
-    double hi;
-    bool fresh = recent_high(&m->ratios, now, &hi, &o1);
-    if (fresh) {
-        m->scale = hi;
-    } else {
-        uint64_t end = m->ratios.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
-        m->scale = 1.0 + (m->scale_last - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
-    }
-    if (recent_high(&m->late, now, &hi, &o2)) {
-        m->margin = m->margin_last = hi > 0 ? hi : 0;
-    } else { /* none recent: forget the last margin as slowly as the scale */
-        uint64_t end = m->late.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
-        m->margin = m->margin_last * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
-        fresh = false; /* decaying: recheck every sweep gap */
-    }
-    if (o2 < o1)
-        o1 = o2;
-    /* again when the oldest sample leaves the window; while decaying, every sweep gap */
-    m->scale_recheck = o1 == UINT64_MAX ? now + SWEEP_GAP_NS : o1 + SCALE_WINDOW_NS;
-    if (!fresh && m->scale_recheck > now + SWEEP_GAP_NS)
-        m->scale_recheck = now + SWEEP_GAP_NS;
-    if (m->scale < SCALE_MIN)
-        m->scale = SCALE_MIN;
-    if (m->scale > SCALE_MAX)
-        m->scale = SCALE_MAX;
-}
+/* Under mu: the observed scale and the admission margin in force at now (admit.c). */
+static void refresh_scale(rt_model *m, uint64_t now) { rt_admit_refresh(&m->adm, now); }
 
 /* The elements of one row of a tensor of this shape (all of it when the model has no
  * batch dim), as ref_elems counts them. */
@@ -407,26 +289,11 @@ static void note_run(rt_model *m, const rt_request *head, int64_t rows, double c
     uint64_t pred = rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows);
     if (!pred)
         return;
-    recent_add(&m->ratios, (double)took / ((double)pred * (cost > 0 ? cost : 1.0)), now);
-    m->scale_recheck = 0;
-    refresh_scale(m, now);
-    m->scale_last = m->scale;
+    rt_admit_note_run(&m->adm, (double)took / ((double)pred * (cost > 0 ? cost : 1.0)), now);
 }
 
 /* Under mu: the admitted arrival rate at now, rows/s. */
-static double rate_at(const rt_model *m, uint64_t now)
-{
-    return now > m->rate_t ? m->rate * exp(-(double)(now - m->rate_t) / (double)RATE_TAU_NS)
-                           : m->rate;
-}
-
-/* Under mu: count r's rows into the admitted arrival rate. */
-static void note_arrival(rt_model *m, uint64_t now, int64_t rows)
-{
-    m->rate = rate_at(m, now) + (double)(rows < 1 ? 1 : rows) / ((double)RATE_TAU_NS * 1e-9);
-    if (now > m->rate_t)
-        m->rate_t = now;
-}
+static double rate_at(const rt_model *m, uint64_t now) { return rt_admit_rate(&m->adm, now); }
 
 static void list_add(answer_list *l, rt_request *r)
 {
@@ -601,14 +468,13 @@ static uint64_t work_ahead(const rt_model *m, uint64_t now)
     int ready = atomic_load_explicit(&m->n_ready, memory_order_relaxed);
     if (!lat_b || ready < 1)
         return 0;
-    double work = m->queued_work * (double)lat_b / (double)b;
+    double busy = 0;
     for (int i = 0; i < m->n_rep; i++) {
         const replica *p = &m->rep[i];
         if (p->state == REP_READY && p->busy && p->busy_until > now)
-            work += (double)(p->busy_until - now);
+            busy += (double)(p->busy_until - now);
     }
-    work /= ready;
-    return work >= 1.8e19 ? UINT64_MAX : (uint64_t)work;
+    return rt_admit_work_ahead(m->queued_work, (double)lat_b / (double)b, busy, ready);
 }
 
 /* Under mu: the model's waiting policy and state, for a batch decision at now. */
@@ -618,7 +484,7 @@ static void view_policy(const rt_model *m, rt_batch_view *v, uint64_t now)
     v->max_batch = m->batch_max;
     v->latency_ns = m->cfg.latency_ns;
     v->slack_ns = DISPATCH_SLACK_NS;
-    v->latency_scale = m->scale;
+    v->latency_scale = m->adm.scale;
     v->max_queue_delay_ns = m->cfg.max_queue_delay_ns;
     v->preferred = m->cfg.preferred_batch;
     v->n_preferred = m->cfg.n_preferred;
@@ -661,23 +527,6 @@ static replica *inline_replica(rt_model *m, const rt_request *r, uint64_t now, u
 }
 
 static void run_inline(rt_model *m, replica *p, rt_request *r, uint64_t lat, uint64_t budget);
-
-/* Under mu: can work ahead + own end by dl, with margin ns for admission's own error? */
-static bool fits(uint64_t now, uint64_t dl, uint64_t ahead, uint64_t own, double margin)
-{
-    /* the predicted end, with 15% kept in hand, and the dispatch slack when work is
-     * ahead (the request waits for a replica to wake and take it): the queue ahead is
-     * an estimate, and answering late is worse than a 503. A request that finds the
-     * model idle leaves at once: its own run is all it waits for, so a 1 ms timeout on
-     * a 100 us model is met. */
-    uint64_t work = sat_add(ahead, own), keep = work / 100 * 15;
-    if (margin > (double)keep)
-        keep = margin >= 1.8e19 ? UINT64_MAX : (uint64_t)margin;
-    uint64_t end = sat_add(sat_add(now, work), keep);
-    if (ahead)
-        end = sat_add(end, DISPATCH_SLACK_NS);
-    return dl == UINT64_MAX || (dl > now && end <= dl);
-}
 
 rt_outcome rt_submit(rt_model *m, rt_request *r)
 {
@@ -729,23 +578,18 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         r->cost = request_cost(m, r);
         ahead = work_ahead(m, now);
         own = lat_of(m, r->rows, r->cost);
-        if (!fits(now, dl, ahead, own, m->margin)) {
-            /* Refused for its predicted end. When the profile alone would have admitted
-             * it, the observed scale is what sheds it: say so, and when the model is
-             * idle let one request through now and then to test the scale, so that a
-             * slowdown that ended cannot keep the model refusing (nothing would run to
-             * show it ended). */
-            double sc = m->scale > 0 ? m->scale : 1.0;
-            bool by_scale = sc > 1.0 && fits(now, dl, (uint64_t)((double)ahead / sc),
-                                            (uint64_t)((double)own / sc), 0);
-            if (by_scale) {
+        /* refused for its predicted end, or shed by the observed scale, or let through
+         * as a probe of that scale when the model is idle (admit.c) */
+        rt_admit_query q = {.now = now, .deadline_ns = dl, .ahead = ahead, .own = own,
+                            .slack_ns = DISPATCH_SLACK_NS,
+                            .idle = !m->head && m->running == 0 && idle_replica(m)};
+        rt_admit_verdict v = rt_admit_decide(&m->adm, &q);
+        if (v != RT_ADMIT_YES) {
+            bool by_scale = v != RT_ADMIT_NO;
+            if (by_scale)
                 m->st.shed_by_scale++;
-                m->last_shed = now;
-            }
-            if (by_scale && !m->head && m->running == 0 && idle_replica(m) &&
-                (m->last_probe == 0 || now - m->last_probe >= PROBE_GAP_NS)) {
+            if (v == RT_ADMIT_PROBE) {
                 probe = true;
-                m->last_probe = now;
                 m->st.probes++;
             } else {
                 o = RT_REJECTED;
@@ -764,7 +608,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         rt_respond(r, o, msg);
         return o;
     }
-    note_arrival(m, now, r->rows);
+    rt_admit_note_arrival(&m->adm, now, r->rows);
     r->pred_end = sat_add(now, sat_add(ahead, own));
     /* a probe runs at once on the idle replica, whatever its prediction: the batcher
      * would expire it */
@@ -903,10 +747,8 @@ static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const
         }
         list_add(&l, reqs[j]);
     }
-    if (late > -1e300) { /* admission's error on this batch: the margin it keeps (refresh_scale) */
-        recent_add(&m->late, late, t1);
-        m->scale_recheck = 0;
-    }
+    if (late > -1e300) /* admission's error on this batch: the margin it keeps (admit.c) */
+        rt_admit_note_late(&m->adm, late, t1);
     if (m->draining)
         pthread_cond_broadcast(&m->idle_cv);
     ledger_check(m);
@@ -1345,18 +1187,9 @@ static void *sweeper_main(void *arg)
 /* ---- lifecycle -------------------------------------------------------------------------- */
 static size_t default_capacity(const rt_model_cfg *c)
 {
-    uint64_t b = (uint64_t)c->max_batch, lat = rt_batch_latency(c->latency_ns, c->max_batch, c->max_batch);
-    uint64_t cap = 2 * b;
-    if (lat && c->default_timeout_ns) {
-        /* requests the replicas can serve within the default timeout at the predicted rate */
-        uint64_t rounds = c->default_timeout_ns / lat;
-        uint64_t fit = rounds > QUEUE_MAX_DEFAULT ? QUEUE_MAX_DEFAULT : rounds * b * (uint64_t)c->replicas;
-        if (fit > cap)
-            cap = fit;
-    } else if (cap < QUEUE_MIN_DEFAULT) {
-        cap = QUEUE_MIN_DEFAULT; /* nothing predicted: a modest bound */
-    }
-    return cap > QUEUE_MAX_DEFAULT ? QUEUE_MAX_DEFAULT : (size_t)cap;
+    return rt_admit_capacity(c->max_batch, rt_batch_latency(c->latency_ns, c->max_batch,
+                                                            c->max_batch),
+                             c->default_timeout_ns, c->replicas);
 }
 
 static void model_destroy(rt_model *m)
@@ -1431,7 +1264,7 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
     m->view_cap = (size_t)cfg->max_batch + VIEW_EXTRA;
     m->batch_max = 1; /* until the first worker shows the model's batch dims */
     m->accepting = true;
-    m->scale = m->scale_last = 1.0;
+    rt_admit_init(&m->adm);
     m->learn = true;
     for (int b = 1; b <= cfg->max_batch && m->learn; b++)
         m->learn = cfg->latency_ns[b] == 0;
@@ -1540,10 +1373,10 @@ void rt_model_get_stats(rt_model *m, rt_model_stats *out)
     refresh_scale(m, now);
     ledger_check(m);
     *out = m->st;
-    out->latency_scale = m->scale;
-    out->admission_margin_ns = m->margin;
+    out->latency_scale = m->adm.scale;
+    out->admission_margin_ns = m->adm.margin;
     out->arrival_rate = rate_at(m, now);
-    out->shedding = m->last_shed && now - m->last_shed < SHEDDING_NS;
+    out->shedding = m->adm.last_shed && now - m->adm.last_shed < SHEDDING_NS;
     out->latency_learned = m->learn;
     pthread_mutex_unlock(&m->mu);
 }

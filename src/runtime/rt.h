@@ -266,6 +266,83 @@ int rt_batch_join(rt_request *const *reqs, size_t n, us_tensor *joined, size_t n
 int rt_batch_split(const us_tensor *outs, size_t n_out, rt_request *const *reqs, size_t n,
                    usher_error *err);
 
+/* ---- admission (admit.c): pure decisions, no threads or clock reads ---------------------
+ * What rt_submit decides, and the observed scale and margin its predictions
+ * carry, as state plus functions of the time given: the model (model.c) calls
+ * them under its lock with rt_now_ns(), the simulator with its virtual time,
+ * so both run the same admission. The rules and their reasons: admit.c and
+ * docs/serve.md (Batching and admission). */
+#define RT_ADMIT_SAMPLES 32 /* recent runs the scale and the margin look at */
+
+/* the last RT_ADMIT_SAMPLES values of a quantity, with their times */
+typedef struct rt_recent {
+    struct { double v; uint64_t t; } s[RT_ADMIT_SAMPLES];
+    unsigned n, next;
+    uint64_t last_t; /* of the newest */
+} rt_recent;
+
+/* A model's admission state (rt_admit_init; one writer at a time: the model's lock). */
+typedef struct rt_admit {
+    double scale;          /* observed / predicted batch time in force (1: as predicted) */
+    double scale_last;     /* as computed at the last run (decays from it) */
+    uint64_t recheck;      /* rt_admit_refresh recomputes from here on (samples age out) */
+    rt_recent ratios;      /* observed / predicted, per run */
+    rt_recent late;        /* answer time - end predicted at admission, ns, per batch */
+    double margin;         /* what admission keeps in hand for its own error, ns */
+    double margin_last;    /* as computed from the last recent samples (decays from it) */
+    double rate;           /* admitted rows/s, a decaying counter as of rate_t */
+    uint64_t rate_t;
+    uint64_t last_probe, last_shed; /* times; 0: never */
+} rt_admit;
+
+void rt_admit_init(rt_admit *a);
+/* the scale and the margin in force at now (cheap when nothing aged out since the last call) */
+void rt_admit_refresh(rt_admit *a, uint64_t now);
+/* a successful run took `ratio` times its prediction (table x cost, unscaled) */
+void rt_admit_note_run(rt_admit *a, double ratio, uint64_t now);
+/* a batch was answered at t1, `late` ns after the latest end admission predicted for a member */
+void rt_admit_note_late(rt_admit *a, double late, uint64_t t1);
+/* the admitted arrival rate at now, rows/s (a counter decaying with a 1 s constant) */
+double rt_admit_rate(const rt_admit *a, uint64_t now);
+void rt_admit_note_arrival(rt_admit *a, uint64_t now, int64_t rows);
+/*
+ * Predicted time until a replica could start a new request: the queue's work
+ * (queued_work: rows x cost summed) at row_ns per row (the model's batch
+ * latency over its rows, scale included), plus busy_ns (what the busy replicas
+ * still have running, summed), shared among `ready` replicas. 0 when nothing
+ * is predicted (row_ns 0) or no replica is ready.
+ */
+uint64_t rt_admit_work_ahead(double queued_work, double row_ns, double busy_ns, int ready);
+/* Does a request arriving at now, with `ahead` work before it and its own run `own`, end by
+ * its deadline dl (UINT64_MAX: none)? With 15% of the work kept in hand, or `margin` ns if
+ * more, and slack_ns more when work is ahead (a replica must wake to take it). */
+bool rt_admit_fits(uint64_t now, uint64_t dl, uint64_t ahead, uint64_t own, double margin,
+                   uint64_t slack_ns);
+
+typedef struct rt_admit_query {
+    uint64_t now, deadline_ns; /* deadline_ns UINT64_MAX: none */
+    uint64_t ahead, own;       /* rt_admit_work_ahead, and its own run (scale included) */
+    uint64_t slack_ns;         /* as rt_admit_fits */
+    bool idle;                 /* nothing queued, no batch running, a replica idle: a probe
+                                  could run at once */
+} rt_admit_query;
+
+typedef enum rt_admit_verdict {
+    RT_ADMIT_YES,   /* its predicted end meets its deadline */
+    RT_ADMIT_NO,    /* refused: it would end late even as the profile predicts */
+    RT_ADMIT_SHED,  /* refused by the observed scale: the profile alone would have admitted it */
+    RT_ADMIT_PROBE, /* as SHED, but let through to run at once on the idle replica: while
+                       everything is refused nothing would show that a slowdown ended */
+} rt_admit_verdict;
+
+/* The verdict on one request (records the shedding and probe times in a). */
+rt_admit_verdict rt_admit_decide(rt_admit *a, const rt_admit_query *q);
+/* The default queue bound: the requests the replicas can serve within the default timeout at
+ * the predicted latency of a full batch (lat_full_ns; 0: unknown), at least 2 x max_batch,
+ * at most 65536 (64 when nothing is predicted). */
+size_t rt_admit_capacity(int max_batch, uint64_t lat_full_ns, uint64_t default_timeout_ns,
+                         int replicas);
+
 /* ---- workers (worker.c, ipc.c): one process per replica --------------------------------- */
 typedef struct rt_worker rt_worker;
 

@@ -1,0 +1,230 @@
+/*
+ * admit.c - admission's decisions and the observed scale and margin behind
+ * them (layer 7, see rt.h). No threads, no clock reads: the served model
+ * (model.c) calls these under its lock with rt_now_ns(), the simulator
+ * (src/sim) with its virtual time, so a simulated plan is admitted by the
+ * same rules as a served one.
+ *
+ * A request is admitted when the predicted work ahead of it (the queue's
+ * rows x cost at the predicted rate, plus what the busy replicas still have
+ * running, shared among the ready replicas), plus its own run, plus a margin
+ * (15% of that work, or how late recent batches ended against the end
+ * predicted at their admission, whichever is more) and, when work is ahead,
+ * the dispatch slack, ends by its deadline (rt_admit_fits).
+ *
+ * Predictions are the profile's latencies times an observed scale
+ * (rt_admit_refresh): the second largest of observed / predicted over the last
+ * RT_ADMIT_SAMPLES runs within SCALE_WINDOW_NS, bounded to [1/4, 16]:
+ *   - it sits in the upper part of the observed spread, as admission needs (a
+ *     request is late when its run is slow, not when the mean run is);
+ *   - it follows a slowdown once two recent runs show it;
+ *   - one outlier run (a request far larger than its predicted cost says, a
+ *     page fault storm) never moves it, being the largest of two or more;
+ *   - it forgets a slowdown that ended within the window, since old samples
+ *     leave it; with none left it decays toward 1 (the profile) with a
+ *     half-life of SCALE_HALF_LIFE_NS.
+ * The margin is the same high value of how late recent batches were answered
+ * against the end predicted when their members were admitted (0 when on
+ * time); with none recent it decays with the same half-life (a quiet spell
+ * must not reset a contended machine's margin for the first requests after
+ * it). The scale corrects the runs; the margin what the scale does not see:
+ * runs that vary more than their recent high, wake-ups of replica threads.
+ *
+ * Admission cannot get stuck refusing (rt_admit_decide): a refusal that the
+ * profile alone would have admitted is shedding by scale, and while that
+ * happens an idle model lets one request through every PROBE_GAP_NS as a
+ * probe, which runs at once and so tests the scale.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "runtime/rt.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+#define SCALE_WINDOW_NS (2 * SEC)    /* the scale's and the margin's samples count this long */
+#define SCALE_HALF_LIFE_NS (5 * SEC) /* with none in the window they decay with this half-life */
+#define SCALE_MIN 0.25
+#define SCALE_MAX 16.0
+#define RECHECK_NS (5 * MS)          /* while decaying, recompute at most this often */
+#define PROBE_GAP_NS (250 * MS)      /* one probe at most this often while shedding */
+#define RATE_TAU_NS SEC              /* the arrival rate: a counter decaying with this constant */
+#define KEEP_PCT 15                  /* admission keeps at least this share of the work in hand */
+#define QUEUE_MIN_DEFAULT 64         /* default bound when no latency is predicted */
+#define QUEUE_MAX_DEFAULT 65536      /* the default bound never exceeds this */
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+void rt_admit_init(rt_admit *a)
+{
+    memset(a, 0, sizeof *a);
+    a->scale = a->scale_last = 1.0;
+}
+
+static void recent_add(rt_recent *w, double v, uint64_t t)
+{
+    w->s[w->next].v = v;
+    w->s[w->next].t = t;
+    w->next = (w->next + 1) % RT_ADMIT_SAMPLES;
+    if (w->n < RT_ADMIT_SAMPLES)
+        w->n++;
+    w->last_t = t;
+}
+
+/*
+ * The high value of w's samples within SCALE_WINDOW_NS of now: the second
+ * largest (the largest when there is one). False when none is that recent;
+ * *oldest: the time of the oldest that is (when the answer may change as it
+ * leaves). One pass: the two largest, duplicates counted (as the element
+ * before the last of the sorted values).
+ */
+static bool recent_high(const rt_recent *w, uint64_t now, double *high, uint64_t *oldest)
+{
+    double hi1 = -INFINITY, hi2 = -INFINITY;
+    size_t n = 0;
+    *oldest = UINT64_MAX;
+    for (unsigned i = 0; i < w->n; i++) {
+        uint64_t t = w->s[i].t;
+        if (t > now || now - t < SCALE_WINDOW_NS) {
+            double v = w->s[i].v;
+            if (v >= hi1) {
+                hi2 = hi1;
+                hi1 = v;
+            } else if (v > hi2) {
+                hi2 = v;
+            }
+            n++;
+            if (t < *oldest)
+                *oldest = t;
+        }
+    }
+    if (n == 0)
+        return false;
+    *high = n >= 2 ? hi2 : hi1;
+    return true;
+}
+
+void rt_admit_refresh(rt_admit *a, uint64_t now)
+{
+    if (now < a->recheck)
+        return;
+    uint64_t o1, o2;
+    double hi;
+    bool fresh = recent_high(&a->ratios, now, &hi, &o1);
+    if (fresh) {
+        a->scale = hi;
+    } else {
+        uint64_t end = a->ratios.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
+        a->scale = 1.0 + (a->scale_last - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+    }
+    if (recent_high(&a->late, now, &hi, &o2)) {
+        a->margin = a->margin_last = hi > 0 ? hi : 0;
+    } else { /* none recent: forget the last margin as slowly as the scale */
+        uint64_t end = a->late.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
+        a->margin = a->margin_last * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+        fresh = false; /* decaying: recheck every RECHECK_NS */
+    }
+    if (o2 < o1)
+        o1 = o2;
+    /* again when the oldest sample leaves the window; while decaying, every RECHECK_NS */
+    a->recheck = o1 == UINT64_MAX ? now + RECHECK_NS : o1 + SCALE_WINDOW_NS;
+    if (!fresh && a->recheck > now + RECHECK_NS)
+        a->recheck = now + RECHECK_NS;
+    if (a->scale < SCALE_MIN)
+        a->scale = SCALE_MIN;
+    if (a->scale > SCALE_MAX)
+        a->scale = SCALE_MAX;
+}
+
+void rt_admit_note_run(rt_admit *a, double ratio, uint64_t now)
+{
+    recent_add(&a->ratios, ratio, now);
+    a->recheck = 0;
+    rt_admit_refresh(a, now);
+    a->scale_last = a->scale;
+}
+
+void rt_admit_note_late(rt_admit *a, double late, uint64_t t1)
+{
+    recent_add(&a->late, late, t1);
+    a->recheck = 0;
+}
+
+double rt_admit_rate(const rt_admit *a, uint64_t now)
+{
+    return now > a->rate_t ? a->rate * exp(-(double)(now - a->rate_t) / (double)RATE_TAU_NS)
+                           : a->rate;
+}
+
+void rt_admit_note_arrival(rt_admit *a, uint64_t now, int64_t rows)
+{
+    a->rate = rt_admit_rate(a, now) + (double)(rows < 1 ? 1 : rows) / ((double)RATE_TAU_NS * 1e-9);
+    if (now > a->rate_t)
+        a->rate_t = now;
+}
+
+uint64_t rt_admit_work_ahead(double queued_work, double row_ns, double busy_ns, int ready)
+{
+    if (!(row_ns > 0) || ready < 1)
+        return 0;
+    double work = (queued_work * row_ns + busy_ns) / ready;
+    return work >= 1.8e19 ? UINT64_MAX : (uint64_t)work;
+}
+
+bool rt_admit_fits(uint64_t now, uint64_t dl, uint64_t ahead, uint64_t own, double margin,
+                   uint64_t slack_ns)
+{
+    /* the predicted end, with 15% kept in hand, and the dispatch slack when work is
+     * ahead (the request waits for a replica to wake and take it): the queue ahead is
+     * an estimate, and answering late is worse than a 503. A request that finds the
+     * model idle leaves at once: its own run is all it waits for, so a 1 ms timeout on
+     * a 100 us model is met. */
+    uint64_t work = sat_add(ahead, own), keep = work / 100 * KEEP_PCT;
+    if (margin > (double)keep)
+        keep = margin >= 1.8e19 ? UINT64_MAX : (uint64_t)margin;
+    uint64_t end = sat_add(sat_add(now, work), keep);
+    if (ahead)
+        end = sat_add(end, slack_ns);
+    return dl == UINT64_MAX || (dl > now && end <= dl);
+}
+
+rt_admit_verdict rt_admit_decide(rt_admit *a, const rt_admit_query *q)
+{
+    if (rt_admit_fits(q->now, q->deadline_ns, q->ahead, q->own, a->margin, q->slack_ns))
+        return RT_ADMIT_YES;
+    /* Refused for its predicted end. When the profile alone would have admitted it, the
+     * observed scale is what sheds it; when the model is idle one such request now and
+     * then runs as a probe, so that a slowdown that ended cannot keep the model refusing
+     * (nothing would run to show it ended). */
+    double sc = a->scale > 0 ? a->scale : 1.0;
+    bool by_scale = sc > 1.0 && rt_admit_fits(q->now, q->deadline_ns,
+                                              (uint64_t)((double)q->ahead / sc),
+                                              (uint64_t)((double)q->own / sc), 0, q->slack_ns);
+    if (!by_scale)
+        return RT_ADMIT_NO;
+    a->last_shed = q->now;
+    if (q->idle && (a->last_probe == 0 || q->now - a->last_probe >= PROBE_GAP_NS)) {
+        a->last_probe = q->now;
+        return RT_ADMIT_PROBE;
+    }
+    return RT_ADMIT_SHED;
+}
+
+size_t rt_admit_capacity(int max_batch, uint64_t lat_full_ns, uint64_t default_timeout_ns,
+                         int replicas)
+{
+    uint64_t b = max_batch > 0 ? (uint64_t)max_batch : 1;
+    uint64_t cap = 2 * b;
+    if (lat_full_ns && default_timeout_ns) {
+        /* requests the replicas can serve within the default timeout at the predicted rate */
+        uint64_t rounds = default_timeout_ns / lat_full_ns;
+        uint64_t fit = rounds > QUEUE_MAX_DEFAULT
+                           ? QUEUE_MAX_DEFAULT
+                           : rounds * b * (uint64_t)(replicas > 0 ? replicas : 1);
+        if (fit > cap)
+            cap = fit;
+    } else if (cap < QUEUE_MIN_DEFAULT) {
+        cap = QUEUE_MIN_DEFAULT; /* nothing predicted: a modest bound */
+    }
+    return cap > QUEUE_MAX_DEFAULT ? QUEUE_MAX_DEFAULT : (size_t)cap;
+}
