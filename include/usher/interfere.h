@@ -44,6 +44,16 @@ typedef struct usher_colocation {
 int usher_interfere(usher_estimator *e, const usher_profile *p, size_t n, usher_colocation *out,
                     usher_error *err);
 
+/*
+ * What the model knows of a device of e's catalog (a GPU type or a MIG
+ * instance): its DRAM bandwidth (GB/s) and L2 size (MB), as usher_interfere
+ * uses them (the simulator takes them to judge the replicas busy on a GPU).
+ * USHER_ERR_NOT_FOUND for a key the catalog lacks, USHER_ERR_INVALID when it
+ * has no bandwidth or L2 size for it; *bw_gbs and *l2_mb are set only on success.
+ */
+int usher_interfere_device(usher_estimator *e, const char *gpu, double *bw_gbs, double *l2_mb,
+                           usher_error *err);
+
 /* The fit of the model's coefficients on measurements (docs/interference.md). */
 typedef struct usher_interfere_fit_params {
     const char *csv;       /* measurements: the columns of data/interference.csv */

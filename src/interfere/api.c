@@ -53,3 +53,20 @@ int usher_interfere(usher_estimator *e, const usher_profile *p, size_t n, usher_
                                     .f_l2 = res[i].f_l2};
     return USHER_OK;
 }
+
+int usher_interfere_device(usher_estimator *e, const char *gpu, double *bw_gbs, double *l2_mb,
+                           usher_error *err)
+{
+    if (!e || !gpu || !bw_gbs || !l2_mb)
+        return us_err_set(err, USHER_ERR_INVALID, "usher_interfere_device: missing argument");
+    const gpu_type *g;
+    int rc = gpu_catalog_find(est_catalog(e), gpu, &g, err);
+    if (rc < 0)
+        return rc;
+    if_device d;
+    if ((rc = if_device_of(g, &d, err)) < 0)
+        return rc;
+    *bw_gbs = d.bw_gbs;
+    *l2_mb = d.l2_mb;
+    return USHER_OK;
+}
