@@ -1,0 +1,1144 @@
+/*
+ * engine.c - the discrete-event simulator (layer 7, see sim.h).
+ *
+ * State, per run:
+ *   model    one per workload model: its FIFO queue (arrival, deadline and
+ *            the end admission predicted, as three arrays whose live part
+ *            [head, tail) is contiguous, so rt_batch_decide reads it in
+ *            place), the runtime's admission state (rt_admit), its replicas
+ *            and a ring of the idle ones (longest idle first), a pending
+ *            wake-up time, and its metrics;
+ *   replica  one per plan replica: its profile class, its GPU and slot
+ *            there, the batch it runs (members' arrival and predicted end);
+ *   class    the replicas of one model on one GPU type at one share and
+ *            batch cap share a profile table: alone latency and if_replica
+ *            for every batch size 1..cap, asked of the profile callback once
+ *            when the run starts;
+ *   gpu      its device (bandwidth, L2), its replicas, the rows each one is
+ *            running now, the busy share over time (utilisation).
+ *
+ * Events: a batch ends (replica), a model wakes up to decide again (a
+ * batch that chose to wait), and the next arrival, pulled from the source
+ * one at a time (so the run holds only what is in flight). Batch ends and
+ * wake-ups live in a binary min-heap keyed by (time, sequence number); the
+ * next arrival waits beside it with its own sequence number, taken when it
+ * was pulled. Equal times break by sequence: the order never depends on
+ * anything but the inputs and the seed.
+ *
+ * A request's path, as the live runtime (src/runtime/model.c) takes it:
+ *   arrival: the queue full, or no replica -> rejected; else the admission
+ *     verdict (rt_admit_decide over the work ahead - the queue at the
+ *     model's per-row time plus what its busy replicas still have left,
+ *     shared among its replicas - and its own run, both times the observed
+ *     scale): refused (rejected, or shed by the scale), a probe (runs at
+ *     once on the idle replica), or admitted: queued, and the idle replicas
+ *     decide;
+ *   decision (rt_batch_decide with the deciding replica's batch cap and its
+ *     own latency table): expire hopeless heads, take a batch, or wait until
+ *     a wake-up time (scheduled; re-decided on every arrival anyway);
+ *   batch start: its time is the interference model's prediction for this
+ *     replica beside the replicas of its GPU running at that moment
+ *     (if_predict; cached per GPU composition and busy state), or its alone
+ *     time with interference off. A running batch keeps the time it was
+ *     given when others start or end beside it (docs/simulator.md);
+ *   batch end: each member's latency (to the histogram), queueing time and
+ *     SLO; the observed/predicted ratio into the runtime's scale, and the
+ *     lateness against admission's predicted end into its margin; then the
+ *     replica that finished decides first, as the live replica thread does.
+ *
+ * Memory: the queues grow to the longest queue seen (bounded by the
+ * runtime's queue capacity), the rest is fixed by the plan: nothing grows
+ * with the number of requests (bench_sim measures it).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/assert.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "runtime/rt.h"
+#include "sim/sim.h"
+
+#define VIEW_EXTRA 64          /* requests a decision sees past a batch (model.c's VIEW_EXTRA) */
+#define NONE UINT32_MAX
+#define NEVER UINT64_MAX
+#define KEY_SLOTS 16           /* GPUs with at most this many replicas have their co-located
+                                  latencies cached */
+#define CACHE_MAX (1u << 18)   /* cache entries at most; cleared when this full */
+#define PROGRESS_EVERY 65536   /* events between progress calls */
+#define SERIES_MAX 50000000ull /* intervals x models */
+
+enum { EV_END = 0, EV_WAKE = 1 };
+
+typedef struct ev {
+    uint64_t t, seq;
+    uint32_t what; /* index << 1 | kind */
+} ev;
+
+typedef struct cls {
+    uint32_t model;
+    const char *gpu;
+    double share_pct;
+    int cap;
+    char *key;         /* in the class map */
+    uint64_t *lat;     /* alone ns by rows, [1..cap] */
+    if_replica *prof;  /* by rows, [1..cap] */
+} cls;
+
+typedef struct rep {
+    uint32_t model, gpu, cls, slot;
+    int cap;
+    double share;      /* fraction of the SMs */
+    bool busy;
+    int rows;
+    uint64_t t0, busy_until;
+    uint64_t *b_arr, *b_pred; /* the running batch's members, cap each */
+} rep;
+
+typedef struct gpu {
+    const pf_gpu *pg;
+    if_device dev;
+    uint32_t *slot; /* replica indices */
+    uint32_t n;
+    uint32_t comp;  /* composition id (the classes in slot order), for the cache */
+    uint16_t rows[KEY_SLOTS];
+    uint32_t n_busy;
+    double share_busy, util_acc;
+    uint64_t util_t, batches;
+} gpu;
+
+typedef struct model {
+    const sim_model_spec *spec;
+    uint64_t slo_ns;
+    double rate;
+    rt_admit adm;
+    int max_batch;
+    uint64_t lat1[2];  /* admission's own run: {0, the slowest replica's alone batch of 1} */
+    double row_ns;     /* per-row time of the replicas together (unscaled) */
+    size_t capacity;
+    uint64_t *q_arr, *q_dl, *q_pred;
+    size_t q_head, q_tail, q_alloc;
+    uint32_t *reps, n_rep;
+    uint32_t *idle, idle_head, idle_n;
+    uint32_t running;
+    uint64_t wake_at;
+    /* metrics */
+    uint64_t requests, served, good, late, rejected, shed, probes, expired, batches, rows;
+    double sum_lat, sum_queue;
+    sim_hist hist;
+} model;
+
+typedef struct centry {
+    uint64_t k[5];
+    uint64_t lat;
+} centry;
+
+typedef struct eng {
+    const sim_params *p;
+    usher_error *err;
+    model *m;
+    uint32_t nm;
+    rep *r;
+    uint32_t nr;
+    gpu *g;
+    uint32_t ng;
+    cls *c;
+    uint32_t nc, c_cap;
+    ev *heap;
+    size_t hn, hcap;
+    uint64_t seq, now, events;
+    sim_source *src;
+    bool arr_ok;
+    sim_arrival arr;
+    uint64_t arr_seq, last_arrival;
+    centry *cache;
+    size_t ccap, cn;
+    uint64_t coloc_calls, coloc_hits;
+    uint32_t *s_req, *s_good, n_int;
+    uint64_t interval;
+    int64_t *ones;
+} eng;
+
+sim_params sim_default_params(void)
+{
+    return (sim_params){.interference = true, .rate_scale = 1.0};
+}
+
+/* ---- the event heap ----------------------------------------------------------------- */
+static bool ev_before(const ev *a, const ev *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static int push(eng *e, uint64_t t, uint32_t idx, int kind)
+{
+    if (e->hn == e->hcap) {
+        size_t cap = e->hcap ? 2 * e->hcap : 256;
+        ev *h = us_realloc(e->heap, cap * sizeof *h);
+        if (!h)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: event heap of %zu", cap);
+        e->heap = h;
+        e->hcap = cap;
+    }
+    ev x = {.t = t, .seq = e->seq++, .what = idx << 1 | (uint32_t)kind};
+    size_t i = e->hn++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!ev_before(&x, &e->heap[up]))
+            break;
+        e->heap[i] = e->heap[up];
+        i = up;
+    }
+    e->heap[i] = x;
+    return USHER_OK;
+}
+
+static ev pop(eng *e)
+{
+    ev top = e->heap[0], x = e->heap[--e->hn];
+    size_t n = e->hn, i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1;
+        if (l >= n)
+            break;
+        size_t s = l + 1 < n && ev_before(&e->heap[l + 1], &e->heap[l]) ? l + 1 : l;
+        if (!ev_before(&e->heap[s], &x))
+            break;
+        e->heap[i] = e->heap[s];
+        i = s;
+    }
+    if (n)
+        e->heap[i] = x;
+    return top;
+}
+
+/* ---- helpers -------------------------------------------------------------------------- */
+static uint64_t ns_of_ms(double ms)
+{
+    double x = ms * 1e6 + 0.5;
+    return x >= 1.8e19 ? NEVER : x < 1 ? 1 : (uint64_t)x;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > NEVER - b ? NEVER : a + b; }
+
+static uint32_t interval_of(const eng *e, uint64_t t)
+{
+    uint64_t i = t / e->interval;
+    return i >= e->n_int ? e->n_int - 1 : (uint32_t)i;
+}
+
+static void idle_push(model *md, uint32_t ri)
+{
+    md->idle[(md->idle_head + md->idle_n++) % md->n_rep] = ri;
+}
+
+static uint32_t idle_pop(model *md)
+{
+    uint32_t ri = md->idle[md->idle_head];
+    md->idle_head = (md->idle_head + 1) % md->n_rep;
+    md->idle_n--;
+    return ri;
+}
+
+static size_t q_len(const model *md) { return md->q_tail - md->q_head; }
+
+static int q_push(eng *e, model *md, uint64_t arr, uint64_t dl, uint64_t pred)
+{
+    if (md->q_tail == md->q_alloc) {
+        size_t len = q_len(md);
+        if (md->q_head >= md->q_alloc / 2 && md->q_head > 0) {
+            memmove(md->q_arr, md->q_arr + md->q_head, len * sizeof *md->q_arr);
+            memmove(md->q_dl, md->q_dl + md->q_head, len * sizeof *md->q_dl);
+            memmove(md->q_pred, md->q_pred + md->q_head, len * sizeof *md->q_pred);
+        } else {
+            size_t cap = md->q_alloc ? 2 * md->q_alloc : 64;
+            uint64_t *a = us_realloc(md->q_arr, cap * sizeof *a);
+            if (a)
+                md->q_arr = a;
+            uint64_t *d = a ? us_realloc(md->q_dl, cap * sizeof *d) : NULL;
+            if (d)
+                md->q_dl = d;
+            uint64_t *p = d ? us_realloc(md->q_pred, cap * sizeof *p) : NULL;
+            if (!p)
+                return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: queue of model '%s' (%zu)",
+                                  md->spec->name, cap);
+            md->q_pred = p;
+            md->q_alloc = cap;
+            if (md->q_head) {
+                memmove(md->q_arr, md->q_arr + md->q_head, len * sizeof *md->q_arr);
+                memmove(md->q_dl, md->q_dl + md->q_head, len * sizeof *md->q_dl);
+                memmove(md->q_pred, md->q_pred + md->q_head, len * sizeof *md->q_pred);
+            }
+        }
+        md->q_head = 0;
+        md->q_tail = len;
+    }
+    md->q_arr[md->q_tail] = arr;
+    md->q_dl[md->q_tail] = dl;
+    md->q_pred[md->q_tail] = pred;
+    md->q_tail++;
+    return USHER_OK;
+}
+
+/* what the model's busy replicas still have to run, as admission predicted it at dispatch */
+static double busy_left(const eng *e, const model *md)
+{
+    if (!md->running)
+        return 0;
+    double s = 0;
+    for (uint32_t i = 0; i < md->n_rep; i++) {
+        const rep *r = &e->r[md->reps[i]];
+        if (r->busy && r->busy_until > e->now)
+            s += (double)(r->busy_until - e->now);
+    }
+    return s;
+}
+
+/* ---- co-located latency --------------------------------------------------------------- */
+static uint64_t key_hash(const uint64_t *k)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 5; i++) {
+        h ^= k[i];
+        h *= 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+static int cache_grow(eng *e)
+{
+    size_t cap = e->ccap ? 2 * e->ccap : 4096;
+    if (cap > CACHE_MAX) { /* full: start again (deterministic, like everything else) */
+        memset(e->cache, 0, e->ccap * sizeof *e->cache);
+        e->cn = 0;
+        return USHER_OK;
+    }
+    centry *c = us_calloc(cap, sizeof *c);
+    if (!c)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: latency cache of %zu", cap);
+    for (size_t i = 0; i < e->ccap; i++) {
+        if (!e->cache[i].k[0])
+            continue;
+        size_t j = key_hash(e->cache[i].k) & (cap - 1);
+        while (c[j].k[0])
+            j = (j + 1) & (cap - 1);
+        c[j] = e->cache[i];
+    }
+    us_free(e->cache);
+    e->cache = c;
+    e->ccap = cap;
+    return USHER_OK;
+}
+
+/* the batch of k rows replica r starts now beside the running replicas of its GPU: ns */
+static int coloc(eng *e, gpu *g, const rep *r, int k, uint64_t *out)
+{
+    uint64_t key[5] = {0};
+    bool cached = g->n <= KEY_SLOTS;
+    centry *slot = NULL;
+    if (cached) {
+        key[0] = ((uint64_t)g->comp << 5 | r->slot) + 1;
+        for (uint32_t s = 0; s < g->n; s++) {
+            uint64_t rows = s == r->slot ? (uint64_t)k : g->rows[s];
+            key[1 + s / 4] |= rows << (16 * (s % 4));
+        }
+        if (e->cn * 10 >= e->ccap * 7) {
+            int rc = cache_grow(e);
+            if (rc < 0)
+                return rc;
+        }
+        size_t j = key_hash(key) & (e->ccap - 1);
+        for (; e->cache[j].k[0]; j = (j + 1) & (e->ccap - 1))
+            if (memcmp(e->cache[j].k, key, sizeof key) == 0) {
+                e->coloc_hits++;
+                *out = e->cache[j].lat;
+                return USHER_OK;
+            }
+        slot = &e->cache[j];
+    }
+    if_replica in[IF_MAX_REPLICAS];
+    if_result res[IF_MAX_REPLICAS];
+    uint32_t n = 0;
+    in[n++] = e->c[r->cls].prof[k];
+    for (uint32_t s = 0; s < g->n; s++) {
+        const rep *o = &e->r[g->slot[s]];
+        if (s != r->slot && o->busy)
+            in[n++] = e->c[o->cls].prof[o->rows];
+    }
+    int rc = if_predict(if_model_default(), &g->dev, in, n, res, e->err);
+    if (rc < 0)
+        return rc;
+    e->coloc_calls++;
+    *out = ns_of_ms(res[0].latency_ms);
+    if (slot) {
+        memcpy(slot->k, key, sizeof key);
+        slot->lat = *out;
+        e->cn++;
+    }
+    return USHER_OK;
+}
+
+/* ---- batches ------------------------------------------------------------------------- */
+static void gpu_account(gpu *g, uint64_t now)
+{
+    double f = g->share_busy < 1 ? g->share_busy : 1;
+    g->util_acc += f * (double)(now - g->util_t);
+    g->util_t = now;
+}
+
+/* r's batch of k rows (its members in b_arr, b_pred) starts now */
+static int start_batch(eng *e, uint32_t ri, int k)
+{
+    rep *r = &e->r[ri];
+    model *md = &e->m[r->model];
+    const cls *c = &e->c[r->cls];
+    gpu *g = &e->g[r->gpu];
+    uint64_t dur = c->lat[k];
+    if (e->p->interference && g->n_busy > 0) {
+        int rc = coloc(e, g, r, k, &dur);
+        if (rc < 0)
+            return rc;
+    }
+    r->busy = true;
+    r->rows = k;
+    r->t0 = e->now;
+    r->busy_until = sat_add(e->now, rt_batch_latency_scaled(c->lat, c->cap, k, md->adm.scale, 1));
+    gpu_account(g, e->now);
+    g->n_busy++;
+    g->share_busy += r->share;
+    if (r->slot < KEY_SLOTS)
+        g->rows[r->slot] = (uint16_t)k;
+    g->batches++;
+    md->running++;
+    md->batches++;
+    md->rows += (uint64_t)k;
+    return push(e, sat_add(e->now, dur), ri, EV_END);
+}
+
+static int schedule_wake(eng *e, uint32_t mi, uint64_t t)
+{
+    model *md = &e->m[mi];
+    if (t == NEVER || (md->wake_at != NEVER && md->wake_at <= t))
+        return USHER_OK; /* one at or before t is pending: it decides again then */
+    md->wake_at = t;
+    return push(e, t, mi, EV_WAKE);
+}
+
+/*
+ * The model's idle replicas decide on its queue, `first` (a replica that
+ * just finished, not in the idle ring) before the others, as the live
+ * replica thread that finished a batch decides before the sleeping ones
+ * wake. Each takes a batch, expires hopeless heads, or (the first that
+ * chooses to) waits: a wake-up is scheduled and the others are not asked
+ * (replicas of one class would decide the same).
+ */
+static int dispatch(eng *e, uint32_t mi, uint32_t first)
+{
+    model *md = &e->m[mi];
+    for (;;) {
+        size_t n = q_len(md);
+        if (n == 0 || (first == NONE && md->idle_n == 0))
+            break;
+        uint32_t ri = first != NONE ? first : md->idle[md->idle_head];
+        rep *r = &e->r[ri];
+        const cls *c = &e->c[r->cls];
+        rt_admit_refresh(&md->adm, e->now);
+        size_t cap = (size_t)r->cap + VIEW_EXTRA;
+        size_t vn = n < cap ? n : cap;
+        rt_batch_view v = {
+            .now_ns = e->now,
+            .max_batch = r->cap,
+            .latency_ns = c->lat,
+            .rows = e->ones,
+            .deadline_ns = md->q_dl + md->q_head,
+            .arrival_ns = md->q_arr + md->q_head,
+            .cost = NULL,
+            .n = vn,
+            .blocked = vn < n,
+            .slack_ns = e->p->slack_ns,
+            .latency_scale = md->adm.scale,
+            .max_queue_delay_ns = 0,
+            .arrival_rate = rt_admit_rate(&md->adm, e->now),
+            .replicas = (int)md->n_rep,
+        };
+        rt_batch_decision d;
+        rt_batch_decide(&v, &d);
+        if (d.expire) {
+            md->expired += d.expire;
+            md->q_head += d.expire;
+            continue;
+        }
+        if (d.take) {
+            if (first != NONE)
+                first = NONE;
+            else
+                idle_pop(md);
+            for (size_t j = 0; j < d.take; j++) {
+                r->b_arr[j] = md->q_arr[md->q_head + j];
+                r->b_pred[j] = md->q_pred[md->q_head + j];
+            }
+            md->q_head += d.take;
+            int rc = start_batch(e, ri, (int)d.take);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        int rc = schedule_wake(e, mi, d.wake_ns);
+        if (rc < 0)
+            return rc;
+        break;
+    }
+    if (q_len(md) == 0)
+        md->q_head = md->q_tail = 0;
+    if (first != NONE)
+        idle_push(md, first);
+    return USHER_OK;
+}
+
+static int on_arrival(eng *e, uint32_t mi)
+{
+    model *md = &e->m[mi];
+    const uint64_t now = e->now;
+    md->requests++;
+    if (e->n_int)
+        e->s_req[(size_t)interval_of(e, now) * e->nm + mi]++;
+    if (md->n_rep == 0 || q_len(md) >= md->capacity) {
+        md->rejected++;
+        return USHER_OK;
+    }
+    rt_admit_refresh(&md->adm, now);
+    double sc = md->adm.scale;
+    uint64_t ahead = rt_admit_work_ahead((double)q_len(md), md->row_ns * sc, busy_left(e, md),
+                                         (int)md->n_rep);
+    uint64_t own = rt_batch_latency_scaled(md->lat1, 1, 1, sc, 1.0);
+    uint64_t dl = sat_add(now, md->slo_ns);
+    rt_admit_query q = {.now = now, .deadline_ns = dl, .ahead = ahead, .own = own,
+                        .slack_ns = e->p->slack_ns,
+                        .idle = q_len(md) == 0 && md->running == 0 && md->idle_n > 0};
+    rt_admit_verdict v = rt_admit_decide(&md->adm, &q);
+    if (v == RT_ADMIT_NO || v == RT_ADMIT_SHED) {
+        md->rejected++;
+        md->shed += v == RT_ADMIT_SHED;
+        return USHER_OK;
+    }
+    rt_admit_note_arrival(&md->adm, now, 1);
+    uint64_t pred = sat_add(now, sat_add(ahead, own));
+    if (v == RT_ADMIT_PROBE) { /* runs at once on the idle replica, whatever its prediction */
+        md->probes++;
+        uint32_t ri = idle_pop(md);
+        e->r[ri].b_arr[0] = now;
+        e->r[ri].b_pred[0] = pred;
+        return start_batch(e, ri, 1);
+    }
+    int rc = q_push(e, md, now, dl, pred);
+    if (rc < 0)
+        return rc;
+    return dispatch(e, mi, NONE);
+}
+
+static int on_end(eng *e, uint32_t ri)
+{
+    rep *r = &e->r[ri];
+    model *md = &e->m[r->model];
+    const cls *c = &e->c[r->cls];
+    gpu *g = &e->g[r->gpu];
+    const uint64_t t1 = e->now, t0 = r->t0;
+    const int k = r->rows;
+    double late = -1e300;
+    for (int j = 0; j < k; j++) {
+        uint64_t a = r->b_arr[j], lat = t1 - a;
+        if (sim_hist_add(&md->hist, lat) < 0)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: latency histogram");
+        md->sum_lat += (double)lat;
+        md->sum_queue += (double)(t0 - a);
+        md->served++;
+        if (lat <= md->slo_ns) {
+            md->good++;
+            if (e->n_int)
+                e->s_good[(size_t)interval_of(e, a) * e->nm + r->model]++;
+        } else {
+            md->late++;
+        }
+        if (r->b_pred[j] && (double)t1 - (double)r->b_pred[j] > late)
+            late = (double)t1 - (double)r->b_pred[j];
+    }
+    /* the runtime's order (model.c end_batch): the run into the scale, then the batch's
+     * lateness against admission's prediction into the margin */
+    rt_admit_note_run(&md->adm, (double)(t1 - t0) / (double)c->lat[k], t1);
+    if (late > -1e300)
+        rt_admit_note_late(&md->adm, late, t1);
+    gpu_account(g, t1);
+    g->n_busy--;
+    g->share_busy = g->n_busy ? g->share_busy - r->share : 0;
+    if (r->slot < KEY_SLOTS)
+        g->rows[r->slot] = 0;
+    r->busy = false;
+    r->rows = 0;
+    md->running--;
+    return dispatch(e, r->model, ri);
+}
+
+/* ---- setup ---------------------------------------------------------------------------- */
+static int find_model(const us_map *names, const char *name, uint32_t *out)
+{
+    void *v = us_map_get(names, name);
+    if (!v)
+        return -1;
+    *out = (uint32_t)((uintptr_t)v - 1);
+    return 0;
+}
+
+/* the plan and the workload name the same models */
+static int match(eng *e, const us_map *names)
+{
+    const sim_params *p = e->p;
+    const pf_plan *pl = p->plan;
+    const char *pn = p->plan_label ? p->plan_label : "plan.json";
+    const char *wn = p->workload_label ? p->workload_label : "workload.yaml";
+    uint32_t mi;
+    us_map planned;
+    us_map_init(&planned);
+    int rc = USHER_OK;
+    for (uint32_t i = 0; i < pl->n_models; i++) {
+        if (find_model(names, pl->m[i].name, &mi) < 0) {
+            rc = us_err_set(e->err, USHER_ERR_INVALID,
+                            "%s: field 'models[%u].name': model '%s' is not in %s", pn, i,
+                            pl->m[i].name, wn);
+            goto out;
+        }
+        if (us_map_put(&planned, pl->m[i].name, (void *)1, NULL) < 0) {
+            rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: model names");
+            goto out;
+        }
+    }
+    for (uint32_t gi = 0; gi < pl->n_gpus; gi++)
+        for (uint32_t j = 0; j < pl->g[gi].n; j++) {
+            const pf_replica *x = &pl->g[gi].r[j];
+            if (find_model(names, x->model, &mi) < 0) {
+                rc = us_err_set(e->err, USHER_ERR_INVALID,
+                                "%s:%zu: field 'gpus[%u].replicas[%u].model': model '%s' is not "
+                                "in %s", pn, x->line, gi, j, x->model, wn);
+                goto out;
+            }
+            if (pl->n_models == 0 && us_map_put(&planned, x->model, (void *)1, NULL) < 0) {
+                rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: model names");
+                goto out;
+            }
+        }
+    for (uint32_t i = 0; i < p->n_models; i++)
+        if (!us_map_get(&planned, p->models[i].name)) {
+            rc = us_err_set(e->err, USHER_ERR_INVALID,
+                            "%s:%zu: field 'models[%u].name': model '%s' is not in %s (%s)", wn,
+                            p->models[i].line, i, p->models[i].name, pn,
+                            pl->n_models ? "its models list" : "no replica serves it");
+            goto out;
+        }
+out:
+    us_map_free(&planned);
+    return rc;
+}
+
+/* the class of a replica (model, GPU type, share, batch cap): found or made */
+static int class_of(eng *e, us_map *classes, uint32_t mi, const pf_gpu *pg, const pf_replica *x,
+                    uint32_t *out)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%u|%s|%.17g|%d", mi, pg->type, x->share, x->batch);
+    void *v = us_map_get(classes, key);
+    if (v) {
+        *out = (uint32_t)((uintptr_t)v - 1);
+        return USHER_OK;
+    }
+    if (e->nc == e->c_cap) {
+        uint32_t cap = e->c_cap ? 2 * e->c_cap : 16;
+        cls *c = us_realloc(e->c, cap * sizeof *c);
+        if (!c)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: profile classes");
+        e->c = c;
+        e->c_cap = cap;
+    }
+    cls *c = &e->c[e->nc];
+    memset(c, 0, sizeof *c);
+    c->model = mi;
+    c->gpu = pg->type;
+    c->share_pct = x->share;
+    c->cap = x->batch;
+    c->key = us_strdup(key);
+    c->lat = us_calloc((size_t)x->batch + 1, sizeof *c->lat);
+    c->prof = us_calloc((size_t)x->batch + 1, sizeof *c->prof);
+    e->nc++; /* freed with the engine from here on */
+    if (!c->key || !c->lat || !c->prof || us_map_put(classes, c->key, (void *)(uintptr_t)e->nc,
+                                                     NULL) < 0)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: profile classes");
+    *out = e->nc - 1;
+    return USHER_OK;
+}
+
+/* every batch size of a class from the profile callback, checked as the interference model
+ * will read it (x: the first replica of the class, for messages) */
+static int class_fill(eng *e, cls *c, const gpu *g, uint32_t gi, uint32_t j, const pf_replica *x)
+{
+    const sim_params *p = e->p;
+    const char *pn = p->plan_label ? p->plan_label : "plan.json";
+    for (int b = 1; b <= c->cap; b++) {
+        if_replica *pr = &c->prof[b];
+        usher_error pe = {0};
+        int rc = p->profile(p->ctx, c->model, c->gpu, b, c->share_pct, pr, &pe);
+        if (rc >= 0 && !(isfinite(pr->latency_ms) && pr->latency_ms > 0))
+            rc = us_err_set(&pe, USHER_ERR_INVALID, "profile of batch %d has no latency", b);
+        pr->batch = b;
+        pr->share = c->share_pct / 100;
+        if_result res;
+        if (rc >= 0 && p->interference)
+            rc = if_predict(if_model_default(), &g->dev, pr, 1, &res, &pe);
+        if (rc < 0)
+            return us_err_set(e->err, rc, "%s:%zu: field 'gpus[%u].replicas[%u]' (model '%s' on "
+                              "%s, share %g%%, batch %d): %s", pn, x->line, gi, j, x->model,
+                              c->gpu, c->share_pct, b, pe.msg);
+        c->lat[b] = ns_of_ms(pr->latency_ms);
+    }
+    return USHER_OK;
+}
+
+static int setup(eng *e)
+{
+    const sim_params *p = e->p;
+    const pf_plan *pl = p->plan;
+    const char *pn = p->plan_label ? p->plan_label : "plan.json";
+    us_map names, classes, comps;
+    us_map_init(&names);
+    us_map_init(&classes);
+    us_map_init(&comps);
+    char **comp_keys = NULL;
+    uint32_t n_comp = 0;
+    int rc = USHER_OK;
+    if (p->n_models == 0 || p->n_models > SIM_MAX_MODELS) {
+        rc = us_err_set(e->err, USHER_ERR_INVALID, "simulator: %u models (1 to %d)", p->n_models,
+                        SIM_MAX_MODELS);
+        goto out;
+    }
+    e->nm = p->n_models;
+    e->m = us_calloc(e->nm, sizeof *e->m);
+    if (!e->m)
+        goto nomem;
+    for (uint32_t i = 0; i < e->nm; i++) {
+        const sim_model_spec *s = &p->models[i];
+        void *prev = NULL;
+        int put = us_map_put(&names, s->name, (void *)(uintptr_t)(i + 1), &prev);
+        if (put < 0)
+            goto nomem;
+        if (put == 0) {
+            rc = us_err_set(e->err, USHER_ERR_INVALID, "%s:%zu: model '%s' is named twice",
+                            p->workload_label ? p->workload_label : "workload", s->line, s->name);
+            goto out;
+        }
+        if (!(s->slo_ms > 0) || !isfinite(s->slo_ms) || !(s->rate >= 0)) {
+            rc = us_err_set(e->err, USHER_ERR_INVALID, "simulator: model '%s': SLO %g ms, rate %g",
+                            s->name, s->slo_ms, s->rate);
+            goto out;
+        }
+        model *md = &e->m[i];
+        md->spec = s;
+        md->slo_ns = ns_of_ms(s->slo_ms);
+        md->rate = s->rate * p->rate_scale;
+        md->wake_at = NEVER;
+        rt_admit_init(&md->adm);
+    }
+    if ((rc = match(e, &names)) < 0)
+        goto out;
+
+    /* GPUs, replicas, classes */
+    e->ng = pl->n_gpus;
+    e->g = us_calloc(e->ng ? e->ng : 1, sizeof *e->g);
+    uint32_t nr = 0;
+    for (uint32_t gi = 0; gi < pl->n_gpus; gi++)
+        nr += pl->g[gi].n;
+    e->nr = nr;
+    e->r = us_calloc(nr ? nr : 1, sizeof *e->r);
+    comp_keys = us_calloc(e->ng ? e->ng : 1, sizeof *comp_keys);
+    if (!e->g || !e->r || !comp_keys)
+        goto nomem;
+    uint32_t ri = 0;
+    for (uint32_t gi = 0; gi < pl->n_gpus; gi++) {
+        const pf_gpu *pg = &pl->g[gi];
+        gpu *g = &e->g[gi];
+        g->pg = pg;
+        g->n = pg->n;
+        g->slot = us_calloc(pg->n ? pg->n : 1, sizeof *g->slot);
+        if (!g->slot)
+            goto nomem;
+        if (p->interference && pg->n) {
+            usher_error de = {0};
+            if ((rc = p->device(p->ctx, pg->type, &g->dev, &de)) < 0) {
+                rc = us_err_set(e->err, rc, "%s:%zu: field 'gpus[%u].type': %s", pn, pg->line, gi,
+                                de.msg);
+                goto out;
+            }
+        }
+        if (pg->n > IF_MAX_REPLICAS && p->interference) {
+            rc = us_err_set(e->err, USHER_ERR_LIMIT, "%s:%zu: field 'gpus[%u].replicas': %u "
+                            "replicas on one GPU (the interference model takes at most %d)", pn,
+                            pg->line, gi, pg->n, IF_MAX_REPLICAS);
+            goto out;
+        }
+        char ck[KEY_SLOTS * 12 + 1];
+        size_t ckl = 0;
+        for (uint32_t j = 0; j < pg->n; j++, ri++) {
+            const pf_replica *x = &pg->r[j];
+            uint32_t mi = 0;
+            find_model(&names, x->model, &mi);
+            uint32_t ci = 0, before = e->nc;
+            if ((rc = class_of(e, &classes, mi, pg, x, &ci)) < 0)
+                goto out;
+            if (e->nc != before && (rc = class_fill(e, &e->c[ci], g, gi, j, x)) < 0)
+                goto out;
+            rep *r = &e->r[ri];
+            r->model = mi;
+            r->gpu = gi;
+            r->cls = ci;
+            r->slot = j;
+            r->cap = x->batch;
+            r->share = x->share / 100;
+            r->b_arr = us_calloc((size_t)x->batch, sizeof *r->b_arr);
+            r->b_pred = us_calloc((size_t)x->batch, sizeof *r->b_pred);
+            if (!r->b_arr || !r->b_pred)
+                goto nomem;
+            g->slot[j] = ri;
+            e->m[mi].n_rep++;
+            if (j < KEY_SLOTS)
+                ckl += (size_t)snprintf(ck + ckl, sizeof ck - ckl, "%u,", ci);
+        }
+        /* GPUs with the same classes in the same order share cached latencies */
+        if (pg->n <= KEY_SLOTS) {
+            ck[ckl] = 0;
+            void *v = us_map_get(&comps, ck);
+            if (v) {
+                g->comp = (uint32_t)((uintptr_t)v - 1);
+            } else {
+                if (!(comp_keys[n_comp] = us_strdup(ck)) ||
+                    us_map_put(&comps, comp_keys[n_comp], (void *)(uintptr_t)(n_comp + 1),
+                               NULL) < 0) {
+                    n_comp += comp_keys[n_comp] != NULL;
+                    goto nomem;
+                }
+                g->comp = n_comp++;
+            }
+        }
+    }
+
+    /* per model: its replicas, the idle ring, admission's tables, the queue bound */
+    for (uint32_t i = 0; i < e->nm; i++) {
+        model *md = &e->m[i];
+        md->reps = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->reps);
+        md->idle = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->idle);
+        if (!md->reps || !md->idle)
+            goto nomem;
+        md->n_rep = 0;
+    }
+    for (uint32_t k = 0; k < e->nr; k++) {
+        model *md = &e->m[e->r[k].model];
+        md->reps[md->n_rep++] = k;
+        idle_push(md, k);
+    }
+    for (uint32_t i = 0; i < e->nm; i++) {
+        model *md = &e->m[i];
+        double rows_per_ns = 0;
+        uint64_t lat_full = 0;
+        for (uint32_t k = 0; k < md->n_rep; k++) {
+            const rep *r = &e->r[md->reps[k]];
+            const cls *c = &e->c[r->cls];
+            if (c->lat[1] > md->lat1[1])
+                md->lat1[1] = c->lat[1];
+            rows_per_ns += (double)r->cap / (double)c->lat[r->cap];
+            if (r->cap > md->max_batch) {
+                md->max_batch = r->cap;
+                lat_full = 0;
+            }
+            if (r->cap == md->max_batch && c->lat[r->cap] > lat_full)
+                lat_full = c->lat[r->cap];
+        }
+        md->row_ns = md->n_rep ? (double)md->n_rep / rows_per_ns : 0;
+        md->capacity = rt_admit_capacity(md->max_batch ? md->max_batch : 1, lat_full, md->slo_ns,
+                                         md->n_rep ? (int)md->n_rep : 1);
+    }
+    goto out;
+nomem:
+    rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: the plan's %u GPUs", pl->n_gpus);
+out:
+    for (uint32_t i = 0; i < n_comp; i++)
+        us_free(comp_keys[i]);
+    us_free(comp_keys);
+    us_map_free(&names);
+    us_map_free(&classes);
+    us_map_free(&comps);
+    return rc;
+}
+
+static void engine_free(eng *e)
+{
+    for (uint32_t i = 0; e->m && i < e->nm; i++) {
+        model *md = &e->m[i];
+        us_free(md->q_arr);
+        us_free(md->q_dl);
+        us_free(md->q_pred);
+        us_free(md->reps);
+        us_free(md->idle);
+        sim_hist_free(&md->hist);
+    }
+    us_free(e->m);
+    for (uint32_t i = 0; e->r && i < e->nr; i++) {
+        us_free(e->r[i].b_arr);
+        us_free(e->r[i].b_pred);
+    }
+    us_free(e->r);
+    for (uint32_t i = 0; e->g && i < e->ng; i++)
+        us_free(e->g[i].slot);
+    us_free(e->g);
+    for (uint32_t i = 0; i < e->nc; i++) {
+        us_free(e->c[i].key);
+        us_free(e->c[i].lat);
+        us_free(e->c[i].prof);
+    }
+    us_free(e->c);
+    us_free(e->heap);
+    us_free(e->cache);
+    us_free(e->s_req);
+    us_free(e->s_good);
+    us_free(e->ones);
+    sim_source_free(e->src);
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+static int pull(eng *e)
+{
+    sim_arrival a;
+    int rc = sim_source_next(e->src, &a, e->err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 || (e->p->duration_ns && a.t_ns >= e->p->duration_ns)) {
+        e->arr_ok = false;
+        return USHER_OK;
+    }
+    if (a.model >= e->nm)
+        return us_err_set(e->err, USHER_ERR_INVALID, "simulator: an arrival for model %u of %u",
+                          a.model, e->nm);
+    if (a.t_ns < e->now)
+        return us_err_set(e->err, USHER_ERR_INVALID, "simulator: arrivals out of time order "
+                          "(%llu ns after %llu ns)", (unsigned long long)a.t_ns,
+                          (unsigned long long)e->now);
+    e->arr = a;
+    e->arr_ok = true;
+    e->arr_seq = e->seq++;
+    e->last_arrival = a.t_ns;
+    return USHER_OK;
+}
+
+static int run(eng *e)
+{
+    const sim_params *p = e->p;
+    int rc = pull(e);
+    uint64_t next_progress = PROGRESS_EVERY;
+    while (rc >= 0 && (e->arr_ok || e->hn)) {
+        if (e->arr_ok && (e->hn == 0 || e->arr.t_ns < e->heap[0].t ||
+                          (e->arr.t_ns == e->heap[0].t && e->arr_seq < e->heap[0].seq))) {
+            e->now = e->arr.t_ns;
+            uint32_t mi = e->arr.model;
+            if ((rc = on_arrival(e, mi)) < 0 || (rc = pull(e)) < 0)
+                break;
+        } else {
+            ev x = pop(e);
+            e->now = x.t;
+            uint32_t idx = x.what >> 1;
+            if ((x.what & 1) == EV_END) {
+                rc = on_end(e, idx);
+            } else if (e->m[idx].wake_at == x.t) {
+                e->m[idx].wake_at = NEVER;
+                rc = dispatch(e, idx, NONE);
+            }
+        }
+        if (++e->events == next_progress) {
+            next_progress += PROGRESS_EVERY;
+            if (p->progress && p->duration_ns)
+                p->progress(p->progress_ctx, e->now >= p->duration_ns
+                                                 ? 1.0
+                                                 : (double)e->now / (double)p->duration_ns);
+        }
+    }
+    return rc < 0 ? rc : USHER_OK;
+}
+
+static int report(eng *e, sim_report **out);
+
+int sim_run(const sim_params *p, sim_report **out, usher_error *err)
+{
+    *out = NULL;
+    eng e = {.p = p, .err = err, .src = p->source};
+    int rc;
+    if (!p->plan || !p->models || !p->profile || (p->interference && !p->device)) {
+        rc = us_err_set(err, USHER_ERR_INVALID, "simulator: a plan, a workload, a profile "
+                        "callback%s are needed", p->interference ? " and a device callback" : "");
+        goto out;
+    }
+    if ((rc = setup(&e)) < 0)
+        goto out;
+    e.ones = us_mallocarray(RT_MAX_BATCH + VIEW_EXTRA, sizeof *e.ones);
+    if (!e.ones)
+        goto nomem;
+    for (size_t i = 0; i < RT_MAX_BATCH + VIEW_EXTRA; i++)
+        e.ones[i] = 1;
+    if (!e.src) {
+        if (!p->duration_ns) {
+            rc = us_err_set(err, USHER_ERR_INVALID, "simulator: a duration is needed for the "
+                            "Poisson arrivals");
+            goto out;
+        }
+        double *rates = us_mallocarray(e.nm, sizeof *rates);
+        if (!rates)
+            goto nomem;
+        for (uint32_t i = 0; i < e.nm; i++)
+            rates[i] = e.m[i].rate;
+        sim_poisson_params pp = {.rates = rates, .n_models = e.nm, .seed = p->seed,
+                                 .duration_ns = p->duration_ns};
+        rc = sim_source_poisson(&pp, &e.src, err);
+        us_free(rates);
+        if (rc < 0)
+            goto out;
+    }
+    if (p->interval_ns) {
+        if (!p->duration_ns) {
+            rc = us_err_set(err, USHER_ERR_INVALID, "simulator: a time series needs a duration");
+            goto out;
+        }
+        uint64_t n = (p->duration_ns + p->interval_ns - 1) / p->interval_ns;
+        if (n * e.nm > SERIES_MAX || n > UINT32_MAX) {
+            rc = us_err_set(err, USHER_ERR_LIMIT, "simulator: %llu intervals x %u models in the "
+                            "time series (at most %llu): choose a longer interval",
+                            (unsigned long long)n, e.nm, SERIES_MAX);
+            goto out;
+        }
+        e.n_int = (uint32_t)n;
+        e.interval = p->interval_ns;
+        e.s_req = us_calloc((size_t)n * e.nm, sizeof *e.s_req);
+        e.s_good = us_calloc((size_t)n * e.nm, sizeof *e.s_good);
+        if (!e.s_req || !e.s_good)
+            goto nomem;
+    }
+    if ((rc = run(&e)) < 0)
+        goto out;
+    rc = report(&e, out);
+    goto out;
+nomem:
+    rc = us_err_set(err, USHER_ERR_NOMEM, "simulator");
+out:
+    engine_free(&e); /* the source too, on every path */
+    return rc;
+}
+
+/* ---- the report --------------------------------------------------------------------- */
+static void copy_name(char *dst, const char *s)
+{
+    snprintf(dst, SIM_NAME_MAX, "%s", s ? s : "");
+}
+
+static int report(eng *e, sim_report **out)
+{
+    const sim_params *p = e->p;
+    sim_report *r = us_calloc(1, sizeof *r);
+    if (!r)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: report");
+    r->m = us_calloc(e->nm, sizeof *r->m);
+    r->g = us_calloc(e->ng ? e->ng : 1, sizeof *r->g);
+    if (!r->m || !r->g) {
+        sim_report_free(r);
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: report");
+    }
+    snprintf(r->plan, sizeof r->plan, "%s", p->plan_label ? p->plan_label : "");
+    snprintf(r->workload, sizeof r->workload, "%s", p->workload_label ? p->workload_label : "");
+    r->seed = p->seed;
+    r->rate_scale = p->rate_scale;
+    r->interference = p->interference;
+    uint64_t dur = p->duration_ns ? p->duration_ns : e->last_arrival;
+    r->duration_s = (double)dur / 1e9;
+    uint64_t end = e->now > dur ? e->now : dur;
+    r->end_s = (double)end / 1e9;
+    r->events = e->events;
+    r->coloc_predictions = e->coloc_calls;
+    r->coloc_cache_hits = e->coloc_hits;
+    r->n_models = e->nm;
+    for (uint32_t i = 0; i < e->nm; i++) {
+        model *md = &e->m[i];
+        sim_model_report *x = &r->m[i];
+        /* nothing is left queued once the events run out (every wait has a wake-up); what
+         * would be is counted as expired */
+        md->expired += q_len(md);
+        copy_name(x->name, md->spec->name);
+        x->rate = md->rate;
+        x->slo_ms = md->spec->slo_ms;
+        x->replicas = md->n_rep;
+        x->requests = md->requests;
+        x->served = md->served;
+        x->good = md->good;
+        x->late = md->late;
+        x->rejected = md->rejected;
+        x->shed = md->shed;
+        x->probes = md->probes;
+        x->expired = md->expired;
+        x->batches = md->batches;
+        x->batch_rows = md->rows;
+        x->goodput = dur ? (double)md->good / ((double)dur / 1e9) : 0;
+        x->attainment_pct = md->requests ? 100.0 * (double)md->good / (double)md->requests : 100;
+        if (md->served) {
+            x->mean_ms = md->sum_lat / (double)md->served / 1e6;
+            x->mean_queue_ms = md->sum_queue / (double)md->served / 1e6;
+            x->p50_ms = sim_hist_quantile(&md->hist, 0.5) / 1e6;
+            x->p99_ms = sim_hist_quantile(&md->hist, 0.99) / 1e6;
+            x->p999_ms = sim_hist_quantile(&md->hist, 0.999) / 1e6;
+            x->max_ms = (double)md->hist.max / 1e6;
+        }
+        x->latency_scale = md->adm.scale;
+        r->requests += x->requests;
+        r->served += x->served;
+        r->good += x->good;
+        r->late += x->late;
+        r->rejected += x->rejected;
+        r->expired += x->expired;
+    }
+    r->goodput = dur ? (double)r->good / ((double)dur / 1e9) : 0;
+    r->attainment_pct = r->requests ? 100.0 * (double)r->good / (double)r->requests : 100;
+    r->n_gpus = e->ng;
+    double cpu = 0, mem = 0;
+    for (uint32_t gi = 0; gi < e->ng; gi++) {
+        gpu *g = &e->g[gi];
+        sim_gpu_report *x = &r->g[gi];
+        gpu_account(g, end);
+        copy_name(x->type, g->pg->type);
+        x->replicas = g->n;
+        x->compute_pct = end ? 100.0 * g->util_acc / (double)end : 0;
+        x->memory_pct = g->pg->memory_pct;
+        x->price_per_hour = g->pg->price_per_hour;
+        x->power_w = g->pg->power_w;
+        x->batches = g->batches;
+        if (g->n) {
+            r->gpus_used++;
+            r->cost_per_hour += x->price_per_hour;
+            r->power_w += x->power_w;
+            cpu += x->compute_pct;
+            mem += x->memory_pct;
+        }
+    }
+    if (r->gpus_used) {
+        r->compute_pct = cpu / r->gpus_used;
+        r->memory_pct = mem / r->gpus_used;
+    }
+    r->energy_j_per_request = r->served ? r->power_w * r->duration_s / (double)r->served : 0;
+    r->interval_ns = e->interval;
+    r->n_intervals = e->n_int;
+    r->series_requests = e->s_req;
+    r->series_good = e->s_good;
+    e->s_req = e->s_good = NULL; /* the report's now */
+    *out = r;
+    return USHER_OK;
+}

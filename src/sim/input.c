@@ -1,0 +1,229 @@
+/*
+ * input.c - workload.yaml for the simulator (layer 7, see sim.h).
+ *
+ * The file `usher plan` reads (docs/plan-input.md), read here with the same
+ * bounded YAML reader (core/yaml.h), the same fields, types, ranges and
+ * messages ("<file>:<line>: field 'models[2].rate': ..."), unknown keys
+ * refused. The simulator may not include the planner (layering: the planner
+ * reads it in src/plan/input.c along with profiling), and the planner's
+ * public API plans rather than reads, so the reading of the fields is
+ * repeated here; tests/test_sim.c checks that both accept and refuse the
+ * same examples.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/yaml.h"
+#include "sim/sim.h"
+
+#define NAME_MAX_LEN 63
+#define MAX_RATE 1e9     /* requests/s of one model */
+#define MAX_SLO_MS 3.6e6 /* one hour */
+#define MAX_PRIORITY 1000
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+static int need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *key,
+                     const char *path, const char **out, bool required, usher_error *err)
+{
+    const char *v = NULL;
+    int rc = us_yaml_get_str(d, map, key, path, &v, NULL, err);
+    if (rc < 0)
+        return rc;
+    const us_yaml_node *n = us_yaml_get(map, key);
+    if (!v || us_yaml_is_null(n)) {
+        *out = NULL;
+        if (!required)
+            return USHER_OK;
+        return us_yaml_error(d, map, err, USHER_ERR_PARSE, "field '%s': missing (required)", path);
+    }
+    if (!name_ok(v))
+        return us_yaml_error(d, n, err, USHER_ERR_PARSE,
+                             "field '%s': 1 to %d characters of letters, digits and - _ . : /",
+                             path, NAME_MAX_LEN);
+    *out = v;
+    return USHER_OK;
+}
+
+/* path of `model` relative to the workload file's directory */
+static char *resolve(const char *wl, const char *model)
+{
+    if (model[0] == '/')
+        return us_strdup(model);
+    const char *slash = strrchr(wl, '/');
+    size_t dl = slash ? (size_t)(slash - wl) + 1 : 0;
+    size_t n = dl + strlen(model) + 1;
+    char *s = us_malloc(n);
+    if (s)
+        snprintf(s, n, "%.*s%s", (int)dl, wl, model);
+    return s;
+}
+
+static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *w, us_map *names,
+                 usher_error *err)
+{
+    static const char *const keys[] = {"name", "model", "rate", "slo_ms", "priority",
+                                       "precision", "group", NULL};
+    sim_workload_model *x = &w->m[i];
+    char fp[64], f[96];
+    int rc;
+    snprintf(fp, sizeof fp, "models[%zu]", i);
+    if (us_yaml_node_kind(m) != US_YAML_MAP)
+        return us_yaml_error(d, m, err, USHER_ERR_PARSE, "%s: expected a map", fp);
+    if ((rc = us_yaml_check_keys(d, m, fp, keys, err)) < 0)
+        return rc;
+    x->line = us_yaml_line(m);
+    const char *name, *file, *prec = NULL, *group;
+    int64_t prio = 0;
+    snprintf(f, sizeof f, "%s.name", fp);
+    if ((rc = need_name(d, m, "name", f, &name, true, err)) < 0)
+        return rc;
+    void *prev = NULL;
+    int put = us_map_put(names, name, (void *)(uintptr_t)(i + 1), &prev);
+    if (put < 0)
+        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    if (put == 0)
+        return us_yaml_error(d, us_yaml_get(m, "name"), err, USHER_ERR_PARSE,
+                             "field '%s': model '%s' is already declared at line %zu", f, name,
+                             w->m[(uintptr_t)prev - 1].line);
+    snprintf(f, sizeof f, "%s.model", fp);
+    if ((rc = us_yaml_get_str(d, m, "model", f, &file, NULL, err)) < 0)
+        return rc;
+    if (!file || !*file)
+        return us_yaml_error(d, file ? us_yaml_get(m, "model") : m, err, USHER_ERR_PARSE,
+                             "field '%s': %s", f, file ? "empty path" : "missing (required)");
+    snprintf(f, sizeof f, "%s.rate", fp);
+    if ((rc = us_yaml_get_f64(d, m, "rate", f, 0, MAX_RATE, &x->rate, 0, true, err)) < 0)
+        return rc;
+    snprintf(f, sizeof f, "%s.slo_ms", fp);
+    if ((rc = us_yaml_get_f64(d, m, "slo_ms", f, 1e-3, MAX_SLO_MS, &x->slo_ms, 0, true, err)) < 0)
+        return rc;
+    snprintf(f, sizeof f, "%s.priority", fp);
+    if ((rc = us_yaml_get_i64(d, m, "priority", f, 0, MAX_PRIORITY, &prio, 0, false, err)) < 0)
+        return rc;
+    x->priority = (int)prio;
+    snprintf(f, sizeof f, "%s.precision", fp);
+    if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)
+        return rc;
+    if (strcmp(prec, "fp32") && strcmp(prec, "tf32") && strcmp(prec, "fp16") &&
+        strcmp(prec, "int8"))
+        return us_yaml_error(d, us_yaml_get(m, "precision"), err, USHER_ERR_PARSE,
+                             "field '%s': fp32, tf32, fp16 or int8, not '%.16s'", f, prec);
+    snprintf(x->precision, sizeof x->precision, "%s", prec);
+    snprintf(f, sizeof f, "%s.group", fp);
+    if ((rc = need_name(d, m, "group", f, &group, false, err)) < 0)
+        return rc;
+    x->name = us_strdup(name);
+    x->path = resolve(us_yaml_label(d), file);
+    x->group = group ? us_strdup(group) : NULL;
+    if (!x->name || !x->path || (group && !x->group))
+        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    return USHER_OK;
+}
+
+static int workload_doc(us_yaml_doc *d, sim_workload *w, usher_error *err)
+{
+    static const char *const top[] = {"models", NULL};
+    const us_yaml_node *root = us_yaml_root(d), *list = NULL;
+    us_map names;
+    us_map_init(&names);
+    int rc;
+    w->label = us_strdup(us_yaml_label(d));
+    if (!w->label) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!root || us_yaml_node_kind(root) != US_YAML_MAP) {
+        rc = us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a map with 'models'");
+        goto out;
+    }
+    if ((rc = us_yaml_check_keys(d, root, NULL, top, err)) < 0 ||
+        (rc = us_yaml_get_node(d, root, "models", NULL, US_YAML_SEQ, true, &list, err)) < 0)
+        goto out;
+    size_t n = us_yaml_len(list);
+    if (n == 0 || n > SIM_MAX_MODELS) {
+        rc = us_yaml_error(d, list, err, n ? USHER_ERR_LIMIT : USHER_ERR_PARSE,
+                           "field 'models': 1 to %d entries, not %zu", SIM_MAX_MODELS, n);
+        goto out;
+    }
+    w->m = us_calloc(n, sizeof *w->m);
+    if (!w->m) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        w->n = (uint32_t)i + 1; /* freed with the workload on any error */
+        if ((rc = entry(d, us_yaml_item(list, i), i, w, &names, err)) < 0)
+            goto out;
+    }
+    rc = USHER_OK;
+out:
+    us_map_free(&names);
+    if (rc < 0)
+        sim_workload_free(w);
+    return rc;
+}
+
+static us_yaml_limits limits(void)
+{
+    us_yaml_limits lim = us_yaml_default_limits();
+    lim.max_bytes = 64u << 20; /* as the planner: 10,000s of models */
+    lim.max_nodes = 2000000;
+    return lim;
+}
+
+int sim_workload_read(const char *path, sim_workload *out, usher_error *err)
+{
+    memset(out, 0, sizeof *out);
+    us_yaml_doc *d = NULL;
+    us_yaml_limits lim = limits();
+    int rc = us_yaml_load(path, &lim, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = workload_doc(d, out, err);
+    us_yaml_free(d);
+    return rc;
+}
+
+int sim_workload_parse(const char *text, size_t len, const char *label, sim_workload *out,
+                       usher_error *err)
+{
+    memset(out, 0, sizeof *out);
+    us_yaml_doc *d = NULL;
+    us_yaml_limits lim = limits();
+    int rc = us_yaml_parse(text, len, label, &lim, &d, err);
+    if (rc < 0)
+        return rc;
+    rc = workload_doc(d, out, err);
+    us_yaml_free(d);
+    return rc;
+}
+
+void sim_workload_free(sim_workload *w)
+{
+    if (!w)
+        return;
+    for (uint32_t i = 0; w->m && i < w->n; i++) {
+        us_free(w->m[i].name);
+        us_free(w->m[i].path);
+        us_free(w->m[i].group);
+    }
+    us_free(w->m);
+    us_free(w->label);
+    memset(w, 0, sizeof *w);
+}

@@ -1,0 +1,589 @@
+/*
+ * test_sim.c - the simulator's engine, metrics and report (src/sim/sim.h):
+ * the analytic M/D/1 waiting time with interference off, a batching and
+ * admission case computed by hand, byte-identical JSON for a seed (and a
+ * different one for another seed), co-located replicas slower with the
+ * interference model than without, the time series adding up, the
+ * histogram's stated error, plans that do not match their workload, the
+ * workload file read as the planner reads it, and the public API over the
+ * estimator (zoo models).
+ */
+#include <math.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "plan/plan.h"
+#include "sim/sim.h"
+#include "sim/workload_impl.h"
+#include "test.h"
+#include "usher/estimate.h"
+#include "usher/interfere.h"
+#include "usher/sim.h"
+
+#define SEC 1000000000ull
+#define MS 1000000ull
+
+/* ---- fixed profiles ------------------------------------------------------------------- */
+/* latency(b) = base + per_row x b ms; of it gpu_frac on the GPU; DRAM traffic per batch */
+typedef struct fixed_model {
+    double base_ms, per_row_ms, gpu_frac, dram_mb_per_row, mem_frac, l2_mb;
+} fixed_model;
+
+typedef struct fixed_ctx {
+    const fixed_model *m;
+    uint32_t n;
+    int calls;
+} fixed_ctx;
+
+static int fixed_profile(void *ctx, uint32_t model, const char *gpu, int batch, double share_pct,
+                         if_replica *out, usher_error *err)
+{
+    fixed_ctx *c = ctx;
+    if (model >= c->n)
+        return USHER_ERR_INVALID;
+    const fixed_model *f = &c->m[model];
+    double lat = f->base_ms + f->per_row_ms * batch;
+    double g = lat * (f->gpu_frac > 0 ? f->gpu_frac : 1);
+    *out = (if_replica){.latency_ms = lat,
+                        .gpu_ms = g,
+                        .compute_ms = g * (1 - f->mem_frac),
+                        .mem_ms = g * f->mem_frac,
+                        .dram_mb = f->dram_mb_per_row * batch,
+                        .l2_mb = f->l2_mb};
+    c->calls++;
+    return USHER_OK;
+}
+
+static int fixed_device(void *ctx, const char *gpu, if_device *out, usher_error *err)
+{
+    if (strcmp(gpu, "nowhere") == 0)
+        return us_err_set(err, USHER_ERR_NOT_FOUND, "unknown GPU type 'nowhere'");
+    *out = (if_device){.bw_gbs = 900, .l2_mb = 6};
+    snprintf(out->key, sizeof out->key, "%s", gpu);
+    return USHER_OK;
+}
+
+/* ---- arrivals given as a list --------------------------------------------------------- */
+typedef struct list_source {
+    sim_source base;
+    const sim_arrival *a;
+    size_t n, i;
+} list_source;
+
+static int list_next(sim_source *s, sim_arrival *out, usher_error *err)
+{
+    list_source *l = (list_source *)s;
+    if (l->i == l->n)
+        return 0;
+    *out = l->a[l->i++];
+    return 1;
+}
+
+static void list_free(sim_source *s) { us_free(s); }
+
+static const sim_source_ops list_ops = {list_next, list_free};
+
+static sim_source *list_source_new(const sim_arrival *a, size_t n)
+{
+    list_source *l = us_calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->base.ops = &list_ops;
+    l->a = a;
+    l->n = n;
+    return &l->base;
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+static int run_plan(const char *plan_json, const sim_model_spec *models, uint32_t n_models,
+                    const fixed_model *fm, sim_params *p, sim_report **out, usher_error *err)
+{
+    pf_plan pl;
+    int rc = pf_parse(plan_json, strlen(plan_json), "plan.json", &pl, err);
+    if (rc < 0) {
+        sim_source_free(p->source);
+        return rc;
+    }
+    fixed_ctx fc = {.m = fm, .n = n_models};
+    p->plan = &pl;
+    p->plan_label = "plan.json";
+    p->workload_label = "workload.yaml";
+    p->models = models;
+    p->n_models = n_models;
+    p->profile = fixed_profile;
+    p->device = fixed_device;
+    p->ctx = &fc;
+    rc = sim_run(p, out, err);
+    pf_free(&pl);
+    return rc;
+}
+
+static const char *one_replica_plan(int batch)
+{
+    static char s[512];
+    snprintf(s, sizeof s,
+             "{\"schema_version\": 1, \"gpus\": [{\"type\": \"t4\", \"price_per_hour\": 0.5, "
+             "\"power_w\": 70, \"memory_pct\": 20, \"replicas\": [{\"model\": \"m\", \"batch\": "
+             "%d, \"share\": 100}]}]}",
+             batch);
+    return s;
+}
+
+/*
+ * M/D/1: Poisson arrivals at rate lambda, one server, fixed service time D,
+ * utilisation rho = lambda D: mean waiting time rho D / (2 (1 - rho))
+ * (Pollaczek-Khinchine with zero service variance). Interference off, one
+ * replica of batch 1, an SLO far away so that admission refuses nothing.
+ */
+static void md1(double rho, uint64_t duration_s, uint64_t seed, double *sim_ms, double *want_ms,
+                uint64_t *rejected)
+{
+    const double d_ms = 10;
+    fixed_model fm = {.base_ms = d_ms, .per_row_ms = 0};
+    sim_model_spec m = {.name = "m", .rate = rho / (d_ms / 1e3), .slo_ms = 1e6, .line = 3};
+    sim_params p = sim_default_params();
+    p.interference = false;
+    p.duration_ns = duration_s * SEC;
+    p.seed = seed;
+    sim_report *r = NULL;
+    usher_error err = {0};
+    *sim_ms = -1;
+    if (run_plan(one_replica_plan(1), &m, 1, &fm, &p, &r, &err) < 0) {
+        printf("  md1: %s\n", err.msg);
+        return;
+    }
+    *sim_ms = r->m[0].mean_queue_ms;
+    *want_ms = rho * d_ms / (2 * (1 - rho));
+    *rejected = r->m[0].rejected + r->m[0].expired;
+    printf("  M/D/1 rho %.2f: %llu requests, mean wait %.4f ms, analytic %.4f ms (%+.2f%%)\n", rho,
+           (unsigned long long)r->m[0].requests, *sim_ms, *want_ms,
+           100 * (*sim_ms - *want_ms) / *want_ms);
+    sim_report_free(r);
+}
+
+TEST(md1_waiting_time_within_2pct)
+{
+    /* 1,000,000 requests at rho 0.5 and 1,600,000 at rho 0.8 */
+    double got, want;
+    uint64_t rej = 1;
+    md1(0.5, 20000, 1, &got, &want, &rej);
+    ASSERT(got >= 0);
+    ASSERT_EQ_U64(rej, 0);
+    ASSERT_NEAR_PCT(got, want, 2);
+    md1(0.8, 20000, 2, &got, &want, &rej);
+    ASSERT(got >= 0);
+    ASSERT_EQ_U64(rej, 0);
+    ASSERT_NEAR_PCT(got, want, 2);
+}
+
+/*
+ * One replica of batch 4, latency 10 + 2 b ms, six requests at 0, 1, ..., 5
+ * ms, SLO 100 ms. Work-conserving batching: the first runs alone at once
+ * [0, 12); the five that queue meanwhile leave as a batch of 4 at 12
+ * [12, 30) and the last alone at 30 [30, 42). Latencies 12, 29, 28, 27, 26,
+ * 37 (mean 26.5), queueing 0, 11, 10, 9, 8, 25 (mean 10.5).
+ *
+ * With an SLO of 30 ms admission refuses some (15% kept in hand; the work
+ * ahead is the queue at 4.5 ms a row, 18 ms per 4, plus the running
+ * batch's rest): at 1 ms 11 + 12 = 23 -> 27.45 ends by 31: in; at 2 ms
+ * 4.5 + 10 + 12 = 26.5 -> 32.475 > 32: out; at 3 ms 4.5 + 9 + 12 -> 32.325 <=
+ * 33: in; at 4 and 5 ms 9 + 8 + 12 -> 37.35 > 34 and 9 + 7 + 12 -> 37.2 > 35:
+ * out. The two admitted leave together at 12 [12, 26): latencies 12, 25, 23.
+ */
+TEST(batching_and_admission_by_hand)
+{
+    static const sim_arrival arr[] = {{0, 0}, {1 * MS, 0}, {2 * MS, 0},
+                                      {3 * MS, 0}, {4 * MS, 0}, {5 * MS, 0}};
+    fixed_model fm = {.base_ms = 10, .per_row_ms = 2};
+    usher_error err = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        sim_model_spec m = {.name = "m", .rate = 1, .slo_ms = pass ? 30 : 100, .line = 3};
+        sim_params p = sim_default_params();
+        p.interference = false;
+        p.source = list_source_new(arr, 6);
+        ASSERT(p.source);
+        sim_report *r = NULL;
+        ASSERT_OK(run_plan(one_replica_plan(4), &m, 1, &fm, &p, &r, &err));
+        const sim_model_report *x = &r->m[0];
+        printf("  SLO %g ms: served %llu in %llu batches, rejected %llu, mean %.4f ms, queue "
+               "%.4f ms, max %.4f ms\n",
+               m.slo_ms, (unsigned long long)x->served, (unsigned long long)x->batches,
+               (unsigned long long)x->rejected, x->mean_ms, x->mean_queue_ms, x->max_ms);
+        bool ok;
+        if (!pass)
+            ok = x->requests == 6 && x->served == 6 && x->good == 6 && x->rejected == 0 &&
+                 x->batches == 3 && x->batch_rows == 6 && fabs(x->mean_ms - 26.5) < 1e-9 &&
+                 fabs(x->mean_queue_ms - 10.5) < 1e-9 && fabs(x->max_ms - 37) < 1e-9 &&
+                 fabs(r->end_s - 0.042) < 1e-12;
+        else
+            ok = x->requests == 6 && x->served == 3 && x->good == 3 && x->rejected == 3 &&
+                 x->batches == 2 && fabs(x->mean_ms - 60.0 / 3) < 1e-9 &&
+                 fabs(x->mean_queue_ms - 20.0 / 3) < 1e-9 && fabs(x->max_ms - 25) < 1e-9;
+        sim_report_free(r);
+        ASSERT(ok);
+    }
+}
+
+/* two models on two GPUs, interference on, a time series */
+static const char *two_gpu_plan =
+    "{\"schema_version\": 1,\n"
+    " \"models\": [{\"name\": \"a\"}, {\"name\": \"b\"}],\n"
+    " \"gpus\": [\n"
+    "  {\"type\": \"v100-16gb\", \"price_per_hour\": 3, \"power_w\": 250, \"memory_pct\": 40,\n"
+    "   \"replicas\": [{\"model\": \"a\", \"batch\": 8, \"share\": 60},\n"
+    "                  {\"model\": \"b\", \"batch\": 4, \"share\": 40}]},\n"
+    "  {\"type\": \"v100-16gb\", \"price_per_hour\": 3, \"power_w\": 250, \"memory_pct\": 30,\n"
+    "   \"replicas\": [{\"model\": \"a\", \"batch\": 8, \"share\": 50},\n"
+    "                  {\"model\": \"b\", \"batch\": 4, \"share\": 50}]}]}\n";
+
+static const fixed_model two_models[] = {
+    {.base_ms = 2, .per_row_ms = 1.5, .gpu_frac = 0.9, .dram_mb_per_row = 400, .mem_frac = 0.5,
+     .l2_mb = 4},
+    {.base_ms = 4, .per_row_ms = 3, .gpu_frac = 0.8, .dram_mb_per_row = 900, .mem_frac = 0.7,
+     .l2_mb = 5},
+};
+
+static int two_gpu_json(uint64_t seed, us_buf *out, sim_report **keep, usher_error *err)
+{
+    sim_model_spec m[2] = {{.name = "a", .rate = 900, .slo_ms = 40, .line = 2},
+                           {.name = "b", .rate = 300, .slo_ms = 60, .line = 7}};
+    sim_params p = sim_default_params();
+    p.duration_ns = 20 * SEC;
+    p.seed = seed;
+    p.interval_ns = 2 * SEC;
+    sim_report *r = NULL;
+    int rc = run_plan(two_gpu_plan, m, 2, two_models, &p, &r, err);
+    if (rc < 0)
+        return rc;
+    rc = sim_report_json(r, false, out);
+    if (keep)
+        *keep = r;
+    else
+        sim_report_free(r);
+    return rc;
+}
+
+TEST(same_seed_same_bytes)
+{
+    usher_error err = {0};
+    us_buf a, b, c;
+    us_buf_init(&a, 1 << 24);
+    us_buf_init(&b, 1 << 24);
+    us_buf_init(&c, 1 << 24);
+    sim_report *r = NULL;
+    int rc = two_gpu_json(7, &a, &r, &err);
+    if (rc >= 0)
+        rc = two_gpu_json(7, &b, NULL, &err);
+    if (rc >= 0)
+        rc = two_gpu_json(8, &c, NULL, &err);
+    bool same = rc >= 0 && a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+    bool differ = rc >= 0 && (a.len != c.len || memcmp(a.data, c.data, a.len) != 0);
+    bool fields = rc >= 0 && strstr(us_buf_str(&a), "\"slo_attainment_pct\"") &&
+                  strstr(us_buf_str(&a), "\"mean_queue_ms\"") &&
+                  strstr(us_buf_str(&a), "\"p99_ms\"") && strstr(us_buf_str(&a), "\"series\"");
+    /* the series adds up to the totals, per model */
+    bool sums = r != NULL;
+    for (uint32_t k = 0; r && k < r->n_models; k++) {
+        uint64_t req = 0, good = 0;
+        for (uint32_t i = 0; i < r->n_intervals; i++) {
+            req += r->series_requests[(size_t)i * r->n_models + k];
+            good += r->series_good[(size_t)i * r->n_models + k];
+        }
+        sums = sums && req == r->m[k].requests && good == r->m[k].good;
+    }
+    if (r)
+        printf("  %zu bytes; %llu requests, %.2f%% within the SLO, %llu interference "
+               "predictions, %llu cache hits; GPU 0 compute %.1f%%\n",
+               a.len, (unsigned long long)r->requests, r->attainment_pct,
+               (unsigned long long)r->coloc_predictions, (unsigned long long)r->coloc_cache_hits,
+               r->g[0].compute_pct);
+    bool used = r && r->gpus_used == 2 && fabs(r->cost_per_hour - 6) < 1e-9 &&
+                r->coloc_predictions > 0 && r->requests > 20000 && r->energy_j_per_request > 0;
+    sim_report_free(r);
+    us_buf_free(&a);
+    us_buf_free(&b);
+    us_buf_free(&c);
+    ASSERT_OK(rc);
+    ASSERT(same);
+    ASSERT(differ);
+    ASSERT(fields);
+    ASSERT(sums);
+    ASSERT(used);
+}
+
+/* two replicas of a DRAM-heavy model on one GPU at high load: slower with the model on */
+TEST(interference_slows_colocated_replicas)
+{
+    static const char *plan =
+        "{\"schema_version\": 1, \"gpus\": [{\"type\": \"a100-80gb\", \"replicas\": [\n"
+        " {\"model\": \"h\", \"batch\": 4, \"share\": 50},\n"
+        " {\"model\": \"h\", \"batch\": 4, \"share\": 50}]}]}";
+    /* 10 ms per batch of 4 alone, 90% on the GPU, 70% of it DRAM-bound, 1.6 GB per batch:
+     * two of them ask for ~1.2x the bandwidth */
+    fixed_model fm = {.base_ms = 6, .per_row_ms = 1, .gpu_frac = 0.9, .dram_mb_per_row = 1200,
+                      .mem_frac = 0.7, .l2_mb = 5};
+    double mean[2], p99[2], cpu[2];
+    for (int on = 0; on < 2; on++) {
+        sim_model_spec m = {.name = "h", .rate = 600, .slo_ms = 200, .line = 2};
+        sim_params p = sim_default_params();
+        p.interference = on;
+        p.duration_ns = 30 * SEC;
+        p.seed = 3;
+        sim_report *r = NULL;
+        usher_error err = {0};
+        ASSERT_OK(run_plan(plan, &m, 1, &fm, &p, &r, &err));
+        mean[on] = r->m[0].mean_ms;
+        p99[on] = r->m[0].p99_ms;
+        cpu[on] = r->g[0].compute_pct;
+        printf("  interference %s: mean %.3f ms, p99 %.3f ms, mean batch %.2f, GPU busy %.1f%%, "
+               "scale %.3f\n",
+               on ? "on " : "off", mean[on], p99[on],
+               (double)r->m[0].batch_rows / (double)r->m[0].batches, cpu[on],
+               r->m[0].latency_scale);
+        sim_report_free(r);
+    }
+    ASSERT(mean[1] > mean[0] * 1.05);
+    ASSERT(p99[1] > p99[0]);
+    ASSERT(cpu[1] > cpu[0]);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+TEST(histogram_error_bound)
+{
+    sim_hist h = {0};
+    uint64_t s = 42;
+    enum { N = 200000 };
+    uint64_t *v = malloc(N * sizeof *v);
+    ASSERT(v);
+    for (int i = 0; i < N; i++) {
+        /* log-uniform over 10 us .. 10 s */
+        double u = (double)(test_splitmix(&s) >> 11) / 9007199254740992.0;
+        v[i] = (uint64_t)(1e4 * pow(1e6, u));
+        if (sim_hist_add(&h, v[i]) < 0) {
+            free(v);
+            sim_hist_free(&h);
+            FAIL_("no memory");
+        }
+    }
+    qsort(v, N, sizeof *v, cmp_u64);
+    double worst = 0;
+    static const double qs[] = {0.001, 0.1, 0.5, 0.9, 0.99, 0.999, 1};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        size_t rank = (size_t)ceil(qs[i] * N);
+        double exact = (double)v[rank - 1], got = sim_hist_quantile(&h, qs[i]);
+        double e = fabs(got - exact) / exact;
+        if (e > worst)
+            worst = e;
+    }
+    bool small = sim_hist_quantile(&h, 0) == (double)v[0] && h.n == N;
+    free(v);
+    sim_hist_free(&h);
+    /* exact below 64 ns */
+    sim_hist x = {0};
+    for (uint64_t i = 1; i <= 63; i++)
+        sim_hist_add(&x, i);
+    bool exact = sim_hist_quantile(&x, 0.5) == 32;
+    sim_hist_free(&x);
+    printf("  worst relative error %.5f (bound %.5f)\n", worst, SIM_HIST_REL_ERROR);
+    ASSERT(worst <= SIM_HIST_REL_ERROR);
+    ASSERT(small);
+    ASSERT(exact);
+}
+
+TEST(plan_must_match_workload)
+{
+    fixed_model fm[2] = {{.base_ms = 1}, {.base_ms = 1}};
+    usher_error err = {0};
+    sim_report *r = NULL;
+    /* a replica of a model the workload lacks: the plan's line and field */
+    sim_model_spec only_x = {.name = "x", .rate = 10, .slo_ms = 50, .line = 4};
+    sim_params p = sim_default_params();
+    p.duration_ns = SEC;
+    ASSERT(run_plan(one_replica_plan(1), &only_x, 1, fm, &p, &r, &err) < 0);
+    ASSERT_CONTAINS(err.msg, "plan.json:1: field 'gpus[0].replicas[0].model': model 'm' is not "
+                             "in workload.yaml");
+    /* a workload model no replica serves (the plan has no models list) */
+    sim_model_spec both[2] = {{.name = "m", .rate = 10, .slo_ms = 50, .line = 2},
+                              {.name = "y", .rate = 10, .slo_ms = 50, .line = 6}};
+    p = sim_default_params();
+    p.duration_ns = SEC;
+    ASSERT(run_plan(one_replica_plan(1), both, 2, fm, &p, &r, &err) < 0);
+    ASSERT_CONTAINS(err.msg, "workload.yaml:6: field 'models[1].name': model 'y' is not in "
+                             "plan.json");
+    /* a plan model the workload lacks */
+    static const char *extra =
+        "{\"schema_version\": 1, \"models\": [{\"name\": \"m\"}, {\"name\": \"z\"}], \"gpus\": "
+        "[{\"type\": \"t4\", \"replicas\": [{\"model\": \"m\", \"batch\": 1, \"share\": 100}]}]}";
+    p = sim_default_params();
+    p.duration_ns = SEC;
+    ASSERT(run_plan(extra, both, 1, fm, &p, &r, &err) < 0);
+    ASSERT_CONTAINS(err.msg, "plan.json: field 'models[1].name': model 'z' is not in "
+                             "workload.yaml");
+    /* a model in the plan's list with no replica: its requests are refused, not an error */
+    static const char *none =
+        "{\"schema_version\": 1, \"models\": [{\"name\": \"m\"}, {\"name\": \"y\"}], \"gpus\": "
+        "[{\"type\": \"t4\", \"replicas\": [{\"model\": \"m\", \"batch\": 1, \"share\": 100}]}]}";
+    p = sim_default_params();
+    p.duration_ns = 2 * SEC;
+    ASSERT_OK(run_plan(none, both, 2, fm, &p, &r, &err));
+    bool refused = r->m[1].requests > 0 && r->m[1].rejected == r->m[1].requests &&
+                   r->m[1].attainment_pct == 0 && r->m[0].served > 0;
+    sim_report_free(r);
+    ASSERT(refused);
+    /* a GPU type the device callback does not know: the plan's line and field */
+    static const char *nowhere =
+        "{\"schema_version\": 1,\n\"gpus\": [\n{\"type\": \"nowhere\", \"replicas\": "
+        "[{\"model\": \"m\", \"batch\": 1, \"share\": 100}]}]}";
+    p = sim_default_params();
+    p.duration_ns = SEC;
+    ASSERT(run_plan(nowhere, both, 1, fm, &p, &r, &err) < 0);
+    ASSERT_CONTAINS(err.msg, "plan.json:3: field 'gpus[0].type': unknown GPU type 'nowhere'");
+}
+
+TEST(workload_file_as_the_planner_reads_it)
+{
+    usher_error err = {0};
+    sim_workload w;
+    static const char ok[] = "models:\n"
+                             "  - name: a\n    model: ../zoo/a.onnx\n    rate: 100\n"
+                             "    slo_ms: 20\n"
+                             "  - name: b\n    model: /abs/b.onnx\n    rate: 0\n    slo_ms: 5\n"
+                             "    priority: 2\n    precision: fp16\n    group: g\n";
+    ASSERT_OK(sim_workload_parse(ok, strlen(ok), "dir/workload.yaml", &w, &err));
+    bool good = w.n == 2 && strcmp(w.m[0].path, "dir/../zoo/a.onnx") == 0 &&
+                strcmp(w.m[1].path, "/abs/b.onnx") == 0 && w.m[0].rate == 100 &&
+                w.m[1].slo_ms == 5 && w.m[1].priority == 2 &&
+                strcmp(w.m[1].precision, "fp16") == 0 && w.m[1].line == 6;
+    sim_workload_free(&w);
+    ASSERT(good);
+    /* the planner's reader and this one refuse the same inputs with the same words */
+    static const char *const bad[] = {
+        "models:\n  - name: a\n    model: a.onnx\n    rate: -5\n    slo_ms: 20\n",
+        "models:\n  - name: a\n    model: a.onnx\n    rate: 5\n    slo: 20\n",
+        "models:\n  - name: a\n    model: a.onnx\n    rate: 5\n    slo_ms: 20\n"
+        "  - name: a\n    model: b.onnx\n    rate: 5\n    slo_ms: 20\n",
+        "models:\n  - name: a b\n    model: a.onnx\n    rate: 5\n    slo_ms: 20\n",
+        "models:\n  - name: a\n    rate: 5\n    slo_ms: 20\n",
+        "models:\n  - name: a\n    model: a.onnx\n    rate: 5\n    slo_ms: 20\n"
+        "    precision: fp8\n",
+        "models: []\n",
+        "model: 3\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        usher_error e1 = {0}, e2 = {0};
+        int rc1 = sim_workload_parse(bad[i], strlen(bad[i]), "w.yaml", &w, &e1);
+        sim_workload_free(&w);
+        plan_problem pp;
+        memset(&pp, 0, sizeof pp);
+        int rc2 = plan_parse_workload(bad[i], strlen(bad[i]), "w.yaml", &pp, &e2);
+        plan_problem_free(&pp);
+        if (rc1 >= 0 || rc2 >= 0 || strcmp(e1.msg, e2.msg) != 0)
+            FAIL_("input %zu: simulator %d '%s', planner %d '%s'", i, rc1, e1.msg, rc2, e2.msg);
+    }
+}
+
+/* ---- the public API over the estimator (what `usher simulate` does) ------------------ */
+typedef struct est_ctx {
+    usher_estimator *e;
+    usher_model *m[2];
+} est_ctx;
+
+static int est_profile(void *ctx, uint32_t model, const char *gpu, int64_t batch,
+                       double share_pct, usher_profile *out, usher_error *err)
+{
+    est_ctx *c = ctx;
+    usher_estimate_params ep = usher_estimate_default_params();
+    ep.gpu = gpu;
+    ep.batch = batch;
+    ep.share_pct = share_pct;
+    return usher_estimate(c->e, c->m[model], &ep, out, err);
+}
+
+static int est_device(void *ctx, const char *gpu, double *bw, double *l2, usher_error *err)
+{
+    return usher_interfere_device(((est_ctx *)ctx)->e, gpu, bw, l2, err);
+}
+
+TEST(public_api_on_zoo_models)
+{
+    usher_error err = {0};
+    const char *dir = test_tmpdir();
+    char wl[512], plan[512];
+    snprintf(wl, sizeof wl, "%s/workload.yaml", dir);
+    snprintf(plan, sizeof plan, "%s/plan.json", dir);
+    FILE *f = fopen(wl, "w");
+    ASSERT(f);
+    fprintf(f, "models:\n  - name: r50\n    model: %s\n    rate: 400\n    slo_ms: 60\n"
+               "  - name: mnv2\n    model: %s\n    rate: 1500\n    slo_ms: 30\n",
+            test_path(test_source_dir(), "models/zoo/resnet50.onnx"),
+            test_path(test_source_dir(), "models/zoo/mobilenet-v2.onnx"));
+    fclose(f);
+    f = fopen(plan, "w");
+    ASSERT(f);
+    fprintf(f, "{\"schema_version\": 1, \"gpus\": [\n"
+               " {\"type\": \"a100-80gb\", \"price_per_hour\": 4, \"replicas\": [\n"
+               "  {\"model\": \"r50\", \"batch\": 8, \"share\": 50},\n"
+               "  {\"model\": \"mnv2\", \"batch\": 16, \"share\": 50}]}]}\n");
+    fclose(f);
+    est_ctx c = {0};
+    usher_sim_workload *w = NULL;
+    usher_sim_report *r = NULL;
+    char *json = NULL;
+    usher_sim_summary s = {0};
+    double bw = 0, l2 = 0;
+    int rc_bad = 0;
+    int rc = usher_estimator_new(NULL, &c.e, &err);
+    if (rc >= 0)
+        rc = usher_sim_workload_load(wl, &w, &err);
+    for (uint32_t i = 0; rc >= 0 && i < usher_sim_workload_models(w); i++) {
+        usher_sim_model_info mi;
+        usher_sim_workload_model(w, i, &mi);
+        rc = usher_model_load(mi.path, NULL, &c.m[i], &err);
+    }
+    if (rc >= 0) {
+        rc = usher_interfere_device(c.e, "a100-80gb", &bw, &l2, &err);
+        rc_bad = usher_interfere_device(c.e, "no-such-gpu", &bw, &l2, &err);
+    }
+    usher_sim_params p = usher_sim_default_params();
+    p.plan = plan;
+    p.workload = w;
+    p.duration_s = 5;
+    p.seed = 11;
+    p.profile = est_profile;
+    p.device = est_device;
+    p.ctx = &c;
+    if (rc >= 0)
+        rc = usher_sim_run(&p, &r, &err);
+    if (rc >= 0)
+        rc = usher_sim_report_json(r, &json, &err);
+    if (rc >= 0)
+        rc = usher_sim_report_summary(r, &s);
+    if (json)
+        printf("  %llu requests, goodput %.1f/s, %.2f%% within the SLO, %.3g simulated "
+               "requests per second\n",
+               (unsigned long long)s.requests, s.goodput, s.slo_attainment_pct,
+               s.wall_s > 0 ? (double)s.requests / s.wall_s : 0.0);
+    bool fields = json && strstr(json, "\"name\": \"r50\"") && strstr(json, "\"p50_ms\"");
+    usher_free(json);
+    usher_sim_report_free(r);
+    usher_sim_workload_free(w);
+    usher_model_free(c.m[0]);
+    usher_model_free(c.m[1]);
+    usher_estimator_free(c.e);
+    ASSERT_OK(rc);
+    ASSERT(bw > 1000 && l2 > 10);
+    ASSERT(rc_bad < 0);
+    ASSERT(fields);
+    ASSERT(s.requests > 8000 && s.slo_attainment_pct > 50);
+}
+
+TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(batching_and_admission_by_hand),
+          TEST_ENTRY(same_seed_same_bytes), TEST_ENTRY(interference_slows_colocated_replicas),
+          TEST_ENTRY(histogram_error_bound), TEST_ENTRY(plan_must_match_workload),
+          TEST_ENTRY(workload_file_as_the_planner_reads_it),
+          TEST_ENTRY(public_api_on_zoo_models))
