@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "plan/plan.h"
+#include "runtime/rt.h"
 #include "sim/sim.h"
 #include "sim/workload_impl.h"
 #include "test.h"
@@ -347,6 +348,12 @@ TEST(interference_slows_colocated_replicas)
     ASSERT(cpu[1] > cpu[0]);
 }
 
+static int cmp_double_asc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -487,6 +494,38 @@ TEST(workload_file_as_the_planner_reads_it)
     }
 }
 
+/* the runtime's observed scale (admit.c, one pass over the samples) against the rule as
+ * docs/serve.md states it: the second largest of the last 32 runs within 2 s, in [1/4, 16] */
+TEST(admission_scale_is_the_second_largest_in_window)
+{
+    rt_admit a;
+    rt_admit_init(&a);
+    double v[4000];
+    uint64_t t[4000], now = 0, s = 9;
+    int bad = -1;
+    for (int i = 0; i < 4000 && bad < 0; i++) {
+        uint64_t r = test_splitmix(&s);
+        now += (r % 7 == 0) ? (r >> 8) % (3 * SEC) : (r >> 8) % (50 * MS); /* some gaps > 2 s */
+        v[i] = 0.1 + (double)((r >> 20) % 2000) / 100.0; /* 0.1 .. 20.1: both bounds reached */
+        if (r % 11 == 0 && i > 0)
+            v[i] = v[i - 1]; /* duplicates */
+        t[i] = now;
+        rt_admit_note_run(&a, v[i], now);
+        double top[32];
+        int n = 0;
+        for (int j = i; j >= 0 && j > i - RT_ADMIT_SAMPLES; j--)
+            if (now - t[j] < 2 * SEC)
+                top[n++] = v[j];
+        qsort(top, (size_t)n, sizeof top[0], cmp_double_asc);
+        double want = top[n >= 2 ? n - 2 : 0];
+        want = want < 0.25 ? 0.25 : want > 16 ? 16 : want;
+        if (a.scale != want)
+            bad = i;
+    }
+    if (bad >= 0)
+        FAIL_("sample %d: scale %.17g, the rule says otherwise", bad, a.scale);
+}
+
 /* ---- the public API over the estimator (what `usher simulate` does) ------------------ */
 typedef struct est_ctx {
     usher_estimator *e;
@@ -586,4 +625,5 @@ TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(batching_and_admi
           TEST_ENTRY(same_seed_same_bytes), TEST_ENTRY(interference_slows_colocated_replicas),
           TEST_ENTRY(histogram_error_bound), TEST_ENTRY(plan_must_match_workload),
           TEST_ENTRY(workload_file_as_the_planner_reads_it),
+          TEST_ENTRY(admission_scale_is_the_second_largest_in_window),
           TEST_ENTRY(public_api_on_zoo_models))

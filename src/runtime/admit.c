@@ -63,8 +63,8 @@ void rt_admit_init(rt_admit *a)
 
 static void recent_add(rt_recent *w, double v, uint64_t t)
 {
-    w->s[w->next].v = v;
-    w->s[w->next].t = t;
+    w->v[w->next] = v;
+    w->t[w->next] = t;
     w->next = (w->next + 1) % RT_ADMIT_SAMPLES;
     if (w->n < RT_ADMIT_SAMPLES)
         w->n++;
@@ -75,31 +75,36 @@ static void recent_add(rt_recent *w, double v, uint64_t t)
  * The high value of w's samples within SCALE_WINDOW_NS of now: the second
  * largest (the largest when there is one). False when none is that recent;
  * *oldest: the time of the oldest that is (when the answer may change as it
- * leaves). One pass: the two largest, duplicates counted (as the element
- * before the last of the sorted values).
+ * leaves). One pass without branches (it runs after every batch): the two
+ * largest, duplicates counted (as the element before the last of the sorted
+ * values); samples outside the window count as -infinity.
  */
 static bool recent_high(const rt_recent *w, uint64_t now, double *high, uint64_t *oldest)
 {
-    double hi1 = -INFINITY, hi2 = -INFINITY;
-    size_t n = 0;
-    *oldest = UINT64_MAX;
-    for (unsigned i = 0; i < w->n; i++) {
-        uint64_t t = w->s[i].t;
-        if (t > now || now - t < SCALE_WINDOW_NS) {
-            double v = w->s[i].v;
-            if (v >= hi1) {
-                hi2 = hi1;
-                hi1 = v;
-            } else if (v > hi2) {
-                hi2 = v;
-            }
-            n++;
-            if (t < *oldest)
-                *oldest = t;
-        }
+    /* two running top-twos (even and odd slots: half the dependency chain), merged */
+    double a1 = -INFINITY, a2 = -INFINITY, b1 = -INFINITY, b2 = -INFINITY;
+    unsigned n = 0;
+    uint64_t old = UINT64_MAX;
+    /* all RT_ADMIT_SAMPLES slots, the unused ones masked: a fixed count */
+    for (unsigned i = 0; i < RT_ADMIT_SAMPLES; i += 2) {
+        uint64_t t = w->t[i], u = w->t[i + 1];
+        bool in = i < w->n && (t > now || now - t < SCALE_WINDOW_NS);
+        bool jn = i + 1 < w->n && (u > now || now - u < SCALE_WINDOW_NS);
+        double v = in ? w->v[i] : -INFINITY, x = jn ? w->v[i + 1] : -INFINITY;
+        double lo = v < a1 ? v : a1, lx = x < b1 ? x : b1;
+        a2 = lo > a2 ? lo : a2;
+        a1 = v > a1 ? v : a1;
+        b2 = lx > b2 ? lx : b2;
+        b1 = x > b1 ? x : b1;
+        n += in + jn;
+        old = in && t < old ? t : old;
+        old = jn && u < old ? u : old;
     }
+    *oldest = old;
     if (n == 0)
         return false;
+    double hi1 = a1 > b1 ? a1 : b1, lo1 = a1 > b1 ? b1 : a1, hi2 = a2 > b2 ? a2 : b2;
+    hi2 = lo1 > hi2 ? lo1 : hi2;
     *high = n >= 2 ? hi2 : hi1;
     return true;
 }

@@ -276,7 +276,8 @@ int rt_batch_split(const us_tensor *outs, size_t n_out, rt_request *const *reqs,
 
 /* the last RT_ADMIT_SAMPLES values of a quantity, with their times */
 typedef struct rt_recent {
-    struct { double v; uint64_t t; } s[RT_ADMIT_SAMPLES];
+    double v[RT_ADMIT_SAMPLES];   /* values and their times, apart: one pass reads them */
+    uint64_t t[RT_ADMIT_SAMPLES];
     unsigned n, next;
     uint64_t last_t; /* of the newest */
 } rt_recent;

@@ -89,6 +89,7 @@ typedef struct cls {
 
 typedef struct rep {
     uint32_t model, gpu, cls, slot;
+    uint32_t lidx;     /* its index among its model's replicas */
     int cap;
     double share;      /* fraction of the SMs */
     bool busy;
@@ -121,6 +122,7 @@ typedef struct model {
     uint64_t *q_arr, *q_dl, *q_pred;
     size_t q_head, q_tail, q_alloc;
     uint32_t *reps, n_rep;
+    uint64_t *busy_until; /* by lidx: the predicted end of its running batch; 0: idle */
     uint32_t *idle, idle_head, idle_n;
     uint32_t running;
     uint64_t wake_at;
@@ -282,18 +284,17 @@ static int q_push(eng *e, model *md, uint64_t arr, uint64_t dl, uint64_t pred)
     return USHER_OK;
 }
 
-/* what the model's busy replicas still have to run, as admission predicted it at dispatch */
+/* what the model's busy replicas still have to run, as predicted at dispatch (summed in
+ * integers: exact, as the runtime's sum of doubles is for times below 2^53 ns) */
 static double busy_left(const eng *e, const model *md)
 {
     if (!md->running)
         return 0;
-    double s = 0;
-    for (uint32_t i = 0; i < md->n_rep; i++) {
-        const rep *r = &e->r[md->reps[i]];
-        if (r->busy && r->busy_until > e->now)
-            s += (double)(r->busy_until - e->now);
-    }
-    return s;
+    uint64_t s = 0, now = e->now;
+    const uint64_t *bu = md->busy_until;
+    for (uint32_t i = 0; i < md->n_rep; i++)
+        s += bu[i] > now ? bu[i] - now : 0;
+    return (double)s;
 }
 
 /* ---- co-located latency --------------------------------------------------------------- */
@@ -406,6 +407,7 @@ static int start_batch(eng *e, uint32_t ri, int k)
     r->rows = k;
     r->t0 = e->now;
     r->busy_until = sat_add(e->now, rt_batch_latency_scaled(c->lat, c->cap, k, md->adm.scale, 1));
+    md->busy_until[r->lidx] = r->busy_until;
     gpu_account(g, e->now);
     g->n_busy++;
     g->share_busy += r->share;
@@ -565,11 +567,15 @@ static int on_end(eng *e, uint32_t ri)
         if (r->b_pred[j] && (double)t1 - (double)r->b_pred[j] > late)
             late = (double)t1 - (double)r->b_pred[j];
     }
-    /* the runtime's order (model.c end_batch): the run into the scale, then the batch's
-     * lateness against admission's prediction into the margin */
-    rt_admit_note_run(&md->adm, (double)(t1 - t0) / (double)c->lat[k], t1);
+    /* The runtime (model.c end_batch) notes the run, then the lateness, and the next
+     * refresh folds the lateness in. Here the next refresh would come at t1 (the replica
+     * decides at once) or, with nothing queued, before no sample has left the window
+     * (refresh's recheck time): so noting the lateness first and the run second, whose
+     * refresh folds both in at t1, leaves the same scale and margin, with one pass over
+     * the samples instead of two. */
     if (late > -1e300)
         rt_admit_note_late(&md->adm, late, t1);
+    rt_admit_note_run(&md->adm, (double)(t1 - t0) / (double)c->lat[k], t1);
     gpu_account(g, t1);
     g->n_busy--;
     g->share_busy = g->n_busy ? g->share_busy - r->share : 0;
@@ -577,6 +583,7 @@ static int on_end(eng *e, uint32_t ri)
         g->rows[r->slot] = 0;
     r->busy = false;
     r->rows = 0;
+    md->busy_until[r->lidx] = 0;
     md->running--;
     return dispatch(e, r->model, ri);
 }
@@ -833,13 +840,15 @@ static int setup(eng *e)
     for (uint32_t i = 0; i < e->nm; i++) {
         model *md = &e->m[i];
         md->reps = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->reps);
+        md->busy_until = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->busy_until);
         md->idle = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->idle);
-        if (!md->reps || !md->idle)
+        if (!md->reps || !md->busy_until || !md->idle)
             goto nomem;
         md->n_rep = 0;
     }
     for (uint32_t k = 0; k < e->nr; k++) {
         model *md = &e->m[e->r[k].model];
+        e->r[k].lidx = md->n_rep;
         md->reps[md->n_rep++] = k;
         idle_push(md, k);
     }
@@ -885,6 +894,7 @@ static void engine_free(eng *e)
         us_free(md->q_dl);
         us_free(md->q_pred);
         us_free(md->reps);
+        us_free(md->busy_until);
         us_free(md->idle);
         sim_hist_free(&md->hist);
     }
