@@ -15,4 +15,5 @@ done
 "$build/bench/bench_estimate" models/zoo
 "$build/bench/bench_plan" models/zoo
 "$build/bench/bench_plan" models/zoo --elastic
+"$build/bench/bench_sim"
 bench/serve.sh "$build"
