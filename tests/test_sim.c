@@ -9,6 +9,7 @@
  * estimator (zoo models).
  */
 #include <math.h>
+#include <sys/wait.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -621,9 +622,127 @@ TEST(public_api_on_zoo_models)
     ASSERT(s.requests > 8000 && s.slo_attainment_pct > 50);
 }
 
+/* ---- usher simulate ------------------------------------------------------------------- */
+static char cli_out[1 << 16], cli_err[8192];
+
+/* run `usher simulate ARGS` (from the test's temporary directory); its exit status, with
+ * stdout and stderr in cli_out and cli_err */
+static int simulate_cli(const char *args)
+{
+    const char *dir = test_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' simulate %s > out.txt 2> err.txt", dir,
+             getenv("USHER_BIN"), args);
+    int st = system(cmd);
+    const char *files[2] = {"out.txt", "err.txt"};
+    char *bufs[2] = {cli_out, cli_err};
+    size_t caps[2] = {sizeof cli_out, sizeof cli_err};
+    for (int k = 0; k < 2; k++) {
+        bufs[k][0] = 0;
+        FILE *f = fopen(test_path(dir, files[k]), "r");
+        if (f) {
+            size_t n = fread(bufs[k], 1, caps[k] - 1, f);
+            bufs[k][n] = 0;
+            fclose(f);
+        }
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    FILE *f = fopen(test_path(test_tmpdir(), name), "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+TEST(cli_simulate_json_and_errors)
+{
+    char wl[1024];
+    snprintf(wl, sizeof wl,
+             "models:\n"
+             "  - name: r18\n    model: %s\n    rate: 300\n    slo_ms: 40\n"
+             "  - name: mnv2\n    model: %s\n    rate: 600\n    slo_ms: 30\n",
+             test_path(test_source_dir(), "models/zoo/resnet18.onnx"),
+             test_path(test_source_dir(), "models/zoo/mobilenet-v2.onnx"));
+    write_file("w.yaml", wl);
+    write_file("p.json", "{\"schema_version\": 1, \"gpus\": [\n"
+                         " {\"type\": \"t4\", \"price_per_hour\": 0.5, \"replicas\": [\n"
+                         "  {\"model\": \"r18\", \"batch\": 4, \"share\": 50},\n"
+                         "  {\"model\": \"mnv2\", \"batch\": 8, \"share\": 50}]}]}\n");
+    static char first[sizeof cli_out];
+    int rc = simulate_cli("--plan p.json --workload w.yaml --duration 5 --seed 3 --json "
+                          "--interval 1");
+    if (rc != 0)
+        FAIL_("exit %d: %s", rc, cli_err);
+    memcpy(first, cli_out, sizeof first);
+    ASSERT_CONTAINS(first, "\"slo_attainment_pct\"");
+    ASSERT_CONTAINS(first, "\"models\": [");
+    ASSERT_CONTAINS(first, "\"name\": \"mnv2\"");
+    ASSERT_CONTAINS(first, "\"mean_queue_ms\"");
+    ASSERT_CONTAINS(first, "\"series\"");
+    ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --duration 5 --seed 3 --json "
+                               "--interval 1"), 0);
+    ASSERT(strcmp(first, cli_out) == 0); /* the same seed: the same bytes */
+    ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --duration 5 --seed 4 --json "
+                               "--interval 1"), 0);
+    ASSERT(strcmp(first, cli_out) != 0);
+    /* the table */
+    ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --duration 2 --no-interference"),
+                  0);
+    ASSERT_CONTAINS(cli_out, "interference off");
+    ASSERT_CONTAINS(cli_out, "mnv2");
+    ASSERT_CONTAINS(cli_out, "requests per second");
+
+    /* a replica of a model the workload does not have */
+    write_file("bad1.json", "{\"schema_version\": 1, \"gpus\": [\n"
+                            " {\"type\": \"t4\", \"replicas\": [\n"
+                            "  {\"model\": \"r18\", \"batch\": 4, \"share\": 50},\n"
+                            "  {\"model\": \"vgg\", \"batch\": 8, \"share\": 50}]}]}\n");
+    ASSERT_EQ_INT(simulate_cli("--plan bad1.json --workload w.yaml --duration 1"), 1);
+    ASSERT_CONTAINS(cli_err, "bad1.json:4: field 'gpus[0].replicas[1].model': model 'vgg' is "
+                             "not in w.yaml");
+    /* a workload model the plan does not serve */
+    write_file("bad2.json", "{\"schema_version\": 1, \"gpus\": [\n"
+                            " {\"type\": \"t4\", \"replicas\": [\n"
+                            "  {\"model\": \"r18\", \"batch\": 4, \"share\": 50}]}]}\n");
+    ASSERT_EQ_INT(simulate_cli("--plan bad2.json --workload w.yaml --duration 1"), 1);
+    ASSERT_CONTAINS(cli_err, "w.yaml:6: field 'models[1].name': model 'mnv2' is not in bad2.json");
+    /* a GPU type the catalog does not know */
+    write_file("bad3.json", "{\"schema_version\": 1, \"gpus\": [\n"
+                            " {\"type\": \"t5\", \"replicas\": [\n"
+                            "  {\"model\": \"r18\", \"batch\": 4, \"share\": 50},\n"
+                            "  {\"model\": \"mnv2\", \"batch\": 8, \"share\": 50}]}]}\n");
+    ASSERT_EQ_INT(simulate_cli("--plan bad3.json --workload w.yaml --duration 1"), 1);
+    ASSERT_CONTAINS(cli_err, "bad3.json:2: field 'gpus[0].type'");
+    ASSERT_CONTAINS(cli_err, "t5");
+    /* a malformed plan: the reader's line and field */
+    write_file("bad4.json", "{\"schema_version\": 1, \"gpus\": [\n"
+                            " {\"type\": \"t4\", \"replicas\": [\n"
+                            "  {\"model\": \"r18\", \"batch\": 0, \"share\": 50}]}]}\n");
+    ASSERT_EQ_INT(simulate_cli("--plan bad4.json --workload w.yaml --duration 1"), 1);
+    ASSERT_CONTAINS(cli_err, "bad4.json:3: field 'gpus[0].replicas[0].batch'");
+    /* a workload model whose file is missing */
+    write_file("w2.yaml", "models:\n  - name: r18\n    model: nothere.onnx\n    rate: 3\n"
+                          "    slo_ms: 40\n");
+    ASSERT_EQ_INT(simulate_cli("--plan bad2.json --workload w2.yaml --duration 1"), 1);
+    ASSERT_CONTAINS(cli_err, "w2.yaml:2: field 'models[0].model'");
+    /* a bad workload field */
+    write_file("w3.yaml", "models:\n  - name: r18\n    model: x.onnx\n    rate: fast\n"
+                          "    slo_ms: 40\n");
+    ASSERT_EQ_INT(simulate_cli("--plan bad2.json --workload w3.yaml"), 1);
+    ASSERT_CONTAINS(cli_err, "w3.yaml:4: field 'models[0].rate'");
+    /* usage */
+    ASSERT_EQ_INT(simulate_cli("--workload w.yaml"), 2);
+    ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --duration -1"), 2);
+    ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --bogus"), 2);
+}
+
 TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(batching_and_admission_by_hand),
           TEST_ENTRY(same_seed_same_bytes), TEST_ENTRY(interference_slows_colocated_replicas),
           TEST_ENTRY(histogram_error_bound), TEST_ENTRY(plan_must_match_workload),
           TEST_ENTRY(workload_file_as_the_planner_reads_it),
           TEST_ENTRY(admission_scale_is_the_second_largest_in_window),
-          TEST_ENTRY(public_api_on_zoo_models))
+          TEST_ENTRY(public_api_on_zoo_models), TEST_ENTRY(cli_simulate_json_and_errors))
