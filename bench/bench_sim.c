@@ -142,7 +142,7 @@ static void progress(void *ctx, double done)
 
 typedef struct result {
     double wall, peak_mb;
-    uint64_t requests, events;
+    uint64_t requests, events, batches, rows, coloc_calls, coloc_hits;
     double attainment;
 } result;
 
@@ -179,7 +179,13 @@ static int simulate(const synth *s, double scale, uint64_t dur_ns, bool interfer
                     .peak_mb = (double)(us_alloc_peak_bytes() - live0) / 1048576.0,
                     .requests = r->requests,
                     .events = r->events,
+                    .coloc_calls = r->coloc_predictions,
+                    .coloc_hits = r->coloc_cache_hits,
                     .attainment = r->attainment_pct};
+    for (uint32_t i = 0; i < r->n_models; i++) {
+        out->batches += r->m[i].batches;
+        out->rows += r->m[i].batch_rows;
+    }
     sim_report_free(r);
     return 0;
 }
@@ -210,9 +216,10 @@ static double source_alone(const synth *s, double scale, uint64_t dur_ns, uint64
 static void line(const char *what, const result *r, double base_rps)
 {
     double rps = (double)r->requests / r->wall;
-    printf("%-34s %11llu %8.3f s %7.2f M/s %7.2f M/s %6.2fx %8.1f MB %7.2f%%\n", what,
+    printf("%-34s %11llu %8.3f s %7.2f M/s %7.2f M/s %6.2fx %8.1f MB %7.2f%% %6.2f\n", what,
            (unsigned long long)r->requests, r->wall, rps / 1e6, (double)r->events / r->wall / 1e6,
-           base_rps / rps, r->peak_mb, r->attainment);
+           base_rps / rps, r->peak_mb, r->attainment,
+           r->batches ? (double)r->rows / (double)r->batches : 0.0);
 }
 
 int main(int argc, char **argv)
@@ -233,8 +240,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("%-34s %11s %10s %11s %11s %7s %11s %8s\n", "run", "requests", "wall",
-           "requests", "events", "vs src", "peak alloc", "in SLO");
+    printf("%-34s %11s %10s %11s %11s %7s %11s %8s %6s\n", "run", "requests", "wall",
+           "requests", "events", "vs src", "peak alloc", "in SLO", "batch");
 
     /* one core: 100 GPUs, 20 models, 20 million requests */
     synth s;
@@ -257,6 +264,12 @@ int main(int argc, char **argv)
     line(what, &a, base_rps);
     snprintf(what, sizeof what, "100 GPUs, %.0f req/s, interference", rate);
     line(what, &b, base_rps);
+    /* overload: past what batches of 8 serve; queues, refusals at admission */
+    result c;
+    if (simulate(&s, 8, dur / 8, true, false, &c) < 0)
+        return 1;
+    snprintf(what, sizeof what, "100 GPUs, %.0f req/s, interference", 8 * rate);
+    line(what, &c, base_rps);
 
     /* memory against the trace's length: 1x and 10x, the same plan and rates */
     result m1, m10;
@@ -283,7 +296,10 @@ int main(int argc, char **argv)
             return 1;
         snprintf(what, sizeof what, "1,000 GPUs, 100k req/s, %.0f s", hd / 1e9);
         line(what, &h, base_rps);
-        printf("one hour at this speed: %.1f s (target 180 s)\n", h.wall / hour_fraction);
+        printf("one hour at this speed: %.1f s (target 180 s); %.2f rows per batch; "
+               "interference model called %llu times, cached latency used %llu times\n",
+               h.wall / hour_fraction, (double)h.rows / (double)h.batches,
+               (unsigned long long)h.coloc_calls, (unsigned long long)h.coloc_hits);
         synth_free(&big);
     }
     return 0;
