@@ -10,7 +10,9 @@
  * Profiling (the estimator, once per model structure and SLO) is timed apart
  * from planning. The baselines run up to 1,000 models (ALL=1: always).
  * Each policy's planning time is the median of RUNS runs
- * (env, default 3; 1 at 10,000 models). Method: bench/README.md.
+ * (env, default 3; 1 at 10,000 models). Plans are made with the interference
+ * model (every replica meets its SLO beside the others); INTERFERENCE=off plans
+ * as before it, for comparison. Method: bench/README.md.
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +33,13 @@ static const char *const zoo[] = {
 #define N_ZOO (sizeof zoo / sizeof zoo[0])
 
 static uint64_t st = 12345;
+
+/* INTERFERENCE=off: plan as before the interference model */
+static bool interference(void)
+{
+    const char *v = getenv("INTERFERENCE");
+    return !(v && strcmp(v, "off") == 0);
+}
 static double urand(void)
 {
     st = st * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -83,6 +92,7 @@ static int elastic(usher_estimator *e, usher_model **ms, const double *fastest_v
         plan_problem p;
         memset(&p, 0, sizeof p);
         p.objective = PLAN_MIN_COST;
+        p.interference = interference();
         p.nt = 2;
         for (uint16_t t = 0; t < 2; t++)
             elastic_type(e, &p, t, types[t], 10000);
@@ -188,6 +198,7 @@ int main(int argc, char **argv)
         plan_problem p;
         memset(&p, 0, sizeof p);
         p.objective = PLAN_MIN_COST;
+        p.interference = interference();
         p.nt = 3;
         for (uint16_t t = 0; t < 3; t++)
             elastic_type(e, &p, t, types[t], 20000);
@@ -211,6 +222,31 @@ int main(int argc, char **argv)
             return 1;
         }
         double prof = now() - t0;
+        if (getenv("LB")) {
+            /* fractional lower bound: each model at its cheapest $/request/s */
+            double lb = 0;
+            for (int i = 0; i < n; i++) {
+                double best = INFINITY;
+                for (uint32_t c = 0; c < p.m[i].n_cfg; c++) {
+                    const plan_cfg *x = &p.m[i].cfg[c];
+                    double v = p.t[x->type].price * plan_foot(x) / 100 / plan_thr(x);
+                    best = v < best ? v : best;
+                }
+                lb += best * p.m[i].rate;
+            }
+            printf("lower bound %.1f $/h\n", lb);
+            for (int i = 0; i < n; i++)
+                if (getenv("CANDS") && strcmp(p.m[i].name, getenv("CANDS")) == 0) {
+                    printf("%s rate %.0f slo %.1f\n", p.m[i].name, p.m[i].rate, p.m[i].slo_ms);
+                    for (uint32_t c = 0; c < p.m[i].n_cfg; c++) {
+                        const plan_cfg *x = &p.m[i].cfg[c];
+                        printf("  %s b%d s%.0f lat %.2f full %.2f thr %.1f thrfull %.1f alone %d dram %.1f mreq %.1f cost %.4f\n",
+                               p.t[x->type].key, x->batch, x->share, x->lat_ms, x->lat_full, x->thr,
+                               x->thr_full, x->alone_only, x->dram_pct, x->mreq,
+                               p.t[x->type].price * plan_foot(x) / 100 / plan_thr(x));
+                    }
+                }
+        }
         int runs = getenv("RUNS") ? atoi(getenv("RUNS")) : n >= 10000 ? 1 : 3;
         if (runs < 1)
             runs = 1;
@@ -228,6 +264,8 @@ int main(int argc, char **argv)
                 }
                 t[r] = s.seconds;
                 plan_totals_of(&s, &p, &tot);
+                if (getenv("DUMP") && atoi(getenv("DUMP")) == n && r == 0 && k == 0)
+                    plan_write_table(&s, &p, NULL, stdout);
                 plan_solution_free(&s);
             }
             qsort(t, (size_t)(runs < 16 ? runs : 16), sizeof t[0], cmpd);

@@ -46,6 +46,10 @@ typedef struct usher_plan_params {
                                fewest moves (policy is then not used); NULL: from scratch */
     uint32_t max_moves;     /* re-planning: further moves allowed to cut cost (0: none) */
     uint32_t exact_time_limit_ms; /* policy "exact": GLPK's limit; 0: 20000 */
+    bool interference_off;  /* true: plan as before the interference model (a replica's
+                               latency alone, shares and memory only), for comparison;
+                               false (default): every replica meets its SLO and carries
+                               its load beside the others on its GPU (docs/policies.md) */
 } usher_plan_params;
 
 usher_plan_params usher_plan_default_params(void);
@@ -54,7 +58,9 @@ usher_plan_params usher_plan_default_params(void);
  * Read the inputs, profile the models, plan. Errors name the file, line and
  * field: USHER_ERR_PARSE (malformed YAML, a bad field), USHER_ERR_NOT_FOUND
  * (a file), USHER_ERR_LIMIT (an SLO no GPU type meets, with the fastest
- * latency there is; a size limit), USHER_ERR_INVALID (unknown policy),
+ * latency there is; a size limit), USHER_ERR_INVALID (unknown policy; a GPU
+ * type whose DRAM bandwidth or L2 size the catalog lacks, or a profile
+ * without what the interference model needs, unless interference_off),
  * errors of usher_model_load for the models, USHER_ERR_NOMEM.
  */
 int usher_plan_make(usher_estimator *e, const usher_plan_params *p, usher_plan **out,

@@ -14,7 +14,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: usher plan --workload FILE --cluster FILE [--policy NAME] [-o plan.json]\n"
             "                  [--replan RUNNING.json [--max-moves N]] [--compare]\n"
-            "                  [--exact-time-limit SECONDS] [--calibration FILE]\n"
+            "                  [--exact-time-limit SECONDS] [--interference on|off]\n"
+            "                  [--calibration FILE]\n"
             "                  [--framework NAME] [--quiet]\n"
             "       usher plan --list-policies\n\n"
             "Chooses, for every model of the workload, the GPUs, the number of replicas,\n"
@@ -34,6 +35,11 @@ static void help(FILE *f)
             "  --max-moves N       with --replan: up to N further moves to close GPUs\n"
             "  --compare           run every policy and print one line each\n"
             "  --exact-time-limit S  time limit of the exact policy (default 20)\n"
+            "  --interference on|off  on (default): a replica fits a GPU only if the\n"
+            "                      interference model predicts that every replica there\n"
+            "                      still meets its SLO and carries its load beside the\n"
+            "                      others (docs/interference.md); off: the behaviour\n"
+            "                      before the model (latencies alone), for comparison\n"
             "  --calibration F     calibration table for the estimator (default built in)\n"
             "  --framework NAME    calibration row (default onnxruntime-cuda)\n"
             "  --quiet             no table on standard output\n\n"
@@ -103,6 +109,13 @@ int cli_plan(int argc, char **argv)
             }
             pp.max_moves = (uint32_t)n;
             have_moves = true;
+            i++;
+        } else if (strcmp(a, "--interference") == 0 && v) {
+            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                fprintf(stderr, "usher plan: --interference is on or off, not '%s'\n", v);
+                return CLI_USAGE;
+            }
+            pp.interference_off = strcmp(v, "off") == 0;
             i++;
         } else if (strcmp(a, "--exact-time-limit") == 0 && v) {
             if (!cli_parse_i64(v, 1, 3600, &n)) {

@@ -175,7 +175,7 @@ static int herd_add(temporal_run *t, int pick, uint32_t m, const plan_cfg *c, do
     double load = *rate < room ? *rate : room;
     /* MPS-free time sharing: the replica holds the whole GPU while it runs;
      * record it with no compute reservation so packing counters stay sane */
-    if (plan_push(t->s, (uint32_t)pick, (plan_replica){m, (uint32_t)t->cfg[m], load}) < 0)
+    if (plan_push(t->s, (uint32_t)pick, (plan_replica){.model = m, .cfg = (uint32_t)t->cfg[m], .load = load}) < 0)
         return USHER_ERR_NOMEM;
     plan_gpu *g = &t->s->g[pick];
     g->used_m += c->mreq;
@@ -223,6 +223,7 @@ static int temporal_model(temporal_run *t, uint32_t m)
 
 static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, bool spread)
 {
+    s->sharing = PLAN_SHARE_TIME;
     temporal_run t = {.p = p, .s = s, .spread = spread};
     t.cfg = us_calloc(p->n ? p->n : 1, sizeof *t.cfg);
     t.order = us_calloc(p->n ? p->n : 1, sizeof *t.order);
@@ -313,7 +314,7 @@ static int triton_open(const plan_problem *p, plan_solution *s, const int *cfg, 
             double load = p->m[m].rate / (double)gpus;
             if (load > c->thr)
                 load = c->thr;
-            if (plan_push(s, (uint32_t)gi, (plan_replica){m, (uint32_t)cfg[m], load}) < 0)
+            if (plan_push(s, (uint32_t)gi, (plan_replica){.model = m, .cfg = (uint32_t)cfg[m], .load = load}) < 0)
                 return USHER_ERR_NOMEM;
             plan_gpu *g = &s->g[gi];
             g->used_m += c->mreq;
@@ -357,6 +358,7 @@ static uint32_t triton_late(const plan_problem *p, plan_solution *s, const int *
 
 int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
 {
+    s->sharing = PLAN_SHARE_TIME;
     /* every model on every GPU: memory of all models must fit one GPU */
     int best_t = triton_type(p);
     if (best_t < 0) {
@@ -400,6 +402,9 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
 /* ---- spatial baselines --------------------------------------------------------- */
 static int spatial(const plan_problem *p, plan_solution *s, usher_error *err, bool gpulet)
 {
+    /* their own rules place (shares and memory; gpulet its linear interference
+     * model); ours judges (plan_account) */
+    s->sharing = PLAN_SHARE_OWN;
     int rc = USHER_OK;
     for (uint32_t m = 0; m < p->n && rc == USHER_OK; m++) {
         const plan_model *pm = &p->m[m];
@@ -419,7 +424,7 @@ static int spatial(const plan_problem *p, plan_solution *s, usher_error *err, bo
                 int where = -1;
                 for (uint32_t k = 0; k < s->n; k++) {
                     plan_gpu *g = &s->g[k];
-                    if (g->n != 1 || !plan_fits(g, c))
+                    if (g->n != 1 || !plan_fits_with(s, p, k, m, i, 0, -1, NULL))
                         continue;
                     if (gpulet) {
                         const plan_cfg *o = &p->m[g->r[0].model].cfg[g->r[0].cfg];

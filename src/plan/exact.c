@@ -17,6 +17,25 @@
  * minimises sum price x; max-goodput maximises sum (1 + priority) z, then (tiny weight)
  * cost. GLPK stops at plan_exact_time_limit_ms; the note says whether the
  * answer is proven optimal.
+ *
+ * With the interference model (plan_problem.interference) the program uses
+ * the same rule in a linear, conservative form (docs/policies.md, "The exact
+ * policy and the interference model"). Each used slot runs at one level l
+ * (binary v_gl, sum_l v_gl = x_g):
+ *   l = 0   alone: one replica, its latency and throughput alone (exact);
+ *   l >= 1  co-located with sum_c u_c y_gc <= U_l (u: DRAM utilisation while
+ *           running; U_L = 1 is the rule's own DRAM bound), every co-runner
+ *           taken as always busy and the L2 as always full, so that by the
+ *           contention model's form (docs/interference.md) a replica of c has
+ *           F <= (1 + beta (U_l - u_c)) (1 + lambda), F its kernel-time factor:
+ *           latency h + g F and throughput batch / (h + g F) at that bound.
+ * y_gcl counts replicas of c on slot g at level l; a column exists only where
+ * PLAN_SLO_FACTOR x that latency meets the SLO, and it counts that
+ * throughput towards the rate. Every plan of the program is then accepted by
+ * the model; the plan it returns is checked by the model again (plan_judge),
+ * and were it refused (another model, other coefficients), USHER's plan is
+ * returned instead, with status PLAN_EXACT_REFUSED. The optimum of this
+ * program is an upper bound on the optimum under the model itself.
  */
 #include <glpk.h>
 #include <math.h>
@@ -28,7 +47,14 @@
 #include "plan.h"
 
 #define EXACT_MAX_GPUS 48
-#define EXACT_MAX_VARS 20000
+#define EXACT_MAX_VARS 40000
+#define EXACT_LEVELS 3 /* alone, then DRAM bounds EXACT_DRAM[1..] */
+/* the co-located levels' DRAM bounds, fractions of the device's bandwidth: more
+ * levels fit the model closer and make the program slower to prove (with 5
+ * levels, 0.2 to 1, 7 of the 60 test instances ran out of time against 5) */
+static const double EXACT_DRAM[EXACT_LEVELS] = {0, 0.5, 1.0};
+/* replicas one slot holds at most (shares of at least 10%) */
+#define EXACT_PER_SLOT (100 / PLAN_SHARE_STEP)
 
 int plan_exact_time_limit_ms = 20000;
 
@@ -53,44 +79,6 @@ static void give_incumbent(glp_tree *T, void *info)
     }
 }
 
-/* the column values of solution u on the slots; false if it does not map */
-static bool incumbent(const plan_problem *p, const plan_solution *u, const uint16_t *slot_type,
-                      int ns, const int *ym, const int *yc, const int *yg, int z0, int nv,
-                      double *x)
-{
-    int slot_of[EXACT_MAX_GPUS];
-    bool taken[EXACT_MAX_GPUS] = {0};
-    if (u->n > (uint32_t)ns)
-        return false;
-    for (uint32_t i = 0; i < u->n; i++) {
-        slot_of[i] = -1;
-        for (int g = 0; g < ns && slot_of[i] < 0; g++)
-            if (!taken[g] && slot_type[g] == u->g[i].type) {
-                taken[g] = true;
-                slot_of[i] = g;
-                x[g + 1] = 1;
-            }
-        if (slot_of[i] < 0)
-            return false;
-    }
-    for (uint32_t i = 0; i < u->n; i++)
-        for (uint32_t r = 0; r < u->g[i].n; r++) {
-            const plan_replica *rp = &u->g[i].r[r];
-            int v = ns + 1;
-            while (v < z0 && !(yg[v] == slot_of[i] && ym[v] == (int)rp->model &&
-                               yc[v] == (int)rp->cfg))
-                v++;
-            if (v == z0)
-                return false;
-            x[v] += 1;
-        }
-    for (int v = z0; v <= nv; v++)
-        x[v] = u->served[v - z0];
-    /* symmetry rows want used slots first within a type: they are, by construction */
-    (void)p;
-    return true;
-}
-
 /* one integer program: its slots, columns, matrix and GLPK problem (exact_free) */
 typedef struct exact_ip {
     const plan_problem *p;
@@ -100,14 +88,42 @@ typedef struct exact_ip {
     uint16_t slot_type[EXACT_MAX_GPUS];
     int ns;                 /* GPU slots: columns 1..ns */
     bool goodput;
+    int nl;                 /* levels: 1 without the model (no v columns), EXACT_LEVELS with */
+    double beta, lambda;    /* the contention model's coefficients */
+    int v0;                 /* first v_gl column (slot g, level l: v0 + g nl + l) */
+    int y0;                 /* first y column */
     int nv, z0;             /* columns; z_m from z0 (max-goodput) */
-    int *ym, *yc, *yg;      /* per y column: model, configuration, slot */
+    int *ym, *yc, *yg, *yl; /* per y column: model, configuration, slot, level */
+    double *ythr;           /* per y column: the throughput it counts */
     int *ia, *ja;           /* the matrix, 1-based triplets */
     double *ar;
     int nnz, nnz_cap, row;
     glp_prob *lp;
     exact_inc inc;
 } exact_ip;
+
+/* configuration c's throughput at level l (requests/s), or 0 where its
+ * latency there misses the SLO (no column) */
+static double level_thr(const exact_ip *e, uint32_t m, const plan_cfg *c, int l)
+{
+    const plan_problem *p = e->p;
+    if (!p->interference)
+        return c->thr;
+    if (l == 0)
+        return c->thr; /* alone: the model's latency is the latency alone */
+    if (c->share >= 100)
+        return 0; /* no room beside it */
+    const if_replica *r = &c->ir;
+    double u = if_dram_util(&p->t[c->type].dev, r);
+    if (u > EXACT_DRAM[l] + 1e-12)
+        return 0; /* the level's DRAM bound cannot hold it */
+    double others = EXACT_DRAM[l] - u;
+    double F = (1 + e->beta * others) * (1 + e->lambda);
+    double lat = r->latency_ms - r->gpu_ms + r->gpu_ms * F;
+    if (PLAN_SLO_FACTOR * lat > p->m[m].slo_ms)
+        return 0;
+    return (double)c->batch / (lat / 1e3);
+}
 
 static void exact_free(exact_ip *e)
 {
@@ -118,24 +134,26 @@ static void exact_free(exact_ip *e)
         glp_delete_prob(e->lp);
         glp_term_hook(NULL, NULL);
     }
-    void *own[] = {e->ym, e->yc, e->yg, e->ia, e->ja, e->ar};
+    void *own[] = {e->ym, e->yc, e->yg, e->yl, e->ythr, e->ia, e->ja, e->ar};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         us_free(own[i]);
 }
 
 /* the GPU slots: each type up to its limit, and (min-cost, USHER feasible) up
- * to what USHER's cost buys */
+ * to what USHER's cost buys - twice that with the interference model, whose
+ * program is stricter than the rule and may need more than USHER's plan */
 static int exact_slots(exact_ip *e, usher_error *err)
 {
     const plan_problem *p = e->p;
     plan_totals ut;
     plan_totals_of(&e->ub, p, &ut);
     bool bounded = p->objective == PLAN_MIN_COST && ut.feasible;
+    double budget = ut.cost * (p->interference ? 2 : 1);
     for (uint16_t t = 0; t < p->nt; t++) {
         int64_t lim = p->t[t].count >= 0 ? p->t[t].count : p->t[t].max;
         double price = p->t[t].price > 0 ? p->t[t].price : 1;
-        if (bounded && floor(ut.cost / price + 1e-9) < (double)lim)
-            lim = (int64_t)floor(ut.cost / price + 1e-9);
+        if (bounded && floor(budget / price + 1e-9) < (double)lim)
+            lim = (int64_t)floor(budget / price + 1e-9);
         for (int64_t k = 0; k < lim; k++) {
             if (e->ns == EXACT_MAX_GPUS)
                 return us_err_set(err, USHER_ERR_LIMIT,
@@ -148,17 +166,23 @@ static int exact_slots(exact_ip *e, usher_error *err)
     return USHER_OK;
 }
 
-/* how many columns: x_g (ns), y_gmc, z_m when maximising goodput */
+/* how many columns: x_g (ns), v_gl (with the model), y_gcl, z_m when
+ * maximising goodput */
 static int exact_count(exact_ip *e, usher_error *err)
 {
     const plan_problem *p = e->p;
+    e->nl = p->interference ? EXACT_LEVELS : 1;
     int ny = 0;
     for (int g = 0; g < e->ns; g++)
         for (uint32_t m = 0; m < p->n; m++)
             for (uint32_t c = 0; c < p->m[m].n_cfg; c++)
-                ny += p->m[m].cfg[c].type == e->slot_type[g];
+                for (int l = 0; l < e->nl; l++)
+                    ny += p->m[m].cfg[c].type == e->slot_type[g] &&
+                          level_thr(e, m, &p->m[m].cfg[c], l) > 0;
     e->goodput = p->objective == PLAN_MAX_GOODPUT;
-    e->nv = e->ns + ny + (e->goodput ? (int)p->n : 0);
+    e->v0 = e->ns + 1;
+    e->y0 = e->v0 + (p->interference ? e->ns * e->nl : 0);
+    e->nv = e->y0 - 1 + ny + (e->goodput ? (int)p->n : 0);
     if (e->nv > EXACT_MAX_VARS)
         return us_err_set(err, USHER_ERR_LIMIT,
                           "the exact optimum is for small instances: %d variables, over %d", e->nv,
@@ -178,11 +202,13 @@ static int exact_columns(exact_ip *e, usher_error *err)
     e->ym = us_calloc(nv, sizeof *e->ym);
     e->yc = us_calloc(nv, sizeof *e->yc);
     e->yg = us_calloc(nv, sizeof *e->yg);
-    e->nnz_cap = 4 * e->nv + 16;
+    e->yl = us_calloc(nv, sizeof *e->yl);
+    e->ythr = us_calloc(nv, sizeof *e->ythr);
+    e->nnz_cap = 6 * e->nv + 16;
     e->ia = us_calloc((size_t)e->nnz_cap + 1, sizeof *e->ia);
     e->ja = us_calloc((size_t)e->nnz_cap + 1, sizeof *e->ja);
     e->ar = us_calloc((size_t)e->nnz_cap + 1, sizeof *e->ar);
-    if (!e->ym || !e->yc || !e->yg || !e->ia || !e->ja || !e->ar)
+    if (!e->ym || !e->yc || !e->yg || !e->yl || !e->ythr || !e->ia || !e->ja || !e->ar)
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     int col = 1;
     for (int g = 0; g < e->ns; g++, col++) {
@@ -190,18 +216,25 @@ static int exact_columns(exact_ip *e, usher_error *err)
         double price = p->t[e->slot_type[g]].price > 0 ? p->t[e->slot_type[g]].price : 1;
         glp_set_obj_coef(e->lp, col, e->goodput ? -1e-4 * price : price);
     }
+    for (; col < e->y0; col++)
+        glp_set_col_kind(e->lp, col, GLP_BV); /* v_gl */
     for (int g = 0; g < e->ns; g++)
         for (uint32_t m = 0; m < p->n; m++)
-            for (uint32_t c = 0; c < p->m[m].n_cfg; c++) {
-                const plan_cfg *x = &p->m[m].cfg[c];
-                if (x->type != e->slot_type[g])
-                    continue;
-                double cap = floor(100.0 / fmax(fmax(x->creq, x->mreq), 1e-6) + 1e-9);
-                e->ym[col] = (int)m, e->yc[col] = (int)c, e->yg[col] = g;
-                glp_set_col_kind(e->lp, col, GLP_IV);
-                glp_set_col_bnds(e->lp, col, cap > 0 ? GLP_DB : GLP_FX, 0, cap);
-                col++;
-            }
+            for (uint32_t c = 0; c < p->m[m].n_cfg; c++)
+                for (int l = 0; l < e->nl; l++) {
+                    const plan_cfg *x = &p->m[m].cfg[c];
+                    double thr = x->type == e->slot_type[g] ? level_thr(e, m, x, l) : 0;
+                    if (thr <= 0)
+                        continue;
+                    double cap = floor(100.0 / fmax(fmax(x->creq, x->mreq), 1e-6) + 1e-9);
+                    if (p->interference && l == 0 && cap > 1)
+                        cap = 1;
+                    e->ym[col] = (int)m, e->yc[col] = (int)c, e->yg[col] = g, e->yl[col] = l;
+                    e->ythr[col] = thr;
+                    glp_set_col_kind(e->lp, col, GLP_IV);
+                    glp_set_col_bnds(e->lp, col, cap > 0 ? GLP_DB : GLP_FX, 0, cap);
+                    col++;
+                }
     e->z0 = col;
     for (int i = 0; e->goodput && i < (int)p->n; i++, col++) {
         glp_set_col_bnds(e->lp, col, GLP_DB, 0, p->m[i].rate);
@@ -225,7 +258,12 @@ static int add_row(exact_ip *e, int kind, double lb)
     return r;
 }
 
-/* rows: per GPU compute and memory; per model capacity; symmetry */
+/* the v column of slot g at level l (with the model) */
+static int vcol(const exact_ip *e, int g, int l) { return e->v0 + g * e->nl + l; }
+
+/* rows: per GPU compute and memory (and with the model: one level, replicas
+ * at their level, DRAM within the level's bound); per model capacity;
+ * symmetry */
 static void exact_rows(exact_ip *e)
 {
     const plan_problem *p = e->p;
@@ -236,20 +274,46 @@ static void exact_rows(exact_ip *e)
         glp_set_row_bnds(e->lp, rmem, GLP_UP, 0, 0);
         put(e, rcmp, g + 1, -100);
         put(e, rmem, g + 1, -100);
-        for (int v = e->ns + 1; v < e->z0; v++) {
+        for (int v = e->y0; v < e->z0; v++) {
             if (e->yg[v] != g)
                 continue;
             const plan_cfg *c = &p->m[e->ym[v]].cfg[e->yc[v]];
             put(e, rcmp, v, c->creq);
             put(e, rmem, v, c->mreq);
         }
+        if (!p->interference)
+            continue;
+        /* sum_l v_gl = x_g: a used slot runs at one level */
+        int r = add_row(e, GLP_FX, 0);
+        put(e, r, g + 1, -1);
+        for (int l = 0; l < e->nl; l++)
+            put(e, r, vcol(e, g, l), 1);
+        /* replicas at level l only where the slot runs at l: alone one, else
+         * within the shares (sum Creq y_gcl <= 100 v_gl: tighter than a count) */
+        for (int l = 0; l < e->nl; l++) {
+            r = add_row(e, GLP_UP, 0);
+            put(e, r, vcol(e, g, l), l == 0 ? -1 : -100);
+            for (int v = e->y0; v < e->z0; v++)
+                if (e->yg[v] == g && e->yl[v] == l)
+                    put(e, r, v, l == 0 ? 1 : p->m[e->ym[v]].cfg[e->yc[v]].creq);
+        }
+        /* DRAM: sum u y <= the level's bound (alone: the device's) */
+        r = add_row(e, GLP_UP, 0);
+        for (int l = 0; l < e->nl; l++)
+            put(e, r, vcol(e, g, l), l == 0 ? -1 : -EXACT_DRAM[l]);
+        for (int v = e->y0; v < e->z0; v++) {
+            if (e->yg[v] != g)
+                continue;
+            const plan_cfg *c = &p->m[e->ym[v]].cfg[e->yc[v]];
+            put(e, r, v, if_dram_util(&p->t[c->type].dev, &c->ir));
+        }
     }
     for (uint32_t m = 0; m < p->n; m++) {
         /* min-cost: sum thr y >= rate; max-goodput: sum thr y - z_m >= 0 */
         int r = add_row(e, GLP_LO, e->goodput ? 0 : p->m[m].rate);
-        for (int v = e->ns + 1; v < e->z0; v++)
+        for (int v = e->y0; v < e->z0; v++)
             if (e->ym[v] == (int)m)
-                put(e, r, v, p->m[m].cfg[e->yc[v]].thr);
+                put(e, r, v, e->ythr[v]);
         if (e->goodput)
             put(e, r, e->z0 + (int)m, -1);
     }
@@ -262,12 +326,86 @@ static void exact_rows(exact_ip *e)
     }
 }
 
+/* the y column of (slot g, model m, configuration c, level l); 0 if none */
+static int ycol(const exact_ip *e, int g, uint32_t m, uint32_t c, int l)
+{
+    for (int v = e->y0; v < e->z0; v++)
+        if (e->yg[v] == g && e->ym[v] == (int)m && e->yc[v] == (int)c && e->yl[v] == l)
+            return v;
+    return 0;
+}
+
+/* the level USHER's GPU i maps to: alone with one replica, else the lowest
+ * whose DRAM bound holds it and where every replica has a column; -1 */
+static int seed_level(const exact_ip *e, const plan_gpu *gi, int slot)
+{
+    const plan_problem *p = e->p;
+    if (!p->interference)
+        return 0;
+    if (gi->n == 1)
+        return 0;
+    double dram = 0;
+    for (uint32_t r = 0; r < gi->n; r++) {
+        const plan_cfg *c = &p->m[gi->r[r].model].cfg[gi->r[r].cfg];
+        dram += if_dram_util(&p->t[c->type].dev, &c->ir);
+    }
+    for (int l = 1; l < e->nl; l++) {
+        bool ok = dram <= EXACT_DRAM[l] && gi->n <= EXACT_PER_SLOT;
+        for (uint32_t r = 0; r < gi->n && ok; r++)
+            ok = ycol(e, slot, gi->r[r].model, gi->r[r].cfg, l) > 0;
+        if (ok)
+            return l;
+    }
+    return -1;
+}
+
+/* the column values of USHER's plan on the slots, when it maps and meets
+ * every row of the program (its throughputs at the levels cover the rates) */
+static bool incumbent(const exact_ip *e, double *x)
+{
+    const plan_problem *p = e->p;
+    const plan_solution *u = &e->ub;
+    bool taken[EXACT_MAX_GPUS] = {0};
+    if (u->n > (uint32_t)e->ns)
+        return false;
+    for (uint32_t i = 0; i < u->n; i++) {
+        int slot = -1;
+        for (int g = 0; g < e->ns && slot < 0; g++)
+            if (!taken[g] && e->slot_type[g] == u->g[i].type)
+                slot = g;
+        int l = slot >= 0 ? seed_level(e, &u->g[i], slot) : -1;
+        if (l < 0)
+            return false;
+        taken[slot] = true;
+        x[slot + 1] = 1;
+        if (p->interference)
+            x[vcol(e, slot, l)] = 1;
+        for (uint32_t r = 0; r < u->g[i].n; r++) {
+            int v = ycol(e, slot, u->g[i].r[r].model, u->g[i].r[r].cfg, l);
+            if (v == 0)
+                return false;
+            x[v] += 1;
+        }
+    }
+    for (uint32_t m = 0; m < p->n; m++) {
+        double cap = 0;
+        for (int v = e->y0; v < e->z0; v++)
+            if (e->ym[v] == (int)m)
+                cap += e->ythr[v] * x[v];
+        if (e->goodput)
+            x[e->z0 + (int)m] = u->served[m] < cap ? u->served[m] : cap;
+        else if (cap < p->m[m].rate)
+            return false; /* its levels' throughputs do not cover the rate */
+    }
+    /* symmetry rows want used slots first within a type: they are, by construction */
+    return true;
+}
+
 /* USHER's plan as the first incumbent, when it maps onto the slots */
 static void exact_seed(exact_ip *e, glp_iocp *parm)
 {
     e->inc.x = us_calloc((size_t)e->nv + 1, sizeof *e->inc.x);
-    if (!e->inc.x ||
-        !incumbent(e->p, &e->ub, e->slot_type, e->ns, e->ym, e->yc, e->yg, e->z0, e->nv, e->inc.x))
+    if (!e->inc.x || !incumbent(e, e->inc.x))
         return;
     /* the callback sees the problem as built only without the presolver,
      * which needs the LP relaxation solved first */
@@ -316,8 +454,9 @@ static int exact_solve(exact_ip *e, bool *found, usher_error *err)
     return USHER_OK;
 }
 
-/* the plan of the solution: the GPUs used, and each model's served rate (all
- * of it, or z_m) spread over its replicas */
+/* the plan of the solution: the GPUs used, their replicas, and each model's
+ * served rate (all of it, or z_m) dealt over its replicas in column order, up
+ * to what each carries beside the others */
 static int exact_read(exact_ip *e, usher_error *err)
 {
     const plan_problem *p = e->p;
@@ -328,29 +467,78 @@ static int exact_read(exact_ip *e, usher_error *err)
         if (glp_mip_col_val(e->lp, g + 1) > 0.5)
             gmap[g] = plan_open(s, p, e->slot_type[g], -1);
     }
+    uint32_t total = 0;
+    for (int v = e->y0; v < e->z0; v++)
+        total += (uint32_t)lround(glp_mip_col_val(e->lp, v));
     double *left = us_calloc(p->n ? p->n : 1, sizeof *left);
-    if (!left)
+    uint32_t(*at)[2] = us_calloc(total ? total : 1, sizeof *at);
+    if (!left || !at) {
+        us_free(left);
+        us_free(at);
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
     for (uint32_t m = 0; m < p->n; m++)
         left[m] = e->goodput ? glp_mip_col_val(e->lp, e->z0 + (int)m) : p->m[m].rate;
     int rc = USHER_OK;
-    for (int v = e->ns + 1; v < e->z0 && rc == USHER_OK; v++) {
+    uint32_t na = 0;
+    for (int v = e->y0; v < e->z0 && rc == USHER_OK; v++) {
         int reps = (int)lround(glp_mip_col_val(e->lp, v));
         int g = gmap[e->yg[v]], m = e->ym[v];
-        double thr = p->m[m].cfg[e->yc[v]].thr;
         for (int k = 0; k < reps && g >= 0 && rc == USHER_OK; k++) {
-            double load = left[m] < thr ? left[m] : thr;
-            if (load < 0)
-                load = 0;
-            left[m] -= load;
-            if (plan_add(s, p, (uint32_t)g, (uint32_t)m, (uint32_t)e->yc[v], load) < 0)
+            if (plan_add(s, p, (uint32_t)g, (uint32_t)m, (uint32_t)e->yc[v], 0) < 0)
                 rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            else if (na < total) {
+                at[na][0] = (uint32_t)g;
+                at[na++][1] = s->g[g].n - 1;
+            }
         }
     }
+    for (uint32_t k = 0; k < na && rc == USHER_OK; k++) {
+        plan_replica *rp = &s->g[at[k][0]].r[at[k][1]];
+        double cap = plan_cap(s, p, rp), load = left[rp->model] < cap ? left[rp->model] : cap;
+        if (load < 0)
+            load = 0;
+        left[rp->model] -= load;
+        rp->load = load;
+    }
     us_free(left);
+    us_free(at);
     plan_compact(s);
     plan_account(s, p);
     return rc;
+}
+
+/* the program's plan, judged by the interference model itself: every GPU
+ * accepted (plan_judge) and every rate the program claims covered */
+static bool exact_accepted(const exact_ip *e)
+{
+    const plan_problem *p = e->p;
+    const plan_solution *s = e->s;
+    for (uint32_t i = 0; i < s->n; i++)
+        if (plan_judge(p, s->g[i].type, s->g[i].r, s->g[i].n, NULL, NULL) != PLAN_FITS)
+            return false;
+    for (uint32_t m = 0; m < p->n && !e->goodput; m++)
+        if (s->served[m] < p->m[m].rate * (1 - 1e-9))
+            return false;
+    return true;
+}
+
+/* USHER's plan in place of the program's, which the model refused (why) */
+static int exact_refused(exact_ip *e, const char *why, usher_error *err)
+{
+    plan_solution t;
+    if (plan_solution_clone(&e->ub, &t) < 0)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    char policy[sizeof t.policy];
+    snprintf(policy, sizeof policy, "%s", e->s->policy);
+    double seconds = e->s->seconds;
+    plan_solution_free(e->s);
+    *e->s = t;
+    snprintf(e->s->policy, sizeof e->s->policy, "%s", policy);
+    e->s->seconds = seconds;
+    e->s->exact_status = PLAN_EXACT_REFUSED;
+    snprintf(e->s->note, sizeof e->s->note, "%s: USHER's plan instead", why);
+    return USHER_OK;
 }
 
 int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err)
@@ -362,6 +550,17 @@ int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err)
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     e.ub_init = true;
     int rc = plan_usher(p, &e.ub, err);
+    if (rc == USHER_OK && p->interference) {
+        /* the linear form is the contention model's (exact.c's head) */
+        const if_model *im = if_model_default();
+        if (strcmp(im->name, "contention") != 0) {
+            rc = exact_refused(&e, "no linear form of this interference model", err);
+            exact_free(&e);
+            return rc;
+        }
+        e.beta = im->coef.beta_bw;
+        e.lambda = im->coef.lambda_l2;
+    }
     if (rc == USHER_OK)
         rc = exact_slots(&e, err);
     if (rc == USHER_OK)
@@ -380,6 +579,8 @@ int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err)
     }
     if (rc == USHER_OK && found)
         rc = exact_read(&e, err);
+    if (rc == USHER_OK && found && p->interference && !exact_accepted(&e))
+        rc = exact_refused(&e, "the interference model refused the program's plan", err);
     exact_free(&e);
     return rc;
 }

@@ -88,6 +88,91 @@ int plan_absorb_fewest(plan_solution *s, const plan_problem *p, uint32_t m, doub
     return absorb_on(s, p, m, load, -1, ~(uint64_t)0, true);
 }
 
+/* how much an option is worth: the most load homed per footprint added; then
+ * carrying all of it; then the tightest GPU. fewest: carrying all of it, the
+ * smallest; else the most. Never decreases as gain grows (the search below
+ * bounds an option by its gain alone before asking the rule) */
+static double option_value(double gain, double load, double add, double left, bool fewest)
+{
+    bool carries = gain >= load - EPS;
+    if (fewest)
+        return carries ? 1e12 - add * 1e3 - left : gain;
+    double homed = carries ? load : gain;
+    return homed / (add > 1e-3 ? add : 1e-3) * (1 + 1e-9 * carries) - 1e-12 * left;
+}
+
+/* spare co-located throughput of model m's replicas on GPUs other than `not` */
+static double spare_elsewhere(const plan_solution *s, const plan_problem *p, uint32_t m,
+                              uint32_t not)
+{
+    double spare = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        for (uint32_t r = 0; i != not && r < s->g[i].n; r++)
+            if (s->g[i].r[r].model == m && plan_cap(s, p, &s->g[i].r[r]) > s->g[i].r[r].load)
+                spare += plan_cap(s, p, &s->g[i].r[r]) - s->g[i].r[r].load;
+    return spare;
+}
+
+/* the rule refused model m's configuration c on GPU i (replacing replica
+ * skip, -1: none) only for its neighbours' loads: would it fit if they shed
+ * the excess - another model's onto its spare throughput elsewhere, model m's
+ * back into what is being placed (*own)? shed: per replica */
+static bool fits_if_shed(plan_solution *s, const plan_problem *p, uint32_t i, uint32_t m,
+                         uint32_t c, double load, int skip, double *thr, double *shed, double *own)
+{
+    *own = 0;
+    if (s->sharing != PLAN_SHARE_MODEL || !p->interference ||
+        !plan_fits_shedding(s, p, i, m, c, load, skip, thr, shed))
+        return false;
+    const plan_gpu *g = &s->g[i];
+    for (uint32_t k = 0; k < g->n; k++) {
+        if (shed[k] <= 0 || (int)k == skip)
+            continue;
+        if (g->r[k].model == m) {
+            *own += shed[k];
+            continue;
+        }
+        /* the same model's shedding replicas here, summed */
+        double need = 0;
+        for (uint32_t j = 0; j < g->n; j++)
+            if (g->r[j].model == g->r[k].model && (int)j != skip)
+                need += shed[j];
+        if (spare_elsewhere(s, p, g->r[k].model, i) < need * (1 + 1e-9) + EPS)
+            return false;
+    }
+    return true;
+}
+
+/* move what GPU i's replicas shed onto their models' replicas elsewhere;
+ * model m's back into *load */
+static void shed_load(plan_solution *s, const plan_problem *p, uint32_t i, const double *shed,
+                      uint32_t m, double *load)
+{
+    plan_gpu *g = &s->g[i];
+    for (uint32_t k = 0; k < g->n; k++) {
+        double left = shed[k];
+        if (left <= 0)
+            continue;
+        g->r[k].load -= left;
+        if (g->r[k].load < 0)
+            g->r[k].load = 0;
+        if (g->r[k].model == m) {
+            *load += left;
+            continue;
+        }
+        for (uint32_t j = 0; j < s->n && left > 0; j++)
+            for (uint32_t r = 0; j != i && r < s->g[j].n && left > 0; r++) {
+                plan_replica *rp = &s->g[j].r[r];
+                double spare = rp->model == g->r[k].model ? plan_cap(s, p, rp) - rp->load : 0;
+                if (spare > 0) {
+                    double take = spare < left ? spare : left;
+                    rp->load += take;
+                    left -= take;
+                }
+            }
+    }
+}
+
 /* plan_absorb restricted to the GPU types in `types` (bit t: type t);
  * fewest: as few replicas as possible rather than the least footprint */
 static int absorb_on(plan_solution *s, const plan_problem *p, uint32_t m, double *load, int skip,
@@ -102,7 +187,7 @@ static int absorb_on(plan_solution *s, const plan_problem *p, uint32_t m, double
             plan_replica *rp = &s->g[i].r[r];
             if (rp->model != m)
                 continue;
-            double spare = pm->cfg[rp->cfg].thr - rp->load;
+            double spare = plan_target(s, p, rp) - rp->load;
             if (spare > EPS) {
                 double take = spare < *load ? spare : *load;
                 rp->load += take;
@@ -111,9 +196,13 @@ static int absorb_on(plan_solution *s, const plan_problem *p, uint32_t m, double
         }
     }
     while (*load > EPS) {
-        /* (b) grow a replica, (c) a new replica: choose */
+        /* (b) grow a replica, (c) a new replica: choose. An option's value with
+         * its throughput alone bounds its value beside the others: the rule is
+         * asked only of an option that could beat the best so far */
         int bg = -1, br = -1, bc = -1;
-        double bval = -INFINITY;
+        double bval = -INFINITY, bthr = 0;
+        bool bshed = false;
+        double shed[IF_MAX_REPLICAS];
         for (uint32_t i = 0; i < s->n; i++) {
             const plan_gpu *g = &s->g[i];
             if ((int)i == skip || !(types >> g->type & 1))
@@ -139,18 +228,31 @@ static int absorb_on(plan_solution *s, const plan_problem *p, uint32_t m, double
                     if (gain <= EPS || dc > fc + EPS || dm > fm + EPS)
                         continue;
                     double add = (dc > dm ? dc : dm);
+                    /* one the model lets share its GPU with hardly anything
+                     * takes the GPU's whole free room */
+                    if (x->alone_only && add < (fc > fm ? fc : fm))
+                        add = fc > fm ? fc : fm;
                     if (add < 0)
                         add = 0;
-                    bool carries = gain >= *load - EPS;
-                    /* the most load homed per footprint added; then carrying all
-                     * of it; then the tightest GPU */
-                    double homed = carries ? *load : gain;
-                    double val = homed / (add > 1e-3 ? add : 1e-3) * (1 + 1e-9 * carries) -
-                                 1e-12 * (fc + fm - dc - dm);
-                    if (fewest) /* carrying all of it, the smallest; else the most */
-                        val = carries ? 1e12 - add * 1e3 - (fc + fm - dc - dm) : gain;
-                    if (val > bval) {
+                    double left = fc + fm - dc - dm;
+                    if (!(option_value(gain, *load, add, left, fewest) > bval))
+                        continue;
+                    double thr, own = 0;
+                    bool shedding = false;
+                    if (!plan_fits_with(s, p, i, m, c, have, r, &thr)) {
+                        /* refused for its neighbours' loads only: they may shed */
+                        if (!fits_if_shed(s, p, i, m, c, have, r, &thr, shed, &own))
+                            continue;
+                        shedding = true;
+                    }
+                    if (p->interference && s->sharing == PLAN_SHARE_MODEL && plan_thr(x) < thr)
+                        thr = plan_thr(x); /* plan_target once added */
+                    gain = thr - have - own; /* what its own replicas shed comes back */
+                    double val = option_value(gain, *load, add, left, fewest);
+                    if (gain > EPS && val > bval) {
                         bval = val;
+                        bthr = thr;
+                        bshed = shedding;
                         bg = (int)i;
                         br = r;
                         bc = (int)c;
@@ -160,22 +262,56 @@ static int absorb_on(plan_solution *s, const plan_problem *p, uint32_t m, double
         }
         if (bg < 0)
             return USHER_OK;
+        if (bshed) {
+            double t, own;
+            if (!fits_if_shed(s, p, (uint32_t)bg, m, (uint32_t)bc, br >= 0 ? s->g[bg].r[br].load : 0,
+                              br, &t, shed, &own))
+                return USHER_OK; /* cannot happen: nothing changed since */
+            shed_load(s, p, (uint32_t)bg, shed, m, load);
+        }
         double take;
         if (br >= 0) {
             double have = s->g[bg].r[br].load;
-            double gain = pm->cfg[bc].thr - have;
+            double gain = bthr - have;
             take = gain < *load ? gain : *load;
             plan_remove(s, p, (uint32_t)bg, (uint32_t)br);
             if (plan_add(s, p, (uint32_t)bg, m, (uint32_t)bc, have + take) < 0)
                 return USHER_ERR_NOMEM;
         } else {
-            take = pm->cfg[bc].thr < *load ? pm->cfg[bc].thr : *load;
+            take = bthr < *load ? bthr : *load;
             if (plan_add(s, p, (uint32_t)bg, m, (uint32_t)bc, take) < 0)
                 return USHER_ERR_NOMEM;
         }
         *load -= take;
     }
     return USHER_OK;
+}
+
+/* up to *left of model m onto its replicas' spare co-located throughput
+ * (plan_cap); *left keeps the rest */
+static void fill_model(plan_solution *s, const plan_problem *p, uint32_t m, double *left)
+{
+    for (uint32_t i = 0; i < s->n && *left > EPS; i++)
+        for (uint32_t r = 0; r < s->g[i].n && *left > EPS; r++) {
+            plan_replica *rp = &s->g[i].r[r];
+            double spare = rp->model == m ? plan_cap(s, p, rp) - rp->load : 0;
+            if (spare > EPS) {
+                double take = spare < *left ? spare : *left;
+                rp->load += take;
+                *left -= take;
+            }
+        }
+}
+
+void plan_fill(plan_solution *s, const plan_problem *p, const uint32_t *order)
+{
+    plan_account(s, p);
+    for (uint32_t k = 0; k < p->n; k++) {
+        uint32_t m = order ? order[k] : k;
+        double left = p->m[m].rate - s->served[m];
+        fill_model(s, p, m, &left);
+    }
+    plan_account(s, p);
 }
 
 /*
@@ -210,11 +346,23 @@ static void tidy(plan_solution *s, const plan_problem *p, double *load)
         if (bi < 0)
             break;
         plan_replica *rp = &s->g[bi].r[br];
-        double thr = p->m[rp->model].cfg[rp->cfg].thr;
+        double thr = plan_target(s, p, rp);
         double take = load[rp->model] < thr ? load[rp->model] : thr;
         load[rp->model] -= take;
         rp->load = -1 - take; /* mark as dealt */
     }
+    /* what placement's loads left undealt (a neighbour took the headroom):
+     * onto the replicas' whole co-located throughput */
+    for (uint32_t i = 0; i < s->n; i++)
+        for (uint32_t r = 0; r < s->g[i].n; r++) {
+            plan_replica *rp = &s->g[i].r[r];
+            double extra = plan_cap(s, p, rp) - (-1 - rp->load);
+            if (load[rp->model] <= EPS || extra <= EPS)
+                continue;
+            extra = extra < load[rp->model] ? extra : load[rp->model];
+            rp->load -= extra;
+            load[rp->model] -= extra;
+        }
     for (uint32_t i = 0; i < s->n; i++)
         for (uint32_t r = s->g[i].n; r-- > 0;) {
             s->g[i].r[r].load = -1 - s->g[i].r[r].load;
@@ -239,7 +387,7 @@ static double value_of(const plan_problem *p, uint32_t m)
     double best = INFINITY;
     for (uint32_t c = 0; c < p->m[m].n_cfg; c++) {
         const plan_cfg *x = &p->m[m].cfg[c];
-        double v = price_of(p, x->type) * foot(x) / 100 / x->thr;
+        double v = price_of(p, x->type) * plan_foot(x) / 100 / plan_thr(x);
         if (v < best)
             best = v;
     }
@@ -371,6 +519,49 @@ static int cmp_set(const void *a, const void *b)
 
 /* pack every model's rate onto exactly these (empty) GPUs, models in the
  * given order; true when everything found a home */
+/* model m's *left onto t (pref: its GPU types from the cheapest per request,
+ * one by one, then any) */
+static int pack_model(const plan_problem *p, plan_solution *t, uint32_t m, bool pref, double *left)
+{
+    bool used[PLAN_MAX_TYPES] = {0};
+    for (uint16_t k = 0; pref && k < p->nt && *left > EPS; k++) {
+        int bt = -1;
+        double bc = INFINITY;
+        for (uint16_t ty = 0; ty < p->nt; ty++) {
+            if (used[ty])
+                continue;
+            double c = INFINITY;
+            for (uint32_t x = 0; x < p->m[m].n_cfg; x++)
+                if (p->m[m].cfg[x].type == ty) {
+                    double v = price_of(p, ty) * plan_foot(&p->m[m].cfg[x]) / plan_thr(&p->m[m].cfg[x]);
+                    c = v < c ? v : c;
+                }
+            if (c < bc) {
+                bc = c;
+                bt = ty;
+            }
+        }
+        if (bt < 0)
+            break;
+        used[bt] = true;
+        if (absorb_on(t, p, m, left, -1, (uint64_t)1 << bt, false) < 0)
+            return USHER_ERR_NOMEM;
+    }
+    if (*left > EPS && plan_absorb(t, p, m, left, -1) < 0)
+        return USHER_ERR_NOMEM;
+    return USHER_OK;
+}
+
+#define PACK_PASSES 3
+
+/* pack every model's rate onto exactly these (empty) GPUs, models in the
+ * given order; 1 when everything found a home (partial: as much as fits).
+ * With the interference model, capacity first and loads last: each model
+ * gets replicas for its rate, then gives its load back, so that models
+ * placed later are judged on latency and DRAM, not on loads placed before
+ * them; a model whose replicas later neighbours slowed below its rate gets
+ * more in the next pass; at the end the loads are dealt to the replicas'
+ * co-located throughput (tidy) */
 static int pack_onto(const plan_problem *p, const gpu_set *gs, const uint32_t *order, bool pref,
                      bool partial, plan_solution *t)
 {
@@ -380,40 +571,62 @@ static int pack_onto(const plan_problem *p, const gpu_set *gs, const uint32_t *o
         for (int k = 0; k < gs->count[ty]; k++)
             if (plan_open(t, p, ty, -1) < 0)
                 return 0;
+    if (!p->interference) {
+        for (uint32_t i = 0; i < p->n; i++) {
+            double left = p->m[order[i]].rate;
+            if (pack_model(p, t, order[i], pref, &left) < 0)
+                return USHER_ERR_NOMEM;
+            if (left > EPS && !partial)
+                return 0;
+        }
+        return 1;
+    }
+    double *left = us_calloc(p->n ? p->n : 1, sizeof *left);
+    if (!left)
+        return USHER_ERR_NOMEM;
+    int rc = 0;
+    for (int pass = 0; pass < PACK_PASSES; pass++) {
+        bool short_any = false;
+        for (uint32_t i = 0; i < p->n; i++) {
+            uint32_t m = order[i];
+            left[m] = p->m[m].rate;
+            if (pack_model(p, t, m, pref, &left[m]) < 0) {
+                us_free(left);
+                return USHER_ERR_NOMEM;
+            }
+            short_any |= left[m] > EPS;
+            for (uint32_t g = 0; g < t->n; g++) /* capacity first: loads last */
+                for (uint32_t r = 0; r < t->g[g].n; r++)
+                    if (t->g[g].r[r].model == m)
+                        t->g[g].r[r].load = 0;
+        }
+        if (short_any && !partial)
+            break; /* no room left for some model */
+        /* caps as they are now, with every replica in place */
+        bool covered = true;
+        for (uint32_t m = 0; m < p->n && covered; m++) {
+            double cap = 0;
+            for (uint32_t g = 0; g < t->n; g++)
+                for (uint32_t r = 0; r < t->g[g].n; r++)
+                    if (t->g[g].r[r].model == m)
+                        cap += plan_target(t, p, &t->g[g].r[r]);
+            covered = cap >= p->m[m].rate * (1 - 1e-9);
+        }
+        if (covered)
+            break;
+    }
+    /* the loads: each model's rate over its replicas, up to their co-located
+     * throughput */
+    rc = 1;
     for (uint32_t i = 0; i < p->n; i++) {
         uint32_t m = order[i];
-        double left = p->m[m].rate;
-        /* pref: the model's GPU types from the cheapest per request, one by one */
-        bool used[PLAN_MAX_TYPES] = {0};
-        for (uint16_t k = 0; pref && k < p->nt && left > EPS; k++) {
-            int bt = -1;
-            double bc = INFINITY;
-            for (uint16_t ty = 0; ty < p->nt; ty++) {
-                if (used[ty])
-                    continue;
-                double c = INFINITY;
-                for (uint32_t x = 0; x < p->m[m].n_cfg; x++)
-                    if (p->m[m].cfg[x].type == ty) {
-                        double v = price_of(p, ty) * foot(&p->m[m].cfg[x]) / p->m[m].cfg[x].thr;
-                        c = v < c ? v : c;
-                    }
-                if (c < bc) {
-                    bc = c;
-                    bt = ty;
-                }
-            }
-            if (bt < 0)
-                break;
-            used[bt] = true;
-            if (absorb_on(t, p, m, &left, -1, (uint64_t)1 << bt, false) < 0)
-                return USHER_ERR_NOMEM;
-        }
-        if (left > EPS && plan_absorb(t, p, m, &left, -1) < 0)
-            return USHER_ERR_NOMEM;
-        if (left > EPS && !partial)
-            return 0;
+        left[m] = p->m[m].rate;
+        fill_model(t, p, m, &left[m]);
+        if (left[m] > EPS && !partial)
+            rc = 0;
     }
-    return 1;
+    us_free(left);
+    return rc;
 }
 
 /*
@@ -578,7 +791,11 @@ int plan_improve(plan_solution *s, const plan_problem *p, uint32_t max_gpus)
     plan_totals_of(s, p, &tot);
     if (tot.feasible && s->n <= SEARCH_MAX_GPUS && set_search(s, p) < 0)
         return USHER_ERR_NOMEM;
-    if (!tot.feasible && p->objective == PLAN_MAX_GOODPUT && goodput_search(s, p) < 0)
+    /* a cluster that cannot serve everything (max-goodput), or a limited one
+     * where the packing fell short (min-cost beside the interference model,
+     * whose packings are tighter): repack onto all its GPUs */
+    if (!tot.feasible && (p->objective == PLAN_MAX_GOODPUT || p->interference) &&
+        goodput_search(s, p) < 0)
         return USHER_ERR_NOMEM;
     double *left = us_calloc(4 * (size_t)(p->n ? p->n : 1), sizeof *left);
     if (!left)

@@ -130,6 +130,13 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
             goto out;
         }
         snprintf(t->key, sizeof t->key, "%s", type);
+        /* planning with the interference model needs the type's DRAM bandwidth
+         * and L2 size: said here, at the type's line */
+        if (p->interference && plan_coloc_type(p, (uint16_t)p->nt, &ge) < 0) {
+            rc = us_yaml_error(d, us_yaml_get(e, "type"), err, USHER_ERR_INVALID,
+                               "field '%s': %s", f, ge.msg);
+            goto out;
+        }
         snprintf(f, sizeof f, "%s.node", fp);
         if ((rc = need_name(d, e, "node", f, &node, false, err)) < 0)
             goto out;
@@ -482,12 +489,19 @@ static int running_plan(const pf_plan *f, const plan_problem *p, plan_solution *
                 (*dropped)++; /* no longer a candidate (new SLO): restarted by the re-plan */
                 continue;
             }
-            if (!plan_fits(&s->g[gi], &pm->cfg[c])) {
+            if (!plan_room_fits(s->g[gi].used_c, s->g[gi].used_m, &pm->cfg[c])) {
                 rc = us_err_set(err, USHER_ERR_PARSE,
                                 "%s:%zu: gpus[%u].replicas[%u]: the GPU's replicas need more "
                                 "than 100%% of it",
                                 f->label, rp->line, i, r);
                 goto out;
+            }
+            if (!plan_fits_with(s, p, (uint32_t)gi, (uint32_t)(mi - 1), (uint32_t)c, 0, -1, NULL)) {
+                /* the interference model refuses it beside the replicas before it
+                 * (a plan made without the model, or with other coefficients): it
+                 * restarts where the re-plan puts it */
+                (*dropped)++;
+                continue;
             }
             if (plan_add(s, p, (uint32_t)gi, (uint32_t)(mi - 1), (uint32_t)c, 0) < 0) {
                 rc = us_err_set(err, USHER_ERR_NOMEM, "%s: out of memory", f->label);

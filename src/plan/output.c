@@ -6,6 +6,7 @@
  * here and written by pf_write; `usher plan --replan` reads it back
  * (input.c).
  */
+#include <math.h>
 #include <stdio.h>
 
 #include "core/alloc.h"
@@ -20,9 +21,18 @@ static const char *objective_name(plan_objective o)
     return o == PLAN_MAX_GOODPUT ? "max-goodput" : "min-cost";
 }
 
+/* the model's figures are reported for the replicas of spatial policies of a
+ * problem planned with it (time-sliced GPUs run one batch at a time: their
+ * latency is the latency alone) */
+static bool colocated(const plan_solution *s, const plan_problem *p)
+{
+    return p->interference && s->sharing != PLAN_SHARE_TIME;
+}
+
 /* the solution's GPUs and their replicas as plan.json's */
 static void file_gpus(const plan_solution *s, const plan_problem *p, pf_gpu *g, pf_replica *r)
 {
+    bool co = colocated(s, p);
     for (uint32_t i = 0; i < s->n; i++) {
         const plan_gpu *sg = &s->g[i];
         const plan_type *ty = &p->t[sg->type];
@@ -43,6 +53,8 @@ static void file_gpus(const plan_solution *s, const plan_problem *p, pf_gpu *g, 
                                 .share = c->share,
                                 .memory_mb = c->mreq_mb,
                                 .latency_ms = c->lat_ms,
+                                .latency_colocated_ms = co && isfinite(rp->lat_co) ? rp->lat_co : 0,
+                                .throughput_colocated = co ? rp->thr_co : 0,
                                 .throughput = c->thr,
                                 .load = rp->load,
                                 .group = pm->group};
@@ -135,6 +147,15 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
                 run->replan_from, s->moves, s->stopped + run->dropped, run->replicas_before);
     if (s->note[0])
         fprintf(f, "note: %s\n", s->note);
+    bool co = colocated(s, p);
+    if (!p->interference)
+        fprintf(f, "interference: off (latencies alone, as before the model)\n");
+    else if (s->sharing == PLAN_SHARE_TIME)
+        fprintf(f, "interference: time-sliced, one batch at a time (latencies alone)\n");
+    else
+        fprintf(f, "interference: latency alone and beside the GPU's other replicas (model "
+                   "'%s'); load of the throughput beside them\n",
+                if_model_default()->name);
     fprintf(f, "\n%-4s %-16s %-12s %8s %7s %8s\n", "GPU", "type", "node", "compute", "memory",
             "$/h");
     for (uint32_t i = 0; i < s->n; i++) {
@@ -145,10 +166,13 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
         for (uint32_t r = 0; r < g->n; r++) {
             const plan_replica *rp = &g->r[r];
             const plan_cfg *c = &p->m[rp->model].cfg[rp->cfg];
-            fprintf(f, "       %-24s batch %3d  share %3.0f%%  %7.0f MB  %7.2f ms  %8.1f of %8.1f "
+            char beside[32] = "";
+            if (co)
+                snprintf(beside, sizeof beside, " %8.2f", rp->lat_co);
+            fprintf(f, "       %-24s batch %3d  share %3.0f%%  %7.0f MB  %7.2f%s ms  %8.1f of %8.1f "
                        "req/s\n",
-                    p->m[rp->model].name, c->batch, c->share, c->mreq_mb, c->lat_ms, rp->load,
-                    c->thr);
+                    p->m[rp->model].name, c->batch, c->share, c->mreq_mb, c->lat_ms, beside,
+                    rp->load, co ? rp->thr_co : c->thr);
         }
     }
     fprintf(f, "\n%-24s %10s %8s %10s %10s\n", "model", "rate", "slo_ms", "goodput", "unserved");

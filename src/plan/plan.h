@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "gpu/gpu.h"
+#include "interfere/interfere.h"
 #include "usher/estimate.h"
 #include "usher/model.h"
 #include "usher/status.h"
@@ -48,7 +49,31 @@ typedef struct plan_cfg {
     double lat_ms;  /* one batch at that share */
     double power_w; /* average board power attributable while busy */
     double bw_gbs;
+    double dram_pct; /* DRAM bandwidth it uses alone, averaged over its latency, % of the GPU's */
+    uint32_t uid;   /* its profile's identity (equal in the copies models that share
+                       candidates get); 0: none (a configuration made by hand) */
+    if_replica ir;  /* the interference model's view of its profile (if_replica_of);
+                       set when the problem plans with the model */
+    /* with the model: its latency (ms) and throughput (requests/s) beside replicas
+     * like it filling the rest of the GPU (plan_coloc_cfg), and whether that
+     * misses the SLO - a configuration that can hardly share its GPU. What
+     * the policies' cost estimates use (plan_foot, plan_thr); the rule decides */
+    double lat_full, thr_full;
+    bool alone_only;
 } plan_cfg;
+
+/* the footprint a replica of c is costed at, % of a GPU: max(Creq, Mreq), or
+ * the whole GPU when the model says it can hardly share it */
+static inline double plan_foot(const plan_cfg *c)
+{
+    return c->alone_only ? 100 : c->creq > c->mreq ? c->creq : c->mreq;
+}
+/* the throughput a replica of c is costed at: beside replicas like it (with
+ * the model), alone otherwise */
+static inline double plan_thr(const plan_cfg *c)
+{
+    return c->thr_full > 0 && !c->alone_only ? c->thr_full : c->thr;
+}
 
 typedef struct plan_model {
     char *name, *path;
@@ -76,6 +101,8 @@ typedef struct plan_type {
     char node[64];
     double tdp_w, idle_frac;
     size_t line;      /* where it was declared */
+    if_device dev;    /* the interference model's view of the type (if_device_of); set
+                         when the problem plans with the model */
 } plan_type;
 
 typedef struct plan_problem {
@@ -85,14 +112,30 @@ typedef struct plan_problem {
     uint32_t nt;
     plan_objective objective;
     bool fixed;       /* counts given: the GPUs exist */
+    /* plan with the interference model (coloc.c): a replica fits a GPU only if
+     * every replica there meets its SLO and carries its load beside the others.
+     * false: the rule before the model (a replica's latency alone; shares and
+     * memory only), for comparison. usher_plan_make sets it (unless
+     * --interference off); a problem built by hand sets it before
+     * plan_read_cluster / plan_problem_profile, which then fill dev and ir. */
+    bool interference;
+    uint32_t next_uid;        /* plan_cfg.uid of the next profile */
+    struct plan_memo *memo;   /* co-located predictions already made (coloc.c); NULL: none */
     char workload[256], cluster[256]; /* file names, for messages */
 } plan_problem;
 
 typedef struct plan_replica {
     uint32_t model;
     uint32_t cfg;     /* index into the model's cfg */
-    double load;      /* requests/s assigned (<= cfg thr) */
+    double load;      /* requests/s assigned (<= plan_cap) */
+    /* its batch latency (ms) and throughput (requests/s) beside the other
+     * replicas of its GPU as they are now: the interference model's prediction,
+     * kept by plan_add / plan_remove (spatial policies); the figures alone
+     * when the problem plans without the model; 0 on time-sliced GPUs */
+    double lat_co, thr_co;
 } plan_replica;
+
+#define PLAN_REFUSED 8 /* profiles a GPU remembers the rule refused beside its replicas */
 
 typedef struct plan_gpu {
     uint16_t type;
@@ -101,6 +144,11 @@ typedef struct plan_gpu {
     double used_c, used_m;
     plan_replica *r;
     uint32_t n, cap;
+    /* plan_cfg.uid of configurations the model refused here for a missed SLO or
+     * DRAM (not load): they stay refused while replicas only arrive (the model
+     * is monotone); forgotten when one leaves (coloc.c) */
+    uint32_t refused[PLAN_REFUSED];
+    uint8_t n_refused, next_refused;
 } plan_gpu;
 
 typedef struct plan_bucket {
@@ -108,8 +156,19 @@ typedef struct plan_bucket {
     uint32_t n, cap;
 } plan_bucket;
 
+/* how a policy's replicas share a GPU, hence which rule places and judges them */
+typedef enum plan_sharing {
+    PLAN_SHARE_MODEL = 0, /* concurrently (MPS), every placement through the interference
+                             model (usher, exact, re-planning) */
+    PLAN_SHARE_OWN,       /* concurrently, placed by the policy's own rule (gpulet,
+                             static-mps); judged by the model in plan_account */
+    PLAN_SHARE_TIME,      /* one batch at a time (shepherd, alpaserve, triton): the
+                             model's concurrency does not apply; their waiting rules do */
+} plan_sharing;
+
 typedef struct plan_solution {
     char policy[32];
+    plan_sharing sharing;
     plan_gpu *g;
     uint32_t n, cap;
     int64_t used_type[PLAN_MAX_TYPES]; /* GPUs of each type */
@@ -124,7 +183,13 @@ typedef struct plan_solution {
     int exact_status; /* plan_exact only: PLAN_EXACT_* */
 } plan_solution;
 
-enum { PLAN_EXACT_NONE, PLAN_EXACT_OPTIMAL, PLAN_EXACT_TIMEOUT, PLAN_EXACT_INFEASIBLE };
+enum {
+    PLAN_EXACT_NONE,
+    PLAN_EXACT_OPTIMAL,
+    PLAN_EXACT_TIMEOUT,
+    PLAN_EXACT_INFEASIBLE,
+    PLAN_EXACT_REFUSED /* the interference model refused the program's plan: USHER's is kept */
+};
 /* GLPK's time limit for plan_exact, ms (tests lower it) */
 extern int plan_exact_time_limit_ms;
 
@@ -143,7 +208,9 @@ int plan_read_cluster(const char *path, const gpu_catalog *cat, plan_problem *p,
 int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, usher_error *err);
 /* A running plan (plan.json written by usher plan) as a solution of p:
  * GPUs matched by type and node, replicas by model name, batch and share.
- * *dropped counts replicas that no longer match a candidate (they restart). */
+ * *dropped counts replicas that no longer match a candidate, or that the
+ * interference model refuses beside the GPU's replicas read before them
+ * (they restart). More than 100% of a GPU's shares or memory is an error. */
 int plan_read_running(const char *path, const plan_problem *p, plan_solution *s,
                       uint32_t *dropped, usher_error *err);
 /* The same from text in memory, label naming it in messages (fuzzing, tests);
@@ -167,8 +234,73 @@ static inline bool plan_room_fits(double used_c, double used_m, const plan_cfg *
 {
     return used_c + c->creq <= PLAN_FIT_MAX && used_m + c->mreq <= PLAN_FIT_MAX;
 }
-/* c fits on g: same type, room for it */
-bool plan_fits(const plan_gpu *g, const plan_cfg *c);
+
+/* ---- the feasibility rule (coloc.c; docs/internals/plan.md "Feasibility") ----- */
+typedef enum plan_verdict {
+    PLAN_FITS = 0,
+    PLAN_NO_ROOM,      /* shares or memory past 100% */
+    PLAN_MISSES_SLO,   /* PLAN_SLO_FACTOR x co-located latency > SLO */
+    PLAN_OVERLOADED,   /* load > co-located throughput */
+    PLAN_DRAM_FULL,    /* sum of busy x DRAM utilisation > 1 */
+    PLAN_CANNOT_JUDGE, /* the model refused its inputs (a problem built without them) */
+} plan_verdict;
+
+const char *plan_verdict_name(plan_verdict v);
+
+/*
+ * The one rule: may replicas r[0..n) run together on one GPU of type t?
+ * Always: sum(Creq) and sum(Mreq) <= 100%. With p->interference, the
+ * interference model's prediction over all of them (if_predict, the default
+ * model): every replica's PLAN_SLO_FACTOR x co-located latency within its
+ * model's SLO, its load within its co-located throughput, and sum(busy x DRAM
+ * utilisation) <= 1; without it, each load within its throughput alone.
+ * res (NULL: not wanted) receives each replica's figures (alone ones without
+ * the model), *bad (NULL: not wanted) the first replica refused.
+ */
+plan_verdict plan_judge(const plan_problem *p, uint16_t t, const plan_replica *r, uint32_t n,
+                        if_result *res, uint32_t *bad);
+struct plan_solution;
+/*
+ * The rule for one placement: GPU gpu of s as it is, less replica `skip`
+ * (-1: none; a replica being replaced), plus model m's configuration cfg
+ * carrying at least `load` req/s. Policies that plan with the model
+ * (s->sharing PLAN_SHARE_MODEL, p->interference) get plan_judge over the
+ * whole GPU; the others its type and room only. *thr (NULL: not wanted): the
+ * throughput the newcomer may be loaded to there (plan_cap's value once added).
+ * Remembers what the model refused for its latency or DRAM (plan_gpu.refused).
+ */
+bool plan_fits_with(struct plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t m,
+                    uint32_t cfg, double load, int skip, double *thr);
+/* plan_fits_with where GPU gpu's replicas may give up load to make room: the
+ * latency, DRAM and room parts of the rule, and shed[k] (g->n entries) what
+ * replica k carries above its co-located throughput beside the newcomer (the
+ * caller moves it elsewhere before adding, or gives up) */
+bool plan_fits_shedding(struct plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t m,
+                        uint32_t cfg, double load, int skip, double *thr, double *shed);
+/* the throughput replica r may be loaded to: co-located for policies that plan
+ * with the model, alone otherwise */
+double plan_cap(const struct plan_solution *s, const plan_problem *p, const plan_replica *r);
+/* what placement loads replica r to: plan_cap, at most the throughput its
+ * configuration is costed at (plan_thr: beside replicas like it filling the
+ * GPU), so that neighbours placed after it still find it within its
+ * co-located throughput. Without the model: its throughput alone */
+double plan_target(const struct plan_solution *s, const plan_problem *p, const plan_replica *r);
+/* a replica left GPU gpu: what the model refused there may fit now */
+void plan_coloc_forget(struct plan_solution *s, uint32_t gpu);
+/* recompute lat_co / thr_co of GPU gpu's replicas (plan_add and plan_remove do) */
+void plan_coloc_refresh(struct plan_solution *s, const plan_problem *p, uint32_t gpu);
+/* type t's device for the model (if_device_of): USHER_ERR_INVALID naming the
+ * type when the catalog lacks its DRAM bandwidth or L2 size */
+int plan_coloc_type(plan_problem *p, uint16_t t, usher_error *err);
+/* configuration c's replica for the model, from its profile pr, checked by a
+ * prediction of it alone: USHER_ERR_INVALID naming the missing field; *alone_ok
+ * false when the model refuses it even alone (its DRAM past the device's).
+ * Fills c's lat_full, thr_full and alone_only against the model's SLO slo_ms */
+int plan_coloc_cfg(const plan_problem *p, plan_cfg *c, const usher_profile *pr, double slo_ms,
+                   bool *alone_ok, usher_error *err);
+/* the memo of predictions (coloc.c), sized to the models; none on OOM */
+void plan_memo_init(plan_problem *p);
+void plan_memo_free(plan_problem *p);
 /* what best fit minimises: the room left on g after c, compute plus memory */
 static inline double plan_leftover(const plan_gpu *g, const plan_cfg *c)
 {
@@ -181,6 +313,10 @@ int plan_push(plan_solution *s, uint32_t gpu, plan_replica r);
 int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t model, uint32_t cfg,
              double load);
 void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t idx);
+/* undo the last plan_add on GPU gpu: its replica gone, the counters back to
+ * (used_c, used_m) as they were before it (bit for bit: a tentative move leaves
+ * no trace) */
+void plan_unadd(plan_solution *s, const plan_problem *p, uint32_t gpu, double used_c, double used_m);
 /* remove every replica of GPU gpu, the last first (the GPU stays, empty) */
 void plan_empty(plan_solution *s, const plan_problem *p, uint32_t gpu);
 /* sort order[0..n) by key[order[i]], largest first, ties in their present
@@ -189,7 +325,10 @@ void plan_empty(plan_solution *s, const plan_problem *p, uint32_t gpu);
 int plan_sort_desc(uint32_t *order, uint32_t n, const double *key);
 /* drop GPUs without replicas */
 void plan_compact(plan_solution *s);
-/* recompute served rates from replica loads */
+/* recompute served rates from replica loads: a replica's load counts as served
+ * when the model's co-located latency meets its SLO and the load its co-located
+ * throughput (spatial policies, problems with the model); time-sliced policies
+ * and problems without the model count every load (their own rules) */
 void plan_account(plan_solution *s, const plan_problem *p);
 
 typedef struct plan_totals {
@@ -204,8 +343,9 @@ typedef struct plan_totals {
 void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *t);
 
 /* best-fit: the open GPU of type t (group first if group >= 0) with the smallest
- * leftover (100 - used_c - c) + (100 - used_m - m) that fits; -1 if none */
-int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, const plan_cfg *c,
+ * leftover (100 - used_c - c) + (100 - used_m - m) where model m's
+ * configuration cfg fits (plan_fits_with, load 0); -1 if none */
+int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, uint32_t m, uint32_t cfg,
                   int group);
 
 /* ---- local search (improve.c) ------------------------------------------------- */
@@ -215,6 +355,10 @@ int plan_solution_clone(const plan_solution *s, plan_solution *out);
 int plan_absorb(plan_solution *s, const plan_problem *p, uint32_t m, double *load, int skip);
 /* the same with as few replicas started as can be (re-planning) */
 int plan_absorb_fewest(plan_solution *s, const plan_problem *p, uint32_t m, double *load);
+/* what is left unserved onto the replicas' spare co-located throughput
+ * (plan_cap, beyond plan_target), models in `order` (NULL: index order); then
+ * plan_account. Loads only: no replica moves */
+void plan_fill(plan_solution *s, const plan_problem *p, const uint32_t *order);
 /* empty GPUs (or swap them for cheaper types) while the plan gets cheaper;
  * plans over max_gpus GPUs are left as they are */
 int plan_improve(plan_solution *s, const plan_problem *p, uint32_t max_gpus);

@@ -59,6 +59,7 @@ int usher_plan_make(usher_estimator *e, const usher_plan_params *pp, usher_plan 
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     int rc;
     double t0 = now_s();
+    pl->p.interference = !pp->interference_off;
     if ((rc = plan_read_cluster(pp->cluster, est_catalog(e), &pl->p, err)) < 0 ||
         (rc = plan_read_workload(pp->workload, e, &pl->p, err)) < 0)
         goto fail;

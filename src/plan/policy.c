@@ -48,6 +48,34 @@ int plan_solve(const plan_problem *p, const plan_policy *pol, plan_solution *s, 
     return plan_check(s, p, err);
 }
 
+/* a policy that plans with the interference model promises that the model,
+ * asked afresh (not the planner's figures), accepts every GPU */
+static int check_colocation(const plan_solution *s, const plan_problem *p, uint32_t i,
+                            usher_error *err)
+{
+    const plan_gpu *g = &s->g[i];
+    if (s->sharing != PLAN_SHARE_MODEL || !p->interference || g->n == 0)
+        return USHER_OK;
+    if (g->n > IF_MAX_REPLICAS)
+        return us_err_set(err, USHER_ERR_INTERNAL, "%s: GPU %u holds %u replicas", s->policy, i,
+                          g->n);
+    if_result res[IF_MAX_REPLICAS];
+    uint32_t bad = 0;
+    plan_verdict v = plan_judge(p, g->type, g->r, g->n, res, &bad);
+    if (v == PLAN_FITS)
+        return USHER_OK;
+    const plan_replica *rp = &g->r[bad];
+    const plan_cfg *c = &p->m[rp->model].cfg[rp->cfg];
+    bool judged = v != PLAN_NO_ROOM && v != PLAN_CANNOT_JUDGE;
+    return us_err_set(err, USHER_ERR_INTERNAL,
+                      "%s: GPU %u (%s, %u replicas) breaks the interference rule: replica of '%s' "
+                      "(batch %d, share %g%%): %s (co-located %.4g ms, SLO %g ms; load %.6g of "
+                      "%.6g req/s)",
+                      s->policy, i, p->t[g->type].key, g->n, p->m[rp->model].name, c->batch,
+                      c->share, plan_verdict_name(v), judged ? res[bad].latency_ms : c->lat_ms,
+                      p->m[rp->model].slo_ms, rp->load, judged ? res[bad].throughput : c->thr);
+}
+
 int plan_check(const plan_solution *s, const plan_problem *p, usher_error *err)
 {
     int64_t used[PLAN_MAX_TYPES] = {0};
@@ -73,6 +101,9 @@ int plan_check(const plan_solution *s, const plan_problem *p, usher_error *err)
         if (m > 100 + 1e-6 || g->used_c > 100 + 1e-6)
             return us_err_set(err, USHER_ERR_INTERNAL, "%s: GPU %u is over-committed (%.1f%% "
                               "compute, %.1f%% memory)", s->policy, i, g->used_c, m);
+        int rc = check_colocation(s, p, i, err);
+        if (rc < 0)
+            return rc;
     }
     for (uint16_t t = 0; t < p->nt; t++) {
         int64_t lim = p->t[t].count >= 0 ? p->t[t].count : p->t[t].max;

@@ -39,8 +39,8 @@ static int place_one(const plan_problem *p, plan_solution *s, uint32_t m, double
         for (uint32_t c = 0; c < pm->n_cfg; c++) {
             const plan_cfg *x = &pm->cfg[c];
             double price = p->t[x->type].price > 0 ? p->t[x->type].price : 1;
-            double cost = price * (x->creq > x->mreq ? x->creq : x->mreq) / x->thr;
-            int g = pass == 0 ? plan_best_fit(s, p, x->type, x, -1) : -2;
+            double cost = price * plan_foot(x) / plan_thr(x);
+            int g = pass == 0 ? plan_best_fit(s, p, x->type, m, c, -1) : -2;
             if (pass == 0 && g < 0)
                 continue;
             if (pass == 1 && plan_type_left(s, p, x->type) <= 0)
@@ -58,14 +58,19 @@ static int place_one(const plan_problem *p, plan_solution *s, uint32_t m, double
         best_gpu = plan_open(s, p, pm->cfg[best_cfg].type, -1);
     if (best_gpu < 0)
         return 0;
-    double load = *rate < pm->cfg[best_cfg].thr ? *rate : pm->cfg[best_cfg].thr;
-    if (plan_add(s, p, (uint32_t)best_gpu, m, (uint32_t)best_cfg, load) < 0)
+    /* added empty, then loaded to what it carries there */
+    if (plan_add(s, p, (uint32_t)best_gpu, m, (uint32_t)best_cfg, 0) < 0)
         return -1;
-    *rate -= load;
+    plan_replica *nr = &s->g[best_gpu].r[s->g[best_gpu].n - 1];
+    double cap = plan_target(s, p, nr);
+    nr->load = *rate < cap ? *rate : cap;
+    *rate -= nr->load;
     return 1;
 }
 
-/* 1: the running plan's GPUs and replicas, without loads */
+/* 1: the running plan's GPUs and replicas, without loads; a replica the rule
+ * refuses beside those before it (a running plan made without the model) is
+ * left out: it restarts elsewhere */
 static int copy_running(const plan_problem *p, const plan_solution *old, plan_solution *s,
                         usher_error *err)
 {
@@ -75,25 +80,31 @@ static int copy_running(const plan_problem *p, const plan_solution *old, plan_so
             return us_err_set(err, USHER_ERR_LIMIT,
                               "the running plan uses more %s GPUs than the cluster now allows",
                               p->t[old->g[i].type].key);
-        for (uint32_t r = 0; r < old->g[i].n; r++)
-            if (plan_add(s, p, (uint32_t)g, old->g[i].r[r].model, old->g[i].r[r].cfg, 0) < 0)
+        for (uint32_t r = 0; r < old->g[i].n; r++) {
+            const plan_replica *rp = &old->g[i].r[r];
+            if (!plan_fits_with(s, p, (uint32_t)g, rp->model, rp->cfg, 0, -1, NULL))
+                continue;
+            if (plan_add(s, p, (uint32_t)g, rp->model, rp->cfg, 0) < 0)
                 return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        }
     }
     return USHER_OK;
 }
 
-/* the throughput of model m's replicas */
+/* the throughput of model m's replicas as placement loads them (plan_target) */
 static double capacity(const plan_problem *p, const plan_solution *s, uint32_t m)
 {
     double cap = 0;
     for (uint32_t i = 0; i < s->n; i++)
         for (uint32_t r = 0; r < s->g[i].n; r++)
             if (s->g[i].r[r].model == m)
-                cap += p->m[m].cfg[s->g[i].r[r].cfg].thr;
+                cap += plan_target(s, p, &s->g[i].r[r]);
     return cap;
 }
 
-/* 2: surplus - stop replicas of m on the emptiest GPUs while capacity stays enough */
+/* 2: surplus - stop replicas of m on the emptiest GPUs while capacity stays enough
+ * (the capacity of those left is counted as it was: stopping one only speeds
+ * up its neighbours) */
 static void stop_surplus(const plan_problem *p, plan_solution *s, uint32_t m, double need)
 {
     double cap = capacity(p, s, m);
@@ -104,7 +115,7 @@ static void stop_surplus(const plan_problem *p, plan_solution *s, uint32_t m, do
             for (uint32_t r = 0; r < s->g[i].n; r++) {
                 if (s->g[i].r[r].model != m)
                     continue;
-                double thr = p->m[m].cfg[s->g[i].r[r].cfg].thr;
+                double thr = plan_target(s, p, &s->g[i].r[r]);
                 double fill = s->g[i].used_c + s->g[i].used_m;
                 if (cap - thr >= need - 1e-9 && fill < bf) {
                     bf = fill;
@@ -114,50 +125,69 @@ static void stop_surplus(const plan_problem *p, plan_solution *s, uint32_t m, do
             }
         if (bg < 0)
             break;
-        cap -= p->m[m].cfg[s->g[bg].r[br].cfg].thr;
+        cap -= plan_target(s, p, &s->g[bg].r[br]);
         plan_remove(s, p, (uint32_t)bg, (uint32_t)br);
     }
 }
 
-/* loads: fill m's kept replicas in order; returns the rate left over */
+/* loads: fill m's kept replicas in order as placement loads them, then (what
+ * is left) to their whole co-located throughput, before anything starts;
+ * returns the rate left over */
 static double fill_loads(const plan_problem *p, plan_solution *s, uint32_t m, double need)
 {
     double left = need;
     for (uint32_t i = 0; i < s->n; i++)
         for (uint32_t r = 0; r < s->g[i].n; r++)
             if (s->g[i].r[r].model == m) {
-                double thr = p->m[m].cfg[s->g[i].r[r].cfg].thr;
+                double thr = plan_target(s, p, &s->g[i].r[r]);
                 double load = left < thr ? left : thr;
                 s->g[i].r[r].load = load;
                 left -= load;
             }
+    for (uint32_t i = 0; i < s->n && left > 1e-9; i++)
+        for (uint32_t r = 0; r < s->g[i].n && left > 1e-9; r++) {
+            plan_replica *rp = &s->g[i].r[r];
+            double spare = rp->model == m ? plan_cap(s, p, rp) - rp->load : 0;
+            if (spare > 0) {
+                double take = spare < left ? spare : left;
+                rp->load += take;
+                left -= take;
+            }
+        }
     return left;
 }
 
-/* 3: a larger batch for replica rp on GPU g (same type and share, memory within
- * the GPU): the smallest batch that carries the deficit, else the largest; -1 */
-static int larger_batch(const plan_problem *p, const plan_gpu *g, const plan_replica *rp,
-                        double left)
+/* 3: a larger batch for replica r of GPU i (same type and share, where it fits
+ * in its place): the smallest batch that carries the deficit, else the
+ * largest; -1. *thr: the throughput it may be loaded to */
+static int larger_batch(const plan_problem *p, plan_solution *s, uint32_t i, uint32_t r,
+                        double left, double *thr)
 {
+    const plan_replica *rp = &s->g[i].r[r];
     const plan_model *pm = &p->m[rp->model];
     const plan_cfg *cur = &pm->cfg[rp->cfg];
     int best = -1;
+    double bthr = 0;
     for (uint32_t c = 0; c < pm->n_cfg; c++) {
         const plan_cfg *x = &pm->cfg[c];
+        double xthr;
         if (x->type != cur->type || x->share != cur->share || x->thr <= cur->thr ||
-            g->used_m - cur->mreq + x->mreq > PLAN_FIT_MAX)
+            !plan_fits_with(s, p, i, rp->model, c, rp->load, (int)r, &xthr))
             continue;
-        bool carries = x->thr - rp->load >= left;
+        bool carries = xthr - rp->load >= left;
         if (best < 0) {
             best = (int)c;
+            bthr = xthr;
             continue;
         }
         const plan_cfg *b = &pm->cfg[best];
-        bool bcarries = b->thr - rp->load >= left;
-        if ((carries && (!bcarries || x->batch < b->batch)) ||
-            (!carries && !bcarries && x->thr > b->thr))
+        bool bcarries = bthr - rp->load >= left;
+        if ((carries && (!bcarries || x->batch < b->batch)) || (!carries && !bcarries && xthr > bthr)) {
             best = (int)c;
+            bthr = xthr;
+        }
     }
+    *thr = bthr;
     return best;
 }
 
@@ -169,11 +199,11 @@ static int grow_batches(const plan_problem *p, plan_solution *s, uint32_t m, dou
             plan_replica *rp = &s->g[i].r[r];
             if (rp->model != m)
                 continue;
-            int best = larger_batch(p, &s->g[i], rp, *left);
+            double thr;
+            int best = larger_batch(p, s, i, r, *left, &thr);
             if (best < 0)
                 continue;
-            const plan_cfg *x = &p->m[m].cfg[best];
-            double load = rp->load + *left < x->thr ? rp->load + *left : x->thr;
+            double load = rp->load + *left < thr ? rp->load + *left : thr;
             *left -= load - rp->load;
             plan_remove(s, p, i, r);
             if (plan_add(s, p, i, m, (uint32_t)best, load) < 0)
@@ -204,78 +234,83 @@ static int replan_model(const plan_problem *p, plan_solution *s, uint32_t m)
     return USHER_OK;
 }
 
-/* 4: whether every replica of GPU i fits on another GPU of its type (first
- * fit on the tentative counters tc/tm) */
-static bool fits_elsewhere(const plan_problem *p, const plan_solution *s, uint32_t i, double *tc,
-                           double *tm)
+/* 4: every replica of GPU v onto the first other GPU of its type where it fits
+ * (plan_fits_with, its load), in order; all or nothing: true when they all
+ * went (v is then empty), else nothing changed. uc/um/dest: one per replica */
+static bool first_fit_out(const plan_problem *p, plan_solution *s, uint32_t v, int *dest,
+                          double *uc, double *um, bool *nomem)
 {
-    for (uint32_t k = 0; k < s->n; k++)
-        tc[k] = s->g[k].used_c, tm[k] = s->g[k].used_m;
-    for (uint32_t r = 0; r < s->g[i].n; r++) {
-        const plan_cfg *c = &p->m[s->g[i].r[r].model].cfg[s->g[i].r[r].cfg];
-        int d = -1;
-        for (uint32_t k = 0; k < s->n && d < 0; k++)
-            if (k != i && s->g[k].type == s->g[i].type && plan_room_fits(tc[k], tm[k], c))
-                d = (int)k;
-        if (d < 0)
-            return false;
-        tc[d] += c->creq, tm[d] += c->mreq;
-    }
-    return true;
-}
-
-/* 4: the least-filled GPU with at most budget replicas, all of which fit
- * elsewhere; -1 if none */
-static int pick_victim(const plan_problem *p, const plan_solution *s, uint32_t budget, double *tc,
-                       double *tm)
-{
-    int victim = -1;
-    double least = INFINITY;
-    for (uint32_t i = 0; i < s->n; i++) {
-        double f = s->g[i].used_c + s->g[i].used_m;
-        if (s->g[i].n && s->g[i].n <= budget && f < least && fits_elsewhere(p, s, i, tc, tm)) {
-            least = f;
-            victim = (int)i;
-        }
-    }
-    return victim;
-}
-
-/* 4: each replica of GPU v (the last first) onto the first other GPU it fits,
- * then v emptied; false if one found no GPU */
-static bool move_all(const plan_problem *p, plan_solution *s, uint32_t v)
-{
-    for (uint32_t r = s->g[v].n; r-- > 0;) {
+    uint32_t done = 0;
+    for (uint32_t r = 0; r < s->g[v].n; r++) {
         plan_replica rp = s->g[v].r[r];
-        const plan_cfg *c = &p->m[rp.model].cfg[rp.cfg];
         int d = -1;
         for (uint32_t k = 0; k < s->n && d < 0; k++)
-            if (k != v && plan_fits(&s->g[k], c))
+            if (k != v && s->g[k].type == s->g[v].type &&
+                plan_fits_with(s, p, k, rp.model, rp.cfg, rp.load, -1, NULL))
                 d = (int)k;
-        if (d < 0 || plan_add(s, p, (uint32_t)d, rp.model, rp.cfg, rp.load) < 0)
+        if (d >= 0) {
+            dest[done] = d;
+            uc[done] = s->g[d].used_c;
+            um[done] = s->g[d].used_m;
+            if (plan_add(s, p, (uint32_t)d, rp.model, rp.cfg, rp.load) < 0) {
+                *nomem = true;
+                d = -1;
+            }
+        }
+        if (d < 0) {
+            while (done-- > 0)
+                plan_unadd(s, p, (uint32_t)dest[done], uc[done], um[done]);
             return false;
+        }
+        done++;
     }
     plan_empty(s, p, v);
     return true;
 }
 
-/* 4: spend up to max_moves emptying GPUs (compaction waits for the diff) */
+/* 4: spend up to max_moves emptying GPUs, the least-filled first among those
+ * with at most the moves left whose replicas all fit elsewhere (compaction
+ * waits for the diff) */
 static int spend_moves(const plan_problem *p, plan_solution *s, uint32_t max_moves,
                        usher_error *err)
 {
-    uint32_t budget = max_moves;
-    double *tc = us_calloc(s->n ? s->n : 1, sizeof *tc), *tm = us_calloc(s->n ? s->n : 1, sizeof *tm);
-    int rc = tc && tm ? USHER_OK : us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-    while (rc == USHER_OK && budget > 0) {
-        int victim = pick_victim(p, s, budget, tc, tm);
-        if (victim < 0)
+    uint32_t budget = max_moves, most = 1;
+    for (uint32_t i = 0; i < s->n; i++)
+        most = s->g[i].n > most ? s->g[i].n : most;
+    uint32_t n = s->n ? s->n : 1;
+    uint32_t *order = us_calloc(n, sizeof *order);
+    double *fill = us_calloc(n, sizeof *fill);
+    double *uc = us_calloc(most, sizeof *uc), *um = us_calloc(most, sizeof *um);
+    int *dest = us_calloc(most, sizeof *dest);
+    int rc = order && fill && uc && um && dest ? USHER_OK
+                                               : us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    bool moved = true, nomem = false;
+    while (rc == USHER_OK && budget > 0 && moved) {
+        uint32_t no = 0;
+        for (uint32_t i = 0; i < s->n; i++) {
+            fill[i] = -(s->g[i].used_c + s->g[i].used_m);
+            if (s->g[i].n && s->g[i].n <= budget)
+                order[no++] = i;
+        }
+        /* least filled first, ties in index order */
+        if ((rc = plan_sort_desc(order, no, fill)) < 0) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
             break;
-        budget -= s->g[victim].n;
-        if (!move_all(p, s, (uint32_t)victim))
-            rc = us_err_set(err, USHER_ERR_INTERNAL, "re-planning lost a replica");
+        }
+        moved = false;
+        for (uint32_t k = 0; k < no && !moved && !nomem; k++) {
+            uint32_t reps = s->g[order[k]].n;
+            if ((moved = first_fit_out(p, s, order[k], dest, uc, um, &nomem)))
+                budget -= reps;
+        }
+        if (nomem)
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     }
-    us_free(tc);
-    us_free(tm);
+    us_free(order);
+    us_free(fill);
+    us_free(uc);
+    us_free(um);
+    us_free(dest);
     return rc;
 }
 
@@ -332,6 +367,6 @@ int plan_replan(const plan_problem *p, const plan_solution *old, uint32_t max_mo
         if (count_gpu(p, i < old->n ? &old->g[i] : NULL, &s->g[i], s) < 0)
             return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     plan_compact(s);
-    plan_account(s, p);
+    plan_fill(s, p, NULL);
     return USHER_OK;
 }

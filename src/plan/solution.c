@@ -39,10 +39,15 @@ static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, 
  * MPS: halves) stay candidates even where smaller shares serve cheaper */
 static bool baseline_share(double share) { return share == 100 || share == 50; }
 
-static bool dominated(const plan_cfg *a, const plan_cfg *b)
+static bool dominated(const plan_cfg *a, const plan_cfg *b, bool model)
 {
     /* is a dominated by b? */
     if (baseline_share(a->share) && b->share != a->share)
+        return false;
+    /* with the interference model, b must also share its GPU at least as well:
+     * as fast beside others, as little DRAM, and not alone-only where a is not */
+    if (model && (plan_thr(b) < plan_thr(a) || b->dram_pct > a->dram_pct ||
+                  (b->alone_only && !a->alone_only)))
         return false;
     return a->type == b->type && b->creq <= a->creq && b->mreq <= a->mreq && b->thr >= a->thr &&
            (b->creq < a->creq || b->mreq < a->mreq || b->thr > a->thr);
@@ -51,6 +56,14 @@ static bool dominated(const plan_cfg *a, const plan_cfg *b)
 int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **models,
                          usher_error *err)
 {
+    /* the interference model's view of every GPU type (errors name the type) */
+    for (uint16_t t = 0; p->interference && t < p->nt; t++) {
+        int rc = plan_coloc_type(p, t, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (p->interference)
+        plan_memo_init(p);
     /* models that share a file, an SLO and a precision share their candidates */
     us_map same;
     us_map_init(&same);
@@ -112,7 +125,8 @@ static int profile_type(plan_problem *p, usher_estimator *e, usher_model *model,
             }
             if (PLAN_SLO_FACTOR * pr.latency_ms > m->slo_ms || pr.mreq_pct > 100)
                 continue;
-            c[(*n)++] = (plan_cfg){.type = t,
+            plan_cfg *x = &c[*n];
+            *x = (plan_cfg){.type = t,
                                    .batch = batches[bi],
                                    .share = s,
                                    .creq = s,
@@ -121,7 +135,17 @@ static int profile_type(plan_problem *p, usher_estimator *e, usher_model *model,
                                    .thr = pr.throughput,
                                    .lat_ms = pr.latency_ms,
                                    .power_w = pr.avg_power_w,
-                                   .bw_gbs = pr.bandwidth_gbs};
+                                   .bw_gbs = pr.bandwidth_gbs,
+                                   .uid = ++p->next_uid};
+            const gpu_type *gt = p->t[t].g;
+            if (gt && gpu_known(gt, GPU_F_MEM_BW_GBS) && gt->mem_bw_gbs > 0)
+                x->dram_pct = 100 * pr.bandwidth_gbs / gt->mem_bw_gbs;
+            bool alone_ok = true;
+            if (p->interference && plan_coloc_cfg(p, x, &pr, m->slo_ms, &alone_ok, err) < 0)
+                return us_err_prefix(err, USHER_ERR_INVALID, "model '%s' on %s: ", m->name,
+                                     p->t[t].key);
+            if (alone_ok)
+                (*n)++;
         }
     }
     return USHER_OK;
@@ -137,13 +161,13 @@ static uint16_t same_type(const plan_problem *p, uint16_t t)
 }
 
 /* drop dominated configurations; returns how many are left */
-static uint32_t drop_dominated(plan_cfg *c, uint32_t n)
+static uint32_t drop_dominated(plan_cfg *c, uint32_t n, bool model)
 {
     uint32_t k = 0;
     for (uint32_t a = 0; a < n; a++) {
         bool dom = false;
         for (uint32_t b = 0; b < n && !dom; b++)
-            dom = b != a && dominated(&c[a], &c[b]);
+            dom = b != a && dominated(&c[a], &c[b], model);
         if (!dom)
             c[k++] = c[a];
     }
@@ -163,7 +187,7 @@ static void keep_best(const plan_cfg *c, const uint32_t *idx, uint32_t ni, int p
             if (keep[q] || (pass >= 2 && x->share != (pass == 2 ? 100 : 50)))
                 continue;
             double foot = x->creq > x->mreq ? x->creq : x->mreq;
-            double v = pass == 0 ? foot / x->thr : pass == 1 ? foot : -x->thr;
+            double v = pass == 0 ? plan_foot(x) / plan_thr(x) : pass == 1 ? foot : -x->thr;
             if (v < bv) {
                 bv = v;
                 best = (int)q;
@@ -226,7 +250,7 @@ static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, 
             return rc;
         }
     }
-    uint32_t k = drop_dominated(c, n);
+    uint32_t k = drop_dominated(c, n, p->interference);
     /* keep, per GPU type, the PLAN_KEEP_CHEAP cheapest per request/s and the
      * PLAN_KEEP_SMALL with the smallest footprint (for small residual rates):
      * the candidate set every policy, the exact optimum included, works on */
@@ -251,6 +275,7 @@ void plan_problem_free(plan_problem *p)
     us_free(p->m);
     p->m = NULL;
     p->n = 0;
+    plan_memo_free(p);
 }
 
 int plan_solution_init(plan_solution *s, const plan_problem *p, const char *policy)
@@ -376,11 +401,6 @@ int plan_open(plan_solution *s, const plan_problem *p, uint16_t type, int group)
     return (int)s->n++;
 }
 
-bool plan_fits(const plan_gpu *g, const plan_cfg *c)
-{
-    return g->type == c->type && plan_room_fits(g->used_c, g->used_m, c);
-}
-
 int plan_push(plan_solution *s, uint32_t gpu, plan_replica r)
 {
     plan_gpu *g = &s->g[gpu];
@@ -399,20 +419,24 @@ int plan_push(plan_solution *s, uint32_t gpu, plan_replica r)
 int plan_add(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t model, uint32_t cfg,
              double load)
 {
-    if (plan_push(s, gpu, (plan_replica){model, cfg, load}) < 0)
+    if (plan_push(s, gpu, (plan_replica){model, cfg, load, 0, 0}) < 0)
         return USHER_ERR_NOMEM;
     plan_gpu *g = &s->g[gpu];
     const plan_cfg *c = &p->m[model].cfg[cfg];
-    /* a replica runs on a GPU of its configuration's type, at most at its full load */
-    US_DEBUG_ASSERT(c->type == g->type);
-    US_DEBUG_ASSERT(load >= 0 && load <= c->thr * (1 + PLAN_FIT_EPS) + PLAN_FIT_EPS);
     g->used_c += c->creq;
     g->used_m += c->mreq;
+    plan_coloc_refresh(s, p, gpu);
+    /* a replica runs on a GPU of its configuration's type, at most at its full
+     * load (beside the others, where the policy plans with the model) */
+    US_DEBUG_ASSERT(c->type == g->type);
+    US_DEBUG_ASSERT(load >= 0 && load <= plan_cap(s, p, &g->r[g->n - 1]) * (1 + 1e-6) + 1e-6);
     idx_update(s, gpu);
     return USHER_OK;
 }
 
-void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t idx)
+/* remove replica idx of GPU gpu; refresh: recompute the others' co-located figures */
+static void remove_one(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t idx,
+                       bool refresh)
 {
     plan_gpu *g = &s->g[gpu];
     US_DEBUG_ASSERT(idx < g->n);
@@ -426,6 +450,26 @@ void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t
     if (g->used_m < 1e-9)
         g->used_m = 0;
     g->r[idx] = g->r[--g->n];
+    plan_coloc_forget(s, gpu);
+    if (refresh)
+        plan_coloc_refresh(s, p, gpu);
+    idx_update(s, gpu);
+}
+
+void plan_remove(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t idx)
+{
+    remove_one(s, p, gpu, idx, true);
+}
+
+void plan_unadd(plan_solution *s, const plan_problem *p, uint32_t gpu, double used_c, double used_m)
+{
+    plan_gpu *g = &s->g[gpu];
+    US_DEBUG_ASSERT(g->n > 0);
+    g->n--;
+    g->used_c = used_c;
+    g->used_m = used_m;
+    plan_coloc_forget(s, gpu);
+    plan_coloc_refresh(s, p, gpu);
     idx_update(s, gpu);
 }
 
@@ -459,7 +503,7 @@ int plan_sort_desc(uint32_t *order, uint32_t n, const double *key)
 void plan_empty(plan_solution *s, const plan_problem *p, uint32_t gpu)
 {
     while (s->g[gpu].n)
-        plan_remove(s, p, gpu, s->g[gpu].n - 1);
+        remove_one(s, p, gpu, s->g[gpu].n - 1, false);
 }
 
 void plan_compact(plan_solution *s)
@@ -482,9 +526,16 @@ void plan_account(plan_solution *s, const plan_problem *p)
 {
     for (uint32_t m = 0; m < p->n; m++)
         s->served[m] = 0;
+    bool judged = p->interference && s->sharing != PLAN_SHARE_TIME;
     for (uint32_t i = 0; i < s->n; i++)
-        for (uint32_t r = 0; r < s->g[i].n; r++)
-            s->served[s->g[i].r[r].model] += s->g[i].r[r].load;
+        for (uint32_t r = 0; r < s->g[i].n; r++) {
+            const plan_replica *rp = &s->g[i].r[r];
+            /* beside the others: late or overloaded, none of its requests is served */
+            if (judged && (PLAN_SLO_FACTOR * rp->lat_co > p->m[rp->model].slo_ms * (1 + 1e-9) ||
+                           rp->load > rp->thr_co * (1 + 1e-9) + 1e-9))
+                continue;
+            s->served[rp->model] += rp->load;
+        }
     for (uint32_t m = 0; m < p->n; m++)
         if (s->served[m] > p->m[m].rate)
             s->served[m] = p->m[m].rate;
@@ -533,11 +584,14 @@ void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *
         t->unserved = 0;
 }
 
-int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, const plan_cfg *c,
+int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, uint32_t m, uint32_t cfg,
                   int group)
 {
+    const plan_cfg *c = &p->m[m].cfg[cfg];
     int best = -1;
     double best_left = INFINITY;
+    /* the smallest leftover among the GPUs where it fits: the rule (a prediction)
+     * is asked only of a GPU that would beat the best so far */
     /* the group's GPUs (USHER keeps its own lists), or all of them when the
      * index cannot be built (out of memory): a linear scan */
     bool linear = !s->bk && idx_build(s) < 0;
@@ -546,10 +600,11 @@ int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, const 
             break;
         for (uint32_t i = 0; i < s->n; i++) {
             const plan_gpu *g = &s->g[i];
-            if (g->type != type || (pass == 0 && g->group != group) || !plan_fits(g, c))
+            if (g->type != type || (pass == 0 && g->group != group) ||
+                !plan_room_fits(g->used_c, g->used_m, c))
                 continue;
             double left = plan_leftover(g, c);
-            if (left < best_left) {
+            if (left < best_left && plan_fits_with(s, p, i, m, cfg, 0, -1, NULL)) {
                 best_left = left;
                 best = (int)i;
             }
@@ -564,15 +619,14 @@ int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, const 
         const plan_bucket *bk = &s->bk[type * BUCKETS + b];
         for (uint32_t k = 0; k < bk->n && k < BUCKET_SCAN; k++) {
             const plan_gpu *g = &s->g[bk->id[k]];
-            if (!plan_fits(g, c))
+            if (!plan_room_fits(g->used_c, g->used_m, c))
                 continue;
             double left = plan_leftover(g, c);
-            if (left < best_left) {
+            if (left < best_left && plan_fits_with(s, p, bk->id[k], m, cfg, 0, -1, NULL)) {
                 best_left = left;
                 best = (int)bk->id[k];
             }
         }
     }
-    (void)p;
     return best;
 }

@@ -58,17 +58,27 @@ typedef struct minfo {
     int spare_gpu, spare_idx;    /* its last replica with throughput to spare, or -1 */
 } minfo;
 
+/* the memory side of a configuration for classification and grouping: the
+ * larger of its memory (Mreq) and the DRAM bandwidth it uses (% of the GPU's,
+ * averaged over its latency) - the resource co-located replicas contend for
+ * (docs/internals/plan.md, step 2). Without the interference model, Mreq alone
+ * (the behaviour before it) */
+static double mem_side(const plan_problem *p, const plan_cfg *c)
+{
+    return p->interference && c->dram_pct > c->mreq ? c->dram_pct : c->mreq;
+}
+
 /* $/h per request/s of serving model m's whole rate with configuration c:
  * ceil(rate / throughput) replicas of footprint max(Creq, Mreq) - a
  * configuration far larger than the rate is not cheap for it */
 static double cfg_cost(const plan_problem *p, uint32_t m, const plan_cfg *c)
 {
-    double foot = c->creq > c->mreq ? c->creq : c->mreq;
+    double foot = plan_foot(c), thr = plan_thr(c);
     double price = p->t[c->type].price > 0 ? p->t[c->type].price : 1;
     double rate = p->m[m].rate;
     if (rate <= 1e-9)
-        return price * foot / 100.0 / c->thr;
-    return price * foot / 100.0 * ceil(rate / c->thr - 1e-9) / rate;
+        return price * foot / 100.0 / thr;
+    return price * foot / 100.0 * ceil(rate / thr - 1e-9) / rate;
 }
 
 /* the k cheapest configurations of model m on type t, ascending */
@@ -108,32 +118,45 @@ static int cmp_rep(const void *a, const void *b)
     return x->key < y->key ? 1 : x->key > y->key ? -1 : (int)x->model - (int)y->model;
 }
 
-/* cost of packing these replicas onto fresh GPUs of one type by best fit */
-static double pack_cost(const plan_problem *p, const rep *r, int n, uint16_t type)
+#define PACK_GPUS 512
+#define PACK_PER_GPU 10 /* replicas on one GPU: shares of at least 10% */
+
+/* cost of packing these replicas onto fresh GPUs of one type by best fit; a
+ * replica fits a GPU by the rule (plan_judge) with every load 0: latency, DRAM
+ * and room, not the throughput lost beside the others (placement deals loads) */
+typedef plan_replica pack_gpu[PACK_PER_GPU + 1];
+
+static double pack_cost(const plan_problem *p, const rep *r, int n, uint16_t type, pack_gpu *on)
 {
-    double used_c[512], used_m[512];
+    double used_c[PACK_GPUS], used_m[PACK_GPUS];
+    int non[PACK_GPUS];
     int g = 0;
     for (int i = 0; i < n; i++) {
         const plan_cfg *c = &p->m[r[i].model].cfg[r[i].cfg];
         int best = -1;
         double best_left = INFINITY;
         for (int k = 0; k < g; k++) {
-            if (!plan_room_fits(used_c[k], used_m[k], c))
+            if (!plan_room_fits(used_c[k], used_m[k], c) || non[k] >= PACK_PER_GPU)
                 continue;
             double left = 200 - used_c[k] - used_m[k] - c->creq - c->mreq;
-            if (left < best_left) {
-                best_left = left;
-                best = k;
-            }
+            if (!(left < best_left))
+                continue;
+            on[k][non[k]] = (plan_replica){.model = r[i].model, .cfg = r[i].cfg};
+            if (plan_judge(p, type, on[k], (uint32_t)non[k] + 1, NULL, NULL) != PLAN_FITS)
+                continue;
+            best_left = left;
+            best = k;
         }
         if (best < 0) {
-            if (g == 512)
+            if (g == PACK_GPUS)
                 return INFINITY;
             best = g++;
             used_c[best] = used_m[best] = 0;
+            non[best] = 0;
         }
         used_c[best] += c->creq;
         used_m[best] += c->mreq;
+        on[best][non[best]++] = (plan_replica){.model = r[i].model, .cfg = r[i].cfg};
     }
     double gpus = 0;
     for (int k = 0; k < g; k++) {
@@ -147,14 +170,15 @@ static double pack_cost(const plan_problem *p, const rep *r, int n, uint16_t typ
 static int expand(const plan_problem *p, uint32_t m, uint32_t cfg, double rate, rep *out, int max)
 {
     const plan_cfg *c = &p->m[m].cfg[cfg];
+    double thr = plan_thr(c);
     int n = 0;
     while (rate > 1e-9 && n < max) {
-        double load = rate < c->thr ? rate : c->thr;
+        double load = rate < thr ? rate : thr;
         out[n].model = m;
         out[n].cfg = cfg;
         out[n].load = load;
         out[n].key = c->creq + c->mreq;
-        out[n].cheavy = c->creq >= 1.2 * c->mreq;
+        out[n].cheavy = c->creq >= 1.2 * mem_side(p, c);
         n++;
         rate -= load;
     }
@@ -167,16 +191,18 @@ typedef struct glist {
     uint32_t n, cap;
 } glist;
 
-static int group_fit(const plan_solution *s, const glist *gl, const plan_cfg *c)
+static int group_fit(const plan_problem *p, plan_solution *s, const glist *gl, uint32_t m,
+                     uint32_t cfg)
 {
+    const plan_cfg *c = &p->m[m].cfg[cfg];
     int best = -1;
     double bl = INFINITY;
     for (uint32_t k = 0; gl && k < gl->n; k++) {
         const plan_gpu *g = &s->g[gl->id[k]];
-        if (!plan_fits(g, c))
+        if (g->type != c->type || !plan_room_fits(g->used_c, g->used_m, c))
             continue;
         double left = plan_leftover(g, c);
-        if (left < bl) {
+        if (left < bl && plan_fits_with(s, p, gl->id[k], m, cfg, 0, -1, NULL)) {
             bl = left;
             best = (int)gl->id[k];
         }
@@ -195,7 +221,7 @@ static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uin
     /* a replica placed on a fallback configuration may have throughput to spare */
     if (mi->spare_gpu >= 0) {
         plan_replica *sp = &s->g[mi->spare_gpu].r[mi->spare_idx];
-        double room = pm->cfg[sp->cfg].thr - sp->load;
+        double room = plan_target(s, p, sp) - sp->load;
         double take = room < rate ? room : rate;
         if (take > 0) {
             sp->load += take;
@@ -206,9 +232,9 @@ static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uin
     }
     while (rate > 1e-9) {
         const plan_cfg *c = &pm->cfg[cur];
-        int gi = group_fit(s, gl, c);
+        int gi = group_fit(p, s, gl, m, cur);
         if (gi < 0)
-            gi = plan_best_fit(s, p, c->type, c, -1);
+            gi = plan_best_fit(s, p, c->type, m, cur, -1);
         if (gi < 0 && (gi = plan_open(s, p, c->type, group)) >= 0 && gl) {
             if (gl->n == gl->cap) {
                 uint32_t nc = gl->cap ? gl->cap * 2 : 8;
@@ -223,11 +249,15 @@ static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uin
             gl->id[gl->n++] = (uint32_t)gi;
         }
         if (gi >= 0) {
-            double load = rate < c->thr ? rate : c->thr;
-            if ((*rc = plan_add(s, p, (uint32_t)gi, m, cur, load)) < 0)
+            /* added empty, then loaded to what it carries there (beside the others) */
+            if ((*rc = plan_add(s, p, (uint32_t)gi, m, cur, 0)) < 0)
                 return rate;
+            plan_replica *nr = &s->g[gi].r[s->g[gi].n - 1];
+            double cap = plan_target(s, p, nr);
+            double load = rate < cap ? rate : cap;
+            nr->load = load;
             rate -= load;
-            if (load < c->thr - 1e-9) {
+            if (load < cap - 1e-9) {
                 mi->spare_gpu = gi;
                 mi->spare_idx = (int)s->g[gi].n - 1;
             }
@@ -241,11 +271,11 @@ static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uin
             if (tried[t] || mi->ref_cfg[t] < 0)
                 continue;
             /* room on an open GPU of t, or a GPU of t still to open */
-            const plan_cfg *x = &pm->cfg[mi->ref_cfg[t]];
-            if (plan_best_fit(s, p, t, x, -1) < 0 && plan_type_left(s, p, t) <= 0) {
+            if (plan_best_fit(s, p, t, m, (uint32_t)mi->ref_cfg[t], -1) < 0 &&
+                plan_type_left(s, p, t) <= 0) {
                 /* maybe a smaller configuration fits an open GPU of t */
                 for (uint32_t k = 0; k < pm->n_cfg; k++)
-                    if (pm->cfg[k].type == t && plan_best_fit(s, p, t, &pm->cfg[k], -1) >= 0 &&
+                    if (pm->cfg[k].type == t && plan_best_fit(s, p, t, m, k, -1) >= 0 &&
                         cfg_cost(p, m, &pm->cfg[k]) < best) {
                         best = cfg_cost(p, m, &pm->cfg[k]);
                         next = (int)k;
@@ -260,7 +290,7 @@ static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uin
         if (next < 0) {
             /* last resort on the current type: any smaller configuration that fits */
             for (uint32_t k = 0; k < pm->n_cfg; k++)
-                if (plan_best_fit(s, p, pm->cfg[k].type, &pm->cfg[k], -1) >= 0) {
+                if (plan_best_fit(s, p, pm->cfg[k].type, m, k, -1) >= 0) {
                     next = (int)k;
                     break;
                 }
@@ -272,55 +302,88 @@ static double place_rate(const plan_problem *p, plan_solution *s, minfo *mi, uin
     return 0;
 }
 
-/* a home for `load` of model m on GPU k (any type): its own configuration on the
- * same type, else the smallest configuration of m on k's type that carries the
- * load in one replica; -1 if none fits the tentative counters */
-static int home_cfg(const plan_problem *p, uint32_t m, uint32_t cfg, double load,
-                    uint16_t type, double tc, double tm)
+/* the configuration of model m that would carry replica rp's load on GPU k
+ * (any type), as it is now: rp's own on the same type, else the smallest of
+ * k's type (Creq + Mreq, then index) that carries it in one replica; -1 if
+ * none fits (plan_fits_with) */
+static int home_cfg(const plan_problem *p, plan_solution *s, uint32_t k,
+                    const plan_replica *rp)
 {
-    const plan_model *pm = &p->m[m];
-    if (pm->cfg[cfg].type == type) {
-        const plan_cfg *c = &pm->cfg[cfg];
-        return plan_room_fits(tc, tm, c) ? (int)cfg : -1;
-    }
-    int best = -1;
-    double bf = INFINITY;
-    for (uint32_t i = 0; i < pm->n_cfg; i++) {
-        const plan_cfg *c = &pm->cfg[i];
-        if (c->type != type || c->thr < load - PLAN_FIT_EPS || !plan_room_fits(tc, tm, c))
-            continue;
-        double foot = c->creq + c->mreq;
-        if (foot < bf) {
-            bf = foot;
-            best = (int)i;
+    const plan_model *pm = &p->m[rp->model];
+    const plan_gpu *g = &s->g[k];
+    if (pm->cfg[rp->cfg].type == g->type)
+        return plan_fits_with(s, p, k, rp->model, rp->cfg, rp->load, -1, NULL) ? (int)rp->cfg : -1;
+    /* by footprint, smallest first (ties by index), until one fits */
+    double last_f = -INFINITY;
+    int last = -1;
+    for (;;) {
+        int best = -1;
+        double bf = INFINITY;
+        for (uint32_t i = 0; i < pm->n_cfg; i++) {
+            const plan_cfg *c = &pm->cfg[i];
+            double foot = c->creq + c->mreq;
+            bool after = foot > last_f || (foot == last_f && (int)i > last);
+            if (!after || c->type != g->type || c->thr < rp->load - PLAN_FIT_EPS ||
+                !plan_room_fits(g->used_c, g->used_m, c))
+                continue;
+            if (foot < bf) {
+                bf = foot;
+                best = (int)i;
+            }
         }
+        if (best < 0)
+            return -1;
+        if (plan_fits_with(s, p, k, rp->model, (uint32_t)best, rp->load, -1, NULL))
+            return best;
+        last_f = bf;
+        last = best;
     }
-    return best;
 }
 
-/* where each replica of GPU v would go (another GPU with replicas, any type,
- * by best fit on the tentative counters tc/tm): dest and dcfg per replica;
- * false when one has no home */
-static bool homes_for(const plan_problem *p, const plan_solution *s, uint32_t v, double *tc,
-                      double *tm, int *dest, int *dcfg)
+/* the smallest leftover replica rp could leave on GPU k (home_cfg's choice
+ * leaves at least this): its own configuration on the same type, else the
+ * largest of k's type that carries its load and fits the room; INFINITY if none */
+static double least_left(const plan_problem *p, const plan_solution *s, uint32_t k,
+                         const plan_replica *rp)
 {
-    const plan_gpu *g = &s->g[v];
-    for (uint32_t i = 0; i < s->n; i++) {
-        tc[i] = s->g[i].used_c;
-        tm[i] = s->g[i].used_m;
+    const plan_model *pm = &p->m[rp->model];
+    const plan_gpu *g = &s->g[k];
+    double left = INFINITY, base = 200 - g->used_c - g->used_m;
+    if (pm->cfg[rp->cfg].type == g->type) {
+        const plan_cfg *c = &pm->cfg[rp->cfg];
+        return plan_room_fits(g->used_c, g->used_m, c) ? base - c->creq - c->mreq : INFINITY;
     }
-    for (uint32_t r = 0; r < g->n; r++) {
-        const plan_replica *rp = &g->r[r];
+    for (uint32_t i = 0; i < pm->n_cfg; i++) {
+        const plan_cfg *c = &pm->cfg[i];
+        if (c->type != g->type || c->thr < rp->load - PLAN_FIT_EPS ||
+            !plan_room_fits(g->used_c, g->used_m, c))
+            continue;
+        double l = base - c->creq - c->mreq;
+        left = l < left ? l : left;
+    }
+    return left;
+}
+
+/* move every replica of GPU v to another GPU with replicas (any type), each
+ * by best fit as the GPUs are after the moves before it; all or nothing:
+ * *moved says whether they went (then v is empty), else nothing changed */
+static int move_out(const plan_problem *p, plan_solution *s, uint32_t v, int *dest, double *uc,
+                    double *um, bool *moved)
+{
+    uint32_t done = 0;
+    *moved = false;
+    for (uint32_t r = 0; r < s->g[v].n; r++) {
+        plan_replica rp = s->g[v].r[r];
         int best = -1, bcfg = -1;
         double bl = INFINITY;
         for (uint32_t i = 0; i < s->n; i++) {
-            if (i == v || !s->g[i].n)
-                continue;
-            int c = home_cfg(p, rp->model, rp->cfg, rp->load, s->g[i].type, tc[i], tm[i]);
+            if (i == v || !s->g[i].n || !(least_left(p, s, i, &rp) < bl))
+                continue; /* it could not beat the best so far: the rule is not asked */
+            int c = home_cfg(p, s, i, &rp);
             if (c < 0)
                 continue;
-            const plan_cfg *x = &p->m[rp->model].cfg[c];
-            double left = 200 - tc[i] - tm[i] - x->creq - x->mreq;
+            const plan_cfg *x = &p->m[rp.model].cfg[c];
+            double left = 200 - s->g[i].used_c - s->g[i].used_m - x->creq - x->mreq;
             if (left < bl) {
                 bl = left;
                 best = (int)i;
@@ -328,13 +391,26 @@ static bool homes_for(const plan_problem *p, const plan_solution *s, uint32_t v,
             }
         }
         if (best < 0)
-            return false;
-        dest[r] = best;
-        dcfg[r] = bcfg;
-        tc[best] += p->m[rp->model].cfg[bcfg].creq;
-        tm[best] += p->m[rp->model].cfg[bcfg].mreq;
+            break;
+        dest[done] = best;
+        uc[done] = s->g[best].used_c;
+        um[done] = s->g[best].used_m;
+        if (plan_add(s, p, (uint32_t)best, rp.model, (uint32_t)bcfg, rp.load) < 0) {
+            while (done-- > 0)
+                plan_unadd(s, p, (uint32_t)dest[done], uc[done], um[done]);
+            return USHER_ERR_NOMEM;
+        }
+        done++;
     }
-    return true;
+    if (done < s->g[v].n) {
+        /* one had no home: the others come back */
+        while (done-- > 0)
+            plan_unadd(s, p, (uint32_t)dest[done], uc[done], um[done]);
+        return USHER_OK;
+    }
+    plan_empty(s, p, v);
+    *moved = true;
+    return USHER_OK;
 }
 
 /* the GPUs with replicas, by fill weighted by price, least first: closing an
@@ -368,29 +444,17 @@ static int consolidate_round(const plan_problem *p, plan_solution *s, bool *clos
         most = s->g[i].n > most ? s->g[i].n : most;
     uint32_t n = s->n ? s->n : 1;
     uint32_t *order = us_calloc(n, sizeof *order);
-    double *tc = us_calloc(n, sizeof *tc), *tm = us_calloc(n, sizeof *tm);
-    int *dest = us_calloc(most, sizeof *dest), *dcfg = us_calloc(most, sizeof *dcfg);
-    int rc = order && tc && tm && dest && dcfg ? USHER_OK : USHER_ERR_NOMEM;
+    double *uc = us_calloc(most, sizeof *uc), *um = us_calloc(most, sizeof *um);
+    int *dest = us_calloc(most, sizeof *dest);
+    int rc = order && uc && um && dest ? USHER_OK : USHER_ERR_NOMEM;
     uint32_t no = rc == USHER_OK ? by_fill(p, s, order) : 0;
     *closed = false;
-    for (uint32_t oi = 0; oi < no && !*closed; oi++) {
-        uint32_t v = order[oi];
-        if (!homes_for(p, s, v, tc, tm, dest, dcfg))
-            continue;
-        for (uint32_t r = 0; r < s->g[v].n && rc == USHER_OK; r++) {
-            plan_replica rp = s->g[v].r[r];
-            rc = plan_add(s, p, (uint32_t)dest[r], rp.model, (uint32_t)dcfg[r], rp.load);
-        }
-        if (rc < 0)
-            break;
-        plan_empty(s, p, v);
-        *closed = true;
-    }
+    for (uint32_t oi = 0; oi < no && !*closed && rc == USHER_OK; oi++)
+        rc = move_out(p, s, order[oi], dest, uc, um, closed);
     us_free(order);
-    us_free(tc);
-    us_free(tm);
+    us_free(uc);
+    us_free(um);
     us_free(dest);
-    us_free(dcfg);
     return rc;
 }
 
@@ -427,6 +491,7 @@ typedef struct usher_run {
     uint32_t *groups;  /* the representatives, by gap */
     int *choice;       /* per model: configuration of the holistic search (step 4) */
     rep *combo;        /* step 4: the replicas of one combination, SEARCH_REPS */
+    pack_gpu *pack;    /* step 4: the GPUs of one packing, PACK_GPUS */
     double *prio;      /* per model: placement priority (max-goodput) */
     uint32_t *order;   /* models by prio: order of placement (5) and of absorbing (7) */
     rep *reps;         /* step 5: every replica, in model order */
@@ -439,8 +504,8 @@ static void run_free(usher_run *u)
 {
     for (uint32_t g = 0; u->gl && g < u->n; g++)
         us_free(u->gl[g].id);
-    void *own[] = {u->gl,    u->mi,    u->gid,  u->gsize, u->gap,    u->groups, u->choice,
-                   u->combo, u->prio,  u->order, u->reps, u->cheavy, u->mheavy};
+    void *own[] = {u->gl,   u->mi,    u->gid,   u->gsize, u->gap,    u->groups, u->choice,
+                   u->combo, u->pack, u->prio, u->order, u->reps, u->cheavy, u->mheavy};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         us_free(own[i]);
 }
@@ -456,11 +521,12 @@ static int run_init(usher_run *u, const plan_problem *p, plan_solution *s, int f
     u->groups = us_calloc(n, sizeof *u->groups);
     u->choice = us_calloc(n, sizeof *u->choice);
     u->combo = us_calloc(SEARCH_REPS, sizeof *u->combo);
+    u->pack = us_calloc(PACK_GPUS, sizeof *u->pack);
     u->prio = us_calloc(n, sizeof *u->prio);
     u->order = us_calloc(n, sizeof *u->order);
     u->gl = us_calloc(n, sizeof *u->gl);
     bool ok = u->mi && u->gid && u->gsize && u->gap && u->groups && u->choice && u->combo &&
-              u->prio && u->order && u->gl;
+              u->pack && u->prio && u->order && u->gl;
     return ok ? USHER_OK : USHER_ERR_NOMEM;
 }
 
@@ -489,9 +555,9 @@ static void reference(usher_run *u, uint32_t m)
                 x->ref_type = t;
     if (x->ref_type >= 0) {
         const plan_cfg *c = &p->m[m].cfg[x->ref_cfg[x->ref_type]];
-        double reps = p->m[m].rate / c->thr;
+        double reps = p->m[m].rate / plan_thr(c);
         x->dc = reps * c->creq;
-        x->dm = reps * c->mreq;
+        x->dm = reps * mem_side(p, c);
     }
     x->group = (int)m;
     x->spare_gpu = -1;
@@ -632,7 +698,7 @@ static void search_type(usher_run *u, const uint32_t *mem, int k, uint16_t t, do
             nr += expand(p, mem[a], (uint32_t)cand[a][idx[a]], p->m[mem[a]].rate, u->combo + nr,
                          SEARCH_REPS - nr);
         qsort(u->combo, (size_t)nr, sizeof *u->combo, cmp_rep);
-        double c = nr < SEARCH_REPS ? pack_cost(p, u->combo, nr, t) : INFINITY;
+        double c = nr < SEARCH_REPS ? pack_cost(p, u->combo, nr, t, u->pack) : INFINITY;
         if (c < *best) {
             *best = c;
             for (int a = 0; a < k; a++)
@@ -683,7 +749,7 @@ static int place_reps(usher_run *u)
     uint32_t total = 0;
     for (uint32_t m = 0; m < u->n; m++)
         if (u->mi[m].ref_type >= 0)
-            total += (uint32_t)ceil(p->m[m].rate / p->m[m].cfg[u->choice[m]].thr) + 1;
+            total += (uint32_t)ceil(p->m[m].rate / plan_thr(&p->m[m].cfg[u->choice[m]])) + 1;
     size_t cap = total ? total : 1;
     u->reps = us_calloc(cap, sizeof *u->reps);
     u->cheavy = us_calloc(cap, sizeof *u->cheavy);
@@ -738,7 +804,8 @@ static int absorb_improve(usher_run *u)
     }
     if (rc == USHER_OK && plan_improve(s, p, IMPROVE_MAX_GPUS) < 0)
         rc = USHER_ERR_NOMEM;
-    plan_account(s, p);
+    /* what is still unserved onto the replicas' whole co-located throughput */
+    plan_fill(s, p, u->order);
     return rc;
 }
 
