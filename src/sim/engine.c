@@ -159,6 +159,7 @@ typedef struct eng {
     size_t ccap, cn;
     uint64_t coloc_calls, coloc_hits;
     uint32_t *s_req, *s_good, n_int;
+    double *s_busy;       /* [interval * ng + gpu]: share-weighted busy ns within the arrivals */
     uint64_t interval;
     int64_t *ones;
 } eng;
@@ -383,10 +384,26 @@ static int coloc(eng *e, gpu *g, const rep *r, int k, uint64_t *out)
 }
 
 /* ---- batches ------------------------------------------------------------------------- */
-static void gpu_account(gpu *g, uint64_t now)
+/* GPU gi's busy share f over [a, b), split at the series' interval edges; time past the
+ * arrivals' end is left out of the series (it is in the run's total) */
+static void series_busy(eng *e, uint32_t gi, uint64_t a, uint64_t b, double f)
+{
+    if (b > e->p->duration_ns)
+        b = e->p->duration_ns;
+    while (a < b) {
+        uint64_t i = a / e->interval, edge = (i + 1) * e->interval;
+        uint64_t to = edge < b ? edge : b;
+        e->s_busy[i * e->ng + gi] += f * (double)(to - a);
+        a = to;
+    }
+}
+
+static void gpu_account(eng *e, gpu *g, uint64_t now)
 {
     double f = g->share_busy < 1 ? g->share_busy : 1;
     g->util_acc += f * (double)(now - g->util_t);
+    if (e->s_busy && f > 0)
+        series_busy(e, (uint32_t)(g - e->g), g->util_t, now, f);
     g->util_t = now;
 }
 
@@ -408,7 +425,7 @@ static int start_batch(eng *e, uint32_t ri, int k)
     r->t0 = e->now;
     r->busy_until = sat_add(e->now, rt_batch_latency_scaled(c->lat, c->cap, k, md->adm.scale, 1));
     md->busy_until[r->lidx] = r->busy_until;
-    gpu_account(g, e->now);
+    gpu_account(e, g, e->now);
     g->n_busy++;
     g->share_busy += r->share;
     if (r->slot < KEY_SLOTS)
@@ -576,7 +593,7 @@ static int on_end(eng *e, uint32_t ri)
     if (late > -1e300)
         rt_admit_note_late(&md->adm, late, t1);
     rt_admit_note_run(&md->adm, (double)(t1 - t0) / (double)c->lat[k], t1);
-    gpu_account(g, t1);
+    gpu_account(e, g, t1);
     g->n_busy--;
     g->share_busy = g->n_busy ? g->share_busy - r->share : 0;
     if (r->slot < KEY_SLOTS)
@@ -917,6 +934,7 @@ static void engine_free(eng *e)
     us_free(e->cache);
     us_free(e->s_req);
     us_free(e->s_good);
+    us_free(e->s_busy);
     us_free(e->ones);
     sim_source_free(e->src);
 }
@@ -1023,17 +1041,18 @@ int sim_run(const sim_params *p, sim_report **out, usher_error *err)
             goto out;
         }
         uint64_t n = (p->duration_ns + p->interval_ns - 1) / p->interval_ns;
-        if (n * e.nm > SERIES_MAX || n > UINT32_MAX) {
-            rc = us_err_set(err, USHER_ERR_LIMIT, "simulator: %llu intervals x %u models in the "
-                            "time series (at most %llu): choose a longer interval",
-                            (unsigned long long)n, e.nm, SERIES_MAX);
+        if (n * ((uint64_t)e.nm + e.ng) > SERIES_MAX || n > UINT32_MAX) {
+            rc = us_err_set(err, USHER_ERR_LIMIT, "simulator: %llu intervals x (%u models + %u "
+                            "GPUs) in the time series (at most %llu): choose a longer interval",
+                            (unsigned long long)n, e.nm, e.ng, SERIES_MAX);
             goto out;
         }
         e.n_int = (uint32_t)n;
         e.interval = p->interval_ns;
         e.s_req = us_calloc((size_t)n * e.nm, sizeof *e.s_req);
         e.s_good = us_calloc((size_t)n * e.nm, sizeof *e.s_good);
-        if (!e.s_req || !e.s_good)
+        e.s_busy = us_calloc((size_t)n * (e.ng ? e.ng : 1), sizeof *e.s_busy);
+        if (!e.s_req || !e.s_good || !e.s_busy)
             goto nomem;
     }
     if ((rc = run(&e)) < 0)
@@ -1108,6 +1127,8 @@ static int report(eng *e, sim_report **out)
             x->p999_ms = sim_hist_quantile(&md->hist, 0.999) / 1e6;
             x->max_ms = (double)md->hist.max / 1e6;
         }
+        x->hist = md->hist; /* the report's now (its latency CDF) */
+        memset(&md->hist, 0, sizeof md->hist);
         x->latency_scale = md->adm.scale;
         r->requests += x->requests;
         r->served += x->served;
@@ -1123,7 +1144,7 @@ static int report(eng *e, sim_report **out)
     for (uint32_t gi = 0; gi < e->ng; gi++) {
         gpu *g = &e->g[gi];
         sim_gpu_report *x = &r->g[gi];
-        gpu_account(g, end);
+        gpu_account(e, g, end);
         copy_name(x->type, g->pg->type);
         x->replicas = g->n;
         x->compute_pct = end ? 100.0 * g->util_acc / (double)end : 0;
@@ -1149,6 +1170,16 @@ static int report(eng *e, sim_report **out)
     r->series_requests = e->s_req;
     r->series_good = e->s_good;
     e->s_req = e->s_good = NULL; /* the report's now */
+    if (e->s_busy) { /* busy ns to % of each interval (the last one may be shorter) */
+        for (uint32_t i = 0; i < e->n_int; i++) {
+            uint64_t t0 = (uint64_t)i * e->interval, len = dur - t0 < e->interval ? dur - t0
+                                                                                   : e->interval;
+            for (uint32_t gi = 0; gi < e->ng; gi++)
+                e->s_busy[(size_t)i * e->ng + gi] *= len ? 100.0 / (double)len : 0;
+        }
+        r->series_gpu_pct = e->s_busy;
+        e->s_busy = NULL;
+    }
     *out = r;
     return USHER_OK;
 }

@@ -98,9 +98,12 @@ void sim_report_free(sim_report *r)
 {
     if (!r)
         return;
+    for (uint32_t i = 0; r->m && i < r->n_models; i++)
+        sim_hist_free(&r->m[i].hist);
     us_free(r->m);
     us_free(r->g);
     us_free(r->series_requests);
     us_free(r->series_good);
+    us_free(r->series_gpu_pct);
     us_free(r);
 }

@@ -104,6 +104,24 @@ static void series_json(us_json *j, const sim_report *r)
         us_json_obj_end(j);
     }
     us_json_arr_end(j);
+    if (r->series_gpu_pct) {
+        us_json_key(j, "gpus");
+        us_json_arr_begin(j);
+        for (uint32_t g = 0; g < r->n_gpus; g++) {
+            us_json_obj_begin(j);
+            count(j, "id", g);
+            us_json_key(j, "compute_utilisation_pct");
+            us_json_arr_begin(j);
+            for (uint32_t i = 0; i < r->n_intervals; i++) {
+                char s[32];
+                snprintf(s, sizeof s, "%.6g", r->series_gpu_pct[(size_t)i * r->n_gpus + g]);
+                us_json_double(j, strtod(s, NULL));
+            }
+            us_json_arr_end(j);
+            us_json_obj_end(j);
+        }
+        us_json_arr_end(j);
+    }
     us_json_obj_end(j);
 }
 

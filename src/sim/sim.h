@@ -132,6 +132,7 @@ typedef struct sim_model_report {
     double mean_ms, p50_ms, p99_ms, p999_ms, max_ms; /* of the served requests */
     double mean_queue_ms;     /* arrival to batch start, served requests */
     double latency_scale;     /* the runtime's observed scale at the end */
+    sim_hist hist;            /* the served requests' latencies (ns): the CDF of the plots */
 } sim_model_report;
 
 typedef struct sim_gpu_report {
@@ -168,6 +169,10 @@ typedef struct sim_report {
     uint64_t interval_ns;
     uint32_t n_intervals;
     uint32_t *series_requests, *series_good;
+    /* and per GPU g: series_gpu_pct[i * n_gpus + g], its compute utilisation in interval i (as
+     * compute_pct, over the interval's part of the arrivals' duration; the busy time past the
+     * duration is in compute_pct only) */
+    double *series_gpu_pct;
     double wall_s;            /* set by the caller that timed the run (0: not timed) */
 } sim_report;
 
