@@ -12,7 +12,8 @@
  * Each policy's planning time is the median of RUNS runs
  * (env, default 3; 1 at 10,000 models). Plans are made with the interference
  * model (every replica meets its SLO beside the others); INTERFERENCE=off plans
- * as before it, for comparison. Method: bench/README.md.
+ * as before it, for comparison; DUMP=N prints USHER's plan at N models.
+ * Method: bench/README.md.
  */
 #include <math.h>
 #include <stdio.h>
@@ -222,31 +223,6 @@ int main(int argc, char **argv)
             return 1;
         }
         double prof = now() - t0;
-        if (getenv("LB")) {
-            /* fractional lower bound: each model at its cheapest $/request/s */
-            double lb = 0;
-            for (int i = 0; i < n; i++) {
-                double best = INFINITY;
-                for (uint32_t c = 0; c < p.m[i].n_cfg; c++) {
-                    const plan_cfg *x = &p.m[i].cfg[c];
-                    double v = p.t[x->type].price * plan_foot(x) / 100 / plan_thr(x);
-                    best = v < best ? v : best;
-                }
-                lb += best * p.m[i].rate;
-            }
-            printf("lower bound %.1f $/h\n", lb);
-            for (int i = 0; i < n; i++)
-                if (getenv("CANDS") && strcmp(p.m[i].name, getenv("CANDS")) == 0) {
-                    printf("%s rate %.0f slo %.1f\n", p.m[i].name, p.m[i].rate, p.m[i].slo_ms);
-                    for (uint32_t c = 0; c < p.m[i].n_cfg; c++) {
-                        const plan_cfg *x = &p.m[i].cfg[c];
-                        printf("  %s b%d s%.0f lat %.2f full %.2f thr %.1f thrfull %.1f alone %d dram %.1f mreq %.1f cost %.4f\n",
-                               p.t[x->type].key, x->batch, x->share, x->lat_ms, x->lat_full, x->thr,
-                               x->thr_full, x->alone_only, x->dram_pct, x->mreq,
-                               p.t[x->type].price * plan_foot(x) / 100 / plan_thr(x));
-                    }
-                }
-        }
         int runs = getenv("RUNS") ? atoi(getenv("RUNS")) : n >= 10000 ? 1 : 3;
         if (runs < 1)
             runs = 1;

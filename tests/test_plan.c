@@ -5,7 +5,11 @@
  * a fixed cluster too small.
  *
  * The gap table printed by usher_near_the_optimum is the one in
- * docs/policies.md (regenerate: build/tests/test_plan usher_near_the_optimum).
+ * docs/policies.md (regenerate: build/tests/test_plan usher_near_the_optimum),
+ * and so are the figures of interference_safe_plans and
+ * classification_uses_dram_bandwidth. Debugging: PLAN_DUMP=<seed> prints the
+ * plans of an instance, PLAN_GAPS and PLAN_TIMES every gap and exact solve,
+ * PLAN_REPLAN every re-planning trial, PLAN_CLASSES USHER's GPUs by class.
  */
 #include <math.h>
 
@@ -429,6 +433,220 @@ TEST(every_policy_on_a_medium_instance)
     fixtures_free();
 }
 
+
+
+/* ---- the interference model as the rule ----------------------------------------- */
+
+/* GPUs of s that the interference model, asked afresh through if_predict (not
+ * through the planner's rule or caches), refuses: shares past 100%, a replica
+ * whose PLAN_SLO_FACTOR x co-located latency misses its SLO or whose load
+ * exceeds its co-located throughput, DRAM past the device's. *late (may be
+ * NULL) adds the requests/s those replicas carry */
+static int refused_gpus(const plan_problem *p, const plan_solution *s, double *late)
+{
+    int bad = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        const plan_gpu *g = &s->g[i];
+        if_replica r[IF_MAX_REPLICAS];
+        if_result res[IF_MAX_REPLICAS];
+        double share = 0, dram = 0;
+        for (uint32_t k = 0; k < g->n; k++) {
+            const plan_cfg *c = &p->m[g->r[k].model].cfg[g->r[k].cfg];
+            r[k] = c->ir;
+            share += c->share;
+        }
+        usher_error err;
+        if (g->n > IF_MAX_REPLICAS ||
+            if_predict(if_model_default(), &p->t[g->type].dev, r, g->n, res, &err) < 0) {
+            bad++;
+            continue;
+        }
+        bool ok = share <= 100 + 1e-6;
+        for (uint32_t k = 0; k < g->n; k++) {
+            const plan_replica *rp = &g->r[k];
+            bool late_k = PLAN_SLO_FACTOR * res[k].latency_ms > p->m[rp->model].slo_ms * (1 + 1e-6) ||
+                          rp->load > res[k].throughput * (1 + 1e-6) + 1e-6;
+            if (late_k && late)
+                *late += rp->load;
+            ok &= !late_k;
+            dram += res[k].busy * if_dram_util(&p->t[g->type].dev, &r[k]);
+        }
+        bad += !(ok && dram <= 1 + 1e-6);
+    }
+    return bad;
+}
+
+typedef struct safety {
+    int plans, old_refused, gpus_refused, gpus_old, both;
+    double late, rate, d_gpus, d_cost, cost_old;
+} safety;
+
+/* instance by seed (kind 0: small min-cost, 1: small max-goodput, 2: medium),
+ * with or without the model */
+static int safety_instance(int kind, uint64_t seed, bool with, plan_problem *p)
+{
+    interference = with;
+    usher_model *ms[20];
+    int rc = kind == 2 ? medium_instance(seed, p, ms) : small_instance(seed, kind == 1, p);
+    interference = true;
+    return rc;
+}
+
+/* one instance: USHER with the model (every GPU must pass) and before it */
+static void safety_one(int kind, uint64_t seed, safety *f)
+{
+    usher_error err;
+    plan_problem pn, po;
+    plan_solution sn, so;
+    ASSERT(safety_instance(kind, seed, true, &pn) == 0);
+    ASSERT_OK(plan_solve(&pn, plan_policy_find("usher"), &sn, &err));
+    int bad = refused_gpus(&pn, &sn, NULL);
+    if (bad)
+        FAIL_("kind %d seed %llu: the model refuses %d of USHER's %u GPUs", kind,
+              (unsigned long long)seed, bad, sn.n);
+    /* re-planning from it, every rate up by 15%, keeps the rule too */
+    for (uint32_t m = 0; m < pn.n; m++)
+        pn.m[m].rate *= 1.15;
+    plan_solution sr;
+    ASSERT_OK(plan_solution_init(&sr, &pn, "replan"));
+    ASSERT_OK(plan_replan(&pn, &sn, 0, &sr, &err));
+    if ((bad = refused_gpus(&pn, &sr, NULL)))
+        FAIL_("kind %d seed %llu: the model refuses %d GPUs of the re-plan", kind,
+              (unsigned long long)seed, bad);
+    plan_solution_free(&sr);
+    for (uint32_t m = 0; m < pn.n; m++)
+        pn.m[m].rate /= 1.15;
+    /* the same instance planned as before the model, judged by it */
+    ASSERT(safety_instance(kind, seed, false, &po) == 0);
+    ASSERT_OK(plan_solve(&po, plan_policy_find("usher"), &so, &err));
+    double late = 0;
+    int old_bad = refused_gpus(&po, &so, &late);
+    plan_totals tn, to;
+    plan_totals_of(&sn, &pn, &tn);
+    plan_totals_of(&so, &po, &to);
+    f->plans++;
+    f->old_refused += old_bad > 0;
+    f->gpus_refused += old_bad;
+    f->gpus_old += (int)so.n;
+    f->late += late;
+    f->rate += to.rate;
+    if (kind != 1 && tn.feasible && to.feasible) {
+        f->both++;
+        f->d_gpus += (double)tn.gpus - to.gpus;
+        f->d_cost += tn.cost - to.cost;
+        f->cost_old += to.cost;
+    }
+    plan_solution_free(&sn);
+    plan_solution_free(&so);
+    plan_problem_free(&pn);
+    plan_problem_free(&po);
+}
+
+TEST(interference_safe_plans)
+{
+    safety f = {0};
+    for (uint64_t seed = 201; seed <= 240; seed++)
+        safety_one(0, seed, &f);
+    for (uint64_t seed = 301; seed <= 310; seed++)
+        safety_one(1, seed, &f);
+    for (uint64_t seed = 21; seed <= 24; seed++)
+        safety_one(2, seed, &f);
+    printf("  %d instances: every GPU of USHER's plans (and of re-plans at +15%%) passes a fresh "
+           "prediction\n",
+           f.plans);
+    printf("  planned as before the model: %d of %d plans (%d of %d GPUs) hold a replica the model "
+           "finds late or overloaded: %.1f%% of the requests\n",
+           f.old_refused, f.plans, f.gpus_refused, f.gpus_old, 100 * f.late / f.rate);
+    printf("  the price of interference-safety where both serve every rate (%d min-cost plans): "
+           "%+.2f GPUs and %+.1f%% $/h on average\n",
+           f.both, f.both ? f.d_gpus / f.both : 0, f.cost_old > 0 ? 100 * f.d_cost / f.cost_old : 0);
+    /* plans before the model load co-located replicas to their throughput alone */
+    ASSERT(f.old_refused > 0);
+    fixtures_free();
+}
+
+/* ---- classification (usher.c, step 2) -------------------------------------------- */
+static const char *const class_name[] = {"balanced", "compute-heavy", "memory-heavy"};
+
+/* the 12 zoo models on one GPU type (SLO 10 x the fastest batch 1 there),
+ * elastic, with the model */
+static int one_type_instance(const char *type, plan_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->interference = interference;
+    p->objective = PLAN_MIN_COST;
+    set_type(p, 0, type, -1, 1000);
+    p->nt = 1;
+    p->n = N_ZOO;
+    p->m = us_calloc(p->n, sizeof *p->m);
+    usher_model *ms[N_ZOO];
+    for (uint32_t i = 0; i < p->n; i++) {
+        ms[i] = zoo_model(i);
+        p->m[i].name = us_strdup(zoo[i]);
+        p->m[i].rate = 1000; /* tens of GPUs: past the GPU-set search, which ignores groups */
+        p->m[i].slo_ms = 1; /* raised by profile() to 6 x the fastest */
+    }
+    return profile(p, ms);
+}
+
+TEST(classification_uses_dram_bandwidth)
+{
+    usher_error err;
+    const char *types3[] = {"t4", "v100-16gb", "a100-80gb"};
+    int with[3] = {0}, without[3] = {0}, paired = 0, mixed = 0, gpus = 0;
+    for (int k = 0; k < 3; k++) {
+        plan_problem p;
+        ASSERT(one_type_instance(types3[k], &p) == 0);
+        for (uint32_t m = 0; m < p.n; m++)
+            for (uint32_t c = 0; c < p.m[m].n_cfg; c++) {
+                with[plan_usher_class(&p, &p.m[m].cfg[c])]++;
+                p.interference = false; /* the classification before the model: Mreq */
+                without[plan_usher_class(&p, &p.m[m].cfg[c])]++;
+                p.interference = true;
+            }
+        uint32_t gid[N_ZOO];
+        plan_class cls[N_ZOO];
+        ASSERT(plan_usher_groups(&p, gid, cls) == USHER_OK);
+        for (uint32_t m = 0; m < p.n; m++)
+            if (gid[m] == m)
+                for (uint32_t o = 0; o < p.n; o++)
+                    if (o != m && gid[o] == m) {
+                        printf("  %s: group of %s (%s) with %s (%s)\n", types3[k], zoo[m],
+                               class_name[cls[m]], zoo[o], class_name[cls[o]]);
+                        paired += (cls[m] == PLAN_COMPUTE_HEAVY && cls[o] == PLAN_MEMORY_HEAVY) ||
+                                  (cls[m] == PLAN_MEMORY_HEAVY && cls[o] == PLAN_COMPUTE_HEAVY);
+                    }
+        /* and on the GPUs of USHER's plan: replicas of both classes side by side */
+        plan_solution s;
+        ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &s, &err));
+        if (getenv("PLAN_CLASSES"))
+            plan_write_table(&s, &p, NULL, stdout);
+        for (uint32_t i = 0; i < s.n; i++) {
+            bool has[3] = {0};
+            if (getenv("PLAN_CLASSES"))
+                for (uint32_t r = 0; r < s.g[i].n; r++)
+                    printf("  GPU %u: %s %s\n", i, zoo[s.g[i].r[r].model], class_name[plan_usher_class(&p, &p.m[s.g[i].r[r].model].cfg[s.g[i].r[r].cfg])]);
+            for (uint32_t r = 0; r < s.g[i].n; r++)
+                has[plan_usher_class(&p, &p.m[s.g[i].r[r].model].cfg[s.g[i].r[r].cfg])] = true;
+            mixed += has[PLAN_COMPUTE_HEAVY] && has[PLAN_MEMORY_HEAVY];
+            gpus++;
+        }
+        plan_solution_free(&s);
+        plan_problem_free(&p);
+    }
+    printf("  candidates: %d compute-heavy, %d balanced, %d memory-heavy (Mreq alone: %d, %d, %d)\n",
+           with[PLAN_COMPUTE_HEAVY], with[PLAN_BALANCED], with[PLAN_MEMORY_HEAVY],
+           without[PLAN_COMPUTE_HEAVY], without[PLAN_BALANCED], without[PLAN_MEMORY_HEAVY]);
+    printf("  %d groups pair a compute-heavy with a memory-heavy model; %d of USHER's %d GPUs hold "
+           "both classes\n",
+           paired, mixed, gpus);
+    /* memory alone made (almost) every candidate compute-heavy: grouping did nothing */
+    ASSERT(without[PLAN_MEMORY_HEAVY] == 0);
+    ASSERT(with[PLAN_MEMORY_HEAVY] > 0 && with[PLAN_COMPUTE_HEAVY] > 0);
+    ASSERT(paired > 0 && mixed > 0);
+    fixtures_free();
+}
+
 /* ---- inputs ---------------------------------------------------------------------- */
 static const char *write_file(const char *name, const char *text)
 {
@@ -556,6 +774,79 @@ TEST(input_errors_name_file_line_and_field)
     fixtures_free();
 }
 
+
+/* a GPU type the model cannot judge is refused where the cluster names it (the
+ * file, the line, the type, the missing field), unless planning without the
+ * model; a plan that breaks the rule is refused by plan_check, naming the policy */
+TEST(interference_input_errors)
+{
+    usher_error err;
+    /* a catalog whose T4 lost its L2 size */
+    const char *csv = "key,name,arch,compute_capability,sm_count,max_threads_per_sm,"
+                      "max_blocks_per_sm,regs_per_sm,smem_per_sm_kb,l2_mb,mem_gb,mem_bw_gbs,"
+                      "boost_clock_mhz,fp32_tflops,fp16_tensor_tflops,int8_tops,tdp_w,"
+                      "mig_max_instances,typical_cloud_usd_per_hour,source\n"
+                      "t4-nol2,T4,Turing (TU104),7.5,40,1024,16,65536,64,,16,320,1590,8.1,65,130,"
+                      "70,0,0.526,test\n";
+    usher_estimator_params ep = usher_estimator_default_params();
+    ep.gpu_catalog = write_file("gpus.csv", csv);
+    usher_estimator *e2;
+    ASSERT_OK(usher_estimator_new(&ep, &e2, &err));
+    usher_plan_params pp = usher_plan_default_params();
+    pp.workload = workload("models:\n  - name: r\n    model: ZOO/resnet50.onnx\n    rate: 100\n"
+                           "    slo_ms: 100\n");
+    pp.cluster = write_file("cluster.yaml", "objective: min-cost\ngpus:\n  - type: t4-nol2\n"
+                                            "    max: 2\n");
+    usher_plan *pl = NULL;
+    ASSERT_EQ_INT(usher_plan_make(e2, &pp, &pl, &err), USHER_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "cluster.yaml:3:");
+    ASSERT_CONTAINS(err.msg, "gpus[0].type");
+    ASSERT_CONTAINS(err.msg, "t4-nol2");
+    ASSERT_CONTAINS(err.msg, "l2_mb");
+    pp.interference_off = true; /* the behaviour before the model plans it */
+    ASSERT_OK(usher_plan_make(e2, &pp, &pl, &err));
+    usher_plan_free(pl);
+    usher_estimator_free(e2);
+    /* the built-in catalog: a part whose DRAM bandwidth is not known */
+    pp.interference_off = false;
+    pp.cluster = write_file("cluster.yaml", "gpus:\n  - type: v100-16gb\n    max: 2\n"
+                                            "  - type: v100-sxm3-32gb\n    max: 2\n"
+                                            "    price_per_hour: 3\n");
+    ASSERT_EQ_INT(usher_plan_make(est(), &pp, &pl, &err), USHER_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "cluster.yaml:4:");
+    ASSERT_CONTAINS(err.msg, "v100-sxm3-32gb");
+    ASSERT_CONTAINS(err.msg, "mem_bw_gbs");
+
+    /* a plan made before the model, judged by plan_check as USHER's with it */
+    plan_problem p;
+    interference = false;
+    ASSERT(small_instance(203, false, &p) == 0);
+    interference = true;
+    plan_solution s;
+    ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &s, &err));
+    ASSERT(refused_gpus(&p, &s, NULL) > 0);
+    p.interference = true;
+    for (uint32_t i = 0; i < s.n; i++)
+        plan_coloc_refresh(&s, &p, i);
+    ASSERT_EQ_INT(plan_check(&s, &p, &err), USHER_ERR_INTERNAL);
+    ASSERT_CONTAINS(err.msg, "usher:");
+    ASSERT_CONTAINS(err.msg, "breaks the interference rule");
+    /* judged by the model, its late or overloaded replicas serve nothing */
+    plan_totals t;
+    plan_account(&s, &p);
+    plan_totals_of(&s, &p, &t);
+    ASSERT(!t.feasible && t.served < t.rate);
+    /* configurations made by hand, without the model's inputs: it cannot judge */
+    for (uint32_t m = 0; m < p.n; m++)
+        for (uint32_t c = 0; c < p.m[m].n_cfg; c++)
+            memset(&p.m[m].cfg[c].ir, 0, sizeof p.m[m].cfg[c].ir);
+    ASSERT_EQ_INT(plan_check(&s, &p, &err), USHER_ERR_INTERNAL);
+    ASSERT_CONTAINS(err.msg, "cannot judge");
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+    fixtures_free();
+}
+
 TEST(fixed_cluster_too_small_reports_unserved)
 {
     usher_error err;
@@ -648,7 +939,8 @@ TEST(json_output_shape)
                           "\"models\": [", "\"name\": \"bert\"", "\"rate\": ", "\"slo_ms\": ",
                           "\"goodput\": ", "\"totals\": {", "\"cost_per_hour\": ",
                           "\"compute_utilisation_pct\": ", "\"energy_kwh_per_hour\": ",
-                          "\"group\": \"g1\""};
+                          "\"group\": \"g1\"", "\"latency_colocated_ms\": ",
+                          "\"throughput_colocated\": "};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         ASSERT_CONTAINS(text, keys[i]);
     fixtures_free();
@@ -716,4 +1008,6 @@ TEST_MAIN(TEST_ENTRY(input_errors_name_file_line_and_field),
           TEST_ENTRY(usher_near_the_optimum), TEST_ENTRY(goodput_on_small_fixed_clusters),
           TEST_ENTRY(replan_20pct_moves_few_replicas),
           TEST_ENTRY(every_policy_on_a_medium_instance),
+          TEST_ENTRY(interference_safe_plans), TEST_ENTRY(classification_uses_dram_bandwidth),
+          TEST_ENTRY(interference_input_errors),
           TEST_ENTRY(every_allocation_failure_is_clean))

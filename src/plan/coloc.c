@@ -95,9 +95,13 @@ void plan_memo_init(plan_problem *p)
 int plan_coloc_type(plan_problem *p, uint16_t t, usher_error *err)
 {
     usher_error e;
-    if (if_device_of(p->t[t].g, &p->t[t].dev, &e) < 0)
+    if (!p->t[t].g)
+        return us_err_set(err, USHER_ERR_INVALID, "GPU type %s: not in the catalog", p->t[t].key);
+    if (if_device_of(p->t[t].g, &p->t[t].dev, &e) < 0) {
+        memset(&p->t[t].dev, 0, sizeof p->t[t].dev);
         return us_err_set(err, USHER_ERR_INVALID, "GPU type %s: %s (usher plan --interference "
                           "off plans without the model)", p->t[t].key, e.msg);
+    }
     return USHER_OK;
 }
 

@@ -103,6 +103,8 @@ typedef struct plan_type {
     size_t line;      /* where it was declared */
     if_device dev;    /* the interference model's view of the type (if_device_of); set
                          when the problem plans with the model */
+    double dram_per_share; /* with the model: the median over the candidates of this type
+                              of DRAM % per % of share (USHER's classification); 0: none */
 } plan_type;
 
 typedef struct plan_problem {
@@ -400,6 +402,15 @@ int plan_check(const plan_solution *s, const plan_problem *p, usher_error *err);
 const plan_policy *plan_policy_at(size_t i);
 
 int plan_usher(const plan_problem *p, plan_solution *s, usher_error *err);
+/* USHER's classes (usher.c, step 2): Creq against the memory side - Mreq, and
+ * with the interference model the DRAM bandwidth the configuration uses (% of
+ * the GPU's, averaged over its latency), the larger; 1.2 either way */
+typedef enum plan_class { PLAN_BALANCED, PLAN_COMPUTE_HEAVY, PLAN_MEMORY_HEAVY } plan_class;
+plan_class plan_usher_class(const plan_problem *p, const plan_cfg *c);
+/* USHER's steps 1-3 on p alone: gid[m] the group of model m (its
+ * representative model), cls[m] the class of its reference configuration
+ * (NULL: not wanted); 0 or USHER_ERR_NOMEM */
+int plan_usher_groups(const plan_problem *p, uint32_t *gid, plan_class *cls);
 int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err);
 int plan_gpulet(const plan_problem *p, plan_solution *s, usher_error *err);
 int plan_alpaserve(const plan_problem *p, plan_solution *s, usher_error *err);

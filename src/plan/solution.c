@@ -34,6 +34,7 @@ static void idx_free(plan_solution *s);
 
 static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
                        usher_error *err);
+static int dram_per_share(plan_problem *p);
 
 /* the shares the baselines run at (temporal policies: the whole GPU; static
  * MPS: halves) stay candidates even where smaller shares serve cheaper */
@@ -56,10 +57,12 @@ static bool dominated(const plan_cfg *a, const plan_cfg *b, bool model)
 int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **models,
                          usher_error *err)
 {
-    /* the interference model's view of every GPU type (errors name the type) */
-    for (uint16_t t = 0; p->interference && t < p->nt; t++) {
-        int rc = plan_coloc_type(p, t, err);
-        if (rc < 0)
+    /* the interference model's view of every GPU type (errors name the type);
+     * without the model, where the catalog allows (to judge such plans after) */
+    for (uint16_t t = 0; t < p->nt; t++) {
+        usher_error quiet;
+        int rc = plan_coloc_type(p, t, p->interference ? err : &quiet);
+        if (rc < 0 && p->interference)
             return rc;
     }
     if (p->interference)
@@ -97,7 +100,38 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     }
     us_map_free(&same);
     us_free(keys);
+    if (rc == USHER_OK && p->interference)
+        rc = dram_per_share(p) < 0 ? us_err_set(err, USHER_ERR_NOMEM, "out of memory") : rc;
     return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* per GPU type, the median DRAM % per % of share of its candidates: what a
+ * replica's DRAM use is measured against in USHER's classification */
+static int dram_per_share(plan_problem *p)
+{
+    uint32_t total = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        total += p->m[m].n_cfg;
+    double *v = us_calloc(total ? total : 1, sizeof *v);
+    if (!v)
+        return USHER_ERR_NOMEM;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        uint32_t n = 0;
+        for (uint32_t m = 0; m < p->n; m++)
+            for (uint32_t c = 0; c < p->m[m].n_cfg; c++)
+                if (p->m[m].cfg[c].type == t && p->m[m].cfg[c].creq > 0)
+                    v[n++] = p->m[m].cfg[c].dram_pct / p->m[m].cfg[c].creq;
+        qsort(v, n, sizeof *v, cmp_double);
+        p->t[t].dram_per_share = n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
+    }
+    us_free(v);
+    return USHER_OK;
 }
 
 #define N_BATCHES (sizeof batches / sizeof batches[0])
@@ -144,6 +178,10 @@ static int profile_type(plan_problem *p, usher_estimator *e, usher_model *model,
             if (p->interference && plan_coloc_cfg(p, x, &pr, m->slo_ms, &alone_ok, err) < 0)
                 return us_err_prefix(err, USHER_ERR_INVALID, "model '%s' on %s: ", m->name,
                                      p->t[t].key);
+            /* without the model: its inputs where they exist, unused by planning */
+            usher_error quiet;
+            if (!p->interference && p->t[t].dev.bw_gbs > 0 && if_replica_of(&pr, &x->ir, &quiet) < 0)
+                memset(&x->ir, 0, sizeof x->ir);
             if (alone_ok)
                 (*n)++;
         }

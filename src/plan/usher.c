@@ -60,12 +60,24 @@ typedef struct minfo {
 
 /* the memory side of a configuration for classification and grouping: the
  * larger of its memory (Mreq) and the DRAM bandwidth it uses (% of the GPU's,
- * averaged over its latency) - the resource co-located replicas contend for
+ * averaged over its latency) in units of the workload's typical DRAM use per
+ * share on its type (plan_type.dram_per_share) - the resource co-located
+ * replicas contend for, measured against the replicas it could be paired with
  * (docs/internals/plan.md, step 2). Without the interference model, Mreq alone
  * (the behaviour before it) */
 static double mem_side(const plan_problem *p, const plan_cfg *c)
 {
-    return p->interference && c->dram_pct > c->mreq ? c->dram_pct : c->mreq;
+    double rho = p->t[c->type].dram_per_share;
+    double dram = p->interference && rho > 0 ? c->dram_pct / rho : 0;
+    return dram > c->mreq ? dram : c->mreq;
+}
+
+plan_class plan_usher_class(const plan_problem *p, const plan_cfg *c)
+{
+    double mem = mem_side(p, c);
+    return c->creq >= 1.2 * mem ? PLAN_COMPUTE_HEAVY
+           : mem >= 1.2 * c->creq ? PLAN_MEMORY_HEAVY
+                                  : PLAN_BALANCED;
 }
 
 /* $/h per request/s of serving model m's whole rate with configuration c:
@@ -831,6 +843,31 @@ static int usher_once(const plan_problem *p, plan_solution *s, int force, usher_
         rc = absorb_improve(&u);
     run_free(&u);
     return rc < 0 ? us_err_set(err, rc, "out of memory") : rc;
+}
+
+int plan_usher_groups(const plan_problem *p, uint32_t *gid, plan_class *cls)
+{
+    plan_solution s;
+    if (plan_solution_init(&s, p, "usher") < 0)
+        return USHER_ERR_NOMEM;
+    usher_run u;
+    int rc = run_init(&u, p, &s, -1);
+    for (uint32_t m = 0; rc == USHER_OK && m < u.n; m++)
+        reference(&u, m);
+    if (rc == USHER_OK)
+        group_start(&u);
+    for (int pass = 0; pass < 2 && rc == USHER_OK; pass++)
+        rc = group_pass(&u);
+    for (uint32_t m = 0; rc == USHER_OK && m < u.n; m++) {
+        gid[m] = u.gid[m];
+        if (cls)
+            cls[m] = u.mi[m].ref_type >= 0
+                         ? plan_usher_class(p, &p->m[m].cfg[u.mi[m].ref_cfg[u.mi[m].ref_type]])
+                         : PLAN_BALANCED;
+    }
+    run_free(&u);
+    plan_solution_free(&s);
+    return rc;
 }
 
 /* better: more served, then cheaper */
