@@ -3,7 +3,9 @@
  *
  * A plan (plan.json, docs/plan-json.md) is run against a workload
  * (workload.yaml, docs/plan-input.md: models, rates, SLOs) on a virtual
- * clock: requests arrive (Poisson at each model's rate, seeded), are
+ * clock: requests arrive (Poisson at each model's rate, or another source:
+ * Gamma, diurnal, Zipf rates, Azure-shaped, an Azure trace, recorded
+ * arrivals; usher_sim_arrival_spec; seeded), are
  * admitted and batched by the serving runtime's own code, and each batch
  * takes the time the interference model gives for its replica beside the
  * replicas busy on the same GPU at that moment. The report has per-model
@@ -28,6 +30,7 @@
 #ifndef USHER_SIM_H
 #define USHER_SIM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -75,13 +78,65 @@ typedef int (*usher_sim_device_fn)(void *ctx, const char *gpu, double *bw_gbs, d
 /* The share of the simulated time done so far, [0, 1], now and then (a progress bar). */
 typedef void (*usher_sim_progress_fn)(void *ctx, double done);
 
+/* ---- arrivals ----------------------------------------------------------------------- */
+
+/* Where the requests come from (docs/simulator.md, Workloads). Every kind is seeded by
+ * usher_sim_params.seed and gives the same arrivals, bit for bit, for the same inputs. */
+typedef enum usher_sim_arrivals {
+    USHER_SIM_ARRIVALS_POISSON = 0, /* independent Poisson streams at each model's rate */
+    USHER_SIM_ARRIVALS_GAMMA,       /* per model a renewal process with Gamma gaps of mean
+                                       1/rate and CV cv (AlpaServe's re-sampling) */
+    USHER_SIM_ARRIVALS_DIURNAL,     /* Poisson at rate x (1 + amplitude sin(2 pi t / period_s)),
+                                       by thinning: rate is the mean over a period */
+    USHER_SIM_ARRIVALS_AZURE_SYNTH, /* shaped like the Azure Functions traces: the workload's
+                                       total rate over max(1000, models) functions with
+                                       heavy-tailed rates, timers and bursts, striped over the
+                                       models; per-model rates are what comes out */
+    USHER_SIM_ARRIVALS_AZURE_TRACE, /* the Azure Functions 2019 per-minute CSV files (trace),
+                                       functions mapped to models by trace_map, each minute's
+                                       count replayed exactly (uniform within the minute) */
+    USHER_SIM_ARRIVALS_FILE,        /* recorded arrivals: lines 'time_s model', the trace
+                                       format `usher load --arrivals trace:FILE` replays */
+} usher_sim_arrivals;
+
+/* How Azure trace functions are mapped to models (AlpaServe's; docs/simulator.md). */
+typedef enum usher_sim_trace_map {
+    USHER_SIM_MAP_STRIPE = 0, /* function i (in trace order) to model i mod n */
+    USHER_SIM_MAP_BLOCK = 1,  /* contiguous blocks of functions per model */
+    USHER_SIM_MAP_HASH = 2,   /* by a hash of the function's ids: stable across day files */
+} usher_sim_trace_map;
+
+typedef struct usher_sim_arrival_spec {
+    usher_sim_arrivals kind;     /* default POISSON */
+    double cv;                   /* GAMMA: coefficient of variation of the gaps, [0, 100];
+                                    default 1 */
+    double period_s;             /* DIURNAL: the cycle, seconds, (0, 1e7]; default 86400 */
+    double amplitude;            /* DIURNAL: [0, 1]; default 0.5 */
+    const char *const *trace;    /* AZURE_TRACE: n_trace CSV files, consecutive days */
+    uint32_t n_trace;            /* 1 .. 64 */
+    usher_sim_trace_map trace_map; /* AZURE_TRACE; default STRIPE */
+    uint64_t trace_start_minute; /* AZURE_TRACE: the first minute replayed, from 0 (the first
+                                    file's column '1'); time 0 of the run */
+    uint64_t trace_minutes;      /* AZURE_TRACE: minutes replayed; 0: to the end of the files */
+    const char *file;            /* FILE: the recorded arrivals */
+    double zipf_s;               /* < 0 (default -1): each model at its workload rate; 0 .. 10:
+                                    POISSON, GAMMA or DIURNAL rates split by Zipf(s) popularity
+                                    over the workload's models (ranks dealt by the seed),
+                                    summing to the workload's total rate */
+} usher_sim_arrival_spec;
+
 typedef struct usher_sim_params {
     const char *plan;                 /* plan.json, required */
     const usher_sim_workload *workload; /* required: every model of the plan is in it, and the
                                            reverse */
-    double duration_s;                /* seconds of arrivals; default 60 */
+    double duration_s;                /* seconds of arrivals; default 60. With AZURE_TRACE or
+                                         FILE arrivals, 0 is the trace's own length (the slice's
+                                         minutes; the file's last arrival + 1 us, as usher load
+                                         takes it); a shorter duration cuts the trace */
     uint64_t seed;                    /* default 1 */
-    double rate_scale;                /* every rate times this; default 1 */
+    double rate_scale;                /* every rate times this; default 1. AZURE_TRACE: not 1
+                                         replays each minute as Poisson at rate_scale x its
+                                         count instead of the exact count; FILE: must be 1 */
     int interference;                 /* 1 (default): batches slowed by the GPU's busy replicas
                                          (docs/interference.md); 0: each at its alone latency */
     double interval_s;                /* time series resolution; 0 (default): none */
@@ -90,6 +145,7 @@ typedef struct usher_sim_params {
     void *ctx;
     usher_sim_progress_fn progress;   /* NULL: none */
     void *progress_ctx;
+    usher_sim_arrival_spec arrivals;  /* default: Poisson at the workload's rates */
 } usher_sim_params;
 
 usher_sim_params usher_sim_default_params(void);
@@ -98,6 +154,8 @@ typedef struct usher_sim_report usher_sim_report;
 
 /*
  * Run the plan under the workload. Errors name the file, line and field:
+ * the arrivals (a trace or arrivals file: "FILE:LINE: field N (NAME): ...";
+ * a spec out of range: USHER_ERR_INVALID naming the parameter),
  * the plan (pf reader: USHER_ERR_PARSE), a plan and workload that do not
  * match (USHER_ERR_INVALID: a replica's model not in the workload, a
  * workload model not in the plan), a profile or device the callbacks refuse
@@ -118,11 +176,54 @@ typedef struct usher_sim_summary {
 } usher_sim_summary;
 
 int usher_sim_report_summary(const usher_sim_report *r, usher_sim_summary *out);
+
+/* One model's figures from a report (i in workload order; USHER_ERR_INVALID past the end).
+ * rate is the offered mean (the workload's, or Zipf's, times rate_scale); for AZURE_SYNTH,
+ * AZURE_TRACE and FILE arrivals, whose per-model rates are not given up front, the
+ * model's arrivals over the duration. */
+typedef struct usher_sim_model_summary {
+    const char *name;          /* belongs to the report */
+    double rate;
+    uint64_t requests, served, late, rejected;
+    double goodput, slo_attainment_pct;
+    double mean_ms, p50_ms, p99_ms, p999_ms; /* of the served requests */
+} usher_sim_model_summary;
+
+int usher_sim_report_model(const usher_sim_report *r, uint32_t i, usher_sim_model_summary *out);
 /* The report as one JSON object (docs/simulator.md; no wall-clock figure, so
  * the same inputs and seed give the same bytes), released with usher_free. */
 int usher_sim_report_json(const usher_sim_report *r, char **out, usher_error *err);
 /* The readable table (with the wall-clock speed of the run). */
 void usher_sim_report_print(const usher_sim_report *r, FILE *f);
+
+/* ---- measured profiles ----------------------------------------------------------------- */
+
+/*
+ * Batch latencies measured elsewhere (a live server's, a benchmark's) as the simulator's
+ * profiles, instead of the estimator's: a CSV file whose header names the columns
+ *
+ *   model,batch,latency_ms[,gpu][,gpu_ms,compute_ms,mem_bound_ms,dram_mb,l2_working_set_mb]
+ *
+ * one row per model and batch size (and GPU type, when the gpu column is there and the row
+ * gives one; rows without are for any type). Sizes between rows are interpolated linearly,
+ * none outside. The five interference fields (usher_profile's) come all together or not at
+ * all: without them the table has no GPU figures and the run must be without interference.
+ * The format in full: src/sim/profile_table.c and docs/simulator.md.
+ *
+ * load: every model name must be the workload's; errors name the file, line and field
+ * (USHER_ERR_PARSE), USHER_ERR_IO, USHER_ERR_NOMEM; *out is NULL on failure.
+ * fn: a usher_sim_profile_fn with ctx = the table (USHER_ERR_NOT_FOUND, naming the file, for
+ * a model or batch size it does not cover).
+ */
+typedef struct usher_sim_profile_table usher_sim_profile_table;
+
+int usher_sim_profile_table_load(const char *path, const usher_sim_workload *w,
+                                 usher_sim_profile_table **out, usher_error *err);
+void usher_sim_profile_table_free(usher_sim_profile_table *t); /* NULL is fine */
+/* true when the file gives the interference fields */
+bool usher_sim_profile_table_has_gpu_fields(const usher_sim_profile_table *t);
+int usher_sim_profile_table_fn(void *ctx, uint32_t model, const char *gpu, int64_t batch,
+                               double share_pct, usher_profile *out, usher_error *err);
 
 #ifdef __cplusplus
 }

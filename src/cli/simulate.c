@@ -24,22 +24,47 @@ static void help(FILE *f)
     fprintf(f,
             "usage: usher simulate --plan plan.json --workload workload.yaml [--duration S]\n"
             "                      [--seed N] [--rate-scale X] [--no-interference]\n"
-            "                      [--interval S] [--json] [--quiet]\n"
+            "                      [--arrivals poisson|gamma:CV|diurnal:PERIOD_S:AMPLITUDE|azure-synth]\n"
+            "                      [--zipf S] [--trace FILE.csv ... [--trace-map stripe|block|hash]\n"
+            "                      [--trace-minutes A:B]] [--arrivals-file FILE]\n"
+            "                      [--profile FILE.csv] [--interval S] [--json] [--quiet]\n"
             "                      [--calibration FILE] [--framework NAME]\n"
             "\n"
-            "Runs the plan under Poisson arrivals at the workload's rates, with the\n"
-            "server's own batching and admission on a virtual clock and each batch slowed\n"
-            "by the replicas busy beside it on its GPU (the interference model), and\n"
-            "reports goodput, SLO attainment, latency percentiles and queueing per model,\n"
-            "utilisation per GPU, GPUs, $/h and energy. docs/simulator.md.\n"
+            "Runs the plan under arrivals at the workload's rates (Poisson unless asked\n"
+            "otherwise), with the server's own batching and admission on a virtual clock\n"
+            "and each batch slowed by the replicas busy beside it on its GPU (the\n"
+            "interference model), and reports goodput, SLO attainment, latency percentiles\n"
+            "and queueing per model, utilisation per GPU, GPUs, $/h and energy.\n"
+            "docs/simulator.md.\n"
             "\n"
             "  --plan FILE        plan.json (usher plan -o)\n"
             "  --workload FILE    workload.yaml: the plan's models, rates and SLOs\n"
-            "  --duration S       seconds of arrivals (default 60)\n"
+            "  --duration S       seconds of arrivals (default 60; with --trace or\n"
+            "                     --arrivals-file, the trace's length)\n"
             "  --seed N           seed of the arrivals (default 1): the same seed gives the\n"
             "                     same report, byte for byte\n"
-            "  --rate-scale X     every rate times X (default 1)\n"
+            "  --rate-scale X     every rate times X (default 1; a trace is then replayed as\n"
+            "                     Poisson at X times each minute's count)\n"
             "  --no-interference  every batch at its alone latency\n"
+            "  --arrivals KIND    poisson (default); gamma:CV, gaps with that coefficient of\n"
+            "                     variation (0 to 100; AlpaServe's); diurnal:PERIOD_S:AMPLITUDE,\n"
+            "                     rates times 1 + AMPLITUDE sin(2 pi t / PERIOD_S); azure-synth,\n"
+            "                     the workload's total rate as Azure-Functions-shaped traffic\n"
+            "                     (1000 functions: heavy-tailed rates, timers, bursts)\n"
+            "  --zipf S           the workload's total rate split over its models by Zipf(S)\n"
+            "                     popularity (0 to 10; ranks dealt by the seed), with poisson,\n"
+            "                     gamma or diurnal arrivals\n"
+            "  --trace FILE.csv   an Azure Functions 2019 per-minute trace\n"
+            "                     (invocations_per_function_md.anon.dNN.csv); repeat for\n"
+            "                     consecutive days; each minute's count replayed exactly\n"
+            "  --trace-map M      functions to models: stripe (default), block or hash\n"
+            "  --trace-minutes A:B  replay minutes A to B-1, from 0 (0:60: the first hour)\n"
+            "  --arrivals-file F  recorded arrivals, lines 'time_s model' (the trace format\n"
+            "                     of usher load --arrivals trace:FILE)\n"
+            "  --profile FILE     measured batch latencies instead of the estimator's: CSV with\n"
+            "                     a header, columns model,batch,latency_ms[,gpu] (interference\n"
+            "                     off unless it also gives gpu_ms,compute_ms,mem_bound_ms,\n"
+            "                     dram_mb,l2_working_set_mb)\n"
             "  --interval S       a time series of goodput and SLO attainment per model at\n"
             "                     this resolution (in the JSON)\n"
             "  --json             one JSON object (fields: docs/simulator.md)\n"
@@ -55,6 +80,7 @@ typedef struct sim_cli {
     const usher_sim_workload *w;
     usher_model **models; /* per workload model; shared when they name one file */
     int *precision;
+    usher_sim_profile_table *table; /* --profile: measured latencies */
     /* progress */
     double t0;
     int shown; /* percent last drawn, -1: none yet */
@@ -77,6 +103,13 @@ static int profile(void *ctx, uint32_t model, const char *gpu, int64_t batch, do
     ep.share_pct = share_pct;
     ep.precision = (usher_precision)c->precision[model];
     return usher_estimate(c->e, c->models[model], &ep, out, err);
+}
+
+static int table_profile(void *ctx, uint32_t model, const char *gpu, int64_t batch,
+                         double share_pct, usher_profile *out, usher_error *err)
+{
+    return usher_sim_profile_table_fn(((sim_cli *)ctx)->table, model, gpu, batch, share_pct, out,
+                                      err);
 }
 
 static int device(void *ctx, const char *gpu, double *bw, double *l2, usher_error *err)
@@ -149,11 +182,68 @@ static bool parse_double(const char *s, double lo, double hi, double *out)
     return true;
 }
 
+/* --arrivals KIND; false with the message printed */
+static bool parse_arrivals(const char *v, usher_sim_arrival_spec *a)
+{
+    char *end;
+    if (strcmp(v, "poisson") == 0) {
+        a->kind = USHER_SIM_ARRIVALS_POISSON;
+    } else if (strcmp(v, "azure-synth") == 0) {
+        a->kind = USHER_SIM_ARRIVALS_AZURE_SYNTH;
+    } else if (strncmp(v, "gamma:", 6) == 0) {
+        a->kind = USHER_SIM_ARRIVALS_GAMMA;
+        if (!parse_double(v + 6, 0, 100, &a->cv)) {
+            fprintf(stderr, "usher simulate: --arrivals %s: gamma:CV takes a coefficient of "
+                            "variation from 0 to 100 (gamma:4)\n", v);
+            return false;
+        }
+    } else if (strncmp(v, "diurnal:", 8) == 0) {
+        a->kind = USHER_SIM_ARRIVALS_DIURNAL;
+        a->period_s = strtod(v + 8, &end);
+        bool ok = end != v + 8 && *end == ':' && a->period_s > 0 && a->period_s <= 1e7 &&
+                  parse_double(end + 1, 0, 1, &a->amplitude);
+        if (!ok) {
+            fprintf(stderr, "usher simulate: --arrivals %s: diurnal:PERIOD_S:AMPLITUDE takes a "
+                            "period in seconds (0 to 1e7] and an amplitude from 0 to 1 "
+                            "(diurnal:86400:0.5)\n", v);
+            return false;
+        }
+    } else {
+        fprintf(stderr, "usher simulate: --arrivals %s: expected poisson, gamma:CV, "
+                        "diurnal:PERIOD_S:AMPLITUDE or azure-synth\n", v);
+        return false;
+    }
+    return true;
+}
+
+/* --trace-minutes A:B, 0 <= A < B */
+static bool parse_minutes(const char *v, uint64_t *start, uint64_t *n)
+{
+    char a[32];
+    const char *colon = strchr(v, ':');
+    int64_t lo, hi;
+    if (!colon || (size_t)(colon - v) >= sizeof a)
+        return false;
+    memcpy(a, v, (size_t)(colon - v));
+    a[colon - v] = 0;
+    if (!cli_parse_i64(a, 0, 100000000, &lo) || !cli_parse_i64(colon + 1, 1, 100000000, &hi) ||
+        hi <= lo)
+        return false;
+    *start = (uint64_t)lo;
+    *n = (uint64_t)(hi - lo);
+    return true;
+}
+
+#define MAX_TRACES 64 /* the importer's SIM_TRACE_MAX_FILES */
+
 int cli_simulate(int argc, char **argv)
 {
     usher_sim_params p = usher_sim_default_params();
-    const char *plan = NULL, *wl = NULL, *calib = NULL, *framework = NULL;
-    bool json = false, quiet = false;
+    const char *plan = NULL, *wl = NULL, *calib = NULL, *framework = NULL, *prof = NULL;
+    bool json = false, quiet = false, duration_given = false, arrivals_given = false;
+    bool map_given = false, minutes_given = false;
+    static const char *traces[MAX_TRACES];
+    uint32_t n_traces = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -180,7 +270,51 @@ int cli_simulate(int argc, char **argv)
                 fprintf(stderr, "usher simulate: --duration is seconds, 0.001 to 1e7\n");
                 return CLI_USAGE;
             }
+            duration_given = true;
             i++;
+        } else if (strcmp(a, "--arrivals") == 0 && v) {
+            if (!parse_arrivals(v, &p.arrivals))
+                return CLI_USAGE;
+            arrivals_given = true;
+            i++;
+        } else if (strcmp(a, "--zipf") == 0 && v) {
+            if (!parse_double(v, 0, 10, &p.arrivals.zipf_s)) {
+                fprintf(stderr, "usher simulate: --zipf is an exponent from 0 to 10\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--trace") == 0 && v) {
+            if (n_traces == MAX_TRACES) {
+                fprintf(stderr, "usher simulate: at most %d --trace files\n", MAX_TRACES);
+                return CLI_USAGE;
+            }
+            traces[n_traces++] = argv[++i];
+        } else if (strcmp(a, "--trace-map") == 0 && v) {
+            if (strcmp(v, "stripe") == 0) {
+                p.arrivals.trace_map = USHER_SIM_MAP_STRIPE;
+            } else if (strcmp(v, "block") == 0) {
+                p.arrivals.trace_map = USHER_SIM_MAP_BLOCK;
+            } else if (strcmp(v, "hash") == 0) {
+                p.arrivals.trace_map = USHER_SIM_MAP_HASH;
+            } else {
+                fprintf(stderr, "usher simulate: --trace-map %s: expected stripe, block or "
+                                "hash\n", v);
+                return CLI_USAGE;
+            }
+            map_given = true;
+            i++;
+        } else if (strcmp(a, "--trace-minutes") == 0 && v) {
+            if (!parse_minutes(v, &p.arrivals.trace_start_minute, &p.arrivals.trace_minutes)) {
+                fprintf(stderr, "usher simulate: --trace-minutes %s: expected A:B, minutes "
+                                "from 0 with A < B (0:60: the first hour)\n", v);
+                return CLI_USAGE;
+            }
+            minutes_given = true;
+            i++;
+        } else if (strcmp(a, "--arrivals-file") == 0 && v) {
+            p.arrivals.file = argv[++i];
+        } else if (strcmp(a, "--profile") == 0 && v) {
+            prof = argv[++i];
         } else if (strcmp(a, "--interval") == 0 && v) {
             if (!parse_double(v, 1e-3, 1e7, &p.interval_s)) {
                 fprintf(stderr, "usher simulate: --interval is seconds, 0.001 to 1e7\n");
@@ -210,7 +344,39 @@ int cli_simulate(int argc, char **argv)
         help(stderr);
         return CLI_USAGE;
     }
-    if (p.interval_s > p.duration_s) {
+    /* one source of arrivals */
+    int sources = (arrivals_given || p.arrivals.zipf_s >= 0) + (n_traces > 0) +
+                  (p.arrivals.file != NULL);
+    if (sources > 1) {
+        fprintf(stderr, "usher simulate: --arrivals/--zipf, --trace and --arrivals-file are "
+                        "different sources of arrivals: give one\n");
+        return CLI_USAGE;
+    }
+    if ((map_given || minutes_given) && n_traces == 0) {
+        fprintf(stderr, "usher simulate: --trace-map and --trace-minutes go with --trace\n");
+        return CLI_USAGE;
+    }
+    if (n_traces > 0) {
+        p.arrivals.kind = USHER_SIM_ARRIVALS_AZURE_TRACE;
+        p.arrivals.trace = traces;
+        p.arrivals.n_trace = n_traces;
+    } else if (p.arrivals.file) {
+        p.arrivals.kind = USHER_SIM_ARRIVALS_FILE;
+        if (p.rate_scale != 1) {
+            fprintf(stderr, "usher simulate: --rate-scale: recorded arrivals (--arrivals-file) "
+                            "are replayed as they are\n");
+            return CLI_USAGE;
+        }
+    }
+    if (p.arrivals.zipf_s >= 0 && p.arrivals.kind == USHER_SIM_ARRIVALS_AZURE_SYNTH) {
+        fprintf(stderr, "usher simulate: --zipf goes with poisson, gamma or diurnal arrivals "
+                        "(azure-synth functions have their own rates)\n");
+        return CLI_USAGE;
+    }
+    bool trace = n_traces > 0 || p.arrivals.file;
+    if (trace && !duration_given)
+        p.duration_s = 0; /* the trace's length */
+    if ((duration_given || !trace) && p.interval_s > p.duration_s) {
         fprintf(stderr, "usher simulate: --interval %g is longer than --duration %g\n",
                 p.interval_s, p.duration_s);
         return CLI_USAGE;
@@ -221,6 +387,7 @@ int cli_simulate(int argc, char **argv)
     sim_cli c = {.shown = -1};
     usher_sim_workload *w = NULL;
     usher_sim_report *r = NULL;
+    usher_sim_profile_table *table = NULL;
     char *js = NULL;
     if (usher_sim_workload_load(wl, &w, &err) < 0) {
         fprintf(stderr, "usher simulate: %s\n", err.msg);
@@ -237,18 +404,29 @@ int cli_simulate(int argc, char **argv)
     memset(models, 0, sizeof models);
     c.models = models;
     c.precision = precision;
-    if (load_models(&c, wl) < 0)
+    if (prof) { /* measured latencies: the table, not the estimator, gives the profiles */
+        if (usher_sim_profile_table_load(prof, w, &table, &err) < 0) {
+            fprintf(stderr, "usher simulate: %s\n", err.msg);
+            goto out;
+        }
+        if (!usher_sim_profile_table_has_gpu_fields(table))
+            p.interference = 0; /* nothing to judge co-location by */
+    } else if (load_models(&c, wl) < 0) {
         goto out;
-    usher_estimator_params ep = usher_estimator_default_params();
-    ep.calibration = calib;
-    ep.framework = framework;
-    if (usher_estimator_new(&ep, &c.e, &err) < 0) {
-        fprintf(stderr, "usher simulate: %s\n", err.msg);
-        goto out;
+    }
+    if (!prof || p.interference) { /* the estimator: profiles, or the catalog's devices */
+        usher_estimator_params ep = usher_estimator_default_params();
+        ep.calibration = calib;
+        ep.framework = framework;
+        if (usher_estimator_new(&ep, &c.e, &err) < 0) {
+            fprintf(stderr, "usher simulate: %s\n", err.msg);
+            goto out;
+        }
     }
     p.plan = plan;
     p.workload = w;
-    p.profile = profile;
+    c.table = table;
+    p.profile = prof ? table_profile : profile;
     p.device = device;
     p.ctx = &c;
     if (!quiet && isatty(STDERR_FILENO)) {
@@ -278,6 +456,7 @@ out:
     usher_sim_report_free(r);
     models_free(&c);
     usher_estimator_free(c.e);
+    usher_sim_profile_table_free(table);
     usher_sim_workload_free(w);
     return ret;
 }

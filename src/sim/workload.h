@@ -223,4 +223,24 @@ sim_azure_trace_params sim_azure_trace_default_params(void);
 int sim_source_azure_trace(const sim_azure_trace_params *p, sim_source **out,
                            sim_azure_trace_stats *stats, usher_error *err);
 
+/* --- recorded arrivals: usher load's trace format -----------------------------
+ * A file of lines "time_s model" (src/sim/arrivals_file.c has the format: the
+ * one `usher load --arrivals trace:FILE` replays), each model a name of
+ * names[0..n_models), replayed as written: times rounded to the microsecond
+ * as usher load rounds them, sorted by (time, model). The file is read,
+ * checked and sorted when the source is created (16 bytes per arrival, the
+ * file at most 1 GiB): errors name "FILE:LINE: field N (NAME): ..."
+ * (USHER_ERR_PARSE), USHER_ERR_IO for a file that cannot be read,
+ * USHER_ERR_LIMIT past 2^26 arrivals, USHER_ERR_NOMEM. *last_ns (when not
+ * NULL) receives the last arrival's time. */
+typedef struct sim_lines_params {
+    const char *path;
+    const char *const *names; /* the workload's model names: an arrival's model is its index */
+    uint32_t n_models;
+    const char *names_label;  /* where the names come from, for messages ("w.yaml") */
+} sim_lines_params;
+
+int sim_source_lines(const sim_lines_params *p, sim_source **out, uint64_t *last_ns,
+                     usher_error *err);
+
 #endif
