@@ -19,10 +19,13 @@ root=$(pwd)
 
 # procps: pgrep (tests/test_serve_cli.sh looks for orphan workers); python3-numpy:
 # tests/check_normal_floats.py (python3-onnx depends on it too); make: for a
-# machine where this script was run by hand before the first `make`
+# machine where this script was run by hand before the first `make`;
+# chromium and fonts-dejavu-core: tests/test_sim_html.sh opens usher simulate's HTML
+# report in a real headless browser and checks what it renders (the font so that the
+# plots' text has glyphs on a bare machine)
 APT_PKGS=(cmake ninja-build make gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev
           libmicrohttpd-dev libprotobuf-c-dev libonnx-dev python3 python3-onnx python3-numpy
-          ca-certificates curl wrk procps)
+          ca-certificates curl wrk procps chromium fonts-dejavu-core)
 
 missing=()
 # npm may come from elsewhere (NodeSource); Debian's only when there is none

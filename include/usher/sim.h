@@ -225,6 +225,57 @@ bool usher_sim_profile_table_has_gpu_fields(const usher_sim_profile_table *t);
 int usher_sim_profile_table_fn(void *ctx, uint32_t model, const char *gpu, int64_t batch,
                                double share_pct, usher_profile *out, usher_error *err);
 
+/* ---- plots and the HTML page (docs/simulator.md, "Reports") ---------------------------- */
+
+/*
+ * The report as one self-contained HTML page (inline SVG and CSS; no script, no external
+ * resource), written to path atomically: the totals, the per-model and per-GPU tables, the
+ * latency CDFs, with a time series (interval_s > 0) the per-GPU utilisation heat map and
+ * goodput over time, and with a sweep (n_sweep runs of the same plan and workload at
+ * several rate scales, 1 to 64; NULL and 0: none) goodput and SLO attainment against the
+ * offered load. The same reports give the same bytes (no wall-clock figure).
+ * USHER_ERR_INVALID (no report, a sweep of other workloads, too many runs), USHER_ERR_IO
+ * (naming the path), USHER_ERR_NOMEM; on failure the file at path is left as it was.
+ */
+int usher_sim_report_html(const usher_sim_report *r, const usher_sim_report *const *sweep,
+                          size_t n_sweep, const char *path, usher_error *err);
+/*
+ * Each plot of the page as its own .svg file in dir (made if missing), each written
+ * atomically: latency-cdf.svg; with a time series gpu-utilisation.svg and goodput-time.svg;
+ * with a sweep sweep-goodput.svg and sweep-attainment.svg. Errors as above; files written
+ * before a failure stay.
+ */
+int usher_sim_report_svgs(const usher_sim_report *r, const usher_sim_report *const *sweep,
+                          size_t n_sweep, const char *dir, usher_error *err);
+
+/* A line plot of any series (x, y) per label, drawn as the report's plots are (usher
+ * compare's cost against load): title, axes with ticks and labels, legend. */
+typedef struct usher_sim_plot_series {
+    const char *label;
+    const double *x, *y;   /* n points; a point that is not finite breaks the line */
+    size_t n;
+} usher_sim_plot_series;
+
+typedef struct usher_sim_plot {
+    const char *id;        /* the <svg> element's id, [A-Za-z0-9_-], 1 to 48 bytes; default
+                              "plot" (ids must differ between plots of one page) */
+    const char *title;     /* required */
+    const char *subtitle;  /* NULL (default): none */
+    const char *x_label, *y_label; /* required */
+    const usher_sim_plot_series *series;
+    size_t n_series;       /* the first 12 are drawn; the legend says how many are not */
+    double x_min, x_max, y_min, y_max; /* NAN (default): from the data (y from 0 when no y is
+                                          negative) */
+    int x_log;             /* 1: logarithmic x axis (points with x <= 0 left out); default 0 */
+    int markers;           /* 1: a dot at every point; default 0 */
+} usher_sim_plot;
+
+usher_sim_plot usher_sim_default_plot(void);
+/* One standalone SVG document (labels XML-escaped), released with usher_free.
+ * USHER_ERR_INVALID for a missing title or label, a bad id or a series without points
+ * arrays; USHER_ERR_NOMEM. On failure *out is NULL. */
+int usher_sim_plot_svg(const usher_sim_plot *p, char **out, usher_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "simulate_report.h"
 #include "usher/estimate.h"
 #include "usher/interfere.h"
 #include "usher/model.h"
@@ -28,6 +29,7 @@ static void help(FILE *f)
             "                      [--zipf S] [--trace FILE.csv ... [--trace-map stripe|block|hash]\n"
             "                      [--trace-minutes A:B]] [--arrivals-file FILE]\n"
             "                      [--profile FILE.csv] [--interval S] [--json] [--quiet]\n"
+            "                      [--sweep X,Y,...] [--html FILE] [--svg-dir DIR]\n"
             "                      [--calibration FILE] [--framework NAME]\n"
             "\n"
             "Runs the plan under arrivals at the workload's rates (Poisson unless asked\n"
@@ -67,6 +69,13 @@ static void help(FILE *f)
             "                     dram_mb,l2_working_set_mb)\n"
             "  --interval S       a time series of goodput and SLO attainment per model at\n"
             "                     this resolution (in the JSON)\n"
+            "  --sweep X,Y,...    also run at each rate scale: goodput and SLO attainment\n"
+            "                     against the offered load (a table; with --json,\n"
+            "                     {\"report\": ..., \"sweep\": [...]}; plots)\n"
+            "  --html FILE        one self-contained HTML page: the tables and every plot\n"
+            "                     (latency CDFs, per-GPU utilisation heat map, goodput over\n"
+            "                     time, the sweep's); without --interval, one of ~100 steps\n"
+            "  --svg-dir DIR      each plot as its own DIR/NAME.svg\n"
             "  --json             one JSON object (fields: docs/simulator.md)\n"
             "  --quiet            no progress bar\n"
             "  --calibration F    the estimator's calibration table (docs/calibration.md)\n"
@@ -242,6 +251,7 @@ int cli_simulate(int argc, char **argv)
     const char *plan = NULL, *wl = NULL, *calib = NULL, *framework = NULL, *prof = NULL;
     bool json = false, quiet = false, duration_given = false, arrivals_given = false;
     bool map_given = false, minutes_given = false;
+    cli_sim_outputs outs = {0}; /* --sweep, --html, --svg-dir */
     static const char *traces[MAX_TRACES];
     uint32_t n_traces = 0;
     for (int i = 1; i < argc; i++) {
@@ -251,6 +261,13 @@ int cli_simulate(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             help(stdout);
             return CLI_OK;
+        } else if (strcmp(a, "--html") == 0 && v) {
+            outs.html = argv[++i];
+        } else if (strcmp(a, "--svg-dir") == 0 && v) {
+            outs.svg_dir = argv[++i];
+        } else if (strcmp(a, "--sweep") == 0 && v) {
+            if (!cli_sim_parse_sweep(argv[++i], &outs))
+                return CLI_USAGE;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (strcmp(a, "--quiet") == 0) {
@@ -381,6 +398,7 @@ int cli_simulate(int argc, char **argv)
                 p.interval_s, p.duration_s);
         return CLI_USAGE;
     }
+    cli_sim_outputs_prepare(&p, &outs); /* plots want a time series */
 
     int ret = CLI_FAIL;
     usher_error err = {0};
@@ -439,6 +457,10 @@ int cli_simulate(int argc, char **argv)
         fprintf(stderr, "\r%60s\r", ""); /* the bar goes away */
     if (rc < 0) {
         fprintf(stderr, "usher simulate: %s\n", err.msg);
+        goto out;
+    }
+    if (cli_sim_outputs_wanted(&outs)) { /* the sweep's runs, then every output */
+        ret = cli_sim_outputs_run(&p, r, &outs, json, quiet);
         goto out;
     }
     if (json) {

@@ -499,3 +499,9 @@ void usher_sim_report_print(const usher_sim_report *r, FILE *f)
     if (r)
         sim_report_print(r->r, f);
 }
+
+/* the engine's report behind a public one (report_api.c: the plots and the page) */
+const sim_report *sim_report_of(const usher_sim_report *r)
+{
+    return r ? r->r : NULL;
+}

@@ -193,6 +193,10 @@ void sim_report_free(sim_report *r); /* NULL is fine */
 int sim_report_json(const sim_report *r, bool wall, us_buf *out);
 /* The readable table. */
 void sim_report_print(const sim_report *r, FILE *f);
+/* The engine's report behind a public one (api.c; the plots and the page of report_api.c);
+ * NULL for NULL. */
+struct usher_sim_report;
+const sim_report *sim_report_of(const struct usher_sim_report *r);
 
 /* ---- the workload file (input.c) ------------------------------------------------------ */
 
