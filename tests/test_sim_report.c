@@ -218,7 +218,7 @@ TEST(heat_map_averages_past_its_cells)
     const char *s = us_buf_str(&b);
     size_t cells = count(s, "<rect x=") - 1; /* the background */
     ASSERT_EQ_U64(cells, 50 * 134);
-    ASSERT_CONTAINS(s, "a row is the mean of 4 GPUs, a column of 3 intervals");
+    ASSERT_CONTAINS(s, "; a row: the mean of 4 GPUs; a column: 3 intervals");
     /* the last column holds one interval; the others 3 of alternating 0 and 100 over 4
      * GPUs: 50% in every cell (viridis at 50: #21918c) */
     ASSERT_EQ_U64(count(s, "fill=\"#21918c\""), 50 * 134);

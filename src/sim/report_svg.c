@@ -258,6 +258,17 @@ static void ticks_log(ticks *t, double lo, double hi)
             t->label[t->n++] = all || i == 0;
         }
     }
+    /* the axis' ends labelled too when a third of a decade or more from a labelled tick */
+    int first = -1, last = -1;
+    for (int i = 0; i < t->n; i++)
+        if (t->label[i]) {
+            last = i;
+            first = first < 0 ? i : first;
+        }
+    if (t->n && first > 0 && log10(t->v[first] / t->v[0]) >= 0.3)
+        t->label[0] = true;
+    if (t->n && last >= 0 && last < t->n - 1 && log10(t->v[t->n - 1] / t->v[last]) >= 0.3)
+        t->label[t->n - 1] = true;
 }
 
 /* a tick label: thousands as k and millions as M when the axis reaches them, as many
@@ -277,7 +288,19 @@ static void fmt_tick(char *s, size_t n, double v, double step, double amax)
     int dec = 0; /* the fewest decimals that write every multiple of the step exactly */
     for (double f = st; dec < 6 && fabs(f - round(f)) > 1e-6 * (f > 1 ? f : 1); f *= 10)
         dec++;
-    snprintf(s, n, "%.*f%s", dec, v / scale, v == 0 ? "" : suffix);
+    if (v == 0) {
+        snprintf(s, n, "0");
+        return;
+    }
+    snprintf(s, n, "%.*f", dec, v / scale);
+    size_t k = strlen(s); /* 5.0k -> 5k beside 2.5k and 7.5k */
+    if (strchr(s, '.')) {
+        while (k > 0 && s[k - 1] == '0')
+            s[--k] = 0;
+        if (k > 0 && s[k - 1] == '.')
+            s[--k] = 0;
+    }
+    snprintf(s + k, n - k, "%s", suffix);
 }
 
 static double ticks_amax(const ticks *t)
@@ -385,15 +408,23 @@ int sim_svg_xy(us_buf *o, const sim_xy_plot *p)
     axis ax = {.lo = x0, .hi = x1, .log = p->x_log, .p0 = PL, .p1 = PR};
     axis ay = {.lo = y0, .hi = y1, .p0 = PB, .p1 = PT};
     ticks xt, yt;
+    /* a range the caller fixed is kept (ticks inside it); one from the data is widened to
+     * whole steps */
     double ystep;
-    range_lin(&ay.lo, &ay.hi, &ystep);
+    if (isfinite(p->y_min) && isfinite(p->y_max) && ay.hi > ay.lo)
+        ystep = nice_step(ay.hi - ay.lo, 5);
+    else
+        range_lin(&ay.lo, &ay.hi, &ystep);
     ticks_lin(&yt, ay.lo, ay.hi, ystep);
     if (p->x_log) {
         range_log(&ax.lo, &ax.hi);
         ticks_log(&xt, ax.lo, ax.hi);
     } else {
         double xstep;
-        range_lin(&ax.lo, &ax.hi, &xstep);
+        if (isfinite(p->x_min) && isfinite(p->x_max) && ax.hi > ax.lo)
+            xstep = nice_step(ax.hi - ax.lo, 6);
+        else
+            range_lin(&ax.lo, &ax.hi, &xstep);
         ticks_lin(&xt, ax.lo, ax.hi, xstep);
     }
 
@@ -415,7 +446,7 @@ int sim_svg_xy(us_buf *o, const sim_xy_plot *p)
                          "opacity=\"0.85\"/>\n", px, PT, px, PB,
                       series_color(&p->series[k], k));
     }
-    for (size_t k = 0; k < ns; k++) {
+    for (size_t k = ns; k-- > 0;) { /* the first in the legend (all models) on top */
         const sim_xy_series *s = &p->series[k];
         const char *dash = series_dash(s, k);
         us_buf_printf(o, "<path class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
@@ -481,29 +512,45 @@ int sim_svg_xy(us_buf *o, const sim_xy_plot *p)
 
 /* ---- plots of a report -------------------------------------------------------------------- */
 
-/* up to max model indices, those with the largest key (ties: the earlier model), returned in
- * the report's order (the legend follows the tables) */
-static size_t top_models(const sim_report *r, bool by_served, uint32_t *idx, size_t max)
+/* the smallest of the kept models by requests, the latest among equals */
+static size_t fewest(const sim_report *r, const uint32_t *idx, size_t n)
+{
+    size_t low = 0;
+    for (size_t j = 1; j < n; j++) {
+        uint64_t a = r->m[idx[j]].requests, b = r->m[idx[low]].requests;
+        if (a < b || (a == b && idx[j] > idx[low]))
+            low = j;
+    }
+    return low;
+}
+
+/*
+ * The models a plot draws, at most max (<= SIM_PLOT_MAX_SERIES), in the report's order (the
+ * legend follows the tables): of the SIM_PLOT_MAX_SERIES models with the most requests (ties:
+ * the earlier model), the max with the most. style[k] is the model's place among those
+ * SIM_PLOT_MAX_SERIES, so that a model has one colour in every plot of a report.
+ */
+static size_t plot_models(const sim_report *r, uint32_t *idx, size_t *style, size_t max)
 {
     size_t n = 0;
     for (uint32_t k = 0; k < r->n_models; k++) {
-        uint64_t key = by_served ? r->m[k].served : r->m[k].requests;
-        if (n < max) {
+        if (n < SIM_PLOT_MAX_SERIES) {
             idx[n++] = k;
-        } else {
-            size_t low = 0; /* the smallest kept, the latest among equals */
-            for (size_t j = 1; j < n; j++) {
-                uint64_t a = by_served ? r->m[idx[j]].served : r->m[idx[j]].requests;
-                uint64_t b = by_served ? r->m[idx[low]].served : r->m[idx[low]].requests;
-                if (a < b || (a == b && idx[j] > idx[low]))
-                    low = j;
-            }
-            uint64_t lk = by_served ? r->m[idx[low]].served : r->m[idx[low]].requests;
-            if (key > lk) {
-                memmove(idx + low, idx + low + 1, (n - low - 1) * sizeof *idx);
-                idx[n - 1] = k; /* k is the largest index so far: order kept */
-            }
+            continue;
         }
+        size_t low = fewest(r, idx, n);
+        if (r->m[k].requests > r->m[idx[low]].requests) {
+            memmove(idx + low, idx + low + 1, (n - low - 1) * sizeof *idx);
+            idx[n - 1] = k; /* k is the largest index so far: the order is kept */
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        style[k] = k;
+    while (n > max) {
+        size_t low = fewest(r, idx, n);
+        memmove(idx + low, idx + low + 1, (n - low - 1) * sizeof *idx);
+        memmove(style + low, style + low + 1, (n - low - 1) * sizeof *style);
+        n--;
     }
     return n;
 }
@@ -557,7 +604,8 @@ static int hist_cdf(const sim_hist *h, double **xs, double **ys, size_t *n)
 int sim_svg_latency_cdf(us_buf *out, const sim_report *r)
 {
     uint32_t idx[SIM_PLOT_MAX_SERIES];
-    size_t n = top_models(r, true, idx, SIM_PLOT_MAX_SERIES);
+    size_t style[SIM_PLOT_MAX_SERIES];
+    size_t n = plot_models(r, idx, style, SIM_PLOT_MAX_SERIES);
     sim_xy_series s[SIM_PLOT_MAX_SERIES];
     double slo[SIM_PLOT_MAX_SERIES], *xs[SIM_PLOT_MAX_SERIES] = {0}, *ys[SIM_PLOT_MAX_SERIES] = {0};
     memset(s, 0, sizeof s);
@@ -565,7 +613,7 @@ int sim_svg_latency_cdf(us_buf *out, const sim_report *r)
     for (size_t i = 0; i < n && rc == USHER_OK; i++) {
         const sim_model_report *m = &r->m[idx[i]];
         s[i].label = m->name;
-        model_style(&s[i], i);
+        model_style(&s[i], style[i]);
         slo[i] = m->slo_ms;
         rc = hist_cdf(&m->hist, &xs[i], &ys[i], &s[i].n);
         s[i].x = xs[i];
@@ -573,8 +621,8 @@ int sim_svg_latency_cdf(us_buf *out, const sim_report *r)
     }
     char sub[160];
     if (r->n_models > n)
-        snprintf(sub, sizeof sub, "%zu of %u models (those with the most served requests); "
-                 "latency = arrival to end, served requests", n, r->n_models);
+        snprintf(sub, sizeof sub, "%zu of %u models (those with the most requests); latency = "
+                 "arrival to end, served requests", n, r->n_models);
     else
         snprintf(sub, sizeof sub, "latency = arrival to end of the served requests; histogram "
                  "buckets within %.2g%%", 100 * SIM_HIST_REL_ERROR);
@@ -620,8 +668,9 @@ int sim_svg_goodput_time(us_buf *out, const sim_report *r)
 {
     if (!r->n_intervals || !r->series_good || !r->series_requests)
         return USHER_ERR_INVALID;
-    uint32_t idx[SIM_PLOT_MAX_SERIES - 1];
-    size_t n = top_models(r, false, idx, SIM_PLOT_MAX_SERIES - 1), ni = r->n_intervals;
+    uint32_t idx[SIM_PLOT_MAX_SERIES];
+    size_t style[SIM_PLOT_MAX_SERIES];
+    size_t n = plot_models(r, idx, style, SIM_PLOT_MAX_SERIES - 1), ni = r->n_intervals;
     double *x = us_mallocarray(ni, sizeof *x), *y = us_mallocarray(ni * (n + 1), sizeof *y);
     if (!x || !y) {
         us_free(x);
@@ -634,7 +683,7 @@ int sim_svg_goodput_time(us_buf *out, const sim_report *r)
     for (size_t k = 0; k < n; k++) {
         s[k + 1] = (sim_xy_series){.label = r->m[idx[k]].name, .x = x, .y = y + (k + 1) * ni,
                                    .n = ni};
-        model_style(&s[k + 1], k);
+        model_style(&s[k + 1], style[k]);
     }
     double iv = (double)r->interval_ns / 1e9;
     for (uint32_t i = 0; i < ni; i++) {
@@ -687,8 +736,9 @@ int sim_svg_sweep(us_buf *out, const sim_report *const *runs, size_t n, bool att
         order[j] = i;
     }
     const sim_report *big = runs[order[n - 1]];
-    uint32_t idx[SIM_PLOT_MAX_SERIES - 2];
-    size_t nm = top_models(big, false, idx, SIM_PLOT_MAX_SERIES - 2);
+    uint32_t idx[SIM_PLOT_MAX_SERIES];
+    size_t style[SIM_PLOT_MAX_SERIES];
+    size_t nm = plot_models(big, idx, style, SIM_PLOT_MAX_SERIES - 2);
     size_t extra = attainment ? 1 : 2; /* all models (and the offered load) */
     double x[SIM_SWEEP_MAX], y[SIM_PLOT_MAX_SERIES][SIM_SWEEP_MAX];
     sim_xy_series s[SIM_PLOT_MAX_SERIES];
@@ -709,7 +759,7 @@ int sim_svg_sweep(us_buf *out, const sim_report *const *runs, size_t n, bool att
     for (size_t k = 0; k < nm; k++) {
         s[extra + k] = (sim_xy_series){.label = big->m[idx[k]].name, .x = x, .y = y[extra + k],
                                        .n = n};
-        model_style(&s[extra + k], k);
+        model_style(&s[extra + k], style[k]);
     }
     char sub[200];
     snprintf(sub, sizeof sub, "the same plan at %zu rate scales (%g to %g), seed %llu, %g s of "
@@ -763,13 +813,13 @@ int sim_svg_gpu_heatmap(us_buf *o, const sim_report *r)
     const double L = 150, R = 680, T = PT;
     double B = T + rows * rh, h = B + 62;
     double iv = (double)r->interval_ns / 1e9;
-    char sub[200];
-    if (per_row > 1 || per_col > 1)
-        snprintf(sub, sizeof sub, "busy replicas' compute shares summed, capped at 100%%; a row "
-                 "is the mean of %u GPUs, a column of %u intervals of %g s", per_row, per_col, iv);
-    else
-        snprintf(sub, sizeof sub, "busy replicas' compute shares summed, capped at 100%%, per "
-                 "interval of %g s", iv);
+    char sub[200], rows_note[48] = "", cols_note[48] = "";
+    if (per_row > 1)
+        snprintf(rows_note, sizeof rows_note, "; a row: the mean of %u GPUs", per_row);
+    if (per_col > 1)
+        snprintf(cols_note, sizeof cols_note, "; a column: %u intervals", per_col);
+    snprintf(sub, sizeof sub, "busy replicas' MPS shares summed, capped at 100%%; intervals of "
+             "%g s%s%s", iv, rows_note, cols_note);
     svg_begin(o, "gpu-utilisation", W, h, "Compute utilisation per GPU over time", sub);
     axis ax = {.lo = 0, .hi = r->duration_s, .p0 = L, .p1 = R};
     bool titles = (uint64_t)rows * cols <= 4096;
@@ -813,7 +863,7 @@ int sim_svg_gpu_heatmap(us_buf *o, const sim_report *r)
     }
     us_buf_puts(o, "</g>\n");
     /* row labels: as many as fit */
-    uint32_t every = rh >= 12 ? 1 : (uint32_t)ceil(12 / rh);
+    uint32_t every = rh >= 13 ? 1 : (uint32_t)ceil(14 / rh);
     us_buf_puts(o, "<g class=\"row-labels\" font-size=\"11\" fill=\"#333333\">\n");
     for (uint32_t row = 0; row < rows; row += every) {
         uint32_t g0 = row * per_row, g1 = g0 + per_row < r->n_gpus ? g0 + per_row : r->n_gpus;
@@ -868,6 +918,6 @@ int sim_svg_gpu_heatmap(us_buf *o, const sim_report *r)
         text(o, bx + 21, y + 4, "start", NULL, s, 0);
     }
     us_buf_puts(o, "</g>\n");
-    text(o, bx + 7, bt - 6, "middle", "font-size=\"10\" fill=\"#333333\"", "compute", 0);
+    text(o, bx + 7, bb + 18, "middle", "font-size=\"11\" fill=\"#333333\"", "compute", 0);
     return finish(o);
 }
