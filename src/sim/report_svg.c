@@ -918,6 +918,8 @@ int sim_svg_gpu_heatmap(us_buf *o, const sim_report *r)
         text(o, bx + 21, y + 4, "start", NULL, s, 0);
     }
     us_buf_puts(o, "</g>\n");
-    text(o, bx + 7, bb + 18, "middle", "font-size=\"11\" fill=\"#333333\"", "compute", 0);
+    us_buf_printf(o, "<text x=\"0\" y=\"0\" transform=\"translate(%.1f %.1f) rotate(-90)\" "
+                     "text-anchor=\"middle\" font-size=\"11\" fill=\"#333333\">compute "
+                     "utilisation</text>\n", bx + 64, (bt + bb) / 2);
     return finish(o);
 }
