@@ -11,7 +11,7 @@
  * that long model names never cover a line):
  *
  *   0 ─────────────────────────────── 800
- *   │            title / subtitle        │  0-44
+ *   │            title / subtitle        │  0-52
  *   │ y   ┌──────────────────────┐ legend│
  *   │ lab │      plot area       │ ───── │
  *   │     └──────────────────────┘       │  bottom 362
