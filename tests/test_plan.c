@@ -183,7 +183,8 @@ TEST(usher_near_the_optimum)
     plan_exact_time_limit_ms = getenv("EXACT_MS") ? atoi(getenv("EXACT_MS")) : 10000;
     enum { N = 60 };
     gap_row rows[16] = {0};
-    int compared = 0, exact_feasible = 0, timeouts = 0, below = 0;
+    int compared = 0, exact_feasible = 0, timeouts = 0, below = 0, refused = 0;
+    double dearer = 0; /* USHER's gaps where it is dearer than the program's optimum */
     double worst = 0;
     uint64_t worst_seed = 0;
     for (uint64_t seed = getenv("SEED") ? strtoull(getenv("SEED"), NULL, 10) : 1; seed <= (getenv("SEED") ? strtoull(getenv("SEED"), NULL, 10) : N); seed++) {
@@ -192,6 +193,7 @@ TEST(usher_near_the_optimum)
         plan_totals te, tu;
         ASSERT_OK(exact_and_usher(seed, false, &p, &ex, &us, &te, &tu, &err));
         timeouts += ex.exact_status == PLAN_EXACT_TIMEOUT;
+        refused += ex.exact_status == PLAN_EXACT_REFUSED;
         if (getenv("PLAN_TIMES"))
             printf("  seed %llu: exact %.2f s (status %d)\n", (unsigned long long)seed, ex.seconds, ex.exact_status);
         if (te.feasible) {
@@ -223,10 +225,12 @@ TEST(usher_near_the_optimum)
                     rows[k].infeasible++;
                 } else {
                     double gap = 100 * (t.cost - te.cost) / te.cost;
-                    if (getenv("PLAN_GAPS") && strcmp(pol->name, "usher") == 0 && gap > 0.01)
+                    if (getenv("PLAN_GAPS") && strcmp(pol->name, "usher") == 0 && fabs(gap) > 0.01)
                         printf("  seed %llu: usher gap %.1f%%\n", (unsigned long long)seed, gap);
                     rows[k].sum += gap;
                     rows[k].n++;
+                    if (strcmp(pol->name, "usher") == 0 && gap > 0)
+                        dearer += gap;
                     if (strcmp(pol->name, "usher") == 0 && gap > worst) {
                         worst = gap;
                         worst_seed = seed;
@@ -242,8 +246,8 @@ TEST(usher_near_the_optimum)
         plan_problem_free(&p);
     }
     printf("  %d instances, %d with a feasible optimum, %d proven optimal and compared, %d "
-           "exact time-outs\n",
-           N, exact_feasible, compared, timeouts);
+           "exact time-outs, %d exact plans the model refused\n",
+           N, exact_feasible, compared, timeouts, refused);
     printf("  | policy | mean cost gap to the optimum | infeasible where the optimum is feasible |\n"
            "  |---|---|---|\n");
     for (size_t k = 0; plan_policy_at(k); k++)
@@ -258,8 +262,11 @@ TEST(usher_near_the_optimum)
     size_t u = 0;
     while (strcmp(plan_policy_at(u)->name, "usher") != 0)
         u++;
+    printf("  USHER's mean gap counting only where it is dearer: %.2f%%\n", dearer / rows[u].n);
     ASSERT_EQ_INT(rows[u].infeasible, 0);
     ASSERT(rows[u].sum / rows[u].n <= 2.0);
+    /* the cheaper plans (a conservative program) may not hide dearer ones */
+    ASSERT(dearer / rows[u].n <= 2.0);
     fixtures_free();
 }
 

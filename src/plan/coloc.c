@@ -319,10 +319,13 @@ static bool fits(plan_solution *s, const plan_problem *p, uint32_t gpu, uint32_t
             n++;
         }
     r[n++] = (plan_replica){.model = m, .cfg = cfg, .load = load};
-    plan_verdict v = model_verdict(p, g->type, r, n, res, NULL);
+    uint32_t bad = 0;
+    plan_verdict v = model_verdict(p, g->type, r, n, res, &bad);
     if (v != PLAN_FITS) {
-        /* a latency or DRAM refusal holds while replicas only arrive */
-        if (skip < 0 && c->uid && (v == PLAN_MISSES_SLO || v == PLAN_DRAM_FULL)) {
+        /* a latency or DRAM refusal, or a neighbour's load above its co-located
+         * throughput, holds while replicas only arrive and loads only grow */
+        if (skip < 0 && c->uid &&
+            (v == PLAN_MISSES_SLO || v == PLAN_DRAM_FULL || (v == PLAN_OVERLOADED && bad + 1 < n))) {
             g->refused[g->next_refused] = c->uid;
             g->next_refused = (uint8_t)((g->next_refused + 1) % PLAN_REFUSED);
             if (g->n_refused < PLAN_REFUSED)

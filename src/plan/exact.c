@@ -448,8 +448,9 @@ static int exact_solve(exact_ip *e, bool *found, usher_error *err)
         return USHER_OK;
     }
     s->exact_status = st == GLP_OPT ? PLAN_EXACT_OPTIMAL : PLAN_EXACT_TIMEOUT;
-    snprintf(s->note, sizeof s->note, "%s (GLPK branch and cut)",
-             st == GLP_OPT ? "optimal" : "best found within the time limit");
+    snprintf(s->note, sizeof s->note, "%s (GLPK branch and cut%s)",
+             st == GLP_OPT ? "optimal" : "best found within the time limit",
+             e->p->interference ? "; the interference rule in a conservative linear form" : "");
     *found = true;
     return USHER_OK;
 }

@@ -156,6 +156,7 @@ static void shed_load(plan_solution *s, const plan_problem *p, uint32_t i, const
         g->r[k].load -= left;
         if (g->r[k].load < 0)
             g->r[k].load = 0;
+        plan_coloc_forget(s, i);
         if (g->r[k].model == m) {
             *load += left;
             continue;
@@ -363,12 +364,14 @@ static void tidy(plan_solution *s, const plan_problem *p, double *load)
             rp->load -= extra;
             load[rp->model] -= extra;
         }
-    for (uint32_t i = 0; i < s->n; i++)
+    for (uint32_t i = 0; i < s->n; i++) {
+        plan_coloc_forget(s, i); /* loads dealt again: some shrank */
         for (uint32_t r = s->g[i].n; r-- > 0;) {
             s->g[i].r[r].load = -1 - s->g[i].r[r].load;
             if (s->g[i].r[r].load <= EPS)
                 plan_remove(s, p, i, r);
         }
+    }
 }
 
 static double cost_of(const plan_solution *s, const plan_problem *p)
@@ -595,10 +598,12 @@ static int pack_onto(const plan_problem *p, const gpu_set *gs, const uint32_t *o
                 return USHER_ERR_NOMEM;
             }
             short_any |= left[m] > EPS;
-            for (uint32_t g = 0; g < t->n; g++) /* capacity first: loads last */
+            for (uint32_t g = 0; g < t->n; g++) { /* capacity first: loads last */
                 for (uint32_t r = 0; r < t->g[g].n; r++)
                     if (t->g[g].r[r].model == m)
                         t->g[g].r[r].load = 0;
+                plan_coloc_forget(t, g);
+            }
         }
         if (short_any && !partial)
             break; /* no room left for some model */

@@ -146,9 +146,11 @@ typedef struct plan_gpu {
     double used_c, used_m;
     plan_replica *r;
     uint32_t n, cap;
-    /* plan_cfg.uid of configurations the model refused here for a missed SLO or
-     * DRAM (not load): they stay refused while replicas only arrive (the model
-     * is monotone); forgotten when one leaves (coloc.c) */
+    /* plan_cfg.uid of configurations the model refused here for a missed SLO,
+     * DRAM, or a neighbour's load: they stay refused while replicas only arrive
+     * and loads only grow (the model is monotone); forgotten when one leaves
+     * (plan_remove) or a load here shrinks (plan_coloc_forget: every place that
+     * lowers loads calls it) */
     uint32_t refused[PLAN_REFUSED];
     uint8_t n_refused, next_refused;
 } plan_gpu;
@@ -287,7 +289,8 @@ double plan_cap(const struct plan_solution *s, const plan_problem *p, const plan
  * GPU), so that neighbours placed after it still find it within its
  * co-located throughput. Without the model: its throughput alone */
 double plan_target(const struct plan_solution *s, const plan_problem *p, const plan_replica *r);
-/* a replica left GPU gpu: what the model refused there may fit now */
+/* a replica left GPU gpu, or a load there shrank: what the model refused there
+ * may fit now (every place that lowers a load calls it) */
 void plan_coloc_forget(struct plan_solution *s, uint32_t gpu);
 /* recompute lat_co / thr_co of GPU gpu's replicas (plan_add and plan_remove do) */
 void plan_coloc_refresh(struct plan_solution *s, const plan_problem *p, uint32_t gpu);

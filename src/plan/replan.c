@@ -143,6 +143,7 @@ static double fill_loads(const plan_problem *p, plan_solution *s, uint32_t m, do
                 double load = left < thr ? left : thr;
                 s->g[i].r[r].load = load;
                 left -= load;
+                plan_coloc_forget(s, i); /* the load may have shrunk */
             }
     for (uint32_t i = 0; i < s->n && left > 1e-9; i++)
         for (uint32_t r = 0; r < s->g[i].n && left > 1e-9; r++) {

@@ -142,20 +142,26 @@ static double pack_cost(const plan_problem *p, const rep *r, int n, uint16_t typ
 {
     double used_c[PACK_GPUS], used_m[PACK_GPUS];
     int non[PACK_GPUS];
+    /* per GPU, the last profile the rule refused there: still refused while the
+     * GPU only gains replicas (replicas of one configuration come in a row) */
+    uint32_t refused[PACK_GPUS];
     int g = 0;
     for (int i = 0; i < n; i++) {
         const plan_cfg *c = &p->m[r[i].model].cfg[r[i].cfg];
         int best = -1;
         double best_left = INFINITY;
         for (int k = 0; k < g; k++) {
-            if (!plan_room_fits(used_c[k], used_m[k], c) || non[k] >= PACK_PER_GPU)
+            if (!plan_room_fits(used_c[k], used_m[k], c) || non[k] >= PACK_PER_GPU ||
+                (c->uid && refused[k] == c->uid))
                 continue;
             double left = 200 - used_c[k] - used_m[k] - c->creq - c->mreq;
             if (!(left < best_left))
                 continue;
             on[k][non[k]] = (plan_replica){.model = r[i].model, .cfg = r[i].cfg};
-            if (plan_judge(p, type, on[k], (uint32_t)non[k] + 1, NULL, NULL) != PLAN_FITS)
+            if (plan_judge(p, type, on[k], (uint32_t)non[k] + 1, NULL, NULL) != PLAN_FITS) {
+                refused[k] = c->uid;
                 continue;
+            }
             best_left = left;
             best = k;
         }
@@ -165,6 +171,7 @@ static double pack_cost(const plan_problem *p, const rep *r, int n, uint16_t typ
             best = g++;
             used_c[best] = used_m[best] = 0;
             non[best] = 0;
+            refused[best] = 0;
         }
         used_c[best] += c->creq;
         used_m[best] += c->mreq;
@@ -499,6 +506,7 @@ typedef struct usher_run {
     minfo *mi;         /* per model: steps 1-2 */
     uint32_t *gid;     /* per model: its group's representative (step 3) */
     int *gsize;        /* per representative: members */
+    uint32_t *next;    /* per model: the next member of its group, UINT32_MAX: none */
     double *gap;       /* per representative: sum(Creq) - sum(Mreq) demand */
     uint32_t *groups;  /* the representatives, by gap */
     int *choice;       /* per model: configuration of the holistic search (step 4) */
@@ -516,8 +524,8 @@ static void run_free(usher_run *u)
 {
     for (uint32_t g = 0; u->gl && g < u->n; g++)
         us_free(u->gl[g].id);
-    void *own[] = {u->gl,   u->mi,    u->gid,   u->gsize, u->gap,    u->groups, u->choice,
-                   u->combo, u->pack, u->prio, u->order, u->reps, u->cheavy, u->mheavy};
+    void *own[] = {u->gl,    u->mi,   u->gid,  u->gsize, u->next,   u->gap,    u->groups,
+                   u->choice, u->combo, u->pack, u->prio, u->order, u->reps, u->cheavy, u->mheavy};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         us_free(own[i]);
 }
@@ -529,6 +537,7 @@ static int run_init(usher_run *u, const plan_problem *p, plan_solution *s, int f
     u->mi = us_calloc(n, sizeof *u->mi);
     u->gid = us_calloc(n, sizeof *u->gid);
     u->gsize = us_calloc(n, sizeof *u->gsize);
+    u->next = us_calloc(n, sizeof *u->next);
     u->gap = us_calloc(n, sizeof *u->gap);
     u->groups = us_calloc(n, sizeof *u->groups);
     u->choice = us_calloc(n, sizeof *u->choice);
@@ -537,7 +546,7 @@ static int run_init(usher_run *u, const plan_problem *p, plan_solution *s, int f
     u->prio = us_calloc(n, sizeof *u->prio);
     u->order = us_calloc(n, sizeof *u->order);
     u->gl = us_calloc(n, sizeof *u->gl);
-    bool ok = u->mi && u->gid && u->gsize && u->gap && u->groups && u->choice && u->combo &&
+    bool ok = u->mi && u->gid && u->gsize && u->next && u->gap && u->groups && u->choice && u->combo &&
               u->pack && u->prio && u->order && u->gl;
     return ok ? USHER_OK : USHER_ERR_NOMEM;
 }
@@ -575,20 +584,32 @@ static void reference(usher_run *u, uint32_t m)
     x->spare_gpu = -1;
 }
 
+/* 3: the members of group b join group a (their lists too) */
+static void group_join(usher_run *u, uint32_t a, uint32_t b)
+{
+    uint32_t last = a;
+    while (u->next[last] != UINT32_MAX)
+        last = u->next[last];
+    u->next[last] = b;
+    for (uint32_t k = b; k != UINT32_MAX; k = u->next[k])
+        u->gid[k] = a;
+    u->gsize[a] += u->gsize[b];
+    u->gsize[b] = 0;
+}
+
 /* 3, start: every model its own group, models of one merge group together */
 static void group_start(usher_run *u)
 {
     for (uint32_t m = 0; m < u->n; m++) {
         u->gid[m] = m;
         u->gsize[m] = 1;
+        u->next[m] = UINT32_MAX;
     }
     for (uint32_t m = 0; m < u->n; m++) {
         int mg = u->p->m[m].merge_group;
         for (uint32_t k = 0; mg && k < m; k++)
             if (u->p->m[k].merge_group == mg && u->gsize[u->gid[k]] < GROUP_MAX) {
-                u->gsize[u->gid[k]]++;
-                u->gsize[m] = 0;
-                u->gid[m] = u->gid[k];
+                group_join(u, u->gid[k], m);
                 break;
             }
     }
@@ -629,24 +650,26 @@ static int group_pass(usher_run *u)
                 j--;
             continue;
         }
-        for (uint32_t k = 0; k < u->n; k++)
-            if (u->gid[k] == b)
-                u->gid[k] = a;
-        u->gsize[a] += u->gsize[b];
-        u->gsize[b] = 0;
+        group_join(u, a, b);
         i++;
         j--;
     }
     return rc;
 }
 
-/* 4: the members of group g that can run somewhere */
+/* 4: the members of group g that can run somewhere, in model order */
 static int group_members(const usher_run *u, uint32_t g, uint32_t *mem)
 {
     int k = 0;
-    for (uint32_t m = 0; m < u->n && k < GROUP_MAX; m++)
-        if (u->gid[m] == g && u->mi[m].ref_type >= 0)
-            mem[k++] = m;
+    for (uint32_t m = g; m != UINT32_MAX && k < GROUP_MAX; m = u->next[m])
+        if (u->mi[m].ref_type >= 0) {
+            int j = k++;
+            while (j > 0 && mem[j - 1] > m) {
+                mem[j] = mem[j - 1];
+                j--;
+            }
+            mem[j] = m;
+        }
     return k;
 }
 
