@@ -1,6 +1,6 @@
 /*
  * coloc.c - the planner's one feasibility rule (layer 6): may these replicas
- * run together on one GPU? docs/internals/plan.md, "Feasibility".
+ * run together on one GPU? docs/internals/plan.md, "Interference".
  *
  * Every policy decides "does it fit" through plan_fits_with (a placement on a
  * GPU of a solution) or plan_judge (a list of replicas), and every plan is
@@ -16,7 +16,10 @@
  *   DRAM      sum(busy x DRAM utilisation) <= 1, busy from the prediction
  *
  * Adding a replica never speeds the others up (the model is monotone), so a
- * GPU that passes keeps passing when replicas leave it.
+ * GPU that passes keeps passing when replicas leave it. What a replica may be
+ * loaded to: plan_cap (its co-located throughput now); placement loads it to
+ * plan_target (at most its throughput beside replicas like it), leaving
+ * headroom for the neighbours placed after it.
  *
  * Speed. A prediction iterates to a fixed point (about 0.5 us per replica);
  * placement asks many times. Predictions are memoised per problem: the key is
@@ -25,6 +28,9 @@
  * that order, so a memoised answer is bit for bit the one a fresh prediction
  * gives. The memo is a direct-mapped table (a colliding key replaces the
  * older entry); full keys are compared, so it never answers for another set.
+ * Each GPU also remembers the profiles the model refused there for a latency,
+ * DRAM or a neighbour's load (plan_gpu.refused): still refused while replicas
+ * only arrive and loads only grow; plan_coloc_forget clears it.
  */
 #include <math.h>
 #include <string.h>
