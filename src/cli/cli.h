@@ -14,6 +14,7 @@ int cli_interfere(int argc, char **argv);
 int cli_calibrate(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 int cli_simulate(int argc, char **argv);
+int cli_compare(int argc, char **argv);
 int cli_worker(int argc, char **argv); /* internal: started by the server */
 int cli_serve(int argc, char **argv);
 int cli_load(int argc, char **argv);

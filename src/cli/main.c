@@ -23,6 +23,7 @@ static const struct verb {
     {"calibrate", cli_calibrate, "measure this machine's GPU and write its calibration row"},
     {"plan", cli_plan, "place models on GPUs: replicas, batch sizes, shares, under SLOs"},
     {"simulate", cli_simulate, "run a plan under its workload's traffic: goodput, SLOs, latency"},
+    {"compare", cli_compare, "plan with several policies, simulate each on the same arrivals"},
     {"serve", cli_serve, "serve a model repository over the KServe v2 inference protocol"},
     {"load", cli_load, "send open-loop inference load to a server and count every answer"},
     {"convert", cli_convert, "rewrite a model: strip weights, fill random weights, external data"},

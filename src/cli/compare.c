@@ -1,0 +1,996 @@
+/*
+ * compare.c - `usher compare`: plan one workload on one cluster with several
+ * policies and run every plan in the simulator on the same arrivals (the
+ * same seed), in one run (layer 9: include/usher/ only).
+ *
+ * Each policy plans through the public planner (usher/plan.h), its plan.json
+ * is written to a private temporary folder and handed to the simulator
+ * (usher/sim.h) with the workload, profiles from the same estimator the
+ * planner used. The table puts what each plan costs beside what it serves:
+ * a plan that does not serve the offered load is marked, never ranked as
+ * the cheaper one. With --loads, every rate is scaled (a scaled copy of the
+ * workload file for the planner, rate_scale for the simulator), re-planned
+ * and simulated at each scale: cost and goodput against the offered load.
+ *
+ * The front end keeps no heap (it sits above the allocation hook): results
+ * are in static tables.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "usher/estimate.h"
+#include "usher/interfere.h"
+#include "usher/model.h"
+#include "usher/plan.h"
+#include "usher/sim.h"
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: usher compare --workload FILE --cluster FILE [--policies A,B,...]\n"
+            "                     [--duration S] [--seed N] [--loads X,Y,...] [--json]\n"
+            "                     [--html FILE] [--interference on|off]\n"
+            "                     [--exact-time-limit S] [--calibration FILE]\n"
+            "                     [--framework NAME] [--quiet]\n\n"
+            "Plans the workload on the cluster with each policy (usher plan --policy) and\n"
+            "runs each plan in the simulator (usher simulate) on the same arrivals: the\n"
+            "same seed, Poisson at the workload's rates. Prints, per policy, the GPUs, $/h,\n"
+            "the planned goodput, the simulated goodput, SLO attainment and the worst\n"
+            "model's p99 latency. A plan that does not serve the offered load (planned\n"
+            "unserved rate, or under 99%% of requests within their SLO in the simulation)\n"
+            "is marked 'short': its lower cost is not a saving. docs/simulator.md.\n\n"
+            "  --workload FILE     workload.yaml (docs/plan-input.md)\n"
+            "  --cluster FILE      cluster.yaml\n"
+            "  --policies A,B,...  policies to compare (default: every one, usher plan\n"
+            "                      --list-policies; exact may take --exact-time-limit)\n"
+            "  --duration S        seconds of simulated arrivals (default 60)\n"
+            "  --seed N            seed of the arrivals (default 1): the same seed gives the\n"
+            "                      same JSON, byte for byte (unless exact hits its time limit)\n"
+            "  --loads X,Y,...     also at these rate scales: every rate times X, re-planned\n"
+            "                      and simulated (cost and goodput against offered load)\n"
+            "  --json              one JSON object (fields: docs/simulator.md)\n"
+            "  --html FILE         one self-contained page: the table, and with --loads the\n"
+            "                      plots of cost, GPUs and goodput against offered load\n"
+            "  --interference on|off  plan and simulate with the interference model (on,\n"
+            "                      default) or without\n"
+            "  --exact-time-limit S  the exact policy's time limit (default 20)\n"
+            "  --calibration F     the estimator's calibration table\n"
+            "  --framework NAME    calibration row (default onnxruntime-cuda)\n"
+            "  --quiet             no progress bar\n\n"
+            "Exit status: 0 at least one policy planned and simulated (failures are\n"
+            "rows); 1 none did, or an error; 2 usage.\n");
+}
+
+#define MAX_POLICIES 16
+#define MAX_LOADS 32
+#define MAX_MODELS 100000 /* workload.yaml's limit */
+#define MSG 512
+
+typedef struct run {
+    bool ok;                /* planned and simulated */
+    char error[MSG];        /* "plan: ..." or "simulate: ..." when !ok */
+    usher_plan_summary ps;  /* valid when planned */
+    bool planned;
+    usher_sim_summary ss;
+    double offered;         /* req/s the simulator offered (sum of model rates) */
+    double worst_p99;       /* ms, the highest model p99 */
+    bool serves;            /* planned feasible and >= 99% within SLO */
+    usher_plan *pl;         /* kept for scale 1 only (per-model output) */
+    usher_sim_report *r;
+} run;
+
+static const char *policies[MAX_POLICIES];
+static size_t n_policies;
+static double loads[MAX_LOADS];
+static size_t n_loads;
+static run runs[MAX_LOADS + 1][MAX_POLICIES]; /* [load][policy]; load index n_loads: scale 1 */
+
+typedef struct ctx {
+    usher_estimator *e;
+    const usher_sim_workload *w;
+    usher_model **models;
+    int *precision;
+    /* progress */
+    bool bar;
+    double t0;
+    size_t step, steps;
+    const char *what;
+    double scale;
+    int shown;
+} ctx;
+
+/* snprintf for messages: a long path or message is cut, which is fine */
+__attribute__((format(printf, 3, 4))) static void say(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int profile(void *c_, uint32_t model, const char *gpu, int64_t batch, double share_pct,
+                   usher_profile *out, usher_error *err)
+{
+    ctx *c = c_;
+    usher_estimate_params ep = usher_estimate_default_params();
+    ep.gpu = gpu;
+    ep.batch = batch;
+    ep.share_pct = share_pct;
+    ep.precision = (usher_precision)c->precision[model];
+    return usher_estimate(c->e, c->models[model], &ep, out, err);
+}
+
+static int device(void *c_, const char *gpu, double *bw, double *l2, usher_error *err)
+{
+    return usher_interfere_device(((ctx *)c_)->e, gpu, bw, l2, err);
+}
+
+/* the bar: steps (policy x load) done, the current one's share from the simulator */
+static void draw(ctx *c, double part)
+{
+    if (!c->bar || wall() - c->t0 < 1.0)
+        return;
+    double done = ((double)c->step + part) / (double)c->steps;
+    int pct = (int)(done * 100);
+    if (pct == c->shown && part > 0)
+        return;
+    c->shown = pct;
+    char bar[31];
+    int n = pct * 30 / 100;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < n ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\rcomparing [%s] %3d%% %-11.11s x%-6g", bar, pct, c->what, c->scale);
+    fflush(stderr);
+}
+
+static void sim_progress(void *c_, double done)
+{
+    draw(c_, done);
+}
+
+/* each file the workload names, loaded once */
+static int load_models(ctx *c, const char *wl)
+{
+    uint32_t n = usher_sim_workload_models(c->w);
+    for (uint32_t i = 0; i < n; i++) {
+        usher_sim_model_info mi;
+        usher_sim_workload_model(c->w, i, &mi);
+        c->precision[i] = usher_precision_parse(mi.precision);
+        for (uint32_t j = 0; j < i && !c->models[i]; j++) {
+            usher_sim_model_info mj;
+            usher_sim_workload_model(c->w, j, &mj);
+            if (strcmp(mi.path, mj.path) == 0)
+                c->models[i] = c->models[j];
+        }
+        if (c->models[i])
+            continue;
+        usher_error le;
+        if (usher_model_load(mi.path, NULL, &c->models[i], &le) < 0) {
+            fprintf(stderr, "usher compare: %s:%zu: field 'models[%u].model': %s\n", wl, mi.line,
+                    i, le.msg);
+            return le.code;
+        }
+    }
+    return USHER_OK;
+}
+
+static void models_free(ctx *c)
+{
+    uint32_t n = c->w ? usher_sim_workload_models(c->w) : 0;
+    for (uint32_t i = 0; c->models && i < n; i++) {
+        bool shared = false;
+        for (uint32_t j = i + 1; j < n && !shared; j++)
+            shared = c->models[j] == c->models[i];
+        if (!shared)
+            usher_model_free(c->models[i]);
+    }
+}
+
+static bool parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi))
+        return false;
+    *out = v;
+    return true;
+}
+
+static void list_policies(FILE *f)
+{
+    for (size_t i = 0;; i++) {
+        const char *name = usher_plan_policy(i, NULL);
+        if (!name)
+            break;
+        fprintf(f, "%s%s", i ? ", " : "", name);
+    }
+}
+
+/* --policies a,b: each a known policy, no repeats; false with the message printed */
+static bool parse_policies(char *s)
+{
+    n_policies = 0;
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        const char *known = NULL;
+        for (size_t i = 0; !known; i++) {
+            const char *name = usher_plan_policy(i, NULL);
+            if (!name)
+                break;
+            if (strcmp(name, tok) == 0)
+                known = name;
+        }
+        if (!known) {
+            fprintf(stderr, "usher compare: unknown policy '%s'; policies: ", tok);
+            list_policies(stderr);
+            fputc('\n', stderr);
+            return false;
+        }
+        for (size_t i = 0; i < n_policies; i++)
+            if (policies[i] == known) {
+                fprintf(stderr, "usher compare: policy '%s' given twice\n", tok);
+                return false;
+            }
+        if (n_policies == MAX_POLICIES) {
+            fprintf(stderr, "usher compare: at most %d policies\n", MAX_POLICIES);
+            return false;
+        }
+        policies[n_policies++] = known;
+    }
+    if (n_policies == 0) {
+        fprintf(stderr, "usher compare: --policies names none; policies: ");
+        list_policies(stderr);
+        fputc('\n', stderr);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_loads(const char *s)
+{
+    n_loads = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !(v > 0 && v <= 1e6) || (*end && *end != ',')) {
+            fprintf(stderr, "usher compare: --loads is rate scales in (0, 1e6] separated by "
+                            "commas (0.5,1,2), not '%s'\n", s);
+            return false;
+        }
+        for (size_t i = 0; i < n_loads; i++)
+            if (loads[i] == v) {
+                fprintf(stderr, "usher compare: --loads gives %g twice\n", v);
+                return false;
+            }
+        if (n_loads == MAX_LOADS) {
+            fprintf(stderr, "usher compare: --loads: at most %d scales\n", MAX_LOADS);
+            return false;
+        }
+        loads[n_loads++] = v;
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    /* ascending, for the plots */
+    for (size_t i = 1; i < n_loads; i++)
+        for (size_t j = i; j > 0 && loads[j - 1] > loads[j]; j--) {
+            double t = loads[j];
+            loads[j] = loads[j - 1];
+            loads[j - 1] = t;
+        }
+    return true;
+}
+
+/* ---- the scaled workload: the same file with every rate times the scale and every model
+ * path absolute (the copy lives elsewhere); checked by reading it back ---------------------- */
+
+/* key at the start of a line (after spaces and an optional "- "): the value's start, or NULL */
+static char *value_of(char *line, const char *key)
+{
+    char *p = line;
+    while (*p == ' ')
+        p++;
+    if (p[0] == '-' && p[1] == ' ') {
+        p += 2;
+        while (*p == ' ')
+            p++;
+    }
+    size_t k = strlen(key);
+    if (strncmp(p, key, k) != 0 || p[k] != ':' || (p[k + 1] != ' ' && p[k + 1] != '\t'))
+        return NULL;
+    return p + k + 1;
+}
+
+static bool yaml_quote(const char *s, char *out, size_t n)
+{
+    size_t o = 0;
+    out[o++] = '"';
+    for (; *s; s++) {
+        if (o + 4 >= n)
+            return false;
+        if (*s == '"' || *s == '\\')
+            out[o++] = '\\';
+        out[o++] = *s;
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    return true;
+}
+
+static int write_scaled(const char *wl, const usher_sim_workload *w, double scale,
+                        const char *path, char *msg, size_t n)
+{
+    static char line[8192], abs_path[PATH_MAX], quoted[2 * PATH_MAX + 8];
+    FILE *in = fopen(wl, "r"), *out = in ? fopen(path, "w") : NULL;
+    if (!in || !out) {
+        say(msg, n, "%s: %s", in ? path : wl, strerror(errno));
+        if (in)
+            fclose(in);
+        return -1;
+    }
+    uint32_t models = usher_sim_workload_models(w), n_rate = 0, n_model = 0;
+    size_t lineno = 0;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, in)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            say(msg, n, "%s:%zu: a line longer than %zu bytes", wl, lineno,
+                     sizeof line - 2);
+            rc = -1;
+            break;
+        }
+        char *v;
+        if ((v = value_of(line, "rate")) != NULL && n_rate < models) {
+            usher_sim_model_info mi;
+            usher_sim_workload_model(w, n_rate++, &mi);
+            char *comment = strchr(v, '#');
+            fprintf(out, "%.*s %.17g%s%s", (int)(v - line), line, mi.rate * scale,
+                    comment ? "  " : "\n", comment ? comment : "");
+        } else if ((v = value_of(line, "model")) != NULL && n_model < models) {
+            usher_sim_model_info mi;
+            usher_sim_workload_model(w, n_model++, &mi);
+            if (!realpath(mi.path, abs_path) || !yaml_quote(abs_path, quoted, sizeof quoted)) {
+                say(msg, n, "%s: %s", mi.path, strerror(errno ? errno : ENAMETOOLONG));
+                rc = -1;
+                break;
+            }
+            char *comment = strchr(v, '#');
+            fprintf(out, "%.*s %s%s%s", (int)(v - line), line, quoted, comment ? "  " : "\n",
+                    comment ? comment : "");
+        } else {
+            fputs(line, out);
+        }
+    }
+    fclose(in);
+    if (fclose(out) != 0 && rc == 0) {
+        say(msg, n, "%s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc < 0)
+        return rc;
+    /* read back: the same models, paths, SLOs, and the rates scaled */
+    usher_sim_workload *s;
+    usher_error err;
+    if (usher_sim_workload_load(path, &s, &err) < 0) {
+        say(msg, n, "cannot scale the rates of %s (block-style 'rate:' and 'model:' "
+                         "lines are needed): %s", wl, err.msg);
+        return -1;
+    }
+    bool same = usher_sim_workload_models(s) == models;
+    for (uint32_t i = 0; same && i < models; i++) {
+        usher_sim_model_info a, b;
+        usher_sim_workload_model(w, i, &a);
+        usher_sim_workload_model(s, i, &b);
+        same = strcmp(a.name, b.name) == 0 && a.slo_ms == b.slo_ms &&
+               fabs(b.rate - a.rate * scale) <= 1e-9 * (a.rate * scale) + 1e-12;
+    }
+    usher_sim_workload_free(s);
+    if (!same) {
+        say(msg, n, "cannot scale the rates of %s: its copy at x%g does not read back "
+                         "the same (block-style 'rate:' and 'model:' lines are needed)", wl,
+                 scale);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- one policy at one scale --------------------------------------------------------- */
+
+static void plan_and_simulate(ctx *c, usher_estimator *e, usher_plan_params pp,
+                              usher_sim_params sp, const char *plan_path, bool keep, run *out)
+{
+    usher_error err;
+    memset(out, 0, sizeof *out);
+    usher_plan *pl;
+    if (usher_plan_make(e, &pp, &pl, &err) < 0) {
+        say(out->error, sizeof out->error, "plan: %s", err.msg);
+        return;
+    }
+    usher_plan_get_summary(pl, &out->ps);
+    out->planned = true;
+    if (usher_plan_write_json(pl, plan_path, &err) < 0) {
+        say(out->error, sizeof out->error, "plan: %s", err.msg);
+        usher_plan_free(pl);
+        return;
+    }
+    sp.plan = plan_path;
+    sp.progress = c->bar ? sim_progress : NULL;
+    sp.progress_ctx = c;
+    usher_sim_report *r;
+    if (usher_sim_run(&sp, &r, &err) < 0) {
+        say(out->error, sizeof out->error, "simulate: %s", err.msg);
+        usher_plan_free(pl);
+        return;
+    }
+    usher_sim_report_summary(r, &out->ss);
+    usher_sim_model_summary m;
+    for (uint32_t i = 0; usher_sim_report_model(r, i, &m) == USHER_OK; i++) {
+        out->offered += m.rate;
+        if (m.served > 0 && m.p99_ms > out->worst_p99)
+            out->worst_p99 = m.p99_ms;
+    }
+    out->ok = true;
+    out->serves = out->ps.feasible && out->ss.slo_attainment_pct >= 99.0;
+    if (keep) {
+        out->pl = pl;
+        out->r = r;
+    } else {
+        usher_plan_free(pl);
+        usher_sim_report_free(r);
+    }
+}
+
+/* ---- outputs --------------------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.10g", v);
+    else
+        fputs("null", f);
+}
+
+static void json_run_totals(FILE *f, const run *x)
+{
+    fprintf(f, "\"gpus\": %u, \"replicas\": %u, \"cost_per_hour\": ", x->ps.gpus, x->ps.replicas);
+    json_num(f, x->ps.cost_per_hour);
+    fputs(", \"planned_goodput\": ", f);
+    json_num(f, x->ps.goodput);
+    fputs(", \"planned_unserved\": ", f);
+    json_num(f, x->ps.unserved);
+    fprintf(f, ", \"feasible\": %s, \"offered\": ", x->ps.feasible ? "true" : "false");
+    json_num(f, x->offered);
+    fprintf(f, ", \"requests\": %llu, \"goodput\": ", (unsigned long long)x->ss.requests);
+    json_num(f, x->ss.goodput);
+    fputs(", \"slo_attainment_pct\": ", f);
+    json_num(f, x->ss.slo_attainment_pct);
+    fputs(", \"worst_p99_ms\": ", f);
+    json_num(f, x->worst_p99);
+    fputs(", \"cost_per_million_good\": ", f);
+    json_num(f, x->ss.goodput > 0 ? x->ps.cost_per_hour / (x->ss.goodput * 3600) * 1e6 : NAN);
+    fprintf(f, ", \"serves_offered_load\": %s", x->serves ? "true" : "false");
+}
+
+static void json_run_head(FILE *f, size_t p, const run *x)
+{
+    fputs("{\"policy\": ", f);
+    json_str(f, policies[p]);
+    fprintf(f, ", \"ok\": %s, ", x->ok ? "true" : "false");
+    if (!x->ok) {
+        fputs("\"error\": ", f);
+        json_str(f, x->error);
+    } else {
+        json_run_totals(f, x);
+    }
+}
+
+static void print_json(const char *wl, const char *cl, const usher_sim_params *sp, bool interf)
+{
+    FILE *f = stdout;
+    fputs("{\"workload\": ", f);
+    json_str(f, wl);
+    fputs(", \"cluster\": ", f);
+    json_str(f, cl);
+    fprintf(f, ", \"duration_s\": ");
+    json_num(f, sp->duration_s);
+    fprintf(f, ", \"seed\": %llu, \"interference\": %s,\n \"policies\": [",
+            (unsigned long long)sp->seed, interf ? "true" : "false");
+    for (size_t p = 0; p < n_policies; p++) {
+        const run *x = &runs[n_loads][p];
+        fputs(p ? ",\n  " : "\n  ", f);
+        json_run_head(f, p, x);
+        if (x->ok) {
+            fputs(", \"models\": [", f);
+            usher_sim_model_summary m;
+            for (uint32_t i = 0; usher_sim_report_model(x->r, i, &m) == USHER_OK; i++) {
+                usher_plan_model pm = {0};
+                usher_plan_model_at(x->pl, i, &pm);
+                fputs(i ? ",\n    " : "\n    ", f);
+                fputs("{\"name\": ", f);
+                json_str(f, m.name);
+                fputs(", \"rate\": ", f);
+                json_num(f, m.rate);
+                fprintf(f, ", \"replicas\": %u, \"planned_goodput\": ", pm.replicas);
+                json_num(f, pm.goodput);
+                fputs(", \"planned_unserved\": ", f);
+                json_num(f, pm.unserved);
+                fprintf(f, ", \"requests\": %llu, \"served\": %llu, \"late\": %llu, "
+                           "\"rejected\": %llu, \"goodput\": ",
+                        (unsigned long long)m.requests, (unsigned long long)m.served,
+                        (unsigned long long)m.late, (unsigned long long)m.rejected);
+                json_num(f, m.goodput);
+                fputs(", \"slo_attainment_pct\": ", f);
+                json_num(f, m.slo_attainment_pct);
+                fputs(", \"mean_ms\": ", f);
+                json_num(f, m.mean_ms);
+                fputs(", \"p50_ms\": ", f);
+                json_num(f, m.p50_ms);
+                fputs(", \"p99_ms\": ", f);
+                json_num(f, m.p99_ms);
+                fputs("}", f);
+            }
+            fputs("]", f);
+        }
+        fputs("}", f);
+    }
+    fputs("]", f);
+    if (n_loads > 0) {
+        fputs(",\n \"loads\": [", f);
+        for (size_t l = 0; l < n_loads; l++) {
+            fputs(l ? ",\n  " : "\n  ", f);
+            fputs("{\"scale\": ", f);
+            json_num(f, loads[l]);
+            fputs(", \"policies\": [", f);
+            for (size_t p = 0; p < n_policies; p++) {
+                fputs(p ? ",\n    " : "\n    ", f);
+                json_run_head(f, p, &runs[l][p]);
+                fputs("}", f);
+            }
+            fputs("]}", f);
+        }
+        fputs("]", f);
+    }
+    fputs("}\n", f);
+}
+
+static void print_table(FILE *f, size_t li, double scale)
+{
+    fprintf(f, "%-11s %5s %8s %11s %11s %8s %10s %9s %s\n", "policy", "GPUs", "$/h",
+            "planned/s", "goodput/s", "in SLO", "worst p99", "$/M good", "serves");
+    const run *row = runs[li];
+    for (size_t p = 0; p < n_policies; p++) {
+        const run *x = &row[p];
+        if (!x->ok) {
+            fprintf(f, "%-11s failed: %s\n", policies[p], x->error);
+            continue;
+        }
+        char cpm[32] = "-";
+        if (x->ss.goodput > 0)
+            snprintf(cpm, sizeof cpm, "%.4f", x->ps.cost_per_hour / (x->ss.goodput * 3600) * 1e6);
+        char why[128] = "yes";
+        if (!x->serves && !x->ps.feasible)
+            snprintf(why, sizeof why, "SHORT: the plan leaves %.4g req/s unserved",
+                     x->ps.unserved);
+        else if (!x->serves)
+            snprintf(why, sizeof why, "SHORT: %.2f%% in SLO simulated (< 99%%)",
+                     x->ss.slo_attainment_pct);
+        fprintf(f, "%-11s %5u %8.2f %11.6g %11.6g %7.2f%% %8.2fms %9s %s\n", policies[p],
+                x->ps.gpus, x->ps.cost_per_hour, x->ps.goodput, x->ss.goodput,
+                x->ss.slo_attainment_pct, x->worst_p99, cpm, why);
+    }
+    /* the cheapest plan that serves the offered load */
+    const run *best = NULL;
+    size_t bp = 0;
+    for (size_t p = 0; p < n_policies; p++)
+        if (row[p].ok && row[p].serves &&
+            (!best || row[p].ps.cost_per_hour < best->ps.cost_per_hour)) {
+            best = &row[p];
+            bp = p;
+        }
+    double offered = 0;
+    for (size_t p = 0; p < n_policies && !offered; p++)
+        offered = row[p].ok ? row[p].offered : 0;
+    if (best)
+        fprintf(f, "cheapest that serves the offered %.6g req/s (x%g): %s, %u GPUs, $%.2f/h\n",
+                offered, scale, policies[bp], best->ps.gpus, best->ps.cost_per_hour);
+    else
+        fprintf(f, "no policy's plan serves the offered load (x%g)\n", scale);
+}
+
+static void html_esc(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+/* one plot of (offered load, field) per policy over the loads */
+static int html_plot(FILE *f, const char *id, const char *title, const char *y_label, int field,
+                     usher_error *err)
+{
+    static double xs[MAX_POLICIES][MAX_LOADS], ys[MAX_POLICIES][MAX_LOADS];
+    usher_sim_plot_series series[MAX_POLICIES];
+    for (size_t p = 0; p < n_policies; p++) {
+        for (size_t l = 0; l < n_loads; l++) {
+            const run *x = &runs[l][p];
+            double offered = 0; /* the offered load, from any policy's run at that scale */
+            for (size_t q = 0; q < n_policies && !offered; q++)
+                offered = runs[l][q].ok ? runs[l][q].offered : 0;
+            xs[p][l] = offered > 0 ? offered : NAN;
+            ys[p][l] = !x->ok ? NAN
+                       : field == 0 ? x->ps.cost_per_hour
+                       : field == 1 ? (double)x->ps.gpus
+                                    : x->ss.goodput;
+        }
+        series[p] = (usher_sim_plot_series){policies[p], xs[p], ys[p], n_loads};
+    }
+    usher_sim_plot pl = usher_sim_default_plot();
+    pl.id = id;
+    pl.title = title;
+    pl.subtitle = "re-planned and simulated at each load; a gap: the policy failed there";
+    pl.x_label = "offered load (req/s)";
+    pl.y_label = y_label;
+    pl.series = series;
+    pl.n_series = n_policies;
+    pl.markers = 1;
+    char *svg;
+    if (usher_sim_plot_svg(&pl, &svg, err) < 0)
+        return -1;
+    fprintf(f, "<figure>%s</figure>\n", svg);
+    usher_free(svg);
+    return 0;
+}
+
+static int write_html(const char *path, const char *wl, const char *cl,
+                      const usher_sim_params *sp, char *msg, size_t n)
+{
+    static char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        say(msg, n, "%s: path too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        say(msg, n, "%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>usher compare</title>\n"
+          "<style>body{font-family:sans-serif;margin:2em;color:#222}"
+          "table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;"
+          "text-align:right}td:first-child,th:first-child{text-align:left}"
+          "tr.short td{color:#a33}figure{margin:1em 0}</style></head><body>\n"
+          "<h1>usher compare</h1>\n<p>workload <code>", f);
+    html_esc(f, wl);
+    fputs("</code>, cluster <code>", f);
+    html_esc(f, cl);
+    fprintf(f, "</code>; %g s of Poisson arrivals, seed %llu, interference %s. A plan marked "
+               "<b>short</b> does not serve the offered load (planned unserved rate, or under "
+               "99%% of requests within their SLO): its cost is not comparable.</p>\n",
+            sp->duration_s, (unsigned long long)sp->seed, sp->interference ? "on" : "off");
+    fputs("<table><tr><th>policy</th><th>GPUs</th><th>$/h</th><th>planned req/s</th>"
+          "<th>simulated goodput req/s</th><th>in SLO</th><th>worst p99 ms</th>"
+          "<th>$ per million good</th><th>serves</th></tr>\n", f);
+    for (size_t p = 0; p < n_policies; p++) {
+        const run *x = &runs[n_loads][p];
+        if (!x->ok) {
+            fputs("<tr class=\"short\"><td>", f);
+            html_esc(f, policies[p]);
+            fputs("</td><td colspan=\"8\" style=\"text-align:left\">failed: ", f);
+            html_esc(f, x->error);
+            fputs("</td></tr>\n", f);
+            continue;
+        }
+        fprintf(f, "<tr%s><td>", x->serves ? "" : " class=\"short\"");
+        html_esc(f, policies[p]);
+        fprintf(f, "</td><td>%u</td><td>%.2f</td><td>%.6g</td><td>%.6g</td><td>%.2f%%</td>"
+                   "<td>%.2f</td><td>",
+                x->ps.gpus, x->ps.cost_per_hour, x->ps.goodput, x->ss.goodput,
+                x->ss.slo_attainment_pct, x->worst_p99);
+        if (x->ss.goodput > 0)
+            fprintf(f, "%.4f", x->ps.cost_per_hour / (x->ss.goodput * 3600) * 1e6);
+        else
+            fputs("-", f);
+        fprintf(f, "</td><td>%s</td></tr>\n", x->serves ? "yes" : "<b>short</b>");
+    }
+    fputs("</table>\n", f);
+    int rc = 0;
+    usher_error err;
+    if (n_loads > 1) {
+        fputs("<h2>Against the offered load</h2>\n", f);
+        if (html_plot(f, "cost", "Cost against load", "$ per hour", 0, &err) < 0 ||
+            html_plot(f, "gpus", "GPUs against load", "GPUs", 1, &err) < 0 ||
+            html_plot(f, "goodput", "Simulated goodput against offered load",
+                      "goodput (req/s within SLO)", 2, &err) < 0) {
+            say(msg, n, "%s", err.msg);
+            rc = -1;
+        }
+    } else {
+        fputs("<p>With <code>--loads X,Y,...</code> (two scales or more) this page also plots "
+              "cost, GPUs and goodput against the offered load.</p>\n", f);
+    }
+    fputs("</body></html>\n", f);
+    if (fclose(f) != 0 && rc == 0) {
+        say(msg, n, "%s: %s", tmp, strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        say(msg, n, "%s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+
+static char tmpdir[PATH_MAX];
+
+static void cleanup_tmp(void)
+{
+    if (!tmpdir[0])
+        return;
+    char path[PATH_MAX + 64];
+    for (size_t l = 0; l <= n_loads; l++) {
+        snprintf(path, sizeof path, "%s/workload-%zu.yaml", tmpdir, l);
+        unlink(path);
+        for (size_t p = 0; p < n_policies; p++) {
+            snprintf(path, sizeof path, "%s/plan-%zu-%zu.json", tmpdir, l, p);
+            unlink(path);
+        }
+    }
+    rmdir(tmpdir);
+    tmpdir[0] = 0;
+}
+
+int cli_compare(int argc, char **argv)
+{
+    usher_plan_params pp = usher_plan_default_params();
+    usher_sim_params sp = usher_sim_default_params();
+    const char *calib = NULL, *framework = NULL, *html = NULL;
+    bool json = false, quiet = false, interf = true;
+    static char policy_arg[4096];
+    n_policies = 0;
+    n_loads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t iv;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            help(stdout);
+            return CLI_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (strcmp(a, "--quiet") == 0) {
+            quiet = true;
+        } else if (strcmp(a, "--workload") == 0 && v) {
+            pp.workload = argv[++i];
+        } else if (strcmp(a, "--cluster") == 0 && v) {
+            pp.cluster = argv[++i];
+        } else if (strcmp(a, "--html") == 0 && v) {
+            html = argv[++i];
+        } else if (strcmp(a, "--calibration") == 0 && v) {
+            calib = argv[++i];
+        } else if (strcmp(a, "--framework") == 0 && v) {
+            framework = argv[++i];
+        } else if (strcmp(a, "--policies") == 0 && v) {
+            snprintf(policy_arg, sizeof policy_arg, "%s", v);
+            if (!parse_policies(policy_arg))
+                return CLI_USAGE;
+            i++;
+        } else if (strcmp(a, "--loads") == 0 && v) {
+            if (!parse_loads(v))
+                return CLI_USAGE;
+            i++;
+        } else if (strcmp(a, "--duration") == 0 && v) {
+            if (!parse_double(v, 1e-3, 1e7, &sp.duration_s)) {
+                fprintf(stderr, "usher compare: --duration is seconds, 0.001 to 1e7\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--seed") == 0 && v) {
+            if (!cli_parse_i64(v, 0, INT64_MAX, &iv)) {
+                fprintf(stderr, "usher compare: --seed is a non-negative integer\n");
+                return CLI_USAGE;
+            }
+            sp.seed = (uint64_t)iv;
+            i++;
+        } else if (strcmp(a, "--interference") == 0 && v) {
+            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                fprintf(stderr, "usher compare: --interference is on or off, not '%s'\n", v);
+                return CLI_USAGE;
+            }
+            interf = strcmp(v, "on") == 0;
+            i++;
+        } else if (strcmp(a, "--exact-time-limit") == 0 && v) {
+            if (!cli_parse_i64(v, 1, 3600, &iv)) {
+                fprintf(stderr, "usher compare: --exact-time-limit needs whole seconds in "
+                                "[1, 3600]\n");
+                return CLI_USAGE;
+            }
+            pp.exact_time_limit_ms = (uint32_t)iv * 1000;
+            i++;
+        } else {
+            fprintf(stderr, "usher compare: unknown option or missing value: '%s'\n\n", a);
+            help(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (!pp.workload || !pp.cluster) {
+        fprintf(stderr, "usher compare: --workload and --cluster are required\n\n");
+        help(stderr);
+        return CLI_USAGE;
+    }
+    if (n_policies == 0) /* every policy */
+        for (size_t i = 0; n_policies < MAX_POLICIES; i++) {
+            const char *name = usher_plan_policy(i, NULL);
+            if (!name)
+                break;
+            policies[n_policies++] = name;
+        }
+    pp.interference_off = !interf;
+    sp.interference = interf ? 1 : 0;
+
+    int ret = CLI_FAIL;
+    usher_error err = {0};
+    ctx c = {.shown = -1};
+    usher_sim_workload *w = NULL;
+    static usher_model *models[MAX_MODELS];
+    static int precision[MAX_MODELS];
+    memset(models, 0, sizeof models);
+    memset(runs, 0, sizeof runs);
+    c.models = models;
+    c.precision = precision;
+    if (usher_sim_workload_load(pp.workload, &w, &err) < 0) {
+        fprintf(stderr, "usher compare: %s\n", err.msg);
+        return CLI_FAIL;
+    }
+    c.w = w;
+    if (usher_sim_workload_models(w) > MAX_MODELS) {
+        fprintf(stderr, "usher compare: %s: more than %d models\n", pp.workload, MAX_MODELS);
+        goto out;
+    }
+    if (load_models(&c, pp.workload) < 0)
+        goto out;
+    usher_estimator_params ep = usher_estimator_default_params();
+    ep.calibration = calib;
+    ep.framework = framework;
+    ep.cache_entries = 65536;
+    if (usher_estimator_new(&ep, &c.e, &err) < 0) {
+        fprintf(stderr, "usher compare: %s\n", err.msg);
+        goto out;
+    }
+    const char *td = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/usher-compare-XXXXXX", td && *td ? td : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        fprintf(stderr, "usher compare: %s: %s\n", tmpdir, strerror(errno));
+        tmpdir[0] = 0;
+        goto out;
+    }
+    sp.workload = w;
+    sp.profile = profile;
+    sp.device = device;
+    sp.ctx = &c;
+    c.bar = !quiet && isatty(STDERR_FILENO);
+    c.t0 = wall();
+    /* the scale-1 run (index n_loads) and each --loads scale; a scale of 1 in --loads is
+     * the same run, copied */
+    size_t one = SIZE_MAX;
+    for (size_t l = 0; l < n_loads; l++)
+        if (loads[l] == 1)
+            one = l;
+    c.steps = (n_loads + (one == SIZE_MAX ? 1 : 0)) * n_policies;
+    static char path[PATH_MAX + 64], msg[MSG];
+    for (size_t l = 0; l <= n_loads; l++) {
+        if (l == one)
+            continue; /* copied from the scale-1 run below */
+        double scale = l < n_loads ? loads[l] : 1.0;
+        usher_plan_params lp = pp;
+        if (scale != 1) {
+            snprintf(path, sizeof path, "%s/workload-%zu.yaml", tmpdir, l);
+            if (write_scaled(pp.workload, w, scale, path, msg, sizeof msg) < 0) {
+                if (c.shown >= 0)
+                    fprintf(stderr, "\r%70s\r", "");
+                fprintf(stderr, "usher compare: %s\n", msg);
+                goto out;
+            }
+            lp.workload = path;
+        }
+        static char wl_path[PATH_MAX + 64];
+        snprintf(wl_path, sizeof wl_path, "%s", lp.workload);
+        lp.workload = wl_path;
+        usher_sim_params lsp = sp;
+        lsp.rate_scale = scale;
+        for (size_t p = 0; p < n_policies; p++) {
+            c.what = policies[p];
+            c.scale = scale;
+            draw(&c, 0);
+            lp.policy = policies[p];
+            static char plan_path[PATH_MAX + 64];
+            snprintf(plan_path, sizeof plan_path, "%s/plan-%zu-%zu.json", tmpdir, l, p);
+            plan_and_simulate(&c, c.e, lp, lsp, plan_path, l == n_loads, &runs[l][p]);
+            c.step++;
+        }
+    }
+    if (one != SIZE_MAX)
+        for (size_t p = 0; p < n_policies; p++) {
+            runs[one][p] = runs[n_loads][p];
+            runs[one][p].pl = NULL; /* owned by the scale-1 row */
+            runs[one][p].r = NULL;
+        }
+    if (c.shown >= 0)
+        fprintf(stderr, "\r%70s\r", "");
+    bool any = false;
+    for (size_t p = 0; p < n_policies; p++)
+        any = any || runs[n_loads][p].ok;
+    if (json) {
+        print_json(pp.workload, pp.cluster, &sp, interf);
+    } else {
+        print_table(stdout, n_loads, 1.0);
+        for (size_t l = 0; l < n_loads; l++) {
+            if (loads[l] == 1)
+                continue;
+            printf("\nat x%g the workload's rates (re-planned):\n", loads[l]);
+            print_table(stdout, l, loads[l]);
+        }
+    }
+    ret = any ? CLI_OK : CLI_FAIL;
+    if (html && write_html(html, pp.workload, pp.cluster, &sp, msg, sizeof msg) < 0) {
+        fprintf(stderr, "usher compare: %s\n", msg);
+        ret = CLI_FAIL;
+    }
+    if (fflush(stdout) != 0)
+        ret = CLI_FAIL;
+out:
+    for (size_t p = 0; p < n_policies; p++) {
+        usher_plan_free(runs[n_loads][p].pl);
+        usher_sim_report_free(runs[n_loads][p].r);
+    }
+    cleanup_tmp();
+    models_free(&c);
+    usher_estimator_free(c.e);
+    usher_sim_workload_free(w);
+    return ret;
+}
