@@ -212,5 +212,80 @@ contains plan_slo "the fastest is"
 check plan_bad_policy 1 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" --policy magic
 contains plan_bad_policy "unknown policy 'magic'"
 
+# ---- usher compare (issue 14): plan with several policies, simulate each on the same arrivals
+cw="--workload $ex/workload.yaml --cluster $ex/cluster-elastic.yaml"
+check cmp_help 0 "$usher" compare --help;             contains cmp_help "--policies A,B,..."
+check cmp_no_args 2 "$usher" compare
+check cmp_bad_policy 2 "$usher" compare $cw --policies usher,magic
+contains cmp_bad_policy "unknown policy 'magic'; policies: usher, shepherd"
+contains cmp_bad_policy "exact"
+check cmp_bad_loads 2 "$usher" compare $cw --loads 1,x
+check cmp_table 0 "$usher" compare $cw --policies usher,shepherd,triton --duration 5
+contains cmp_table "worst p99"
+contains cmp_table "SHORT: the plan leaves"
+contains cmp_table "cheapest that serves the offered 6100 req/s"
+check cmp_json 0 "$usher" compare $cw --policies usher,shepherd,triton --duration 5 --seed 3 --json
+cp "$tmp/out" "$tmp/cmp1.json"
+check cmp_json_again 0 "$usher" compare $cw --policies usher,shepherd,triton --duration 5 --seed 3 --json
+if cmp -s "$tmp/out" "$tmp/cmp1.json"; then echo "ok   cmp_same_seed_same_bytes"; else
+    echo "FAIL cmp_same_seed_same_bytes"; diff "$tmp/out" "$tmp/cmp1.json" | head; fails=$((fails + 1)); fi
+"$usher" compare $cw --policies usher,shepherd,triton --duration 5 --seed 4 --json >"$tmp/cmp4.json" 2>&1
+if cmp -s "$tmp/cmp4.json" "$tmp/cmp1.json"; then
+    echo "FAIL cmp_other_seed: seed 4 gave seed 3's bytes"; fails=$((fails + 1)); fi
+/usr/bin/python3 - "$tmp/cmp1.json" <<'PY' || fails=$((fails + 1))
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["seed"] == 3 and r["duration_s"] == 5, r
+ps = r["policies"]
+assert [p["policy"] for p in ps] == ["usher", "shepherd", "triton"], ps
+for p in ps:
+    assert p["ok"] is True, p
+    for k in ["gpus", "cost_per_hour", "planned_goodput", "goodput", "slo_attainment_pct",
+              "worst_p99_ms", "offered", "requests", "serves_offered_load", "feasible"]:
+        assert k in p, (p["policy"], k)
+    assert abs(p["offered"] - 6100) < 1e-6, p
+    assert len(p["models"]) == 7, p
+    for m in p["models"]:
+        for k in ["name", "rate", "replicas", "planned_goodput", "goodput",
+                  "slo_attainment_pct", "mean_ms", "p50_ms", "p99_ms"]:
+            assert k in m, (p["policy"], k)
+    assert abs(sum(m["goodput"] for m in p["models"]) - p["goodput"]) < 1e-6 * p["goodput"] + 1e-9
+# the same arrivals: every plan saw the same requests
+assert len({p["requests"] for p in ps}) == 1, [p["requests"] for p in ps]
+t = ps[2]
+assert not t["feasible"] and not t["serves_offered_load"] and t["planned_unserved"] > 0, t
+sh = ps[1]
+assert sh["feasible"] and sh["goodput"] > 0.95 * 6100, sh
+print("ok   cmp_json_fields")
+PY
+check cmp_loads 0 "$usher" compare $cw --policies usher,shepherd --duration 2 --loads 0.5,1,2 --json --html "$tmp/cmp.html"
+/usr/bin/python3 - "$tmp/out" "$tmp/cmp.html" <<'PY' || fails=$((fails + 1))
+import json, sys
+r = json.load(open(sys.argv[1]))
+ls = r["loads"]
+assert [l["scale"] for l in ls] == [0.5, 1, 2], ls
+for l in ls:
+    for p in l["policies"]:
+        assert p["ok"] and abs(p["offered"] - 6100 * l["scale"]) < 1e-6, p
+# re-planned at each load: more load, no fewer GPUs
+for i in range(2):
+    g = [l["policies"][i]["gpus"] for l in ls]
+    assert g == sorted(g) and g[0] < g[2], g
+# the scale-1 entry is the table's run
+assert ls[1]["policies"][0]["goodput"] == r["policies"][0]["goodput"]
+h = open(sys.argv[2]).read()
+assert h.startswith("<!DOCTYPE html>") and h.count("<svg") == 3, h.count("<svg")
+for s in ["Cost against load", "GPUs against load", "Simulated goodput against offered load",
+          "<table>", "shepherd"]:
+    assert s in h, s
+assert "<script" not in h and "http://" not in h.replace("http://www.w3.org", "")
+print("ok   cmp_loads_html")
+PY
+printf 'models:\n  - name: a\n    model: %s\n    rate: 10\n    slo_ms: 0.2\n' "$zoo/resnet50.onnx" >"$tmp/cmp_slo.yaml"
+check cmp_all_fail 1 "$usher" compare --workload "$tmp/cmp_slo.yaml" --cluster "$ex/cluster-elastic.yaml" --policies usher,shepherd
+contains cmp_all_fail "usher       failed: plan:"
+contains cmp_all_fail "shepherd    failed: plan:"
+contains cmp_all_fail "no policy's plan serves"
+
 echo "$fails failure(s)"
 exit $((fails > 0))
