@@ -414,13 +414,20 @@ static int write_scaled(const char *wl, const usher_sim_workload *w, double scal
 /* ---- one policy at one scale --------------------------------------------------------- */
 
 static void plan_and_simulate(ctx *c, usher_estimator *e, usher_plan_params pp,
-                              usher_sim_params sp, const char *plan_path, bool keep, run *out)
+                              const char *orig, usher_sim_params sp, const char *plan_path,
+                              bool keep, run *out)
 {
     usher_error err;
     memset(out, 0, sizeof *out);
     usher_plan *pl;
     if (usher_plan_make(e, &pp, &pl, &err) < 0) {
-        say(out->error, sizeof out->error, "plan: %s", err.msg);
+        /* a scaled copy's errors name the original file (the lines are the same) */
+        const char *at = orig ? strstr(err.msg, pp.workload) : NULL;
+        if (at)
+            say(out->error, sizeof out->error, "plan: %.*s%s%s", (int)(at - err.msg), err.msg,
+                orig, at + strlen(pp.workload));
+        else
+            say(out->error, sizeof out->error, "plan: %s", err.msg);
         return;
     }
     usher_plan_get_summary(pl, &out->ps);
@@ -950,7 +957,8 @@ int cli_compare(int argc, char **argv)
             lp.policy = policies[p];
             static char plan_path[PATH_MAX + 64];
             snprintf(plan_path, sizeof plan_path, "%s/plan-%zu-%zu.json", tmpdir, l, p);
-            plan_and_simulate(&c, c.e, lp, lsp, plan_path, l == n_loads, &runs[l][p]);
+            plan_and_simulate(&c, c.e, lp, scale != 1 ? pp.workload : NULL, lsp, plan_path,
+                              l == n_loads, &runs[l][p]);
             c.step++;
         }
     }
