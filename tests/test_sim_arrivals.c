@@ -12,6 +12,7 @@
 #include <math.h>
 #include <sys/wait.h>
 
+#include "sim/workload.h"
 #include "test.h"
 #include "usher/sim.h"
 
@@ -774,7 +775,179 @@ TEST(cli_arrival_options)
     ASSERT_CONTAINS(cli_err, "short.csv: model 'a': no latency at batch 5");
 }
 
+/* ---- the readers against mutants, and allocation failures ------------------------------------- */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return rng_state = x;
+}
+
+/* a copy of text with 1 to 4 random edits: a byte replaced (by one of the format's own
+ * bytes or any), deleted, or inserted */
+static size_t mutate(const char *text, char *out, size_t cap)
+{
+    static const char alphabet[] = "0123456789.,-+eE# \t\r\nabmlpxyz_";
+    size_t n = strlen(text);
+    memcpy(out, text, n);
+    int edits = 1 + (int)(rnd() % 4);
+    for (int e = 0; e < edits && n > 0; e++) {
+        size_t at = rnd() % n;
+        char c = rnd() % 4 ? alphabet[rnd() % (sizeof alphabet - 1)] : (char)(rnd() & 0xff);
+        switch (rnd() % 3) {
+        case 0:
+            out[at] = c;
+            break;
+        case 1:
+            memmove(out + at, out + at + 1, n - at - 1);
+            n--;
+            break;
+        default:
+            if (n + 1 < cap) {
+                memmove(out + at + 1, out + at, n - at);
+                out[at] = c;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+static void put_n(const char *path, const char *text, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(text, 1, n, f);
+        fclose(f);
+    }
+}
+
+TEST(readers_take_mutants)
+{
+    fixtures();
+    usher_error err = {0};
+    const char *f = tmp("mut.txt");
+    static const char *const names[2] = {"a", "b"};
+    char buf[4096];
+    int accepted = 0, refused = 0;
+    for (int i = 0; i < 2000; i++) {
+        size_t n = mutate(LINES, buf, sizeof buf);
+        put_n(f, buf, n);
+        sim_lines_params lp = {.path = f, .names = names, .n_models = 2, .names_label = "w.yaml"};
+        sim_source *s = NULL;
+        uint64_t last = 0;
+        int rc = sim_source_lines(&lp, &s, &last, &err);
+        if (rc < 0) {
+            refused++;
+            if (s || !strstr(err.msg, f))
+                FAIL_("mutant %d: refused without naming the file: %s", i, err.msg);
+            continue;
+        }
+        accepted++;
+        sim_arrival a;
+        uint64_t prev = 0, count = 0;
+        while ((rc = sim_source_next(s, &a, &err)) == 1) {
+            if (a.t_ns < prev || a.model >= 2)
+                break;
+            prev = a.t_ns;
+            count++;
+        }
+        sim_source_free(s);
+        if (rc != 0 || prev != last || count == 0)
+            FAIL_("mutant %d: %llu arrivals, out of order or past the last (%llu, %llu)", i,
+                  (unsigned long long)count, (unsigned long long)prev,
+                  (unsigned long long)last);
+    }
+    printf("  arrivals file: %d mutants accepted, %d refused with their file named\n", accepted,
+           refused);
+    ASSERT(accepted > 50 && refused > 50);
+
+    usher_sim_workload *w = NULL;
+    ASSERT_OK(usher_sim_workload_load(g_wl, &w, &err));
+    static const char PROF[] = "# m\nmodel,batch,latency_ms,gpu\na,1,2.0,\na,4,5.5,\nb,1,3,t4\n"
+                               "b,2,3.5,t4\nb,1,9,\n";
+    accepted = refused = 0;
+    for (int i = 0; i < 2000; i++) {
+        size_t n = mutate(PROF, buf, sizeof buf);
+        put_n(f, buf, n);
+        usher_sim_profile_table *t = NULL;
+        int rc = usher_sim_profile_table_load(f, w, &t, &err);
+        if (rc < 0) {
+            refused++;
+            if (t || !strstr(err.msg, f))
+                FAIL_("profile mutant %d: refused without naming the file: %s", i, err.msg);
+            continue;
+        }
+        accepted++;
+        for (uint32_t m = 0; m < 2; m++)
+            for (int64_t b = 1; b <= 8; b++) {
+                usher_profile pr;
+                rc = usher_sim_profile_table_fn(t, m, b % 2 ? "t4" : "a100-80gb", b, 50, &pr, &err);
+                if (rc < 0 && (rc != USHER_ERR_NOT_FOUND || !strstr(err.msg, f)))
+                    FAIL_("profile mutant %d: lookup %u/%lld: %s", i, m, (long long)b, err.msg);
+                if (rc == 0 && !(pr.latency_ms > 0 && pr.batch == b))
+                    FAIL_("profile mutant %d: latency %g at batch %lld", i, pr.latency_ms,
+                          (long long)b);
+            }
+        usher_sim_profile_table_free(t);
+    }
+    usher_sim_workload_free(w);
+    printf("  profile table: %d mutants accepted, %d refused with their file named\n", accepted,
+           refused);
+    ASSERT(accepted > 50 && refused > 50);
+}
+
+/* every allocation of a run with recorded arrivals and a profile table failed in turn:
+ * USHER_ERR_NOMEM and nothing left, until the run goes through */
+TEST(allocation_failures_leave_nothing)
+{
+    fixtures();
+    usher_error err = {0};
+    const char *f = tmp("arr.txt"), *pf = tmp("prof.csv");
+    put(f, LINES);
+    put(pf, "model,batch,latency_ms\na,1,2.5\na,8,6\nb,1,4\nb,8,11\n");
+    usher_sim_workload *w = NULL;
+    ASSERT_OK(usher_sim_workload_load(g_wl, &w, &err));
+    size_t live = us_alloc_live_bytes();
+    bool done = false;
+    uint64_t nth;
+    for (nth = 1; nth < 100000 && !done; nth++) {
+        usher_sim_profile_table *t = NULL;
+        usher_sim_report *r = NULL;
+        uint64_t injected = us_alloc_injected_failures();
+        us_alloc_fail_nth(nth);
+        int rc = usher_sim_profile_table_load(pf, w, &t, &err);
+        if (rc >= 0) {
+            usher_sim_params q = usher_sim_default_params();
+            q.plan = g_plan;
+            q.workload = w;
+            q.profile = usher_sim_profile_table_fn;
+            q.ctx = t;
+            q.interference = 0;
+            q.arrivals.kind = USHER_SIM_ARRIVALS_FILE;
+            q.arrivals.file = f;
+            q.duration_s = 0;
+            rc = usher_sim_run(&q, &r, &err);
+        }
+        us_alloc_fail_nth(0);
+        /* through, with no allocation left to fail */
+        done = rc >= 0 && us_alloc_injected_failures() == injected;
+        if (rc < 0 && rc != USHER_ERR_NOMEM)
+            FAIL_("allocation %llu failed: rc %d: %s", (unsigned long long)nth, rc, err.msg);
+        usher_sim_report_free(r);
+        usher_sim_profile_table_free(t);
+        if (us_alloc_live_bytes() != live)
+            FAIL_("allocation %llu failed: %zu bytes left", (unsigned long long)nth,
+                  us_alloc_live_bytes() - live);
+    }
+    usher_sim_workload_free(w);
+    printf("  %llu allocations failed in turn, each cleaned up\n", (unsigned long long)(nth - 2));
+    ASSERT(done);
+}
+
 TEST_MAIN(TEST_ENTRY(every_kind_same_seed_same_bytes), TEST_ENTRY(rates_of_each_kind),
           TEST_ENTRY(azure_trace_exact_counts), TEST_ENTRY(arrivals_file_exact),
           TEST_ENTRY(bad_arrivals_named), TEST_ENTRY(profile_table_reads_and_interpolates),
-          TEST_ENTRY(cli_arrival_options))
+          TEST_ENTRY(cli_arrival_options), TEST_ENTRY(readers_take_mutants),
+          TEST_ENTRY(allocation_failures_leave_nothing))
