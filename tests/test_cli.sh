@@ -209,6 +209,29 @@ printf 'models:\n  - name: a\n    model: %s\n    rate: 10\n    slo_ms: 0.2\n' "$
 check plan_slo 1 "$usher" plan --workload "$tmp/slo.yaml" --cluster "$ex/cluster-elastic.yaml"
 contains plan_slo "model 'a' cannot meet 0.2 ms"
 contains plan_slo "the fastest is"
+# prices: a type without one is an error; a price of 0 is planned, never a signal
+printf 'gpus:\n  - type: t4\n    max: 8\n  - type: a30\n    max: 4\n' >"$tmp/noprice.yaml"
+check plan_no_price 1 "$usher" plan --workload "$ex/workload.yaml" --cluster "$tmp/noprice.yaml"
+contains plan_no_price "noprice.yaml:4: gpus[1]: GPU type 'a30' has no price"
+printf 'models:\n  - name: a\n    model: %s\n    rate: 300\n    slo_ms: 50\n  - name: b\n    model: %s\n    rate: 0\n    slo_ms: 30\n' "$zoo/resnet50.onnx" "$zoo/resnet18.onnx" >"$tmp/small_w.yaml"
+printf 'gpus:\n  - type: a100-80gb\n    max: 4\n    price_per_hour: 0\n  - type: t4\n    max: 4\n' >"$tmp/free.yaml"
+printf 'gpus:\n  - type: a30\n    max: 2\n    price_per_hour: 0\n  - type: t4\n    max: 4\n    price_per_hour: 0\n' >"$tmp/allfree.yaml"
+printf 'objective: max-goodput\ngpus:\n  - type: a100-80gb\n    count: 1\n    price_per_hour: 0\n  - type: t4\n    count: 0\n' >"$tmp/freefixed.yaml"
+for c in free allfree freefixed; do
+    for w in "$tmp/small_w.yaml" "$ex/workload.yaml"; do
+        for a in "--policy usher" "--policy exact" "--compare"; do
+            "$usher" plan --workload "$w" --cluster "$tmp/$c.yaml" $a >"$tmp/out" 2>&1
+            rc=$?
+            if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ] && ! { [ "$rc" -eq 1 ] && grep -q "for small instances" "$tmp/out"; }; then
+                echo "FAIL plan_price0 $c $(basename "$w") $a: exit $rc"; sed 's/^/    /' "$tmp/out" | head -20
+                fails=$((fails + 1))
+            fi
+        done
+    done
+done
+echo "ok   plan_price0"
+check plan_price0_exact 0 "$usher" plan --workload "$tmp/small_w.yaml" --cluster "$tmp/free.yaml" --policy exact
+contains plan_price0_exact '$0.00/h'
 check plan_bad_policy 1 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" --policy magic
 contains plan_bad_policy "unknown policy 'magic'"
 

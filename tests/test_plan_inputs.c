@@ -131,6 +131,24 @@ TEST(cluster_messages)
     ASSERT_CONTAINS(err.msg, "c.yaml:4:");
     ASSERT_CONTAINS(err.msg, "gpus[0].price_per_hour");
 
+    /* no price in the catalog (a30) and none given: an error at the type's line */
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - type: t4\n    max: 3\n  - type: a30\n    max: 2\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "c.yaml:4:");
+    ASSERT_CONTAINS(err.msg, "GPU type 'a30' has no price");
+    ASSERT_CONTAINS(err.msg, "price_per_hour");
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - type: h200\n    max: 2\n    price_per_hour: null\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "'h200' has no price");
+    /* given, 0 included, it is taken */
+    memset(&p, 0, sizeof p);
+    ASSERT_OK(cluster("gpus:\n  - type: a30\n    max: 2\n    price_per_hour: 0\n"
+                      "  - type: h100-pcie\n    max: 2\n    price_per_hour: 2.5\n",
+                      &p, &err));
+    ASSERT(p.t[0].price == 0 && p.t[1].price == 2.5);
+
     memset(&p, 0, sizeof p);
     ASSERT_EQ_INT(cluster("gpus:\n  - type: t4\n    cont: 2\n", &p, &err), USHER_ERR_PARSE);
     ASSERT_CONTAINS(err.msg, "c.yaml:3:");

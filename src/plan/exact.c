@@ -48,6 +48,7 @@
 
 #define EXACT_MAX_GPUS 48
 #define EXACT_MAX_VARS 40000
+#define FREE_GPU_COST 1e-6 /* $/h the program charges a GPU of price 0 (a tie-break) */
 #define EXACT_LEVELS 3 /* alone, then DRAM bounds EXACT_DRAM[1..] */
 /* the co-located levels' DRAM bounds, fractions of the device's bandwidth: more
  * levels fit the model closer and make the program slower to prove (with 5
@@ -151,8 +152,9 @@ static int exact_slots(exact_ip *e, usher_error *err)
     double budget = ut.cost * (p->interference ? 2 : 1);
     for (uint16_t t = 0; t < p->nt; t++) {
         int64_t lim = p->t[t].count >= 0 ? p->t[t].count : p->t[t].max;
-        double price = p->t[t].price > 0 ? p->t[t].price : 1;
-        if (bounded && floor(budget / price + 1e-9) < (double)lim)
+        /* a free type (price 0) is not bounded by the budget: its limit only */
+        double price = p->t[t].price;
+        if (bounded && price > 0 && floor(budget / price + 1e-9) < (double)lim)
             lim = (int64_t)floor(budget / price + 1e-9);
         for (int64_t k = 0; k < lim; k++) {
             if (e->ns == EXACT_MAX_GPUS)
@@ -213,7 +215,10 @@ static int exact_columns(exact_ip *e, usher_error *err)
     int col = 1;
     for (int g = 0; g < e->ns; g++, col++) {
         glp_set_col_kind(e->lp, col, GLP_BV);
-        double price = p->t[e->slot_type[g]].price > 0 ? p->t[e->slot_type[g]].price : 1;
+        /* a free GPU (price 0) costs a token FREE_GPU_COST, so that of plans
+         * equal in $/h the program prefers the one with fewer GPUs */
+        double price = p->t[e->slot_type[g]].price > 0 ? p->t[e->slot_type[g]].price
+                                                        : FREE_GPU_COST;
         glp_set_obj_coef(e->lp, col, e->goodput ? -1e-4 * price : price);
     }
     for (; col < e->y0; col++)
@@ -237,7 +242,8 @@ static int exact_columns(exact_ip *e, usher_error *err)
                 }
     e->z0 = col;
     for (int i = 0; e->goodput && i < (int)p->n; i++, col++) {
-        glp_set_col_bnds(e->lp, col, GLP_DB, 0, p->m[i].rate);
+        /* GLPK refuses a double bound with lb = ub: a rate of 0 is fixed */
+        glp_set_col_bnds(e->lp, col, p->m[i].rate > 0 ? GLP_DB : GLP_FX, 0, p->m[i].rate);
         glp_set_obj_coef(e->lp, col, plan_weight(&p->m[i]));
     }
     return USHER_OK;
@@ -524,8 +530,8 @@ static bool exact_accepted(const exact_ip *e)
     return true;
 }
 
-/* USHER's plan in place of the program's, which the model refused (why) */
-static int exact_refused(exact_ip *e, const char *why, usher_error *err)
+/* USHER's plan in place of the program's, with exact status `status` (why) */
+static int exact_keep_ub(exact_ip *e, int status, const char *why, usher_error *err)
 {
     plan_solution t;
     if (plan_solution_clone(&e->ub, &t) < 0)
@@ -537,8 +543,8 @@ static int exact_refused(exact_ip *e, const char *why, usher_error *err)
     *e->s = t;
     snprintf(e->s->policy, sizeof e->s->policy, "%s", policy);
     e->s->seconds = seconds;
-    e->s->exact_status = PLAN_EXACT_REFUSED;
-    snprintf(e->s->note, sizeof e->s->note, "%s: USHER's plan instead", why);
+    e->s->exact_status = status;
+    snprintf(e->s->note, sizeof e->s->note, "%s", why);
     return USHER_OK;
 }
 
@@ -555,17 +561,41 @@ int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err)
         /* the linear form is the contention model's (exact.c's head) */
         const if_model *im = if_model_default();
         if (strcmp(im->name, "contention") != 0) {
-            rc = exact_refused(&e, "no linear form of this interference model", err);
+            rc = exact_keep_ub(&e, PLAN_EXACT_REFUSED,
+                               "no linear form of this interference model: USHER's plan instead",
+                               err);
             exact_free(&e);
             return rc;
         }
         e.beta = im->coef.beta_bw;
         e.lambda = im->coef.lambda_l2;
     }
+    if (rc == USHER_OK && p->objective == PLAN_MIN_COST) {
+        /* USHER serves everything at $0/h (free GPU types): nothing is cheaper */
+        plan_totals ut;
+        plan_totals_of(&e.ub, p, &ut);
+        if (ut.feasible && ut.cost <= 0) {
+            rc = exact_keep_ub(&e, PLAN_EXACT_OPTIMAL,
+                               "USHER's plan serves every model at $0/h: optimal", err);
+            exact_free(&e);
+            return rc;
+        }
+    }
     if (rc == USHER_OK)
         rc = exact_slots(&e, err);
     if (rc == USHER_OK)
         rc = exact_count(&e, err);
+    /* nothing to choose (no GPU slot, or no configuration fits any: USHER's
+     * plan cost nothing, or nothing can be opened): USHER's plan is optimal,
+     * and GLPK is not asked a program without columns */
+    if (rc == USHER_OK &&
+        (e.ns == 0 || e.nv - (e.y0 - 1) - (e.goodput ? (int)p->n : 0) <= 0)) {
+        rc = exact_keep_ub(&e, PLAN_EXACT_OPTIMAL,
+                           "no GPU slot or no configuration to choose: USHER's plan is optimal",
+                           err);
+        exact_free(&e);
+        return rc;
+    }
     if (rc == USHER_OK)
         rc = exact_columns(&e, err);
     if (rc == USHER_OK) {
@@ -581,7 +611,10 @@ int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err)
     if (rc == USHER_OK && found)
         rc = exact_read(&e, err);
     if (rc == USHER_OK && found && p->interference && !exact_accepted(&e))
-        rc = exact_refused(&e, "the interference model refused the program's plan", err);
+        rc = exact_keep_ub(&e, PLAN_EXACT_REFUSED,
+                           "the interference model refused the program's plan: USHER's plan "
+                           "instead",
+                           err);
     exact_free(&e);
     return rc;
 }

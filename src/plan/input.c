@@ -168,6 +168,15 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
         any_fixed |= has_count;
         any_elastic |= !has_count;
         snprintf(f, sizeof f, "%s.price_per_hour", fp);
+        const us_yaml_node *pn = us_yaml_get(e, "price_per_hour");
+        /* no price is no $0: a type the catalog has no price for needs one here */
+        if ((!pn || us_yaml_is_null(pn)) && !gpu_known(t->g, GPU_F_PRICE_PER_HOUR)) {
+            rc = us_yaml_error(d, us_yaml_get(e, "type"), err, USHER_ERR_PARSE,
+                               "%s: GPU type '%s' has no price in the catalog: give its "
+                               "'price_per_hour' ($/h of one GPU; 0 is allowed)",
+                               fp, t->key);
+            goto out;
+        }
         if ((rc = us_yaml_get_f64(d, e, "price_per_hour", f, 0, MAX_PRICE, &t->price,
                                   t->g->price_per_hour, false, err)) < 0)
             goto out;
