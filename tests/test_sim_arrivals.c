@@ -713,6 +713,7 @@ TEST(cli_arrival_options)
     ASSERT_EQ_INT(cli("--plan p.json --workload w.yaml --profile prof.csv --json "
                       "--trace t.csv --trace-map block --trace-minutes 0:2"), 0);
     ASSERT_CONTAINS(cli_out, "\"duration_s\": 120");
+    ASSERT_CONTAINS(cli_out, "\"arrivals\": \"trace t.csv, block, minutes 0-1\"");
     ASSERT_CONTAINS(cli_out, "\"requests\": 62");
     ASSERT_CONTAINS(cli_out, "\"requests\": 12");
     ASSERT_CONTAINS(cli_out, "\"requests\": 50");
@@ -725,6 +726,13 @@ TEST(cli_arrival_options)
     ASSERT_EQ_INT(cli("--plan p.json --workload w.yaml --profile prof.csv --arrivals gamma:2 "
                       "--duration 2"), 0);
     ASSERT_CONTAINS(cli_out, "interference off");
+    ASSERT_CONTAINS(cli_out, "2 s of arrivals (gamma:2, seed 1, rates x 1");
+    ASSERT_EQ_INT(cli("--plan p.json --workload w.yaml --profile prof.csv --zipf 0.5 --json "
+                      "--duration 1"), 0);
+    ASSERT_CONTAINS(cli_out, "\"arrivals\": \"poisson, zipf 0.5\"");
+    ASSERT_EQ_INT(cli("--plan p.json --workload w.yaml --profile prof.csv --json "
+                      "--arrivals-file arr.txt"), 0);
+    ASSERT_CONTAINS(cli_out, "\"arrivals\": \"file arr.txt\"");
 
     /* usage errors: exit 2 with a clear message */
     struct {

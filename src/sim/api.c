@@ -308,6 +308,47 @@ static int arrivals_source(const usher_sim_params *p, const sim_workload *w,
     return rc;
 }
 
+/* the arrivals in words, for the report ("gamma:4, zipf 1.2") */
+static void arrivals_describe(const usher_sim_params *p, char *out, size_t cap)
+{
+    const usher_sim_arrival_spec *a = &p->arrivals;
+    int n = 0;
+    switch (a->kind) {
+    case USHER_SIM_ARRIVALS_POISSON:
+        n = snprintf(out, cap, "poisson");
+        break;
+    case USHER_SIM_ARRIVALS_GAMMA:
+        n = snprintf(out, cap, "gamma:%g", a->cv);
+        break;
+    case USHER_SIM_ARRIVALS_DIURNAL:
+        n = snprintf(out, cap, "diurnal:%g:%g", a->period_s, a->amplitude);
+        break;
+    case USHER_SIM_ARRIVALS_AZURE_SYNTH:
+        n = snprintf(out, cap, "azure-synth");
+        break;
+    case USHER_SIM_ARRIVALS_AZURE_TRACE: {
+        static const char *const maps[] = {"stripe", "block", "hash"};
+        n = snprintf(out, cap, "trace %.80s%s, %s", a->trace[0], a->n_trace > 1 ? " ..." : "",
+                     maps[a->trace_map]);
+        if (n >= 0 && (size_t)n < cap && (a->trace_start_minute || a->trace_minutes))
+            n += snprintf(out + n, cap - (size_t)n, ", minutes %llu-%s",
+                          (unsigned long long)a->trace_start_minute,
+                          a->trace_minutes ? "" : "end");
+        if (n >= 0 && (size_t)n < cap && a->trace_minutes)
+            n += snprintf(out + n, cap - (size_t)n, "%llu",
+                          (unsigned long long)(a->trace_start_minute + a->trace_minutes - 1));
+        if (n >= 0 && (size_t)n < cap && p->rate_scale != 1)
+            n += snprintf(out + n, cap - (size_t)n, ", poisson replay");
+        break;
+    }
+    case USHER_SIM_ARRIVALS_FILE:
+        n = snprintf(out, cap, "file %.120s", a->file);
+        break;
+    }
+    if (n >= 0 && (size_t)n < cap && a->zipf_s >= 0)
+        snprintf(out + n, cap - (size_t)n, ", zipf %g", a->zipf_s);
+}
+
 /* rates the report cannot know up front: a model's arrivals over the duration */
 static bool rate_observed(usher_sim_arrivals k)
 {
@@ -420,6 +461,7 @@ int usher_sim_run(const usher_sim_params *p, usher_sim_report **out, usher_error
         goto out;
     }
     r->r->wall_s = wall_now() - t0;
+    arrivals_describe(p, r->r->arrivals, sizeof r->r->arrivals);
     if (rate_observed(p->arrivals.kind))
         for (uint32_t i = 0; i < r->r->n_models; i++)
             r->r->m[i].rate = r->r->duration_s > 0

@@ -136,6 +136,10 @@ int sim_report_json(const sim_report *r, bool wall, us_buf *out)
     us_json_str(&j, r->plan);
     us_json_key(&j, "workload");
     us_json_str(&j, r->workload);
+    if (r->arrivals[0]) {
+        us_json_key(&j, "arrivals");
+        us_json_str(&j, r->arrivals);
+    }
     count(&j, "seed", r->seed);
     num(&j, "rate_scale", r->rate_scale);
     us_json_key(&j, "interference");
@@ -203,9 +207,10 @@ int sim_report_json(const sim_report *r, bool wall, us_buf *out)
 
 void sim_report_print(const sim_report *r, FILE *f)
 {
-    fprintf(f, "plan %s, workload %s, %.6g s of arrivals (seed %llu, rates x %g, interference "
-               "%s); the last request ended at %.6g s\n",
-            r->plan, r->workload, r->duration_s, (unsigned long long)r->seed, r->rate_scale,
+    fprintf(f, "plan %s, workload %s, %.6g s of arrivals (%s%sseed %llu, rates x %g, "
+               "interference %s); the last request ended at %.6g s\n",
+            r->plan, r->workload, r->duration_s, r->arrivals, r->arrivals[0] ? ", " : "",
+            (unsigned long long)r->seed, r->rate_scale,
             r->interference ? "on" : "off", r->end_s);
     fprintf(f, "%-24s %5s %10s %10s %9s %7s %9s %9s %9s %9s %9s %8s %8s\n", "model", "repl",
             "requests", "goodput/s", "in SLO", "SLO ms", "mean ms", "p50 ms", "p99 ms",

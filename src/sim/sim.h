@@ -174,6 +174,9 @@ typedef struct sim_report {
      * duration is in compute_pct only) */
     double *series_gpu_pct;
     double wall_s;            /* set by the caller that timed the run (0: not timed) */
+    char arrivals[192];       /* what the arrivals were, set by the caller ("poisson",
+                                 "gamma:4, zipf 1.2", "trace d01.csv, stripe, minutes 0-59",
+                                 "file arr.txt"); "": not said */
 } sim_report;
 
 /*
