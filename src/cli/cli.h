@@ -5,6 +5,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "usher/estimate.h"
+#include "usher/interfere.h"
+#include "usher/model.h"
+#include "usher/sim.h"
+
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_INCOMPLETE = 3 };
 
 int cli_inspect(int argc, char **argv);
@@ -25,5 +30,27 @@ bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 const char *cli_group(uint64_t v, char *buf, size_t n);
 /* "1.23 G" style with the given unit */
 const char *cli_si(double v, const char *unit, char *buf, size_t n);
+
+/* ---- the simulator's front ends (sim_models.c: simulate, compare) ---- */
+/* the workload's models for the simulator's callbacks; a struct passed as the
+ * callbacks' ctx begins with one */
+typedef struct cli_sim_models {
+    usher_estimator *e;
+    const usher_sim_workload *w;
+    usher_model **models; /* per workload model; shared when they name one file */
+    int *precision;
+} cli_sim_models;
+/* load each file the workload names once; a failure is printed as "usher VERB: ..." */
+int cli_sim_models_load(cli_sim_models *m, const char *verb, const char *wl);
+void cli_sim_models_free(cli_sim_models *m);
+/* usher_sim_profile_fn and usher_sim_device_fn over the public estimator (ctx: the models) */
+int cli_sim_profile(void *ctx, uint32_t model, const char *gpu, int64_t batch, double share_pct,
+                    usher_profile *out, usher_error *err);
+int cli_sim_device(void *ctx, const char *gpu, double *bw, double *l2, usher_error *err);
+double cli_wall(void); /* CLOCK_MONOTONIC, s */
+/* a whole string as a double in [lo, hi] */
+bool cli_parse_double(const char *s, double lo, double hi, double *out);
+/* "\rLABEL [####....] PCT%SUFFIX" on stderr */
+void cli_progress_bar(const char *label, int pct, int width, const char *suffix);
 
 #endif

@@ -94,10 +94,7 @@ static size_t n_loads;
 static run runs[MAX_LOADS + 1][MAX_POLICIES]; /* [load][policy]; load index n_loads: scale 1 */
 
 typedef struct ctx {
-    usher_estimator *e;
-    const usher_sim_workload *w;
-    usher_model **models;
-    int *precision;
+    cli_sim_models m; /* first: the simulator's callbacks' ctx */
     /* progress */
     bool bar;
     double t0;
@@ -116,100 +113,24 @@ __attribute__((format(printf, 3, 4))) static void say(char *buf, size_t n, const
     va_end(ap);
 }
 
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int profile(void *c_, uint32_t model, const char *gpu, int64_t batch, double share_pct,
-                   usher_profile *out, usher_error *err)
-{
-    ctx *c = c_;
-    usher_estimate_params ep = usher_estimate_default_params();
-    ep.gpu = gpu;
-    ep.batch = batch;
-    ep.share_pct = share_pct;
-    ep.precision = (usher_precision)c->precision[model];
-    return usher_estimate(c->e, c->models[model], &ep, out, err);
-}
-
-static int device(void *c_, const char *gpu, double *bw, double *l2, usher_error *err)
-{
-    return usher_interfere_device(((ctx *)c_)->e, gpu, bw, l2, err);
-}
-
 /* the bar: steps (policy x load) done, the current one's share from the simulator */
 static void draw(ctx *c, double part)
 {
-    if (!c->bar || wall() - c->t0 < 1.0)
+    if (!c->bar || cli_wall() - c->t0 < 1.0)
         return;
     double done = ((double)c->step + part) / (double)c->steps;
     int pct = (int)(done * 100);
     if (pct == c->shown && part > 0)
         return;
     c->shown = pct;
-    char bar[31];
-    int n = pct * 30 / 100;
-    for (int i = 0; i < 30; i++)
-        bar[i] = i < n ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\rcomparing [%s] %3d%% %-11.11s x%-6g", bar, pct, c->what, c->scale);
-    fflush(stderr);
+    char suffix[40];
+    snprintf(suffix, sizeof suffix, " %-11.11s x%-6g", c->what, c->scale);
+    cli_progress_bar("comparing", pct, 30, suffix);
 }
 
 static void sim_progress(void *c_, double done)
 {
     draw(c_, done);
-}
-
-/* each file the workload names, loaded once */
-static int load_models(ctx *c, const char *wl)
-{
-    uint32_t n = usher_sim_workload_models(c->w);
-    for (uint32_t i = 0; i < n; i++) {
-        usher_sim_model_info mi;
-        usher_sim_workload_model(c->w, i, &mi);
-        c->precision[i] = usher_precision_parse(mi.precision);
-        for (uint32_t j = 0; j < i && !c->models[i]; j++) {
-            usher_sim_model_info mj;
-            usher_sim_workload_model(c->w, j, &mj);
-            if (strcmp(mi.path, mj.path) == 0)
-                c->models[i] = c->models[j];
-        }
-        if (c->models[i])
-            continue;
-        usher_error le;
-        if (usher_model_load(mi.path, NULL, &c->models[i], &le) < 0) {
-            fprintf(stderr, "usher compare: %s:%zu: field 'models[%u].model': %s\n", wl, mi.line,
-                    i, le.msg);
-            return le.code;
-        }
-    }
-    return USHER_OK;
-}
-
-static void models_free(ctx *c)
-{
-    uint32_t n = c->w ? usher_sim_workload_models(c->w) : 0;
-    for (uint32_t i = 0; c->models && i < n; i++) {
-        bool shared = false;
-        for (uint32_t j = i + 1; j < n && !shared; j++)
-            shared = c->models[j] == c->models[i];
-        if (!shared)
-            usher_model_free(c->models[i]);
-    }
-}
-
-static bool parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi))
-        return false;
-    *out = v;
-    return true;
 }
 
 static void list_policies(FILE *f)
@@ -832,7 +753,7 @@ int cli_compare(int argc, char **argv)
                 return CLI_USAGE;
             i++;
         } else if (strcmp(a, "--duration") == 0 && v) {
-            if (!parse_double(v, 1e-3, 1e7, &sp.duration_s)) {
+            if (!cli_parse_double(v, 1e-3, 1e7, &sp.duration_s)) {
                 fprintf(stderr, "usher compare: --duration is seconds, 0.001 to 1e7\n");
                 return CLI_USAGE;
             }
@@ -888,24 +809,24 @@ int cli_compare(int argc, char **argv)
     static int precision[MAX_MODELS];
     memset(models, 0, sizeof models);
     memset(runs, 0, sizeof runs);
-    c.models = models;
-    c.precision = precision;
+    c.m.models = models;
+    c.m.precision = precision;
     if (usher_sim_workload_load(pp.workload, &w, &err) < 0) {
         fprintf(stderr, "usher compare: %s\n", err.msg);
         return CLI_FAIL;
     }
-    c.w = w;
+    c.m.w = w;
     if (usher_sim_workload_models(w) > MAX_MODELS) {
         fprintf(stderr, "usher compare: %s: more than %d models\n", pp.workload, MAX_MODELS);
         goto out;
     }
-    if (load_models(&c, pp.workload) < 0)
+    if (cli_sim_models_load(&c.m, "compare", pp.workload) < 0)
         goto out;
     usher_estimator_params ep = usher_estimator_default_params();
     ep.calibration = calib;
     ep.framework = framework;
     ep.cache_entries = 65536;
-    if (usher_estimator_new(&ep, &c.e, &err) < 0) {
+    if (usher_estimator_new(&ep, &c.m.e, &err) < 0) {
         fprintf(stderr, "usher compare: %s\n", err.msg);
         goto out;
     }
@@ -917,11 +838,11 @@ int cli_compare(int argc, char **argv)
         goto out;
     }
     sp.workload = w;
-    sp.profile = profile;
-    sp.device = device;
+    sp.profile = cli_sim_profile;
+    sp.device = cli_sim_device;
     sp.ctx = &c;
     c.bar = !quiet && isatty(STDERR_FILENO);
-    c.t0 = wall();
+    c.t0 = cli_wall();
     /* the scale-1 run (index n_loads) and each --loads scale; a scale of 1 in --loads is
      * the same run, copied */
     size_t one = SIZE_MAX;
@@ -957,7 +878,7 @@ int cli_compare(int argc, char **argv)
             lp.policy = policies[p];
             static char plan_path[PATH_MAX + 64];
             snprintf(plan_path, sizeof plan_path, "%s/plan-%zu-%zu.json", tmpdir, l, p);
-            plan_and_simulate(&c, c.e, lp, scale != 1 ? pp.workload : NULL, lsp, plan_path,
+            plan_and_simulate(&c, c.m.e, lp, scale != 1 ? pp.workload : NULL, lsp, plan_path,
                               l == n_loads, &runs[l][p]);
             c.step++;
         }
@@ -997,8 +918,8 @@ out:
         usher_sim_report_free(runs[n_loads][p].r);
     }
     cleanup_tmp();
-    models_free(&c);
-    usher_estimator_free(c.e);
+    cli_sim_models_free(&c.m);
+    usher_estimator_free(c.m.e);
     usher_sim_workload_free(w);
     return ret;
 }

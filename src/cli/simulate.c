@@ -85,34 +85,12 @@ static void help(FILE *f)
 #define MAX_MODELS 100000 /* workload.yaml's limit */
 
 typedef struct sim_cli {
-    usher_estimator *e;
-    const usher_sim_workload *w;
-    usher_model **models; /* per workload model; shared when they name one file */
-    int *precision;
+    cli_sim_models m; /* first: the callbacks' ctx */
     usher_sim_profile_table *table; /* --profile: measured latencies */
     /* progress */
     double t0;
     int shown; /* percent last drawn, -1: none yet */
 } sim_cli;
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int profile(void *ctx, uint32_t model, const char *gpu, int64_t batch, double share_pct,
-                   usher_profile *out, usher_error *err)
-{
-    sim_cli *c = ctx;
-    usher_estimate_params ep = usher_estimate_default_params();
-    ep.gpu = gpu;
-    ep.batch = batch;
-    ep.share_pct = share_pct;
-    ep.precision = (usher_precision)c->precision[model];
-    return usher_estimate(c->e, c->models[model], &ep, out, err);
-}
 
 static int table_profile(void *ctx, uint32_t model, const char *gpu, int64_t batch,
                          double share_pct, usher_profile *out, usher_error *err)
@@ -121,74 +99,15 @@ static int table_profile(void *ctx, uint32_t model, const char *gpu, int64_t bat
                                       err);
 }
 
-static int device(void *ctx, const char *gpu, double *bw, double *l2, usher_error *err)
-{
-    return usher_interfere_device(((sim_cli *)ctx)->e, gpu, bw, l2, err);
-}
-
 /* a bar on the terminal once the run has taken a second */
 static void progress(void *ctx, double done)
 {
     sim_cli *c = ctx;
     int pct = (int)(done * 100);
-    if (pct == c->shown || wall() - c->t0 < 1.0)
+    if (pct == c->shown || cli_wall() - c->t0 < 1.0)
         return;
     c->shown = pct;
-    char bar[41];
-    int n = pct * 40 / 100;
-    for (int i = 0; i < 40; i++)
-        bar[i] = i < n ? '#' : '.';
-    bar[40] = 0;
-    fprintf(stderr, "\rsimulating [%s] %3d%%", bar, pct);
-    fflush(stderr);
-}
-
-/* each file the workload names, loaded once; a failure is printed with its place */
-static int load_models(sim_cli *c, const char *wl)
-{
-    uint32_t n = usher_sim_workload_models(c->w);
-    for (uint32_t i = 0; i < n; i++) {
-        usher_sim_model_info mi;
-        usher_sim_workload_model(c->w, i, &mi);
-        c->precision[i] = usher_precision_parse(mi.precision);
-        for (uint32_t j = 0; j < i && !c->models[i]; j++) {
-            usher_sim_model_info mj;
-            usher_sim_workload_model(c->w, j, &mj);
-            if (strcmp(mi.path, mj.path) == 0)
-                c->models[i] = c->models[j];
-        }
-        if (c->models[i])
-            continue;
-        usher_error le;
-        if (usher_model_load(mi.path, NULL, &c->models[i], &le) < 0) {
-            fprintf(stderr, "usher simulate: %s:%zu: field 'models[%u].model': %s\n", wl, mi.line,
-                    i, le.msg);
-            return le.code;
-        }
-    }
-    return USHER_OK;
-}
-
-static void models_free(sim_cli *c)
-{
-    uint32_t n = usher_sim_workload_models(c->w);
-    for (uint32_t i = 0; c->models && i < n; i++) {
-        bool shared = false;
-        for (uint32_t j = i + 1; j < n && !shared; j++)
-            shared = c->models[j] == c->models[i];
-        if (!shared) /* the last holder frees it */
-            usher_model_free(c->models[i]);
-    }
-}
-
-static bool parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi))
-        return false;
-    *out = v;
-    return true;
+    cli_progress_bar("simulating", pct, 40, NULL);
 }
 
 /* --arrivals KIND; false with the message printed */
@@ -201,7 +120,7 @@ static bool parse_arrivals(const char *v, usher_sim_arrival_spec *a)
         a->kind = USHER_SIM_ARRIVALS_AZURE_SYNTH;
     } else if (strncmp(v, "gamma:", 6) == 0) {
         a->kind = USHER_SIM_ARRIVALS_GAMMA;
-        if (!parse_double(v + 6, 0, 100, &a->cv)) {
+        if (!cli_parse_double(v + 6, 0, 100, &a->cv)) {
             fprintf(stderr, "usher simulate: --arrivals %s: gamma:CV takes a coefficient of "
                             "variation from 0 to 100 (gamma:4)\n", v);
             return false;
@@ -210,7 +129,7 @@ static bool parse_arrivals(const char *v, usher_sim_arrival_spec *a)
         a->kind = USHER_SIM_ARRIVALS_DIURNAL;
         a->period_s = strtod(v + 8, &end);
         bool ok = end != v + 8 && *end == ':' && a->period_s > 0 && a->period_s <= 1e7 &&
-                  parse_double(end + 1, 0, 1, &a->amplitude);
+                  cli_parse_double(end + 1, 0, 1, &a->amplitude);
         if (!ok) {
             fprintf(stderr, "usher simulate: --arrivals %s: diurnal:PERIOD_S:AMPLITUDE takes a "
                             "period in seconds (0 to 1e7] and an amplitude from 0 to 1 "
@@ -283,7 +202,7 @@ int cli_simulate(int argc, char **argv)
         } else if (strcmp(a, "--framework") == 0 && v) {
             framework = argv[++i];
         } else if (strcmp(a, "--duration") == 0 && v) {
-            if (!parse_double(v, 1e-3, 1e7, &p.duration_s)) {
+            if (!cli_parse_double(v, 1e-3, 1e7, &p.duration_s)) {
                 fprintf(stderr, "usher simulate: --duration is seconds, 0.001 to 1e7\n");
                 return CLI_USAGE;
             }
@@ -295,7 +214,7 @@ int cli_simulate(int argc, char **argv)
             arrivals_given = true;
             i++;
         } else if (strcmp(a, "--zipf") == 0 && v) {
-            if (!parse_double(v, 0, 10, &p.arrivals.zipf_s)) {
+            if (!cli_parse_double(v, 0, 10, &p.arrivals.zipf_s)) {
                 fprintf(stderr, "usher simulate: --zipf is an exponent from 0 to 10\n");
                 return CLI_USAGE;
             }
@@ -333,13 +252,13 @@ int cli_simulate(int argc, char **argv)
         } else if (strcmp(a, "--profile") == 0 && v) {
             prof = argv[++i];
         } else if (strcmp(a, "--interval") == 0 && v) {
-            if (!parse_double(v, 1e-3, 1e7, &p.interval_s)) {
+            if (!cli_parse_double(v, 1e-3, 1e7, &p.interval_s)) {
                 fprintf(stderr, "usher simulate: --interval is seconds, 0.001 to 1e7\n");
                 return CLI_USAGE;
             }
             i++;
         } else if (strcmp(a, "--rate-scale") == 0 && v) {
-            if (!parse_double(v, 0, 1e6, &p.rate_scale)) {
+            if (!cli_parse_double(v, 0, 1e6, &p.rate_scale)) {
                 fprintf(stderr, "usher simulate: --rate-scale is a number, 0 to 1e6\n");
                 return CLI_USAGE;
             }
@@ -411,7 +330,7 @@ int cli_simulate(int argc, char **argv)
         fprintf(stderr, "usher simulate: %s\n", err.msg);
         goto out;
     }
-    c.w = w;
+    c.m.w = w;
     if (usher_sim_workload_models(w) > MAX_MODELS) {
         fprintf(stderr, "usher simulate: %s: more than %d models\n", wl, MAX_MODELS);
         goto out;
@@ -420,8 +339,8 @@ int cli_simulate(int argc, char **argv)
     static usher_model *models[MAX_MODELS];
     static int precision[MAX_MODELS];
     memset(models, 0, sizeof models);
-    c.models = models;
-    c.precision = precision;
+    c.m.models = models;
+    c.m.precision = precision;
     if (prof) { /* measured latencies: the table, not the estimator, gives the profiles */
         if (usher_sim_profile_table_load(prof, w, &table, &err) < 0) {
             fprintf(stderr, "usher simulate: %s\n", err.msg);
@@ -429,14 +348,14 @@ int cli_simulate(int argc, char **argv)
         }
         if (!usher_sim_profile_table_has_gpu_fields(table))
             p.interference = 0; /* nothing to judge co-location by */
-    } else if (load_models(&c, wl) < 0) {
+    } else if (cli_sim_models_load(&c.m, "simulate", wl) < 0) {
         goto out;
     }
     if (!prof || p.interference) { /* the estimator: profiles, or the catalog's devices */
         usher_estimator_params ep = usher_estimator_default_params();
         ep.calibration = calib;
         ep.framework = framework;
-        if (usher_estimator_new(&ep, &c.e, &err) < 0) {
+        if (usher_estimator_new(&ep, &c.m.e, &err) < 0) {
             fprintf(stderr, "usher simulate: %s\n", err.msg);
             goto out;
         }
@@ -444,14 +363,14 @@ int cli_simulate(int argc, char **argv)
     p.plan = plan;
     p.workload = w;
     c.table = table;
-    p.profile = prof ? table_profile : profile;
-    p.device = device;
+    p.profile = prof ? table_profile : cli_sim_profile;
+    p.device = cli_sim_device;
     p.ctx = &c;
     if (!quiet && isatty(STDERR_FILENO)) {
         p.progress = progress;
         p.progress_ctx = &c;
     }
-    c.t0 = wall();
+    c.t0 = cli_wall();
     int rc = usher_sim_run(&p, &r, &err);
     if (c.shown >= 0)
         fprintf(stderr, "\r%60s\r", ""); /* the bar goes away */
@@ -476,8 +395,8 @@ int cli_simulate(int argc, char **argv)
 out:
     usher_free(js);
     usher_sim_report_free(r);
-    models_free(&c);
-    usher_estimator_free(c.e);
+    cli_sim_models_free(&c.m);
+    usher_estimator_free(c.m.e);
     usher_sim_profile_table_free(table);
     usher_sim_workload_free(w);
     return ret;
