@@ -734,6 +734,18 @@ TEST(cli_arrival_options)
                       "--arrivals-file arr.txt"), 0);
     ASSERT_CONTAINS(cli_out, "\"arrivals\": \"file arr.txt\"");
 
+    /* a table with the interference fields: interference on, the devices from the catalog
+     * (p.json's GPU is a t4) */
+    put(tmp("profgpu.csv"), "model,batch,latency_ms,gpu_ms,compute_ms,mem_bound_ms,dram_mb,"
+                            "l2_working_set_mb\na,1,2.5,2,1.5,0.5,40,4\na,8,6,5.5,4,1.5,320,4\n"
+                            "b,1,4,3.5,2.5,1,60,8\nb,8,11,10,7,3,480,8\n");
+    ASSERT_EQ_INT(cli("--plan p.json --workload w.yaml --profile profgpu.csv --json --duration 2"),
+                  0);
+    ASSERT_CONTAINS(cli_out, "\"interference\": true");
+    ASSERT_EQ_INT(cli("--plan p.json --workload w.yaml --profile profgpu.csv --json --duration 2 "
+                      "--no-interference"), 0);
+    ASSERT_CONTAINS(cli_out, "\"interference\": false");
+
     /* usage errors: exit 2 with a clear message */
     struct {
         const char *args, *want;
