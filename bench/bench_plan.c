@@ -5,7 +5,8 @@
  *   bench_plan ZOO_DIR --elastic   the paper's elastic scenario (below)
  *
  * For each N: N models cycled over the zoo with seeded random rates
- * (10-500 req/s) and SLOs (2.5-8x each model's fastest batch-1 latency),
+ * (10-500 req/s) and SLOs (5-16x each model's fastest batch-1 latency on a
+ * grid; SLOS=distinct: 5-16x drawn uniformly, every SLO its own),
  * an elastic cluster of A100-80GB, V100-16GB and T4 (up to 20,000 each).
  * Profiling (the estimator, once per model structure and SLO) is timed apart
  * from planning. The baselines run up to 1,000 models (ALL=1: always).
@@ -190,6 +191,8 @@ int main(int argc, char **argv)
         for (int i = 2; i < argc && ns < 16; i++)
             sizes[ns++] = atoi(argv[i]);
     }
+    const char *sv = getenv("SLOS");
+    bool distinct = sv && strcmp(sv, "distinct") == 0;
     const char *types[] = {"a100-80gb", "v100-16gb", "t4"};
     const char *pols[] = {"usher", "shepherd", "gpulet", "alpaserve", "triton", "static-mps"};
     printf("| models | profiling s | policy | GPUs | replicas | $/h | served %% | planning s |\n"
@@ -214,8 +217,10 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "%s-%d", zoo[z], i);
             p.m[i].name = us_strdup(name);
             p.m[i].rate = 10 + floor(urand() * 490);
-            /* SLOs on a coarse grid so models share profiles, as real fleets do */
-            p.m[i].slo_ms = ceil(fastest[z] * (5 + floor(urand() * 12)));
+            /* SLOs on a coarse grid so models share profiles, as real fleets do;
+             * SLOS=distinct: spread over the same range, every one its own */
+            double g = 5 + floor(urand() * 12);
+            p.m[i].slo_ms = distinct ? fastest[z] * (5 + 11 * urand()) : ceil(fastest[z] * g);
         }
         double t0 = now();
         if (plan_problem_profile(&p, e, mm, &err) < 0) {

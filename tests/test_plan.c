@@ -337,6 +337,86 @@ static int medium_instance(uint64_t seed, plan_problem *p, usher_model **ms)
     return profile(p, ms);
 }
 
+/* the shared profiling (one template per structure, filtered per SLO) gives
+ * the candidates, uids and plans profiling every (structure, SLO) afresh gives:
+ * SLOs repeated and distinct, two precisions, a type on two nodes, with and
+ * without the interference model */
+static int shared_instance(uint64_t seed, bool with, bool direct, plan_problem *p,
+                           usher_model **ms)
+{
+    rng_state = seed;
+    memset(p, 0, sizeof *p);
+    p->interference = with;
+    p->profile_direct = direct;
+    p->objective = PLAN_MIN_COST;
+    set_type(p, 0, "a100-80gb", -1, 1000);
+    set_type(p, 1, "v100-16gb", -1, 1000);
+    set_type(p, 2, "t4", -1, 1000);
+    set_type(p, 3, "a100-80gb", -1, 1000);
+    snprintf(p->t[3].node, sizeof p->t[3].node, "n-2");
+    p->nt = 4;
+    p->n = 48;
+    p->m = us_calloc(p->n, sizeof *p->m);
+    for (uint32_t i = 0; i < p->n; i++) {
+        size_t z = i % N_ZOO;
+        ms[i] = zoo_model(z);
+        char name[64];
+        snprintf(name, sizeof name, "%s-%u", zoo[z], i);
+        p->m[i].name = us_strdup(name);
+        p->m[i].rate = irand(50, 900);
+        p->m[i].slo_ms = i % 3 ? 40 + 160 * urand() : 10 * irand(6, 9);
+        p->m[i].precision = (i / N_ZOO) % 2 ? USHER_PRECISION_FP16 : USHER_PRECISION_FP32;
+    }
+    return profile(p, ms);
+}
+
+TEST(shared_profiles_plan_as_direct)
+{
+    for (int with = 0; with < 2; with++) {
+        plan_problem a, b;
+        usher_model *ms[48];
+        ASSERT(shared_instance(5, with, false, &a, ms) == 0);
+        ASSERT(shared_instance(5, with, true, &b, ms) == 0);
+        ASSERT_EQ_U64(a.next_uid, b.next_uid);
+        uint32_t total = 0;
+        for (uint32_t i = 0; i < a.n; i++) {
+            const plan_model *x = &a.m[i], *y = &b.m[i];
+            ASSERT_EQ_INT(x->n_cfg, y->n_cfg);
+            ASSERT(x->fastest_ms == y->fastest_ms);
+            ASSERT_STR_EQ(x->fastest_gpu, y->fastest_gpu);
+            total += x->n_cfg;
+            for (uint32_t c = 0; c < x->n_cfg; c++) {
+                const plan_cfg *u = &x->cfg[c], *v = &y->cfg[c];
+                ASSERT(u->type == v->type && u->batch == v->batch && u->share == v->share);
+                ASSERT_EQ_U64(u->uid, v->uid);
+                ASSERT(u->thr == v->thr && u->lat_ms == v->lat_ms && u->mreq == v->mreq);
+                ASSERT(u->lat_full == v->lat_full && u->thr_full == v->thr_full);
+                ASSERT(u->alone_only == v->alone_only && u->dram_pct == v->dram_pct);
+            }
+        }
+        ASSERT(total > a.n);
+        usher_error err;
+        plan_solution sa, sb;
+        ASSERT_OK(plan_solve(&a, plan_policy_find("usher"), &sa, &err));
+        ASSERT_OK(plan_solve(&b, plan_policy_find("usher"), &sb, &err));
+        ASSERT_EQ_INT(sa.n, sb.n);
+        for (uint32_t g = 0; g < sa.n; g++) {
+            ASSERT_EQ_INT(sa.g[g].type, sb.g[g].type);
+            ASSERT_EQ_INT(sa.g[g].n, sb.g[g].n);
+            for (uint32_t k = 0; k < sa.g[g].n; k++) {
+                ASSERT_EQ_INT(sa.g[g].r[k].model, sb.g[g].r[k].model);
+                ASSERT_EQ_INT(sa.g[g].r[k].cfg, sb.g[g].r[k].cfg);
+                ASSERT(sa.g[g].r[k].load == sb.g[g].r[k].load);
+            }
+        }
+        plan_solution_free(&sa);
+        plan_solution_free(&sb);
+        plan_problem_free(&a);
+        plan_problem_free(&b);
+    }
+    fixtures_free();
+}
+
 TEST(replan_20pct_moves_few_replicas)
 {
     usher_error err;
@@ -1015,6 +1095,7 @@ TEST_MAIN(TEST_ENTRY(input_errors_name_file_line_and_field),
           TEST_ENTRY(usher_near_the_optimum), TEST_ENTRY(goodput_on_small_fixed_clusters),
           TEST_ENTRY(replan_20pct_moves_few_replicas),
           TEST_ENTRY(every_policy_on_a_medium_instance),
+          TEST_ENTRY(shared_profiles_plan_as_direct),
           TEST_ENTRY(interference_safe_plans), TEST_ENTRY(classification_uses_dram_bandwidth),
           TEST_ENTRY(interference_input_errors),
           TEST_ENTRY(every_allocation_failure_is_clean))

@@ -144,9 +144,14 @@ int plan_coloc_cfg(const plan_problem *p, plan_cfg *c, const usher_profile *pr, 
             return us_err_set(err, USHER_ERR_INVALID, "%s", e.msg);
         c->lat_full = res[0].latency_ms;
         c->thr_full = res[0].throughput;
-        c->alone_only = PLAN_SLO_FACTOR * c->lat_full > slo_ms * (1 + TOL);
+        c->alone_only = plan_coloc_alone_only(c, slo_ms);
     }
     return USHER_OK;
+}
+
+bool plan_coloc_alone_only(const plan_cfg *c, double slo_ms)
+{
+    return !(c->ir.share < 1 - TOL) || PLAN_SLO_FACTOR * c->lat_full > slo_ms * (1 + TOL);
 }
 
 /* ---- predictions --------------------------------------------------------------- */

@@ -122,6 +122,10 @@ typedef struct plan_problem {
      * plan_read_cluster / plan_problem_profile, which then fill dev and ir. */
     bool interference;
     uint32_t next_uid;        /* plan_cfg.uid of the next profile */
+    /* plan_problem_profile: estimate every (structure, SLO, precision) afresh
+     * instead of once per (structure, precision), filtered per SLO; the same
+     * candidates, slower (the reference tests compare the fast path with) */
+    bool profile_direct;
     struct plan_memo *memo;   /* co-located predictions already made (coloc.c); NULL: none */
     char workload[256], cluster[256]; /* file names, for messages */
 } plan_problem;
@@ -303,6 +307,9 @@ int plan_coloc_type(plan_problem *p, uint16_t t, usher_error *err);
  * Fills c's lat_full, thr_full and alone_only against the model's SLO slo_ms */
 int plan_coloc_cfg(const plan_problem *p, plan_cfg *c, const usher_profile *pr, double slo_ms,
                    bool *alone_ok, usher_error *err);
+/* c's alone_only against SLO slo_ms, from the lat_full plan_coloc_cfg gave it
+ * (which is the same for every SLO): what plan_coloc_cfg sets */
+bool plan_coloc_alone_only(const plan_cfg *c, double slo_ms);
 /* the memo of predictions (coloc.c), sized to the models; none on OOM */
 void plan_memo_init(plan_problem *p);
 void plan_memo_free(plan_problem *p);

@@ -32,8 +32,6 @@ static const int batches[] = {1, 2, 4, 8, 16, 32, 64, 128};
 
 static void idx_free(plan_solution *s);
 
-static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
-                       usher_error *err);
 static int dram_per_share(plan_problem *p);
 
 /* the shares the baselines run at (temporal policies: the whole GPU; static
@@ -54,6 +52,194 @@ static bool dominated(const plan_cfg *a, const plan_cfg *b, bool model)
            (b->creq < a->creq || b->mreq < a->mreq || b->thr > a->thr);
 }
 
+/*
+ * Profiling in two steps, so that its cost grows with the model structures,
+ * not with the SLOs. A template per (structure, precision) holds every
+ * (GPU type, batch, share) of it with the estimator's figures and, with the
+ * interference model, the prediction alone and beside replicas like it
+ * (plan_coloc_cfg: the same for every SLO). Each distinct (structure, SLO,
+ * precision) then filters the template (twice the latency within the SLO,
+ * memory within the GPU, alone_only against that SLO) and prunes the
+ * survivors; models that share all three share the result. The uids come
+ * out as if each (structure, SLO, precision) had been profiled afresh in
+ * model order, so plans are the same as profiling every SLO from the
+ * estimator (tests/test_plan.c compares both, plan_problem.profile_direct).
+ * A template is freed after the last model of its structure.
+ */
+typedef struct tpl_entry {
+    plan_cfg c;        /* uid 0, alone_only for no SLO (set by the filter) */
+    bool alone_ok;     /* the model accepts it alone (SLO aside) */
+    bool coloc_failed; /* plan_coloc_cfg refused it: redone for the message if needed */
+} tpl_entry;
+
+typedef struct tpl {
+    tpl_entry *x;      /* type-major, then batch, then share, as profiled */
+    uint32_t n;        /* entries made (all of them unless est_rc < 0) */
+    int est_rc;        /* the estimator's error at entry n, or 0 */
+    usher_error est_err;
+    uint16_t est_type; /* the type of entry n (for the error's prefix) */
+    double fastest_ms; /* batch 1, whole GPU, fits: over the types profiled before entry n */
+    char fastest_gpu[64];
+    uint32_t last;     /* the last model that uses it */
+} tpl;
+
+#define N_BATCHES (sizeof batches / sizeof batches[0])
+/* configurations of one model on one GPU type at most */
+#define CFG_PER_TYPE (N_BATCHES * (100 / PLAN_SHARE_STEP))
+
+static uint16_t same_type(const plan_problem *p, uint16_t t);
+static uint32_t drop_dominated(plan_cfg *c, uint32_t n, bool model);
+static void keep_type(plan_cfg *c, uint32_t k, uint16_t t, uint32_t *kept);
+
+/* the estimate of `model` at entry (type t, batch index bi, share sh) */
+static int tpl_estimate(const plan_problem *p, usher_estimator *e, usher_model *model,
+                        int precision, uint16_t t, size_t bi, int sh, usher_profile *pr,
+                        usher_error *err)
+{
+    usher_estimate_params ep = usher_estimate_default_params();
+    ep.gpu = p->t[t].key;
+    ep.batch = batches[bi];
+    ep.share_pct = sh;
+    ep.precision = (usher_precision)precision;
+    return usher_estimate(e, model, &ep, pr, err);
+}
+
+/* every (type, batch, share) of `model` at `precision` */
+static int tpl_build(const plan_problem *p, usher_estimator *e, usher_model *model, int precision,
+                     tpl *T)
+{
+    uint32_t cap = p->nt * (uint32_t)CFG_PER_TYPE;
+    T->x = us_calloc(cap ? cap : 1, sizeof *T->x);
+    if (!T->x)
+        return USHER_ERR_NOMEM;
+    T->n = 0;
+    T->est_rc = 0;
+    T->fastest_ms = INFINITY;
+    T->fastest_gpu[0] = 0;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        if (same_type(p, t) != t)
+            continue;
+        for (size_t bi = 0; bi < N_BATCHES; bi++)
+            for (int sh = PLAN_SHARE_STEP; sh <= 100; sh += PLAN_SHARE_STEP) {
+                usher_profile pr;
+                int rc = tpl_estimate(p, e, model, precision, t, bi, sh, &pr, &T->est_err);
+                if (rc < 0) {
+                    T->est_rc = rc;
+                    T->est_type = t;
+                    return USHER_OK;
+                }
+                if (batches[bi] == 1 && sh == 100 && pr.mreq_pct <= 100 &&
+                    pr.latency_ms < T->fastest_ms) {
+                    T->fastest_ms = pr.latency_ms;
+                    snprintf(T->fastest_gpu, sizeof T->fastest_gpu, "%s", p->t[t].key);
+                }
+                tpl_entry *y = &T->x[T->n++];
+                plan_cfg *x = &y->c;
+                *x = (plan_cfg){.type = t,
+                                .batch = batches[bi],
+                                .share = sh,
+                                .creq = sh,
+                                .mreq = pr.mreq_pct,
+                                .mreq_mb = pr.mreq_mb,
+                                .thr = pr.throughput,
+                                .lat_ms = pr.latency_ms,
+                                .power_w = pr.avg_power_w,
+                                .bw_gbs = pr.bandwidth_gbs};
+                y->alone_ok = true;
+                if (pr.mreq_pct > 100)
+                    continue; /* never a candidate: nothing more to know */
+                const gpu_type *gt = p->t[t].g;
+                if (gt && gpu_known(gt, GPU_F_MEM_BW_GBS) && gt->mem_bw_gbs > 0)
+                    x->dram_pct = 100 * pr.bandwidth_gbs / gt->mem_bw_gbs;
+                usher_error quiet;
+                if (p->interference &&
+                    plan_coloc_cfg(p, x, &pr, INFINITY, &y->alone_ok, &quiet) < 0)
+                    y->coloc_failed = true;
+                /* without the model: its inputs where they exist, unused by planning */
+                if (!p->interference && p->t[t].dev.bw_gbs > 0 &&
+                    if_replica_of(&pr, &x->ir, &quiet) < 0)
+                    memset(&x->ir, 0, sizeof x->ir);
+            }
+    }
+    return USHER_OK;
+}
+
+/* model m's candidates from template T: uids 1, 2, ... in the order profiling
+ * met them (*n_uid of them); errors as profiling them afresh gives */
+static int tpl_filter(plan_problem *p, usher_estimator *e, usher_model *model, const tpl *T,
+                      plan_model *m, uint32_t *n_uid, usher_error *err)
+{
+    uint32_t cap = p->nt * (uint32_t)CFG_PER_TYPE;
+    plan_cfg *c = us_calloc(cap ? cap : 1, sizeof *c);
+    if (!c)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    uint32_t n = 0, uid = 0, i = 0;
+    m->fastest_ms = INFINITY;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        /* another entry of the same GPU type (another node): same candidates */
+        uint16_t src = same_type(p, t);
+        if (src != t) {
+            for (uint32_t a = 0, end = n; a < end; a++)
+                if (c[a].type == src) {
+                    c[n] = c[a];
+                    c[n++].type = t;
+                }
+            continue;
+        }
+        for (; i < T->n && T->x[i].c.type == t; i++) {
+            const tpl_entry *y = &T->x[i];
+            if (y->c.batch == 1 && y->c.share == 100 && y->c.mreq <= 100 &&
+                y->c.lat_ms < m->fastest_ms) {
+                m->fastest_ms = y->c.lat_ms;
+                snprintf(m->fastest_gpu, sizeof m->fastest_gpu, "%s", p->t[t].key);
+            }
+            if (PLAN_SLO_FACTOR * y->c.lat_ms > m->slo_ms || y->c.mreq > 100)
+                continue;
+            uid++;
+            if (y->coloc_failed) {
+                /* the message, from the estimator's cache */
+                usher_profile pr;
+                plan_cfg x = y->c;
+                bool ok;
+                size_t bi = 0;
+                while (batches[bi] != y->c.batch)
+                    bi++;
+                int rc = tpl_estimate(p, e, model, m->precision, t, bi, (int)y->c.share, &pr, err);
+                if (rc == USHER_OK)
+                    rc = plan_coloc_cfg(p, &x, &pr, m->slo_ms, &ok, err);
+                if (rc == USHER_OK)
+                    rc = us_err_set(err, USHER_ERR_INTERNAL, "the interference model changed");
+                us_free(c);
+                return us_err_prefix(err, USHER_ERR_INVALID, "model '%s' on %s: ", m->name,
+                                     p->t[t].key);
+            }
+            if (!y->alone_ok)
+                continue;
+            c[n] = y->c;
+            c[n].uid = uid;
+            if (p->interference)
+                c[n].alone_only = plan_coloc_alone_only(&c[n], m->slo_ms);
+            n++;
+        }
+        if (T->est_rc < 0 && T->est_type == t) {
+            *err = T->est_err;
+            us_free(c);
+            return us_err_prefix(err, T->est_rc, "model '%s' on %s: ", m->name, p->t[t].key);
+        }
+    }
+    uint32_t k = drop_dominated(c, n, p->interference);
+    /* keep, per GPU type, the PLAN_KEEP_CHEAP cheapest per request/s and the
+     * PLAN_KEEP_SMALL with the smallest footprint (for small residual rates):
+     * the candidate set every policy, the exact optimum included, works on */
+    uint32_t kept = 0;
+    for (uint16_t t = 0; t < p->nt; t++)
+        keep_type(c, k, t, &kept);
+    m->cfg = c;
+    m->n_cfg = kept;
+    *n_uid = uid;
+    return USHER_OK;
+}
+
 int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **models,
                          usher_error *err)
 {
@@ -67,13 +253,31 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     }
     if (p->interference)
         plan_memo_init(p);
-    /* models that share a file, an SLO and a precision share their candidates */
-    us_map same;
+    /* models that share a file, an SLO and a precision share their candidates;
+     * those that share a file and a precision share a template */
+    us_map same, tpls;
     us_map_init(&same);
+    us_map_init(&tpls);
     char (*keys)[64] = us_calloc(p->n ? p->n : 1, sizeof *keys);
-    if (!keys)
-        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    char (*tkeys)[40] = us_calloc(p->n ? p->n : 1, sizeof *tkeys);
+    tpl *T = us_calloc(p->n ? p->n : 1, sizeof *T); /* by first model of its structure */
+    uint32_t *tof = us_calloc(p->n ? p->n : 1, sizeof *tof);
     int rc = USHER_OK;
+    if (!keys || !tkeys || !T || !tof) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* which template each model uses, and the last model of each */
+    for (uint32_t i = 0; i < p->n; i++) {
+        snprintf(tkeys[i], sizeof tkeys[i], "%p/%d", (void *)models[i], p->m[i].precision);
+        void *prev = NULL;
+        if (us_map_put(&tpls, tkeys[i], (void *)(uintptr_t)(i + 1), &prev) < 0) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        tof[i] = prev && !p->profile_direct ? (uint32_t)((uintptr_t)prev - 1) : i;
+        T[tof[i]].last = i;
+    }
     for (uint32_t i = 0; i < p->n && rc == USHER_OK; i++) {
         plan_model *m = &p->m[i];
         snprintf(keys[i], sizeof keys[i], "%p/%a/%d", (void *)models[i], m->slo_ms, m->precision);
@@ -82,6 +286,7 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
             break;
         }
+        tpl *t = &T[tof[i]];
         if (prev) {
             const plan_model *o = &p->m[(uintptr_t)prev - 1];
             m->cfg = us_calloc(o->n_cfg ? o->n_cfg : 1, sizeof *m->cfg);
@@ -94,12 +299,33 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
             m->n_cfg = o->n_cfg;
             m->fastest_ms = o->fastest_ms;
             memcpy(m->fastest_gpu, o->fastest_gpu, sizeof m->fastest_gpu);
-            continue;
+        } else {
+            if (!t->x && tpl_build(p, e, models[i], m->precision, t) < 0) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                break;
+            }
+            uint32_t n_uid = 0;
+            rc = tpl_filter(p, e, models[i], t, m, &n_uid, err);
+            if (rc < 0)
+                break;
+            for (uint32_t c = 0; c < m->n_cfg; c++)
+                m->cfg[c].uid += p->next_uid;
+            p->next_uid += n_uid;
         }
-        rc = profile_one(p, e, models[i], m, err);
+        if (t->last == i) {
+            us_free(t->x);
+            t->x = NULL;
+        }
     }
+out:
+    for (uint32_t i = 0; T && i < p->n; i++)
+        us_free(T[i].x);
     us_map_free(&same);
+    us_map_free(&tpls);
     us_free(keys);
+    us_free(tkeys);
+    us_free(T);
+    us_free(tof);
     if (rc == USHER_OK && p->interference)
         rc = dram_per_share(p) < 0 ? us_err_set(err, USHER_ERR_NOMEM, "out of memory") : rc;
     return rc;
@@ -131,61 +357,6 @@ static int dram_per_share(plan_problem *p)
         p->t[t].dram_per_share = n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
     }
     us_free(v);
-    return USHER_OK;
-}
-
-#define N_BATCHES (sizeof batches / sizeof batches[0])
-/* configurations of one model on one GPU type at most */
-#define CFG_PER_TYPE (N_BATCHES * (100 / PLAN_SHARE_STEP))
-
-/* every feasible configuration of model m on type t, appended to c[*n] */
-static int profile_type(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
-                        uint16_t t, plan_cfg *c, uint32_t *n, usher_error *err)
-{
-    for (size_t bi = 0; bi < N_BATCHES; bi++) {
-        for (int s = PLAN_SHARE_STEP; s <= 100; s += PLAN_SHARE_STEP) {
-            usher_estimate_params ep = usher_estimate_default_params();
-            ep.gpu = p->t[t].key;
-            ep.batch = batches[bi];
-            ep.share_pct = s;
-            ep.precision = (usher_precision)m->precision;
-            usher_profile pr;
-            int rc = usher_estimate(e, model, &ep, &pr, err);
-            if (rc < 0)
-                return us_err_prefix(err, rc, "model '%s' on %s: ", m->name, p->t[t].key);
-            if (batches[bi] == 1 && s == 100 && pr.mreq_pct <= 100 && pr.latency_ms < m->fastest_ms) {
-                m->fastest_ms = pr.latency_ms;
-                snprintf(m->fastest_gpu, sizeof m->fastest_gpu, "%s", p->t[t].key);
-            }
-            if (PLAN_SLO_FACTOR * pr.latency_ms > m->slo_ms || pr.mreq_pct > 100)
-                continue;
-            plan_cfg *x = &c[*n];
-            *x = (plan_cfg){.type = t,
-                                   .batch = batches[bi],
-                                   .share = s,
-                                   .creq = s,
-                                   .mreq = pr.mreq_pct,
-                                   .mreq_mb = pr.mreq_mb,
-                                   .thr = pr.throughput,
-                                   .lat_ms = pr.latency_ms,
-                                   .power_w = pr.avg_power_w,
-                                   .bw_gbs = pr.bandwidth_gbs,
-                                   .uid = ++p->next_uid};
-            const gpu_type *gt = p->t[t].g;
-            if (gt && gpu_known(gt, GPU_F_MEM_BW_GBS) && gt->mem_bw_gbs > 0)
-                x->dram_pct = 100 * pr.bandwidth_gbs / gt->mem_bw_gbs;
-            bool alone_ok = true;
-            if (p->interference && plan_coloc_cfg(p, x, &pr, m->slo_ms, &alone_ok, err) < 0)
-                return us_err_prefix(err, USHER_ERR_INVALID, "model '%s' on %s: ", m->name,
-                                     p->t[t].key);
-            /* without the model: its inputs where they exist, unused by planning */
-            usher_error quiet;
-            if (!p->interference && p->t[t].dev.bw_gbs > 0 && if_replica_of(&pr, &x->ir, &quiet) < 0)
-                memset(&x->ir, 0, sizeof x->ir);
-            if (alone_ok)
-                (*n)++;
-        }
-    }
     return USHER_OK;
 }
 
@@ -263,41 +434,6 @@ static void keep_type(plan_cfg *c, uint32_t k, uint16_t t, uint32_t *kept)
     for (uint32_t q = 0; q < ni; q++)
         if (keep[q] || grow[q])
             c[(*kept)++] = c[idx[q]];
-}
-
-static int profile_one(plan_problem *p, usher_estimator *e, usher_model *model, plan_model *m,
-                       usher_error *err)
-{
-    uint32_t cap = p->nt * CFG_PER_TYPE;
-    plan_cfg *c = us_calloc(cap ? cap : 1, sizeof *c);
-    if (!c)
-        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-    uint32_t n = 0;
-    m->fastest_ms = INFINITY;
-    for (uint16_t t = 0; t < p->nt; t++) {
-        /* another entry of the same GPU type (another node): same candidates */
-        uint16_t src = same_type(p, t);
-        for (uint32_t a = 0, end = n; src != t && a < end; a++)
-            if (c[a].type == src) {
-                c[n] = c[a];
-                c[n++].type = t;
-            }
-        int rc = src == t ? profile_type(p, e, model, m, t, c, &n, err) : USHER_OK;
-        if (rc < 0) {
-            us_free(c);
-            return rc;
-        }
-    }
-    uint32_t k = drop_dominated(c, n, p->interference);
-    /* keep, per GPU type, the PLAN_KEEP_CHEAP cheapest per request/s and the
-     * PLAN_KEEP_SMALL with the smallest footprint (for small residual rates):
-     * the candidate set every policy, the exact optimum included, works on */
-    uint32_t kept = 0;
-    for (uint16_t t = 0; t < p->nt; t++)
-        keep_type(c, k, t, &kept);
-    m->cfg = c;
-    m->n_cfg = kept;
-    return USHER_OK;
 }
 
 void plan_problem_free(plan_problem *p)
