@@ -417,6 +417,53 @@ TEST(shared_profiles_plan_as_direct)
     fixtures_free();
 }
 
+/* a model at 10^9 req/s: whole-GPU replicas placed arithmetically, the rest
+ * planned; elastic: every request served; fixed: within the counts */
+TEST(huge_rate_plans_in_bounded_work)
+{
+    for (int fixed = 0; fixed < 2; fixed++) {
+        plan_problem p;
+        usher_model *ms[2] = {zoo_model(1), zoo_model(0)};
+        memset(&p, 0, sizeof p);
+        p.interference = true;
+        p.objective = PLAN_MIN_COST;
+        set_type(&p, 0, "a100-80gb", fixed ? 300 : -1, 1000000);
+        set_type(&p, 1, "t4", fixed ? 100 : -1, 1000000);
+        p.nt = 2;
+        p.fixed = fixed;
+        p.n = 2;
+        p.m = us_calloc(2, sizeof *p.m);
+        p.m[0].name = us_strdup("huge");
+        p.m[0].rate = fixed ? 1e9 : 2e8;
+        p.m[0].slo_ms = 50;
+        p.m[1].name = us_strdup("small");
+        p.m[1].rate = 300;
+        p.m[1].slo_ms = 30;
+        ASSERT(profile(&p, ms) == 0);
+        usher_error err;
+        plan_solution s;
+        ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &s, &err));
+        plan_totals t;
+        plan_totals_of(&s, &p, &t);
+        double thr = 0;
+        for (uint32_t g = 0; g < s.n; g++)
+            for (uint32_t k = 0; k < s.g[g].n; k++)
+                if (s.g[g].r[k].model == 0)
+                    thr += plan_cap(&s, &p, &s.g[g].r[k]);
+        if (!fixed) {
+            ASSERT(t.feasible);
+            ASSERT(thr >= p.m[0].rate * (1 - 1e-9));
+        } else {
+            ASSERT(s.used_type[0] <= 300 && s.used_type[1] <= 100);
+            ASSERT(!t.feasible && t.unserved > 0.99 * 1e9);
+            ASSERT(s.served[1] >= 300 * (1 - 1e-9));
+        }
+        plan_solution_free(&s);
+        plan_problem_free(&p);
+    }
+    fixtures_free();
+}
+
 TEST(replan_20pct_moves_few_replicas)
 {
     usher_error err;
@@ -1095,7 +1142,7 @@ TEST_MAIN(TEST_ENTRY(input_errors_name_file_line_and_field),
           TEST_ENTRY(usher_near_the_optimum), TEST_ENTRY(goodput_on_small_fixed_clusters),
           TEST_ENTRY(replan_20pct_moves_few_replicas),
           TEST_ENTRY(every_policy_on_a_medium_instance),
-          TEST_ENTRY(shared_profiles_plan_as_direct),
+          TEST_ENTRY(shared_profiles_plan_as_direct), TEST_ENTRY(huge_rate_plans_in_bounded_work),
           TEST_ENTRY(interference_safe_plans), TEST_ENTRY(classification_uses_dram_bandwidth),
           TEST_ENTRY(interference_input_errors),
           TEST_ENTRY(every_allocation_failure_is_clean))

@@ -1,7 +1,9 @@
 /* policy.c - the table of placement policies (layer 6). */
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 #include "plan.h"
 
@@ -36,12 +38,145 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/*
+ * Huge rates. A model whose rate fills more than BULK_MIN_GPUS whole GPUs is
+ * mostly served arithmetically: W whole-GPU replicas (its share-100 candidate
+ * with the lowest $/h per request/s, loaded to its throughput alone as the
+ * interference model predicts it) on GPUs of that type, W = its rate's whole
+ * GPUs less BULK_KEEP_GPUS, at most what the type has left. The policy plans
+ * the rest (rates and type limits reduced) as usual, so planning time no
+ * longer grows with the rate. min-cost only (max-goodput weighs models against
+ * each other over the GPUs), and not for the exact policy (it refuses such
+ * instances: too many GPUs).
+ */
+#define BULK_MIN_GPUS 256
+#define BULK_KEEP_GPUS 64
+
+typedef struct bulk {
+    uint32_t m, cfg;
+    int64_t gpus;
+    double load; /* per replica */
+} bulk;
+
+/* the bulk parts: per model, type after type while the rest fills more than
+ * BULK_MIN_GPUS whole GPUs; *out (us_free) and *n; 0 or USHER_ERR_NOMEM */
+static int bulk_plan(const plan_problem *p, bulk **out, uint32_t *nb)
+{
+    int64_t used[PLAN_MAX_TYPES] = {0};
+    bulk *b = NULL;
+    uint32_t n = 0, cap = 0;
+    for (uint32_t m = 0; m < p->n; m++) {
+        const plan_model *pm = &p->m[m];
+        double rate = pm->rate;
+        for (uint32_t round = 0; round < p->nt; round++) {
+            int best = -1;
+            double bv = 0, bl = 0;
+            for (uint32_t c = 0; c < pm->n_cfg; c++) {
+                const plan_cfg *x = &pm->cfg[c];
+                if (x->share != 100 || x->thr <= 0)
+                    continue;
+                int64_t lim = p->t[x->type].count >= 0 ? p->t[x->type].count : p->t[x->type].max;
+                if (lim - used[x->type] <= BULK_KEEP_GPUS)
+                    continue;
+                double load = x->thr;
+                if (p->interference) {
+                    plan_replica r = {m, c, 0, 0, 0};
+                    if_result res;
+                    if (plan_judge(p, x->type, &r, 1, &res, NULL) != PLAN_FITS)
+                        continue;
+                    load = fmin(load, res.throughput);
+                }
+                double price = p->t[x->type].price > 0 ? p->t[x->type].price : 1e-9;
+                double v = price / load;
+                if (load > 0 && (best < 0 || v < bv)) {
+                    best = (int)c;
+                    bv = v;
+                    bl = load;
+                }
+            }
+            if (best < 0 || !(rate / bl > BULK_MIN_GPUS))
+                break;
+            uint16_t t = pm->cfg[best].type;
+            int64_t lim = p->t[t].count >= 0 ? p->t[t].count : p->t[t].max;
+            double whole = floor(rate / bl) - BULK_KEEP_GPUS;
+            int64_t w = (int64_t)fmin(whole, (double)(lim - used[t] - BULK_KEEP_GPUS));
+            if (w <= 0)
+                break;
+            if (n == cap) {
+                uint32_t nc = cap ? 2 * cap : 16;
+                bulk *nbk = us_realloc(b, nc * sizeof *nbk);
+                if (!nbk) {
+                    us_free(b);
+                    return USHER_ERR_NOMEM;
+                }
+                b = nbk;
+                cap = nc;
+            }
+            b[n++] = (bulk){.m = m, .cfg = (uint32_t)best, .gpus = w, .load = bl};
+            used[t] += w;
+            rate -= (double)w * bl;
+        }
+    }
+    *out = b;
+    *nb = n;
+    return USHER_OK;
+}
+
+static int solve_bulk(const plan_problem *p, const plan_policy *pol, plan_solution *s,
+                      usher_error *err)
+{
+    bool any = false;
+    for (uint32_t m = 0; m < p->n && !any; m++)
+        any = p->m[m].rate > BULK_MIN_GPUS; /* no model fills that many GPUs below this */
+    if (!any || p->objective != PLAN_MIN_COST || pol->solve == plan_exact)
+        return pol->solve(p, s, err);
+    bulk *b = NULL;
+    uint32_t nb = 0;
+    plan_model *mm = us_calloc(p->n ? p->n : 1, sizeof *mm);
+    plan_problem *q = us_malloc(sizeof *q);
+    int rc = USHER_OK;
+    if (!mm || !q || bulk_plan(p, &b, &nb) < 0) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* the rest: the same models (candidates shared), rates and limits reduced */
+    *q = *p;
+    q->m = mm;
+    memcpy(mm, p->m, p->n * sizeof *mm);
+    for (uint32_t k = 0; k < nb; k++) {
+        uint16_t t = p->m[b[k].m].cfg[b[k].cfg].type;
+        mm[b[k].m].rate = fmax(0, mm[b[k].m].rate - (double)b[k].gpus * b[k].load);
+        if (q->t[t].count >= 0)
+            q->t[t].count -= b[k].gpus;
+        else
+            q->t[t].max -= b[k].gpus;
+    }
+    if ((rc = pol->solve(q, s, err)) < 0)
+        goto out;
+    /* the whole GPUs, after the policy's (its limits leave room for them) */
+    for (uint32_t k = 0; k < nb && rc == USHER_OK; k++)
+        for (int64_t i = 0; i < b[k].gpus; i++) {
+            int g = plan_open(s, p, p->m[b[k].m].cfg[b[k].cfg].type, -1);
+            if (g < 0 || plan_add(s, p, (uint32_t)g, b[k].m, b[k].cfg, b[k].load) < 0) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                break;
+            }
+        }
+    if (rc == USHER_OK)
+        plan_account(s, p);
+out:
+    us_free(b);
+    us_free(mm);
+    us_free(q);
+    return rc;
+}
+
 int plan_solve(const plan_problem *p, const plan_policy *pol, plan_solution *s, usher_error *err)
 {
     if (plan_solution_init(s, p, pol->name) < 0)
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     double t0 = now_s();
-    int rc = pol->solve(p, s, err);
+    int rc = solve_bulk(p, pol, s, err);
     s->seconds = now_s() - t0;
     if (rc < 0)
         return rc;
