@@ -217,10 +217,12 @@ TEST(public_api_on_profiles)
         const char *path = test_path(test_tmpdir(), "gpus-no-l2.csv");
         FILE *f = fopen(path, "w");
         if (f && test_read_file(test_path(test_source_dir(), "data/gpus.csv"), &cat)) {
-            const char *nl = memchr(cat.p, '\n', cat.n), *t4 = strstr((const char *)cat.p, "\nt4,");
-            if (nl && t4) {
-                fwrite(cat.p, 1, (size_t)(nl + 1 - (const char *)cat.p), f); /* header */
-                const char *end = strchr(t4 + 1, '\n');
+            /* the blob is not NUL-terminated: memchr/memmem only */
+            const char *p0 = (const char *)cat.p, *nl = memchr(p0, '\n', cat.n);
+            const char *t4 = memmem(p0, cat.n, "\nt4,", 4);
+            const char *end = t4 ? memchr(t4 + 1, '\n', cat.n - (size_t)(t4 + 1 - p0)) : NULL;
+            if (nl && t4 && end) {
+                fwrite(p0, 1, (size_t)(nl + 1 - p0), f); /* header */
                 int col = 0;
                 for (const char *ch = t4 + 1; ch < end; ch++) {
                     if (*ch == ',')
