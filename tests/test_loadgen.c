@@ -341,16 +341,16 @@ TEST(trace_files)
     static const struct {
         const char *text, *want;
     } bad[] = {
-        {"0.1 resnet\n0.2 vgg\n", "t.txt:2: model 'vgg' is not one"},
-        {"0.1 resnet\n\n-1 bert\n", "t.txt:3: expected 'time_s model'"},
-        {"nan bert\n", "t.txt:1: expected"},
-        {"inf bert\n", "t.txt:1: expected"},
-        {"0x10 bert\n", "t.txt:1: expected"},
-        {"1.5\n", "t.txt:1: expected 'time_s model'"},
-        {"1.5 bert extra\n", "t.txt:1: expected 'time_s model' (more than two fields)"},
+        {"0.1 resnet\n0.2 vgg\n", "t.txt:2: field 2 (model): 'vgg' is not a model of the models given"},
+        {"0.1 resnet\n\n-1 bert\n", "t.txt:3: field 1 (time_s): '-1' is not a time in seconds"},
+        {"nan bert\n", "t.txt:1: field 1 (time_s)"},
+        {"inf bert\n", "t.txt:1: field 1 (time_s)"},
+        {"0x10 bert\n", "t.txt:1: field 1 (time_s): '0x10'"},
+        {"1.5\n", "t.txt:1: field 2 (model): missing (lines are 'time_s model')"},
+        {"1.5 bert extra\n", "t.txt:1: field 3: 'extra': a line has two fields, 'time_s model'"},
         {"# only a comment\n", "t.txt: no arrivals"},
-        {"1.0 bert\n1.0e bert\n", "t.txt:2: expected"},
-        {"9999999 bert\n", "t.txt:1: expected"},
+        {"1.0 bert\n1.0e bert\n", "t.txt:2: field 1 (time_s)"},
+        {"9999999 bert\n", "t.txt:1: field 1 (time_s)"},
         {"1 be\0rt\n", "t.txt:1: NUL byte"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -377,7 +377,7 @@ TEST(trace_files)
     fputs("0.0 resnet\n0.1 bort\n", f);
     fclose(f);
     ASSERT_EQ_INT(lg_trace_load(path, names, 2, 0, &s, &err), USHER_ERR_PARSE);
-    ASSERT_CONTAINS(err.msg, "trace.txt:2: model 'bort'");
+    ASSERT_CONTAINS(err.msg, "trace.txt:2: field 2 (model): 'bort'");
     ASSERT(lg_trace_load(test_path(test_tmpdir(), "none.txt"), names, 2, 0, &s, &err) < 0);
 }
 

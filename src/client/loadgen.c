@@ -94,6 +94,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/arrivals.h"
 #include "core/err.h"
 #include "core/file.h"
 #include "core/json.h"
@@ -230,8 +231,6 @@ int lg_schedule_draw(lg_arrivals kind, const double *rates, size_t n_models, dou
     return USHER_OK;
 }
 
-#define TRACE_LINE_MAX 1024
-
 int lg_trace_parse(const char *text, size_t len, const char *label, const char *const *names,
                    size_t n_names, double duration_s, lg_schedule *out, usher_error *err)
 {
@@ -239,94 +238,36 @@ int lg_trace_parse(const char *text, size_t len, const char *label, const char *
     if (duration_s < 0 || duration_s > MAX_DURATION_S || duration_s != duration_s)
         return us_err_set(err, USHER_ERR_INVALID, "duration %g s is not in [0, %g]", duration_s,
                           MAX_DURATION_S);
-    size_t cap = 0, pos = 0, lineno = 0;
+    size_t cap = 0;
     uint64_t last = 0;
-    int rc = USHER_OK;
-    char line[TRACE_LINE_MAX + 1];
-    while (pos < len) {
-        lineno++;
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        if (ll > TRACE_LINE_MAX) {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: line longer than %d bytes", label,
-                            lineno, TRACE_LINE_MAX);
-            goto fail;
-        }
-        memcpy(line, text + pos, ll);
-        pos += ll + (nl ? 1 : 0);
-        if (ll > 0 && line[ll - 1] == '\r')
-            ll--;
-        line[ll] = '\0';
-        if (memchr(line, '\0', ll)) {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: NUL byte", label, lineno);
-            goto fail;
-        }
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '\0' || *p == '#')
-            continue;
-        /* the time: a plain decimal number (strtod alone would also take hex,
-           "inf" and "nan") */
-        char *tstart = p;
-        while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' ||
-               *p == '-')
-            p++;
-        char save = *p;
-        *p = '\0';
-        char *end;
-        errno = 0;
-        double t = p > tstart ? strtod(tstart, &end) : -1;
-        bool bad_time = p == tstart || end != p || errno != 0 || !(t >= 0) || t > MAX_DURATION_S;
-        *p = save;
-        if (bad_time) {
-            rc = us_err_set(err, USHER_ERR_PARSE,
-                            "%s:%zu: expected 'time_s model' with a time in seconds in [0, %g]",
-                            label, lineno, MAX_DURATION_S);
-            goto fail;
-        }
-        if (*p != ' ' && *p != '\t') {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: expected 'time_s model' (no model "
-                                                  "after the time)", label, lineno);
-            goto fail;
-        }
-        while (*p == ' ' || *p == '\t')
-            p++;
-        char *name = p;
-        while (*p && *p != ' ' && *p != '\t')
-            p++;
-        size_t nlen = (size_t)(p - name);
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (nlen == 0 || *p) {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: expected 'time_s model' (%s)", label,
-                            lineno, nlen == 0 ? "no model" : "more than two fields");
-            goto fail;
-        }
+    int rc;
+    us_arrivals_reader r;
+    us_arrival_line x;
+    us_arrivals_init(&r, text, len, label, MAX_DURATION_S);
+    while ((rc = us_arrivals_next(&r, &x, err)) > 0) {
         size_t m = 0;
-        while (m < n_names && !(strlen(names[m]) == nlen && memcmp(names[m], name, nlen) == 0))
+        while (m < n_names && !(strlen(names[m]) == x.name_len &&
+                                memcmp(names[m], x.name, x.name_len) == 0))
             m++;
         if (m == n_names) {
-            name[nlen] = '\0';
-            rc = us_err_set(err, USHER_ERR_PARSE,
-                            "%s:%zu: model '%.128s' is not one of the models given (--model)",
-                            label, lineno, name);
+            rc = us_arrivals_refuse(&r, &x, "the models given (--model)", err);
             goto fail;
         }
-        if (duration_s > 0 && t >= duration_s)
+        if (duration_s > 0 && (double)x.t_us >= duration_s * 1e6)
             continue;
-        uint64_t us = (uint64_t)llround(t * 1e6);
-        rc = push_arrival(out, &cap, us, (uint32_t)m);
+        rc = push_arrival(out, &cap, x.t_us, (uint32_t)m);
         if (rc != USHER_OK) {
             rc = rc == USHER_ERR_NOMEM
-                     ? us_err_set(err, rc, "%s:%zu: out of memory", label, lineno)
+                     ? us_err_set(err, rc, "%s:%zu: out of memory", label, r.lineno)
                      : us_err_set(err, rc, "%s:%zu: more than %zu requests in one run", label,
-                                  lineno, LG_MAX_REQUESTS);
+                                  r.lineno, LG_MAX_REQUESTS);
             goto fail;
         }
-        if (us > last)
-            last = us;
+        if (x.t_us > last)
+            last = x.t_us;
     }
+    if (rc < 0)
+        goto fail;
     if (out->n == 0) {
         rc = us_err_set(err, USHER_ERR_PARSE, "%s: no arrivals%s", label,
                         duration_s > 0 ? " before the end of the run" : "");

@@ -3,8 +3,8 @@
  * the trace format `usher load --arrivals trace:FILE` replays, so that the
  * simulator and the live server can be driven by the very same requests.
  *
- * Format (src/client/loadgen.c, lg_trace_parse, read here the same way:
- * the simulator may not include the client library):
+ * Format (read by core/arrivals.c, the reader usher load's lg_trace_parse
+ * uses too):
  *   - one arrival a line, "time_s model": a plain decimal time in seconds
  *     from the start, in [0, 10^6], then blanks, then a model name;
  *   - blank lines and lines whose first non-blank byte is '#' are skipped;
@@ -20,19 +20,16 @@
  * bytes per arrival (this source holds the trace, unlike the generators:
  * it has to sort it), and the file is mapped, at most 1 GiB.
  */
-#include <errno.h>
-#include <math.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/arrivals.h"
 #include "core/err.h"
 #include "core/file.h"
 #include "core/hash.h"
 #include "sim/workload_impl.h"
 
-#define LINE_MAX_BYTES 1024
 #define MAX_TIME_S 1e6              /* usher load's limit */
 #define MAX_ARRIVALS ((size_t)1 << 26)
 #define MAX_FILE_BYTES ((uint64_t)1 << 30)
@@ -98,90 +95,29 @@ static int parse(const char *text, size_t len, const sim_lines_params *p, const 
                  pair **out, size_t *n_out, usher_error *err)
 {
     const char *label = p->path;
-    size_t cap = 0, n = 0, pos = 0, lineno = 0;
+    size_t cap = 0, n = 0;
     pair *a = NULL;
-    int rc = USHER_OK;
-    char line[LINE_MAX_BYTES + 1];
-    while (pos < len) {
-        lineno++;
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        if (ll > LINE_MAX_BYTES) {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: line longer than %d bytes", label,
-                            lineno, LINE_MAX_BYTES);
-            goto fail;
-        }
-        memcpy(line, text + pos, ll);
-        pos += ll + (nl ? 1 : 0);
-        if (ll > 0 && line[ll - 1] == '\r')
-            ll--;
-        line[ll] = '\0';
-        if (memchr(line, '\0', ll)) {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: NUL byte", label, lineno);
-            goto fail;
-        }
-        char *s = line;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (*s == '\0' || *s == '#')
-            continue;
-        /* field 1, the time: a plain decimal number (strtod alone would take hex, inf, nan) */
-        char *t0 = s;
-        while ((*s >= '0' && *s <= '9') || *s == '.' || *s == 'e' || *s == 'E' || *s == '+' ||
-               *s == '-')
-            s++;
-        char save = *s;
-        *s = '\0';
-        char *end = t0;
-        errno = 0;
-        double t = s > t0 ? strtod(t0, &end) : -1;
-        bool bad = s == t0 || end != s || errno != 0 || !(t >= 0) || t > MAX_TIME_S;
-        *s = save;
-        if (bad || (*s != ' ' && *s != '\t' && *s != '\0')) {
-            char *e = t0;
-            while (*e && *e != ' ' && *e != '\t')
-                e++;
-            *e = '\0';
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: field 1 (time_s): '%.64s' is not a "
-                            "time in seconds in [0, %g] (lines are 'time_s model')", label,
-                            lineno, t0, MAX_TIME_S);
-            goto fail;
-        }
-        while (*s == ' ' || *s == '\t')
-            s++;
-        char *name = s;
-        while (*s && *s != ' ' && *s != '\t')
-            s++;
-        size_t nlen = (size_t)(s - name);
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (nlen == 0) {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: field 2 (model): missing (lines are "
-                            "'time_s model')", label, lineno);
-            goto fail;
-        }
-        if (*s) {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: field 3: '%.64s': a line has two "
-                            "fields, 'time_s model'", label, lineno, s);
-            goto fail;
-        }
-        name[nlen] = '\0';
-        void *v = us_map_get(names, name);
+    int rc;
+    us_arrivals_reader r;
+    us_arrival_line x;
+    us_arrivals_init(&r, text, len, label, MAX_TIME_S);
+    while ((rc = us_arrivals_next(&r, &x, err)) > 0) {
+        void *v = us_map_get(names, x.name);
         if (!v) {
-            rc = us_err_set(err, USHER_ERR_PARSE, "%s:%zu: field 2 (model): '%.64s' is not a "
-                            "model of %s", label, lineno, name,
-                            p->names_label ? p->names_label : "the workload");
+            rc = us_arrivals_refuse(&r, &x, p->names_label, err);
             goto fail;
         }
         if ((rc = grow(&a, &cap, n)) < 0) {
             rc = rc == USHER_ERR_NOMEM
-                     ? us_err_set(err, rc, "%s:%zu: out of memory", label, lineno)
-                     : us_err_set(err, rc, "%s:%zu: more than %zu arrivals", label, lineno,
+                     ? us_err_set(err, rc, "%s:%zu: out of memory", label, r.lineno)
+                     : us_err_set(err, rc, "%s:%zu: more than %zu arrivals", label, r.lineno,
                                   MAX_ARRIVALS);
             goto fail;
         }
-        a[n++] = (pair){.t = (uint64_t)llround(t * 1e6), .m = (uint32_t)((uintptr_t)v - 1)};
+        a[n++] = (pair){.t = x.t_us, .m = (uint32_t)((uintptr_t)v - 1)};
     }
+    if (rc < 0)
+        goto fail;
     if (n == 0) {
         rc = us_err_set(err, USHER_ERR_PARSE, "%s: no arrivals (lines are 'time_s model')",
                         label);
