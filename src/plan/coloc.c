@@ -23,10 +23,12 @@
  *
  * Speed. A prediction iterates to a fixed point (about 0.5 us per replica);
  * placement asks many times. Predictions are memoised per problem: the key is
- * the GPU type and the replicas' profile identities (plan_cfg.uid, shared by
- * models that share candidates), sorted; the replicas are always predicted in
- * that order, so a memoised answer is bit for bit the one a fresh prediction
- * gives. The memo is a direct-mapped table (a colliding key replaces the
+ * the GPU type and the replicas' profile identities without the SLO
+ * (plan_cfg.puid, shared by every model of one structure and precision: a
+ * prediction does not depend on the SLO, so 10,000 models with distinct SLOs
+ * share as many entries as models with one SLO), sorted; the replicas are
+ * always predicted in that order (ties by plan_cfg.uid), so a memoised answer
+ * is bit for bit the one a fresh prediction gives. The memo is a direct-mapped table (a colliding key replaces the
  * older entry); full keys are compared, so it never answers for another set.
  * Each GPU also remembers the profiles the model refused there for a latency,
  * DRAM or a neighbour's load (plan_gpu.refused): still refused while replicas
@@ -168,7 +170,7 @@ static bool predict(const plan_problem *p, uint16_t t, const member *x, uint32_t
     bool keyed = n <= MEMO_MAX_N && p->memo;
     uint32_t uid[MEMO_MAX_N];
     for (uint32_t k = 0; keyed && k < n; k++)
-        keyed = (uid[k] = x[k].c->uid) != 0;
+        keyed = (uid[k] = x[k].c->puid) != 0;
     memo_slot *sl = NULL;
     uint64_t h = 0;
     if (keyed) {
@@ -211,12 +213,14 @@ static plan_verdict model_verdict(const plan_problem *p, uint16_t t, const plan_
 {
     if (n > IF_MAX_REPLICAS)
         return PLAN_NO_ROOM;
-    /* canonical order: by profile identity (insertion sort; n is small) */
+    /* canonical order: by profile identity without the SLO, then with it
+     * (insertion sort; n is small) */
     member x[IF_MAX_REPLICAS];
     for (uint32_t k = 0; k < n; k++) {
         member v = {&p->m[r[k].model].cfg[r[k].cfg], k};
         uint32_t j = k;
-        while (j > 0 && x[j - 1].c->uid > v.c->uid) {
+        while (j > 0 && (x[j - 1].c->puid > v.c->puid ||
+                         (x[j - 1].c->puid == v.c->puid && x[j - 1].c->uid > v.c->uid))) {
             x[j] = x[j - 1];
             j--;
         }

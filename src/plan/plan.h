@@ -52,6 +52,9 @@ typedef struct plan_cfg {
     double dram_pct; /* DRAM bandwidth it uses alone, averaged over its latency, % of the GPU's */
     uint32_t uid;   /* its profile's identity (equal in the copies models that share
                        candidates get); 0: none (a configuration made by hand) */
+    uint32_t puid;  /* the same without the SLO: equal for every model of one structure and
+                       precision (its profile template's entry); what the co-location memo
+                       is keyed by (coloc.c); 0: none */
     if_replica ir;  /* the interference model's view of its profile (if_replica_of);
                        set when the problem plans with the model */
     /* with the model: its latency (ms) and throughput (requests/s) beside replicas
@@ -122,6 +125,7 @@ typedef struct plan_problem {
      * plan_read_cluster / plan_problem_profile, which then fill dev and ir. */
     bool interference;
     uint32_t next_uid;        /* plan_cfg.uid of the next profile */
+    uint32_t next_puid;       /* plan_cfg.puid of the next profile template entry */
     /* plan_problem_profile: estimate every (structure, SLO, precision) afresh
      * instead of once per (structure, precision), filtered per SLO; the same
      * candidates, slower (the reference tests compare the fast path with) */

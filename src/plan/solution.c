@@ -81,6 +81,7 @@ typedef struct tpl {
     double fastest_ms; /* batch 1, whole GPU, fits: over the types profiled before entry n */
     char fastest_gpu[64];
     uint32_t last;     /* the last model that uses it */
+    uint32_t puid0;    /* entry i's plan_cfg.puid is puid0 + i + 1 */
 } tpl;
 
 #define N_BATCHES (sizeof batches / sizeof batches[0])
@@ -217,6 +218,7 @@ static int tpl_filter(plan_problem *p, usher_estimator *e, usher_model *model, c
                 continue;
             c[n] = y->c;
             c[n].uid = uid;
+            c[n].puid = T->puid0 + i + 1;
             if (p->interference)
                 c[n].alone_only = plan_coloc_alone_only(&c[n], m->slo_ms);
             n++;
@@ -300,9 +302,13 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
             m->fastest_ms = o->fastest_ms;
             memcpy(m->fastest_gpu, o->fastest_gpu, sizeof m->fastest_gpu);
         } else {
-            if (!t->x && tpl_build(p, e, models[i], m->precision, t) < 0) {
-                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-                break;
+            if (!t->x) {
+                if (tpl_build(p, e, models[i], m->precision, t) < 0) {
+                    rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                t->puid0 = p->next_puid;
+                p->next_puid += t->n;
             }
             uint32_t n_uid = 0;
             rc = tpl_filter(p, e, models[i], t, m, &n_uid, err);
