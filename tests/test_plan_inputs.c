@@ -159,6 +159,66 @@ TEST(cluster_messages)
                   USHER_ERR_PARSE);
     ASSERT_CONTAINS(err.msg, "already declared at line 2");
     plan_problem_free(&p);
+
+    /* lost GPUs: by index on the entry, removed from what may be used */
+    memset(&p, 0, sizeof p);
+    ASSERT_OK(cluster("objective: max-min\ngpus:\n  - {type: t4, count: 8, node: a, lost: [2, 5]}\n"
+                      "  - {type: v100-16gb, count: 10, lost: [9]}\n",
+                      &p, &err));
+    ASSERT_EQ_INT(p.objective, PLAN_MAX_MIN);
+    ASSERT_EQ_INT(p.t[0].count, 6);
+    ASSERT_EQ_INT(plan_type_slots(&p.t[0]), 8);
+    ASSERT_EQ_INT(p.t[1].count, 9);
+    ASSERT_EQ_INT(p.n_lost, 3);
+    ASSERT(plan_gpu_lost(&p, 0, 5) && !plan_gpu_lost(&p, 0, 4) && plan_gpu_lost(&p, 1, 9));
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - type: t4\n    count: 4\n    lost: [1, 4]\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "c.yaml:4:");
+    ASSERT_CONTAINS(err.msg, "gpus[0].lost[1]");
+    ASSERT_CONTAINS(err.msg, "GPU 4 is not on this entry");
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - {type: t4, count: 4, lost: [1, 1]}\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "listed twice");
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - {type: t4, count: 4, lost: [x]}\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "gpus[0].lost[0]': an integer");
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("objective: fair\ngpus:\n  - {type: t4, count: 4}\n", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "'max-min'");
+
+    /* one physical GPU whole and as MIG instances: refused, naming node and GPU */
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - {type: a100-80gb, count: 2, node: n1}\n"
+                          "  - {type: a100-80gb:3g.40gb, count: 2, node: n1}\n",
+                          &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "c.yaml:3:");
+    ASSERT_CONTAINS(err.msg, "node 'n1': GPU type a100-80gb is declared whole");
+    ASSERT_CONTAINS(err.msg, "devices");
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - {type: a100-80gb, count: 2, node: n1, devices: [0, 1]}\n"
+                          "  - {type: a100-80gb:3g.40gb, count: 2, node: n1, devices: [1]}\n",
+                          &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "c.yaml:3:");
+    ASSERT_CONTAINS(err.msg, "node 'n1': GPU 1 is declared as a100-80gb (line 2) and as "
+                             "a100-80gb:3g.40gb (line 3)");
+    memset(&p, 0, sizeof p);
+    ASSERT_OK(cluster("gpus:\n  - {type: a100-80gb, count: 2, node: n1, devices: [0, 1]}\n"
+                      "  - {type: a100-80gb:3g.40gb, count: 2, node: n1, devices: [2]}\n"
+                      "  - {type: a100-80gb:1g.10gb, count: 3, node: n1, devices: [2]}\n"
+                      "  - {type: a100-80gb:3g.40gb, count: 2, node: n2}\n",
+                      &p, &err));
+    memset(&p, 0, sizeof p);
+    ASSERT_EQ_INT(cluster("gpus:\n  - {type: a100-80gb, count: 3, node: n1, devices: [0, 1]}\n",
+                          &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "2 GPUs listed, but count is 3");
+    plan_problem_free(&p);
 }
 
 TEST(workload_messages)
@@ -196,6 +256,16 @@ TEST(workload_messages)
     ASSERT_EQ_INT(plan_parse_workload(miss, strlen(miss), "wl.yaml", &p, &err), USHER_ERR_PARSE);
     ASSERT_CONTAINS(err.msg, "models[0].slo_ms");
     ASSERT_CONTAINS(err.msg, "missing");
+    plan_problem_free(&p);
+
+    const char *share = "models:\n  - {name: r, model: r.onnx, rate: 1, slo_ms: 5, "
+                        "min_share: 0.25}\n  - {name: s, model: r.onnx, rate: 1, slo_ms: 5, "
+                        "min_share: 1.5}\n";
+    ASSERT_EQ_INT(plan_parse_workload(share, strlen(share), "wl.yaml", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "wl.yaml:3:");
+    ASSERT_CONTAINS(err.msg, "models[1].min_share");
+    ASSERT(p.m[0].min_share == 0.25);
     plan_problem_free(&p);
 
     const char *prec = "models:\n  - {name: r, model: r.onnx, rate: 1, slo_ms: 5, "
@@ -250,12 +320,61 @@ TEST(running_messages)
     plan_solution_free(&s);
     plan_problem_free(&p);
 
+    /* a GPU on an entry the cluster no longer has is lost: its replicas are
+     * counted (and placed again by the re-plan), never an error */
+    ASSERT_OK(running("{\"schema_version\": 1, \"gpus\": [\n"
+                      "  {\"type\": \"h100-80gb\", \"replicas\": [\n"
+                      "    {\"model\": \"resnet50\", \"batch\": 8, \"share\": 30}]},\n"
+                      "  {\"type\": \"t4\", \"node\": \"node-9\", \"replicas\": []}]}",
+                      &p, &s, &dropped, &err));
+    ASSERT_EQ_INT(s.n, 0);
+    ASSERT_EQ_INT(s.lost_gpus, 2);
+    ASSERT_EQ_INT(s.lost_replicas, 1);
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+
+    /* identities: index kept; one past the entry's count, or listed lost, is gone;
+     * two GPUs of one identity are an error naming both */
+    ASSERT_OK(running("{\"schema_version\": 1, \"gpus\": [\n"
+                      "  {\"type\": \"t4\", \"node\": \"node-2\", \"index\": 3, \"replicas\": []},\n"
+                      "  {\"type\": \"t4\", \"node\": \"node-2\", \"index\": 4, \"replicas\": [\n"
+                      "    {\"model\": \"bert\", \"batch\": 2, \"share\": 100}]},\n"
+                      "  {\"type\": \"a100-80gb\", \"replicas\": []}]}",
+                      &p, &s, &dropped, &err));
+    ASSERT_EQ_INT(s.n, 2);
+    ASSERT_EQ_INT(s.g[0].ident, 4);
+    ASSERT_EQ_INT(s.g[1].ident, 1); /* no index: its place among its entry's GPUs */
+    ASSERT_EQ_INT(s.lost_gpus, 1);
+    ASSERT_EQ_INT(s.lost_replicas, 1);
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+    usher_fuzz_plan_problem(&p, cat);
+    ASSERT_OK(plan_lose_gpu(&p, 1, 3));
+    ASSERT_EQ_INT(p.t[1].count, 3);
+    ASSERT_EQ_INT(plan_lose_gpu(&p, 1, 3), USHER_ERR_INVALID);
+    ASSERT_EQ_INT(plan_lose_gpu(&p, 1, 4), USHER_ERR_INVALID);
+    ASSERT_OK(plan_solution_init(&s, &p, "running"));
+    const char *lost = "{\"schema_version\": 1, \"gpus\": [\n"
+                       "  {\"type\": \"t4\", \"node\": \"node-2\", \"index\": 3, \"replicas\": []},\n"
+                       "  {\"type\": \"t4\", \"node\": \"node-2\", \"index\": 0, \"replicas\": []}]}";
+    ASSERT_OK(plan_parse_running(lost, strlen(lost), "plan.json", &p, &s, &dropped, &err));
+    ASSERT_EQ_INT(s.n, 1);
+    ASSERT_EQ_INT(s.g[0].ident, 1);
+    ASSERT_EQ_INT(s.lost_gpus, 1);
+    uint32_t idx[2] = {9, 9};
+    ASSERT_EQ_INT(plan_open(&s, &p, 1, -1), 1);
+    ASSERT_OK(plan_gpu_indices(&s, &p, idx));
+    ASSERT_EQ_INT(idx[0], 0);
+    ASSERT_EQ_INT(idx[1], 1); /* a new GPU: the smallest index neither held nor lost */
+    plan_solution_free(&s);
+    plan_problem_free(&p);
     ASSERT_EQ_INT(running("{\"schema_version\": 1, \"gpus\": [\n"
-                          "  {\"type\": \"h100-80gb\", \"replicas\": []}]}",
+                          "  {\"type\": \"t4\", \"node\": \"node-2\", \"index\": 1, \"replicas\": []},\n"
+                          "  {\"type\": \"t4\", \"node\": \"node-2\", \"index\": 1, \"replicas\": []}]}",
                           &p, &s, &dropped, &err),
-                  USHER_ERR_NOT_FOUND);
-    ASSERT_CONTAINS(err.msg, "plan.json:2:");
-    ASSERT_CONTAINS(err.msg, "gpus[0]: type 'h100-80gb'");
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "plan.json:3:");
+    ASSERT_CONTAINS(err.msg, "gpus[1]: GPU 1 of type 't4' on node 'node-2' is already gpus[0]");
     plan_solution_free(&s);
     plan_problem_free(&p);
 
@@ -271,13 +390,13 @@ TEST(running_messages)
     plan_solution_free(&s);
     plan_problem_free(&p);
 
-    ASSERT_EQ_INT(running("{\"schema_version\": 1, \"gpus\": [{\"type\": \"a100-80gb\", "
-                          "\"replicas\": []},\n{\"type\": \"a100-80gb\", \"replicas\": []},\n"
-                          "{\"type\": \"a100-80gb\", \"replicas\": []}]}",
-                          &p, &s, &dropped, &err),
-                  USHER_ERR_LIMIT);
-    ASSERT_CONTAINS(err.msg, "plan.json:3:");
-    ASSERT_CONTAINS(err.msg, "gpus[2]");
+    /* more GPUs than the entry's count (lowered since): the third is gone */
+    ASSERT_OK(running("{\"schema_version\": 1, \"gpus\": [{\"type\": \"a100-80gb\", "
+                      "\"replicas\": []},\n{\"type\": \"a100-80gb\", \"replicas\": []},\n"
+                      "{\"type\": \"a100-80gb\", \"replicas\": []}]}",
+                      &p, &s, &dropped, &err));
+    ASSERT_EQ_INT(s.n, 2);
+    ASSERT_EQ_INT(s.lost_gpus, 1);
     plan_solution_free(&s);
     plan_problem_free(&p);
     gpu_catalog_free(cat);

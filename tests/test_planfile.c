@@ -45,7 +45,8 @@ static pf_plan sample(pf_gpu *g, pf_model *m)
 {
     g[0] = (pf_gpu){.type = "a100-80gb", .price_per_hour = 4.1, .compute_pct = 70,
                     .memory_pct = 13.25, .power_w = 250.5, .r = reps0, .n = 2};
-    g[1] = (pf_gpu){.type = "t4", .node = "node-2", .price_per_hour = 0.526, .compute_pct = 100,
+    g[1] = (pf_gpu){.type = "t4", .node = "node-2", .has_index = true, .index = 3,
+                    .price_per_hour = 0.526, .compute_pct = 100,
                     .memory_pct = 5.5, .power_w = 61.3, .r = reps1, .n = 1};
     m[0] = (pf_model){.name = "resnet50", .rate = 248.9, .slo_ms = 50, .goodput = 248.9,
                       .replicas = 1};
@@ -61,7 +62,8 @@ static pf_plan sample(pf_gpu *g, pf_model *m)
                      .plan_seconds = 1.5e-05,
                      .has_replan = true,
                      .replan = {.from = "old.json", .started = 2, .stopped = 1,
-                                .replicas_before = 3, .max_moves = 4},
+                                .replicas_before = 3, .max_moves = 4,
+                                .lost_gpus = 1, .lost_replicas = 2},
                      .totals = {.gpus = 2, .replicas = 3, .cost_per_hour = 4.626, .rate = 748.9,
                                 .goodput = 708.9, .unserved = 40, .compute_utilisation_pct = 85,
                                 .memory_utilisation_pct = 9.375, .power_w = 311.8,
@@ -93,7 +95,9 @@ static void same_plan(const pf_plan *a, const pf_plan *b)
     same_str(a->replan.from, b->replan.from);
     ASSERT(a->replan.started == b->replan.started && a->replan.stopped == b->replan.stopped &&
            a->replan.replicas_before == b->replan.replicas_before &&
-           a->replan.max_moves == b->replan.max_moves);
+           a->replan.max_moves == b->replan.max_moves &&
+           a->replan.lost_gpus == b->replan.lost_gpus &&
+           a->replan.lost_replicas == b->replan.lost_replicas);
     ASSERT(memcmp(&a->totals, &b->totals, sizeof a->totals) == 0);
     ASSERT_EQ_INT(a->n_models, b->n_models);
     for (uint32_t i = 0; i < a->n_models; i++) {
@@ -109,6 +113,7 @@ static void same_plan(const pf_plan *a, const pf_plan *b)
         const pf_gpu *x = &a->g[i], *y = &b->g[i];
         same_str(x->type, y->type);
         same_str(x->node, y->node);
+        ASSERT(x->has_index == y->has_index && x->index == y->index);
         ASSERT(x->price_per_hour == y->price_per_hour && x->compute_pct == y->compute_pct &&
                x->memory_pct == y->memory_pct && x->power_w == y->power_w);
         ASSERT_EQ_INT(x->n, y->n);
@@ -136,8 +141,9 @@ TEST(write_then_read_equals)
     pf_plan r;
     ASSERT_OK(parse((const char *)b1.data, &r, &err));
     same_plan(&a, &r);
-    ASSERT_EQ_INT(r.g[0].line, 55); /* its "{" */
-    ASSERT_EQ_INT(r.g[0].r[1].line, 65);
+    ASSERT_EQ_INT(r.g[0].line, 57); /* its "{" */
+    ASSERT_EQ_INT(r.g[0].r[1].line, 67);
+    ASSERT(!r.g[0].has_index && r.g[1].has_index && r.g[1].index == 3);
     ASSERT_STR_EQ(r.label, LABEL);
     /* and writing what was read gives the same bytes */
     ASSERT_OK(pf_write(&r, &b2));

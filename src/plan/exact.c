@@ -8,14 +8,18 @@
  * each model on g's type:
  *   x_g in {0,1}   GPU g is used
  *   y_gc in N      replicas of configuration c on GPU g
- *   z_m >= 0       (max-goodput only) requests/s of model m served
+ *   z_m >= 0       (max-goodput, max-min) requests/s of model m served,
+ *                  at least min_share x rate
+ *   t in [0, 1]    (max-min) every model served at least t x w_m / w_max of
+ *                  its rate: z_m - t rate_m w_m / w_max >= 0
  * Constraints: sum_c creq_c y_gc <= 100 x_g and sum_c mreq_c y_gc <= 100 x_g
  * per GPU; x_g >= x_{g+1} within a type (symmetry); per model
  * sum thr_c y_gc >= rate (min-cost) or >= z_m, z_m <= rate (max-goodput).
  * Load is divisible among a model's replicas, so per-replica loads need no
  * variables: they are dealt out after the solve. Objectives: min-cost
  * minimises sum price x; max-goodput maximises sum (1 + priority) z, then (tiny weight)
- * cost. GLPK stops at plan_exact_time_limit_ms; the note says whether the
+ * cost; max-min maximises t first (weight EXACT_T_WEIGHT x the whole weighted
+ * rate), then as max-goodput. GLPK stops at plan_exact_time_limit_ms; the note says whether the
  * answer is proven optimal.
  *
  * With the interference model (plan_problem.interference) the program uses
@@ -49,6 +53,7 @@
 #define EXACT_MAX_GPUS 48
 #define EXACT_MAX_VARS 40000
 #define FREE_GPU_COST 1e-6 /* $/h the program charges a GPU of price 0 (a tie-break) */
+#define EXACT_T_WEIGHT 1000 /* max-min: t's weight, x sum (1 + priority) rate */
 #define EXACT_LEVELS 3 /* alone, then DRAM bounds EXACT_DRAM[1..] */
 /* the co-located levels' DRAM bounds, fractions of the device's bandwidth: more
  * levels fit the model closer and make the program slower to prove (with 5
@@ -89,6 +94,8 @@ typedef struct exact_ip {
     uint16_t slot_type[EXACT_MAX_GPUS];
     int ns;                 /* GPU slots: columns 1..ns */
     bool goodput;
+    bool maxmin;            /* objective max-min: column t after the z */
+    double wmax;            /* max-min: the largest weight */
     int nl;                 /* levels: 1 without the model (no v columns), EXACT_LEVELS with */
     double beta, lambda;    /* the contention model's coefficients */
     int v0;                 /* first v_gl column (slot g, level l: v0 + g nl + l) */
@@ -181,10 +188,14 @@ static int exact_count(exact_ip *e, usher_error *err)
                 for (int l = 0; l < e->nl; l++)
                     ny += p->m[m].cfg[c].type == e->slot_type[g] &&
                           level_thr(e, m, &p->m[m].cfg[c], l) > 0;
-    e->goodput = p->objective == PLAN_MAX_GOODPUT;
+    e->goodput = p->objective == PLAN_MAX_GOODPUT || p->objective == PLAN_MAX_MIN;
+    e->maxmin = p->objective == PLAN_MAX_MIN;
+    e->wmax = 1;
+    for (uint32_t m = 0; m < p->n; m++)
+        e->wmax = fmax(e->wmax, plan_weight(&p->m[m]));
     e->v0 = e->ns + 1;
     e->y0 = e->v0 + (p->interference ? e->ns * e->nl : 0);
-    e->nv = e->y0 - 1 + ny + (e->goodput ? (int)p->n : 0);
+    e->nv = e->y0 - 1 + ny + (e->goodput ? (int)p->n : 0) + e->maxmin;
     if (e->nv > EXACT_MAX_VARS)
         return us_err_set(err, USHER_ERR_LIMIT,
                           "the exact optimum is for small instances: %d variables, over %d", e->nv,
@@ -241,10 +252,18 @@ static int exact_columns(exact_ip *e, usher_error *err)
                     col++;
                 }
     e->z0 = col;
+    double whole = 0;
     for (int i = 0; e->goodput && i < (int)p->n; i++, col++) {
-        /* GLPK refuses a double bound with lb = ub: a rate of 0 is fixed */
-        glp_set_col_bnds(e->lp, col, p->m[i].rate > 0 ? GLP_DB : GLP_FX, 0, p->m[i].rate);
+        /* GLPK refuses a double bound with lb = ub: a rate of 0 (or a
+         * min_share of 1) is fixed */
+        double lo = p->m[i].min_share * p->m[i].rate;
+        glp_set_col_bnds(e->lp, col, p->m[i].rate > lo ? GLP_DB : GLP_FX, lo, p->m[i].rate);
         glp_set_obj_coef(e->lp, col, plan_weight(&p->m[i]));
+        whole += plan_weight(&p->m[i]) * p->m[i].rate;
+    }
+    if (e->maxmin) {
+        glp_set_col_bnds(e->lp, col, GLP_DB, 0, 1);
+        glp_set_obj_coef(e->lp, col, EXACT_T_WEIGHT * (whole + 1));
     }
     return USHER_OK;
 }
@@ -322,6 +341,12 @@ static void exact_rows(exact_ip *e)
                 put(e, r, v, e->ythr[v]);
         if (e->goodput)
             put(e, r, e->z0 + (int)m, -1);
+        /* max-min: z_m - t rate w / w_max >= 0 */
+        if (e->maxmin && p->m[m].rate > 0) {
+            r = add_row(e, GLP_LO, 0);
+            put(e, r, e->z0 + (int)m, 1);
+            put(e, r, e->z0 + (int)p->n, -p->m[m].rate * plan_weight(&p->m[m]) / e->wmax);
+        }
     }
     for (int g = 0; g + 1 < e->ns; g++) {
         if (e->slot_type[g] != e->slot_type[g + 1])
@@ -398,10 +423,23 @@ static bool incumbent(const exact_ip *e, double *x)
         for (int v = e->y0; v < e->z0; v++)
             if (e->ym[v] == (int)m)
                 cap += e->ythr[v] * x[v];
-        if (e->goodput)
-            x[e->z0 + (int)m] = u->served[m] < cap ? u->served[m] : cap;
-        else if (cap < p->m[m].rate)
+        if (e->goodput) {
+            double z = u->served[m] < cap ? u->served[m] : cap;
+            if (z > p->m[m].rate)
+                z = p->m[m].rate;
+            if (z < p->m[m].min_share * p->m[m].rate * (1 - 1e-9))
+                return false; /* its levels do not hold its minimum */
+            x[e->z0 + (int)m] = z;
+        } else if (cap < p->m[m].rate) {
             return false; /* its levels' throughputs do not cover the rate */
+        }
+    }
+    if (e->maxmin) {
+        double t = 1;
+        for (uint32_t m = 0; m < p->n; m++)
+            if (p->m[m].rate > 0)
+                t = fmin(t, x[e->z0 + (int)m] * e->wmax / (p->m[m].rate * plan_weight(&p->m[m])));
+        x[e->z0 + (int)p->n] = t > 0 ? t : 0;
     }
     /* symmetry rows want used slots first within a type: they are, by construction */
     return true;
@@ -457,6 +495,13 @@ static int exact_solve(exact_ip *e, bool *found, usher_error *err)
     snprintf(s->note, sizeof s->note, "%s (GLPK branch and cut%s)",
              st == GLP_OPT ? "optimal" : "best found within the time limit",
              e->p->interference ? "; the interference rule in a conservative linear form" : "");
+    if (e->maxmin) {
+        size_t len = strlen(s->note);
+        snprintf(s->note + len, sizeof s->note - len,
+                 "; max-min: every model served at least %.4g x its weight / the largest "
+                 "weight (%g) of its rate",
+                 glp_mip_col_val(e->lp, e->z0 + (int)e->p->n), e->wmax);
+    }
     *found = true;
     return USHER_OK;
 }
@@ -589,7 +634,7 @@ int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err)
      * plan cost nothing, or nothing can be opened): USHER's plan is optimal,
      * and GLPK is not asked a program without columns */
     if (rc == USHER_OK &&
-        (e.ns == 0 || e.nv - (e.y0 - 1) - (e.goodput ? (int)p->n : 0) <= 0)) {
+        (e.ns == 0 || e.nv - (e.y0 - 1) - (e.goodput ? (int)p->n : 0) - e.maxmin <= 0)) {
         rc = exact_keep_ub(&e, PLAN_EXACT_OPTIMAL,
                            "no GPU slot or no configuration to choose: USHER's plan is optimal",
                            err);

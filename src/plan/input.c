@@ -71,6 +71,141 @@ static int need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *
 }
 
 /* ---- cluster.yaml ------------------------------------------------------------- */
+#define MAX_DEVICE 1023 /* a GPU's index on its node (devices: [...]) */
+
+/* item i of sequence seq as an integer in [lo, hi]: plain decimal digits, no
+ * leading zeros; path names the sequence in messages */
+static int seq_int(const us_yaml_doc *d, const us_yaml_node *seq, size_t i, const char *path,
+                   int64_t lo, int64_t hi, int64_t *out, usher_error *err)
+{
+    const us_yaml_node *it = us_yaml_item(seq, i);
+    const char *v = us_yaml_node_kind(it) == US_YAML_SCALAR ? us_yaml_str(it) : NULL;
+    size_t n = v ? strlen(v) : 0;
+    bool ok = v && us_yaml_is_plain(it) && n > 0 && n <= 12 && !(n > 1 && v[0] == '0');
+    int64_t x = 0;
+    for (size_t k = 0; ok && k < n; k++) {
+        ok = v[k] >= '0' && v[k] <= '9';
+        x = x * 10 + (v[k] - '0');
+    }
+    if (!ok || x < lo || x > hi)
+        return us_yaml_error(d, it, err, USHER_ERR_PARSE,
+                             "field '%s[%zu]': an integer from %lld to %lld, not '%.32s'", path, i,
+                             (long long)lo, (long long)hi, v ? v : us_yaml_kind_name(us_yaml_node_kind(it)));
+    *out = x;
+    return USHER_OK;
+}
+
+/* lost: [i, ...] of entry t (its count or max read): each index within the
+ * entry, once; every one removed from what may be used (plan_lose_gpu) */
+static int cluster_lost(const us_yaml_doc *d, const us_yaml_node *e, const char *fp,
+                        plan_problem *p, usher_error *err)
+{
+    const us_yaml_node *l = NULL;
+    char f[96];
+    snprintf(f, sizeof f, "%s.lost", fp);
+    int rc = us_yaml_get_node(d, e, "lost", f, US_YAML_SEQ, false, &l, err);
+    if (rc < 0 || !l)
+        return rc;
+    plan_type *t = &p->t[p->nt];
+    int64_t slots = plan_type_slots(t);
+    for (size_t i = 0; i < us_yaml_len(l); i++) {
+        int64_t v;
+        if ((rc = seq_int(d, l, i, f, 0, MAX_GPUS_PER_ENTRY, &v, err)) < 0)
+            return rc;
+        rc = plan_lose_gpu(p, (uint16_t)p->nt, v);
+        if (rc == USHER_ERR_LIMIT)
+            return us_yaml_error(d, us_yaml_item(l, i), err, USHER_ERR_LIMIT,
+                                 "field '%s[%zu]': at most %d lost GPUs in all (lower the "
+                                 "entry's count instead)",
+                                 f, i, PLAN_MAX_LOST);
+        if (rc < 0)
+            return us_yaml_error(d, us_yaml_item(l, i), err, USHER_ERR_PARSE,
+                                 "field '%s[%zu]': GPU %lld %s", f, i, (long long)v,
+                                 v >= slots ? "is not on this entry (its indices start at 0 and "
+                                              "stop below its count or max)"
+                                            : "is listed twice");
+    }
+    return USHER_OK;
+}
+
+/* devices: [i, ...] of an entry (its GPUs' indices on the node): integers
+ * 0..MAX_DEVICE, each once; a whole-GPU fixed entry lists count of them */
+static int cluster_devices(const us_yaml_doc *d, const us_yaml_node *e, const char *fp,
+                           const plan_type *t, const us_yaml_node **out, usher_error *err)
+{
+    char f[96];
+    snprintf(f, sizeof f, "%s.devices", fp);
+    int rc = us_yaml_get_node(d, e, "devices", f, US_YAML_SEQ, false, out, err);
+    if (rc < 0 || !*out)
+        return rc;
+    bool seen[MAX_DEVICE + 1] = {0};
+    size_t n = us_yaml_len(*out);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v;
+        if ((rc = seq_int(d, *out, i, f, 0, MAX_DEVICE, &v, err)) < 0)
+            return rc;
+        if (seen[v])
+            return us_yaml_error(d, us_yaml_item(*out, i), err, USHER_ERR_PARSE,
+                                 "field '%s[%zu]': GPU %lld is listed twice", f, i, (long long)v);
+        seen[v] = true;
+    }
+    if (!strchr(t->key, ':') && t->count >= 0 && (int64_t)n != plan_type_slots(t))
+        return us_yaml_error(d, *out, err, USHER_ERR_PARSE,
+                             "field '%s': %zu GPUs listed, but count is %lld", f, n,
+                             (long long)plan_type_slots(t));
+    return USHER_OK;
+}
+
+/* the base GPU of a type key (a100-80gb of a100-80gb:3g.40gb), length */
+static size_t base_len(const char *key)
+{
+    const char *c = strchr(key, ':');
+    return c ? (size_t)(c - key) : strlen(key);
+}
+
+/* one physical GPU is declared once: on a node, a GPU whole and as MIG
+ * instances of it must say which GPUs each entry holds (devices), and no GPU
+ * may be in two entries unless both are MIG instances of it */
+static int cluster_physical(const us_yaml_doc *d, const plan_problem *p,
+                            const us_yaml_node *const *ent, const us_yaml_node *const *dev,
+                            usher_error *err)
+{
+    for (uint32_t a = 0; a < p->nt; a++)
+        for (uint32_t b = a + 1; b < p->nt; b++) {
+            const plan_type *x = &p->t[a], *y = &p->t[b];
+            if (strcmp(x->node, y->node) != 0)
+                continue;
+            bool xm = strchr(x->key, ':') != NULL, ym = strchr(y->key, ':') != NULL;
+            size_t xl = base_len(x->key), yl = base_len(y->key);
+            bool same_base = xl == yl && strncmp(x->key, y->key, xl) == 0;
+            const plan_type *whole = !xm ? x : y, *mig = !xm ? y : x;
+            size_t wline = whole->line, mline = mig->line;
+            if (same_base && xm != ym && (!dev[a] || !dev[b]))
+                return us_yaml_error(d, ent[b], err, USHER_ERR_PARSE,
+                                     "node '%s': GPU type %.*s is declared whole (%s, line %zu) "
+                                     "and as MIG instances (%s, line %zu): give each entry's "
+                                     "'devices' (the GPUs' indices on the node) so that no GPU "
+                                     "is declared both ways",
+                                     x->node[0] ? x->node : "(none)", (int)xl, x->key, whole->key,
+                                     wline, mig->key, mline);
+            if (!dev[a] || !dev[b] || (same_base && xm && ym))
+                continue;
+            for (size_t i = 0; i < us_yaml_len(dev[a]); i++)
+                for (size_t k = 0; k < us_yaml_len(dev[b]); k++)
+                    if (strcmp(us_yaml_str(us_yaml_item(dev[a], i)),
+                               us_yaml_str(us_yaml_item(dev[b], k))) == 0)
+                        return us_yaml_error(
+                            d, us_yaml_item(dev[b], k), err, USHER_ERR_PARSE,
+                            "node '%s': GPU %s is declared as %s (line %zu) and as %s (line %zu)%s",
+                            x->node[0] ? x->node : "(none)", us_yaml_str(us_yaml_item(dev[b], k)),
+                            x->key, x->line, y->key, y->line,
+                            same_base && xm != ym ? ": one physical GPU is either whole or MIG "
+                                                    "instances"
+                                                  : "");
+        }
+    return USHER_OK;
+}
+
 static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, usher_error *err)
 {
     int rc;
@@ -78,7 +213,8 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
     const us_yaml_node *root = us_yaml_root(d), *gpus = NULL;
     static const char *const top[] = {"objective", "gpus", NULL};
     static const char *const entry[] = {"type", "count", "max", "price_per_hour", "node",
-                                        "idle_power_fraction", NULL};
+                                        "idle_power_fraction", "lost", "devices", NULL};
+    const us_yaml_node *ent[PLAN_MAX_TYPES] = {0}, *dev[PLAN_MAX_TYPES] = {0};
     const char *obj = NULL;
     if (!root || us_yaml_node_kind(root) != US_YAML_MAP) {
         rc = us_yaml_error(d, root, err, USHER_ERR_PARSE,
@@ -93,9 +229,13 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
         p->objective = PLAN_MIN_COST;
     } else if (strcmp(obj, "max-goodput") == 0) {
         p->objective = PLAN_MAX_GOODPUT;
+    } else if (strcmp(obj, "max-min") == 0) {
+        p->objective = PLAN_MAX_MIN;
     } else {
         rc = us_yaml_error(d, us_yaml_get(root, "objective"), err, USHER_ERR_PARSE,
-                           "field 'objective': 'min-cost' or 'max-goodput', not '%.32s'", obj);
+                           "field 'objective': 'min-cost', 'max-goodput' or 'max-min', not "
+                           "'%.32s'",
+                           obj);
         goto out;
     }
     size_t n = us_yaml_len(gpus);
@@ -105,6 +245,7 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
         goto out;
     }
     p->nt = 0;
+    p->n_lost = 0;
     bool any_fixed = false, any_elastic = false;
     for (size_t i = 0; i < n; i++) {
         const us_yaml_node *e = us_yaml_item(gpus, i);
@@ -167,6 +308,11 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
             goto out;
         any_fixed |= has_count;
         any_elastic |= !has_count;
+        t->slots = plan_type_slots(t);
+        ent[p->nt] = e;
+        if ((rc = cluster_lost(d, e, fp, p, err)) < 0 ||
+            (rc = cluster_devices(d, e, fp, t, &dev[p->nt], err)) < 0)
+            goto out;
         snprintf(f, sizeof f, "%s.price_per_hour", fp);
         const us_yaml_node *pn = us_yaml_get(e, "price_per_hour");
         /* no price is no $0: a type the catalog has no price for needs one here */
@@ -194,7 +340,7 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
         goto out;
     }
     p->fixed = any_fixed;
-    rc = USHER_OK;
+    rc = cluster_physical(d, p, ent, dev, err);
 out:
     return rc;
 }
@@ -251,7 +397,7 @@ static int model_fields(us_yaml_doc *d, const us_yaml_node *m, size_t i, plan_pr
                         us_map *names, us_map *groups, int *next_group, usher_error *err)
 {
     static const char *const entry[] = {"name", "model", "rate", "slo_ms", "priority",
-                                        "precision", "group", NULL};
+                                        "precision", "group", "min_share", NULL};
     const char *path = us_yaml_label(d);
     plan_model *pm = &p->m[i];
     int rc;
@@ -292,6 +438,9 @@ static int model_fields(us_yaml_doc *d, const us_yaml_node *m, size_t i, plan_pr
     if ((rc = us_yaml_get_i64(d, m, "priority", f, 0, MAX_PRIORITY, &prio, 0, false, err)) < 0)
         return rc;
     pm->priority = (int)prio;
+    snprintf(f, sizeof f, "%s.min_share", fp);
+    if ((rc = us_yaml_get_f64(d, m, "min_share", f, 0, 1, &pm->min_share, 0, false, err)) < 0)
+        return rc;
     snprintf(f, sizeof f, "%s.precision", fp);
     if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)
         return rc;
@@ -444,42 +593,85 @@ int plan_parse_workload(const char *text, size_t len, const char *label, plan_pr
 }
 
 /* ---- a running plan ----------------------------------------------------------- */
-/* plan.json as read by src/planfile (its fields checked there) against p */
+/* plan.json as read by src/planfile (its fields checked there) against p.
+ * Each GPU's identity is its index (gpus[].index; a plan written before it:
+ * its place among the file's GPUs of its type and node). A GPU on an entry the
+ * cluster no longer has, listed lost, or past its entry's count or max is
+ * gone: it is left out and counted with its replicas (s->lost_*), which the
+ * re-plan places again. Two GPUs of one identity are an error. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int running_plan(const pf_plan *f, const plan_problem *p, plan_solution *s,
                         uint32_t *dropped, usher_error *err)
 {
     int rc;
     us_map names;
     us_map_init(&names);
+    uint32_t seen[PLAN_MAX_TYPES] = {0}; /* GPUs of each type so far (plans without index) */
+    uint32_t ng = f->n_gpus ? f->n_gpus : 1;
+    int *ty = us_calloc(ng, sizeof *ty);
+    uint32_t *ix = us_calloc(ng, sizeof *ix);
+    /* (type << 40 | index << 20 | gpu) of the GPUs on the cluster's entries, sorted */
+    uint64_t *key = us_calloc(ng, sizeof *key);
+    if (!ty || !ix || !key) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "%s: out of memory", f->label);
+        goto out;
+    }
     for (uint32_t m = 0; m < p->n; m++)
         if (us_map_put(&names, p->m[m].name, (void *)(uintptr_t)(m + 1), NULL) < 0) {
             rc = us_err_set(err, USHER_ERR_NOMEM, "%s: out of memory", f->label);
             goto out;
         }
+    uint32_t nk = 0;
     for (uint32_t i = 0; i < f->n_gpus; i++) {
         const pf_gpu *g = &f->g[i];
         const char *node = g->node ? g->node : "";
-        int t = -1;
-        for (uint16_t k = 0; k < p->nt && t < 0; k++)
+        ty[i] = -1;
+        for (uint16_t k = 0; k < p->nt && ty[i] < 0; k++)
             if (strcmp(p->t[k].key, g->type) == 0 && strcmp(p->t[k].node, node) == 0)
-                t = k;
-        if (t < 0) {
-            rc = us_err_set(err, USHER_ERR_NOT_FOUND,
-                            "%s:%zu: gpus[%u]: type '%.64s' on node '%.64s' is not in %s: "
-                            "re-planning keeps the GPUs of the running plan",
-                            f->label, g->line, i, g->type, node, p->cluster);
+                ty[i] = k;
+        if (ty[i] < 0)
+            continue;
+        ix[i] = g->has_index ? g->index : seen[ty[i]];
+        seen[ty[i]]++;
+        if (f->n_gpus < (1u << 20))
+            key[nk++] = (uint64_t)ty[i] << 40 | (uint64_t)ix[i] << 20 | i;
+    }
+    qsort(key, nk, sizeof *key, cmp_u64);
+    for (uint32_t k = 1; k < nk; k++)
+        if (key[k] >> 20 == key[k - 1] >> 20) {
+            uint32_t a = (uint32_t)(key[k - 1] & 0xfffff), b = (uint32_t)(key[k] & 0xfffff);
+            const pf_gpu *g = &f->g[b];
+            rc = us_err_set(err, USHER_ERR_PARSE,
+                            "%s:%zu: gpus[%u]: GPU %u of type '%.64s' on node '%.64s' is "
+                            "already gpus[%u]",
+                            f->label, g->line, b, ix[b], g->type, g->node ? g->node : "", a);
             goto out;
         }
-        if (plan_type_left(s, p, (uint16_t)t) <= 0) {
-            rc = us_err_set(err, USHER_ERR_LIMIT,
-                            "%s:%zu: gpus[%u]: the running plan uses more %s GPUs than %s allows",
-                            f->label, g->line, i, p->t[t].key, p->cluster);
-            goto out;
+    for (uint32_t i = 0; i < f->n_gpus; i++) {
+        const pf_gpu *g = &f->g[i];
+        int t = ty[i];
+        uint32_t index = ix[i];
+        int gi = -1;
+        if (t >= 0 && index < plan_type_slots(&p->t[t]) && !plan_gpu_lost(p, (uint16_t)t, index) &&
+            plan_type_left(s, p, (uint16_t)t) > 0) {
+            if ((gi = plan_open(s, p, (uint16_t)t, -1)) < 0) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "%s: out of memory", f->label);
+                goto out;
+            }
+            s->g[gi].ident = index + 1;
         }
-        int gi = plan_open(s, p, (uint16_t)t, -1);
         if (gi < 0) {
-            rc = us_err_set(err, USHER_ERR_NOMEM, "%s: out of memory", f->label);
-            goto out;
+            /* gone: its replicas are placed again by the re-plan */
+            s->lost_gpus++;
+            for (uint32_t r = 0; r < g->n; r++)
+                s->lost_replicas += us_map_get(&names, g->r[r].model) != NULL;
+            *dropped += g->n;
+            continue;
         }
         for (uint32_t r = 0; r < g->n; r++) {
             const pf_replica *rp = &g->r[r];
@@ -521,6 +713,9 @@ static int running_plan(const pf_plan *f, const plan_problem *p, plan_solution *
     rc = USHER_OK;
 out:
     us_map_free(&names);
+    us_free(ty);
+    us_free(ix);
+    us_free(key);
     return rc;
 }
 

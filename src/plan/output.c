@@ -18,7 +18,7 @@
 
 static const char *objective_name(plan_objective o)
 {
-    return o == PLAN_MAX_GOODPUT ? "max-goodput" : "min-cost";
+    return o == PLAN_MAX_GOODPUT ? "max-goodput" : o == PLAN_MAX_MIN ? "max-min" : "min-cost";
 }
 
 /* the model's figures are reported for the replicas of spatial policies of a
@@ -29,8 +29,10 @@ static bool colocated(const plan_solution *s, const plan_problem *p)
     return p->interference && s->sharing != PLAN_SHARE_TIME;
 }
 
-/* the solution's GPUs and their replicas as plan.json's */
-static void file_gpus(const plan_solution *s, const plan_problem *p, pf_gpu *g, pf_replica *r)
+/* the solution's GPUs and their replicas as plan.json's, idx[i] GPU i's index
+ * on its type and node (plan_gpu_indices) */
+static void file_gpus(const plan_solution *s, const plan_problem *p, const uint32_t *idx,
+                      pf_gpu *g, pf_replica *r)
 {
     bool co = colocated(s, p);
     for (uint32_t i = 0; i < s->n; i++) {
@@ -38,6 +40,8 @@ static void file_gpus(const plan_solution *s, const plan_problem *p, pf_gpu *g, 
         const plan_type *ty = &p->t[sg->type];
         g[i] = (pf_gpu){.type = ty->key,
                         .node = ty->node,
+                        .has_index = true,
+                        .index = idx[i],
                         .price_per_hour = ty->price,
                         .compute_pct = sg->used_c,
                         .memory_pct = sg->used_m,
@@ -97,15 +101,18 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
                                .started = s->moves,
                                .stopped = s->stopped + run->dropped,
                                .replicas_before = run->replicas_before,
-                               .max_moves = run->max_moves};
+                               .max_moves = run->max_moves,
+                               .lost_gpus = s->lost_gpus,
+                               .lost_replicas = s->lost_replicas};
     uint32_t reps = 0;
     for (uint32_t i = 0; i < s->n; i++)
         reps += s->g[i].n;
     f.m = us_calloc(p->n ? p->n : 1, sizeof *f.m);
     f.g = us_calloc(s->n ? s->n : 1, sizeof *f.g);
     pf_replica *r = us_calloc(reps ? reps : 1, sizeof *r);
+    uint32_t *idx = us_calloc(s->n ? s->n : 1, sizeof *idx);
     int rc = USHER_ERR_NOMEM;
-    if (f.m && f.g && r) {
+    if (f.m && f.g && r && idx && plan_gpu_indices(s, p, idx) == USHER_OK) {
         for (uint32_t m = 0; m < p->n; m++) {
             const plan_model *pm = &p->m[m];
             double un = pm->rate - s->served[m];
@@ -120,9 +127,10 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
         for (uint32_t i = 0; i < s->n; i++)
             for (uint32_t k = 0; k < s->g[i].n; k++)
                 f.m[s->g[i].r[k].model].replicas++;
-        file_gpus(s, p, f.g, r);
+        file_gpus(s, p, idx, f.g, r);
         rc = pf_write(&f, out);
     }
+    us_free(idx);
     us_free(r);
     us_free(f.g);
     us_free(f.m);
@@ -145,6 +153,10 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
         fprintf(f, "re-plan from %s: %u replicas started (new, moved or restarted), %u of %u "
                    "stopped\n",
                 run->replan_from, s->moves, s->stopped + run->dropped, run->replicas_before);
+    if (run && run->replanned && s->lost_gpus)
+        fprintf(f, "lost: %u GPU%s of the running plan (lost, drained or gone from the "
+                   "cluster) held %u replicas, placed again\n",
+                s->lost_gpus, s->lost_gpus == 1 ? "" : "s", s->lost_replicas);
     if (s->note[0])
         fprintf(f, "note: %s\n", s->note);
     bool co = colocated(s, p);

@@ -35,7 +35,12 @@
 /* sum(Creq) and sum(Mreq) on one GPU may reach this, % */
 #define PLAN_FIT_MAX (100 + PLAN_FIT_EPS)
 
-typedef enum plan_objective { PLAN_MIN_COST, PLAN_MAX_GOODPUT } plan_objective;
+/* PLAN_MAX_MIN: weighted max-min fairness - the largest t such that every model
+ * is served at least t x plan_weight / the largest weight of its rate, then as
+ * PLAN_MAX_GOODPUT (usher and exact only; docs/policies.md "Fairness") */
+typedef enum plan_objective { PLAN_MIN_COST, PLAN_MAX_GOODPUT, PLAN_MAX_MIN } plan_objective;
+/* GPUs a cluster.yaml may list as lost (lost: [...]) in all */
+#define PLAN_MAX_LOST 4096
 
 /* one feasible replica configuration of a model on a GPU type */
 typedef struct plan_cfg {
@@ -82,6 +87,7 @@ typedef struct plan_model {
     char *name, *path;
     double rate, slo_ms;
     int priority;     /* max-goodput weighs its requests 1 + priority (plan_weight) */
+    double min_share; /* fraction of rate that must be served (max-goodput, max-min); 0: none */
     int merge_group;  /* models of one group are co-located (merger); 0: none */
     char *group;      /* its name in workload.yaml, NULL if none */
     int precision;    /* usher_precision */
@@ -104,6 +110,10 @@ typedef struct plan_type {
     char node[64];
     double tdp_w, idle_frac;
     size_t line;      /* where it was declared */
+    /* indices 0..slots-1 name this entry's GPUs (plan.json gpus[].index): the
+     * count or max as declared, lost ones included (count and max above are
+     * what may be used: lost ones removed); 0: count or max */
+    int64_t slots;
     if_device dev;    /* the interference model's view of the type (if_device_of); set
                          when the problem plans with the model */
     double dram_per_share; /* with the model: the median over the candidates of this type
@@ -132,7 +142,24 @@ typedef struct plan_problem {
     bool profile_direct;
     struct plan_memo *memo;   /* co-located predictions already made (coloc.c); NULL: none */
     char workload[256], cluster[256]; /* file names, for messages */
+    /* GPUs declared lost or drained (cluster.yaml lost: [...]): never used; a
+     * running plan's replicas on them are placed again (plan_lose_gpu) */
+    struct plan_lost {
+        uint16_t type;
+        uint32_t index;
+    } lost[PLAN_MAX_LOST];
+    uint32_t n_lost;
 } plan_problem;
+
+/* the fairness options are in use: a model with min_share, or objective max-min */
+bool plan_fair(const plan_problem *p);
+/* type t's index range (plan_type.slots, else count or max) */
+int64_t plan_type_slots(const plan_type *t);
+/* GPU `index` of type t is lost: recorded, and one fewer of the type may be
+ * used (count or max); USHER_ERR_LIMIT past PLAN_MAX_LOST, USHER_ERR_INVALID
+ * for an index out of the type's range or listed twice */
+int plan_lose_gpu(plan_problem *p, uint16_t t, int64_t index);
+bool plan_gpu_lost(const plan_problem *p, uint16_t t, uint32_t index);
 
 typedef struct plan_replica {
     uint32_t model;
@@ -161,6 +188,10 @@ typedef struct plan_gpu {
      * lowers loads calls it) */
     uint32_t refused[PLAN_REFUSED];
     uint8_t n_refused, next_refused;
+    /* its identity on its cluster entry (type, node): index + 1, carried from
+     * the running plan by re-planning; 0: none yet - numbered when the plan is
+     * written (plan_gpu_indices) */
+    uint32_t ident;
 } plan_gpu;
 
 typedef struct plan_bucket {
@@ -190,6 +221,9 @@ typedef struct plan_solution {
     uint32_t moves;   /* re-planning: replicas started (new, moved or restarted) */
     uint32_t stopped; /* re-planning: replicas of the running plan stopped */
     uint32_t reconfigured; /* re-planning: kept, with another batch size */
+    uint32_t lost_gpus, lost_replicas; /* re-planning: GPUs of the running plan gone
+                                          (lost, drained, or no longer in the cluster) and
+                                          the replicas they held (placed again) */
     double seconds;   /* planning time */
     char note[256];   /* policy-specific remark (simplifications that mattered) */
     int exact_status; /* plan_exact only: PLAN_EXACT_* */
@@ -364,6 +398,11 @@ void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *
 int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, uint32_t m, uint32_t cfg,
                   int group);
 
+/* every GPU's index on its cluster entry: its ident - 1 where set, else the
+ * smallest index of its type that no other GPU of s holds and that is not
+ * lost, GPUs in order. idx has s->n entries; 0 or USHER_ERR_NOMEM */
+int plan_gpu_indices(const plan_solution *s, const plan_problem *p, uint32_t *idx);
+
 /* ---- local search (improve.c) ------------------------------------------------- */
 int plan_solution_clone(const plan_solution *s, plan_solution *out);
 /* place up to *load of model m in the free room of the GPUs other than `skip`
@@ -438,5 +477,9 @@ int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err);
  * s->moves counts the replicas started, s->stopped those stopped. */
 int plan_replan(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
                 plan_solution *s, usher_error *err);
+/* the same, the models' deficits met in `order` (NULL: index order) - on a
+ * cluster too small, the first get their rate (USHER's fairness, usher.c) */
+int plan_replan_order(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
+                      const uint32_t *order, plan_solution *s, usher_error *err);
 
 #endif

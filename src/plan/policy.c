@@ -175,6 +175,12 @@ int plan_solve(const plan_problem *p, const plan_policy *pol, plan_solution *s, 
 {
     if (plan_solution_init(s, p, pol->name) < 0)
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    /* the fairness options (min_share, max-min) are honoured by usher and exact only */
+    if (plan_fair(p) && pol->solve != plan_usher && pol->solve != plan_exact)
+        return us_err_set(err, USHER_ERR_INVALID,
+                          "policy '%s' does not honour min_share or objective max-min (usher "
+                          "and exact do; docs/policies.md)",
+                          pol->name);
     double t0 = now_s();
     int rc = solve_bulk(p, pol, s, err);
     s->seconds = now_s() - t0;

@@ -20,6 +20,18 @@
  * reconfigured (s->reconfigured: the batch is a runtime setting); one that
  * is gone is a stop (s->stopped; stopping disturbs nothing else, so it is
  * reported apart).
+ *
+ * GPU identity. A GPU is named by its cluster entry (type and node) and an
+ * index on it (plan.json gpus[].index, plan_gpu.ident = index + 1). A kept
+ * GPU keeps its index; a new one takes the smallest index of its entry that no
+ * GPU of the plan holds and that is not lost (plan_gpu_indices), so a re-plan
+ * that changes nothing names every GPU as before. The running plan's GPUs
+ * that are gone - listed lost (cluster.yaml lost: [...]), past the entry's
+ * count or max, or on an entry the cluster no longer has (input.c) - are not
+ * copied: their replicas are missing capacity, which step 3 places again like
+ * any other deficit (the free room of the running GPUs first). No other
+ * replica moves for them. Starts are counted GPU by GPU against the running
+ * plan's GPU of the same identity.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -68,26 +80,120 @@ static int place_one(const plan_problem *p, plan_solution *s, uint32_t m, double
     return 1;
 }
 
-/* 1: the running plan's GPUs and replicas, without loads; a replica the rule
- * refuses beside those before it (a running plan made without the model) is
- * left out: it restarts elsewhere */
+int64_t plan_type_slots(const plan_type *t)
+{
+    return t->slots > 0 ? t->slots : t->count >= 0 ? t->count : t->max;
+}
+
+bool plan_gpu_lost(const plan_problem *p, uint16_t t, uint32_t index)
+{
+    for (uint32_t k = 0; k < p->n_lost; k++)
+        if (p->lost[k].type == t && p->lost[k].index == index)
+            return true;
+    return false;
+}
+
+int plan_lose_gpu(plan_problem *p, uint16_t t, int64_t index)
+{
+    plan_type *ty = &p->t[t];
+    if (ty->slots <= 0)
+        ty->slots = plan_type_slots(ty);
+    if (index < 0 || index >= ty->slots || plan_gpu_lost(p, t, (uint32_t)index))
+        return USHER_ERR_INVALID;
+    if (p->n_lost == PLAN_MAX_LOST)
+        return USHER_ERR_LIMIT;
+    p->lost[p->n_lost++] = (struct plan_lost){.type = t, .index = (uint32_t)index};
+    if (ty->count > 0)
+        ty->count--;
+    else if (ty->count < 0 && ty->max > 0)
+        ty->max--;
+    return USHER_OK;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int plan_gpu_indices(const plan_solution *s, const plan_problem *p, uint32_t *idx)
+{
+    /* taken: (type << 32 | index) of the set identities and the lost GPUs, sorted */
+    size_t n = (size_t)s->n + p->n_lost;
+    uint64_t *taken = us_calloc(n ? n : 1, sizeof *taken);
+    if (!taken)
+        return USHER_ERR_NOMEM;
+    size_t nt = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->g[i].ident)
+            taken[nt++] = (uint64_t)s->g[i].type << 32 | (s->g[i].ident - 1);
+    for (uint32_t k = 0; k < p->n_lost; k++)
+        taken[nt++] = (uint64_t)p->lost[k].type << 32 | p->lost[k].index;
+    qsort(taken, nt, sizeof *taken, cmp_u64);
+    /* per type: the next candidate index and the first taken entry not below it */
+    uint32_t next[PLAN_MAX_TYPES] = {0};
+    size_t pos[PLAN_MAX_TYPES];
+    for (uint32_t t = 0, k = 0; t < PLAN_MAX_TYPES; t++) {
+        while (k < nt && (taken[k] >> 32) < t)
+            k++;
+        pos[t] = k;
+    }
+    for (uint32_t i = 0; i < s->n; i++) {
+        uint16_t t = s->g[i].type;
+        if (s->g[i].ident) {
+            idx[i] = s->g[i].ident - 1;
+            continue;
+        }
+        while (pos[t] < nt && (taken[pos[t]] >> 32) == t &&
+               (uint32_t)taken[pos[t]] <= next[t]) {
+            if ((uint32_t)taken[pos[t]] == next[t])
+                next[t]++;
+            pos[t]++;
+        }
+        idx[i] = next[t]++;
+    }
+    us_free(taken);
+    return USHER_OK;
+}
+
+/* 1: the running plan's GPUs and replicas, without loads, each GPU with its
+ * identity (numbered as the running plan was written where it has none); a
+ * GPU now lost is left out, its replicas counted (s->lost_*) and placed again
+ * by step 3; a replica the rule refuses beside those before it (a running plan
+ * made without the model) is left out: it restarts elsewhere */
 static int copy_running(const plan_problem *p, const plan_solution *old, plan_solution *s,
                         usher_error *err)
 {
+    uint32_t *idx = us_calloc(old->n ? old->n : 1, sizeof *idx);
+    if (!idx || plan_gpu_indices(old, p, idx) < 0) {
+        us_free(idx);
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    s->lost_gpus = old->lost_gpus;
+    s->lost_replicas = old->lost_replicas;
     for (uint32_t i = 0; i < old->n; i++) {
-        int g = plan_open(s, p, old->g[i].type, old->g[i].group);
-        if (g < 0)
-            return us_err_set(err, USHER_ERR_LIMIT,
-                              "the running plan uses more %s GPUs than the cluster now allows",
-                              p->t[old->g[i].type].key);
+        uint16_t t = old->g[i].type;
+        int g = -1;
+        if (idx[i] < plan_type_slots(&p->t[t]) && !plan_gpu_lost(p, t, idx[i]))
+            g = plan_open(s, p, t, old->g[i].group);
+        if (g < 0) {
+            /* gone (or, from a plan not read through input.c, over the limit) */
+            s->lost_gpus++;
+            s->lost_replicas += old->g[i].n;
+            continue;
+        }
+        s->g[g].ident = idx[i] + 1;
         for (uint32_t r = 0; r < old->g[i].n; r++) {
             const plan_replica *rp = &old->g[i].r[r];
             if (!plan_fits_with(s, p, (uint32_t)g, rp->model, rp->cfg, 0, -1, NULL))
                 continue;
-            if (plan_add(s, p, (uint32_t)g, rp->model, rp->cfg, 0) < 0)
+            if (plan_add(s, p, (uint32_t)g, rp->model, rp->cfg, 0) < 0) {
+                us_free(idx);
                 return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            }
         }
     }
+    us_free(idx);
     return USHER_OK;
 }
 
@@ -354,20 +460,42 @@ static int count_gpu(const plan_problem *p, const plan_gpu *og, const plan_gpu *
 int plan_replan(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
                 plan_solution *s, usher_error *err)
 {
+    return plan_replan_order(p, old, max_moves, NULL, s, err);
+}
+
+int plan_replan_order(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
+                      const uint32_t *order, plan_solution *s, usher_error *err)
+{
     int rc = copy_running(p, old, s, err);
-    for (uint32_t m = 0; rc == USHER_OK && m < p->n; m++)
-        if (replan_model(p, s, m) < 0)
+    for (uint32_t k = 0; rc == USHER_OK && k < p->n; k++)
+        if (replan_model(p, s, order ? order[k] : k) < 0)
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     if (rc == USHER_OK)
         rc = spend_moves(p, s, max_moves, err);
     if (rc < 0)
         return rc;
-    /* starts and stops against the running plan, GPU by GPU */
+    /* starts and stops against the running plan, GPU by GPU of the same
+     * identity (new GPUs have none yet: every replica there is a start; the
+     * replicas of lost GPUs were counted as lost, not stopped) */
     s->moves = s->stopped = s->reconfigured = 0;
-    for (uint32_t i = 0; i < s->n; i++)
-        if (count_gpu(p, i < old->n ? &old->g[i] : NULL, &s->g[i], s) < 0)
+    uint32_t *idx = us_calloc(old->n ? old->n : 1, sizeof *idx);
+    if (!idx || plan_gpu_indices(old, p, idx) < 0) {
+        us_free(idx);
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    /* the kept GPUs are the first of s, in the running plan's order */
+    for (uint32_t i = 0, k = 0; i < s->n; i++) {
+        const plan_gpu *og = NULL;
+        for (; k < old->n && s->g[i].ident && !og; k++)
+            if (old->g[k].type == s->g[i].type && idx[k] + 1 == s->g[i].ident)
+                og = &old->g[k];
+        if (count_gpu(p, og, &s->g[i], s) < 0) {
+            us_free(idx);
             return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        }
+    }
+    us_free(idx);
     plan_compact(s);
-    plan_fill(s, p, NULL);
+    plan_fill(s, p, order);
     return USHER_OK;
 }

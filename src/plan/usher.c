@@ -35,6 +35,15 @@
  * thread percentage). On a fixed cluster with objective max-goodput the
  * models are served by weight (1 + priority) per dollar of capacity, the
  * densest first, and what does not fit is reported as unserved.
+ *
+ * Fairness (objective max-goodput with min_share, or max-min; plan_fair):
+ * the models' floors (min_share x rate; with max-min, also t x weight / the
+ * largest weight x rate, t the largest that still fits, by bisection) are
+ * planned first as a min-cost problem on the cluster - floors it cannot
+ * serve are an error naming the models - and that plan is grown towards the
+ * full rates by re-planning (replan.c: the replicas placed stay, the
+ * deficits met densest first). Plain USHER's plan is kept instead when it
+ * meets the floors and serves more weight.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -912,7 +921,7 @@ static bool better(const plan_problem *p, const plan_solution *a, const plan_sol
  * preferring that type (where it can run there): mixing types by per-request
  * cost alone can open a dear GPU for a sliver of load. The best plan wins.
  */
-int plan_usher(const plan_problem *p, plan_solution *s, usher_error *err)
+static int usher_plain(const plan_problem *p, plan_solution *s, usher_error *err)
 {
     int rc = usher_once(p, s, -1, err);
     if (rc < 0 || p->nt < 2)
@@ -933,4 +942,243 @@ int plan_usher(const plan_problem *p, plan_solution *s, usher_error *err)
         }
     }
     return USHER_OK;
+}
+
+/* ---- fairness ------------------------------------------------------------------ */
+
+bool plan_fair(const plan_problem *p)
+{
+    if (p->objective == PLAN_MAX_MIN)
+        return true;
+    if (p->objective != PLAN_MAX_GOODPUT)
+        return false; /* min-cost serves every rate: a floor changes nothing */
+    for (uint32_t m = 0; m < p->n; m++)
+        if (p->m[m].min_share > 0)
+            return true;
+    return false;
+}
+
+#define FAIR_STEPS 10 /* bisection steps of max-min's t (1/1024) */
+
+typedef struct fair_run {
+    const plan_problem *p;
+    plan_problem *q;     /* p with rates and objective changed; models copied shallow */
+    plan_model *mm;
+    double *floor;       /* per model, requests/s */
+    uint32_t *order;     /* densest first: weight per dollar of its cheapest capacity */
+    double *key;
+    double wmax;
+} fair_run;
+
+/* weighted goodput of s */
+static double fair_value(const plan_problem *p, const plan_solution *s)
+{
+    double v = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        v += plan_weight(&p->m[m]) * s->served[m];
+    return v;
+}
+
+/* every floor served by s (a relative slack for the loads' sums) */
+static bool fair_meets(const fair_run *f, const plan_solution *s)
+{
+    for (uint32_t m = 0; m < f->p->n; m++)
+        if (s->served[m] < f->floor[m] * (1 - 1e-6) - 1e-9)
+            return false;
+    return true;
+}
+
+/* floors at max-min level t (with the models' min_share) */
+static void fair_floors(fair_run *f, double t)
+{
+    const plan_problem *p = f->p;
+    for (uint32_t m = 0; m < p->n; m++) {
+        double share = p->m[m].min_share;
+        if (p->objective == PLAN_MAX_MIN && t * plan_weight(&p->m[m]) / f->wmax > share)
+            share = t * plan_weight(&p->m[m]) / f->wmax;
+        f->floor[m] = share * p->m[m].rate;
+    }
+}
+
+/* the floors alone, planned at the lowest cost on the cluster, into s */
+static int fair_phase1(fair_run *f, plan_solution *s, usher_error *err)
+{
+    for (uint32_t m = 0; m < f->p->n; m++)
+        f->mm[m].rate = f->floor[m];
+    f->q->objective = PLAN_MIN_COST;
+    if (plan_solution_init(s, f->q, "usher") < 0)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    return usher_plain(f->q, s, err);
+}
+
+/* the floors' plan grown towards the full rates (densest first) into s */
+static int fair_phase2(fair_run *f, const plan_solution *base, plan_solution *s,
+                       usher_error *err)
+{
+    for (uint32_t m = 0; m < f->p->n; m++)
+        f->mm[m].rate = f->p->m[m].rate;
+    f->q->objective = PLAN_MAX_GOODPUT;
+    if (plan_solution_init(s, f->q, "usher") < 0)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    int rc = plan_replan_order(f->q, base, 0, f->order, s, err);
+    s->moves = s->stopped = s->reconfigured = 0;
+    s->lost_gpus = s->lost_replicas = 0;
+    if (rc < 0)
+        plan_solution_free(s);
+    return rc;
+}
+
+/* the floors USHER cannot serve, as an error naming the models */
+static int fair_short(const fair_run *f, const plan_solution *s, usher_error *err)
+{
+    const plan_problem *p = f->p;
+    char list[900] = "";
+    size_t len = 0;
+    uint32_t n = 0;
+    for (uint32_t m = 0; m < p->n; m++) {
+        if (s->served[m] >= f->floor[m] * (1 - 1e-6) - 1e-9)
+            continue;
+        if (n++ < 8 && len < sizeof list)
+            len += (size_t)snprintf(list + len, sizeof list - len,
+                                    "%s'%s' (min_share %g: %.6g of %.6g req/s, %.6g served)",
+                                    n > 1 ? ", " : "", p->m[m].name, p->m[m].min_share,
+                                    f->floor[m], p->m[m].rate, s->served[m]);
+    }
+    return us_err_set(err, USHER_ERR_LIMIT,
+                      "%s: the cluster cannot serve every model's min_share: %s%s%s", p->cluster,
+                      list, n > 8 ? " and more: " : "",
+                      n > 8 ? "lower min_share or add GPUs" : "");
+}
+
+static void fair_free(fair_run *f)
+{
+    us_free(f->q);
+    us_free(f->mm);
+    us_free(f->floor);
+    us_free(f->order);
+    us_free(f->key);
+}
+
+static int fair_init(fair_run *f, const plan_problem *p)
+{
+    memset(f, 0, sizeof *f);
+    f->p = p;
+    uint32_t n = p->n ? p->n : 1;
+    f->q = us_malloc(sizeof *f->q);
+    f->mm = us_calloc(n, sizeof *f->mm);
+    f->floor = us_calloc(n, sizeof *f->floor);
+    f->order = us_calloc(n, sizeof *f->order);
+    f->key = us_calloc(n, sizeof *f->key);
+    if (!f->q || !f->mm || !f->floor || !f->order || !f->key)
+        return USHER_ERR_NOMEM;
+    *f->q = *p;
+    f->q->m = f->mm;
+    memcpy(f->mm, p->m, p->n * sizeof *f->mm);
+    f->wmax = 1;
+    for (uint32_t m = 0; m < p->n; m++) {
+        double best = INFINITY;
+        for (uint32_t c = 0; c < p->m[m].n_cfg; c++) {
+            const plan_cfg *x = &p->m[m].cfg[c];
+            double price = p->t[x->type].price > 0 ? p->t[x->type].price : 1;
+            best = fmin(best, price * plan_foot(x) / plan_thr(x));
+        }
+        f->order[m] = m;
+        f->key[m] = plan_weight(&p->m[m]) / (best > 0 ? best : 1e-12);
+        f->wmax = fmax(f->wmax, plan_weight(&p->m[m]));
+    }
+    return plan_sort_desc(f->order, p->n, f->key);
+}
+
+/* the plan with floors f->floor: phase 1 (an error naming the models when it
+ * cannot serve them, *short_ set), then phase 2 into s */
+static int fair_plan(fair_run *f, plan_solution *s, bool *short_, usher_error *err)
+{
+    plan_solution base;
+    int rc = fair_phase1(f, &base, err);
+    *short_ = false;
+    if (rc == USHER_OK && !fair_meets(f, &base)) {
+        *short_ = true;
+        rc = fair_short(f, &base, err);
+    }
+    if (rc == USHER_OK)
+        rc = fair_phase2(f, &base, s, err);
+    plan_solution_free(&base);
+    return rc;
+}
+
+/* t feasible: phase 1 at t serves every floor */
+static int fair_feasible(fair_run *f, double t, bool *ok, usher_error *err)
+{
+    fair_floors(f, t);
+    plan_solution base;
+    int rc = fair_phase1(f, &base, err);
+    *ok = rc == USHER_OK && fair_meets(f, &base);
+    plan_solution_free(&base);
+    return rc;
+}
+
+static int usher_fair(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    fair_run f;
+    int rc = fair_init(&f, p) < 0 ? us_err_set(err, USHER_ERR_NOMEM, "out of memory") : USHER_OK;
+    double t = 0;
+    bool ok = false, short_;
+    if (rc == USHER_OK && p->objective == PLAN_MAX_MIN) {
+        /* the largest t whose floors fit (min_share's alone first: t = 0) */
+        if ((rc = fair_feasible(&f, 1, &ok, err)) == USHER_OK && ok)
+            t = 1;
+        double lo = 0, hi = 1;
+        for (int k = 0; rc == USHER_OK && !ok && k < FAIR_STEPS; k++) {
+            double mid = (lo + hi) / 2;
+            bool mok;
+            if ((rc = fair_feasible(&f, mid, &mok, err)) == USHER_OK)
+                *(mok ? &lo : &hi) = mid;
+        }
+        if (!ok)
+            t = lo;
+    }
+    plan_solution grown, plain;
+    bool have_grown = false, have_plain = false;
+    if (rc == USHER_OK) {
+        fair_floors(&f, t);
+        rc = fair_plan(&f, &grown, &short_, err);
+        have_grown = rc == USHER_OK;
+    }
+    /* plain USHER (max-goodput) when it meets the floors and serves more weight */
+    if (rc == USHER_OK) {
+        f.q->objective = PLAN_MAX_GOODPUT;
+        for (uint32_t m = 0; m < p->n; m++)
+            f.mm[m].rate = p->m[m].rate;
+        if (plan_solution_init(&plain, f.q, "usher") < 0)
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        else if ((have_plain = true, rc = usher_plain(f.q, &plain, err)) == USHER_OK &&
+                 fair_meets(&f, &plain) &&
+                 fair_value(p, &plain) > fair_value(p, &grown) * (1 + 1e-9)) {
+            plan_solution t2 = grown;
+            grown = plain;
+            plain = t2;
+        }
+    }
+    if (rc == USHER_OK) {
+        plan_solution_free(s);
+        *s = grown;
+        have_grown = false;
+        snprintf(s->policy, sizeof s->policy, "usher");
+        if (p->objective == PLAN_MAX_MIN)
+            snprintf(s->note, sizeof s->note,
+                     "max-min: every model served at least %.4g x its weight / the largest "
+                     "weight (%g) of its rate",
+                     t, f.wmax);
+    }
+    if (have_grown)
+        plan_solution_free(&grown);
+    if (have_plain)
+        plan_solution_free(&plain);
+    fair_free(&f);
+    return rc;
+}
+
+int plan_usher(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    return plan_fair(p) ? usher_fair(p, s, err) : usher_plain(p, s, err);
 }

@@ -128,14 +128,20 @@ static int gpu_doc(const us_yaml_doc *d, const us_yaml_node *n, size_t i, pf_gpu
         return us_yaml_error(d, us_yaml_get(n, "id"), err, USHER_ERR_PARSE,
                              "field '%s': %zu (the GPU's place in the list), not %lld", f, i,
                              (long long)id);
+    const us_yaml_node *ix = us_yaml_get(n, "index");
+    int64_t index = 0;
+    g->has_index = ix && !us_yaml_is_null(ix);
     if ((rc = str(d, n, fp, "type", true, &g->type, err)) < 0 ||
         (rc = str(d, n, fp, "node", false, &g->node, err)) < 0 ||
+        (rc = us_yaml_get_i64(d, n, "index", field(f, fp, "index"), 0, PF_MAX_GPU_INDEX, &index,
+                              0, false, err)) < 0 ||
         (rc = num(d, n, fp, "price_per_hour", &g->price_per_hour, err)) < 0 ||
         (rc = num(d, n, fp, "compute_pct", &g->compute_pct, err)) < 0 ||
         (rc = num(d, n, fp, "memory_pct", &g->memory_pct, err)) < 0 ||
         (rc = num(d, n, fp, "power_w", &g->power_w, err)) < 0 ||
         (rc = node(d, n, fp, "replicas", US_YAML_SEQ, true, &reps, err)) < 0)
         return rc;
+    g->index = (uint32_t)index;
     g->line = us_yaml_line(n);
     size_t nr = us_yaml_len(reps);
     if (!(g->r = us_calloc(nr ? nr : 1, sizeof *g->r)))
@@ -212,6 +218,8 @@ static int top_doc(const us_yaml_doc *d, const us_yaml_node *root, pf_plan *p, u
         (rc = count(d, rp, "replan", "stopped", &r->stopped, err)) < 0 ||
         (rc = count(d, rp, "replan", "replicas_before", &r->replicas_before, err)) < 0 ||
         (rc = count(d, rp, "replan", "max_moves", &r->max_moves, err)) < 0 ||
+        (rc = count(d, rp, "replan", "lost_gpus", &r->lost_gpus, err)) < 0 ||
+        (rc = count(d, rp, "replan", "lost_replicas", &r->lost_replicas, err)) < 0 ||
         (rc = count(d, t, "totals", "gpus", &s->gpus, err)) < 0 ||
         (rc = count(d, t, "totals", "replicas", &s->replicas, err)) < 0 ||
         (rc = num(d, t, "totals", "cost_per_hour", &s->cost_per_hour, err)) < 0 ||
@@ -363,6 +371,8 @@ static void write_gpu(us_json *j, uint32_t i, const pf_gpu *g)
     us_json_key(j, "type");
     us_json_str(j, g->type ? g->type : "");
     wstr(j, "node", g->node);
+    if (g->has_index)
+        wuint(j, "index", g->index);
     wnum(j, "price_per_hour", g->price_per_hour);
     wnum(j, "compute_pct", g->compute_pct);
     wnum(j, "memory_pct", g->memory_pct);
@@ -418,6 +428,8 @@ int pf_write(const pf_plan *p, us_buf *out)
         wuint(&j, "stopped", p->replan.stopped);
         wuint(&j, "replicas_before", p->replan.replicas_before);
         wuint(&j, "max_moves", p->replan.max_moves);
+        wuint(&j, "lost_gpus", p->replan.lost_gpus);
+        wuint(&j, "lost_replicas", p->replan.lost_replicas);
         us_json_obj_end(&j);
     }
     write_totals(&j, &p->totals);

@@ -22,6 +22,8 @@
  *     when present: numbers in [0, PF_MAX_NUMBER] (priority 0..PF_MAX_PRIORITY),
  *     counts integers, strings scalars, feasible true or false, objects and
  *     sequences where the schema has them; gpus[i].id, when present, is i;
+ *     gpus[i].index, when present, an integer 0..PF_MAX_GPU_INDEX (the GPU's
+ *     identity on its type and node; the planner refuses two alike);
  *   - keys the schema does not name are ignored: fields are only ever added
  *     within a version.
  * Every error is "<file>:<line>: field '<path>': what", the path naming the
@@ -49,6 +51,7 @@
 #define PF_MAX_NODES 20000000      /* JSON values and keys */
 #define PF_MAX_BATCH 4096          /* rows of one batch (the runtime's RT_MAX_BATCH) */
 #define PF_MAX_PRIORITY 1000       /* as workload.yaml */
+#define PF_MAX_GPU_INDEX 1000000   /* gpus[].index (cluster.yaml's count or max at most) */
 #define PF_MAX_NUMBER 1e15         /* any other number (a total rate: 1e9 req/s x 1e5 models) */
 
 typedef struct pf_replica {
@@ -66,6 +69,8 @@ typedef struct pf_replica {
 typedef struct pf_gpu {
     const char *type;   /* catalog key */
     const char *node;   /* NULL: none */
+    bool has_index;     /* index given (plans written before it have none) */
+    uint32_t index;     /* its index on its type and node: stable across re-plans */
     double price_per_hour, compute_pct, memory_pct, power_w;
     pf_replica *r;
     uint32_t n;
@@ -90,6 +95,7 @@ typedef struct pf_totals {
 typedef struct pf_replan {
     const char *from;   /* the running plan */
     uint32_t started, stopped, replicas_before, max_moves;
+    uint32_t lost_gpus, lost_replicas; /* GPUs of the running plan gone, their replicas */
 } pf_replan;
 
 typedef struct pf_plan {
