@@ -22,10 +22,13 @@ root=$(pwd)
 # machine where this script was run by hand before the first `make`;
 # chromium and fonts-dejavu-core: tests/test_sim_html.sh opens usher simulate's HTML
 # report in a real headless browser and checks what it renders (the font so that the
-# plots' text has glyphs on a bare machine)
+# plots' text has glyphs on a bare machine); protobuf-compiler, python3-protobuf and
+# python3-yaml: tests/test_export.sh parses the Triton configs usher export writes
+# against tests/triton_model_config.proto and reads its Kubernetes manifests
 APT_PKGS=(cmake ninja-build make gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev
           libmicrohttpd-dev libprotobuf-c-dev libonnx-dev python3 python3-onnx python3-numpy
-          ca-certificates curl wrk procps chromium fonts-dejavu-core)
+          ca-certificates curl wrk procps chromium fonts-dejavu-core
+          protobuf-compiler python3-protobuf python3-yaml)
 
 missing=()
 # npm may come from elsewhere (NodeSource); Debian's only when there is none
@@ -110,4 +113,19 @@ while read -r spec sha _; do
     esac
     tar -xzf "$tgz" -C "$dir" --no-same-owner --no-same-permissions "${members[@]}"
     echo "$version" > "$dir/.version"
+done < <(cat "${locks[@]}")
+
+# a node_modules tree over the unpacked packages (one version of each), so that
+# Node.js resolves the Kubernetes validator's imports (tests/test_export.sh):
+# .deps/node_modules/<name> -> ../npm/<base>/package
+mods="$root/.deps/node_modules"
+mkdir -p "$mods"
+while read -r spec _; do
+    case "$spec" in ''|'#'*) continue ;; esac
+    name=${spec%@*}
+    base=$(echo "${name#@}" | tr '/' '-')
+    [ -d "$cache/$base/package" ] || continue
+    case "$name" in @*/*) mkdir -p "$mods/${name%/*}"; rel="../../npm/$base/package" ;;
+                    *) rel="../npm/$base/package" ;; esac
+    ln -sfn "$rel" "$mods/$name"
 done < <(cat "${locks[@]}")
