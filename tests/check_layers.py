@@ -20,6 +20,7 @@ ALLOWED = {
     "backend": {"gpu", "core"},
     "estimate": {"onnx", "ir", "gpu", "core"},
     "runtime": {"backend", "core"},
+    "merge": {"onnx", "ir", "backend", "gpu", "core"},
     "interfere": {"estimate", "onnx", "ir", "gpu", "core"},
     "plan": {"interfere", "estimate", "planfile", "onnx", "ir", "gpu", "core"},
     "server": {"runtime", "backend", "planfile", "gpu", "core"},

@@ -23,6 +23,7 @@ int cli_compare(int argc, char **argv);
 int cli_worker(int argc, char **argv); /* internal: started by the server */
 int cli_serve(int argc, char **argv);
 int cli_load(int argc, char **argv);
+int cli_merge(int argc, char **argv);
 
 /* Strict decimal parse of a whole string into [min, max]; false otherwise. */
 bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -140,6 +140,10 @@ static Onnx__ValueInfoProto *ex_value_info(exp *e, const ir_tensor *t)
     onnx__type_proto__init(tp);
     onnx__type_proto__tensor__init(tt);
     vi->name = Sdup(e, t->name);
+    int dt0 = t->decl_dtype ? t->decl_dtype : t->dtype;
+    if (!dt0 && t->decl.rank < 0)
+        return vi; /* untyped, as the file had it (a subgraph output): no TypeProto, since
+                    * one without elem_type is refused by ONNX Runtime */
     vi->type = tp;
     tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     tp->tensor_type = tt;
