@@ -174,11 +174,15 @@ int cli_merge(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             printf("  %-24s %s\n", usher_merge_label(m, i), paths[i]);
         printf("why:      %s\n", r->why);
-        printf("weights:  %s -> %s bytes (%s saved); %u of %u tensors common (%u identical, %u "
-               "within %g)\n",
+        printf("weights:  %s -> %s bytes (%s%s saved); %u of %u tensors common (%u identical, "
+               "%u within %g)\n",
                cli_group(r->weight_bytes_before, a, sizeof a),
                cli_group(r->weight_bytes_after, b, sizeof b),
-               cli_si((double)(r->weight_bytes_before - r->weight_bytes_after), "B", c, sizeof c),
+               r->weight_bytes_after > r->weight_bytes_before ? "-" : "",
+               cli_si(r->weight_bytes_after > r->weight_bytes_before
+                          ? (double)(r->weight_bytes_after - r->weight_bytes_before)
+                          : (double)(r->weight_bytes_before - r->weight_bytes_after),
+                      "B", c, sizeof c),
                r->n_weights_identical + r->n_weights_close, r->n_weights, r->n_weights_identical,
                r->n_weights_close, p.weight_rtol);
         printf("kernels:  %llu -> %llu (%lld saved)\n", (unsigned long long)r->kernels_before,

@@ -48,6 +48,7 @@ typedef struct bld {
     ir_tensor **off;    /* kind shared: K+1 row offsets (int64[1]) */
     int64_t opset;
     int32_t batch_sym;  /* kind shared: the first model's batch symbol */
+    int batch_input;    /* kind shared: the input whose axis 0 counts each model's rows */
     uint64_t wbytes;    /* weight bytes written */
     uint32_t n_shared;
     char reason[512];   /* why this kind does not apply */
@@ -145,7 +146,8 @@ static ir_tensor *new_const(bld *b, const char *a, const char *c, int dtype, con
     t->shape = t->decl;
     t->data = blob;
     t->nbytes = nbytes;
-    b->wbytes += nbytes;
+    if (strcmp(a, "usher") != 0) /* shape vectors and indices of the merge are not weights */
+        b->wbytes += nbytes;
     return t;
 }
 
@@ -654,6 +656,8 @@ static ir_tensor *slice_rows(bld *b, uint32_t k, ir_tensor *t)
     ir_node *a = k == 0 ? t->producer : sk->match[t->producer->id];
     if (!a || !b->shared[a->id] || !a->out[t->producer_slot])
         return NULL;
+    if (!b->off[1] && row_offsets(b, b->batch_input) < 0)
+        return NULL;
     ir_tensor *s = b->smap[a->out[t->producer_slot]->id];
     ir_tensor *o = new_tensor(b, b->g, sk->label, t->name);
     int64_t zero = 0;
@@ -698,8 +702,7 @@ static int build_shared(bld *b)
     for (uint32_t k = 0; k < K(b); k++)
         if ((rc = add_inputs(b, k)) < 0)
             return rc;
-    if ((rc = row_offsets(b, ii)) < 0)
-        return rc;
+    b->batch_input = ii; /* row offsets: made when the first model-specific part needs them */
     for (uint32_t i = 0; i < s0->n_nodes; i++) {
         ir_node *a = s0->nodes[i];
         if (!b->shared[a->id])

@@ -460,7 +460,7 @@ static int load_one(usher_merge *m, uint32_t k, usher_error *err)
     onnx_load_params lp = onnx_load_default_params();
     int rc = onnx_load_file(s->path, &lp, &s->ir, err);
     if (rc < 0)
-        return us_err_prefix(err, rc, "cannot merge");
+        return us_err_prefix(err, rc, "cannot merge: ");
     make_label(s, k, m->src);
     if (s->ir->graph_only)
         return us_err_set(err, USHER_ERR_INVALID,
@@ -473,7 +473,7 @@ static int load_one(usher_merge *m, uint32_t k, usher_error *err)
     ir_infer_params ip = ir_infer_default_params();
     rc = ir_model_infer(s->ir, &ip, &ir, err);
     if (rc < 0 && rc != USHER_ERR_SHAPE)
-        return us_err_prefix(err, rc, "%s: cannot merge", s->path);
+        return us_err_prefix(err, rc, "%s: cannot merge: ", s->path);
     s->nodes = s->ir->main->nodes;
     s->n_nodes = s->ir->main->n_nodes;
     uint32_t nt = s->ir->n_tensor_ids ? s->ir->n_tensor_ids : 1;
@@ -622,16 +622,16 @@ int usher_merge_models(const char *const *paths, size_t n, const usher_merge_par
     dbscan(dist, (uint32_t)n, m->p.cluster_eps, label);
     for (uint32_t i = 0; i < n; i++)
         if (label[i] < 0 || label[i] != label[0]) {
-            uint32_t far = 0;
+            uint32_t near = i == 0 ? 1 : 0;
             for (uint32_t j = 0; j < n; j++)
-                if (dist[i * n + j] > dist[i * n + far])
-                    far = j;
+                if (j != i && dist[i * n + j] < dist[i * n + near])
+                    near = j;
             rc = us_err_set(err, USHER_ERR_INVALID,
-                            "cannot merge: the models are not similar enough to merge into one "
-                            "group: %s is in cluster %d, %s in cluster %d (DBSCAN, eps %.2f; "
-                            "signature distance %s-%s %.3f)",
-                            m->src[0].path, label[0], m->src[i].path, label[i], m->p.cluster_eps,
-                            m->src[i].label, m->src[far].label, dist[i * n + far]);
+                            "cannot merge: the models do not form one cluster: %s is %s "
+                            "(DBSCAN, eps %.2f over the signature distance; its nearest model "
+                            "%s is at %.3f)",
+                            m->src[i].path, label[i] < 0 ? "near no other model" : "in another cluster",
+                            m->p.cluster_eps, m->src[near].path, dist[i * n + near]);
             usher_merge_free(m);
             return rc;
         }
@@ -729,7 +729,7 @@ char *usher_merge_json(const usher_merge *m)
     json_str(&b, m->why);
     us_buf_printf(&b,
                   ",\"weight_bytes_before\":%llu,\"weight_bytes_after\":%llu,"
-                  "\"weight_bytes_saved\":%llu,\"kernels_before\":%llu,\"kernels_after\":%llu,"
+                  "\"weight_bytes_saved\":%lld,\"kernels_before\":%llu,\"kernels_after\":%llu,"
                   "\"kernels_saved\":%lld,\"weights\":%u,\"weights_identical\":%u,"
                   "\"weights_close\":%u,\"weight_rtol\":%g,\"nodes_matched\":%u,"
                   "\"nodes_shared\":%u,\"max_signature_distance\":%.4f,"
@@ -737,7 +737,7 @@ char *usher_merge_json(const usher_merge *m)
                   "\"verify_tol\":%g}",
                   (unsigned long long)r->weight_bytes_before,
                   (unsigned long long)r->weight_bytes_after,
-                  (unsigned long long)(r->weight_bytes_before - r->weight_bytes_after),
+                  (long long)r->weight_bytes_before - (long long)r->weight_bytes_after,
                   (unsigned long long)r->kernels_before, (unsigned long long)r->kernels_after,
                   (long long)r->kernels_before - (long long)r->kernels_after, r->n_weights,
                   r->n_weights_identical, r->n_weights_close, m->p.weight_rtol,
