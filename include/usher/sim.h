@@ -77,6 +77,19 @@ typedef int (*usher_sim_device_fn)(void *ctx, const char *gpu, double *bw_gbs, d
                                    usher_error *err);
 /* The share of the simulated time done so far, [0, 1], now and then (a progress bar). */
 typedef void (*usher_sim_progress_fn)(void *ctx, double done);
+/*
+ * Re-planning in the loop (docs/simulator.md, Re-planning): asked every replan_every_s of
+ * arrivals for the plan to run next. t_s: the simulated time; rates: each workload model's
+ * arrival rate observed since the last call (requests/s, workload order, n of them);
+ * running: the running plan's plan.json. Write the new plan to a file and put its path
+ * (NUL-terminated, at most cap bytes) in new_plan; leave new_plan[0] = 0 to keep the
+ * running plan. A return < 0 (err set) ends the run with that error. `usher simulate
+ * --replan-every` implements it with usher_plan_make (params.running, as `usher plan
+ * --replan` does) over a copy of the workload at the observed rates.
+ */
+typedef int (*usher_sim_replan_fn)(void *ctx, double t_s, const double *rates, uint32_t n,
+                                   const char *running, char *new_plan, size_t cap,
+                                   usher_error *err);
 
 /* ---- arrivals ----------------------------------------------------------------------- */
 
@@ -146,7 +159,24 @@ typedef struct usher_sim_params {
     usher_sim_progress_fn progress;   /* NULL: none */
     void *progress_ctx;
     usher_sim_arrival_spec arrivals;  /* default: Poisson at the workload's rates */
+    /* re-planning in the loop: 0 (default) never; else every replan_every_s seconds of
+     * arrivals (0.001 to the duration; USHER re-plans every 45 to 300 s) replan is asked
+     * for a plan (required then). The moves are charged as the server takes them: a
+     * replica started (new, or moved to another GPU) is ready worker_start_s +
+     * model_load_s later, one whose share or batch changes on its GPU (the server
+     * restarts its worker) share_change_s later; a model's old replicas serve until all
+     * of its new ones are ready. Defaults: USHER_SIM_WORKER_START_S,
+     * USHER_SIM_MODEL_LOAD_S, USHER_SIM_SHARE_CHANGE_S; each 0 to 1e6 s. */
+    double replan_every_s;
+    usher_sim_replan_fn replan;
+    void *replan_ctx;
+    double worker_start_s, model_load_s, share_change_s;
 } usher_sim_params;
+
+/* The move costs' defaults (docs/simulator.md, Re-planning: where they were measured). */
+#define USHER_SIM_WORKER_START_S 0.05
+#define USHER_SIM_MODEL_LOAD_S 0.5
+#define USHER_SIM_SHARE_CHANGE_S (USHER_SIM_WORKER_START_S + USHER_SIM_MODEL_LOAD_S)
 
 usher_sim_params usher_sim_default_params(void);
 
@@ -167,6 +197,9 @@ void usher_sim_report_free(usher_sim_report *r); /* NULL is fine */
 
 typedef struct usher_sim_summary {
     uint64_t requests, served, late, rejected;
+    uint32_t replans;          /* re-planning: the planner's calls */
+    uint64_t replan_lost, replan_late; /* of the requests that arrived while a change was
+                                          under way: refused or expired, served late */
     double goodput;            /* requests/s finished within their SLO */
     double slo_attainment_pct; /* of all requests */
     double duration_s;         /* of arrivals */

@@ -78,7 +78,10 @@ usher_sim_params usher_sim_default_params(void)
                                            .cv = 1,
                                            .period_s = 86400,
                                            .amplitude = 0.5,
-                                           .zipf_s = -1}};
+                                           .zipf_s = -1},
+                              .worker_start_s = USHER_SIM_WORKER_START_S,
+                              .model_load_s = USHER_SIM_MODEL_LOAD_S,
+                              .share_change_s = USHER_SIM_SHARE_CHANGE_S};
 }
 
 /* ---- arrivals ------------------------------------------------------------------------
@@ -377,6 +380,64 @@ static int device_cb(void *ctx, const char *gpu, if_device *out, usher_error *er
     return p->device(p->ctx, gpu, &out->bw_gbs, &out->l2_mb, err);
 }
 
+/* ---- re-planning: the caller's callback as the engine's ------------------------------------
+ * Every plan it hands back is read (pf_load) and kept until the run ends: the engine's GPUs
+ * and classes point into it. */
+#define MAX_COST_S 1e6
+
+typedef struct replan_state {
+    const usher_sim_params *p;
+    pf_plan **plans;
+    uint32_t n, cap;
+    char running[4096];
+} replan_state;
+
+static int replan_cb(void *ctx, uint64_t now_ns, const double *rates, uint32_t n,
+                     const pf_plan **out, usher_error *err)
+{
+    replan_state *st = ctx;
+    char path[4096];
+    memset(path, 0, sizeof path);
+    usher_error ce = {0};
+    int rc = st->p->replan(st->p->replan_ctx, (double)now_ns / 1e9, rates, n, st->running, path,
+                           sizeof path, &ce);
+    if (rc < 0)
+        return us_err_set(err, rc, "%s", ce.msg[0] ? ce.msg : "the re-plan callback failed");
+    if (!path[0])
+        return USHER_OK;
+    if (path[sizeof path - 1])
+        return us_err_set(err, USHER_ERR_INVALID, "the re-plan callback's plan path is not "
+                          "NUL-terminated within %zu bytes", sizeof path);
+    if (st->n == st->cap) {
+        uint32_t cap = st->cap ? 2 * st->cap : 8;
+        pf_plan **pl = us_realloc(st->plans, cap * sizeof *pl);
+        if (!pl)
+            return us_err_set(err, USHER_ERR_NOMEM, "re-planning: %u plans", cap);
+        st->plans = pl;
+        st->cap = cap;
+    }
+    pf_plan *pl = us_calloc(1, sizeof *pl);
+    if (!pl)
+        return us_err_set(err, USHER_ERR_NOMEM, "re-planning: %s", path);
+    if ((rc = pf_load(path, pl, err)) < 0) {
+        us_free(pl);
+        return rc;
+    }
+    st->plans[st->n++] = pl;
+    snprintf(st->running, sizeof st->running, "%s", path);
+    *out = pl;
+    return USHER_OK;
+}
+
+static void replan_free(replan_state *st)
+{
+    for (uint32_t i = 0; i < st->n; i++) {
+        pf_free(st->plans[i]);
+        us_free(st->plans[i]);
+    }
+    us_free(st->plans);
+}
+
 static double wall_now(void)
 {
     struct timespec ts;
@@ -404,6 +465,19 @@ int usher_sim_run(const usher_sim_params *p, usher_sim_report **out, usher_error
           (p->interval_s >= 1e-3 && (p->duration_s == 0 || p->interval_s <= p->duration_s))))
         return us_err_set(err, USHER_ERR_INVALID, "interval %g s: must be 0 (none) or in "
                           "[0.001, the duration %g]", p->interval_s, p->duration_s);
+    if (!(p->replan_every_s == 0 ||
+          (p->replan_every_s >= 1e-3 && p->replan_every_s <= MAX_DURATION_S)))
+        return us_err_set(err, USHER_ERR_INVALID, "re-plan interval %g s: must be 0 (none) or "
+                          "in [0.001, %g]", p->replan_every_s, MAX_DURATION_S);
+    if (p->replan_every_s > 0 && !p->replan)
+        return us_err_set(err, USHER_ERR_INVALID, "re-planning every %g s needs a re-plan "
+                          "callback", p->replan_every_s);
+    if (!(p->worker_start_s >= 0 && p->worker_start_s <= MAX_COST_S) ||
+        !(p->model_load_s >= 0 && p->model_load_s <= MAX_COST_S) ||
+        !(p->share_change_s >= 0 && p->share_change_s <= MAX_COST_S))
+        return us_err_set(err, USHER_ERR_INVALID, "move costs (worker start %g s, model load %g "
+                          "s, share change %g s): each must be in [0, %g]", p->worker_start_s,
+                          p->model_load_s, p->share_change_s, MAX_COST_S);
     const sim_workload *w = &p->workload->w;
     sim_model_spec *specs = us_calloc(w->n ? w->n : 1, sizeof *specs);
     if (!specs)
@@ -448,6 +522,16 @@ int usher_sim_run(const usher_sim_params *p, usher_sim_report **out, usher_error
     sp.ctx = (void *)(uintptr_t)p; /* the callbacks only read it */
     sp.progress = p->progress;
     sp.progress_ctx = p->progress_ctx;
+    replan_state rs = {.p = p};
+    snprintf(rs.running, sizeof rs.running, "%s", p->plan);
+    if (p->replan_every_s > 0) {
+        sp.replan_every_ns = (uint64_t)llround(p->replan_every_s * 1e9);
+        sp.replan = replan_cb;
+        sp.replan_ctx = &rs;
+        sp.start_ns = (uint64_t)llround(p->worker_start_s * 1e9);
+        sp.load_ns = (uint64_t)llround(p->model_load_s * 1e9);
+        sp.share_ns = (uint64_t)llround(p->share_change_s * 1e9);
+    }
     usher_sim_report *r = us_calloc(1, sizeof *r);
     if (!r) {
         sim_source_free(src);
@@ -469,6 +553,7 @@ int usher_sim_run(const usher_sim_params *p, usher_sim_report **out, usher_error
                                   : 0;
     *out = r;
 out:
+    replan_free(&rs);
     pf_free(&plan);
     us_free(specs);
     return rc;
@@ -491,6 +576,9 @@ int usher_sim_report_summary(const usher_sim_report *r, usher_sim_summary *out)
                                .served = x->served,
                                .late = x->late,
                                .rejected = x->rejected,
+                               .replans = x->n_replans,
+                               .replan_lost = x->replan_lost,
+                               .replan_late = x->replan_late,
                                .goodput = x->goodput,
                                .slo_attainment_pct = x->attainment_pct,
                                .duration_s = x->duration_s,

@@ -70,7 +70,13 @@
 #define PROGRESS_EVERY 65536   /* events between progress calls */
 #define SERIES_MAX 50000000ull /* intervals x models */
 
-enum { EV_END = 0, EV_WAKE = 1 };
+enum { EV_END = 0, EV_WAKE = 1, EV_REPLAN = 2, EV_SWITCH = 3 };
+
+/* a replica's part in the plans (re-planning; without it every replica is R_READY) */
+enum { R_READY = 0, /* in the running plan, serving */
+       R_PENDING,   /* in the new plan, starting: serves from its model's switch */
+       R_STOPPING,  /* left out of the new plan: serves until its model's switch */
+       R_RETIRED }; /* serves no more (a running batch still ends) */
 
 typedef struct ev {
     uint64_t t, seq;
@@ -90,6 +96,8 @@ typedef struct cls {
 typedef struct rep {
     uint32_t model, gpu, cls, slot;
     uint32_t lidx;     /* its index among its model's replicas */
+    uint32_t state;    /* R_* */
+    uint64_t ready_at; /* R_PENDING: when it is ready */
     int cap;
     double share;      /* fraction of the SMs */
     bool busy;
@@ -126,6 +134,8 @@ typedef struct model {
     uint32_t *idle, idle_head, idle_n;
     uint32_t running;
     uint64_t wake_at;
+    uint64_t switch_at; /* re-planning: when its new replicas all are ready (NEVER: none) */
+    uint64_t win_req;   /* re-planning: arrivals since the last re-plan */
     /* metrics */
     uint64_t requests, served, good, late, rejected, shed, probes, expired, batches, rows;
     double sum_lat, sum_queue;
@@ -162,6 +172,24 @@ typedef struct eng {
     double *s_busy;       /* [interval * ng + gpu]: share-weighted busy ns within the arrivals */
     uint64_t interval;
     int64_t *ones;
+    /* kept for the run: model names, profile classes, GPU compositions (re-planning adds
+     * to them) */
+    us_map names, classes, comps;
+    char **comp_keys;
+    uint32_t n_comp, comp_cap;
+    /* re-planning */
+    uint32_t r_cap, g_cap;
+    us_map gpu_ids;         /* "type|node|index" -> GPU + 1, made at the first re-plan */
+    char **gpu_keys;        /* the map's keys, by GPU */
+    double *rates;          /* the observed rates handed to the planner */
+    uint64_t last_replan;
+    sim_replan_report *rp;  /* every re-plan */
+    uint64_t *rp_t, *rp_ready; /* their windows, ns */
+    uint32_t n_rp, rp_cap;
+    bool changed;           /* a re-plan changed the plan */
+    double cost_now, power_now, cost_acc, power_acc; /* $/h and W of the GPUs held */
+    uint64_t cost_t;
+    uint32_t gpus_max;
 } eng;
 
 sim_params sim_default_params(void)
@@ -185,7 +213,7 @@ static int push(eng *e, uint64_t t, uint32_t idx, int kind)
         e->heap = h;
         e->hcap = cap;
     }
-    ev x = {.t = t, .seq = e->seq++, .what = idx << 1 | (uint32_t)kind};
+    ev x = {.t = t, .seq = e->seq++, .what = idx << 2 | (uint32_t)kind};
     size_t i = e->hn++;
     while (i > 0) {
         size_t up = (i - 1) / 2;
@@ -365,7 +393,7 @@ static int coloc(eng *e, gpu *g, const rep *r, int k, uint64_t *out)
     if_result res[IF_MAX_REPLICAS];
     uint32_t n = 0;
     in[n++] = e->c[r->cls].prof[k];
-    for (uint32_t s = 0; s < g->n; s++) {
+    for (uint32_t s = 0; s < g->n && n < IF_MAX_REPLICAS; s++) {
         const rep *o = &e->r[g->slot[s]];
         if (s != r->slot && o->busy)
             in[n++] = e->c[o->cls].prof[o->rows];
@@ -437,6 +465,44 @@ static int start_batch(eng *e, uint32_t ri, int k)
     return push(e, sat_add(e->now, dur), ri, EV_END);
 }
 
+/* ---- re-planning windows --------------------------------------------------------------
+ * A re-plan's window is [asked, the last model switched): the requests that arrive in it
+ * are counted against it, and those lost (refused, expired) or late. Windows are in time
+ * order; they may overlap when re-plans come faster than the moves end (the latest that
+ * holds the arrival takes it). */
+static uint32_t window_of(const eng *e, uint64_t a)
+{
+    uint32_t lo = 0, hi = e->n_rp; /* the first window that starts after a */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (e->rp_t[mid] <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t k = lo, tries = 0; k-- > 0 && tries < 8; tries++)
+        if (a < e->rp_ready[k])
+            return k;
+    return NONE;
+}
+
+enum { W_REQUEST, W_LOST, W_LATE };
+
+static void window_note(eng *e, uint64_t arrival, int what)
+{
+    if (!e->n_rp)
+        return;
+    uint32_t k = window_of(e, arrival);
+    if (k == NONE)
+        return;
+    if (what == W_REQUEST)
+        e->rp[k].requests++;
+    else if (what == W_LOST)
+        e->rp[k].lost++;
+    else
+        e->rp[k].late++;
+}
+
 static int schedule_wake(eng *e, uint32_t mi, uint64_t t)
 {
     model *md = &e->m[mi];
@@ -486,6 +552,8 @@ static int dispatch(eng *e, uint32_t mi, uint32_t first)
         rt_batch_decision d;
         rt_batch_decide(&v, &d);
         if (d.expire) {
+            for (size_t j = 0; e->n_rp && j < d.expire; j++)
+                window_note(e, md->q_arr[md->q_head + j], W_LOST);
             md->expired += d.expire;
             md->q_head += d.expire;
             continue;
@@ -524,8 +592,11 @@ static int on_arrival(eng *e, uint32_t mi)
     md->requests++;
     if (e->n_int)
         e->s_req[(size_t)interval_of(e, now) * e->nm + mi]++;
+    md->win_req++;
+    window_note(e, now, W_REQUEST);
     if (md->n_rep == 0 || q_len(md) >= md->capacity) {
         md->rejected++;
+        window_note(e, now, W_LOST);
         return USHER_OK;
     }
     rt_admit_refresh(&md->adm, now);
@@ -540,6 +611,7 @@ static int on_arrival(eng *e, uint32_t mi)
     rt_admit_verdict v = rt_admit_decide(&md->adm, &q);
     if (v == RT_ADMIT_NO || v == RT_ADMIT_SHED) {
         md->rejected++;
+        window_note(e, now, W_LOST);
         md->shed += v == RT_ADMIT_SHED;
         return USHER_OK;
     }
@@ -580,6 +652,7 @@ static int on_end(eng *e, uint32_t ri)
                 e->s_good[(size_t)interval_of(e, a) * e->nm + r->model]++;
         } else {
             md->late++;
+            window_note(e, a, W_LATE);
         }
         if (r->b_pred[j] && (double)t1 - (double)r->b_pred[j] > late)
             late = (double)t1 - (double)r->b_pred[j];
@@ -600,6 +673,8 @@ static int on_end(eng *e, uint32_t ri)
         g->rows[r->slot] = 0;
     r->busy = false;
     r->rows = 0;
+    if (r->state == R_RETIRED)
+        return USHER_OK; /* a stopped replica's last batch: it takes no more */
     md->busy_until[r->lidx] = 0;
     md->running--;
     return dispatch(e, r->model, ri);
@@ -615,12 +690,10 @@ static int find_model(const us_map *names, const char *name, uint32_t *out)
     return 0;
 }
 
-/* the plan and the workload name the same models */
-static int match(eng *e, const us_map *names)
+/* the plan (pn: its name) and the workload name the same models */
+static int match(eng *e, const us_map *names, const pf_plan *pl, const char *pn)
 {
     const sim_params *p = e->p;
-    const pf_plan *pl = p->plan;
-    const char *pn = p->plan_label ? p->plan_label : "plan.json";
     const char *wn = p->workload_label ? p->workload_label : "workload.yaml";
     uint32_t mi;
     us_map planned;
@@ -703,10 +776,10 @@ static int class_of(eng *e, us_map *classes, uint32_t mi, const pf_gpu *pg, cons
 
 /* every batch size of a class from the profile callback, checked as the interference model
  * will read it (x: the first replica of the class, for messages) */
-static int class_fill(eng *e, cls *c, const gpu *g, uint32_t gi, uint32_t j, const pf_replica *x)
+static int class_fill(eng *e, cls *c, const gpu *g, uint32_t gi, uint32_t j, const pf_replica *x,
+                      const char *pn)
 {
     const sim_params *p = e->p;
-    const char *pn = p->plan_label ? p->plan_label : "plan.json";
     for (int b = 1; b <= c->cap; b++) {
         if_replica *pr = &c->prof[b];
         usher_error pe = {0};
@@ -727,17 +800,37 @@ static int class_fill(eng *e, cls *c, const gpu *g, uint32_t gi, uint32_t j, con
     return USHER_OK;
 }
 
+/* admission's tables of a model over its serving replicas (md->reps) */
+static void model_tables(eng *e, model *md)
+{
+    double rows_per_ns = 0;
+    uint64_t lat_full = 0;
+    md->lat1[1] = 0;
+    md->max_batch = 0;
+    for (uint32_t k = 0; k < md->n_rep; k++) {
+        const rep *r = &e->r[md->reps[k]];
+        const cls *c = &e->c[r->cls];
+        if (c->lat[1] > md->lat1[1])
+            md->lat1[1] = c->lat[1];
+        rows_per_ns += (double)r->cap / (double)c->lat[r->cap];
+        if (r->cap > md->max_batch) {
+            md->max_batch = r->cap;
+            lat_full = 0;
+        }
+        if (r->cap == md->max_batch && c->lat[r->cap] > lat_full)
+            lat_full = c->lat[r->cap];
+    }
+    md->row_ns = md->n_rep ? (double)md->n_rep / rows_per_ns : 0;
+    md->capacity = rt_admit_capacity(md->max_batch ? md->max_batch : 1, lat_full, md->slo_ns,
+                                     md->n_rep ? (int)md->n_rep : 1);
+}
+
 static int setup(eng *e)
 {
     const sim_params *p = e->p;
     const pf_plan *pl = p->plan;
     const char *pn = p->plan_label ? p->plan_label : "plan.json";
-    us_map names, classes, comps;
-    us_map_init(&names);
-    us_map_init(&classes);
-    us_map_init(&comps);
-    char **comp_keys = NULL;
-    uint32_t n_comp = 0;
+    us_map *names = &e->names, *classes = &e->classes, *comps = &e->comps;
     int rc = USHER_OK;
     if (p->n_models == 0 || p->n_models > SIM_MAX_MODELS) {
         rc = us_err_set(e->err, USHER_ERR_INVALID, "simulator: %u models (1 to %d)", p->n_models,
@@ -751,7 +844,7 @@ static int setup(eng *e)
     for (uint32_t i = 0; i < e->nm; i++) {
         const sim_model_spec *s = &p->models[i];
         void *prev = NULL;
-        int put = us_map_put(&names, s->name, (void *)(uintptr_t)(i + 1), &prev);
+        int put = us_map_put(names, s->name, (void *)(uintptr_t)(i + 1), &prev);
         if (put < 0)
             goto nomem;
         if (put == 0) {
@@ -769,9 +862,10 @@ static int setup(eng *e)
         md->slo_ns = ns_of_ms(s->slo_ms);
         md->rate = s->rate * p->rate_scale;
         md->wake_at = NEVER;
+        md->switch_at = NEVER;
         rt_admit_init(&md->adm);
     }
-    if ((rc = match(e, &names)) < 0)
+    if ((rc = match(e, names, pl, pn)) < 0)
         goto out;
 
     /* GPUs, replicas, classes */
@@ -782,8 +876,11 @@ static int setup(eng *e)
         nr += pl->g[gi].n;
     e->nr = nr;
     e->r = us_calloc(nr ? nr : 1, sizeof *e->r);
-    comp_keys = us_calloc(e->ng ? e->ng : 1, sizeof *comp_keys);
-    if (!e->g || !e->r || !comp_keys)
+    e->g_cap = e->ng;
+    e->r_cap = nr;
+    e->comp_keys = us_calloc(e->ng ? e->ng : 1, sizeof *e->comp_keys);
+    e->comp_cap = e->ng ? e->ng : 1;
+    if (!e->g || !e->r || !e->comp_keys)
         goto nomem;
     uint32_t ri = 0;
     for (uint32_t gi = 0; gi < pl->n_gpus; gi++) {
@@ -813,11 +910,11 @@ static int setup(eng *e)
         for (uint32_t j = 0; j < pg->n; j++, ri++) {
             const pf_replica *x = &pg->r[j];
             uint32_t mi = 0;
-            find_model(&names, x->model, &mi);
+            find_model(names, x->model, &mi);
             uint32_t ci = 0, before = e->nc;
-            if ((rc = class_of(e, &classes, mi, pg, x, &ci)) < 0)
+            if ((rc = class_of(e, classes, mi, pg, x, &ci)) < 0)
                 goto out;
-            if (e->nc != before && (rc = class_fill(e, &e->c[ci], g, gi, j, x)) < 0)
+            if (e->nc != before && (rc = class_fill(e, &e->c[ci], g, gi, j, x, pn)) < 0)
                 goto out;
             rep *r = &e->r[ri];
             r->model = mi;
@@ -838,17 +935,17 @@ static int setup(eng *e)
         /* GPUs with the same classes in the same order share cached latencies */
         if (pg->n <= KEY_SLOTS) {
             ck[ckl] = 0;
-            void *v = us_map_get(&comps, ck);
+            void *v = us_map_get(comps, ck);
             if (v) {
                 g->comp = (uint32_t)((uintptr_t)v - 1);
             } else {
-                if (!(comp_keys[n_comp] = us_strdup(ck)) ||
-                    us_map_put(&comps, comp_keys[n_comp], (void *)(uintptr_t)(n_comp + 1),
-                               NULL) < 0) {
-                    n_comp += comp_keys[n_comp] != NULL;
+                uint32_t nc = e->n_comp;
+                if (!(e->comp_keys[nc] = us_strdup(ck)) ||
+                    us_map_put(comps, e->comp_keys[nc], (void *)(uintptr_t)(nc + 1), NULL) < 0) {
+                    e->n_comp += e->comp_keys[nc] != NULL;
                     goto nomem;
                 }
-                g->comp = n_comp++;
+                g->comp = e->n_comp++;
             }
         }
     }
@@ -869,37 +966,12 @@ static int setup(eng *e)
         md->reps[md->n_rep++] = k;
         idle_push(md, k);
     }
-    for (uint32_t i = 0; i < e->nm; i++) {
-        model *md = &e->m[i];
-        double rows_per_ns = 0;
-        uint64_t lat_full = 0;
-        for (uint32_t k = 0; k < md->n_rep; k++) {
-            const rep *r = &e->r[md->reps[k]];
-            const cls *c = &e->c[r->cls];
-            if (c->lat[1] > md->lat1[1])
-                md->lat1[1] = c->lat[1];
-            rows_per_ns += (double)r->cap / (double)c->lat[r->cap];
-            if (r->cap > md->max_batch) {
-                md->max_batch = r->cap;
-                lat_full = 0;
-            }
-            if (r->cap == md->max_batch && c->lat[r->cap] > lat_full)
-                lat_full = c->lat[r->cap];
-        }
-        md->row_ns = md->n_rep ? (double)md->n_rep / rows_per_ns : 0;
-        md->capacity = rt_admit_capacity(md->max_batch ? md->max_batch : 1, lat_full, md->slo_ns,
-                                         md->n_rep ? (int)md->n_rep : 1);
-    }
+    for (uint32_t i = 0; i < e->nm; i++)
+        model_tables(e, &e->m[i]);
     goto out;
 nomem:
     rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: the plan's %u GPUs", pl->n_gpus);
 out:
-    for (uint32_t i = 0; i < n_comp; i++)
-        us_free(comp_keys[i]);
-    us_free(comp_keys);
-    us_map_free(&names);
-    us_map_free(&classes);
-    us_map_free(&comps);
     return rc;
 }
 
@@ -936,7 +1008,637 @@ static void engine_free(eng *e)
     us_free(e->s_good);
     us_free(e->s_busy);
     us_free(e->ones);
+    for (uint32_t i = 0; i < e->n_comp; i++)
+        us_free(e->comp_keys[i]);
+    us_free(e->comp_keys);
+    us_map_free(&e->names);
+    us_map_free(&e->classes);
+    us_map_free(&e->comps);
+    for (uint32_t i = 0; e->gpu_keys && i < e->ng; i++)
+        us_free(e->gpu_keys[i]);
+    us_free(e->gpu_keys);
+    us_map_free(&e->gpu_ids);
+    us_free(e->rates);
+    us_free(e->rp);
+    us_free(e->rp_t);
+    us_free(e->rp_ready);
     sim_source_free(e->src);
+}
+
+/* ---- re-planning in the loop ------------------------------------------------------------
+ * Every replan_every_ns the planner callback is handed the rates observed since the last
+ * call and may return a new plan. The new plan is matched against the running one, GPU by
+ * GPU (a GPU is the same across plans when its type, node and index are; its position
+ * without an index): a replica with the same model, share and batch on the same GPU is
+ * kept, running on; one whose model had a replica on that GPU at another share or batch
+ * restarts there (share_ns); any other is started (new, or moved: start_ns + load_ns).
+ * As the server switches a model to a new plan (usher_server_reload: the new workers
+ * start, the old ones serve meanwhile, then requests go to the new ones and the old ones
+ * finish what they run), a model's replicas that are left out serve until all of its new
+ * replicas are ready (its switch), then stop; its queue is served by whoever serves. A
+ * stopped replica's running batch ends as given; while it runs it counts in its GPU's
+ * utilisation but not in its neighbours' interference (docs/simulator.md). */
+static bool serving(const rep *r) { return r->state == R_READY || r->state == R_STOPPING; }
+
+static void gpu_key(const pf_gpu *pg, uint32_t pos, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s|%s|%s%u", pg->type, pg->node ? pg->node : "",
+             pg->has_index ? "" : "#", pg->has_index ? pg->index : pos);
+}
+
+/* the running GPUs' identities, at the first re-plan */
+static int gpu_ids_init(eng *e)
+{
+    e->gpu_keys = us_calloc(e->g_cap ? e->g_cap : 1, sizeof *e->gpu_keys);
+    if (!e->gpu_keys)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+    if (!e->g_cap)
+        e->g_cap = 1;
+    const char *pn = e->p->plan_label ? e->p->plan_label : "plan.json";
+    for (uint32_t gi = 0; gi < e->ng; gi++) {
+        char key[256];
+        gpu_key(e->g[gi].pg, gi, key, sizeof key);
+        if (!(e->gpu_keys[gi] = us_strdup(key)))
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+        int put = us_map_put(&e->gpu_ids, e->gpu_keys[gi], (void *)(uintptr_t)(gi + 1), NULL);
+        if (put < 0)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+        if (put == 0)
+            return us_err_set(e->err, USHER_ERR_INVALID, "%s:%zu: field 'gpus[%u].index': the "
+                              "same GPU (type %s, node %s, index %u) as another: a re-plan "
+                              "cannot tell them apart", pn, e->g[gi].pg->line, gi,
+                              e->g[gi].pg->type, e->g[gi].pg->node ? e->g[gi].pg->node : "-",
+                              e->g[gi].pg->index);
+    }
+    return USHER_OK;
+}
+
+/* a GPU the running plans did not have: appended (its device asked for) */
+static int gpu_add(eng *e, const pf_gpu *pg, const char *key, uint32_t k, const char *pn,
+                   uint32_t *out)
+{
+    if (e->ng == e->g_cap) {
+        uint32_t cap = 2 * e->g_cap;
+        gpu *g = us_realloc(e->g, (size_t)cap * sizeof *g);
+        if (!g)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: %u GPUs", cap);
+        e->g = g;
+        char **ks = us_realloc(e->gpu_keys, (size_t)cap * sizeof *ks);
+        if (!ks)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: %u GPUs", cap);
+        e->gpu_keys = ks;
+        memset(e->g + e->g_cap, 0, (size_t)(cap - e->g_cap) * sizeof *g);
+        memset(e->gpu_keys + e->g_cap, 0, (size_t)(cap - e->g_cap) * sizeof *ks);
+        e->g_cap = cap;
+    }
+    uint32_t gi = e->ng;
+    gpu *g = &e->g[gi];
+    g->pg = pg;
+    g->util_t = e->now;
+    if (e->p->interference) {
+        usher_error de = {0};
+        int rc = e->p->device(e->p->ctx, pg->type, &g->dev, &de);
+        if (rc < 0)
+            return us_err_set(e->err, rc, "%s:%zu: field 'gpus[%u].type': %s", pn, pg->line, k,
+                              de.msg);
+    }
+    if (!(e->gpu_keys[gi] = us_strdup(key)))
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+    e->ng++; /* freed with the engine from here on */
+    if (us_map_put(&e->gpu_ids, e->gpu_keys[gi], (void *)(uintptr_t)(gi + 1), NULL) < 0)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+    *out = gi;
+    return USHER_OK;
+}
+
+/* the time series' per-GPU columns for GPUs added since (old: the width before) */
+static int series_widen(eng *e, uint32_t old)
+{
+    if (!e->s_busy || e->ng == old)
+        return USHER_OK;
+    double *b = us_calloc((size_t)e->n_int * e->ng, sizeof *b);
+    if (!b)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: time series of %u GPUs", e->ng);
+    for (uint32_t i = 0; i < e->n_int; i++)
+        memcpy(b + (size_t)i * e->ng, e->s_busy + (size_t)i * (old ? old : 1),
+               old * sizeof *b);
+    us_free(e->s_busy);
+    e->s_busy = b;
+    return USHER_OK;
+}
+
+/* a GPU composition's id (the classes of its serving replicas in slot order) */
+static int comp_of(eng *e, const gpu *g, uint32_t *out)
+{
+    char ck[KEY_SLOTS * 12 + 1];
+    size_t ckl = 0;
+    for (uint32_t j = 0; j < g->n && j < KEY_SLOTS; j++)
+        ckl += (size_t)snprintf(ck + ckl, sizeof ck - ckl, "%u,", e->r[g->slot[j]].cls);
+    ck[ckl] = 0;
+    void *v = us_map_get(&e->comps, ck);
+    if (v) {
+        *out = (uint32_t)((uintptr_t)v - 1);
+        return USHER_OK;
+    }
+    if (e->n_comp == e->comp_cap) {
+        uint32_t cap = 2 * e->comp_cap;
+        char **ks = us_realloc(e->comp_keys, (size_t)cap * sizeof *ks);
+        if (!ks)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: GPU compositions");
+        e->comp_keys = ks;
+        e->comp_cap = cap;
+    }
+    uint32_t nc = e->n_comp;
+    if (!(e->comp_keys[nc] = us_strdup(ck)))
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: GPU compositions");
+    e->n_comp++;
+    if (us_map_put(&e->comps, e->comp_keys[nc], (void *)(uintptr_t)(nc + 1), NULL) < 0)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: GPU compositions");
+    *out = nc;
+    return USHER_OK;
+}
+
+/* every GPU's slots: its serving replicas in replica order, their running rows, its
+ * composition */
+static int gpus_rebuild(eng *e)
+{
+    uint32_t *cnt = us_calloc(e->ng ? e->ng : 1, sizeof *cnt);
+    if (!cnt)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+    for (uint32_t ri = 0; ri < e->nr; ri++)
+        if (serving(&e->r[ri]))
+            cnt[e->r[ri].gpu]++;
+    int rc = USHER_OK;
+    for (uint32_t gi = 0; gi < e->ng; gi++) {
+        uint32_t *s = us_realloc(e->g[gi].slot, (cnt[gi] ? cnt[gi] : 1) * sizeof *s);
+        if (!s) {
+            rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+            goto out;
+        }
+        e->g[gi].slot = s;
+        e->g[gi].n = 0;
+    }
+    for (uint32_t ri = 0; ri < e->nr; ri++) {
+        rep *r = &e->r[ri];
+        if (!serving(r)) {
+            r->slot = NONE;
+            continue;
+        }
+        gpu *g = &e->g[r->gpu];
+        r->slot = g->n;
+        g->slot[g->n++] = ri;
+    }
+    for (uint32_t gi = 0; gi < e->ng; gi++) {
+        gpu *g = &e->g[gi];
+        memset(g->rows, 0, sizeof g->rows);
+        for (uint32_t j = 0; j < g->n && j < KEY_SLOTS; j++) {
+            const rep *r = &e->r[g->slot[j]];
+            g->rows[j] = r->busy ? (uint16_t)r->rows : 0;
+        }
+        if (g->n <= KEY_SLOTS && (rc = comp_of(e, g, &g->comp)) < 0)
+            goto out;
+    }
+out:
+    us_free(cnt);
+    return rc;
+}
+
+/* every model's serving replicas, its idle ring (the idle ones in the order they were,
+ * the newly serving after them) and admission's tables */
+static int models_rebuild(eng *e)
+{
+    int rc = USHER_OK;
+    uint32_t *cnt = us_calloc(e->nm, sizeof *cnt);
+    uint8_t *mark = us_calloc(e->nr ? e->nr : 1, 1);
+    uint32_t **reps = us_calloc(e->nm, sizeof *reps);
+    if (!cnt || !mark || !reps)
+        goto nomem;
+    for (uint32_t ri = 0; ri < e->nr; ri++)
+        if (serving(&e->r[ri]))
+            cnt[e->r[ri].model]++;
+    for (uint32_t mi = 0; mi < e->nm; mi++)
+        if (!(reps[mi] = us_calloc(cnt[mi] ? cnt[mi] : 1, sizeof **reps)))
+            goto nomem;
+    memset(cnt, 0, e->nm * sizeof *cnt);
+    for (uint32_t ri = 0; ri < e->nr; ri++)
+        if (serving(&e->r[ri]))
+            reps[e->r[ri].model][cnt[e->r[ri].model]++] = ri;
+    for (uint32_t mi = 0; mi < e->nm; mi++) {
+        model *md = &e->m[mi];
+        uint32_t n = cnt[mi];
+        uint64_t *bu = us_calloc(n ? n : 1, sizeof *bu);
+        uint32_t *idle = us_calloc(n ? n : 1, sizeof *idle);
+        if (!bu || !idle) {
+            us_free(bu);
+            us_free(idle);
+            goto nomem;
+        }
+        uint32_t in = 0, running = 0;
+        for (uint32_t t = 0; t < md->idle_n; t++) {
+            uint32_t ri = md->idle[(md->idle_head + t) % md->n_rep];
+            if (serving(&e->r[ri]) && !e->r[ri].busy && !mark[ri]) {
+                idle[in++] = ri;
+                mark[ri] = 1;
+            }
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            rep *r = &e->r[reps[mi][k]];
+            r->lidx = k;
+            bu[k] = r->busy ? r->busy_until : 0;
+            running += r->busy;
+            if (!r->busy && !mark[reps[mi][k]])
+                idle[in++] = reps[mi][k];
+            mark[reps[mi][k]] = 0;
+        }
+        us_free(md->reps);
+        us_free(md->busy_until);
+        us_free(md->idle);
+        md->reps = reps[mi];
+        reps[mi] = NULL;
+        md->busy_until = bu;
+        md->idle = idle;
+        md->n_rep = n;
+        md->idle_head = 0;
+        md->idle_n = in;
+        md->running = running;
+        model_tables(e, md);
+    }
+    goto out;
+nomem:
+    rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+out:
+    for (uint32_t mi = 0; reps && mi < e->nm; mi++)
+        us_free(reps[mi]);
+    us_free(reps);
+    us_free(mark);
+    us_free(cnt);
+    return rc;
+}
+
+/* the $/h and power of the GPUs held (a replica not retired on them) over time, and the
+ * new plan's (*gpus, *cost: its replicas ready or starting) */
+static int cost_update(eng *e, uint32_t *gpus, double *cost)
+{
+    uint64_t t = e->now < e->p->duration_ns || !e->p->duration_ns ? e->now : e->p->duration_ns;
+    if (t > e->cost_t) {
+        e->cost_acc += e->cost_now * (double)(t - e->cost_t);
+        e->power_acc += e->power_now * (double)(t - e->cost_t);
+        e->cost_t = t;
+    }
+    uint8_t *held = us_calloc(e->ng ? e->ng : 1, 1);
+    if (!held)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+    for (uint32_t ri = 0; ri < e->nr; ri++) {
+        const rep *r = &e->r[ri];
+        if (r->state != R_RETIRED)
+            held[r->gpu] |= 1;
+        if (r->state == R_READY || r->state == R_PENDING)
+            held[r->gpu] |= 2;
+    }
+    uint32_t n = 0, np = 0;
+    double c = 0, pw = 0, cp = 0;
+    for (uint32_t gi = 0; gi < e->ng; gi++) {
+        if (held[gi] & 1) {
+            n++;
+            c += e->g[gi].pg->price_per_hour;
+            pw += e->g[gi].pg->power_w;
+        }
+        if (held[gi] & 2) {
+            np++;
+            cp += e->g[gi].pg->price_per_hour;
+        }
+    }
+    us_free(held);
+    e->cost_now = c;
+    e->power_now = pw;
+    if (n > e->gpus_max)
+        e->gpus_max = n;
+    if (gpus)
+        *gpus = np;
+    if (cost)
+        *cost = cp;
+    return USHER_OK;
+}
+
+/* models flagged in sw: their new replicas serve, their left-out ones stop */
+static void switch_models(eng *e, const uint8_t *sw)
+{
+    for (uint32_t ri = 0; ri < e->nr; ri++) {
+        rep *r = &e->r[ri];
+        if (!sw[r->model])
+            continue;
+        if (r->state == R_PENDING)
+            r->state = R_READY;
+        else if (r->state == R_STOPPING)
+            r->state = R_RETIRED;
+    }
+    for (uint32_t mi = 0; mi < e->nm; mi++)
+        if (sw[mi])
+            e->m[mi].switch_at = NEVER;
+}
+
+/* after a change: slots, models, cost; then every model with a queue decides again */
+static int settle(eng *e, uint32_t *gpus, double *cost)
+{
+    int rc;
+    if ((rc = gpus_rebuild(e)) < 0 || (rc = models_rebuild(e)) < 0 ||
+        (rc = cost_update(e, gpus, cost)) < 0)
+        return rc;
+    for (uint32_t mi = 0; mi < e->nm; mi++)
+        if (q_len(&e->m[mi]) && e->m[mi].idle_n && (rc = dispatch(e, mi, NONE)) < 0)
+            return rc;
+    return USHER_OK;
+}
+
+static int rep_add(eng *e, uint32_t *out)
+{
+    if (e->nr == e->r_cap) {
+        uint32_t cap = e->r_cap ? 2 * e->r_cap : 16;
+        rep *r = us_realloc(e->r, (size_t)cap * sizeof *r);
+        if (!r)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: %u replicas", cap);
+        e->r = r;
+        e->r_cap = cap;
+    }
+    memset(&e->r[e->nr], 0, sizeof *e->r);
+    *out = e->nr++;
+    return USHER_OK;
+}
+
+#define SWITCH_TIMES 8 /* distinct switch times one re-plan schedules events for, at most */
+
+/* the new plan pl in place of the running one (rr: what it changed; *ready: when the last
+ * model switches) */
+static int apply_plan(eng *e, const pf_plan *pl, sim_replan_report *rr, uint64_t *ready)
+{
+    const sim_params *p = e->p;
+    const char *pn = pl->label ? pl->label : "plan.json";
+    uint64_t now = e->now;
+    int rc = match(e, &e->names, pl, pn);
+    if (rc < 0)
+        return rc;
+    if (!e->gpu_keys && (rc = gpu_ids_init(e)) < 0)
+        return rc;
+    uint32_t n_new = 0;
+    for (uint32_t k = 0; k < pl->n_gpus; k++)
+        n_new += pl->g[k].n;
+    uint32_t old_ng = e->ng, old_nr = e->nr;
+    uint32_t *gmap = us_calloc(pl->n_gpus ? pl->n_gpus : 1, sizeof *gmap);
+    uint32_t *head = us_calloc((size_t)e->ng + pl->n_gpus + 1, sizeof *head);
+    uint8_t *used = us_calloc((size_t)e->ng + pl->n_gpus + 1, 1);
+    uint32_t *nxt = us_calloc(e->nr + 1, sizeof *nxt);
+    uint8_t *cand = us_calloc(e->nr + 1, 1);
+    uint32_t *match_of = us_calloc(n_new ? n_new : 1, sizeof *match_of);
+    uint32_t *started = us_calloc(e->nm, sizeof *started);
+    uint32_t *stopped = us_calloc(e->nm, sizeof *stopped);
+    uint64_t *sw_at = us_calloc(e->nm, sizeof *sw_at);
+    uint8_t *sw = us_calloc(e->nm, 1);
+    if (!gmap || !head || !used || !nxt || !cand || !match_of || !started || !stopped ||
+        !sw_at || !sw)
+        goto nomem;
+    /* the running plan's replicas (ready or starting), listed per GPU in replica order */
+    for (uint32_t i = 0; i < e->ng + pl->n_gpus + 1; i++)
+        head[i] = NONE;
+    for (uint32_t ri = e->nr; ri-- > 0;) {
+        rep *r = &e->r[ri];
+        if (r->state != R_READY && r->state != R_PENDING)
+            continue;
+        cand[ri] = 1;
+        nxt[ri] = head[r->gpu];
+        head[r->gpu] = ri;
+    }
+    /* the new plan's GPUs: the same ones, or added */
+    for (uint32_t k = 0; k < pl->n_gpus; k++) {
+        const pf_gpu *pg = &pl->g[k];
+        char key[256];
+        gpu_key(pg, k, key, sizeof key);
+        void *v = us_map_get(&e->gpu_ids, key);
+        uint32_t gi = 0;
+        if (v) {
+            gi = (uint32_t)((uintptr_t)v - 1);
+        } else if ((rc = gpu_add(e, pg, key, k, pn, &gi)) < 0) {
+            goto out;
+        }
+        if (used[gi]) {
+            rc = us_err_set(e->err, USHER_ERR_INVALID, "%s:%zu: field 'gpus[%u].index': the same "
+                            "GPU (type %s, node %s, index %u) as another", pn, pg->line, k,
+                            pg->type, pg->node ? pg->node : "-", pg->index);
+            goto out;
+        }
+        if (pg->n > IF_MAX_REPLICAS && p->interference) {
+            rc = us_err_set(e->err, USHER_ERR_LIMIT, "%s:%zu: field 'gpus[%u].replicas': %u "
+                            "replicas on one GPU (the interference model takes at most %d)", pn,
+                            pg->line, k, pg->n, IF_MAX_REPLICAS);
+            goto out;
+        }
+        used[gi] = 1;
+        gmap[k] = gi;
+        e->g[gi].pg = pg;
+    }
+    if ((rc = series_widen(e, old_ng)) < 0)
+        goto out;
+    /* kept: the same model, share and batch on the same GPU */
+    for (uint32_t k = 0, x_i = 0; k < pl->n_gpus; k++)
+        for (uint32_t j = 0; j < pl->g[k].n; j++, x_i++) {
+            const pf_replica *x = &pl->g[k].r[j];
+            uint32_t mi = 0;
+            find_model(&e->names, x->model, &mi);
+            match_of[x_i] = NONE;
+            for (uint32_t ri = head[gmap[k]]; ri != NONE; ri = nxt[ri]) {
+                const rep *r = &e->r[ri];
+                if (cand[ri] && r->model == mi && r->cap == x->batch &&
+                    e->c[r->cls].share_pct == x->share) {
+                    cand[ri] = 0;
+                    match_of[x_i] = ri;
+                    rr->kept++;
+                    break;
+                }
+            }
+        }
+    /* the others start: in place of one of the model's on that GPU (a share or batch
+     * change), or anew */
+    for (uint32_t k = 0, x_i = 0; k < pl->n_gpus; k++)
+        for (uint32_t j = 0; j < pl->g[k].n; j++, x_i++) {
+            if (match_of[x_i] != NONE)
+                continue;
+            const pf_replica *x = &pl->g[k].r[j];
+            uint32_t mi = 0, gi = gmap[k];
+            find_model(&e->names, x->model, &mi);
+            uint64_t cost = sat_add(p->start_ns, p->load_ns);
+            bool restart = false;
+            for (uint32_t ri = head[gi]; ri != NONE; ri = nxt[ri])
+                if (ri < old_nr && cand[ri] && e->r[ri].model == mi) {
+                    cand[ri] = 0; /* restarted: it stops at the switch */
+                    e->r[ri].state = e->r[ri].state == R_READY ? R_STOPPING : R_RETIRED;
+                    cost = p->share_ns;
+                    restart = true;
+                    rr->reshared++;
+                    break;
+                }
+            if (!restart)
+                started[mi]++;
+            uint32_t ci = 0, before = e->nc, ri = 0;
+            if ((rc = class_of(e, &e->classes, mi, &pl->g[k], x, &ci)) < 0)
+                goto out;
+            if (e->nc != before &&
+                (rc = class_fill(e, &e->c[ci], &e->g[gi], k, j, x, pn)) < 0)
+                goto out;
+            if ((rc = rep_add(e, &ri)) < 0)
+                goto out;
+            rep *r = &e->r[ri];
+            r->model = mi;
+            r->gpu = gi;
+            r->cls = ci;
+            r->slot = NONE;
+            r->cap = x->batch;
+            r->share = x->share / 100;
+            r->state = R_PENDING;
+            r->ready_at = sat_add(now, cost);
+            r->b_arr = us_calloc((size_t)x->batch, sizeof *r->b_arr);
+            r->b_pred = us_calloc((size_t)x->batch, sizeof *r->b_pred);
+            if (!r->b_arr || !r->b_pred)
+                goto nomem;
+        }
+    /* left out: a serving one serves until its model switches; a starting one is called off */
+    for (uint32_t ri = 0; ri < old_nr; ri++) {
+        if (!cand[ri])
+            continue;
+        rep *r = &e->r[ri];
+        r->state = r->state == R_READY ? R_STOPPING : R_RETIRED;
+        stopped[r->model]++;
+        rr->stopped++;
+    }
+    /* started for a model that stopped one elsewhere: moved */
+    uint32_t all_started = 0;
+    for (uint32_t mi = 0; mi < e->nm; mi++) {
+        uint32_t mv = started[mi] < stopped[mi] ? started[mi] : stopped[mi];
+        rr->moved += mv;
+        all_started += started[mi];
+    }
+    rr->started = all_started - rr->moved;
+    /* each model switches when its last starting replica is ready */
+    for (uint32_t ri = 0; ri < e->nr; ri++) {
+        const rep *r = &e->r[ri];
+        if (r->state == R_PENDING || r->state == R_STOPPING) {
+            uint64_t t = r->state == R_PENDING ? r->ready_at : now;
+            if (t > sw_at[r->model])
+                sw_at[r->model] = t;
+            sw[r->model] = 1;
+        }
+    }
+    uint64_t times[SWITCH_TIMES];
+    uint32_t n_times = 0;
+    *ready = now;
+    for (uint32_t mi = 0; mi < e->nm; mi++) {
+        if (!sw[mi])
+            continue;
+        if (sw_at[mi] <= now) {
+            e->m[mi].switch_at = NEVER;
+            continue; /* at once */
+        }
+        sw[mi] = 0;
+        e->m[mi].switch_at = sw_at[mi];
+        if (sw_at[mi] > *ready)
+            *ready = sw_at[mi];
+        bool pushed = false;
+        for (uint32_t t = 0; t < n_times && !pushed; t++)
+            pushed = times[t] == sw_at[mi];
+        if (!pushed) {
+            if ((rc = push(e, sw_at[mi], 0, EV_SWITCH)) < 0)
+                goto out;
+            if (n_times < SWITCH_TIMES)
+                times[n_times++] = sw_at[mi];
+        }
+    }
+    switch_models(e, sw);
+    rc = settle(e, &rr->gpus, &rr->cost_per_hour);
+    e->changed = true;
+    goto out;
+nomem:
+    rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+out:
+    us_free(gmap);
+    us_free(head);
+    us_free(used);
+    us_free(nxt);
+    us_free(cand);
+    us_free(match_of);
+    us_free(started);
+    us_free(stopped);
+    us_free(sw_at);
+    us_free(sw);
+    return rc;
+}
+
+static int on_switch(eng *e)
+{
+    uint8_t *sw = us_calloc(e->nm, 1);
+    if (!sw)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: re-planning");
+    bool any = false;
+    for (uint32_t mi = 0; mi < e->nm; mi++)
+        if (e->m[mi].switch_at <= e->now) {
+            sw[mi] = 1;
+            any = true;
+        }
+    int rc = USHER_OK;
+    if (any) {
+        switch_models(e, sw);
+        rc = settle(e, NULL, NULL);
+    }
+    us_free(sw);
+    return rc;
+}
+
+static int on_replan(eng *e)
+{
+    const sim_params *p = e->p;
+    uint64_t now = e->now, span = now - e->last_replan;
+    for (uint32_t i = 0; i < e->nm; i++) {
+        e->rates[i] = span ? (double)e->m[i].win_req / ((double)span / 1e9) : 0;
+        e->m[i].win_req = 0;
+    }
+    e->last_replan = now;
+    if (e->n_rp == e->rp_cap) {
+        uint32_t cap = e->rp_cap ? 2 * e->rp_cap : 16;
+        sim_replan_report *rp = us_realloc(e->rp, (size_t)cap * sizeof *rp);
+        if (rp)
+            e->rp = rp;
+        uint64_t *t = rp ? us_realloc(e->rp_t, (size_t)cap * sizeof *t) : NULL;
+        if (t)
+            e->rp_t = t;
+        uint64_t *rd = t ? us_realloc(e->rp_ready, (size_t)cap * sizeof *rd) : NULL;
+        if (!rd)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: %u re-plans", cap);
+        e->rp_ready = rd;
+        e->rp_cap = cap;
+    }
+    sim_replan_report *rr = &e->rp[e->n_rp];
+    memset(rr, 0, sizeof *rr);
+    rr->t_s = (double)now / 1e9;
+    const pf_plan *np = NULL;
+    usher_error pe = {0};
+    int rc = p->replan(p->replan_ctx, now, e->rates, e->nm, &np, &pe);
+    if (rc < 0)
+        return us_err_set(e->err, rc, "re-plan at %.3f s: %s", (double)now / 1e9,
+                          pe.msg[0] ? pe.msg : "the planner failed");
+    uint64_t ready = now;
+    if (np) {
+        rr->changed = true;
+        if ((rc = apply_plan(e, np, rr, &ready)) < 0)
+            return us_err_prefix(e->err, rc, "re-plan at %.3f s: ", (double)now / 1e9);
+    } else {
+        rr->gpus = e->n_rp ? e->rp[e->n_rp - 1].gpus : e->gpus_max;
+        rr->cost_per_hour = e->n_rp ? e->rp[e->n_rp - 1].cost_per_hour : e->cost_now;
+    }
+    rr->ready_s = (double)ready / 1e9;
+    e->rp_t[e->n_rp] = now;
+    e->rp_ready[e->n_rp] = ready;
+    e->n_rp++;
+    uint64_t next = sat_add(now, p->replan_every_ns);
+    if (next < p->duration_ns)
+        return push(e, next, 0, EV_REPLAN);
+    return USHER_OK;
 }
 
 /* ---- the run ---------------------------------------------------------------------------- */
@@ -970,6 +1672,7 @@ static int run(eng *e)
     int rc = pull(e);
     uint64_t next_progress = PROGRESS_EVERY;
     while (rc >= 0 && (e->arr_ok || e->hn)) {
+        bool replanning_event = false;
         if (e->arr_ok && (e->hn == 0 || e->arr.t_ns < e->heap[0].t ||
                           (e->arr.t_ns == e->heap[0].t && e->arr_seq < e->heap[0].seq))) {
             e->now = e->arr.t_ns;
@@ -979,15 +1682,21 @@ static int run(eng *e)
         } else {
             ev x = pop(e);
             e->now = x.t;
-            uint32_t idx = x.what >> 1;
-            if ((x.what & 1) == EV_END) {
+            uint32_t idx = x.what >> 2, kind = x.what & 3;
+            if (kind == EV_END) {
                 rc = on_end(e, idx);
+            } else if (kind == EV_REPLAN) {
+                rc = on_replan(e);
+                replanning_event = true;
+            } else if (kind == EV_SWITCH) {
+                rc = on_switch(e);
+                replanning_event = true;
             } else if (e->m[idx].wake_at == x.t) {
                 e->m[idx].wake_at = NEVER;
                 rc = dispatch(e, idx, NONE);
             }
         }
-        if (++e->events == next_progress) {
+        if (!replanning_event && ++e->events == next_progress) {
             next_progress += PROGRESS_EVERY;
             if (p->progress && p->duration_ns)
                 p->progress(p->progress_ctx, e->now >= p->duration_ns
@@ -1004,6 +1713,10 @@ int sim_run(const sim_params *p, sim_report **out, usher_error *err)
 {
     *out = NULL;
     eng e = {.p = p, .err = err, .src = p->source};
+    us_map_init(&e.names);
+    us_map_init(&e.classes);
+    us_map_init(&e.comps);
+    us_map_init(&e.gpu_ids);
     int rc;
     if (!p->plan || !p->models || !p->profile || (p->interference && !p->device)) {
         rc = us_err_set(err, USHER_ERR_INVALID, "simulator: a plan, a workload, a profile "
@@ -1055,6 +1768,19 @@ int sim_run(const sim_params *p, sim_report **out, usher_error *err)
         if (!e.s_req || !e.s_good || !e.s_busy)
             goto nomem;
     }
+    if (p->replan_every_ns && p->replan) {
+        if (!p->duration_ns) {
+            rc = us_err_set(err, USHER_ERR_INVALID, "simulator: re-planning needs a duration");
+            goto out;
+        }
+        if (!(e.rates = us_calloc(e.nm, sizeof *e.rates)))
+            goto nomem;
+        if ((rc = cost_update(&e, NULL, NULL)) < 0)
+            goto out;
+        if (p->replan_every_ns < p->duration_ns && (rc = push(&e, p->replan_every_ns, 0,
+                                                               EV_REPLAN)) < 0)
+            goto out;
+    }
     if ((rc = run(&e)) < 0)
         goto out;
     rc = report(&e, out);
@@ -1102,6 +1828,8 @@ static int report(eng *e, sim_report **out)
         sim_model_report *x = &r->m[i];
         /* nothing is left queued once the events run out (every wait has a wake-up); what
          * would be is counted as expired */
+        for (size_t j = md->q_head; e->n_rp && j < md->q_tail; j++)
+            window_note(e, md->q_arr[j], W_LOST);
         md->expired += q_len(md);
         copy_name(x->name, md->spec->name);
         x->rate = md->rate;
@@ -1163,6 +1891,26 @@ static int report(eng *e, sim_report **out)
     if (r->gpus_used) {
         r->compute_pct = cpu / r->gpus_used;
         r->memory_pct = mem / r->gpus_used;
+    }
+    if (e->changed && dur) { /* the GPUs held changed over the run: their time averages */
+        uint64_t t = dur > e->cost_t ? dur - e->cost_t : 0;
+        r->cost_per_hour = (e->cost_acc + e->cost_now * (double)t) / (double)dur;
+        r->power_w = (e->power_acc + e->power_now * (double)t) / (double)dur;
+        r->gpus_used = e->gpus_max;
+    }
+    if (p->replan_every_ns && p->replan) {
+        r->replan_every_s = (double)p->replan_every_ns / 1e9;
+        r->start_s = (double)p->start_ns / 1e9;
+        r->load_s = (double)p->load_ns / 1e9;
+        r->share_s = (double)p->share_ns / 1e9;
+        r->replans = e->rp;
+        r->n_replans = e->n_rp;
+        e->rp = NULL; /* the report's now */
+        for (uint32_t i = 0; i < r->n_replans; i++) {
+            r->replan_requests += r->replans[i].requests;
+            r->replan_lost += r->replans[i].lost;
+            r->replan_late += r->replans[i].late;
+        }
     }
     r->energy_j_per_request = r->served ? r->power_w * r->duration_s / (double)r->served : 0;
     r->interval_ns = e->interval;

@@ -105,5 +105,6 @@ void sim_report_free(sim_report *r)
     us_free(r->series_requests);
     us_free(r->series_good);
     us_free(r->series_gpu_pct);
+    us_free(r->replans);
     us_free(r);
 }

@@ -62,6 +62,44 @@ static void model_json(us_json *j, const sim_model_report *m)
     us_json_obj_end(j);
 }
 
+/* re-planning in the loop: the costs charged, the totals, every re-plan */
+static void replans_json(us_json *j, const sim_report *r)
+{
+    us_json_key(j, "replanning");
+    us_json_obj_begin(j);
+    num(j, "every_s", r->replan_every_s);
+    num(j, "worker_start_s", r->start_s);
+    num(j, "model_load_s", r->load_s);
+    num(j, "share_change_s", r->share_s);
+    count(j, "replans", r->n_replans);
+    count(j, "requests_during_changes", r->replan_requests);
+    count(j, "lost_during_changes", r->replan_lost);
+    count(j, "late_during_changes", r->replan_late);
+    us_json_key(j, "changes");
+    us_json_arr_begin(j);
+    for (uint32_t i = 0; i < r->n_replans; i++) {
+        const sim_replan_report *x = &r->replans[i];
+        us_json_obj_begin(j);
+        num(j, "t_s", x->t_s);
+        us_json_key(j, "changed");
+        us_json_bool(j, x->changed);
+        num(j, "ready_s", x->ready_s);
+        count(j, "kept", x->kept);
+        count(j, "started", x->started);
+        count(j, "moved", x->moved);
+        count(j, "reshared", x->reshared);
+        count(j, "stopped", x->stopped);
+        count(j, "gpus", x->gpus);
+        num(j, "cost_per_hour", x->cost_per_hour);
+        count(j, "requests", x->requests);
+        count(j, "lost", x->lost);
+        count(j, "late", x->late);
+        us_json_obj_end(j);
+    }
+    us_json_arr_end(j);
+    us_json_obj_end(j);
+}
+
 static void series_json(us_json *j, const sim_report *r)
 {
     us_json_key(j, "series");
@@ -187,6 +225,8 @@ int sim_report_json(const sim_report *r, bool wall, us_buf *out)
     us_json_arr_end(&j);
     if (r->n_intervals)
         series_json(&j, r);
+    if (r->replan_every_s > 0)
+        replans_json(&j, r);
     if (wall) {
         us_json_key(&j, "wall");
         us_json_obj_begin(&j);
@@ -236,6 +276,27 @@ void sim_report_print(const sim_report *r, FILE *f)
         for (uint32_t i = 0; i < r->n_gpus; i++)
             fprintf(f, "  gpu %-3u %-20.20s %3u replicas  compute %5.1f%%  memory %5.1f%%\n", i,
                     r->g[i].type, r->g[i].replicas, r->g[i].compute_pct, r->g[i].memory_pct);
+    if (r->replan_every_s > 0) {
+        fprintf(f, "re-planned every %.6g s (worker start %.3g s, model load %.3g s, share "
+                   "change %.3g s): %u re-plans; during the changes %llu requests arrived, "
+                   "%llu lost, %llu late\n",
+                r->replan_every_s, r->start_s, r->load_s, r->share_s, r->n_replans,
+                (unsigned long long)r->replan_requests, (unsigned long long)r->replan_lost,
+                (unsigned long long)r->replan_late);
+        if (r->n_replans <= 64) {
+            fprintf(f, "  %10s %10s %5s %7s %5s %8s %7s %5s %9s %9s %8s %8s\n", "at s",
+                    "ready s", "kept", "started", "moved", "reshared", "stopped", "GPUs",
+                    "$/h", "requests", "lost", "late");
+            for (uint32_t i = 0; i < r->n_replans; i++) {
+                const sim_replan_report *x = &r->replans[i];
+                fprintf(f, "  %10.6g %10.6g %5u %7u %5u %8u %7u %5u %9.4g %9llu %8llu %8llu%s\n",
+                        x->t_s, x->ready_s, x->kept, x->started, x->moved, x->reshared,
+                        x->stopped, x->gpus, x->cost_per_hour, (unsigned long long)x->requests,
+                        (unsigned long long)x->lost, (unsigned long long)x->late,
+                        x->changed ? "" : "  (kept the plan)");
+            }
+        }
+    }
     if (r->wall_s > 0)
         fprintf(f, "simulated %llu requests (%llu events) in %.3g s: %.3g requests per second\n",
                 (unsigned long long)r->requests, (unsigned long long)r->events, r->wall_s,

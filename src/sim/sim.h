@@ -62,6 +62,12 @@ typedef int (*sim_profile_fn)(void *ctx, uint32_t model, const char *gpu, int ba
 typedef int (*sim_device_fn)(void *ctx, const char *gpu, if_device *out, usher_error *err);
 /* Called now and then with the share of the simulated time done, [0, 1]. */
 typedef void (*sim_progress_fn)(void *ctx, double done);
+/* Re-planning in the loop (docs/simulator.md, Re-planning): called every replan_every_ns of
+ * arrivals with each model's arrival rate observed since the last call (requests/s, in
+ * workload order). *out: the new plan (NULL: keep the running one); it must stay valid
+ * until sim_run returns. An error ends the run with it. */
+typedef int (*sim_replan_fn)(void *ctx, uint64_t now_ns, const double *rates, uint32_t n,
+                             const pf_plan **out, usher_error *err);
 
 typedef struct sim_params {
     const pf_plan *plan;              /* required */
@@ -84,6 +90,14 @@ typedef struct sim_params {
     void *ctx;                        /* for profile and device */
     sim_progress_fn progress;         /* NULL: none */
     void *progress_ctx;
+    /* re-planning in the loop: every replan_every_ns (0: never) replan is asked for a plan;
+     * a replica it starts (new, moved) is ready start_ns + load_ns later, one whose share
+     * or batch changes on its GPU share_ns later; until all of a model's new replicas are
+     * ready its old ones serve (the server's switch: usher_server_reload) */
+    uint64_t replan_every_ns;
+    sim_replan_fn replan;
+    void *replan_ctx;
+    uint64_t start_ns, load_ns, share_ns;
 } sim_params;
 
 sim_params sim_default_params(void); /* interference on, rate_scale 1, the rest 0 */
@@ -144,6 +158,18 @@ typedef struct sim_gpu_report {
     uint64_t batches;
 } sim_gpu_report;
 
+/* one re-plan: what changed and what it cost the requests that arrived during it */
+typedef struct sim_replan_report {
+    double t_s;               /* when the planner was asked */
+    double ready_s;           /* when the last model switched to the new plan (t_s: at once) */
+    bool changed;             /* a new plan (false: the running one kept) */
+    uint32_t kept, started, moved, reshared, stopped; /* replicas */
+    uint32_t gpus;            /* of the new plan with a replica */
+    double cost_per_hour;     /* of the new plan */
+    uint64_t requests;        /* arrived in [t_s, ready_s) */
+    uint64_t lost, late;      /* of those: refused or expired / served after their SLO */
+} sim_replan_report;
+
 typedef struct sim_report {
     char plan[256], workload[256];
     uint64_t seed;
@@ -174,6 +200,14 @@ typedef struct sim_report {
      * duration is in compute_pct only) */
     double *series_gpu_pct;
     double wall_s;            /* set by the caller that timed the run (0: not timed) */
+    /* re-planning (replan_every_ns > 0): every call, and the totals; with re-plans that
+     * changed the plan, cost_per_hour, power_w and energy are averages over the duration and
+     * gpus_used the most GPUs held at once */
+    double replan_every_s;
+    sim_replan_report *replans;
+    uint32_t n_replans;
+    uint64_t replan_requests, replan_lost, replan_late;
+    double start_s, load_s, share_s; /* the move costs charged */
     char arrivals[192];       /* what the arrivals were, set by the caller ("poisson",
                                  "gamma:4, zipf 1.2", "trace d01.csv, stripe, minutes 0-59",
                                  "file arr.txt"); "": not said */

@@ -1,0 +1,421 @@
+/*
+ * test_sim_replan.c - re-planning in the loop (src/sim/engine.c, docs/simulator.md,
+ * Re-planning): under diurnal arrivals a plan re-sized to the observed rate every 10 s
+ * keeps more requests within their SLO than the fixed plan sized for the mean, while the
+ * moves are charged (requests lost or late during the changes when the costs are large,
+ * none when they are 0); a re-plan that keeps the plan changes nothing; kept, moved,
+ * restarted (share change) and stopped replicas are told apart; the same seed gives the
+ * same bytes; a planner's error, a plan that does not match the workload and a GPU the
+ * device callback refuses end the run with an error naming them (nothing leaks).
+ *
+ * The planner here is the test's own: as many replicas as the observed rate needs with
+ * 40% headroom, two to a GPU (each GPU with its index, so a re-plan keeps the GPUs it
+ * still uses). usher simulate --replan-every, which re-plans with USHER's planner, is
+ * tested in test_cli (cli_simulate_replan).
+ */
+#include <math.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "sim/sim.h"
+#include "sim/workload.h"
+#include "test.h"
+
+#define SEC 1000000000ull
+
+/* latency(b) = 2 + 0.5 b ms: batch 8 in 6 ms, 1,333 req/s a replica */
+static int fixed_profile(void *ctx, uint32_t model, const char *gpu, int batch, double share_pct,
+                         if_replica *out, usher_error *err)
+{
+    double lat = 2 + 0.5 * batch;
+    *out = (if_replica){.latency_ms = lat,
+                        .gpu_ms = lat,
+                        .compute_ms = lat * 0.7,
+                        .mem_ms = lat * 0.3,
+                        .dram_mb = 4.0 * batch,
+                        .l2_mb = 2};
+    return USHER_OK;
+}
+
+static int fixed_device(void *ctx, const char *gpu, if_device *out, usher_error *err)
+{
+    if (strcmp(gpu, "nowhere") == 0)
+        return us_err_set(err, USHER_ERR_NOT_FOUND, "unknown GPU type 'nowhere'");
+    *out = (if_device){.bw_gbs = 900, .l2_mb = 6};
+    snprintf(out->key, sizeof out->key, "%s", gpu);
+    return USHER_OK;
+}
+
+#define PER_REPLICA 1333.0
+#define MAX_PLANS 64
+
+/* n replicas of model m, batch 8, two to a GPU of type `type` (share 50 each) */
+static int plan_of(int n, const char *type, pf_plan *out, usher_error *err)
+{
+    static char s[8192];
+    size_t o = (size_t)snprintf(s, sizeof s, "{\"schema_version\": 1, \"gpus\": [");
+    for (int g = 0; g < (n + 1) / 2; g++) {
+        o += (size_t)snprintf(s + o, sizeof s - o, "%s{\"type\": \"%s\", \"index\": %d, "
+                              "\"price_per_hour\": 1, \"power_w\": 100, \"replicas\": [",
+                              g ? ", " : "", type, g);
+        for (int k = 0; k < 2 && 2 * g + k < n; k++)
+            o += (size_t)snprintf(s + o, sizeof s - o, "%s{\"model\": \"m\", \"batch\": 8, "
+                                  "\"share\": 50}", k ? ", " : "");
+        o += (size_t)snprintf(s + o, sizeof s - o, "]}");
+    }
+    snprintf(s + o, sizeof s - o, "]}");
+    return pf_parse(s, strlen(s), "replan.json", out, err);
+}
+
+typedef struct planner {
+    pf_plan plans[MAX_PLANS];
+    int n;
+    int calls;
+    int mode;         /* 0: size to the rate; 1: keep the plan; 2: fail; 3: plan json */
+    const char *json; /* mode 3: this plan at every call */
+    const char *type;
+} planner;
+
+static int planner_fn(void *ctx, uint64_t now_ns, const double *rates, uint32_t n,
+                      const pf_plan **out, usher_error *err)
+{
+    planner *pl = ctx;
+    pl->calls++;
+    if (pl->mode == 1)
+        return USHER_OK;
+    if (pl->mode == 2)
+        return us_err_set(err, USHER_ERR_LIMIT, "no GPU left for model 'm'");
+    if (pl->n == MAX_PLANS)
+        return us_err_set(err, USHER_ERR_LIMIT, "the test's planner: too many plans");
+    int rc;
+    if (pl->mode == 3) {
+        rc = pf_parse(pl->json, strlen(pl->json), "next.json", &pl->plans[pl->n], err);
+    } else {
+        int k = (int)ceil(rates[0] * 1.4 / PER_REPLICA);
+        rc = plan_of(k < 1 ? 1 : k, pl->type ? pl->type : "t4", &pl->plans[pl->n], err);
+    }
+    if (rc < 0)
+        return rc;
+    *out = &pl->plans[pl->n++];
+    return USHER_OK;
+}
+
+static void planner_free(planner *pl)
+{
+    for (int i = 0; i < pl->n; i++)
+        pf_free(&pl->plans[i]);
+}
+
+static uint64_t g_duration_s = 240;
+
+/* the diurnal day compressed: mean 2,000 req/s, 400 to 3,600, a 120 s period, 240 s */
+static int run(int replicas, uint64_t every_s, double cost_s, planner *pl, uint64_t seed,
+               sim_report **out, us_buf *json, usher_error *err)
+{
+    *out = NULL;
+    sim_model_spec m = {.name = "m", .rate = 2000, .slo_ms = 50, .line = 2};
+    double rate = m.rate;
+    sim_diurnal_params dp = {.rates = &rate, .n_models = 1, .seed = seed,
+                             .duration_ns = g_duration_s * SEC, .period_ns = 120 * SEC,
+                             .amplitude = 0.8};
+    sim_source *src = NULL;
+    int rc = sim_source_diurnal(&dp, &src, err);
+    if (rc < 0)
+        return rc;
+    pf_plan first;
+    if ((rc = plan_of(replicas, "t4", &first, err)) < 0) {
+        sim_source_free(src);
+        return rc;
+    }
+    sim_params p = sim_default_params();
+    p.plan = &first;
+    p.plan_label = "first.json";
+    p.workload_label = "workload.yaml";
+    p.models = &m;
+    p.n_models = 1;
+    p.source = src;
+    p.duration_ns = g_duration_s * SEC;
+    p.seed = seed;
+    p.profile = fixed_profile;
+    p.device = fixed_device;
+    if (pl) {
+        p.replan_every_ns = every_s * SEC;
+        p.replan = planner_fn;
+        p.replan_ctx = pl;
+        p.start_ns = (uint64_t)(cost_s * 0.4 * 1e9);
+        p.load_ns = (uint64_t)(cost_s * 0.6 * 1e9);
+        p.share_ns = (uint64_t)(cost_s * 1e9);
+    }
+    rc = sim_run(&p, out, err);
+    if (rc >= 0 && json)
+        rc = sim_report_json(*out, false, json);
+    pf_free(&first);
+    return rc;
+}
+
+TEST(replanning_beats_a_fixed_plan_and_charges_the_moves)
+{
+    usher_error err = {0};
+    sim_report *fixed = NULL, *slow = NULL, *free_moves = NULL;
+    planner a = {0}, b = {0};
+    int rc = run(2, 0, 0, NULL, 5, &fixed, NULL, &err);
+    if (rc >= 0)
+        rc = run(2, 10, 5, &a, 5, &slow, NULL, &err);
+    if (rc >= 0)
+        rc = run(2, 10, 0, &b, 5, &free_moves, NULL, &err);
+    if (rc >= 0) {
+        printf("  fixed (2 replicas): %llu requests, %.2f%% in SLO, $%.3g/h\n",
+               (unsigned long long)fixed->requests, fixed->attainment_pct,
+               fixed->cost_per_hour);
+        const sim_report *rs[2] = {slow, free_moves};
+        for (int i = 0; i < 2; i++)
+            printf("  re-planned every 10 s, moves %s: %.2f%% in SLO, $%.3g/h (mean), up to %u "
+                   "GPUs; %u re-plans; during the changes %llu requests, %llu lost, %llu late\n",
+                   i ? "free" : "5 s", rs[i]->attainment_pct, rs[i]->cost_per_hour,
+                   rs[i]->gpus_used, rs[i]->n_replans,
+                   (unsigned long long)rs[i]->replan_requests,
+                   (unsigned long long)rs[i]->replan_lost, (unsigned long long)rs[i]->replan_late);
+    }
+    bool moved = false;
+    uint32_t changed = 0;
+    for (uint32_t i = 0; slow && i < slow->n_replans; i++) {
+        const sim_replan_report *x = &slow->replans[i];
+        moved = moved || (x->started > 0 && x->ready_s > x->t_s + 4.99);
+        changed += x->started + x->stopped > 0;
+    }
+    bool same_arrivals = fixed && slow && free_moves && fixed->requests == slow->requests &&
+                         fixed->requests == free_moves->requests;
+    double fa = fixed ? fixed->attainment_pct : 0, sa = slow ? slow->attainment_pct : 0,
+           za = free_moves ? free_moves->attainment_pct : 0;
+    uint32_t nrp = slow ? slow->n_replans : 0;
+    uint64_t slow_bad = slow ? slow->replan_lost + slow->replan_late : 0;
+    uint64_t free_req = free_moves ? free_moves->replan_requests : 1;
+    uint64_t free_bad = free_moves ? free_moves->replan_lost + free_moves->replan_late : 1;
+    sim_report_free(fixed);
+    sim_report_free(slow);
+    sim_report_free(free_moves);
+    planner_free(&a);
+    planner_free(&b);
+    ASSERT_OK(rc);
+    ASSERT(same_arrivals);
+    ASSERT_EQ_INT(nrp, 23); /* at 10, 20, ..., 230 s */
+    ASSERT_EQ_INT(a.calls, 23);
+    ASSERT(moved);
+    ASSERT(changed >= 8);
+    /* the fixed plan (2,666 req/s) is short at the peaks (3,600) */
+    ASSERT(fa < 95);
+    ASSERT(sa > fa + 3);
+    ASSERT(za >= sa);
+    /* 5 s moves cost requests (refused by admission rather than served late, mostly: the
+     * runtime refuses what it cannot serve in time); free moves none */
+    ASSERT(slow_bad > 0);
+    ASSERT_EQ_U64(free_req, 0);
+    ASSERT_EQ_U64(free_bad, 0);
+}
+
+TEST(replanning_same_seed_same_bytes)
+{
+    usher_error err = {0};
+    us_buf x, y, z;
+    us_buf_init(&x, 1 << 22);
+    us_buf_init(&y, 1 << 22);
+    us_buf_init(&z, 1 << 22);
+    sim_report *r1 = NULL, *r2 = NULL, *r3 = NULL;
+    planner a = {0}, b = {0}, c = {0};
+    int rc = run(2, 15, 3, &a, 9, &r1, &x, &err);
+    if (rc >= 0)
+        rc = run(2, 15, 3, &b, 9, &r2, &y, &err);
+    if (rc >= 0)
+        rc = run(2, 15, 3, &c, 10, &r3, &z, &err);
+    bool same = rc >= 0 && x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+    bool differ = rc >= 0 && (x.len != z.len || memcmp(x.data, z.data, x.len) != 0);
+    bool fields = rc >= 0 && strstr(us_buf_str(&x), "\"replanning\"") &&
+                  strstr(us_buf_str(&x), "\"late_during_changes\"") &&
+                  strstr(us_buf_str(&x), "\"moved\"") && strstr(us_buf_str(&x), "\"ready_s\"");
+    sim_report_free(r1);
+    sim_report_free(r2);
+    sim_report_free(r3);
+    planner_free(&a);
+    planner_free(&b);
+    planner_free(&c);
+    us_buf_free(&x);
+    us_buf_free(&y);
+    us_buf_free(&z);
+    ASSERT_OK(rc);
+    ASSERT(same);
+    ASSERT(differ);
+    ASSERT(fields);
+}
+
+/* a planner that keeps the plan: the run is the run without re-planning */
+TEST(keeping_the_plan_changes_nothing)
+{
+    usher_error err = {0};
+    us_buf x, y;
+    us_buf_init(&x, 1 << 22);
+    us_buf_init(&y, 1 << 22);
+    sim_report *r1 = NULL, *r2 = NULL;
+    planner keep = {.mode = 1};
+    int rc = run(3, 0, 0, NULL, 4, &r1, &x, &err);
+    if (rc >= 0)
+        rc = run(3, 20, 5, &keep, 4, &r2, &y, &err);
+    /* the same bytes up to the re-planning section */
+    const char *cut = rc >= 0 ? strstr(us_buf_str(&y), ",\n  \"replanning\"") : NULL;
+    size_t n = cut ? (size_t)(cut - y.data) : 0;
+    bool same = cut && x.len >= n && memcmp(x.data, y.data, n) == 0 &&
+                strcmp(x.data + n, "\n}\n") == 0;
+    uint32_t replans = r2 ? r2->n_replans : 0;
+
+    sim_report_free(r1);
+    sim_report_free(r2);
+    us_buf_free(&x);
+    us_buf_free(&y);
+    ASSERT_OK(rc);
+    ASSERT(cut);
+    if (!same)
+        FAIL_("a run whose planner keeps the plan differs from the run without re-planning");
+    ASSERT_EQ_INT(replans, 11);
+}
+
+/* kept, restarted at another share, moved to another GPU, stopped */
+TEST(moves_are_told_apart)
+{
+    usher_error err = {0};
+    /* from: GPU 0 holds two replicas (share 50, batch 8). To: GPU 0 keeps one, the other
+     * restarts at share 40 there, and GPU 3 (new) gets two more */
+    planner pl = {.mode = 3,
+                  .json = "{\"schema_version\": 1, \"gpus\": [\n"
+                          " {\"type\": \"t4\", \"index\": 0, \"replicas\": [\n"
+                          "  {\"model\": \"m\", \"batch\": 8, \"share\": 50},\n"
+                          "  {\"model\": \"m\", \"batch\": 8, \"share\": 40}]},\n"
+                          " {\"type\": \"t4\", \"index\": 3, \"replicas\": [\n"
+                          "  {\"model\": \"m\", \"batch\": 8, \"share\": 50},\n"
+                          "  {\"model\": \"m\", \"batch\": 8, \"share\": 50}]}]}\n"};
+    sim_report *r = NULL;
+    int rc = run(2, 100, 2, &pl, 3, &r, NULL, &err);
+    sim_replan_report a = {0}, b = {0};
+    uint32_t n = r ? r->n_replans : 0, gpus = r ? r->n_gpus : 0;
+    if (n == 2) {
+        a = r->replans[0];
+        b = r->replans[1];
+    }
+    sim_report_free(r);
+    planner_free(&pl);
+    ASSERT_OK(rc);
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_EQ_INT(a.kept, 1);
+    ASSERT_EQ_INT(a.reshared, 1);
+    ASSERT_EQ_INT(a.started, 2);
+    ASSERT_EQ_INT(a.moved, 0);
+    ASSERT_EQ_INT(a.stopped, 0);
+    ASSERT_EQ_INT(a.gpus, 2);
+    ASSERT(fabs(a.ready_s - 102) < 1e-9); /* start + load: 2 s; the share change: 2 s */
+    /* the same plan again: everything kept */
+    ASSERT_EQ_INT(b.kept, 4);
+    ASSERT_EQ_INT(b.started + b.moved + b.reshared + b.stopped, 0);
+    ASSERT(fabs(b.ready_s - b.t_s) < 1e-9);
+    ASSERT_EQ_INT(gpus, 2);
+
+    /* to one replica on a new GPU: moved (1), stopped (the other) */
+    planner mv = {.mode = 3,
+                  .json = "{\"schema_version\": 1, \"gpus\": [\n"
+                          " {\"type\": \"t4\", \"index\": 7, \"price_per_hour\": 1, "
+                          "\"replicas\": [\n"
+                          "  {\"model\": \"m\", \"batch\": 8, \"share\": 100}]}]}\n"};
+    rc = run(2, 200, 1, &mv, 3, &r, NULL, &err);
+    a = r && r->n_replans ? r->replans[0] : (sim_replan_report){0};
+    double cost = r ? r->cost_per_hour : 0;
+    sim_report_free(r);
+    planner_free(&mv);
+    ASSERT_OK(rc);
+    ASSERT_EQ_INT(a.kept, 0);
+    ASSERT_EQ_INT(a.moved, 1);
+    ASSERT_EQ_INT(a.started, 0);
+    ASSERT_EQ_INT(a.stopped, 2);
+    ASSERT_EQ_INT(a.gpus, 1);
+    /* $1/h throughout (GPU 0 until 201 s, GPU 7 from 200 s: both for 1 s) */
+    ASSERT(fabs(cost - (1.0 * 240 + 1.0 * 1) / 240) < 1e-9);
+}
+
+TEST(replanning_errors_end_the_run)
+{
+    usher_error err = {0};
+    sim_report *r = NULL;
+    planner fail = {.mode = 2};
+    int rc = run(2, 10, 1, &fail, 1, &r, NULL, &err);
+    ASSERT(r == NULL);
+    ASSERT_EQ_INT(rc, USHER_ERR_LIMIT);
+    ASSERT_CONTAINS(err.msg, "re-plan at 10.000 s: no GPU left for model 'm'");
+    ASSERT_EQ_INT(fail.calls, 1);
+
+    planner other = {.mode = 3,
+                     .json = "{\"schema_version\": 1, \"gpus\": [\n"
+                             " {\"type\": \"t4\", \"replicas\": [\n"
+                             "  {\"model\": \"vgg\", \"batch\": 8, \"share\": 50}]}]}\n"};
+    rc = run(2, 10, 1, &other, 1, &r, NULL, &err);
+    planner_free(&other);
+    ASSERT(r == NULL);
+    ASSERT_EQ_INT(rc, USHER_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "re-plan at 10.000 s: next.json:3: field "
+                             "'gpus[0].replicas[0].model': model 'vgg' is not in workload.yaml");
+
+    planner nowhere = {.type = "nowhere"};
+    rc = run(2, 10, 1, &nowhere, 1, &r, NULL, &err);
+    planner_free(&nowhere);
+    ASSERT(r == NULL);
+    ASSERT_EQ_INT(rc, USHER_ERR_NOT_FOUND);
+    ASSERT_CONTAINS(err.msg, "field 'gpus[0].type': unknown GPU type 'nowhere'");
+
+    /* two GPUs of the same type and index */
+    planner twice = {.mode = 3,
+                     .json = "{\"schema_version\": 1, \"gpus\": [\n"
+                             " {\"type\": \"t4\", \"index\": 1, \"replicas\": [\n"
+                             "  {\"model\": \"m\", \"batch\": 8, \"share\": 50}]},\n"
+                             " {\"type\": \"t4\", \"index\": 1, \"replicas\": [\n"
+                             "  {\"model\": \"m\", \"batch\": 8, \"share\": 50}]}]}\n"};
+    rc = run(2, 10, 1, &twice, 1, &r, NULL, &err);
+    planner_free(&twice);
+    ASSERT(r == NULL);
+    ASSERT_EQ_INT(rc, USHER_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "next.json:4: field 'gpus[1].index': the same GPU");
+}
+
+/* every allocation of a re-planning run failed in turn: USHER_ERR_NOMEM and nothing left,
+ * until the run goes through */
+TEST(replanning_out_of_memory)
+{
+    g_duration_s = 30;
+    size_t live = us_alloc_live_bytes();
+    bool done = false;
+    uint64_t nth;
+    for (nth = 1; nth < 100000 && !done; nth++) {
+        usher_error err = {0};
+        sim_report *r = NULL;
+        planner pl = {0};
+        uint64_t injected = us_alloc_injected_failures();
+        us_alloc_fail_nth(nth);
+        int rc = run(2, 5, 1, &pl, 2, &r, NULL, &err);
+        us_alloc_fail_nth(0);
+        done = rc >= 0 && us_alloc_injected_failures() == injected;
+        planner_free(&pl);
+        sim_report_free(r);
+        if (rc < 0 && rc != USHER_ERR_NOMEM) {
+            g_duration_s = 240;
+            FAIL_("allocation %llu failed: rc %d: %s", (unsigned long long)nth, rc, err.msg);
+        }
+        if (us_alloc_live_bytes() != live) {
+            g_duration_s = 240;
+            FAIL_("allocation %llu failed: %zu bytes left", (unsigned long long)nth,
+                  us_alloc_live_bytes() - live);
+        }
+    }
+    g_duration_s = 240;
+    printf("  %llu allocations failed in turn, each cleaned up\n", (unsigned long long)(nth - 2));
+    ASSERT(done);
+    ASSERT(nth > 30);
+}
+
+TEST_MAIN(TEST_ENTRY(replanning_beats_a_fixed_plan_and_charges_the_moves),
+          TEST_ENTRY(replanning_same_seed_same_bytes), TEST_ENTRY(keeping_the_plan_changes_nothing),
+          TEST_ENTRY(moves_are_told_apart), TEST_ENTRY(replanning_errors_end_the_run),
+          TEST_ENTRY(replanning_out_of_memory))
