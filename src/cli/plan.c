@@ -2,6 +2,7 @@
  * plan.c - `usher plan`: place the models of a workload on a cluster
  * (layer 9, over include/usher/plan.h).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,9 @@ static void help(FILE *f)
             "  --replan FILE       re-plan from a running plan.json for the workload's new\n"
             "                      rates, with the fewest replica moves (reported)\n"
             "  --max-moves N       with --replan: up to N further moves to close GPUs\n"
-            "  --compare           run every policy and print one line each\n"
+            "  --compare           run every policy and print one line each, ranked by the\n"
+            "                      share of the rate served, then by $/h (a plan serving\n"
+            "                      less is marked incomplete and never ranked as cheaper)\n"
             "  --exact-time-limit S  time limit of the exact policy (default 20)\n"
             "  --interference on|off  on (default): a replica fits a GPU only if the\n"
             "                      interference model predicts that every replica there\n"
@@ -46,27 +49,85 @@ static void help(FILE *f)
             "unserved (printed per model); 1 error; 2 usage.\n");
 }
 
+/*
+ * --compare: every policy's plan, ranked. A plan that leaves rate unserved is
+ * not cheaper, it is incomplete: rows are ranked by the fraction of the rate
+ * served within the SLOs (highest first), then by $/h; an incomplete plan is
+ * marked and never ranked above one that serves more (docs/policies.md).
+ */
+#define CMP_MAX 32
+
+typedef struct cmp_row {
+    const char *name;
+    usher_plan_summary s;
+    double frac; /* served / rate (1 when the rate is 0) */
+    char err[sizeof(((usher_error *)0)->msg)];
+    bool failed;
+} cmp_row;
+
+/* rank order: planned before failed; complete before incomplete; more of the
+ * rate served first; then cheaper; then the policy table's order */
+static int cmp_rank(const void *a, const void *b)
+{
+    const cmp_row *x = a, *y = b;
+    if (x->failed != y->failed)
+        return x->failed ? 1 : -1;
+    if (x->failed)
+        return 0;
+    if (x->s.feasible != y->s.feasible)
+        return x->s.feasible ? -1 : 1;
+    if (!x->s.feasible && fabs(x->frac - y->frac) > 1e-9)
+        return x->frac > y->frac ? -1 : 1;
+    if (x->s.cost_per_hour != y->s.cost_per_hour)
+        return x->s.cost_per_hour < y->s.cost_per_hour ? -1 : 1;
+    return 0;
+}
+
 static int compare(usher_estimator *e, usher_plan_params pp)
 {
-    printf("%-11s %6s %9s %9s %12s %12s %10s\n", "policy", "GPUs", "replicas", "$/h", "goodput",
-           "unserved", "seconds");
-    for (size_t i = 0;; i++) {
+    cmp_row rows[CMP_MAX];
+    size_t n = 0;
+    for (size_t i = 0; n < CMP_MAX; i++) {
         const char *name = usher_plan_policy(i, NULL);
         if (!name)
             break;
+        cmp_row *r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        r->name = name;
         pp.policy = name;
         usher_plan *pl;
         usher_error err;
         if (usher_plan_make(e, &pp, &pl, &err) < 0) {
-            printf("%-11s %s\n", name, err.msg);
+            r->failed = true;
+            snprintf(r->err, sizeof r->err, "%s", err.msg);
             continue;
         }
-        usher_plan_summary s;
-        usher_plan_get_summary(pl, &s);
-        printf("%-11s %6u %9u %9.2f %12.6g %12.6g %10.3g\n", name, s.gpus, s.replicas,
-               s.cost_per_hour, s.goodput, s.unserved, s.plan_seconds);
+        usher_plan_get_summary(pl, &r->s);
+        r->s.policy = name; /* the summary's points into the plan, freed below */
+        r->frac = r->s.rate > 0 ? r->s.goodput / r->s.rate : 1;
         usher_plan_free(pl);
     }
+    /* a stable sort: equal rows keep the table's order */
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && cmp_rank(&rows[b - 1], &rows[b]) > 0; b--) {
+            cmp_row t = rows[b];
+            rows[b] = rows[b - 1];
+            rows[b - 1] = t;
+        }
+    printf("%4s %-11s %6s %9s %9s %12s %8s %12s %10s\n", "rank", "policy", "GPUs", "replicas",
+           "$/h", "served req/s", "served", "unserved", "seconds");
+    for (size_t i = 0; i < n; i++) {
+        const cmp_row *r = &rows[i];
+        if (r->failed) {
+            printf("%4s %-11s %s\n", "-", r->name, r->err);
+            continue;
+        }
+        printf("%4zu %-11s %6u %9u %9.2f %12.6g %7.1f%% %12.6g %10.3g%s\n", i + 1, r->name,
+               r->s.gpus, r->s.replicas, r->s.cost_per_hour, r->s.goodput, 100 * r->frac,
+               r->s.unserved, r->s.plan_seconds, r->s.feasible ? "" : "  incomplete");
+    }
+    printf("ranked by the share of the rate served within the SLOs, then by $/h: an incomplete\n"
+           "plan (some rate unserved) is never ranked above one that serves more\n");
     return CLI_OK;
 }
 

@@ -29,6 +29,7 @@
  *  static-mps static equal MPS fractions: each GPU split in two halves of 50%,
  *             one replica per half (the common "two models per GPU" setup).
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,223 +39,819 @@
 #include "core/err.h"
 #include "plan.h"
 
-/* the configuration of model m with the highest throughput per $ among those with
- * the given share (0: any), on any type that still has GPUs (or open ones) */
-static int best_cfg_with_share(const plan_problem *p, const plan_solution *s, uint32_t m,
-                               double share, bool need_left)
+/* ---- time-sliced groups of GPUs: shepherd's herds, alpaserve's groups --------- *
+ *
+ * A group is k GPUs of one type that all hold the same models (each GPU a
+ * replica of every member, at full share) and run one batch at a time; a
+ * member's load is spread evenly over the k GPUs. It is feasible when its
+ * members' memory fits one GPU, its duty (sum of load / throughput) is at
+ * most k, and every member's SLO holds while a request waits behind one batch
+ * of every other member: PLAN_SLO_FACTOR x lat(m) + sum of the others'
+ * latencies <= SLO(m). */
+typedef struct tmember {
+    uint32_t model, cfg;
+    double load; /* requests/s over the whole group */
+} tmember;
+
+typedef struct tgroup {
+    uint16_t type;
+    uint32_t k;      /* GPUs */
+    double duty;     /* sum of load / throughput, GPUs' worth of busy time */
+    double mem;      /* sum of the members' Mreq (every GPU holds them all) */
+    double lat_sum;  /* sum of the members' batch latencies */
+    double min_room; /* min over the members of SLO - latency: a newcomer's latency
+                        plus lat_sum must stay within it */
+    tmember *mb;
+    uint32_t n, cap;
+} tgroup;
+
+typedef struct tgroups {
+    tgroup *g;
+    uint32_t n, cap;
+} tgroups;
+
+static void tg_free(tgroups *gs)
 {
-    const plan_model *pm = &p->m[m];
-    int best = -1;
-    double bv = 0;
-    for (uint32_t i = 0; i < pm->n_cfg; i++) {
-        const plan_cfg *c = &pm->cfg[i];
-        if (share > 0 && fabs(c->share - share) > 1e-9)
+    for (uint32_t i = 0; i < gs->n; i++)
+        us_free(gs->g[i].mb);
+    us_free(gs->g);
+    *gs = (tgroups){0};
+}
+
+/* a new empty group of k GPUs of type t: its index, or USHER_ERR_NOMEM */
+static int tg_new(tgroups *gs, uint16_t t, uint32_t k)
+{
+    if (gs->n == gs->cap) {
+        uint32_t nc = gs->cap ? gs->cap * 2 : 32;
+        tgroup *ng = us_realloc(gs->g, nc * sizeof *ng);
+        if (!ng)
+            return USHER_ERR_NOMEM;
+        gs->g = ng;
+        gs->cap = nc;
+    }
+    gs->g[gs->n] = (tgroup){.type = t, .k = k, .min_room = INFINITY};
+    return (int)gs->n++;
+}
+
+static bool tg_member(const tgroup *g, uint32_t m)
+{
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->mb[i].model == m)
+            return true;
+    return false;
+}
+
+/* may model m join group g with configuration c (memory, waiting rule)? */
+static bool tg_fits(const tgroup *g, const plan_problem *p, uint32_t m, const plan_cfg *c)
+{
+    return g->type == c->type && g->mem + c->mreq <= PLAN_FIT_MAX &&
+           PLAN_SLO_FACTOR * c->lat_ms + g->lat_sum <= p->m[m].slo_ms * (1 + 1e-12) &&
+           c->lat_ms + g->lat_sum <= g->min_room * (1 + 1e-12) && !tg_member(g, m);
+}
+
+/* model m joins group g with configuration cfg and `load` requests/s */
+static int tg_add(tgroup *g, const plan_problem *p, uint32_t m, uint32_t cfg, double load)
+{
+    const plan_cfg *c = &p->m[m].cfg[cfg];
+    if (g->n == g->cap) {
+        uint32_t nc = g->cap ? g->cap * 2 : 4;
+        tmember *nm = us_realloc(g->mb, nc * sizeof *nm);
+        if (!nm)
+            return USHER_ERR_NOMEM;
+        g->mb = nm;
+        g->cap = nc;
+    }
+    g->mb[g->n++] = (tmember){.model = m, .cfg = cfg, .load = load};
+    g->duty += load / c->thr;
+    g->mem += c->mreq;
+    g->lat_sum += c->lat_ms;
+    double room = p->m[m].slo_ms - c->lat_ms;
+    if (room < g->min_room)
+        g->min_room = room;
+    return USHER_OK;
+}
+
+/* the groups with members as GPUs of s: each of a group's k GPUs a replica of
+ * every member at load / k; 0 or USHER_ERR_NOMEM (the callers counted the GPUs
+ * against the types' limits) */
+static int tg_emit(const tgroups *gs, const plan_problem *p, plan_solution *s)
+{
+    s->sharing = PLAN_SHARE_TIME;
+    for (uint32_t i = 0; i < gs->n; i++) {
+        const tgroup *g = &gs->g[i];
+        if (g->n == 0)
             continue;
-        if (need_left && plan_type_left(s, p, c->type) <= 0)
+        for (uint32_t j = 0; j < g->k; j++) {
+            if (plan_type_left(s, p, g->type) <= 0)
+                return USHER_ERR_INTERNAL;
+            int gi = plan_open(s, p, g->type, -1);
+            if (gi < 0)
+                return USHER_ERR_NOMEM;
+            double duty = 0;
+            for (uint32_t r = 0; r < g->n; r++) {
+                const tmember *mb = &g->mb[r];
+                const plan_cfg *c = &p->m[mb->model].cfg[mb->cfg];
+                double load = fmin(mb->load / g->k, c->thr);
+                if (plan_push(s, (uint32_t)gi,
+                              (plan_replica){.model = mb->model, .cfg = mb->cfg, .load = load}) < 0)
+                    return USHER_ERR_NOMEM;
+                s->g[gi].used_m += c->mreq;
+                duty += load / c->thr;
+            }
+            /* one batch at a time: compute is the busy fraction */
+            s->g[gi].used_c = fmin(100, 100 * duty);
+        }
+    }
+    return USHER_OK;
+}
+
+/* the configuration a time-sliced policy runs model m with on type t: the
+ * largest batch at most maxb (any: INT_MAX), ties by the shortest latency;
+ * where every one is larger, the smallest batch; -1 if m has none on t. Any
+ * share will do: one batch runs at a time, and a configuration profiled at a
+ * share below 100% is the same batch under an MPS cap - its latency, an upper
+ * bound of the whole GPU's, is what it gets (the candidates keep few batch
+ * sizes at 100%, docs/internals/plan.md) */
+static int ts_cfg(const plan_problem *p, uint32_t m, uint16_t t, int maxb)
+{
+    int best = -1, small = -1;
+    for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
+        const plan_cfg *c = &p->m[m].cfg[i];
+        if (c->type != t)
             continue;
-        double price = p->t[c->type].price > 0 ? p->t[c->type].price : 1;
-        double v = c->thr / price;
-        if (v > bv) {
-            bv = v;
+        const plan_cfg *sm = small >= 0 ? &p->m[m].cfg[small] : NULL;
+        if (!sm || c->batch < sm->batch || (c->batch == sm->batch && c->lat_ms < sm->lat_ms))
+            small = (int)i;
+        if (c->batch > maxb)
+            continue;
+        const plan_cfg *b = best >= 0 ? &p->m[m].cfg[best] : NULL;
+        if (!b || c->batch > b->batch || (c->batch == b->batch && c->lat_ms < b->lat_ms))
             best = (int)i;
+    }
+    return best >= 0 ? best : small;
+}
+
+static double price_of(const plan_problem *p, uint16_t t)
+{
+    return p->t[t].price > 0 ? p->t[t].price : 1e-9;
+}
+
+/* ---- shepherd ---------------------------------------------------------------- *
+ * Herd's plan: the GPUs split into herds (serving groups) of at most
+ * HERD_MAX_GPUS; each model is given to one herd (several only when its rate
+ * needs more than a herd, or GPUs run out), every GPU of a herd holding all
+ * its models. Flex's batch: the largest batch a request can wait for behind
+ * the one running and still meet its SLO (PLAN_SLO_FACTOR x latency <= SLO),
+ * on the type where that batch serves a request/s cheapest. Herds are sized
+ * to their summed duty (ceil); a model joins the herd it grows least,
+ * fullest first, or opens its own. */
+#define HERD_MAX_GPUS 8
+
+/* Flex's configuration of m: the largest-batch whole-GPU one on the untried
+ * type with GPUs left where it costs least per request/s; -1 if none */
+static int flex_cfg(const plan_problem *p, uint32_t m, const bool *tried, const int64_t *left)
+{
+    int best = -1;
+    double bv = INFINITY;
+    for (uint16_t t = 0; t < p->nt; t++) {
+        if (tried[t] || left[t] <= 0)
+            continue;
+        int c = ts_cfg(p, m, t, INT_MAX);
+        if (c < 0)
+            continue;
+        double v = price_of(p, t) / p->m[m].cfg[c].thr;
+        if (v < bv) {
+            bv = v;
+            best = c;
         }
     }
     return best;
 }
 
-/* ---- temporal sharing: shepherd, alpaserve, triton ---------------------------- */
-typedef struct tgpu {
-    double duty;    /* sum of load / throughput */
-    double mem;     /* sum of Mreq of distinct models */
-    double lat_sum; /* sum of batch latencies of distinct models */
-    double min_slack; /* smallest SLO slack (slo - 2 x latency) of its models */
-} tgpu;
-
-/* one temporal run: per model its configuration, per GPU its herd (tgpu) */
-typedef struct temporal_run {
-    const plan_problem *p;
-    plan_solution *s;
-    bool spread;    /* worst fit on duty (alpaserve); else first fit by fullest (shepherd) */
-    int *cfg;       /* per model: whole-GPU configuration, -1 none */
-    uint32_t *order; /* models, largest duty first */
-    tgpu *tg;       /* per GPU */
-    uint32_t cap;
-} temporal_run;
-
-/* the models by duty (rate / throughput), largest first (insertion sort:
- * equal duties keep their order) */
-static void by_duty(const plan_problem *p, const int *cfg, uint32_t *order)
+/* the herd model m (configuration cfg, rate d GPUs of duty) grows least; -1 if
+ * none can take it whole; *add the GPUs it adds */
+static int herd_pick(const tgroups *gs, const plan_problem *p, uint32_t m, uint32_t cfg, double d,
+                     int64_t left, int64_t *add)
 {
-    for (uint32_t m = 0; m < p->n; m++)
-        order[m] = m;
-    for (uint32_t a = 1; a < p->n; a++)
-        for (uint32_t b = a; b > 0; b--) {
-            uint32_t x = order[b], y = order[b - 1];
-            double dx = cfg[x] >= 0 ? p->m[x].rate / p->m[x].cfg[cfg[x]].thr : 0;
-            double dy = cfg[y] >= 0 ? p->m[y].rate / p->m[y].cfg[cfg[y]].thr : 0;
-            if (dx <= dy)
-                break;
-            order[b] = y;
-            order[b - 1] = x;
-        }
-}
-
-/* a GPU that can take some of model m's load with configuration c; -1 if none */
-static int herd_pick(const temporal_run *t, uint32_t m, const plan_cfg *c, double slack)
-{
-    const plan_solution *s = t->s;
+    const plan_cfg *c = &p->m[m].cfg[cfg];
     int pick = -1;
-    double pick_duty = t->spread ? INFINITY : -1;
-    for (uint32_t i = 0; i < s->n; i++) {
-        const plan_gpu *g = &s->g[i];
-        const tgpu *h = &t->tg[i];
-        if (g->type != c->type || h->duty >= 1 - 1e-9)
+    for (uint32_t i = 0; i < gs->n; i++) {
+        const tgroup *g = &gs->g[i];
+        if (!tg_fits(g, p, m, c))
             continue;
-        bool has = false;
-        for (uint32_t r = 0; r < g->n; r++)
-            has |= g->r[r].model == m;
-        /* one replica of a model per GPU; memory; waiting behind one batch of
-         * each other model must fit every SLO */
-        if (has || h->mem + c->mreq > PLAN_FIT_MAX || h->lat_sum > slack ||
-            c->lat_ms > h->min_slack - h->lat_sum)
+        int64_t need = (int64_t)ceil(g->duty + d - 1e-9);
+        int64_t a = need > (int64_t)g->k ? need - (int64_t)g->k : 0;
+        if (need > HERD_MAX_GPUS || a > left)
             continue;
-        if (t->spread ? h->duty < pick_duty : h->duty > pick_duty) {
-            pick_duty = h->duty;
+        if (pick < 0 || a < *add || (a == *add && g->duty > gs->g[pick].duty)) {
             pick = (int)i;
+            *add = a;
         }
     }
     return pick;
 }
 
-/* the best whole-GPU configuration of m on a type not tried; -1 if none */
-static int untried_cfg(const plan_problem *p, uint32_t m, const bool *tried)
+/* model m's rate into herds; *rc USHER_ERR_NOMEM on failure */
+static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, int64_t *left)
 {
-    int alt = -1;
-    double bv = 0;
-    for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
-        const plan_cfg *x = &p->m[m].cfg[i];
-        double v = x->thr / (p->t[x->type].price > 0 ? p->t[x->type].price : 1);
-        if (x->share == 100 && !tried[x->type] && v > bv) {
-            bv = v;
-            alt = (int)i;
+    bool tried[PLAN_MAX_TYPES] = {0};
+    double rate = p->m[m].rate;
+    int cfg = flex_cfg(p, m, tried, left);
+    while (rate > 1e-9 && cfg >= 0) {
+        const plan_cfg *c = &p->m[m].cfg[cfg];
+        uint16_t t = c->type;
+        double d = rate / c->thr;
+        int64_t add = 0, own = (int64_t)ceil(d - 1e-9);
+        int h = -1;
+        if (d < HERD_MAX_GPUS)
+            h = herd_pick(gs, p, m, (uint32_t)cfg, d, left[t], &add);
+        if (h >= 0 && add <= own) {
+            /* join: the herd grows by add GPUs */
+            gs->g[h].k += (uint32_t)add;
+            left[t] -= add;
+            if (tg_add(&gs->g[h], p, m, (uint32_t)cfg, rate) < 0)
+                return USHER_ERR_NOMEM;
+            rate = 0;
+            continue;
         }
-    }
-    return alt;
-}
-
-/* a new GPU of type `type` with an empty herd; -1 out of GPUs, or
- * USHER_ERR_NOMEM in *rc */
-static int herd_open(temporal_run *t, uint16_t type, int *rc)
-{
-    int pick = plan_open(t->s, t->p, type, -1);
-    if (pick < 0)
-        return -1;
-    if (t->s->n > t->cap) {
-        uint32_t nc = t->cap ? t->cap * 2 : 64;
-        while (nc < t->s->n)
-            nc *= 2;
-        tgpu *nt = us_realloc(t->tg, nc * sizeof *nt);
-        if (!nt) {
-            *rc = USHER_ERR_NOMEM;
-            return -1;
+        /* a herd of its own: whole herds while the rate fills them, else its size */
+        int64_t k = own < HERD_MAX_GPUS ? own : HERD_MAX_GPUS;
+        if (k > left[t])
+            k = left[t];
+        if (k > 0) {
+            int g = tg_new(gs, t, (uint32_t)k);
+            if (g < 0)
+                return USHER_ERR_NOMEM;
+            double load = fmin(rate, (double)k * c->thr);
+            if (tg_add(&gs->g[g], p, m, (uint32_t)cfg, load) < 0)
+                return USHER_ERR_NOMEM;
+            left[t] -= k;
+            rate -= load;
+            continue;
         }
-        t->tg = nt;
-        t->cap = nc;
+        /* no GPU of this type left: the idle time of its herds, then another type */
+        for (uint32_t i = 0; i < gs->n && rate > 1e-9; i++) {
+            tgroup *g = &gs->g[i];
+            double room = ((double)g->k - g->duty) * c->thr;
+            if (room <= 1e-9 || !tg_fits(g, p, m, c))
+                continue;
+            double load = fmin(rate, room);
+            if (tg_add(g, p, m, (uint32_t)cfg, load) < 0)
+                return USHER_ERR_NOMEM;
+            rate -= load;
+        }
+        tried[t] = true;
+        cfg = flex_cfg(p, m, tried, left);
     }
-    t->tg[pick] = (tgpu){.min_slack = INFINITY};
-    return pick;
-}
-
-/* as much of *rate of model m as GPU pick's herd can run, taken off *rate;
- * 0 or USHER_ERR_NOMEM */
-static int herd_add(temporal_run *t, int pick, uint32_t m, const plan_cfg *c, double slack,
-                    double *rate)
-{
-    tgpu *h = &t->tg[pick];
-    double room = (1 - h->duty) * c->thr;
-    double load = *rate < room ? *rate : room;
-    /* MPS-free time sharing: the replica holds the whole GPU while it runs;
-     * record it with no compute reservation so packing counters stay sane */
-    if (plan_push(t->s, (uint32_t)pick, (plan_replica){.model = m, .cfg = (uint32_t)t->cfg[m], .load = load}) < 0)
-        return USHER_ERR_NOMEM;
-    plan_gpu *g = &t->s->g[pick];
-    g->used_m += c->mreq;
-    h->duty += load / c->thr;
-    g->used_c = 100 * h->duty;
-    h->mem += c->mreq;
-    h->lat_sum += c->lat_ms;
-    if (slack < h->min_slack)
-        h->min_slack = slack;
-    *rate -= load;
     return USHER_OK;
 }
 
-/* model m's rate onto herds: an open GPU, else a new one, else another type */
-static int temporal_model(temporal_run *t, uint32_t m)
+/* the models by duty at their first configuration, largest first */
+static int by_duty(const plan_problem *p, const int *cfg, uint32_t *order)
 {
-    const plan_problem *p = t->p;
-    const plan_cfg *c = &p->m[m].cfg[t->cfg[m]];
-    double rate = p->m[m].rate;
-    double slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
-    bool tried[PLAN_MAX_TYPES] = {0};
-    int rc = USHER_OK;
-    while (rate > 1e-9 && rc == USHER_OK) {
-        int pick = herd_pick(t, m, c, slack);
-        if (pick < 0)
-            pick = herd_open(t, c->type, &rc);
-        if (rc < 0)
-            break;
-        if (pick >= 0) {
-            rc = herd_add(t, pick, m, c, slack, &rate);
-            continue;
-        }
-        /* out of GPUs of this type: the best whole-GPU configuration on a type
-         * that has some left, else the rest is unserved */
-        tried[c->type] = true;
-        int alt = untried_cfg(p, m, tried);
-        if (alt < 0)
-            break;
-        t->cfg[m] = alt;
-        c = &p->m[m].cfg[alt];
-        slack = p->m[m].slo_ms - PLAN_SLO_FACTOR * c->lat_ms;
+    double *key = us_calloc(p->n ? p->n : 1, sizeof *key);
+    if (!key)
+        return USHER_ERR_NOMEM;
+    for (uint32_t m = 0; m < p->n; m++) {
+        order[m] = m;
+        key[m] = cfg[m] >= 0 ? p->m[m].rate / p->m[m].cfg[cfg[m]].thr : 0;
     }
+    int rc = plan_sort_desc(order, p->n, key);
+    us_free(key);
     return rc;
 }
 
-static int temporal(const plan_problem *p, plan_solution *s, usher_error *err, bool spread)
+static void types_left(const plan_problem *p, const plan_solution *s, int64_t *left)
 {
-    s->sharing = PLAN_SHARE_TIME;
-    temporal_run t = {.p = p, .s = s, .spread = spread};
-    t.cfg = us_calloc(p->n ? p->n : 1, sizeof *t.cfg);
-    t.order = us_calloc(p->n ? p->n : 1, sizeof *t.order);
-    int rc = t.cfg && t.order ? USHER_OK : USHER_ERR_NOMEM;
-    for (uint32_t m = 0; rc == USHER_OK && m < p->n; m++)
-        t.cfg[m] = best_cfg_with_share(p, s, m, 100, false);
-    if (rc == USHER_OK)
-        by_duty(p, t.cfg, t.order);
-    for (uint32_t oi = 0; oi < p->n && rc == USHER_OK; oi++)
-        if (t.cfg[t.order[oi]] >= 0)
-            rc = temporal_model(&t, t.order[oi]);
-    us_free(t.cfg);
-    us_free(t.order);
-    us_free(t.tg);
-    if (rc < 0)
-        return us_err_set(err, rc, "out of memory");
-    plan_account(s, p);
-    return USHER_OK;
+    for (uint16_t t = 0; t < p->nt; t++)
+        left[t] = plan_type_left(s, p, t);
 }
 
 int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
 {
-    snprintf(s->note, sizeof s->note, "temporal sharing; herds by first-fit; no preemption");
-    return temporal(p, s, err, false);
+    snprintf(s->note, sizeof s->note,
+             "herds of <= %d GPUs, Flex's largest batch within the SLO; no preemption",
+             HERD_MAX_GPUS);
+    s->sharing = PLAN_SHARE_TIME;
+    tgroups gs = {0};
+    int64_t left[PLAN_MAX_TYPES];
+    types_left(p, s, left);
+    int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
+    uint32_t *order = us_calloc(p->n ? p->n : 1, sizeof *order);
+    int rc = cfg && order ? USHER_OK : USHER_ERR_NOMEM;
+    bool none[PLAN_MAX_TYPES] = {0};
+    for (uint32_t m = 0; rc == USHER_OK && m < p->n; m++)
+        cfg[m] = flex_cfg(p, m, none, left);
+    if (rc == USHER_OK)
+        rc = by_duty(p, cfg, order);
+    for (uint32_t i = 0; i < p->n && rc == USHER_OK; i++)
+        rc = shepherd_model(&gs, p, order[i], left);
+    if (rc == USHER_OK)
+        rc = tg_emit(&gs, p, s);
+    tg_free(&gs);
+    us_free(cfg);
+    us_free(order);
+    if (rc < 0)
+        return us_err_set(err, rc, rc == USHER_ERR_NOMEM ? "out of memory"
+                                                         : "shepherd: herds past a type's limit");
+    plan_account(s, p);
+    return USHER_OK;
+}
+
+/* ---- alpaserve ----------------------------------------------------------------- *
+ * AlpaServe's placement (OSDI'23, its algorithms 1 and 2), in the planner's
+ * terms. Group partitioning: the GPUs of a type split into groups of equal
+ * size k (1, 2, 4 or 8); a group runs every model it holds, one batch at a
+ * time, its requests dealt over its GPUs. Without model parallelism a group
+ * holds a full copy of each of its models on every GPU (AlpaServe splits a
+ * model over the group instead: memory / k per GPU). Replica placement: the
+ * greedy of its code's fast variant, with our steady-state goodput standing
+ * in for its simulator: repeatedly, the model with the most unserved rate is
+ * given a replica in the group where it gains the most goodput (least loaded
+ * on ties), while memory and the waiting rule allow; afterwards replicas are
+ * added while memory and the waiting rule allow (lowest burst tolerance
+ * first, once per model per round, ALPA_REPLICATE_ROUNDS rounds) and each
+ * model's load is spread over its replicas to equalise the groups' loads
+ * (statistical multiplexing). The batch limit (its code's max_bs, 1 by
+ * default) is searched with the group size: 1, 2, 4, ..., each model then
+ * runs its largest batch within the limit and the SLO rule. For cost
+ * (AlpaServe plans a given cluster): per type, the fewest GPUs on which the
+ * placement serves every rate, over every (k, max_bs); the best type
+ * (serving most, then cheapest) is kept, and what it leaves unserved goes to
+ * the next type. */
+#define ALPA_MAX_GROUP 8
+#define ALPA_REPLICATE_ROUNDS 2
+#define ALPA_BALANCE_ROUNDS 16
+
+typedef struct alpa_ctx {
+    const plan_problem *p;
+    uint16_t t;
+    uint32_t k;
+    int maxb;
+    const double *want; /* per model: rate still to place (0: not here) */
+    int *cfg;           /* per model: its configuration here, -1 none */
+    double *left;       /* per model: scratch */
+    bool *stuck;        /* per model: scratch */
+} alpa_ctx;
+
+/* the greedy placement on n GPUs (n / k groups): *gs (tg_free) and the
+ * weighted goodput *w and goodput *sv it serves; 0 or USHER_ERR_NOMEM */
+static int alpa_place(const alpa_ctx *a, int64_t n, tgroups *gs, double *w, double *sv)
+{
+    const plan_problem *p = a->p;
+    *gs = (tgroups){0};
+    for (int64_t i = 0; i + a->k <= n; i += a->k)
+        if (tg_new(gs, a->t, a->k) < 0)
+            return USHER_ERR_NOMEM;
+    for (uint32_t m = 0; m < p->n; m++) {
+        a->left[m] = a->cfg[m] >= 0 ? a->want[m] : 0;
+        a->stuck[m] = false;
+    }
+    for (;;) {
+        int m = -1;
+        for (uint32_t i = 0; i < p->n; i++)
+            if (!a->stuck[i] && a->left[i] > 1e-9 && (m < 0 || a->left[i] > a->left[m]))
+                m = (int)i;
+        if (m < 0)
+            break;
+        const plan_cfg *c = &p->m[m].cfg[a->cfg[m]];
+        int pick = -1;
+        double gain = 0;
+        for (uint32_t i = 0; i < gs->n; i++) {
+            const tgroup *g = &gs->g[i];
+            double gi = fmin(a->left[m], ((double)g->k - g->duty) * c->thr);
+            if (gi <= 1e-9 || !tg_fits(g, p, (uint32_t)m, c))
+                continue;
+            if (pick < 0 || gi > gain * (1 + 1e-12) ||
+                (gi >= gain * (1 - 1e-12) && g->duty / g->k < gs->g[pick].duty / gs->g[pick].k)) {
+                pick = (int)i;
+                gain = gi;
+            }
+        }
+        if (pick < 0) {
+            a->stuck[m] = true;
+            continue;
+        }
+        if (tg_add(&gs->g[pick], p, (uint32_t)m, (uint32_t)a->cfg[m], gain) < 0)
+            return USHER_ERR_NOMEM;
+        a->left[m] -= gain;
+    }
+    *w = *sv = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        if (a->cfg[m] >= 0) {
+            double got = a->want[m] - fmax(0, a->left[m]);
+            *w += got * plan_weight(&p->m[m]);
+            *sv += got;
+        }
+    return USHER_OK;
+}
+
+static double groups_cost(const tgroups *gs, const plan_problem *p)
+{
+    double c = 0;
+    for (uint32_t i = 0; i < gs->n; i++)
+        if (gs->g[i].n)
+            c += gs->g[i].k * price_of(p, gs->g[i].type);
+    return c;
+}
+
+/* the best placement found so far in one phase */
+typedef struct alpa_best {
+    tgroups gs;
+    double w, sv, cost;
+    bool have;
+} alpa_best;
+
+/* keep (gs, w, cost) in *b when it serves more weight, or as much for less */
+static void alpa_keep(alpa_best *b, tgroups *gs, double w, double sv, double cost)
+{
+    bool better = !b->have || w > b->w * (1 + 1e-9) + 1e-9 ||
+                  (w >= b->w * (1 - 1e-9) - 1e-9 && cost < b->cost * (1 - 1e-12));
+    if (!better) {
+        tg_free(gs);
+        return;
+    }
+    tg_free(&b->gs);
+    b->gs = *gs;
+    *gs = (tgroups){0};
+    b->w = w;
+    b->sv = sv;
+    b->cost = cost;
+    b->have = true;
+}
+
+/* group size k, batch limit maxb on type t: the fewest GPUs (multiple of k, up
+ * to what t has left) serving every rate placed here, else all of them; into *b */
+static int alpa_search(alpa_ctx *a, int64_t left_t, alpa_best *b)
+{
+    const plan_problem *p = a->p;
+    double duty = 0, all = 0, allw = 0;
+    int64_t ub = 0;
+    for (uint32_t m = 0; m < p->n; m++) {
+        a->cfg[m] = a->want[m] > 1e-9 ? ts_cfg(p, m, a->t, a->maxb) : -1;
+        if (a->cfg[m] < 0)
+            continue;
+        double d = a->want[m] / p->m[m].cfg[a->cfg[m]].thr;
+        duty += d;
+        all += a->want[m];
+        allw += a->want[m] * plan_weight(&p->m[m]);
+        ub += (int64_t)a->k * (int64_t)ceil(d / a->k - 1e-9); /* each model alone */
+    }
+    if (all <= 0)
+        return USHER_OK;
+    int64_t cap = left_t - left_t % a->k;
+    if (ub > cap)
+        ub = cap;
+    int64_t lo = (int64_t)a->k * (int64_t)ceil(duty / a->k - 1e-9);
+    if (lo < (int64_t)a->k)
+        lo = a->k;
+    if (ub < (int64_t)a->k)
+        return USHER_OK;
+    if (lo > ub)
+        lo = ub;
+    tgroups gs;
+    double w, sv;
+    int rc;
+    /* the largest first: if it does not serve everything, it is the answer */
+    if ((rc = alpa_place(a, ub, &gs, &w, &sv)) < 0) {
+        tg_free(&gs);
+        return rc;
+    }
+    if (w < allw * (1 - 1e-9)) {
+        alpa_keep(b, &gs, w, sv, groups_cost(&gs, p));
+        return USHER_OK;
+    }
+    tgroups best = gs;
+    double bw = w, bsv = sv;
+    /* bisection on the group count for the fewest GPUs serving everything */
+    int64_t hi = ub / a->k, low = lo / a->k; /* hi serves all */
+    while (low < hi) {
+        int64_t mid = low + (hi - low) / 2;
+        if ((rc = alpa_place(a, mid * a->k, &gs, &w, &sv)) < 0) {
+            tg_free(&gs);
+            tg_free(&best);
+            return rc;
+        }
+        if (w >= allw * (1 - 1e-9)) {
+            tg_free(&best);
+            best = gs;
+            bw = w;
+            bsv = sv;
+            hi = mid;
+        } else {
+            tg_free(&gs);
+            low = mid + 1;
+        }
+    }
+    alpa_keep(b, &best, bw, bsv, groups_cost(&best, p));
+    return USHER_OK;
+}
+
+/* the distinct batch sizes of the configurations on type t, ascending
+ * (at most 16) */
+static uint32_t batch_limits(const plan_problem *p, uint16_t t, int *out)
+{
+    uint32_t n = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
+            const plan_cfg *c = &p->m[m].cfg[i];
+            if (c->type != t)
+                continue;
+            uint32_t j = 0;
+            while (j < n && out[j] != c->batch)
+                j++;
+            if (j < n || n == 16)
+                continue;
+            out[n++] = c->batch;
+        }
+    for (uint32_t a = 1; a < n; a++)
+        for (uint32_t b = a; b > 0 && out[b] < out[b - 1]; b--) {
+            int x = out[b];
+            out[b] = out[b - 1];
+            out[b - 1] = x;
+        }
+    return n;
+}
+
+/* each member's configuration in its group's batch limit: the one it was placed with */
+static int alpa_replicate(tgroups *gs, const plan_problem *p)
+{
+    /* per model: its configuration per type (from its first group), burst tolerance */
+    uint32_t n = p->n ? p->n : 1;
+    int *cfgt = us_malloc((size_t)n * p->nt * sizeof *cfgt);
+    double *bt = us_calloc(n, sizeof *bt);
+    uint32_t *order = us_calloc(n, sizeof *order);
+    int rc = cfgt && bt && order ? USHER_OK : USHER_ERR_NOMEM;
+    for (uint32_t i = 0; rc == USHER_OK && i < (size_t)n * p->nt; i++)
+        cfgt[i] = -1;
+    for (int round = 0; rc == USHER_OK && round < ALPA_REPLICATE_ROUNDS; round++) {
+        for (uint32_t m = 0; m < p->n; m++)
+            bt[m] = 0;
+        for (uint32_t i = 0; i < gs->n; i++)
+            for (uint32_t r = 0; r < gs->g[i].n; r++) {
+                const tmember *mb = &gs->g[i].mb[r];
+                cfgt[(size_t)mb->model * p->nt + gs->g[i].type] = (int)mb->cfg;
+                bt[mb->model] += gs->g[i].k * p->m[mb->model].cfg[mb->cfg].thr;
+            }
+        for (uint32_t m = 0; m < p->n; m++) {
+            order[m] = m;
+            /* lowest burst tolerance (capacity / rate) first: sort by its negation */
+            bt[m] = p->m[m].rate > 0 ? -bt[m] / p->m[m].rate : -INFINITY;
+        }
+        if ((rc = plan_sort_desc(order, p->n, bt)) < 0)
+            break;
+        for (uint32_t oi = 0; oi < p->n; oi++) {
+            uint32_t m = order[oi];
+            int pick = -1;
+            for (uint32_t i = 0; i < gs->n; i++) {
+                const tgroup *g = &gs->g[i];
+                int c = cfgt[(size_t)m * p->nt + g->type];
+                if (g->n == 0 || c < 0 || !tg_fits(g, p, m, &p->m[m].cfg[c]))
+                    continue;
+                if (pick < 0 || g->duty / g->k < gs->g[pick].duty / gs->g[pick].k)
+                    pick = (int)i;
+            }
+            if (pick >= 0 &&
+                (rc = tg_add(&gs->g[pick], p, m,
+                             (uint32_t)cfgt[(size_t)m * p->nt + gs->g[pick].type], 0)) < 0)
+                break;
+        }
+    }
+    us_free(cfgt);
+    us_free(bt);
+    us_free(order);
+    return rc;
+}
+
+/* each model's load over its replicas so that the groups' utilisations even
+ * out: repeatedly from its busiest group to its idlest */
+static void alpa_balance(tgroups *gs, const plan_problem *p)
+{
+    for (int round = 0; round < ALPA_BALANCE_ROUNDS; round++)
+        for (uint32_t m = 0; m < p->n; m++) {
+            int hi = -1, lo = -1;
+            uint32_t rhi = 0, rlo = 0;
+            for (uint32_t i = 0; i < gs->n; i++)
+                for (uint32_t r = 0; r < gs->g[i].n; r++) {
+                    if (gs->g[i].mb[r].model != m)
+                        continue;
+                    double u = gs->g[i].duty / gs->g[i].k;
+                    if (gs->g[i].mb[r].load > 1e-12 &&
+                        (hi < 0 || u > gs->g[hi].duty / gs->g[hi].k)) {
+                        hi = (int)i;
+                        rhi = r;
+                    }
+                    if (lo < 0 || u < gs->g[lo].duty / gs->g[lo].k) {
+                        lo = (int)i;
+                        rlo = r;
+                    }
+                }
+            if (hi < 0 || lo < 0 || hi == lo)
+                continue;
+            tgroup *a = &gs->g[hi], *b = &gs->g[lo];
+            double ta = p->m[m].cfg[a->mb[rhi].cfg].thr, tb = p->m[m].cfg[b->mb[rlo].cfg].thr;
+            double gap = a->duty / a->k - b->duty / b->k;
+            if (gap <= 1e-9)
+                continue;
+            /* x moved: a's utilisation falls by x / (ta k_a), b's rises by x / (tb k_b) */
+            double x = gap / (1 / (ta * a->k) + 1 / (tb * b->k));
+            x = fmin(x, a->mb[rhi].load);
+            a->mb[rhi].load -= x;
+            a->duty -= x / ta;
+            b->mb[rlo].load += x;
+            b->duty += x / tb;
+        }
+}
+
+/* the best (group size, batch limit) on type t for the rates a->want, up to
+ * left_t GPUs, into *b; *k and *maxb say which */
+static int alpa_on_type(alpa_ctx *a, uint16_t t, int64_t left_t, alpa_best *b, uint32_t *k,
+                        int *maxb)
+{
+    int lims[16];
+    uint32_t nl = batch_limits(a->p, t, lims);
+    for (uint32_t kk = 1; kk <= ALPA_MAX_GROUP && kk <= left_t; kk *= 2)
+        for (uint32_t li = 0; li < nl; li++) {
+            a->t = t;
+            a->k = kk;
+            a->maxb = lims[li];
+            bool had = b->have;
+            double bw = b->w, bc = b->cost;
+            int rc = alpa_search(a, left_t, b);
+            if (rc < 0)
+                return rc;
+            if (b->have && (!had || b->w != bw || b->cost != bc)) {
+                *k = kk;
+                *maxb = lims[li];
+            }
+        }
+    return USHER_OK;
+}
+
+/* move best's groups with members into all, counting their GPUs against left
+ * and their loads against want */
+static int alpa_commit(alpa_best *best, tgroups *all, int64_t *left, double *want, bool *used)
+{
+    for (uint32_t i = 0; i < best->gs.n; i++) {
+        tgroup *g = &best->gs.g[i];
+        if (g->n == 0)
+            continue;
+        left[g->type] -= g->k;
+        used[g->type] = true;
+        for (uint32_t r = 0; r < g->n; r++)
+            want[g->mb[r].model] -= g->mb[r].load;
+        int j = tg_new(all, g->type, g->k);
+        if (j < 0)
+            return USHER_ERR_NOMEM;
+        all->g[j] = *g;
+        *g = (tgroup){0};
+    }
+    tg_free(&best->gs);
+    return USHER_OK;
+}
+
+/* the type where m's largest batch serves a request/s cheapest, -1 none */
+static int alpa_home(const plan_problem *p, uint32_t m, const int64_t *left)
+{
+    bool none[PLAN_MAX_TYPES] = {0};
+    int c = flex_cfg(p, m, none, left);
+    return c >= 0 ? p->m[m].cfg[c].type : -1;
+}
+
+/* the first placement: every model on its cheapest type, each type searched
+ * apart (a mixed cluster of AlpaServe clusters); into *b, *k and *maxb from
+ * the type serving most */
+static int alpa_split(alpa_ctx *a, const double *want, double *sub, const int64_t *left,
+                      alpa_best *b, uint32_t *k, int *maxb)
+{
+    const plan_problem *p = a->p;
+    int rc = USHER_OK;
+    double top = -1;
+    for (uint16_t t = 0; t < p->nt && rc == USHER_OK; t++) {
+        bool any = false;
+        for (uint32_t m = 0; m < p->n; m++) {
+            sub[m] = alpa_home(p, m, left) == (int)t ? want[m] : 0;
+            any |= sub[m] > 0;
+        }
+        if (!any)
+            continue;
+        alpa_best bt = {0};
+        uint32_t kt = 0;
+        int bt_b = 0;
+        a->want = sub;
+        rc = alpa_on_type(a, t, left[t], &bt, &kt, &bt_b);
+        if (rc == USHER_OK && bt.have) {
+            if (bt.sv > top) {
+                top = bt.sv;
+                *k = kt;
+                *maxb = bt_b;
+            }
+            for (uint32_t i = 0; i < bt.gs.n && rc == USHER_OK; i++) {
+                if (bt.gs.g[i].n == 0)
+                    continue;
+                int j = tg_new(&b->gs, t, bt.gs.g[i].k);
+                if (j < 0) {
+                    rc = USHER_ERR_NOMEM;
+                    break;
+                }
+                b->gs.g[j] = bt.gs.g[i];
+                bt.gs.g[i] = (tgroup){0};
+            }
+            b->w += bt.w;
+            b->sv += bt.sv;
+            b->cost += bt.cost;
+            b->have = true;
+        }
+        tg_free(&bt.gs);
+    }
+    a->want = want;
+    return rc;
 }
 
 int plan_alpaserve(const plan_problem *p, plan_solution *s, usher_error *err)
 {
+    s->sharing = PLAN_SHARE_TIME;
+    uint32_t n = p->n ? p->n : 1;
+    double *want = us_calloc(n, sizeof *want), *sub = us_calloc(n, sizeof *sub);
+    alpa_ctx a = {.p = p, .want = want};
+    a.cfg = us_calloc(n, sizeof *a.cfg);
+    a.left = us_calloc(n, sizeof *a.left);
+    a.stuck = us_calloc(n, sizeof *a.stuck);
+    tgroups all = {0};
+    int rc = want && sub && a.cfg && a.left && a.stuck ? USHER_OK : USHER_ERR_NOMEM;
+    int64_t left[PLAN_MAX_TYPES];
+    types_left(p, s, left);
+    bool used[PLAN_MAX_TYPES] = {0};
+    uint32_t chosen_k = 0;
+    int chosen_b = 0;
+    for (uint32_t m = 0; rc == USHER_OK && m < p->n; m++)
+        want[m] = p->m[m].rate;
+    /* phase 0: each model on its cheapest type, or the whole workload on one
+     * type (AlpaServe's homogeneous cluster), whichever serves more, then
+     * cheaper; later phases: the best type for what is still unserved */
+    for (uint32_t phase = 0; rc == USHER_OK && phase <= p->nt; phase++) {
+        alpa_best best = {0};
+        uint32_t bk = 0;
+        int bb = 0;
+        if (phase == 0 && p->nt > 1)
+            rc = alpa_split(&a, want, sub, left, &best, &bk, &bb);
+        for (uint16_t t = 0; t < p->nt && rc == USHER_OK; t++) {
+            if (used[t] || left[t] <= 0)
+                continue;
+            alpa_best one = {0};
+            uint32_t k1 = 0;
+            int b1 = 0;
+            a.want = want;
+            rc = alpa_on_type(&a, t, left[t], &one, &k1, &b1);
+            bool better = one.have && (!best.have || one.w > best.w * (1 + 1e-9) + 1e-9 ||
+                                       (one.w >= best.w * (1 - 1e-9) - 1e-9 &&
+                                        one.cost < best.cost * (1 - 1e-12)));
+            if (better) {
+                tg_free(&best.gs);
+                best = one;
+                bk = k1;
+                bb = b1;
+            } else {
+                tg_free(&one.gs);
+            }
+        }
+        if (rc < 0 || !best.have || best.sv <= 1e-9) {
+            tg_free(&best.gs);
+            break;
+        }
+        if (phase == 0) {
+            chosen_k = bk;
+            chosen_b = bb;
+        }
+        if ((rc = alpa_commit(&best, &all, left, want, used)) < 0)
+            break;
+        bool rest = false;
+        for (uint32_t m = 0; m < p->n; m++)
+            rest |= want[m] > 1e-9 * p->m[m].rate + 1e-9;
+        if (!rest)
+            break;
+    }
+    if (rc == USHER_OK)
+        rc = alpa_replicate(&all, p);
+    if (rc == USHER_OK) {
+        alpa_balance(&all, p);
+        rc = tg_emit(&all, p, s);
+    }
+    tg_free(&all);
+    us_free(want);
+    us_free(sub);
+    us_free(a.cfg);
+    us_free(a.left);
+    us_free(a.stuck);
+    if (rc < 0)
+        return us_err_set(err, rc, rc == USHER_ERR_NOMEM ? "out of memory"
+                                                         : "alpaserve: groups past a type's limit");
     snprintf(s->note, sizeof s->note,
-             "temporal multiplexing, load spread by worst fit; no simulator search");
-    return temporal(p, s, err, true);
+             "groups of %u GPU%s, max batch %d (searched); greedy replica placement by "
+             "steady-state goodput; no model parallelism",
+             chosen_k, chosen_k == 1 ? "" : "s", chosen_b);
+    plan_account(s, p);
+    return USHER_OK;
 }
 
 /* the whole-GPU configuration of model m on type t with the highest
@@ -273,29 +870,89 @@ static int fastest_whole(const plan_problem *p, uint32_t m, uint16_t t, double *
     return c;
 }
 
-/* Triton's one GPU type: where every model fits one GPU's memory at once and
- * the summed duty is cheapest; -1 if none */
-static int triton_type(const plan_problem *p)
+/* the round a request may wait through on a Triton GPU: one batch of every model */
+static double triton_round(const plan_problem *p, const int *cfg)
+{
+    double round_ms = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        round_ms += p->m[m].cfg[cfg[m]].lat_ms;
+    return round_ms;
+}
+
+static bool triton_misses(const plan_problem *p, const int *cfg, uint32_t m, double round_ms)
+{
+    const plan_cfg *c = &p->m[m].cfg[cfg[m]];
+    return PLAN_SLO_FACTOR * c->lat_ms + (round_ms - c->lat_ms) > p->m[m].slo_ms;
+}
+
+/* Model Analyzer's search, as far as the planner can run it: every model
+ * starts at its highest-throughput batch on type t; while some model misses
+ * its SLO waiting through the round, the model with the longest batch there
+ * that has a smaller one drops to its next smaller batch (a hill climb on
+ * max_batch_size under a p99 constraint). cfg[] per model; false if some
+ * model has no whole-GPU configuration on t. *late: models still missing */
+static bool triton_tune(const plan_problem *p, uint16_t t, int *cfg, uint32_t *late)
+{
+    double thr;
+    for (uint32_t m = 0; m < p->n; m++)
+        if ((cfg[m] = fastest_whole(p, m, t, &thr)) < 0)
+            return false;
+    for (;;) {
+        double round_ms = triton_round(p, cfg);
+        *late = 0;
+        for (uint32_t m = 0; m < p->n; m++)
+            *late += triton_misses(p, cfg, m, round_ms);
+        if (*late == 0)
+            return true;
+        int pick = -1, pick_cfg = -1;
+        for (uint32_t m = 0; m < p->n; m++) {
+            const plan_cfg *c = &p->m[m].cfg[cfg[m]];
+            if (pick >= 0 && c->lat_ms <= p->m[pick].cfg[cfg[pick]].lat_ms)
+                continue;
+            /* the next smaller batch that is faster (any share: see ts_cfg) */
+            int smaller = -1;
+            for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
+                const plan_cfg *x = &p->m[m].cfg[i], *y = smaller >= 0 ? &p->m[m].cfg[smaller] : NULL;
+                if (x->type != t || x->batch >= c->batch || x->lat_ms >= c->lat_ms)
+                    continue;
+                if (!y || x->batch > y->batch || (x->batch == y->batch && x->lat_ms < y->lat_ms))
+                    smaller = (int)i;
+            }
+            if (smaller >= 0) {
+                pick = (int)m;
+                pick_cfg = smaller;
+            }
+        }
+        if (pick < 0)
+            return true;
+        cfg[pick] = pick_cfg;
+    }
+}
+
+/* Triton's one GPU type and its tuned batches (cfg): every model fits one
+ * GPU's memory at once; fewest models late, then cheapest; -1 if none */
+static int triton_type(const plan_problem *p, int *cfg, int *tmp)
 {
     int best_t = -1;
     double best_cost = INFINITY;
+    uint32_t best_late = UINT32_MAX;
     for (uint16_t t = 0; t < p->nt; t++) {
-        double duty = 0, mem = 0, thr;
-        bool ok = true;
-        for (uint32_t m = 0; m < p->n && ok; m++) {
-            int c = fastest_whole(p, m, t, &thr);
-            ok = c >= 0;
-            if (ok) {
-                duty += p->m[m].rate / p->m[m].cfg[c].thr;
-                mem += p->m[m].cfg[c].mreq;
-            }
+        uint32_t late;
+        if (!triton_tune(p, t, tmp, &late))
+            continue;
+        double duty = 0, mem = 0;
+        for (uint32_t m = 0; m < p->n; m++) {
+            duty += p->m[m].rate / p->m[m].cfg[tmp[m]].thr;
+            mem += p->m[m].cfg[tmp[m]].mreq;
         }
-        if (!ok || mem > 100)
+        if (mem > 100)
             continue;
         double cost = ceil(duty) * (p->t[t].price > 0 ? p->t[t].price : 1);
-        if (cost < best_cost) {
+        if (late < best_late || (late == best_late && cost < best_cost)) {
             best_cost = cost;
+            best_late = late;
             best_t = t;
+            memcpy(cfg, tmp, p->n * sizeof *cfg);
         }
     }
     return best_t;
@@ -359,22 +1016,26 @@ static uint32_t triton_late(const plan_problem *p, plan_solution *s, const int *
 int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
 {
     s->sharing = PLAN_SHARE_TIME;
+    int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
+    int *tmp = us_calloc(p->n ? p->n : 1, sizeof *tmp);
+    if (!cfg || !tmp) {
+        us_free(cfg);
+        us_free(tmp);
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
     /* every model on every GPU: memory of all models must fit one GPU */
-    int best_t = triton_type(p);
+    int best_t = triton_type(p, cfg, tmp);
+    us_free(tmp);
     if (best_t < 0) {
+        us_free(cfg);
         snprintf(s->note, sizeof s->note,
                  "no GPU type holds every model in memory at once: nothing placed");
         plan_account(s, p);
         return USHER_OK;
     }
-    int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
-    if (!cfg)
-        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-    double duty = 0, thr;
-    for (uint32_t m = 0; m < p->n; m++) {
-        cfg[m] = fastest_whole(p, m, (uint16_t)best_t, &thr);
-        duty += p->m[m].rate / thr;
-    }
+    double duty = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        duty += p->m[m].rate / p->m[m].cfg[cfg[m]].thr;
     int64_t gpus = (int64_t)ceil(duty - 1e-9);
     if (gpus < 1)
         gpus = 1;
@@ -389,17 +1050,90 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
     uint32_t late = triton_late(p, s, cfg);
     if (late)
         snprintf(s->note, sizeof s->note,
-                 "every model on every GPU, time-sliced; %u model%s miss%s the SLO waiting "
-                 "for the others' batches",
+                 "every model on every GPU, time-sliced, batches tuned; %u model%s miss%s the "
+                 "SLO waiting for the others' batches",
                  late, late == 1 ? "" : "s", late == 1 ? "es" : "");
     else
-        snprintf(s->note, sizeof s->note, "every model on every GPU, time-sliced");
+        snprintf(s->note, sizeof s->note,
+                 "every model on every GPU, time-sliced, batches tuned to the SLOs");
     us_free(cfg);
     plan_account(s, p);
     return USHER_OK;
 }
 
 /* ---- spatial baselines --------------------------------------------------------- */
+
+/* where configuration i of model m would go under the policy's own rule: a
+ * GPU holding one partition with room (gpulet: and its linear interference
+ * model keeps both SLOs), else -1 for a new GPU, -2 if no GPU of its type is
+ * left */
+static int spatial_where(const plan_problem *p, plan_solution *s, uint32_t m, uint32_t i,
+                         bool gpulet)
+{
+    const plan_model *pm = &p->m[m];
+    const plan_cfg *c = &pm->cfg[i];
+    for (uint32_t k = 0; k < s->n; k++) {
+        plan_gpu *g = &s->g[k];
+        if (g->n != 1 || !plan_fits_with(s, p, k, m, i, 0, -1, NULL))
+            continue;
+        if (gpulet) {
+            const plan_cfg *o = &p->m[g->r[0].model].cfg[g->r[0].cfg];
+            const gpu_type *gt = p->t[c->type].g;
+            double bwp = gt->mem_bw_gbs > 0 ? gt->mem_bw_gbs : 1;
+            double f_me = 1 + 0.5 * o->bw_gbs / bwp, f_o = 1 + 0.5 * c->bw_gbs / bwp;
+            if (PLAN_SLO_FACTOR * c->lat_ms * f_me > pm->slo_ms ||
+                PLAN_SLO_FACTOR * o->lat_ms * f_o > p->m[g->r[0].model].slo_ms)
+                continue;
+        }
+        return (int)k;
+    }
+    return plan_type_left(s, p, c->type) > 0 ? -1 : -2;
+}
+
+/* static: a 50% half with the most throughput per $; gpulet: the partition
+ * with the most throughput per share and $ (its most efficient gpu-let), or,
+ * for a rest smaller than that one serves, the smallest partition that serves
+ * the rest (its elastic sizing of the last gpu-let). *gpu: where (-1: new) */
+static int spatial_pick(const plan_problem *p, plan_solution *s, uint32_t m, double rate,
+                        bool gpulet, int *gpu)
+{
+    const plan_model *pm = &p->m[m];
+    int cfg = -1;
+    double bv = 0;
+    for (uint32_t i = 0; i < pm->n_cfg; i++) {
+        const plan_cfg *c = &pm->cfg[i];
+        if (!gpulet && c->share != 50)
+            continue;
+        double v = c->thr / c->share / (p->t[c->type].price > 0 ? p->t[c->type].price : 1);
+        if (v <= bv)
+            continue;
+        int where = spatial_where(p, s, m, i, gpulet);
+        if (where < -1)
+            continue;
+        bv = v;
+        cfg = (int)i;
+        *gpu = where;
+    }
+    if (!gpulet || cfg < 0 || pm->cfg[cfg].thr <= rate)
+        return cfg;
+    int rest = -1;
+    for (uint32_t i = 0; i < pm->n_cfg; i++) {
+        const plan_cfg *c = &pm->cfg[i], *r = rest >= 0 ? &pm->cfg[rest] : NULL;
+        if (c->thr < rate || c->type != pm->cfg[cfg].type)
+            continue;
+        if (r && (c->share > r->share || (c->share == r->share && c->thr <= r->thr)))
+            continue;
+        int where = spatial_where(p, s, m, i, gpulet);
+        if (where < -1)
+            continue;
+        rest = (int)i;
+        *gpu = where;
+    }
+    if (rest < 0) /* cannot happen: cfg itself serves the rest */
+        *gpu = spatial_where(p, s, m, (uint32_t)cfg, gpulet);
+    return rest >= 0 ? rest : cfg;
+}
+
 static int spatial(const plan_problem *p, plan_solution *s, usher_error *err, bool gpulet)
 {
     /* their own rules place (shares and memory; gpulet its linear interference
@@ -410,40 +1144,8 @@ static int spatial(const plan_problem *p, plan_solution *s, usher_error *err, bo
         const plan_model *pm = &p->m[m];
         double rate = pm->rate;
         while (rate > 1e-9) {
-            /* static: a 50% half; gpulet: the most throughput per share that still fits */
-            int cfg = -1, gpu = -1;
-            double bv = 0;
-            for (uint32_t i = 0; i < pm->n_cfg; i++) {
-                const plan_cfg *c = &pm->cfg[i];
-                if (!gpulet && c->share != 50)
-                    continue;
-                double v = c->thr / c->share / (p->t[c->type].price > 0 ? p->t[c->type].price : 1);
-                if (v <= bv)
-                    continue;
-                /* where would it go: a GPU with one partition and room, else a new one */
-                int where = -1;
-                for (uint32_t k = 0; k < s->n; k++) {
-                    plan_gpu *g = &s->g[k];
-                    if (g->n != 1 || !plan_fits_with(s, p, k, m, i, 0, -1, NULL))
-                        continue;
-                    if (gpulet) {
-                        const plan_cfg *o = &p->m[g->r[0].model].cfg[g->r[0].cfg];
-                        const gpu_type *gt = p->t[c->type].g;
-                        double bwp = gt->mem_bw_gbs > 0 ? gt->mem_bw_gbs : 1;
-                        double f_me = 1 + 0.5 * o->bw_gbs / bwp, f_o = 1 + 0.5 * c->bw_gbs / bwp;
-                        if (PLAN_SLO_FACTOR * c->lat_ms * f_me > pm->slo_ms ||
-                            PLAN_SLO_FACTOR * o->lat_ms * f_o > p->m[g->r[0].model].slo_ms)
-                            continue;
-                    }
-                    where = (int)k;
-                    break;
-                }
-                if (where < 0 && plan_type_left(s, p, c->type) <= 0)
-                    continue;
-                bv = v;
-                cfg = (int)i;
-                gpu = where;
-            }
+            int gpu = -1;
+            int cfg = spatial_pick(p, s, m, rate, gpulet, &gpu);
             if (cfg < 0)
                 break;
             if (gpu < 0)
