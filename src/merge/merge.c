@@ -605,6 +605,7 @@ int usher_merge_models(const char *const *paths, size_t n, const usher_merge_par
 {
     if (!out)
         return us_err_set(err, USHER_ERR_INVALID, "out is NULL");
+    *out = NULL;
     double t0 = now_s();
     usher_merge *m;
     int rc = open_all(paths, n, p, &m, err);
