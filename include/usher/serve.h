@@ -40,8 +40,15 @@ typedef struct usher_serve_params {
     int http_port;             /* default 8000, as Triton; 0: any free port */
     int http_threads;          /* front-end threads; default 2 */
     uint64_t max_body_bytes;   /* default 64 MiB (RELIABILITY.md INPUT-2) */
-    int max_connections;       /* default 1024 */
-    int header_timeout_s;      /* idle connections closed after this; default 10 */
+    int max_connections;       /* open connections at most (the oldest idle one is closed for
+                                  a new one); default 1024 */
+    int max_client_connections;/* from one client address at most, likewise; default 256;
+                                  -1: no cap */
+    int header_timeout_s;      /* a request's headers within this of its first byte, else
+                                  408; default 10 */
+    int body_timeout_s;        /* its body within this of its headers, else 408; default 60 */
+    int idle_timeout_s;        /* a connection without a request is closed after this;
+                                  default 10 */
     int cpus;                  /* CPU cores the plan may use; 0: those the process may run on (affinity) */
     double default_slo_ms;     /* for models without one; default 100 */
     const char *ort_library;   /* libonnxruntime.so; NULL: the default search */

@@ -20,6 +20,8 @@ static void help(FILE *f)
             "usage: usher serve --repo DIR [--plan plan.json] [--http-port N]\n"
             "                   [--http-address ADDR] [--http-threads N] [--cpus N]\n"
             "                   [--max-body-bytes N] [--default-slo-ms MS]\n"
+            "                   [--max-connections N] [--max-client-connections N]\n"
+            "                   [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
             "                   [--exit-timeout S] [--ort-lib PATH] [--gpu-share mps|sm]\n"
             "                   [--inline-max-us N] [--cpu-wake-latency-us N]\n"
             "                   [--log-level L] [--log-format text|json] [--quiet]\n\n"
@@ -41,6 +43,15 @@ static void help(FILE *f)
             "  --cpus N            cores the plan may use (default: those this process may\n"
             "                      run on, as taskset or a cpuset allows)\n"
             "  --max-body-bytes N  request body limit (default 67108864)\n"
+            "  --max-connections N open connections at most (default 1024); over it, the\n"
+            "                      oldest idle connection is closed for the new one\n"
+            "  --max-client-connections N  likewise from one client address (default 256;\n"
+            "                      0: no cap, e.g. behind a load balancer)\n"
+            "  --header-timeout S  a request's headers within S s of its first byte, else 408\n"
+            "                      (default 10)\n"
+            "  --body-timeout S    its body within S s of its headers, else 408 (default 60)\n"
+            "  --idle-timeout S    a connection without a request closes after S s (default\n"
+            "                      10)\n"
             "  --default-slo-ms X  SLO of models without one (default 100)\n"
             "  --exit-timeout S    on SIGTERM, time to finish queued requests (default 30)\n"
             "  --ort-lib PATH      libonnxruntime.so to use (a build with the CUDA provider for\n"
@@ -117,6 +128,22 @@ int cli_serve(int argc, char **argv)
         } else if (strcmp(a, "--max-body-bytes") == 0 && v &&
                    cli_parse_i64(v, 1024, (int64_t)1 << 34, &n)) {
             p.max_body_bytes = (uint64_t)n;
+            i++;
+        } else if (strcmp(a, "--max-connections") == 0 && v && cli_parse_i64(v, 1, 1000000, &n)) {
+            p.max_connections = (int)n;
+            i++;
+        } else if (strcmp(a, "--max-client-connections") == 0 && v &&
+                   cli_parse_i64(v, 0, 1000000, &n)) {
+            p.max_client_connections = n ? (int)n : -1;
+            i++;
+        } else if (strcmp(a, "--header-timeout") == 0 && v && cli_parse_i64(v, 1, 3600, &n)) {
+            p.header_timeout_s = (int)n;
+            i++;
+        } else if (strcmp(a, "--body-timeout") == 0 && v && cli_parse_i64(v, 1, 3600, &n)) {
+            p.body_timeout_s = (int)n;
+            i++;
+        } else if (strcmp(a, "--idle-timeout") == 0 && v && cli_parse_i64(v, 1, 3600, &n)) {
+            p.idle_timeout_s = (int)n;
             i++;
         } else if (strcmp(a, "--default-slo-ms") == 0 && v && cli_parse_i64(v, 1, 3600000, &n)) {
             p.default_slo_ms = (double)n;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "server/http.h"
 #include "server/srv.h"
 
 static const double edges[SRV_LAT_BUCKETS] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
@@ -111,7 +112,9 @@ void srv_metrics(usher_server *s, us_buf *b)
     for (size_t i = 0; i < s->n; i++)
         srv_model_stats(&s->m[i], &st[i]);
     per_model(b, s, st, "usher_requests_received_total", "counter",
-              "Inference requests a model's queue received (accepted or rejected there).",
+              "Inference requests received for a model: those its queue received, and those "
+              "the front end answered itself (malformed, not ready, shutting down, refused by "
+              "the HTTP layer). Equals the sum of usher_requests_total plus in flight.",
               STAT(received));
     head(b, "usher_requests_total", "counter", "Inference requests answered, by outcome.");
     for (size_t i = 0; i < s->n; i++)
@@ -246,6 +249,34 @@ void srv_metrics(usher_server *s, us_buf *b)
         us_buf_printf(b, "usher_request_duration_seconds_count{model=\"%s\"} %llu\n", m->rm->name,
                       (unsigned long long)atomic_load(&m->lat_count));
     }
+    head(b, "usher_http_responses_total", "counter",
+         "HTTP answers by status code (code \"other\": the rest), per model where the route "
+         "names a served one (model \"\" otherwise); their sum is usher_http_requests_total.");
+    for (size_t i = 0; i <= s->n; i++)
+        for (int k = 0; k < SRV_CODES; k++) {
+            const atomic_uint_fast64_t *a = i < s->n ? s->m[i].http_answers : s->http_answers;
+            uint64_t v = atomic_load(&a[k]);
+            if (!v)
+                continue;
+            char code[8] = "other";
+            if (srv_code_of(k))
+                snprintf(code, sizeof code, "%u", srv_code_of(k));
+            us_buf_printf(b, "usher_http_responses_total{model=\"%s\",code=\"%s\"} %llu\n",
+                          i < s->n ? s->m[i].rm->name : "", code, (unsigned long long)v);
+        }
+    hs_stats hst;
+    hs_get_stats(s->http, &hst);
+    head(b, "usher_http_connections", "gauge", "HTTP connections open.");
+    us_buf_printf(b, "usher_http_connections %d\n", hst.open);
+    head(b, "usher_http_connections_closed_total", "counter",
+         "HTTP connections the server closed without a request to answer: evicted (the "
+         "oldest idle one, for a new connection over a cap), refused (over a cap with none "
+         "idle), idle (no request within the idle timeout).");
+    us_buf_printf(b, "usher_http_connections_closed_total{reason=\"evicted\"} %llu\n"
+                     "usher_http_connections_closed_total{reason=\"refused\"} %llu\n"
+                     "usher_http_connections_closed_total{reason=\"idle\"} %llu\n",
+                  (unsigned long long)hst.evicted, (unsigned long long)hst.refused,
+                  (unsigned long long)hst.idle_closed);
     head(b, "usher_http_requests_total", "counter", "HTTP requests answered.");
     us_buf_printf(b, "usher_http_requests_total %llu\n",
                   (unsigned long long)atomic_load(&s->http_requests));

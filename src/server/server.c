@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <arpa/inet.h>
@@ -30,6 +29,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "gpu/gpu.h"
+#include "server/http.h"
 #include "server/oip.h"
 #include "server/srv.h"
 #include "usher/serve.h"
@@ -45,11 +45,27 @@ usher_serve_params usher_serve_default_params(void)
     p.http_threads = 2;
     p.max_body_bytes = 64u << 20;
     p.max_connections = 1024;
+    p.max_client_connections = 256;
     p.header_timeout_s = 10;
+    p.body_timeout_s = 60;
+    p.idle_timeout_s = 10;
     p.default_slo_ms = 100;
     p.inline_max_us = 250;
     return p;
 }
+
+static const unsigned code_list[] = {SRV_CODE_LIST};
+_Static_assert(sizeof code_list / sizeof code_list[0] == SRV_CODES - 1, "SRV_CODES");
+
+int srv_code_index(unsigned status)
+{
+    for (int i = 0; i < SRV_CODES - 1; i++)
+        if (code_list[i] == status)
+            return i;
+    return SRV_CODES - 1;
+}
+
+unsigned srv_code_of(int index) { return index >= 0 && index < SRV_CODES - 1 ? code_list[index] : 0; }
 
 srv_model *srv_find(usher_server *s, const char *name)
 {
@@ -190,20 +206,18 @@ static void parse_url(const char *url, parsed_url *u)
 /* ---- per-request state ---------------------------------------------------------------- */
 typedef struct srv_req {
     usher_server *s;
-    struct MHD_Connection *conn;
+    hs_req *hr;
     parsed_url u;
     srv_model *model;
-    us_buf body;
-    bool too_big;
-    uint64_t t0;
+    const uint8_t *body;  /* the HTTP layer's, decoded */
+    size_t body_len;
+    uint64_t t0;          /* rt_now_ns() of the request's arrival (its headers complete) */
     /* an infer in the runtime */
     rt_request *rt;
     oip_request oip;
     bool have_oip;
-    pthread_mutex_t mu;
-    bool done, suspended; /* under mu */
-    bool counted;         /* in usher_server.n_suspended (handler threads only) */
-    /* the response, built when done */
+    bool via_rt;          /* answered by the runtime (on_done): counted in its ledger */
+    /* the response */
     unsigned status;
     us_buf json, bin;
     uint64_t header_len;
@@ -217,70 +231,73 @@ static void req_free(srv_req *q)
 {
     if (!q)
         return;
-    us_buf_free(&q->body);
     us_buf_free(&q->json);
     us_buf_free(&q->bin);
     if (q->have_oip)
         oip_request_free(&q->oip);
     rt_request_free(q->rt);
-    pthread_mutex_destroy(&q->mu);
     us_free(q);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+/* the HTTP layer is done with the request: answered and sent, or its client gone */
+static void on_end(hs_req *hr, void *ctx)
 {
-    usher_server *s = cls;
-    (void)c;
-    (void)toe;
-    srv_req *q = *con_cls;
-    if (q && q->counted) /* resumed, and the client went before its answer was sent */
-        atomic_fetch_sub(&s->n_suspended, 1);
-    if (q)
+    usher_server *s = ctx;
+    srv_req *q = hr->user;
+    if (q) {
         atomic_fetch_sub(&s->n_active, 1);
-    req_free(q);
-    *con_cls = NULL;
+        req_free(q);
+    }
+    hr->user = NULL;
 }
 
-static enum MHD_Result send_buf(srv_req *q, struct MHD_Connection *c, unsigned status,
-                                const char *ctype)
+/* an answer's status as an outcome of the inference ledger (front-end refusals) */
+static rt_outcome outcome_of_status(unsigned status)
+{
+    if (status < 300)
+        return RT_OK;
+    if (status == 503)
+        return RT_UNAVAILABLE;
+    if (status >= 500 && status != 501)
+        return RT_INTERNAL;
+    return RT_INVALID;
+}
+
+/* every answer, counted once: by status code (per model where the route names a served
+ * one), and an inference answered without the runtime in its model's ledger */
+static void count_answer(srv_req *q, unsigned status)
 {
     usher_server *s = q->s;
     atomic_fetch_add(&s->http_requests, 1);
     if (status >= 300)
         atomic_fetch_add(&s->http_errors, 1);
-    size_t total = q->json.len + q->bin.len;
-    char *body = us_malloc(total ? total : 1);
-    if (!body)
-        return MHD_NO; /* out of memory: drop the connection rather than lie */
-    if (q->json.len)
-        memcpy(body, q->json.data, q->json.len);
+    int k = srv_code_index(status);
+    if (q->model)
+        atomic_fetch_add(&q->model->http_answers[k], 1);
+    else
+        atomic_fetch_add(&s->http_answers[k], 1);
+    if (q->model && q->u.r == R_INFER && !q->via_rt)
+        atomic_fetch_add(&q->model->fe_outcome[outcome_of_status(status)], 1);
+}
+
+/* Answer the request. After this q belongs to the HTTP layer, which frees it (on_end):
+ * nothing may touch it. */
+static int send_buf(srv_req *q, unsigned status, const char *ctype)
+{
+    usher_server *s = q->s;
+    count_answer(q, status);
+    char extra[160];
+    size_t el = 0;
+    extra[0] = 0;
     if (q->bin.len)
-        memcpy(body + q->json.len, q->bin.data, q->bin.len);
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback(total, body, us_free);
-    if (!r) {
-        us_free(body);
-        return MHD_NO;
-    }
-    if (ctype)
-        MHD_add_response_header(r, "Content-Type", ctype);
-    if (q->bin.len) {
-        char hl[32];
-        snprintf(hl, sizeof hl, "%" PRIu64, q->header_len);
-        MHD_add_response_header(r, "Inference-Header-Content-Length", hl);
-    }
-    if (status == 405) {
-        MHD_add_response_header(r, "Allow", q->u.method ? q->u.method : "GET");
-    }
+        el += (size_t)snprintf(extra + el, sizeof extra - el,
+                               "Inference-Header-Content-Length: %" PRIu64 "\r\n", q->header_len);
+    if (status == 405)
+        el += (size_t)snprintf(extra + el, sizeof extra - el, "Allow: %s\r\n",
+                               q->u.method ? q->u.method : "GET");
     if (status == 503)
-        MHD_add_response_header(r, "Retry-After", "1");
-    /* while stopping, every answer closes its connection: the client sends nothing more on
-     * it, and so nothing it sends is cut off unanswered when the daemon stops */
-    if (q->close || atomic_load(&s->shutting_down))
-        MHD_add_response_header(r, "Connection", "close");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+        el += (size_t)snprintf(extra + el, sizeof extra - el, "Retry-After: 1\r\n");
+    size_t total = q->json.len + q->bin.len;
     if (!s->p.quiet && us_log_get_level() >= US_LOG_INFO) {
         /* the access log: one event per answer (USHER_LOG=info; USHER_LOG_FORMAT=json) */
         char st[8], ms[24], bytes[24];
@@ -291,23 +308,27 @@ static enum MHD_Result send_buf(srv_req *q, struct MHD_Connection *c, unsigned s
                             "bytes", bytes, "id", q->have_oip && q->oip.has_id ? q->oip.id : ""};
         us_log_event(US_LOG_INFO, "request", kv, 6);
     }
-    return ret;
+    /* while stopping, every answer closes its connection: the client sends nothing more on
+     * it, and so nothing it sends is cut off unanswered when the server stops */
+    bool close = q->close || atomic_load(&s->shutting_down);
+    hs_respond(q->hr, status, ctype, extra, q->json.data, q->json.len, q->bin.data, q->bin.len,
+               close);
+    return 0;
 }
 
-static enum MHD_Result send_error(srv_req *q, struct MHD_Connection *c, unsigned status,
-                                  const char *msg)
+static int send_error(srv_req *q, unsigned status, const char *msg)
 {
     us_buf_reset(&q->json);
     us_buf_reset(&q->bin);
     oip_write_error(&q->json, msg, q->have_oip && q->oip.has_id ? q->oip.id : NULL);
-    return send_buf(q, c, status, "application/json");
+    return send_buf(q, status, "application/json");
 }
 
-static enum MHD_Result send_json(srv_req *q, struct MHD_Connection *c, unsigned status)
+static int send_json(srv_req *q, unsigned status)
 {
     if (!us_buf_ok(&q->json))
-        return send_error(q, c, 500, "response too large");
-    return send_buf(q, c, status, "application/json");
+        return send_error(q, 500, "response too large");
+    return send_buf(q, status, "application/json");
 }
 
 /* ---- runtime callbacks ---------------------------------------------------------------- */
@@ -343,6 +364,8 @@ static void observe_latency(srv_model *m, double slo_ms, uint64_t ns)
         atomic_fetch_add(&m->slo_met, 1);
 }
 
+static int send_json_or_bin(srv_req *q);
+
 static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
 {
     srv_req *q = ctx;
@@ -367,18 +390,11 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
         oip_write_error(&q->json, msg && *msg ? msg : rt_outcome_name(o),
                         q->oip.has_id ? q->oip.id : NULL);
     }
-    pthread_mutex_lock(&q->mu);
-    q->done = true;
-    bool resume = q->suspended;
-    q->suspended = false;
-    struct MHD_Connection *conn = q->conn;
-    pthread_mutex_unlock(&q->mu);
-    /* after the unlock: once resumed, the daemon may finish the request and free q */
-    if (resume)
-        MHD_resume_connection(conn);
+    q->via_rt = true;
+    usher_server *s = q->s;
+    send_json_or_bin(q); /* q is the HTTP layer's from here */
+    atomic_fetch_sub(&s->n_pending, 1);
 }
-
-static enum MHD_Result send_json_or_bin(srv_req *q, struct MHD_Connection *c);
 
 /* ---- route handlers ------------------------------------------------------------------- */
 static bool all_ready(usher_server *s)
@@ -434,7 +450,7 @@ static void io_json(us_json *j, const char *key, const be_io *io, size_t n, bool
     us_json_arr_end(j);
 }
 
-static enum MHD_Result model_meta(srv_req *q, struct MHD_Connection *c)
+static int model_meta(srv_req *q)
 {
     srv_model *m = q->model;
     const be_io *in = NULL, *out = NULL;
@@ -477,10 +493,10 @@ static enum MHD_Result model_meta(srv_req *q, struct MHD_Connection *c)
     }
     pthread_rwlock_unlock(&q->s->rt_lock);
     us_json_obj_end(&j);
-    return send_json(q, c, 200);
+    return send_json(q, 200);
 }
 
-static enum MHD_Result server_meta(srv_req *q, struct MHD_Connection *c)
+static int server_meta(srv_req *q)
 {
     us_json j;
     us_json_init(&j, &q->json);
@@ -496,10 +512,10 @@ static enum MHD_Result server_meta(srv_req *q, struct MHD_Connection *c)
     us_json_str(&j, "statistics");
     us_json_arr_end(&j);
     us_json_obj_end(&j);
-    return send_json(q, c, 200);
+    return send_json(q, 200);
 }
 
-static enum MHD_Result repo_index(srv_req *q, struct MHD_Connection *c)
+static int repo_index(srv_req *q)
 {
     usher_server *s = q->s;
     us_json j;
@@ -528,7 +544,7 @@ static enum MHD_Result repo_index(srv_req *q, struct MHD_Connection *c)
     }
     pthread_rwlock_unlock(&s->rt_lock);
     us_json_arr_end(&j);
-    return send_json(q, c, 200);
+    return send_json(q, 200);
 }
 
 /* move the parsed inputs into a runtime request, in the model's input order */
@@ -607,42 +623,34 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
     return 0;
 }
 
-static enum MHD_Result infer(srv_req *q, struct MHD_Connection *c)
+static int infer(srv_req *q)
 {
     usher_server *s = q->s;
     srv_model *m = q->model;
     usher_error err;
-    if (q->too_big) {
-        q->close = true;
-        char msg[128];
-        snprintf(msg, sizeof msg, "request body over the limit of %" PRIu64 " bytes",
-                 s->p.max_body_bytes);
-        return send_error(q, c, 413, msg);
-    }
-    const char *hl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    const char *hl = hs_header_get(q->hr, "Inference-Header-Content-Length");
     uint64_t header_len = 0;
     if (hl) {
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
-        if (!*hl || *end || hl[0] == '-' || hl[0] == '+' || v == 0 || v > q->body.len) {
+        if (!*hl || *end || hl[0] == '-' || hl[0] == '+' || v == 0 || v > q->body_len) {
             atomic_fetch_add(&m->invalid, 1);
-            return send_error(q, c, 400, "Inference-Header-Content-Length: an integer from 1 "
-                                         "to the body's length");
+            return send_error(q, 400, "Inference-Header-Content-Length: an integer from 1 "
+                                      "to the body's length");
         }
         header_len = v;
     }
     oip_limits lim = oip_default_limits();
     lim.max_body = s->p.max_body_bytes;
     lim.max_total_bytes = s->p.max_body_bytes;
-    int rc = oip_parse_request((const uint8_t *)q->body.data, q->body.len, header_len, &lim,
+    int rc = oip_parse_request(q->body, q->body_len, header_len, &lim,
                                &q->oip, &err);
     if (rc < 0) {
         atomic_fetch_add(&m->invalid, 1);
-        return send_error(q, c, rc == USHER_ERR_LIMIT ? 413 : rc == USHER_ERR_UNSUPPORTED ? 501 : 400,
+        return send_error(q, rc == USHER_ERR_LIMIT ? 413 : rc == USHER_ERR_UNSUPPORTED ? 501 : 400,
                           err.msg);
     }
     q->have_oip = true;
-    us_buf_free(&q->body); /* the inputs were copied out of it */
     /* from here to the submit, the model's runtime and plan cannot change
      * under the request (a new plan waits for the lock) */
     char msg[800];
@@ -663,65 +671,59 @@ static enum MHD_Result infer(srv_req *q, struct MHD_Connection *c)
         pthread_rwlock_unlock(&s->rt_lock);
         if (st == 400)
             atomic_fetch_add(&m->invalid, 1);
-        return send_error(q, c, (unsigned)st, msg);
+        return send_error(q, (unsigned)st, msg);
     }
-    q->conn = c;
     q->slo_ms = m->slo_ms;
+    atomic_fetch_add(&s->n_pending, 1);
     rt_outcome o = rt_submit(m->rt, q->rt);
-    (void)o; /* answered through on_done either way */
+    (void)o; /* answered through on_done either way, maybe already */
     pthread_rwlock_unlock(&s->rt_lock);
-    pthread_mutex_lock(&q->mu);
-    bool suspend = !q->done; /* else answered already, synchronously or by a fast replica */
-    if (suspend) {
-        MHD_suspend_connection(c);
-        q->suspended = true;
-        q->counted = true;
-        atomic_fetch_add(&s->n_suspended, 1);
-    }
-    pthread_mutex_unlock(&q->mu);
-    if (suspend)
-        return MHD_YES; /* on_done resumes it; q may be answered already */
-    return send_json_or_bin(q, c);
+    return 0;
 }
 
-static enum MHD_Result send_json_or_bin(srv_req *q, struct MHD_Connection *c)
+static int send_json_or_bin(srv_req *q)
 {
-    return send_buf(q, c, q->status, q->bin.len ? "application/octet-stream" : "application/json");
+    return send_buf(q, q->status, q->bin.len ? "application/octet-stream" : "application/json");
 }
 
-static enum MHD_Result dispatch(srv_req *q, struct MHD_Connection *c, const char *method)
+static int dispatch(srv_req *q, const char *method)
 {
     usher_server *s = q->s;
     parsed_url *u = &q->u;
     if (u->too_long) {
         q->close = true;
-        return send_error(q, c, 414, "request target over 8 KiB");
+        return send_error(q, 414, "request target over 8 KiB");
     }
     if (u->r == R_NONE)
-        return send_error(q, c, 404, "no such route");
-    if (strcmp(method, u->method) != 0 && !(strcmp(method, "HEAD") == 0 && strcmp(u->method, "GET") == 0))
-        return send_error(q, c, 405, "method not allowed on this route");
+        return send_error(q, 404, "no such route");
+    /* before the method: an invalid name is a bad request whatever the method */
     if (u->bad_name)
-        return send_error(q, c, 400, "invalid model name (letters, digits, '-', '_', '.'; not "
-                                     "'.' or '..')");
+        return send_error(q, 400, "invalid model name (letters, digits, '-', '_', '.'; not "
+                                  "'.' or '..')");
+    if (strcmp(method, u->method) != 0 &&
+        !(strcmp(method, "HEAD") == 0 && strcmp(u->method, "GET") == 0)) {
+        if (u->model[0]) /* counted as the model's (an inference route: in its ledger) */
+            q->model = srv_find(s, u->model);
+        return send_error(q, 405, "method not allowed on this route");
+    }
     switch (u->r) {
     case R_LIVE:
-        return send_buf(q, c, 200, NULL);
+        return send_buf(q, 200, NULL);
     case R_READY:
-        return send_buf(q, c, all_ready(s) ? 200 : 400, NULL);
+        return send_buf(q, all_ready(s) ? 200 : 400, NULL);
     case R_SERVER_META:
-        return server_meta(q, c);
+        return server_meta(q);
     case R_REPO_INDEX:
-        return repo_index(q, c);
+        return repo_index(q);
     case R_REPO_CONTROL:
-        return send_error(q, c, 501, "model control is not enabled: the repository is loaded at "
+        return send_error(q, 501, "model control is not enabled: the repository is loaded at "
                                      "start");
     case R_METRICS:
         srv_metrics(s, &q->json);
-        return send_buf(q, c, 200, "text/plain; version=0.0.4");
+        return send_buf(q, 200, "text/plain; version=0.0.4");
     case R_ALL_STATS:
         srv_stats_json(s, NULL, &q->json);
-        return send_json(q, c, 200);
+        return send_json(q, 200);
     default:
         break;
     }
@@ -730,97 +732,78 @@ static enum MHD_Result dispatch(srv_req *q, struct MHD_Connection *c, const char
     if (!q->model) {
         char msg[200];
         snprintf(msg, sizeof msg, "unknown model '%s'", u->model);
-        return send_error(q, c, 404, msg);
+        return send_error(q, 404, msg);
     }
     if (u->version >= 0 || u->bad_version) {
         if (u->bad_version || q->model->rm->error[0] || u->version != q->model->rm->version) {
             char msg[240];
             snprintf(msg, sizeof msg, "model '%s' has no such version served", u->model);
-            return send_error(q, c, 404, msg);
+            return send_error(q, 404, msg);
         }
     }
     switch (u->r) {
     case R_MODEL_META:
-        return model_meta(q, c);
+        return model_meta(q);
     case R_MODEL_READY:
-        return send_buf(q, c, model_ready(s, q->model) ? 200 : 400, NULL);
+        return send_buf(q, model_ready(s, q->model) ? 200 : 400, NULL);
     case R_MODEL_STATS:
         srv_stats_json(s, q->model, &q->json);
-        return send_json(q, c, 200);
+        return send_json(q, 200);
     case R_INFER:
-        return infer(q, c);
+        return infer(q);
     default:
-        return send_error(q, c, 404, "no such route");
+        return send_error(q, 404, "no such route");
     }
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version, const char *upload,
-                               size_t *upload_size, void **con_cls)
+/* every request the HTTP layer has, refused there or not, is answered here */
+static void on_request(hs_req *hr, void *ctx)
 {
-    (void)version;
-    usher_server *s = cls;
-    srv_req *q = *con_cls;
+    usher_server *s = ctx;
+    srv_req *q = us_calloc(1, sizeof *q);
     if (!q) {
-        q = us_calloc(1, sizeof *q);
-        if (!q)
-            return MHD_NO;
-        q->s = s;
-        q->t0 = rt_now_ns();
-        pthread_mutex_init(&q->mu, NULL);
-        us_buf_init(&q->body, (size_t)s->p.max_body_bytes);
-        us_buf_init(&q->json, JSON_MAX);
-        us_buf_init(&q->bin, (size_t)s->p.max_body_bytes * 4);
-        parse_url(url, &q->u);
-        snprintf(q->method, sizeof q->method, "%.7s", method);
-        snprintf(q->path, sizeof q->path, "%.159s", url);
-        *con_cls = q;
-        atomic_fetch_add(&s->n_active, 1);
-        /* a body announced over the limit: refuse before reading it (INPUT-2) */
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl) {
-            char *end;
-            unsigned long long v = strtoull(cl, &end, 10);
-            if (*end || v > s->p.max_body_bytes) {
-                q->close = true;
-                char msg[128];
-                snprintf(msg, sizeof msg, "request body over the limit of %" PRIu64 " bytes",
-                         s->p.max_body_bytes);
-                return send_error(q, c, 413, msg);
-            }
-        }
-        return MHD_YES;
+        static const char oom[] = "{\"error\":\"out of memory\"}";
+        atomic_fetch_add(&s->http_requests, 1);
+        atomic_fetch_add(&s->http_errors, 1);
+        atomic_fetch_add(&s->http_answers[srv_code_index(503)], 1);
+        hs_respond(hr, 503, "application/json", "Retry-After: 1\r\n", oom, sizeof oom - 1,
+                   NULL, 0, true);
+        return;
     }
-    if (*upload_size) {
-        if (!q->too_big) {
-            us_buf_append(&q->body, upload, *upload_size);
-            if (!us_buf_ok(&q->body)) {
-                q->too_big = true;
-                q->close = true;
-                char msg[128];
-                snprintf(msg, sizeof msg, "request body over the limit of %" PRIu64 " bytes",
-                         s->p.max_body_bytes);
-                *upload_size = 0;
-                us_buf_free(&q->body);
-                return send_error(q, c, 413, msg);
-            }
-        }
-        *upload_size = 0;
-        return MHD_YES;
+    hr->user = q;
+    atomic_fetch_add(&s->n_active, 1);
+    q->s = s;
+    q->hr = hr;
+    /* arrival: when the headers were complete (the HTTP layer's clock is monotonic too) */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mono = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t now = rt_now_ns(), waited = mono > hr->t0_ns ? mono - hr->t0_ns : 0;
+    q->t0 = now > waited ? now - waited : now;
+    us_buf_init(&q->json, JSON_MAX);
+    us_buf_init(&q->bin, (size_t)s->p.max_body_bytes * 4);
+    snprintf(q->method, sizeof q->method, "%.7s", hr->method);
+    /* the decoded path (as sent when it did not decode) */
+    snprintf(q->path, sizeof q->path, "%.159s", hr->path[0] ? hr->path : hr->target);
+    if (hr->path[0])
+        parse_url(hr->path, &q->u);
+    if (hr->status) {
+        /* refused by the HTTP layer (framing, a read timeout, a limit): the answer names
+         * the model of an inference route, for its ledger */
+        if (q->u.r == R_INFER && !q->u.bad_name)
+            q->model = srv_find(s, q->u.model);
+        q->close = true;
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s", hr->error);
+        if (hr->status == 413)
+            snprintf(msg, sizeof msg, "request body over the limit of %" PRIu64 " bytes",
+                     s->p.max_body_bytes);
+        send_error(q, hr->status, msg);
+        return;
     }
-    if (q->rt) {
-        pthread_mutex_lock(&q->mu);
-        bool done = q->done;
-        pthread_mutex_unlock(&q->mu);
-        if (!done)
-            return MHD_YES; /* spurious call while suspended */
-        if (q->counted) {
-            q->counted = false;
-            atomic_fetch_sub(&s->n_suspended, 1);
-        }
-        return send_json_or_bin(q, c); /* resumed: the runtime answered */
-    }
-    return dispatch(q, c, method);
+    q->body = hr->body;
+    q->body_len = hr->body_len;
+    dispatch(q, hr->method);
 }
 
 /* ---- start, plan changes and stop -------------------------------------------------------- */
@@ -904,6 +887,12 @@ static void stats_add(rt_model_stats *a, const rt_model_stats *b)
 void srv_model_stats(const srv_model *m, rt_model_stats *out)
 {
     *out = m->retired;
+    /* the front end's answers complete the ledger: received = outcomes + in flight */
+    for (int o = 0; o < RT_OUTCOME_COUNT; o++) {
+        uint64_t v = atomic_load(&m->fe_outcome[o]);
+        out->outcome[o] += v;
+        out->received += v;
+    }
     out->replicas_ready = 0;
     out->latency_scale = 0;
     rt_model_stats st;
@@ -1177,36 +1166,24 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         srv_plan_cpu(s);
     }
     start_models(s);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)(p->http_port >= 0 ? p->http_port : 8000));
-    if (inet_pton(AF_INET, s->address, &sa.sin_addr) != 1) {
+    hs_params hp = hs_default_params();
+    hp.address = s->address;
+    hp.port = p->http_port >= 0 ? p->http_port : 8000;
+    hp.threads = s->p.http_threads;
+    hp.max_connections = p->max_connections > 0 ? p->max_connections : 1024;
+    hp.max_client_connections = p->max_client_connections < 0 ? 0 : p->max_client_connections;
+    hp.header_timeout_ms = p->header_timeout_s > 0 ? p->header_timeout_s * 1000 : 10000;
+    hp.body_timeout_ms = p->body_timeout_s > 0 ? p->body_timeout_s * 1000 : 60000;
+    hp.idle_timeout_ms = p->idle_timeout_s > 0 ? p->idle_timeout_s * 1000 : 10000;
+    hp.max_body = s->p.max_body_bytes;
+    hp.handler = on_request;
+    hp.end = on_end;
+    hp.ctx = s;
+    if ((rc = hs_start(&hp, &s->http, err)) < 0) {
         usher_server_free(s);
-        return us_err_set(err, USHER_ERR_INVALID, "http address '%s': an IPv4 address expected",
-                          p->http_address);
+        return rc;
     }
-    s->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                                MHD_USE_TURBO,
-                            0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &sa,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->p.http_threads,
-                            MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)(p->max_connections > 0 ? p->max_connections : 1024),
-                            MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)(p->header_timeout_s > 0 ? p->header_timeout_s : 10),
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
-    if (!s->d) {
-        int port = p->http_port;
-        usher_server_free(s);
-        return us_err_set(err, USHER_ERR_IO,
-                          "cannot listen on %s:%d (in use, or not allowed)", p->http_address
-                              ? p->http_address
-                              : "127.0.0.1",
-                          port);
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : p->http_port;
+    s->port = hs_port(s->http);
     *out = s;
     return USHER_OK;
 }
@@ -1220,7 +1197,7 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
     atomic_store(&s->shutting_down, true);
     /* no new connections; those open keep being answered (503 from now on, each closing
      * its connection) until the daemon stops */
-    MHD_socket lfd = s->d ? MHD_quiesce_daemon(s->d) : MHD_INVALID_SOCKET;
+    hs_quiesce(s->http);
     pthread_mutex_lock(&s->reload_mu); /* a plan change in progress ends first */
     /* queued and running requests finish or get 503; their callbacks resume
      * their connections, so the daemon can stop once the models are freed */
@@ -1229,31 +1206,27 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
         retire(s, &s->m[i], &s->m[i].rt, drain_ms * 1000000ull);
     }
     pthread_mutex_unlock(&s->reload_mu);
-    /* every request is answered now, and its connection resumed; the daemon must
-     * see them all back before it may stop (libmicrohttpd aborts on a suspended one) */
-    for (int i = 0; i < 10000 && atomic_load(&s->n_suspended) > 0; i++)
+    /* every request is answered now: wait for the callbacks to have handed the answers on */
+    for (int i = 0; i < 10000 && atomic_load(&s->n_pending) > 0; i++)
         usleep(1000);
-    if (atomic_load(&s->n_suspended) > 0)
-        US_LOGW("%d connections still suspended at shutdown", (int)atomic_load(&s->n_suspended));
+    if (atomic_load(&s->n_pending) > 0)
+        US_LOGW("%d requests still unanswered at shutdown", (int)atomic_load(&s->n_pending));
     /* requests already on their way are answered (503) before the stop: wait, at most
      * SHUTDOWN_GRACE_MS, until none is in progress and the connections have closed (or
      * stayed quiet for SHUTDOWN_QUIET_MS: an idle keep-alive client sends nothing) */
     uint64_t quiet_since = rt_now_ns();
-    for (int i = 0; s->d && i < SHUTDOWN_GRACE_MS; i++) {
-        const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        unsigned open = info ? info->num_connections : 0;
+    for (int i = 0; s->http && i < SHUTDOWN_GRACE_MS; i++) {
+        hs_stats hst;
+        hs_get_stats(s->http, &hst);
+        int open = hst.open;
         if (atomic_load(&s->n_active) > 0)
             quiet_since = rt_now_ns();
         else if (open == 0 || rt_now_ns() - quiet_since >= SHUTDOWN_QUIET_MS * 1000000ull)
             break;
         usleep(1000);
     }
-    if (s->d)
-        MHD_stop_daemon(s->d);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
-    s->d = NULL;
+    hs_free(s->http);
+    s->http = NULL;
     s->stopped = true;
 }
 

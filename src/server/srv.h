@@ -17,6 +17,9 @@
 #include "usher/serve.h"
 
 #define SRV_MAX_PROFILE_BATCH 64
+/* the status codes counted apart (srv_code_index); the last slot holds the others */
+#define SRV_CODE_LIST 200, 400, 404, 405, 408, 413, 414, 431, 500, 501, 503
+#define SRV_CODES 12
 #define SRV_LAT_BUCKETS 14 /* request latency histogram, seconds: 1 ms .. 10 s, then +Inf */
 
 /*
@@ -53,6 +56,11 @@ typedef struct srv_model {
     const char *plan_note;      /* e.g. "SLO below the measured batch-1 latency" */
     /* front-end counters (the runtime keeps the rest) */
     atomic_uint_fast64_t invalid;      /* refused before the runtime (bad request) */
+    /* inference requests answered without reaching the runtime (refused at the front end:
+     * malformed, not ready, shutting down, ...), by outcome: with the runtime's counters
+     * they make the model's ledger (srv_model_stats) */
+    atomic_uint_fast64_t fe_outcome[RT_OUTCOME_COUNT];
+    atomic_uint_fast64_t http_answers[SRV_CODES]; /* every answer on its routes, by code */
     atomic_uint_fast64_t slo_met;      /* successes answered within the SLO */
     atomic_uint_fast64_t lat_bucket[SRV_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us, lat_count;
@@ -64,11 +72,11 @@ struct usher_server {
     repo repo;
     srv_model *m;
     size_t n;
-    struct MHD_Daemon *d;
+    struct hs_server *http;     /* the HTTP layer (http.c) */
     int port;
     atomic_bool shutting_down;
-    atomic_int n_suspended;     /* connections waiting for the runtime's answer */
-    atomic_int n_active;        /* requests between their first byte and their completion */
+    atomic_int n_pending;       /* requests submitted to the runtime, not yet answered */
+    atomic_int n_active;        /* requests between their arrival and their end */
     bool stopped;
     pthread_rwlock_t rt_lock;   /* see srv_model */
     pthread_mutex_t reload_mu;  /* one plan change at a time */
@@ -77,7 +85,8 @@ struct usher_server {
     int gpus;                   /* CUDA devices usable here (0: the CPU path) */
     char gpu_why[160];          /* why none, when none */
     uint64_t started_ns;
-    atomic_uint_fast64_t http_requests, http_errors; /* every request; non-2xx answers */
+    atomic_uint_fast64_t http_requests, http_errors; /* every answer; non-2xx answers */
+    atomic_uint_fast64_t http_answers[SRV_CODES]; /* answers naming no served model, by code */
 };
 
 /* profile the models (a worker each, a few runs per batch size) and plan them
@@ -95,5 +104,8 @@ void srv_metrics(usher_server *s, us_buf *b);
 /* per-model statistics as JSON (GET /v2/models[/m]/stats) */
 void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b);
 srv_model *srv_find(usher_server *s, const char *name);
+/* the slot of a status code in the http_answers counters; its code (0: "other") */
+int srv_code_index(unsigned status);
+unsigned srv_code_of(int index);
 
 #endif
