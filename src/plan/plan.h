@@ -134,6 +134,7 @@ typedef struct plan_problem {
      * --interference off); a problem built by hand sets it before
      * plan_read_cluster / plan_problem_profile, which then fill dev and ir. */
     bool interference;
+    struct plan_queue_tab *queue_tab; /* the caps already solved (queue.c); NULL: none */
     uint32_t next_uid;        /* plan_cfg.uid of the next profile */
     uint32_t next_puid;       /* plan_cfg.puid of the next profile template entry */
     /* plan_problem_profile: estimate every (structure, SLO, precision) afresh
@@ -478,8 +479,11 @@ int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err);
 int plan_replan(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
                 plan_solution *s, usher_error *err);
 /* the same, the models' deficits met in `order` (NULL: index order) - on a
- * cluster too small, the first get their rate (USHER's fairness, usher.c) */
+ * cluster too small, the first get their rate (USHER's fairness, usher.c);
+ * keep_loads: the running replicas keep their loads until their model's turn,
+ * so that the models before it cannot slow them below what they carry */
 int plan_replan_order(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
-                      const uint32_t *order, plan_solution *s, usher_error *err);
+                      const uint32_t *order, bool keep_loads, plan_solution *s,
+                      usher_error *err);
 
 #endif

@@ -161,8 +161,8 @@ int plan_gpu_indices(const plan_solution *s, const plan_problem *p, uint32_t *id
  * GPU now lost is left out, its replicas counted (s->lost_*) and placed again
  * by step 3; a replica the rule refuses beside those before it (a running plan
  * made without the model) is left out: it restarts elsewhere */
-static int copy_running(const plan_problem *p, const plan_solution *old, plan_solution *s,
-                        usher_error *err)
+static int copy_running(const plan_problem *p, const plan_solution *old, bool keep_loads,
+                        plan_solution *s, usher_error *err)
 {
     uint32_t *idx = us_calloc(old->n ? old->n : 1, sizeof *idx);
     if (!idx || plan_gpu_indices(old, p, idx) < 0) {
@@ -185,9 +185,10 @@ static int copy_running(const plan_problem *p, const plan_solution *old, plan_so
         s->g[g].ident = idx[i] + 1;
         for (uint32_t r = 0; r < old->g[i].n; r++) {
             const plan_replica *rp = &old->g[i].r[r];
-            if (!plan_fits_with(s, p, (uint32_t)g, rp->model, rp->cfg, 0, -1, NULL))
+            double load = keep_loads ? rp->load : 0;
+            if (!plan_fits_with(s, p, (uint32_t)g, rp->model, rp->cfg, load, -1, NULL))
                 continue;
-            if (plan_add(s, p, (uint32_t)g, rp->model, rp->cfg, 0) < 0) {
+            if (plan_add(s, p, (uint32_t)g, rp->model, rp->cfg, load) < 0) {
                 us_free(idx);
                 return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
             }
@@ -460,13 +461,14 @@ static int count_gpu(const plan_problem *p, const plan_gpu *og, const plan_gpu *
 int plan_replan(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
                 plan_solution *s, usher_error *err)
 {
-    return plan_replan_order(p, old, max_moves, NULL, s, err);
+    return plan_replan_order(p, old, max_moves, NULL, false, s, err);
 }
 
 int plan_replan_order(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
-                      const uint32_t *order, plan_solution *s, usher_error *err)
+                      const uint32_t *order, bool keep_loads, plan_solution *s,
+                      usher_error *err)
 {
-    int rc = copy_running(p, old, s, err);
+    int rc = copy_running(p, old, keep_loads, s, err);
     for (uint32_t k = 0; rc == USHER_OK && k < p->n; k++)
         if (replan_model(p, s, order ? order[k] : k) < 0)
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");

@@ -1020,7 +1020,7 @@ static int fair_phase2(fair_run *f, const plan_solution *base, plan_solution *s,
     f->q->objective = PLAN_MAX_GOODPUT;
     if (plan_solution_init(s, f->q, "usher") < 0)
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
-    int rc = plan_replan_order(f->q, base, 0, f->order, s, err);
+    int rc = plan_replan_order(f->q, base, 0, f->order, true, s, err);
     s->moves = s->stopped = s->reconfigured = 0;
     s->lost_gpus = s->lost_replicas = 0;
     if (rc < 0)
@@ -1045,7 +1045,8 @@ static int fair_short(const fair_run *f, const plan_solution *s, usher_error *er
                                     f->floor[m], p->m[m].rate, s->served[m]);
     }
     return us_err_set(err, USHER_ERR_LIMIT,
-                      "%s: the cluster cannot serve every model's min_share: %s%s%s", p->cluster,
+                      "%s: the cluster cannot serve every model's min_share: %s%s%s",
+                      p->cluster[0] ? p->cluster : "cluster",
                       list, n > 8 ? " and more: " : "",
                       n > 8 ? "lower min_share or add GPUs" : "");
 }
@@ -1089,23 +1090,6 @@ static int fair_init(fair_run *f, const plan_problem *p)
     return plan_sort_desc(f->order, p->n, f->key);
 }
 
-/* the plan with floors f->floor: phase 1 (an error naming the models when it
- * cannot serve them, *short_ set), then phase 2 into s */
-static int fair_plan(fair_run *f, plan_solution *s, bool *short_, usher_error *err)
-{
-    plan_solution base;
-    int rc = fair_phase1(f, &base, err);
-    *short_ = false;
-    if (rc == USHER_OK && !fair_meets(f, &base)) {
-        *short_ = true;
-        rc = fair_short(f, &base, err);
-    }
-    if (rc == USHER_OK)
-        rc = fair_phase2(f, &base, s, err);
-    plan_solution_free(&base);
-    return rc;
-}
-
 /* t feasible: phase 1 at t serves every floor */
 static int fair_feasible(fair_run *f, double t, bool *ok, usher_error *err)
 {
@@ -1117,12 +1101,79 @@ static int fair_feasible(fair_run *f, double t, bool *ok, usher_error *err)
     return rc;
 }
 
+#define FAIR_FLOOR_PRIORITY 1000000 /* the floors' weight in fair_split */
+
+/* plain USHER on the models split in two - each floor a model of its own,
+ * weighted FAIR_FLOOR_PRIORITY, and the rest of the rate at the model's
+ * weight - so that its max-goodput pipeline serves the floors first; the
+ * plan with the halves joined again, into out */
+static int fair_split(fair_run *f, plan_solution *out, usher_error *err)
+{
+    const plan_problem *p = f->p;
+    uint32_t n = p->n;
+    plan_problem *q2 = us_malloc(sizeof *q2);
+    plan_model *m2 = us_calloc(2 * (size_t)n + 1, sizeof *m2);
+    plan_solution s2;
+    memset(&s2, 0, sizeof s2);
+    int rc = q2 && m2 ? USHER_OK : us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    if (rc == USHER_OK) {
+        *q2 = *p;
+        q2->m = m2;
+        q2->n = 2 * n;
+        q2->objective = PLAN_MAX_GOODPUT;
+        for (uint32_t m = 0; m < n; m++) {
+            m2[m] = m2[n + m] = p->m[m];
+            m2[m].rate = f->floor[m];
+            m2[m].priority = FAIR_FLOOR_PRIORITY;
+            m2[n + m].rate = fmax(0, p->m[m].rate - f->floor[m]);
+        }
+        if (plan_solution_init(&s2, q2, "usher") < 0)
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        else
+            rc = usher_plain(q2, &s2, err);
+    }
+    if (rc == USHER_OK && plan_solution_init(out, p, "usher") < 0)
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    if (rc == USHER_OK) {
+        /* the GPUs move over, each replica back to its model */
+        out->g = s2.g;
+        out->n = s2.n;
+        out->cap = s2.cap;
+        memcpy(out->used_type, s2.used_type, sizeof out->used_type);
+        s2.g = NULL;
+        s2.n = s2.cap = 0;
+        for (uint32_t i = 0; i < out->n; i++)
+            for (uint32_t r = 0; r < out->g[i].n; r++)
+                out->g[i].r[r].model %= n;
+        plan_account(out, p);
+    }
+    plan_solution_free(&s2);
+    us_free(m2);
+    us_free(q2);
+    return rc;
+}
+
+/* *best takes cand when it meets the floors and serves more weight (cand is
+ * freed either way); *have says whether *best holds a plan */
+static void fair_keep(fair_run *f, plan_solution *best, bool *have, plan_solution *cand)
+{
+    if (fair_meets(f, cand) &&
+        (!*have || fair_value(f->p, cand) > fair_value(f->p, best) * (1 + 1e-9))) {
+        if (*have)
+            plan_solution_free(best);
+        *best = *cand;
+        *have = true;
+        return;
+    }
+    plan_solution_free(cand);
+}
+
 static int usher_fair(const plan_problem *p, plan_solution *s, usher_error *err)
 {
     fair_run f;
     int rc = fair_init(&f, p) < 0 ? us_err_set(err, USHER_ERR_NOMEM, "out of memory") : USHER_OK;
     double t = 0;
-    bool ok = false, short_;
+    bool ok = false;
     if (rc == USHER_OK && p->objective == PLAN_MAX_MIN) {
         /* the largest t whose floors fit (min_share's alone first: t = 0) */
         if ((rc = fair_feasible(&f, 1, &ok, err)) == USHER_OK && ok)
@@ -1137,14 +1188,18 @@ static int usher_fair(const plan_problem *p, plan_solution *s, usher_error *err)
         if (!ok)
             t = lo;
     }
-    plan_solution grown, plain;
-    bool have_grown = false, have_plain = false;
+    /* phase 1: the floors; an error naming the models it cannot serve */
+    plan_solution base, plain, best, cand;
+    bool have_base = false, have_plain = false, have_best = false;
     if (rc == USHER_OK) {
         fair_floors(&f, t);
-        rc = fair_plan(&f, &grown, &short_, err);
-        have_grown = rc == USHER_OK;
+        rc = fair_phase1(&f, &base, err);
+        have_base = true;
+        if (rc == USHER_OK && !fair_meets(&f, &base))
+            rc = fair_short(&f, &base, err);
     }
-    /* plain USHER (max-goodput) when it meets the floors and serves more weight */
+    /* plain USHER (max-goodput): a candidate itself when it meets the floors,
+     * and its choices an order to grow the floors' plan in */
     if (rc == USHER_OK) {
         f.q->objective = PLAN_MAX_GOODPUT;
         for (uint32_t m = 0; m < p->n; m++)
@@ -1152,17 +1207,38 @@ static int usher_fair(const plan_problem *p, plan_solution *s, usher_error *err)
         if (plan_solution_init(&plain, f.q, "usher") < 0)
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
         else if ((have_plain = true, rc = usher_plain(f.q, &plain, err)) == USHER_OK &&
-                 fair_meets(&f, &plain) &&
-                 fair_value(p, &plain) > fair_value(p, &grown) * (1 + 1e-9)) {
-            plan_solution t2 = grown;
-            grown = plain;
-            plain = t2;
+                 plan_solution_clone(&plain, &cand) == USHER_OK)
+            fair_keep(&f, &best, &have_best, &cand);
+    }
+    /* plain USHER with the floors as models of their own */
+    if (rc == USHER_OK && (rc = fair_split(&f, &cand, err)) == USHER_OK)
+        fair_keep(&f, &best, &have_best, &cand);
+    /* phase 2: the floors' plan grown densest first, then in the order of
+     * what plain USHER served (weighted); the best that holds the floors */
+    for (int pass = 0; pass < 2 && rc == USHER_OK; pass++) {
+        if (pass == 1) {
+            for (uint32_t m = 0; m < p->n; m++) {
+                f.order[m] = m;
+                f.key[m] = plan_weight(&p->m[m]) * plain.served[m] / fmax(p->m[m].rate, 1e-9);
+            }
+            if (plan_sort_desc(f.order, p->n, f.key) < 0) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                break;
+            }
         }
+        if ((rc = fair_phase2(&f, &base, &cand, err)) == USHER_OK)
+            fair_keep(&f, &best, &have_best, &cand);
+    }
+    if (rc == USHER_OK && !have_best) { /* the floors' plan itself */
+        if (plan_solution_clone(&base, &best) < 0)
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        else
+            have_best = true, plan_account(&best, p);
     }
     if (rc == USHER_OK) {
         plan_solution_free(s);
-        *s = grown;
-        have_grown = false;
+        *s = best;
+        have_best = false;
         snprintf(s->policy, sizeof s->policy, "usher");
         if (p->objective == PLAN_MAX_MIN)
             snprintf(s->note, sizeof s->note,
@@ -1170,8 +1246,10 @@ static int usher_fair(const plan_problem *p, plan_solution *s, usher_error *err)
                      "weight (%g) of its rate",
                      t, f.wmax);
     }
-    if (have_grown)
-        plan_solution_free(&grown);
+    if (have_best)
+        plan_solution_free(&best);
+    if (have_base)
+        plan_solution_free(&base);
     if (have_plain)
         plan_solution_free(&plain);
     fair_free(&f);
