@@ -391,11 +391,55 @@ typedef struct alpa_ctx {
     const double *want; /* per model: rate still to place (0: not here) */
     int *cfg;           /* per model: its configuration here, -1 none */
     double *left;       /* per model: scratch */
-    bool *stuck;        /* per model: scratch */
 } alpa_ctx;
 
+/* a max-heap of ids by key[id], ties by the smaller id */
+typedef struct idheap {
+    uint32_t *id;
+    uint32_t n;
+    const double *key;
+} idheap;
+
+static bool ih_above(const idheap *h, uint32_t a, uint32_t b)
+{
+    return h->key[a] > h->key[b] || (h->key[a] == h->key[b] && a < b);
+}
+
+static void ih_push(idheap *h, uint32_t v)
+{
+    uint32_t i = h->n++;
+    while (i > 0 && ih_above(h, v, h->id[(i - 1) / 2])) {
+        h->id[i] = h->id[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->id[i] = v;
+}
+
+static uint32_t ih_pop(idheap *h)
+{
+    uint32_t top = h->id[0], v = h->id[--h->n], i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && ih_above(h, h->id[c + 1], h->id[c]))
+            c++;
+        if (!ih_above(h, h->id[c], v))
+            break;
+        h->id[i] = h->id[c];
+        i = c;
+    }
+    if (h->n)
+        h->id[i] = v;
+    return top;
+}
+
 /* the greedy placement on n GPUs (n / k groups): *gs (tg_free) and the
- * weighted goodput *w and goodput *sv it serves; 0 or USHER_ERR_NOMEM */
+ * weighted goodput *w and goodput *sv it serves; 0 or USHER_ERR_NOMEM.
+ * Each step: the model with the most rate unserved, into the group where it
+ * gains the most goodput - the one with the most idle time where it fits,
+ * as a group's gain grows with its idle time (heaps of both: the first
+ * fitting group from the top is the answer) */
 static int alpa_place(const alpa_ctx *a, int64_t n, tgroups *gs, double *w, double *sv)
 {
     const plan_problem *p = a->p;
@@ -403,39 +447,50 @@ static int alpa_place(const alpa_ctx *a, int64_t n, tgroups *gs, double *w, doub
     for (int64_t i = 0; i + a->k <= n; i += a->k)
         if (tg_new(gs, a->t, a->k) < 0)
             return USHER_ERR_NOMEM;
-    for (uint32_t m = 0; m < p->n; m++) {
-        a->left[m] = a->cfg[m] >= 0 ? a->want[m] : 0;
-        a->stuck[m] = false;
+    uint32_t ng = gs->n;
+    double *idle = us_calloc(ng ? ng : 1, sizeof *idle);
+    idheap gh = {.id = us_calloc(ng ? ng : 1, sizeof *gh.id), .key = idle};
+    idheap mh = {.id = us_calloc(p->n ? p->n : 1, sizeof *mh.id), .key = a->left};
+    uint32_t *held = us_calloc(ng ? ng : 1, sizeof *held);
+    int rc = idle && gh.id && mh.id && held ? USHER_OK : USHER_ERR_NOMEM;
+    for (uint32_t i = 0; rc == USHER_OK && i < ng; i++) {
+        idle[i] = gs->g[i].k;
+        ih_push(&gh, i);
     }
-    for (;;) {
-        int m = -1;
-        for (uint32_t i = 0; i < p->n; i++)
-            if (!a->stuck[i] && a->left[i] > 1e-9 && (m < 0 || a->left[i] > a->left[m]))
-                m = (int)i;
-        if (m < 0)
-            break;
+    for (uint32_t m = 0; rc == USHER_OK && m < p->n; m++) {
+        a->left[m] = a->cfg[m] >= 0 ? a->want[m] : 0;
+        if (a->left[m] > 1e-9)
+            ih_push(&mh, m);
+    }
+    while (rc == USHER_OK && mh.n) {
+        uint32_t m = ih_pop(&mh), nh = 0;
         const plan_cfg *c = &p->m[m].cfg[a->cfg[m]];
         int pick = -1;
-        double gain = 0;
-        for (uint32_t i = 0; i < gs->n; i++) {
-            const tgroup *g = &gs->g[i];
-            double gi = fmin(a->left[m], ((double)g->k - g->duty) * c->thr);
-            if (gi <= 1e-9 || !tg_fits(g, p, (uint32_t)m, c))
-                continue;
-            if (pick < 0 || gi > gain * (1 + 1e-12) ||
-                (gi >= gain * (1 - 1e-12) && g->duty / g->k < gs->g[pick].duty / gs->g[pick].k)) {
-                pick = (int)i;
-                gain = gi;
+        while (gh.n && idle[gh.id[0]] * c->thr > 1e-9) {
+            uint32_t g = ih_pop(&gh);
+            held[nh++] = g;
+            if (tg_fits(&gs->g[g], p, m, c)) {
+                pick = (int)g;
+                break;
             }
         }
-        if (pick < 0) {
-            a->stuck[m] = true;
-            continue;
+        if (pick >= 0) {
+            double gain = fmin(a->left[m], idle[pick] * c->thr);
+            rc = tg_add(&gs->g[pick], p, m, (uint32_t)a->cfg[m], gain);
+            idle[pick] = fmax(0, gs->g[pick].k - gs->g[pick].duty);
+            a->left[m] -= gain;
+            if (a->left[m] > 1e-9)
+                ih_push(&mh, m);
         }
-        if (tg_add(&gs->g[pick], p, (uint32_t)m, (uint32_t)a->cfg[m], gain) < 0)
-            return USHER_ERR_NOMEM;
-        a->left[m] -= gain;
+        for (uint32_t i = 0; i < nh; i++)
+            ih_push(&gh, held[i]);
     }
+    us_free(idle);
+    us_free(gh.id);
+    us_free(mh.id);
+    us_free(held);
+    if (rc < 0)
+        return rc;
     *w = *sv = 0;
     for (uint32_t m = 0; m < p->n; m++)
         if (a->cfg[m] >= 0) {
@@ -624,43 +679,70 @@ static int alpa_replicate(tgroups *gs, const plan_problem *p)
 }
 
 /* each model's load over its replicas so that the groups' utilisations even
- * out: repeatedly from its busiest group to its idlest */
-static void alpa_balance(tgroups *gs, const plan_problem *p)
+ * out: repeatedly from its busiest group to its idlest; 0 or USHER_ERR_NOMEM */
+static int alpa_balance(tgroups *gs, const plan_problem *p)
 {
+    /* per model, its replicas as (group, member): off[m] .. off[m + 1] */
+    uint32_t *off = us_calloc((size_t)p->n + 1, sizeof *off), total = 0;
+    if (!off)
+        return USHER_ERR_NOMEM;
+    for (uint32_t i = 0; i < gs->n; i++)
+        for (uint32_t r = 0; r < gs->g[i].n; r++)
+            off[gs->g[i].mb[r].model + 1]++;
+    for (uint32_t m = 0; m < p->n; m++)
+        off[m + 1] += off[m];
+    total = off[p->n];
+    uint32_t *at = us_calloc(total ? total : 1, 2 * sizeof *at);
+    uint32_t *fill = us_calloc(p->n ? p->n : 1, sizeof *fill);
+    if (!at || !fill) {
+        us_free(off);
+        us_free(at);
+        us_free(fill);
+        return USHER_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < gs->n; i++)
+        for (uint32_t r = 0; r < gs->g[i].n; r++) {
+            uint32_t m = gs->g[i].mb[r].model, k = off[m] + fill[m]++;
+            at[2 * k] = i;
+            at[2 * k + 1] = r;
+        }
     for (int round = 0; round < ALPA_BALANCE_ROUNDS; round++)
         for (uint32_t m = 0; m < p->n; m++) {
+            if (off[m + 1] - off[m] < 2)
+                continue;
             int hi = -1, lo = -1;
             uint32_t rhi = 0, rlo = 0;
-            for (uint32_t i = 0; i < gs->n; i++)
-                for (uint32_t r = 0; r < gs->g[i].n; r++) {
-                    if (gs->g[i].mb[r].model != m)
-                        continue;
-                    double u = gs->g[i].duty / gs->g[i].k;
-                    if (gs->g[i].mb[r].load > 1e-12 &&
-                        (hi < 0 || u > gs->g[hi].duty / gs->g[hi].k)) {
-                        hi = (int)i;
-                        rhi = r;
-                    }
-                    if (lo < 0 || u < gs->g[lo].duty / gs->g[lo].k) {
-                        lo = (int)i;
-                        rlo = r;
-                    }
+            for (uint32_t k = off[m]; k < off[m + 1]; k++) {
+                uint32_t i = at[2 * k], r = at[2 * k + 1];
+                double u = gs->g[i].duty / gs->g[i].k;
+                if (gs->g[i].mb[r].load > 1e-12 && (hi < 0 || u > gs->g[hi].duty / gs->g[hi].k)) {
+                    hi = (int)i;
+                    rhi = r;
                 }
+                if (lo < 0 || u < gs->g[lo].duty / gs->g[lo].k) {
+                    lo = (int)i;
+                    rlo = r;
+                }
+            }
             if (hi < 0 || lo < 0 || hi == lo)
                 continue;
-            tgroup *a = &gs->g[hi], *b = &gs->g[lo];
-            double ta = p->m[m].cfg[a->mb[rhi].cfg].thr, tb = p->m[m].cfg[b->mb[rlo].cfg].thr;
-            double gap = a->duty / a->k - b->duty / b->k;
+            tgroup *ga = &gs->g[hi], *gb = &gs->g[lo];
+            double ta = p->m[m].cfg[ga->mb[rhi].cfg].thr, tb = p->m[m].cfg[gb->mb[rlo].cfg].thr;
+            double gap = ga->duty / ga->k - gb->duty / gb->k;
             if (gap <= 1e-9)
                 continue;
             /* x moved: a's utilisation falls by x / (ta k_a), b's rises by x / (tb k_b) */
-            double x = gap / (1 / (ta * a->k) + 1 / (tb * b->k));
-            x = fmin(x, a->mb[rhi].load);
-            a->mb[rhi].load -= x;
-            a->duty -= x / ta;
-            b->mb[rlo].load += x;
-            b->duty += x / tb;
+            double x = gap / (1 / (ta * ga->k) + 1 / (tb * gb->k));
+            x = fmin(x, ga->mb[rhi].load);
+            ga->mb[rhi].load -= x;
+            ga->duty -= x / ta;
+            gb->mb[rlo].load += x;
+            gb->duty += x / tb;
         }
+    us_free(off);
+    us_free(at);
+    us_free(fill);
+    return USHER_OK;
 }
 
 /* the best (group size, batch limit) on type t for the rates a->want, up to
@@ -776,9 +858,8 @@ int plan_alpaserve(const plan_problem *p, plan_solution *s, usher_error *err)
     alpa_ctx a = {.p = p, .want = want};
     a.cfg = us_calloc(n, sizeof *a.cfg);
     a.left = us_calloc(n, sizeof *a.left);
-    a.stuck = us_calloc(n, sizeof *a.stuck);
     tgroups all = {0};
-    int rc = want && sub && a.cfg && a.left && a.stuck ? USHER_OK : USHER_ERR_NOMEM;
+    int rc = want && sub && a.cfg && a.left ? USHER_OK : USHER_ERR_NOMEM;
     int64_t left[PLAN_MAX_TYPES];
     types_left(p, s, left);
     bool used[PLAN_MAX_TYPES] = {0};
@@ -833,16 +914,15 @@ int plan_alpaserve(const plan_problem *p, plan_solution *s, usher_error *err)
     }
     if (rc == USHER_OK)
         rc = alpa_replicate(&all, p);
-    if (rc == USHER_OK) {
-        alpa_balance(&all, p);
+    if (rc == USHER_OK)
+        rc = alpa_balance(&all, p);
+    if (rc == USHER_OK)
         rc = tg_emit(&all, p, s);
-    }
     tg_free(&all);
     us_free(want);
     us_free(sub);
     us_free(a.cfg);
     us_free(a.left);
-    us_free(a.stuck);
     if (rc < 0)
         return us_err_set(err, rc, rc == USHER_ERR_NOMEM ? "out of memory"
                                                          : "alpaserve: groups past a type's limit");
@@ -1065,11 +1145,13 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
 
 /* where configuration i of model m would go under the policy's own rule: a
  * GPU holding one partition with room (gpulet: and its linear interference
- * model keeps both SLOs), else -1 for a new GPU, -2 if no GPU of its type is
- * left */
+ * model keeps both SLOs and the partner's load within its slowed
+ * throughput; *slow the newcomer's slowdown by that model), else -1 for a
+ * new GPU, -2 if no GPU of its type is left */
 static int spatial_where(const plan_problem *p, plan_solution *s, uint32_t m, uint32_t i,
-                         bool gpulet)
+                         bool gpulet, double *slow)
 {
+    *slow = 1;
     const plan_model *pm = &p->m[m];
     const plan_cfg *c = &pm->cfg[i];
     for (uint32_t k = 0; k < s->n; k++) {
@@ -1081,9 +1163,12 @@ static int spatial_where(const plan_problem *p, plan_solution *s, uint32_t m, ui
             const gpu_type *gt = p->t[c->type].g;
             double bwp = gt->mem_bw_gbs > 0 ? gt->mem_bw_gbs : 1;
             double f_me = 1 + 0.5 * o->bw_gbs / bwp, f_o = 1 + 0.5 * c->bw_gbs / bwp;
+            /* both SLOs, and the partner's load within its throughput slowed so */
             if (PLAN_SLO_FACTOR * c->lat_ms * f_me > pm->slo_ms ||
-                PLAN_SLO_FACTOR * o->lat_ms * f_o > p->m[g->r[0].model].slo_ms)
+                PLAN_SLO_FACTOR * o->lat_ms * f_o > p->m[g->r[0].model].slo_ms ||
+                g->r[0].load > o->thr / f_o * (1 + 1e-12))
                 continue;
+            *slow = f_me;
         }
         return (int)k;
     }
@@ -1095,8 +1180,9 @@ static int spatial_where(const plan_problem *p, plan_solution *s, uint32_t m, ui
  * for a rest smaller than that one serves, the smallest partition that serves
  * the rest (its elastic sizing of the last gpu-let). *gpu: where (-1: new) */
 static int spatial_pick(const plan_problem *p, plan_solution *s, uint32_t m, double rate,
-                        bool gpulet, int *gpu)
+                        bool gpulet, int *gpu, double *slow)
 {
+    double sl;
     const plan_model *pm = &p->m[m];
     int cfg = -1;
     double bv = 0;
@@ -1107,14 +1193,15 @@ static int spatial_pick(const plan_problem *p, plan_solution *s, uint32_t m, dou
         double v = c->thr / c->share / (p->t[c->type].price > 0 ? p->t[c->type].price : 1);
         if (v <= bv)
             continue;
-        int where = spatial_where(p, s, m, i, gpulet);
+        int where = spatial_where(p, s, m, i, gpulet, &sl);
         if (where < -1)
             continue;
         bv = v;
         cfg = (int)i;
         *gpu = where;
+        *slow = sl;
     }
-    if (!gpulet || cfg < 0 || pm->cfg[cfg].thr <= rate)
+    if (!gpulet || cfg < 0 || pm->cfg[cfg].thr / *slow <= rate)
         return cfg;
     int rest = -1;
     for (uint32_t i = 0; i < pm->n_cfg; i++) {
@@ -1123,14 +1210,19 @@ static int spatial_pick(const plan_problem *p, plan_solution *s, uint32_t m, dou
             continue;
         if (r && (c->share > r->share || (c->share == r->share && c->thr <= r->thr)))
             continue;
-        int where = spatial_where(p, s, m, i, gpulet);
-        if (where < -1)
+        int where = spatial_where(p, s, m, i, gpulet, &sl);
+        if (where >= 0 && c->thr / sl < rate && plan_type_left(s, p, c->type) > 0) {
+            where = -1; /* too slow beside that partner: a GPU of its own */
+            sl = 1;
+        }
+        if (where < -1 || c->thr / sl < rate)
             continue;
         rest = (int)i;
         *gpu = where;
+        *slow = sl;
     }
-    if (rest < 0) /* cannot happen: cfg itself serves the rest */
-        *gpu = spatial_where(p, s, m, (uint32_t)cfg, gpulet);
+    if (rest < 0) /* cfg itself serves the rest */
+        *gpu = spatial_where(p, s, m, (uint32_t)cfg, gpulet, slow);
     return rest >= 0 ? rest : cfg;
 }
 
@@ -1145,14 +1237,19 @@ static int spatial(const plan_problem *p, plan_solution *s, usher_error *err, bo
         double rate = pm->rate;
         while (rate > 1e-9) {
             int gpu = -1;
-            int cfg = spatial_pick(p, s, m, rate, gpulet, &gpu);
+            double slow = 1;
+            int cfg = spatial_pick(p, s, m, rate, gpulet, &gpu, &slow);
             if (cfg < 0)
                 break;
-            if (gpu < 0)
+            if (gpu < 0) {
                 gpu = plan_open(s, p, pm->cfg[cfg].type, -1);
+                slow = 1;
+            }
             if (gpu < 0)
                 break;
-            double load = rate < pm->cfg[cfg].thr ? rate : pm->cfg[cfg].thr;
+            /* gpulet loads a partition to its throughput as its own model slows it */
+            double cap = pm->cfg[cfg].thr / slow;
+            double load = rate < cap ? rate : cap;
             if ((rc = plan_add(s, p, (uint32_t)gpu, m, (uint32_t)cfg, load)) < 0)
                 return us_err_set(err, rc, "out of memory");
             rate -= load;
