@@ -2,9 +2,11 @@
 base model that share a frozen backbone, for `usher merge` (issue 15, docs/merge.md).
 
 What it does, with Debian's python3-torch (run with /usr/bin/python3):
-  1. builds a small CNN: backbone = 3 conv blocks (Conv 3x3, BatchNorm folded at
-     export, ReLU, MaxPool) over x[N,3,32,32] -> 64 x 4 x 4, then a head
-     Flatten -> Linear(1024, 64) -> ReLU -> Linear(64, 10);
+  1. builds a small network over x[N,3,32,32]: backbone = a conv stem (Conv 3x3
+     stride 4 to 16 channels, BatchNorm folded at export, ReLU), Flatten, and
+     three wide layers Linear(1024, 1024) with ReLU (about 12 MB of weights: at batch 1 its cost is reading them, as in the
+     encoders that fine-tuned variants share); head = Linear(1024, 64) -> ReLU ->
+     Linear(64, 10);
   2. pre-trains the whole model for a few real SGD steps on a synthetic task
      (class = which of 10 fixed random "prototype" images the input is a noisy
      copy of), seeded, so the backbone's weights are trained, not random;
@@ -36,15 +38,13 @@ os.makedirs(out, exist_ok=True)
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
-        layers = []
-        cin = 3
-        for cout in (32, 64, 64):
-            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
-                       nn.MaxPool2d(2)]
-            cin = cout
-        self.backbone = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.ReLU(),
-                                  nn.Linear(64, 10))
+        # backbone: a conv stem and three wide fully connected layers (~12 MB of float32
+        # weights, the part fine-tuning freezes); head: two small layers retrained per variant
+        self.backbone = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=4, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Flatten(), nn.Linear(16 * 8 * 8, 1024), nn.ReLU(),
+            nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(1024, 64), nn.ReLU(), nn.Linear(64, 10))
 
     def forward(self, x):
         return self.head(self.backbone(x))
@@ -65,7 +65,7 @@ def train(model, params, batch, steps, lr):
     loss_fn = nn.CrossEntropyLoss()
     first = last = None
     for _ in range(steps):
-        x, y = batch(64)
+        x, y = batch(32)
         opt.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
@@ -101,7 +101,7 @@ for i in range(n_var):
     for p in m.backbone.parameters():
         p.requires_grad_(False)
     torch.manual_seed(seed * 100 + i)
-    for layer in m.head:
+    for layer in m.head:  # a fresh head for each variant
         if isinstance(layer, nn.Linear):
             nn.init.kaiming_uniform_(layer.weight, a=5 ** 0.5)
             nn.init.uniform_(layer.bias, -0.05, 0.05)

@@ -65,6 +65,10 @@ typedef struct usher_merge_report {
     double build_seconds;          /* load + analysis + graph construction */
     bool verified;                 /* usher_merge_write verified it */
     double verify_max_rel_err;     /* worst max|merged - separate| / scale over outputs */
+    double measured_speedup;       /* verify: separate time / merged time, ORT CPU, 1 intra-op
+                                      thread, the verification inputs (0: not measured) */
+    bool stacked_dropped;          /* verify found the stacked form slower than the separate
+                                      models and wrote side-by-side instead (kind auto only) */
 } usher_merge_report;
 
 /*
@@ -84,7 +88,10 @@ int usher_merge_models(const char *const *paths, size_t n, const usher_merge_par
 /*
  * Write the merged model to path: a temporary file beside it is written,
  * verified on ONNX Runtime when params.verify, and renamed over path only if
- * it passed. On any failure path is untouched and no temporary file is left
+ * it passed. With params.verify and params.kind -1, a stacked merge that runs
+ * slower than the separate models on this machine's ONNX Runtime (CPU) is
+ * rebuilt side-by-side, verified again and written instead (the report says
+ * so: stacked_dropped, why). On any failure path is untouched and no temporary file is left
  * (USHER_ERR_INVALID when verification failed: err says "verification
  * failed" and names the output, the error and the allowed error).
  */

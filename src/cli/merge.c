@@ -192,8 +192,9 @@ int cli_merge(int argc, char **argv)
                r->n_nodes_matched, r->n_nodes_shared);
         printf("built in: %.3f s\n", r->build_seconds);
         if (r->verified)
-            printf("verified: on ONNX Runtime, worst max abs error %.3g x scale (allowed %g)\n",
-                   r->verify_max_rel_err, p.verify_tol);
+            printf("verified: on ONNX Runtime, worst max abs error %.3g x scale (allowed %g); "
+                   "merged run %.2fx the separate runs' speed (CPU, 1 thread)\n",
+                   r->verify_max_rel_err, p.verify_tol, r->measured_speedup);
         else
             printf("verified: no (run with --verify)\n");
     }

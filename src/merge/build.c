@@ -125,9 +125,10 @@ static bool attr_ints(bld *b, ir_node *n, uint32_t i, const char *name, const in
     return true;
 }
 
-/* an initializer of the merged main graph holding a copy of data */
-static ir_tensor *new_const(bld *b, const char *a, const char *c, int dtype, const int64_t *dims,
-                            int rank, const void *data, size_t nbytes)
+/* an initializer of the merged main graph with nbytes of its own (filled by the caller
+ * through *bytes_out) */
+static ir_tensor *new_const_blob(bld *b, const char *a, const char *c, int dtype,
+                                 const int64_t *dims, int rank, size_t nbytes, void **bytes_out)
 {
     ir_tensor *t = new_tensor(b, b->g, a, c);
     if (!t)
@@ -135,8 +136,6 @@ static ir_tensor *new_const(bld *b, const char *a, const char *c, int dtype, con
     void *blob = ir_model_alloc_blob(b->M, nbytes ? nbytes : 1);
     if (!blob)
         return NULL;
-    if (nbytes)
-        memcpy(blob, data, nbytes);
     t->flags |= IR_TF_CONST | IR_TF_INITIALIZER;
     t->dtype = dtype;
     t->has_decl_type = true;
@@ -148,6 +147,18 @@ static ir_tensor *new_const(bld *b, const char *a, const char *c, int dtype, con
     t->nbytes = nbytes;
     if (strcmp(a, "usher") != 0) /* shape vectors and indices of the merge are not weights */
         b->wbytes += nbytes;
+    *bytes_out = blob;
+    return t;
+}
+
+/* the same holding a copy of data */
+static ir_tensor *new_const(bld *b, const char *a, const char *c, int dtype, const int64_t *dims,
+                            int rank, const void *data, size_t nbytes)
+{
+    void *blob;
+    ir_tensor *t = new_const_blob(b, a, c, dtype, dims, rank, nbytes, &blob);
+    if (t && nbytes)
+        memcpy(blob, data, nbytes);
     return t;
 }
 
@@ -777,19 +788,15 @@ static ir_tensor *stack_const(bld *b, ir_node *a, uint32_t j, int rank)
     for (int i = 0; i < r; i++)
         dims[1 + rank - r + i] = c->decl.d[i].c;
     size_t nb = (size_t)c->nbytes, total = nb * K(b);
-    uint8_t *buf = us_malloc(total ? total : 1);
-    if (!buf)
-        return NULL;
     for (uint32_t k = 0; k < K(b); k++) {
         ir_tensor *ck = model_node(b, k, a)->in[j];
-        if (ck->nbytes != nb || !ck->data) {
-            us_free(buf);
+        if (ck->nbytes != nb || !ck->data)
             return NULL;
-        }
-        memcpy(buf + k * nb, ck->data, nb);
     }
-    ir_tensor *t = new_const(b, "stacked", c->name, c->dtype, dims, rank + 1, buf, total);
-    us_free(buf);
+    void *blob;
+    ir_tensor *t = new_const_blob(b, "stacked", c->name, c->dtype, dims, rank + 1, total, &blob);
+    for (uint32_t k = 0; t && k < K(b); k++)
+        memcpy((uint8_t *)blob + k * nb, model_node(b, k, a)->in[j]->data, nb);
     return t;
 }
 
@@ -985,8 +992,11 @@ static ir_tensor *gemm_weight(bld *b, ir_node *a)
     float alpha = al && al->type == IR_ATTR_FLOAT ? al->f : 1.0f;
     int64_t r0 = w->decl.d[0].c, r1 = w->decl.d[1].c, kd = tb ? r1 : r0, mm = tb ? r0 : r1;
     size_t per = (size_t)(kd * mm), total = per * K(b) * 4;
-    float *buf = us_malloc(total ? total : 1);
-    if (!buf)
+    int64_t dims[3] = {K(b), kd, mm};
+    void *blob;
+    ir_tensor *t = new_const_blob(b, "stacked", w->name, IR_DT_FLOAT, dims, 3, total, &blob);
+    float *buf = blob;
+    if (!t)
         return NULL;
     for (uint32_t k = 0; k < K(b); k++) {
         const uint8_t *src = model_node(b, k, a)->in[1]->data;
@@ -998,9 +1008,6 @@ static ir_tensor *gemm_weight(bld *b, ir_node *a)
                 dst[i * mm + j] = alpha * v;
             }
     }
-    int64_t dims[3] = {K(b), kd, mm};
-    ir_tensor *t = new_const(b, "stacked", w->name, IR_DT_FLOAT, dims, 3, buf, total);
-    us_free(buf);
     return t;
 }
 
@@ -1014,8 +1021,11 @@ static ir_tensor *gemm_bias(bld *b, ir_node *a, int64_t mm)
     const ir_attr *be = ir_node_attr(a, "beta");
     float beta = be && be->type == IR_ATTR_FLOAT ? be->f : 1.0f;
     size_t total = (size_t)mm * K(b) * 4;
-    float *buf = us_malloc(total ? total : 1);
-    if (!buf)
+    int64_t dims[3] = {K(b), 1, mm};
+    void *blob;
+    ir_tensor *t = new_const_blob(b, "stacked", c->name, IR_DT_FLOAT, dims, 3, total, &blob);
+    float *buf = blob;
+    if (!t)
         return NULL;
     for (uint32_t k = 0; k < K(b); k++) {
         const uint8_t *src = model_node(b, k, a)->in[2]->data;
@@ -1025,9 +1035,6 @@ static ir_tensor *gemm_bias(bld *b, ir_node *a, int64_t mm)
             buf[k * mm + j] = beta * v;
         }
     }
-    int64_t dims[3] = {K(b), 1, mm};
-    ir_tensor *t = new_const(b, "stacked", c->name, IR_DT_FLOAT, dims, 3, buf, total);
-    us_free(buf);
     return t;
 }
 

@@ -157,15 +157,18 @@ static void add_weight(usher_merge *m, uint32_t k, ir_tensor *t, int *rc)
         return; /* string constants: kept as they are, never shared */
     s->weight_bytes += t->nbytes;
     m->rep.n_weights++;
-    uint64_t h = ir_tensor_hash(t);
     merge_weight *found = NULL;
     bool exact = false;
-    /* earlier models only: a model's own repeated tensors stay its own */
+    /* earlier models only: a model's own repeated tensors stay its own. The IR's weight
+     * hash (XXH64 of every byte, cached in the tensor) is computed only for a candidate
+     * whose first bytes match: weights that differ are told apart by their first bytes,
+     * so merging models with all-different weights hashes nothing */
+    size_t head = t->nbytes < 64 ? (size_t)t->nbytes : 64;
     for (uint32_t i = 0; i < m->n_weights && !exact; i++) {
         merge_weight *w = &m->weights[i];
-        if (w->model == k || !same_decl(w->src, t))
+        if (w->model == k || !same_decl(w->src, t) || w->src->nbytes != t->nbytes)
             continue;
-        if (w->src->hash == h && w->src->nbytes == t->nbytes &&
+        if (memcmp(w->src->data, t->data, head) == 0 && ir_tensor_hash(w->src) == ir_tensor_hash(t) &&
             memcmp(w->src->data, t->data, (size_t)t->nbytes) == 0) {
             found = w;
             exact = true;
@@ -374,7 +377,7 @@ static double node_cost(const usher_merge *m, uint32_t k, const ir_node *a, cons
             continue;
         nw++;
         merge_weight *wx = s0->wmap[x->id], *wy = sk->wmap[y->id];
-        diff += !(wx && wx == wy) && !(x->hash == y->hash && same_decl(x, y));
+        diff += !(wx && wx == wy);
     }
     if (nw)
         c += 0.5 * diff / nw;
@@ -674,6 +677,33 @@ int usher_merge_write(usher_merge *m, const char *path, usher_error *err)
         unlink(tmp);
         goto out;
     }
+    if (m->p.verify && m->p.kind < 0 && m->rep.kind == USHER_MERGE_STACKED &&
+        m->rep.measured_speedup > 0 && m->rep.measured_speedup < 1.0) {
+        /* (b) must never be slower: keep the operators per model instead */
+        unlink(tmp);
+        double slow = m->rep.measured_speedup;
+        char was[sizeof m->why];
+        snprintf(was, sizeof was, "%s", m->why);
+        ir_model_free(m->merged);
+        m->merged = NULL;
+        m->p.kind = USHER_MERGE_SIDE_BY_SIDE;
+        rc = merge_build(m, err);
+        m->p.kind = -1;
+        if (rc < 0)
+            goto out;
+        size_t wl = strlen(m->why);
+        snprintf(m->why + wl, sizeof m->why - wl,
+                 " (stacked was built and verified but ran %.2fx the separate models' speed on "
+                 "ONNX Runtime here, so it was dropped: %.200s)",
+                 slow, was);
+        m->rep.stacked_dropped = true;
+        if ((rc = onnx_save_file(m->merged, tmp, &sp, err)) < 0)
+            goto out;
+        if ((rc = merge_verify(m, tmp, err)) < 0) {
+            unlink(tmp);
+            goto out;
+        }
+    }
     m->rep.verified = m->p.verify;
     if (rename(tmp, path) != 0) {
         rc = us_err_set(err, USHER_ERR_IO, "%s: cannot rename the merged model into place",
@@ -735,7 +765,7 @@ char *usher_merge_json(const usher_merge *m)
                   "\"weights_close\":%u,\"weight_rtol\":%g,\"nodes_matched\":%u,"
                   "\"nodes_shared\":%u,\"max_signature_distance\":%.4f,"
                   "\"build_seconds\":%.4f,\"verified\":%s,\"verify_max_rel_err\":%.3g,"
-                  "\"verify_tol\":%g}",
+                  "\"verify_tol\":%g,\"measured_speedup\":%.3f,\"stacked_dropped\":%s}",
                   (unsigned long long)r->weight_bytes_before,
                   (unsigned long long)r->weight_bytes_after,
                   (long long)r->weight_bytes_before - (long long)r->weight_bytes_after,
@@ -744,7 +774,7 @@ char *usher_merge_json(const usher_merge *m)
                   r->n_weights_identical, r->n_weights_close, m->p.weight_rtol,
                   r->n_nodes_matched, r->n_nodes_shared, r->max_signature_distance,
                   r->build_seconds, r->verified ? "true" : "false", r->verify_max_rel_err,
-                  m->p.verify_tol);
+                  m->p.verify_tol, r->measured_speedup, r->stacked_dropped ? "true" : "false");
     char *s = us_buf_ok(&b) ? us_strdup(us_buf_str(&b)) : NULL;
     us_buf_free(&b);
     return s;

@@ -12,11 +12,16 @@
  * largest |separate| of that output (an all-zero output must match exactly);
  * integer and boolean outputs must be equal. The first failure stops it
  * with the model, output, error and bound. Sessions run the CPU provider.
+ * After the last round the merged run is timed against the separate runs on
+ * those inputs (21 interleaved rounds after 3 warm-up ones, median of the
+ * per-round ratio): rep.measured_speedup, which usher_merge_write uses to
+ * drop a stacked merge that is slower here than the separate models.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/be.h"
 #include "core/alloc.h"
@@ -190,6 +195,45 @@ static void free_tensors(us_tensor *t, size_t n)
     }
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* the merged run against the separate runs on the same inputs, interleaved round by
+ * round: the median ratio separate / merged goes to rep.measured_speedup */
+static int time_runs(usher_merge *m, be_session *ms, us_tensor *min, size_t mn_in, us_tensor *mout,
+                     size_t mn_out, be_session **ss, us_tensor **in, size_t *nin, us_tensor **out,
+                     size_t *nout, usher_error *err)
+{
+    enum { WARM = 3, ROUNDS = 21 };
+    double ratio[ROUNDS];
+    struct timespec a, b, c;
+    int rc = USHER_OK;
+    for (int r = 0; r < WARM + ROUNDS && rc == USHER_OK; r++) {
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (uint32_t k = 0; k < m->n_src && rc == USHER_OK; k++) {
+            rc = be_run(ss[k], in[k], nin[k], out[k], err);
+            be_outputs_free(out[k], nout[k]);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (rc == USHER_OK)
+            rc = be_run(ms, min, mn_in, mout, err);
+        be_outputs_free(mout, mn_out);
+        clock_gettime(CLOCK_MONOTONIC, &c);
+        double ts = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+        double tm = (double)(c.tv_sec - b.tv_sec) + (double)(c.tv_nsec - b.tv_nsec) * 1e-9;
+        if (r >= WARM)
+            ratio[r - WARM] = tm > 0 ? ts / tm : 1;
+    }
+    if (rc < 0)
+        return us_err_prefix(err, rc, "verify: timing run");
+    qsort(ratio, ROUNDS, sizeof *ratio, cmp_d);
+    m->rep.measured_speedup = ratio[ROUNDS / 2];
+    return USHER_OK;
+}
+
 int merge_verify(usher_merge *m, const char *merged_path, usher_error *err)
 {
     be_options o = be_default_options();
@@ -284,10 +328,12 @@ int merge_verify(usher_merge *m, const char *merged_path, usher_error *err)
                     rc = compare(m, k, &out[k][j], &mout[i], err);
             }
         be_outputs_free(mout, mn_out);
-        for (uint32_t k = 0; k < K; k++) {
+        for (uint32_t k = 0; k < K; k++)
             be_outputs_free(out[k], nout[k]);
+        if (rc == USHER_OK && r == m->p.verify_runs - 1)
+            rc = time_runs(m, ms, min, mn_in, mout, mn_out, ss, in, nin, out, nout, err);
+        for (uint32_t k = 0; k < K; k++)
             free_tensors(in[k], nin[k]);
-        }
         if (rc < 0)
             goto done;
     }
