@@ -24,11 +24,13 @@ root=$(pwd)
 # report in a real headless browser and checks what it renders (the font so that the
 # plots' text has glyphs on a bare machine); protobuf-compiler, python3-protobuf and
 # python3-yaml: tests/test_export.sh parses the Triton configs usher export writes
-# against tests/triton_model_config.proto and reads its Kubernetes manifests
+# against tests/triton_model_config.proto and reads its Kubernetes manifests;
+# python3-torch and python3-torchvision: scripts/make_finetuned.py trains the fine-tuned
+# variants that tests/test_merge.sh and bench_merge merge
 APT_PKGS=(cmake ninja-build make gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev
           libmicrohttpd-dev libprotobuf-c-dev libonnx-dev python3 python3-onnx python3-numpy
           ca-certificates curl wrk procps chromium fonts-dejavu-core
-          protobuf-compiler python3-protobuf python3-yaml)
+          protobuf-compiler python3-protobuf python3-yaml python3-torch python3-torchvision)
 
 missing=()
 # npm may come from elsewhere (NodeSource); Debian's only when there is none
