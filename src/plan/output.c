@@ -155,7 +155,7 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
                 run->replan_from, s->moves, s->stopped + run->dropped, run->replicas_before);
     if (run && run->replanned && s->lost_gpus)
         fprintf(f, "lost: %u GPU%s of the running plan (lost, drained or gone from the "
-                   "cluster) held %u replicas, placed again\n",
+                   "cluster) held %u replicas; their load is placed again where there is room\n",
                 s->lost_gpus, s->lost_gpus == 1 ? "" : "s", s->lost_replicas);
     if (s->note[0])
         fprintf(f, "note: %s\n", s->note);
