@@ -13,7 +13,9 @@
  * Each policy's planning time is the median of RUNS runs
  * (env, default 3; 1 at 10,000 models). Plans are made with the interference
  * model (every replica meets its SLO beside the others); INTERFERENCE=off plans
- * as before it, for comparison; DUMP=N prints USHER's plan at N models.
+ * as before it, for comparison; QUEUE=off without the queueing cap (each replica
+ * loaded to its throughput back to back, as before issue 13); DUMP=N prints
+ * USHER's plan at N models.
  * Method: bench/README.md.
  */
 #include <math.h>
@@ -203,6 +205,7 @@ int main(int argc, char **argv)
         memset(&p, 0, sizeof p);
         p.objective = PLAN_MIN_COST;
         p.interference = interference();
+        p.queue_off = getenv("QUEUE") && strcmp(getenv("QUEUE"), "off") == 0;
         p.nt = 3;
         for (uint16_t t = 0; t < 3; t++)
             elastic_type(e, &p, t, types[t], 20000);

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "estimate/est.h"
 #include "plan/plan.h"
+#include "runtime/rt.h"
 #include "test.h"
 #include "usher/plan.h"
 
@@ -1136,6 +1137,274 @@ TEST(every_allocation_failure_is_clean)
     fixtures_free();
 }
 
+
+/* ---- the queueing model (queue.c) ------------------------------------------------- */
+
+/* M/D/1's exact waiting time, Erlang's formula: P(W <= t) = (1 - rho) sum_{k=0}^{floor(t/D)}
+ * (lambda (k D - t))^k / k! e^{-lambda (k D - t)} (long double: the alternating sum loses
+ * digits as t / D grows; used up to rho 0.8, t < 25 D) */
+static double md1_cdf(double rho, double d, double t)
+{
+    long double lam = rho / d, sum = 0;
+    for (int k = 0; k <= (int)floor(t / d); k++) {
+        long double x = lam * (k * d - t);
+        sum += powl(x, k) / tgammal(k + 1) * expl(-x);
+    }
+    return (double)((1 - rho) * sum);
+}
+
+/* M/D/1's exact p99 latency (wait + D) */
+static double md1_p99(double rho, double d)
+{
+    double lo = 0, hi = 40 * d;
+    for (int i = 0; i < 60; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (md1_cdf(rho, d, mid) >= 0.99)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return hi + d;
+}
+
+TEST(queue_model_against_md1)
+{
+    /* B = 1 is M/D/1. The model's p99 is within a fifth of a batch of the exact one, and
+     * at the cap (which lets PLAN_QUEUE_TAIL miss) the exact share within the SLO is
+     * >= 99% */
+    const double d = 10;
+    double worst = 0, worst_att = 1;
+    for (double rho = 0.05; rho <= 0.801; rho += 0.05) {
+        double exact = md1_p99(rho, d), pred = plan_queue_p99(1, d, d, rho / d * 1e3, 1);
+        if (getenv("PLAN_QUEUE"))
+            printf("  rho %.2f: exact p99 %.2f ms, model %.2f ms\n", rho, exact, pred);
+        if (fabs(pred - exact) > 0.25 * d)
+            FAIL_("rho %.2f: the model's p99 %.3f ms, M/D/1's exact %.3f ms", rho, pred, exact);
+        worst = fmax(worst, fabs(pred - exact));
+    }
+    for (double slo = 1.2 * d; slo <= 12 * d; slo += 0.3 * d) {
+        double r = plan_queue_rate(1, d, d, slo, 1), rho = r * d / 1e3;
+        ASSERT(r > 0 && rho < 1);
+        if (rho > 0.8)
+            continue; /* Erlang's sum loses its digits past here */
+        double att = md1_cdf(rho, d, slo - d);
+        if (att < 0.99)
+            FAIL_("SLO %.1f ms: the cap %.2f req/s (rho %.3f) meets it for %.3f%% in M/D/1",
+                  slo, r, rho, 100 * att);
+        worst_att = fmin(worst_att, att);
+        ASSERT(plan_queue_p99(1, d, d, r, 1) <= slo * (1 + 1e-9)); /* the cap's p99 within */
+    }
+    printf("  M/D/1 (B = 1), rho 0.05-0.8: the model's p99 within %.2f batch latencies of the "
+           "exact one; at the cap (SLO 1.2-12 batches) the exact attainment >= %.2f%%\n",
+           worst / d, 100 * worst_att);
+    /* monotone in the rate and in the arrivals' cv; infinite at full load */
+    ASSERT(plan_queue_p99(8, 10, 4, 700, 1) > plan_queue_p99(8, 10, 4, 600, 1));
+    ASSERT(plan_queue_p99(8, 10, 4, 600, 2) > plan_queue_p99(8, 10, 4, 600, 1));
+    ASSERT(plan_queue_p99(8, 10, 4, 600, 0.5) < plan_queue_p99(8, 10, 4, 600, 1));
+    ASSERT(isinf(plan_queue_p99(8, 10, 4, 800, 1)));
+    ASSERT(plan_queue_rate(8, 10, 4, 9, 1) == 0); /* a batch longer than the SLO */
+    ASSERT(plan_queue_rate(8, 10, 4, 1e9, 1) <= 800);
+    ASSERT(plan_queue_rate(8, 10, 4, 40, 2) < plan_queue_rate(8, 10, 4, 40, 1));
+}
+
+/* the runtime's batcher and admission on one replica, fed Poisson arrivals on a virtual
+ * clock as the simulator (src/sim/engine.c) drives them: lat[1..b] ns per batch size. The
+ * share of n requests answered within slo_ms (rejected, expired and late ones count
+ * against it) */
+static double batcher_attainment(int b, const uint64_t *lat, double rate, double slo_ms,
+                                 uint64_t seed, int n)
+{
+    const uint64_t NEVER = UINT64_MAX, slo = (uint64_t)(slo_ms * 1e6);
+    uint64_t *arr = us_calloc((size_t)n, sizeof *arr), *dl = us_calloc((size_t)n, sizeof *dl);
+    uint64_t *mem = us_calloc((size_t)b, sizeof *mem), *ones_dl = NULL;
+    int64_t *ones = us_calloc((size_t)n, sizeof *ones);
+    (void)ones_dl;
+    if (!arr || !dl || !mem || !ones) {
+        us_free(arr), us_free(dl), us_free(mem), us_free(ones);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        ones[i] = 1;
+    rt_admit adm;
+    rt_admit_init(&adm);
+    size_t cap = rt_admit_capacity(b, lat[b], slo, 1);
+    double row_ns = (double)lat[b] / b;
+    uint64_t rs = seed * 0x9E3779B97F4A7C15ULL + 7, now = 0, t_arr = 0, t_end = NEVER,
+             t_wake = NEVER, t0 = 0;
+    size_t head = 0, tail = 0;
+    int k_run = 0, arrived = 0;
+    long good = 0, rejected = 0, expired = 0, batches = 0, rows = 0;
+    bool busy = false;
+#define U01() ((double)((rs = rs * 6364136223846793005ULL + 1442695040888963407ULL) >> 11) / 9007199254740992.0)
+    t_arr = (uint64_t)(-log(1 - U01()) / rate * 1e9);
+    for (;;) {
+        bool more = arrived < n;
+        if (!more && !busy && head == tail)
+            break;
+        uint64_t t = more ? t_arr : NEVER;
+        int ev = 0; /* 0 arrival, 1 end, 2 wake */
+        if (t_end < t || (t_end == t && busy)) {
+            t = t_end;
+            ev = 1;
+        }
+        if (t_wake < t) {
+            t = t_wake;
+            ev = 2;
+        }
+        if (t == NEVER)
+            break; /* nothing can happen: queued requests wait for nothing (cannot be) */
+        now = t;
+        bool decide = false;
+        if (ev == 1) {
+            for (int j = 0; j < k_run; j++)
+                good += now - mem[j] <= slo;
+            rt_admit_note_run(&adm, 1.0, now);
+            busy = false;
+            t_end = NEVER;
+            decide = true;
+        } else if (ev == 2) {
+            t_wake = NEVER;
+            decide = true;
+        } else {
+            arrived++;
+            t_arr = now + (uint64_t)(-log(1 - U01()) / rate * 1e9);
+            size_t ql = tail - head;
+            if (ql < cap) {
+                rt_admit_refresh(&adm, now);
+                double sc = adm.scale;
+                uint64_t left = busy && t_end > now ? t_end - now : 0;
+                uint64_t ahead = rt_admit_work_ahead((double)ql, row_ns * sc, (double)left, 1);
+                uint64_t own = rt_batch_latency_scaled(lat, 1, 1, sc, 1.0);
+                rt_admit_query q = {.now = now, .deadline_ns = now + slo, .ahead = ahead,
+                                    .own = own, .idle = ql == 0 && !busy};
+                rt_admit_verdict v = rt_admit_decide(&adm, &q);
+                if (v == RT_ADMIT_YES || v == RT_ADMIT_PROBE) {
+                    rt_admit_note_arrival(&adm, now, 1);
+                    arr[tail] = now;
+                    dl[tail++] = now + slo;
+                    decide = true;
+                } else {
+                    rejected++;
+                }
+            } else {
+                rejected++;
+            }
+        }
+        while (decide && !busy && tail > head) {
+            rt_admit_refresh(&adm, now);
+            size_t ql = tail - head, vn = ql < (size_t)b + 64 ? ql : (size_t)b + 64;
+            rt_batch_view v = {.now_ns = now, .max_batch = b, .latency_ns = lat, .rows = ones,
+                               .deadline_ns = dl + head, .arrival_ns = arr + head, .n = vn,
+                               .blocked = vn < ql, .latency_scale = adm.scale,
+                               .arrival_rate = rt_admit_rate(&adm, now), .replicas = 1};
+            rt_batch_decision d;
+            rt_batch_decide(&v, &d);
+            if (d.expire) {
+                head += d.expire;
+                expired += (long)d.expire;
+                continue;
+            }
+            if (d.take) {
+                k_run = (int)d.take;
+                batches++;
+                rows += k_run;
+                for (int j = 0; j < k_run; j++)
+                    mem[j] = arr[head + (size_t)j];
+                head += d.take;
+                busy = true;
+                t0 = now;
+                t_end = now + lat[k_run];
+                break;
+            }
+            if (d.wake_ns != NEVER && (t_wake == NEVER || d.wake_ns < t_wake))
+                t_wake = d.wake_ns;
+            break;
+        }
+    }
+#undef U01
+    (void)t0;
+    if (getenv("PLAN_QUEUE_HARNESS"))
+        printf("    rate %.1f: %d requests, %ld good, %ld rejected, %ld expired, %ld late; "
+               "mean batch %.1f\n", rate, n, good, rejected, expired,
+               n - good - rejected - expired, batches ? (double)rows / batches : 0);
+    us_free(arr), us_free(dl), us_free(mem), us_free(ones);
+    return (double)good / n;
+}
+
+/* batch latency table in ns for b = 1..B: affine from l1 to lb ms, or convex (flat, then
+ * linear) */
+static void lat_table(uint64_t *lat, int b, double l1, double lb, bool convex)
+{
+    for (int k = 1; k <= b; k++) {
+        double x = b > 1 ? (double)(k - 1) / (b - 1) : 1;
+        double ms = convex ? fmax(l1, lb * k / b) : l1 + (lb - l1) * x;
+        lat[k] = (uint64_t)(ms * 1e6);
+    }
+}
+
+TEST(queue_model_against_the_batcher)
+{
+    /* at the model's cap the runtime's batcher meets the SLO for >= 99% of Poisson
+     * requests; and the cap is not far below the highest rate that does */
+    static uint64_t lat[129];
+    if (getenv("PLAN_QUEUE_PROBE")) { /* debugging: B,L1/D,SLO/D,shape: attainment by load */
+        int pb = 1, sh = 0;
+        double a1 = 1, x1 = 4;
+        sscanf(getenv("PLAN_QUEUE_PROBE"), "%d,%lf,%lf,%d", &pb, &a1, &x1, &sh);
+        lat_table(lat, pb, 10 * a1, 10, sh == 2);
+        for (double r = 0.80; r <= 1.0; r += 0.02)
+            for (uint64_t sd = 1; sd <= 3; sd++)
+                printf("  load %.2f seed %llu: %.4f\n", r, (unsigned long long)sd,
+                       batcher_attainment(pb, lat, r * pb / 10 * 1e3, 10 * x1, sd, 40000));
+        return;
+    }
+    int cases = 0, bad = 0;
+    double sum_ratio = 0, min_att = 1;
+    for (int b = 1; b <= 128; b *= 2)
+        for (int shape = 0; shape < 3; shape++)
+            for (double x = 2; x <= 8.01; x *= 2) { /* SLO / D */
+                double d = 10, l1 = shape == 0 ? d : shape == 1 ? d * 0.3 : d * 0.6;
+                if (b == 1 && shape > 0)
+                    continue;
+                lat_table(lat, b, l1, d, shape == 2);
+                /* as plan_queue_thr caps it */
+                double slo = x * d,
+                       cap = fmin(plan_queue_rate(b, d, l1, slo / PLAN_QUEUE_KEEP, 1),
+                                  PLAN_QUEUE_RHO_MAX * b / d * 1e3);
+                ASSERT(cap > 0 && cap < b / d * 1e3);
+                double att = batcher_attainment(b, lat, cap, slo, (uint64_t)(b * 10 + shape), 40000);
+                ASSERT(att >= 0);
+                /* the highest rate the batcher holds at 99%, by bisection (coarse) */
+                double lo = cap, hi = b / d * 1e3;
+                for (int i = 0; i < 8 && getenv("PLAN_QUEUE_HOLDS"); i++) {
+                    double mid = 0.5 * (lo + hi);
+                    if (batcher_attainment(b, lat, mid, slo, (uint64_t)(b * 10 + shape), 40000) >= 0.99)
+                        lo = mid;
+                    else
+                        hi = mid;
+                }
+                if (getenv("PLAN_QUEUE"))
+                    printf("  B %3d L1/D %.1f %s SLO/D %.0f: cap %.1f req/s (%.0f%% of full), "
+                           "attainment %.4f; the batcher holds 99%% to %.1f req/s\n",
+                           b, l1 / d, shape == 2 ? "convex" : "affine", x, cap,
+                           100 * cap * d / 1e3 / b, att, lo);
+                if (att < 0.99) {
+                    fprintf(stderr, "  B %d, L1 %.1f ms, D %.0f ms, SLO %.0f ms: at the model's cap "
+                            "%.1f req/s (%.0f%% of full) the batcher meets the SLO for %.2f%% only\n",
+                            b, l1, d, slo, cap, 100 * cap * d / 1e3 / b, 100 * att);
+                    bad++;
+                }
+                min_att = fmin(min_att, att);
+                sum_ratio += cap / lo;
+                cases++;
+            }
+    printf("  %d cases (B 1-128, SLO 2-8 x D): at the cap the batcher meets the SLO for >= "
+           "%.2f%%; the cap is %.0f%% of the highest rate the batcher holds at 99%% on "
+           "average\n",
+           cases, 100 * min_att, 100 * sum_ratio / cases);
+    ASSERT_EQ_INT(bad, 0);
+}
+
 TEST_MAIN(TEST_ENTRY(input_errors_name_file_line_and_field),
           TEST_ENTRY(fixed_cluster_too_small_reports_unserved),
           TEST_ENTRY(plan_json_round_trip_and_replan), TEST_ENTRY(json_output_shape),
@@ -1145,4 +1414,5 @@ TEST_MAIN(TEST_ENTRY(input_errors_name_file_line_and_field),
           TEST_ENTRY(shared_profiles_plan_as_direct), TEST_ENTRY(huge_rate_plans_in_bounded_work),
           TEST_ENTRY(interference_safe_plans), TEST_ENTRY(classification_uses_dram_bandwidth),
           TEST_ENTRY(interference_input_errors),
-          TEST_ENTRY(every_allocation_failure_is_clean))
+          TEST_ENTRY(every_allocation_failure_is_clean), TEST_ENTRY(queue_model_against_md1),
+          TEST_ENTRY(queue_model_against_the_batcher))

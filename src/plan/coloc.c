@@ -12,7 +12,10 @@
  *   (plan_problem.interference), the model's prediction over all the GPU's
  *   replicas running back to back (if_predict, the default model):
  *   latency   PLAN_SLO_FACTOR x co-located latency <= the model's SLO
- *   load      planned load <= co-located throughput
+ *   load      planned load <= co-located throughput: the highest arrival
+ *             rate whose predicted p99 latency (queueing, batching and the
+ *             co-located compute) meets the SLO (queue.c), below the
+ *             throughput back to back
  *   DRAM      sum(busy x DRAM utilisation) <= 1, busy from the prediction
  *
  * Adding a replica never speeds the others up (the model is monotone), so a
@@ -238,7 +241,9 @@ static plan_verdict model_verdict(const plan_problem *p, uint16_t t, const plan_
     for (uint32_t k = 0; k < n; k++) {
         const plan_cfg *c = x[k].c;
         const plan_replica *rp = &r[x[k].i];
-        double thr = (double)c->batch / (lat[k] / 1e3);
+        /* the load it may carry there: its p99 under random arrivals within the
+         * SLO (queue.c) */
+        double thr = plan_queue_thr(p, &p->m[rp->model], c, lat[k]);
         if (res)
             res[x[k].i] = (if_result){.latency_ms = lat[k],
                                       .slowdown = lat[k] / c->ir.latency_ms,

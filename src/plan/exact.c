@@ -130,7 +130,7 @@ static double level_thr(const exact_ip *e, uint32_t m, const plan_cfg *c, int l)
     double lat = r->latency_ms - r->gpu_ms + r->gpu_ms * F;
     if (PLAN_SLO_FACTOR * lat > p->m[m].slo_ms)
         return 0;
-    return (double)c->batch / (lat / 1e3);
+    return plan_queue_thr(p, &p->m[m], c, lat); /* the queueing cap at that latency */
 }
 
 static void exact_free(exact_ip *e)

@@ -397,7 +397,8 @@ static int model_fields(us_yaml_doc *d, const us_yaml_node *m, size_t i, plan_pr
                         us_map *names, us_map *groups, int *next_group, usher_error *err)
 {
     static const char *const entry[] = {"name", "model", "rate", "slo_ms", "priority",
-                                        "precision", "group", "min_share", NULL};
+                                        "precision", "group", "min_share", "arrival_cv",
+                                        NULL};
     const char *path = us_yaml_label(d);
     plan_model *pm = &p->m[i];
     int rc;
@@ -440,6 +441,10 @@ static int model_fields(us_yaml_doc *d, const us_yaml_node *m, size_t i, plan_pr
     pm->priority = (int)prio;
     snprintf(f, sizeof f, "%s.min_share", fp);
     if ((rc = us_yaml_get_f64(d, m, "min_share", f, 0, 1, &pm->min_share, 0, false, err)) < 0)
+        return rc;
+    snprintf(f, sizeof f, "%s.arrival_cv", fp); /* absent: Poisson (queue.c) */
+    if ((rc = us_yaml_get_f64(d, m, "arrival_cv", f, 0.01, 10, &pm->arrival_cv, 0, false, err)) <
+        0)
         return rc;
     snprintf(f, sizeof f, "%s.precision", fp);
     if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)

@@ -58,8 +58,12 @@ static void file_gpus(const plan_solution *s, const plan_problem *p, const uint3
                                 .memory_mb = c->mreq_mb,
                                 .latency_ms = c->lat_ms,
                                 .latency_colocated_ms = co && isfinite(rp->lat_co) ? rp->lat_co : 0,
-                                .throughput_colocated = co ? rp->thr_co : 0,
-                                .throughput = c->thr,
+                                .throughput_colocated =
+                                    co && isfinite(rp->lat_co) && rp->lat_co > 0
+                                        ? c->batch / rp->lat_co * 1e3
+                                        : 0,
+                                .throughput = c->thr_nom,
+                                .latency_p99_ms = plan_queue_replica_p99(s, p, rp),
                                 .load = rp->load,
                                 .group = pm->group};
         }
@@ -166,8 +170,12 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
         fprintf(f, "interference: time-sliced, one batch at a time (latencies alone)\n");
     else
         fprintf(f, "interference: latency alone and beside the GPU's other replicas (model "
-                   "'%s'); load of the throughput beside them\n",
+                   "'%s'); load of its cap beside them\n",
                 if_model_default()->name);
+    fprintf(f, "queueing: %s\n",
+            p->queue_off ? "off (loads up to the throughput back to back)"
+                         : "each load within the rate whose predicted p99 (queueing, batching, "
+                           "compute) meets the SLO");
     fprintf(f, "\n%-4s %-16s %-12s %8s %7s %8s\n", "GPU", "type", "node", "compute", "memory",
             "$/h");
     for (uint32_t i = 0; i < s->n; i++) {
@@ -182,9 +190,9 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
             if (co)
                 snprintf(beside, sizeof beside, " %8.2f", rp->lat_co);
             fprintf(f, "       %-24s batch %3d  share %3.0f%%  %7.0f MB  %7.2f%s ms  %8.1f of %8.1f "
-                       "req/s\n",
+                       "req/s  p99 %.4g ms\n",
                     p->m[rp->model].name, c->batch, c->share, c->mreq_mb, c->lat_ms, beside,
-                    rp->load, co ? rp->thr_co : c->thr);
+                    rp->load, co ? rp->thr_co : c->thr, plan_queue_replica_p99(s, p, rp));
         }
     }
     fprintf(f, "\n%-24s %10s %8s %10s %10s\n", "model", "rate", "slo_ms", "goodput", "unserved");

@@ -143,7 +143,11 @@ static int tpl_build(const plan_problem *p, usher_estimator *e, usher_model *mod
                                 .mreq = pr.mreq_pct,
                                 .mreq_mb = pr.mreq_mb,
                                 .thr = pr.throughput,
+                                .thr_nom = pr.throughput,
                                 .lat_ms = pr.latency_ms,
+                                .lat1_ms = bi == 0 ? pr.latency_ms
+                                                   : T->x[T->n - 1 - bi * (100 / PLAN_SHARE_STEP)]
+                                                         .c.lat_ms,
                                 .power_w = pr.avg_power_w,
                                 .bw_gbs = pr.bandwidth_gbs};
                 y->alone_ok = true;
@@ -221,6 +225,11 @@ static int tpl_filter(plan_problem *p, usher_estimator *e, usher_model *model, c
             c[n].puid = T->puid0 + i + 1;
             if (p->interference)
                 c[n].alone_only = plan_coloc_alone_only(&c[n], m->slo_ms);
+            /* the load it may carry under random arrivals (queue.c): alone, and
+             * beside replicas like it */
+            c[n].thr = plan_queue_thr(p, m, &c[n], c[n].lat_ms);
+            if (p->interference)
+                c[n].thr_full = plan_queue_thr(p, m, &c[n], c[n].lat_full);
             n++;
         }
         if (T->est_rc < 0 && T->est_type == t) {
@@ -255,12 +264,13 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     }
     if (p->interference)
         plan_memo_init(p);
+    plan_queue_init(p);
     /* models that share a file, an SLO and a precision share their candidates;
      * those that share a file and a precision share a template */
     us_map same, tpls;
     us_map_init(&same);
     us_map_init(&tpls);
-    char (*keys)[64] = us_calloc(p->n ? p->n : 1, sizeof *keys);
+    char (*keys)[96] = us_calloc(p->n ? p->n : 1, sizeof *keys);
     char (*tkeys)[40] = us_calloc(p->n ? p->n : 1, sizeof *tkeys);
     tpl *T = us_calloc(p->n ? p->n : 1, sizeof *T); /* by first model of its structure */
     uint32_t *tof = us_calloc(p->n ? p->n : 1, sizeof *tof);
@@ -282,7 +292,8 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     }
     for (uint32_t i = 0; i < p->n && rc == USHER_OK; i++) {
         plan_model *m = &p->m[i];
-        snprintf(keys[i], sizeof keys[i], "%p/%a/%d", (void *)models[i], m->slo_ms, m->precision);
+        snprintf(keys[i], sizeof keys[i], "%p/%a/%a/%d", (void *)models[i], m->slo_ms,
+                 m->arrival_cv, m->precision);
         void *prev = NULL;
         if (us_map_put(&same, keys[i], (void *)(uintptr_t)(i + 1), &prev) < 0) {
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
@@ -456,6 +467,7 @@ void plan_problem_free(plan_problem *p)
     p->m = NULL;
     p->n = 0;
     plan_memo_free(p);
+    plan_queue_free(p);
 }
 
 int plan_solution_init(plan_solution *s, const plan_problem *p, const char *policy)
@@ -729,7 +741,7 @@ double plan_gpu_power(const plan_solution *s, const plan_problem *p, uint32_t i)
     double idle = ty->tdp_w * ty->idle_frac, power = idle;
     for (uint32_t r = 0; r < g->n; r++) {
         const plan_cfg *c = &p->m[g->r[r].model].cfg[g->r[r].cfg];
-        double util = c->thr > 0 ? g->r[r].load / c->thr : 0;
+        double util = c->thr_nom > 0 ? g->r[r].load / c->thr_nom : 0;
         double dyn = c->power_w - idle * c->share / 100;
         power += util * (dyn > 0 ? dyn : 0);
     }

@@ -104,6 +104,7 @@ static int replica_doc(const us_yaml_doc *d, const us_yaml_node *n, const char *
         (rc = num(d, n, rp, "latency_colocated_ms", &r->latency_colocated_ms, err)) < 0 ||
         (rc = num(d, n, rp, "throughput", &r->throughput, err)) < 0 ||
         (rc = num(d, n, rp, "throughput_colocated", &r->throughput_colocated, err)) < 0 ||
+        (rc = num(d, n, rp, "latency_p99_ms", &r->latency_p99_ms, err)) < 0 ||
         (rc = num(d, n, rp, "load", &r->load, err)) < 0 ||
         (rc = str(d, n, rp, "group", false, &r->group, err)) < 0)
         return rc;
@@ -394,6 +395,8 @@ static void write_gpu(us_json *j, uint32_t i, const pf_gpu *g)
         wnum(j, "throughput", rp->throughput);
         if (rp->throughput_colocated > 0)
             wnum(j, "throughput_colocated", rp->throughput_colocated);
+        if (rp->latency_p99_ms > 0 && rp->latency_p99_ms <= PF_MAX_NUMBER)
+            wnum(j, "latency_p99_ms", rp->latency_p99_ms);
         wnum(j, "load", rp->load);
         wstr(j, "group", rp->group);
         us_json_obj_end(j);

@@ -62,6 +62,9 @@ typedef struct pf_replica {
     /* predicted beside the GPU's other replicas (docs/interference.md); 0: not
      * given (plans written before the interference model) */
     double latency_colocated_ms, throughput_colocated;
+    /* the planner's predicted p99 latency at its load under the workload's
+     * arrivals, ms (queueing + batching + compute; docs/plan-json.md); 0: not given */
+    double latency_p99_ms;
     const char *group;  /* NULL: none */
     size_t line;        /* reader: where it is (for the callers' messages) */
 } pf_replica;

@@ -78,7 +78,7 @@ static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *
                  usher_error *err)
 {
     static const char *const keys[] = {"name", "model", "rate", "slo_ms", "priority",
-                                       "precision", "group", NULL};
+                                       "precision", "group", "arrival_cv", NULL};
     sim_workload_model *x = &w->m[i];
     char fp[64], f[96];
     int rc;

@@ -1,0 +1,272 @@
+/*
+ * queue.c - how much load a replica may carry under random arrivals (layer
+ * 6): the queueing model behind every replica's load cap. Issue 13;
+ * docs/internals/plan.md, "Queueing".
+ *
+ * Why. A replica running batches of up to B requests, each batch taking
+ * D = L(B) ms, sustains B / D requests/s, and the old rule (2 x D <= SLO)
+ * let a plan load it that far. Requests do not arrive evenly: near that
+ * load the queue of a Poisson stream grows without bound and most requests
+ * miss. The planner must leave headroom, and how much depends on B, D, the
+ * SLO and how bursty the arrivals are.
+ *
+ * The server (src/runtime/batch.c) is work-conserving: an idle replica
+ * takes what is queued, up to B, oldest first; a lone request runs alone.
+ * That is the bulk-service queue M/G^(1,B)/1 (Bailey 1954; Chaudhry and
+ * Templeton, "A First Course in Bulk Queues", 1983, ch. 4). A request that
+ * arrives finds the batch running (residual R <= D) and Q requests queued;
+ * FIFO, its own batch starts after R and ceil((Q + 1) / B) - 1 full batches,
+ * and takes at most D. So its latency is at most D plus its wait W until its
+ * batch starts, and W's tail is governed by how fast the queue drains in
+ * whole batches.
+ *
+ * The tail. With full batches the queue at batch starts is a random walk
+ * that loses B per batch and gains A(D), the arrivals in D. Its stationary
+ * tail is geometric: P(Q >= n) ~ e^(-eta n), eta > 0 the root of
+ * log E[exp(eta A(D))] = eta B (the Cramer-Lundberg root; for Poisson it is
+ * the classic M/D^B/1 root z0 = e^eta of z^B = exp(lambda D (z - 1)), Bailey
+ * 1954). Each batch drains B requests in D, so the wait's tail decays as
+ * exp(-theta t) with theta = eta B / D.
+ *
+ * Arrivals with a coefficient of variation cv (workload.yaml arrival_cv;
+ * 1 is Poisson): a renewal process with Gamma gaps of shape k = 1 / cv^2
+ * and mean 1 / lambda (the simulator's Gamma arrivals) has the asymptotic
+ * cumulant log E[exp(eta N(t))] / t -> k lambda (exp(eta / k) - 1) (Glynn
+ * and Whitt 1994, large deviations of renewal counts). With y = eta / k the
+ * root equation becomes expm1(y) / y = B / (lambda D) = 1 / rho, whatever
+ * k: so y depends on the load rho alone and eta = y / cv^2. Exact for
+ * Poisson; for other renewal processes the asymptotic rate is used over a
+ * window of one batch (an approximation).
+ *
+ * The constant. P(W > t) ~ C exp(-theta t) with C the probability that a
+ * request waits at all, the server's busy fraction, which is at most
+ * lambda x L(1) (batching only makes a row cheaper than L(1)); C = min(1,
+ * lambda L(1)). For B = 1 this is M/D/1's P(W > 0) = rho. So
+ *
+ *   p99 = D + max(0, ln(100 C) / theta),   theta = y B / (cv^2 D)
+ *
+ * reaches D (the old rule's single batch) as the load falls, and grows
+ * without bound as rho -> 1. It over-estimates: the residual and the own
+ * batch are taken at the full batch's D while lighter loads run smaller
+ * batches. tests/test_plan.c checks it against M/D/1's exact waiting time
+ * (B = 1, Erlang's formula) and against the runtime's own batcher and
+ * admission (rt_batch_decide, rt_admit) driven by Poisson arrivals.
+ *
+ * The cap: the highest lambda whose p99 is within the SLO. For a given C,
+ * p99 <= SLO is y >= y* = ln(100 C) cv^2 D / (B (SLO - D)), and the load
+ * for a given y is closed form, rho = y / expm1(y); C itself grows with
+ * lambda, so the fixed point C = min(1, lambda L(1)) is found by bisection
+ * on C (none needed when C = 1 holds at the answer, the usual case at
+ * B > 1). A few exp() calls: the rule runs in every placement test.
+ */
+#include <math.h>
+
+#include "core/alloc.h"
+#include "plan.h"
+
+
+/* the arrivals' cv (0 in plan_model: Poisson) */
+static double cv_of(const plan_model *m) { return m->arrival_cv > 0 ? m->arrival_cv : 1; }
+
+/* L(1) where a full batch takes lat_ms: the batch of one slowed as the whole batch is */
+static double l1_of(const plan_cfg *c, double lat_ms)
+{
+    return c->lat1_ms > 0 && c->lat_ms > 0 ? c->lat1_ms * lat_ms / c->lat_ms : lat_ms;
+}
+
+/* the root y > 0 of expm1(y) / y = 1 / rho, 0 < rho < 1 */
+static double root_y(double rho)
+{
+    double hi = 1;
+    while (expm1(hi) / hi < 1 / rho && hi < 1e3)
+        hi *= 2;
+    double lo = 0;
+    for (int i = 0; i < 100; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (expm1(mid) / mid < 1 / rho)
+            lo = mid;
+        else
+            hi = mid;
+        if (hi - lo <= 1e-12 * hi)
+            break;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/*
+ * The wait w with c P(W > w | busy) = q (0 when c <= q), for W = R + N D: R
+ * uniform on [0, d] (the running batch's residual), N the full batches queued
+ * ahead, P(N >= j) = r^j, beta_y = -ln r. On [k d, (k + 1) d):
+ * P(W > t | busy) = r^(k+1) + (r^k - r^(k+1)) (1 - (t - k d) / d).
+ */
+static double wait_q(double c, double d, double beta_y, double q)
+{
+    if (c <= q)
+        return 0;
+    /* whole batches k: c r^k > q >= c r^(k+1) */
+    double k = beta_y > 0 ? floor(log(c / q) / beta_y) : INFINITY;
+    if (!isfinite(k))
+        return INFINITY;
+    double rk = exp(-k * beta_y), rk1 = rk * exp(-beta_y);
+    double keep = rk > rk1 ? (q / c - rk1) / (rk - rk1) : 0; /* 1 - f */
+    return d * (k + 1 - keep);
+}
+
+double plan_queue_p99(int batch, double d_ms, double l1_ms, double rate, double cv)
+{
+    if (!(d_ms > 0) || batch < 1)
+        return INFINITY;
+    if (!(rate > 0))
+        return d_ms;
+    double rho = rate * d_ms / 1e3 / batch;
+    if (rho >= 1)
+        return INFINITY;
+    double c = fmin(1, rate * (l1_ms > 0 ? l1_ms : d_ms) / 1e3);
+    if (!(cv > 0)) /* evenly spaced arrivals below full load: no queue */
+        return d_ms;
+    double beta_y = root_y(rho) * batch / (cv * cv);
+    return d_ms + wait_q(c, d_ms, beta_y, (100 - PLAN_QUEUE_PCT) / 100.0);
+}
+
+/*
+ * Phi(y) = ln C(y) + ln P(W > m | busy) - ln q at the load rho(y) = y / expm1(y), and its
+ * derivative: decreasing in y. k = floor(m / d), f = m / d - k, beta = B / cv^2,
+ * C = min(1, a y / expm1(y)), a = B L(1) / D.
+ */
+static double phi(double y, double a, double beta, double k, double f, double lq, double *dphi)
+{
+    double em = expm1(y), c = a * y / em, by = beta * y, e = exp(-by);
+    double g = 1 - f + f * e;
+    double v = -k * by + log(g) - lq, dv = -k * beta - f * beta * e / g;
+    if (c < 1) {
+        v += log(c);
+        dv += 1 / y - (em + 1) / em;
+    }
+    *dphi = dv;
+    return v;
+}
+
+double plan_queue_rate(int batch, double d_ms, double l1_ms, double slo_ms, double cv)
+{
+    if (!(d_ms > 0) || batch < 1 || !(slo_ms >= d_ms))
+        return 0;
+    double full = batch / d_ms * 1e3;
+    if (!(cv > 0))
+        return full;
+    double l1 = (l1_ms > 0 ? l1_ms : d_ms) / 1e3, m = slo_ms - d_ms;
+    double q = PLAN_QUEUE_TAIL;
+    if (!(m > 0))
+        return fmin(full, q / l1); /* no wait allowed: only while 99% find it idle */
+    double a = batch * l1 / (d_ms / 1e3), beta = batch / (cv * cv), lq = log(q);
+    double k = floor(m / d_ms), f = m / d_ms - k;
+    /* the smallest y with phi <= 0: safeguarded Newton within [lo, hi] */
+    double lo = 1e-12, hi = 60, dv, y;
+    if (phi(lo, a, beta, k, f, lq, &dv) <= 0)
+        return full * (1 - 1e-12); /* even at full load (the SLO allows a long queue) */
+    if (k >= 1 && -lq / (k * beta) < hi)
+        hi = -lq / (k * beta); /* C <= 1 and the residual's factor <= 1 there */
+    y = hi;
+    for (int i = 0; i < 100 && hi - lo > 1e-10 * hi; i++) {
+        double v = phi(y, a, beta, k, f, lq, &dv);
+        if (v <= 0)
+            hi = y;
+        else
+            lo = y;
+        /* a Newton step, nudged up: converging from below, it lands just past the root
+         * and closes the bracket */
+        double nx = dv < 0 ? (y - v / dv) * (1 + 1e-11) : -1;
+        y = nx > lo && nx < hi ? nx : 0.5 * (lo + hi);
+    }
+    return hi / expm1(hi) * full;
+}
+
+/*
+ * The table. plan_queue_rate takes about 1 us (a Newton solve); the planner asks
+ * for millions of caps (every candidate of every distinct SLO, every replica of
+ * every placement test). In units of the full batch's latency D the cap depends
+ * on three numbers only: B, a = B L(1) / D (C = a rho) and x = SLO / D (for cv 1;
+ * a slowdown scales D and L(1) alike and leaves a unchanged). So the load
+ * rho*(B, a, x) is tabulated, B a power of two up to 128, log2 a on a grid of
+ * 1/8 from 0 to log2 B, log2 x of 1/64 from 0 to 6, a row (B, a) computed when
+ * first asked; a lookup takes a rounded up and x rounded down: rho* falls with
+ * a and grows with x, so the table never promises more than the solve (it may
+ * give up to about 1% of x). Other B, a, x past the grid, or cv != 1: the solve.
+ */
+#define TAB_B 8          /* B = 1, 2, ..., 128 */
+#define TAB_A_STEP 8     /* per octave of a */
+#define TAB_A (7 * TAB_A_STEP + 1)
+#define TAB_X_STEP 64    /* per octave of x */
+#define TAB_X (6 * TAB_X_STEP + 1)
+
+struct plan_queue_tab {
+    float rho[TAB_B][TAB_A][TAB_X]; /* the cap's share of full load */
+    bool done[TAB_B][TAB_A];        /* the row is computed */
+};
+
+void plan_queue_init(plan_problem *p)
+{
+    if (!p->queue_tab)
+        p->queue_tab = us_calloc(1, sizeof *p->queue_tab); /* none on OOM: the solve */
+}
+
+void plan_queue_free(plan_problem *p)
+{
+    us_free(p->queue_tab);
+    p->queue_tab = NULL;
+}
+
+/* the cap's share of full load from the table; < 0: not tabulated */
+static double tab_rho(struct plan_queue_tab *t, int batch, double a, double x)
+{
+    int bi = 0;
+    while (bi < TAB_B && (1 << bi) != batch)
+        bi++;
+    if (bi == TAB_B || !(x >= 1) || !(a > 0))
+        return -1;
+    double la = a > 1 ? log2(a) : 0, lx = log2(x);
+    int ai = (int)ceil(la * TAB_A_STEP - 1e-9), xi = (int)floor(lx * TAB_X_STEP + 1e-9);
+    if (ai < 0)
+        ai = 0;
+    if (ai >= TAB_A || xi < 0)
+        return -1;
+    if (xi >= TAB_X)
+        xi = TAB_X - 1; /* past the grid: its last x (a lower load) */
+    if (!t->done[bi][ai]) {
+        double ag = exp2((double)ai / TAB_A_STEP); /* the grid's a: L(1) = a D / B */
+        for (int k = 0; k < TAB_X; k++) {
+            double xg = exp2((double)k / TAB_X_STEP);
+            t->rho[bi][ai][k] =
+                (float)(plan_queue_rate(batch, 1, ag / batch, xg, 1) / (1e3 * batch) * (1 - 1e-6));
+        }
+        t->done[bi][ai] = true;
+    }
+    return t->rho[bi][ai][xi];
+}
+
+double plan_queue_thr(const plan_problem *p, const plan_model *m, const plan_cfg *c,
+                      double lat_ms)
+{
+    double full = lat_ms > 0 ? c->batch / lat_ms * 1e3 : 0;
+    if (p->queue_off || !(full > 0))
+        return full;
+    double slo = m->slo_ms / PLAN_QUEUE_KEEP, l1 = l1_of(c, lat_ms), cv = cv_of(m), r = -1;
+    if (p->queue_tab && cv == 1) {
+        double rho = tab_rho(p->queue_tab, c->batch, c->batch * l1 / lat_ms, slo / lat_ms);
+        r = rho >= 0 ? rho * full : -1;
+    }
+    if (r < 0)
+        r = plan_queue_rate(c->batch, lat_ms, l1, slo, cv);
+    return r < PLAN_QUEUE_RHO_MAX * full ? r : PLAN_QUEUE_RHO_MAX * full;
+}
+
+double plan_queue_replica_p99(const plan_solution *s, const plan_problem *p,
+                              const plan_replica *r)
+{
+    const plan_model *m = &p->m[r->model];
+    const plan_cfg *c = &m->cfg[r->cfg];
+    double d = s->sharing != PLAN_SHARE_TIME && p->interference && isfinite(r->lat_co) &&
+                       r->lat_co > 0
+                   ? r->lat_co
+                   : c->lat_ms;
+    return plan_queue_p99(c->batch, d, l1_of(c, d), r->load, cv_of(m));
+}
