@@ -28,7 +28,7 @@ root=$(pwd)
 # python3-torch and python3-torchvision: scripts/make_finetuned.py trains the fine-tuned
 # variants that tests/test_merge.sh and bench_merge merge
 APT_PKGS=(cmake ninja-build make gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev
-          libmicrohttpd-dev libprotobuf-c-dev libonnx-dev python3 python3-onnx python3-numpy
+          libmicrohttpd-dev zlib1g-dev libprotobuf-c-dev libonnx-dev python3 python3-onnx python3-numpy
           ca-certificates curl wrk procps chromium fonts-dejavu-core
           protobuf-compiler python3-protobuf python3-yaml python3-torch python3-torchvision)
 

@@ -297,7 +297,10 @@ for i in range(2):
 # the scale-1 entry is the table's run
 assert ls[1]["policies"][0]["goodput"] == r["policies"][0]["goodput"]
 h = open(sys.argv[2]).read()
-assert h.startswith("<!DOCTYPE html>") and h.count("<svg") == 3, h.count("<svg")
+# the three load plots, and per policy its latency CDF and GPU heat map
+assert h.startswith("<!DOCTYPE html>") and h.count("<svg") == 3 + 2 * 2, h.count("<svg")
+for i in range(2):
+    assert 'id="latency-cdf-%d"' % i in h and 'id="gpu-utilisation-%d"' % i in h, i
 for s in ["Cost against load", "GPUs against load", "Simulated goodput against offered load",
           "<table>", "shepherd"]:
     assert s in h, s

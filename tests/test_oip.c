@@ -16,10 +16,12 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <zlib.h>
 
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "fuzz_gzip.h"
 #include "fuzz_oip.h"
 #include "server/oip.h"
 #include "test.h"
@@ -1214,6 +1216,140 @@ TEST(refusals_give_error_bodies)
     }
 }
 
+
+/* ---- content codings (issue 17): gzip and deflate bodies, bounded ---------- */
+
+TEST(gzip_seeds_and_mutants_through_fuzz_body)
+{
+    seed seeds[MAX_SEEDS];
+    int n = test_load_dir(test_path(test_source_dir(), "fuzz/corpus-gzip"), "", seeds, MAX_SEEDS);
+    ASSERT(n >= 10);
+    int n_ok = 0;
+    for (int i = 0; i < n; i++) {
+        int ok = usher_fuzz_gzip_one(seeds[i].p, seeds[i].n);
+        bool want_ok = starts(seeds[i].name, "ok-");
+        if (!want_ok && !starts(seeds[i].name, "bad-"))
+            FAIL_("seed %s: its name says neither ok- nor bad-", seeds[i].name);
+        if (ok != want_ok)
+            FAIL_("seed %s was %s", seeds[i].name, ok ? "decoded" : "refused");
+        n_ok += ok;
+    }
+    const int rounds = 20000;
+    uint8_t *m = malloc(2 * SEED_MAX_BYTES);
+    ASSERT(m);
+    static const char *const words[] = {"\x1f\x8b", "\x78\x9c", "\xff\xff", "\x01"};
+    test_mutator mu = {"\x01\x1f\x8b\x78\x9c\xff", words, 4, 16, &rng_state};
+    int dec = 0;
+    for (int r = 0; r < rounds; r++) {
+        const seed *a = &seeds[rnd() % (uint64_t)n], *b = &seeds[rnd() % (uint64_t)n];
+        size_t len = test_mutate(&mu, a, b, m, 2 * SEED_MAX_BYTES);
+        dec += usher_fuzz_gzip_one(m, len);
+    }
+    free(m);
+    printf("  %d seeds (%d decode); %d mutants: %d decoded, %d refused\n", n, n_ok, rounds, dec,
+           rounds - dec);
+    test_blobs_free(seeds, n);
+    ASSERT(dec > 0 && dec < rounds);
+    ASSERT_EQ_U64(us_err_missing_detail_count(), 0);
+}
+
+static size_t zpack(int wbits, const void *in, size_t n, uint8_t *out, size_t cap)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    deflateInit2(&zs, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    int rc = deflate(&zs, Z_FINISH);
+    size_t got = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return rc == Z_STREAM_END ? got : 0;
+}
+
+TEST(inflate_limits_at_and_over)
+{
+    static uint8_t plain[100000], z[200000];
+    for (size_t i = 0; i < sizeof plain; i++)
+        plain[i] = (uint8_t)(i * 7 % 251);
+    const int wb[3] = {15 + 16, 15, -15};
+    const oip_coding cd[3] = {OIP_GZIP, OIP_DEFLATE, OIP_DEFLATE};
+    for (int k = 0; k < 3; k++) {
+        size_t zn = zpack(wb[k], plain, sizeof plain, z, sizeof z);
+        ASSERT(zn > 0);
+        uint8_t *out;
+        size_t n;
+        /* at the limit: decoded, byte for byte */
+        ASSERT_OK(oip_inflate(cd[k], z, zn, sizeof plain, &out, &n, &err));
+        ASSERT_EQ_U64(n, sizeof plain);
+        ASSERT(memcmp(out, plain, n) == 0);
+        us_free(out);
+        /* one byte under: over the limit, nothing kept */
+        ASSERT_EQ_INT(oip_inflate(cd[k], z, zn, sizeof plain - 1, &out, &n, &err), USHER_ERR_LIMIT);
+        ASSERT(out == NULL && n == 0);
+        ASSERT_CONTAINS(err.msg, "over the limit");
+        /* truncated, and with bytes after its end */
+        ASSERT_EQ_INT(oip_inflate(cd[k], z, zn - 5, sizeof plain, &out, &n, &err), USHER_ERR_PARSE);
+        memcpy(z + zn, "junk", 4);
+        ASSERT_EQ_INT(oip_inflate(cd[k], z, zn + 4, sizeof plain, &out, &n, &err), USHER_ERR_PARSE);
+    }
+    /* a bomb: 64 MiB of zeros in ~64 KiB, against a 1 MiB limit, stops there */
+    size_t big = 64u << 20;
+    uint8_t *zeros = calloc(1, big), *bz = malloc(1 << 20);
+    ASSERT(zeros && bz);
+    size_t bn = zpack(15 + 16, zeros, big, bz, 1 << 20);
+    free(zeros);
+    ASSERT(bn > 0 && bn < (1 << 20));
+    us_alloc_reset_peak();
+    size_t base = us_alloc_live_bytes();
+    uint8_t *out;
+    size_t n;
+    ASSERT_EQ_INT(oip_inflate(OIP_GZIP, bz, bn, 1 << 20, &out, &n, &err), USHER_ERR_LIMIT);
+    printf("  a %zu-byte gzip of 64 MiB: refused at a 1 MiB limit, peak %zu KiB allocated\n", bn,
+           (us_alloc_peak_bytes() - base) / 1024);
+    ASSERT(us_alloc_peak_bytes() - base < (2u << 20));
+    free(bz);
+    /* not gzip at all */
+    ASSERT_EQ_INT(oip_inflate(OIP_GZIP, (const uint8_t *)"{}", 2, 100, &out, &n, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "gzip header");
+}
+
+TEST(content_codings_named_and_accepted)
+{
+    ASSERT_EQ_INT(oip_coding_parse(NULL), OIP_IDENTITY);
+    ASSERT_EQ_INT(oip_coding_parse(""), OIP_IDENTITY);
+    ASSERT_EQ_INT(oip_coding_parse("identity"), OIP_IDENTITY);
+    ASSERT_EQ_INT(oip_coding_parse("GZip"), OIP_GZIP);
+    ASSERT_EQ_INT(oip_coding_parse("x-gzip"), OIP_GZIP);
+    ASSERT_EQ_INT(oip_coding_parse(" deflate "), OIP_DEFLATE);
+    ASSERT_EQ_INT(oip_coding_parse("br"), -1);
+    ASSERT_EQ_INT(oip_coding_parse("gzip, gzip"), -1);
+    ASSERT_EQ_INT(oip_accept_coding(NULL), OIP_IDENTITY);
+    ASSERT_EQ_INT(oip_accept_coding("gzip"), OIP_GZIP);
+    ASSERT_EQ_INT(oip_accept_coding("deflate"), OIP_DEFLATE);
+    ASSERT_EQ_INT(oip_accept_coding("gzip, deflate"), OIP_GZIP);
+    ASSERT_EQ_INT(oip_accept_coding("gzip;q=0.5, deflate"), OIP_DEFLATE);
+    ASSERT_EQ_INT(oip_accept_coding("gzip;q=0, deflate;q=0"), OIP_IDENTITY);
+    ASSERT_EQ_INT(oip_accept_coding("br, identity"), OIP_IDENTITY);
+    ASSERT_EQ_INT(oip_accept_coding("*"), OIP_GZIP);
+    ASSERT_EQ_INT(oip_accept_coding("gzip;q=0, *"), OIP_DEFLATE);
+    /* what oip_deflate writes, oip_inflate reads back, both codings, two parts */
+    const char *a = "{\"model_name\":\"m\"}", *b = "\x01\x02\x03\x00";
+    for (int k = 0; k < 2; k++) {
+        oip_coding c = k ? OIP_DEFLATE : OIP_GZIP;
+        uint8_t *z, *out;
+        size_t zn, n;
+        ASSERT_OK(oip_deflate(c, a, strlen(a), b, 4, &z, &zn, &err));
+        ASSERT_OK(oip_inflate(c, z, zn, 1000, &out, &n, &err));
+        ASSERT_EQ_U64(n, strlen(a) + 4);
+        ASSERT(memcmp(out, a, strlen(a)) == 0 && memcmp(out + strlen(a), b, 4) == 0);
+        us_free(z);
+        us_free(out);
+    }
+}
+
 TEST_MAIN(TEST_ENTRY(seeds_and_mutants_through_fuzz_body), TEST_ENTRY(past_findings_stay_fixed),
           TEST_ENTRY(every_datatype_decodes_exactly), TEST_ENTRY(fp16_and_bf16_rounding),
           TEST_ENTRY(bytes_layout_is_length_prefixed), TEST_ENTRY(request_fields_are_read),
@@ -1225,4 +1361,6 @@ TEST_MAIN(TEST_ENTRY(seeds_and_mutants_through_fuzz_body), TEST_ENTRY(past_findi
           TEST_ENTRY(names_are_checked), TEST_ENTRY(unsupported_features_are_refused),
           TEST_ENTRY(response_values_as_json), TEST_ENTRY(response_reads_back_as_request),
           TEST_ENTRY(response_selects_outputs_by_name), TEST_ENTRY(response_binary_framing),
-          TEST_ENTRY(error_body_is_bounded_json_with_the_id), TEST_ENTRY(refusals_give_error_bodies))
+          TEST_ENTRY(error_body_is_bounded_json_with_the_id), TEST_ENTRY(refusals_give_error_bodies),
+          TEST_ENTRY(gzip_seeds_and_mutants_through_fuzz_body),
+          TEST_ENTRY(inflate_limits_at_and_over), TEST_ENTRY(content_codings_named_and_accepted))

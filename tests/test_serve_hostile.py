@@ -2,7 +2,9 @@
 """test_serve_hostile.py PORT PHASE - hostile HTTP against a running `usher serve`
 (tests/test_serve_hostile.sh starts it), over raw sockets. PHASE:
 
-  framing   smuggling shapes (CL+TE both orders, duplicate and malformed CL,
+  framing   conformance with raw requests (/config, Triton's error wording,
+            Inference-Header-Content-Length: 0, gzip and deflate bodies and answers,
+            a decompression bomb: 413), smuggling shapes (CL+TE both orders, duplicate and malformed CL,
             unknown TE, huge chunk sizes), slow headers and slow bodies (the
             server runs with --header-timeout 1 --body-timeout 2), NUL and
             invalid percent-encoding, invalid names on POST, a 70 KB URL; every
@@ -154,6 +156,88 @@ def metrics():
     return out
 
 
+def protocol():
+    """Triton/KServe conformance with raw requests: /config, Triton's error wording,
+    Inference-Header-Content-Length: 0, gzip and deflate bodies and answers, a bomb"""
+    global sent_mlp_infer
+    import gzip
+    import zlib
+    st, h, body, _, _, _ = request("GET", "/v2/models/mlp/config")
+    st2, _, body2, _, _, _ = request("GET", "/v2/models/mlp/versions/1/config")
+    try:
+        c = json.loads(body)
+        good = (st == 200 and st2 == 200 and json.loads(body2) == c and c["name"] == "mlp"
+                and c["max_batch_size"] >= 1 and c["input"][0]["name"] == "x"
+                and c["input"][0]["data_type"] == "TYPE_FP32" and c["input"][0]["dims"] == ["16"]
+                and c["output"][0]["dims"] == ["4"] and c["platform"] == "onnxruntime_onnx"
+                and c["instance_group"][0]["count"] >= 1)
+    except Exception as e:
+        good = False
+    if good:
+        ok("config (max_batch_size %d, dims %s)" % (c["max_batch_size"], c["input"][0]["dims"]))
+    else:
+        fail("config", "%d %r / %d" % (st, body[:300], st2))
+    for path, want in (("/v2/models/nope/ready", "Request for unknown model: 'nope' is not found"),
+                       ("/v2/models/mlp/versions/2/config",
+                        "Request for unknown model: 'mlp' version 2 is not found")):
+        st, h, body, _, _, _ = request("GET", path)
+        if st == 404 and json_error(body) and json.loads(body)["error"] == want:
+            ok("triton_wording " + path)
+        else:
+            fail("triton_wording " + path, "%d %r" % (st, body))
+    plain = request("POST", "/v2/models/mlp/infer", INFER)
+    sent_mlp_infer += 1
+    want = json.loads(plain[2])["outputs"]
+
+    def same(st, h, body, name):
+        try:
+            got = json.loads(body)["outputs"]
+        except Exception:
+            got = None
+        if st == 200 and got == want:
+            ok(name)
+        else:
+            fail(name, "%d %r %r" % (st, h, body[:200]))
+    st, h, body, _, _, _ = request("POST", "/v2/models/mlp/infer", INFER,
+                                   "Inference-Header-Content-Length: 0\r\n")
+    sent_mlp_infer += 1
+    same(st, h, body, "ihcl_0")
+    raw_deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    for name, enc, data in (("gzip", "gzip", gzip.compress(INFER)),
+                            ("deflate", "deflate", zlib.compress(INFER)),
+                            ("deflate_raw", "deflate", raw_deflate.compress(INFER) + raw_deflate.flush())):
+        st, h, body, _, _, _ = request("POST", "/v2/models/mlp/infer", data,
+                                       "Content-Encoding: %s\r\n" % enc)
+        sent_mlp_infer += 1
+        same(st, h, body, "request_" + name)
+    for enc, dec in (("gzip", gzip.decompress), ("deflate", zlib.decompress)):
+        st, h, body, _, _, _ = request("POST", "/v2/models/mlp/infer", INFER,
+                                       "Accept-Encoding: %s\r\n" % enc)
+        sent_mlp_infer += 1
+        if h.get("content-encoding") != enc:
+            fail("answer_" + enc, "Content-Encoding %r" % h.get("content-encoding"))
+        else:
+            same(st, h, dec(body), "answer_" + enc)
+    # a decompression bomb: 100 MB of zeros in ~100 KB, over the 64 MiB body limit: 413
+    bomb = gzip.compress(b"\0" * 100000000, 9)
+    t = time.time()
+    st, h, body, _, _, _ = request("POST", "/v2/models/mlp/infer", bomb, "Content-Encoding: gzip\r\n")
+    sent_mlp_infer += 1
+    if st == 413 and json_error(body) and live("bomb"):
+        ok("gzip_bomb_413 (%d bytes, %.2f s)" % (len(bomb), time.time() - t))
+    elif st != 413:
+        fail("gzip_bomb_413", "%d %r" % (st, body[:200]))
+    for name, hdr, data, code in (("corrupt_gzip", "gzip", gzip.compress(INFER)[:-8] + b"xxxxxxxx", 400),
+                                  ("unknown_coding", "br", INFER, 415)):
+        st, h, body, _, _, _ = request("POST", "/v2/models/mlp/infer", data,
+                                       "Content-Encoding: %s\r\n" % hdr)
+        sent_mlp_infer += 1
+        if st == code and json_error(body):
+            ok("%s (%d)" % (name, st))
+        else:
+            fail(name, "%d %r" % (st, body[:200]))
+
+
 def framing():
     P = b"POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\n"
     smuggled = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -258,6 +342,7 @@ def framing():
         ok("pipelined_keepalive")
     else:
         fail("pipelined_keepalive", repr(got[:300]))
+    protocol()
     # a model that did not load: its "not ready" 503s are in its ledger too
     for i in range(3):
         st, h, body, _, _, _ = request("POST", "/v2/models/broken/infer", INFER)

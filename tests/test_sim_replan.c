@@ -8,12 +8,15 @@
  * same bytes; a planner's error, a plan that does not match the workload and a GPU the
  * device callback refuses end the run with an error naming them (nothing leaks).
  *
- * The planner here is the test's own: as many replicas as the observed rate needs with
- * 40% headroom, two to a GPU (each GPU with its index, so a re-plan keeps the GPUs it
- * still uses). usher simulate --replan-every, which re-plans with USHER's planner, is
- * tested in test_cli (cli_simulate_replan).
+ * The engine's planner here is the test's own: as many replicas as the observed rate needs
+ * with 40% headroom, two to a GPU (each GPU with its index, so a re-plan keeps the GPUs it
+ * still uses). usher simulate --replan-every, which re-plans with USHER's planner, and usher
+ * compare with other arrivals, re-planning and its per-policy plots are run as commands at
+ * the end (cli_*).
  */
 #include <math.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -415,7 +418,190 @@ TEST(replanning_out_of_memory)
     ASSERT(nth > 30);
 }
 
+/* ---- the commands --------------------------------------------------------------------- */
+static char cli_out[1 << 18], cli_err[8192];
+
+/* `usher ARGS` in the test's temporary directory: its exit status, stdout and stderr */
+static int usher_cli(const char *args)
+{
+    const char *dir = test_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > out.txt 2> err.txt", dir, getenv("USHER_BIN"),
+             args);
+    int st = system(cmd);
+    const char *files[2] = {"out.txt", "err.txt"};
+    char *bufs[2] = {cli_out, cli_err};
+    size_t caps[2] = {sizeof cli_out, sizeof cli_err};
+    for (int k = 0; k < 2; k++) {
+        bufs[k][0] = 0;
+        FILE *f = fopen(test_path(dir, files[k]), "r");
+        if (f) {
+            size_t n = fread(bufs[k], 1, caps[k] - 1, f);
+            bufs[k][n] = 0;
+            fclose(f);
+        }
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    FILE *f = fopen(test_path(test_tmpdir(), name), "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* the first "key": number in s */
+static double json_number(const char *s, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *at = strstr(s, k);
+    return at ? strtod(at + strlen(k), NULL) : NAN;
+}
+
+static void cli_fixtures(void)
+{
+    char wl[1024];
+    snprintf(wl, sizeof wl,
+             "models:\n"
+             "  - name: r18\n    model: %s\n    rate: 3000\n    slo_ms: 40\n"
+             "  - name: mnv2\n    model: %s\n    rate: 6000\n    slo_ms: 30\n",
+             test_path(test_source_dir(), "models/zoo/resnet18.onnx"),
+             test_path(test_source_dir(), "models/zoo/mobilenet-v2.onnx"));
+    write_file("w.yaml", wl);
+    write_file("c.yaml", "objective: min-cost\ngpus:\n  - type: t4\n    max: 64\n");
+}
+
+TEST(cli_simulate_replan)
+{
+    if (!getenv("USHER_BIN")) {
+        printf("  skipped: run through ctest (USHER_BIN)\n");
+        return;
+    }
+    cli_fixtures();
+    int rc = usher_cli("plan --workload w.yaml --cluster c.yaml -o p.json");
+    if (rc != 0)
+        FAIL_("usher plan: exit %d: %s", rc, cli_err);
+    const char *sim = "simulate --plan p.json --workload w.yaml --duration 120 --quiet "
+                      "--arrivals diurnal:120:0.7 --seed 5";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s --json", sim);
+    ASSERT_EQ_INT(usher_cli(cmd), 0);
+    double fixed = json_number(cli_out, "slo_attainment_pct");
+    ASSERT(strstr(cli_out, "\"replanning\"") == NULL);
+    snprintf(cmd, sizeof cmd, "%s --json --replan-every 15 --cluster c.yaml", sim);
+    rc = usher_cli(cmd);
+    if (rc != 0)
+        FAIL_("exit %d: %s", rc, cli_err);
+    static char first[sizeof cli_out];
+    memcpy(first, cli_out, sizeof first);
+    double replanned = json_number(first, "slo_attainment_pct");
+    printf("  zoo models on T4s, diurnal 120 s: fixed plan %.2f%% in SLO, re-planned every 15 s "
+           "%.2f%% (%g re-plans, %g requests lost during the changes)\n",
+           fixed, replanned, json_number(first, "replans"),
+           json_number(first, "lost_during_changes"));
+    ASSERT_CONTAINS(first, "\"replanning\"");
+    ASSERT_CONTAINS(first, "\"model_load_s\": 0.5");
+    ASSERT(json_number(first, "replans") == 7);
+    ASSERT(replanned > fixed + 2);
+    ASSERT_EQ_INT(usher_cli(cmd), 0);
+    ASSERT(strcmp(first, cli_out) == 0); /* the same seed: the same bytes */
+    /* free moves: nothing lost during the changes */
+    snprintf(cmd, sizeof cmd, "%s --json --replan-every 15 --cluster c.yaml --worker-start 0 "
+             "--model-load 0 --share-change 0", sim);
+    ASSERT_EQ_INT(usher_cli(cmd), 0);
+    ASSERT(json_number(cli_out, "lost_during_changes") == 0);
+    ASSERT(json_number(cli_out, "late_during_changes") == 0);
+    /* the table */
+    snprintf(cmd, sizeof cmd, "%s --replan-every 15 --cluster c.yaml --model-load 2", sim);
+    ASSERT_EQ_INT(usher_cli(cmd), 0);
+    ASSERT_CONTAINS(cli_out, "re-planned every 15 s (worker start 0.05 s, model load 2 s");
+    ASSERT_CONTAINS(cli_out, "reshared");
+    /* usage and errors */
+    snprintf(cmd, sizeof cmd, "%s --replan-every 15", sim);
+    ASSERT_EQ_INT(usher_cli(cmd), 2);
+    ASSERT_CONTAINS(cli_err, "--replan-every and --cluster go together");
+    snprintf(cmd, sizeof cmd, "%s --replan-every 15 --cluster c.yaml --model-load -1", sim);
+    ASSERT_EQ_INT(usher_cli(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s --replan-every 15 --cluster nothere.yaml", sim);
+    ASSERT_EQ_INT(usher_cli(cmd), 1);
+    ASSERT_CONTAINS(cli_err, "re-plan at 15.000 s: ");
+    ASSERT_CONTAINS(cli_err, "nothere.yaml");
+    /* a cluster too small for the peak: the planner's error, with the workload's own name */
+    write_file("tiny.yaml", "objective: min-cost\ngpus:\n  - type: t4\n    max: 1\n");
+    snprintf(cmd, sizeof cmd, "%s --replan-every 15 --cluster tiny.yaml", sim);
+    rc = usher_cli(cmd);
+    if (rc != 0)
+        ASSERT(strstr(cli_err, "usher-replan-") == NULL); /* the copy is never named */
+}
+
+TEST(cli_compare_arrivals_replanning_and_plots)
+{
+    if (!getenv("USHER_BIN")) {
+        printf("  skipped: run through ctest (USHER_BIN)\n");
+        return;
+    }
+    cli_fixtures();
+    const char *cmp = "compare --workload w.yaml --cluster c.yaml --policies usher,shepherd "
+                      "--duration 20 --quiet";
+    char cmd[1024];
+    /* other arrivals, the same for every policy, said in the JSON */
+    snprintf(cmd, sizeof cmd, "%s --arrivals gamma:3 --json --html cmp.html", cmp);
+    int rc = usher_cli(cmd);
+    if (rc != 0)
+        FAIL_("exit %d: %s", rc, cli_err);
+    ASSERT_CONTAINS(cli_out, "\"arrivals\": \"gamma:3\"");
+    static char gamma[sizeof cli_out];
+    memcpy(gamma, cli_out, sizeof gamma);
+    snprintf(cmd, sizeof cmd, "%s --json", cmp);
+    ASSERT_EQ_INT(usher_cli(cmd), 0);
+    ASSERT_CONTAINS(cli_out, "\"arrivals\": \"poisson\"");
+    ASSERT(json_number(gamma, "requests") != json_number(cli_out, "requests"));
+    /* the page: per policy a latency CDF and a GPU heat map, ids distinct */
+    static char page[1 << 20];
+    FILE *f = fopen(test_path(test_tmpdir(), "cmp.html"), "r");
+    ASSERT(f);
+    size_t n = fread(page, 1, sizeof page - 1, f);
+    page[n] = 0;
+    fclose(f);
+    ASSERT_CONTAINS(page, "id=\"latency-cdf-0\"");
+    ASSERT_CONTAINS(page, "id=\"latency-cdf-1\"");
+    ASSERT_CONTAINS(page, "id=\"gpu-utilisation-0\"");
+    ASSERT_CONTAINS(page, "id=\"gpu-utilisation-1\"");
+    ASSERT_CONTAINS(page, "shepherd: latency CDF per model");
+    ASSERT_CONTAINS(page, "(gamma:3)");
+    ASSERT(strstr(page, "<?xml") == NULL || strstr(page, "<?xml") > strstr(page, "<h3>"));
+    /* re-planning every policy's plan */
+    snprintf(cmd, sizeof cmd, "%s --arrivals diurnal:20:0.5 --replan-every 5 --json", cmp);
+    rc = usher_cli(cmd);
+    if (rc != 0)
+        FAIL_("exit %d: %s", rc, cli_err);
+    ASSERT_CONTAINS(cli_out, "\"replan_every_s\": 5");
+    ASSERT_CONTAINS(cli_out, "\"replans\": 3");
+    ASSERT_CONTAINS(cli_out, "\"lost_during_changes\"");
+    /* recorded arrivals, and usage */
+    write_file("arr.txt", "0.001 r18\n0.002 mnv2\n0.5 r18\n");
+    snprintf(cmd, sizeof cmd, "%s --arrivals-file arr.txt --json", cmp);
+    rc = usher_cli(cmd);
+    if (rc != 0)
+        FAIL_("exit %d: %s", rc, cli_err);
+    ASSERT_CONTAINS(cli_out, "\"arrivals\": \"file arr.txt\"");
+    ASSERT_CONTAINS(cli_out, "\"requests\": 3");
+    snprintf(cmd, sizeof cmd, "%s --arrivals-file arr.txt --loads 1,2", cmp);
+    ASSERT_EQ_INT(usher_cli(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s --trace-map hash", cmp);
+    ASSERT_EQ_INT(usher_cli(cmd), 2);
+    ASSERT_CONTAINS(cli_err, "usher compare: --trace-map and --trace-minutes go with --trace");
+    snprintf(cmd, sizeof cmd, "%s --arrivals zigzag", cmp);
+    ASSERT_EQ_INT(usher_cli(cmd), 2);
+    ASSERT_CONTAINS(cli_err, "usher compare: --arrivals zigzag");
+}
+
 TEST_MAIN(TEST_ENTRY(replanning_beats_a_fixed_plan_and_charges_the_moves),
           TEST_ENTRY(replanning_same_seed_same_bytes), TEST_ENTRY(keeping_the_plan_changes_nothing),
           TEST_ENTRY(moves_are_told_apart), TEST_ENTRY(replanning_errors_end_the_run),
-          TEST_ENTRY(replanning_out_of_memory))
+          TEST_ENTRY(replanning_out_of_memory), TEST_ENTRY(cli_simulate_replan),
+          TEST_ENTRY(cli_compare_arrivals_replanning_and_plots))

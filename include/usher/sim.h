@@ -203,9 +203,11 @@ typedef struct usher_sim_summary {
     double goodput;            /* requests/s finished within their SLO */
     double slo_attainment_pct; /* of all requests */
     double duration_s;         /* of arrivals */
-    uint32_t gpus_used;
-    double cost_per_hour;
+    uint32_t gpus_used;        /* with re-plans that changed the plan: the most held at once */
+    double cost_per_hour;      /* ... the mean over the duration */
     double wall_s;             /* the run's wall-clock time */
+    const char *arrivals;      /* what the arrivals were ("poisson", "gamma:4, zipf 1.2",
+                                  "trace d01.csv, stripe"); belongs to the report */
 } usher_sim_summary;
 
 int usher_sim_report_summary(const usher_sim_report *r, usher_sim_summary *out);
@@ -280,6 +282,19 @@ int usher_sim_report_html(const usher_sim_report *r, const usher_sim_report *con
  */
 int usher_sim_report_svgs(const usher_sim_report *r, const usher_sim_report *const *sweep,
                           size_t n_sweep, const char *dir, usher_error *err);
+
+/* One plot of a report as a standalone SVG document (usher_free releases it), with its own
+ * id (the <svg>'s; NULL: "latency-cdf" or "gpu-utilisation"; [A-Za-z0-9_-], 1 to 48 bytes;
+ * ids must differ between the plots of one page) and title (NULL: the report page's), for
+ * a page of several reports (usher compare's: one per policy). The heat map needs a time
+ * series. USHER_ERR_INVALID (no report, a bad id or kind, no series), USHER_ERR_NOMEM. */
+typedef enum usher_sim_report_plot {
+    USHER_SIM_PLOT_LATENCY_CDF = 0,     /* per model, the share of served requests by latency */
+    USHER_SIM_PLOT_GPU_UTILISATION = 1, /* per GPU and interval, compute utilisation */
+} usher_sim_report_plot;
+
+int usher_sim_report_plot_svg(const usher_sim_report *r, usher_sim_report_plot kind,
+                              const char *id, const char *title, char **out, usher_error *err);
 
 /* A line plot of any series (x, y) per label, drawn as the report's plots are (usher
  * compare's cost against load): title, axes with ticks and labels, legend. */

@@ -53,5 +53,41 @@ double cli_wall(void); /* CLOCK_MONOTONIC, s */
 bool cli_parse_double(const char *s, double lo, double hi, double *out);
 /* "\rLABEL [####....] PCT%SUFFIX" on stderr */
 void cli_progress_bar(const char *label, int pct, int width, const char *suffix);
+/* snprintf for messages (a long one is cut) */
+__attribute__((format(printf, 3, 4))) void cli_say(char *buf, size_t n, const char *fmt, ...);
+/* A copy of workload file wl (read as w) at path, with model i's rate rates[i] (a model
+ * without arrivals, rate 0, gets 1/1000 of its workload rate), or with rates NULL its
+ * workload rate times scale; model paths made absolute. Read back and checked; -1 with the
+ * message in msg. */
+int cli_sim_write_workload(const char *wl, const usher_sim_workload *w, const double *rates,
+                           double scale, const char *path, char *msg, size_t n);
+/* the arrivals' options: --arrivals, --zipf, --trace, --trace-map, --trace-minutes,
+ * --arrivals-file (usher simulate --help) */
+typedef struct cli_sim_arrivals {
+    bool given, map_given, minutes_given;
+    const char *traces[64];
+    uint32_t n_traces;
+} cli_sim_arrivals;
+/* argv[*i] as an arrivals option into a: 1 taken (*i moved past its value), 0 not one, -1 a
+ * usage error (printed as "usher VERB: ...") */
+int cli_sim_arrival_option(const char *verb, int argc, char **argv, int *i,
+                           usher_sim_arrival_spec *a, cli_sim_arrivals *st);
+/* after the options: one source, the trace kinds set, a trace's own length as the duration
+ * unless one was given; false with the message printed */
+bool cli_sim_arrivals_finish(const char *verb, cli_sim_arrivals *st, usher_sim_params *p,
+                             bool duration_given);
+/* re-planning in the loop: usher_sim_replan_fn over the public planner (ctx: one of these) */
+typedef struct cli_sim_replan {
+    usher_estimator *e;
+    const usher_sim_workload *w;
+    const char *workload, *cluster; /* the files */
+    bool interference_off;
+    char dir[4096];                 /* a private temporary folder (cli_sim_replan_dir) */
+    unsigned calls;
+} cli_sim_replan;
+int cli_sim_replan_dir(cli_sim_replan *rp, const char *verb); /* -1 with the message printed */
+void cli_sim_replan_cleanup(cli_sim_replan *rp);
+int cli_sim_replan_fn(void *ctx, double t_s, const double *rates, uint32_t n, const char *running,
+                      char *new_plan, size_t cap, usher_error *err);
 
 #endif

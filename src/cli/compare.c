@@ -39,10 +39,16 @@ static void help(FILE *f)
             "                     [--duration S] [--seed N] [--loads X,Y,...] [--json]\n"
             "                     [--html FILE] [--interference on|off]\n"
             "                     [--exact-time-limit S] [--calibration FILE]\n"
-            "                     [--framework NAME] [--quiet]\n\n"
+            "                     [--framework NAME] [--quiet]\n"
+            "                     [--arrivals KIND] [--zipf S] [--trace FILE.csv ...\n"
+            "                     [--trace-map M] [--trace-minutes A:B]] [--arrivals-file F]\n"
+            "                     [--replan-every S [--worker-start S] [--model-load S]\n"
+            "                     [--share-change S]]\n\n"
             "Plans the workload on the cluster with each policy (usher plan --policy) and\n"
             "runs each plan in the simulator (usher simulate) on the same arrivals: the\n"
-            "same seed, Poisson at the workload's rates. Prints, per policy, the GPUs, $/h,\n"
+            "same seed, Poisson at the workload's rates unless --arrivals, --trace or\n"
+            "--arrivals-file say otherwise (as usher simulate takes them; the planner\n"
+            "plans for the workload's rates). Prints, per policy, the GPUs, $/h,\n"
             "the planned goodput, the simulated goodput, SLO attainment and the worst\n"
             "model's p99 latency. A plan that does not serve the offered load (planned\n"
             "unserved rate, or under 99%% of requests within their SLO in the simulation)\n"
@@ -57,8 +63,18 @@ static void help(FILE *f)
             "  --loads X,Y,...     also at these rate scales: every rate times X, re-planned\n"
             "                      and simulated (cost and goodput against offered load)\n"
             "  --json              one JSON object (fields: docs/simulator.md)\n"
-            "  --html FILE         one self-contained page: the table, and with --loads the\n"
-            "                      plots of cost, GPUs and goodput against offered load\n"
+            "  --html FILE         one self-contained page: the table, per policy its latency\n"
+            "                      CDFs and per-GPU utilisation heat map, and with --loads\n"
+            "                      the plots of cost, GPUs and goodput against offered load\n"
+            "  --arrivals, --zipf, --trace, --trace-map, --trace-minutes, --arrivals-file\n"
+            "                      the arrivals, as usher simulate --help says (every policy\n"
+            "                      gets the same ones)\n"
+            "  --replan-every S    each policy's plan re-planned in the loop every S seconds\n"
+            "                      for the observed rates (usher simulate --replan-every:\n"
+            "                      USHER's re-planner from that plan, moves charged); $/h\n"
+            "                      and GPUs are then the run's mean and most held\n"
+            "  --worker-start S, --model-load S, --share-change S  the moves' costs\n"
+            "                      (usher simulate --help)\n"
             "  --interference on|off  plan and simulate with the interference model (on,\n"
             "                      default) or without\n"
             "  --exact-time-limit S  the exact policy's time limit (default 20)\n"
@@ -73,6 +89,8 @@ static void help(FILE *f)
 #define MAX_LOADS 32
 #define MAX_MODELS 100000 /* workload.yaml's limit */
 #define MSG 512
+
+static bool replanning; /* --replan-every: $/h and GPUs are the simulated runs' */
 
 typedef struct run {
     bool ok;                /* planned and simulated */
@@ -104,14 +122,7 @@ typedef struct ctx {
     int shown;
 } ctx;
 
-/* snprintf for messages: a long path or message is cut, which is fine */
-__attribute__((format(printf, 3, 4))) static void say(char *buf, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, n, fmt, ap);
-    va_end(ap);
-}
+#define say cli_say
 
 /* the bar: steps (policy x load) done, the current one's share from the simulator */
 static void draw(ctx *c, double part)
@@ -218,120 +229,6 @@ static bool parse_loads(const char *s)
     return true;
 }
 
-/* ---- the scaled workload: the same file with every rate times the scale and every model
- * path absolute (the copy lives elsewhere); checked by reading it back ---------------------- */
-
-/* key at the start of a line (after spaces and an optional "- "): the value's start, or NULL */
-static char *value_of(char *line, const char *key)
-{
-    char *p = line;
-    while (*p == ' ')
-        p++;
-    if (p[0] == '-' && p[1] == ' ') {
-        p += 2;
-        while (*p == ' ')
-            p++;
-    }
-    size_t k = strlen(key);
-    if (strncmp(p, key, k) != 0 || p[k] != ':' || (p[k + 1] != ' ' && p[k + 1] != '\t'))
-        return NULL;
-    return p + k + 1;
-}
-
-static bool yaml_quote(const char *s, char *out, size_t n)
-{
-    size_t o = 0;
-    out[o++] = '"';
-    for (; *s; s++) {
-        if (o + 4 >= n)
-            return false;
-        if (*s == '"' || *s == '\\')
-            out[o++] = '\\';
-        out[o++] = *s;
-    }
-    out[o++] = '"';
-    out[o] = 0;
-    return true;
-}
-
-static int write_scaled(const char *wl, const usher_sim_workload *w, double scale,
-                        const char *path, char *msg, size_t n)
-{
-    static char line[8192], abs_path[PATH_MAX], quoted[2 * PATH_MAX + 8];
-    FILE *in = fopen(wl, "r"), *out = in ? fopen(path, "w") : NULL;
-    if (!in || !out) {
-        say(msg, n, "%s: %s", in ? path : wl, strerror(errno));
-        if (in)
-            fclose(in);
-        return -1;
-    }
-    uint32_t models = usher_sim_workload_models(w), n_rate = 0, n_model = 0;
-    size_t lineno = 0;
-    int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, in)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            say(msg, n, "%s:%zu: a line longer than %zu bytes", wl, lineno,
-                     sizeof line - 2);
-            rc = -1;
-            break;
-        }
-        char *v;
-        if ((v = value_of(line, "rate")) != NULL && n_rate < models) {
-            usher_sim_model_info mi;
-            usher_sim_workload_model(w, n_rate++, &mi);
-            char *comment = strchr(v, '#');
-            fprintf(out, "%.*s %.17g%s%s", (int)(v - line), line, mi.rate * scale,
-                    comment ? "  " : "\n", comment ? comment : "");
-        } else if ((v = value_of(line, "model")) != NULL && n_model < models) {
-            usher_sim_model_info mi;
-            usher_sim_workload_model(w, n_model++, &mi);
-            if (!realpath(mi.path, abs_path) || !yaml_quote(abs_path, quoted, sizeof quoted)) {
-                say(msg, n, "%s: %s", mi.path, strerror(errno ? errno : ENAMETOOLONG));
-                rc = -1;
-                break;
-            }
-            char *comment = strchr(v, '#');
-            fprintf(out, "%.*s %s%s%s", (int)(v - line), line, quoted, comment ? "  " : "\n",
-                    comment ? comment : "");
-        } else {
-            fputs(line, out);
-        }
-    }
-    fclose(in);
-    if (fclose(out) != 0 && rc == 0) {
-        say(msg, n, "%s: %s", path, strerror(errno));
-        rc = -1;
-    }
-    if (rc < 0)
-        return rc;
-    /* read back: the same models, paths, SLOs, and the rates scaled */
-    usher_sim_workload *s;
-    usher_error err;
-    if (usher_sim_workload_load(path, &s, &err) < 0) {
-        say(msg, n, "cannot scale the rates of %s (block-style 'rate:' and 'model:' "
-                         "lines are needed): %s", wl, err.msg);
-        return -1;
-    }
-    bool same = usher_sim_workload_models(s) == models;
-    for (uint32_t i = 0; same && i < models; i++) {
-        usher_sim_model_info a, b;
-        usher_sim_workload_model(w, i, &a);
-        usher_sim_workload_model(s, i, &b);
-        same = strcmp(a.name, b.name) == 0 && a.slo_ms == b.slo_ms &&
-               fabs(b.rate - a.rate * scale) <= 1e-9 * (a.rate * scale) + 1e-12;
-    }
-    usher_sim_workload_free(s);
-    if (!same) {
-        say(msg, n, "cannot scale the rates of %s: its copy at x%g does not read back "
-                         "the same (block-style 'rate:' and 'model:' lines are needed)", wl,
-                 scale);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- one policy at one scale --------------------------------------------------------- */
 
 static void plan_and_simulate(ctx *c, usher_estimator *e, usher_plan_params pp,
@@ -412,10 +309,15 @@ static void json_num(FILE *f, double v)
         fputs("null", f);
 }
 
+/* what a run costs: the plan's, or with re-planning the simulated mean $/h and most GPUs */
+static double run_cost(const run *x) { return replanning ? x->ss.cost_per_hour : x->ps.cost_per_hour; }
+static uint32_t run_gpus(const run *x) { return replanning ? x->ss.gpus_used : x->ps.gpus; }
+
 static void json_run_totals(FILE *f, const run *x)
 {
-    fprintf(f, "\"gpus\": %u, \"replicas\": %u, \"cost_per_hour\": ", x->ps.gpus, x->ps.replicas);
-    json_num(f, x->ps.cost_per_hour);
+    fprintf(f, "\"gpus\": %u, \"replicas\": %u, \"cost_per_hour\": ", run_gpus(x),
+            x->ps.replicas);
+    json_num(f, run_cost(x));
     fputs(", \"planned_goodput\": ", f);
     json_num(f, x->ps.goodput);
     fputs(", \"planned_unserved\": ", f);
@@ -429,8 +331,13 @@ static void json_run_totals(FILE *f, const run *x)
     fputs(", \"worst_p99_ms\": ", f);
     json_num(f, x->worst_p99);
     fputs(", \"cost_per_million_good\": ", f);
-    json_num(f, x->ss.goodput > 0 ? x->ps.cost_per_hour / (x->ss.goodput * 3600) * 1e6 : NAN);
+    json_num(f, x->ss.goodput > 0 ? run_cost(x) / (x->ss.goodput * 3600) * 1e6 : NAN);
     fprintf(f, ", \"serves_offered_load\": %s", x->serves ? "true" : "false");
+    if (replanning)
+        fprintf(f, ", \"planned_gpus\": %u, \"planned_cost_per_hour\": %.6g, \"replans\": %u, "
+                   "\"lost_during_changes\": %llu, \"late_during_changes\": %llu",
+                x->ps.gpus, x->ps.cost_per_hour, x->ss.replans,
+                (unsigned long long)x->ss.replan_lost, (unsigned long long)x->ss.replan_late);
 }
 
 static void json_run_head(FILE *f, size_t p, const run *x)
@@ -446,6 +353,15 @@ static void json_run_head(FILE *f, size_t p, const run *x)
     }
 }
 
+/* what the arrivals were, from the first run that has a report */
+static const char *arrivals_said(void)
+{
+    for (size_t p = 0; p < n_policies; p++)
+        if (runs[n_loads][p].ok && runs[n_loads][p].ss.arrivals)
+            return runs[n_loads][p].ss.arrivals;
+    return "";
+}
+
 static void print_json(const char *wl, const char *cl, const usher_sim_params *sp, bool interf)
 {
     FILE *f = stdout;
@@ -455,8 +371,12 @@ static void print_json(const char *wl, const char *cl, const usher_sim_params *s
     json_str(f, cl);
     fprintf(f, ", \"duration_s\": ");
     json_num(f, sp->duration_s);
-    fprintf(f, ", \"seed\": %llu, \"interference\": %s,\n \"policies\": [",
+    fprintf(f, ", \"seed\": %llu, \"interference\": %s, \"arrivals\": ",
             (unsigned long long)sp->seed, interf ? "true" : "false");
+    json_str(f, arrivals_said());
+    fputs(", \"replan_every_s\": ", f);
+    json_num(f, sp->replan_every_s);
+    fputs(",\n \"policies\": [", f);
     for (size_t p = 0; p < n_policies; p++) {
         const run *x = &runs[n_loads][p];
         fputs(p ? ",\n  " : "\n  ", f);
@@ -528,7 +448,7 @@ static void print_table(FILE *f, size_t li, double scale)
         }
         char cpm[32] = "-";
         if (x->ss.goodput > 0)
-            snprintf(cpm, sizeof cpm, "%.4f", x->ps.cost_per_hour / (x->ss.goodput * 3600) * 1e6);
+            snprintf(cpm, sizeof cpm, "%.4f", run_cost(x) / (x->ss.goodput * 3600) * 1e6);
         char why[128] = "yes";
         if (!x->serves && !x->ps.feasible)
             snprintf(why, sizeof why, "SHORT: the plan leaves %.4g req/s unserved",
@@ -537,15 +457,19 @@ static void print_table(FILE *f, size_t li, double scale)
             snprintf(why, sizeof why, "SHORT: %.2f%% in SLO simulated (< 99%%)",
                      x->ss.slo_attainment_pct);
         fprintf(f, "%-11s %5u %8.2f %11.6g %11.6g %7.2f%% %8.2fms %9s %s\n", policies[p],
-                x->ps.gpus, x->ps.cost_per_hour, x->ps.goodput, x->ss.goodput,
+                run_gpus(x), run_cost(x), x->ps.goodput, x->ss.goodput,
                 x->ss.slo_attainment_pct, x->worst_p99, cpm, why);
+        if (replanning)
+            fprintf(f, "%-11s %u re-plans; during the changes %llu requests lost, %llu late\n",
+                    "", x->ss.replans, (unsigned long long)x->ss.replan_lost,
+                    (unsigned long long)x->ss.replan_late);
     }
     /* the cheapest plan that serves the offered load */
     const run *best = NULL;
     size_t bp = 0;
     for (size_t p = 0; p < n_policies; p++)
         if (row[p].ok && row[p].serves &&
-            (!best || row[p].ps.cost_per_hour < best->ps.cost_per_hour)) {
+            (!best || run_cost(&row[p]) < run_cost(best))) {
             best = &row[p];
             bp = p;
         }
@@ -554,7 +478,7 @@ static void print_table(FILE *f, size_t li, double scale)
         offered = row[p].ok ? row[p].offered : 0;
     if (best)
         fprintf(f, "cheapest that serves the offered %.6g req/s (x%g): %s, %u GPUs, $%.2f/h\n",
-                offered, scale, policies[bp], best->ps.gpus, best->ps.cost_per_hour);
+                offered, scale, policies[bp], run_gpus(best), run_cost(best));
     else
         fprintf(f, "no policy's plan serves the offered load (x%g)\n", scale);
 }
@@ -589,8 +513,8 @@ static int html_plot(FILE *f, const char *id, const char *title, const char *y_l
                 offered = runs[l][q].ok ? runs[l][q].offered : 0;
             xs[p][l] = offered > 0 ? offered : NAN;
             ys[p][l] = !x->ok ? NAN
-                       : field == 0 ? x->ps.cost_per_hour
-                       : field == 1 ? (double)x->ps.gpus
+                       : field == 0 ? run_cost(x)
+                       : field == 1 ? (double)run_gpus(x)
                                     : x->ss.goodput;
         }
         series[p] = (usher_sim_plot_series){policies[p], xs[p], ys[p], n_loads};
@@ -634,10 +558,21 @@ static int write_html(const char *path, const char *wl, const char *cl,
     html_esc(f, wl);
     fputs("</code>, cluster <code>", f);
     html_esc(f, cl);
-    fprintf(f, "</code>; %g s of Poisson arrivals, seed %llu, interference %s. A plan marked "
+    fprintf(f, "</code>; ");
+    if (sp->duration_s > 0)
+        fprintf(f, "%g s of arrivals", sp->duration_s);
+    else
+        fputs("the trace's arrivals", f);
+    fputs(" (", f);
+    html_esc(f, arrivals_said());
+    fprintf(f, "), seed %llu, interference %s", (unsigned long long)sp->seed,
+            sp->interference ? "on" : "off");
+    if (replanning)
+        fprintf(f, ", re-planned every %g s (GPUs: the most held, $/h: the mean)",
+                sp->replan_every_s);
+    fprintf(f, ". A plan marked "
                "<b>short</b> does not serve the offered load (planned unserved rate, or under "
-               "99%% of requests within their SLO): its cost is not comparable.</p>\n",
-            sp->duration_s, (unsigned long long)sp->seed, sp->interference ? "on" : "off");
+               "99%% of requests within their SLO): its cost is not comparable.</p>\n");
     fputs("<table><tr><th>policy</th><th>GPUs</th><th>$/h</th><th>planned req/s</th>"
           "<th>simulated goodput req/s</th><th>in SLO</th><th>worst p99 ms</th>"
           "<th>$ per million good</th><th>serves</th></tr>\n", f);
@@ -655,10 +590,10 @@ static int write_html(const char *path, const char *wl, const char *cl,
         html_esc(f, policies[p]);
         fprintf(f, "</td><td>%u</td><td>%.2f</td><td>%.6g</td><td>%.6g</td><td>%.2f%%</td>"
                    "<td>%.2f</td><td>",
-                x->ps.gpus, x->ps.cost_per_hour, x->ps.goodput, x->ss.goodput,
+                run_gpus(x), run_cost(x), x->ps.goodput, x->ss.goodput,
                 x->ss.slo_attainment_pct, x->worst_p99);
         if (x->ss.goodput > 0)
-            fprintf(f, "%.4f", x->ps.cost_per_hour / (x->ss.goodput * 3600) * 1e6);
+            fprintf(f, "%.4f", run_cost(x) / (x->ss.goodput * 3600) * 1e6);
         else
             fputs("-", f);
         fprintf(f, "</td><td>%s</td></tr>\n", x->serves ? "yes" : "<b>short</b>");
@@ -666,7 +601,39 @@ static int write_html(const char *path, const char *wl, const char *cl,
     fputs("</table>\n", f);
     int rc = 0;
     usher_error err;
-    if (n_loads > 1) {
+    /* per policy: its latency CDFs and its GPUs' utilisation over time (the scale-1 runs) */
+    fputs("<h2>Per policy</h2>\n", f);
+    for (size_t p = 0; p < n_policies && rc == 0; p++) {
+        const run *x = &runs[n_loads][p];
+        if (!x->ok || !x->r)
+            continue;
+        static char id[64], title[160];
+        fputs("<h3>", f);
+        html_esc(f, policies[p]);
+        fputs("</h3>\n", f);
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            snprintf(id, sizeof id, "%s-%zu", k ? "gpu-utilisation" : "latency-cdf", p);
+            snprintf(title, sizeof title, "%s: %s", policies[p],
+                     k ? "compute utilisation per GPU over time" : "latency CDF per model");
+            char *svg = NULL;
+            if (usher_sim_report_plot_svg(x->r, k ? USHER_SIM_PLOT_GPU_UTILISATION
+                                                  : USHER_SIM_PLOT_LATENCY_CDF,
+                                          id, title, &svg, &err) < 0) {
+                if (k == 1 && err.code == USHER_ERR_INVALID) { /* no time series: no map */
+                    fputs("<p>(no utilisation heat map: the run has no time series)</p>\n", f);
+                    continue;
+                }
+                say(msg, n, "%s", err.msg);
+                rc = -1;
+                break;
+            }
+            /* the standalone document's XML declaration is not for the page */
+            const char *body = strstr(svg, "<svg");
+            fprintf(f, "<figure>%s</figure>\n", body ? body : svg);
+            usher_free(svg);
+        }
+    }
+    if (rc == 0 && n_loads > 1) {
         fputs("<h2>Against the offered load</h2>\n", f);
         if (html_plot(f, "cost", "Cost against load", "$ per hour", 0, &err) < 0 ||
             html_plot(f, "gpus", "GPUs against load", "GPUs", 1, &err) < 0 ||
@@ -675,7 +642,7 @@ static int write_html(const char *path, const char *wl, const char *cl,
             say(msg, n, "%s", err.msg);
             rc = -1;
         }
-    } else {
+    } else if (rc == 0) {
         fputs("<p>With <code>--loads X,Y,...</code> (two scales or more) this page also plots "
               "cost, GPUs and goodput against the offered load.</p>\n", f);
     }
@@ -719,16 +686,38 @@ int cli_compare(int argc, char **argv)
     usher_plan_params pp = usher_plan_default_params();
     usher_sim_params sp = usher_sim_default_params();
     const char *calib = NULL, *framework = NULL, *html = NULL;
-    bool json = false, quiet = false, interf = true;
+    bool json = false, quiet = false, interf = true, duration_given = false;
     static char policy_arg[4096];
+    static cli_sim_arrivals arr;
+    memset(&arr, 0, sizeof arr);
     n_policies = 0;
     n_loads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t iv;
+        int took = cli_sim_arrival_option("compare", argc, argv, &i, &sp.arrivals, &arr);
+        if (took < 0)
+            return CLI_USAGE;
+        if (took > 0)
+            continue;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             help(stdout);
             return CLI_OK;
+        } else if (strcmp(a, "--replan-every") == 0 && v) {
+            if (!cli_parse_double(v, 1e-3, 1e7, &sp.replan_every_s)) {
+                fprintf(stderr, "usher compare: --replan-every is seconds, 0.001 to 1e7\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if ((strcmp(a, "--worker-start") == 0 || strcmp(a, "--model-load") == 0 ||
+                    strcmp(a, "--share-change") == 0) && v) {
+            double *x = a[2] == 'w' ? &sp.worker_start_s : a[2] == 'm' ? &sp.model_load_s
+                                                                        : &sp.share_change_s;
+            if (!cli_parse_double(v, 0, 1e6, x)) {
+                fprintf(stderr, "usher compare: %s is seconds, 0 to 1e6\n", a);
+                return CLI_USAGE;
+            }
+            i++;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (strcmp(a, "--quiet") == 0) {
@@ -757,6 +746,7 @@ int cli_compare(int argc, char **argv)
                 fprintf(stderr, "usher compare: --duration is seconds, 0.001 to 1e7\n");
                 return CLI_USAGE;
             }
+            duration_given = true;
             i++;
         } else if (strcmp(a, "--seed") == 0 && v) {
             if (!cli_parse_i64(v, 0, INT64_MAX, &iv)) {
@@ -800,6 +790,18 @@ int cli_compare(int argc, char **argv)
         }
     pp.interference_off = !interf;
     sp.interference = interf ? 1 : 0;
+    replanning = sp.replan_every_s > 0;
+    if (!cli_sim_arrivals_finish("compare", &arr, &sp, duration_given))
+        return CLI_USAGE;
+    if (sp.arrivals.kind == USHER_SIM_ARRIVALS_FILE)
+        for (size_t l = 0; l < n_loads; l++)
+            if (loads[l] != 1) {
+                fprintf(stderr, "usher compare: --loads: recorded arrivals (--arrivals-file) are "
+                                "replayed as they are, at scale 1 only\n");
+                return CLI_USAGE;
+            }
+    if (html && sp.interval_s == 0 && sp.duration_s > 0)
+        sp.interval_s = sp.duration_s / 100; /* the heat maps' time series */
 
     int ret = CLI_FAIL;
     usher_error err = {0};
@@ -837,6 +839,19 @@ int cli_compare(int argc, char **argv)
         tmpdir[0] = 0;
         goto out;
     }
+    static cli_sim_replan rp;
+    memset(&rp, 0, sizeof rp);
+    if (sp.replan_every_s > 0) { /* every policy's run re-plans through this one */
+        rp.e = c.m.e;
+        rp.w = w;
+        rp.workload = pp.workload;
+        rp.cluster = pp.cluster;
+        rp.interference_off = !interf;
+        if (cli_sim_replan_dir(&rp, "compare") < 0)
+            goto out;
+        sp.replan = cli_sim_replan_fn;
+        sp.replan_ctx = &rp;
+    }
     sp.workload = w;
     sp.profile = cli_sim_profile;
     sp.device = cli_sim_device;
@@ -858,7 +873,7 @@ int cli_compare(int argc, char **argv)
         usher_plan_params lp = pp;
         if (scale != 1) {
             snprintf(path, sizeof path, "%s/workload-%zu.yaml", tmpdir, l);
-            if (write_scaled(pp.workload, w, scale, path, msg, sizeof msg) < 0) {
+            if (cli_sim_write_workload(pp.workload, w, NULL, scale, path, msg, sizeof msg) < 0) {
                 if (c.shown >= 0)
                     fprintf(stderr, "\r%70s\r", "");
                 fprintf(stderr, "usher compare: %s\n", msg);
@@ -918,6 +933,7 @@ out:
         usher_sim_report_free(runs[n_loads][p].r);
     }
     cleanup_tmp();
+    cli_sim_replan_cleanup(&rp);
     cli_sim_models_free(&c.m);
     usher_estimator_free(c.m.e);
     usher_sim_workload_free(w);

@@ -72,9 +72,10 @@ static void help(FILE *f)
             "                      msg or event and its fields); also USHER_LOG_FORMAT\n"
             "  --quiet             print the address only; no access log\n\n"
             "Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/M[/versions/V],\n"
-            ".../ready, .../stats, /v2/models/stats, /metrics; POST .../infer,\n"
-            "/v2/repository/index. SIGTERM or SIGINT: graceful shutdown, exit 0. SIGHUP:\n"
-            "apply the plan again (the --plan file, or each model's usher.yaml) while serving.\n");
+            ".../ready, .../config, .../stats, /v2/models/stats, /metrics; POST .../infer\n"
+            "(gzip or deflate bodies and answers), /v2/repository/index. SIGTERM or SIGINT:\n"
+            "graceful shutdown, exit 0. SIGHUP: apply the plan again (the --plan file, or each\n"
+            "model's usher.yaml) while serving.\n");
 }
 
 int cli_serve(int argc, char **argv)

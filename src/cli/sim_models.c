@@ -2,14 +2,30 @@
  * sim_models.c - what `usher simulate` and `usher compare` share as front
  * ends of the simulator: the workload's model files loaded once (a file named
  * by several models is loaded once), the profile and device callbacks over
- * the public estimator, the wall clock and the terminal's progress bar.
+ * the public estimator, the wall clock and the terminal's progress bar; a copy
+ * of the workload at other rates; and re-planning in the loop (the simulator's
+ * re-plan callback over the public planner, as `usher plan --replan` re-plans).
  */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "usher/plan.h"
+
+void cli_say(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+}
 
 int cli_sim_models_load(cli_sim_models *m, const char *verb, const char *wl)
 {
@@ -93,4 +109,354 @@ void cli_progress_bar(const char *label, int pct, int width, const char *suffix)
     bar[width] = 0;
     fprintf(stderr, "\r%s [%s] %3d%%%s", label, bar, pct, suffix ? suffix : "");
     fflush(stderr);
+}
+
+/* ---- a copy of the workload at other rates: the same file with every rate replaced (times
+ * the scale, or the rates given) and every model path absolute (the copy lives elsewhere);
+ * checked by reading it back ---------------------------------------------------------------- */
+
+/* key at the start of a line (after spaces and an optional "- "): the value's start, or NULL */
+static char *value_of(char *line, const char *key)
+{
+    char *p = line;
+    while (*p == ' ')
+        p++;
+    if (p[0] == '-' && p[1] == ' ') {
+        p += 2;
+        while (*p == ' ')
+            p++;
+    }
+    size_t k = strlen(key);
+    if (strncmp(p, key, k) != 0 || p[k] != ':' || (p[k + 1] != ' ' && p[k + 1] != '\t'))
+        return NULL;
+    return p + k + 1;
+}
+
+static bool yaml_quote(const char *s, char *out, size_t n)
+{
+    size_t o = 0;
+    out[o++] = '"';
+    for (; *s; s++) {
+        if (o + 4 >= n)
+            return false;
+        if (*s == '"' || *s == '\\')
+            out[o++] = '\\';
+        out[o++] = *s;
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    return true;
+}
+
+/* model i's rate in the copy */
+static double copy_rate(const usher_sim_workload *w, const double *rates, double scale,
+                        uint32_t i)
+{
+    usher_sim_model_info mi;
+    usher_sim_workload_model(w, i, &mi);
+    if (!rates)
+        return mi.rate * scale;
+    /* a model that had no arrivals keeps a token rate: the planner still places it */
+    return rates[i] > 0 ? rates[i] : mi.rate * 1e-3;
+}
+
+int cli_sim_write_workload(const char *wl, const usher_sim_workload *w, const double *rates,
+                           double scale, const char *path, char *msg, size_t n)
+{
+    static char line[8192], abs_path[PATH_MAX], quoted[2 * PATH_MAX + 8];
+    FILE *in = fopen(wl, "r"), *out = in ? fopen(path, "w") : NULL;
+    if (!in || !out) {
+        cli_say(msg, n, "%s: %s", in ? path : wl, strerror(errno));
+        if (in)
+            fclose(in);
+        return -1;
+    }
+    uint32_t models = usher_sim_workload_models(w), n_rate = 0, n_model = 0;
+    size_t lineno = 0;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, in)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            cli_say(msg, n, "%s:%zu: a line longer than %zu bytes", wl, lineno,
+                     sizeof line - 2);
+            rc = -1;
+            break;
+        }
+        char *v;
+        if ((v = value_of(line, "rate")) != NULL && n_rate < models) {
+            double rate = copy_rate(w, rates, scale, n_rate++);
+            char *comment = strchr(v, '#');
+            fprintf(out, "%.*s %.17g%s%s", (int)(v - line), line, rate,
+                    comment ? "  " : "\n", comment ? comment : "");
+        } else if ((v = value_of(line, "model")) != NULL && n_model < models) {
+            usher_sim_model_info mi;
+            usher_sim_workload_model(w, n_model++, &mi);
+            if (!realpath(mi.path, abs_path) || !yaml_quote(abs_path, quoted, sizeof quoted)) {
+                cli_say(msg, n, "%s: %s", mi.path, strerror(errno ? errno : ENAMETOOLONG));
+                rc = -1;
+                break;
+            }
+            char *comment = strchr(v, '#');
+            fprintf(out, "%.*s %s%s%s", (int)(v - line), line, quoted, comment ? "  " : "\n",
+                    comment ? comment : "");
+        } else {
+            fputs(line, out);
+        }
+    }
+    fclose(in);
+    if (fclose(out) != 0 && rc == 0) {
+        cli_say(msg, n, "%s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc < 0)
+        return rc;
+    /* read back: the same models, paths, SLOs, and the rates scaled */
+    usher_sim_workload *s;
+    usher_error err;
+    if (usher_sim_workload_load(path, &s, &err) < 0) {
+        cli_say(msg, n, "cannot change the rates of %s (block-style 'rate:' and 'model:' "
+                         "lines are needed): %s", wl, err.msg);
+        return -1;
+    }
+    bool same = usher_sim_workload_models(s) == models;
+    for (uint32_t i = 0; same && i < models; i++) {
+        usher_sim_model_info a, b;
+        usher_sim_workload_model(w, i, &a);
+        usher_sim_workload_model(s, i, &b);
+        double want = copy_rate(w, rates, scale, i);
+        same = strcmp(a.name, b.name) == 0 && a.slo_ms == b.slo_ms &&
+               fabs(b.rate - want) <= 1e-9 * want + 1e-12;
+    }
+    usher_sim_workload_free(s);
+    if (!same) {
+        cli_say(msg, n, "cannot change the rates of %s: its copy does not read back the same "
+                        "(block-style 'rate:' and 'model:' lines are needed)", wl);
+        return -1;
+    }
+    return 0;
+}
+
+
+/* ---- re-planning in the loop ---------------------------------------------------------- */
+
+int cli_sim_replan_dir(cli_sim_replan *rp, const char *verb)
+{
+    const char *td = getenv("TMPDIR");
+    snprintf(rp->dir, sizeof rp->dir, "%s/usher-replan-XXXXXX", td && *td ? td : "/tmp");
+    if (!mkdtemp(rp->dir)) {
+        fprintf(stderr, "usher %s: %s: %s\n", verb, rp->dir, strerror(errno));
+        rp->dir[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+void cli_sim_replan_cleanup(cli_sim_replan *rp)
+{
+    if (!rp->dir[0])
+        return;
+    char path[PATH_MAX + 64];
+    static const char *const names[] = {"workload.yaml", "plan-0.json", "plan-1.json"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, sizeof path, "%s/%s", rp->dir, names[i]);
+        unlink(path);
+    }
+    rmdir(rp->dir);
+    rp->dir[0] = 0;
+}
+
+__attribute__((format(printf, 3, 4))) static int rp_err(usher_error *err, int code,
+                                                         const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* the workload at the observed rates, re-planned from the running plan (fewest moves) */
+int cli_sim_replan_fn(void *ctx, double t_s, const double *rates, uint32_t n, const char *running,
+                      char *new_plan, size_t cap, usher_error *err)
+{
+    cli_sim_replan *rp = ctx;
+    static char wl[PATH_MAX + 64], plan[PATH_MAX + 64], msg[512];
+    if (n != usher_sim_workload_models(rp->w))
+        return rp_err(err, USHER_ERR_INVALID, "re-plan: %u rates for %u models", n,
+                               usher_sim_workload_models(rp->w));
+    snprintf(wl, sizeof wl, "%s/workload.yaml", rp->dir);
+    if (cli_sim_write_workload(rp->workload, rp->w, rates, 1, wl, msg, sizeof msg) < 0)
+        return rp_err(err, USHER_ERR_IO, "%s", msg);
+    usher_plan_params pp = usher_plan_default_params();
+    pp.workload = wl;
+    pp.cluster = rp->cluster;
+    pp.running = running;
+    pp.interference_off = rp->interference_off;
+    usher_plan *pl = NULL;
+    usher_error pe = {0};
+    if (usher_plan_make(rp->e, &pp, &pl, &pe) < 0) {
+        /* the copy's errors name the original file (the lines are the same) */
+        const char *at = strstr(pe.msg, wl);
+        if (at)
+            return rp_err(err, pe.code, "%.*s%s%s", (int)(at - pe.msg), pe.msg,
+                                   rp->workload, at + strlen(wl));
+        return rp_err(err, pe.code, "%s", pe.msg);
+    }
+    /* two files in turn: the running plan's and the next one's */
+    snprintf(plan, sizeof plan, "%s/plan-%u.json", rp->dir, rp->calls++ % 2);
+    int rc = usher_plan_write_json(pl, plan, err);
+    usher_plan_free(pl);
+    if (rc < 0)
+        return rc;
+    if ((size_t)snprintf(new_plan, cap, "%s", plan) >= cap)
+        return rp_err(err, USHER_ERR_LIMIT, "re-plan: the path %s is too long", plan);
+    (void)t_s;
+    return USHER_OK;
+}
+
+/* ---- the arrivals' options (usher simulate and usher compare) ------------------------- */
+/* --arrivals KIND; false with the message printed */
+static bool parse_arrivals(const char *verb, const char *v, usher_sim_arrival_spec *a)
+{
+    char *end;
+    if (strcmp(v, "poisson") == 0) {
+        a->kind = USHER_SIM_ARRIVALS_POISSON;
+    } else if (strcmp(v, "azure-synth") == 0) {
+        a->kind = USHER_SIM_ARRIVALS_AZURE_SYNTH;
+    } else if (strncmp(v, "gamma:", 6) == 0) {
+        a->kind = USHER_SIM_ARRIVALS_GAMMA;
+        if (!cli_parse_double(v + 6, 0, 100, &a->cv)) {
+            fprintf(stderr, "usher %s: --arrivals %s: gamma:CV takes a coefficient of "
+                            "variation from 0 to 100 (gamma:4)\n", verb, v);
+            return false;
+        }
+    } else if (strncmp(v, "diurnal:", 8) == 0) {
+        a->kind = USHER_SIM_ARRIVALS_DIURNAL;
+        a->period_s = strtod(v + 8, &end);
+        bool ok = end != v + 8 && *end == ':' && a->period_s > 0 && a->period_s <= 1e7 &&
+                  cli_parse_double(end + 1, 0, 1, &a->amplitude);
+        if (!ok) {
+            fprintf(stderr, "usher %s: --arrivals %s: diurnal:PERIOD_S:AMPLITUDE takes a "
+                            "period in seconds (0 to 1e7] and an amplitude from 0 to 1 "
+                            "(diurnal:86400:0.5)\n", verb, v);
+            return false;
+        }
+    } else {
+        fprintf(stderr, "usher %s: --arrivals %s: expected poisson, gamma:CV, "
+                        "diurnal:PERIOD_S:AMPLITUDE or azure-synth\n", verb, v);
+        return false;
+    }
+    return true;
+}
+
+/* --trace-minutes A:B, 0 <= A < B */
+static bool parse_minutes(const char *v, uint64_t *start, uint64_t *n)
+{
+    char a[32];
+    const char *colon = strchr(v, ':');
+    int64_t lo, hi;
+    if (!colon || (size_t)(colon - v) >= sizeof a)
+        return false;
+    memcpy(a, v, (size_t)(colon - v));
+    a[colon - v] = 0;
+    if (!cli_parse_i64(a, 0, 100000000, &lo) || !cli_parse_i64(colon + 1, 1, 100000000, &hi) ||
+        hi <= lo)
+        return false;
+    *start = (uint64_t)lo;
+    *n = (uint64_t)(hi - lo);
+    return true;
+}
+
+
+#define MAX_TRACES 64 /* the importer's SIM_TRACE_MAX_FILES */
+
+int cli_sim_arrival_option(const char *verb, int argc, char **argv, int *i,
+                           usher_sim_arrival_spec *a, cli_sim_arrivals *st)
+{
+    const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!v)
+        return 0;
+    if (strcmp(o, "--arrivals") == 0) {
+        if (!parse_arrivals(verb, v, a))
+            return -1;
+        st->given = true;
+    } else if (strcmp(o, "--zipf") == 0) {
+        if (!cli_parse_double(v, 0, 10, &a->zipf_s)) {
+            fprintf(stderr, "usher %s: --zipf is an exponent from 0 to 10\n", verb);
+            return -1;
+        }
+    } else if (strcmp(o, "--trace") == 0) {
+        if (st->n_traces == MAX_TRACES) {
+            fprintf(stderr, "usher %s: at most %d --trace files\n", verb, MAX_TRACES);
+            return -1;
+        }
+        st->traces[st->n_traces++] = v;
+    } else if (strcmp(o, "--trace-map") == 0) {
+        if (strcmp(v, "stripe") == 0) {
+            a->trace_map = USHER_SIM_MAP_STRIPE;
+        } else if (strcmp(v, "block") == 0) {
+            a->trace_map = USHER_SIM_MAP_BLOCK;
+        } else if (strcmp(v, "hash") == 0) {
+            a->trace_map = USHER_SIM_MAP_HASH;
+        } else {
+            fprintf(stderr, "usher %s: --trace-map %s: expected stripe, block or hash\n", verb,
+                    v);
+            return -1;
+        }
+        st->map_given = true;
+    } else if (strcmp(o, "--trace-minutes") == 0) {
+        if (!parse_minutes(v, &a->trace_start_minute, &a->trace_minutes)) {
+            fprintf(stderr, "usher %s: --trace-minutes %s: expected A:B, minutes from 0 with "
+                            "A < B (0:60: the first hour)\n", verb, v);
+            return -1;
+        }
+        st->minutes_given = true;
+    } else if (strcmp(o, "--arrivals-file") == 0) {
+        a->file = v;
+    } else {
+        return 0;
+    }
+    (*i)++;
+    return 1;
+}
+
+bool cli_sim_arrivals_finish(const char *verb, cli_sim_arrivals *st, usher_sim_params *p,
+                             bool duration_given)
+{
+    /* one source of arrivals */
+    int sources = (st->given || p->arrivals.zipf_s >= 0) + (st->n_traces > 0) +
+                  (p->arrivals.file != NULL);
+    if (sources > 1) {
+        fprintf(stderr, "usher %s: --arrivals/--zipf, --trace and --arrivals-file are "
+                        "different sources of arrivals: give one\n", verb);
+        return false;
+    }
+    if ((st->map_given || st->minutes_given) && st->n_traces == 0) {
+        fprintf(stderr, "usher %s: --trace-map and --trace-minutes go with --trace\n", verb);
+        return false;
+    }
+    if (st->n_traces > 0) {
+        p->arrivals.kind = USHER_SIM_ARRIVALS_AZURE_TRACE;
+        p->arrivals.trace = st->traces;
+        p->arrivals.n_trace = st->n_traces;
+    } else if (p->arrivals.file) {
+        p->arrivals.kind = USHER_SIM_ARRIVALS_FILE;
+        if (p->rate_scale != 1) {
+            fprintf(stderr, "usher %s: --rate-scale: recorded arrivals (--arrivals-file) "
+                            "are replayed as they are\n", verb);
+            return false;
+        }
+    }
+    if (p->arrivals.zipf_s >= 0 && p->arrivals.kind == USHER_SIM_ARRIVALS_AZURE_SYNTH) {
+        fprintf(stderr, "usher %s: --zipf goes with poisson, gamma or diurnal arrivals "
+                        "(azure-synth functions have their own rates)\n", verb);
+        return false;
+    }
+    if ((st->n_traces > 0 || p->arrivals.file) && !duration_given)
+        p->duration_s = 0; /* the trace's length */
+    return true;
 }

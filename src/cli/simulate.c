@@ -31,6 +31,8 @@ static void help(FILE *f)
             "                      [--profile FILE.csv] [--interval S] [--json] [--quiet]\n"
             "                      [--sweep X,Y,...] [--html FILE] [--svg-dir DIR]\n"
             "                      [--calibration FILE] [--framework NAME]\n"
+            "                      [--replan-every S --cluster FILE [--worker-start S]\n"
+            "                      [--model-load S] [--share-change S]]\n"
             "\n"
             "Runs the plan under arrivals at the workload's rates (Poisson unless asked\n"
             "otherwise), with the server's own batching and admission on a virtual clock\n"
@@ -78,8 +80,21 @@ static void help(FILE *f)
             "  --svg-dir DIR      each plot as its own DIR/NAME.svg\n"
             "  --json             one JSON object (fields: docs/simulator.md)\n"
             "  --quiet            no progress bar\n"
+            "  --replan-every S   re-plan in the loop every S seconds of arrivals (USHER does\n"
+            "                     every 45 to 300 s): the planner re-plans from the running\n"
+            "                     plan (usher plan --replan) for the rates observed since the\n"
+            "                     last re-plan, and the run switches to the new plan, moves\n"
+            "                     charged; the report lists every re-plan with the requests\n"
+            "                     lost or late while it took effect\n"
+            "  --cluster FILE     cluster.yaml for the re-plans (required with --replan-every)\n"
+            "  --worker-start S   a started or moved replica's worker start (default %g s)\n"
+            "  --model-load S     ... and its model load (default %g s)\n"
+            "  --share-change S   a replica restarted at another share or batch on its GPU\n"
+            "                     (default %g s); a model's old replicas serve until all its\n"
+            "                     new ones are ready\n"
             "  --calibration F    the estimator's calibration table (docs/calibration.md)\n"
-            "  --framework NAME   calibration row (default onnxruntime-cuda)\n");
+            "  --framework NAME   calibration row (default onnxruntime-cuda)\n",
+            USHER_SIM_WORKER_START_S, USHER_SIM_MODEL_LOAD_S, USHER_SIM_SHARE_CHANGE_S);
 }
 
 #define MAX_MODELS 100000 /* workload.yaml's limit */
@@ -110,73 +125,25 @@ static void progress(void *ctx, double done)
     cli_progress_bar("simulating", pct, 40, NULL);
 }
 
-/* --arrivals KIND; false with the message printed */
-static bool parse_arrivals(const char *v, usher_sim_arrival_spec *a)
-{
-    char *end;
-    if (strcmp(v, "poisson") == 0) {
-        a->kind = USHER_SIM_ARRIVALS_POISSON;
-    } else if (strcmp(v, "azure-synth") == 0) {
-        a->kind = USHER_SIM_ARRIVALS_AZURE_SYNTH;
-    } else if (strncmp(v, "gamma:", 6) == 0) {
-        a->kind = USHER_SIM_ARRIVALS_GAMMA;
-        if (!cli_parse_double(v + 6, 0, 100, &a->cv)) {
-            fprintf(stderr, "usher simulate: --arrivals %s: gamma:CV takes a coefficient of "
-                            "variation from 0 to 100 (gamma:4)\n", v);
-            return false;
-        }
-    } else if (strncmp(v, "diurnal:", 8) == 0) {
-        a->kind = USHER_SIM_ARRIVALS_DIURNAL;
-        a->period_s = strtod(v + 8, &end);
-        bool ok = end != v + 8 && *end == ':' && a->period_s > 0 && a->period_s <= 1e7 &&
-                  cli_parse_double(end + 1, 0, 1, &a->amplitude);
-        if (!ok) {
-            fprintf(stderr, "usher simulate: --arrivals %s: diurnal:PERIOD_S:AMPLITUDE takes a "
-                            "period in seconds (0 to 1e7] and an amplitude from 0 to 1 "
-                            "(diurnal:86400:0.5)\n", v);
-            return false;
-        }
-    } else {
-        fprintf(stderr, "usher simulate: --arrivals %s: expected poisson, gamma:CV, "
-                        "diurnal:PERIOD_S:AMPLITUDE or azure-synth\n", v);
-        return false;
-    }
-    return true;
-}
-
-/* --trace-minutes A:B, 0 <= A < B */
-static bool parse_minutes(const char *v, uint64_t *start, uint64_t *n)
-{
-    char a[32];
-    const char *colon = strchr(v, ':');
-    int64_t lo, hi;
-    if (!colon || (size_t)(colon - v) >= sizeof a)
-        return false;
-    memcpy(a, v, (size_t)(colon - v));
-    a[colon - v] = 0;
-    if (!cli_parse_i64(a, 0, 100000000, &lo) || !cli_parse_i64(colon + 1, 1, 100000000, &hi) ||
-        hi <= lo)
-        return false;
-    *start = (uint64_t)lo;
-    *n = (uint64_t)(hi - lo);
-    return true;
-}
-
-#define MAX_TRACES 64 /* the importer's SIM_TRACE_MAX_FILES */
 
 int cli_simulate(int argc, char **argv)
 {
     usher_sim_params p = usher_sim_default_params();
     const char *plan = NULL, *wl = NULL, *calib = NULL, *framework = NULL, *prof = NULL;
-    bool json = false, quiet = false, duration_given = false, arrivals_given = false;
-    bool map_given = false, minutes_given = false;
+    const char *cluster = NULL;
+    bool json = false, quiet = false, duration_given = false;
     cli_sim_outputs outs = {0}; /* --sweep, --html, --svg-dir */
-    static const char *traces[MAX_TRACES];
-    uint32_t n_traces = 0;
+    static cli_sim_arrivals arr;
+    memset(&arr, 0, sizeof arr);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t iv;
+        int took = cli_sim_arrival_option("simulate", argc, argv, &i, &p.arrivals, &arr);
+        if (took < 0)
+            return CLI_USAGE;
+        if (took > 0)
+            continue;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             help(stdout);
             return CLI_OK;
@@ -208,52 +175,28 @@ int cli_simulate(int argc, char **argv)
             }
             duration_given = true;
             i++;
-        } else if (strcmp(a, "--arrivals") == 0 && v) {
-            if (!parse_arrivals(v, &p.arrivals))
-                return CLI_USAGE;
-            arrivals_given = true;
-            i++;
-        } else if (strcmp(a, "--zipf") == 0 && v) {
-            if (!cli_parse_double(v, 0, 10, &p.arrivals.zipf_s)) {
-                fprintf(stderr, "usher simulate: --zipf is an exponent from 0 to 10\n");
-                return CLI_USAGE;
-            }
-            i++;
-        } else if (strcmp(a, "--trace") == 0 && v) {
-            if (n_traces == MAX_TRACES) {
-                fprintf(stderr, "usher simulate: at most %d --trace files\n", MAX_TRACES);
-                return CLI_USAGE;
-            }
-            traces[n_traces++] = argv[++i];
-        } else if (strcmp(a, "--trace-map") == 0 && v) {
-            if (strcmp(v, "stripe") == 0) {
-                p.arrivals.trace_map = USHER_SIM_MAP_STRIPE;
-            } else if (strcmp(v, "block") == 0) {
-                p.arrivals.trace_map = USHER_SIM_MAP_BLOCK;
-            } else if (strcmp(v, "hash") == 0) {
-                p.arrivals.trace_map = USHER_SIM_MAP_HASH;
-            } else {
-                fprintf(stderr, "usher simulate: --trace-map %s: expected stripe, block or "
-                                "hash\n", v);
-                return CLI_USAGE;
-            }
-            map_given = true;
-            i++;
-        } else if (strcmp(a, "--trace-minutes") == 0 && v) {
-            if (!parse_minutes(v, &p.arrivals.trace_start_minute, &p.arrivals.trace_minutes)) {
-                fprintf(stderr, "usher simulate: --trace-minutes %s: expected A:B, minutes "
-                                "from 0 with A < B (0:60: the first hour)\n", v);
-                return CLI_USAGE;
-            }
-            minutes_given = true;
-            i++;
-        } else if (strcmp(a, "--arrivals-file") == 0 && v) {
-            p.arrivals.file = argv[++i];
         } else if (strcmp(a, "--profile") == 0 && v) {
             prof = argv[++i];
         } else if (strcmp(a, "--interval") == 0 && v) {
             if (!cli_parse_double(v, 1e-3, 1e7, &p.interval_s)) {
                 fprintf(stderr, "usher simulate: --interval is seconds, 0.001 to 1e7\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--cluster") == 0 && v) {
+            cluster = argv[++i];
+        } else if (strcmp(a, "--replan-every") == 0 && v) {
+            if (!cli_parse_double(v, 1e-3, 1e7, &p.replan_every_s)) {
+                fprintf(stderr, "usher simulate: --replan-every is seconds, 0.001 to 1e7\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if ((strcmp(a, "--worker-start") == 0 || strcmp(a, "--model-load") == 0 ||
+                    strcmp(a, "--share-change") == 0) && v) {
+            double *x = a[2] == 'w' ? &p.worker_start_s : a[2] == 'm' ? &p.model_load_s
+                                                                       : &p.share_change_s;
+            if (!cli_parse_double(v, 0, 1e6, x)) {
+                fprintf(stderr, "usher simulate: %s is seconds, 0 to 1e6\n", a);
                 return CLI_USAGE;
             }
             i++;
@@ -280,41 +223,16 @@ int cli_simulate(int argc, char **argv)
         help(stderr);
         return CLI_USAGE;
     }
-    /* one source of arrivals */
-    int sources = (arrivals_given || p.arrivals.zipf_s >= 0) + (n_traces > 0) +
-                  (p.arrivals.file != NULL);
-    if (sources > 1) {
-        fprintf(stderr, "usher simulate: --arrivals/--zipf, --trace and --arrivals-file are "
-                        "different sources of arrivals: give one\n");
+    if (!cli_sim_arrivals_finish("simulate", &arr, &p, duration_given))
         return CLI_USAGE;
-    }
-    if ((map_given || minutes_given) && n_traces == 0) {
-        fprintf(stderr, "usher simulate: --trace-map and --trace-minutes go with --trace\n");
-        return CLI_USAGE;
-    }
-    if (n_traces > 0) {
-        p.arrivals.kind = USHER_SIM_ARRIVALS_AZURE_TRACE;
-        p.arrivals.trace = traces;
-        p.arrivals.n_trace = n_traces;
-    } else if (p.arrivals.file) {
-        p.arrivals.kind = USHER_SIM_ARRIVALS_FILE;
-        if (p.rate_scale != 1) {
-            fprintf(stderr, "usher simulate: --rate-scale: recorded arrivals (--arrivals-file) "
-                            "are replayed as they are\n");
-            return CLI_USAGE;
-        }
-    }
-    if (p.arrivals.zipf_s >= 0 && p.arrivals.kind == USHER_SIM_ARRIVALS_AZURE_SYNTH) {
-        fprintf(stderr, "usher simulate: --zipf goes with poisson, gamma or diurnal arrivals "
-                        "(azure-synth functions have their own rates)\n");
-        return CLI_USAGE;
-    }
-    bool trace = n_traces > 0 || p.arrivals.file;
-    if (trace && !duration_given)
-        p.duration_s = 0; /* the trace's length */
+    bool trace = arr.n_traces > 0 || p.arrivals.file;
     if ((duration_given || !trace) && p.interval_s > p.duration_s) {
         fprintf(stderr, "usher simulate: --interval %g is longer than --duration %g\n",
                 p.interval_s, p.duration_s);
+        return CLI_USAGE;
+    }
+    if ((p.replan_every_s > 0) != (cluster != NULL)) {
+        fprintf(stderr, "usher simulate: --replan-every and --cluster go together\n");
         return CLI_USAGE;
     }
     cli_sim_outputs_prepare(&p, &outs); /* plots want a time series */
@@ -326,6 +244,8 @@ int cli_simulate(int argc, char **argv)
     usher_sim_report *r = NULL;
     usher_sim_profile_table *table = NULL;
     char *js = NULL;
+    static cli_sim_replan rp;
+    memset(&rp, 0, sizeof rp);
     if (usher_sim_workload_load(wl, &w, &err) < 0) {
         fprintf(stderr, "usher simulate: %s\n", err.msg);
         goto out;
@@ -351,7 +271,8 @@ int cli_simulate(int argc, char **argv)
     } else if (cli_sim_models_load(&c.m, "simulate", wl) < 0) {
         goto out;
     }
-    if (!prof || p.interference) { /* the estimator: profiles, or the catalog's devices */
+    if (!prof || p.interference || cluster) { /* the estimator: profiles, the catalog's
+                                                 devices, the re-plans */
         usher_estimator_params ep = usher_estimator_default_params();
         ep.calibration = calib;
         ep.framework = framework;
@@ -369,6 +290,17 @@ int cli_simulate(int argc, char **argv)
     if (!quiet && isatty(STDERR_FILENO)) {
         p.progress = progress;
         p.progress_ctx = &c;
+    }
+    if (cluster) { /* re-planning in the loop */
+        rp.e = c.m.e;
+        rp.w = w;
+        rp.workload = wl;
+        rp.cluster = cluster;
+        rp.interference_off = !p.interference;
+        if (cli_sim_replan_dir(&rp, "simulate") < 0)
+            goto out;
+        p.replan = cli_sim_replan_fn;
+        p.replan_ctx = &rp;
     }
     c.t0 = cli_wall();
     int rc = usher_sim_run(&p, &r, &err);
@@ -393,6 +325,7 @@ int cli_simulate(int argc, char **argv)
     }
     ret = fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 out:
+    cli_sim_replan_cleanup(&rp);
     usher_free(js);
     usher_sim_report_free(r);
     cli_sim_models_free(&c.m);

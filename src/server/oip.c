@@ -54,7 +54,10 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <zlib.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -1067,4 +1070,247 @@ void oip_write_error(us_buf *b, const char *msg, const char *id)
         us_json_strn(&j, id, idn);
     }
     us_json_obj_end(&j);
+}
+
+/* ---- content codings (zlib) ------------------------------------------------------------- */
+/* zlib allocates through the project's hook (counted, and failed on demand in tests) */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return us_calloc(items, size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    us_free(p);
+}
+
+int oip_coding_parse(const char *v)
+{
+    if (!v)
+        return OIP_IDENTITY;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0 || (n == 8 && strncasecmp(v, "identity", 8) == 0))
+        return OIP_IDENTITY;
+    if ((n == 4 && strncasecmp(v, "gzip", 4) == 0) || (n == 6 && strncasecmp(v, "x-gzip", 6) == 0))
+        return OIP_GZIP;
+    if (n == 7 && strncasecmp(v, "deflate", 7) == 0)
+        return OIP_DEFLATE;
+    return -1;
+}
+
+/* inflate with these window bits (zlib's: 15 + 16 gzip, 15 zlib, -15 raw) */
+static int inflate_with(int wbits, oip_coding c, const uint8_t *in, size_t len, uint64_t max_out,
+                        uint8_t **out, size_t *out_len, usher_error *err)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    zs.zalloc = z_alloc;
+    zs.zfree = z_free;
+    if (inflateInit2(&zs, wbits) != Z_OK)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory (zlib)");
+    /* one byte past the limit, so that a body of exactly max_out bytes is told from a
+     * longer one */
+    uint64_t hard = max_out + 1;
+    size_t cap = len < (1u << 20) ? 4 * len + 4096 : 4 * (size_t)len;
+    if (cap > hard)
+        cap = (size_t)hard;
+    uint8_t *buf = us_malloc(cap);
+    int rc = USHER_OK;
+    if (!buf) {
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    size_t used = 0;
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    size_t in_left = len;
+    for (;;) {
+        uInt chunk_in = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
+        zs.next_in = (Bytef *)(uintptr_t)(in + (len - in_left));
+        zs.avail_in = chunk_in;
+        if (used > max_out) {
+            rc = us_err_set(err, USHER_ERR_LIMIT, "the decoded (%s) body is over the limit "
+                            "of %llu bytes", c == OIP_GZIP ? "gzip" : "deflate",
+                            (unsigned long long)max_out);
+            goto done;
+        }
+        if (used == cap) {
+            if (cap >= hard) {
+                rc = us_err_set(err, USHER_ERR_LIMIT, "the decoded (%s) body is over the limit "
+                                "of %llu bytes", c == OIP_GZIP ? "gzip" : "deflate",
+                                (unsigned long long)max_out);
+                goto done;
+            }
+            size_t nc = cap * 2 > hard ? (size_t)hard : cap * 2;
+            uint8_t *nb = us_realloc(buf, nc);
+            if (!nb) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            buf = nb;
+            cap = nc;
+        }
+        size_t room = cap - used > (1u << 30) ? (1u << 30) : cap - used;
+        zs.next_out = buf + used;
+        zs.avail_out = (uInt)room;
+        int z = inflate(&zs, Z_NO_FLUSH);
+        used += room - zs.avail_out;
+        in_left -= chunk_in - zs.avail_in;
+        if (used > max_out)
+            continue; /* refused at the top */
+        if (z == Z_STREAM_END) {
+            if (in_left && c == OIP_GZIP && in_left >= 2 && in[len - in_left] == 0x1f &&
+                in[len - in_left + 1] == 0x8b) {
+                inflateReset(&zs); /* another gzip member */
+                continue;
+            }
+            if (in_left) {
+                rc = us_err_set(err, USHER_ERR_PARSE, "%zu bytes after the end of the %s body",
+                                in_left, c == OIP_GZIP ? "gzip" : "deflate");
+                goto done;
+            }
+            break;
+        }
+        if (z == Z_MEM_ERROR) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory (zlib)");
+            goto done;
+        }
+        if (z != Z_OK && z != Z_BUF_ERROR) {
+            rc = us_err_set(err, USHER_ERR_PARSE, "the %s body is corrupt (%s)",
+                            c == OIP_GZIP ? "gzip" : "deflate", zs.msg ? zs.msg : "zlib error");
+            goto done;
+        }
+        if (zs.avail_out != 0 && in_left == 0) {
+            rc = us_err_set(err, USHER_ERR_PARSE, "the %s body is truncated",
+                            c == OIP_GZIP ? "gzip" : "deflate");
+            goto done;
+        }
+    }
+    *out = buf;
+    *out_len = used;
+    buf = NULL;
+done:
+    us_free(buf);
+    inflateEnd(&zs);
+    return rc;
+}
+
+int oip_inflate(oip_coding c, const uint8_t *in, size_t len, uint64_t max_out, uint8_t **out,
+                size_t *out_len, usher_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (c != OIP_GZIP && c != OIP_DEFLATE)
+        return us_err_set(err, USHER_ERR_INVALID, "oip_inflate: gzip or deflate");
+    if (max_out > ((uint64_t)1 << 40))
+        max_out = (uint64_t)1 << 40;
+    if (c == OIP_GZIP && (len < 2 || in[0] != 0x1f || in[1] != 0x8b))
+        return us_err_set(err, USHER_ERR_PARSE, "the gzip body does not start with a gzip "
+                          "header");
+    /* deflate: the zlib format (RFC 1950) when its two header bytes check, else a raw
+     * RFC 1951 stream (some clients send that) */
+    int wbits = 15 + 16;
+    if (c == OIP_DEFLATE)
+        wbits = len >= 2 && (in[0] & 0x0f) == 8 && (in[0] >> 4) <= 7 &&
+                        ((unsigned)in[0] * 256 + in[1]) % 31 == 0
+                    ? 15
+                    : -15;
+    return inflate_with(wbits, c, in, len, max_out, out, out_len, err);
+}
+
+oip_coding oip_accept_coding(const char *accept)
+{
+    if (!accept)
+        return OIP_IDENTITY;
+    double qg = -1, qd = -1, star = 0; /* -1: not named */
+    const char *p = accept;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ';' && *e != ' ' && *e != '\t')
+            e++;
+        size_t n = (size_t)(e - p);
+        double qv = 1;
+        const char *r = e;
+        while (*r && *r != ',') {
+            if (*r == ';') {
+                r++;
+                while (*r == ' ' || *r == '\t')
+                    r++;
+                if ((r[0] == 'q' || r[0] == 'Q') && r[1] == '=')
+                    qv = strtod(r + 2, NULL);
+            } else {
+                r++;
+            }
+        }
+        if (!(qv >= 0 && qv <= 1))
+            qv = 0;
+        if ((n == 4 && strncasecmp(p, "gzip", 4) == 0) || (n == 6 && strncasecmp(p, "x-gzip", 6) == 0))
+            qg = qv;
+        else if (n == 7 && strncasecmp(p, "deflate", 7) == 0)
+            qd = qv;
+        else if (n == 1 && *p == '*') {
+            star = qv;
+        }
+        p = r;
+    }
+    if (qg < 0)
+        qg = star;
+    if (qd < 0)
+        qd = star;
+    if (qg > 0 && qg >= qd)
+        return OIP_GZIP;
+    if (qd > 0)
+        return OIP_DEFLATE;
+    return OIP_IDENTITY;
+}
+
+int oip_deflate(oip_coding c, const void *a, size_t alen, const void *b, size_t blen,
+                uint8_t **out, size_t *out_len, usher_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (c != OIP_GZIP && c != OIP_DEFLATE)
+        return us_err_set(err, USHER_ERR_INVALID, "oip_deflate: gzip or deflate");
+    if (alen > (1u << 30) || blen > (1u << 30))
+        return us_err_set(err, USHER_ERR_LIMIT, "a response over 1 GiB is not compressed");
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    zs.zalloc = z_alloc;
+    zs.zfree = z_free;
+    /* level 1: the answer's latency matters more than its last bytes */
+    if (deflateInit2(&zs, 1, Z_DEFLATED, c == OIP_GZIP ? 15 + 16 : 15, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory (zlib)");
+    size_t cap = deflateBound(&zs, (uLong)(alen + blen)) + 64;
+    uint8_t *buf = us_malloc(cap);
+    if (!buf) {
+        deflateEnd(&zs);
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    zs.next_out = buf;
+    zs.avail_out = (uInt)cap;
+    zs.next_in = (Bytef *)(uintptr_t)a;
+    zs.avail_in = (uInt)alen;
+    int z = deflate(&zs, blen ? Z_NO_FLUSH : Z_FINISH);
+    if (blen && z == Z_OK) {
+        zs.next_in = (Bytef *)(uintptr_t)b;
+        zs.avail_in = (uInt)blen;
+        z = deflate(&zs, Z_FINISH);
+    }
+    size_t n = cap - zs.avail_out;
+    deflateEnd(&zs);
+    if (z != Z_STREAM_END) {
+        us_free(buf);
+        return us_err_set(err, USHER_ERR_INTERNAL, "compressing the answer failed (zlib %d)", z);
+    }
+    *out = buf;
+    *out_len = n;
+    return USHER_OK;
 }

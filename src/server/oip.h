@@ -87,6 +87,32 @@ int oip_write_response(const oip_request *req, const char *model, const char *ve
                        const us_tensor *out, size_t n, us_buf *json, us_buf *binary,
                        uint64_t *header_len, usher_error *err);
 
+/*
+ * Content codings of bodies (Content-Encoding, Accept-Encoding): gzip
+ * (RFC 1952) and deflate (the zlib format of RFC 1950, as HTTP means it; a
+ * raw RFC 1951 stream, which some clients send, is accepted too), over zlib.
+ */
+typedef enum oip_coding { OIP_IDENTITY, OIP_GZIP, OIP_DEFLATE } oip_coding;
+/* a Content-Encoding value: identity (or empty), gzip (x-gzip), deflate, case-insensitive;
+ * -1 for anything else (a list of codings included) */
+int oip_coding_parse(const char *v);
+/*
+ * Decode a gzip or deflate body into *out (us_malloc'd, *out_len bytes; the
+ * caller frees it) of at most max_out bytes. Bounded: output stops at
+ * max_out, so a decompression bomb costs max_out bytes and the time to
+ * inflate them, then USHER_ERR_LIMIT. A corrupt or truncated stream, or
+ * bytes after its end (gzip: after its last member), is USHER_ERR_PARSE.
+ * On failure *out is NULL.
+ */
+int oip_inflate(oip_coding c, const uint8_t *in, size_t len, uint64_t max_out, uint8_t **out,
+                size_t *out_len, usher_error *err);
+/* the coding an Accept-Encoding value prefers among gzip and deflate (q-values honoured,
+ * ties to gzip); OIP_IDENTITY when it allows neither */
+oip_coding oip_accept_coding(const char *accept);
+/* compress a then b (either may be empty) as gzip or deflate into *out (us_malloc'd) */
+int oip_deflate(oip_coding c, const void *a, size_t alen, const void *b, size_t blen,
+                uint8_t **out, size_t *out_len, usher_error *err);
+
 /* {"error": "<msg>"} (msg cut to keep the body <= 4 KiB; with "id" when given) */
 void oip_write_error(us_buf *b, const char *msg, const char *id);
 

@@ -85,6 +85,7 @@ typedef enum route {
     R_MODEL_READY,
     R_INFER,
     R_MODEL_STATS,
+    R_MODEL_CONFIG,
     R_ALL_STATS,
     R_REPO_INDEX,
     R_REPO_CONTROL,
@@ -200,6 +201,9 @@ static void parse_url(const char *url, parsed_url *u)
     } else if (n == k + 1 && strcmp(seg[k], "stats") == 0) {
         u->r = R_MODEL_STATS;
         u->method = "GET";
+    } else if (n == k + 1 && strcmp(seg[k], "config") == 0) {
+        u->r = R_MODEL_CONFIG;
+        u->method = "GET";
     }
 }
 
@@ -209,8 +213,9 @@ typedef struct srv_req {
     hs_req *hr;
     parsed_url u;
     srv_model *model;
-    const uint8_t *body;  /* the HTTP layer's, decoded */
+    const uint8_t *body;  /* the HTTP layer's (decoded from its chunks), or `decoded` */
     size_t body_len;
+    uint8_t *decoded;     /* the body decoded from its Content-Encoding (gzip, deflate) */
     uint64_t t0;          /* rt_now_ns() of the request's arrival (its headers complete) */
     /* an infer in the runtime */
     rt_request *rt;
@@ -233,6 +238,7 @@ static void req_free(srv_req *q)
         return;
     us_buf_free(&q->json);
     us_buf_free(&q->bin);
+    us_free(q->decoded);
     if (q->have_oip)
         oip_request_free(&q->oip);
     rt_request_free(q->rt);
@@ -286,7 +292,7 @@ static int send_buf(srv_req *q, unsigned status, const char *ctype)
 {
     usher_server *s = q->s;
     count_answer(q, status);
-    char extra[160];
+    char extra[200];
     size_t el = 0;
     extra[0] = 0;
     if (q->bin.len)
@@ -297,7 +303,20 @@ static int send_buf(srv_req *q, unsigned status, const char *ctype)
                                q->u.method ? q->u.method : "GET");
     if (status == 503)
         el += (size_t)snprintf(extra + el, sizeof extra - el, "Retry-After: 1\r\n");
-    size_t total = q->json.len + q->bin.len;
+    /* an inference answer compressed as the client's Accept-Encoding asks (Triton does the
+     * same); Inference-Header-Content-Length still counts the JSON before compression */
+    uint8_t *z = NULL;
+    size_t zlen = 0;
+    if (q->u.r == R_INFER && status == 200) {
+        oip_coding c = oip_accept_coding(hs_header_get(q->hr, "Accept-Encoding"));
+        usher_error zerr;
+        if (c != OIP_IDENTITY &&
+            oip_deflate(c, q->json.data, q->json.len, q->bin.data, q->bin.len, &z, &zlen,
+                        &zerr) == USHER_OK)
+            el += (size_t)snprintf(extra + el, sizeof extra - el, "Content-Encoding: %s\r\n",
+                                   c == OIP_GZIP ? "gzip" : "deflate");
+    }
+    size_t total = z ? zlen : q->json.len + q->bin.len;
     if (!s->p.quiet && us_log_get_level() >= US_LOG_INFO) {
         /* the access log: one event per answer (USHER_LOG=info; USHER_LOG_FORMAT=json) */
         char st[8], ms[24], bytes[24];
@@ -311,8 +330,13 @@ static int send_buf(srv_req *q, unsigned status, const char *ctype)
     /* while stopping, every answer closes its connection: the client sends nothing more on
      * it, and so nothing it sends is cut off unanswered when the server stops */
     bool close = q->close || atomic_load(&s->shutting_down);
-    hs_respond(q->hr, status, ctype, extra, q->json.data, q->json.len, q->bin.data, q->bin.len,
-               close);
+    if (z) {
+        hs_respond(q->hr, status, ctype, extra, z, zlen, NULL, 0, close);
+        us_free(z);
+    } else {
+        hs_respond(q->hr, status, ctype, extra, q->json.data, q->json.len, q->bin.data,
+                   q->bin.len, close);
+    }
     return 0;
 }
 
@@ -496,6 +520,151 @@ static int model_meta(srv_req *q)
     return send_json(q, 200);
 }
 
+/* does a replica of the model run on a GPU here? */
+static bool on_gpu(const usher_server *s, const srv_model *m)
+{
+    for (int i = 0; i < m->replicas && i < RT_MAX_REPLICAS; i++)
+        if (s->gpus > 0 && m->gpu[i] >= 0 && m->gpu[i] < s->gpus)
+            return true;
+    return false;
+}
+
+/* a datatype in config.pbtxt's spelling */
+static void config_dtype(us_json *j, us_dtype t)
+{
+    char name[32];
+    snprintf(name, sizeof name, "TYPE_%s", t == US_DT_BYTES ? "STRING" : us_dtype_name(t));
+    us_json_str(j, name);
+}
+
+/* dims as Triton's JSON writes them (int64: strings), without the batch dim when the
+ * requests carry one; for inputs, config.pbtxt's fixed dims where the model's are dynamic */
+static void config_dims(us_json *j, const be_io *io, bool batch_dim, const repo_model *rm)
+{
+    int off = batch_dim ? 1 : 0;
+    const repo_input *ci = rm ? repo_find_input(rm, io->name) : NULL;
+    if (ci && ci->rank + off != io->shape.rank)
+        ci = NULL;
+    us_json_key(j, "dims");
+    us_json_arr_begin(j);
+    for (int d = off; d < io->shape.rank; d++) {
+        int64_t v = io->shape.dim[d];
+        if (v < 0 && ci && ci->dim[d - off] >= 0)
+            v = ci->dim[d - off];
+        char b[24];
+        snprintf(b, sizeof b, "%lld", (long long)(v < 0 ? -1 : v));
+        us_json_str(j, b);
+    }
+    us_json_arr_end(j);
+}
+
+/* GET /v2/models/M/config: the model's configuration in Triton's JSON form (the
+ * protobuf JSON mapping of ModelConfig: int64 fields as strings), as usher serves it:
+ * max_batch_size is the largest batch a request may carry here, instance_group the
+ * plan's replicas */
+static int model_config(srv_req *q)
+{
+    srv_model *m = q->model;
+    const be_io *in = NULL, *out = NULL;
+    size_t nin = 0, nout = 0;
+    pthread_rwlock_rdlock(&q->s->rt_lock);
+    bool known = m->rt && rt_model_io(m->rt, &in, &nin, &out, &nout);
+    if (!known) {
+        pthread_rwlock_unlock(&q->s->rt_lock);
+        char msg[700];
+        snprintf(msg, sizeof msg, "Request for unknown model: '%s' has no available versions%s%.500s",
+                 m->rm->name, m->error[0] ? ": " : "", m->error);
+        return send_error(q, 400, msg);
+    }
+    const repo_model *rm = m->rm;
+    bool batch_dim = repo_batch_dim(rm, m->batchable);
+    us_json j;
+    us_json_init(&j, &q->json);
+    us_json_obj_begin(&j);
+    us_json_key(&j, "name");
+    us_json_str(&j, rm->name);
+    us_json_key(&j, "platform");
+    us_json_str(&j, "onnxruntime_onnx");
+    us_json_key(&j, "backend");
+    us_json_str(&j, "onnxruntime");
+    us_json_key(&j, "version_policy");
+    us_json_obj_begin(&j);
+    us_json_key(&j, "latest");
+    us_json_obj_begin(&j);
+    us_json_key(&j, "num_versions");
+    us_json_int(&j, 1);
+    us_json_obj_end(&j);
+    us_json_obj_end(&j);
+    us_json_key(&j, "max_batch_size");
+    us_json_int(&j, batch_dim && m->batchable ? m->max_batch : 0);
+    us_json_key(&j, "input");
+    us_json_arr_begin(&j);
+    for (size_t i = 0; i < nin; i++) {
+        us_json_obj_begin(&j);
+        us_json_key(&j, "name");
+        us_json_str(&j, in[i].name);
+        us_json_key(&j, "data_type");
+        config_dtype(&j, in[i].dtype);
+        us_json_key(&j, "format");
+        us_json_str(&j, "FORMAT_NONE");
+        config_dims(&j, &in[i], batch_dim && m->batchable, rm);
+        us_json_key(&j, "is_shape_tensor");
+        us_json_bool(&j, false);
+        us_json_key(&j, "allow_ragged_batch");
+        us_json_bool(&j, false);
+        us_json_key(&j, "optional");
+        us_json_bool(&j, false);
+        us_json_obj_end(&j);
+    }
+    us_json_arr_end(&j);
+    us_json_key(&j, "output");
+    us_json_arr_begin(&j);
+    for (size_t i = 0; i < nout; i++) {
+        us_json_obj_begin(&j);
+        us_json_key(&j, "name");
+        us_json_str(&j, out[i].name);
+        us_json_key(&j, "data_type");
+        config_dtype(&j, out[i].dtype);
+        config_dims(&j, &out[i], batch_dim && m->batchable, NULL);
+        us_json_key(&j, "label_filename");
+        us_json_str(&j, "");
+        us_json_key(&j, "is_shape_tensor");
+        us_json_bool(&j, false);
+        us_json_obj_end(&j);
+    }
+    us_json_arr_end(&j);
+    us_json_key(&j, "instance_group");
+    us_json_arr_begin(&j);
+    us_json_obj_begin(&j);
+    us_json_key(&j, "name");
+    us_json_str(&j, rm->name);
+    us_json_key(&j, "kind");
+    us_json_str(&j, on_gpu(q->s, m) ? "KIND_GPU" : "KIND_CPU");
+    us_json_key(&j, "count");
+    us_json_int(&j, m->replicas);
+    us_json_obj_end(&j);
+    us_json_arr_end(&j);
+    if (rm->max_queue_delay_us >= 0 || rm->n_preferred) {
+        us_json_key(&j, "dynamic_batching");
+        us_json_obj_begin(&j);
+        us_json_key(&j, "preferred_batch_size");
+        us_json_arr_begin(&j);
+        for (int i = 0; i < rm->n_preferred; i++)
+            us_json_int(&j, rm->preferred_batch[i]);
+        us_json_arr_end(&j);
+        char d[24];
+        snprintf(d, sizeof d, "%lld", (long long)(rm->max_queue_delay_us > 0 ? rm->max_queue_delay_us : 0));
+        us_json_key(&j, "max_queue_delay_microseconds");
+        us_json_str(&j, d);
+        us_json_obj_end(&j);
+    }
+    us_json_key(&j, "default_model_filename");
+    us_json_str(&j, rm->file);
+    pthread_rwlock_unlock(&q->s->rt_lock);
+    us_json_obj_end(&j);
+    return send_json(q, 200);
+}
+
 static int server_meta(srv_req *q)
 {
     us_json j;
@@ -628,14 +797,38 @@ static int infer(srv_req *q)
     usher_server *s = q->s;
     srv_model *m = q->model;
     usher_error err;
+    /* a compressed body (Content-Encoding), decoded within the body limit: a
+     * decompression bomb stops there, 413 */
+    const char *ce = hs_header_get(q->hr, "Content-Encoding");
+    int coding = oip_coding_parse(ce);
+    if (coding < 0) {
+        atomic_fetch_add(&m->invalid, 1);
+        char msg[160];
+        snprintf(msg, sizeof msg, "unsupported Content-Encoding '%.60s': gzip, deflate or "
+                                  "identity", ce);
+        return send_error(q, 415, msg);
+    }
+    if (coding != OIP_IDENTITY) {
+        size_t dlen = 0;
+        int drc = oip_inflate((oip_coding)coding, q->body, q->body_len, s->p.max_body_bytes,
+                              &q->decoded, &dlen, &err);
+        if (drc < 0) {
+            atomic_fetch_add(&m->invalid, 1);
+            return send_error(q, drc == USHER_ERR_LIMIT ? 413 : drc == USHER_ERR_NOMEM ? 503 : 400,
+                              err.msg);
+        }
+        q->body = q->decoded;
+        q->body_len = dlen;
+    }
     const char *hl = hs_header_get(q->hr, "Inference-Header-Content-Length");
     uint64_t header_len = 0;
     if (hl) {
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
-        if (!*hl || *end || hl[0] == '-' || hl[0] == '+' || v == 0 || v > q->body_len) {
+        /* 0 (Triton's clients send it): the whole body is JSON, as without the header */
+        if (!*hl || *end || hl[0] == '-' || hl[0] == '+' || v > q->body_len) {
             atomic_fetch_add(&m->invalid, 1);
-            return send_error(q, 400, "Inference-Header-Content-Length: an integer from 1 "
+            return send_error(q, 400, "Inference-Header-Content-Length: an integer from 0 "
                                       "to the body's length");
         }
         header_len = v;
@@ -731,13 +924,19 @@ static int dispatch(srv_req *q, const char *method)
     q->model = srv_find(s, u->model);
     if (!q->model) {
         char msg[200];
-        snprintf(msg, sizeof msg, "unknown model '%s'", u->model);
+        /* Triton's wording: clients written for it match on it */
+        snprintf(msg, sizeof msg, "Request for unknown model: '%s' is not found", u->model);
         return send_error(q, 404, msg);
     }
     if (u->version >= 0 || u->bad_version) {
         if (u->bad_version || q->model->rm->error[0] || u->version != q->model->rm->version) {
             char msg[240];
-            snprintf(msg, sizeof msg, "model '%s' has no such version served", u->model);
+            if (u->bad_version)
+                snprintf(msg, sizeof msg, "Request for unknown model: '%s' has no such version "
+                                          "(a version is a non-negative integer)", u->model);
+            else
+                snprintf(msg, sizeof msg, "Request for unknown model: '%s' version %lld is not "
+                                          "found", u->model, (long long)u->version);
             return send_error(q, 404, msg);
         }
     }
@@ -749,6 +948,8 @@ static int dispatch(srv_req *q, const char *method)
     case R_MODEL_STATS:
         srv_stats_json(s, q->model, &q->json);
         return send_json(q, 200);
+    case R_MODEL_CONFIG:
+        return model_config(q);
     case R_INFER:
         return infer(q);
     default:

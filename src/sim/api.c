@@ -584,7 +584,8 @@ int usher_sim_report_summary(const usher_sim_report *r, usher_sim_summary *out)
                                .duration_s = x->duration_s,
                                .gpus_used = x->gpus_used,
                                .cost_per_hour = x->cost_per_hour,
-                               .wall_s = x->wall_s};
+                               .wall_s = x->wall_s,
+                               .arrivals = x->arrivals};
     return USHER_OK;
 }
 

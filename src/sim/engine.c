@@ -1892,8 +1892,16 @@ static int report(eng *e, sim_report **out)
         r->compute_pct = cpu / r->gpus_used;
         r->memory_pct = mem / r->gpus_used;
     }
-    if (e->changed && dur) { /* the GPUs held changed over the run: their time averages */
+    if (e->changed && dur) { /* the GPUs held changed over the run: their time averages, and
+                                utilisation over every GPU held at some time */
         uint64_t t = dur > e->cost_t ? dur - e->cost_t : 0;
+        cpu = mem = 0;
+        for (uint32_t gi = 0; gi < e->ng; gi++) {
+            cpu += r->g[gi].compute_pct;
+            mem += r->g[gi].memory_pct;
+        }
+        r->compute_pct = e->ng ? cpu / e->ng : 0;
+        r->memory_pct = e->ng ? mem / e->ng : 0;
         r->cost_per_hour = (e->cost_acc + e->cost_now * (double)t) / (double)dur;
         r->power_w = (e->power_acc + e->power_now * (double)t) / (double)dur;
         r->gpus_used = e->gpus_max;

@@ -78,7 +78,7 @@ static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *
                  usher_error *err)
 {
     static const char *const keys[] = {"name", "model", "rate", "slo_ms", "priority",
-                                       "precision", "group", "arrival_cv", NULL};
+                                       "precision", "group", "min_share", "arrival_cv", NULL};
     sim_workload_model *x = &w->m[i];
     char fp[64], f[96];
     int rc;
@@ -117,6 +117,14 @@ static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *
     if ((rc = us_yaml_get_i64(d, m, "priority", f, 0, MAX_PRIORITY, &prio, 0, false, err)) < 0)
         return rc;
     x->priority = (int)prio;
+    /* the planner's fields, checked as it checks them (the simulator does not use them) */
+    double unused;
+    snprintf(f, sizeof f, "%s.min_share", fp);
+    if ((rc = us_yaml_get_f64(d, m, "min_share", f, 0, 1, &unused, 0, false, err)) < 0)
+        return rc;
+    snprintf(f, sizeof f, "%s.arrival_cv", fp);
+    if ((rc = us_yaml_get_f64(d, m, "arrival_cv", f, 0.01, 10, &unused, 0, false, err)) < 0)
+        return rc;
     snprintf(f, sizeof f, "%s.precision", fp);
     if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)
         return rc;

@@ -72,9 +72,13 @@ int sim_svg_xy(us_buf *out, const sim_xy_plot *p);
  * served requests that ended within x ms, from its latency histogram, on a log axis, its
  * SLO marked. id "latency-cdf". */
 int sim_svg_latency_cdf(us_buf *out, const sim_report *r);
+/* ... with another id (valid as sim_xy_plot's; its clip path is ID-clip) and title */
+int sim_svg_latency_cdf_as(us_buf *out, const sim_report *r, const char *id, const char *title);
 /* Per GPU and interval of the time series, its compute utilisation (0-100%, viridis), a
  * colour bar beside it. id "gpu-utilisation". USHER_ERR_INVALID without a series. */
 int sim_svg_gpu_heatmap(us_buf *out, const sim_report *r);
+/* ... with another id (its colour bar's gradient is ID-bar) and title */
+int sim_svg_gpu_heatmap_as(us_buf *out, const sim_report *r, const char *id, const char *title);
 /* Goodput per interval of the time series, per model and in total. id "goodput-time".
  * USHER_ERR_INVALID without a series. */
 int sim_svg_goodput_time(us_buf *out, const sim_report *r);

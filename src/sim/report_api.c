@@ -174,3 +174,42 @@ int usher_sim_plot_svg(const usher_sim_plot *p, char **out, usher_error *err)
     *out = b.data; /* us_malloc'd: usher_free releases it */
     return USHER_OK;
 }
+
+int usher_sim_report_plot_svg(const usher_sim_report *r, usher_sim_report_plot kind,
+                              const char *id, const char *title, char **out, usher_error *err)
+{
+    *out = NULL;
+    const sim_report *m = sim_report_of(r);
+    if (!m)
+        return us_err_set(err, USHER_ERR_INVALID, "simulator report: no report");
+    if (kind != USHER_SIM_PLOT_LATENCY_CDF && kind != USHER_SIM_PLOT_GPU_UTILISATION)
+        return us_err_set(err, USHER_ERR_INVALID, "simulator report: unknown plot %d",
+                          (int)kind);
+    bool cdf = kind == USHER_SIM_PLOT_LATENCY_CDF;
+    if (!id)
+        id = cdf ? "latency-cdf" : "gpu-utilisation";
+    size_t n = strlen(id);
+    bool ok = n >= 1 && n <= 48;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+             (id[i] >= '0' && id[i] <= '9') || id[i] == '_' || id[i] == '-';
+    if (!ok)
+        return us_err_set(err, USHER_ERR_INVALID, "simulator report: plot id '%.64s': 1 to 48 "
+                          "of [A-Za-z0-9_-]", id);
+    if (!cdf && (!m->series_gpu_pct || !m->n_intervals || !m->n_gpus))
+        return us_err_set(err, USHER_ERR_INVALID, "simulator report: the GPU utilisation heat "
+                          "map needs a time series (interval_s > 0) and a GPU");
+    if (!title)
+        title = cdf ? "Latency CDF per model" : "Compute utilisation per GPU over time";
+    us_buf b;
+    us_buf_init(&b, DOC_MAX);
+    us_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    int rc = cdf ? sim_svg_latency_cdf_as(&b, m, id, title) : sim_svg_gpu_heatmap_as(&b, m, id,
+                                                                                     title);
+    if (rc < 0) {
+        us_buf_free(&b);
+        return doc_status(rc, cdf ? "latency CDF" : "GPU heat map", err);
+    }
+    *out = b.data; /* us_malloc'd: usher_free releases it */
+    return USHER_OK;
+}

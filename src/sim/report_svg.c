@@ -603,6 +603,11 @@ static int hist_cdf(const sim_hist *h, double **xs, double **ys, size_t *n)
 
 int sim_svg_latency_cdf(us_buf *out, const sim_report *r)
 {
+    return sim_svg_latency_cdf_as(out, r, "latency-cdf", "Latency CDF per model");
+}
+
+int sim_svg_latency_cdf_as(us_buf *out, const sim_report *r, const char *id, const char *title)
+{
     uint32_t idx[SIM_PLOT_MAX_SERIES];
     size_t style[SIM_PLOT_MAX_SERIES];
     size_t n = plot_models(r, idx, style, SIM_PLOT_MAX_SERIES);
@@ -627,7 +632,7 @@ int sim_svg_latency_cdf(us_buf *out, const sim_report *r)
         snprintf(sub, sizeof sub, "latency = arrival to end of the served requests; histogram "
                  "buckets within %.2g%%", 100 * SIM_HIST_REL_ERROR);
     if (rc == USHER_OK) {
-        sim_xy_plot p = {.id = "latency-cdf", .title = "Latency CDF per model", .subtitle = sub,
+        sim_xy_plot p = {.id = id, .title = title, .subtitle = sub,
                          .x_label = "latency (ms, log scale)",
                          .y_label = "% of served requests at or below", .series = s,
                          .n_series = n, .y_min = 0, .y_max = 100, .x_min = NAN, .x_max = NAN,
@@ -800,6 +805,12 @@ static void viridis(double pct, char out[8])
 
 int sim_svg_gpu_heatmap(us_buf *o, const sim_report *r)
 {
+    return sim_svg_gpu_heatmap_as(o, r, "gpu-utilisation", "Compute utilisation per GPU over "
+                                  "time");
+}
+
+int sim_svg_gpu_heatmap_as(us_buf *o, const sim_report *r, const char *id, const char *title)
+{
     if (!r->series_gpu_pct || !r->n_intervals || !r->n_gpus)
         return USHER_ERR_INVALID;
     uint32_t per_row = (r->n_gpus + SIM_HEAT_MAX_ROWS - 1) / SIM_HEAT_MAX_ROWS;
@@ -820,7 +831,7 @@ int sim_svg_gpu_heatmap(us_buf *o, const sim_report *r)
         snprintf(cols_note, sizeof cols_note, "; a column: %u intervals", per_col);
     snprintf(sub, sizeof sub, "busy replicas' MPS shares summed, capped at 100%%; intervals of "
              "%g s%s%s", iv, rows_note, cols_note);
-    svg_begin(o, "gpu-utilisation", W, h, "Compute utilisation per GPU over time", sub);
+    svg_begin(o, id, W, h, title, sub);
     axis ax = {.lo = 0, .hi = r->duration_s, .p0 = L, .p1 = R};
     bool titles = (uint64_t)rows * cols <= 4096;
     us_buf_puts(o, "<g class=\"cells\" shape-rendering=\"crispEdges\">\n");
@@ -897,8 +908,8 @@ int sim_svg_gpu_heatmap(us_buf *o, const sim_report *r)
     text(o, (L + R) / 2, B + 40, "middle", "fill=\"#222222\"", "time (s)", 0);
     /* the colour bar */
     double bx = R + 28, bt = T, bb = B;
-    us_buf_puts(o, "<defs><linearGradient id=\"gpu-utilisation-bar\" x1=\"0\" y1=\"1\" x2=\"0\" "
-                   "y2=\"0\">");
+    us_buf_printf(o, "<defs><linearGradient id=\"%s-bar\" x1=\"0\" y1=\"1\" x2=\"0\" "
+                     "y2=\"0\">", id);
     for (int k = 0; k < 9; k++) {
         char c[8];
         viridis(k * 12.5, c);
@@ -906,8 +917,8 @@ int sim_svg_gpu_heatmap(us_buf *o, const sim_report *r)
     }
     us_buf_puts(o, "</linearGradient></defs>\n");
     us_buf_printf(o, "<rect class=\"colour-bar\" x=\"%.1f\" y=\"%.1f\" width=\"14\" "
-                     "height=\"%.1f\" fill=\"url(#gpu-utilisation-bar)\" stroke=\"#333333\" "
-                     "stroke-width=\"0.5\"/>\n", bx, bt, bb - bt);
+                     "height=\"%.1f\" fill=\"url(#%s-bar)\" stroke=\"#333333\" "
+                     "stroke-width=\"0.5\"/>\n", bx, bt, bb - bt, id);
     us_buf_puts(o, "<g font-size=\"11\" fill=\"#333333\">\n");
     for (int k = 0; k <= 4; k++) {
         double y = bb - k * (bb - bt) / 4;
