@@ -303,6 +303,50 @@ TEST(shepherd_batch_is_flex_largest_within_the_slo)
     fixtures_free();
 }
 
+/* a fixed cluster too small for the rates: Herd maximises the smallest burst
+ * tolerance, so every model that finds a herd gets at least the same share
+ * of its rate (the models its SLO keeps from sharing a herd, with too few
+ * GPUs for herds of their own, are left out), and Flex fills the herds' idle
+ * time */
+TEST(shepherd_shares_a_cluster_too_small)
+{
+    usher_error err;
+    plan_problem p;
+    ASSERT(many_light_models(&p) == 0);
+    for (uint32_t m = 0; m < p.n; m++)
+        p.m[m].rate = 600 + 200 * m;
+    p.objective = PLAN_MAX_GOODPUT;
+    p.fixed = true;
+    p.t[0].count = p.t[0].max = 4;
+    plan_solution s;
+    ASSERT_OK(plan_solve(&p, plan_policy_find("shepherd"), &s, &err));
+    report("too small", &s, &p);
+    plan_totals t;
+    plan_totals_of(&s, &p, &t);
+    ASSERT(!t.feasible);
+    /* the common fraction, from the note */
+    const char *at = strstr(s.note, "too small: ");
+    ASSERT(at != NULL);
+    double f = strtod(at + strlen("too small: "), NULL) / 100;
+    ASSERT(f > 0.05);
+    uint32_t given = 0;
+    double floor_rate = 0;
+    for (uint32_t m = 0; m < p.n; m++) {
+        if (s.served[m] <= 0)
+            continue;
+        given++;
+        floor_rate += f * p.m[m].rate;
+        /* a model with a herd gets at least the fraction (printed to 0.1%) */
+        ASSERT(s.served[m] >= (f - 0.001) * p.m[m].rate);
+    }
+    ASSERT(given >= p.n / 2);
+    ASSERT(t.served > floor_rate * 1.05); /* Flex filled the herds' idle time */
+    ASSERT(time_sliced_breaks(&s, &p) == 0);
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+    fixtures_free();
+}
+
 /* where a smaller batch lets models share a GPU, AlpaServe's search over the
  * batch limit and group size finds a cheaper plan than Shepherd's herds of
  * largest batches, and runs smaller batches; both serve every rate */
@@ -553,6 +597,7 @@ TEST(compare_never_ranks_a_plan_serving_less_as_cheaper)
 
 TEST_MAIN(TEST_ENTRY(every_baseline_holds_by_the_planners_rules),
           TEST_ENTRY(shepherd_batch_is_flex_largest_within_the_slo),
+          TEST_ENTRY(shepherd_shares_a_cluster_too_small),
           TEST_ENTRY(alpaserve_searches_where_shepherd_cannot),
           TEST_ENTRY(alpaserve_is_not_shepherd), TEST_ENTRY(triton_batches_tuned_to_the_slos),
           TEST_ENTRY(gpulet_sizes_the_last_gpulet_to_the_rest),

@@ -251,17 +251,17 @@ static int herd_pick(const tgroups *gs, const plan_problem *p, uint32_t m, uint3
     return pick;
 }
 
-/* model m's rate into herds; *rc USHER_ERR_NOMEM on failure */
-static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, int64_t *left)
+/* `rate` of model m into herds; *rest what found no place; 0 or USHER_ERR_NOMEM */
+static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, double rate,
+                          int64_t *left, double *rest)
 {
     bool tried[PLAN_MAX_TYPES] = {0};
-    double rate = p->m[m].rate;
     int cfg = flex_cfg(p, m, tried, left);
     while (rate > 1e-9 && cfg >= 0) {
         const plan_cfg *c = &p->m[m].cfg[cfg];
         uint16_t t = c->type;
         double d = rate / c->thr;
-        int64_t add = 0, own = (int64_t)ceil(d - 1e-9);
+        int64_t add = 0, own = d > 1e-9 ? (int64_t)ceil(d - 1e-9) : 1;
         int h = -1;
         if (d < HERD_MAX_GPUS)
             h = herd_pick(gs, p, m, (uint32_t)cfg, d, left[t], &add);
@@ -303,6 +303,7 @@ static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, int64_
         tried[t] = true;
         cfg = flex_cfg(p, m, tried, left);
     }
+    *rest += rate;
     return USHER_OK;
 }
 
@@ -327,6 +328,67 @@ static void types_left(const plan_problem *p, const plan_solution *s, int64_t *l
         left[t] = plan_type_left(s, p, t);
 }
 
+/* Herd's plan with every rate scaled by f: *gs, and *rest the rate left
+ * without a place; 0 or USHER_ERR_NOMEM */
+static int shepherd_run(const plan_problem *p, const plan_solution *s, const uint32_t *order,
+                        double f, const bool *out, bool *missed, tgroups *gs, double *rest)
+{
+    int64_t left[PLAN_MAX_TYPES];
+    types_left(p, s, left);
+    *gs = (tgroups){0};
+    *rest = 0;
+    int rc = USHER_OK;
+    for (uint32_t i = 0; i < p->n && rc == USHER_OK; i++) {
+        uint32_t m = order[i];
+        if (out && out[m])
+            continue;
+        double r0 = *rest;
+        rc = shepherd_model(gs, p, m, f * p->m[m].rate, left, rest);
+        if (missed)
+            missed[m] = *rest > r0 + 1e-9;
+    }
+    return rc;
+}
+
+/* Flex online, in steady state: a herd's idle time serves more of its models'
+ * rates (each served to a fraction f so far), the models with the most
+ * throughput first - Flex prefers the largest batch; 0 or USHER_ERR_NOMEM */
+static int flex_fill(tgroups *gs, const plan_problem *p, double f)
+{
+    double *rest = us_calloc(p->n ? p->n : 1, sizeof *rest);
+    if (!rest)
+        return USHER_ERR_NOMEM;
+    for (uint32_t m = 0; m < p->n; m++)
+        rest[m] = (1 - f) * p->m[m].rate;
+    for (uint32_t i = 0; i < gs->n; i++) {
+        tgroup *g = &gs->g[i];
+        for (;;) {
+            int best = -1;
+            for (uint32_t r = 0; r < g->n; r++) {
+                const tmember *mb = &g->mb[r];
+                if (rest[mb->model] <= 1e-9)
+                    continue;
+                if (best < 0 ||
+                    p->m[mb->model].cfg[mb->cfg].thr > p->m[g->mb[best].model].cfg[g->mb[best].cfg].thr)
+                    best = (int)r;
+            }
+            double idle = (double)g->k - g->duty;
+            if (best < 0 || idle <= 1e-12)
+                break;
+            tmember *mb = &g->mb[best];
+            double thr = p->m[mb->model].cfg[mb->cfg].thr;
+            double take = fmin(rest[mb->model], idle * thr);
+            mb->load += take;
+            g->duty = fmin((double)g->k, g->duty + take / thr);
+            rest[mb->model] -= take;
+            if (g->duty >= (double)g->k - 1e-12)
+                break; /* the herd is busy all the time */
+        }
+    }
+    us_free(rest);
+    return USHER_OK;
+}
+
 int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
 {
     snprintf(s->note, sizeof s->note,
@@ -344,13 +406,59 @@ int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
         cfg[m] = flex_cfg(p, m, none, left);
     if (rc == USHER_OK)
         rc = by_duty(p, cfg, order);
-    for (uint32_t i = 0; i < p->n && rc == USHER_OK; i++)
-        rc = shepherd_model(&gs, p, order[i], left);
+    double rest = 0, total = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        total += p->m[m].rate;
+    if (rc == USHER_OK)
+        rc = shepherd_run(p, s, order, 1, NULL, NULL, &gs, &rest);
+    /* a cluster too small for every rate: Herd maximises the smallest burst
+     * tolerance (capacity over rate), so every model gets the same fraction f
+     * of its rate - the largest f whose herds fit (bisection). Models that
+     * find no herd even at a sliver of their rate (too few GPUs for the herds
+     * their SLOs need) are left out first, the later in the order first */
+    bool *out = NULL, *missed = NULL;
+    if (rc == USHER_OK && rest > 1e-9 * total + 1e-9) {
+        out = us_calloc(p->n, sizeof *out);
+        missed = us_calloc(p->n, sizeof *missed);
+        rc = out && missed ? USHER_OK : USHER_ERR_NOMEM;
+        tg_free(&gs);
+        for (uint32_t k = p->n; rc == USHER_OK && k > 0; k--) {
+            rc = shepherd_run(p, s, order, 1e-6, out, missed, &gs, &rest);
+            tg_free(&gs);
+            if (rc < 0 || rest <= 1e-9)
+                break;
+            for (uint32_t i = p->n; i-- > 0;)
+                if (missed[order[i]] && !out[order[i]]) {
+                    out[order[i]] = true;
+                    break;
+                }
+        }
+        double lo = 0, hi = 1;
+        for (int it = 0; it < 30 && rc == USHER_OK; it++) {
+            double f = (lo + hi) / 2;
+            rc = shepherd_run(p, s, order, f, out, NULL, &gs, &rest);
+            tg_free(&gs);
+            if (rest > 1e-9 * f * total + 1e-9)
+                hi = f;
+            else
+                lo = f;
+        }
+        if (rc == USHER_OK)
+            rc = shepherd_run(p, s, order, lo, out, NULL, &gs, &rest);
+        if (rc == USHER_OK)
+            rc = flex_fill(&gs, p, lo);
+        snprintf(s->note, sizeof s->note,
+                 "herds of <= %d GPUs, Flex's largest batch; cluster too small: %.1f%% of every "
+                 "rate (Herd's max-min burst tolerance); no preemption",
+                 HERD_MAX_GPUS, 100 * lo);
+    }
     if (rc == USHER_OK)
         rc = tg_emit(&gs, p, s);
     tg_free(&gs);
     us_free(cfg);
     us_free(order);
+    us_free(out);
+    us_free(missed);
     if (rc < 0)
         return us_err_set(err, rc, rc == USHER_ERR_NOMEM ? "out of memory"
                                                          : "shepherd: herds past a type's limit");
