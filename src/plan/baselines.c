@@ -1118,27 +1118,29 @@ static bool triton_tune(const plan_problem *p, uint16_t t, int *cfg, uint32_t *l
 }
 
 /* Triton's one GPU type and its tuned batches (cfg): every model fits one
- * GPU's memory at once; fewest models late, then cheapest; -1 if none */
+ * GPU's memory at once; the most weighted rate of models within their SLOs,
+ * then cheapest; -1 if none */
 static int triton_type(const plan_problem *p, int *cfg, int *tmp)
 {
     int best_t = -1;
-    double best_cost = INFINITY;
-    uint32_t best_late = UINT32_MAX;
+    double best_cost = INFINITY, best_w = -1;
     for (uint16_t t = 0; t < p->nt; t++) {
         uint32_t late;
         if (!triton_tune(p, t, tmp, &late))
             continue;
-        double duty = 0, mem = 0;
+        double duty = 0, mem = 0, w = 0, round_ms = triton_round(p, tmp);
         for (uint32_t m = 0; m < p->n; m++) {
             duty += p->m[m].rate / p->m[m].cfg[tmp[m]].thr;
             mem += p->m[m].cfg[tmp[m]].mreq;
+            if (!triton_misses(p, tmp, m, round_ms))
+                w += p->m[m].rate * plan_weight(&p->m[m]);
         }
         if (mem > 100)
             continue;
         double cost = ceil(duty) * (p->t[t].price > 0 ? p->t[t].price : 1);
-        if (late < best_late || (late == best_late && cost < best_cost)) {
+        if (w > best_w * (1 + 1e-9) || (w >= best_w * (1 - 1e-9) && cost < best_cost)) {
             best_cost = cost;
-            best_late = late;
+            best_w = w;
             best_t = t;
             memcpy(cfg, tmp, p->n * sizeof *cfg);
         }
