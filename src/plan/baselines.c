@@ -4,30 +4,36 @@
  * on usher's estimator profiles; what was simplified is said here and in
  * docs/policies.md.
  *
- *  shepherd   temporal sharing (NSDI'23): a GPU runs one model's batch at a
- *             time at full share; several models may time-share a GPU (a
- *             "herd") when their duty cycles sum to <= 1, their memory fits,
- *             and each model's SLO holds while waiting behind one batch of
- *             every other model. Simplified: herds are formed by first-fit
- *             decreasing; Flex's preemption is not modelled.
- *  gpulet     spatial sharing (ATC'22): at most two MPS partitions per GPU,
- *             one replica each, sizes from the share grid; a linear
- *             interference model inflates a partition's latency by
- *             0.5 x the co-runner's DRAM bandwidth share. Simplified: greedy
- *             pairing instead of gpulet's search over partition pairs.
- *  alpaserve  statistical multiplexing (OSDI'23): every GPU holds several
- *             models in memory and runs one batch at a time; replicas are
- *             spread to balance load (worst fit on duty cycle) rather than
- *             packed. Simplified: no simulator-guided search, and no model
- *             parallelism (a model larger than one GPU is not placed; none
- *             of the zoo is).
- *  triton     Triton's default: every model loaded on every GPU, GPUs
- *             time-sliced, load spread evenly; as many GPUs as the summed
- *             duty cycle needs (all models must fit one GPU's memory). A
- *             request may wait for a batch of every other model: a model
- *             whose SLO that breaks counts as unserved.
- *  static-mps static equal MPS fractions: each GPU split in two halves of 50%,
- *             one replica per half (the common "two models per GPU" setup).
+ * Each follows its own paper's tuning (issue 13: a ratio against a weak
+ * baseline is no result); docs/policies.md "The baselines at their papers'
+ * tuning" gives the sources and tests/test_plan_baselines.c checks them.
+ *
+ *  shepherd   Herd + Flex (NSDI'23): herds of <= 8 GPUs of one type that all
+ *             hold the same models and run one batch at a time; each model
+ *             in one herd at Flex's batch (the largest within the SLO behind
+ *             one running batch). A cluster too small: Herd's max-min burst
+ *             tolerance (the same fraction of every rate), then Flex fills
+ *             idle time. Simplified: a greedy instead of Herd's integer
+ *             program; Flex's preemption not modelled.
+ *  gpulet     (ATC'22): at most two MPS partitions per GPU, the most
+ *             efficient per model and an elastic last one for the rest; its
+ *             linear interference model (latency x (1 + 0.5 x the partner's
+ *             DRAM bandwidth share)) decides pairs and loads. Simplified:
+ *             greedy first fit instead of its search over partition pairs.
+ *  alpaserve  (OSDI'23): group partitioning (size 1-8) x batch limit, each
+ *             searched; greedy replica placement by goodput, replication
+ *             while memory allows, load spread to even the groups; the
+ *             fewest GPUs per type. Simplified: no model parallelism (full
+ *             copies per GPU of a group), steady-state goodput for its
+ *             simulator.
+ *  triton     Triton's default (every model on every GPU, time-sliced, load
+ *             spread evenly) with batches tuned to the SLOs as Model
+ *             Analyzer's search does; a model still late counts as unserved.
+ *  static-mps two 50% MPS halves per GPU, one replica each, loaded to their
+ *             throughput alone (no interference knowledge, by design).
+ *
+ * The time-sliced ones (shepherd, alpaserve, triton) may run a candidate at
+ * any share: one batch runs at a time, the share is an MPS cap on it.
  */
 #include <limits.h>
 #include <math.h>
