@@ -228,7 +228,55 @@ TEST(refusals_leave_nothing_allocated)
     ASSERT_EQ_U64(us_alloc_live_bytes(), live);
 }
 
+
+/* every allocation of a merge (load, analysis, each kind's build; no ORT) failed in turn:
+ * the call fails with a message or succeeds, and nothing is left allocated */
+TEST(allocation_failures_are_clean)
+{
+    const char *pairs[3][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+    char p[6][600];
+    const char *names[6] = {"mlp_a.onnx", "mlp_b.onnx", "conv_a.onnx", "conv_b.onnx",
+                            "mlp_a.onnx", "mlp_c.onnx"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(p[i], sizeof p[i], "%s", model(names[i]));
+        pairs[i / 2][i % 2] = p[i];
+    }
+    int kinds[3] = {-1, USHER_MERGE_STACKED, USHER_MERGE_SIDE_BY_SIDE};
+    for (int c = 0; c < 3; c++) {
+        usher_merge_params mp = usher_merge_default_params();
+        mp.kind = kinds[c];
+        usher_error err;
+        usher_merge *m;
+        size_t live = us_alloc_live_bytes();
+        uint64_t before = us_alloc_count();
+        ASSERT_OK(usher_merge_models(pairs[c], 2, &mp, &m, &err));
+        char *js = usher_merge_json(m);
+        ASSERT(js);
+        usher_merge_json_free(js);
+        usher_merge_free(m);
+        uint64_t n = us_alloc_count() - before;
+        ASSERT(n > 10);
+        int bad = 0;
+        for (uint64_t k = 1; k <= n; k++) {
+            memset(&err, 0, sizeof err);
+            us_alloc_fail_nth(k);
+            int rc = usher_merge_models(pairs[c], 2, &mp, &m, &err);
+            us_alloc_fail_nth(0);
+            if (rc == USHER_OK)
+                usher_merge_free(m);
+            if ((rc < 0 && (!err.msg[0] || m != NULL)) || us_alloc_live_bytes() != live) {
+                if (bad++ < 3)
+                    fprintf(stderr, "  case %d: allocation %llu of %llu: rc %d '%s', %zd bytes left\n",
+                            c, (unsigned long long)k, (unsigned long long)n, rc, err.msg,
+                            (ssize_t)(us_alloc_live_bytes() - live));
+            }
+        }
+        ASSERT_EQ_INT(bad, 0);
+    }
+}
+
 TEST_MAIN(TEST_ENTRY(hungarian_matches_brute_force), TEST_ENTRY(dbscan_groups_architectures),
           TEST_ENTRY(common_weights_within_tolerance),
           TEST_ENTRY(verification_failure_writes_nothing), TEST_ENTRY(tolerance_is_applied),
-          TEST_ENTRY(refusals_leave_nothing_allocated))
+          TEST_ENTRY(refusals_leave_nothing_allocated),
+          TEST_ENTRY(allocation_failures_are_clean))
