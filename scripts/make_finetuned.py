@@ -13,7 +13,9 @@ What it does, with Debian's python3-torch (run with /usr/bin/python3):
   3. for each variant i: freezes the backbone, re-initialises the head and
      trains only the head for a few steps on its own synthetic task (another
      prototype set, seed + i), then exports OUTDIR/variant<i>.onnx (opset 13,
-     dynamic batch axis "batch", input "x", output "logits").
+     dynamic batch axis "batch", input "x", output "logits");
+  4. writes OUTDIR/sample_x.bin: 4 inputs of the base task (raw float32
+     [4,3,32,32]), real data for `usher merge --verify --data x=...`.
 The variants therefore have bit-identical backbone weights and different heads:
 a merge of type (a) in docs/merge.md. Every weight is checked to hold no
 subnormal float (the files are rewritten with those flushed to zero first, and
@@ -114,3 +116,9 @@ for i in range(n_var):
                       opset_version=13, do_constant_folding=True)
     flush_subnormals(path)
     print("variant%d: head loss %.3f -> %.3f, %s" % (i, f, l, path))
+
+# real inputs of the task the backbone was trained on, for `usher merge --verify --data`:
+# OUTDIR/sample_x.bin holds 4 images x[4,3,32,32] as raw little-endian float32
+x, _ = task(seed * 1000)(4)
+x.numpy().astype("<f4").tofile(os.path.join(out, "sample_x.bin"))
+print("sample: %s (x[4,3,32,32] float32)" % os.path.join(out, "sample_x.bin"))

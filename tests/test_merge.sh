@@ -5,7 +5,8 @@
 #   - 4 fine-tuned variants of one base sharing a frozen backbone
 #     (scripts/make_finetuned.py: python3-torch, real SGD steps): kind shared,
 #     the backbone's 9 operators (Conv, Flatten, 3 Gemm, 4 Relu) run once, weights and kernels saved,
-#     verified on ONNX Runtime, the file passes onnx.checker and keeps every
+#     verified on ONNX Runtime with random inputs and the task's real samples
+#     (sample_x.bin, --data), a wrong-sized --data file refused, the file passes onnx.checker and keeps every
 #     input and output as <model>/<name> with the map in metadata_props;
 #   - two MLPs whose weights differ by one ulp (<= 9.9e-8 relative): common
 #     within the default 1e-7 (kind shared), not with --weight-rtol 0;
@@ -126,11 +127,17 @@ grep -q "variant3: head loss" "$tmp/ft.log" && ok "make_finetuned: $(grep -c 'he
     fail "make_finetuned: $(cat "$tmp/ft.log")"
 
 ft=("$tmp/ft/variant0.onnx" "$tmp/ft/variant1.onnx" "$tmp/ft/variant2.onnx" "$tmp/ft/variant3.onnx")
-"$usher" merge "${ft[@]}" -o "$tmp/ft.onnx" --verify --runs 3 --json >"$tmp/ft.json" &&
+"$usher" merge "${ft[@]}" -o "$tmp/ft.onnx" --verify --runs 3 --json \
+    --shape x=4x3x32x32 --data x="$tmp/ft/sample_x.bin" >"$tmp/ft.json" &&
     check "$tmp/ft.json" 'r["kind"] == "shared" and r["verified"] and r["nodes_shared"] == 9 and r["weight_bytes_saved"] > 0.3 * r["weight_bytes_before"] and r["kernels_saved"] > 0 and r["verify_max_rel_err"] <= 1e-5' &&
     check_file "$tmp/ft.onnx" variant0 variant1 variant2 variant3 &&
     ok "finetuned_4: shared backbone, $(check "$tmp/ft.json" 'print(r["weight_bytes_saved"], "weight bytes and", r["kernels_saved"], "kernels saved") or True')" ||
     fail "finetuned_4: $(cat "$tmp/ft.json")"
+head -c 100 "$tmp/ft/sample_x.bin" >"$tmp/short.bin"
+"$usher" merge "${ft[@]}" -o "$tmp/short.onnx" --verify --shape x=4x3x32x32 --data x="$tmp/short.bin" \
+    >/dev/null 2>"$tmp/short.err"
+[ $? -eq 1 ] && grep -q "must hold exactly 49152 bytes" "$tmp/short.err" && [ ! -e "$tmp/short.onnx" ] &&
+    ok "data_wrong_size_refused" || fail "data_wrong_size_refused: $(cat "$tmp/short.err")"
 # the text report says the same
 "$usher" merge "${ft[@]}" -o "$tmp/ft2.onnx" >"$tmp/ft.txt" &&
     grep -q "^merged 4 models into .* (shared)" "$tmp/ft.txt" && grep -q "^kernels:  44 -> 33 (11 saved)" "$tmp/ft.txt" &&

@@ -42,6 +42,10 @@ typedef struct usher_merge_params {
     size_t n_shapes;
     const char *const *values; /* "INPUT=16000": a scalar integer input's value */
     size_t n_values;
+    const char *const *data;   /* "INPUT=FILE": real input data (raw little-endian elements of
+                                  the input's type, shaped by `shapes` or its static shape),
+                                  fed to every model's input INPUT in one extra round */
+    size_t n_data;
     const char *ort_library; /* NULL: the backend's default search */
 } usher_merge_params;
 

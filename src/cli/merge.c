@@ -21,7 +21,7 @@ static void help(FILE *f)
             "usage: usher merge A.onnx B.onnx ... -o MERGED.onnx [--verify] [--tolerance T]\n"
             "                   [--json] [--kind shared|stacked|side-by-side] [--weight-rtol R]\n"
             "                   [--eps E] [--runs N] [--seed S] [--dim N]\n"
-            "                   [--shape INPUT=D0xD1...] [--value INPUT=V]\n\n"
+            "                   [--shape INPUT=D0xD1...] [--value INPUT=V] [--data INPUT=FILE]\n\n"
             "Merges related models (fine-tuned variants of one backbone, copies of one\n"
             "architecture) into one ONNX graph. Every original input and output is kept as\n"
             "<model>/<name> (<model>: the file name without .onnx); the merged file's\n"
@@ -43,7 +43,10 @@ static void help(FILE *f)
             "  --seed S           seed of those inputs (default 1)\n"
             "  --dim N            size of a dynamic dim in those inputs (default 2)\n"
             "  --shape IN=AxB     the shape of input IN for --verify (e.g. input=1x512)\n"
-            "  --value IN=V       the value of scalar integer input IN (e.g. sr=16000)\n");
+            "  --value IN=V       the value of scalar integer input IN (e.g. sr=16000)\n"
+            "  --data IN=FILE     real data for input IN (raw little-endian elements of its\n"
+            "                     type, shaped by --shape or the model): one more --verify\n"
+            "                     round feeds it to every model's input IN\n");
 }
 
 static const char *arg(int argc, char **argv, int *i)
@@ -57,8 +60,9 @@ static const char *arg(int argc, char **argv, int *i)
 
 int cli_merge(int argc, char **argv)
 {
-    const char *paths[MAX_OPTS], *shapes[MAX_OPTS], *values[MAX_OPTS], *out = NULL;
-    size_t n = 0, ns = 0, nv = 0;
+    const char *paths[MAX_OPTS], *shapes[MAX_OPTS], *values[MAX_OPTS], *data[MAX_OPTS];
+    const char *out = NULL;
+    size_t n = 0, ns = 0, nv = 0, nd = 0;
     bool json = false;
     usher_merge_params p = usher_merge_default_params();
     for (int i = 1; i < argc; i++) {
@@ -115,17 +119,20 @@ int cli_merge(int argc, char **argv)
                 fprintf(stderr, "usher merge: --kind is shared, stacked or side-by-side\n");
                 return CLI_USAGE;
             }
-        } else if (strcmp(a, "--shape") == 0 || strcmp(a, "--value") == 0) {
+        } else if (strcmp(a, "--shape") == 0 || strcmp(a, "--value") == 0 ||
+                   strcmp(a, "--data") == 0) {
             if (!(v = arg(argc, argv, &i)))
                 return CLI_USAGE;
-            if (!strchr(v, '=') || ns >= MAX_OPTS || nv >= MAX_OPTS) {
+            if (!strchr(v, '=') || ns >= MAX_OPTS || nv >= MAX_OPTS || nd >= MAX_OPTS) {
                 fprintf(stderr, "usher merge: %s wants INPUT=..., at most %d\n", a, MAX_OPTS);
                 return CLI_USAGE;
             }
             if (a[2] == 's')
                 shapes[ns++] = v;
-            else
+            else if (a[2] == 'v')
                 values[nv++] = v;
+            else
+                data[nd++] = v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "usher merge: unknown option '%s'\n", a);
             return CLI_USAGE;
@@ -146,6 +153,8 @@ int cli_merge(int argc, char **argv)
     p.n_shapes = ns;
     p.values = values;
     p.n_values = nv;
+    p.data = data;
+    p.n_data = nd;
     usher_merge *m;
     usher_error err;
     if (usher_merge_models(paths, n, &p, &m, &err) < 0) {

@@ -562,12 +562,14 @@ static int open_all(const char *const *paths, size_t n, const usher_merge_params
     m->p = *p;
     m->src = us_calloc(n, sizeof *m->src);
     if (!m->src || copy_strs(&m->shape_strs, p->shapes, p->n_shapes) < 0 ||
-        copy_strs(&m->value_strs, p->values, p->n_values) < 0) {
+        copy_strs(&m->value_strs, p->values, p->n_values) < 0 ||
+        copy_strs(&m->data_strs, p->data, p->n_data) < 0) {
         usher_merge_free(m);
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     }
     m->p.shapes = (const char *const *)m->shape_strs;
     m->p.values = (const char *const *)m->value_strs;
+    m->p.data = (const char *const *)m->data_strs;
     m->p.ort_library = NULL; /* not kept: the caller's string */
     if (p->ort_library && (m->p.ort_library = us_strdup(p->ort_library)) == NULL) {
         usher_merge_free(m);
@@ -799,8 +801,11 @@ void usher_merge_free(usher_merge *m)
         us_free(m->shape_strs[i]);
     for (size_t i = 0; m->value_strs && i < m->p.n_values; i++)
         us_free(m->value_strs[i]);
+    for (size_t i = 0; m->data_strs && i < m->p.n_data; i++)
+        us_free(m->data_strs[i]);
     us_free(m->shape_strs);
     us_free(m->value_strs);
+    us_free(m->data_strs);
     us_free((void *)(uintptr_t)m->p.ort_library);
     us_free(m);
 }

@@ -40,7 +40,7 @@ typedef struct merge_src {
 
 struct usher_merge {
     usher_merge_params p;
-    char **shape_strs, **value_strs; /* copies of p.shapes / p.values */
+    char **shape_strs, **value_strs, **data_strs; /* copies of p.shapes / values / data */
     merge_src *src;
     uint32_t n_src;
     merge_weight *weights; /* common weights, n_weights used */

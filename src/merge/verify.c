@@ -5,7 +5,8 @@
  * Each of verify_runs rounds draws one set of inputs per model (seeded:
  * floats uniform in [-1, 1), integers in [0, 4), booleans 0/1; dims the
  * model leaves dynamic get the `shapes` override for that input or
- * verify_dim; `values` fixes a scalar integer input such as a sample rate),
+ * verify_dim; `values` fixes a scalar integer input such as a sample rate;
+ * with `data`, one more round feeds those inputs real data read from files),
  * runs every source model in its own session and the merged model once with
  * all of them, and compares each output: same shape, and for floating-point
  * outputs max|merged - separate| <= verify_tol x scale, where scale is the
@@ -81,8 +82,35 @@ static bool value_override(const usher_merge *m, const char *name, int64_t *v)
     return false;
 }
 
+/* "NAME=FILE" for input name: the file, or NULL */
+static const char *data_file(const usher_merge *m, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < m->p.n_data; i++)
+        if (strncmp(m->p.data[i], name, nl) == 0 && m->p.data[i][nl] == '=')
+            return m->p.data[i] + nl + 1;
+    return NULL;
+}
+
+/* the file's bytes into t (which has its shape and buffer): the size must match */
+static int read_data(const char *path, us_tensor *t, usher_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return us_err_set(err, USHER_ERR_IO, "verify: input '%s': cannot open %s", t->name, path);
+    size_t got = fread(t->data, 1, (size_t)t->bytes, f);
+    int extra = fgetc(f);
+    fclose(f);
+    if (got != t->bytes || extra != EOF)
+        return us_err_set(err, USHER_ERR_INVALID,
+                          "verify: input '%s': %s must hold exactly %llu bytes (%s, shape from "
+                          "--shape or the model)",
+                          t->name, path, (unsigned long long)t->bytes, us_dtype_name(t->dtype));
+    return USHER_OK;
+}
+
 static int make_input(const usher_merge *m, const be_io *io, uint64_t *seed, us_tensor *t,
-                      usher_error *err)
+                      bool real, usher_error *err)
 {
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", io->name);
@@ -109,6 +137,9 @@ static int make_input(const usher_merge *m, const be_io *io, uint64_t *seed, us_
     t->bytes = bytes;
     if (!t->data)
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    const char *file = real ? data_file(m, io->name) : NULL;
+    if (file)
+        return read_data(file, t, err);
     int64_t fixed;
     bool has_fixed = value_override(m, io->name, &fixed);
     for (uint64_t i = 0; i < n; i++) {
@@ -272,17 +303,19 @@ int merge_verify(usher_merge *m, const char *merged_path, usher_error *err)
             goto done;
         }
     }
-    for (int r = 0; r < m->p.verify_runs; r++) {
+    int rounds = m->p.verify_runs + (m->p.n_data > 0); /* the last one with the real data */
+    for (int r = 0; r < rounds; r++) {
+        bool real = m->p.n_data > 0 && r == rounds - 1;
         uint64_t seed = m->p.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)r * 7919 + 1;
         /* the same input tensors (by value) for every model: the stacked kind needs the
          * models' batch sizes equal, and the shared kind is tested with equal ones too */
         for (uint32_t k = 0; k < K; k++) {
             uint64_t s = seed;
             for (size_t i = 0; i < nin[k]; i++)
-                if ((rc = make_input(m, be_input(ss[k], i), &s, &in[k][i], err)) < 0)
+                if ((rc = make_input(m, be_input(ss[k], i), &s, &in[k][i], real, err)) < 0)
                     goto done;
-            for (size_t i = 0; i < nin[k]; i++) /* different values per model */
-                if (in[k][i].dtype == US_DT_FP32)
+            for (size_t i = 0; i < nin[k]; i++) /* different values per model (random ones) */
+                if (in[k][i].dtype == US_DT_FP32 && !(real && data_file(m, in[k][i].name)))
                     for (uint64_t e = 0; e < in[k][i].bytes / 4; e++)
                         ((float *)in[k][i].data)[e] *= (float)(1.0 - 0.1 * k / K);
             if ((rc = be_run(ss[k], in[k], nin[k], out[k], err)) < 0) {
@@ -330,7 +363,7 @@ int merge_verify(usher_merge *m, const char *merged_path, usher_error *err)
         be_outputs_free(mout, mn_out);
         for (uint32_t k = 0; k < K; k++)
             be_outputs_free(out[k], nout[k]);
-        if (rc == USHER_OK && r == m->p.verify_runs - 1)
+        if (rc == USHER_OK && r == rounds - 1)
             rc = time_runs(m, ms, min, mn_in, mout, mn_out, ss, in, nin, out, nout, err);
         for (uint32_t k = 0; k < K; k++)
             free_tensors(in[k], nin[k]);
