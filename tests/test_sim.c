@@ -192,6 +192,91 @@ TEST(md1_waiting_time_within_2pct)
  * 33: in; at 4 and 5 ms 9 + 8 + 12 -> 37.35 > 34 and 9 + 7 + 12 -> 37.2 > 35:
  * out. The two admitted leave together at 12 [12, 26): latencies 12, 25, 23.
  */
+/*
+ * Service-time variance: M/G/1 with lognormal service of mean D and CV 1 has the
+ * Pollaczek-Khinchine mean wait rho D (1 + cv^2) / (2 (1 - rho)), twice M/D/1's; the mean
+ * service stays D; the arrivals do not change with the CV; a CV of 0 gives the bytes of a
+ * run without the option; the same seed the same bytes.
+ */
+static int mg1_run(double cv, uint64_t seed, uint64_t duration_s, sim_report **r, us_buf *json,
+                   usher_error *err)
+{
+    const double d_ms = 10, rho = 0.5;
+    fixed_model fm = {.base_ms = d_ms, .per_row_ms = 0};
+    sim_model_spec m = {.name = "m", .rate = rho / (d_ms / 1e3), .slo_ms = 1e6, .line = 3};
+    sim_params p = sim_default_params();
+    p.interference = false;
+    p.duration_ns = duration_s * SEC;
+    p.seed = seed;
+    p.service_cv = cv;
+    int rc = run_plan(one_replica_plan(1), &m, 1, &fm, &p, r, err);
+    if (rc >= 0 && json)
+        rc = sim_report_json(*r, false, json);
+    return rc;
+}
+
+TEST(service_time_variance)
+{
+    usher_error err = {0};
+    sim_report *g = NULL, *d = NULL, *z = NULL, *g2 = NULL;
+    us_buf bd, bz, bg, bg2;
+    us_buf_init(&bd, 1 << 20);
+    us_buf_init(&bz, 1 << 20);
+    us_buf_init(&bg, 1 << 20);
+    us_buf_init(&bg2, 1 << 20);
+    int rc = mg1_run(1, 21, 20000, &g, &bg, &err); /* 1,000,000 requests */
+    if (rc >= 0)
+        rc = mg1_run(0, 21, 20000, &d, &bd, &err);
+    if (rc >= 0) { /* no CV given at all: the default params */
+        const double d_ms = 10;
+        fixed_model fm = {.base_ms = d_ms};
+        sim_model_spec m = {.name = "m", .rate = 50, .slo_ms = 1e6, .line = 3};
+        sim_params p = sim_default_params();
+        p.interference = false;
+        p.duration_ns = 20000 * SEC;
+        p.seed = 21;
+        rc = run_plan(one_replica_plan(1), &m, 1, &fm, &p, &z, &err);
+        if (rc >= 0)
+            rc = sim_report_json(z, false, &bz);
+    }
+    if (rc >= 0)
+        rc = mg1_run(1, 21, 20000, &g2, &bg2, &err);
+    double want = 0.5 * 10 * 2 / (2 * 0.5), got = g ? g->m[0].mean_queue_ms : -1;
+    double service = g ? g->m[0].mean_ms - g->m[0].mean_queue_ms : -1;
+    if (g && d)
+        printf("  M/G/1 rho 0.5, lognormal service CV 1: %llu requests, mean wait %.4f ms, "
+               "Pollaczek-Khinchine %.4f ms (%+.2f%%), mean service %.4f ms; CV 0: wait %.4f "
+               "ms\n", (unsigned long long)g->m[0].requests, got, want,
+               100 * (got - want) / want, service, d->m[0].mean_queue_ms);
+    bool same_arrivals = g && d && g->requests == d->requests;
+    bool cv0_same = rc >= 0 && bd.len == bz.len && memcmp(bd.data, bz.data, bd.len) == 0;
+    bool seed_same = rc >= 0 && bg.len == bg2.len && memcmp(bg.data, bg2.data, bg.len) == 0;
+    bool field = rc >= 0 && strstr(us_buf_str(&bg), "\"service_cv\": 1") &&
+                 !strstr(us_buf_str(&bd), "service_cv");
+    uint64_t refused = g ? g->rejected + g->expired : 1;
+    sim_report_free(g);
+    sim_report_free(d);
+    sim_report_free(z);
+    sim_report_free(g2);
+    us_buf_free(&bd);
+    us_buf_free(&bz);
+    us_buf_free(&bg);
+    us_buf_free(&bg2);
+    ASSERT_OK(rc);
+    ASSERT_EQ_U64(refused, 0);
+    ASSERT_NEAR_PCT(got, want, 3.0);
+    ASSERT_NEAR_PCT(service, 10.0, 1.0);
+    ASSERT(same_arrivals);
+    ASSERT(cv0_same);
+    ASSERT(seed_same);
+    ASSERT(field);
+    /* out of range */
+    sim_report *bad = NULL;
+    ASSERT_EQ_INT(mg1_run(11, 1, 10, &bad, NULL, &err), USHER_ERR_INVALID);
+    ASSERT(bad == NULL);
+    ASSERT_CONTAINS(err.msg, "service-time CV 11");
+}
+
 TEST(batching_and_admission_by_hand)
 {
     static const sim_arrival arr[] = {{0, 0}, {1 * MS, 0}, {2 * MS, 0},
@@ -734,13 +819,22 @@ TEST(cli_simulate_json_and_errors)
                           "    slo_ms: 40\n");
     ASSERT_EQ_INT(simulate_cli("--plan bad2.json --workload w3.yaml"), 1);
     ASSERT_CONTAINS(cli_err, "w3.yaml:4: field 'models[0].rate'");
+    /* service-time variance: said in the JSON and the table, the same arrivals */
+    ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --duration 5 --seed 3 --json "
+                               "--interval 1 --service-cv 0.5"), 0);
+    ASSERT_CONTAINS(cli_out, "\"service_cv\": 0.5");
+    ASSERT(strstr(first, "service_cv") == NULL);
+    ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --duration 2 --service-cv 2"), 0);
+    ASSERT_CONTAINS(cli_out, "lognormal around the profiled ones, CV 2");
+    ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --service-cv 11"), 2);
     /* usage */
     ASSERT_EQ_INT(simulate_cli("--workload w.yaml"), 2);
     ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --duration -1"), 2);
     ASSERT_EQ_INT(simulate_cli("--plan p.json --workload w.yaml --bogus"), 2);
 }
 
-TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(batching_and_admission_by_hand),
+TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(service_time_variance),
+          TEST_ENTRY(batching_and_admission_by_hand),
           TEST_ENTRY(same_seed_same_bytes), TEST_ENTRY(interference_slows_colocated_replicas),
           TEST_ENTRY(histogram_error_bound), TEST_ENTRY(plan_must_match_workload),
           TEST_ENTRY(workload_file_as_the_planner_reads_it),

@@ -171,6 +171,13 @@ typedef struct usher_sim_params {
     usher_sim_replan_fn replan;
     void *replan_ctx;
     double worker_start_s, model_load_s, share_change_s;
+    /* service-time variance: 0 (default) every batch takes exactly its profiled time (alone,
+     * or as the interference model gives it beside its GPU's busy replicas); > 0 (at most
+     * 10) that time times a lognormal factor of mean 1 and this coefficient of variation
+     * (sigma^2 = ln(1 + cv^2), mu = -sigma^2 / 2), drawn from a stream of the seed of its
+     * own: the arrivals are the same whatever the CV, and a CV of 0 gives the same bytes as
+     * before the option existed */
+    double service_cv;
 } usher_sim_params;
 
 /* The move costs' defaults (docs/simulator.md, Re-planning: where they were measured). */

@@ -43,7 +43,7 @@ static void help(FILE *f)
             "                     [--arrivals KIND] [--zipf S] [--trace FILE.csv ...\n"
             "                     [--trace-map M] [--trace-minutes A:B]] [--arrivals-file F]\n"
             "                     [--replan-every S [--worker-start S] [--model-load S]\n"
-            "                     [--share-change S]]\n\n"
+            "                     [--share-change S]] [--service-cv X]\n\n"
             "Plans the workload on the cluster with each policy (usher plan --policy) and\n"
             "runs each plan in the simulator (usher simulate) on the same arrivals: the\n"
             "same seed, Poisson at the workload's rates unless --arrivals, --trace or\n"
@@ -74,7 +74,8 @@ static void help(FILE *f)
             "                      USHER's re-planner from that plan, moves charged); $/h\n"
             "                      and GPUs are then the run's mean and most held\n"
             "  --worker-start S, --model-load S, --share-change S  the moves' costs\n"
-            "                      (usher simulate --help)\n"
+            "                      (usher simulate --help)\n"            "  --service-cv X      batch times lognormal around the profiled ones (usher\n"
+            "                      simulate --help)\n"
             "  --interference on|off  plan and simulate with the interference model (on,\n"
             "                      default) or without\n"
             "  --exact-time-limit S  the exact policy's time limit (default 20)\n"
@@ -376,6 +377,10 @@ static void print_json(const char *wl, const char *cl, const usher_sim_params *s
     json_str(f, arrivals_said());
     fputs(", \"replan_every_s\": ", f);
     json_num(f, sp->replan_every_s);
+    if (sp->service_cv > 0) {
+        fputs(", \"service_cv\": ", f);
+        json_num(f, sp->service_cv);
+    }
     fputs(",\n \"policies\": [", f);
     for (size_t p = 0; p < n_policies; p++) {
         const run *x = &runs[n_loads][p];
@@ -706,6 +711,13 @@ int cli_compare(int argc, char **argv)
         } else if (strcmp(a, "--replan-every") == 0 && v) {
             if (!cli_parse_double(v, 1e-3, 1e7, &sp.replan_every_s)) {
                 fprintf(stderr, "usher compare: --replan-every is seconds, 0.001 to 1e7\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--service-cv") == 0 && v) {
+            if (!cli_parse_double(v, 0, 10, &sp.service_cv)) {
+                fprintf(stderr, "usher compare: --service-cv is a coefficient of variation, 0 to "
+                                "10\n");
                 return CLI_USAGE;
             }
             i++;

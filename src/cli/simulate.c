@@ -33,6 +33,7 @@ static void help(FILE *f)
             "                      [--calibration FILE] [--framework NAME]\n"
             "                      [--replan-every S --cluster FILE [--worker-start S]\n"
             "                      [--model-load S] [--share-change S]]\n"
+            "                      [--service-cv X]\n"
             "\n"
             "Runs the plan under arrivals at the workload's rates (Poisson unless asked\n"
             "otherwise), with the server's own batching and admission on a virtual clock\n"
@@ -92,6 +93,8 @@ static void help(FILE *f)
             "  --share-change S   a replica restarted at another share or batch on its GPU\n"
             "                     (default %g s); a model's old replicas serve until all its\n"
             "                     new ones are ready\n"
+            "  --service-cv X     batch times lognormal around the profiled ones with this\n"
+            "                     coefficient of variation (0 to 10; default 0: exact)\n"
             "  --calibration F    the estimator's calibration table (docs/calibration.md)\n"
             "  --framework NAME   calibration row (default onnxruntime-cuda)\n",
             USHER_SIM_WORKER_START_S, USHER_SIM_MODEL_LOAD_S, USHER_SIM_SHARE_CHANGE_S);
@@ -188,6 +191,13 @@ int cli_simulate(int argc, char **argv)
         } else if (strcmp(a, "--replan-every") == 0 && v) {
             if (!cli_parse_double(v, 1e-3, 1e7, &p.replan_every_s)) {
                 fprintf(stderr, "usher simulate: --replan-every is seconds, 0.001 to 1e7\n");
+                return CLI_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--service-cv") == 0 && v) {
+            if (!cli_parse_double(v, 0, 10, &p.service_cv)) {
+                fprintf(stderr, "usher simulate: --service-cv is a coefficient of variation, 0 to "
+                                "10\n");
                 return CLI_USAGE;
             }
             i++;

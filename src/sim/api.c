@@ -478,6 +478,9 @@ int usher_sim_run(const usher_sim_params *p, usher_sim_report **out, usher_error
         return us_err_set(err, USHER_ERR_INVALID, "move costs (worker start %g s, model load %g "
                           "s, share change %g s): each must be in [0, %g]", p->worker_start_s,
                           p->model_load_s, p->share_change_s, MAX_COST_S);
+    if (!(p->service_cv >= 0 && p->service_cv <= 10))
+        return us_err_set(err, USHER_ERR_INVALID, "service-time CV %g: must be in [0, 10]",
+                          p->service_cv);
     const sim_workload *w = &p->workload->w;
     sim_model_spec *specs = us_calloc(w->n ? w->n : 1, sizeof *specs);
     if (!specs)
@@ -522,6 +525,7 @@ int usher_sim_run(const usher_sim_params *p, usher_sim_report **out, usher_error
     sp.ctx = (void *)(uintptr_t)p; /* the callbacks only read it */
     sp.progress = p->progress;
     sp.progress_ctx = p->progress_ctx;
+    sp.service_cv = p->service_cv;
     replan_state rs = {.p = p};
     snprintf(rs.running, sizeof rs.running, "%s", p->plan);
     if (p->replan_every_s > 0) {

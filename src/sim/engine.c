@@ -60,6 +60,7 @@
 #include "core/hash.h"
 #include "runtime/rt.h"
 #include "sim/sim.h"
+#include "sim/workload_impl.h"
 
 #define VIEW_EXTRA 64          /* requests a decision sees past a batch (model.c's VIEW_EXTRA) */
 #define NONE UINT32_MAX
@@ -69,6 +70,8 @@
 #define CACHE_MAX (1u << 18)   /* cache entries at most; cleared when this full */
 #define PROGRESS_EVERY 65536   /* events between progress calls */
 #define SERIES_MAX 50000000ull /* intervals x models */
+#define SERVICE_STREAM 0x73657276696365ull /* the service-time factors' stream of the seed
+                                              ("service"; the sources use small ids) */
 
 enum { EV_END = 0, EV_WAKE = 1, EV_REPLAN = 2, EV_SWITCH = 3 };
 
@@ -190,6 +193,9 @@ typedef struct eng {
     double cost_now, power_now, cost_acc, power_acc; /* $/h and W of the GPUs held */
     uint64_t cost_t;
     uint32_t gpus_max;
+    /* service-time variance: the factor's stream and lognormal parameters */
+    ws_rng svc;
+    double svc_mu, svc_sigma;
 } eng;
 
 sim_params sim_default_params(void)
@@ -447,6 +453,10 @@ static int start_batch(eng *e, uint32_t ri, int k)
         int rc = coloc(e, g, r, k, &dur);
         if (rc < 0)
             return rc;
+    }
+    if (e->svc_sigma > 0) { /* lognormal, mean 1: exp(mu + sigma Z), mu = -sigma^2 / 2 */
+        double x = (double)dur * ws_exp(e->svc_mu + e->svc_sigma * ws_rng_normal(&e->svc));
+        dur = x >= 1.8e19 ? NEVER : x < 1 ? 1 : (uint64_t)(x + 0.5);
     }
     r->busy = true;
     r->rows = k;
@@ -1768,6 +1778,16 @@ int sim_run(const sim_params *p, sim_report **out, usher_error *err)
         if (!e.s_req || !e.s_good || !e.s_busy)
             goto nomem;
     }
+    if (p->service_cv > 0) {
+        if (!(p->service_cv <= 10)) {
+            rc = us_err_set(err, USHER_ERR_INVALID, "simulator: service-time CV %g (0 to 10)",
+                            p->service_cv);
+            goto out;
+        }
+        e.svc_sigma = sqrt(log1p(p->service_cv * p->service_cv));
+        e.svc_mu = -0.5 * e.svc_sigma * e.svc_sigma;
+        ws_rng_seed(&e.svc, p->seed, SERVICE_STREAM);
+    }
     if (p->replan_every_ns && p->replan) {
         if (!p->duration_ns) {
             rc = us_err_set(err, USHER_ERR_INVALID, "simulator: re-planning needs a duration");
@@ -1906,6 +1926,7 @@ static int report(eng *e, sim_report **out)
         r->power_w = (e->power_acc + e->power_now * (double)t) / (double)dur;
         r->gpus_used = e->gpus_max;
     }
+    r->service_cv = e->svc_sigma > 0 ? p->service_cv : 0;
     if (p->replan_every_ns && p->replan) {
         r->replan_every_s = (double)p->replan_every_ns / 1e9;
         r->start_s = (double)p->start_ns / 1e9;

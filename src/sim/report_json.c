@@ -180,6 +180,8 @@ int sim_report_json(const sim_report *r, bool wall, us_buf *out)
     }
     count(&j, "seed", r->seed);
     num(&j, "rate_scale", r->rate_scale);
+    if (r->service_cv > 0) /* absent at 0: the bytes of runs without variance are as before */
+        num(&j, "service_cv", r->service_cv);
     us_json_key(&j, "interference");
     us_json_bool(&j, r->interference);
     num(&j, "duration_s", r->duration_s);
@@ -252,6 +254,9 @@ void sim_report_print(const sim_report *r, FILE *f)
             r->plan, r->workload, r->duration_s, r->arrivals, r->arrivals[0] ? ", " : "",
             (unsigned long long)r->seed, r->rate_scale,
             r->interference ? "on" : "off", r->end_s);
+    if (r->service_cv > 0)
+        fprintf(f, "batch service times lognormal around the profiled ones, CV %g\n",
+                r->service_cv);
     fprintf(f, "%-24s %5s %10s %10s %9s %7s %9s %9s %9s %9s %9s %8s %8s\n", "model", "repl",
             "requests", "goodput/s", "in SLO", "SLO ms", "mean ms", "p50 ms", "p99 ms",
             "p99.9 ms", "queue ms", "rejected", "late");

@@ -98,6 +98,11 @@ typedef struct sim_params {
     sim_replan_fn replan;
     void *replan_ctx;
     uint64_t start_ns, load_ns, share_ns;
+    /* service-time variance: every batch's time (alone or as the interference model gives
+     * it) times a lognormal factor of mean 1 and this coefficient of variation, drawn from
+     * its own stream of the seed (the arrivals are the same whatever it is); 0: exactly
+     * the profiled time, no draw */
+    double service_cv;
 } sim_params;
 
 sim_params sim_default_params(void); /* interference on, rate_scale 1, the rest 0 */
@@ -208,6 +213,7 @@ typedef struct sim_report {
     uint32_t n_replans;
     uint64_t replan_requests, replan_lost, replan_late;
     double start_s, load_s, share_s; /* the move costs charged */
+    double service_cv;        /* the batches' lognormal coefficient of variation (0: none) */
     char arrivals[192];       /* what the arrivals were, set by the caller ("poisson",
                                  "gamma:4, zipf 1.2", "trace d01.csv, stripe, minutes 0-59",
                                  "file arr.txt"); "": not said */
