@@ -38,26 +38,39 @@
  * Poisson; for other renewal processes the asymptotic rate is used over a
  * window of one batch (an approximation).
  *
- * The constant. P(W > t) ~ C exp(-theta t) with C the probability that a
- * request waits at all, the server's busy fraction, which is at most
- * lambda x L(1) (batching only makes a row cheaper than L(1)); C = min(1,
- * lambda L(1)). For B = 1 this is M/D/1's P(W > 0) = rho. So
+ * The constant. P(W > t) = C P(R + N D > t | busy), C the probability that a
+ * request waits at all, the server's busy fraction, at most lambda x L(1)
+ * (batching only makes a row cheaper than L(1)): C = min(1, lambda L(1)).
+ * R is uniform on [0, D], N geometric, P(N >= j) = r^j, r = exp(-eta B): on
+ * [k D, (k + 1) D), P(R + N D > t) = r^(k+1) + (r^k - r^(k+1)) (1 - t / D + k).
+ * For B = 1 this is M/D/1 with P(W > 0) = rho; against Erlang's exact
+ * waiting time it is within 0.22 D at rho 0.05-0.8, its constant up to 1.6x
+ * light at low loads (hence the cap's 0.5% below).
  *
- *   p99 = D + max(0, ln(100 C) / theta),   theta = y B / (cv^2 D)
+ * What the runtime adds, as upper bounds:
+ *   - the batcher's own wait (keepup_ms below): at loads where a batch of one
+ *     cannot keep up it holds a batch for more rows, up to 2 L(want);
+ *   - admission (admit.c) refuses a request whose predicted end plus 15% of
+ *     its work (or the recent lateness, which that wait and a batch larger
+ *     than one make) passes its deadline: the cap holds the p99 within
+ *     SLO / 1.15 (PLAN_QUEUE_KEEP) with the wait counted;
+ *   - past about 95% of full load one burst can start a spell of small
+ *     batches (the batcher cuts a batch to its oldest request's deadline):
+ *     the cap is at most 90% (PLAN_QUEUE_RHO_MAX).
  *
- * reaches D (the old rule's single batch) as the load falls, and grows
- * without bound as rho -> 1. It over-estimates: the residual and the own
- * batch are taken at the full batch's D while lighter loads run smaller
- * batches. tests/test_plan.c checks it against M/D/1's exact waiting time
- * (B = 1, Erlang's formula) and against the runtime's own batcher and
- * admission (rt_batch_decide, rt_admit) driven by Poisson arrivals.
+ *   p99 = D + hold + w,  C P(R + N D > w | busy) = 1%
  *
- * The cap: the highest lambda whose p99 is within the SLO. For a given C,
- * p99 <= SLO is y >= y* = ln(100 C) cv^2 D / (B (SLO - D)), and the load
- * for a given y is closed form, rho = y / expm1(y); C itself grows with
- * lambda, so the fixed point C = min(1, lambda L(1)) is found by bisection
- * on C (none needed when C = 1 holds at the answer, the usual case at
- * B > 1). A few exp() calls: the rule runs in every placement test.
+ * It reaches D (a single batch) as the load falls and grows without bound as
+ * rho -> 1. It over-estimates: the residual and the own batch are taken at
+ * the full batch's D while lighter loads run smaller batches, and the
+ * batcher's wait is added to the queue's. tests/test_plan.c checks it
+ * against M/D/1's exact waiting time (B = 1, Erlang's formula) and against
+ * the runtime's own batcher and admission (rt_batch_decide, rt_admit) driven
+ * by Poisson arrivals on a virtual clock as the simulator drives them.
+ *
+ * The cap: the highest lambda at which C P(R + N D > SLO / 1.15 - D - hold)
+ * <= 0.5%, by bisection on y (every term falls as y grows, the load with
+ * it), times 0.9 at most of full load.
  */
 #include <math.h>
 
@@ -112,6 +125,26 @@ static double wait_q(double c, double d, double beta_y, double q)
     return d * (k + 1 - keep);
 }
 
+/*
+ * The batcher's own wait (batch.c keep_up_wait): when r L(rows) > rows, r the
+ * arrival rate it observes, it holds the batch for more rows, at most
+ * 2 (want - rows) / r, want the smallest size with want >= r L(want) <= B.
+ * Since want - 1 < r L(want), that is below 2 L(want) <= 2 D. r is a counter
+ * with a 1 s decay (admit.c): it strays from lambda by tens of % at tens of
+ * requests/s, so the wait is counted from lambda L(1) > 1/2 on, and want is
+ * bounded at 2 lambda: with L affine from L(1) to D over 1..B (a convex L lies
+ * below the chord), slope s, want - 1 < 2 lambda (L(1) - s) / (1 - 2 lambda s).
+ * The bound 2 L(want), at most 2 D, is non-decreasing in lambda. rate per ms.
+ */
+static double keepup_ms(int batch, double d, double l1, double rate)
+{
+    if (batch < 2 || rate * l1 <= 0.5)
+        return 0;
+    double s = (d - l1) / (batch - 1), den = 1 - 2 * rate * s;
+    double w = den > 0 ? 2 * rate * fmax(0, l1 - s) / den : INFINITY;
+    return 2 * fmin(d, l1 + s * w);
+}
+
 double plan_queue_p99(int batch, double d_ms, double l1_ms, double rate, double cv)
 {
     if (!(d_ms > 0) || batch < 1)
@@ -121,63 +154,50 @@ double plan_queue_p99(int batch, double d_ms, double l1_ms, double rate, double 
     double rho = rate * d_ms / 1e3 / batch;
     if (rho >= 1)
         return INFINITY;
-    double c = fmin(1, rate * (l1_ms > 0 ? l1_ms : d_ms) / 1e3);
+    double l1 = l1_ms > 0 ? l1_ms : d_ms, c = fmin(1, rate * l1 / 1e3);
+    double hold = keepup_ms(batch, d_ms, l1, rate / 1e3);
     if (!(cv > 0)) /* evenly spaced arrivals below full load: no queue */
-        return d_ms;
+        return d_ms + hold;
     double beta_y = root_y(rho) * batch / (cv * cv);
-    return d_ms + wait_q(c, d_ms, beta_y, (100 - PLAN_QUEUE_PCT) / 100.0);
+    return d_ms + hold + wait_q(c, d_ms, beta_y, (100 - PLAN_QUEUE_PCT) / 100.0);
 }
 
-/*
- * Phi(y) = ln C(y) + ln P(W > m | busy) - ln q at the load rho(y) = y / expm1(y), and its
- * derivative: decreasing in y. k = floor(m / d), f = m / d - k, beta = B / cv^2,
- * C = min(1, a y / expm1(y)), a = B L(1) / D.
- */
-static double phi(double y, double a, double beta, double k, double f, double lq, double *dphi)
+/* does the load rho(y) = y / expm1(y) keep C P(latency > slo) <= q? (monotone in y) */
+static bool holds(double y, int batch, double d, double l1, double slo, double cv, double q)
 {
-    double em = expm1(y), c = a * y / em, by = beta * y, e = exp(-by);
-    double g = 1 - f + f * e;
-    double v = -k * by + log(g) - lq, dv = -k * beta - f * beta * e / g;
-    if (c < 1) {
-        v += log(c);
-        dv += 1 / y - (em + 1) / em;
-    }
-    *dphi = dv;
-    return v;
+    double rate = y / expm1(y) * batch / d; /* per ms */
+    double m = slo - d - keepup_ms(batch, d, l1, rate);
+    if (!(m >= 0))
+        return false;
+    double c = fmin(1, rate * l1);
+    if (c <= q)
+        return true;
+    double by = y * batch / (cv * cv), k = floor(m / d), f = m / d - k;
+    return c * exp(-k * by) * (1 - f + f * exp(-by)) <= q;
 }
 
 double plan_queue_rate(int batch, double d_ms, double l1_ms, double slo_ms, double cv)
 {
     if (!(d_ms > 0) || batch < 1 || !(slo_ms >= d_ms))
         return 0;
-    double full = batch / d_ms * 1e3;
+    double full = batch / d_ms * 1e3, l1 = l1_ms > 0 ? l1_ms : d_ms;
     if (!(cv > 0))
-        return full;
-    double l1 = (l1_ms > 0 ? l1_ms : d_ms) / 1e3, m = slo_ms - d_ms;
-    double q = PLAN_QUEUE_TAIL;
-    if (!(m > 0))
-        return fmin(full, q / l1); /* no wait allowed: only while 99% find it idle */
-    double a = batch * l1 / (d_ms / 1e3), beta = batch / (cv * cv), lq = log(q);
-    double k = floor(m / d_ms), f = m / d_ms - k;
-    /* the smallest y with phi <= 0: safeguarded Newton within [lo, hi] */
-    double lo = 1e-12, hi = 60, dv, y;
-    if (phi(lo, a, beta, k, f, lq, &dv) <= 0)
-        return full * (1 - 1e-12); /* even at full load (the SLO allows a long queue) */
-    if (k >= 1 && -lq / (k * beta) < hi)
-        hi = -lq / (k * beta); /* C <= 1 and the residual's factor <= 1 there */
-    y = hi;
-    for (int i = 0; i < 100 && hi - lo > 1e-10 * hi; i++) {
-        double v = phi(y, a, beta, k, f, lq, &dv);
-        if (v <= 0)
-            hi = y;
+        cv = 1e-3; /* evenly spaced: the queue's tail vanishes, the batcher's wait stays */
+    /* the smallest y (the highest load) that holds, by bisection on log y */
+    double lo = log(1e-9), hi = log(60);
+    if (!holds(exp(hi), batch, d_ms, l1, slo_ms, cv, PLAN_QUEUE_TAIL))
+        return 0;
+    if (holds(exp(lo), batch, d_ms, l1, slo_ms, cv, PLAN_QUEUE_TAIL))
+        return full * (1 - 1e-9);
+    for (int i = 0; i < 26; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (holds(exp(mid), batch, d_ms, l1, slo_ms, cv, PLAN_QUEUE_TAIL))
+            hi = mid;
         else
-            lo = y;
-        /* a Newton step, nudged up: converging from below, it lands just past the root
-         * and closes the bracket */
-        double nx = dv < 0 ? (y - v / dv) * (1 + 1e-11) : -1;
-        y = nx > lo && nx < hi ? nx : 0.5 * (lo + hi);
+            lo = mid;
     }
-    return hi / expm1(hi) * full;
+    double y = exp(hi);
+    return y / expm1(y) * full;
 }
 
 /*
@@ -187,15 +207,15 @@ double plan_queue_rate(int batch, double d_ms, double l1_ms, double slo_ms, doub
  * on three numbers only: B, a = B L(1) / D (C = a rho) and x = SLO / D (for cv 1;
  * a slowdown scales D and L(1) alike and leaves a unchanged). So the load
  * rho*(B, a, x) is tabulated, B a power of two up to 128, log2 a on a grid of
- * 1/8 from 0 to log2 B, log2 x of 1/64 from 0 to 6, a row (B, a) computed when
+ * 1/8 from 0 to log2 B, log2 x of 1/32 from 0 to 6, a row (B, a) computed when
  * first asked; a lookup takes a rounded up and x rounded down: rho* falls with
  * a and grows with x, so the table never promises more than the solve (it may
- * give up to about 1% of x). Other B, a, x past the grid, or cv != 1: the solve.
+ * give up to about 2% of x). Other B, a, x past the grid, or cv != 1: the solve.
  */
 #define TAB_B 8          /* B = 1, 2, ..., 128 */
 #define TAB_A_STEP 8     /* per octave of a */
 #define TAB_A (7 * TAB_A_STEP + 1)
-#define TAB_X_STEP 64    /* per octave of x */
+#define TAB_X_STEP 32    /* per octave of x */
 #define TAB_X (6 * TAB_X_STEP + 1)
 
 struct plan_queue_tab {
