@@ -715,6 +715,13 @@ static int running_plan(const pf_plan *f, const plan_problem *p, plan_solution *
             }
         }
     }
+    /* what the running plan served each model (re-planning stops surplus
+     * replicas only of a model whose rate fell below it) */
+    for (uint32_t k = 0; k < f->n_models; k++) {
+        uintptr_t mi = (uintptr_t)us_map_get(&names, f->m[k].name);
+        if (mi && mi - 1 < s->n_models)
+            s->served[mi - 1] = f->m[k].goodput;
+    }
     rc = USHER_OK;
 out:
     us_map_free(&names);

@@ -4,8 +4,9 @@
  * USHER re-plans from scratch, which restarts replicas everywhere. Here:
  *   1. every replica of the old plan whose configuration is still feasible
  *      stays where it is;
- *   2. a model whose new rate needs less capacity loses replicas - those on
- *      the emptiest GPUs first - while the rest still covers the rate;
+ *   2. a model whose new rate is below what the running plan served it loses
+ *      replicas - those on the emptiest GPUs first - while the rest still
+ *      covers the rate (a model whose rate did not fall keeps them all);
  *   3. a model that needs more first uses the spare throughput of its
  *      replicas, then larger batch sizes of them (same share, same memory
  *      budget), then gets capacity in the free room of the running GPUs
@@ -321,11 +322,15 @@ static int grow_batches(const plan_problem *p, plan_solution *s, uint32_t m, dou
     return USHER_OK;
 }
 
-/* 2-3 for model m: its replicas sized to its new rate */
-static int replan_model(const plan_problem *p, plan_solution *s, uint32_t m)
+/* 2-3 for model m: its replicas sized to its new rate; surplus stopped only
+ * when the rate is below what the running plan served (was_served): a model
+ * whose rate did not fall keeps every replica it has, so that a re-plan for a
+ * loss elsewhere moves nothing of it */
+static int replan_model(const plan_problem *p, plan_solution *s, uint32_t m, double was_served)
 {
     double need = p->m[m].rate;
-    stop_surplus(p, s, m, need);
+    if (need < was_served * (1 - 1e-9))
+        stop_surplus(p, s, m, need);
     double left = fill_loads(p, s, m, need);
     /* 3: larger batches, the free room of running GPUs, then new GPUs */
     if (grow_batches(p, s, m, &left) < 0)
@@ -469,8 +474,16 @@ int plan_replan_order(const plan_problem *p, const plan_solution *old, uint32_t 
                       usher_error *err)
 {
     int rc = copy_running(p, old, keep_loads, s, err);
+    /* every model's load on its kept replicas before any is re-sized: the
+     * capacity of a model judged beside idle neighbours is more than it is
+     * once they carry their loads (the rule and the queueing cap depend on
+     * them), and step 2 would stop replicas the model still needs */
+    for (uint32_t m = 0; rc == USHER_OK && !keep_loads && m < p->n; m++)
+        fill_loads(p, s, m, p->m[m].rate);
     for (uint32_t k = 0; rc == USHER_OK && k < p->n; k++)
-        if (replan_model(p, s, order ? order[k] : k) < 0)
+        if (replan_model(p, s, order ? order[k] : k,
+                         order ? order[k] < old->n_models ? old->served[order[k]] : 0
+                               : k < old->n_models ? old->served[k] : 0) < 0)
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     if (rc == USHER_OK)
         rc = spend_moves(p, s, max_moves, err);
