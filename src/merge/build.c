@@ -509,10 +509,13 @@ static bool concat_input_ok(bld *b, int i)
         const ir_tensor *t = b->m->src[k].ir->main->inputs[i];
         if (t->dtype != r->dtype || t->shape.rank != r->shape.rank || ir_dim_is_lit(t->shape.d[0]))
             return false;
-        for (int d = 1; d < r->shape.rank; d++)
-            if (!ir_dim_is_lit(r->shape.d[d]) || !ir_dim_is_lit(t->shape.d[d]) ||
-                r->shape.d[d].c != t->shape.d[d].c)
+        /* the other dims: equal literals, or symbolic in both (then every run must give
+         * all members the same size there, as within any one batch) */
+        for (int d = 1; d < r->shape.rank; d++) {
+            bool lr = ir_dim_is_lit(r->shape.d[d]), lt = ir_dim_is_lit(t->shape.d[d]);
+            if (lr != lt || (lr && r->shape.d[d].c != t->shape.d[d].c))
                 return false;
+        }
     }
     return true;
 }
@@ -574,6 +577,17 @@ static bool rowwise(bld *b, const ir_node *a)
         if (a->op == IR_OP_CONCAT) {
             int64_t axis = attr_i(a, "axis", 0);
             return axis != 0 && axis != -r;
+        }
+        if (a->op == IR_OP_RESIZE || a->op == IR_OP_UPSAMPLE) {
+            /* a constant scale of 1 on axis 0 and no sizes: each row resized alone */
+            uint32_t si = a->op == IR_OP_UPSAMPLE || b->opset < 11 ? 1 : 2;
+            const ir_tensor *sc = si < a->n_in ? a->in[si] : NULL;
+            float s0;
+            if (!sc || !(sc->flags & IR_TF_CONST) || sc->dtype != IR_DT_FLOAT || !sc->data ||
+                sc->nbytes < 4 || (si == 2 && a->n_in > 3 && a->in[3] && a->in[3]->nbytes))
+                return false;
+            memcpy(&s0, sc->data, 4);
+            return s0 == 1.0f;
         }
         return false;
     default:
@@ -697,8 +711,9 @@ static int build_shared(bld *b)
         }
     }
     if (ii < 0)
-        return refuse(b, "shared: no input has a symbolic batch axis 0 with the same other "
-                         "dims in every model, so the batches cannot be concatenated");
+        return refuse(b, "shared: no input has a symbolic batch axis 0 and the same other "
+                         "dims (literal or symbolic) in every model, so the batches cannot be "
+                         "concatenated");
     if (b->opset < 11)
         return refuse(b, "shared: opset %lld is older than 11 (Slice with tensor inputs)",
                       (long long)b->opset);
@@ -754,10 +769,13 @@ static int build_shared(bld *b)
     for (uint32_t k = 0; k < K(b); k++)
         if ((rc = add_outputs(b, k, out_by_lookup)) < 0)
             return rc;
+    uint32_t n_ops = 0;
+    for (uint32_t i = 0; i < s0->n_nodes; i++)
+        n_ops += s0->nodes[i]->op != IR_OP_CONSTANT;
     snprintf(b->m->why, sizeof b->m->why,
              "shared: %u of %u operators have the same weights in all %u models and run once "
              "over the concatenated batch; the rest run per model on their rows",
-             b->n_shared, s0->n_nodes, K(b));
+             b->n_shared, n_ops, K(b));
     return USHER_OK;
 }
 
@@ -1432,8 +1450,11 @@ int merge_build(usher_merge *m, usher_error *err)
     char reasons[1024] = "";
     for (int i = 0; i < n_order; i++) {
         rc = try_kind(m, order[i], &b, err);
+        uint32_t n_ops = 0; /* operators that compute (not Constant) */
+        for (uint32_t j = 0; j < m->src[0].n_nodes; j++)
+            n_ops += m->src[0].nodes[j]->op != IR_OP_CONSTANT;
         if (rc == USHER_OK && order[i] == USHER_MERGE_SHARED && n_order > 1 &&
-            2 * b.n_shared < m->src[0].n_nodes) {
+            2 * b.n_shared < n_ops) {
             /* a small shared part: the stacked form may serve more; keep the better one */
             bld s;
             char keep[sizeof m->why];

@@ -102,7 +102,11 @@ static bool same_decl(const ir_tensor *a, const ir_tensor *b)
 
 bool merge_tensor_close(const ir_tensor *a, const ir_tensor *b, double rtol)
 {
-    if (!same_decl(a, b) || a->nbytes != b->nbytes || !a->data || !b->data)
+    if (!same_decl(a, b) || a->nbytes != b->nbytes)
+        return false;
+    if (a->nbytes == 0)
+        return true; /* empty tensors of one type and shape */
+    if (!a->data || !b->data)
         return false;
     if (a->data == b->data || memcmp(a->data, b->data, (size_t)a->nbytes) == 0)
         return true;
@@ -153,26 +157,30 @@ static void each_const(usher_merge *m, uint32_t k, ir_graph *g, const_fn fn, int
 static void add_weight(usher_merge *m, uint32_t k, ir_tensor *t, int *rc)
 {
     merge_src *s = &m->src[k];
-    if (!t->data || (t->flags & IR_TF_NODATA))
+    if ((t->flags & IR_TF_NODATA) || (!t->data && t->nbytes))
         return; /* string constants: kept as they are, never shared */
     s->weight_bytes += t->nbytes;
     m->rep.n_weights++;
     merge_weight *found = NULL;
     bool exact = false;
-    /* earlier models only: a model's own repeated tensors stay its own. The IR's weight
-     * hash (XXH64 of every byte, cached in the tensor) is computed only for a candidate
+    /* bit-identical: any tensor seen before, this model's own included (a repeated
+     * constant is one weight); within the tolerance: earlier models' only, so a model's
+     * own merely-close tensors stay apart. The IR's weight hash (XXH64 of every byte, cached in the tensor) is computed only for a candidate
      * whose first bytes match: weights that differ are told apart by their first bytes,
      * so merging models with all-different weights hashes nothing */
     size_t head = t->nbytes < 64 ? (size_t)t->nbytes : 64;
     for (uint32_t i = 0; i < m->n_weights && !exact; i++) {
         merge_weight *w = &m->weights[i];
-        if (w->model == k || !same_decl(w->src, t) || w->src->nbytes != t->nbytes)
+        if (!same_decl(w->src, t) || w->src->nbytes != t->nbytes)
             continue;
-        if (memcmp(w->src->data, t->data, head) == 0 && ir_tensor_hash(w->src) == ir_tensor_hash(t) &&
-            memcmp(w->src->data, t->data, (size_t)t->nbytes) == 0) {
+        if (t->nbytes == 0 ||
+            (memcmp(w->src->data, t->data, head) == 0 &&
+             ir_tensor_hash(w->src) == ir_tensor_hash(t) &&
+             memcmp(w->src->data, t->data, (size_t)t->nbytes) == 0)) {
             found = w;
             exact = true;
-        } else if (!found && m->p.weight_rtol > 0 && merge_tensor_close(w->src, t, m->p.weight_rtol)) {
+        } else if (!found && w->model != k && m->p.weight_rtol > 0 &&
+                   merge_tensor_close(w->src, t, m->p.weight_rtol)) {
             found = w;
         }
     }
