@@ -187,6 +187,13 @@ check plan_stdout 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/
 contains plan_stdout '"schema_version": 1'
 check plan_replan_same 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" --replan "$tmp/plan.json"
 contains plan_replan_same "0 replicas started"
+# GPU 0 of every entry lost: the running plan's GPUs there are placed again, the rest kept
+printf 'objective: min-cost\ngpus:\n  - {type: a100-80gb, max: 64, price_per_hour: 4.10, lost: [0]}\n  - {type: v100-16gb, max: 64, lost: [0]}\n  - {type: t4, max: 32, lost: [0]}\n' >"$tmp/lost.yaml"
+check plan_replan_lost 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$tmp/lost.yaml" --replan "$tmp/plan.json" -o -
+contains plan_replan_lost '"index": 1'
+contains plan_replan_lost '"lost_gpus": '
+check plan_replan_lost_table 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$tmp/lost.yaml" --replan "$tmp/plan.json"
+contains plan_replan_lost_table "lost: "
 check plan_compare 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" --compare
 contains plan_compare "gpulet"
 contains plan_compare "exact"
