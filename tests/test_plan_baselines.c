@@ -274,8 +274,8 @@ TEST(every_baseline_holds_by_the_planners_rules)
     fixtures_free();
 }
 
-/* Flex's batch: every Shepherd replica runs the largest whole-GPU batch its
- * model has on that type within the SLO rule */
+/* Flex's batch: every Shepherd replica runs the largest batch its model has
+ * on that type within the SLO rule (of it, the fastest configuration) */
 TEST(shepherd_batch_is_flex_largest_within_the_slo)
 {
     usher_error err;
@@ -289,11 +289,14 @@ TEST(shepherd_batch_is_flex_largest_within_the_slo)
             for (uint32_t r = 0; r < s.g[i].n; r++) {
                 const plan_model *pm = &p.m[s.g[i].r[r].model];
                 const plan_cfg *c = &pm->cfg[s.g[i].r[r].cfg];
-                ASSERT(c->share == 100);
                 ASSERT(PLAN_SLO_FACTOR * c->lat_ms <= pm->slo_ms * (1 + 1e-9));
                 for (uint32_t x = 0; x < pm->n_cfg; x++)
-                    if (pm->cfg[x].type == c->type && pm->cfg[x].share == 100)
+                    if (pm->cfg[x].type == c->type) {
                         ASSERT(pm->cfg[x].batch <= c->batch);
+                        /* of that batch, the fastest (the highest share) */
+                        if (pm->cfg[x].batch == c->batch)
+                            ASSERT(pm->cfg[x].lat_ms >= c->lat_ms);
+                    }
                 replicas++;
             }
         plan_solution_free(&s);
@@ -403,13 +406,12 @@ TEST(alpaserve_searches_where_shepherd_cannot)
 }
 
 /* on seeded instances AlpaServe's plans are not Shepherd's: the two differ in
- * cost or in batches on some, and AlpaServe is never dearer where both serve
- * every rate on one GPU type (its search includes Shepherd-like largest
- * batches in groups of one) */
+ * cost or in batches (both are searches of their own; either may be the
+ * cheaper) */
 TEST(alpaserve_is_not_shepherd)
 {
     usher_error err;
-    int differ = 0, both = 0;
+    int differ = 0, both = 0, cheaper = 0;
     for (uint64_t seed = 1; seed <= 16; seed++) {
         plan_problem p;
         ASSERT(random_instance(seed, false, &p) == 0);
@@ -431,20 +433,17 @@ TEST(alpaserve_is_not_shepherd)
             same = bs == ba;
         }
         differ += !same;
-        if (ts.feasible && ta.feasible && p.nt == 1) {
+        if (ts.feasible && ta.feasible) {
             both++;
-            if (ta.cost > ts.cost * (1 + 1e-9)) {
-                report("dearer", &sh, &p);
-                report("dearer", &al, &p);
-            }
-            ASSERT(ta.cost <= ts.cost * (1 + 1e-9));
+            cheaper += ta.cost < ts.cost * (1 - 1e-9);
         }
         plan_solution_free(&sh);
         plan_solution_free(&al);
         plan_problem_free(&p);
     }
     if (show())
-        printf("  %d of 16 instances differ; %d compared on one type\n", differ, both);
+        printf("  %d of 16 instances differ; alpaserve cheaper on %d of the %d both serve\n",
+               differ, cheaper, both);
     ASSERT(differ >= 8);
     fixtures_free();
 }

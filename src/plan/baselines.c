@@ -237,7 +237,7 @@ static int flex_cfg(const plan_problem *p, uint32_t m, const bool *tried, const 
 /* the herd model m (configuration cfg, rate d GPUs of duty) grows least; -1 if
  * none can take it whole; *add the GPUs it adds */
 static int herd_pick(const tgroups *gs, const plan_problem *p, uint32_t m, uint32_t cfg, double d,
-                     int64_t left, int64_t *add)
+                     int64_t left, uint32_t cap, int64_t *add)
 {
     const plan_cfg *c = &p->m[m].cfg[cfg];
     int pick = -1;
@@ -247,7 +247,7 @@ static int herd_pick(const tgroups *gs, const plan_problem *p, uint32_t m, uint3
             continue;
         int64_t need = (int64_t)ceil(g->duty + d - 1e-9);
         int64_t a = need > (int64_t)g->k ? need - (int64_t)g->k : 0;
-        if (need > HERD_MAX_GPUS || a > left)
+        if (need > (int64_t)cap || a > left)
             continue;
         if (pick < 0 || a < *add || (a == *add && g->duty > gs->g[pick].duty)) {
             pick = (int)i;
@@ -257,9 +257,41 @@ static int herd_pick(const tgroups *gs, const plan_problem *p, uint32_t m, uint3
     return pick;
 }
 
+/* how herds are formed: at most cap GPUs each; split: a model takes the idle
+ * time of herds it fits (fullest first) before it opens a herd of its own */
+typedef struct herd_opt {
+    uint32_t cap;
+    bool split;
+} herd_opt;
+
+/* up to `rate` of model m (configuration c) into the idle time of herds it
+ * fits, fullest first; what is left stays in *rate; 0 or USHER_ERR_NOMEM */
+static int herd_idle(tgroups *gs, const plan_problem *p, uint32_t m, int cfg, double *rate)
+{
+    const plan_cfg *c = &p->m[m].cfg[cfg];
+    while (*rate > 1e-9) {
+        int pick = -1;
+        for (uint32_t i = 0; i < gs->n; i++) {
+            const tgroup *g = &gs->g[i];
+            if (((double)g->k - g->duty) * c->thr <= 1e-9 || !tg_fits(g, p, m, c))
+                continue;
+            if (pick < 0 || g->duty / g->k > gs->g[pick].duty / gs->g[pick].k)
+                pick = (int)i;
+        }
+        if (pick < 0)
+            break;
+        tgroup *g = &gs->g[pick];
+        double load = fmin(*rate, ((double)g->k - g->duty) * c->thr);
+        if (tg_add(g, p, m, (uint32_t)cfg, load) < 0)
+            return USHER_ERR_NOMEM;
+        *rate -= load;
+    }
+    return USHER_OK;
+}
+
 /* `rate` of model m into herds; *rest what found no place; 0 or USHER_ERR_NOMEM */
 static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, double rate,
-                          int64_t *left, double *rest)
+                          herd_opt o, int64_t *left, double *rest)
 {
     bool tried[PLAN_MAX_TYPES] = {0};
     int cfg = flex_cfg(p, m, tried, left);
@@ -269,8 +301,8 @@ static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, double
         double d = rate / c->thr;
         int64_t add = 0, own = d > 1e-9 ? (int64_t)ceil(d - 1e-9) : 1;
         int h = -1;
-        if (d < HERD_MAX_GPUS)
-            h = herd_pick(gs, p, m, (uint32_t)cfg, d, left[t], &add);
+        if (d < o.cap)
+            h = herd_pick(gs, p, m, (uint32_t)cfg, d, left[t], o.cap, &add);
         if (h >= 0 && add <= own) {
             /* join: the herd grows by add GPUs */
             gs->g[h].k += (uint32_t)add;
@@ -280,8 +312,15 @@ static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, double
             rate = 0;
             continue;
         }
+        if (o.split && d < o.cap) {
+            double before = rate;
+            if (herd_idle(gs, p, m, cfg, &rate) < 0)
+                return USHER_ERR_NOMEM;
+            if (rate < before)
+                continue;
+        }
         /* a herd of its own: whole herds while the rate fills them, else its size */
-        int64_t k = own < HERD_MAX_GPUS ? own : HERD_MAX_GPUS;
+        int64_t k = own < (int64_t)o.cap ? own : (int64_t)o.cap;
         if (k > left[t])
             k = left[t];
         if (k > 0) {
@@ -296,16 +335,8 @@ static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, double
             continue;
         }
         /* no GPU of this type left: the idle time of its herds, then another type */
-        for (uint32_t i = 0; i < gs->n && rate > 1e-9; i++) {
-            tgroup *g = &gs->g[i];
-            double room = ((double)g->k - g->duty) * c->thr;
-            if (room <= 1e-9 || !tg_fits(g, p, m, c))
-                continue;
-            double load = fmin(rate, room);
-            if (tg_add(g, p, m, (uint32_t)cfg, load) < 0)
-                return USHER_ERR_NOMEM;
-            rate -= load;
-        }
+        if (herd_idle(gs, p, m, cfg, &rate) < 0)
+            return USHER_ERR_NOMEM;
         tried[t] = true;
         cfg = flex_cfg(p, m, tried, left);
     }
@@ -337,7 +368,8 @@ static void types_left(const plan_problem *p, const plan_solution *s, int64_t *l
 /* Herd's plan with every rate scaled by f: *gs, and *rest the rate left
  * without a place; 0 or USHER_ERR_NOMEM */
 static int shepherd_run(const plan_problem *p, const plan_solution *s, const uint32_t *order,
-                        double f, const bool *out, bool *missed, tgroups *gs, double *rest)
+                        herd_opt o, double f, const bool *out, bool *missed, tgroups *gs,
+                        double *rest)
 {
     int64_t left[PLAN_MAX_TYPES];
     types_left(p, s, left);
@@ -349,7 +381,7 @@ static int shepherd_run(const plan_problem *p, const plan_solution *s, const uin
         if (out && out[m])
             continue;
         double r0 = *rest;
-        rc = shepherd_model(gs, p, m, f * p->m[m].rate, left, rest);
+        rc = shepherd_model(gs, p, m, f * p->m[m].rate, o, left, rest);
         if (missed)
             missed[m] = *rest > r0 + 1e-9;
     }
@@ -395,79 +427,131 @@ static int flex_fill(tgroups *gs, const plan_problem *p, double f)
     return USHER_OK;
 }
 
-int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
+/* Herd's plan with herd options o into *gs; *f the fraction of every rate
+ * it serves at least (1: all of it); 0 or USHER_ERR_NOMEM */
+static int shepherd_plan(const plan_problem *p, const plan_solution *s, const uint32_t *order,
+                         herd_opt o, tgroups *gs, double *f)
 {
-    snprintf(s->note, sizeof s->note,
-             "herds of <= %d GPUs, Flex's largest batch within the SLO; no preemption",
-             HERD_MAX_GPUS);
-    s->sharing = PLAN_SHARE_TIME;
-    tgroups gs = {0};
-    int64_t left[PLAN_MAX_TYPES];
-    types_left(p, s, left);
-    int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
-    uint32_t *order = us_calloc(p->n ? p->n : 1, sizeof *order);
-    int rc = cfg && order ? USHER_OK : USHER_ERR_NOMEM;
-    bool none[PLAN_MAX_TYPES] = {0};
-    for (uint32_t m = 0; rc == USHER_OK && m < p->n; m++)
-        cfg[m] = flex_cfg(p, m, none, left);
-    if (rc == USHER_OK)
-        rc = by_duty(p, cfg, order);
     double rest = 0, total = 0;
     for (uint32_t m = 0; m < p->n; m++)
         total += p->m[m].rate;
-    if (rc == USHER_OK)
-        rc = shepherd_run(p, s, order, 1, NULL, NULL, &gs, &rest);
+    *f = 1;
+    int rc = shepherd_run(p, s, order, o, 1, NULL, NULL, gs, &rest);
+    if (rc < 0 || rest <= 1e-9 * total + 1e-9)
+        return rc;
     /* a cluster too small for every rate: Herd maximises the smallest burst
      * tolerance (capacity over rate), so every model gets the same fraction f
      * of its rate - the largest f whose herds fit (bisection). Models that
      * find no herd even at a sliver of their rate (too few GPUs for the herds
      * their SLOs need) are left out first, the later in the order first */
-    bool *out = NULL, *missed = NULL;
-    if (rc == USHER_OK && rest > 1e-9 * total + 1e-9) {
-        out = us_calloc(p->n, sizeof *out);
-        missed = us_calloc(p->n, sizeof *missed);
-        rc = out && missed ? USHER_OK : USHER_ERR_NOMEM;
-        tg_free(&gs);
-        for (uint32_t k = p->n; rc == USHER_OK && k > 0; k--) {
-            rc = shepherd_run(p, s, order, 1e-6, out, missed, &gs, &rest);
-            tg_free(&gs);
-            if (rc < 0 || rest <= 1e-9)
+    bool *out = us_calloc(p->n ? p->n : 1, sizeof *out);
+    bool *missed = us_calloc(p->n ? p->n : 1, sizeof *missed);
+    rc = out && missed ? USHER_OK : USHER_ERR_NOMEM;
+    tg_free(gs);
+    for (uint32_t k = p->n; rc == USHER_OK && k > 0; k--) {
+        rc = shepherd_run(p, s, order, o, 1e-6, out, missed, gs, &rest);
+        tg_free(gs);
+        if (rc < 0 || rest <= 1e-9)
+            break;
+        for (uint32_t i = p->n; i-- > 0;)
+            if (missed[order[i]] && !out[order[i]]) {
+                out[order[i]] = true;
                 break;
-            for (uint32_t i = p->n; i-- > 0;)
-                if (missed[order[i]] && !out[order[i]]) {
-                    out[order[i]] = true;
-                    break;
-                }
-        }
-        double lo = 0, hi = 1;
-        for (int it = 0; it < 30 && rc == USHER_OK; it++) {
-            double f = (lo + hi) / 2;
-            rc = shepherd_run(p, s, order, f, out, NULL, &gs, &rest);
-            tg_free(&gs);
-            if (rest > 1e-9 * f * total + 1e-9)
-                hi = f;
-            else
-                lo = f;
-        }
-        if (rc == USHER_OK)
-            rc = shepherd_run(p, s, order, lo, out, NULL, &gs, &rest);
-        if (rc == USHER_OK)
-            rc = flex_fill(&gs, p, lo);
-        snprintf(s->note, sizeof s->note,
-                 "herds of <= %d GPUs, Flex's largest batch; cluster too small: %.1f%% of every "
-                 "rate (Herd's max-min burst tolerance); no preemption",
-                 HERD_MAX_GPUS, 100 * lo);
+            }
+    }
+    double lo = 0, hi = 1;
+    for (int it = 0; it < 30 && rc == USHER_OK; it++) {
+        double mid = (lo + hi) / 2;
+        rc = shepherd_run(p, s, order, o, mid, out, NULL, gs, &rest);
+        tg_free(gs);
+        if (rest > 1e-9 * mid * total + 1e-9)
+            hi = mid;
+        else
+            lo = mid;
     }
     if (rc == USHER_OK)
-        rc = tg_emit(&gs, p, s);
-    tg_free(&gs);
-    us_free(cfg);
-    us_free(order);
+        rc = shepherd_run(p, s, order, o, lo, out, NULL, gs, &rest);
+    if (rc == USHER_OK)
+        rc = flex_fill(gs, p, lo);
+    *f = lo;
     us_free(out);
     us_free(missed);
+    return rc;
+}
+
+/* the weighted rate groups gs serve, each model's at most its rate */
+static double groups_weight(const tgroups *gs, const plan_problem *p, double *per_model)
+{
+    for (uint32_t m = 0; m < p->n; m++)
+        per_model[m] = 0;
+    for (uint32_t i = 0; i < gs->n; i++)
+        for (uint32_t r = 0; r < gs->g[i].n; r++)
+            per_model[gs->g[i].mb[r].model] += gs->g[i].mb[r].load;
+    double w = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        w += fmin(per_model[m], p->m[m].rate) * plan_weight(&p->m[m]);
+    return w;
+}
+
+static double groups_cost(const tgroups *gs, const plan_problem *p);
+
+int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
+{
+    s->sharing = PLAN_SHARE_TIME;
+    int64_t left[PLAN_MAX_TYPES];
+    types_left(p, s, left);
+    int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
+    uint32_t *order = us_calloc(p->n ? p->n : 1, sizeof *order);
+    double *per = us_calloc(p->n ? p->n : 1, sizeof *per);
+    int rc = cfg && order && per ? USHER_OK : USHER_ERR_NOMEM;
+    bool none[PLAN_MAX_TYPES] = {0};
+    for (uint32_t m = 0; rc == USHER_OK && m < p->n; m++)
+        cfg[m] = flex_cfg(p, m, none, left);
+    if (rc == USHER_OK)
+        rc = by_duty(p, cfg, order);
+    /* the herd size cap and whether a model may take other herds' idle time
+     * are Herd's tuning: each is tried, the plan serving most, then cheapest,
+     * is kept */
+    tgroups best = {0};
+    double bw = -1, bc = INFINITY, bf = 1;
+    herd_opt bo = {0};
+    for (uint32_t cap = 1; cap <= HERD_MAX_GPUS && rc == USHER_OK; cap *= 2)
+        for (int split = 0; split < 2 && rc == USHER_OK; split++) {
+            herd_opt o = {.cap = cap, .split = split};
+            tgroups gs = {0};
+            double f;
+            rc = shepherd_plan(p, s, order, o, &gs, &f);
+            double w = rc == USHER_OK ? groups_weight(&gs, p, per) : 0, c = groups_cost(&gs, p);
+            if (rc == USHER_OK &&
+                (w > bw * (1 + 1e-9) + 1e-9 || (w >= bw * (1 - 1e-9) - 1e-9 && c < bc * (1 - 1e-12)))) {
+                tg_free(&best);
+                best = gs;
+                bw = w;
+                bc = c;
+                bf = f;
+                bo = o;
+            } else {
+                tg_free(&gs);
+            }
+        }
+    if (rc == USHER_OK)
+        rc = tg_emit(&best, p, s);
+    tg_free(&best);
+    us_free(cfg);
+    us_free(order);
+    us_free(per);
     if (rc < 0)
         return us_err_set(err, rc, rc == USHER_ERR_NOMEM ? "out of memory"
                                                          : "shepherd: herds past a type's limit");
+    if (bf < 1)
+        snprintf(s->note, sizeof s->note,
+                 "herds of <= %u GPUs%s, Flex's largest batch; cluster too small: %.1f%% of "
+                 "every rate (Herd's max-min burst tolerance); no preemption",
+                 bo.cap, bo.split ? " sharing idle time" : "", 100 * bf);
+    else
+        snprintf(s->note, sizeof s->note,
+                 "herds of <= %u GPUs%s, Flex's largest batch within the SLO; no preemption",
+                 bo.cap, bo.split ? " sharing idle time" : "");
     plan_account(s, p);
     return USHER_OK;
 }
