@@ -8,7 +8,7 @@
  * baseline is no result); docs/policies.md "The baselines at their papers'
  * tuning" gives the sources and tests/test_plan_baselines.c checks them.
  *
- *  shepherd   Herd + Flex (NSDI'23): herds of <= 8 GPUs of one type that all
+ *  shepherd   Herd + Flex (NSDI'23): herds (cap 1-8 GPUs, searched) of one type that all
  *             hold the same models and run one batch at a time; each model
  *             in one herd at Flex's batch (the largest within the SLO behind
  *             one running batch). A cluster too small: Herd's max-min burst
