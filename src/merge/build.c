@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -136,6 +137,14 @@ static ir_tensor *new_const_blob(bld *b, const char *a, const char *c, int dtype
     void *blob = ir_model_alloc_blob(b->M, nbytes ? nbytes : 1);
     if (!blob)
         return NULL;
+    if (nbytes >= ((size_t)4 << 20)) {
+        /* a large stacked weight: ask for huge pages (a hint; 4 ResNet-50s stack 400 MB,
+         * and 4 KiB page faults were a third of the merge time) */
+        uintptr_t lo = ((uintptr_t)blob + ((uintptr_t)2 << 20) - 1) & ~(((uintptr_t)2 << 20) - 1);
+        uintptr_t hi = ((uintptr_t)blob + nbytes) & ~(((uintptr_t)2 << 20) - 1);
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
     t->flags |= IR_TF_CONST | IR_TF_INITIALIZER;
     t->dtype = dtype;
     t->has_decl_type = true;
