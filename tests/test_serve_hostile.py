@@ -185,6 +185,17 @@ def protocol():
             ok("triton_wording " + path)
         else:
             fail("triton_wording " + path, "%d %r" % (st, body))
+    # Triton's wording for the common inference errors, usher's detail after it
+    one = '{"name":"%s","datatype":"FP32","shape":[1,16],"data":[' + ",".join("1" for _ in range(16)) + "]}"
+    for body, want in (('{"inputs":[%s]}' % (one % "z"), "unexpected inference input 'z' for model 'mlp'"),
+                       ('{"inputs":[%s,%s]}' % (one % "x", one % "y"),
+                        "expected 1 inputs but got 2 inputs for model 'mlp'")):
+        st, h, b, _, _, _ = request("POST", "/v2/models/mlp/infer", body.encode())
+        sent_mlp_infer += 1
+        if st == 400 and json_error(b) and json.loads(b)["error"].startswith(want):
+            ok("triton_wording " + want[:30])
+        else:
+            fail("triton_wording " + want[:30], "%d %r" % (st, b[:200]))
     plain = request("POST", "/v2/models/mlp/infer", INFER)
     sent_mlp_infer += 1
     want = json.loads(plain[2])["outputs"]

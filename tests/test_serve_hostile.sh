@@ -8,6 +8,7 @@
 # machine). The cases are in tests/test_serve_hostile.py; every case ends with
 # a live check. The model is a small synthetic MLP (tests/make_mlp.py).
 set -uo pipefail
+ulimit -n 8192 2>/dev/null || true # 2,000 client sockets here, as many in the server
 usher=${USHER_BIN:?run through ctest}
 py=/usr/bin/python3
 here=$(dirname "$0")

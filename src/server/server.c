@@ -727,8 +727,10 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
         return 503;
     }
     if (q->oip.n_in != nin) {
-        snprintf(msg, cap, "model '%s' takes %zu inputs, the request has %zu", m->rm->name, nin,
-                 q->oip.n_in);
+        /* Triton's wording first (its clients match on it), then usher's */
+        snprintf(msg, cap, "expected %zu inputs but got %zu inputs for model '%s' (model '%s' "
+                           "takes %zu inputs, the request has %zu)",
+                 nin, q->oip.n_in, m->rm->name, m->rm->name, nin, q->oip.n_in);
         return 400;
     }
     rt_request *r = rt_request_new();
@@ -742,8 +744,21 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
         while (k < q->oip.n_in && strcmp(q->oip.in[k].name, in[i].name) != 0)
             k++;
         if (k == q->oip.n_in) {
-            snprintf(msg, cap, "model '%s' has an input '%s' the request lacks", m->rm->name,
-                     in[i].name);
+            /* as many inputs as the model's, so one of the request's is not the model's:
+             * Triton names that one */
+            const char *odd = "?";
+            for (size_t x = 0; x < q->oip.n_in; x++) {
+                size_t y = 0;
+                while (y < nin && strcmp(q->oip.in[x].name, in[y].name) != 0)
+                    y++;
+                if (y == nin) {
+                    odd = q->oip.in[x].name;
+                    break;
+                }
+            }
+            snprintf(msg, cap, "unexpected inference input '%s' for model '%s' (model '%s' has "
+                               "an input '%s' the request lacks)",
+                     odd, m->rm->name, m->rm->name, in[i].name);
             rt_request_free(r);
             return 400;
         }
