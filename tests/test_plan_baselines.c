@@ -516,6 +516,70 @@ TEST(gpulet_sizes_the_last_gpulet_to_the_rest)
     fixtures_free();
 }
 
+/* every allocation of every baseline failed in turn: an error naming it, or a
+ * plan that still holds; nothing left allocated. Instances: the light models
+ * elastic and on a fixed cluster too small (Shepherd's bisection), and a
+ * seeded two-type one (AlpaServe's per-type split) */
+TEST(every_allocation_failure_is_clean)
+{
+    usher_error err;
+    int errors = 0, plans = 0;
+    for (int inst = 0; inst < 3; inst++) {
+        plan_problem p;
+        if (inst < 2) {
+            ASSERT(many_light_models(&p) == 0);
+            if (inst == 1) {
+                for (uint32_t m = 0; m < p.n; m++)
+                    p.m[m].rate = 600 + 200 * m;
+                p.objective = PLAN_MAX_GOODPUT;
+                p.fixed = true;
+                p.t[0].count = p.t[0].max = 4;
+            }
+        } else {
+            uint64_t seed = 1;
+            do
+                ASSERT(random_instance(seed++, false, &p) == 0);
+            while (p.nt < 2 && (plan_problem_free(&p), seed < 40));
+            ASSERT(p.nt >= 2);
+        }
+        for (size_t k = 0; k < N_BASE; k++) {
+            const plan_policy *pol = plan_policy_find(baselines[k]);
+            size_t base = us_alloc_live_bytes();
+            uint64_t c0 = us_alloc_count();
+            plan_solution s;
+            ASSERT_OK(plan_solve(&p, pol, &s, &err));
+            plan_solution_free(&s);
+            uint64_t total = us_alloc_count() - c0;
+            ASSERT(us_alloc_live_bytes() == base);
+            for (uint64_t n = 1; n <= total; n += n < 400 ? 1 : 1 + n / 100) {
+                us_alloc_fail_nth(n);
+                err.msg[0] = 0;
+                int rc = plan_solve(&p, pol, &s, &err);
+                us_alloc_fail_nth(0);
+                if (rc < 0) {
+                    errors++;
+                    if (rc != USHER_ERR_NOMEM || !err.msg[0])
+                        FAIL_("%s: allocation %llu: error %d '%s'", baselines[k],
+                              (unsigned long long)n, rc, err.msg);
+                } else {
+                    plans++;
+                    ASSERT_OK(plan_check(&s, &p, &err));
+                }
+                plan_solution_free(&s);
+                if (us_alloc_live_bytes() != base)
+                    FAIL_("%s: allocation %llu of %llu failed: %zu bytes left live", baselines[k],
+                          (unsigned long long)n, (unsigned long long)total,
+                          us_alloc_live_bytes() - base);
+            }
+        }
+        plan_problem_free(&p);
+    }
+    if (show())
+        printf("  %d errors, %d plans\n", errors, plans);
+    ASSERT(errors > 100);
+    fixtures_free();
+}
+
 /* ---- usher plan --compare ------------------------------------------------------- */
 
 typedef struct cmp_line {
@@ -600,4 +664,5 @@ TEST_MAIN(TEST_ENTRY(every_baseline_holds_by_the_planners_rules),
           TEST_ENTRY(alpaserve_searches_where_shepherd_cannot),
           TEST_ENTRY(alpaserve_is_not_shepherd), TEST_ENTRY(triton_batches_tuned_to_the_slos),
           TEST_ENTRY(gpulet_sizes_the_last_gpulet_to_the_rest),
+          TEST_ENTRY(every_allocation_failure_is_clean),
           TEST_ENTRY(compare_never_ranks_a_plan_serving_less_as_cheaper))

@@ -981,8 +981,10 @@ static int alpa_commit(alpa_best *best, tgroups *all, int64_t *left, double *wan
         for (uint32_t r = 0; r < g->n; r++)
             want[g->mb[r].model] -= g->mb[r].load;
         int j = tg_new(all, g->type, g->k);
-        if (j < 0)
+        if (j < 0) {
+            tg_free(&best->gs);
             return USHER_ERR_NOMEM;
+        }
         all->g[j] = *g;
         *g = (tgroup){0};
     }
@@ -1243,9 +1245,11 @@ static int triton_open(const plan_problem *p, plan_solution *s, const int *cfg, 
                        int64_t gpus)
 {
     for (int64_t i = 0; i < gpus; i++) {
+        if (plan_type_left(s, p, t) <= 0)
+            break;
         int gi = plan_open(s, p, t, -1);
         if (gi < 0)
-            break;
+            return USHER_ERR_NOMEM;
         for (uint32_t m = 0; m < p->n; m++) {
             const plan_cfg *c = &p->m[m].cfg[cfg[m]];
             double load = p->m[m].rate / (double)gpus;
@@ -1442,11 +1446,13 @@ static int spatial(const plan_problem *p, plan_solution *s, usher_error *err, bo
             if (cfg < 0)
                 break;
             if (gpu < 0) {
+                if (plan_type_left(s, p, pm->cfg[cfg].type) <= 0)
+                    break;
                 gpu = plan_open(s, p, pm->cfg[cfg].type, -1);
                 slow = 1;
+                if (gpu < 0) /* a type with GPUs left: out of memory */
+                    return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
             }
-            if (gpu < 0)
-                break;
             /* gpulet loads a partition to its throughput as its own model slows it */
             double cap = pm->cfg[cfg].thr / slow;
             double load = rate < cap ? rate : cap;
