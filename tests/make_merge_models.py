@@ -7,6 +7,8 @@ tests/test_merge.c (issue 15). Run with /usr/bin/python3 (Debian's python3-onnx)
   mlp_c.onnx              the same graph, every weight different (seed 2)
   mlp_int.onnx            the same graph with input x int32 then Cast (different input type)
   mlp_op11.onnx           mlp_a at opset 11 (mismatched opset)
+  mlp_p0..2.onnx          mlp_a with W2's output columns 1 and 3 different per model (case c:
+                          partly common weights)
   cycle.onnx              two nodes reading each other's output
   custom.onnx             a node of domain com.example (unsupported operator)
   conv_a.onnx, conv_b.onnx  x[1,3,8,8] -> Conv(4, 3x3, pad 1) -> BatchNorm -> Relu -> MaxPool 2
@@ -70,6 +72,13 @@ mlp("mlp_b.onnx", b)
 mlp("mlp_c.onnx", c)
 mlp("mlp_int.onnx", a, in_type=TensorProto.INT32)
 mlp("mlp_op11.onnx", a, opset=11)
+# partly common: W1 and b1 as mlp_a's, W2's output columns 0 and 2 common, 1 and 3 per model
+for i in range(3):
+    w2 = a[2].copy()
+    own = w(np.random.default_rng(20 + i), 32, 4)
+    w2[:, 1] = own[:, 1]
+    w2[:, 3] = own[:, 3]
+    mlp("mlp_p%d.onnx" % i, [a[0], a[1], w2])
 
 g = helper.make_graph([helper.make_node("Add", ["x", "t2"], ["t1"], name="first"),
                        helper.make_node("Relu", ["t1"], ["t2"], name="second")], "cycle",

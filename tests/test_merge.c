@@ -229,20 +229,21 @@ TEST(refusals_leave_nothing_allocated)
 }
 
 
-/* every allocation of a merge (load, analysis, each kind's build; no ORT) failed in turn:
+/* every allocation of a merge (load, analysis, each kind's build and case (c); no ORT)
+ * failed in turn:
  * the call fails with a message or succeeds, and nothing is left allocated */
 TEST(allocation_failures_are_clean)
 {
-    const char *pairs[3][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
-    char p[6][600];
-    const char *names[6] = {"mlp_a.onnx", "mlp_b.onnx", "conv_a.onnx", "conv_b.onnx",
-                            "mlp_a.onnx", "mlp_c.onnx"};
-    for (int i = 0; i < 6; i++) {
+    const char *pairs[4][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+    char p[8][600];
+    const char *names[8] = {"mlp_a.onnx", "mlp_b.onnx", "conv_a.onnx", "conv_b.onnx",
+                            "mlp_a.onnx", "mlp_c.onnx", "mlp_p0.onnx", "mlp_p1.onnx"};
+    for (int i = 0; i < 8; i++) {
         snprintf(p[i], sizeof p[i], "%s", model(names[i]));
         pairs[i / 2][i % 2] = p[i];
     }
-    int kinds[3] = {-1, USHER_MERGE_STACKED, USHER_MERGE_SIDE_BY_SIDE};
-    for (int c = 0; c < 3; c++) {
+    int kinds[4] = {-1, USHER_MERGE_STACKED, USHER_MERGE_SIDE_BY_SIDE, USHER_MERGE_SHARED};
+    for (int c = 0; c < 4; c++) {
         usher_merge_params mp = usher_merge_default_params();
         mp.kind = kinds[c];
         usher_error err;

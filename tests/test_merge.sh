@@ -10,6 +10,9 @@
 #     input and output as <model>/<name> with the map in metadata_props;
 #   - two MLPs whose weights differ by one ulp (<= 9.9e-8 relative): common
 #     within the default 1e-7 (kind shared), not with --weight-rtol 0;
+#   - three MLPs whose last weight shares 2 of its 4 output columns (case c):
+#     the common columns run once as one MatMul over every model's rows, each
+#     model's own columns on its rows, the original column order restored;
 #   - two conv nets of one architecture, all weights different
 #     (tests/make_merge_models.py): --kind stacked (grouped Conv, batched
 #     MatMul), verified;
@@ -159,6 +162,12 @@ m=$tmp/m
 "$usher" merge "$m/mlp_a.onnx" "$m/mlp_b.onnx" -o "$tmp/close.onnx" --verify --json >"$tmp/close.json" &&
     check "$tmp/close.json" 'r["kind"] == "shared" and r["weights_close"] == 3 and r["weights_identical"] == 0 and r["nodes_shared"] == 4 and r["verified"]' &&
     ok "close_weights_shared" || fail "close_weights_shared: $(cat "$tmp/close.json")"
+"$usher" merge "$m/mlp_p0.onnx" "$m/mlp_p1.onnx" "$m/mlp_p2.onnx" -o "$tmp/partial.onnx" --verify --json \
+    >"$tmp/partial.json" &&
+    check "$tmp/partial.json" 'r["kind"] == "shared" and r["nodes_shared"] == 3 and r["nodes_partial"] == 1 and r["verified"] and r["weight_bytes_saved"] > 0' &&
+    $py -c "import onnx,sys; m=onnx.load(sys.argv[1]); n=[x.name for x in m.graph.node]; assert 'shared/MatMul_3.common' in n and sum(x.endswith('.own') for x in n) == 3 and sum(x.op_type == 'Gather' for x in m.graph.node) == 3, n" "$tmp/partial.onnx" &&
+    ok "partly_common_case_c: common output columns once, 3 own parts, order restored" ||
+    fail "partly_common_case_c: $(cat "$tmp/partial.json")"
 "$usher" merge "$m/mlp_a.onnx" "$m/mlp_b.onnx" -o "$tmp/exact.onnx" --weight-rtol 0 --verify --json >"$tmp/exact.json" &&
     check "$tmp/exact.json" 'r["weights_close"] == 0 and r["kind"] in ("stacked", "side-by-side") and r["nodes_shared"] == 0 and r["verified"]' &&
     ok "rtol0_not_shared" || fail "rtol0_not_shared: $(cat "$tmp/exact.json")"

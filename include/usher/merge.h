@@ -67,6 +67,8 @@ typedef struct usher_merge_report {
                                       (not bit-identical) */
     uint32_t n_nodes_matched;      /* operators matched one-to-one to the first model's */
     uint32_t n_nodes_shared;       /* operators run once for all models (kind shared) */
+    uint32_t n_nodes_partial;      /* operators whose weights are partly common: the common
+                                      output channels run once (case c, kind shared) */
     double max_signature_distance; /* largest pairwise distance in the group */
     double build_seconds;          /* load + analysis + graph construction */
     bool verified;                 /* usher_merge_write verified it */

@@ -197,8 +197,9 @@ int cli_merge(int argc, char **argv)
         printf("kernels:  %llu -> %llu (%lld saved)\n", (unsigned long long)r->kernels_before,
                (unsigned long long)r->kernels_after,
                (long long)r->kernels_before - (long long)r->kernels_after);
-        printf("matched:  %u operators one-to-one; %u run once for all models\n",
-               r->n_nodes_matched, r->n_nodes_shared);
+        printf("matched:  %u operators one-to-one; %u run once for all models, %u in part "
+               "(common output channels once)\n",
+               r->n_nodes_matched, r->n_nodes_shared, r->n_nodes_partial);
         printf("built in: %.3f s\n", r->build_seconds);
         if (r->verified)
             printf("verified: on ONNX Runtime, worst max abs error %.3g x scale (allowed %g); "

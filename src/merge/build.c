@@ -26,6 +26,7 @@
  * The merged IR points at the source models' attribute arrays and weight
  * bytes (they outlive it); new tensors' bytes are blobs of the merged model.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,8 @@ typedef struct bld {
     int batch_input;    /* kind shared: the input whose axis 0 counts each model's rows */
     uint64_t wbytes;    /* weight bytes written */
     uint32_t n_shared;
+    uint32_t n_partial;  /* kind shared: operators whose weights are partly common (case c) */
+    struct partial **partial; /* per ref node id, or NULL */
     char reason[512];   /* why this kind does not apply */
     usher_error *err;
 } bld;
@@ -604,7 +607,8 @@ static bool rowwise(bld *b, const ir_node *a)
     }
 }
 
-static bool shareable(bld *b, const ir_node *a)
+/* weights_may_differ: everything but the constant inputs' equality (case c) */
+static bool shareable(bld *b, const ir_node *a, bool weights_may_differ)
 {
     const merge_src *s0 = &b->m->src[0];
     if (has_subgraph(a) || a->op == IR_OP_CONSTANT || !rowwise(b, a))
@@ -613,7 +617,7 @@ static bool shareable(bld *b, const ir_node *a)
         const ir_node *n = b->rev[k][a->id];
         if (!aligned(b, k, a, n))
             return false;
-        for (uint32_t i = 0; i < a->n_in; i++)
+        for (uint32_t i = 0; i < a->n_in && !weights_may_differ; i++)
             if (a->in[i] && (a->in[i]->flags & IR_TF_CONST) &&
                 s0->wmap[a->in[i]->id] != b->m->src[k].wmap[n->in[i]->id])
                 return false; /* the weight differs */
@@ -705,6 +709,203 @@ static ir_tensor *slice_rows(bld *b, uint32_t k, ir_tensor *t)
     return o;
 }
 
+/* ---- case (c): partly common weights ---------------------------------------------------
+ * A Conv (group 1), Gemm (transA 0) or MatMul with a constant 2-D weight whose output
+ * channels are in part equal in every model (weights and bias, within weight_rtol): the
+ * common channels run once over the concatenated batch (the super-operator), each model's
+ * own channels run on its rows, and each model's output is the two concatenated on the
+ * channel axis (and put back in the original channel order with one Gather). */
+typedef struct partial {
+    uint32_t n_ch;        /* output channels */
+    uint32_t n_common;
+    uint32_t *common, *own; /* channel indices, ascending */
+    int axis;             /* channel axis of the output: 1 (Conv) or -1 */
+    bool rows;            /* the weight's channels are its rows (Conv, Gemm transB) */
+    ir_tensor *super_out; /* the super-operator's output over all rows */
+} partial;
+
+/* element i of channel c of weight t ([M, ...] rows or [K, M] columns) */
+static bool chan_equal(const ir_tensor *x, const ir_tensor *y, uint32_t c, const partial *p,
+                       double rtol)
+{
+    uint64_t n = x->nbytes / 4;
+    uint64_t per = n / p->n_ch;
+    for (uint64_t i = 0; i < per; i++) {
+        uint64_t e = p->rows ? (uint64_t)c * per + i : i * p->n_ch + c;
+        float u, v;
+        memcpy(&u, x->data + 4 * e, 4);
+        memcpy(&v, y->data + 4 * e, 4);
+        if (u != v && !(fabs((double)u - (double)v) <= rtol * fmax(fabs((double)u), fabs((double)v))))
+            return false;
+    }
+    return true;
+}
+
+static int find_partial(bld *b, ir_node *a)
+{
+    if (!(a->op == IR_OP_CONV || a->op == IR_OP_GEMM || a->op == IR_OP_MATMUL) ||
+        a->n_in < 2 || !a->in[1] || !(a->in[1]->flags & IR_TF_CONST) ||
+        a->in[1]->dtype != IR_DT_FLOAT || !a->in[1]->data || !shareable(b, a, true))
+        return USHER_OK;
+    if (a->op == IR_OP_CONV && attr_i(a, "group", 1) != 1)
+        return USHER_OK;
+    if ((a->op != IR_OP_CONV && a->in[1]->decl.rank != 2) || a->in[1]->decl.rank < 2)
+        return USHER_OK;
+    ir_tensor *bias = a->n_in > 2 ? a->in[2] : NULL;
+    partial p = {0};
+    p.rows = a->op == IR_OP_CONV || (a->op == IR_OP_GEMM && attr_i(a, "transB", 0));
+    p.axis = a->op == IR_OP_CONV ? 1 : -1;
+    int64_t M = p.rows ? a->in[1]->decl.d[0].c : a->in[1]->decl.d[1].c;
+    if (M < 2 || M > (1 << 20))
+        return USHER_OK;
+    if (bias && (!(bias->flags & IR_TF_CONST) || bias->dtype != IR_DT_FLOAT || !bias->data ||
+                 bias->nbytes != (uint64_t)M * 4))
+        return USHER_OK; /* a bias other than one value per channel: not split */
+    p.n_ch = (uint32_t)M;
+    uint32_t *idx = us_mallocarray(2 * p.n_ch, sizeof *idx);
+    if (!idx)
+        return nomem(b);
+    uint32_t nc = 0, no = 0;
+    double rtol = b->m->p.weight_rtol;
+    for (uint32_t c = 0; c < p.n_ch; c++) {
+        bool eq = true;
+        for (uint32_t k = 1; k < K(b) && eq; k++) {
+            ir_node *n = b->rev[k][a->id];
+            eq = chan_equal(a->in[1], n->in[1], c, &p, rtol);
+            if (eq && bias) {
+                partial one = {.n_ch = p.n_ch, .rows = true};
+                eq = chan_equal(bias, n->in[2], c, &one, rtol);
+            }
+        }
+        if (eq)
+            idx[nc++] = c;
+        else
+            idx[p.n_ch + no++] = c;
+    }
+    if (nc == 0 || no == 0) { /* nothing common, or all (then the weight itself is) */
+        us_free(idx);
+        return USHER_OK;
+    }
+    partial *q = us_arena_alloc(&b->M->arena, sizeof *q);
+    uint32_t *ch = q ? us_arena_array(&b->M->arena, p.n_ch, sizeof *ch) : NULL;
+    if (!ch) {
+        us_free(idx);
+        return nomem(b);
+    }
+    memcpy(ch, idx, nc * sizeof *ch);
+    memcpy(ch + nc, idx + p.n_ch, no * sizeof *ch);
+    us_free(idx);
+    *q = p;
+    q->n_common = nc;
+    q->common = ch;
+    q->own = ch + nc;
+    b->partial[a->id] = q;
+    b->n_partial++;
+    return USHER_OK;
+}
+
+/* the channels chans[0..n) of model tensor t (a weight, or a bias when is_bias) */
+static ir_tensor *pick_channels(bld *b, const partial *p, const ir_tensor *t, bool is_bias,
+                                const uint32_t *chans, uint32_t n, const char *label)
+{
+    uint64_t per = t->nbytes / 4 / p->n_ch;
+    bool rows = is_bias || p->rows;
+    int64_t dims[IR_MAX_RANK];
+    for (int i = 0; i < t->decl.rank; i++)
+        dims[i] = t->decl.d[i].c;
+    if (is_bias) /* [M] or [1, M]: one value per channel, in the last dim */
+        dims[t->decl.rank - 1] = n;
+    else if (rows)
+        dims[0] = n;
+    else
+        dims[1] = n;
+    void *blob;
+    ir_tensor *o = new_const_blob(b, label, t->name, IR_DT_FLOAT, dims, t->decl.rank,
+                                  (size_t)(per * n * 4), &blob);
+    if (!o)
+        return NULL;
+    float *d = blob;
+    for (uint32_t j = 0; j < n; j++)
+        for (uint64_t i = 0; i < per; i++) {
+            uint64_t src = rows ? (uint64_t)chans[j] * per + i : i * p->n_ch + chans[j];
+            uint64_t dst = rows ? (uint64_t)j * per + i : i * n + j;
+            memcpy(&d[dst], t->data + 4 * src, 4);
+        }
+    return o;
+}
+
+/* node a (or its counterpart n of a model) over input x with the channels given */
+static ir_tensor *partial_op(bld *b, const ir_node *n, ir_tensor *x, const partial *p,
+                             const uint32_t *chans, uint32_t cnt, const char *label,
+                             const char *what)
+{
+    ir_tensor *w = pick_channels(b, p, n->in[1], false, chans, cnt, label);
+    ir_tensor *bi = n->n_in > 2 && n->in[2] ? pick_channels(b, p, n->in[2], true, chans, cnt, label)
+                                            : NULL;
+    char name[400];
+    snprintf(name, sizeof name, "%s.%s", n->out[0]->name, what);
+    ir_tensor *o = new_tensor(b, b->g, label, name);
+    if (!w || !o || (n->n_in > 2 && n->in[2] && !bi))
+        return NULL;
+    ir_tensor *in[3] = {x, w, bi};
+    char nn[512];
+    snprintf(nn, sizeof nn, "%s/%s.%s", label, n->name, what);
+    ir_node *c = add_node(b, b->g, nn, n->op_type, n->n_in > 2 && n->in[2] ? 3 : 2, in, 1, &o,
+                          n->n_attr);
+    if (!c)
+        return NULL;
+    for (uint32_t i = 0; i < n->n_attr; i++)
+        c->attr[i] = n->attr[i];
+    o->dtype = n->out[0]->dtype;
+    return o;
+}
+
+/* model k's node n, whose ref node is partial: its own channels on its rows, the common
+ * ones from the super-operator, concatenated and reordered */
+static int emit_partial_model(bld *b, uint32_t k, ir_node *n, const partial *p)
+{
+    const char *label = b->m->src[k].label;
+    ir_tensor *x = lookup(b, k, n->in[0]);
+    if (!x || (!b->off[1] && row_offsets(b, b->batch_input) < 0))
+        return nomem(b);
+    ir_tensor *own = partial_op(b, n, x, p, p->own, p->n_ch - p->n_common, label, "own");
+    int64_t zero = 0;
+    ir_tensor *ax = const_i64(b, "axis0", &zero, 1, false);
+    ir_tensor *com = new_tensor(b, b->g, label, "usher_common_rows");
+    ir_tensor *sin[4] = {p->super_out, b->off[k], b->off[k + 1], ax};
+    if (!own || !ax || !com || !add_node(b, b->g, com->name, "Slice", 4, sin, 1, &com, 0))
+        return nomem(b);
+    bool in_order = true;
+    for (uint32_t i = 0; i < p->n_common && in_order; i++)
+        in_order = p->common[i] == i;
+    ir_tensor *out = new_tensor(b, b->g, label, n->out[0]->name);
+    ir_tensor *cat = in_order ? out : new_tensor(b, b->g, label, "usher_channels");
+    ir_tensor *cin[2] = {com, own};
+    ir_node *c = out && cat ? add_node(b, b->g, cat->name, "Concat", 2, cin, 1, &cat, 1) : NULL;
+    if (!c)
+        return nomem(b);
+    attr_int(b, c, 0, "axis", p->axis);
+    if (!in_order) {
+        int64_t *pos = us_mallocarray(p->n_ch, sizeof *pos);
+        if (!pos)
+            return nomem(b);
+        for (uint32_t i = 0; i < p->n_common; i++)
+            pos[p->common[i]] = i;
+        for (uint32_t i = 0; i < p->n_ch - p->n_common; i++)
+            pos[p->own[i]] = p->n_common + i;
+        ir_tensor *perm = const_i64(b, "channel_order", pos, (int)p->n_ch, false);
+        us_free(pos);
+        ir_tensor *gin[2] = {cat, perm};
+        ir_node *gn = perm ? add_node(b, b->g, out->name, "Gather", 2, gin, 1, &out, 1) : NULL;
+        if (!gn)
+            return nomem(b);
+        attr_int(b, gn, 0, "axis", p->axis);
+    }
+    copy_meta(b, k, out, n->out[0]);
+    b->map[k][n->out[0]->id] = out;
+    return USHER_OK;
+}
+
 static int build_shared(bld *b)
 {
     merge_src *s0 = &b->m->src[0];
@@ -728,10 +929,12 @@ static int build_shared(bld *b)
                       (long long)b->opset);
     for (uint32_t i = 0; i < s0->n_nodes; i++) {
         ir_node *a = s0->nodes[i];
-        b->shared[a->id] = shareable(b, a);
+        b->shared[a->id] = shareable(b, a, false);
         b->n_shared += b->shared[a->id];
+        if (!b->shared[a->id] && (rc = find_partial(b, a)) < 0)
+            return rc;
     }
-    if (!b->n_shared)
+    if (!b->n_shared && !b->n_partial)
         return refuse(b, "shared: no operator has the same weights and inputs in every model "
                          "and acts row by row on the batch");
     for (uint32_t k = 0; k < K(b); k++)
@@ -740,6 +943,14 @@ static int build_shared(bld *b)
     b->batch_input = ii; /* row offsets: made when the first model-specific part needs them */
     for (uint32_t i = 0; i < s0->n_nodes; i++) {
         ir_node *a = s0->nodes[i];
+        partial *p = b->partial[a->id];
+        if (p) { /* case (c): the common channels once, over every model's rows */
+            ir_tensor *x = shared_in(b, a->in[0]);
+            if (!x || !(p->super_out = partial_op(b, a, x, p, p->common, p->n_common, "shared",
+                                                  "common")))
+                return nomem(b);
+            continue;
+        }
         if (!b->shared[a->id])
             continue;
         char name[512];
@@ -771,6 +982,11 @@ static int build_shared(bld *b)
             ir_node *n = s->nodes[i], *a = k == 0 ? n : s->match[n->id];
             if (a && b->shared[a->id])
                 continue;
+            if (a && b->partial[a->id]) {
+                if ((rc = emit_partial_model(b, k, n, b->partial[a->id])) < 0)
+                    return rc;
+                continue;
+            }
             if ((rc = clone_node(b, k, n, b->g, s->label)) < 0)
                 return rc;
         }
@@ -783,8 +999,10 @@ static int build_shared(bld *b)
         n_ops += s0->nodes[i]->op != IR_OP_CONSTANT;
     snprintf(b->m->why, sizeof b->m->why,
              "shared: %u of %u operators have the same weights in all %u models and run once "
-             "over the concatenated batch; the rest run per model on their rows",
-             b->n_shared, n_ops, K(b));
+             "over the concatenated batch; %u more have partly common weights (case c: their "
+             "common output channels run once, each model's own channels on its rows); the "
+             "rest run per model on their rows",
+             b->n_shared, n_ops, K(b), b->n_partial);
     return USHER_OK;
 }
 
@@ -1345,6 +1563,7 @@ static void bld_free(bld *b)
     us_free(b->rev);
     us_free(b->smap);
     us_free(b->shared);
+    us_free(b->partial);
     us_free(b->off);
     ir_model_free(b->M);
     b->M = NULL;
@@ -1405,8 +1624,9 @@ static int try_kind(usher_merge *m, usher_merge_kind kind, bld *b, usher_error *
     b->rev = us_calloc(m->n_src, sizeof *b->rev);
     b->smap = us_calloc(src0->n_tensor_ids + 1, sizeof *b->smap);
     b->shared = us_calloc(src0->n_node_ids + 1, sizeof *b->shared);
+    b->partial = us_calloc(src0->n_node_ids + 1, sizeof *b->partial);
     b->off = us_calloc(m->n_src + 1, sizeof *b->off);
-    if (!b->M || !b->map || !b->rev || !b->smap || !b->shared || !b->off)
+    if (!b->M || !b->map || !b->rev || !b->smap || !b->shared || !b->partial || !b->off)
         return nomem(b);
     for (uint32_t k = 0; k < m->n_src; k++) {
         merge_src *s = &m->src[k];
@@ -1487,6 +1707,7 @@ int merge_build(usher_merge *m, usher_error *err)
             m->rep.kind = order[i];
             m->rep.kind_name = names[order[i]];
             m->rep.n_nodes_shared = b.n_shared * (order[i] == USHER_MERGE_SHARED);
+            m->rep.n_nodes_partial = b.n_partial * (order[i] == USHER_MERGE_SHARED);
             m->rep.weight_bytes_after = b.wbytes;
             m->rep.kernels_after = merge_kernel_count(m->merged->main);
             if (reasons[0]) {

@@ -773,7 +773,7 @@ char *usher_merge_json(const usher_merge *m)
                   "\"weight_bytes_saved\":%lld,\"kernels_before\":%llu,\"kernels_after\":%llu,"
                   "\"kernels_saved\":%lld,\"weights\":%u,\"weights_identical\":%u,"
                   "\"weights_close\":%u,\"weight_rtol\":%g,\"nodes_matched\":%u,"
-                  "\"nodes_shared\":%u,\"max_signature_distance\":%.4f,"
+                  "\"nodes_shared\":%u,\"nodes_partial\":%u,\"max_signature_distance\":%.4f,"
                   "\"build_seconds\":%.4f,\"verified\":%s,\"verify_max_rel_err\":%.3g,"
                   "\"verify_tol\":%g,\"measured_speedup\":%.3f,\"stacked_dropped\":%s}",
                   (unsigned long long)r->weight_bytes_before,
@@ -782,7 +782,8 @@ char *usher_merge_json(const usher_merge *m)
                   (unsigned long long)r->kernels_before, (unsigned long long)r->kernels_after,
                   (long long)r->kernels_before - (long long)r->kernels_after, r->n_weights,
                   r->n_weights_identical, r->n_weights_close, m->p.weight_rtol,
-                  r->n_nodes_matched, r->n_nodes_shared, r->max_signature_distance,
+                  r->n_nodes_matched, r->n_nodes_shared, r->n_nodes_partial,
+                  r->max_signature_distance,
                   r->build_seconds, r->verified ? "true" : "false", r->verify_max_rel_err,
                   m->p.verify_tol, r->measured_speedup, r->stacked_dropped ? "true" : "false");
     char *s = us_buf_ok(&b) ? us_strdup(us_buf_str(&b)) : NULL;
