@@ -26,7 +26,7 @@ static const struct verb {
     {"compare", cli_compare, "plan with several policies, simulate each on the same arrivals"},
     {"serve", cli_serve, "serve a model repository over the KServe v2 inference protocol"},
     {"load", cli_load, "send open-loop inference load to a server and count every answer"},
-    {"merge", cli_merge, "merge related models into one ONNX graph, verified on ONNX Runtime"},
+    {"merge", cli_merge, "merge related models into one ONNX graph (--verify: checked on ONNX Runtime)"},
     {"convert", cli_convert, "rewrite a model: strip weights, fill random weights, external data"},
     {"worker", cli_worker, "(internal) a replica's worker process, started by the server"},
 };
