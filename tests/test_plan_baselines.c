@@ -433,6 +433,9 @@ TEST(alpaserve_is_not_shepherd)
             same = bs == ba;
         }
         differ += !same;
+        if (show())
+            printf("  seed %llu: shepherd $%.2f/h (%s), alpaserve $%.2f/h (%s)\n",
+                   (unsigned long long)seed, ts.cost, sh.note, ta.cost, al.note);
         if (ts.feasible && ta.feasible) {
             both++;
             cheaper += ta.cost < ts.cost * (1 - 1e-9);

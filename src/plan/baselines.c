@@ -511,11 +511,12 @@ int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
         rc = by_duty(p, cfg, order);
     /* the herd size cap and whether a model may take other herds' idle time
      * are Herd's tuning: each is tried, the plan serving most, then cheapest,
-     * is kept */
+     * is kept; on a tie the larger herds (aggregated streams are Shepherd's
+     * point), and models kept to one herd */
     tgroups best = {0};
     double bw = -1, bc = INFINITY, bf = 1;
     herd_opt bo = {0};
-    for (uint32_t cap = 1; cap <= HERD_MAX_GPUS && rc == USHER_OK; cap *= 2)
+    for (uint32_t cap = HERD_MAX_GPUS; cap >= 1 && rc == USHER_OK; cap /= 2)
         for (int split = 0; split < 2 && rc == USHER_OK; split++) {
             herd_opt o = {.cap = cap, .split = split};
             tgroups gs = {0};
@@ -950,7 +951,8 @@ static int alpa_on_type(alpa_ctx *a, uint16_t t, int64_t left_t, alpa_best *b, u
 {
     int lims[16];
     uint32_t nl = batch_limits(a->p, t, lims);
-    for (uint32_t kk = 1; kk <= ALPA_MAX_GROUP && kk <= left_t; kk *= 2)
+    /* the largest groups first: on a tie they are kept (more multiplexing) */
+    for (uint32_t kk = ALPA_MAX_GROUP; kk >= 1; kk /= 2)
         for (uint32_t li = 0; li < nl; li++) {
             a->t = t;
             a->k = kk;
