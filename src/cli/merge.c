@@ -82,7 +82,8 @@ int cli_merge(int argc, char **argv)
                    strcmp(a, "--eps") == 0) {
             double d;
             bool tol = strcmp(a, "--tolerance") == 0;
-            if (!(v = arg(argc, argv, &i)) || !cli_parse_double(v, tol ? 1e-12 : 0, tol ? 1 : 0.999, &d)) {
+            if (!(v = arg(argc, argv, &i)) ||
+                !cli_parse_double(v, tol ? 1e-12 : 0, tol ? 1 : 0.999, &d)) {
                 fprintf(stderr, "usher merge: %s needs a number in %s\n", a,
                         tol ? "[1e-12, 1]" : "[0, 0.999]");
                 return CLI_USAGE;

@@ -165,9 +165,10 @@ static void add_weight(usher_merge *m, uint32_t k, ir_tensor *t, int *rc)
     bool exact = false;
     /* bit-identical: any tensor seen before, this model's own included (a repeated
      * constant is one weight); within the tolerance: earlier models' only, so a model's
-     * own merely-close tensors stay apart. The IR's weight hash (XXH64 of every byte, cached in the tensor) is computed only for a candidate
-     * whose first bytes match: weights that differ are told apart by their first bytes,
-     * so merging models with all-different weights hashes nothing */
+     * own merely-close tensors stay apart. The IR's weight hash (XXH64 of every byte,
+     * cached in the tensor) is computed only for a candidate whose first bytes match:
+     * weights that differ are told apart by their first bytes, so merging models with
+     * all-different weights hashes nothing */
     size_t head = t->nbytes < 64 ? (size_t)t->nbytes : 64;
     for (uint32_t i = 0; i < m->n_weights && !exact; i++) {
         merge_weight *w = &m->weights[i];
@@ -557,7 +558,8 @@ static int open_all(const char *const *paths, size_t n, const usher_merge_params
     usher_merge_params def = usher_merge_default_params();
     if (!p)
         p = &def;
-    if (!(p->weight_rtol >= 0 && p->weight_rtol < 1) || !(p->cluster_eps >= 0 && p->cluster_eps <= 1) ||
+    if (!(p->weight_rtol >= 0 && p->weight_rtol < 1) ||
+        !(p->cluster_eps >= 0 && p->cluster_eps <= 1) ||
         !(p->verify_tol > 0) || p->verify_runs < 1 || p->verify_runs > 100 ||
         p->verify_dim < 1 || p->verify_dim > 4096 || p->kind < -1 ||
         p->kind > USHER_MERGE_SIDE_BY_SIDE)
@@ -644,7 +646,8 @@ int usher_merge_models(const char *const *paths, size_t n, const usher_merge_par
                             "cannot merge: the models do not form one cluster: %s is %s "
                             "(DBSCAN, eps %.2f over the signature distance; its nearest model "
                             "%s is at %.3f)",
-                            m->src[i].path, label[i] < 0 ? "near no other model" : "in another cluster",
+                            m->src[i].path,
+                            label[i] < 0 ? "near no other model" : "in another cluster",
                             m->p.cluster_eps, m->src[near].path, dist[i * n + near]);
             usher_merge_free(m);
             return rc;
