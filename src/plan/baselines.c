@@ -406,8 +406,8 @@ static int flex_fill(tgroups *gs, const plan_problem *p, double f)
                 const tmember *mb = &g->mb[r];
                 if (rest[mb->model] <= 1e-9)
                     continue;
-                if (best < 0 ||
-                    p->m[mb->model].cfg[mb->cfg].thr > p->m[g->mb[best].model].cfg[g->mb[best].cfg].thr)
+                const tmember *bm = best >= 0 ? &g->mb[best] : NULL;
+                if (!bm || p->m[mb->model].cfg[mb->cfg].thr > p->m[bm->model].cfg[bm->cfg].thr)
                     best = (int)r;
             }
             double idle = (double)g->k - g->duty;
@@ -523,8 +523,9 @@ int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
             double f;
             rc = shepherd_plan(p, s, order, o, &gs, &f);
             double w = rc == USHER_OK ? groups_weight(&gs, p, per) : 0, c = groups_cost(&gs, p);
-            if (rc == USHER_OK &&
-                (w > bw * (1 + 1e-9) + 1e-9 || (w >= bw * (1 - 1e-9) - 1e-9 && c < bc * (1 - 1e-12)))) {
+            bool more = w > bw * (1 + 1e-9) + 1e-9;
+            bool as_much = w >= bw * (1 - 1e-9) - 1e-9;
+            if (rc == USHER_OK && (more || (as_much && c < bc * (1 - 1e-12)))) {
                 tg_free(&best);
                 best = gs;
                 bw = w;
@@ -1194,7 +1195,8 @@ static bool triton_tune(const plan_problem *p, uint16_t t, int *cfg, uint32_t *l
             /* the next smaller batch that is faster (any share: see ts_cfg) */
             int smaller = -1;
             for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
-                const plan_cfg *x = &p->m[m].cfg[i], *y = smaller >= 0 ? &p->m[m].cfg[smaller] : NULL;
+                const plan_cfg *x = &p->m[m].cfg[i];
+                const plan_cfg *y = smaller >= 0 ? &p->m[m].cfg[smaller] : NULL;
                 if (x->type != t || x->batch >= c->batch || x->lat_ms >= c->lat_ms)
                     continue;
                 if (!y || x->batch > y->batch || (x->batch == y->batch && x->lat_ms < y->lat_ms))
