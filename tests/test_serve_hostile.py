@@ -177,6 +177,18 @@ def protocol():
         ok("config (max_batch_size %d, dims %s)" % (c["max_batch_size"], c["input"][0]["dims"]))
     else:
         fail("config", "%d %r / %d" % (st, body[:300], st2))
+    st, h, body, _, _, _ = request("GET", "/v2")
+    if st == 200 and "model_configuration" in json.loads(body).get("extensions", []):
+        ok("server_metadata_lists_model_configuration")
+    else:
+        fail("server_metadata_lists_model_configuration", "%d %r" % (st, body[:200]))
+    for path, code in (("/v2/systemsharedmemory/status", 404), ("/v2/models/mlp/generate", 404),
+                       ("/v2/repository/models/mlp/load", 501)):
+        st, h, body, _, _, _ = request("POST", path, b"{}")
+        if st == code and json_error(body):
+            ok("endpoint_table %s (%d)" % (path, st))
+        else:
+            fail("endpoint_table " + path, "%d %r" % (st, body[:200]))
     for path, want in (("/v2/models/nope/ready", "Request for unknown model: 'nope' is not found"),
                        ("/v2/models/mlp/versions/2/config",
                         "Request for unknown model: 'mlp' version 2 is not found")):

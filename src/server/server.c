@@ -677,6 +677,7 @@ static int server_meta(srv_req *q)
     us_json_key(&j, "extensions");
     us_json_arr_begin(&j);
     us_json_str(&j, "binary_tensor_data");
+    us_json_str(&j, "model_configuration");
     us_json_str(&j, "model_repository");
     us_json_str(&j, "statistics");
     us_json_arr_end(&j);
