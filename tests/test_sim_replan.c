@@ -515,9 +515,20 @@ TEST(cli_simulate_replan)
     ASSERT_EQ_INT(usher_cli(cmd), 0);
     ASSERT(json_number(cli_out, "lost_during_changes") == 0);
     ASSERT(json_number(cli_out, "late_during_changes") == 0);
-    /* the table */
-    snprintf(cmd, sizeof cmd, "%s --replan-every 15 --cluster c.yaml --model-load 2", sim);
+    /* the table, and the page's section */
+    snprintf(cmd, sizeof cmd, "%s --replan-every 15 --cluster c.yaml --model-load 2 "
+             "--html rp.html", sim);
     ASSERT_EQ_INT(usher_cli(cmd), 0);
+    static char page[1 << 21];
+    FILE *f = fopen(test_path(test_tmpdir(), "rp.html"), "r");
+    ASSERT(f);
+    size_t n = fread(page, 1, sizeof page - 1, f);
+    page[n] = 0;
+    fclose(f);
+    ASSERT_CONTAINS(page, "<section id=\"replanning\"><h2>Re-planning</h2>");
+    ASSERT_CONTAINS(page, "<tr><td>15</td><td>"); /* the first re-plan's row */
+    ASSERT_CONTAINS(page, "ready after 0.05 s (worker start) + 2 s (model load)");
+    ASSERT_EQ_INT(usher_cli(cmd), 0); /* the table (the page's run printed it too) */
     ASSERT_CONTAINS(cli_out, "re-planned every 15 s (worker start 0.05 s, model load 2 s");
     ASSERT_CONTAINS(cli_out, "reshared");
     /* usage and errors */

@@ -193,6 +193,42 @@ static void gpus(us_buf *o, const sim_report *r)
                    "plan's.</p>\n</section>\n");
 }
 
+/* re-planning in the loop: every re-plan, what it moved and what the change cost */
+static void replans(us_buf *o, const sim_report *r)
+{
+    static const char *const cols[] = {"at s", "ready s", "kept", "started", "moved",
+                                       "reshared", "stopped", "GPUs", "$/h", "requests",
+                                       "lost", "late"};
+    us_buf_printf(o, "<section id=\"replanning\"><h2>Re-planning</h2>\n<p>Re-planned every "
+                     "%g s for the rates observed since the last re-plan; a started or moved "
+                     "replica ready after %g s (worker start) + %g s (model load), a share "
+                     "change after %g s; a model's old replicas serve until all its new ones "
+                     "are ready. During the changes %llu requests arrived: %llu lost (refused "
+                     "or expired), %llu late.</p>\n",
+                  r->replan_every_s, r->start_s, r->load_s, r->share_s,
+                  (unsigned long long)r->replan_requests, (unsigned long long)r->replan_lost,
+                  (unsigned long long)r->replan_late);
+    head(o, cols, sizeof cols / sizeof *cols);
+    for (uint32_t i = 0; i < r->n_replans && i < SIM_HTML_MAX_ROWS; i++) {
+        const sim_replan_report *x = &r->replans[i];
+        us_buf_puts(o, "<tr>");
+        us_buf_printf(o, "<td>%.6g</td><td>%.6g</td>", x->t_s, x->ready_s);
+        td_u64(o, x->kept);
+        td_u64(o, x->started);
+        td_u64(o, x->moved);
+        td_u64(o, x->reshared);
+        td_u64(o, x->stopped);
+        td_u64(o, x->gpus);
+        td_num(o, x->cost_per_hour);
+        td_u64(o, x->requests);
+        td_u64(o, x->lost);
+        td_u64(o, x->late);
+        us_buf_puts(o, "</tr>\n");
+    }
+    tail(o, r->n_replans);
+    us_buf_puts(o, "</section>\n");
+}
+
 static void figure_begin(us_buf *o, const char *id)
 {
     us_buf_printf(o, "<figure id=\"fig-%s\">\n", id);
@@ -259,11 +295,15 @@ int sim_report_html(us_buf *o, const sim_report *r, const sim_report *const *swe
                   r->duration_s, (unsigned long long)r->seed, r->rate_scale,
                   r->interference ? "on" : "off", r->end_s, (unsigned long long)r->events);
     us_buf_printf(o, "<nav><a href=\"#summary\">Summary</a><a href=\"#models\">Models</a>"
-                     "<a href=\"#gpus\">GPUs</a>%s<a href=\"#plots\">Plots</a></nav>\n"
-                     "</header>\n", n_sweep ? "<a href=\"#sweep\">Load sweep</a>" : "");
+                     "<a href=\"#gpus\">GPUs</a>%s%s<a href=\"#plots\">Plots</a></nav>\n"
+                     "</header>\n",
+                  r->replan_every_s > 0 ? "<a href=\"#replanning\">Re-planning</a>" : "",
+                  n_sweep ? "<a href=\"#sweep\">Load sweep</a>" : "");
     summary(o, r);
     models(o, r);
     gpus(o, r);
+    if (r->replan_every_s > 0)
+        replans(o, r);
     int rc;
     if (n_sweep && (rc = sweep_part(o, sweep, n_sweep)) < 0)
         return rc;
