@@ -13,6 +13,8 @@
 #                struct, no imaging library) and counted: enough non-white
 #                pixels, the palette's model colours (lines) and viridis
 #                (the heat map) present, in the plots' part of the page.
+# Then usher compare's page (two policies, gamma arrivals): chromium's DOM holds per
+# policy a latency CDF with both models' lines and a GPU heat map of several colours.
 # Exit 77 (ctest: skipped), saying so, only when chromium is not installed
 # (scripts/deps.sh installs it); everything before the browser still runs.
 set -uo pipefail
@@ -252,6 +254,57 @@ EOF
     else
         fail "what chromium rendered"
     fi
+fi
+# usher compare's page: per policy a latency CDF and a GPU heat map, as chromium builds them
+cat > c.yaml <<'EOF'
+objective: min-cost
+gpus:
+  - type: t4
+    max: 16
+EOF
+if "$usher" compare --workload w.yaml --cluster c.yaml --policies usher,shepherd --duration 10 \
+        --arrivals gamma:2 --quiet --html cmp.html > /dev/null 2> e.txt; then
+    browse --dump-dom "file://$tmp/cmp.html" > cmp-dom.html || fail "chromium --dump-dom cmp.html"
+    if python3 - cmp-dom.html <<'EOF'; then
+from html.parser import HTMLParser
+import sys
+class Dom(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.svgs, self.cur = {}, None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == 'svg':
+            self.cur = self.svgs.setdefault(a.get('id'), {'paths': 0, 'cells': set(), 'text': []})
+        elif self.cur is not None and tag == 'path' and a.get('class') == 'series':
+            self.cur['paths'] += 'L' in a.get('d', '')
+        elif self.cur is not None and tag == 'rect' and a.get('fill', '').startswith('#'):
+            self.cur['cells'].add(a['fill'])
+    def handle_endtag(self, tag):
+        if tag == 'svg':
+            self.cur = None
+    def handle_data(self, data):
+        if self.cur is not None:
+            self.cur['text'].append(data)
+d = Dom()
+d.feed(open(sys.argv[1], encoding='utf-8').read())
+bad = []
+for p, name in enumerate(['usher', 'shepherd']):
+    c, g = d.svgs.get('latency-cdf-%d' % p), d.svgs.get('gpu-utilisation-%d' % p)
+    if not c or c['paths'] != 2 or name + ': latency CDF per model' not in ' '.join(c['text']):
+        bad.append('latency-cdf-%d: %r' % (p, c and (c['paths'], c['text'][:3])))
+    if not g or len(g['cells']) < 4 or 'time (s)' not in ' '.join(g['text']):
+        bad.append('gpu-utilisation-%d: %r' % (p, g and len(g['cells'])))
+for b in bad:
+    print('FAIL', b)
+sys.exit(1 if bad else 0)
+EOF
+        ok "chromium renders compare's per-policy plots"
+    else
+        fail "compare's page as chromium built it"
+    fi
+else
+    fail "usher compare --html: exit $?"; sed 's/^/    /' e.txt
 fi
 if [ "$fails" != 0 ]; then
     echo "$fails failed"
