@@ -384,6 +384,7 @@ static int device_cb(void *ctx, const char *gpu, if_device *out, usher_error *er
  * Every plan it hands back is read (pf_load) and kept until the run ends: the engine's GPUs
  * and classes point into it. */
 #define MAX_COST_S 1e6
+#define MAX_REPLANS 100000 /* re-plans in one run */
 
 typedef struct replan_state {
     const usher_sim_params *p;
@@ -500,6 +501,14 @@ int usher_sim_run(const usher_sim_params *p, usher_sim_report **out, usher_error
         us_free(specs);
         return us_err_set(err, USHER_ERR_INVALID, "interval %g s: longer than the duration "
                           "%g s", p->interval_s, (double)duration_ns / 1e9);
+    }
+    if (p->replan_every_s > 0 &&
+        (double)duration_ns / 1e9 / p->replan_every_s > MAX_REPLANS) {
+        sim_source_free(src);
+        us_free(specs);
+        return us_err_set(err, USHER_ERR_LIMIT, "re-planning every %g s over %g s: more than "
+                          "%d re-plans (each plan is kept for the run): re-plan less often",
+                          p->replan_every_s, (double)duration_ns / 1e9, MAX_REPLANS);
     }
     pf_plan plan;
     rc = pf_load(p->plan, &plan, err);
