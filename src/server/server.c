@@ -1,16 +1,19 @@
 /*
- * server.c - the HTTP front end of `usher serve` (layer 8): KServe v2 /
- * Open Inference Protocol routes over libmicrohttpd, requests handed to the
- * runtime (src/runtime) and answered when their batch completes.
+ * server.c - the front end of `usher serve` (layer 8): KServe v2 / Open
+ * Inference Protocol routes over usher's HTTP/1.1 layer (http.c), requests
+ * handed to the runtime (src/runtime) and answered when their batch
+ * completes.
  *
- * Threads: libmicrohttpd's polling threads run the handler; an infer
- * request is parsed there, submitted to its model's queue, and its
- * connection suspended; the replica thread that completes the request
- * builds the response and resumes the connection, and libmicrohttpd sends
- * it. A rejection (queue full, deadline out of reach) is answered without
- * suspending. Every status follows RELIABILITY.md PROTO-3; every error body
- * is {"error": "..."} (PROTO-2) with the request's id when it had one
- * (PROTO-5).
+ * Threads: the HTTP layer's event loops call on_request with a whole
+ * request; an infer request is parsed there and submitted to its model's
+ * queue, and the loop goes on with other connections. The thread that
+ * completes the request (a replica thread, or the loop itself for a
+ * rejection or a run on the front-end thread) builds the answer and hands
+ * it to hs_respond; the HTTP layer sends it and calls on_end, which frees
+ * the request. Every status follows RELIABILITY.md PROTO-3; every error
+ * body is {"error": "..."} (PROTO-2) with the request's id when it had one
+ * (PROTO-5); every answer is counted once, in count_answer (LEDGER-2: the
+ * front end's own refusals of an inference are in its model's ledger).
  */
 #include <errno.h>
 #include <fcntl.h>
