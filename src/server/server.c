@@ -1416,11 +1416,11 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
         return;
     atomic_store(&s->shutting_down, true);
     /* no new connections; those open keep being answered (503 from now on, each closing
-     * its connection) until the daemon stops */
+     * its connection) until the HTTP layer stops */
     hs_quiesce(s->http);
     pthread_mutex_lock(&s->reload_mu); /* a plan change in progress ends first */
-    /* queued and running requests finish or get 503; their callbacks resume
-     * their connections, so the daemon can stop once the models are freed */
+    /* queued and running requests finish or get 503; their callbacks hand the answers
+     * to the HTTP layer, so it can stop once the models are freed */
     for (size_t i = 0; i < s->n; i++) {
         retire(s, &s->m[i], &s->m[i].old, drain_ms * 1000000ull);
         retire(s, &s->m[i], &s->m[i].rt, drain_ms * 1000000ull);
