@@ -73,6 +73,8 @@ static void dump(uint64_t seed, const plan_solution *s, const plan_problem *p)
 
 /* the problems below plan with the interference model unless a test says */
 static bool interference = true;
+/* ... and with the queueing rule (queue.c) unless a test says */
+static bool queue_off = false;
 
 /* a small deterministic generator (tests must not depend on libc's rand) */
 static uint64_t rng_state;
@@ -132,7 +134,8 @@ static int small_instance(uint64_t seed, bool fixed, plan_problem *p)
     rng_state = seed * 0x9E3779B97F4A7C15ULL + 1;
     memset(p, 0, sizeof *p);
     p->interference = interference;
-    p->queue_off = getenv("PLAN_QUEUE_OFF") != NULL; /* debugging: as before the queueing rule */
+    /* PLAN_QUEUE_OFF (debugging): as before the queueing rule */
+    p->queue_off = queue_off || getenv("PLAN_QUEUE_OFF") != NULL;
     p->objective = fixed ? PLAN_MAX_GOODPUT : PLAN_MIN_COST;
     p->fixed = fixed;
     int nt = irand(2, 3), left = 6;
@@ -321,6 +324,7 @@ static int medium_instance(uint64_t seed, plan_problem *p, usher_model **ms)
     rng_state = seed;
     memset(p, 0, sizeof *p);
     p->interference = interference;
+    p->queue_off = queue_off || getenv("PLAN_QUEUE_OFF") != NULL;
     p->objective = PLAN_MIN_COST;
     set_type(p, 0, "a100-80gb", -1, 1000);
     set_type(p, 1, "v100-16gb", -1, 1000);
@@ -953,11 +957,15 @@ TEST(interference_input_errors)
     ASSERT_CONTAINS(err.msg, "v100-sxm3-32gb");
     ASSERT_CONTAINS(err.msg, "mem_bw_gbs");
 
-    /* a plan made before the model, judged by plan_check as USHER's with it */
+    /* a plan made before the model (and before the queueing rule, whose headroom
+     * leaves this instance's plan within the model), judged by plan_check as
+     * USHER's with it */
     plan_problem p;
     interference = false;
+    queue_off = true;
     ASSERT(small_instance(203, false, &p) == 0);
     interference = true;
+    queue_off = false;
     plan_solution s;
     ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &s, &err));
     ASSERT(refused_gpus(&p, &s, NULL) > 0);
