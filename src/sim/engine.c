@@ -46,9 +46,23 @@
  *     lateness against admission's predicted end into its margin; then the
  *     replica that finished decides first, as the live replica thread does.
  *
+ * Re-planning (replan_every_ns > 0; docs/simulator.md, Re-planning): a
+ * re-plan event hands the rates observed since the last one to the replan
+ * callback and matches the plan it returns against the running one (below,
+ * apply_plan). Replicas and GPUs are only ever appended: a replica has a
+ * state (ready, starting, stopping, retired) and a model's serving set, idle
+ * ring and admission tables and a GPU's slots are rebuilt from the states at
+ * each change (models_rebuild, gpus_rebuild), so a batch end already in the
+ * heap always finds its replica. A switch event makes a model's starting
+ * replicas serve and its stopping ones retire once the last has started.
+ *
+ * Service-time variance (service_cv > 0): a batch's time times a lognormal
+ * factor of mean 1 from a stream of the seed of its own.
+ *
  * Memory: the queues grow to the longest queue seen (bounded by the
- * runtime's queue capacity), the rest is fixed by the plan: nothing grows
- * with the number of requests (bench_sim measures it).
+ * runtime's queue capacity), the rest is fixed by the plan (and by the plans
+ * of the re-plans): nothing grows with the number of requests (bench_sim
+ * measures it).
  */
 #include <math.h>
 #include <stdio.h>
