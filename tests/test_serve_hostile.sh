@@ -33,11 +33,20 @@ fi
 # without the address cap (the attacker and the client share 127.0.0.1; the total cap
 # is what holds): what protects the normal client is the eviction of the oldest idle
 # connection
-for args in "" "--max-client-connections 0"; do
+# and last, the server limited to 600 descriptors (soft and hard): 1,024 connections
+# cannot all open; out of descriptors, it closes the oldest idle connection to accept
+printf '#!/usr/bin/env bash\nulimit -n 600\nexec "%s" "$@"\n' "$usher" >"$tmp/usher_600fd"
+chmod +x "$tmp/usher_600fd"
+for args in "" "--max-client-connections 0" "fd600"; do
+    u=$usher
+    if [ "$args" = fd600 ]; then
+        usher=$tmp/usher_600fd
+        args="--max-client-connections 0"
+    fi
     # shellcheck disable=SC2086
     if start_server "$tmp/repo" $args && wait_ready mlp; then
         port=${url##*:}
-        echo "-- slowloris, serve ${args:-(defaults)}"
+        echo "-- slowloris, serve ${args:-(defaults)}$([ "$usher" != "$u" ] && echo ', 600 descriptors')"
         $py "$here/test_serve_hostile.py" "$port" slowloris || fails=$((fails + 1))
         kill -TERM "$srv"; wait "$srv"; rc=$?; srv=
         [ $rc -eq 0 ] && ok "exit_0_after_slowloris" ||
@@ -45,6 +54,7 @@ for args in "" "--max-client-connections 0"; do
     else
         fail "start (slowloris $args)"
     fi
+    usher=$u
 done
 [ "$fails" -eq 0 ] || { echo "$fails failed"; exit 1; }
 echo "all passed"

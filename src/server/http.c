@@ -46,7 +46,10 @@
  * connection, or one still sending its request) of the loop, from that
  * address for the address cap; only when none is idle is the new one
  * closed. So slow clients cannot lock normal ones out: they are dropped
- * oldest first as new connections come.
+ * oldest first as new connections come. Out of file descriptors (EMFILE),
+ * accepting does the same; with nothing idle, the loop stops accepting for
+ * 100 ms. hs_start raises the soft RLIMIT_NOFILE toward the hard one to
+ * hold max_connections.
  *
  * Threads: each loop owns its connections; the handler runs on it. An
  * answer given on another thread (a replica thread completing a batch) is
@@ -70,6 +73,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,6 +134,8 @@ struct loop {
     conn *local;         /* answered on this loop's thread */
     conn *grave;         /* closed this turn, freed at its end */
     uint64_t last_sweep;
+    uint64_t accept_paused_until; /* out of descriptors with none idle: accepting resumes then */
+    unsigned fd_warned;
     char listen_tag, efd_tag;
 };
 
@@ -1023,6 +1029,24 @@ static void on_accept(loop *lp)
         struct sockaddr_in sa;
         socklen_t sl = sizeof sa;
         int fd = accept4(s->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* out of descriptors: the oldest idle connection makes room; with none, this
+             * loop stops accepting for 100 ms (the listening socket would wake it at once,
+             * again and again) */
+            conn *oldest = lp->head;
+            while (oldest && !idle(oldest))
+                oldest = oldest->next;
+            if (oldest) {
+                evict(oldest);
+                continue;
+            }
+            epoll_ctl(lp->ep, EPOLL_CTL_DEL, s->lfd, NULL);
+            lp->accept_paused_until = now_ns() + 100000000ull;
+            if (!lp->fd_warned++) /* once per loop: it may happen every 100 ms */
+                US_LOGW("HTTP: out of file descriptors with no idle connection to close; "
+                        "accepting again in 100 ms (raise ulimit -n)");
+            return;
+        }
         if (fd < 0)
             return;
         atomic_fetch_add(&s->accepted, 1);
@@ -1174,6 +1198,13 @@ static void *loop_main(void *arg)
         if (now - lp->last_sweep >= SWEEP_NS) {
             lp->last_sweep = now;
             sweep(lp, now);
+            if (lp->accept_paused_until && now >= lp->accept_paused_until &&
+                !atomic_load(&s->quiesced)) {
+                struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                        .data.ptr = &lp->listen_tag};
+                epoll_ctl(lp->ep, EPOLL_CTL_ADD, s->lfd, &e);
+                lp->accept_paused_until = 0;
+            }
         }
         grave_free(lp);
     }
@@ -1203,6 +1234,17 @@ int hs_start(const hs_params *p, hs_server **out, usher_error *err)
         s->p.idle_timeout_ms = d.idle_timeout_ms;
     if (!s->p.max_body)
         s->p.max_body = d.max_body;
+    /* room for the connections (and the workers' sockets beside them): the soft limit on
+     * descriptors is raised toward the hard one when it is below that */
+    struct rlimit rl;
+    rlim_t want = (rlim_t)s->p.max_connections + 512;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+            US_LOGW("HTTP: %d connections asked for, but descriptors are limited to %llu "
+                    "(ulimit -n); past it the oldest idle connection is closed",
+                    s->p.max_connections, (unsigned long long)rl.rlim_cur);
+    }
     int t = s->p.threads;
     s->cap_total = (s->p.max_connections + t - 1) / t;
     s->cap_client = s->p.max_client_connections > 0 ? (s->p.max_client_connections + t - 1) / t : 0;
