@@ -11,7 +11,10 @@
  *      replicas, then larger batch sizes of them (same share, same memory
  *      budget), then gets capacity in the free room of the running GPUs
  *      (plan_absorb: a replica grown to a larger configuration, or a new
- *      one sized to the need), opening GPUs only when nothing fits;
+ *      one sized to the need); what is still missing is placed on new GPUs
+ *      two ways - USHER on every model's deficit together (place_new), or
+ *      each model's cheapest configuration in turn (place_each) - keeping
+ *      the plan that serves more, then costs less, then starts fewer;
  *   4. with max_moves > 0, up to that many further replica moves are spent
  *      emptying the least-filled GPUs, trading moves for cost.
  * The result is compared with the running plan GPU by GPU: a replica that
@@ -79,6 +82,26 @@ static int place_one(const plan_problem *p, plan_solution *s, uint32_t m, double
     nr->load = *rate < cap ? *rate : cap;
     *rate -= nr->load;
     return 1;
+}
+
+/* 3, last, one model at a time (in order): its cheapest configuration where
+ * it fits, on a running GPU or a new one, until its deficit is met or the
+ * cluster is full */
+static int place_each(const plan_problem *p, plan_solution *s, const double *left,
+                      const uint32_t *order)
+{
+    for (uint32_t k = 0; k < p->n; k++) {
+        uint32_t m = order ? order[k] : k;
+        double l = left[m];
+        while (l > 1e-9) {
+            int rc = place_one(p, s, m, &l);
+            if (rc < 0)
+                return USHER_ERR_NOMEM;
+            if (rc == 0)
+                break; /* the cluster is full: unserved */
+        }
+    }
+    return USHER_OK;
 }
 
 int64_t plan_type_slots(const plan_type *t)
@@ -326,25 +349,79 @@ static int grow_batches(const plan_problem *p, plan_solution *s, uint32_t m, dou
  * when the rate is below what the running plan served (was_served): a model
  * whose rate did not fall keeps every replica it has, so that a re-plan for a
  * loss elsewhere moves nothing of it */
-static int replan_model(const plan_problem *p, plan_solution *s, uint32_t m, double was_served)
+static int replan_model(const plan_problem *p, plan_solution *s, uint32_t m, double was_served,
+                        double *left_out)
 {
     double need = p->m[m].rate;
     if (need < was_served * (1 - 1e-9))
         stop_surplus(p, s, m, need);
     double left = fill_loads(p, s, m, need);
-    /* 3: larger batches, the free room of running GPUs, then new GPUs */
+    /* 3: larger batches, the free room of running GPUs; new GPUs later */
     if (grow_batches(p, s, m, &left) < 0)
         return USHER_ERR_NOMEM;
     if (left > 1e-9 && plan_absorb_fewest(s, p, m, &left) < 0)
         return USHER_ERR_NOMEM;
-    while (left > 1e-9) {
-        int rc = place_one(p, s, m, &left);
-        if (rc < 0)
-            return USHER_ERR_NOMEM;
-        if (rc == 0)
-            break; /* the cluster is full: unserved */
-    }
+    *left_out = left > 1e-9 ? left : 0;
     return USHER_OK;
+}
+
+/* 3, last: what no running GPU could take (left[m] of model m) planned by
+ * USHER on new GPUs - the deficits together, as a problem of their own within
+ * what the cluster has left - and those GPUs added to s. A fixed cluster
+ * with nothing left serves no more (unserved) */
+static int place_new(const plan_problem *p, plan_solution *s, const double *left,
+                     usher_error *err)
+{
+    bool any = false;
+    for (uint32_t m = 0; m < p->n && !any; m++)
+        any = left[m] > 0;
+    if (!any)
+        return USHER_OK;
+    plan_problem *q = us_malloc(sizeof *q);
+    plan_model *mm = us_calloc(p->n, sizeof *mm);
+    plan_solution sub;
+    memset(&sub, 0, sizeof sub);
+    int rc = q && mm ? USHER_OK : us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    if (rc == USHER_OK) {
+        *q = *p;
+        q->m = mm;
+        memcpy(mm, p->m, p->n * sizeof *mm);
+        for (uint32_t m = 0; m < p->n; m++) {
+            mm[m].rate = left[m];
+            mm[m].min_share = 0;
+        }
+        q->objective = p->objective == PLAN_MIN_COST ? PLAN_MIN_COST : PLAN_MAX_GOODPUT;
+        for (uint16_t t = 0; t < p->nt; t++) {
+            int64_t room = plan_type_left(s, p, t);
+            room = room > 0 ? room : 0;
+            if (q->t[t].count >= 0)
+                q->t[t].count = room;
+            else
+                q->t[t].max = room;
+        }
+        if (plan_solution_init(&sub, q, "usher") < 0)
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        else
+            rc = plan_usher(q, &sub, err);
+    }
+    for (uint32_t i = 0; rc == USHER_OK && i < sub.n; i++) {
+        if (sub.g[i].n == 0)
+            continue;
+        int g = plan_open(s, p, sub.g[i].type, -1);
+        if (g < 0) {
+            rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (uint32_t r = 0; r < sub.g[i].n && rc == USHER_OK; r++) {
+            const plan_replica *rp = &sub.g[i].r[r];
+            if (plan_add(s, p, (uint32_t)g, rp->model, rp->cfg, rp->load) < 0)
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        }
+    }
+    plan_solution_free(&sub);
+    us_free(mm);
+    us_free(q);
+    return rc;
 }
 
 /* 4: every replica of GPU v onto the first other GPU of its type where it fits
@@ -480,11 +557,42 @@ int plan_replan_order(const plan_problem *p, const plan_solution *old, uint32_t 
      * them), and step 2 would stop replicas the model still needs */
     for (uint32_t m = 0; rc == USHER_OK && !keep_loads && m < p->n; m++)
         fill_loads(p, s, m, p->m[m].rate);
-    for (uint32_t k = 0; rc == USHER_OK && k < p->n; k++)
-        if (replan_model(p, s, order ? order[k] : k,
-                         order ? order[k] < old->n_models ? old->served[order[k]] : 0
-                               : k < old->n_models ? old->served[k] : 0) < 0)
+    double *left = rc == USHER_OK ? us_calloc(p->n ? p->n : 1, sizeof *left) : NULL;
+    if (rc == USHER_OK && !left)
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    for (uint32_t k = 0; rc == USHER_OK && k < p->n; k++) {
+        uint32_t m = order ? order[k] : k;
+        if (replan_model(p, s, m, m < old->n_models ? old->served[m] : 0, &left[m]) < 0)
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    /* the deficits on new GPUs two ways - USHER on them together, or each
+     * model's cheapest configuration in turn - and the plan that serves more,
+     * then costs less, then starts fewer replicas, is kept */
+    plan_solution alt;
+    memset(&alt, 0, sizeof alt);
+    if (rc == USHER_OK && plan_solution_clone(s, &alt) < 0)
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    if (rc == USHER_OK)
+        rc = place_new(p, s, left, err);
+    if (rc == USHER_OK && place_each(p, &alt, left, order) < 0)
+        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    if (rc == USHER_OK) {
+        plan_totals a, b;
+        plan_account(s, p);
+        plan_account(&alt, p);
+        plan_totals_of(s, p, &a);
+        plan_totals_of(&alt, p, &b);
+        bool take = b.served > a.served * (1 + 1e-9) + 1e-9 ||
+                    (b.served >= a.served * (1 - 1e-9) - 1e-9 &&
+                     (b.cost < a.cost - 1e-9 || (b.cost <= a.cost + 1e-9 && b.replicas < a.replicas)));
+        if (take) {
+            plan_solution t = *s;
+            *s = alt;
+            alt = t;
+        }
+    }
+    plan_solution_free(&alt);
+    us_free(left);
     if (rc == USHER_OK)
         rc = spend_moves(p, s, max_moves, err);
     if (rc < 0)
