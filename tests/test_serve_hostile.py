@@ -241,6 +241,21 @@ def protocol():
             fail("answer_" + enc, "Content-Encoding %r" % h.get("content-encoding"))
         else:
             same(st, h, dec(body), "answer_" + enc)
+    # statistics in Triton's schema
+    st, h, body, _, _, _ = request("GET", "/v2/models/mlp/stats")
+    try:
+        ms = json.loads(body)["model_stats"][0]
+        ist = ms["inference_stats"]
+        good = (st == 200 and ms["last_inference"] > 1.7e12 and isinstance(ms["batch_stats"], list)
+                and all(ist[k]["count"] >= 1 and ist[k]["ns"] > 0
+                        for k in ("success", "compute_input", "compute_infer", "compute_output"))
+                and ist["cache_hit"] == {"count": 0, "ns": 0} and ist["cache_miss"]["count"] == 0)
+    except Exception:
+        good = False
+    if good:
+        ok("statistics_triton_schema")
+    else:
+        fail("statistics_triton_schema", "%d %r" % (st, body[:600]))
     # a decompression bomb: 100 MB of zeros in ~100 KB, over the 64 MiB body limit: 413
     bomb = gzip.compress(b"\0" * 100000000, 9)
     t = time.time()

@@ -233,6 +233,7 @@ typedef struct srv_req {
     char method[8];    /* for the access log */
     char path[160];
     double slo_ms;     /* the model's when the request was admitted */
+    uint64_t input_ns; /* decoding the body into the runtime request (Triton's compute_input) */
 } srv_req;
 
 static void req_free(srv_req *q)
@@ -403,8 +404,10 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
         usher_error err;
         char ver[24];
         snprintf(ver, sizeof ver, "%lld", (long long)q->model->rm->version);
+        uint64_t t_out = rt_now_ns();
         int rc = oip_write_response(&q->oip, q->model->rm->name, ver, r->out, r->n_out, &q->json,
                                     &q->bin, &q->header_len, &err);
+        t_out = rt_now_ns() - t_out;
         if (rc < 0) {
             q->status = rc == USHER_ERR_NOT_FOUND ? 400 : 500;
             us_buf_reset(&q->json);
@@ -412,6 +415,14 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
             oip_write_error(&q->json, err.msg, q->oip.has_id ? q->oip.id : NULL);
         } else {
             observe_latency(q->model, q->slo_ms, rt_now_ns() - q->t0);
+            srv_model *m = q->model;
+            atomic_fetch_add(&m->input_ns, q->input_ns);
+            atomic_fetch_add(&m->output_ns, t_out);
+            atomic_fetch_add(&m->io_count, 1);
+            struct timespec wall;
+            clock_gettime(CLOCK_REALTIME, &wall);
+            atomic_store(&m->last_inference_ms,
+                         (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u);
         }
     } else {
         oip_write_error(&q->json, msg && *msg ? msg : rt_outcome_name(o),
@@ -816,6 +827,7 @@ static int infer(srv_req *q)
     usher_server *s = q->s;
     srv_model *m = q->model;
     usher_error err;
+    uint64_t t_in = rt_now_ns();
     /* a compressed body (Content-Encoding), decoded within the body limit: a
      * decompression bomb stops there, 413 */
     const char *ce = hs_header_get(q->hr, "Content-Encoding");
@@ -886,6 +898,7 @@ static int infer(srv_req *q)
         return send_error(q, (unsigned)st, msg);
     }
     q->slo_ms = m->slo_ms;
+    q->input_ns = rt_now_ns() - t_in;
     atomic_fetch_add(&s->n_pending, 1);
     rt_outcome o = rt_submit(m->rt, q->rt);
     (void)o; /* answered through on_done either way, maybe already */

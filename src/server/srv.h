@@ -61,6 +61,10 @@ typedef struct srv_model {
      * they make the model's ledger (srv_model_stats) */
     atomic_uint_fast64_t fe_outcome[RT_OUTCOME_COUNT];
     atomic_uint_fast64_t http_answers[SRV_CODES]; /* every answer on its routes, by code */
+    /* Triton's statistics of successful inferences: compute_input (the front end decoding
+     * the body into tensors), compute_output (encoding the answer), their count, and the
+     * wall-clock time of the last one (ms since the epoch) */
+    atomic_uint_fast64_t input_ns, output_ns, io_count, last_inference_ms;
     atomic_uint_fast64_t slo_met;      /* successes answered within the SLO */
     atomic_uint_fast64_t lat_bucket[SRV_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us, lat_count;
