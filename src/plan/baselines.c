@@ -10,8 +10,8 @@
  *
  *  shepherd   Herd + Flex (NSDI'23): herds (cap 1-8 GPUs, searched) of one type that all
  *             hold the same models and run one batch at a time; each model
- *             in one herd at Flex's batch (the largest within the SLO behind
- *             one running batch). A cluster too small: Herd's max-min burst
+ *             in one herd at Flex's batch (the one serving the most within
+ *             the SLO: Flex forms the largest batch the deadlines allow). A cluster too small: Herd's max-min burst
  *             tolerance (the same fraction of every rate), then Flex fills
  *             idle time. Simplified: a greedy instead of Herd's integer
  *             program; Flex's preemption not modelled.
@@ -171,13 +171,15 @@ static int tg_emit(const tgroups *gs, const plan_problem *p, plan_solution *s)
     return USHER_OK;
 }
 
-/* the configuration a time-sliced policy runs model m with on type t: the
- * largest batch at most maxb (any: INT_MAX), ties by the shortest latency;
- * where every one is larger, the smallest batch; -1 if m has none on t. Any
- * share will do: one batch runs at a time, and a configuration profiled at a
- * share below 100% is the same batch under an MPS cap - its latency, an upper
- * bound of the whole GPU's, is what it gets (the candidates keep few batch
- * sizes at 100%, docs/internals/plan.md) */
+/* the configuration a time-sliced policy runs model m with on type t: of
+ * those with a batch of at most maxb (any: INT_MAX), the one that serves the
+ * most within the SLO (plan_cfg.thr: under the queueing rule, the rate whose
+ * predicted p99 meets it), ties by the larger batch, then the shorter
+ * latency; where every batch is larger, the smallest batch; -1 if m has none
+ * on t. Any share will do: one batch runs at a time, and a configuration
+ * profiled at a share below 100% is the same batch under an MPS cap - its
+ * latency, an upper bound of the whole GPU's, is what it gets (the
+ * candidates keep few batch sizes at 100%, docs/internals/plan.md) */
 static int ts_cfg(const plan_problem *p, uint32_t m, uint16_t t, int maxb)
 {
     int best = -1, small = -1;
@@ -191,7 +193,9 @@ static int ts_cfg(const plan_problem *p, uint32_t m, uint16_t t, int maxb)
         if (c->batch > maxb)
             continue;
         const plan_cfg *b = best >= 0 ? &p->m[m].cfg[best] : NULL;
-        if (!b || c->batch > b->batch || (c->batch == b->batch && c->lat_ms < b->lat_ms))
+        if (!b || c->thr > b->thr * (1 + 1e-12) ||
+            (c->thr >= b->thr * (1 - 1e-12) &&
+             (c->batch > b->batch || (c->batch == b->batch && c->lat_ms < b->lat_ms))))
             best = (int)i;
     }
     return best >= 0 ? best : small;
@@ -206,15 +210,18 @@ static double price_of(const plan_problem *p, uint16_t t)
  * Herd's plan: the GPUs split into herds (serving groups) of at most
  * HERD_MAX_GPUS; each model is given to one herd (several only when its rate
  * needs more than a herd, or GPUs run out), every GPU of a herd holding all
- * its models. Flex's batch: the largest batch a request can wait for behind
- * the one running and still meet its SLO (PLAN_SLO_FACTOR x latency <= SLO),
- * on the type where that batch serves a request/s cheapest. Herds are sized
+ * its models. Flex's batch: Flex forms the largest batch the queued
+ * requests' deadlines allow, so in steady state a model runs the batch that
+ * serves the most within its SLO (ts_cfg: plan_cfg.thr, the rate whose
+ * predicted p99 meets it; under the rule before the queueing model, the
+ * largest batch with PLAN_SLO_FACTOR x latency <= SLO), on the type where
+ * that serves a request/s cheapest. Herds are sized
  * to their summed duty (ceil); a model joins the herd it grows least,
  * fullest first, or opens its own. */
 #define HERD_MAX_GPUS 8
 
-/* Flex's configuration of m: the largest-batch whole-GPU one on the untried
- * type with GPUs left where it costs least per request/s; -1 if none */
+/* Flex's configuration of m (ts_cfg, no batch limit) on the untried type with
+ * GPUs left where it costs least per request/s; -1 if none */
 static int flex_cfg(const plan_problem *p, uint32_t m, const bool *tried, const int64_t *left)
 {
     int best = -1;
@@ -390,7 +397,7 @@ static int shepherd_run(const plan_problem *p, const plan_solution *s, const uin
 
 /* Flex online, in steady state: a herd's idle time serves more of its models'
  * rates (each served to a fraction f so far), the models with the most
- * throughput first - Flex prefers the largest batch; 0 or USHER_ERR_NOMEM */
+ * throughput first - Flex prefers large batches; 0 or USHER_ERR_NOMEM */
 static int flex_fill(tgroups *gs, const plan_problem *p, double f)
 {
     double *rest = us_calloc(p->n ? p->n : 1, sizeof *rest);
@@ -547,12 +554,12 @@ int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
                                                          : "shepherd: herds past a type's limit");
     if (bf < 1)
         snprintf(s->note, sizeof s->note,
-                 "herds of <= %u GPUs%s, Flex's largest batch; cluster too small: %.1f%% of "
+                 "herds of <= %u GPUs%s, Flex's batch; cluster too small: %.1f%% of "
                  "every rate (Herd's max-min burst tolerance); no preemption",
                  bo.cap, bo.split ? " sharing idle time" : "", 100 * bf);
     else
         snprintf(s->note, sizeof s->note,
-                 "herds of <= %u GPUs%s, Flex's largest batch within the SLO; no preemption",
+                 "herds of <= %u GPUs%s, Flex's batch (most within the SLO); no preemption",
                  bo.cap, bo.split ? " sharing idle time" : "");
     plan_account(s, p);
     return USHER_OK;
@@ -574,7 +581,7 @@ int plan_shepherd(const plan_problem *p, plan_solution *s, usher_error *err)
  * model's load is spread over its replicas to equalise the groups' loads
  * (statistical multiplexing). The batch limit (its code's max_bs, 1 by
  * default) is searched with the group size: 1, 2, 4, ..., each model then
- * runs its largest batch within the limit and the SLO rule. For cost
+ * runs, of its batches within the limit, the one serving the most (ts_cfg). For cost
  * (AlpaServe plans a given cluster): per type, the fewest GPUs on which the
  * placement serves every rate, over every (k, max_bs); the best type
  * (serving most, then cheapest) is kept, and what it leaves unserved goes to
@@ -995,7 +1002,7 @@ static int alpa_commit(alpa_best *best, tgroups *all, int64_t *left, double *wan
     return USHER_OK;
 }
 
-/* the type where m's largest batch serves a request/s cheapest, -1 none */
+/* the type where m's Flex configuration serves a request/s cheapest, -1 none */
 static int alpa_home(const plan_problem *p, uint32_t m, const int64_t *left)
 {
     bool none[PLAN_MAX_TYPES] = {0};
