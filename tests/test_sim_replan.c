@@ -537,6 +537,12 @@ TEST(cli_simulate_replan)
     ASSERT_CONTAINS(cli_err, "--replan-every and --cluster go together");
     snprintf(cmd, sizeof cmd, "%s --replan-every 15 --cluster c.yaml --model-load -1", sim);
     ASSERT_EQ_INT(usher_cli(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s --json --replan-every 15 --cluster c.yaml --max-moves 4", sim);
+    ASSERT_EQ_INT(usher_cli(cmd), 0);
+    ASSERT(json_number(cli_out, "replans") == 7);
+    snprintf(cmd, sizeof cmd, "%s --max-moves 4", sim);
+    ASSERT_EQ_INT(usher_cli(cmd), 2);
+    ASSERT_CONTAINS(cli_err, "--max-moves goes with --replan-every");
     snprintf(cmd, sizeof cmd, "%s --replan-every 0.001 --cluster c.yaml", sim);
     ASSERT_EQ_INT(usher_cli(cmd), 1);
     ASSERT_CONTAINS(cli_err, "more than 100000 re-plans");

@@ -82,6 +82,7 @@ typedef struct cli_sim_replan {
     const usher_sim_workload *w;
     const char *workload, *cluster; /* the files */
     bool interference_off;
+    uint32_t max_moves;             /* usher_plan_params.max_moves: further moves to cut cost */
     char dir[4096];                 /* a private temporary folder (cli_sim_replan_dir) */
     unsigned calls;
 } cli_sim_replan;

@@ -43,7 +43,7 @@ static void help(FILE *f)
             "                     [--arrivals KIND] [--zipf S] [--trace FILE.csv ...\n"
             "                     [--trace-map M] [--trace-minutes A:B]] [--arrivals-file F]\n"
             "                     [--replan-every S [--worker-start S] [--model-load S]\n"
-            "                     [--share-change S]] [--service-cv X]\n\n"
+            "                     [--share-change S] [--max-moves N]] [--service-cv X]\n\n"
             "Plans the workload on the cluster with each policy (usher plan --policy) and\n"
             "runs each plan in the simulator (usher simulate) on the same arrivals: the\n"
             "same seed, Poisson at the workload's rates unless --arrivals, --trace or\n"
@@ -73,8 +73,9 @@ static void help(FILE *f)
             "                      for the observed rates (usher simulate --replan-every:\n"
             "                      USHER's re-planner from that plan, moves charged); $/h\n"
             "                      and GPUs are then the run's mean and most held\n"
-            "  --worker-start S, --model-load S, --share-change S  the moves' costs\n"
-            "                      (usher simulate --help)\n"            "  --service-cv X      batch times lognormal around the profiled ones (usher\n"
+            "  --worker-start S, --model-load S, --share-change S, --max-moves N  the moves'\n"
+            "                      costs and the re-plans' further moves (usher simulate\n"
+            "                      --help)\n"            "  --service-cv X      batch times lognormal around the profiled ones (usher\n"
             "                      simulate --help)\n"
             "  --interference on|off  plan and simulate with the interference model (on,\n"
             "                      default) or without\n"
@@ -692,6 +693,7 @@ int cli_compare(int argc, char **argv)
     usher_sim_params sp = usher_sim_default_params();
     const char *calib = NULL, *framework = NULL, *html = NULL;
     bool json = false, quiet = false, interf = true, duration_given = false;
+    uint32_t max_moves = 0;
     static char policy_arg[4096];
     static cli_sim_arrivals arr;
     memset(&arr, 0, sizeof arr);
@@ -713,6 +715,14 @@ int cli_compare(int argc, char **argv)
                 fprintf(stderr, "usher compare: --replan-every is seconds, 0.001 to 1e7\n");
                 return CLI_USAGE;
             }
+            i++;
+        } else if (strcmp(a, "--max-moves") == 0 && v) {
+            int64_t mm;
+            if (!cli_parse_i64(v, 0, 1000000, &mm)) {
+                fprintf(stderr, "usher compare: --max-moves is a count, 0 to 1000000\n");
+                return CLI_USAGE;
+            }
+            max_moves = (uint32_t)mm;
             i++;
         } else if (strcmp(a, "--service-cv") == 0 && v) {
             if (!cli_parse_double(v, 0, 10, &sp.service_cv)) {
@@ -803,6 +813,10 @@ int cli_compare(int argc, char **argv)
     pp.interference_off = !interf;
     sp.interference = interf ? 1 : 0;
     replanning = sp.replan_every_s > 0;
+    if (max_moves && !replanning) {
+        fprintf(stderr, "usher compare: --max-moves goes with --replan-every\n");
+        return CLI_USAGE;
+    }
     if (!cli_sim_arrivals_finish("compare", &arr, &sp, duration_given))
         return CLI_USAGE;
     if (sp.arrivals.kind == USHER_SIM_ARRIVALS_FILE)
@@ -859,6 +873,7 @@ int cli_compare(int argc, char **argv)
         rp.workload = pp.workload;
         rp.cluster = pp.cluster;
         rp.interference_off = !interf;
+        rp.max_moves = max_moves;
         if (cli_sim_replan_dir(&rp, "compare") < 0)
             goto out;
         sp.replan = cli_sim_replan_fn;

@@ -296,6 +296,7 @@ int cli_sim_replan_fn(void *ctx, double t_s, const double *rates, uint32_t n, co
     pp.cluster = rp->cluster;
     pp.running = running;
     pp.interference_off = rp->interference_off;
+    pp.max_moves = rp->max_moves;
     usher_plan *pl = NULL;
     usher_error pe = {0};
     if (usher_plan_make(rp->e, &pp, &pl, &pe) < 0) {

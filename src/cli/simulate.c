@@ -32,7 +32,7 @@ static void help(FILE *f)
             "                      [--sweep X,Y,...] [--html FILE] [--svg-dir DIR]\n"
             "                      [--calibration FILE] [--framework NAME]\n"
             "                      [--replan-every S --cluster FILE [--worker-start S]\n"
-            "                      [--model-load S] [--share-change S]]\n"
+            "                      [--model-load S] [--share-change S] [--max-moves N]]\n"
             "                      [--service-cv X]\n"
             "\n"
             "Runs the plan under arrivals at the workload's rates (Poisson unless asked\n"
@@ -93,6 +93,8 @@ static void help(FILE *f)
             "  --share-change S   a replica restarted at another share or batch on its GPU\n"
             "                     (default %g s); a model's old replicas serve until all its\n"
             "                     new ones are ready\n"
+            "  --max-moves N      each re-plan may make up to N further moves to close GPUs\n"
+            "                     (usher plan --replan --max-moves; default 0)\n"
             "  --service-cv X     batch times lognormal around the profiled ones with this\n"
             "                     coefficient of variation (0 to 10; default 0: exact)\n"
             "  --calibration F    the estimator's calibration table (docs/calibration.md)\n"
@@ -134,6 +136,7 @@ int cli_simulate(int argc, char **argv)
     usher_sim_params p = usher_sim_default_params();
     const char *plan = NULL, *wl = NULL, *calib = NULL, *framework = NULL, *prof = NULL;
     const char *cluster = NULL;
+    uint32_t max_moves = 0;
     bool json = false, quiet = false, duration_given = false;
     cli_sim_outputs outs = {0}; /* --sweep, --html, --svg-dir */
     static cli_sim_arrivals arr;
@@ -194,6 +197,14 @@ int cli_simulate(int argc, char **argv)
                 return CLI_USAGE;
             }
             i++;
+        } else if (strcmp(a, "--max-moves") == 0 && v) {
+            int64_t mm;
+            if (!cli_parse_i64(v, 0, 1000000, &mm)) {
+                fprintf(stderr, "usher simulate: --max-moves is a count, 0 to 1000000\n");
+                return CLI_USAGE;
+            }
+            max_moves = (uint32_t)mm;
+            i++;
         } else if (strcmp(a, "--service-cv") == 0 && v) {
             if (!cli_parse_double(v, 0, 10, &p.service_cv)) {
                 fprintf(stderr, "usher simulate: --service-cv is a coefficient of variation, 0 to "
@@ -239,6 +250,10 @@ int cli_simulate(int argc, char **argv)
     if ((duration_given || !trace) && p.interval_s > p.duration_s) {
         fprintf(stderr, "usher simulate: --interval %g is longer than --duration %g\n",
                 p.interval_s, p.duration_s);
+        return CLI_USAGE;
+    }
+    if (max_moves && !cluster) {
+        fprintf(stderr, "usher simulate: --max-moves goes with --replan-every\n");
         return CLI_USAGE;
     }
     if ((p.replan_every_s > 0) != (cluster != NULL)) {
@@ -307,6 +322,7 @@ int cli_simulate(int argc, char **argv)
         rp.workload = wl;
         rp.cluster = cluster;
         rp.interference_off = !p.interference;
+        rp.max_moves = max_moves;
         if (cli_sim_replan_dir(&rp, "simulate") < 0)
             goto out;
         p.replan = cli_sim_replan_fn;
