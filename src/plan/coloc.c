@@ -55,6 +55,11 @@ typedef struct memo_slot {
     uint8_t n;
     uint32_t uid[MEMO_MAX_N];
     double lat[MEMO_MAX_N], busy[MEMO_MAX_N];
+    /* the queueing caps at those latencies (plan_queue_thr), valid for the
+     * replicas' per-SLO identities tuid (the caps depend on the SLO) */
+    bool has_thr;
+    uint32_t tuid[MEMO_MAX_N];
+    double thr[MEMO_MAX_N];
 } memo_slot;
 
 struct plan_memo {
@@ -166,10 +171,12 @@ typedef struct member {
 } member;
 
 /* the co-located latency and busy fraction of each of x[0..n) (in this order),
- * memoised; false when the model refused the inputs */
+ * memoised (*slot: the memo's entry for them, NULL if none); false when the
+ * model refused the inputs */
 static bool predict(const plan_problem *p, uint16_t t, const member *x, uint32_t n, double *lat,
-                    double *busy)
+                    double *busy, memo_slot **slot)
 {
+    *slot = NULL;
     bool keyed = n <= MEMO_MAX_N && p->memo;
     uint32_t uid[MEMO_MAX_N];
     for (uint32_t k = 0; keyed && k < n; k++)
@@ -187,6 +194,7 @@ static bool predict(const plan_problem *p, uint16_t t, const member *x, uint32_t
         if (sl->h == h && sl->type == t && sl->n == n && memcmp(sl->uid, uid, n * sizeof uid[0]) == 0) {
             memcpy(lat, sl->lat, n * sizeof *lat);
             memcpy(busy, sl->busy, n * sizeof *busy);
+            *slot = sl;
             return true;
         }
     }
@@ -206,6 +214,7 @@ static bool predict(const plan_problem *p, uint16_t t, const member *x, uint32_t
         memcpy(sl->uid, uid, n * sizeof uid[0]);
         memcpy(sl->lat, lat, n * sizeof *lat);
         memcpy(sl->busy, busy, n * sizeof *busy);
+        *slot = sl;
     }
     return true;
 }
@@ -229,11 +238,26 @@ static plan_verdict model_verdict(const plan_problem *p, uint16_t t, const plan_
         }
         x[j] = v;
     }
-    double lat[IF_MAX_REPLICAS], busy[IF_MAX_REPLICAS];
-    if (!predict(p, t, x, n, lat, busy)) {
+    double lat[IF_MAX_REPLICAS], busy[IF_MAX_REPLICAS], thr_of[IF_MAX_REPLICAS];
+    memo_slot *sl;
+    if (!predict(p, t, x, n, lat, busy, &sl)) {
         if (bad)
             *bad = 0;
         return PLAN_CANNOT_JUDGE;
+    }
+    /* the load each may carry there: its p99 under random arrivals within the SLO
+     * (queue.c); remembered beside the prediction for the same per-SLO profiles */
+    bool cached = sl && sl->has_thr;
+    for (uint32_t k = 0; cached && k < n; k++)
+        cached = sl->tuid[k] == x[k].c->uid;
+    for (uint32_t k = 0; k < n; k++)
+        thr_of[k] = cached ? sl->thr[k]
+                           : plan_queue_thr(p, &p->m[r[x[k].i].model], x[k].c, lat[k]);
+    if (sl && !cached) {
+        for (uint32_t k = 0; k < n; k++)
+            sl->tuid[k] = x[k].c->uid;
+        memcpy(sl->thr, thr_of, n * sizeof *thr_of);
+        sl->has_thr = true;
     }
     plan_verdict v = PLAN_FITS;
     uint32_t first = UINT32_MAX;
@@ -241,9 +265,7 @@ static plan_verdict model_verdict(const plan_problem *p, uint16_t t, const plan_
     for (uint32_t k = 0; k < n; k++) {
         const plan_cfg *c = x[k].c;
         const plan_replica *rp = &r[x[k].i];
-        /* the load it may carry there: its p99 under random arrivals within the
-         * SLO (queue.c) */
-        double thr = plan_queue_thr(p, &p->m[rp->model], c, lat[k]);
+        double thr = thr_of[k];
         if (res)
             res[x[k].i] = (if_result){.latency_ms = lat[k],
                                       .slowdown = lat[k] / c->ir.latency_ms,
