@@ -1175,25 +1175,55 @@ static bool triton_misses(const plan_problem *p, const int *cfg, uint32_t m, dou
     return PLAN_SLO_FACTOR * c->lat_ms + (round_ms - c->lat_ms) > p->m[m].slo_ms;
 }
 
+/* a Triton configuration on type t: the weighted rate of the models within
+ * their SLOs (*w) and the cost of the GPUs its summed duty needs; false if
+ * the models do not fit one GPU's memory together */
+static bool triton_score(const plan_problem *p, uint16_t t, const int *cfg, double *w,
+                         double *cost)
+{
+    double duty = 0, mem = 0, round_ms = triton_round(p, cfg);
+    *w = 0;
+    for (uint32_t m = 0; m < p->n; m++) {
+        duty += p->m[m].rate / p->m[m].cfg[cfg[m]].thr;
+        mem += p->m[m].cfg[cfg[m]].mreq;
+        if (!triton_misses(p, cfg, m, round_ms))
+            *w += p->m[m].rate * plan_weight(&p->m[m]);
+    }
+    *cost = ceil(duty - 1e-9) * (p->t[t].price > 0 ? p->t[t].price : 1);
+    return mem <= 100;
+}
+
 /* Model Analyzer's search, as far as the planner can run it: every model
  * starts at its highest-throughput batch on type t; while some model misses
  * its SLO waiting through the round, the model with the longest batch there
- * that has a smaller one drops to its next smaller batch (a hill climb on
- * max_batch_size under a p99 constraint). cfg[] per model; false if some
- * model has no whole-GPU configuration on t. *late: models still missing */
-static bool triton_tune(const plan_problem *p, uint16_t t, int *cfg, uint32_t *late)
+ * that has a smaller, faster one drops to it (a hill climb on max_batch_size
+ * under a p99 constraint). Every step is scored as Model Analyzer measures
+ * each configuration, and the best (most weighted rate within the SLOs, then
+ * cheapest) is kept in best[]: false if some model has no configuration on
+ * t or none fits memory. *w and *cost: the best's score */
+static bool triton_tune(const plan_problem *p, uint16_t t, int *cfg, int *best, double *w,
+                        double *cost)
 {
     double thr;
     for (uint32_t m = 0; m < p->n; m++)
         if ((cfg[m] = fastest_whole(p, m, t, &thr)) < 0)
             return false;
+    bool have = false;
     for (;;) {
+        double sw, sc;
+        if (triton_score(p, t, cfg, &sw, &sc) &&
+            (!have || sw > *w * (1 + 1e-9) || (sw >= *w * (1 - 1e-9) && sc < *cost))) {
+            memcpy(best, cfg, p->n * sizeof *best);
+            *w = sw;
+            *cost = sc;
+            have = true;
+        }
         double round_ms = triton_round(p, cfg);
-        *late = 0;
+        uint32_t late = 0;
         for (uint32_t m = 0; m < p->n; m++)
-            *late += triton_misses(p, cfg, m, round_ms);
-        if (*late == 0)
-            return true;
+            late += triton_misses(p, cfg, m, round_ms);
+        if (late == 0)
+            return have;
         int pick = -1, pick_cfg = -1;
         for (uint32_t m = 0; m < p->n; m++) {
             const plan_cfg *c = &p->m[m].cfg[cfg[m]];
@@ -1215,37 +1245,26 @@ static bool triton_tune(const plan_problem *p, uint16_t t, int *cfg, uint32_t *l
             }
         }
         if (pick < 0)
-            return true;
+            return have;
         cfg[pick] = pick_cfg;
     }
 }
 
-/* Triton's one GPU type and its tuned batches (cfg): every model fits one
- * GPU's memory at once; the most weighted rate of models within their SLOs,
- * then cheapest; -1 if none */
-static int triton_type(const plan_problem *p, int *cfg, int *tmp)
+/* Triton's one GPU type and its tuned batches (cfg): the most weighted rate
+ * within the SLOs, then cheapest; -1 if none */
+static int triton_type(const plan_problem *p, int *cfg, int *tmp, int *tmp2)
 {
     int best_t = -1;
     double best_cost = INFINITY, best_w = -1;
     for (uint16_t t = 0; t < p->nt; t++) {
-        uint32_t late;
-        if (!triton_tune(p, t, tmp, &late))
+        double w, cost;
+        if (!triton_tune(p, t, tmp, tmp2, &w, &cost))
             continue;
-        double duty = 0, mem = 0, w = 0, round_ms = triton_round(p, tmp);
-        for (uint32_t m = 0; m < p->n; m++) {
-            duty += p->m[m].rate / p->m[m].cfg[tmp[m]].thr;
-            mem += p->m[m].cfg[tmp[m]].mreq;
-            if (!triton_misses(p, tmp, m, round_ms))
-                w += p->m[m].rate * plan_weight(&p->m[m]);
-        }
-        if (mem > 100)
-            continue;
-        double cost = ceil(duty) * (p->t[t].price > 0 ? p->t[t].price : 1);
         if (w > best_w * (1 + 1e-9) || (w >= best_w * (1 - 1e-9) && cost < best_cost)) {
             best_cost = cost;
             best_w = w;
             best_t = t;
-            memcpy(cfg, tmp, p->n * sizeof *cfg);
+            memcpy(cfg, tmp2, p->n * sizeof *cfg);
         }
     }
     return best_t;
@@ -1313,14 +1332,17 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
     s->sharing = PLAN_SHARE_TIME;
     int *cfg = us_calloc(p->n ? p->n : 1, sizeof *cfg);
     int *tmp = us_calloc(p->n ? p->n : 1, sizeof *tmp);
-    if (!cfg || !tmp) {
+    int *tmp2 = us_calloc(p->n ? p->n : 1, sizeof *tmp2);
+    if (!cfg || !tmp || !tmp2) {
         us_free(cfg);
         us_free(tmp);
+        us_free(tmp2);
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     }
     /* every model on every GPU: memory of all models must fit one GPU */
-    int best_t = triton_type(p, cfg, tmp);
+    int best_t = triton_type(p, cfg, tmp, tmp2);
     us_free(tmp);
+    us_free(tmp2);
     if (best_t < 0) {
         us_free(cfg);
         snprintf(s->note, sizeof s->note,
