@@ -171,7 +171,8 @@ static void running(const us_buf *b, const plan_problem *p, plan_solution *out)
     usher_error err;
     uint32_t dropped = 0;
     ASSERT_OK(plan_solution_init(out, p, "running"));
-    ASSERT_OK(plan_parse_running((const char *)b->data, b->len, "plan.json", p, out, &dropped, &err));
+    ASSERT_OK(
+        plan_parse_running((const char *)b->data, b->len, "plan.json", p, out, &dropped, &err));
 }
 
 /* replicas of plan b not on a GPU of a with the same identity (type, node,
@@ -394,7 +395,8 @@ TEST(replan_after_count_lowered_and_node_removed)
     plan_solution old, s;
     uint32_t dropped = 0;
     ASSERT_OK(plan_solution_init(&old, &q, "running"));
-    ASSERT_OK(plan_parse_running((const char *)b.data, b.len, "plan.json", &q, &old, &dropped, &err));
+    ASSERT_OK(
+        plan_parse_running((const char *)b.data, b.len, "plan.json", &q, &old, &dropped, &err));
     uint32_t a100 = 0, a100_low = 0;
     for (uint32_t i = 0; i < run.n; i++)
         a100 += run.g[i].type == 0;

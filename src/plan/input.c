@@ -90,7 +90,8 @@ static int seq_int(const us_yaml_doc *d, const us_yaml_node *seq, size_t i, cons
     if (!ok || x < lo || x > hi)
         return us_yaml_error(d, it, err, USHER_ERR_PARSE,
                              "field '%s[%zu]': an integer from %lld to %lld, not '%.32s'", path, i,
-                             (long long)lo, (long long)hi, v ? v : us_yaml_kind_name(us_yaml_node_kind(it)));
+                             (long long)lo, (long long)hi,
+                             v ? v : us_yaml_kind_name(us_yaml_node_kind(it)));
     *out = x;
     return USHER_OK;
 }

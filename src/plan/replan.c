@@ -584,7 +584,8 @@ int plan_replan_order(const plan_problem *p, const plan_solution *old, uint32_t 
         plan_totals_of(&alt, p, &b);
         bool take = b.served > a.served * (1 + 1e-9) + 1e-9 ||
                     (b.served >= a.served * (1 - 1e-9) - 1e-9 &&
-                     (b.cost < a.cost - 1e-9 || (b.cost <= a.cost + 1e-9 && b.replicas < a.replicas)));
+                     (b.cost < a.cost - 1e-9 ||
+                      (b.cost <= a.cost + 1e-9 && b.replicas < a.replicas)));
         if (take) {
             plan_solution t = *s;
             *s = alt;
