@@ -16,6 +16,8 @@
 #   - two conv nets of one architecture, all weights different
 #     (tests/make_merge_models.py): --kind stacked (grouped Conv, batched
 #     MatMul), verified;
+#   - ResNet-18 and MobileNet-v2 of the zoo with random weights: one seed
+#     twice (shared, every operator once) and two seeds, each verified;
 #   - refusals, each naming its reason, exit 1, no output and no temporary
 #     file left: different input types, a cycle, an unsupported operator,
 #     mismatched opsets, models that do not cluster; and --kind shared on
@@ -179,6 +181,23 @@ m=$tmp/m
 "$usher" merge "$m/mlp_a.onnx" "$m/mlp_a.onnx" "$m/mlp_c.onnx" -o "$tmp/sbs.onnx" --kind side-by-side --verify --json >"$tmp/sbs.json" &&
     check "$tmp/sbs.json" 'r["kind"] == "side-by-side" and r["verified"] and r["weights_identical"] == 3 and [x["label"] for x in r["models"]] == ["mlp_a", "mlp_a_1", "mlp_c"]' &&
     ok "side_by_side_forced: labels made unique" || fail "side_by_side_forced: $(cat "$tmp/sbs.json")"
+
+# zoo architectures with random weights (usher convert --fill-random): one seed twice
+# (everything common: shared) and two seeds (nothing common), each verified
+for z in resnet18 mobilenet-v2; do
+    for sd in 1 2; do
+        "$usher" convert "$src/models/zoo/$z.onnx" "$tmp/${z}_$sd.onnx" --fill-random $sd >/dev/null ||
+            fail "convert $z"
+    done
+    "$usher" merge "$tmp/${z}_1.onnx" "$tmp/${z}_1.onnx" -o "$tmp/$z.same.onnx" --verify --json >"$tmp/$z.same.json" &&
+        check "$tmp/$z.same.json" 'r["kind"] == "shared" and r["verified"] and r["nodes_shared"] >= 49 and 2 * r["kernels_after"] < 1.3 * r["kernels_before"]' &&
+        ok "zoo_${z}_same: $(check "$tmp/$z.same.json" 'print(r["nodes_shared"], "operators once") or True')" ||
+        fail "zoo_${z}_same: $(cat "$tmp/$z.same.json")"
+    "$usher" merge "$tmp/${z}_1.onnx" "$tmp/${z}_2.onnx" -o "$tmp/$z.diff.onnx" --verify --json >"$tmp/$z.diff.json" &&
+        check "$tmp/$z.diff.json" 'r["verified"] and r["weight_bytes_saved"] < 0.1 * r["weight_bytes_before"] and r["nodes_shared"] == 0' &&
+        ok "zoo_${z}_diff: $(check "$tmp/$z.diff.json" 'print(r["kind"]) or True')" ||
+        fail "zoo_${z}_diff: $(cat "$tmp/$z.diff.json")"
+done
 
 refuse input_types "different input types" "$m/mlp_a.onnx" "$m/mlp_int.onnx"
 refuse cycle "part of a cycle" "$m/mlp_a.onnx" "$m/cycle.onnx"

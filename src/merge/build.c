@@ -556,6 +556,13 @@ static bool rowwise(bld *b, const ir_node *a)
     case IR_KIND_NORM:
         if (a->op == IR_OP_BATCHNORMALIZATION)
             return a->n_out == 1;
+        if (a->op == IR_OP_INSTANCENORMALIZATION || a->op == IR_OP_GROUPNORMALIZATION ||
+            a->op == IR_OP_LRN)
+            return true; /* per sample */
+        if (a->op == IR_OP_LAYERNORMALIZATION || a->op == IR_OP_LPNORMALIZATION) {
+            int64_t axis = attr_i(a, "axis", -1);
+            return axis != 0 && axis != -(int64_t)a->in[0]->shape.rank;
+        }
         return false;
     case IR_KIND_GEMM:
         if (a->op == IR_OP_GEMM)
@@ -589,6 +596,11 @@ static bool rowwise(bld *b, const ir_node *a)
         if (a->op == IR_OP_CONCAT) {
             int64_t axis = attr_i(a, "axis", 0);
             return axis != 0 && axis != -r;
+        }
+        if (a->op == IR_OP_GATHER) {
+            /* a lookup table (a constant) indexed by batch-major indices: row by row */
+            return attr_i(a, "axis", 0) == 0 && a->in[0] && (a->in[0]->flags & IR_TF_CONST) &&
+                   a->in[1] && batch_major(b, a->in[1]);
         }
         if (a->op == IR_OP_RESIZE || a->op == IR_OP_UPSAMPLE) {
             /* a constant scale of 1 on axis 0 and no sizes: each row resized alone */
@@ -997,12 +1009,16 @@ static int build_shared(bld *b)
     uint32_t n_ops = 0;
     for (uint32_t i = 0; i < s0->n_nodes; i++)
         n_ops += s0->nodes[i]->op != IR_OP_CONSTANT;
+    char partial_txt[200] = "";
+    if (b->n_partial)
+        snprintf(partial_txt, sizeof partial_txt,
+                 "; %u more have partly common weights (case c: their common output channels "
+                 "run once, each model's own channels on its rows)",
+                 b->n_partial);
     snprintf(b->m->why, sizeof b->m->why,
              "shared: %u of %u operators have the same weights in all %u models and run once "
-             "over the concatenated batch; %u more have partly common weights (case c: their "
-             "common output channels run once, each model's own channels on its rows); the "
-             "rest run per model on their rows",
-             b->n_shared, n_ops, K(b), b->n_partial);
+             "over the concatenated batch%s; the rest run per model on their rows",
+             b->n_shared, n_ops, K(b), partial_txt);
     return USHER_OK;
 }
 

@@ -10,7 +10,8 @@
  * runs every source model in its own session and the merged model once with
  * all of them, and compares each output: same shape, and for floating-point
  * outputs max|merged - separate| <= verify_tol x scale, where scale is the
- * largest |separate| of that output (an all-zero output must match exactly);
+ * largest finite |separate| of that output (an all-zero output must match
+ * exactly; a NaN or infinity must be the same in both);
  * integer and boolean outputs must be equal. The first failure stops it
  * with the model, output, error and bound. Sessions run the CPU provider.
  * After the last round the merged run is timed against the separate runs on
@@ -166,8 +167,10 @@ static double max_abs_f(const us_tensor *t)
     double s = 0;
     size_t n = (size_t)(t->bytes / us_dtype_size(t->dtype));
     for (size_t i = 0; i < n; i++) {
-        double v = t->dtype == US_DT_FP32 ? ((const float *)t->data)[i] : ((const double *)t->data)[i];
-        s = fmax(s, fabs(v));
+        double v = t->dtype == US_DT_FP32 ? ((const float *)t->data)[i]
+                                          : ((const double *)t->data)[i];
+        if (isfinite(v))
+            s = fmax(s, fabs(v));
     }
     return s;
 }
@@ -196,8 +199,10 @@ static int compare(usher_merge *m, uint32_t k, const us_tensor *ref, const us_te
                                                 : ((const double *)ref->data)[i];
             double y = got->dtype == US_DT_FP32 ? ((const float *)got->data)[i]
                                                 : ((const double *)got->data)[i];
+            if ((isnan(x) && isnan(y)) || (isinf(x) && x == y))
+                continue; /* the same NaN or infinity in both: they agree */
             double d = fabs(x - y);
-            if (!(d <= e)) /* NaN counts as the worst */
+            if (!(d <= e)) /* NaN in one of them counts as the worst */
                 e = isnan(d) ? INFINITY : d;
         }
         double rel = scale > 0 ? e / scale : (e > 0 ? INFINITY : 0);
