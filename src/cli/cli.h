@@ -23,6 +23,19 @@ int cli_compare(int argc, char **argv);
 int cli_worker(int argc, char **argv); /* internal: started by the server */
 int cli_serve(int argc, char **argv);
 int cli_load(int argc, char **argv);
+int cli_export(int argc, char **argv);
+/* usher serve --node NAME (serve_node.c): the node's slice of the plan and, when the
+ * repository holds other models, a view of it with the node's only, in a private folder */
+typedef struct cli_node_view {
+    char node[256], src_plan[4096];
+    char dir[4096];              /* the private folder ("" : none) */
+    char plan[4200], repo[4200]; /* what the server is given */
+    uint64_t *models;            /* hashes of the node's models at start, sorted by name */
+    uint32_t n_models;
+} cli_node_view;
+int cli_node_view_make(cli_node_view *v, const char *plan, const char *node, const char *repo);
+int cli_node_view_refresh(cli_node_view *v); /* SIGHUP: the slice again; -1: printed */
+void cli_node_view_free(cli_node_view *v);   /* removes the private folder */
 int cli_merge(int argc, char **argv);
 
 /* Strict decimal parse of a whole string into [min, max]; false otherwise. */

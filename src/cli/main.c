@@ -25,6 +25,7 @@ static const struct verb {
     {"simulate", cli_simulate, "run a plan under its workload's traffic: goodput, SLOs, latency"},
     {"compare", cli_compare, "plan with several policies, simulate each on the same arrivals"},
     {"serve", cli_serve, "serve a model repository over the KServe v2 inference protocol"},
+    {"export", cli_export, "turn a plan into Kubernetes manifests or a Triton model repository"},
     {"load", cli_load, "send open-loop inference load to a server and count every answer"},
     {"merge", cli_merge, "merge related models into one ONNX graph (--verify: checked on ONNX Runtime)"},
     {"convert", cli_convert, "rewrite a model: strip weights, fill random weights, external data"},

@@ -17,7 +17,7 @@
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: usher serve --repo DIR [--plan plan.json] [--http-port N]\n"
+            "usage: usher serve --repo DIR [--plan plan.json [--node NAME]] [--http-port N]\n"
             "                   [--http-address ADDR] [--http-threads N] [--cpus N]\n"
             "                   [--max-body-bytes N] [--default-slo-ms MS]\n"
             "                   [--max-connections N] [--max-client-connections N]\n"
@@ -37,6 +37,9 @@ static void help(FILE *f)
             "  --repo DIR          the model repository (required)\n"
             "  --plan FILE         a plan.json from `usher plan`: replicas, batch sizes, and\n"
             "                      on a machine with GPUs, devices and compute shares\n"
+            "  --node NAME         with --plan: serve only that node's replicas (its GPUs in\n"
+            "                      the plan's order are cuda:0, 1, ...) and only its models\n"
+            "                      (docs/deploy.md)\n"
             "  --http-port N       default 8000; 0 picks a free port\n"
             "  --http-address A    default 127.0.0.1; 0.0.0.0 for every interface\n"
             "  --http-threads N    front-end threads (default 2)\n"
@@ -83,6 +86,7 @@ int cli_serve(int argc, char **argv)
     usher_serve_params p = usher_serve_default_params();
     int64_t n, exit_timeout = 30;
     bool quiet = false;
+    const char *node = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -94,6 +98,8 @@ int cli_serve(int argc, char **argv)
             p.repo = argv[++i];
         } else if (strcmp(a, "--plan") == 0 && v) {
             p.plan = argv[++i];
+        } else if (strcmp(a, "--node") == 0 && v) {
+            node = argv[++i];
         } else if (strcmp(a, "--http-address") == 0 && v) {
             p.http_address = argv[++i];
         } else if (strcmp(a, "--gpu-share") == 0 && v &&
@@ -164,6 +170,10 @@ int cli_serve(int argc, char **argv)
         help(stderr);
         return CLI_USAGE;
     }
+    if (node && !p.plan) {
+        fprintf(stderr, "usher serve: --node goes with --plan\n");
+        return CLI_USAGE;
+    }
     static char exe[PATH_MAX];
     ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (el <= 0) {
@@ -184,11 +194,20 @@ int cli_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     usher_server *s;
     usher_error err;
+    /* --node: the server is given the node's slice and its models only (serve_node.c) */
+    static cli_node_view nv;
+    if (node) {
+        if (cli_node_view_make(&nv, p.plan, node, p.repo) < 0)
+            return CLI_FAIL;
+        p.plan = nv.plan;
+        p.repo = nv.repo;
+    }
     if (!quiet)
         printf("usher serve: profiling and planning the models of %s ...\n", p.repo);
     fflush(stdout);
     if (usher_server_start(&p, &s, &err) < 0) {
         fprintf(stderr, "usher serve: %s\n", err.msg);
+        cli_node_view_free(&nv);
         return CLI_FAIL;
     }
     if (!quiet)
@@ -206,7 +225,9 @@ int cli_serve(int argc, char **argv)
                p.plan ? "plan file again" : "models' usher.yaml again");
         fflush(stdout);
         int changed = 0;
-        if (usher_server_reload(s, (uint64_t)exit_timeout * 1000, &changed, &err) < 0)
+        if (node && cli_node_view_refresh(&nv) < 0)
+            fprintf(stderr, "usher serve: the node's slice was not rewritten; the old one stays\n");
+        else if (usher_server_reload(s, (uint64_t)exit_timeout * 1000, &changed, &err) < 0)
             fprintf(stderr, "usher serve: %s\n", err.msg);
         printf("usher serve: %d model%s switched to the new plan\n", changed,
                changed == 1 ? "" : "s");
@@ -220,6 +241,7 @@ int cli_serve(int argc, char **argv)
     fflush(stdout);
     usher_server_shutdown(s, (uint64_t)exit_timeout * 1000);
     usher_server_free(s);
+    cli_node_view_free(&nv);
     if (!quiet)
         printf("usher serve: stopped\n");
     return CLI_OK;
