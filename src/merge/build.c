@@ -1709,6 +1709,10 @@ int merge_build(usher_merge *m, usher_error *err)
                 b = s;
                 order[i] = USHER_MERGE_STACKED;
             } else {
+                if (s.reason[0]) { /* say why the stacked form was not used either */
+                    size_t l = strlen(reasons);
+                    snprintf(reasons + l, sizeof reasons - l, "%s%s", l ? "; " : "", s.reason);
+                }
                 bld_free(&s);
                 snprintf(m->why, sizeof m->why, "%s", keep);
                 for (uint32_t w = 0; w < m->n_weights; w++)
