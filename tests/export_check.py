@@ -91,6 +91,21 @@ def triton(d, plan_path, node, proto, calls):
                  for p in glob.glob(os.path.join(d, "*", "config.pbtxt")))
     if got != models:
         fail("config.pbtxt for %s, the node holds %s" % (got, models))
+    def unbatched(m):
+        """the repository's config.pbtxt (beside the linked version) says max_batch_size 0"""
+        links = [os.path.join(d, m, v) for v in os.listdir(os.path.join(d, m))
+                 if v.isdigit() and os.path.islink(os.path.join(d, m, v))]
+        if not links:
+            fail("%s: no version linked" % m)
+        src = os.path.join(os.path.dirname(os.readlink(links[0])), "config.pbtxt")
+        if not os.path.exists(src):
+            return False
+        # (its other fields are outside the subset schema: a line-wise look; protobuf's
+        # unknown-field skipping does not take lists of messages)
+        import re
+        m0 = re.search(r"^\s*max_batch_size\s*:\s*(\d+)", open(src).read(), re.M)
+        return bool(m0) and int(m0.group(1)) == 0
+
     n_parsed = 0
     for m in models:
         cfg = parse(os.path.join(d, m, "config.pbtxt"))
@@ -98,7 +113,8 @@ def triton(d, plan_path, node, proto, calls):
         mine = [p for p in procs if p[0] == m]
         if cfg.name != m or cfg.platform != "onnxruntime_onnx":
             fail("%s: name %r platform %r" % (m, cfg.name, cfg.platform))
-        if cfg.max_batch_size != max(p[2]["batch"] for p in mine):
+        flat = unbatched(m)
+        if cfg.max_batch_size != (0 if flat else max(p[2]["batch"] for p in mine)):
             fail("%s: max_batch_size %d" % (m, cfg.max_batch_size))
         per_dev = {}
         for p in mine:
@@ -110,7 +126,9 @@ def triton(d, plan_path, node, proto, calls):
             groups[ig.gpus[0]] = groups.get(ig.gpus[0], 0) + ig.count
         if groups != per_dev:
             fail("%s: instances per GPU %s, the plan %s" % (m, groups, per_dev))
-        sizes = sorted({p[2]["batch"] for p in mine})
+        sizes = [] if flat else sorted({p[2]["batch"] for p in mine})
+        if flat and cfg.HasField("dynamic_batching"):
+            fail("%s: max_batch_size 0 with a dynamic_batching block" % m)
         if list(cfg.dynamic_batching.preferred_batch_size) != sizes:
             fail("%s: preferred_batch_size %s, the plan %s" %
                  (m, list(cfg.dynamic_batching.preferred_batch_size), sizes))
@@ -143,9 +161,10 @@ def triton(d, plan_path, node, proto, calls):
         cfg = parse(os.path.join(d, m, "configs", name + ".pbtxt"))
         n_parsed += 1
         ig = list(cfg.instance_group)
+        flat = unbatched(m)
         if (len(ig) != 1 or ig[0].count != 1 or list(ig[0].gpus) != [0] or
-                cfg.max_batch_size != r["batch"] or
-                list(cfg.dynamic_batching.preferred_batch_size) != [r["batch"]]):
+                cfg.max_batch_size != (0 if flat else r["batch"]) or
+                list(cfg.dynamic_batching.preferred_batch_size) != ([] if flat else [r["batch"]])):
             fail("%s/configs/%s.pbtxt: %s" % (m, name, text_format.MessageToString(cfg)))
     print("triton: %d configs parsed against %s, %d processes as planned" %
           (n_parsed, os.path.basename(proto), len(procs)))

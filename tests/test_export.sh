@@ -314,7 +314,54 @@ PY
                 fail "round trip: $k killed: not answered:$missing"
             rt_start "$k" || fail "round trip: $k did not come back"
         done
+        # SIGHUP: the node's new slice applied in place (ocr-cls's batch on node-a 4 -> 2)
+        "$py" - "$tmp/rt-plan.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+for g in p["gpus"]:
+    if g["node"] == "node-a":
+        for r in g["replicas"]:
+            if r["model"] == "ocr-cls":
+                r["batch"] = 2
+json.dump(p, open(sys.argv[1], "w"), indent=1)
+PY
+        kill -HUP "${rt_pid[node-a]}"
+        for _ in $(seq 300); do grep -q "switched to the new plan" "$tmp/rt-node-a.log" && break; sleep 0.1; done
+        batch2=$(curl -s -m 20 "${rt_url[node-a]}/metrics" | grep -c '^usher_replica_batch_duration_seconds_count{.*model="ocr-cls".*batch="2"')
+        if grep -q "1 model switched to the new plan" "$tmp/rt-node-a.log" && [ "$batch2" = 1 ] &&
+           [ "$(rt_infer node-a ocr-cls)" = 200 ]; then
+            ok "round trip: SIGHUP applied node-a's new slice (ocr-cls at batch 2) and it answers"
+        else
+            sed 's/^/    /' "$tmp/rt-node-a.log" | tail -8
+            fail "round trip: SIGHUP did not apply node-a's new slice (batch=2 replicas: $batch2)"
+        fi
     fi
+    # the same slice for Triton: vad's own config.pbtxt says max_batch_size 0 (no batch
+    # dimension), which the export keeps (and then writes no dynamic_batching)
+    rm -f "$tmp/calls"
+    (cd "$tmp" && "$usher" export triton --plan rt-plan.json --repo rt-repo -o rt-triton \
+        --node node-a >/dev/null 2>&1) || fail "round trip: export triton"
+    TRITONSERVER=$tmp/tritonserver USHER_NO_MPS_DAEMON=1 timeout 30 "$tmp/rt-triton/launch.sh" \
+        >/dev/null 2>&1 || fail "round trip: launch.sh"
+    if "$py" "$src/tests/export_check.py" triton "$tmp/rt-triton" "$tmp/rt-plan.json" node-a \
+        "$src/tests/triton_model_config.proto" "$tmp/calls" >"$tmp/rt-triton.check" &&
+       grep -q "^max_batch_size: 0" "$tmp/rt-triton/vad/config.pbtxt" &&
+       ! grep -q dynamic_batching "$tmp/rt-triton/vad/config.pbtxt"; then
+        ok "round trip: Triton for node-a: $(cat "$tmp/rt-triton.check"); vad keeps max_batch_size 0"
+    else
+        cat "$tmp/rt-triton.check" "$tmp/rt-triton/vad/config.pbtxt"
+        fail "round trip: the Triton repository of node-a"
+    fi
+    # refusals: a node the plan does not name, a model of the slice the repository lacks
+    "$usher" serve --repo "$tmp/rt-repo" --plan "$tmp/rt-plan.json" --node node-z --http-port 0 \
+        >/dev/null 2>"$tmp/rt-err" && fail "round trip: --node node-z served" ||
+        { grep -q "places no GPU on that node (nodes: node-a node-b node-c node-d)" "$tmp/rt-err" &&
+          ok "round trip: --node node-z refused: $(cat "$tmp/rt-err")" || fail "node-z: $(cat "$tmp/rt-err")"; }
+    mkdir -p "$tmp/rt-repo2" && cp -r "$tmp/rt-repo/vad" "$tmp/rt-repo2/"
+    "$usher" serve --repo "$tmp/rt-repo2" --plan "$tmp/rt-plan.json" --node node-a --http-port 0 \
+        >/dev/null 2>"$tmp/rt-err" && fail "round trip: a slice with a missing model served" ||
+        { grep -q "model 'ocr-cls' of the node's slice is not in the repository" "$tmp/rt-err" &&
+          ok "round trip: a missing model refused: $(cat "$tmp/rt-err")" || fail "missing model: $(cat "$tmp/rt-err")"; }
     for q in "${rt_pid[@]}"; do kill "$q" 2>/dev/null; done
     for q in "${rt_pid[@]}"; do
         for _ in $(seq 200); do kill -0 "$q" 2>/dev/null || break; sleep 0.05; done

@@ -431,10 +431,13 @@ static int xplan_load(const char *verb, const char *path, const char *cluster, b
             fprintf(stderr, "usher export %s: %s: checked against %s, the cluster it names\n",
                     verb, path, cl);
     } else if (!cl && !quiet) {
-        fprintf(stderr, "usher export %s: %s: not checked against a cluster.yaml (%s%s%s not "
-                        "readable; --cluster FILE checks its nodes and GPU types)\n",
-                verb, path, x->info.cluster ? "'" : "", x->info.cluster ? x->info.cluster : "none named",
-                x->info.cluster ? "'" : "");
+        if (x->info.cluster)
+            fprintf(stderr, "usher export %s: %s: not checked against a cluster.yaml ('%s', the "
+                            "one it names, is not readable here; --cluster FILE checks its nodes "
+                            "and GPU types)\n", verb, path, x->info.cluster);
+        else
+            fprintf(stderr, "usher export %s: %s: not checked against a cluster.yaml (it names "
+                            "none; --cluster FILE checks its nodes and GPU types)\n", verb, path);
     }
     if (cl && usher_planfile_check_cluster(x->pf, cl, &err) < 0) {
         fprintf(stderr, "usher export %s: %s\n", verb, err.msg);
@@ -1135,6 +1138,44 @@ static long long queue_delay_us(double slo_ms, const usher_planfile_replica *r)
     return (long long)floor(slack_ms * 1000);
 }
 
+/* the repository's own config.pbtxt says max_batch_size: 0 (requests carry no batch
+ * dimension): a line-wise look at its first 1 MiB for a top-level "max_batch_size: N",
+ * comments skipped; anything else (absent, unreadable) counts as batched */
+static bool source_unbatched(const char *repo, const char *model)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s/config.pbtxt", repo, model) >= (int)sizeof path)
+        return false;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[4096];
+    size_t seen = 0;
+    int depth = 0;
+    bool zero = false;
+    while (seen < (1u << 20) && fgets(line, sizeof line, f)) {
+        seen += strlen(line);
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        const char *p = line + strspn(line, " \t");
+        if (depth == 0 && strncmp(p, "max_batch_size", 14) == 0) {
+            p += 14 + strspn(p + 14, " \t");
+            if (*p == ':') {
+                p++;
+                p += strspn(p, " \t");
+                zero = p[0] == '0' && !(p[1] >= '0' && p[1] <= '9');
+            }
+        }
+        for (const char *c = line; *c; c++)
+            depth += (*c == '{' || *c == '[') - (*c == '}' || *c == ']');
+        if (depth < 0)
+            depth = 0;
+    }
+    fclose(f);
+    return zero;
+}
+
 static void pb_header(FILE *f, const char *model, int max_batch)
 {
     fprintf(f, "name: \"%s\"\nplatform: \"onnxruntime_onnx\"\nmax_batch_size: %d\n", model,
@@ -1326,6 +1367,9 @@ static int cli_export_triton(int argc, char **argv)
             delay = delay < 0 || d < delay ? d : delay;
         }
         qsort(sizes, (size_t)n_sizes, sizeof *sizes, cmp_int);
+        /* a model whose requests carry no batch dimension keeps max_batch_size 0 and has no
+         * dynamic batcher (Triton's rule); its replicas then run batch 1 */
+        bool unbatched = source_unbatched(repo_abs, model);
         char *t = NULL;
         size_t tl = 0;
         FILE *f = open_memstream(&t, &tl);
@@ -1336,7 +1380,7 @@ static int cli_export_triton(int argc, char **argv)
                    "each replica in its\n# own tritonserver under MPS with configs/pN.pbtxt "
                    "instead.\n",
                 model, nd->name ? nd->name : "(none)", plan);
-        pb_header(f, model, max_batch);
+        pb_header(f, model, unbatched ? 0 : max_batch);
         fprintf(f, "instance_group [\n");
         bool first = true;
         for (uint32_t i = 0; i < nd->n_gpus; i++) {
@@ -1351,7 +1395,8 @@ static int cli_export_triton(int argc, char **argv)
             first = false;
         }
         fprintf(f, "\n]\n");
-        pb_batching(f, sizes, n_sizes, delay < 0 ? 0 : delay);
+        if (!unbatched)
+            pb_batching(f, sizes, n_sizes, delay < 0 ? 0 : delay);
         if (fclose(f) != 0)
             goto out;
         char fname[PATH_MAX];
@@ -1369,11 +1414,12 @@ static int cli_export_triton(int argc, char **argv)
                        "%.6g%%, batch %d),\n# for the tritonserver launch.sh starts with "
                        "--model-config-name p%u: it sees one device\n",
                     p, model, procs[p].gpu, procs[p].local, procs[p].r.share, procs[p].r.batch, p);
-            pb_header(f, model, procs[p].r.batch);
+            pb_header(f, model, unbatched ? 0 : procs[p].r.batch);
             fprintf(f, "instance_group [\n  {\n    name: \"%s_p%u\"\n    count: 1\n"
                        "    kind: KIND_GPU\n    gpus: [ 0 ]\n  }\n]\n",
                     model, p);
-            pb_batching(f, &procs[p].r.batch, 1, queue_delay_us(slo, &procs[p].r));
+            if (!unbatched)
+                pb_batching(f, &procs[p].r.batch, 1, queue_delay_us(slo, &procs[p].r));
             if (fclose(f) != 0)
                 goto out;
             snprintf(fname, sizeof fname, "%s/configs/p%u.pbtxt", model, p);
