@@ -823,6 +823,13 @@ static int render_device_plugin(const xplan *x, const k8s_opts *o, char **text, 
 
 static int render_k8s(const xplan *x, const k8s_opts *o, out_set *files, out_set *deploys)
 {
+    for (uint32_t m = 0; m < x->n_models; m++)
+        if (!repo_name_ok(x->models[m])) {
+            fprintf(stderr, "usher export k8s: model '%s': not a model repository directory "
+                            "name (letters, digits, '-', '_', '.'), so no server can load it\n",
+                    x->models[m]);
+            return -1;
+        }
     for (uint32_t k = 0; k < x->n_nodes; k++) {
         const xnode *nd = &x->nodes[k];
         if (!nd->name) {
@@ -854,13 +861,6 @@ static int render_k8s(const xplan *x, const k8s_opts *o, out_set *files, out_set
             return -1;
         }
     }
-    for (uint32_t m = 0; m < x->n_models; m++)
-        if (!repo_name_ok(x->models[m])) {
-            fprintf(stderr, "usher export k8s: model '%s': not a model repository directory "
-                            "name (letters, digits, '-', '_', '.'), so no server can load it\n",
-                    x->models[m]);
-            return -1;
-        }
     for (uint32_t m = 0; m < x->n_models; m++) {
         char name[K8S_NAME_MAX + 1], fname[K8S_NAME_MAX + 16];
         k8s_name("usher-model-", x->models[m], name);
