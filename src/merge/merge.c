@@ -379,6 +379,20 @@ static double node_cost(const usher_merge *m, uint32_t k, const ir_node *a, cons
     double pa = (double)s0->pos[a->id] / (s0->n_nodes ? s0->n_nodes : 1);
     double pb = (double)sk->pos[b->id] / (sk->n_nodes ? sk->n_nodes : 1);
     c += fabs(pa - pb);
+    /* structure: what feeds each input (nothing, a constant, a graph input, an operator
+     * of which type) */
+    for (uint32_t i = 0; i < a->n_in && i < b->n_in; i++) {
+        const ir_tensor *x = a->in[i], *y = b->in[i];
+        if (!x || !y) {
+            c += (!x) != (!y);
+            continue;
+        }
+        bool cx = x->flags & IR_TF_CONST, cy = y->flags & IR_TF_CONST;
+        if (cx != cy || (!x->producer) != (!y->producer))
+            c += 1;
+        else if (x->producer && y->producer && x->producer->op != y->producer->op)
+            c += 0.5;
+    }
     uint32_t nw = 0, diff = 0;
     for (uint32_t i = 0; i < a->n_in && i < b->n_in; i++) {
         ir_tensor *x = a->in[i], *y = b->in[i];
