@@ -112,6 +112,12 @@ for m in $("$py" -c 'import json,sys; print(" ".join(sorted({r["model"] for g in
     [ -f "$tmp/k8s/service-$m.yaml" ] || fail "no Service for model $m"
 done
 (cd "$tmp" && "$usher" export k8s --plan plan.json -o k8s2 --namespace serving >/dev/null 2>&1)
+# an export over an earlier one names what it did not write
+cp "$tmp/k8s2/service-resnet50.yaml" "$tmp/k8s2/service-gone.yaml"
+(cd "$tmp" && "$usher" export k8s --plan plan.json -o k8s2 --namespace serving 2>&1 >/dev/null) |
+    grep -q "k8s2/service-gone.yaml is from an earlier export" && ok "a stale file of an earlier export is named" ||
+    fail "a stale file of an earlier export was not named"
+rm "$tmp/k8s2/service-gone.yaml"
 diff -r "$tmp/k8s" "$tmp/k8s2" >/dev/null && ok "two exports are byte-identical" ||
     fail "two exports of one plan differ"
 ls -a "$tmp/k8s" | grep -q tmp- && fail "temporary files left in the output"

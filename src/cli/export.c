@@ -930,6 +930,26 @@ static int write_set(const char *dir, const out_set *files, const char *verb)
     return 0;
 }
 
+/* files of an earlier export in dir that this one did not write: `kubectl apply -f dir`
+ * would apply them again, so say so (they are left alone) */
+static void warn_stale(const char *dir, const out_set *files)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        bool ours = n > 5 && strcmp(e->d_name + n - 5, ".yaml") == 0 &&
+                    (strncmp(e->d_name, "node-", 5) == 0 || strncmp(e->d_name, "service-", 8) == 0);
+        if (ours && !out_find(files, e->d_name))
+            fprintf(stderr, "usher export k8s: %s/%s is from an earlier export and not in this "
+                            "plan: remove it (and its objects) before kubectl apply -f %s\n",
+                    dir, e->d_name, dir);
+    }
+    closedir(d);
+}
+
 static int cli_export_k8s(int argc, char **argv)
 {
     char img[64];
@@ -1037,6 +1057,7 @@ static int cli_export_k8s(int argc, char **argv)
                x.info.n_replicas, x.info.n_replicas == 1 ? "" : "s", dir, files.n);
         for (size_t i = 0; i < files.n; i++)
             printf("  %s\n", files.f[i].name);
+        warn_stale(dir, &files);
         rc = CLI_OK;
         goto out;
     }
