@@ -444,13 +444,16 @@ static int shepherd_plan(const plan_problem *p, const plan_solution *s, const ui
         total += p->m[m].rate;
     *f = 1;
     int rc = shepherd_run(p, s, order, o, 1, NULL, NULL, gs, &rest);
-    if (rc < 0 || rest <= 1e-9 * total + 1e-9)
+    /* min-cost on an elastic cluster whose limits bind: serve what the herds
+     * hold at full rates (the planner's objective) */
+    if (rc < 0 || rest <= 1e-9 * total + 1e-9 || (!p->fixed && p->objective == PLAN_MIN_COST))
         return rc;
-    /* a cluster too small for every rate: Herd maximises the smallest burst
-     * tolerance (capacity over rate), so every model gets the same fraction f
-     * of its rate - the largest f whose herds fit (bisection). Models that
-     * find no herd even at a sliver of their rate (too few GPUs for the herds
-     * their SLOs need) are left out first, the later in the order first */
+    /* a given cluster too small for every rate: Herd maximises the smallest
+     * burst tolerance (capacity over rate), so every model gets the same
+     * fraction f of its rate - the largest f whose herds fit (bisection).
+     * Models that find no herd even at a sliver of their rate (too few GPUs
+     * for the herds their SLOs need) are left out first, the later in the
+     * order first */
     bool *out = us_calloc(p->n ? p->n : 1, sizeof *out);
     bool *missed = us_calloc(p->n ? p->n : 1, sizeof *missed);
     rc = out && missed ? USHER_OK : USHER_ERR_NOMEM;
