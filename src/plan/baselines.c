@@ -220,14 +220,15 @@ static double price_of(const plan_problem *p, uint16_t t)
  * fullest first, or opens its own. */
 #define HERD_MAX_GPUS 8
 
-/* Flex's configuration of m (ts_cfg, no batch limit) on the untried type with
- * GPUs left where it costs least per request/s; -1 if none */
+/* Flex's configuration of m (ts_cfg, no batch limit) on the untried type
+ * (with GPUs left, unless left is NULL: its herds may have idle time) where
+ * it costs least per request/s; -1 if none */
 static int flex_cfg(const plan_problem *p, uint32_t m, const bool *tried, const int64_t *left)
 {
     int best = -1;
     double bv = INFINITY;
     for (uint16_t t = 0; t < p->nt; t++) {
-        if (tried[t] || left[t] <= 0)
+        if (tried[t] || (left && left[t] <= 0))
             continue;
         int c = ts_cfg(p, m, t, INT_MAX);
         if (c < 0)
@@ -301,7 +302,7 @@ static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, double
                           herd_opt o, int64_t *left, double *rest)
 {
     bool tried[PLAN_MAX_TYPES] = {0};
-    int cfg = flex_cfg(p, m, tried, left);
+    int cfg = flex_cfg(p, m, tried, NULL);
     while (rate > 1e-9 && cfg >= 0) {
         const plan_cfg *c = &p->m[m].cfg[cfg];
         uint16_t t = c->type;
@@ -345,7 +346,7 @@ static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, double
         if (herd_idle(gs, p, m, cfg, &rate) < 0)
             return USHER_ERR_NOMEM;
         tried[t] = true;
-        cfg = flex_cfg(p, m, tried, left);
+        cfg = flex_cfg(p, m, tried, NULL);
     }
     *rest += rate;
     return USHER_OK;
