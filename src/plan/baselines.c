@@ -185,7 +185,7 @@ static int ts_cfg(const plan_problem *p, uint32_t m, uint16_t t, int maxb)
     int best = -1, small = -1;
     for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
         const plan_cfg *c = &p->m[m].cfg[i];
-        if (c->type != t)
+        if (c->type != t || !(c->thr > 0)) /* one that may carry no load at all */
             continue;
         const plan_cfg *sm = small >= 0 ? &p->m[m].cfg[small] : NULL;
         if (!sm || c->batch < sm->batch || (c->batch == sm->batch && c->lat_ms < sm->lat_ms))
@@ -307,7 +307,9 @@ static int shepherd_model(tgroups *gs, const plan_problem *p, uint32_t m, double
         const plan_cfg *c = &p->m[m].cfg[cfg];
         uint16_t t = c->type;
         double d = rate / c->thr;
-        int64_t add = 0, own = d > 1e-9 ? (int64_t)ceil(d - 1e-9) : 1;
+        /* GPUs of its own; past the cap it takes whole herds (no overflow) */
+        double od = ceil(d - 1e-9);
+        int64_t add = 0, own = d <= 1e-9 ? 1 : od > o.cap ? (int64_t)o.cap + 1 : (int64_t)od;
         int h = -1;
         if (d < o.cap)
             h = herd_pick(gs, p, m, (uint32_t)cfg, d, left[t], o.cap, &add);
@@ -752,7 +754,7 @@ static int alpa_search(alpa_ctx *a, int64_t left_t, alpa_best *b)
 {
     const plan_problem *p = a->p;
     double duty = 0, all = 0, allw = 0;
-    int64_t ub = 0;
+    double ubd = 0; /* doubles: a huge rate must not overflow the counts */
     for (uint32_t m = 0; m < p->n; m++) {
         a->cfg[m] = a->want[m] > 1e-9 ? ts_cfg(p, m, a->t, a->maxb) : -1;
         if (a->cfg[m] < 0)
@@ -761,14 +763,14 @@ static int alpa_search(alpa_ctx *a, int64_t left_t, alpa_best *b)
         duty += d;
         all += a->want[m];
         allw += a->want[m] * plan_weight(&p->m[m]);
-        ub += (int64_t)a->k * (int64_t)ceil(d / a->k - 1e-9); /* each model alone */
+        ubd += a->k * ceil(d / a->k - 1e-9); /* each model alone */
     }
     if (all <= 0)
         return USHER_OK;
     int64_t cap = left_t - left_t % a->k;
-    if (ub > cap)
-        ub = cap;
-    int64_t lo = (int64_t)a->k * (int64_t)ceil(duty / a->k - 1e-9);
+    int64_t ub = ubd < (double)cap ? (int64_t)ubd : cap;
+    double lod = a->k * ceil(duty / a->k - 1e-9);
+    int64_t lo = lod < (double)cap ? (int64_t)lod : cap;
     if (lo < (int64_t)a->k)
         lo = a->k;
     if (ub < (int64_t)a->k)
@@ -1238,7 +1240,8 @@ static bool triton_tune(const plan_problem *p, uint16_t t, int *cfg, int *best, 
             for (uint32_t i = 0; i < p->m[m].n_cfg; i++) {
                 const plan_cfg *x = &p->m[m].cfg[i];
                 const plan_cfg *y = smaller >= 0 ? &p->m[m].cfg[smaller] : NULL;
-                if (x->type != t || x->batch >= c->batch || x->lat_ms >= c->lat_ms)
+                if (x->type != t || x->batch >= c->batch || x->lat_ms >= c->lat_ms ||
+                    !(x->thr > 0))
                     continue;
                 if (!y || x->batch > y->batch || (x->batch == y->batch && x->lat_ms < y->lat_ms))
                     smaller = (int)i;
@@ -1357,12 +1360,11 @@ int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err)
     double duty = 0;
     for (uint32_t m = 0; m < p->n; m++)
         duty += p->m[m].rate / p->m[m].cfg[cfg[m]].thr;
-    int64_t gpus = (int64_t)ceil(duty - 1e-9);
-    if (gpus < 1)
-        gpus = 1;
     int64_t avail = plan_type_left(s, p, (uint16_t)best_t);
-    if (gpus > avail)
-        gpus = avail;
+    double need = ceil(duty - 1e-9); /* a double: a huge rate must not overflow */
+    int64_t gpus = need < (double)avail ? (int64_t)need : avail;
+    if (gpus < 1)
+        gpus = avail > 0 ? 1 : 0;
     int rc = triton_open(p, s, cfg, (uint16_t)best_t, gpus);
     if (rc < 0) {
         us_free(cfg);
