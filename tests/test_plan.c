@@ -1442,6 +1442,9 @@ static int plan_under_poisson(const plan_problem *p, const plan_solution *s, uin
                               double *worst, int *n_rep, int *below, double *tight, int *n_tight)
 {
     static uint64_t lat[129];
+    /* debugging: PLAN_QUEUE_N requests per replica, PLAN_QUEUE_SALT other seeds */
+    int n_req = getenv("PLAN_QUEUE_N") ? atoi(getenv("PLAN_QUEUE_N")) : 20000;
+    uint64_t salt = getenv("PLAN_QUEUE_SALT") ? strtoull(getenv("PLAN_QUEUE_SALT"), NULL, 10) : 0;
     bool co = p->interference && s->sharing != PLAN_SHARE_TIME;
     for (uint32_t i = 0; i < s->n; i++)
         for (uint32_t k = 0; k < s->g[i].n; k++) {
@@ -1476,7 +1479,7 @@ static int plan_under_poisson(const plan_problem *p, const plan_solution *s, uin
                 lat[b] = (uint64_t)(pr.latency_ms * slow * 1e6);
             }
             double att = batcher_attainment(c->batch, lat, rp->load, pm->slo_ms,
-                                            seed * 1000 + i * 16 + k, 20000);
+                                            seed * 1000 + i * 16 + k + salt, n_req);
             if (att < 0)
                 return -1;
             if (getenv("PLAN_QUEUE_REPLICAS") && att < 0.995)

@@ -54,7 +54,8 @@ typedef struct plan_cfg {
                        p99 latency meets the SLO (plan_queue_thr), at most thr_nom */
     double thr_nom; /* requests/s at full load, back to back: batch / lat_ms */
     double lat_ms;  /* one batch at that share */
-    double lat1_ms; /* a batch of one at that share (the queueing model's L(1)) */
+    double lat1_ms; /* the queueing cap's L(1): a batch of one at that share, or more where
+                       smaller batches lie above the line to lat_ms (solution.c affine_l1) */
     double power_w; /* average board power attributable while busy */
     double bw_gbs;
     double dram_pct; /* DRAM bandwidth it uses alone, averaged over its latency, % of the GPU's */

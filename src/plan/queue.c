@@ -245,6 +245,10 @@ double plan_queue_rate(int batch, double d_ms, double l1_ms, double slo_ms, doub
  * B 64, 94% of full load: 100% within the SLO on two seeds, 98.9% on a third;
  * 99.6% at 88%) */
 #define QT_RHO_BURSTY 0.85
+/* nor Poisson past 88%: the table's cells reach 95%, but with the estimator's
+ * latency curves and co-located slowdowns test_plan's plans met the SLO for
+ * 98.9% at 90% of full load (bert-base on an A100, batch 16, SLO 2.6 D) */
+#define QT_RHO_MAX 0.88
 
 static const double qt_cvs[QT_CV] = {1, 1.5, 2, 3, 4}, qt_ds[QT_D] = QT_D_MS;
 
@@ -314,7 +318,7 @@ double plan_queue_thr(const plan_problem *p, const plan_model *m, const plan_cfg
     double l1 = l1_of(c, lat_ms), cv = cv_of(m);
     double rho = tab_rho(c->batch, l1 / lat_ms, m->slo_ms / lat_ms, cv, lat_ms);
     if (rho >= 0)
-        return (cv > 1 && rho > QT_RHO_BURSTY ? QT_RHO_BURSTY : rho) * full;
+        return fmin(rho, cv > 1 ? QT_RHO_BURSTY : QT_RHO_MAX) * full;
     return analytic_thr(c, m->slo_ms, lat_ms, l1, cv);
 }
 

@@ -105,6 +105,30 @@ static int tpl_estimate(const plan_problem *p, usher_estimator *e, usher_model *
     return usher_estimate(e, model, &ep, pr, err);
 }
 
+/*
+ * The queueing cap's L(1) (queue.c) for the entry being made (batch index bi,
+ * the full batch's latency d; the same share's smaller batches already in
+ * T): the intercept of the lowest line through (B, d) that lies on or above
+ * every profiled L(k), k = 1, 2, 4, ... < B. The cap is measured with batch
+ * latencies affine from L(1) to D; a latency curve above that chord (concave:
+ * inception-v3 on a T4, batch 16, met the SLO for 98.7-99.1% at the cap with
+ * its own L(1)) is then judged as the line above it.
+ */
+static double affine_l1(const tpl *T, size_t bi, double d)
+{
+    if (bi == 0)
+        return d;
+    const size_t ns = 100 / PLAN_SHARE_STEP, cur = T->n - 1;
+    double b = batches[bi], l1 = T->x[cur - bi * ns].c.lat_ms;
+    for (size_t bj = 1; bj < bi; bj++) {
+        double f = (batches[bj] - 1) / (b - 1), lk = T->x[cur - (bi - bj) * ns].c.lat_ms;
+        double v = (lk - f * d) / (1 - f);
+        if (v > l1)
+            l1 = v;
+    }
+    return l1;
+}
+
 /* every (type, batch, share) of `model` at `precision` */
 static int tpl_build(const plan_problem *p, usher_estimator *e, usher_model *model, int precision,
                      tpl *T)
@@ -145,9 +169,7 @@ static int tpl_build(const plan_problem *p, usher_estimator *e, usher_model *mod
                                 .thr = pr.throughput,
                                 .thr_nom = pr.throughput,
                                 .lat_ms = pr.latency_ms,
-                                .lat1_ms = bi == 0 ? pr.latency_ms
-                                                   : T->x[T->n - 1 - bi * (100 / PLAN_SHARE_STEP)]
-                                                         .c.lat_ms,
+                                .lat1_ms = affine_l1(T, bi, pr.latency_ms),
                                 .power_w = pr.avg_power_w,
                                 .bw_gbs = pr.bandwidth_gbs};
                 y->alone_ok = true;
