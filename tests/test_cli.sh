@@ -252,8 +252,13 @@ contains cmp_bad_policy "exact"
 check cmp_bad_loads 2 "$usher" compare $cw --loads 1,x
 check cmp_table 0 "$usher" compare $cw --policies usher,shepherd,triton --duration 5
 contains cmp_table "worst p99"
-contains cmp_table "SHORT: the plan leaves"
 contains cmp_table "cheapest that serves the offered 6100 req/s"
+# a cluster too small for the rates: the plan leaves rate unserved and is marked, never
+# ranked as the cheaper one
+printf 'gpus:\n  - type: t4\n    count: 1\n' >"$tmp/one_t4.yaml"
+check cmp_short 0 "$usher" compare --workload "$ex/workload.yaml" --cluster "$tmp/one_t4.yaml" \
+    --policies usher,shepherd --duration 5
+contains cmp_short "SHORT: the plan leaves"
 check cmp_json 0 "$usher" compare $cw --policies usher,shepherd,triton --duration 5 --seed 3 --json
 cp "$tmp/out" "$tmp/cmp1.json"
 check cmp_json_again 0 "$usher" compare $cw --policies usher,shepherd,triton --duration 5 --seed 3 --json
@@ -282,10 +287,13 @@ for p in ps:
     assert abs(sum(m["goodput"] for m in p["models"]) - p["goodput"]) < 1e-6 * p["goodput"] + 1e-9
 # the same arrivals: every plan saw the same requests
 assert len({p["requests"] for p in ps}) == 1, [p["requests"] for p in ps]
-t = ps[2]
-assert not t["feasible"] and not t["serves_offered_load"] and t["planned_unserved"] > 0, t
-sh = ps[1]
-assert sh["feasible"] and sh["goodput"] > 0.95 * 6100, sh
+# a plan serves the offered load when it plans every rate and the simulation finds 99%
+# of requests within their SLO; usher's plan must (its queueing rule caps every replica's
+# load for that), the baselines are only checked for consistency
+for p in ps:
+    serves = p["feasible"] and p["slo_attainment_pct"] >= 99.0
+    assert p["serves_offered_load"] == serves, p
+assert ps[0]["serves_offered_load"], ps[0]
 print("ok   cmp_json_fields")
 PY
 check cmp_loads 0 "$usher" compare $cw --policies usher,shepherd --duration 2 --loads 0.5,1,2 --json --html "$tmp/cmp.html"
