@@ -486,7 +486,7 @@ TEST(replan_20pct_moves_few_replicas)
     plan_totals t0;
     plan_totals_of(&run, &p, &t0);
     ASSERT(t0.feasible);
-    uint32_t worst = 0, total = 0;
+    uint32_t worst = 0, total = 0, total_forced = 0;
     for (uint64_t trial = 1; trial <= 20; trial++) {
         rng_state = trial * 7919;
         for (uint32_t i = 0; i < p.n; i++)
@@ -498,21 +498,41 @@ TEST(replan_20pct_moves_few_replicas)
         plan_totals t;
         plan_totals_of(&s, &p, &t);
         ASSERT(t.feasible); /* every SLO holds: only SLO-feasible configurations exist */
+        /* the starts the new rates force: a model whose new rate passes what its running
+         * replicas may carry needs one at least */
+        uint32_t forced = 0;
+        bool co = p.interference && run.sharing != PLAN_SHARE_TIME;
+        for (uint32_t m = 0; m < p.n; m++) {
+            double cap = 0;
+            for (uint32_t g = 0; g < run.n; g++)
+                for (uint32_t k = 0; k < run.g[g].n; k++)
+                    if (run.g[g].r[k].model == m)
+                        cap += co ? run.g[g].r[k].thr_co : p.m[m].cfg[run.g[g].r[k].cfg].thr;
+            forced += p.m[m].rate > cap * (1 + 1e-9);
+        }
         if (getenv("PLAN_REPLAN"))
-            printf("  trial %llu: %u started, %u stopped, %u GPUs (%u before)\n", (unsigned long long)trial, s.moves, s.stopped, t.gpus, t0.gpus);
+            printf("  trial %llu: %u started (%u models past their replicas' caps), %u stopped, "
+                   "%u GPUs (%u before)\n", (unsigned long long)trial, s.moves, forced, s.stopped,
+                   t.gpus, t0.gpus);
         if (s.moves > worst)
             worst = s.moves;
         total += s.moves;
-        /* with the interference model plans hold fewer, larger replicas, packed
-         * tighter: a start is a larger part (10% of 60 before it, docs/policies.md) */
-        if (s.moves * 100 > 15 * t0.replicas)
-            FAIL_("trial %llu: %u of %u replicas started", (unsigned long long)trial, s.moves,
-                  t0.replicas);
+        total_forced += forced;
+        /* starts only where the rates force them: under the queueing rule plans hold fewer,
+         * larger replicas loaded near their caps (32 for 20 models here, 60 before the
+         * interference model), so a model whose rate rises past its replicas' caps needs
+         * one start at least, and sometimes two small ones in the room left on the GPUs
+         * it has rather than a new GPU. A bound per replica (15%) no longer holds: 4.4 of
+         * 32 started on average, where 3.5 models a trial pass their replicas' caps */
+        if (s.moves > 2 * forced + 1)
+            FAIL_("trial %llu: %u replicas started where the rates force %u",
+                  (unsigned long long)trial, s.moves, forced);
         plan_solution_free(&s);
     }
-    printf("  +-20%% rates: at most %u, on average %.1f of %u replicas started\n", worst,
-           total / 20.0, t0.replicas);
-    ASSERT(total * 100 <= 8 * 20 * t0.replicas);
+    printf("  +-20%% rates: at most %u, on average %.1f of %u replicas started; %.1f models a "
+           "trial past their replicas' caps\n", worst, total / 20.0, t0.replicas,
+           total_forced / 20.0);
+    ASSERT(total * 2 <= 3 * total_forced);
     /* rates down by a third: with a budget of moves the re-plan closes GPUs,
      * spending no more moves than allowed beyond the no-budget re-plan */
     for (uint32_t i = 0; i < p.n; i++)
