@@ -24,51 +24,10 @@
 #include "core/yaml.h"
 #include "plan.h"
 #include "planfile/planfile.h"
+#include "planfile/workload.h"
 
-#define NAME_MAX_LEN 63
-#define MAX_RATE 1e9        /* requests/s of one model */
-#define MAX_SLO_MS 3.6e6    /* one hour */
 #define MAX_PRICE 1e6       /* $/h of one GPU */
 #define MAX_GPUS_PER_ENTRY 1000000
-#define MAX_PRIORITY 1000
-
-/* names of models, GPU entries, nodes and groups: printable, no spaces */
-static bool name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == ':' || c == '/'))
-            return false;
-    }
-    return true;
-}
-
-static int need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *key,
-                     const char *path, const char **out, bool required, usher_error *err)
-{
-    const char *v = NULL;
-    int rc = us_yaml_get_str(d, map, key, path, &v, NULL, err);
-    if (rc < 0)
-        return rc;
-    const us_yaml_node *n = us_yaml_get(map, key);
-    if (!v || us_yaml_is_null(n)) {
-        if (!required) {
-            *out = NULL;
-            return USHER_OK;
-        }
-        return us_yaml_error(d, map, err, USHER_ERR_PARSE, "field '%s': missing (required)", path);
-    }
-    if (!name_ok(v))
-        return us_yaml_error(d, n, err, USHER_ERR_PARSE,
-                             "field '%s': 1 to %d characters of letters, digits and - _ . : /",
-                             path, NAME_MAX_LEN);
-    *out = v;
-    return USHER_OK;
-}
 
 /* ---- cluster.yaml ------------------------------------------------------------- */
 #define MAX_DEVICE 1023 /* a GPU's index on its node (devices: [...]) */
@@ -263,7 +222,7 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
         t->line = us_yaml_line(e);
         const char *type = NULL, *node = NULL;
         snprintf(f, sizeof f, "%s.type", fp);
-        if ((rc = need_name(d, e, "type", f, &type, true, err)) < 0)
+        if ((rc = pf_need_name(d, e, "type", f, &type, true, err)) < 0)
             goto out;
         usher_error ge;
         if (gpu_catalog_find(cat, type, &t->g, &ge) < 0) {
@@ -280,7 +239,7 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
             goto out;
         }
         snprintf(f, sizeof f, "%s.node", fp);
-        if ((rc = need_name(d, e, "node", f, &node, false, err)) < 0)
+        if ((rc = pf_need_name(d, e, "node", f, &node, false, err)) < 0)
             goto out;
         snprintf(t->node, sizeof t->node, "%s", node ? node : "");
         for (uint32_t k = 0; k < p->nt; k++)
@@ -370,103 +329,27 @@ int plan_parse_cluster(const char *text, size_t len, const char *label, const gp
 }
 
 /* ---- workload.yaml ------------------------------------------------------------ */
-/* path of `model` relative to the workload file's directory */
-static char *resolve(const char *wl, const char *model)
+/* One entry of the workload, read by planfile/workload.c, into p->m[i]: its strings
+ * taken over, its group registered (groups: group -> merge group id). */
+static int model_fields(pf_workload_model *x, plan_model *pm, us_map *groups, int *next_group,
+                        usher_error *err)
 {
-    if (model[0] == '/')
-        return us_strdup(model);
-    const char *slash = strrchr(wl, '/');
-    size_t dl = slash ? (size_t)(slash - wl) + 1 : 0;
-    size_t n = dl + strlen(model) + 1;
-    char *s = us_malloc(n);
-    if (s)
-        snprintf(s, n, "%.*s%s", (int)dl, wl, model);
-    return s;
-}
-
-static us_yaml_limits workload_limits(void)
-{
-    us_yaml_limits lim = us_yaml_default_limits();
-    lim.max_bytes = 64u << 20; /* 10,000s of models */
-    lim.max_nodes = 2000000;
-    return lim;
-}
-
-/* One entry of a workload's models list, its fields only: p->m[i] filled, its name and
- * group registered (names: name -> index + 1; groups: group -> merge group id). */
-static int model_fields(us_yaml_doc *d, const us_yaml_node *m, size_t i, plan_problem *p,
-                        us_map *names, us_map *groups, int *next_group, usher_error *err)
-{
-    static const char *const entry[] = {"name", "model", "rate", "slo_ms", "priority",
-                                        "precision", "group", "min_share", "arrival_cv",
-                                        NULL};
-    const char *path = us_yaml_label(d);
-    plan_model *pm = &p->m[i];
-    int rc;
-    char fp[64], f[96];
-    snprintf(fp, sizeof fp, "models[%zu]", i);
-    if (us_yaml_node_kind(m) != US_YAML_MAP)
-        return us_yaml_error(d, m, err, USHER_ERR_PARSE, "%s: expected a map", fp);
-    if ((rc = us_yaml_check_keys(d, m, fp, entry, err)) < 0)
-        return rc;
-    pm->line = us_yaml_line(m);
-    const char *name, *file, *prec = NULL, *group;
-    int64_t prio = 0;
-    snprintf(f, sizeof f, "%s.name", fp);
-    if ((rc = need_name(d, m, "name", f, &name, true, err)) < 0)
-        return rc;
-    void *prev = NULL;
-    int put = us_map_put(names, name, (void *)(uintptr_t)(i + 1), &prev);
-    if (put < 0)
-        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
-    if (put == 0)
-        return us_yaml_error(d, us_yaml_get(m, "name"), err, USHER_ERR_PARSE,
-                             "field '%s': model '%s' is already declared at line %zu", f, name,
-                             p->m[(uintptr_t)prev - 1].line);
-    snprintf(f, sizeof f, "%s.model", fp);
-    if ((rc = us_yaml_get_str(d, m, "model", f, &file, NULL, err)) < 0)
-        return rc;
-    if (!file || !*file)
-        return us_yaml_error(d, file ? us_yaml_get(m, "model") : m, err, USHER_ERR_PARSE,
-                             "field '%s': %s", f, file ? "empty path" : "missing (required)");
-    snprintf(f, sizeof f, "%s.rate", fp);
-    if ((rc = us_yaml_get_f64(d, m, "rate", f, 0, MAX_RATE, &pm->rate, 0, true, err)) < 0)
-        return rc;
-    snprintf(f, sizeof f, "%s.slo_ms", fp);
-    if ((rc = us_yaml_get_f64(d, m, "slo_ms", f, 1e-3, MAX_SLO_MS, &pm->slo_ms, 0, true, err)) <
-        0)
-        return rc;
-    snprintf(f, sizeof f, "%s.priority", fp);
-    if ((rc = us_yaml_get_i64(d, m, "priority", f, 0, MAX_PRIORITY, &prio, 0, false, err)) < 0)
-        return rc;
-    pm->priority = (int)prio;
-    snprintf(f, sizeof f, "%s.min_share", fp);
-    if ((rc = us_yaml_get_f64(d, m, "min_share", f, 0, 1, &pm->min_share, 0, false, err)) < 0)
-        return rc;
-    snprintf(f, sizeof f, "%s.arrival_cv", fp); /* absent: Poisson (queue.c) */
-    if ((rc = us_yaml_get_f64(d, m, "arrival_cv", f, 0.01, 10, &pm->arrival_cv, 0, false, err)) <
-        0)
-        return rc;
-    snprintf(f, sizeof f, "%s.precision", fp);
-    if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)
-        return rc;
-    int pv = usher_precision_parse(prec);
-    if (pv < 0)
-        return us_yaml_error(d, us_yaml_get(m, "precision"), err, USHER_ERR_PARSE,
-                             "field '%s': fp32, tf32, fp16 or int8, not '%.16s'", f, prec);
-    pm->precision = pv;
-    snprintf(f, sizeof f, "%s.group", fp);
-    if ((rc = need_name(d, m, "group", f, &group, false, err)) < 0)
-        return rc;
-    pm->name = us_strdup(name);
-    pm->path = resolve(path, file);
-    if (!pm->name || !pm->path)
-        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
-    if (group) {
+    pm->line = x->line;
+    pm->rate = x->rate;
+    pm->slo_ms = x->slo_ms;
+    pm->priority = x->priority;
+    pm->min_share = x->min_share;
+    pm->arrival_cv = x->arrival_cv;
+    pm->precision = usher_precision_parse(x->precision); /* checked by the reader */
+    pm->name = x->name;
+    pm->path = x->path;
+    x->name = x->path = NULL;
+    if (x->group) {
         void *gid = NULL;
-        if (us_map_put(groups, group, (void *)(intptr_t)(*next_group + 1), &gid) < 0 ||
-            !(pm->group = us_strdup(group)))
-            return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+        if (us_map_put(groups, x->group, (void *)(intptr_t)(*next_group + 1), &gid) < 0)
+            return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        pm->group = x->group;
+        x->group = NULL;
         pm->merge_group = gid ? (int)(intptr_t)gid : ++*next_group;
     }
     return USHER_OK;
@@ -478,28 +361,17 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
     int rc;
     const char *path = us_yaml_label(d);
     snprintf(p->workload, sizeof p->workload, "%s", path);
-    us_map names, files, groups;
-    us_map_init(&names);
+    us_map files, groups;
     us_map_init(&files);
     us_map_init(&groups);
     usher_model **models = NULL;
     usher_model **loaded = NULL;
     uint32_t n_loaded = 0;
-    const us_yaml_node *root = us_yaml_root(d), *list = NULL;
-    static const char *const top[] = {"models", NULL};
-    if (!root || us_yaml_node_kind(root) != US_YAML_MAP) {
-        rc = us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a map with 'models'");
+    pf_workload w;
+    if ((rc = pf_workload_doc(d, PLAN_MAX_MODELS, &w, err)) < 0)
         goto out;
-    }
-    if ((rc = us_yaml_check_keys(d, root, NULL, top, err)) < 0 ||
-        (rc = us_yaml_get_node(d, root, "models", NULL, US_YAML_SEQ, true, &list, err)) < 0)
-        goto out;
-    size_t n = us_yaml_len(list);
-    if (n == 0 || n > PLAN_MAX_MODELS) {
-        rc = us_yaml_error(d, list, err, n ? USHER_ERR_LIMIT : USHER_ERR_PARSE,
-                           "field 'models': 1 to %d entries, not %zu", PLAN_MAX_MODELS, n);
-        goto out;
-    }
+    const us_yaml_node *list = us_yaml_get(us_yaml_root(d), "models");
+    size_t n = w.n;
     p->m = us_calloc(n, sizeof *p->m);
     models = us_calloc(n, sizeof *models);
     loaded = us_calloc(n, sizeof *loaded);
@@ -513,7 +385,7 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
         plan_model *pm = &p->m[i];
         p->n = (uint32_t)i + 1; /* what it owns is freed with the problem on any error */
         char f[96];
-        if ((rc = model_fields(d, m, i, p, &names, &groups, &next_group, err)) < 0)
+        if ((rc = model_fields(&w.m[i], pm, &groups, &next_group, err)) < 0)
             goto out;
         if (!e)
             continue; /* fields only */
@@ -567,7 +439,7 @@ out:
         usher_model_free(loaded[i]);
     us_free(loaded);
     us_free(models);
-    us_map_free(&names);
+    pf_workload_free(&w);
     us_map_free(&files);
     us_map_free(&groups);
     return rc;
@@ -576,7 +448,7 @@ out:
 int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, usher_error *err)
 {
     us_yaml_doc *d = NULL;
-    us_yaml_limits lim = workload_limits();
+    us_yaml_limits lim = pf_workload_limits();
     int rc = us_yaml_load(path, &lim, &d, err);
     if (rc < 0)
         return rc;
@@ -589,7 +461,7 @@ int plan_parse_workload(const char *text, size_t len, const char *label, plan_pr
                         usher_error *err)
 {
     us_yaml_doc *d = NULL;
-    us_yaml_limits lim = workload_limits();
+    us_yaml_limits lim = pf_workload_limits();
     int rc = us_yaml_parse(text, len, label, &lim, &d, err);
     if (rc < 0)
         return rc;

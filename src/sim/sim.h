@@ -37,6 +37,7 @@
 #include "core/buf.h"
 #include "interfere/interfere.h"
 #include "planfile/planfile.h"
+#include "planfile/workload.h"
 #include "sim/workload.h"
 #include "usher/status.h"
 
@@ -241,27 +242,23 @@ void sim_report_print(const sim_report *r, FILE *f);
 struct usher_sim_report;
 const sim_report *sim_report_of(const struct usher_sim_report *r);
 
-/* ---- the workload file (input.c) ------------------------------------------------------ */
+/* ---- the workload file (planfile/workload.c) ------------------------------------------------------ */
 
-/* workload.yaml as `usher plan` reads it (docs/plan-input.md): the same fields, types,
- * ranges and messages; model paths resolved against the file's directory. */
-typedef struct sim_workload_model {
-    char *name, *path, *group;    /* group NULL: none */
-    double rate, slo_ms;
-    int priority;
-    char precision[8];            /* fp32, tf32, fp16, int8 */
-    size_t line;
-} sim_workload_model;
+/* workload.yaml as `usher plan` reads it: the one reader (planfile/workload.h), so
+ * the same fields, types, ranges and messages; model paths resolved against the
+ * file's directory. The simulator uses names, rates, SLOs and priorities. */
+typedef pf_workload_model sim_workload_model;
+typedef pf_workload sim_workload;
 
-typedef struct sim_workload {
-    char *label;                  /* the file */
-    sim_workload_model *m;
-    uint32_t n;
-} sim_workload;
-
-int sim_workload_read(const char *path, sim_workload *out, usher_error *err);
-int sim_workload_parse(const char *text, size_t len, const char *label, sim_workload *out,
-                       usher_error *err);
-void sim_workload_free(sim_workload *w); /* a zeroed or freed one is fine */
+static inline int sim_workload_read(const char *path, sim_workload *out, usher_error *err)
+{
+    return pf_workload_read(path, SIM_MAX_MODELS, out, err);
+}
+static inline int sim_workload_parse(const char *text, size_t len, const char *label,
+                                     sim_workload *out, usher_error *err)
+{
+    return pf_workload_parse(text, len, label, SIM_MAX_MODELS, out, err);
+}
+static inline void sim_workload_free(sim_workload *w) { pf_workload_free(w); }
 
 #endif

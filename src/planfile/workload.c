@@ -1,33 +1,26 @@
 /*
- * input.c - workload.yaml for the simulator (layer 7, see sim.h).
- *
- * The file `usher plan` reads (docs/plan-input.md), read here with the same
- * bounded YAML reader (core/yaml.h), the same fields, types, ranges and
- * messages ("<file>:<line>: field 'models[2].rate': ..."), unknown keys
- * refused. The simulator may not include the planner (layering: the planner
- * reads it in src/plan/input.c along with profiling), and the planner's
- * public API plans rather than reads, so the reading of the fields is
- * repeated here; tests/test_sim.c checks that both accept and refuse the
- * same examples.
+ * workload.c - workload.yaml's fields (layer 2; the format is in workload.h
+ * and docs/plan-input.md). Strict: every field typed and range-checked,
+ * unknown keys refused, a name declared twice refused with the line of the
+ * first; nothing is loaded or profiled here (the planner does that with what
+ * this returns).
  */
+#include "planfile/workload.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/err.h"
 #include "core/hash.h"
-#include "core/yaml.h"
-#include "sim/sim.h"
 
-#define NAME_MAX_LEN 63
 #define MAX_RATE 1e9     /* requests/s of one model */
 #define MAX_SLO_MS 3.6e6 /* one hour */
 #define MAX_PRIORITY 1000
 
-static bool name_ok(const char *s)
+bool pf_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > NAME_MAX_LEN)
+    if (n == 0 || n > PF_NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -38,8 +31,8 @@ static bool name_ok(const char *s)
     return true;
 }
 
-static int need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *key,
-                     const char *path, const char **out, bool required, usher_error *err)
+int pf_need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *key,
+                 const char *path, const char **out, bool required, usher_error *err)
 {
     const char *v = NULL;
     int rc = us_yaml_get_str(d, map, key, path, &v, NULL, err);
@@ -52,10 +45,10 @@ static int need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *
             return USHER_OK;
         return us_yaml_error(d, map, err, USHER_ERR_PARSE, "field '%s': missing (required)", path);
     }
-    if (!name_ok(v))
+    if (!pf_name_ok(v))
         return us_yaml_error(d, n, err, USHER_ERR_PARSE,
                              "field '%s': 1 to %d characters of letters, digits and - _ . : /",
-                             path, NAME_MAX_LEN);
+                             path, PF_NAME_MAX);
     *out = v;
     return USHER_OK;
 }
@@ -74,12 +67,12 @@ static char *resolve(const char *wl, const char *model)
     return s;
 }
 
-static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *w, us_map *names,
-                 usher_error *err)
+static int entry(const us_yaml_doc *d, const us_yaml_node *m, size_t i, pf_workload *w,
+                 us_map *names, usher_error *err)
 {
     static const char *const keys[] = {"name", "model", "rate", "slo_ms", "priority",
                                        "precision", "group", "min_share", "arrival_cv", NULL};
-    sim_workload_model *x = &w->m[i];
+    pf_workload_model *x = &w->m[i];
     char fp[64], f[96];
     int rc;
     snprintf(fp, sizeof fp, "models[%zu]", i);
@@ -91,7 +84,7 @@ static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *
     const char *name, *file, *prec = NULL, *group;
     int64_t prio = 0;
     snprintf(f, sizeof f, "%s.name", fp);
-    if ((rc = need_name(d, m, "name", f, &name, true, err)) < 0)
+    if ((rc = pf_need_name(d, m, "name", f, &name, true, err)) < 0)
         return rc;
     void *prev = NULL;
     int put = us_map_put(names, name, (void *)(uintptr_t)(i + 1), &prev);
@@ -117,13 +110,12 @@ static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *
     if ((rc = us_yaml_get_i64(d, m, "priority", f, 0, MAX_PRIORITY, &prio, 0, false, err)) < 0)
         return rc;
     x->priority = (int)prio;
-    /* the planner's fields, checked as it checks them (the simulator does not use them) */
-    double unused;
     snprintf(f, sizeof f, "%s.min_share", fp);
-    if ((rc = us_yaml_get_f64(d, m, "min_share", f, 0, 1, &unused, 0, false, err)) < 0)
+    if ((rc = us_yaml_get_f64(d, m, "min_share", f, 0, 1, &x->min_share, 0, false, err)) < 0)
         return rc;
-    snprintf(f, sizeof f, "%s.arrival_cv", fp);
-    if ((rc = us_yaml_get_f64(d, m, "arrival_cv", f, 0.01, 10, &unused, 0, false, err)) < 0)
+    snprintf(f, sizeof f, "%s.arrival_cv", fp); /* absent: Poisson */
+    if ((rc = us_yaml_get_f64(d, m, "arrival_cv", f, 0.01, 10, &x->arrival_cv, 0, false, err)) <
+        0)
         return rc;
     snprintf(f, sizeof f, "%s.precision", fp);
     if ((rc = us_yaml_get_str(d, m, "precision", f, &prec, "fp32", err)) < 0)
@@ -134,7 +126,7 @@ static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *
                              "field '%s': fp32, tf32, fp16 or int8, not '%.16s'", f, prec);
     snprintf(x->precision, sizeof x->precision, "%s", prec);
     snprintf(f, sizeof f, "%s.group", fp);
-    if ((rc = need_name(d, m, "group", f, &group, false, err)) < 0)
+    if ((rc = pf_need_name(d, m, "group", f, &group, false, err)) < 0)
         return rc;
     x->name = us_strdup(name);
     x->path = resolve(us_yaml_label(d), file);
@@ -144,9 +136,19 @@ static int entry(us_yaml_doc *d, const us_yaml_node *m, size_t i, sim_workload *
     return USHER_OK;
 }
 
-static int workload_doc(us_yaml_doc *d, sim_workload *w, usher_error *err)
+us_yaml_limits pf_workload_limits(void)
+{
+    us_yaml_limits lim = us_yaml_default_limits();
+    lim.max_bytes = 64u << 20; /* 10,000s of models */
+    lim.max_nodes = 2000000;
+    return lim;
+}
+
+int pf_workload_doc(const us_yaml_doc *d, uint32_t max_models, pf_workload *w,
+                    usher_error *err)
 {
     static const char *const top[] = {"models", NULL};
+    memset(w, 0, sizeof *w);
     const us_yaml_node *root = us_yaml_root(d), *list = NULL;
     us_map names;
     us_map_init(&names);
@@ -164,14 +166,14 @@ static int workload_doc(us_yaml_doc *d, sim_workload *w, usher_error *err)
         (rc = us_yaml_get_node(d, root, "models", NULL, US_YAML_SEQ, true, &list, err)) < 0)
         goto out;
     size_t n = us_yaml_len(list);
-    if (n == 0 || n > SIM_MAX_MODELS) {
+    if (n == 0 || n > max_models) {
         rc = us_yaml_error(d, list, err, n ? USHER_ERR_LIMIT : USHER_ERR_PARSE,
-                           "field 'models': 1 to %d entries, not %zu", SIM_MAX_MODELS, n);
+                           "field 'models': 1 to %u entries, not %zu", max_models, n);
         goto out;
     }
     w->m = us_calloc(n, sizeof *w->m);
     if (!w->m) {
-        rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        rc = us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -183,46 +185,38 @@ static int workload_doc(us_yaml_doc *d, sim_workload *w, usher_error *err)
 out:
     us_map_free(&names);
     if (rc < 0)
-        sim_workload_free(w);
+        pf_workload_free(w);
     return rc;
 }
 
-static us_yaml_limits limits(void)
-{
-    us_yaml_limits lim = us_yaml_default_limits();
-    lim.max_bytes = 64u << 20; /* as the planner: 10,000s of models */
-    lim.max_nodes = 2000000;
-    return lim;
-}
-
-int sim_workload_read(const char *path, sim_workload *out, usher_error *err)
+int pf_workload_read(const char *path, uint32_t max_models, pf_workload *out, usher_error *err)
 {
     memset(out, 0, sizeof *out);
     us_yaml_doc *d = NULL;
-    us_yaml_limits lim = limits();
+    us_yaml_limits lim = pf_workload_limits();
     int rc = us_yaml_load(path, &lim, &d, err);
     if (rc < 0)
         return rc;
-    rc = workload_doc(d, out, err);
+    rc = pf_workload_doc(d, max_models, out, err);
     us_yaml_free(d);
     return rc;
 }
 
-int sim_workload_parse(const char *text, size_t len, const char *label, sim_workload *out,
-                       usher_error *err)
+int pf_workload_parse(const char *text, size_t len, const char *label, uint32_t max_models,
+                      pf_workload *out, usher_error *err)
 {
     memset(out, 0, sizeof *out);
     us_yaml_doc *d = NULL;
-    us_yaml_limits lim = limits();
+    us_yaml_limits lim = pf_workload_limits();
     int rc = us_yaml_parse(text, len, label, &lim, &d, err);
     if (rc < 0)
         return rc;
-    rc = workload_doc(d, out, err);
+    rc = pf_workload_doc(d, max_models, out, err);
     us_yaml_free(d);
     return rc;
 }
 
-void sim_workload_free(sim_workload *w)
+void pf_workload_free(pf_workload *w)
 {
     if (!w)
         return;

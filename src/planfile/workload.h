@@ -1,0 +1,72 @@
+/*
+ * workload.h - workload.yaml, the planner's and the simulator's common input
+ * (layer 2, prefix pf_): the one reader of its fields.
+ *
+ * `usher plan` (src/plan/input.c, which then loads and profiles the models)
+ * and `usher simulate` / `usher compare` (src/sim/input.c, which only needs
+ * the rates and SLOs) read the same file; both read it here, so they accept
+ * and refuse the same files with the same words. The format is
+ * docs/plan-input.md:
+ *   - a map with one key, models: a sequence of 1 .. max_models entries;
+ *   - per entry: name (required; 1 .. PF_NAME_MAX characters of letters,
+ *     digits and - _ . : /; unique), model (required; a non-empty path,
+ *     resolved against the workload file's directory unless absolute), rate
+ *     (required, requests/s in [0, 1e9]), slo_ms (required, (0.001 .. 3.6e6]),
+ *     priority (integer 0 .. 1000, default 0), min_share ([0, 1], default 0),
+ *     arrival_cv ([0.01, 10]; absent: 0, meaning Poisson), precision (fp32,
+ *     tf32, fp16 or int8; default fp32), group (a name, or absent);
+ *   - unknown keys are refused, with a "did you mean" hint;
+ *   - every error is "<file>:<line>: field 'models[2].rate': what".
+ * The document is read with the bounded YAML reader (core/yaml.h) within
+ * pf_workload_limits(): 64 MiB and 2,000,000 nodes (10,000s of models).
+ */
+#ifndef PF_WORKLOAD_H
+#define PF_WORKLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/yaml.h"
+
+#define PF_NAME_MAX 63
+
+typedef struct pf_workload_model {
+    char *name, *path, *group;    /* path resolved; group NULL: none */
+    double rate, slo_ms;          /* requests/s; ms */
+    double min_share;             /* [0, 1]; 0: none */
+    double arrival_cv;            /* 0: absent (Poisson) */
+    int priority;
+    char precision[8];            /* fp32, tf32, fp16, int8 */
+    size_t line;                  /* of the entry */
+} pf_workload_model;
+
+typedef struct pf_workload {
+    char *label;                  /* the file */
+    pf_workload_model *m;
+    uint32_t n;
+} pf_workload;
+
+us_yaml_limits pf_workload_limits(void);
+
+/* The fields of a loaded document (the caller keeps d, e.g. to name a field's
+ * line in a later error: entry i is us_yaml_item(models, i)). *out is zeroed
+ * first and freed on any error. */
+int pf_workload_doc(const us_yaml_doc *d, uint32_t max_models, pf_workload *out,
+                    usher_error *err);
+/* the file at path, or text[0..len) labelled label */
+int pf_workload_read(const char *path, uint32_t max_models, pf_workload *out, usher_error *err);
+int pf_workload_parse(const char *text, size_t len, const char *label, uint32_t max_models,
+                      pf_workload *out, usher_error *err);
+void pf_workload_free(pf_workload *w); /* a zeroed or freed one is fine */
+
+/* names of models, GPU entries, nodes and groups: 1 .. PF_NAME_MAX printable
+ * characters of letters, digits and - _ . : / */
+bool pf_name_ok(const char *s);
+
+/* the string at key as a name (pf_name_ok), NULL when absent or null and not
+ * required; errors name path */
+int pf_need_name(const us_yaml_doc *d, const us_yaml_node *map, const char *key,
+                 const char *path, const char **out, bool required, usher_error *err);
+
+#endif
