@@ -1092,8 +1092,7 @@ TEST(plan_json_round_trip_and_replan)
     usher_plan_summary s2;
     usher_plan_get_summary(pl, &s2);
     ASSERT(s2.feasible);
-    ASSERT(s2.moves >= 1); /* the lost GPU's replicas, started elsewhere */
-    ASSERT_EQ_INT(s2.replicas, s0.replicas);
+    ASSERT(s2.moves >= 1); /* the lost GPU's replicas, started elsewhere (as one or more) */
     const char *out2 = test_path(test_tmpdir(), "plan2.json");
     ASSERT_OK(usher_plan_write_json(pl, out2, &err));
     usher_plan_free(pl);
@@ -1103,6 +1102,7 @@ TEST(plan_json_round_trip_and_replan)
     fclose(f);
     text[len] = 0;
     ASSERT_CONTAINS(text, "\"lost_gpus\": 1");
+    ASSERT(strstr(text, "\"lost_replicas\": 0") == NULL);
     const char *bad = write_file("bad-plan.json", "{\"schema_version\": 2, \"gpus\": []}\n");
     pp.running = bad;
     ASSERT(usher_plan_make(est(), &pp, &pl, &err) == USHER_ERR_PARSE);

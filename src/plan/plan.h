@@ -143,7 +143,6 @@ typedef struct plan_problem {
      * throughput back to back, as before issue 13 (tests that show the rule
      * matters); false, the default: to the rate whose predicted p99 meets the SLO */
     bool queue_off;
-    struct plan_queue_tab *queue_tab; /* the caps already solved (queue.c); NULL: none */
     uint32_t next_uid;        /* plan_cfg.uid of the next profile */
     uint32_t next_puid;       /* plan_cfg.puid of the next profile template entry */
     /* plan_problem_profile: estimate every (structure, SLO, precision) afresh
@@ -291,7 +290,8 @@ static inline bool plan_room_fits(double used_c, double used_m, const plan_cfg *
     return used_c + c->creq <= PLAN_FIT_MAX && used_m + c->mreq <= PLAN_FIT_MAX;
 }
 
-/* ---- the queueing model (queue.c; docs/internals/plan.md "Queueing") --------- */
+/* ---- the queueing cap (queue.c; docs/internals/plan.md "Queueing"): the
+ * constants below are the analytic model's, used off the measured table ---- */
 #define PLAN_QUEUE_PCT 99 /* the latency percentile reported (plan.json latency_p99_ms) */
 /* the share of requests the cap lets miss: 0.5%, not 1%. The model's tail is
  * up to 1.6x light against M/D/1's exact one at low loads (its constant), and
@@ -317,15 +317,14 @@ double plan_queue_p99(int batch, double d_ms, double l1_ms, double rate, double 
 double plan_queue_rate(int batch, double d_ms, double l1_ms, double slo_ms, double cv);
 /* what a replica of m's configuration c may carry when a full batch takes
  * lat_ms (alone, or beside its neighbours; its batch of one slowed alike):
- * plan_queue_rate against m's SLO and arrivals, or batch / lat_ms with
- * p->queue_off */
+ * the load up to which the runtime's batcher meets m's SLO for 99% under its
+ * arrivals, from the measured table (queue_table.c) where it reaches, else
+ * plan_queue_rate (SLO / PLAN_QUEUE_KEEP, at most PLAN_QUEUE_RHO_MAX); batch /
+ * lat_ms with p->queue_off */
 double plan_queue_thr(const plan_problem *p, const plan_model *m, const plan_cfg *c,
                       double lat_ms);
-/* the table of caps (queue.c), filled as asked; none on OOM (slower, the
- * same or higher caps) */
-void plan_queue_init(plan_problem *p);
-void plan_queue_free(plan_problem *p);
-/* replica r's predicted p99 at its load (its co-located latency where given) */
+/* replica r's p99 bound at its load (its co-located latency where given): the
+ * lesser of plan_queue_p99 and the SLO the measured table needs for the load */
 double plan_queue_replica_p99(const struct plan_solution *s, const plan_problem *p,
                               const struct plan_replica *r);
 

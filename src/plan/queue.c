@@ -297,10 +297,6 @@ static double tab_x(int batch, double r, double rho, double cv, double d_ms)
     return INFINITY;
 }
 
-void plan_queue_init(plan_problem *p) { (void)p; }
-
-void plan_queue_free(plan_problem *p) { (void)p; }
-
 /* the analytic cap (the fallback off the table): as plan_queue_thr did before */
 static double analytic_thr(const plan_cfg *c, double slo, double lat_ms, double l1, double cv)
 {

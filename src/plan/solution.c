@@ -286,7 +286,6 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     }
     if (p->interference)
         plan_memo_init(p);
-    plan_queue_init(p);
     /* models that share a file, an SLO and a precision share their candidates;
      * those that share a file and a precision share a template */
     us_map same, tpls;
@@ -489,7 +488,6 @@ void plan_problem_free(plan_problem *p)
     p->m = NULL;
     p->n = 0;
     plan_memo_free(p);
-    plan_queue_free(p);
 }
 
 int plan_solution_init(plan_solution *s, const plan_problem *p, const char *policy)
