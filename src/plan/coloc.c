@@ -12,10 +12,10 @@
  *   (plan_problem.interference), the model's prediction over all the GPU's
  *   replicas running back to back (if_predict, the default model):
  *   latency   PLAN_SLO_FACTOR x co-located latency <= the model's SLO
- *   load      planned load <= co-located throughput: the highest arrival
- *             rate whose predicted p99 latency (queueing, batching and the
- *             co-located compute) meets the SLO (queue.c), below the
- *             throughput back to back
+ *   load      planned load <= co-located throughput: the arrival rate up
+ *             to which the runtime's batcher meets the SLO for 99% at the
+ *             co-located latency (queue.c, a table measured on the
+ *             batcher), below the throughput back to back
  *   DRAM      sum(busy x DRAM utilisation) <= 1, busy from the prediction
  *
  * Adding a replica never speeds the others up (the model is monotone), so a

@@ -174,8 +174,8 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
                 if_model_default()->name);
     fprintf(f, "queueing: %s\n",
             p->queue_off ? "off (loads up to the throughput back to back)"
-                         : "each load within the rate whose predicted p99 (queueing, batching, "
-                           "compute) meets the SLO");
+                         : "each load within the rate up to which the runtime's batcher meets "
+                           "the SLO for 99% of requests (measured: queueing, batching, compute)");
     fprintf(f, "\n%-4s %-16s %-12s %8s %7s %8s\n", "GPU", "type", "node", "compute", "memory",
             "$/h");
     for (uint32_t i = 0; i < s->n; i++) {

@@ -141,7 +141,8 @@ typedef struct plan_problem {
     bool interference;
     /* plan without the queueing model (queue.c): a replica may be loaded to its
      * throughput back to back, as before issue 13 (tests that show the rule
-     * matters); false, the default: to the rate whose predicted p99 meets the SLO */
+     * matters); false, the default: to the rate up to which the runtime's batcher
+     * meets the SLO for 99% (queue.c, the measured table) */
     bool queue_off;
     uint32_t next_uid;        /* plan_cfg.uid of the next profile */
     uint32_t next_puid;       /* plan_cfg.puid of the next profile template entry */
