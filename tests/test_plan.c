@@ -1357,24 +1357,27 @@ TEST(queue_model_against_the_batcher)
                         double cap = cap_of(b, l1, d, slo, cv), full = b / d * 1e3;
                         ASSERT(cap >= 0 && cap < full);
                         uint64_t seed = 7919 + (uint64_t)cases;
-                        double att = cap > 0 ? bsim_attainment(b, lat, cap, slo, cv, seed, 40000) : 1;
+                        double att =
+                            cap > 0 ? bsim_attainment(b, lat, cap, slo, cv, seed, 40000) : 1;
                         /* and below the cap: a replica may be planned at any load up to it */
                         for (double f = 0.25; f < 0.95 && cap > 0; f += 0.25)
-                            att = fmin(att, bsim_attainment(b, lat, f * cap, slo, cv, seed + 1, 40000));
+                            att = fmin(att, bsim_attainment(b, lat, f * cap, slo, cv, seed + 1,
+                                                            40000));
                         ASSERT(att >= 0);
                         double any = 0,
                                top = cv == 1 ? batcher_max(b, lat, cap, slo, cv, seed, 40000, &any)
                                              : 0;
                         if (getenv("PLAN_QUEUE"))
-                            printf("  cv %.1f B %3d L1/D %.2f %s SLO/D %.1f: cap %.1f req/s (%.0f%% "
-                                   "of full), attainment %.4f; the batcher holds 99%% up to %.1f (and "
-                                   "at %.1f)\n", cv, b, rs[ri], shape ? "convex" : "affine", x,
-                                   cap, 100 * cap / full, att, top, any);
+                            printf("  cv %.1f B %3d L1/D %.2f %s SLO/D %.1f: cap %.1f req/s "
+                                   "(%.0f%% of full), attainment %.4f; the batcher holds 99%% "
+                                   "up to %.1f (and at %.1f)\n",
+                                   cv, b, rs[ri], shape ? "convex" : "affine", x, cap,
+                                   100 * cap / full, att, top, any);
                         if (att < 0.99) {
-                            fprintf(stderr, "  cv %.1f B %d, L1 %.2f ms, D %.0f ms, SLO %.0f ms: at "
-                                    "(or below) the cap %.1f req/s (%.0f%% of full) the batcher "
-                                    "meets the SLO for %.2f%% only\n", cv, b, l1, d, slo, cap,
-                                    100 * cap / full, 100 * att);
+                            fprintf(stderr, "  cv %.1f B %d, L1 %.2f ms, D %.0f ms, SLO %.0f ms: "
+                                    "at (or below) the cap %.1f req/s (%.0f%% of full) the "
+                                    "batcher meets the SLO for %.2f%% only\n",
+                                    cv, b, l1, d, slo, cap, 100 * cap / full, 100 * att);
                             bad++;
                         }
                         min_att = fmin(min_att, att);
@@ -1436,7 +1439,8 @@ TEST(queue_table_regenerates)
     static const double ds[QT_D] = QT_D_MS;
     for (int k = 0; k < 12; k++) {
         int ci = k < 6 ? 0 : irand(0, QT_CV - 1), di = irand(0, QT_D - 1), bi = irand(0, QT_B - 1);
-        int j = irand(0, QT_R_STEP * bi), i = irand(0, 2 * QT_X_STEP); /* x 2-8: below the ceiling */
+        /* x 2-8: below the ceiling, where cells differ */
+        int j = irand(0, QT_R_STEP * bi), i = irand(0, 2 * QT_X_STEP);
         int b = 1 << bi;
         double r = exp2(-(double)j / QT_R_STEP), x = exp2(1 + (double)i / QT_X_STEP);
         double t = plan_queue_table[ci][di][bi][j][i] / 1e4;

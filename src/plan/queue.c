@@ -16,12 +16,15 @@
  * on a virtual clock as the simulator does, and writes queue_table.c). In
  * units of D a cell is (cv, B, r = L(1) / D, x = SLO / D) and holds the
  * share of full load up to which >= 99.25% of requests met the SLO on each
- * of two seeds at D = 10 and 80 ms - at every load below it as well, since
- * a plan loads a replica anywhere up to its cap and the batcher is not
+ * of two seeds (layers at D = 10 and 100 ms) - at every load below it too,
+ * since a plan loads a replica anywhere up to its cap and the batcher is not
  * monotone in the load (where a batch of one cannot keep up it holds a batch
  * for more rows until its oldest request's last moment, which at low loads
  * misses more than at high ones). The lookup rounds to the safe side
- * (tab_rho below). The analytic cap this file had before (below) counted the
+ * (tab_rho below); it is asked with the intercept of the line above the
+ * profiled latency curve as L(1) (solution.c affine_l1), and is never past
+ * 88% of full load for Poisson, 85% for cv > 1 (QT_RHO_MAX, QT_RHO_BURSTY).
+ * The analytic cap this file had before (below) counted the
  * batcher's hold as a worst case on top of the queue's wait and came to
  * about half of what the batcher holds (docs/internals/plan.md has the
  * costs of both).
@@ -86,9 +89,10 @@
  * rho -> 1. It over-estimates: the residual and the own batch are taken at
  * the full batch's D while lighter loads run smaller batches, and the
  * batcher's wait is added to the queue's. tests/test_plan.c checks it
- * against M/D/1's exact waiting time (B = 1, Erlang's formula) and against
- * the runtime's own batcher and admission (rt_batch_decide, rt_admit) driven
- * by Poisson arrivals on a virtual clock as the simulator drives them.
+ * against M/D/1's exact waiting time (B = 1, Erlang's formula); the cap
+ * that plans use (the table) against the runtime's own batcher and
+ * admission (queue_model_against_the_batcher, queue_table_regenerates,
+ * every_policy_meets_the_slo_under_poisson).
  *
  * The analytic cap: the highest lambda at which C P(R + N D > SLO / 1.15 - D
  * - hold) <= 0.5%, by bisection on y (every term falls as y grows, the load
@@ -96,7 +100,6 @@
  */
 #include <math.h>
 
-#include "core/alloc.h"
 #include "plan.h"
 #include "queue_table.h"
 
