@@ -265,6 +265,12 @@ TEST(workload_messages)
                   USHER_ERR_PARSE);
     ASSERT_CONTAINS(err.msg, "wl.yaml:3:");
     ASSERT_CONTAINS(err.msg, "models[1].min_share");
+    plan_problem_free(&p);
+    /* a workload refused leaves nothing behind; the field is read where it is valid */
+    const char *share_ok = "models:\n  - {name: r, model: r.onnx, rate: 1, slo_ms: 5, "
+                           "min_share: 0.25}\n";
+    ASSERT_OK(plan_parse_workload(share_ok, strlen(share_ok), "wl.yaml", &p, &err));
+    ASSERT_EQ_INT(p.n, 1);
     ASSERT(p.m[0].min_share == 0.25);
     plan_problem_free(&p);
 
