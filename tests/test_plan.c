@@ -18,52 +18,10 @@
 #include "plan/plan.h"
 #include "runtime/rt.h"
 #include "test.h"
+#include "plan_fixtures.h"
 #include "../bench/batcher_sim.h"
 #include "../src/plan/queue_table.h"
 #include "usher/plan.h"
-
-/* the estimator and the zoo models live for one test (the harness counts
- * what a test leaves allocated): fixtures_free() at the end of each */
-static usher_estimator *e;
-static usher_estimator *est(void)
-{
-    if (!e) {
-        usher_estimator_params ep = usher_estimator_default_params();
-        ep.cache_entries = 65536;
-        usher_error err;
-        if (usher_estimator_new(&ep, &e, &err) < 0)
-            fprintf(stderr, "  %s\n", err.msg);
-    }
-    return e;
-}
-
-static const char *const zoo[] = {"resnet18",  "resnet50",     "mobilenet-v2", "efficientnet-b0",
-                                  "squeezenet", "shufflenet-v2", "densenet121",  "vgg16",
-                                  "bert-base",  "distilbert",    "inception-v3", "alexnet"};
-#define N_ZOO (sizeof zoo / sizeof zoo[0])
-
-static usher_model *cache[N_ZOO];
-static usher_model *zoo_model(size_t i)
-{
-    if (!cache[i]) {
-        char rel[128];
-        snprintf(rel, sizeof rel, "models/zoo/%s.onnx", zoo[i]);
-        usher_error err;
-        if (usher_model_load(test_path(test_source_dir(), rel), NULL, &cache[i], &err) < 0)
-            fprintf(stderr, "  %s\n", err.msg);
-    }
-    return cache[i];
-}
-
-static void fixtures_free(void)
-{
-    for (size_t i = 0; i < N_ZOO; i++) {
-        usher_model_free(cache[i]);
-        cache[i] = NULL;
-    }
-    usher_estimator_free(e);
-    e = NULL;
-}
 
 /* PLAN_DUMP=<seed>: print the plans of that instance */
 static void dump(uint64_t seed, const plan_solution *s, const plan_problem *p)
@@ -77,15 +35,6 @@ static void dump(uint64_t seed, const plan_solution *s, const plan_problem *p)
 static bool interference = true;
 /* ... and with the queueing rule (queue.c) unless a test says */
 static bool queue_off = false;
-
-/* a small deterministic generator (tests must not depend on libc's rand) */
-static uint64_t rng_state;
-static double urand(void)
-{
-    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
 
 static const char *const types[] = {"a100-80gb", "v100-16gb", "t4"};
 
@@ -101,32 +50,6 @@ static void set_type(plan_problem *p, uint16_t t, const char *key, int64_t count
     ty->price = ty->g->price_per_hour;
     ty->tdp_w = ty->g->tdp_w;
     ty->idle_frac = 0.25;
-}
-
-/* profile, raising the SLO of a model no configuration serves */
-static int profile(plan_problem *p, usher_model **ms)
-{
-    usher_error err;
-    for (int round = 0; round < 4; round++) {
-        if (plan_problem_profile(p, est(), ms, &err) < 0) {
-            fprintf(stderr, "  %s\n", err.msg);
-            return -1;
-        }
-        bool again = false;
-        for (uint32_t i = 0; i < p->n; i++)
-            if (p->m[i].n_cfg == 0) {
-                p->m[i].slo_ms = 3 * PLAN_SLO_FACTOR * p->m[i].fastest_ms;
-                again = true;
-            }
-        if (!again)
-            return 0;
-        for (uint32_t i = 0; i < p->n; i++) {
-            us_free(p->m[i].cfg);
-            p->m[i].cfg = NULL;
-            p->m[i].n_cfg = 0;
-        }
-    }
-    return -1;
 }
 
 /* <= 8 models, <= 6 GPUs of 2 or 3 types, elastic with limits (min-cost) or
@@ -595,8 +518,6 @@ TEST(every_policy_on_a_medium_instance)
     fixtures_free();
 }
 
-
-
 /* ---- the interference model as the rule ----------------------------------------- */
 
 /* GPUs of s that the interference model, asked afresh through if_predict (not
@@ -936,7 +857,6 @@ TEST(input_errors_name_file_line_and_field)
     fixtures_free();
 }
 
-
 /* a GPU type the model cannot judge is refused where the cluster names it (the
  * file, the line, the type, the missing field), unless planning without the
  * model; a plan that breaks the rule is refused by plan_check, naming the policy */
@@ -1193,7 +1113,6 @@ TEST(every_allocation_failure_is_clean)
            (unsigned long long)total, failed, planned);
     fixtures_free();
 }
-
 
 /* ---- the queueing model (queue.c) ------------------------------------------------- */
 

@@ -21,55 +21,7 @@
 #include "plan/plan.h"
 #include "planfile/planfile.h"
 #include "test.h"
-
-static usher_estimator *e;
-static usher_estimator *est(void)
-{
-    if (!e) {
-        usher_estimator_params ep = usher_estimator_default_params();
-        ep.cache_entries = 65536;
-        usher_error err;
-        if (usher_estimator_new(&ep, &e, &err) < 0)
-            fprintf(stderr, "  %s\n", err.msg);
-    }
-    return e;
-}
-
-static const char *const zoo[] = {"resnet18",  "resnet50",     "mobilenet-v2", "efficientnet-b0",
-                                  "squeezenet", "shufflenet-v2", "densenet121",  "vgg16",
-                                  "bert-base",  "distilbert",    "inception-v3", "alexnet"};
-#define N_ZOO (sizeof zoo / sizeof zoo[0])
-
-static usher_model *cache[N_ZOO];
-static usher_model *zoo_model(size_t i)
-{
-    if (!cache[i]) {
-        char rel[128];
-        snprintf(rel, sizeof rel, "models/zoo/%s.onnx", zoo[i]);
-        usher_error err;
-        if (usher_model_load(test_path(test_source_dir(), rel), NULL, &cache[i], &err) < 0)
-            fprintf(stderr, "  %s\n", err.msg);
-    }
-    return cache[i];
-}
-
-static void fixtures_free(void)
-{
-    for (size_t i = 0; i < N_ZOO; i++) {
-        usher_model_free(cache[i]);
-        cache[i] = NULL;
-    }
-    usher_estimator_free(e);
-    e = NULL;
-}
-
-static uint64_t rng_state;
-static double urand(void)
-{
-    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+#include "plan_fixtures.h"
 
 static uint64_t seed_or(uint64_t def)
 {
@@ -90,32 +42,6 @@ static void set_type(plan_problem *p, uint16_t t, const char *key, const char *n
     ty->price = ty->g->price_per_hour;
     ty->tdp_w = ty->g->tdp_w;
     ty->idle_frac = 0.25;
-}
-
-/* profile, raising the SLO of a model no configuration serves */
-static int profile(plan_problem *p, usher_model **ms)
-{
-    usher_error err;
-    for (int round = 0; round < 4; round++) {
-        if (plan_problem_profile(p, est(), ms, &err) < 0) {
-            fprintf(stderr, "  %s\n", err.msg);
-            return -1;
-        }
-        bool again = false;
-        for (uint32_t i = 0; i < p->n; i++)
-            if (p->m[i].n_cfg == 0) {
-                p->m[i].slo_ms = 3 * PLAN_SLO_FACTOR * p->m[i].fastest_ms;
-                again = true;
-            }
-        if (!again)
-            return 0;
-        for (uint32_t i = 0; i < p->n; i++) {
-            us_free(p->m[i].cfg);
-            p->m[i].cfg = NULL;
-            p->m[i].n_cfg = 0;
-        }
-    }
-    return -1;
 }
 
 /* n zoo models with seeded rates and SLOs; types set by the caller first */
