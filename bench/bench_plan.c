@@ -280,6 +280,9 @@ int main(int argc, char **argv)
                    tot.gpus, tot.replicas, tot.cost, 100 * tot.served / tot.rate, t[runs / 2]);
             fflush(stdout);
         }
+        /* an independent lower bound on any plan's $/h (plan_cost_lower_bound) */
+        printf("| %d | %.2f | lower bound | | | %.0f | | |\n", n, prof,
+               plan_cost_lower_bound(&p));
         plan_problem_free(&p);
         us_free(mm);
     }

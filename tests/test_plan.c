@@ -115,13 +115,15 @@ TEST(usher_near_the_optimum)
     gap_row rows[16] = {0};
     int compared = 0, exact_feasible = 0, timeouts = 0, below = 0, refused = 0;
     double dearer = 0; /* USHER's gaps where it is dearer than the program's optimum */
-    double worst = 0;
+    double worst = 0, lb_ratio = 0;
     uint64_t worst_seed = 0;
+    int lb_n = 0;
     for (uint64_t seed = getenv("SEED") ? strtoull(getenv("SEED"), NULL, 10) : 1; seed <= (getenv("SEED") ? strtoull(getenv("SEED"), NULL, 10) : N); seed++) {
         plan_problem p;
         plan_solution ex, us;
         plan_totals te, tu;
         ASSERT_OK(exact_and_usher(seed, false, &p, &ex, &us, &te, &tu, &err));
+        double lb = plan_cost_lower_bound(&p);
         timeouts += ex.exact_status == PLAN_EXACT_TIMEOUT;
         refused += ex.exact_status == PLAN_EXACT_REFUSED;
         if (getenv("PLAN_TIMES"))
@@ -150,6 +152,14 @@ TEST(usher_near_the_optimum)
                 ASSERT_OK(plan_solve(&p, pol, &s, &err)); /* plan_check inside */
             plan_totals t;
             plan_totals_of(is_exact ? &ex : &s, &p, &t);
+            /* the independent lower bound holds under every plan that serves every rate */
+            if (t.feasible && p.objective == PLAN_MIN_COST && t.cost < lb - 1e-6)
+                FAIL_("seed %llu: %s's plan $%.4f/h below the lower bound $%.4f/h",
+                      (unsigned long long)seed, pol->name, t.cost, lb);
+            if (t.feasible && strcmp(pol->name, "usher") == 0 && lb > 0) {
+                lb_ratio += t.cost / lb;
+                lb_n++;
+            }
             if (te.feasible && ex.exact_status == PLAN_EXACT_OPTIMAL) {
                 if (!t.feasible) {
                     rows[k].infeasible++;
@@ -193,6 +203,8 @@ TEST(usher_near_the_optimum)
     while (strcmp(plan_policy_at(u)->name, "usher") != 0)
         u++;
     printf("  USHER's mean gap counting only where it is dearer: %.2f%%\n", dearer / rows[u].n);
+    printf("  USHER's cost over the independent lower bound (plan_cost_lower_bound): %.3f x "
+           "on average (%d plans)\n", lb_n ? lb_ratio / lb_n : 0, lb_n);
     ASSERT_EQ_INT(rows[u].infeasible, 0);
     ASSERT(rows[u].sum / rows[u].n <= 2.0);
     /* the cheaper plans (a conservative program) may not hide dearer ones */

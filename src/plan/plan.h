@@ -439,6 +439,17 @@ typedef struct plan_totals {
 } plan_totals;
 
 void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *t);
+/*
+ * An independent lower bound on the $/h of any plan that serves every rate
+ * (min-cost), over the problem's configurations: each model served entirely
+ * by its cheapest configuration per request/s, price x footprint / 100 / thr,
+ * as if GPUs could be cut into any fractions (no packing, no type limits) and
+ * co-location never slowed anyone (the interference model only slows: thr,
+ * the configuration's rate alone under the queueing cap, is the most a
+ * replica of it carries). Planning by the same configurations cannot cost
+ * less. A model without configurations contributes nothing.
+ */
+double plan_cost_lower_bound(const plan_problem *p);
 
 /* best-fit: the open GPU of type t (group first if group >= 0) with the smallest
  * leftover (100 - used_c - c) + (100 - used_m - m) where model m's

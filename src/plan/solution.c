@@ -768,6 +768,27 @@ double plan_gpu_power(const plan_solution *s, const plan_problem *p, uint32_t i)
     return power < ty->tdp_w || ty->tdp_w <= 0 ? power : ty->tdp_w;
 }
 
+double plan_cost_lower_bound(const plan_problem *p)
+{
+    double lb = 0;
+    for (uint32_t m = 0; m < p->n; m++) {
+        const plan_model *pm = &p->m[m];
+        double best = INFINITY;
+        for (uint32_t c = 0; c < pm->n_cfg; c++) {
+            const plan_cfg *x = &pm->cfg[c];
+            double foot = x->creq > x->mreq ? x->creq : x->mreq;
+            if (!(x->thr > 0))
+                continue;
+            double per = p->t[x->type].price * foot / 100 / x->thr; /* $/h per request/s */
+            if (per < best)
+                best = per;
+        }
+        if (pm->rate > 0 && isfinite(best))
+            lb += pm->rate * best;
+    }
+    return lb;
+}
+
 void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *t)
 {
     memset(t, 0, sizeof *t);
