@@ -138,6 +138,12 @@ us_tensor test_tensor(const char *name, us_dtype dt, int rank, const int64_t *di
                       uint64_t bytes);
 /* A fresh empty temporary directory (removed at exit). */
 const char *test_tmpdir(void);
+/* `usher ARGS` (the binary of USHER_BIN) run from test_tmpdir(): its exit
+ * status (-1 when it did not exit), its stdout and stderr in out and err
+ * (NUL-terminated, cut at their capacities) */
+int test_usher(const char *args, char *out, size_t out_cap, char *err, size_t err_cap);
+/* text written to test_tmpdir()/name */
+void test_write_file(const char *name, const char *text);
 
 /* A file's bytes (plain malloc: outside the allocation hook's accounting). */
 typedef struct test_blob {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -358,4 +359,35 @@ us_tensor test_tensor(const char *name, us_dtype dt, int rank, const int64_t *di
     t.data = data;
     t.bytes = bytes;
     return t;
+}
+
+int test_usher(const char *args, char *out, size_t out_cap, char *err, size_t err_cap)
+{
+    const char *dir = test_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > out.txt 2> err.txt", dir, getenv("USHER_BIN"),
+             args);
+    int st = system(cmd);
+    const char *files[2] = {"out.txt", "err.txt"};
+    char *bufs[2] = {out, err};
+    size_t caps[2] = {out_cap, err_cap};
+    for (int k = 0; k < 2; k++) {
+        bufs[k][0] = 0;
+        FILE *f = fopen(test_path(dir, files[k]), "r");
+        if (f) {
+            size_t n = fread(bufs[k], 1, caps[k] - 1, f);
+            bufs[k][n] = 0;
+            fclose(f);
+        }
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void test_write_file(const char *name, const char *text)
+{
+    FILE *f = fopen(test_path(test_tmpdir(), name), "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
 }

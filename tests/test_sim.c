@@ -714,34 +714,11 @@ static char cli_out[1 << 16], cli_err[8192];
  * stdout and stderr in cli_out and cli_err */
 static int simulate_cli(const char *args)
 {
-    const char *dir = test_tmpdir();
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' simulate %s > out.txt 2> err.txt", dir,
-             getenv("USHER_BIN"), args);
-    int st = system(cmd);
-    const char *files[2] = {"out.txt", "err.txt"};
-    char *bufs[2] = {cli_out, cli_err};
-    size_t caps[2] = {sizeof cli_out, sizeof cli_err};
-    for (int k = 0; k < 2; k++) {
-        bufs[k][0] = 0;
-        FILE *f = fopen(test_path(dir, files[k]), "r");
-        if (f) {
-            size_t n = fread(bufs[k], 1, caps[k] - 1, f);
-            bufs[k][n] = 0;
-            fclose(f);
-        }
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char a[4096];
+    snprintf(a, sizeof a, "simulate %s", args);
+    return test_usher(a, cli_out, sizeof cli_out, cli_err, sizeof cli_err);
 }
 
-static void write_file(const char *name, const char *text)
-{
-    FILE *f = fopen(test_path(test_tmpdir(), name), "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
 
 TEST(cli_simulate_json_and_errors)
 {
@@ -752,8 +729,8 @@ TEST(cli_simulate_json_and_errors)
              "  - name: mnv2\n    model: %s\n    rate: 600\n    slo_ms: 30\n",
              test_path(test_source_dir(), "models/zoo/resnet18.onnx"),
              test_path(test_source_dir(), "models/zoo/mobilenet-v2.onnx"));
-    write_file("w.yaml", wl);
-    write_file("p.json", "{\"schema_version\": 1, \"gpus\": [\n"
+    test_write_file("w.yaml", wl);
+    test_write_file("p.json", "{\"schema_version\": 1, \"gpus\": [\n"
                          " {\"type\": \"t4\", \"price_per_hour\": 0.5, \"replicas\": [\n"
                          "  {\"model\": \"r18\", \"batch\": 4, \"share\": 50},\n"
                          "  {\"model\": \"mnv2\", \"batch\": 8, \"share\": 50}]}]}\n");
@@ -782,7 +759,7 @@ TEST(cli_simulate_json_and_errors)
     ASSERT_CONTAINS(cli_out, "requests per second");
 
     /* a replica of a model the workload does not have */
-    write_file("bad1.json", "{\"schema_version\": 1, \"gpus\": [\n"
+    test_write_file("bad1.json", "{\"schema_version\": 1, \"gpus\": [\n"
                             " {\"type\": \"t4\", \"replicas\": [\n"
                             "  {\"model\": \"r18\", \"batch\": 4, \"share\": 50},\n"
                             "  {\"model\": \"vgg\", \"batch\": 8, \"share\": 50}]}]}\n");
@@ -790,13 +767,13 @@ TEST(cli_simulate_json_and_errors)
     ASSERT_CONTAINS(cli_err, "bad1.json:4: field 'gpus[0].replicas[1].model': model 'vgg' is "
                              "not in w.yaml");
     /* a workload model the plan does not serve */
-    write_file("bad2.json", "{\"schema_version\": 1, \"gpus\": [\n"
+    test_write_file("bad2.json", "{\"schema_version\": 1, \"gpus\": [\n"
                             " {\"type\": \"t4\", \"replicas\": [\n"
                             "  {\"model\": \"r18\", \"batch\": 4, \"share\": 50}]}]}\n");
     ASSERT_EQ_INT(simulate_cli("--plan bad2.json --workload w.yaml --duration 1"), 1);
     ASSERT_CONTAINS(cli_err, "w.yaml:6: field 'models[1].name': model 'mnv2' is not in bad2.json");
     /* a GPU type the catalog does not know */
-    write_file("bad3.json", "{\"schema_version\": 1, \"gpus\": [\n"
+    test_write_file("bad3.json", "{\"schema_version\": 1, \"gpus\": [\n"
                             " {\"type\": \"t5\", \"replicas\": [\n"
                             "  {\"model\": \"r18\", \"batch\": 4, \"share\": 50},\n"
                             "  {\"model\": \"mnv2\", \"batch\": 8, \"share\": 50}]}]}\n");
@@ -804,18 +781,18 @@ TEST(cli_simulate_json_and_errors)
     ASSERT_CONTAINS(cli_err, "bad3.json:2: field 'gpus[0].type'");
     ASSERT_CONTAINS(cli_err, "t5");
     /* a malformed plan: the reader's line and field */
-    write_file("bad4.json", "{\"schema_version\": 1, \"gpus\": [\n"
+    test_write_file("bad4.json", "{\"schema_version\": 1, \"gpus\": [\n"
                             " {\"type\": \"t4\", \"replicas\": [\n"
                             "  {\"model\": \"r18\", \"batch\": 0, \"share\": 50}]}]}\n");
     ASSERT_EQ_INT(simulate_cli("--plan bad4.json --workload w.yaml --duration 1"), 1);
     ASSERT_CONTAINS(cli_err, "bad4.json:3: field 'gpus[0].replicas[0].batch'");
     /* a workload model whose file is missing */
-    write_file("w2.yaml", "models:\n  - name: r18\n    model: nothere.onnx\n    rate: 3\n"
+    test_write_file("w2.yaml", "models:\n  - name: r18\n    model: nothere.onnx\n    rate: 3\n"
                           "    slo_ms: 40\n");
     ASSERT_EQ_INT(simulate_cli("--plan bad2.json --workload w2.yaml --duration 1"), 1);
     ASSERT_CONTAINS(cli_err, "w2.yaml:2: field 'models[0].model'");
     /* a bad workload field */
-    write_file("w3.yaml", "models:\n  - name: r18\n    model: x.onnx\n    rate: fast\n"
+    test_write_file("w3.yaml", "models:\n  - name: r18\n    model: x.onnx\n    rate: fast\n"
                           "    slo_ms: 40\n");
     ASSERT_EQ_INT(simulate_cli("--plan bad2.json --workload w3.yaml"), 1);
     ASSERT_CONTAINS(cli_err, "w3.yaml:4: field 'models[0].rate'");

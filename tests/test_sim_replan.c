@@ -457,34 +457,9 @@ static char cli_out[1 << 18], cli_err[8192];
 /* `usher ARGS` in the test's temporary directory: its exit status, stdout and stderr */
 static int usher_cli(const char *args)
 {
-    const char *dir = test_tmpdir();
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > out.txt 2> err.txt", dir, getenv("USHER_BIN"),
-             args);
-    int st = system(cmd);
-    const char *files[2] = {"out.txt", "err.txt"};
-    char *bufs[2] = {cli_out, cli_err};
-    size_t caps[2] = {sizeof cli_out, sizeof cli_err};
-    for (int k = 0; k < 2; k++) {
-        bufs[k][0] = 0;
-        FILE *f = fopen(test_path(dir, files[k]), "r");
-        if (f) {
-            size_t n = fread(bufs[k], 1, caps[k] - 1, f);
-            bufs[k][n] = 0;
-            fclose(f);
-        }
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return test_usher(args, cli_out, sizeof cli_out, cli_err, sizeof cli_err);
 }
 
-static void write_file(const char *name, const char *text)
-{
-    FILE *f = fopen(test_path(test_tmpdir(), name), "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
 
 /* the first "key": number in s */
 static double json_number(const char *s, const char *key)
@@ -504,8 +479,8 @@ static void cli_fixtures(void)
              "  - name: mnv2\n    model: %s\n    rate: 6000\n    slo_ms: 30\n",
              test_path(test_source_dir(), "models/zoo/resnet18.onnx"),
              test_path(test_source_dir(), "models/zoo/mobilenet-v2.onnx"));
-    write_file("w.yaml", wl);
-    write_file("c.yaml", "objective: min-cost\ngpus:\n  - type: t4\n    max: 64\n");
+    test_write_file("w.yaml", wl);
+    test_write_file("c.yaml", "objective: min-cost\ngpus:\n  - type: t4\n    max: 64\n");
 }
 
 TEST(cli_simulate_replan)
@@ -584,7 +559,7 @@ TEST(cli_simulate_replan)
     ASSERT_CONTAINS(cli_err, "re-plan at 15.000 s: ");
     ASSERT_CONTAINS(cli_err, "nothere.yaml");
     /* a cluster too small for the peak: the planner's error, with the workload's own name */
-    write_file("tiny.yaml", "objective: min-cost\ngpus:\n  - type: t4\n    max: 1\n");
+    test_write_file("tiny.yaml", "objective: min-cost\ngpus:\n  - type: t4\n    max: 1\n");
     snprintf(cmd, sizeof cmd, "%s --replan-every 15 --cluster tiny.yaml", sim);
     rc = usher_cli(cmd);
     if (rc != 0)
@@ -636,7 +611,7 @@ TEST(cli_compare_arrivals_replanning_and_plots)
     ASSERT_CONTAINS(cli_out, "\"replans\": 3");
     ASSERT_CONTAINS(cli_out, "\"lost_during_changes\"");
     /* recorded arrivals, and usage */
-    write_file("arr.txt", "0.001 r18\n0.002 mnv2\n0.5 r18\n");
+    test_write_file("arr.txt", "0.001 r18\n0.002 mnv2\n0.5 r18\n");
     snprintf(cmd, sizeof cmd, "%s --arrivals-file arr.txt --json", cmp);
     rc = usher_cli(cmd);
     if (rc != 0)
