@@ -85,6 +85,11 @@ typedef struct cli_sim_arrivals {
  * usage error (printed as "usher VERB: ...") */
 int cli_sim_arrival_option(const char *verb, int argc, char **argv, int *i,
                            usher_sim_arrival_spec *a, cli_sim_arrivals *st);
+/* argv[*i] as a re-planning or service-time option (--replan-every, --max-moves,
+ * --service-cv, --worker-start, --model-load, --share-change) into p and *max_moves: as
+ * cli_sim_arrival_option */
+int cli_sim_run_option(const char *verb, int argc, char **argv, int *i, usher_sim_params *p,
+                       uint32_t *max_moves);
 /* after the options: one source, the trace kinds set, a trace's own length as the duration
  * unless one was given; false with the message printed */
 bool cli_sim_arrivals_finish(const char *verb, cli_sim_arrivals *st, usher_sim_params *p,

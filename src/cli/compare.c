@@ -703,6 +703,8 @@ int cli_compare(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t iv;
         int took = cli_sim_arrival_option("compare", argc, argv, &i, &sp.arrivals, &arr);
+        if (took == 0)
+            took = cli_sim_run_option("compare", argc, argv, &i, &sp, &max_moves);
         if (took < 0)
             return CLI_USAGE;
         if (took > 0)
@@ -710,36 +712,6 @@ int cli_compare(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             help(stdout);
             return CLI_OK;
-        } else if (strcmp(a, "--replan-every") == 0 && v) {
-            if (!cli_parse_double(v, 1e-3, 1e7, &sp.replan_every_s)) {
-                fprintf(stderr, "usher compare: --replan-every is seconds, 0.001 to 1e7\n");
-                return CLI_USAGE;
-            }
-            i++;
-        } else if (strcmp(a, "--max-moves") == 0 && v) {
-            int64_t mm;
-            if (!cli_parse_i64(v, 0, 1000000, &mm)) {
-                fprintf(stderr, "usher compare: --max-moves is a count, 0 to 1000000\n");
-                return CLI_USAGE;
-            }
-            max_moves = (uint32_t)mm;
-            i++;
-        } else if (strcmp(a, "--service-cv") == 0 && v) {
-            if (!cli_parse_double(v, 0, 10, &sp.service_cv)) {
-                fprintf(stderr, "usher compare: --service-cv is a coefficient of variation, 0 to "
-                                "10\n");
-                return CLI_USAGE;
-            }
-            i++;
-        } else if ((strcmp(a, "--worker-start") == 0 || strcmp(a, "--model-load") == 0 ||
-                    strcmp(a, "--share-change") == 0) && v) {
-            double *x = a[2] == 'w' ? &sp.worker_start_s : a[2] == 'm' ? &sp.model_load_s
-                                                                        : &sp.share_change_s;
-            if (!cli_parse_double(v, 0, 1e6, x)) {
-                fprintf(stderr, "usher compare: %s is seconds, 0 to 1e6\n", a);
-                return CLI_USAGE;
-            }
-            i++;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (strcmp(a, "--quiet") == 0) {

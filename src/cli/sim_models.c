@@ -375,6 +375,45 @@ static bool parse_minutes(const char *v, uint64_t *start, uint64_t *n)
 
 #define MAX_TRACES 64 /* the importer's SIM_TRACE_MAX_FILES */
 
+int cli_sim_run_option(const char *verb, int argc, char **argv, int *i, usher_sim_params *p,
+                       uint32_t *max_moves)
+{
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!v)
+        return 0;
+    if (strcmp(a, "--replan-every") == 0) {
+        if (!cli_parse_double(v, 1e-3, 1e7, &p->replan_every_s)) {
+            fprintf(stderr, "usher %s: --replan-every is seconds, 0.001 to 1e7\n", verb);
+            return -1;
+        }
+    } else if (strcmp(a, "--max-moves") == 0) {
+        int64_t mm;
+        if (!cli_parse_i64(v, 0, 1000000, &mm)) {
+            fprintf(stderr, "usher %s: --max-moves is a count, 0 to 1000000\n", verb);
+            return -1;
+        }
+        *max_moves = (uint32_t)mm;
+    } else if (strcmp(a, "--service-cv") == 0) {
+        if (!cli_parse_double(v, 0, 10, &p->service_cv)) {
+            fprintf(stderr, "usher %s: --service-cv is a coefficient of variation, 0 to 10\n",
+                    verb);
+            return -1;
+        }
+    } else if (strcmp(a, "--worker-start") == 0 || strcmp(a, "--model-load") == 0 ||
+               strcmp(a, "--share-change") == 0) {
+        double *x = a[2] == 'w' ? &p->worker_start_s : a[2] == 'm' ? &p->model_load_s
+                                                                    : &p->share_change_s;
+        if (!cli_parse_double(v, 0, 1e6, x)) {
+            fprintf(stderr, "usher %s: %s is seconds, 0 to 1e6\n", verb, a);
+            return -1;
+        }
+    } else {
+        return 0;
+    }
+    (*i)++;
+    return 1;
+}
+
 int cli_sim_arrival_option(const char *verb, int argc, char **argv, int *i,
                            usher_sim_arrival_spec *a, cli_sim_arrivals *st)
 {

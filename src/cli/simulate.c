@@ -146,6 +146,8 @@ int cli_simulate(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t iv;
         int took = cli_sim_arrival_option("simulate", argc, argv, &i, &p.arrivals, &arr);
+        if (took == 0)
+            took = cli_sim_run_option("simulate", argc, argv, &i, &p, &max_moves);
         if (took < 0)
             return CLI_USAGE;
         if (took > 0)
@@ -191,36 +193,6 @@ int cli_simulate(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--cluster") == 0 && v) {
             cluster = argv[++i];
-        } else if (strcmp(a, "--replan-every") == 0 && v) {
-            if (!cli_parse_double(v, 1e-3, 1e7, &p.replan_every_s)) {
-                fprintf(stderr, "usher simulate: --replan-every is seconds, 0.001 to 1e7\n");
-                return CLI_USAGE;
-            }
-            i++;
-        } else if (strcmp(a, "--max-moves") == 0 && v) {
-            int64_t mm;
-            if (!cli_parse_i64(v, 0, 1000000, &mm)) {
-                fprintf(stderr, "usher simulate: --max-moves is a count, 0 to 1000000\n");
-                return CLI_USAGE;
-            }
-            max_moves = (uint32_t)mm;
-            i++;
-        } else if (strcmp(a, "--service-cv") == 0 && v) {
-            if (!cli_parse_double(v, 0, 10, &p.service_cv)) {
-                fprintf(stderr, "usher simulate: --service-cv is a coefficient of variation, 0 to "
-                                "10\n");
-                return CLI_USAGE;
-            }
-            i++;
-        } else if ((strcmp(a, "--worker-start") == 0 || strcmp(a, "--model-load") == 0 ||
-                    strcmp(a, "--share-change") == 0) && v) {
-            double *x = a[2] == 'w' ? &p.worker_start_s : a[2] == 'm' ? &p.model_load_s
-                                                                       : &p.share_change_s;
-            if (!cli_parse_double(v, 0, 1e6, x)) {
-                fprintf(stderr, "usher simulate: %s is seconds, 0 to 1e6\n", a);
-                return CLI_USAGE;
-            }
-            i++;
         } else if (strcmp(a, "--rate-scale") == 0 && v) {
             if (!cli_parse_double(v, 0, 1e6, &p.rate_scale)) {
                 fprintf(stderr, "usher simulate: --rate-scale is a number, 0 to 1e6\n");
