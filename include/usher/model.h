@@ -83,8 +83,10 @@ typedef struct usher_shape_params {
 usher_shape_params usher_shape_default_params(void);
 
 /*
- * Infer types, shapes and costs. params may be NULL (nothing bound: dims
- * stay symbolic and costs count them as 1, flagged inexact).
+ * Infer types, shapes and costs. params may be NULL (nothing bound). A dim
+ * nothing binds takes the model's recorded default (usher_model_symbol_default)
+ * if it has one, else stays symbolic and costs count it as 1, flagged inexact.
+ * Precedence: a named binding, then batch, then the recorded default.
  * Returns USHER_OK when every node was inferred. USHER_ERR_UNSUPPORTED or
  * USHER_ERR_SHAPE mean some nodes were not (an operator usher does not
  * know, or inconsistent attributes): the model is still usable, the
@@ -151,6 +153,10 @@ int usher_model_problem(const usher_model *m, uint32_t i, usher_problem *out);
 
 /* The dynamic dims of the model's inputs ("batch", "input:1"), for bindings. */
 int usher_model_symbol(const usher_model *m, uint32_t i, const char **name);
+/* The value dim `name` takes when nothing binds it, recorded in the model's metadata
+ * ("usher.dim.<name>" = "<decimal>"; the zoo's seq, image size, past length): USHER_OK
+ * with *value set, USHER_ERR_NOT_FOUND when the dim has no default or does not exist. */
+int usher_model_symbol_default(const usher_model *m, const char *name, int64_t *value);
 
 typedef struct usher_save_params {
     uint64_t strip_min_bytes; /* > 0: drop floating-point weights of at least this many bytes

@@ -63,8 +63,12 @@ static void print_report(const char *path, usher_model *m, const opts *o)
     const char *sym;
     if (usher_model_symbol(m, 0, &sym) == USHER_OK) {
         printf("dynamic dims ");
-        for (uint32_t i = 0; usher_model_symbol(m, i, &sym) == USHER_OK; i++)
+        for (uint32_t i = 0; usher_model_symbol(m, i, &sym) == USHER_OK; i++) {
+            int64_t dv;
             printf("%s%s", i ? ", " : "", sym);
+            if (usher_model_symbol_default(m, sym, &dv) == USHER_OK)
+                printf(" (default %lld)", (long long)dv);
+        }
         printf("\n");
     }
     printf("parameters   %s (%.1f MB of weights%s)\n", cli_group(s.n_params, a, sizeof a),

@@ -754,6 +754,13 @@ int ir_model_infer(ir_model *m, const ir_infer_params *p, ir_infer_report *rep, 
         }
     }
 
+    /* what nothing bound takes the model's recorded default, if it has one */
+    for (uint32_t i = 0; i < m->n_declared; i++)
+        if (!r.c.is_bound[i] && m->syms[i].dflt > 0) {
+            r.c.is_bound[i] = true;
+            r.c.bound[i] = m->syms[i].dflt;
+        }
+
     reset_graph(m->main);
     for (uint32_t i = 0; i < m->main->n_inputs; i++) {
         ir_tensor *t = m->main->inputs[i];

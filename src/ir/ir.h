@@ -135,6 +135,8 @@ typedef struct ir_sym {
     bool anon; /* declared for a dim the file left unnamed ("<input>:<axis>") */
     ir_symop op;
     ir_dim lhs, rhs;
+    int64_t dflt; /* declared symbols: value used when nothing binds it (model metadata
+                     "usher.dim.<name>"), 0 = none */
 } ir_sym;
 
 /* ---- small tensor values tracked by inference (shape arithmetic) -------------- */
@@ -356,7 +358,8 @@ typedef struct ir_binding {
 
 typedef struct ir_infer_params {
     int64_t batch;              /* > 0: bind the axis-0 symbol of every main-graph input */
-    const ir_binding *bindings; /* extra bindings by symbol name */
+    const ir_binding *bindings; /* extra bindings by symbol name; before batch; a declared
+                                   symbol bound by neither takes its default (ir_sym.dflt) */
     size_t n_bindings;
     const ir_binding *values; /* contents of scalar main-graph inputs, by input name */
     size_t n_values;

@@ -329,6 +329,18 @@ int usher_model_problem(const usher_model *m, uint32_t i, usher_problem *out)
     return USHER_OK;
 }
 
+int usher_model_symbol_default(const usher_model *m, const char *name, int64_t *value)
+{
+    if (!m || !name || !value)
+        return USHER_ERR_INVALID;
+    for (uint32_t k = 0; k < m->ir->n_declared; k++)
+        if (strcmp(m->ir->syms[k].name, name) == 0 && m->ir->syms[k].dflt > 0) {
+            *value = m->ir->syms[k].dflt;
+            return USHER_OK;
+        }
+    return USHER_ERR_NOT_FOUND;
+}
+
 int usher_model_symbol(const usher_model *m, uint32_t i, const char **name)
 {
     if (!m || !name)

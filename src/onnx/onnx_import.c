@@ -34,6 +34,7 @@
 #define MAX_ATTR_ELEMS (1u << 24)
 #define MAX_OPSETS 1024
 #define GRAPH_ONLY_KEY "usher.graph_only"
+#define DIM_DEFAULT_PREFIX "usher.dim."
 
 typedef struct ext_file {
     char *loc;
@@ -776,6 +777,38 @@ static int import_graph(imp *im, const Onnx__GraphProto *gp, ir_graph *parent, i
     return USHER_OK;
 }
 
+/* Metadata "usher.dim.<name>" = "<decimal>" records the value a dynamic dim takes when the
+ * caller binds nothing (the zoo's sequence length, image size, KV length), so that a model
+ * with a dynamic sequence still gives its usual figures by default. The value must be a
+ * plain decimal in [1, 2^40] and <name> a dim_param of the graph's inputs or outputs. */
+static int import_dim_defaults(imp *im, ir_model *m)
+{
+    const size_t plen = sizeof DIM_DEFAULT_PREFIX - 1;
+    for (uint32_t i = 0; i < m->n_meta; i++) {
+        const char *key = m->meta[i].key, *val = m->meta[i].value;
+        if (strncmp(key, DIM_DEFAULT_PREFIX, plen) != 0)
+            continue;
+        int64_t v = 0;
+        size_t n = 0;
+        for (; val[n] >= '0' && val[n] <= '9' && n < 14; n++)
+            v = v * 10 + (val[n] - '0');
+        if (n == 0 || val[n] != '\0' || v < 1 || v > ((int64_t)1 << 40))
+            return us_err_set(im->err, USHER_ERR_PARSE,
+                              "model: metadata_props '%s' = '%.40s': not a decimal in [1, 2^40]",
+                              key, val);
+        int32_t sym = -1;
+        for (uint32_t k = 0; k < m->n_declared && sym < 0; k++)
+            if (!m->syms[k].anon && strcmp(m->syms[k].name, key + plen) == 0)
+                sym = (int32_t)k;
+        if (sym < 0)
+            return us_err_set(im->err, USHER_ERR_PARSE,
+                              "model: metadata_props '%s': the graph has no dynamic dim '%s'", key,
+                              key + plen);
+        m->syms[sym].dflt = v;
+    }
+    return USHER_OK;
+}
+
 static int import_model(imp *im, const Onnx__ModelProto *mp)
 {
     ir_model *m = im->m;
@@ -821,6 +854,9 @@ static int import_model(imp *im, const Onnx__ModelProto *mp)
         return us_err_set(im->err, USHER_ERR_PARSE, "model: no graph");
     ir_graph *g;
     int rc = import_graph(im, mp->graph, NULL, NULL, "graph", &g);
+    if (rc < 0)
+        return rc;
+    rc = import_dim_defaults(im, m);
     if (rc < 0)
         return rc;
     return ir_model_finalize(m, im->err);
