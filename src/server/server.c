@@ -392,6 +392,19 @@ static void observe_latency(srv_model *m, double slo_ms, uint64_t ns)
         atomic_fetch_add(&m->slo_met, 1);
 }
 
+void srv_infer_ok(srv_model *m, double slo_ms, uint64_t t0, uint64_t input_ns,
+                  uint64_t output_ns)
+{
+    observe_latency(m, slo_ms, rt_now_ns() - t0);
+    atomic_fetch_add(&m->input_ns, input_ns);
+    atomic_fetch_add(&m->output_ns, output_ns);
+    atomic_fetch_add(&m->io_count, 1);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    atomic_store(&m->last_inference_ms,
+                 (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u);
+}
+
 static int send_json_or_bin(srv_req *q);
 
 static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
@@ -414,15 +427,7 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
             us_buf_reset(&q->bin);
             oip_write_error(&q->json, err.msg, q->oip.has_id ? q->oip.id : NULL);
         } else {
-            observe_latency(q->model, q->slo_ms, rt_now_ns() - q->t0);
-            srv_model *m = q->model;
-            atomic_fetch_add(&m->input_ns, q->input_ns);
-            atomic_fetch_add(&m->output_ns, t_out);
-            atomic_fetch_add(&m->io_count, 1);
-            struct timespec wall;
-            clock_gettime(CLOCK_REALTIME, &wall);
-            atomic_store(&m->last_inference_ms,
-                         (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u);
+            srv_infer_ok(q->model, q->slo_ms, q->t0, q->input_ns, t_out);
         }
     } else {
         oip_write_error(&q->json, msg && *msg ? msg : rt_outcome_name(o),
@@ -732,20 +737,20 @@ static int repo_index(srv_req *q)
 }
 
 /* move the parsed inputs into a runtime request, in the model's input order */
-static int make_rt_request(srv_req *q, char *msg, size_t cap)
+static int make_rt_request(srv_model *m, oip_request *req, uint64_t t0, rt_request **rout,
+                           char *msg, size_t cap)
 {
-    srv_model *m = q->model;
     const be_io *in = NULL, *out = NULL;
     size_t nin = 0, nout = 0;
     if (!rt_model_io(m->rt, &in, &nin, &out, &nout)) {
         snprintf(msg, cap, "model '%s' is not ready", m->rm->name);
         return 503;
     }
-    if (q->oip.n_in != nin) {
+    if (req->n_in != nin) {
         /* Triton's wording first (its clients match on it), then usher's */
         snprintf(msg, cap, "expected %zu inputs but got %zu inputs for model '%s' (model '%s' "
                            "takes %zu inputs, the request has %zu)",
-                 nin, q->oip.n_in, m->rm->name, m->rm->name, nin, q->oip.n_in);
+                 nin, req->n_in, m->rm->name, m->rm->name, nin, req->n_in);
         return 400;
     }
     rt_request *r = rt_request_new();
@@ -756,18 +761,18 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
     bool batch_dim = repo_batch_dim(m->rm, m->batchable);
     for (size_t i = 0; i < nin; i++) {
         size_t k = 0;
-        while (k < q->oip.n_in && strcmp(q->oip.in[k].name, in[i].name) != 0)
+        while (k < req->n_in && strcmp(req->in[k].name, in[i].name) != 0)
             k++;
-        if (k == q->oip.n_in) {
+        if (k == req->n_in) {
             /* as many inputs as the model's, so one of the request's is not the model's:
              * Triton names that one */
             const char *odd = "?";
-            for (size_t x = 0; x < q->oip.n_in; x++) {
+            for (size_t x = 0; x < req->n_in; x++) {
                 size_t y = 0;
-                while (y < nin && strcmp(q->oip.in[x].name, in[y].name) != 0)
+                while (y < nin && strcmp(req->in[x].name, in[y].name) != 0)
                     y++;
                 if (y == nin) {
-                    odd = q->oip.in[x].name;
+                    odd = req->in[x].name;
                     break;
                 }
             }
@@ -778,13 +783,13 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
             return 400;
         }
         /* config.pbtxt's data_type and dims, usher.yaml's max_dims */
-        if (repo_check_input(m->rm, &q->oip.in[k], batch_dim, msg, cap) < 0) {
+        if (repo_check_input(m->rm, &req->in[k], batch_dim, msg, cap) < 0) {
             rt_request_free(r);
             return 400;
         }
-        r->in[i] = q->oip.in[k];
-        q->oip.in[k].data = NULL; /* now the runtime request's */
-        q->oip.in[k].bytes = 0;
+        r->in[i] = req->in[k];
+        req->in[k].data = NULL; /* now the runtime request's */
+        req->in[k].bytes = 0;
         r->n_in = i + 1; /* freed with it, should a later input be refused */
     }
     r->n_in = nin;
@@ -809,16 +814,14 @@ static int make_rt_request(srv_req *q, char *msg, size_t cap)
     }
     /* the SLO counts from the request's arrival here, not from its submit: reading and
      * decoding the body are part of the latency the client sees */
-    r->deadline_ns = q->t0 + (uint64_t)(m->slo_ms * 1e6);
-    if (q->oip.has_timeout) {
+    r->deadline_ns = t0 + (uint64_t)(m->slo_ms * 1e6);
+    if (req->has_timeout) {
         /* a request may shorten its deadline, never lengthen it past the model's */
-        uint64_t t = q->oip.timeout_us > UINT64_MAX / 2000 ? UINT64_MAX / 2 : q->oip.timeout_us * 1000;
-        if (q->t0 + t < r->deadline_ns)
-            r->deadline_ns = q->t0 + t;
+        uint64_t t = req->timeout_us > UINT64_MAX / 2000 ? UINT64_MAX / 2 : req->timeout_us * 1000;
+        if (t0 + t < r->deadline_ns)
+            r->deadline_ns = t0 + t;
     }
-    r->done = on_done;
-    r->ctx = q;
-    q->rt = r;
+    *rout = r;
     return 0;
 }
 
@@ -875,33 +878,48 @@ static int infer(srv_req *q)
                           err.msg);
     }
     q->have_oip = true;
+    char msg[800];
+    srv_infer x = {.done = on_done, .ctx = q, .t0 = q->t0, .t_in = t_in,
+                   .slo_ms_out = &q->slo_ms, .input_ns_out = &q->input_ns};
+    int st = srv_infer_submit(s, m, &q->oip, &x, &q->rt, msg, sizeof msg);
+    if (st)
+        return send_error(q, (unsigned)st, msg);
+    return 0; /* answered through on_done, maybe already */
+}
+
+int srv_infer_submit(usher_server *s, srv_model *m, oip_request *req, srv_infer *x,
+                     rt_request **rt_out, char *msg, size_t cap)
+{
     /* from here to the submit, the model's runtime and plan cannot change
      * under the request (a new plan waits for the lock) */
-    char msg[800];
     int st = 0;
+    rt_request *r = NULL;
     pthread_rwlock_rdlock(&s->rt_lock);
     /* after the parse, so that these answers echo the id too (PROTO-5) */
     if (atomic_load(&s->shutting_down)) {
         st = 503;
-        snprintf(msg, sizeof msg, "the server is shutting down");
+        snprintf(msg, cap, "the server is shutting down");
     } else if (!m->rt || !rt_model_ready(m->rt)) {
         st = 503;
-        snprintf(msg, sizeof msg, "model '%s' is not ready%s%.500s", m->rm->name,
+        snprintf(msg, cap, "model '%s' is not ready%s%.500s", m->rm->name,
                  m->error[0] ? ": " : "", m->error);
     } else {
-        st = make_rt_request(q, msg, sizeof msg);
+        st = make_rt_request(m, req, x->t0, &r, msg, cap);
     }
     if (st) {
         pthread_rwlock_unlock(&s->rt_lock);
         if (st == 400)
             atomic_fetch_add(&m->invalid, 1);
-        return send_error(q, (unsigned)st, msg);
+        return st;
     }
-    q->slo_ms = m->slo_ms;
-    q->input_ns = rt_now_ns() - t_in;
+    r->done = x->done;
+    r->ctx = x->ctx;
+    *rt_out = r; /* before the submit: done may run within it */
+    *x->slo_ms_out = m->slo_ms;
+    *x->input_ns_out = rt_now_ns() - x->t_in;
     atomic_fetch_add(&s->n_pending, 1);
-    rt_outcome o = rt_submit(m->rt, q->rt);
-    (void)o; /* answered through on_done either way, maybe already */
+    rt_outcome o = rt_submit(m->rt, r);
+    (void)o; /* answered through done either way, maybe already */
     pthread_rwlock_unlock(&s->rt_lock);
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "runtime/rt.h"
+#include "server/oip.h"
 #include "server/repo.h"
 #include "usher/serve.h"
 
@@ -77,6 +78,7 @@ struct usher_server {
     srv_model *m;
     size_t n;
     struct hs_server *http;     /* the HTTP layer (http.c) */
+    struct gs_server *grpc;     /* the gRPC front end (grpc.c); NULL: not serving gRPC */
     int port;
     atomic_bool shutting_down;
     atomic_int n_pending;       /* requests submitted to the runtime, not yet answered */
@@ -108,6 +110,32 @@ void srv_metrics(usher_server *s, us_buf *b);
 /* per-model statistics as JSON (GET /v2/models[/m]/stats) */
 void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b);
 srv_model *srv_find(usher_server *s, const char *name);
+
+/* An inference handed to its model by a front end (HTTP or gRPC). */
+typedef struct srv_infer {
+    rt_done_fn done;        /* called once with the outcome, from any thread, maybe within
+                               srv_infer_submit */
+    void *ctx;
+    uint64_t t0;            /* rt_now_ns() of the request's arrival (its deadline counts from it) */
+    uint64_t t_in;          /* rt_now_ns() when the front end began decoding it */
+    double *slo_ms_out;     /* set before the submit: the model's SLO, ms */
+    uint64_t *input_ns_out; /* set before the submit: t_in to the submit (compute_input) */
+} srv_infer;
+/*
+ * Check and submit a parsed inference to model m: the server not shutting
+ * down, the model ready, the request's inputs the model's (names, count,
+ * config.pbtxt's datatypes and dims, the batch). Returns 0 when submitted:
+ * *rt_out is the runtime request (the caller frees it after x->done ran), its
+ * inputs' data moved out of req. Otherwise the HTTP status of the refusal
+ * (400, 500, 503) with msg; nothing submitted, req's inputs may be moved
+ * (free req as usual), a 400 counted in m->invalid. Takes rt_lock.
+ */
+int srv_infer_submit(usher_server *s, srv_model *m, oip_request *req, srv_infer *x,
+                     rt_request **rt_out, char *msg, size_t cap);
+/* the counters of an inference answered with success (latency histogram, SLO, Triton's
+ * compute_input / compute_output, last_inference) */
+void srv_infer_ok(srv_model *m, double slo_ms, uint64_t t0, uint64_t input_ns,
+                  uint64_t output_ns);
 /* the slot of a status code in the http_answers counters; its code (0: "other") */
 int srv_code_index(unsigned status);
 unsigned srv_code_of(int index);
