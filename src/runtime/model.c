@@ -154,6 +154,15 @@ typedef struct replica {
     rt_request **batch;     /* max_batch entries */
 } replica;
 
+/* A merge group's member (cfg.group): its inputs and outputs under its own names, where they
+ * sit among the merged graph's, and its counters (under mu). */
+typedef struct member {
+    be_io in[RT_MAX_IO], out[RT_MAX_IO];
+    size_t n_in, n_out;
+    int in_idx[RT_MAX_IO], out_idx[RT_MAX_IO];
+    rt_model_stats st;
+} member;
+
 typedef struct answer_list {
     rt_request *head, *tail;
     size_t n;
@@ -187,6 +196,11 @@ struct rt_model {
     size_t n_in, n_out;
     bool has_rows;               /* inputs' dim 0 is the batch: a request's rows come from it */
     atomic_int n_ready;          /* mirror of st.replicas_ready for lock-free rt_model_ready */
+    /* a merge group (cfg.group.n_members > 0): its members, mapped by capture_io;
+     * group_error says why the merged graph's inputs do not map (requests get 500) */
+    member *mem;
+    int n_mem;
+    char group_error[256];
 
     replica *rep;
     int n_rep;
@@ -317,11 +331,23 @@ static void list_answer(answer_list *l, rt_outcome o, const char *msg)
     l->n = 0;
 }
 
+/* Under mu: a merge group's counters of r's member; NULL for a plain model. */
+static rt_model_stats *mst(rt_model *m, const rt_request *r)
+{
+    return m->n_mem > 0 && r->member >= 0 && r->member < m->n_mem ? &m->mem[r->member].st
+                                                                    : NULL;
+}
+
 /* Under mu: the counters of a request leaving the runtime with outcome o. */
-static void settle(rt_model *m, rt_outcome o)
+static void settle(rt_model *m, rt_request *r, rt_outcome o)
 {
     m->st.in_flight--;
     m->st.outcome[o]++;
+    rt_model_stats *ms = mst(m, r);
+    if (ms) {
+        ms->in_flight--;
+        ms->outcome[o]++;
+    }
 }
 
 /* Under mu, after the counters changed and before the lock goes: LEDGER-2 (debug and
@@ -356,10 +382,14 @@ static void queue_unlink(rt_model *m, rt_request *prev, rt_request *r)
     if (!m->head)
         m->queued_work = 0; /* no drift from rounding */
     m->st.queued--;
+    if (mst(m, r))
+        mst(m, r)->queued--;
     r->next = NULL;
 }
 
 /* ---- declared inputs and input checks --------------------------------------------------- */
+
+static void group_map(rt_model *m);
 
 /* Under mu, once, from the first worker that loads: what requests are checked against. */
 static void capture_io(rt_model *m, const rt_worker *w)
@@ -383,41 +413,130 @@ static void capture_io(rt_model *m, const rt_worker *w)
     for (size_t i = 0; i < n_out && batchable; i++)
         batchable = m->out[i].shape.rank >= 1 && m->out[i].shape.dim[0] < 0;
     m->batch_max = batchable ? m->cfg.max_batch : 1;
+    if (m->n_mem > 0) {
+        group_map(m);
+        if (m->group_error[0])
+            US_LOGW("%s", m->group_error);
+        /* without a batch dim a run still serves one request of every member */
+        if (!batchable)
+            m->batch_max = m->n_mem < m->cfg.max_batch ? m->n_mem : m->cfg.max_batch;
+        if (!batchable)
+            m->has_rows = false; /* each request's tensors whole, one per member */
+    }
     if (m->cfg.max_batch > 1 && !batchable)
         US_LOGW("model '%s': %s no dynamic batch dim: served one request per batch, not %d",
                 m->cfg.name, rows ? "an output has" : "the inputs have", m->cfg.max_batch);
     atomic_store_explicit(&m->io_known, true, memory_order_release);
 }
 
+/*
+ * Under mu, from capture_io: map a merge group's members onto the merged graph's inputs
+ * and outputs ("<label>/<name>", in the graph's order). Every merged input must belong to
+ * a member, every member have the same input count and types by position (usher merge
+ * refuses other models; fillers copy another member's input at the same position), and no
+ * input be BYTES (fillers copy fixed-size rows). Else group_error says why.
+ */
+static void group_map(rt_model *m)
+{
+    int owner[RT_MAX_IO];
+    for (size_t i = 0; i < m->n_in; i++)
+        owner[i] = -1;
+    for (int k = 0; k < m->n_mem; k++) {
+        member *g = &m->mem[k];
+        const char *lab = m->cfg.group.label[k];
+        size_t ll = strlen(lab);
+        g->n_in = g->n_out = 0;
+        for (int dir = 0; dir < 2; dir++) {
+            const be_io *io = dir ? m->out : m->in;
+            size_t n = dir ? m->n_out : m->n_in;
+            for (size_t i = 0; i < n; i++) {
+                if (strncmp(io[i].name, lab, ll) != 0 || io[i].name[ll] != '/')
+                    continue;
+                be_io *d = dir ? &g->out[g->n_out] : &g->in[g->n_in];
+                *d = io[i];
+                snprintf(d->name, sizeof d->name, "%s", io[i].name + ll + 1);
+                if (dir) {
+                    g->out_idx[g->n_out++] = (int)i;
+                } else {
+                    g->in_idx[g->n_in++] = (int)i;
+                    owner[i] = k;
+                }
+            }
+        }
+        if (!g->n_in || !g->n_out) {
+            snprintf(m->group_error, sizeof m->group_error, "merge group '%s': the merged "
+                     "graph has no input or no output named '%s/...'", m->cfg.name, lab);
+            return;
+        }
+        for (size_t i = 0; i < g->n_in; i++) {
+            if (g->in[i].dtype == US_DT_BYTES) {
+                snprintf(m->group_error, sizeof m->group_error, "merge group '%s': input "
+                         "'%s' of '%s' is BYTES, which a merge group cannot fill", m->cfg.name,
+                         g->in[i].name, lab);
+                return;
+            }
+            if (k > 0 && (g->n_in != m->mem[0].n_in || g->in[i].dtype != m->mem[0].in[i].dtype)) {
+                snprintf(m->group_error, sizeof m->group_error, "merge group '%.60s': '%.60s' "
+                         "does not take the same inputs as '%.60s'", m->cfg.name, lab,
+                         m->cfg.group.label[0]);
+                return;
+            }
+        }
+    }
+    for (size_t i = 0; i < m->n_in; i++)
+        if (owner[i] < 0) {
+            snprintf(m->group_error, sizeof m->group_error, "merge group '%s': the merged "
+                     "graph's input '%s' belongs to no member", m->cfg.name, m->in[i].name);
+            return;
+        }
+}
+
 static bool validate(const rt_model *m, rt_request *r, char *msg, size_t cap)
 {
     char a[96], b[96];
-    if (r->n_in != m->n_in) {
-        snprintf(msg, cap, "model '%s' takes %zu inputs, the request has %zu", m->cfg.name,
-                 m->n_in, r->n_in);
+    const be_io(*decl)[RT_MAX_IO] = &m->in; /* a pointer to the array keeps its bounds known */
+    size_t n_decl = m->n_in;
+    if (m->n_mem > 0) { /* a merge group: the request's member's own inputs */
+        if (m->group_error[0]) {
+            snprintf(msg, cap, "%s", m->group_error);
+            return false;
+        }
+        if (r->member < 0 || r->member >= m->n_mem) {
+            snprintf(msg, cap, "merge group '%s' has no member %d", m->cfg.name, r->member);
+            return false;
+        }
+        decl = &m->mem[r->member].in;
+        n_decl = m->mem[r->member].n_in;
+    }
+    if (r->n_in != n_decl) {
+        snprintf(msg, cap, "model '%s' takes %zu inputs, the request has %zu",
+                 m->n_mem > 0 ? m->cfg.group.label[r->member] : m->cfg.name, n_decl, r->n_in);
         return false;
     }
     int64_t rows = 1;
-    for (size_t i = 0; i < m->n_in; i++) {
+    char first[US_TENSOR_NAME_MAX] = "";
+    for (size_t i = 0; i < n_decl; i++) {
         const us_tensor *t = &r->in[i];
-        const be_io *d = &m->in[i];
+        const be_io *d = &(*decl)[i];
+        char dname[US_TENSOR_NAME_MAX]; /* bounded for the messages below */
+        snprintf(dname, sizeof dname, "%.*s", (int)sizeof dname - 1, d->name);
         if (strcmp(t->name, d->name) != 0) {
-            snprintf(msg, cap, "input %zu is '%s', the model's is '%s'", i, t->name, d->name);
+            snprintf(msg, cap, "input %zu is '%s', the model's is '%s'", i, t->name, dname);
             return false;
         }
         if (t->dtype != d->dtype) {
-            snprintf(msg, cap, "input '%s' is %s, the model takes %s", d->name,
+            snprintf(msg, cap, "input '%s' is %s, the model takes %s", dname,
                      us_dtype_name(t->dtype), us_dtype_name(d->dtype));
             return false;
         }
         if (!us_shape_matches(&d->shape, &t->shape)) {
-            snprintf(msg, cap, "input '%s' has shape %s, the model takes %s", d->name,
+            snprintf(msg, cap, "input '%s' has shape %s, the model takes %s", dname,
                      us_shape_str(&t->shape, a, sizeof a), us_shape_str(&d->shape, b, sizeof b));
             return false;
         }
         usher_error err = {0};
         char what[US_TENSOR_NAME_MAX + 16];
-        snprintf(what, sizeof what, "input '%s'", d->name);
+        snprintf(what, sizeof what, "input '%s'", dname);
         uint64_t want;
         if (t->bytes && !t->data) {
             snprintf(msg, cap, "%s: no data", what);
@@ -439,11 +558,13 @@ static bool validate(const rt_model *m, rt_request *r, char *msg, size_t cap)
             return false;
         }
         if (m->has_rows) {
-            if (i == 0)
+            if (i == 0) {
                 rows = t->shape.dim[0];
+                snprintf(first, sizeof first, "%s", dname);
+            }
             else if (t->shape.dim[0] != rows) {
-                snprintf(msg, cap, "input '%s' has %lld rows (dim 0), input '%s' %lld", d->name,
-                         (long long)t->shape.dim[0], m->in[0].name, (long long)rows);
+                snprintf(msg, cap, "input '%s' has %lld rows (dim 0), input '%s' %lld", dname,
+                         (long long)t->shape.dim[0], first, (long long)rows);
                 return false;
             }
         }
@@ -554,6 +675,9 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     pthread_mutex_lock(&m->mu);
     r->seq = ++m->seq;
     m->st.received++;
+    rt_model_stats *gst = mst(m, r);
+    if (gst)
+        gst->received++;
     int ready = atomic_load_explicit(&m->n_ready, memory_order_relaxed);
     bool probe = false;
     uint64_t ahead = 0, own = 0; /* admission's prediction, reused once admitted */
@@ -603,6 +727,8 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     }
     if (o != RT_OK) {
         m->st.outcome[o]++;
+        if (gst)
+            gst->outcome[o]++;
         ledger_check(m);
         pthread_mutex_unlock(&m->mu);
         rt_respond(r, o, msg);
@@ -618,6 +744,8 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         p->busy_until = now + own;
         m->running++;
         m->st.in_flight++;
+        if (gst)
+            gst->in_flight++;
         m->st.inline_runs++;
         ledger_check(m);
         uint64_t budget = 4 * m->cfg.inline_max_ns;
@@ -633,6 +761,10 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     m->queued_work += (double)r->rows * r->cost;
     m->st.queued++;
     m->st.in_flight++;
+    if (gst) {
+        gst->queued++;
+        gst->in_flight++;
+    }
     pthread_cond_broadcast(&m->work_cv);
     /* the sweeper must not sleep past the moment this request becomes hopeless */
     uint64_t expiry = dl == UINT64_MAX ? UINT64_MAX : dl > own ? dl - own : 0;
@@ -738,10 +870,14 @@ static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const
     answer_list l = {0};
     double late = -1e300;
     for (size_t j = 0; j < n; j++) {
-        settle(m, o);
+        settle(m, reqs[j], o);
         if (o == RT_OK) {
             m->st.queue_ns += t0 - reqs[j]->arrival_ns;
             m->st.compute_ns += t1 - t0;
+            if (mst(m, reqs[j])) {
+                mst(m, reqs[j])->queue_ns += t0 - reqs[j]->arrival_ns;
+                mst(m, reqs[j])->compute_ns += t1 - t0;
+            }
             if (reqs[j]->pred_end && (double)t1 - (double)reqs[j]->pred_end > late)
                 late = (double)t1 - (double)reqs[j]->pred_end;
         }
@@ -771,8 +907,8 @@ static size_t drop_late(rt_model *m, rt_request **reqs, size_t n, uint64_t now)
     if (!late.n)
         return n;
     pthread_mutex_lock(&m->mu);
-    for (size_t j = 0; j < late.n; j++)
-        settle(m, RT_TIMEOUT);
+    for (rt_request *r = late.head; r; r = r->next)
+        settle(m, r, RT_TIMEOUT);
     ledger_check(m);
     pthread_mutex_unlock(&m->mu);
     char msg[128];
@@ -793,6 +929,165 @@ static void release_claim(rt_model *m, replica *p, const batch_run *b)
         pthread_cond_broadcast(&m->work_cv);
 }
 
+/* ---- merge groups: one run of the merged graph for requests of any members -------------- */
+
+/* Do a and b have the same input types and dims past the batch dim (all dims when the
+ * group has no batch dim)? Members take the same inputs by position (group_map). */
+static bool group_same_dims(const rt_model *m, const rt_request *a, const rt_request *b)
+{
+    if (a->n_in != b->n_in)
+        return false;
+    for (size_t i = 0; i < a->n_in; i++) {
+        const us_shape *x = &a->in[i].shape, *y = &b->in[i].shape;
+        if (a->in[i].dtype != b->in[i].dtype || x->rank != y->rank)
+            return false;
+        for (int d = m->has_rows ? 1 : 0; d < x->rank; d++)
+            if (x->dim[d] != y->dim[d])
+                return false;
+    }
+    return true;
+}
+
+/* Under mu: how many requests from the head can share one run of the group: the same dims
+ * past the batch dim as the head (a shared merge runs every member's rows through one
+ * operator), and at most one per member when the inputs have no batch dim. */
+static size_t group_compatible(const rt_model *m, const rt_request *head, size_t max)
+{
+    bool seen[RT_MAX_MEMBERS] = {false};
+    size_t n = 0;
+    for (const rt_request *r = head; r && n < max; r = r->next, n++) {
+        if (n > 0 && !group_same_dims(m, head, r))
+            break;
+        if (!m->has_rows && seen[r->member])
+            break;
+        seen[r->member] = true;
+    }
+    return n;
+}
+
+/* bytes of one row of t (the whole tensor when the group has no batch dim) */
+static uint64_t group_row_bytes(const rt_model *m, const us_tensor *t)
+{
+    if (!m->has_rows)
+        return t->bytes;
+    return t->shape.dim[0] > 0 ? t->bytes / (uint64_t)t->shape.dim[0] : 0;
+}
+
+/*
+ * Join a group batch into the merged graph's inputs (joined[m->n_in], us_malloc'd): each
+ * member's requests' rows in batch order, then filler rows: a member with no request gets
+ * one row (equal_rows: as many as the largest member), copies of the first row of the
+ * batch's first request at the same input position (real input of the same type and
+ * dims). *filler counts the filler rows. On failure nothing is left allocated.
+ */
+static int group_join(const rt_model *m, rt_request *const *reqs, size_t n, us_tensor *joined,
+                      int64_t *filler, usher_error *err)
+{
+    int64_t own[RT_MAX_MEMBERS] = {0}, most = 0;
+    const rt_request *first[RT_MAX_MEMBERS] = {NULL};
+    for (size_t j = 0; j < n; j++) {
+        int k = reqs[j]->member;
+        own[k] += reqs[j]->rows;
+        if (!first[k])
+            first[k] = reqs[j];
+        if (own[k] > most)
+            most = own[k];
+    }
+    memset(joined, 0, m->n_in * sizeof *joined);
+    *filler = 0;
+    for (int k = 0; k < m->n_mem; k++) {
+        const member *g = &m->mem[k];
+        int64_t want = !m->has_rows ? 1 : m->cfg.group.equal_rows ? most : own[k] ? own[k] : 1;
+        int64_t have = m->has_rows ? own[k] : own[k] ? 1 : 0;
+        *filler += want - have;
+        const rt_request *src = first[k] ? first[k] : reqs[0];
+        for (size_t i = 0; i < g->n_in; i++) {
+            const us_tensor *t0 = &src->in[i];
+            us_tensor *o = &joined[g->in_idx[i]];
+            uint64_t rb = group_row_bytes(m, t0);
+            if (rb && (uint64_t)want > UINT64_MAX / rb)
+                goto toolarge;
+            o->dtype = t0->dtype;
+            o->shape = t0->shape;
+            if (m->has_rows)
+                o->shape.dim[0] = want;
+            snprintf(o->name, sizeof o->name, "%s", m->in[g->in_idx[i]].name);
+            o->bytes = rb * (uint64_t)want;
+            o->data = us_malloc(o->bytes ? o->bytes : 1);
+            if (!o->data)
+                goto nomem;
+            uint64_t off = 0;
+            for (size_t j = 0; j < n && have; j++) {
+                const us_tensor *t = &reqs[j]->in[i];
+                if (reqs[j]->member != k)
+                    continue;
+                if (t->bytes > o->bytes - off)
+                    goto toolarge; /* group_compatible keeps the rows' sizes equal */
+                memcpy((char *)o->data + off, t->data, t->bytes);
+                off += t->bytes;
+            }
+            while (rb && o->bytes - off >= rb) { /* the filler rows */
+                memcpy((char *)o->data + off, t0->data, rb);
+                off += rb;
+            }
+        }
+    }
+    return USHER_OK;
+toolarge:
+    for (size_t i = 0; i < m->n_in; i++)
+        us_free(joined[i].data);
+    return us_err_set(err, USHER_ERR_INTERNAL, "merge group '%s': rows of different sizes in "
+                      "one run", m->cfg.name);
+nomem:
+    for (size_t i = 0; i < m->n_in; i++)
+        us_free(joined[i].data);
+    return us_err_set(err, USHER_ERR_NOMEM, "merge group '%s': joining a batch", m->cfg.name);
+}
+
+/* Hand each request of a group batch its member's outputs, its own rows of them (in batch
+ * order, as group_join laid them out; filler rows dropped), under the member's names. */
+static int group_split(const rt_model *m, const us_tensor *outs, size_t n_out,
+                       rt_request *const *reqs, size_t n, usher_error *err)
+{
+    int64_t off[RT_MAX_MEMBERS] = {0};
+    for (size_t j = 0; j < n; j++) {
+        rt_request *r = reqs[j];
+        const member *g = &m->mem[r->member];
+        int64_t at = off[r->member];
+        off[r->member] += r->rows;
+        for (size_t o = 0; o < g->n_out; o++) {
+            if ((size_t)g->out_idx[o] >= n_out)
+                return us_err_set(err, USHER_ERR_INTERNAL, "merge group '%s': %zu outputs "
+                                  "came back", m->cfg.name, n_out);
+            const us_tensor *t = &outs[g->out_idx[o]];
+            us_tensor *d = &r->out[o];
+            uint64_t rb = t->bytes, skip = 0;
+            int64_t rows = 1;
+            if (m->has_rows) {
+                if (t->shape.rank < 1 || t->shape.dim[0] < at + r->rows || t->shape.dim[0] < 1)
+                    return us_err_set(err, USHER_ERR_INVALID, "merge group '%s': output '%s' "
+                                      "has %lld rows, fewer than the batch's", m->cfg.name,
+                                      t->name, (long long)(t->shape.rank ? t->shape.dim[0] : 0));
+                rb = t->bytes / (uint64_t)t->shape.dim[0];
+                skip = rb * (uint64_t)at;
+                rows = r->rows;
+            }
+            d->dtype = t->dtype;
+            d->shape = t->shape;
+            if (m->has_rows)
+                d->shape.dim[0] = rows;
+            snprintf(d->name, sizeof d->name, "%s", g->out[o].name);
+            d->bytes = rb * (uint64_t)rows;
+            d->data = us_malloc(d->bytes ? d->bytes : 1);
+            if (!d->data)
+                return us_err_set(err, USHER_ERR_NOMEM, "merge group '%s'", m->cfg.name);
+            memcpy(d->data, (const char *)t->data + skip, d->bytes);
+            r->n_out = o + 1;
+        }
+    }
+    return USHER_OK;
+}
+
 #define NOTHING_SENT 2 /* send_batch: every member was answered before a send */
 
 /*
@@ -805,14 +1100,19 @@ static void release_claim(rt_model *m, replica *p, const batch_run *b)
 static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
 {
     us_tensor joined[RT_MAX_IO];
-    size_t n_in = b->reqs[0]->n_in;
+    bool group = m->n_mem > 0;
+    size_t n_in = group ? m->n_in : b->reqs[0]->n_in;
+    int64_t filler = 0;
     char msg[USHER_ERROR_MAX + 64];
     pthread_mutex_unlock(&m->mu);
     for (;;) {
         b->rows = 0;
         for (size_t j = 0; j < b->n; j++)
             b->rows += b->reqs[j]->rows;
-        if (b->n > 1 && rt_batch_join(b->reqs, b->n, joined, n_in, err) < 0) {
+        int jrc = group      ? group_join(m, b->reqs, b->n, joined, &filler, err)
+                  : b->n > 1 ? rt_batch_join(b->reqs, b->n, joined, n_in, err)
+                             : USHER_OK;
+        if (jrc < 0) {
             snprintf(msg, sizeof msg, "could not form the batch: %s", err->msg);
             pthread_mutex_lock(&m->mu);
             release_claim(m, p, b);
@@ -823,7 +1123,7 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
         size_t k = drop_late(m, b->reqs, b->n, b->t0);
         if (k == b->n)
             break;
-        if (b->n > 1)
+        if (b->n > 1 || group)
             for (size_t i = 0; i < n_in; i++)
                 us_free(joined[i].data);
         b->n = k;
@@ -841,6 +1141,22 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
     pthread_mutex_lock(&m->mu);
     m->st.batches++;
     m->st.batch_rows += (uint64_t)b->rows;
+    if (group) {
+        bool in[RT_MAX_MEMBERS] = {false};
+        int members = 0;
+        for (size_t j = 0; j < b->n; j++) {
+            rt_model_stats *ms = mst(m, b->reqs[j]);
+            ms->batch_rows += (uint64_t)b->reqs[j]->rows;
+            if (!in[b->reqs[j]->member]) {
+                in[b->reqs[j]->member] = true;
+                ms->batches++;
+                members++;
+            }
+        }
+        m->st.group_batches++;
+        m->st.group_mixed_batches += members > 1;
+        m->st.group_filler_rows += (uint64_t)filler;
+    }
     for (size_t j = 0; j < b->n; j++)
         if (b->reqs[j]->deadline_ns < b->t0)
             m->st.started_late++; /* never: drop_late ran at t0 */
@@ -850,8 +1166,9 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
     uint64_t timeout = lat > RUN_TIMEOUT_MIN_NS / 10 ? lat * 10 : RUN_TIMEOUT_MIN_NS;
     /* a lone request runs from its own tensors: no copy; the worker copies the
      * inputs into its region before the RUN leaves, so the joined ones go now */
-    int rc = rt_worker_send(p->w, b->n > 1 ? joined : b->reqs[0]->in, n_in, timeout, err);
-    if (b->n > 1)
+    int rc = rt_worker_send(p->w, b->n > 1 || group ? joined : b->reqs[0]->in, n_in, timeout,
+                            err);
+    if (b->n > 1 || group)
         for (size_t i = 0; i < n_in; i++)
             us_free(joined[i].data);
     return rc;
@@ -872,7 +1189,14 @@ static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_te
     msg[0] = 0;
     bool lost = false, demote = false, contact = true;
     usher_error e = {0};
-    if (rc == USHER_OK) {
+    if (rc == USHER_OK && m->n_mem > 0) {
+        if (group_split(m, outs, n_out, b->reqs, b->n, &e) < 0) {
+            o = RT_INTERNAL;
+            snprintf(msg, sizeof msg, "model '%s': %s", m->cfg.name, e.msg);
+        }
+        for (size_t i = 0; i < n_out; i++)
+            us_free(outs[i].data);
+    } else if (rc == USHER_OK) {
         if (b->n == 1) { /* the outputs are the request's own */
             memcpy(b->reqs[0]->out, outs, n_out * sizeof *outs);
             b->reqs[0]->n_out = n_out;
@@ -1002,8 +1326,9 @@ static void take_handoff(rt_model *m, replica *p)
 static bool step(rt_model *m, replica *p, uint64_t *wake)
 {
     uint64_t now = rt_now_ns();
-    size_t n = m->batch_max > 1 ? rt_batch_compatible(m->head, m->view_cap)
-                                : (m->n_queued < m->view_cap ? m->n_queued : m->view_cap);
+    size_t n = m->n_mem > 0       ? group_compatible(m, m->head, m->view_cap)
+               : m->batch_max > 1 ? rt_batch_compatible(m->head, m->view_cap)
+                                  : (m->n_queued < m->view_cap ? m->n_queued : m->view_cap);
     size_t i = 0;
     for (rt_request *r = m->head; r && i < n; r = r->next, i++) {
         p->rows[i] = r->rows;
@@ -1029,7 +1354,7 @@ static bool step(rt_model *m, replica *p, uint64_t *wake)
         for (size_t j = 0; j < d.expire; j++) {
             rt_request *r = m->head;
             queue_unlink(m, NULL, r);
-            settle(m, RT_TIMEOUT);
+            settle(m, r, RT_TIMEOUT);
             list_add(&late, r);
         }
         if (m->draining)
@@ -1146,7 +1471,7 @@ static void *sweeper_main(void *arg)
             uint64_t lat = lat_of(m, r->rows, r->cost);
             if (nobody || r->deadline_ns < now || r->deadline_ns - now < lat) {
                 queue_unlink(m, prev, r);
-                settle(m, nobody ? RT_UNAVAILABLE : RT_TIMEOUT);
+                settle(m, r, nobody ? RT_UNAVAILABLE : RT_TIMEOUT);
                 list_add(nobody ? &gone : &late, r);
                 continue;
             }
@@ -1203,6 +1528,7 @@ static void model_destroy(rt_model *m)
             us_free(m->rep[i].batch);
         }
     us_free(m->rep);
+    us_free(m->mem);
     us_free(m->exe);
     us_free(m->ort_lib);
     pthread_cond_destroy(&m->work_cv);
@@ -1269,13 +1595,25 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
     for (int b = 1; b <= cfg->max_batch && m->learn; b++)
         m->learn = cfg->latency_ns[b] == 0;
     m->sweep_at = UINT64_MAX;
+    if (cfg->group.n_members < 0 || cfg->group.n_members > RT_MAX_MEMBERS) {
+        us_free(m->exe);
+        us_free(m->ort_lib);
+        us_free(m);
+        return us_err_set(err, USHER_ERR_INVALID, "model '%s': a merge group of %d members "
+                          "(at most %d)", cfg->name, cfg->group.n_members, RT_MAX_MEMBERS);
+    }
+    m->n_mem = cfg->group.n_members;
+    if (m->n_mem > 0) {
+        m->cfg.inline_max_ns = 0; /* a group run joins its members' inputs: the queue path */
+        m->mem = us_calloc((size_t)m->n_mem, sizeof *m->mem);
+    }
     m->n_rep = cfg->replicas;
     m->rep = us_calloc((size_t)m->n_rep, sizeof *m->rep);
     pthread_mutex_init(&m->mu, NULL);
     cond_init(&m->work_cv);
     cond_init(&m->sweep_cv);
     cond_init(&m->idle_cv);
-    if (!m->exe || (cfg->be.ort_library && !m->ort_lib) || !m->rep)
+    if (!m->exe || (cfg->be.ort_library && !m->ort_lib) || !m->rep || (m->n_mem && !m->mem))
         goto nomem;
     for (int i = 0; i < m->n_rep; i++) {
         replica *p = &m->rep[i];
@@ -1340,7 +1678,7 @@ void rt_model_stop(rt_model *m, uint64_t drain_ns)
     while (m->head) {
         rt_request *r = m->head;
         queue_unlink(m, NULL, r);
-        settle(m, RT_UNAVAILABLE);
+        settle(m, r, RT_UNAVAILABLE);
         list_add(&rest, r);
     }
     ledger_check(m);
@@ -1379,6 +1717,50 @@ void rt_model_get_stats(rt_model *m, rt_model_stats *out)
     out->shedding = m->adm.last_shed && now - m->adm.last_shed < SHEDDING_NS;
     out->latency_learned = m->learn;
     pthread_mutex_unlock(&m->mu);
+}
+
+bool rt_model_member_stats(rt_model *m, int k, rt_model_stats *out)
+{
+    if (m->n_mem == 0) {
+        if (k != 0)
+            return false;
+        rt_model_get_stats(m, out);
+        return true;
+    }
+    if (k < 0 || k >= m->n_mem)
+        return false;
+    rt_model_get_stats(m, out);
+    pthread_mutex_lock(&m->mu);
+    const rt_model_stats *g = &m->mem[k].st;
+    out->received = g->received;
+    out->in_flight = g->in_flight;
+    out->queued = g->queued;
+    memcpy(out->outcome, g->outcome, sizeof out->outcome);
+    out->batches = g->batches;
+    out->batch_rows = g->batch_rows;
+    out->queue_ns = g->queue_ns;
+    out->compute_ns = g->compute_ns;
+    pthread_mutex_unlock(&m->mu);
+    return true;
+}
+
+bool rt_model_member_io(rt_model *m, int k, const be_io **in, size_t *n_in, const be_io **out,
+                        size_t *n_out)
+{
+    if (m->n_mem == 0)
+        return k == 0 && rt_model_io(m, in, n_in, out, n_out);
+    if (k < 0 || k >= m->n_mem || !atomic_load_explicit(&m->io_known, memory_order_acquire))
+        return false;
+    const member *g = &m->mem[k];
+    if (in)
+        *in = g->in;
+    if (n_in)
+        *n_in = g->n_in;
+    if (out)
+        *out = g->out;
+    if (n_out)
+        *n_out = g->n_out;
+    return true;
 }
 
 bool rt_model_replica_stats(rt_model *m, int idx, rt_replica_stats *out)

@@ -37,6 +37,7 @@
 #define RT_MAX_BATCH 4096  /* rows of one batch */
 #define RT_MAX_REPLICAS 256 /* workers of one model */
 #define RT_MAX_PREFERRED 8  /* preferred batch sizes */
+#define RT_MAX_MEMBERS 16   /* models of one merge group (one session, docs/serve.md) */
 
 typedef enum rt_outcome {
     RT_OK = 0,
@@ -81,6 +82,9 @@ struct rt_request {
     void *ctx;
     atomic_int responded;    /* 0 until rt_respond */
     rt_request *next;        /* queue link (runtime-internal) */
+    int member;              /* a merge group's model (rt_model_cfg.group): which member it is
+                                for, 0..n_members-1; in[] and out[] are that member's, in its
+                                own order and names. 0 (unused) for a plain model */
 };
 
 /* A request with nothing in it; free it with rt_request_free (inputs and outputs too). */
@@ -134,6 +138,23 @@ typedef struct rt_model_cfg {
         int sm_percentage;
         int batch;
     } place[RT_MAX_REPLICAS];
+    /* A merge group (usher merge's file, docs/serve.md "Merge groups"): n_members > 0 makes
+     * this one model serve several. Member k's inputs and outputs are the merged graph's
+     * whose names start with "<label>/" (label stripped, in the graph's order); a request
+     * names its member (rt_request.member) and one run of the merged graph serves requests
+     * of any members: each member's rows are joined into its own inputs, a member with no
+     * request in the batch gets filler rows (a copy of the first row of another member's
+     * request at the same input position, so valid input; its outputs are dropped and its
+     * cost is in the measured run time). equal_rows (a stacked merge): every member gets
+     * as many rows as the largest one, padded with fillers. max_batch counts the requests'
+     * own rows of all members; a group whose inputs have no batch dim takes at most one
+     * request per member in a run. latency_ns and ref_elems are the merged graph's, by
+     * requests' own rows and by member input position. */
+    struct {
+        int n_members;
+        bool equal_rows;
+        char label[RT_MAX_MEMBERS][US_TENSOR_NAME_MAX];
+    } group;
 } rt_model_cfg;
 
 typedef struct rt_model rt_model;
@@ -160,6 +181,10 @@ typedef struct rt_model_stats {
                                               predicted at admission (0: on time) */
     double arrival_rate;                   /* rows/s admitted lately (1 s decay) */
     bool latency_learned;                  /* no profile: latencies learned from runs */
+    /* a merge group's runs (the whole group's, also in each member's statistics): runs
+     * that served requests of two or more members, and the filler rows of members with
+     * no request (their cost is in compute_ns) */
+    uint64_t group_batches, group_mixed_batches, group_filler_rows;
 } rt_model_stats;
 
 /*
@@ -203,6 +228,15 @@ bool rt_model_io(rt_model *m, const be_io **in, size_t *n_in, const be_io **out,
  * accepted (the callback comes later).
  */
 rt_outcome rt_submit(rt_model *m, rt_request *r);
+
+/* A merge group's member k (rt_model_cfg.group): its statistics (received, in flight,
+ * queued, outcomes, queue and compute time of its requests; batches: the runs that
+ * carried its requests, batch_rows: its rows in them; the rest are the group's), and its
+ * inputs and outputs under its own names (false until a replica has loaded, or for k out
+ * of range). For a model that is not a group, k 0 is the model itself. */
+bool rt_model_member_stats(rt_model *m, int k, rt_model_stats *out);
+bool rt_model_member_io(rt_model *m, int k, const be_io **in, size_t *n_in, const be_io **out,
+                        size_t *n_out);
 
 /* ---- batching (batch.c): pure functions, no threads ------------------------------------- */
 typedef struct rt_batch_view {

@@ -588,8 +588,9 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
     if (rc < 0)
         return rc;
     static const char *const keys[] = {"slo_ms", "rate", "priority", "replicas", "threads",
-                                       "max_batch", "sample", "max_dims", NULL};
-    const char *sample = NULL;
+                                       "max_batch", "sample", "max_dims", "merge_group",
+                                       "merge_shape", "merge_value", NULL};
+    const char *sample = NULL, *group = NULL, *mshape = NULL, *mvalue = NULL;
     const us_yaml_node *root = us_yaml_root(d), *md = NULL;
     int64_t prio = 0, reps = 0, thr = 0, mb = 0;
     if (root && us_yaml_node_kind(root) != US_YAML_MAP)
@@ -608,12 +609,35 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
              (rc = us_yaml_get_i64(d, root, "max_batch", NULL, 1, 4096, &mb, 0, false, err)) ==
                  USHER_OK &&
              (rc = us_yaml_get_str(d, root, "sample", NULL, &sample, NULL, err)) == USHER_OK &&
+             (rc = us_yaml_get_str(d, root, "merge_group", NULL, &group, NULL, err)) ==
+                 USHER_OK &&
+             (rc = us_yaml_get_str(d, root, "merge_shape", NULL, &mshape, NULL, err)) ==
+                 USHER_OK &&
+             (rc = us_yaml_get_str(d, root, "merge_value", NULL, &mvalue, NULL, err)) ==
+                 USHER_OK &&
              (rc = us_yaml_get_node(d, root, "max_dims", NULL, US_YAML_MAP, false, &md, err)) ==
                  USHER_OK &&
              (rc = read_max_dims(d, md, m, err)) == USHER_OK) {
         if (sample && !repo_name_ok(sample, strlen(sample)))
             rc = us_yaml_error(d, us_yaml_get(root, "sample"), err, USHER_ERR_PARSE,
                                "field 'sample': a file name in the model's directory");
+        if (rc == USHER_OK && group && !repo_name_ok(group, strlen(group)))
+            rc = us_yaml_error(d, us_yaml_get(root, "merge_group"), err, USHER_ERR_PARSE,
+                               "field 'merge_group': 1 to 127 letters, digits, '-', '_', '.'");
+        if (rc == USHER_OK && ((mshape && strlen(mshape) >= sizeof m->merge_shape) ||
+                               (mvalue && strlen(mvalue) >= sizeof m->merge_value)))
+            rc = us_yaml_error(d, us_yaml_get(root, mshape && strlen(mshape) >=
+                                                        sizeof m->merge_shape ? "merge_shape"
+                                                                              : "merge_value"),
+                               err, USHER_ERR_PARSE, "field '%s': at most %zu bytes",
+                               mshape && strlen(mshape) >= sizeof m->merge_shape ? "merge_shape"
+                                                                                 : "merge_value",
+                               sizeof m->merge_shape - 1);
+        if (rc == USHER_OK) {
+            snprintf(m->merge_group, sizeof m->merge_group, "%s", group ? group : "");
+            snprintf(m->merge_shape, sizeof m->merge_shape, "%s", mshape ? mshape : "");
+            snprintf(m->merge_value, sizeof m->merge_value, "%s", mvalue ? mvalue : "");
+        }
         m->priority = (int)prio;
         m->replicas = (int)reps;
         m->threads = (int)thr;

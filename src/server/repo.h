@@ -22,7 +22,10 @@
  * From usher.yaml: slo_ms, rate (expected requests/s), priority, replicas,
  * threads (intra-op threads per replica), max_batch, sample (a request body
  * file next to it, used as the input when the model is profiled at load),
- * max_dims (per input, the largest each dim may be). Formats: docs/serve.md.
+ * max_dims (per input, the largest each dim may be), merge_group (models naming the same
+ * group are merged into one graph and served by one worker: docs/serve.md, Merge groups),
+ * merge_shape and merge_value (how that merge is verified, as `usher merge --shape` and
+ * `--value` take them, comma-separated). Formats: docs/serve.md.
  */
 #ifndef REPO_H
 #define REPO_H
@@ -84,6 +87,9 @@ typedef struct repo_model {
     char sample[4096];        /* a request body (usher.yaml `sample`, a file in the model's
                                  directory): the input profiled at load; empty:
                                  synthetic inputs (cpuplan.c) */
+    char merge_group[REPO_NAME_MAX]; /* usher.yaml merge_group; empty: served alone */
+    char merge_shape[256];    /* "INPUT=1x512,...": the merge's verification shapes; empty: none */
+    char merge_value[256];    /* "INPUT=16000,...": scalar integer inputs' verification values */
     /* loading */
     char error[512];          /* why it cannot be served; empty when fine */
 } repo_model;
