@@ -153,20 +153,34 @@ big = [infer(480000), infer(4000000, 1000)]
 after = [infer(16000)[0] for _ in range(20)]
 s1 = scale()
 # a tiny model meets a 1 ms timeout on an idle server (it used to get 503 every time)
-tiny = [infer(0, 1000, sys.argv[1] + "/v2/models/text/infer",
-              '{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["21"]}],'
-              '"parameters":{"timeout":1000}}')[0] for _ in range(20)]
+text_url = sys.argv[1] + "/v2/models/text/infer"
+text_body = '{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["21"]}]%s}'
+def served_ns():  # the server's own time for the text model's answered requests, and their count
+    with urllib.request.urlopen(sys.argv[1] + "/v2/models/text/stats") as r:
+        s = json.loads(r.read())["model_stats"][0]["inference_stats"]["success"]
+    return s["ns"], s["count"]
+ns0, n0 = served_ns()
+untimed = [infer(0, 0, text_url, text_body % "")[0] for _ in range(20)]
+ns1, n1 = served_ns()
+mean_us = (ns1 - ns0) / max(1, n1 - n0) / 1e3
+tiny = [infer(0, 1000, text_url, text_body % ',"parameters":{"timeout":1000}')[0]
+        for _ in range(20)]
 print("  audio: 20 normal requests %s; [1,480000] %d in %.0f ms; [1,4000000] with a 1 ms timeout "
       "%d in %.1f ms (%s); then 20 normal %s; scale %.2f -> %.2f; text with a 1 ms timeout %s" % (
           sorted(set(before)), big[0][0], big[0][2], big[1][0], big[1][2],
           json.loads(big[1][1]).get("error", "answered")[:100], sorted(set(after)), s0, s1,
-          "%d of 20 answered" % tiny.count(200)))
+          "%d of 20 answered (without one, the server took %.0f us a request)" % (
+              tiny.count(200), mean_us)))
 # the 30 s clip may be refused too where decoding its body eats the SLO (a sanitizer
 # build); what matters is what follows it
-# the tiny model's 1 ms: on a machine busy beside the test (a CI run next to other work
-# caught one 503 in 20) a run can miss it; before issue 10 every one got 503
-ok = all(c == 200 for c in before + after) and big[0][0] in (200, 503)
-ok = ok and tiny.count(200) >= 15 and all(c in (200, 503) for c in tiny)
+# the tiny model's 1 ms: before issue 10 every one got 503, idle or not. Where this run
+# measured the server's own time at under a tenth of 1 ms (idle: ~25 us on the Intel Xeon
+# VM), most must be answered. On a machine busy beside the test (two CPU hogs: 276 us, and
+# 1 or 7 of 20 answered) the observed slowdown makes refusing right, and the count is only
+# printed
+want = 15 if mean_us < 100 else 0
+ok = all(c == 200 for c in before + after + untimed) and big[0][0] in (200, 503)
+ok = ok and tiny.count(200) >= want and all(c in (200, 503) for c in tiny)
 ok = ok and big[1][0] == 503 and "deadline cannot be met" in big[1][1]
 sys.exit(0 if ok else 1)
 PY
