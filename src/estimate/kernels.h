@@ -129,6 +129,14 @@ typedef struct gpu_calib {
     double workspace_mb;   /* cuBLAS/cuDNN workspace, MB */
     double idle_power_frac;/* idle power / TDP */
     char fusion[16];       /* "none", "ort", "full" */
+    /* the GPU the row was measured or fitted on, so that another GPU of its
+     * architecture family can borrow it (gpu_calib_lookup); written by the fitters */
+    char arch[16];         /* "volta", "turing", "ampere", "ada", "hopper", "blackwell"; "" unknown */
+    double sms;            /* its SM count (0: unknown) */
+    double clock_mhz;      /* its boost clock, MHz (0: unknown) */
+    /* set by gpu_calib_lookup, not a file key: which row answered and how */
+    char used[320];        /* "[a100-80gb pytorch-eager]" or "borrowed from [...], Ampere family" */
+    bool borrowed;         /* the row is another GPU's or engine's */
 } gpu_calib;
 
 gpu_calib gpu_calib_default(void);
@@ -147,9 +155,59 @@ int gpu_calib_parse(const char *text, size_t len, const char *label, gpu_calib_t
                     usher_error *err);
 int gpu_calib_load(const char *path, gpu_calib_table *out, usher_error *err);
 void gpu_calib_table_free(gpu_calib_table *t);
-/* The row for a GPU type and framework (framework NULL: the first row of that GPU). */
+/*
+ * The row for a GPU type and framework (framework NULL: the first row of that GPU).
+ * Order: the GPU's own row; a MIG instance's parent; "*"; then a row borrowed
+ * (docs/calibration.md "Borrowing"): the same engine on the nearest GPU of the
+ * same architecture family, then a related engine (gpu_calib_kin) on this GPU
+ * or its family, then the nearest other family. A borrowed row has kernel_us
+ * scaled by the clocks, the requested engine's framework and fusion, borrowed
+ * true and `used` saying what it came from. *found: some row answered.
+ */
 gpu_calib gpu_calib_lookup(const gpu_calib_table *t, const gpu_type *g, const char *framework,
                            bool *found);
+/* Architecture family of a CUDA GPU from its compute capability ("" if none). */
+const char *gpu_arch_family(const gpu_type *g);
+/* Engines whose rows stand in for `framework`'s, nearest first (NULL-terminated). */
+const char *const *gpu_calib_kin(const char *framework);
+
+/*
+ * The bounded fit (shared by tools/accuracy and usher calibrate). Physical
+ * ranges of the fitted coefficients (docs/calibration.md): an efficiency is at
+ * most 1, launch and fixed costs within the documented bounds.
+ */
+typedef struct gpu_calib_bound {
+    const char *name;
+    size_t off;            /* offsetof(gpu_calib, field) */
+    double lo, hi;
+} gpu_calib_bound;
+const gpu_calib_bound *gpu_calib_bounds(size_t *n);
+/* Clamp every bounded coefficient of c into its range; returns how many moved. */
+int gpu_calib_clamp(gpu_calib *c);
+
+/* predicted latency of observation i with coefficients c (<= 0 or NaN: cannot) */
+typedef double (*gpu_calib_predict_fn)(void *ctx, size_t i, const gpu_calib *c);
+typedef struct gpu_calib_fit_stats {
+    size_t n;              /* observations */
+    double log_err_before, log_err_after; /* mean |ln(pred / measured)| */
+    double mape, median_ape, p90_ape, max_ape; /* absolute % errors after the fit, as fractions */
+    double bias;           /* mean signed (pred - measured) / measured */
+    char at_bound[160];    /* coefficients the fit pushed to a physical bound ("eff_gemm=1") */
+} gpu_calib_fit_stats;
+/*
+ * Fit the bounded coefficients of c (those of gpu_calib_bounds that `mask`
+ * selects by index; mask 0: all) to n measured latencies by coordinate
+ * descent on the mean absolute log error, never leaving the physical ranges.
+ * resid (n entries, may be NULL) receives (pred - measured) / measured per
+ * observation. Returns USHER_OK, USHER_ERR_INVALID (n == 0, a measurement not
+ * > 0) or USHER_ERR_NOMEM.
+ */
+int gpu_calib_fit(gpu_calib *c, uint32_t mask, size_t n, const double *measured,
+                  gpu_calib_predict_fn predict, void *ctx, double *resid,
+                  gpu_calib_fit_stats *st, usher_error *err);
+/* The error summary of n relative residuals (pred - measured) / measured:
+ * n, mape, median_ape, p90_ape (nearest rank), max_ape, bias. */
+int gpu_calib_stats(const double *resid, size_t n, gpu_calib_fit_stats *st, usher_error *err);
 /* Write one row in the file format (appends to buf of size n; returns chars needed). */
 int gpu_calib_format(const gpu_calib *c, char *buf, size_t n);
 
