@@ -115,6 +115,34 @@ typedef struct usher_profile {
 int usher_estimate(usher_estimator *e, usher_model *m, const usher_estimate_params *p,
                    usher_profile *out, usher_error *err);
 
+/* One kernel problem of an estimate (usher_estimate_kernels): what the model
+ * maps an operator to, and what it costs on the GPU at the share. */
+typedef struct usher_kernel_info {
+    char node[96];          /* the ONNX node behind it (may be truncated) */
+    char op[32];            /* its operator type */
+    char kind[16];          /* gemm, depthwise, elementwise, reduce, softmax, norm, pool,
+                               move, unknown */
+    char algo[16];          /* the algorithm the timing model chose: gemm, gemv,
+                               winograd, implicit-gemm, direct, stream */
+    int64_t m, n, k, batch; /* GEMM problem (0 for other kinds) */
+    uint32_t launches;      /* kernels launched per batch (split-K, transforms, time steps) */
+    double ms;              /* GPU time, all launches */
+    double compute_ms, memory_ms; /* the two roofline terms */
+    double gflops;          /* useful work */
+    double dram_mb;         /* DRAM traffic */
+    double share_pct;       /* compute share while it runs */
+} usher_kernel_info;
+
+/*
+ * The per-kernel breakdown behind usher_estimate for the same parameters, in
+ * launch order: fills up to cap entries of out (out may be NULL when cap is
+ * 0) and sets *n_total to the number of kernel problems, so a caller can size
+ * the array with a first call. Errors as usher_estimate.
+ */
+int usher_estimate_kernels(usher_estimator *e, usher_model *m, const usher_estimate_params *p,
+                           usher_kernel_info *out, size_t cap, size_t *n_total,
+                           usher_error *err);
+
 /*
  * Measure GPU `device` of this machine (cuBLAS, memcpy and launch
  * micro-benchmarks; docs/calibration.md) and produce its calibration row for

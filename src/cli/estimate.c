@@ -19,6 +19,7 @@ static void help(FILE *f)
             "                      [--share PCT[,PCT...]] [--precision fp32|tf32|fp16|int8]\n"
             "                      [--dim NAME=V]... [--json] [--calibration FILE]\n"
             "                      [--framework NAME] [--streams 0|1] [--graph-only]\n"
+            "                      [--kernels [--top N]]\n"
             "       usher estimate --list-gpus\n\n"
             "Predicts, without running the model, what one batch needs from a GPU:\n"
             "latency, compute requirement (Creq, %% of the GPU), memory requirement\n"
@@ -34,7 +35,12 @@ static void help(FILE *f)
             "  --calibration F   calibration table (docs/calibration.md); default built in\n"
             "  --framework NAME  calibration row to use (default onnxruntime-cuda)\n"
             "  --streams 0|1     1: kernels in one stream (default); 0: as soon as ready\n"
-            "  --graph-only      do not require weight data (the zoo models are graph-only)\n");
+            "  --graph-only      do not require weight data (the zoo models are graph-only)\n"
+            "  --kernels         after each configuration, the kernels it was timed as: node,\n"
+            "                    operator, kind, algorithm chosen (gemm, gemv, winograd,\n"
+            "                    implicit-gemm, direct, stream), GEMM shape, time, compute\n"
+            "                    and memory terms, GFLOPs, DRAM MB; then time per kind\n"
+            "  --top N           with --kernels: only the N costliest kernels\n");
 }
 
 static int parse_list(const char *s, double *out, int max, bool integer)
@@ -54,6 +60,112 @@ static int parse_list(const char *s, double *out, int max, bool integer)
         out[n++] = v;
     }
     return n;
+}
+
+static int by_ms_desc(const void *a, const void *b)
+{
+    double x = ((const usher_kernel_info *)a)->ms, y = ((const usher_kernel_info *)b)->ms;
+    return (x < y) - (x > y);
+}
+
+/* the --kernels listing of one configuration; returns CLI_OK or CLI_FAIL */
+static int print_kernels(usher_estimator *e, usher_model *m, const usher_estimate_params *p,
+                         int64_t top, bool json)
+{
+    usher_error err;
+    size_t n = 0;
+    if (usher_estimate_kernels(e, m, p, NULL, 0, &n, &err) < 0) {
+        fprintf(stderr, "usher estimate: %s\n", err.msg);
+        return CLI_FAIL;
+    }
+    usher_kernel_info *k = calloc(n ? n : 1, sizeof *k);
+    if (!k) {
+        fprintf(stderr, "usher estimate: out of memory\n");
+        return CLI_FAIL;
+    }
+    if (usher_estimate_kernels(e, m, p, k, n, &n, &err) < 0) {
+        fprintf(stderr, "usher estimate: %s\n", err.msg);
+        free(k);
+        return CLI_FAIL;
+    }
+    double total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += k[i].ms;
+    if (top > 0)
+        qsort(k, n, sizeof *k, by_ms_desc);
+    size_t shown = top > 0 && (size_t)top < n ? (size_t)top : n;
+    if (!json)
+        printf("  %-34s %-14s %-11s %-13s %-24s %9s %9s %9s %8s %9s\n", "node", "op", "kind",
+               "algo", "gemm batch x m x n x k", "ms", "comp ms", "mem ms", "GFLOP", "DRAM MB");
+    for (size_t i = 0; i < shown; i++) {
+        const usher_kernel_info *q = &k[i];
+        char shape[64] = "";
+        if (q->m)
+            snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)q->batch,
+                     (long long)q->m, (long long)q->n, (long long)q->k);
+        if (json) {
+            printf("{\"kernel\":%zu,\"node\":\"", i);
+            for (const char *c = q->node; *c; c++) {
+                if (*c == '"' || *c == '\\')
+                    putchar('\\');
+                if ((unsigned char)*c >= 0x20)
+                    putchar(*c);
+            }
+            printf("\",\"op\":\"%s\",\"kind\":\"%s\",\"algo\":\"%s\",\"batch\":%lld,\"m\":%lld,"
+                   "\"n\":%lld,\"k\":%lld,\"launches\":%u,\"ms\":%.6g,\"compute_ms\":%.6g,"
+                   "\"memory_ms\":%.6g,\"gflops\":%.6g,\"dram_mb\":%.6g,\"share_pct\":%.4g}\n",
+                   q->op, q->kind, q->algo, (long long)q->batch, (long long)q->m, (long long)q->n,
+                   (long long)q->k, q->launches, q->ms, q->compute_ms, q->memory_ms, q->gflops,
+                   q->dram_mb, q->share_pct);
+            continue;
+        }
+        printf("  %-34.34s %-14.14s %-11s %-13s %-24s %9.4f %9.4f %9.4f %8.4f %9.3f\n", q->node,
+               q->op, q->kind, q->algo, shape, q->ms, q->compute_ms, q->memory_ms, q->gflops,
+               q->dram_mb);
+    }
+    if (!json) {
+        /* time per kind and algorithm, costliest first */
+        const char *kinds[32][2];
+        double ms[32], gf[32];
+        int nk = 0;
+        for (size_t i = 0; i < n; i++) {
+            int j = 0;
+            while (j < nk && (strcmp(kinds[j][0], k[i].kind) || strcmp(kinds[j][1], k[i].algo)))
+                j++;
+            if (j == nk) {
+                if (nk == 32)
+                    continue;
+                kinds[nk][0] = k[i].kind;
+                kinds[nk][1] = k[i].algo;
+                ms[nk] = gf[nk] = 0;
+                nk++;
+            }
+            ms[j] += k[i].ms;
+            gf[j] += k[i].gflops;
+        }
+        printf("  by kind (%zu kernel problems, %.4f ms of GPU time):\n", n, total);
+        for (int a = 0; a < nk; a++) {
+            int best = a;
+            for (int b = a + 1; b < nk; b++)
+                if (ms[b] > ms[best])
+                    best = b;
+            printf("    %-11s %-13s %9.4f ms %5.1f%% %9.3f GFLOP %8.2f TFLOP/s\n", kinds[best][0],
+                   kinds[best][1], ms[best], total > 0 ? ms[best] / total * 100 : 0, gf[best],
+                   ms[best] > 0 ? gf[best] / ms[best] : 0);
+            const char *t0 = kinds[a][0], *t1 = kinds[a][1];
+            double tm = ms[a], tg = gf[a];
+            kinds[a][0] = kinds[best][0];
+            kinds[a][1] = kinds[best][1];
+            ms[a] = ms[best];
+            gf[a] = gf[best];
+            kinds[best][0] = t0;
+            kinds[best][1] = t1;
+            ms[best] = tm;
+            gf[best] = tg;
+        }
+    }
+    free(k);
+    return CLI_OK;
 }
 
 static void print_json(const char *model, const usher_profile *p)
@@ -87,7 +199,8 @@ int cli_estimate(int argc, char **argv)
     double batches[MAX_LIST] = {1}, shares[MAX_LIST] = {100};
     int nb = 1, ns = 1, prec = 0;
     int64_t streams = 1;
-    bool json = false, list = false, graph_only = false;
+    bool json = false, list = false, graph_only = false, kernels = false;
+    int64_t top = 0;
     usher_dim_binding dims[MAX_LIST];
     size_t n_dims = 0;
     for (int i = 1; i < argc; i++) {
@@ -100,6 +213,14 @@ int cli_estimate(int argc, char **argv)
             json = true;
         } else if (strcmp(a, "--list-gpus") == 0) {
             list = true;
+        } else if (strcmp(a, "--kernels") == 0) {
+            kernels = true;
+        } else if (strcmp(a, "--top") == 0 && v) {
+            if (!cli_parse_i64(v, 1, 1000000, &top)) {
+                fprintf(stderr, "usher estimate: --top needs a count >= 1\n");
+                return CLI_USAGE;
+            }
+            i++;
         } else if (strcmp(a, "--graph-only") == 0) {
             graph_only = true;
         } else if (strcmp(a, "--gpu") == 0 && v) {
@@ -224,6 +345,8 @@ int cli_estimate(int argc, char **argv)
                 }
                 if (json) {
                     print_json(model, &prof);
+                    if (kernels)
+                        status = print_kernels(e, m, &p, top, true);
                     continue;
                 }
                 printf("%-22s %6lld %5g%% %11.3f %11.1f %7.1f %9.1f %7.2f %9.1f %9.4f %8u\n",
@@ -234,8 +357,8 @@ int cli_estimate(int argc, char **argv)
                     fprintf(stderr, "usher estimate: note: %s\n", prof.warning);
                     warned = true;
                 }
-                if (!prof.exact && status == CLI_OK)
-                    status = CLI_OK;
+                if (kernels)
+                    status = print_kernels(e, m, &p, top, false);
             }
     }
     usher_model_free(m);

@@ -360,10 +360,11 @@ int est_run(usher_estimator *e, const gpu_kplan *plan, const gpu_type *g, const 
     return USHER_OK;
 }
 
-int usher_estimate(usher_estimator *e, usher_model *m, const usher_estimate_params *p,
-                   usher_profile *out, usher_error *err)
+/* the checks every public entry makes, then the GPU type and calibration row */
+static int check_params(usher_estimator *e, usher_model *m, const usher_estimate_params *p,
+                        const gpu_type **g, gpu_calib *cal, usher_error *err)
 {
-    if (!e || !m || !p || !out)
+    if (!e || !m || !p)
         return us_err_set(err, USHER_ERR_INVALID, "estimator, model, params and out are required");
     if (!p->gpu)
         return us_err_set(err, USHER_ERR_INVALID, "no GPU type given");
@@ -376,11 +377,23 @@ int usher_estimate(usher_estimator *e, usher_model *m, const usher_estimate_para
         return us_err_set(err, USHER_ERR_INVALID, "unknown precision %d", (int)p->precision);
     if ((p->n_dims && !p->dims) || p->n_dims > 64)
         return us_err_set(err, USHER_ERR_INVALID, "bad dims array");
-    const gpu_type *g;
-    int rc = gpu_catalog_find(e->cat, p->gpu, &g, err);
+    int rc = gpu_catalog_find(e->cat, p->gpu, g, err);
     if (rc < 0)
         return rc;
-    gpu_calib cal = gpu_calib_lookup(&e->cal, g, e->framework, NULL);
+    *cal = gpu_calib_lookup(&e->cal, *g, e->framework, NULL);
+    return USHER_OK;
+}
+
+int usher_estimate(usher_estimator *e, usher_model *m, const usher_estimate_params *p,
+                   usher_profile *out, usher_error *err)
+{
+    if (!out)
+        return us_err_set(err, USHER_ERR_INVALID, "estimator, model, params and out are required");
+    const gpu_type *g;
+    gpu_calib cal;
+    int rc = check_params(e, m, p, &g, &cal, err);
+    if (rc < 0)
+        return rc;
     uint64_t mkey = model_key(m, p, cal.fusion);
     us_hash_state h;
     us_hash_init(&h, mkey);
@@ -402,6 +415,54 @@ int usher_estimate(usher_estimator *e, usher_model *m, const usher_estimate_para
     ps->key = key;
     ps->used = true;
     ps->prof = *out;
+    return USHER_OK;
+}
+
+int usher_estimate_kernels(usher_estimator *e, usher_model *m, const usher_estimate_params *p,
+                           usher_kernel_info *out, size_t cap, size_t *n_total,
+                           usher_error *err)
+{
+    if (!n_total || (cap && !out))
+        return us_err_set(err, USHER_ERR_INVALID, "n_total is required, and out when cap > 0");
+    *n_total = 0;
+    const gpu_type *g;
+    gpu_calib cal;
+    int rc = check_params(e, m, p, &g, &cal, err);
+    if (rc < 0)
+        return rc;
+    const gpu_kplan *plan;
+    if ((rc = get_plan(e, m, p, cal.fusion, model_key(m, p, cal.fusion), &plan, err)) < 0)
+        return rc;
+    gpu_budget b;
+    if ((rc = gpu_budget_init(&b, g, p->share_pct / 100.0, (gpu_precision)p->precision, &cal,
+                              err)) < 0)
+        return rc;
+    for (uint32_t i = 0; i < plan->n && i < cap; i++) {
+        const gpu_kprob *k = &plan->k[i];
+        const ir_node *n = plan->nodes[k->node];
+        gpu_ktime t;
+        gpu_ktime_eval(&b, k, &t);
+        usher_kernel_info *o = &out[i];
+        memset(o, 0, sizeof *o);
+        snprintf(o->node, sizeof o->node, "%s", n->name ? n->name : "");
+        snprintf(o->op, sizeof o->op, "%s", n->op_type ? n->op_type : "");
+        snprintf(o->kind, sizeof o->kind, "%s", gpu_kclass_name(k->cls));
+        snprintf(o->algo, sizeof o->algo, "%s", t.algo ? t.algo : "");
+        if (k->cls == GPU_K_GEMM) {
+            o->m = k->m;
+            o->n = k->n;
+            o->k = k->k;
+            o->batch = k->batch;
+        }
+        o->launches = t.launches;
+        o->ms = t.seconds * 1e3;
+        o->compute_ms = t.compute_s * 1e3;
+        o->memory_ms = t.memory_s * 1e3;
+        o->gflops = k->flops / 1e9;
+        o->dram_mb = t.dram_bytes / 1e6;
+        o->share_pct = t.share * 100;
+    }
+    *n_total = plan->n;
     return USHER_OK;
 }
 

@@ -249,6 +249,8 @@ typedef struct gpu_ktime {
     double dram_bytes;     /* bytes actually moved (tile re-reads included) */
     double l2_bytes;       /* working set of the largest launch */
     uint32_t launches;     /* kernels launched (split-K adds a reduction) */
+    const char *algo;      /* the algorithm chosen: "gemm", "gemv", "winograd",
+                              "implicit-gemm", "direct" (depthwise), "stream" */
     /* the launch chosen (for GEMMs: the tile) */
     int64_t grid;
     int block, regs, smem;

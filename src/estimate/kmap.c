@@ -272,11 +272,19 @@ static void map_gemm_like(kctx *c, const ir_node *n)
         k->m = (int64_t)dim(y, 0);
         k->n = (int64_t)dim(y, 1);
     } else if (n->op == IR_OP_MATMUL) {
+        const ir_shape *bs = &n->in[1]->shape;
         k->n = y->rank >= 1 ? (int64_t)dim(y, y->rank - 1) : 1;
         k->m = y->rank >= 2 && n->in[0]->shape.rank >= 2 ? (int64_t)dim(y, y->rank - 2) : 1;
-        if (n->in[1]->shape.rank == 1) { /* matrix x vector: the vector is N = 1 */
+        if (bs->rank == 1) { /* matrix x vector: the vector is N = 1 */
             k->m = y->rank >= 1 ? (int64_t)dim(y, y->rank - 1) : 1;
             k->n = 1;
+        } else if (prod(bs, 0, bs->rank - 2) == 1 && k->n > 0) {
+            /* B is one matrix shared by every leading index of A (a linear layer on
+             * [seq, batch, features] or [batch, seq, features]): ONNX Runtime's
+             * MatMul folds A's leading dims into M and calls one GEMM (MatMulComputeHelper
+             * in onnxruntime/core/providers/cpu/math/matmul_helper.h) - not a
+             * strided batch that re-reads B per index */
+            k->m = (int64_t)(out / (double)k->n);
         }
     } else { /* Einsum: output elements x contraction */
         k->m = (int64_t)out;

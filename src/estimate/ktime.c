@@ -276,10 +276,43 @@ static double gemm_best(const gpu_budget *b, const gpu_kprob *p, const gemm_shap
     out->tile_n = best_tn;
     out->split_k = best_split;
     out->launches = (uint32_t)(rep * (best_split > 1 ? 2 : 1));
+    out->algo = p->conv ? "implicit-gemm" : "gemm";
     out->l2_bytes = fmin(L2, A / B + W / B);
     (void)best_red;
     return out->seconds;
 }
+
+/* A thin GEMM (min(M, N) <= GEMV_MAX_THIN: a fully connected layer at batch 1,
+ * a decoder step) as cuBLAS runs it: a GEMV-style kernel (gemv2T, gemvx in
+ * Nsight traces of cublasSgemm with m = 1) where a warp owns an output row,
+ * streams its row of the large operand once and keeps the thin operand in
+ * registers - no tile padding to 128 rows. It is bound by DRAM bandwidth: one
+ * read of the weights. Long K with few rows is split across blocks so that
+ * enough SMs pull from DRAM. Returns its time; the caller keeps the faster. */
+static double gemv(const gpu_budget *b, const gpu_kprob *p, const gemm_shape *sh, gpu_ktime *out)
+{
+    double rep = p->repeat ? p->repeat : 1;
+    double M = sh->M, N = sh->N, K = sh->K, B = sh->B, es = p->elem_bytes;
+    double rows = fmax(M, N) * B;
+    double unique = fmax((M * K + K * N + M * N) * B * es, sh->unique);
+    double grid = ceil(rows / 8); /* 8 warps of 256 threads, a warp per output row */
+    double splits = fmin(ceil(K / 512), ceil(2.0 * b->sms / grid));
+    if (splits > 1)
+        grid *= splits;
+    launch_eval e;
+    if (!eval_launch(b, (int64_t)grid, 256, 40, 0, 2 * M * N * K * B / grid,
+                     b->peak_simt / b->gpu->sm_count, b->cal->eff_gemm, unique, &e))
+        return INFINITY;
+    fill(out, &e, rep);
+    out->launches = (uint32_t)rep;
+    out->tile_m = out->tile_n = 0;
+    out->split_k = splits > 1 ? (int)splits : 1;
+    out->l2_bytes = fmin(l2_bytes(b), unique);
+    out->algo = "gemv";
+    return out->seconds;
+}
+
+#define GEMV_MAX_THIN 16
 
 static void gemm(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out)
 {
@@ -289,6 +322,15 @@ static void gemm(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out)
     gemm_shape direct = {(double)p->m, (double)p->n, (double)p->k, (double)p->batch,
                          p->bytes / rep};
     double t = gemm_best(b, p, &direct, out);
+    if (!p->conv && fmin(direct.M, direct.N) <= GEMV_MAX_THIN) {
+        gpu_ktime v;
+        memset(&v, 0, sizeof v);
+        double tv = gemv(b, p, &direct, &v);
+        if (tv < t) {
+            *out = v;
+            t = tv;
+        }
+    }
     if (!p->winograd)
         return;
     /* Winograd F(2x2,3x3): 16 GEMMs over 2x2 output tiles with K = C_in, plus an
@@ -306,6 +348,7 @@ static void gemm(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out)
         w.memory_s += tr;
         w.dram_bytes += rep * tr_bytes;
         w.launches += (uint32_t)(2 * rep);
+        w.algo = "winograd";
         *out = w;
     }
 }
@@ -342,6 +385,7 @@ static void streaming(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out)
     fill(out, &e, rep);
     out->launches = (uint32_t)rep;
     out->l2_bytes = fmin(l2_bytes(b), bytes);
+    out->algo = p->cls == GPU_K_DEPTHWISE ? "direct" : "stream";
 }
 
 void gpu_ktime_eval(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out)
