@@ -200,7 +200,7 @@ TEST(kernel_plan_follows_the_graph)
 TEST(properties_over_the_zoo)
 {
     const char *models[] = {"resnet50", "mobilenet-v2", "bert-base", "vgg16", "densenet121",
-                            "inception-v3", "efficientnet-b0"};
+                            "inception-v3", "efficientnet-b0", "vit-b16", "vgg19", "gpt2"};
     const char *gpus[] = {"a100-80gb", "v100-16gb", "t4", "h100-sxm", "a100-80gb:2g.20gb"};
     const int batches[] = {1, 2, 4, 8, 16, 32, 64, 128};
     const double shares[] = {10, 25, 50, 75, 100};
