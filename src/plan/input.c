@@ -166,12 +166,151 @@ static int cluster_physical(const us_yaml_doc *d, const plan_problem *p,
     return USHER_OK;
 }
 
+/* a Kubernetes label's name part: 1..63 of [A-Za-z0-9-_.], alphanumeric at both ends */
+static bool label_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool an = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!an && ((i == 0 || i == n - 1) || !(c == '-' || c == '_' || c == '.')))
+            return false;
+    }
+    return true;
+}
+
+/* a label key: [prefix/]name, the prefix a DNS subdomain of at most 253 characters */
+static bool label_key_ok(const char *k)
+{
+    const char *sl = strchr(k, '/');
+    if (!sl)
+        return label_name_ok(k, strlen(k));
+    size_t pl = (size_t)(sl - k);
+    if (pl == 0 || pl > 253 || k[0] == '.' || k[pl - 1] == '.' || k[0] == '-' || k[pl - 1] == '-')
+        return false;
+    for (size_t i = 0; i < pl; i++)
+        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '-' ||
+              k[i] == '.'))
+            return false;
+    return label_name_ok(sl + 1, strlen(sl + 1));
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* labels: {key: value} of node x at f: Kubernetes label syntax, at most
+ * PLAN_MAX_LABELS, kept sorted by key (each value follows its key) */
+static int node_labels(const us_yaml_doc *d, const us_yaml_node *l, const char *f, plan_node *x,
+                       usher_error *err)
+{
+    size_t n = us_yaml_len(l);
+    if (n > PLAN_MAX_LABELS)
+        return us_yaml_error(d, l, err, USHER_ERR_LIMIT, "field '%s': at most %d labels, not %zu",
+                             f, PLAN_MAX_LABELS, n);
+    /* one array: key then value, so that sorting pairs keeps them together */
+    char **kv = us_calloc(2 * (n ? n : 1), sizeof *kv);
+    if (!kv)
+        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    x->labels = kv;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = us_yaml_key_at(l, i);
+        const us_yaml_node *v = us_yaml_value_at(l, i);
+        const char *vs = us_yaml_node_kind(v) == US_YAML_SCALAR ? us_yaml_str(v) : NULL;
+        if (!label_key_ok(k))
+            return us_yaml_error(d, us_yaml_key_node_at(l, i), err, USHER_ERR_PARSE,
+                                 "field '%s': '%.64s' is not a Kubernetes label key ([prefix/]name: "
+                                 "a name of 1 to 63 letters, digits, '-', '_', '.', alphanumeric at "
+                                 "both ends; a DNS prefix)",
+                                 f, k);
+        if (!vs || (vs[0] && !label_name_ok(vs, strlen(vs))))
+            return us_yaml_error(d, v, err, USHER_ERR_PARSE,
+                                 "field '%s.%.64s': a label value (empty, or 1 to 63 letters, "
+                                 "digits, '-', '_', '.', alphanumeric at both ends), not '%.64s'",
+                                 f, k, vs ? vs : us_yaml_kind_name(us_yaml_node_kind(v)));
+        if (!(kv[2 * i] = us_strdup(k)) || !(kv[2 * i + 1] = us_strdup(vs)))
+            return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+        x->n_labels = (uint32_t)i + 1;
+    }
+    /* sort the pairs by key: two-string records */
+    qsort(kv, n, 2 * sizeof *kv, cmp_str_ptr);
+    return USHER_OK;
+}
+
+void plan_nodes_free(plan_problem *p)
+{
+    for (uint32_t i = 0; p->nodes && i < p->n_nodes; i++) {
+        for (uint32_t k = 0; p->nodes[i].labels && k < 2 * p->nodes[i].n_labels; k++)
+            us_free(p->nodes[i].labels[k]);
+        us_free(p->nodes[i].labels);
+    }
+    us_free(p->nodes);
+    p->nodes = NULL;
+    p->n_nodes = 0;
+}
+
+/* nodes: [{name, labels, rack, zone}] (optional): names once each */
+static int cluster_nodes(const us_yaml_doc *d, const us_yaml_node *root, plan_problem *p,
+                         usher_error *err)
+{
+    static const char *const keys[] = {"name", "labels", "rack", "zone", NULL};
+    const us_yaml_node *ns = NULL;
+    int rc = us_yaml_get_node(d, root, "nodes", NULL, US_YAML_SEQ, false, &ns, err);
+    plan_nodes_free(p);
+    if (rc < 0 || !ns)
+        return rc;
+    size_t n = us_yaml_len(ns);
+    if (n == 0 || n > PLAN_MAX_NODES)
+        return us_yaml_error(d, ns, err, n ? USHER_ERR_LIMIT : USHER_ERR_PARSE,
+                             "field 'nodes': 1 to %d entries, not %zu", PLAN_MAX_NODES, n);
+    if (!(p->nodes = us_calloc(n, sizeof *p->nodes)))
+        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const us_yaml_node *e = us_yaml_item(ns, i);
+        plan_node *x = &p->nodes[i];
+        p->n_nodes = (uint32_t)i + 1; /* freed with the problem on any error */
+        char fp[48], f[96];
+        snprintf(fp, sizeof fp, "nodes[%zu]", i);
+        if (us_yaml_node_kind(e) != US_YAML_MAP)
+            return us_yaml_error(d, e, err, USHER_ERR_PARSE, "%s: expected a map", fp);
+        if ((rc = us_yaml_check_keys(d, e, fp, keys, err)) < 0)
+            return rc;
+        x->line = us_yaml_line(e);
+        const char *v = NULL;
+        snprintf(f, sizeof f, "%s.name", fp);
+        if ((rc = pf_need_name(d, e, "name", f, &v, true, err)) < 0)
+            return rc;
+        snprintf(x->name, sizeof x->name, "%s", v);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(p->nodes[k].name, x->name) == 0)
+                return us_yaml_error(d, us_yaml_get(e, "name"), err, USHER_ERR_PARSE,
+                                     "field '%s': node '%s' is already declared at line %zu", f,
+                                     x->name, p->nodes[k].line);
+        snprintf(f, sizeof f, "%s.rack", fp);
+        if ((rc = pf_need_name(d, e, "rack", f, &v, false, err)) < 0)
+            return rc;
+        snprintf(x->rack, sizeof x->rack, "%s", v ? v : "");
+        snprintf(f, sizeof f, "%s.zone", fp);
+        if ((rc = pf_need_name(d, e, "zone", f, &v, false, err)) < 0)
+            return rc;
+        snprintf(x->zone, sizeof x->zone, "%s", v ? v : "");
+        const us_yaml_node *l = NULL;
+        snprintf(f, sizeof f, "%s.labels", fp);
+        if ((rc = us_yaml_get_node(d, e, "labels", f, US_YAML_MAP, false, &l, err)) < 0 ||
+            (l && (rc = node_labels(d, l, f, x, err)) < 0))
+            return rc;
+    }
+    return USHER_OK;
+}
+
 static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, usher_error *err)
 {
     int rc;
     snprintf(p->cluster, sizeof p->cluster, "%s", us_yaml_label(d));
     const us_yaml_node *root = us_yaml_root(d), *gpus = NULL;
-    static const char *const top[] = {"objective", "gpus", NULL};
+    static const char *const top[] = {"objective", "gpus", "nodes", NULL};
     static const char *const entry[] = {"type", "count", "max", "price_per_hour", "node",
                                         "idle_power_fraction", "lost", "devices", NULL};
     const us_yaml_node *ent[PLAN_MAX_TYPES] = {0}, *dev[PLAN_MAX_TYPES] = {0};
@@ -183,7 +322,8 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
     }
     if ((rc = us_yaml_check_keys(d, root, NULL, top, err)) < 0 ||
         (rc = us_yaml_get_str(d, root, "objective", NULL, &obj, "min-cost", err)) < 0 ||
-        (rc = us_yaml_get_node(d, root, "gpus", NULL, US_YAML_SEQ, true, &gpus, err)) < 0)
+        (rc = us_yaml_get_node(d, root, "gpus", NULL, US_YAML_SEQ, true, &gpus, err)) < 0 ||
+        (rc = cluster_nodes(d, root, p, err)) < 0)
         goto out;
     if (strcmp(obj, "min-cost") == 0) {
         p->objective = PLAN_MIN_COST;
@@ -242,6 +382,23 @@ static int cluster_doc(us_yaml_doc *d, const gpu_catalog *cat, plan_problem *p, 
         if ((rc = pf_need_name(d, e, "node", f, &node, false, err)) < 0)
             goto out;
         snprintf(t->node, sizeof t->node, "%s", node ? node : "");
+        if (p->n_nodes) { /* nodes declared: every entry is on one of them */
+            const plan_node *x = NULL;
+            for (uint32_t k = 0; k < p->n_nodes && !x; k++)
+                if (strcmp(p->nodes[k].name, t->node) == 0)
+                    x = &p->nodes[k];
+            if (!x) {
+                rc = us_yaml_error(d, node ? us_yaml_get(e, "node") : e, err, USHER_ERR_PARSE,
+                                   "field '%s': %s%s%s, but every GPU entry must be on a node "
+                                   "declared in 'nodes' (first: '%s', line %zu)",
+                                   f, node ? "node '" : "missing", node ? node : "",
+                                   node ? "' is not declared" : "", p->nodes[0].name,
+                                   p->nodes[0].line);
+                goto out;
+            }
+            snprintf(t->rack, sizeof t->rack, "%s", x->rack);
+            snprintf(t->zone, sizeof t->zone, "%s", x->zone);
+        }
         for (uint32_t k = 0; k < p->nt; k++)
             if (strcmp(p->t[k].key, t->key) == 0 && strcmp(p->t[k].node, t->node) == 0) {
                 rc = us_yaml_error(d, e, err, USHER_ERR_PARSE,
@@ -340,6 +497,7 @@ static int model_fields(pf_workload_model *x, plan_model *pm, us_map *groups, in
     pm->priority = x->priority;
     pm->min_share = x->min_share;
     pm->arrival_cv = x->arrival_cv;
+    pm->spread = (int)x->spread;
     pm->precision = usher_precision_parse(x->precision); /* checked by the reader */
     pm->name = x->name;
     pm->path = x->path;

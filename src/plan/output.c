@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "plan.h"
 #include "planfile/planfile.h"
+#include "planfile/workload.h"
 #include "usher/model.h"
 
 static const char *objective_name(plan_objective o)
@@ -112,11 +113,29 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
     for (uint32_t i = 0; i < s->n; i++)
         reps += s->g[i].n;
     f.m = us_calloc(p->n ? p->n : 1, sizeof *f.m);
+    /* cluster.yaml's nodes, as declared (labels sorted by key) */
+    pf_node *nodes = p->n_nodes ? us_calloc(p->n_nodes, sizeof *nodes) : NULL;
+    size_t n_lab = 0;
+    for (uint32_t i = 0; i < p->n_nodes; i++)
+        n_lab += 2 * p->nodes[i].n_labels;
+    const char **lab = us_calloc(n_lab ? n_lab : 1, sizeof *lab);
+    for (uint32_t i = 0, k = 0; nodes && lab && i < p->n_nodes; i++) {
+        nodes[i] = (pf_node){.name = p->nodes[i].name,
+                             .rack = p->nodes[i].rack,
+                             .zone = p->nodes[i].zone,
+                             .labels = lab + k,
+                             .n_labels = p->nodes[i].n_labels};
+        for (uint32_t l = 0; l < 2 * p->nodes[i].n_labels; l++)
+            lab[k++] = p->nodes[i].labels[l];
+    }
+    f.nodes = nodes;
+    f.n_nodes = nodes ? p->n_nodes : 0;
     f.g = us_calloc(s->n ? s->n : 1, sizeof *f.g);
     pf_replica *r = us_calloc(reps ? reps : 1, sizeof *r);
     uint32_t *idx = us_calloc(s->n ? s->n : 1, sizeof *idx);
     int rc = USHER_ERR_NOMEM;
-    if (f.m && f.g && r && idx && plan_gpu_indices(s, p, idx) == USHER_OK) {
+    if (f.m && f.g && r && idx && lab && (nodes || !p->n_nodes) &&
+        plan_gpu_indices(s, p, idx) == USHER_OK) {
         for (uint32_t m = 0; m < p->n; m++) {
             const plan_model *pm = &p->m[m];
             double un = pm->rate - s->served[m];
@@ -126,7 +145,9 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
                                 .goodput = s->served[m],
                                 .unserved = un > 1e-9 ? un : 0,
                                 .priority = pm->priority,
-                                .group = pm->group};
+                                .group = pm->group,
+                                .spread = pm->spread ? pf_spread_name((pf_spread)pm->spread)
+                                                     : NULL};
         }
         for (uint32_t i = 0; i < s->n; i++)
             for (uint32_t k = 0; k < s->g[i].n; k++)
@@ -134,11 +155,28 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
         file_gpus(s, p, idx, f.g, r);
         rc = pf_write(&f, out);
     }
+    us_free(lab);
+    us_free(nodes);
     us_free(idx);
     us_free(r);
     us_free(f.g);
     us_free(f.m);
     return rc;
+}
+
+/* the failure domains the workload asks for: "node", "node or zone", ... */
+static const char *spread_levels(const plan_problem *p)
+{
+    bool lv[4] = {0};
+    for (uint32_t m = 0; m < p->n; m++)
+        lv[p->m[m].spread & 3] = true;
+    return lv[1] && lv[2] && lv[3] ? "node, rack or zone"
+           : lv[1] && lv[2]        ? "node or rack"
+           : lv[1] && lv[3]        ? "node or zone"
+           : lv[2] && lv[3]        ? "rack or zone"
+           : lv[1]                 ? "node"
+           : lv[2]                 ? "rack"
+                                   : "zone";
 }
 
 void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_run *run, FILE *f)
@@ -163,6 +201,10 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
                 s->lost_gpus, s->lost_gpus == 1 ? "" : "s", s->lost_replicas);
     if (s->note[0])
         fprintf(f, "note: %s\n", s->note);
+    if (s->spread_added)
+        fprintf(f, "spread: %u replica%s added so that no %s holds every replica of a model "
+                   "asking for spread (anti-affinity)\n",
+                s->spread_added, s->spread_added == 1 ? "" : "s", spread_levels(p));
     bool co = colocated(s, p);
     if (!p->interference)
         fprintf(f, "interference: off (latencies alone, as before the model)\n");

@@ -96,6 +96,8 @@ typedef struct plan_model {
     char *group;      /* its name in workload.yaml, NULL if none */
     int precision;    /* usher_precision */
     double arrival_cv; /* coefficient of variation of its arrivals' gaps; 0: 1 (Poisson) */
+    int spread;       /* pf_spread: the failure domain its replicas are spread over
+                         (anti-affinity, spread.c); 0: none */
     plan_cfg *cfg;    /* feasible configurations (dominated ones pruned) */
     uint32_t n_cfg;
     double fastest_ms;      /* best batch-1 latency over the GPU types (for errors) */
@@ -113,6 +115,7 @@ typedef struct plan_type {
     int64_t max;      /* elastic: at most this many */
     double price;     /* $/h */
     char node[64];
+    char rack[64], zone[64]; /* its node's (cluster.yaml nodes:); "": none declared */
     double tdp_w, idle_frac;
     size_t line;      /* where it was declared */
     /* indices 0..slots-1 name this entry's GPUs (plan.json gpus[].index): the
@@ -124,6 +127,16 @@ typedef struct plan_type {
     double dram_per_share; /* with the model: the median over the candidates of this type
                               of DRAM % per % of share (USHER's classification); 0: none */
 } plan_type;
+
+/* a node declared in cluster.yaml's nodes: (input.c): its labels, rack and zone */
+#define PLAN_MAX_NODES 4096
+#define PLAN_MAX_LABELS 64 /* per node */
+typedef struct plan_node {
+    char name[64], rack[64], zone[64]; /* rack, zone "": none */
+    char **labels;                     /* 2 x n_labels: key, value, key, ...; by key */
+    uint32_t n_labels;
+    size_t line;
+} plan_node;
 
 typedef struct plan_problem {
     plan_model *m;
@@ -159,6 +172,10 @@ typedef struct plan_problem {
         uint32_t index;
     } lost[PLAN_MAX_LOST];
     uint32_t n_lost;
+    /* cluster.yaml's nodes: (heap; NULL, 0: none declared); freed by
+     * plan_problem_free */
+    plan_node *nodes;
+    uint32_t n_nodes;
 } plan_problem;
 
 /* the fairness options are in use: a model with min_share, or objective max-min */
@@ -231,6 +248,8 @@ typedef struct plan_solution {
     uint32_t moves;   /* re-planning: replicas started (new, moved or restarted) */
     uint32_t stopped; /* re-planning: replicas of the running plan stopped */
     uint32_t reconfigured; /* re-planning: kept, with another batch size */
+    uint32_t spread_added; /* replicas plan_spread added so that no failure domain holds
+                              every replica of a model that asks for spread */
     uint32_t lost_gpus, lost_replicas; /* re-planning: GPUs of the running plan gone
                                           (lost, drained, or no longer in the cluster) and
                                           the replicas they held (placed again) */
@@ -261,6 +280,8 @@ void plan_problem_free(plan_problem *p);
  * names the file, the line and the field. A model no GPU type can serve
  * within its SLO is an error naming the fastest latency there is. */
 int plan_read_cluster(const char *path, const gpu_catalog *cat, plan_problem *p, usher_error *err);
+/* free p->nodes (plan_problem_free does) */
+void plan_nodes_free(plan_problem *p);
 int plan_read_workload(const char *path, usher_estimator *e, plan_problem *p, usher_error *err);
 /* A running plan (plan.json written by usher plan) as a solution of p:
  * GPUs matched by type and node, replicas by model name, batch and share.
@@ -461,6 +482,31 @@ int plan_best_fit(plan_solution *s, const plan_problem *p, uint16_t type, uint32
  * smallest index of its type that no other GPU of s holds and that is not
  * lost, GPUs in order. idx has s->n entries; 0 or USHER_ERR_NOMEM */
 int plan_gpu_indices(const plan_solution *s, const plan_problem *p, uint32_t *idx);
+
+/* ---- anti-affinity (spread.c; docs/plan-input.md "spread") ----------------------
+ * A model with spread (node, rack or zone) must have replicas in two failure
+ * domains at least, so that losing one never takes it down. Policies plan as
+ * they always do; plan_spread then adds, for each such model whose replicas
+ * all sit in one domain, one replica in another domain and moves to it its
+ * share of the model's load (a model with one replica gets two). */
+/* any model asks for spread */
+bool plan_spread_wanted(const plan_problem *p);
+/* the cluster can honour every model's spread: each GPU entry has the domain
+ * asked (a node; its node's rack or zone) and there are two domains at least.
+ * USHER_ERR_INVALID naming the model, the entry and the files' lines */
+int plan_spread_check(const plan_problem *p, usher_error *err);
+/* add the replicas the models' spread asks for (plan_spread_wanted false: nothing);
+ * s->spread_added counts them. Spatial policies that plan with the model
+ * (usher, re-planning) place the new replica in free room where the rule
+ * allows, else on a new GPU; the others (their own sharing rules) on a new GPU
+ * of its own, in a configuration of the share the policy gave the model where
+ * one exists there, else any.
+ * USHER_ERR_LIMIT naming the model when no GPU outside its domain can take
+ * one (a fixed cluster full there); then plan_account */
+int plan_spread(const plan_problem *p, plan_solution *s, usher_error *err);
+/* GPU entry t's failure domain at level lv (pf_spread): its node, its node's
+ * rack or zone; "" when it has none */
+const char *plan_spread_domain(const plan_problem *p, uint16_t t, int lv);
 
 /* ---- local search (improve.c) ------------------------------------------------- */
 int plan_solution_clone(const plan_solution *s, plan_solution *out);

@@ -181,8 +181,18 @@ int plan_solve(const plan_problem *p, const plan_policy *pol, plan_solution *s, 
                           "policy '%s' does not honour min_share or objective max-min (usher "
                           "and exact do; docs/policies.md)",
                           pol->name);
+    /* anti-affinity (spread.c): every policy but exact gets the pass after it */
+    if (plan_spread_wanted(p) && pol->solve == plan_exact)
+        return us_err_set(err, USHER_ERR_INVALID,
+                          "policy 'exact' does not honour spread (its program has no "
+                          "anti-affinity constraint; the other policies do: docs/plan-input.md)");
+    int rc = plan_spread_check(p, err);
+    if (rc < 0)
+        return rc;
     double t0 = now_s();
-    int rc = solve_bulk(p, pol, s, err);
+    rc = solve_bulk(p, pol, s, err);
+    if (rc == USHER_OK)
+        rc = plan_spread(p, s, err);
     s->seconds = now_s() - t0;
     if (rc < 0)
         return rc;

@@ -543,7 +543,14 @@ static int count_gpu(const plan_problem *p, const plan_gpu *og, const plan_gpu *
 int plan_replan(const plan_problem *p, const plan_solution *old, uint32_t max_moves,
                 plan_solution *s, usher_error *err)
 {
-    return plan_replan_order(p, old, max_moves, NULL, false, s, err);
+    int rc = plan_spread_check(p, err);
+    if (rc == USHER_OK)
+        rc = plan_replan_order(p, old, max_moves, NULL, false, s, err);
+    /* anti-affinity last (spread.c): a replica it adds is a start */
+    uint32_t added = s->spread_added;
+    if (rc == USHER_OK && (rc = plan_spread(p, s, err)) == USHER_OK)
+        s->moves += s->spread_added - added;
+    return rc;
 }
 
 int plan_replan_order(const plan_problem *p, const plan_solution *old, uint32_t max_moves,

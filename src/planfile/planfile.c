@@ -173,8 +173,14 @@ static int model_doc(const us_yaml_doc *d, const us_yaml_node *n, size_t i, pf_m
         (rc = count(d, n, fp, "replicas", &m->replicas, err)) < 0 ||
         (rc = us_yaml_get_i64(d, n, "priority", field(f, fp, "priority"), 0, PF_MAX_PRIORITY,
                               &prio, 0, false, err)) < 0 ||
-        (rc = str(d, n, fp, "group", false, &m->group, err)) < 0)
+        (rc = str(d, n, fp, "group", false, &m->group, err)) < 0 ||
+        (rc = str(d, n, fp, "spread", false, &m->spread, err)) < 0)
         return rc;
+    if (m->spread && strcmp(m->spread, "node") && strcmp(m->spread, "rack") &&
+        strcmp(m->spread, "zone"))
+        return us_yaml_error(d, us_yaml_get(n, "spread"), err, USHER_ERR_PARSE,
+                             "field '%s': node, rack or zone, not '%.32s'", field(f, fp, "spread"),
+                             m->spread);
     m->priority = (int)prio;
     return USHER_OK;
 }
@@ -238,10 +244,42 @@ static int top_doc(const us_yaml_doc *d, const us_yaml_node *root, pf_plan *p, u
     return USHER_OK;
 }
 
+/* nodes[i]: name, rack, zone, labels */
+static int node_doc(const us_yaml_doc *d, const us_yaml_node *n, size_t i, pf_node *x,
+                    usher_error *err)
+{
+    int rc;
+    char fp[PATH_MAX_LEN], f[PATH_MAX_LEN];
+    const us_yaml_node *l = NULL;
+    snprintf(fp, sizeof fp, "nodes[%zu]", i);
+    x->line = us_yaml_line(n);
+    if ((rc = object(d, n, fp, err)) < 0 || (rc = str(d, n, fp, "name", true, &x->name, err)) < 0 ||
+        (rc = str(d, n, fp, "rack", false, &x->rack, err)) < 0 ||
+        (rc = str(d, n, fp, "zone", false, &x->zone, err)) < 0 ||
+        (rc = node(d, n, fp, "labels", US_YAML_MAP, false, &l, err)) < 0)
+        return rc;
+    size_t nl = us_yaml_len(l);
+    if (nl > PF_MAX_LABELS)
+        return us_yaml_error(d, l, err, USHER_ERR_LIMIT, "field '%s': at most %d labels, not %zu",
+                             field(f, fp, "labels"), PF_MAX_LABELS, nl);
+    if (nl && !(x->labels = us_calloc(2 * nl, sizeof *x->labels)))
+        return nomem(d, err);
+    for (size_t k = 0; k < nl; k++) {
+        const us_yaml_node *v = us_yaml_value_at(l, k);
+        if (us_yaml_node_kind(v) != US_YAML_SCALAR)
+            return us_yaml_error(d, v, err, USHER_ERR_PARSE, "field '%s.%.64s': a string",
+                                 field(f, fp, "labels"), us_yaml_key_at(l, k));
+        x->labels[2 * k] = us_yaml_key_at(l, k);
+        x->labels[2 * k + 1] = us_yaml_str(v);
+        x->n_labels = (uint32_t)k + 1;
+    }
+    return USHER_OK;
+}
+
 static int plan_doc(const us_yaml_doc *d, pf_plan *p, usher_error *err)
 {
     int rc;
-    const us_yaml_node *root = us_yaml_root(d), *gpus = NULL, *models = NULL;
+    const us_yaml_node *root = us_yaml_root(d), *gpus = NULL, *models = NULL, *nodes = NULL;
     int64_t version = 0;
     if (!root || us_yaml_node_kind(root) != US_YAML_MAP)
         return us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a plan (a JSON object)");
@@ -254,8 +292,17 @@ static int plan_doc(const us_yaml_doc *d, pf_plan *p, usher_error *err)
                              (long long)version, PF_SCHEMA_VERSION);
     if ((rc = top_doc(d, root, p, err)) < 0 ||
         (rc = node(d, root, NULL, "models", US_YAML_SEQ, false, &models, err)) < 0 ||
-        (rc = node(d, root, NULL, "gpus", US_YAML_SEQ, true, &gpus, err)) < 0)
+        (rc = node(d, root, NULL, "gpus", US_YAML_SEQ, true, &gpus, err)) < 0 ||
+        (rc = node(d, root, NULL, "nodes", US_YAML_SEQ, false, &nodes, err)) < 0)
         return rc;
+    size_t nn = us_yaml_len(nodes);
+    if (nn && !(p->nodes = us_calloc(nn, sizeof *p->nodes)))
+        return nomem(d, err);
+    for (size_t i = 0; i < nn; i++) {
+        p->n_nodes = (uint32_t)i + 1; /* its labels are freed with the plan on any error */
+        if ((rc = node_doc(d, us_yaml_item(nodes, i), i, &p->nodes[i], err)) < 0)
+            return rc;
+    }
     size_t nm = us_yaml_len(models), ng = us_yaml_len(gpus);
     if (!(p->m = us_calloc(nm ? nm : 1, sizeof *p->m)) ||
         !(p->g = us_calloc(ng ? ng : 1, sizeof *p->g)))
@@ -316,6 +363,9 @@ void pf_free(pf_plan *p)
             us_free(p->g[i].r);
     us_free(p->g);
     us_free(p->m);
+    for (uint32_t i = 0; p->nodes && i < p->n_nodes; i++)
+        us_free(p->nodes[i].labels);
+    us_free(p->nodes);
     us_yaml_free(p->doc);
     memset(p, 0, sizeof *p);
 }
@@ -451,9 +501,31 @@ int pf_write(const pf_plan *p, us_buf *out)
         us_json_key(&j, "priority");
         us_json_int(&j, m->priority);
         wstr(&j, "group", m->group);
+        if (m->spread)
+            wstr(&j, "spread", m->spread);
         us_json_obj_end(&j);
     }
     us_json_arr_end(&j);
+    if (p->n_nodes) {
+        us_json_key(&j, "nodes");
+        us_json_arr_begin(&j);
+        for (uint32_t i = 0; i < p->n_nodes; i++) {
+            const pf_node *x = &p->nodes[i];
+            us_json_obj_begin(&j);
+            wstr(&j, "name", x->name);
+            wstr(&j, "rack", x->rack);
+            wstr(&j, "zone", x->zone);
+            us_json_key(&j, "labels");
+            us_json_obj_begin(&j);
+            for (uint32_t k = 0; k < x->n_labels; k++) {
+                us_json_key(&j, x->labels[2 * k]);
+                us_json_str(&j, x->labels[2 * k + 1]);
+            }
+            us_json_obj_end(&j);
+            us_json_obj_end(&j);
+        }
+        us_json_arr_end(&j);
+    }
     us_json_key(&j, "gpus");
     us_json_arr_begin(&j);
     for (uint32_t i = 0; i < p->n_gpus; i++)

@@ -24,6 +24,9 @@
  *     sequences where the schema has them; gpus[i].id, when present, is i;
  *     gpus[i].index, when present, an integer 0..PF_MAX_GPU_INDEX (the GPU's
  *     identity on its type and node; the planner refuses two alike);
+ *   - nodes (optional): name (a non-empty string), rack, zone (strings),
+ *     labels (a map of at most PF_MAX_LABELS scalars); models[i].spread
+ *     (optional): node, rack or zone;
  *   - keys the schema does not name are ignored: fields are only ever added
  *     within a version.
  * Every error is "<file>:<line>: field '<path>': what", the path naming the
@@ -33,7 +36,8 @@
  * with 6 significant digits, indented with one replica and one model per
  * line (so that a diff of two plans reads as the moves between them);
  * a NULL or empty string is written as null, and replan only when
- * has_replan. Reading what pf_write wrote gives the same plan back, numbers
+ * has_replan; models[i].spread only when set and nodes only when there are
+ * some (a plan without them is byte-identical to one written before them). Reading what pf_write wrote gives the same plan back, numbers
  * rounded to 6 significant digits.
  */
 #ifndef PF_PLANFILE_H
@@ -86,7 +90,17 @@ typedef struct pf_model {
     uint32_t replicas;
     int priority;
     const char *group;  /* NULL: none */
+    const char *spread; /* node, rack or zone (anti-affinity asked); NULL: none, not written */
 } pf_model;
+
+/* a node cluster.yaml declared (nodes:), written only when it declared some */
+#define PF_MAX_LABELS 64
+typedef struct pf_node {
+    const char *name, *rack, *zone; /* rack, zone NULL: none */
+    const char **labels;            /* 2 x n_labels: key, value, key, ... (reader: allocated) */
+    uint32_t n_labels;
+    size_t line;
+} pf_node;
 
 typedef struct pf_totals {
     uint32_t gpus, replicas;
@@ -112,6 +126,8 @@ typedef struct pf_plan {
     uint32_t n_models;
     pf_gpu *g;
     uint32_t n_gpus;
+    pf_node *nodes;     /* NULL, 0: none declared */
+    uint32_t n_nodes;
     /* reader: the file's name for messages, and what the strings point into */
     const char *label;
     void *doc;

@@ -67,11 +67,37 @@ static char *resolve(const char *wl, const char *model)
     return s;
 }
 
-static int entry(const us_yaml_doc *d, const us_yaml_node *m, size_t i, pf_workload *w,
-                 us_map *names, usher_error *err)
+const char *pf_spread_name(pf_spread s)
 {
-    static const char *const keys[] = {"name", "model", "rate", "slo_ms", "priority",
-                                       "precision", "group", "min_share", "arrival_cv", NULL};
+    return s == PF_SPREAD_NODE ? "node" : s == PF_SPREAD_RACK ? "rack" : s == PF_SPREAD_ZONE ? "zone" : "none";
+}
+
+/* spread: none, node, rack or zone at key of map (absent or null: def) */
+static int spread_field(const us_yaml_doc *d, const us_yaml_node *map, const char *path,
+                        pf_spread def, pf_spread *out, usher_error *err)
+{
+    const char *v = NULL;
+    int rc = us_yaml_get_str(d, map, "spread", path, &v, NULL, err);
+    if (rc < 0)
+        return rc;
+    *out = def;
+    if (!v || us_yaml_is_null(us_yaml_get(map, "spread")))
+        return USHER_OK;
+    for (int k = PF_SPREAD_NONE; k <= PF_SPREAD_ZONE; k++)
+        if (strcmp(v, pf_spread_name((pf_spread)k)) == 0) {
+            *out = (pf_spread)k;
+            return USHER_OK;
+        }
+    return us_yaml_error(d, us_yaml_get(map, "spread"), err, USHER_ERR_PARSE,
+                         "field '%s': none, node, rack or zone, not '%.32s'", path, v);
+}
+
+static int entry(const us_yaml_doc *d, const us_yaml_node *m, size_t i, pf_workload *w,
+                 us_map *names, pf_spread def, usher_error *err)
+{
+    static const char *const keys[] = {"name",  "model",     "rate",       "slo_ms",
+                                       "priority", "precision", "group", "min_share",
+                                       "arrival_cv", "spread", NULL};
     pf_workload_model *x = &w->m[i];
     char fp[64], f[96];
     int rc;
@@ -128,6 +154,9 @@ static int entry(const us_yaml_doc *d, const us_yaml_node *m, size_t i, pf_workl
     snprintf(f, sizeof f, "%s.group", fp);
     if ((rc = pf_need_name(d, m, "group", f, &group, false, err)) < 0)
         return rc;
+    snprintf(f, sizeof f, "%s.spread", fp);
+    if ((rc = spread_field(d, m, f, def, &x->spread, err)) < 0)
+        return rc;
     x->name = us_strdup(name);
     x->path = resolve(us_yaml_label(d), file);
     x->group = group ? us_strdup(group) : NULL;
@@ -147,7 +176,8 @@ us_yaml_limits pf_workload_limits(void)
 int pf_workload_doc(const us_yaml_doc *d, uint32_t max_models, pf_workload *w,
                     usher_error *err)
 {
-    static const char *const top[] = {"models", NULL};
+    static const char *const top[] = {"models", "spread", NULL};
+    pf_spread def = PF_SPREAD_NONE;
     memset(w, 0, sizeof *w);
     const us_yaml_node *root = us_yaml_root(d), *list = NULL;
     us_map names;
@@ -163,7 +193,8 @@ int pf_workload_doc(const us_yaml_doc *d, uint32_t max_models, pf_workload *w,
         goto out;
     }
     if ((rc = us_yaml_check_keys(d, root, NULL, top, err)) < 0 ||
-        (rc = us_yaml_get_node(d, root, "models", NULL, US_YAML_SEQ, true, &list, err)) < 0)
+        (rc = us_yaml_get_node(d, root, "models", NULL, US_YAML_SEQ, true, &list, err)) < 0 ||
+        (rc = spread_field(d, root, "spread", PF_SPREAD_NONE, &def, err)) < 0)
         goto out;
     size_t n = us_yaml_len(list);
     if (n == 0 || n > max_models) {
@@ -178,7 +209,7 @@ int pf_workload_doc(const us_yaml_doc *d, uint32_t max_models, pf_workload *w,
     }
     for (size_t i = 0; i < n; i++) {
         w->n = (uint32_t)i + 1; /* freed with the workload on any error */
-        if ((rc = entry(d, us_yaml_item(list, i), i, w, &names, err)) < 0)
+        if ((rc = entry(d, us_yaml_item(list, i), i, w, &names, def, err)) < 0)
             goto out;
     }
     rc = USHER_OK;

@@ -7,14 +7,16 @@
  * the rates and SLOs) read the same file; both read it here, so they accept
  * and refuse the same files with the same words. The format is
  * docs/plan-input.md:
- *   - a map with one key, models: a sequence of 1 .. max_models entries;
+ *   - a map with models (a sequence of 1 .. max_models entries) and
+ *     optionally spread (none, node, rack or zone: every model's default);
  *   - per entry: name (required; 1 .. PF_NAME_MAX characters of letters,
  *     digits and - _ . : /; unique), model (required; a non-empty path,
  *     resolved against the workload file's directory unless absolute), rate
  *     (required, requests/s in [0, 1e9]), slo_ms (required, (0.001 .. 3.6e6]),
  *     priority (integer 0 .. 1000, default 0), min_share ([0, 1], default 0),
  *     arrival_cv ([0.01, 10]; absent: 0, meaning Poisson), precision (fp32,
- *     tf32, fp16 or int8; default fp32), group (a name, or absent);
+ *     tf32, fp16 or int8; default fp32), group (a name, or absent), spread
+ *     (none, node, rack or zone; absent: the file's default);
  *   - unknown keys are refused, with a "did you mean" hint;
  *   - every error is "<file>:<line>: field 'models[2].rate': what".
  * The document is read with the bounded YAML reader (core/yaml.h) within
@@ -31,6 +33,12 @@
 
 #define PF_NAME_MAX 63
 
+/* anti-affinity: the failure domain a model's replicas are spread over, so
+ * that losing one (a node, a rack, a zone) leaves a replica elsewhere */
+typedef enum pf_spread { PF_SPREAD_NONE = 0, PF_SPREAD_NODE, PF_SPREAD_RACK, PF_SPREAD_ZONE } pf_spread;
+/* "none", "node", "rack", "zone" */
+const char *pf_spread_name(pf_spread s);
+
 typedef struct pf_workload_model {
     char *name, *path, *group;    /* path resolved; group NULL: none */
     double rate, slo_ms;          /* requests/s; ms */
@@ -38,6 +46,7 @@ typedef struct pf_workload_model {
     double arrival_cv;            /* 0: absent (Poisson) */
     int priority;
     char precision[8];            /* fp32, tf32, fp16, int8 */
+    pf_spread spread;             /* its own, else the file's default */
     size_t line;                  /* of the entry */
 } pf_workload_model;
 
