@@ -157,6 +157,27 @@ void srv_metrics(usher_server *s, us_buf *b)
               "Inferences started after a member's deadline (the runtime expires them instead: "
               "0).",
               STAT(started_late));
+    /* merge groups (group.c): the runs of each group's one worker, by what they held */
+    for (int f = 0; f < 3; f++) {
+        static const char *const names[] = {"batches", "mixed_batches", "filler_rows"};
+        static const char *const helps[] = {
+            "Runs of a merge group's merged graph (one worker serves all its members).",
+            "Of those, the runs that served requests of two or more members.",
+            "Filler rows given to members without a request in a run (their cost is in the "
+            "members' compute time)."};
+        us_buf_printf(b, "# HELP usher_merge_group_%s_total %s\n# TYPE usher_merge_group_%s_total "
+                         "counter\n", names[f], helps[f], names[f]);
+        for (size_t g = 0; g < s->n_groups; g++) {
+            rt_model_stats gs;
+            if (!s->groups[g].rt)
+                continue;
+            rt_model_get_stats(s->groups[g].rt, &gs);
+            uint64_t v = f == 0 ? gs.group_batches : f == 1 ? gs.group_mixed_batches
+                                                            : gs.group_filler_rows;
+            us_buf_printf(b, "usher_merge_group_%s_total{group=\"%s\"} %llu\n", names[f],
+                          s->groups[g].name, (unsigned long long)v);
+        }
+    }
     head(b, "usher_model_ready", "gauge", "1 when the model serves.");
     for (size_t i = 0; i < s->n; i++)
         us_buf_printf(b, "usher_model_ready{model=\"%s\"} %d\n", s->m[i].rm->name,

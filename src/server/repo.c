@@ -589,7 +589,8 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
         return rc;
     static const char *const keys[] = {"slo_ms", "rate", "priority", "replicas", "threads",
                                        "max_batch", "sample", "max_dims", "merge_group",
-                                       "merge_shape", "merge_value", NULL};
+                                       "merge_shape", "merge_value", "merge_tolerance",
+                                       NULL};
     const char *sample = NULL, *group = NULL, *mshape = NULL, *mvalue = NULL;
     const us_yaml_node *root = us_yaml_root(d), *md = NULL;
     int64_t prio = 0, reps = 0, thr = 0, mb = 0;
@@ -615,6 +616,8 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
                  USHER_OK &&
              (rc = us_yaml_get_str(d, root, "merge_value", NULL, &mvalue, NULL, err)) ==
                  USHER_OK &&
+             (rc = us_yaml_get_f64(d, root, "merge_tolerance", NULL, 0, 1, &m->merge_tolerance,
+                                   0, false, err)) == USHER_OK &&
              (rc = us_yaml_get_node(d, root, "max_dims", NULL, US_YAML_MAP, false, &md, err)) ==
                  USHER_OK &&
              (rc = read_max_dims(d, md, m, err)) == USHER_OK) {

@@ -24,8 +24,8 @@
  * file next to it, used as the input when the model is profiled at load),
  * max_dims (per input, the largest each dim may be), merge_group (models naming the same
  * group are merged into one graph and served by one worker: docs/serve.md, Merge groups),
- * merge_shape and merge_value (how that merge is verified, as `usher merge --shape` and
- * `--value` take them, comma-separated). Formats: docs/serve.md.
+ * merge_shape, merge_value and merge_tolerance (how that merge is verified, as `usher
+ * merge --shape`, `--value` (comma-separated) and `--tolerance` take them). Formats: docs/serve.md.
  */
 #ifndef REPO_H
 #define REPO_H
@@ -90,6 +90,8 @@ typedef struct repo_model {
     char merge_group[REPO_NAME_MAX]; /* usher.yaml merge_group; empty: served alone */
     char merge_shape[256];    /* "INPUT=1x512,...": the merge's verification shapes; empty: none */
     char merge_value[256];    /* "INPUT=16000,...": scalar integer inputs' verification values */
+    double merge_tolerance;   /* the verification's tolerance, x each output's scale (0: usher
+                                 merge's default, 1e-5) */
     /* loading */
     char error[512];          /* why it cannot be served; empty when fine */
 } repo_model;

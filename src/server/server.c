@@ -499,7 +499,7 @@ static int model_meta(srv_req *q)
     const be_io *in = NULL, *out = NULL;
     size_t nin = 0, nout = 0;
     pthread_rwlock_rdlock(&q->s->rt_lock);
-    bool known = m->rt && rt_model_io(m->rt, &in, &nin, &out, &nout);
+    bool known = m->rt && srv_model_io(m, &in, &nin, &out, &nout);
     us_json j;
     us_json_init(&j, &q->json);
     us_json_obj_begin(&j);
@@ -587,7 +587,7 @@ static int model_config(srv_req *q)
     const be_io *in = NULL, *out = NULL;
     size_t nin = 0, nout = 0;
     pthread_rwlock_rdlock(&q->s->rt_lock);
-    bool known = m->rt && rt_model_io(m->rt, &in, &nin, &out, &nout);
+    bool known = m->rt && srv_model_io(m, &in, &nin, &out, &nout);
     if (!known) {
         pthread_rwlock_unlock(&q->s->rt_lock);
         char msg[700];
@@ -742,7 +742,7 @@ static int make_rt_request(srv_model *m, oip_request *req, uint64_t t0, rt_reque
 {
     const be_io *in = NULL, *out = NULL;
     size_t nin = 0, nout = 0;
-    if (!rt_model_io(m->rt, &in, &nin, &out, &nout)) {
+    if (!srv_model_io(m, &in, &nin, &out, &nout)) {
         snprintf(msg, cap, "model '%s' is not ready", m->rm->name);
         return 503;
     }
@@ -794,6 +794,7 @@ static int make_rt_request(srv_model *m, oip_request *req, uint64_t t0, rt_reque
     }
     r->n_in = nin;
     r->rows = 1;
+    r->member = m->group ? m->member : 0;
     if (m->batchable) {
         int64_t rows = r->in[0].shape.rank > 0 ? r->in[0].shape.dim[0] : -1;
         for (size_t i = 0; i < nin; i++)
@@ -1104,7 +1105,7 @@ static void start_models(usher_server *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         srv_model *m = &s->m[i];
-        if (m->error[0] || m->replicas <= 0)
+        if (m->error[0] || m->replicas <= 0 || m->rt) /* m->rt: a merge group's */
             continue;
         rt_model_cfg cfg;
         model_cfg(s, m, &cfg);
@@ -1116,7 +1117,7 @@ static void start_models(usher_server *s)
     }
 }
 
-static void stats_add(rt_model_stats *a, const rt_model_stats *b)
+void srv_stats_add(rt_model_stats *a, const rt_model_stats *b)
 {
     a->received += b->received;
     a->in_flight += b->in_flight;
@@ -1149,11 +1150,11 @@ void srv_model_stats(const srv_model *m, rt_model_stats *out)
     rt_model_stats st;
     if (m->old) {
         rt_model_get_stats(m->old, &st);
-        stats_add(out, &st);
+        srv_stats_add(out, &st);
     }
     if (m->rt) {
-        rt_model_get_stats(m->rt, &st);
-        stats_add(out, &st);
+        srv_model_rt_stats(m, m->rt, &st);
+        srv_stats_add(out, &st);
         out->replicas_ready = st.replicas_ready;
         out->latency_scale = st.latency_scale;
         out->shedding = st.shedding;
@@ -1175,7 +1176,7 @@ static void retire(usher_server *s, srv_model *m, rt_model **slot, uint64_t drai
     rt_model_stats st;
     rt_model_get_stats(r, &st);
     pthread_rwlock_wrlock(&s->rt_lock);
-    stats_add(&m->retired, &st);
+    srv_stats_add(&m->retired, &st);
     *slot = NULL;
     pthread_rwlock_unlock(&s->rt_lock);
     rt_model_free(r, 0);
@@ -1262,7 +1263,7 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
     char failed[512] = "";
     for (size_t i = 0; i < s->n; i++) {
         srv_model *m = &s->m[i], *nx = &next[i];
-        if (!m->rt || m->error[0] || nx->error[0] || nx->replicas <= 0)
+        if (!m->rt || m->group || m->error[0] || nx->error[0] || nx->replicas <= 0)
             continue; /* unavailable, or left out of the new plan: as it was */
         if (same_plan(m, nx)) { /* the runtime stays; rate, capacity, note and the plan's
                                    predicted latencies may differ */
@@ -1416,6 +1417,7 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
     } else {
         srv_plan_cpu(s);
     }
+    srv_groups_start(s);
     start_models(s);
     hs_params hp = hs_default_params();
     hp.address = s->address;
@@ -1454,8 +1456,10 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
      * to the HTTP layer, so it can stop once the models are freed */
     for (size_t i = 0; i < s->n; i++) {
         retire(s, &s->m[i], &s->m[i].old, drain_ms * 1000000ull);
-        retire(s, &s->m[i], &s->m[i].rt, drain_ms * 1000000ull);
+        if (!s->m[i].group) /* a merge group's runtime stops once, below */
+            retire(s, &s->m[i], &s->m[i].rt, drain_ms * 1000000ull);
     }
+    srv_groups_stop(s, drain_ms * 1000000ull);
     pthread_mutex_unlock(&s->reload_mu);
     /* every request is answered now: wait for the callbacks to have handed the answers on */
     for (int i = 0; i < 10000 && atomic_load(&s->n_pending) > 0; i++)
@@ -1490,6 +1494,7 @@ void usher_server_free(usher_server *s)
         close(s->cpu_latency_fd); /* the kernel drops the request with the file */
     pthread_rwlock_destroy(&s->rt_lock);
     pthread_mutex_destroy(&s->reload_mu);
+    srv_groups_free(s);
     us_free(s->m);
     repo_free(&s->repo);
     us_free(s);

@@ -29,8 +29,12 @@
  * applied (srv_reload), under the server's rt_lock held for writing; every
  * reader outside start-up holds it for reading.
  */
+typedef struct srv_group srv_group;
+
 typedef struct srv_model {
     const repo_model *rm;
+    srv_group *group;           /* the merge group serving it (rt is the group's); NULL: alone */
+    int member;                 /* its index in that group */
     rt_model *rt;               /* NULL when unavailable */
     rt_model *old;              /* the runtime a new plan replaced, while it drains */
     rt_model_stats retired;     /* counters of runtimes replaced and drained */
@@ -71,12 +75,26 @@ typedef struct srv_model {
     atomic_uint_fast64_t lat_sum_us, lat_count;
 } srv_model;
 
+/* A merge group (group.c): its members' models merged into one graph, served by one runtime
+ * model (one worker, one session) that every member's rt points at. */
+struct srv_group {
+    char name[REPO_NAME_MAX];
+    char path[4096];            /* the merged file (a temporary file, removed at the end) */
+    char kind[16];              /* "shared", "stacked", "side-by-side" */
+    double max_err;             /* its verification's worst error, x the output's scale */
+    rt_model *rt;
+    srv_model *mem[RT_MAX_MEMBERS];
+    int n;
+};
+
 struct usher_server {
     usher_serve_params p;
     char repo_dir[4096], exe[4096], address[64], ort_lib[4096];
     repo repo;
     srv_model *m;
     size_t n;
+    srv_group *groups;          /* merge groups in use (group.c) */
+    size_t n_groups;
     struct hs_server *http;     /* the HTTP layer (http.c) */
     struct gs_server *grpc;     /* the gRPC front end (grpc.c); NULL: not serving gRPC */
     int port;
@@ -103,6 +121,18 @@ void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n);
 /* read a plan.json (from `usher plan`) into the plan fields of ms[0..n) */
 int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t n,
                   usher_error *err);
+/* merge groups (group.c): form them after the plan and before the other models start;
+ * stop them (each member's final counters into its retired); remove their files */
+void srv_groups_start(usher_server *s);
+void srv_groups_stop(usher_server *s, uint64_t drain_ns);
+void srv_groups_free(usher_server *s);
+/* a model's inputs and outputs as its runtime declares them (a group member's own) */
+bool srv_model_io(const srv_model *m, const be_io **in, size_t *n_in, const be_io **out,
+                  size_t *n_out);
+/* a runtime's statistics as the model sees them (a group member: its own counters) */
+void srv_model_rt_stats(const srv_model *m, rt_model *rt, rt_model_stats *out);
+/* a += b, the counters */
+void srv_stats_add(rt_model_stats *a, const rt_model_stats *b);
 /* a model's statistics over its runtimes (current, draining, retired); rt_lock held */
 void srv_model_stats(const srv_model *m, rt_model_stats *out);
 /* the Prometheus text exposition of every counter */

@@ -1,0 +1,249 @@
+/*
+ * group.c - merge groups: several models of the repository served as one
+ * merged graph by one worker and one ONNX Runtime session (layer 8, prefix
+ * srv_; issue 15 item 4, docs/serve.md "Merge groups").
+ *
+ * A model joins a group with `merge_group: NAME` in its usher.yaml (its
+ * config.pbtxt stays Triton's, so Triton can still read the repository). At
+ * start-up, after the plan, srv_groups_start merges each group's files with
+ * the operator graph merger (include/usher/merge.h, the same code as `usher
+ * merge --verify`) into a temporary file, verifies it on ONNX Runtime, and
+ * starts ONE runtime model (rt_model_cfg.group) for it with one replica.
+ * Every member's srv_model then points at that runtime (rt, member index):
+ * requests to any member queue together and share runs; the runtime keeps
+ * each member's counters and its inputs and outputs under its own names.
+ *
+ * A group that cannot be formed - one member, a member that failed to load,
+ * a merge refused, a verification that failed, a runtime that does not
+ * start - is not used: its members start as ordinary models (start_models),
+ * with one warning line naming the group and the reason.
+ *
+ * Invariants: a member's rt is the group's and is never freed through the
+ * member (retire skips members; srv_groups_stop frees the group's runtime
+ * after folding each member's final counters into its `retired`); a plan
+ * change (usher_server_reload) leaves members alone.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "server/srv.h"
+#include "usher/merge.h"
+
+#define GROUP_MAX_OPTS 16 /* merge_shape / merge_value items of one group */
+
+bool srv_model_io(const srv_model *m, const be_io **in, size_t *n_in, const be_io **out,
+                  size_t *n_out)
+{
+    if (!m->rt)
+        return false;
+    if (m->group)
+        return rt_model_member_io(m->rt, m->member, in, n_in, out, n_out);
+    return rt_model_io(m->rt, in, n_in, out, n_out);
+}
+
+void srv_model_rt_stats(const srv_model *m, rt_model *rt, rt_model_stats *out)
+{
+    if (m->group && rt == m->group->rt)
+        rt_model_member_stats(rt, m->member, out);
+    else
+        rt_model_get_stats(rt, out);
+}
+
+/* Split "a=1x2,b=3" into items (in buf, at most GROUP_MAX_OPTS). */
+static size_t split_opts(char *buf, const char **items, size_t have)
+{
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && have < GROUP_MAX_OPTS;
+         t = strtok_r(NULL, ",", &save))
+        if (*t)
+            items[have++] = t;
+    return have;
+}
+
+/* Merge, verify and start one group (its members in g->mem). USHER_OK, or an error that
+ * says why (the members are then served separately). */
+static int group_form(usher_server *s, srv_group *g, usher_error *err)
+{
+    const char *paths[RT_MAX_MEMBERS];
+    char shapes[sizeof g->mem[0]->rm->merge_shape], values[sizeof g->mem[0]->rm->merge_value];
+    const char *shape_items[GROUP_MAX_OPTS], *value_items[GROUP_MAX_OPTS];
+    shapes[0] = values[0] = 0;
+    double tol = 0;
+    for (int k = 0; k < g->n; k++) {
+        paths[k] = g->mem[k]->rm->path;
+        if (!(tol > 0) && g->mem[k]->rm->merge_tolerance > 0)
+            tol = g->mem[k]->rm->merge_tolerance;
+        if (!shapes[0] && g->mem[k]->rm->merge_shape[0])
+            snprintf(shapes, sizeof shapes, "%s", g->mem[k]->rm->merge_shape);
+        if (!values[0] && g->mem[k]->rm->merge_value[0])
+            snprintf(values, sizeof values, "%s", g->mem[k]->rm->merge_value);
+    }
+    usher_merge_params mp = usher_merge_default_params();
+    mp.verify = true;
+    if (tol > 0)
+        mp.verify_tol = tol;
+    mp.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
+    mp.shapes = shape_items;
+    mp.n_shapes = split_opts(shapes, shape_items, 0);
+    mp.values = value_items;
+    mp.n_values = split_opts(values, value_items, 0);
+
+    const char *tmp = getenv("TMPDIR");
+    if (snprintf(g->path, sizeof g->path, "%s/usher-group-%s-%d.onnx", tmp && *tmp ? tmp : "/tmp",
+                 g->name, (int)getpid()) >= (int)sizeof g->path)
+        return us_err_set(err, USHER_ERR_LIMIT, "the merged file's path is too long");
+    usher_merge *mg = NULL;
+    int rc = usher_merge_models(paths, (size_t)g->n, &mp, &mg, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = usher_merge_write(mg, g->path, err)) < 0) {
+        usher_merge_free(mg);
+        g->path[0] = 0; /* nothing was written */
+        return rc;
+    }
+    const usher_merge_report *rep = usher_merge_get_report(mg);
+    snprintf(g->kind, sizeof g->kind, "%s", rep->kind_name);
+    g->max_err = rep->verify_max_rel_err;
+
+    rt_model_cfg *cfg = us_calloc(1, sizeof *cfg); /* large: not on the stack */
+    if (!cfg) {
+        usher_merge_free(mg);
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    snprintf(cfg->name, sizeof cfg->name, "%s", g->name);
+    snprintf(cfg->path, sizeof cfg->path, "%s", g->path);
+    bool batchable = true;
+    int rows = 0, threads = 1;
+    double slo = 0;
+    for (int k = 0; k < g->n; k++) {
+        const srv_model *m = g->mem[k];
+        batchable = batchable && m->batchable;
+        rows += m->batchable ? m->max_batch : 1;
+        threads = m->threads > threads ? m->threads : threads;
+        slo = m->slo_ms > slo ? m->slo_ms : slo;
+        snprintf(cfg->group.label[k], sizeof cfg->group.label[k], "%s",
+                 usher_merge_label(mg, (size_t)k));
+    }
+    cfg->group.n_members = g->n;
+    cfg->group.equal_rows = rep->kind == USHER_MERGE_STACKED;
+    cfg->max_batch = rows < 1 ? 1 : rows > RT_MAX_BATCH ? RT_MAX_BATCH : rows;
+    cfg->has_batch_dim = batchable;
+    /* the longest member SLO: each request carries its own model's deadline */
+    cfg->default_timeout_ns = (uint64_t)(slo * 1e6);
+    cfg->max_queue_delay_ns = 0; /* usher's work-conserving batching */
+    cfg->replicas = 1;           /* one worker, one session */
+    cfg->be = be_default_options();
+    cfg->be.intra_threads = threads;
+    cfg->be.inter_threads = 1;
+    cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
+    snprintf(cfg->device, sizeof cfg->device, "cpu");
+    cfg->be.device = cfg->device;
+    /* latencies and reference sizes: learned from the merged graph's own runs (model.c) */
+    usher_merge_free(mg);
+    rc = rt_model_new(cfg, s->exe, &g->rt, err);
+    us_free(cfg);
+    return rc;
+}
+
+void srv_groups_start(usher_server *s)
+{
+    s->groups = us_calloc(s->n ? s->n : 1, sizeof *s->groups);
+    if (!s->groups) {
+        US_LOGW("merge groups: out of memory; every model is served alone");
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        srv_model *first = &s->m[i];
+        const char *name = first->rm->merge_group;
+        if (!name[0] || first->group)
+            continue;
+        bool seen = false; /* a group named before whose forming failed */
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(s->m[j].rm->merge_group, name) == 0;
+        if (seen)
+            continue;
+        srv_group *g = &s->groups[s->n_groups];
+        memset(g, 0, sizeof *g);
+        snprintf(g->name, sizeof g->name, "%s", name);
+        char why[USHER_ERROR_MAX + 64] = "";
+        for (size_t j = i; j < s->n; j++) {
+            srv_model *m = &s->m[j];
+            if (strcmp(m->rm->merge_group, name) != 0)
+                continue;
+            if (m->error[0] || m->replicas <= 0) {
+                snprintf(why, sizeof why, "member '%s' cannot be served: %.300s", m->rm->name,
+                         m->error[0] ? m->error : "no replicas planned");
+                continue;
+            }
+            if (g->n == RT_MAX_MEMBERS) {
+                snprintf(why, sizeof why, "more than %d members", RT_MAX_MEMBERS);
+                break;
+            }
+            g->mem[g->n++] = m;
+        }
+        if (!why[0] && g->n < 2)
+            snprintf(why, sizeof why, "only one model names it");
+        usher_error e = {0};
+        if (!why[0] && group_form(s, g, &e) < 0)
+            snprintf(why, sizeof why, "%s", e.msg);
+        if (why[0]) {
+            US_LOGW("merge group '%s' not used: %s; its members are served separately", name,
+                    why);
+            if (g->path[0])
+                unlink(g->path);
+            continue;
+        }
+        for (int k = 0; k < g->n; k++) {
+            g->mem[k]->rt = g->rt;
+            g->mem[k]->group = g;
+            g->mem[k]->member = k;
+        }
+        char names[512];
+        size_t at = 0;
+        names[0] = 0;
+        for (int k = 0; k < g->n && at < sizeof names; k++)
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", k ? ", " : "",
+                                   g->mem[k]->rm->name);
+        US_LOGI("merge group '%s': %s merged (%s, verified: worst error %.3g x scale), served "
+                "by one worker",
+                name, names, g->kind, g->max_err);
+        s->n_groups++;
+    }
+}
+
+void srv_groups_stop(usher_server *s, uint64_t drain_ns)
+{
+    for (size_t i = 0; i < s->n_groups; i++) {
+        srv_group *g = &s->groups[i];
+        rt_model *rt = g->rt;
+        if (!rt)
+            continue;
+        rt_model_stop(rt, drain_ns);
+        pthread_rwlock_wrlock(&s->rt_lock);
+        for (int k = 0; k < g->n; k++) {
+            rt_model_stats st;
+            rt_model_member_stats(rt, k, &st);
+            srv_stats_add(&g->mem[k]->retired, &st);
+            g->mem[k]->rt = NULL;
+        }
+        g->rt = NULL;
+        pthread_rwlock_unlock(&s->rt_lock);
+        rt_model_free(rt, 0);
+    }
+}
+
+void srv_groups_free(usher_server *s)
+{
+    if (!s->groups)
+        return;
+    for (size_t i = 0; i < s->n_groups; i++)
+        if (s->groups[i].path[0])
+            unlink(s->groups[i].path);
+    us_free(s->groups);
+    s->groups = NULL;
+    s->n_groups = 0;
+}
