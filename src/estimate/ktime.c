@@ -322,7 +322,11 @@ static void gemm(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out)
     gemm_shape direct = {(double)p->m, (double)p->n, (double)p->k, (double)p->batch,
                          p->bytes / rep};
     double t = gemm_best(b, p, &direct, out);
-    if (!p->conv && fmin(direct.M, direct.N) <= GEMV_MAX_THIN) {
+    /* a convolution is thin when its output has few positions (squeeze-excite's 1x1
+     * convolutions on a pooled 1x1 map, at small batch): its weights are read once;
+     * few output channels over many positions stay an implicit GEMM */
+    bool thin = p->conv ? direct.M <= GEMV_MAX_THIN : fmin(direct.M, direct.N) <= GEMV_MAX_THIN;
+    if (thin) {
         gpu_ktime v;
         memset(&v, 0, sizeof v);
         double tv = gemv(b, p, &direct, &v);
