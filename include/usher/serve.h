@@ -39,6 +39,8 @@ typedef struct usher_serve_params {
     const char *http_address;  /* default "127.0.0.1"; "0.0.0.0" for every interface */
     int http_port;             /* default 8000, as Triton; 0: any free port */
     int http_threads;          /* front-end threads; default 2 */
+    int grpc_port;             /* KServe v2 / Triton gRPC on http_address: this port (Triton's
+                                  is 8001); 0: any free port; -1 (default): no gRPC */
     uint64_t max_body_bytes;   /* default 64 MiB (RELIABILITY.md INPUT-2) */
     int max_connections;       /* open connections at most (the oldest idle one is closed for
                                   a new one); default 1024 */
@@ -76,6 +78,8 @@ usher_serve_params usher_serve_default_params(void);
 int usher_server_start(const usher_serve_params *p, usher_server **out, usher_error *err);
 /* the port actually bound (useful with http_port 0) */
 int usher_server_port(const usher_server *s);
+/* the gRPC port bound; -1 when not serving gRPC */
+int usher_server_grpc_port(const usher_server *s);
 /* the plan as a table: per model its replicas, threads, batch size, predicted latency */
 void usher_server_print_plan(usher_server *s, FILE *f);
 /* every model ready */

@@ -18,8 +18,8 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: usher serve --repo DIR [--plan plan.json [--node NAME]] [--http-port N]\n"
-            "                   [--http-address ADDR] [--http-threads N] [--cpus N]\n"
-            "                   [--max-body-bytes N] [--default-slo-ms MS]\n"
+            "                   [--grpc-port N] [--http-address ADDR] [--http-threads N]\n"
+            "                   [--cpus N] [--max-body-bytes N] [--default-slo-ms MS]\n"
             "                   [--max-connections N] [--max-client-connections N]\n"
             "                   [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
             "                   [--exit-timeout S] [--ort-lib PATH] [--gpu-share mps|sm]\n"
@@ -41,6 +41,9 @@ static void help(FILE *f)
             "                      the plan's order are cuda:0, 1, ...) and only its models\n"
             "                      (docs/deploy.md)\n"
             "  --http-port N       default 8000; 0 picks a free port\n"
+            "  --grpc-port N       also serve KServe v2 / Triton gRPC (GRPCInferenceService) on\n"
+            "                      port N of the HTTP address (Triton's is 8001; 0 picks a\n"
+            "                      free port); default: no gRPC. docs/serve.md, gRPC\n"
             "  --http-address A    default 127.0.0.1; 0.0.0.0 for every interface\n"
             "  --http-threads N    front-end threads (default 2)\n"
             "  --cpus N            cores the plan may use (default: those this process may\n"
@@ -117,6 +120,9 @@ int cli_serve(int argc, char **argv)
             p.ort_library = argv[++i];
         } else if (strcmp(a, "--http-port") == 0 && v && cli_parse_i64(v, 0, 65535, &n)) {
             p.http_port = (int)n;
+            i++;
+        } else if (strcmp(a, "--grpc-port") == 0 && v && cli_parse_i64(v, 0, 65535, &n)) {
+            p.grpc_port = (int)n;
             i++;
         } else if (strcmp(a, "--http-threads") == 0 && v && cli_parse_i64(v, 1, 256, &n)) {
             p.http_threads = (int)n;
@@ -214,6 +220,9 @@ int cli_serve(int argc, char **argv)
         usher_server_print_plan(s, stdout);
     printf("usher serve: listening on http://%s:%d (KServe v2); SIGTERM or Ctrl-C stops\n",
            p.http_address, usher_server_port(s));
+    if (usher_server_grpc_port(s) >= 0)
+        printf("usher serve: gRPC on %s:%d (inference.GRPCInferenceService)\n", p.http_address,
+               usher_server_grpc_port(s));
     fflush(stdout);
     int sig = 0;
     for (;;) {

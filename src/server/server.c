@@ -32,6 +32,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "gpu/gpu.h"
+#include "server/grpc.h"
 #include "server/http.h"
 #include "server/oip.h"
 #include "server/srv.h"
@@ -46,6 +47,7 @@ usher_serve_params usher_serve_default_params(void)
     p.http_address = "127.0.0.1";
     p.http_port = 8000;
     p.http_threads = 2;
+    p.grpc_port = -1;
     p.max_body_bytes = 64u << 20;
     p.max_connections = 1024;
     p.max_client_connections = 256;
@@ -1437,11 +1439,24 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         return rc;
     }
     s->port = hs_port(s->http);
+    if (p->grpc_port >= 0) {
+        gs_params gp = gs_default_params();
+        gp.address = s->address;
+        gp.port = p->grpc_port;
+        gp.threads = s->p.http_threads;
+        gp.max_message = s->p.max_body_bytes;
+        if ((rc = gs_start(s, &gp, &s->grpc, err)) < 0) {
+            usher_server_free(s);
+            return rc;
+        }
+    }
     *out = s;
     return USHER_OK;
 }
 
 int usher_server_port(const usher_server *s) { return s->port; }
+
+int usher_server_grpc_port(const usher_server *s) { return s->grpc ? gs_port(s->grpc) : -1; }
 
 void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
 {
@@ -1451,6 +1466,7 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
     /* no new connections; those open keep being answered (503 from now on, each closing
      * its connection) until the HTTP layer stops */
     hs_quiesce(s->http);
+    gs_quiesce(s->grpc); /* likewise: calls in progress are answered */
     pthread_mutex_lock(&s->reload_mu); /* a plan change in progress ends first */
     /* queued and running requests finish or get 503; their callbacks hand the answers
      * to the HTTP layer, so it can stop once the models are freed */
@@ -1466,6 +1482,8 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
         usleep(1000);
     if (atomic_load(&s->n_pending) > 0)
         US_LOGW("%d requests still unanswered at shutdown", (int)atomic_load(&s->n_pending));
+    gs_free(s->grpc); /* every gRPC answer is handed over: its calls end, its threads stop */
+    s->grpc = NULL;
     /* requests already on their way are answered (503) before the stop: wait, at most
      * SHUTDOWN_GRACE_MS, until none is in progress and the connections have closed (or
      * stayed quiet for SHUTDOWN_QUIET_MS: an idle keep-alive client sends nothing) */

@@ -1,0 +1,923 @@
+/*
+ * grpc.c - the gRPC front end (layer 8, prefix gs_): KServe v2's / Triton's
+ * inference.GRPCInferenceService over gRPC's C core API, beside the HTTP
+ * front end (server.c), on its own port.
+ *
+ * Why the C core (libgrpc-dev, Debian 12: 1.51) and not HTTP/2 of our own
+ * over nghttp2: the core gives HTTP/2 flow control, HPACK, keepalive,
+ * deadlines (grpc-timeout), message-size limits and compressed messages as
+ * every gRPC client expects them, tested against those clients; usher adds
+ * only the method dispatch, the messages (protobuf-c, grpc_msg.c) and the
+ * bridge to the runtime. The cost is a large library (abseil, re2, c-ares)
+ * in the `usher` binary; it is initialised (grpc_init) only when
+ * --grpc-port is given.
+ *
+ * A call's life (tags on one completion queue, polled by `threads` threads):
+ *
+ *   NEW --request_call done--> READ --message read--> handler
+ *     handler answers at once ---------------------------------> SENT -> freed
+ *     ModelInfer: srv_infer_submit --> (runtime) --on_done-----> SENT -> freed
+ *
+ * NEW: a grpc_server_request_call is outstanding for it (GS_PENDING such
+ * calls at any time; each one that completes is replaced). READ: one batch
+ * sends the initial metadata and receives the request message. The answer
+ * is one batch: the message (when OK), the status and RECV_CLOSE_ON_SERVER;
+ * its completion frees the call. Exactly one answer per call: the handler
+ * either answers before returning or hands the call to the runtime, whose
+ * on_done answers it (the runtime calls done once on every path), and then
+ * nothing may touch the call (another thread may already be freeing it).
+ *
+ * Status codes (docs/serve.md, gRPC, has the table): a request refused by
+ * admission or a model not ready is UNAVAILABLE with the HTTP 503's text, an
+ * unknown model or version NOT_FOUND with Triton's "Request for unknown
+ * model" text, a malformed or wrong request INVALID_ARGUMENT naming the
+ * field, a size limit RESOURCE_EXHAUSTED, shared memory and unknown methods
+ * UNIMPLEMENTED. An inference refused here is counted in its model's ledger
+ * (srv_model.fe_outcome), as the HTTP front end's refusals are.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "server/grpc.h"
+#include "server/grpc_msg.h"
+#include "server/srv.h"
+
+#define GS_PENDING 16    /* grpc_server_request_call outstanding */
+#define GS_MAX_THREADS 16
+#define GS_METHOD_MAX 96 /* bytes of a method path we look at */
+
+typedef enum gs_state { GS_NEW, GS_READ, GS_SENT, GS_SHUTDOWN } gs_state;
+
+struct gs_server {
+    usher_server *s;
+    gs_params p;
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    pthread_t threads[GS_MAX_THREADS];
+    int n_threads;
+    int port;
+    atomic_bool quiesced;
+    atomic_int active;         /* calls between their arrival and their freeing */
+    atomic_int shutdown_done;  /* the server's shutdown tag came */
+    struct gs_call *shutdown_tag;
+    char addr[80];
+};
+
+typedef struct gs_call {
+    gs_state state;
+    gs_server *g;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+    grpc_byte_buffer *recv;
+    int cancelled;
+    char method[GS_METHOD_MAX];
+    uint64_t t0;               /* rt_now_ns() at its arrival */
+    /* the answer */
+    grpc_byte_buffer *send;
+    grpc_slice details_slice;
+    bool have_details;
+    /* an inference in the runtime */
+    srv_model *model;
+    oip_request oip;
+    bool have_oip;
+    rt_request *rt;
+    double slo_ms;
+    uint64_t input_ns;
+} gs_call;
+
+static const char k_prefix[] = "/inference.GRPCInferenceService/";
+
+gs_params gs_default_params(void)
+{
+    gs_params p;
+    memset(&p, 0, sizeof p);
+    p.address = "127.0.0.1";
+    p.port = 0;
+    p.threads = 2;
+    p.max_message = 64u << 20;
+    p.max_streams = 128;
+    p.max_calls = 4096;
+    return p;
+}
+
+int gs_port(const gs_server *g) { return g ? g->port : -1; }
+
+/* ---- answering ------------------------------------------------------------------------ */
+static void call_free(gs_call *c)
+{
+    if (!c)
+        return;
+    if (c->call)
+        grpc_call_unref(c->call);
+    grpc_call_details_destroy(&c->details);
+    grpc_metadata_array_destroy(&c->md);
+    if (c->recv)
+        grpc_byte_buffer_destroy(c->recv);
+    if (c->send)
+        grpc_byte_buffer_destroy(c->send);
+    if (c->have_details)
+        grpc_slice_unref(c->details_slice);
+    if (c->have_oip)
+        oip_request_free(&c->oip);
+    rt_request_free(c->rt);
+    if (c->state != GS_NEW)
+        atomic_fetch_sub(&c->g->active, 1);
+    us_free(c);
+}
+
+/* the one answer: msg (packed, us_malloc'd, taken over; may be NULL) and a status.
+ * After this c belongs to the completion queue. */
+static void answer(gs_call *c, grpc_status_code code, const char *text, uint8_t *msg,
+                   size_t len, bool send_md)
+{
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    if (send_md) {
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        n++;
+    }
+    if (msg && code == GRPC_STATUS_OK) {
+        grpc_slice sl = grpc_slice_new(msg, len, us_free);
+        c->send = grpc_raw_byte_buffer_create(&sl, 1);
+        grpc_slice_unref(sl);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = c->send;
+        n++;
+    } else {
+        us_free(msg);
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = code;
+    if (text && *text) {
+        c->details_slice = grpc_slice_from_copied_string(text);
+        c->have_details = true;
+        ops[n].data.send_status_from_server.status_details = &c->details_slice;
+    }
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
+    n++;
+    c->state = GS_SENT;
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    if (e != GRPC_CALL_OK) {
+        /* nothing will complete: free it here */
+        US_LOGW("grpc: answering a call failed (%d)", (int)e);
+        call_free(c);
+    }
+}
+
+static void answer_msg(gs_call *c, const ProtobufCMessage *m)
+{
+    uint8_t *buf;
+    size_t len;
+    usher_error err;
+    if (gm_pack(m, &buf, &len, &err) < 0) {
+        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, err.msg, NULL, 0, false);
+        return;
+    }
+    answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
+}
+
+static grpc_status_code code_of_err(int rc)
+{
+    switch (rc) {
+    case USHER_ERR_LIMIT:
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    case USHER_ERR_UNSUPPORTED:
+        return GRPC_STATUS_UNIMPLEMENTED;
+    case USHER_ERR_NOMEM:
+        return GRPC_STATUS_UNAVAILABLE;
+    case USHER_ERR_NOT_FOUND:
+        return GRPC_STATUS_NOT_FOUND;
+    default:
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    }
+}
+
+/* the HTTP status srv_infer_submit gives, as gRPC's */
+static grpc_status_code code_of_http(int st)
+{
+    return st == 400 ? GRPC_STATUS_INVALID_ARGUMENT
+           : st == 503 ? GRPC_STATUS_UNAVAILABLE
+           : st == 404 ? GRPC_STATUS_NOT_FOUND
+                       : GRPC_STATUS_INTERNAL;
+}
+
+/* an inference answered without the runtime: its model's ledger, by outcome */
+static void count_refusal(gs_call *c, grpc_status_code code)
+{
+    if (!c->model)
+        return;
+    rt_outcome o = code == GRPC_STATUS_UNAVAILABLE ? RT_UNAVAILABLE
+                   : code == GRPC_STATUS_INTERNAL  ? RT_INTERNAL
+                                                   : RT_INVALID;
+    atomic_fetch_add(&c->model->fe_outcome[o], 1);
+}
+
+/* ---- the request message --------------------------------------------------------------- */
+static ProtobufCMessage *read_msg(gs_call *c, const ProtobufCMessageDescriptor *d,
+                                  usher_error *err)
+{
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, c->recv)) {
+        us_err_set(err, USHER_ERR_PARSE, "%s: the message could not be decompressed",
+                   d->short_name);
+        return NULL;
+    }
+    grpc_slice sl = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    size_t len = GRPC_SLICE_LENGTH(sl);
+    ProtobufCMessage *m = NULL;
+    if (len > c->g->p.max_message)
+        us_err_set(err, USHER_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu",
+                   d->short_name, len, c->g->p.max_message);
+    else /* protobuf-c's structures: a few times the message at most, plus a floor */
+        m = gm_unpack(d, GRPC_SLICE_START_PTR(sl), len, len * 4 + (1u << 20), err);
+    grpc_slice_unref(sl);
+    return m;
+}
+
+/* the model a request names, and its version ("" or the served one); answered NOT_FOUND
+ * when there is none (for an inference, a wrong version of a served model is counted in its
+ * ledger, as the HTTP front end does) */
+static srv_model *find_model(gs_call *c, const char *name, const char *version, bool infer)
+{
+    usher_server *s = c->g->s;
+    char msg[400];
+    srv_model *m = srv_find(s, name);
+    if (!m) {
+        snprintf(msg, sizeof msg, "Request for unknown model: '%.200s' is not found", name);
+        answer(c, GRPC_STATUS_NOT_FOUND, msg, NULL, 0, false);
+        return NULL;
+    }
+    if (version && *version) {
+        char v[24];
+        snprintf(v, sizeof v, "%lld", (long long)m->rm->version);
+        if (m->rm->error[0] || strcmp(version, v) != 0) {
+            snprintf(msg, sizeof msg, "Request for unknown model: '%.200s' version %.40s is not "
+                                      "found", name, version);
+            if (infer)
+                atomic_fetch_add(&m->fe_outcome[RT_INVALID], 1);
+            answer(c, GRPC_STATUS_NOT_FOUND, msg, NULL, 0, false);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+static bool ready_model(usher_server *s, const srv_model *m)
+{
+    pthread_rwlock_rdlock(&s->rt_lock);
+    bool ok = m->rt && rt_model_ready(m->rt) && !atomic_load(&s->shutting_down);
+    pthread_rwlock_unlock(&s->rt_lock);
+    return ok;
+}
+
+/* ---- the methods ------------------------------------------------------------------------ */
+static void server_live(gs_call *c)
+{
+    Inference__ServerLiveResponse r = INFERENCE__SERVER_LIVE_RESPONSE__INIT;
+    r.live = 1;
+    answer_msg(c, &r.base);
+}
+
+static void server_ready(gs_call *c)
+{
+    Inference__ServerReadyResponse r = INFERENCE__SERVER_READY_RESPONSE__INIT;
+    r.ready = usher_server_ready(c->g->s);
+    answer_msg(c, &r.base);
+}
+
+static void model_ready(gs_call *c)
+{
+    usher_error err;
+    Inference__ModelReadyRequest *q = (Inference__ModelReadyRequest *)read_msg(
+        c, &inference__model_ready_request__descriptor, &err);
+    if (!q) {
+        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
+        return;
+    }
+    srv_model *m = find_model(c, q->name, q->version, false);
+    gm_free(&q->base);
+    if (!m)
+        return;
+    Inference__ModelReadyResponse r = INFERENCE__MODEL_READY_RESPONSE__INIT;
+    r.ready = ready_model(c->g->s, m);
+    answer_msg(c, &r.base);
+}
+
+static void server_metadata(gs_call *c)
+{
+    static char *ext[] = {"model_repository", "statistics"};
+    Inference__ServerMetadataResponse r = INFERENCE__SERVER_METADATA_RESPONSE__INIT;
+    r.name = (char *)(uintptr_t) "usher";
+    r.version = (char *)(uintptr_t)USHER_VERSION;
+    r.n_extensions = sizeof ext / sizeof ext[0];
+    r.extensions = ext;
+    answer_msg(c, &r.base);
+}
+
+/* metadata of inputs or outputs, shapes as the HTTP front end's (-1: the batch dim; an
+ * input's dim the session leaves dynamic that config.pbtxt fixes: the config's) */
+static void tensor_meta(const be_io *io, size_t n, bool batchable, const repo_model *rm,
+                        Inference__ModelMetadataResponse__TensorMetadata *t,
+                        Inference__ModelMetadataResponse__TensorMetadata **tp, int64_t *shapes)
+{
+    int off = rm && repo_batch_dim(rm, batchable) ? 1 : 0;
+    for (size_t i = 0; i < n; i++) {
+        inference__model_metadata_response__tensor_metadata__init(&t[i]);
+        const repo_input *ci = rm ? repo_find_input(rm, io[i].name) : NULL;
+        if (ci && ci->rank + off != io[i].shape.rank)
+            ci = NULL;
+        t[i].name = (char *)(uintptr_t)io[i].name;
+        t[i].datatype = (char *)(uintptr_t)us_dtype_name(io[i].dtype);
+        int64_t *sh = shapes + i * US_TENSOR_MAX_RANK;
+        for (int d = 0; d < io[i].shape.rank; d++) {
+            int64_t v = d == 0 && batchable ? -1 : io[i].shape.dim[d];
+            if (v < 0 && ci && d >= off && ci->dim[d - off] >= 0)
+                v = ci->dim[d - off];
+            sh[d] = v < 0 ? -1 : v;
+        }
+        t[i].n_shape = (size_t)io[i].shape.rank;
+        t[i].shape = sh;
+        tp[i] = &t[i];
+    }
+}
+
+static void model_metadata(gs_call *c)
+{
+    usher_error err;
+    usher_server *s = c->g->s;
+    Inference__ModelMetadataRequest *q = (Inference__ModelMetadataRequest *)read_msg(
+        c, &inference__model_metadata_request__descriptor, &err);
+    if (!q) {
+        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
+        return;
+    }
+    srv_model *m = find_model(c, q->name, q->version, false);
+    gm_free(&q->base);
+    if (!m)
+        return;
+    const be_io *in = NULL, *out = NULL;
+    size_t nin = 0, nout = 0;
+    pthread_rwlock_rdlock(&s->rt_lock);
+    bool known = m->rt && srv_model_io(m, &in, &nin, &out, &nout) && nin <= RT_MAX_IO &&
+                 nout <= RT_MAX_IO;
+    if (!known) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "model '%s' is not ready%s%.500s", m->rm->name,
+                 m->error[0] ? ": " : "", m->error[0] ? m->error : "");
+        pthread_rwlock_unlock(&s->rt_lock);
+        answer(c, GRPC_STATUS_UNAVAILABLE, msg, NULL, 0, false);
+        return;
+    }
+    Inference__ModelMetadataResponse r = INFERENCE__MODEL_METADATA_RESPONSE__INIT;
+    Inference__ModelMetadataResponse__TensorMetadata ti[RT_MAX_IO], to[RT_MAX_IO];
+    Inference__ModelMetadataResponse__TensorMetadata *tip[RT_MAX_IO], *top[RT_MAX_IO];
+    int64_t *shapes = us_calloc(2 * RT_MAX_IO * US_TENSOR_MAX_RANK, sizeof *shapes);
+    if (!shapes) {
+        pthread_rwlock_unlock(&s->rt_lock);
+        answer(c, GRPC_STATUS_UNAVAILABLE, "out of memory", NULL, 0, false);
+        return;
+    }
+    char ver[24], *vers[1] = {ver};
+    snprintf(ver, sizeof ver, "%lld", (long long)m->rm->version);
+    r.name = (char *)(uintptr_t)m->rm->name;
+    r.n_versions = 1;
+    r.versions = vers;
+    r.platform = (char *)(uintptr_t) "onnxruntime_onnx";
+    tensor_meta(in, nin, m->batchable, m->rm, ti, tip, shapes);
+    tensor_meta(out, nout, m->batchable, NULL, to, top, shapes + RT_MAX_IO * US_TENSOR_MAX_RANK);
+    r.n_inputs = nin;
+    r.inputs = tip;
+    r.n_outputs = nout;
+    r.outputs = top;
+    uint8_t *buf;
+    size_t len;
+    int rc = gm_pack(&r.base, &buf, &len, &err);
+    pthread_rwlock_unlock(&s->rt_lock);
+    us_free(shapes);
+    if (rc < 0)
+        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, err.msg, NULL, 0, false);
+    else
+        answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
+}
+
+static void repository_index(gs_call *c)
+{
+    usher_error err;
+    usher_server *s = c->g->s;
+    Inference__RepositoryIndexRequest *q = (Inference__RepositoryIndexRequest *)read_msg(
+        c, &inference__repository_index_request__descriptor, &err);
+    if (!q) {
+        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
+        return;
+    }
+    bool only_ready = q->ready;
+    gm_free(&q->base);
+    size_t n = s->n;
+    Inference__RepositoryIndexResponse__ModelIndex *mi = us_calloc(n ? n : 1, sizeof *mi);
+    Inference__RepositoryIndexResponse__ModelIndex **mip = us_calloc(n ? n : 1, sizeof *mip);
+    char (*vers)[24] = us_calloc(n ? n : 1, sizeof *vers);
+    if (!mi || !mip || !vers) {
+        us_free(mi);
+        us_free(mip);
+        us_free(vers);
+        answer(c, GRPC_STATUS_UNAVAILABLE, "out of memory", NULL, 0, false);
+        return;
+    }
+    Inference__RepositoryIndexResponse r = INFERENCE__REPOSITORY_INDEX_RESPONSE__INIT;
+    pthread_rwlock_rdlock(&s->rt_lock);
+    for (size_t i = 0; i < n; i++) {
+        srv_model *m = &s->m[i];
+        bool ready = m->rt && rt_model_ready(m->rt);
+        if (only_ready && !ready)
+            continue;
+        Inference__RepositoryIndexResponse__ModelIndex *x = &mi[r.n_models];
+        inference__repository_index_response__model_index__init(x);
+        x->name = (char *)(uintptr_t)m->rm->name;
+        if (!m->rm->error[0])
+            snprintf(vers[r.n_models], sizeof vers[0], "%lld", (long long)m->rm->version);
+        x->version = vers[r.n_models];
+        x->state = (char *)(uintptr_t)(ready ? "READY"
+                                       : m->rt && !m->error[0] ? "LOADING"
+                                                               : "UNAVAILABLE");
+        x->reason = (char *)(uintptr_t)(ready ? "" : m->error[0] ? m->error : "loading");
+        mip[r.n_models++] = x;
+    }
+    r.models = mip;
+    uint8_t *buf;
+    size_t len;
+    int rc = gm_pack(&r.base, &buf, &len, &err);
+    pthread_rwlock_unlock(&s->rt_lock);
+    us_free(mi);
+    us_free(mip);
+    us_free(vers);
+    if (rc < 0)
+        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, err.msg, NULL, 0, false);
+    else
+        answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
+}
+
+/* one model's statistics, with the meaning of GET /v2/models/M/stats (metrics.c) */
+typedef struct stat_msgs {
+    Inference__ModelStatistics ms;
+    Inference__InferStatistics is;
+    Inference__StatisticDuration d[8];
+    char version[24];
+} stat_msgs;
+
+static void fill_stats(srv_model *m, stat_msgs *x)
+{
+    rt_model_stats st;
+    srv_model_stats(m, &st);
+    uint64_t fail = 0;
+    for (int o = 1; o < RT_OUTCOME_COUNT; o++)
+        fail += st.outcome[o];
+    inference__model_statistics__init(&x->ms);
+    inference__infer_statistics__init(&x->is);
+    for (int i = 0; i < 8; i++)
+        inference__statistic_duration__init(&x->d[i]);
+    snprintf(x->version, sizeof x->version, "%lld", (long long)m->rm->version);
+    x->ms.name = (char *)(uintptr_t)m->rm->name;
+    x->ms.version = x->version;
+    x->ms.last_inference = atomic_load(&m->last_inference_ms);
+    x->ms.inference_count = st.outcome[RT_OK];
+    x->ms.execution_count = st.batches;
+    uint64_t io = atomic_load(&m->io_count);
+    x->d[0].count = st.outcome[RT_OK];
+    x->d[0].ns = st.queue_ns + st.compute_ns;
+    x->d[1].count = fail;
+    x->d[2].count = st.outcome[RT_OK];
+    x->d[2].ns = st.queue_ns;
+    x->d[3].count = io;
+    x->d[3].ns = atomic_load(&m->input_ns);
+    x->d[4].count = st.outcome[RT_OK];
+    x->d[4].ns = st.compute_ns;
+    x->d[5].count = io;
+    x->d[5].ns = atomic_load(&m->output_ns);
+    x->is.success = &x->d[0];
+    x->is.fail = &x->d[1];
+    x->is.queue = &x->d[2];
+    x->is.compute_input = &x->d[3];
+    x->is.compute_infer = &x->d[4];
+    x->is.compute_output = &x->d[5];
+    x->is.cache_hit = &x->d[6]; /* usher has no response cache */
+    x->is.cache_miss = &x->d[7];
+    x->ms.inference_stats = &x->is;
+}
+
+static void model_statistics(gs_call *c)
+{
+    usher_error err;
+    usher_server *s = c->g->s;
+    Inference__ModelStatisticsRequest *q = (Inference__ModelStatisticsRequest *)read_msg(
+        c, &inference__model_statistics_request__descriptor, &err);
+    if (!q) {
+        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
+        return;
+    }
+    srv_model *only = NULL;
+    if (q->name[0] && !(only = find_model(c, q->name, q->version, false))) {
+        gm_free(&q->base);
+        return;
+    }
+    gm_free(&q->base);
+    size_t n = s->n;
+    stat_msgs *x = us_calloc(n ? n : 1, sizeof *x);
+    Inference__ModelStatistics **xp = us_calloc(n ? n : 1, sizeof *xp);
+    if (!x || !xp) {
+        us_free(x);
+        us_free(xp);
+        answer(c, GRPC_STATUS_UNAVAILABLE, "out of memory", NULL, 0, false);
+        return;
+    }
+    Inference__ModelStatisticsResponse r = INFERENCE__MODEL_STATISTICS_RESPONSE__INIT;
+    pthread_rwlock_rdlock(&s->rt_lock);
+    for (size_t i = 0; i < n; i++) {
+        if (only && &s->m[i] != only)
+            continue;
+        fill_stats(&s->m[i], &x[r.n_model_stats]);
+        xp[r.n_model_stats] = &x[r.n_model_stats].ms;
+        r.n_model_stats++;
+    }
+    pthread_rwlock_unlock(&s->rt_lock);
+    r.model_stats = xp;
+    uint8_t *buf;
+    size_t len;
+    int rc = gm_pack(&r.base, &buf, &len, &err);
+    us_free(x);
+    us_free(xp);
+    if (rc < 0)
+        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, err.msg, NULL, 0, false);
+    else
+        answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
+}
+
+/* ---- ModelInfer ---------------------------------------------------------------------------- */
+static void infer_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
+{
+    gs_call *c = ctx;
+    usher_server *s = c->g->s;
+    if (o == RT_OK) {
+        char ver[24];
+        snprintf(ver, sizeof ver, "%lld", (long long)c->model->rm->version);
+        uint64_t t_out = rt_now_ns();
+        uint8_t *buf;
+        size_t len;
+        usher_error err;
+        int rc = gm_infer_response(&c->oip, c->model->rm->name, ver, r->out, r->n_out,
+                                   c->g->p.max_message, &buf, &len, &err);
+        t_out = rt_now_ns() - t_out;
+        if (rc < 0) {
+            answer(c, rc == USHER_ERR_NOT_FOUND ? GRPC_STATUS_INVALID_ARGUMENT
+                      : rc == USHER_ERR_LIMIT   ? GRPC_STATUS_RESOURCE_EXHAUSTED
+                                                : GRPC_STATUS_INTERNAL,
+                   err.msg, NULL, 0, false);
+        } else {
+            srv_infer_ok(c->model, c->slo_ms, c->t0, c->input_ns, t_out);
+            answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
+        }
+    } else {
+        grpc_status_code code = o == RT_INVALID ? GRPC_STATUS_INVALID_ARGUMENT
+                                : o == RT_REJECTED || o == RT_TIMEOUT || o == RT_UNAVAILABLE ||
+                                        o == RT_CANCELLED
+                                    ? GRPC_STATUS_UNAVAILABLE
+                                    : GRPC_STATUS_INTERNAL;
+        answer(c, code, msg && *msg ? msg : rt_outcome_name(o), NULL, 0, false);
+    }
+    atomic_fetch_sub(&s->n_pending, 1); /* c is the completion queue's from the answer on */
+}
+
+static void model_infer(gs_call *c)
+{
+    usher_server *s = c->g->s;
+    usher_error err;
+    uint64_t t_in = rt_now_ns();
+    Inference__ModelInferRequest *q = (Inference__ModelInferRequest *)read_msg(
+        c, &inference__model_infer_request__descriptor, &err);
+    if (!q) {
+        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
+        return;
+    }
+    srv_model *m = find_model(c, q->model_name, q->model_version, true);
+    if (!m) {
+        gm_free(&q->base);
+        return;
+    }
+    c->model = m;
+    oip_limits lim = oip_default_limits();
+    lim.max_body = s->p.max_body_bytes;
+    lim.max_total_bytes = s->p.max_body_bytes;
+    if (lim.max_tensor_bytes > s->p.max_body_bytes)
+        lim.max_tensor_bytes = s->p.max_body_bytes;
+    int rc = gm_infer_request(q, &lim, &c->oip, &err);
+    gm_free(&q->base);
+    if (rc < 0) {
+        atomic_fetch_add(&m->invalid, 1);
+        grpc_status_code code = code_of_err(rc);
+        if (code == GRPC_STATUS_NOT_FOUND)
+            code = GRPC_STATUS_INVALID_ARGUMENT;
+        count_refusal(c, code);
+        answer(c, code, err.msg, NULL, 0, false);
+        return;
+    }
+    c->have_oip = true;
+    /* the client's deadline (grpc-timeout) is the request's timeout too: the runtime then
+     * never runs what the client has given up on */
+    gpr_timespec dl = c->details.deadline;
+    if (dl.tv_sec != INT64_MAX) {
+        gpr_timespec now = gpr_now(dl.clock_type);
+        gpr_timespec left = gpr_time_sub(dl, now);
+        int64_t us = left.tv_sec < 0 ? 0
+                     : left.tv_sec > INT64_MAX / 2000000 ? INT64_MAX / 2000
+                                                         : left.tv_sec * 1000000 + left.tv_nsec / 1000;
+        if (us < 0)
+            us = 0;
+        if (!c->oip.has_timeout || (uint64_t)us < c->oip.timeout_us) {
+            c->oip.timeout_us = (uint64_t)us;
+            c->oip.has_timeout = true;
+        }
+    }
+    char msg[800];
+    srv_infer x = {.done = infer_done, .ctx = c, .t0 = c->t0, .t_in = t_in,
+                   .slo_ms_out = &c->slo_ms, .input_ns_out = &c->input_ns};
+    int st = srv_infer_submit(s, m, &c->oip, &x, &c->rt, msg, sizeof msg);
+    if (st) {
+        grpc_status_code code = code_of_http(st);
+        count_refusal(c, code);
+        answer(c, code, msg, NULL, 0, false);
+    }
+    /* submitted: answered through infer_done, maybe already; c is no longer ours */
+}
+
+/* ---- the completion queue ---------------------------------------------------------------- */
+static void request_call(gs_server *g)
+{
+    if (atomic_load(&g->quiesced))
+        return;
+    gs_call *c = us_calloc(1, sizeof *c);
+    if (!c) {
+        US_LOGW("grpc: out of memory for a call: one fewer waits for clients");
+        return;
+    }
+    c->g = g;
+    c->state = GS_NEW;
+    grpc_call_details_init(&c->details);
+    grpc_metadata_array_init(&c->md);
+    grpc_call_error e = grpc_server_request_call(g->server, &c->call, &c->details, &c->md, g->cq,
+                                                 g->cq, c);
+    if (e != GRPC_CALL_OK) {
+        call_free(c);
+    }
+}
+
+static void dispatch(gs_call *c)
+{
+    const char *m = c->method;
+    size_t pl = sizeof k_prefix - 1;
+    if (strncmp(m, k_prefix, pl) != 0)
+        goto unknown;
+    m += pl;
+    if (strcmp(m, "ModelInfer") == 0)
+        return model_infer(c);
+    if (strcmp(m, "ServerLive") == 0)
+        return server_live(c);
+    if (strcmp(m, "ServerReady") == 0)
+        return server_ready(c);
+    if (strcmp(m, "ModelReady") == 0)
+        return model_ready(c);
+    if (strcmp(m, "ServerMetadata") == 0)
+        return server_metadata(c);
+    if (strcmp(m, "ModelMetadata") == 0)
+        return model_metadata(c);
+    if (strcmp(m, "ModelStatistics") == 0)
+        return model_statistics(c);
+    if (strcmp(m, "RepositoryIndex") == 0)
+        return repository_index(c);
+unknown:;
+    char msg[200];
+    snprintf(msg, sizeof msg, "usher does not implement the method %.100s (docs/serve.md, gRPC)",
+             c->method);
+    answer(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0, false);
+}
+
+static void on_event(gs_server *g, gs_call *c, bool ok)
+{
+    switch (c->state) {
+    case GS_NEW: {
+        if (!ok) { /* the server is shutting down */
+            call_free(c);
+            return;
+        }
+        request_call(g); /* the next client's */
+        int active = atomic_fetch_add(&g->active, 1) + 1;
+        c->t0 = rt_now_ns();
+        size_t ml = GRPC_SLICE_LENGTH(c->details.method);
+        if (ml >= sizeof c->method)
+            ml = sizeof c->method - 1;
+        memcpy(c->method, GRPC_SLICE_START_PTR(c->details.method), ml);
+        c->method[ml] = 0;
+        for (size_t i = 0; i < ml; i++) /* for messages: no control characters */
+            if ((unsigned char)c->method[i] < 0x20 || (unsigned char)c->method[i] > 0x7e)
+                c->method[i] = '?';
+        c->state = GS_READ;
+        if (active > g->p.max_calls || atomic_load(&g->quiesced)) {
+            char msg[120];
+            if (atomic_load(&g->quiesced))
+                snprintf(msg, sizeof msg, "the server is shutting down");
+            else
+                snprintf(msg, sizeof msg, "more than %d calls in progress", g->p.max_calls);
+            answer(c, atomic_load(&g->quiesced) ? GRPC_STATUS_UNAVAILABLE
+                                                : GRPC_STATUS_RESOURCE_EXHAUSTED,
+                   msg, NULL, 0, true);
+            return;
+        }
+        grpc_op ops[2];
+        memset(ops, 0, sizeof ops);
+        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[1].op = GRPC_OP_RECV_MESSAGE;
+        ops[1].data.recv_message.recv_message = &c->recv;
+        if (grpc_call_start_batch(c->call, ops, 2, c, NULL) != GRPC_CALL_OK)
+            call_free(c);
+        return;
+    }
+    case GS_READ:
+        if (!ok) { /* the client went away */
+            call_free(c);
+            return;
+        }
+        if (!c->recv) {
+            answer(c, GRPC_STATUS_INVALID_ARGUMENT, "no request message", NULL, 0, false);
+            return;
+        }
+        dispatch(c);
+        return;
+    case GS_SENT:
+        call_free(c);
+        return;
+    case GS_SHUTDOWN:
+        atomic_store(&g->shutdown_done, 1);
+        return;
+    }
+}
+
+static void *cq_thread(void *arg)
+{
+    gs_server *g = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(g->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                                   NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE)
+            on_event(g, ev.tag, ev.success != 0);
+    }
+    return NULL;
+}
+
+int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *err)
+{
+    *out = NULL;
+    gs_server *g = us_calloc(1, sizeof *g);
+    if (!g)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    g->s = s;
+    g->p = *p;
+    g->shutdown_tag = us_calloc(1, sizeof *g->shutdown_tag);
+    if (!g->shutdown_tag) {
+        us_free(g);
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    g->shutdown_tag->state = GS_SHUTDOWN;
+    g->shutdown_tag->g = g;
+    gs_params d = gs_default_params();
+    if (!g->p.address)
+        g->p.address = d.address;
+    if (g->p.threads <= 0)
+        g->p.threads = d.threads;
+    if (g->p.threads > GS_MAX_THREADS)
+        g->p.threads = GS_MAX_THREADS;
+    if (g->p.max_message == 0)
+        g->p.max_message = d.max_message;
+    if (g->p.max_streams <= 0)
+        g->p.max_streams = d.max_streams;
+    if (g->p.max_calls <= 0)
+        g->p.max_calls = d.max_calls;
+    if (g->p.port < 0 || g->p.port > 65535) {
+        us_free(g->shutdown_tag);
+        us_free(g);
+        return us_err_set(err, USHER_ERR_INVALID, "gRPC port %d: 0 to 65535", g->p.port);
+    }
+    grpc_init();
+    /* the core's own limits: a bigger message is refused RESOURCE_EXHAUSTED before it is
+     * read whole; an answer's size is checked where it is built */
+    grpc_arg args[4];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)(uintptr_t)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = g->p.max_message > INT32_MAX ? INT32_MAX : (int)g->p.max_message;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)(uintptr_t)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = args[0].value.integer;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = (char *)(uintptr_t)GRPC_ARG_MAX_CONCURRENT_STREAMS;
+    args[2].value.integer = g->p.max_streams;
+    /* no SO_REUSEPORT: a second server on the port is an error, not half the traffic */
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = (char *)(uintptr_t)GRPC_ARG_ALLOW_REUSEPORT;
+    args[3].value.integer = 0;
+    grpc_channel_args ca = {4, args};
+    g->cq = grpc_completion_queue_create_for_next(NULL);
+    g->server = grpc_server_create(&ca, NULL);
+    grpc_server_register_completion_queue(g->server, g->cq, NULL);
+    snprintf(g->addr, sizeof g->addr, "%s:%d", g->p.address, g->p.port);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    g->port = grpc_server_add_http2_port(g->server, g->addr, creds);
+    grpc_server_credentials_release(creds);
+    if (g->port <= 0) {
+        grpc_server_destroy(g->server);
+        grpc_completion_queue_shutdown(g->cq);
+        grpc_completion_queue_destroy(g->cq);
+        grpc_shutdown();
+        int rc = us_err_set(err, USHER_ERR_IO, "gRPC: cannot listen on %s (the port taken, or "
+                            "the address not this host's)", g->addr);
+        us_free(g->shutdown_tag);
+        us_free(g);
+        return rc;
+    }
+    grpc_server_start(g->server);
+    for (int i = 0; i < GS_PENDING; i++)
+        request_call(g);
+    for (int i = 0; i < g->p.threads; i++) {
+        if (pthread_create(&g->threads[i], NULL, cq_thread, g) != 0)
+            break;
+        g->n_threads++;
+    }
+    if (g->n_threads == 0) {
+        gs_quiesce(g);
+        gs_free(g);
+        return us_err_set(err, USHER_ERR_IO, "gRPC: cannot start a thread");
+    }
+    *out = g;
+    return USHER_OK;
+}
+
+void gs_quiesce(gs_server *g)
+{
+    if (!g || atomic_exchange(&g->quiesced, true))
+        return;
+    /* no new calls; the outstanding request_calls complete (not ok) and are freed */
+    grpc_server_shutdown_and_notify(g->server, g->cq, g->shutdown_tag);
+}
+
+void gs_free(gs_server *g)
+{
+    if (!g)
+        return;
+    gs_quiesce(g);
+    /* calls still open (a client that never sent its message) end now */
+    grpc_server_cancel_all_calls(g->server);
+    /* the completion queue may shut down only once the server has published its last
+     * event on it (the shutdown tag) */
+    for (int i = 0; !atomic_load(&g->shutdown_done); i++) {
+        if (g->n_threads == 0) {
+            gpr_timespec t = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                          gpr_time_from_millis(10, GPR_TIMESPAN));
+            grpc_event ev = grpc_completion_queue_next(g->cq, t, NULL);
+            if (ev.type == GRPC_OP_COMPLETE)
+                on_event(g, ev.tag, ev.success != 0);
+        } else {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        if (i == 10000)
+            US_LOGW("grpc: the server has not shut down after 10 s; waiting on");
+    }
+    grpc_completion_queue_shutdown(g->cq);
+    for (int i = 0; i < g->n_threads; i++)
+        pthread_join(g->threads[i], NULL);
+    if (g->n_threads == 0)
+        cq_thread(g); /* what is left, until the queue's end */
+    grpc_server_destroy(g->server);
+    grpc_completion_queue_destroy(g->cq);
+    grpc_shutdown();
+    us_free(g->shutdown_tag);
+    us_free(g);
+}

@@ -1,0 +1,71 @@
+/*
+ * grpc_msg.h - the KServe v2 / Triton gRPC messages (layer 8, prefix gm_):
+ * protobuf bytes of a request into usher's types (the oip_request the HTTP
+ * front end builds too), tensors into a ModelInferResponse. No transport
+ * here: src/server/grpc.c carries the bytes; fuzz/fuzz_grpc.c drives these
+ * decoders with arbitrary bytes.
+ *
+ * The messages are those of src/server/grpc_service.proto (code generated
+ * by protoc-c at build time, gen/grpc_service.pb-c.h). Bytes are untrusted
+ * (RELIABILITY.md INPUT-2, PROTO-6): before protobuf-c unpacks them, a
+ * bounded walk of the wire format (gm_wire_check) refuses a string field
+ * holding a NUL or invalid UTF-8 (C strings end at a NUL: "m\0x" must not
+ * become "m"), and protobuf-c allocates through a counting allocator capped
+ * at a few times the message (gm_unpack). Converting an infer request
+ * checks every field with an error naming it, as oip_parse_request does.
+ */
+#ifndef GM_GRPC_MSG_H
+#define GM_GRPC_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tensor.h"
+#include "grpc_service.pb-c.h"
+#include "server/oip.h"
+#include "usher/status.h"
+
+/*
+ * Check that buf[0..len) is a well-formed message of type d: every tag and
+ * length within the bytes left, wire types as the schema's fields (unknown
+ * fields skipped), strings without NUL and in UTF-8, nested messages
+ * checked likewise (at most 32 deep). USHER_ERR_PARSE naming the field.
+ */
+int gm_wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                  usher_error *err);
+/*
+ * gm_wire_check, then unpack with protobuf-c through an allocator that
+ * counts: at most max_alloc bytes (USHER_ERR_LIMIT over it). Free the result
+ * with gm_free. NULL on failure, err says why.
+ */
+ProtobufCMessage *gm_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                            size_t max_alloc, usher_error *err);
+void gm_free(ProtobufCMessage *m);
+
+/*
+ * A ModelInferRequest into *out (as oip_parse_request leaves it: each input's
+ * data in a buffer of its own, native little-endian, BYTES as u32 length +
+ * bytes). Inputs come from raw_input_contents (one per input, in order, the
+ * exact byte size of the shape and datatype) or from typed contents (the
+ * field of the datatype; narrow integers range-checked); not both. The
+ * "timeout" parameter (int64 or uint64, microseconds) sets timeout_us.
+ * USHER_ERR_PARSE (USHER_ERR_LIMIT for a size limit) naming the field; on
+ * failure *out is left empty.
+ */
+int gm_infer_request(const Inference__ModelInferRequest *m, const oip_limits *lim,
+                     oip_request *out, usher_error *err);
+
+/*
+ * The ModelInferResponse for outputs out[0..n): those req asked for (all
+ * when it named none), as raw_output_contents, packed into *buf (us_malloc'd,
+ * *len bytes, at most max bytes: USHER_ERR_LIMIT over it). USHER_ERR_NOT_FOUND
+ * when req asks for an output the model does not have.
+ */
+int gm_infer_response(const oip_request *req, const char *model, const char *version,
+                      const us_tensor *out, size_t n, size_t max, uint8_t **buf, size_t *len,
+                      usher_error *err);
+
+/* pack any message into *buf (us_malloc'd); USHER_ERR_NOMEM */
+int gm_pack(const ProtobufCMessage *m, uint8_t **buf, size_t *len, usher_error *err);
+
+#endif
