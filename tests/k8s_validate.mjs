@@ -12,6 +12,9 @@
 // port, volume mounts naming a volume, extended resources (nvidia.com/*) with
 // limits equal to requests, Services whose selector picks at least one pod
 // template of the set, and ConfigMaps the pods mount existing in the set.
+// A ServiceMonitor (monitoring.coreos.com/v1, `--service-monitor`) is validated
+// against the Prometheus Operator's CRD schema (@kubernetes-models/prometheus-operator)
+// and must select a Service of the set whose port it names.
 // Prints every problem with its file; exit 1 when there is one, 0 otherwise.
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -41,7 +44,10 @@ const checkLabels = (file, where, labels) => {
 
 async function modelClass(apiVersion, kind) {
   const group = apiVersion === "v1" ? "v1" : apiVersion; // "apps/v1" -> apps/v1
-  const url = pathToFileURL(`${mods}/kubernetes-models/${group}/${kind}.js`).href;
+  // CRDs: the Prometheus Operator's from its own package
+  const pkg = group.startsWith("monitoring.coreos.com/") ? "@kubernetes-models/prometheus-operator"
+                                                          : "kubernetes-models";
+  const url = pathToFileURL(`${mods}/${pkg}/${group}/${kind}.js`).href;
   const mod = await import(url);
   return mod[kind];
 }
@@ -50,6 +56,7 @@ const podTemplates = []; // {file, labels}
 const configMaps = new Set();
 const mounted = []; // {file, name}
 const services = []; // {file, selector}
+const monitors = []; // {file, name, selector, ports}
 
 for (const { file, doc } of docs) {
   if (!doc || typeof doc !== "object") {
@@ -131,8 +138,19 @@ for (const { file, doc } of docs) {
   }
   if (kind === "Service") {
     checkLabels(file, `Service ${name} selector`, doc.spec?.selector);
-    services.push({ file, name, selector: doc.spec?.selector || {} });
+    services.push({ file, name, selector: doc.spec?.selector || {}, labels: doc.metadata?.labels || {},
+                    ports: (doc.spec?.ports || []).map((p) => p.name) });
   }
+  if (kind === "ServiceMonitor")
+    monitors.push({ file, name, selector: doc.spec?.selector?.matchLabels || {},
+                    ports: (doc.spec?.endpoints || []).map((e) => e.port) });
+}
+for (const m of monitors) {
+  const picks = services.filter((s) => Object.entries(m.selector).every(([k, v]) => s.labels[k] === v));
+  if (!picks.length) bad(m.file, `ServiceMonitor ${m.name}: its selector picks no Service of these manifests`);
+  for (const port of m.ports)
+    if (!picks.every((s) => s.ports.includes(port)))
+      bad(m.file, `ServiceMonitor ${m.name}: port '${port}' is not a named port of every Service it picks`);
 }
 for (const s of services) {
   const picks = podTemplates.filter((t) => Object.entries(s.selector).every(([k, v]) => t.labels[k] === v));

@@ -6,7 +6,9 @@
  *           ConfigMap with the node's slice of the plan and a Deployment
  *           pinned to the node running `usher serve --node` on its GPUs; a
  *           Service per model over the pods holding its replicas; the
- *           device plugin's configuration. docs/deploy.md.
+ *           device plugin's configuration; with --service-monitor, a
+ *           headless Service over every usher pod and a Prometheus
+ *           Operator ServiceMonitor scraping it. docs/deploy.md.
  *   triton  a Triton model repository for one node: config.pbtxt per model
  *           (instance_group, max_batch_size, dynamic_batching from the plan),
  *           a configs/pN.pbtxt per replica, and launch.sh starting one
@@ -522,6 +524,7 @@ static uint64_t node_hash(const xplan *x, const xnode *nd)
 typedef struct k8s_opts {
     const char *image, *ns, *claim, *pin, *dp_ns;
     int port;
+    bool service_monitor; /* monitoring.yaml: Service usher-metrics + ServiceMonitor usher */
     double cpu_per_replica;
     int64_t mem_per_replica_mib;
 } k8s_opts;
@@ -821,6 +824,33 @@ static int render_device_plugin(const xplan *x, const k8s_opts *o, char **text, 
     return fclose(f) == 0 ? 0 : -1;
 }
 
+/* --service-monitor: the Prometheus Operator's way to scrape every usher pod -
+ * one headless Service over all of them (the per-model Services would scrape a
+ * pod once per model it holds) and a ServiceMonitor selecting that Service */
+static int render_monitoring(const k8s_opts *o, char **text, size_t *len)
+{
+    FILE *f = open_memstream(text, len);
+    if (!f)
+        return -1;
+    fprintf(f, "# Prometheus Operator: every usher pod's /metrics, through one headless Service\n"
+               "# (not the per-model Services: they would scrape a pod once per model it holds)\n"
+               "apiVersion: v1\nkind: Service\n");
+    meta(f, "usher-metrics", o);
+    fprintf(f, "  labels:\n");
+    common_labels(f, "    ");
+    fprintf(f, "    usher.dev/metrics: \"true\"\nspec:\n  clusterIP: None\n  selector:\n"
+               "    app.kubernetes.io/name: usher\n  ports:\n  - name: metrics\n    port: %d\n"
+               "    targetPort: http\n    protocol: TCP\n---\n",
+            o->port);
+    fprintf(f, "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\n");
+    meta(f, "usher", o);
+    fprintf(f, "  labels:\n");
+    common_labels(f, "    ");
+    fprintf(f, "spec:\n  selector:\n    matchLabels:\n      usher.dev/metrics: \"true\"\n"
+               "  endpoints:\n  - port: metrics\n    path: /metrics\n    interval: 30s\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 static int render_k8s(const xplan *x, const k8s_opts *o, out_set *files, out_set *deploys)
 {
     for (uint32_t m = 0; m < x->n_models; m++)
@@ -879,6 +909,9 @@ static int render_k8s(const xplan *x, const k8s_opts *o, out_set *files, out_set
     if (render_device_plugin(x, o, &t, &tl) < 0 ||
         out_add(files, "device-plugin.yaml", t, tl, 0644) < 0)
         return -1;
+    if (o->service_monitor &&
+        (render_monitoring(o, &t, &tl) < 0 || out_add(files, "monitoring.yaml", t, tl, 0644) < 0))
+        return -1;
     return 0;
 }
 
@@ -889,7 +922,7 @@ static void k8s_help(FILE *f)
             "                        [--cluster cluster.yaml] [--image IMAGE] [--namespace NS]\n"
             "                        [--models-claim PVC] [--port N] [--pin-by hostname|nodename]\n"
             "                        [--cpu-per-replica N] [--memory-per-replica-mib N]\n"
-            "                        [--device-plugin-namespace NS]\n\n"
+            "                        [--device-plugin-namespace NS] [--service-monitor]\n\n"
             "Writes Kubernetes manifests that run the plan with the NVIDIA device plugin\n"
             "(docs/deploy.md): per node node-NAME.yaml (a ConfigMap with the node's slice of\n"
             "the plan and a Deployment pinned to the node running `usher serve --node` on its\n"
@@ -914,7 +947,10 @@ static void k8s_help(FILE *f)
             "  --cpu-per-replica N, --memory-per-replica-mib N  resources per replica on top\n"
             "                      of 1 CPU and 1024 MiB per pod (default 1 and 2048)\n"
             "  --device-plugin-namespace NS  where the plugin runs (default\n"
-            "                      nvidia-device-plugin)\n",
+            "                      nvidia-device-plugin)\n"
+            "  --service-monitor   also monitoring.yaml: a headless Service over every usher\n"
+            "                      pod and a Prometheus Operator ServiceMonitor scraping its\n"
+            "                      /metrics (the prometheus.io annotations stay)\n",
             usher_version());
 }
 
@@ -941,7 +977,8 @@ static void warn_stale(const char *dir, const out_set *files)
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
         bool ours = n > 5 && strcmp(e->d_name + n - 5, ".yaml") == 0 &&
-                    (strncmp(e->d_name, "node-", 5) == 0 || strncmp(e->d_name, "service-", 8) == 0);
+                    (strncmp(e->d_name, "node-", 5) == 0 || strncmp(e->d_name, "service-", 8) == 0 ||
+                     strcmp(e->d_name, "monitoring.yaml") == 0);
         if (ours && !out_find(files, e->d_name))
             fprintf(stderr, "usher export k8s: %s/%s is from an earlier export and not in this "
                             "plan: remove it (and its objects) before kubectl apply -f %s\n",
@@ -999,6 +1036,8 @@ static int cli_export_k8s(int argc, char **argv)
                 return CLI_USAGE;
             }
             o.claim = argv[++i];
+        } else if (strcmp(a, "--service-monitor") == 0) {
+            o.service_monitor = true;
         } else if (strcmp(a, "--pin-by") == 0 && v) {
             if (strcmp(v, "hostname") != 0 && strcmp(v, "nodename") != 0) {
                 fprintf(stderr, "usher export k8s: --pin-by is hostname or nodename, not '%s'\n",
