@@ -270,6 +270,20 @@ expect("timeout_parameter_type", req, grpc.StatusCode.INVALID_ARGUMENT, "timeout
 # over the message limit (1 MiB): the gRPC core refuses it before usher reads it
 _, code, det = call(stub.ModelInfer, raw_req(raw=b"\0" * (2 << 20)))
 check("too_large_message", code == grpc.StatusCode.RESOURCE_EXHAUSTED, "%s %s" % (code, det))
+# a gzip-compressed message: a valid one is answered; a bomb (4 MiB of zeros in a few KB)
+# is held to the limit once decompressed
+try:
+    r = stub.ModelInfer(raw_req(), timeout=30, compression=grpc.Compression.Gzip)
+    check("compressed_message", list(r.outputs[0].shape) == [1, 4], r)
+except grpc.RpcError as e:
+    fail("compressed_message", "%s %s" % (e.code(), e.details()))
+try:
+    stub.ModelInfer(raw_req(raw=b"\0" * (4 << 20)), timeout=30,
+                    compression=grpc.Compression.Gzip)
+    fail("compressed_bomb", "answered")
+except grpc.RpcError as e:
+    check("compressed_bomb", e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED,
+          "%s %s" % (e.code(), e.details()))
 # version
 r, code, _ = call(stub.ModelInfer, pb.ModelInferRequest(model_name="mlp", model_version="1",
                                                         inputs=typed_req().inputs))
