@@ -133,6 +133,23 @@ else:
                      for t in r.outputs]}
     h = {k: hm[k] for k in ("name", "versions", "platform", "inputs", "outputs")}
     check("model_metadata_as_http", g == h, "grpc %s / http %s" % (g, h))
+# ModelConfig: the same document as GET .../config (protobuf's JSON mapping of the message,
+# default values included, is the form Triton's /config uses)
+from google.protobuf import json_format  # noqa: E402
+r, code, det = call(stub.ModelConfig, pb.ModelConfigRequest(name="mlp"))
+st, hc = http_json("GET", "/v2/models/mlp/config")
+if code != grpc.StatusCode.OK or st != 200:
+    fail("model_config", "%s %s / http %d" % (code, det, st))
+else:
+    g = json_format.MessageToDict(r.config, preserving_proto_field_name=True,
+                                  including_default_value_fields=True)
+    check("model_config_as_http", g == hc, "grpc %s / http %s" % (g, hc))
+_, code, det = call(stub.ModelConfig, pb.ModelConfigRequest(name="broken"))
+st, hb = http_json("GET", "/v2/models/broken/config")
+check("model_config_broken_as_http", code == grpc.StatusCode.INVALID_ARGUMENT and st == 400 and
+      hb["error"] == det, "%s %r / http %d %r" % (code, det, st, hb))
+_, code, _ = call(stub.ModelConfig, pb.ModelConfigRequest(name="nope"))
+check("model_config_unknown", code == grpc.StatusCode.NOT_FOUND, code)
 _, code, det = call(stub.ModelMetadata, pb.ModelMetadataRequest(name="broken"))
 check("model_metadata_broken_unavailable", code == grpc.StatusCode.UNAVAILABLE and
       "broken" in det, "%s %s" % (code, det))

@@ -419,6 +419,146 @@ static void model_metadata(gs_call *c)
         answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
 }
 
+/* a datatype as Triton's DataType enum (BYTES is TYPE_STRING) */
+static Inference__DataType config_dtype(us_dtype t)
+{
+    return t == US_DT_BYTES  ? INFERENCE__DATA_TYPE__TYPE_STRING
+           : t == US_DT_BF16 ? INFERENCE__DATA_TYPE__TYPE_BF16
+                             : (Inference__DataType)t; /* BOOL .. FP64: the same numbers */
+}
+_Static_assert(US_DT_FP64 == 12 && US_DT_BOOL == 1 && US_DT_INT8 == 6, "DataType numbers");
+
+/* dims as GET .../config gives them: without the batch dim when requests carry one; for
+ * inputs (rm given), config.pbtxt's fixed dims where the model's are dynamic */
+static size_t config_dims(const be_io *io, bool batch_dim, const repo_model *rm, int64_t *dims)
+{
+    int off = batch_dim ? 1 : 0;
+    const repo_input *ci = rm ? repo_find_input(rm, io->name) : NULL;
+    if (ci && ci->rank + off != io->shape.rank)
+        ci = NULL;
+    size_t n = 0;
+    for (int d = off; d < io->shape.rank; d++) {
+        int64_t v = io->shape.dim[d];
+        if (v < 0 && ci && ci->dim[d - off] >= 0)
+            v = ci->dim[d - off];
+        dims[n++] = v < 0 ? -1 : v;
+    }
+    return n;
+}
+
+typedef struct config_msgs {
+    Inference__ModelInput in[RT_MAX_IO];
+    Inference__ModelInput *inp[RT_MAX_IO];
+    Inference__ModelOutput out[RT_MAX_IO];
+    Inference__ModelOutput *outp[RT_MAX_IO];
+    int64_t dims[2 * RT_MAX_IO][US_TENSOR_MAX_RANK];
+} config_msgs;
+
+/* ModelConfig: what GET /v2/models/M/config says (server.c, model_config), as messages */
+static void model_config(gs_call *c)
+{
+    usher_error err;
+    usher_server *s = c->g->s;
+    Inference__ModelConfigRequest *q = (Inference__ModelConfigRequest *)read_msg(
+        c, &inference__model_config_request__descriptor, &err);
+    if (!q) {
+        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
+        return;
+    }
+    srv_model *m = find_model(c, q->name, q->version, false);
+    gm_free(&q->base);
+    if (!m)
+        return;
+    const be_io *in = NULL, *out = NULL;
+    size_t nin = 0, nout = 0;
+    pthread_rwlock_rdlock(&s->rt_lock);
+    bool known = m->rt && srv_model_io(m, &in, &nin, &out, &nout) && nin <= RT_MAX_IO &&
+                 nout <= RT_MAX_IO;
+    if (!known) {
+        pthread_rwlock_unlock(&s->rt_lock);
+        char msg[700];
+        /* the HTTP route's answer (a 400 there), in Triton's words */
+        snprintf(msg, sizeof msg, "Request for unknown model: '%s' has no available versions%s%.500s",
+                 m->rm->name, m->error[0] ? ": " : "", m->error);
+        answer(c, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL, 0, false);
+        return;
+    }
+    config_msgs *x = us_calloc(1, sizeof *x);
+    if (!x) {
+        pthread_rwlock_unlock(&s->rt_lock);
+        answer(c, GRPC_STATUS_UNAVAILABLE, "out of memory", NULL, 0, false);
+        return;
+    }
+    const repo_model *rm = m->rm;
+    bool batch_dim = repo_batch_dim(rm, m->batchable) && m->batchable;
+    Inference__ModelConfig cfg = INFERENCE__MODEL_CONFIG__INIT;
+    Inference__ModelVersionPolicy vp = INFERENCE__MODEL_VERSION_POLICY__INIT;
+    Inference__ModelVersionPolicy__Latest latest = INFERENCE__MODEL_VERSION_POLICY__LATEST__INIT;
+    Inference__ModelInstanceGroup ig = INFERENCE__MODEL_INSTANCE_GROUP__INIT;
+    Inference__ModelInstanceGroup *igp = &ig;
+    Inference__ModelDynamicBatching db = INFERENCE__MODEL_DYNAMIC_BATCHING__INIT;
+    int32_t pref[64];
+    cfg.name = (char *)(uintptr_t)rm->name;
+    cfg.platform = (char *)(uintptr_t) "onnxruntime_onnx";
+    cfg.backend = (char *)(uintptr_t) "onnxruntime";
+    latest.num_versions = 1;
+    vp.policy_choice_case = INFERENCE__MODEL_VERSION_POLICY__POLICY_CHOICE_LATEST;
+    vp.latest = &latest;
+    cfg.version_policy = &vp;
+    cfg.max_batch_size = batch_dim ? m->max_batch : 0;
+    for (size_t i = 0; i < nin; i++) {
+        inference__model_input__init(&x->in[i]);
+        x->in[i].name = (char *)(uintptr_t)in[i].name;
+        x->in[i].data_type = config_dtype(in[i].dtype);
+        x->in[i].n_dims = config_dims(&in[i], batch_dim, rm, x->dims[i]);
+        x->in[i].dims = x->dims[i];
+        x->inp[i] = &x->in[i];
+    }
+    for (size_t i = 0; i < nout; i++) {
+        inference__model_output__init(&x->out[i]);
+        x->out[i].name = (char *)(uintptr_t)out[i].name;
+        x->out[i].data_type = config_dtype(out[i].dtype);
+        x->out[i].n_dims = config_dims(&out[i], batch_dim, NULL, x->dims[RT_MAX_IO + i]);
+        x->out[i].dims = x->dims[RT_MAX_IO + i];
+        x->outp[i] = &x->out[i];
+    }
+    cfg.n_input = nin;
+    cfg.input = x->inp;
+    cfg.n_output = nout;
+    cfg.output = x->outp;
+    bool gpu = false;
+    for (int i = 0; i < m->replicas && i < RT_MAX_REPLICAS; i++)
+        gpu = gpu || (s->gpus > 0 && m->gpu[i] >= 0 && m->gpu[i] < s->gpus);
+    ig.name = (char *)(uintptr_t)rm->name;
+    ig.kind = gpu ? INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_GPU
+                  : INFERENCE__MODEL_INSTANCE_GROUP__KIND__KIND_CPU;
+    ig.count = m->replicas;
+    cfg.n_instance_group = 1;
+    cfg.instance_group = &igp;
+    if (rm->max_queue_delay_us >= 0 || rm->n_preferred) {
+        size_t np = 0;
+        for (int i = 0; i < rm->n_preferred && np < sizeof pref / sizeof pref[0]; i++)
+            pref[np++] = rm->preferred_batch[i];
+        db.n_preferred_batch_size = np;
+        db.preferred_batch_size = pref;
+        db.max_queue_delay_microseconds =
+            rm->max_queue_delay_us > 0 ? (uint64_t)rm->max_queue_delay_us : 0;
+        cfg.dynamic_batching = &db;
+    }
+    cfg.default_model_filename = (char *)(uintptr_t)rm->file;
+    Inference__ModelConfigResponse r = INFERENCE__MODEL_CONFIG_RESPONSE__INIT;
+    r.config = &cfg;
+    uint8_t *buf;
+    size_t len;
+    int rc = gm_pack(&r.base, &buf, &len, &err);
+    pthread_rwlock_unlock(&s->rt_lock);
+    us_free(x);
+    if (rc < 0)
+        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, err.msg, NULL, 0, false);
+    else
+        answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
+}
+
 static void repository_index(gs_call *c)
 {
     usher_error err;
@@ -709,6 +849,8 @@ static void dispatch(gs_call *c)
         return model_metadata(c);
     if (strcmp(m, "ModelStatistics") == 0)
         return model_statistics(c);
+    if (strcmp(m, "ModelConfig") == 0)
+        return model_config(c);
     if (strcmp(m, "RepositoryIndex") == 0)
         return repository_index(c);
 unknown:;
