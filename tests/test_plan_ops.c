@@ -2,7 +2,8 @@
  * test_plan_ops.c - the planner in operation (issue 13, items 3 and 5):
  * re-planning after GPUs are lost, GPU identities that survive a re-plan,
  * and the fairness options of max-goodput (min_share, max-min) in the usher
- * and exact policies.
+ * and exact policies; anti-affinity (spread over nodes, racks, zones) in
+ * every policy and across re-plans.
  *
  * Every running plan here goes through plan.json (plan_write_json, then
  * plan_parse_running), as `usher plan --replan` does. Replicas are matched
@@ -20,6 +21,7 @@
 #include "estimate/est.h"
 #include "plan/plan.h"
 #include "planfile/planfile.h"
+#include "planfile/workload.h"
 #include "test.h"
 #include "plan_fixtures.h"
 
@@ -595,7 +597,165 @@ TEST(exact_and_usher_agree_on_fairness)
     fixtures_free();
 }
 
+/* ---- anti-affinity (spread.c) ----------------------------------------------------- */
+/* four nodes, two racks, two zones: A100s on n1 (r1, z1) and n2 (r2, z1), V100s on n3 (r1,
+ * z2) and n4 (r2, z2); elastic or fixed at count each */
+static int spread_instance(uint64_t seed, uint32_t n, int64_t count, plan_problem *p)
+{
+    rng_state = seed * 0x9E3779B97F4A7C15ULL + 1;
+    memset(p, 0, sizeof *p);
+    p->objective = count >= 0 ? PLAN_MAX_GOODPUT : PLAN_MIN_COST;
+    static const char *const node[] = {"n1", "n2", "n3", "n4"}, *const rack[] = {"r1", "r2", "r1", "r2"},
+                             *const zone[] = {"z1", "z1", "z2", "z2"};
+    for (uint16_t t = 0; t < 4; t++) {
+        set_type(p, t, t < 2 ? "a100-80gb" : "v100-16gb", node[t], count, count >= 0 ? -1 : 1000);
+        snprintf(p->t[t].rack, sizeof p->t[t].rack, "%s", rack[t]);
+        snprintf(p->t[t].zone, sizeof p->t[t].zone, "%s", zone[t]);
+    }
+    p->nt = 4;
+    p->fixed = count >= 0;
+    int rc = models(p, n, 20, 400);
+    for (uint32_t m = 0; m < p->n; m++) /* node, rack, zone, none in turn */
+        p->m[m].spread = (int)(m % 4 == 3 ? PF_SPREAD_NONE : PF_SPREAD_NODE + m % 4);
+    return rc;
+}
+
+/* models asking for spread whose replicas sit in one domain of their level */
+static uint32_t unspread(const plan_solution *s, const plan_problem *p)
+{
+    uint32_t bad = 0;
+    for (uint32_t m = 0; m < p->n; m++) {
+        if (!p->m[m].spread)
+            continue;
+        const char *first = NULL;
+        bool two = false, any = false;
+        for (uint32_t i = 0; i < s->n; i++)
+            for (uint32_t k = 0; k < s->g[i].n; k++)
+                if (s->g[i].r[k].model == m) {
+                    const char *d = plan_spread_domain(p, s->g[i].type, p->m[m].spread);
+                    two |= first && strcmp(first, d) != 0;
+                    first = first ? first : d;
+                    any = true;
+                }
+        bad += any && !two;
+    }
+    return bad;
+}
+
+TEST(spread_in_every_policy_and_across_replans)
+{
+    plan_problem p;
+    usher_error err = {0};
+    ASSERT_OK(spread_instance(seed_or(7), 24, -1, &p));
+    /* without the pass, USHER leaves models in one domain (else the test shows nothing) */
+    plan_solution s0;
+    int kept[24];
+    for (uint32_t m = 0; m < p.n; m++) {
+        kept[m] = p.m[m].spread;
+        p.m[m].spread = 0;
+    }
+    ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &s0, &err));
+    for (uint32_t m = 0; m < p.n; m++)
+        p.m[m].spread = kept[m];
+    uint32_t before = unspread(&s0, &p);
+    printf("  without spread, USHER leaves %u of %u models asking for it in one domain\n", before,
+           p.n - p.n / 4);
+    ASSERT(before > 0);
+    plan_solution_free(&s0);
+    for (size_t i = 0; plan_policy_at(i); i++) {
+        const plan_policy *pol = plan_policy_at(i);
+        plan_solution s;
+        int rc = plan_solve(&p, pol, &s, &err);
+        if (pol->solve == plan_exact) {
+            ASSERT_EQ_INT(rc, USHER_ERR_INVALID);
+            ASSERT(strstr(err.msg, "does not honour spread") != NULL);
+            plan_solution_free(&s);
+            continue;
+        }
+        if (rc < 0)
+            printf("  %s: %s\n", pol->name, err.msg);
+        ASSERT_OK(rc);
+        ASSERT_OK(plan_check(&s, &p, &err));
+        plan_totals t;
+        plan_totals_of(&s, &p, &t);
+        printf("  %-10s %u GPUs, %u replicas (%u added by spread), $%.2f/h, %.1f%% served\n",
+               pol->name, t.gpus, t.replicas, s.spread_added, t.cost, 100 * t.served / t.rate);
+        ASSERT_EQ_INT(unspread(&s, &p), 0);
+        plan_solution_free(&s);
+    }
+    /* re-plan of the same rates through plan.json: nothing starts, still spread */
+    plan_solution s, old, r;
+    ASSERT_OK(plan_solve(&p, plan_policy_find("usher"), &s, &err));
+    us_buf b;
+    pf_plan f;
+    to_file(&s, &p, &b, &f);
+    for (uint32_t m = 0; m < f.n_models; m++)
+        ASSERT(p.m[m].spread ? f.m[m].spread && strcmp(f.m[m].spread,
+                                                       pf_spread_name((pf_spread)p.m[m].spread)) == 0
+                             : f.m[m].spread == NULL);
+    running(&b, &p, &old);
+    ASSERT_OK(plan_solution_init(&r, &p, "replan"));
+    ASSERT_OK(plan_replan(&p, &old, 0, &r, &err));
+    ASSERT_OK(plan_check(&r, &p, &err));
+    ASSERT_EQ_INT(r.moves, 0);
+    ASSERT_EQ_INT(r.spread_added, 0);
+    ASSERT_EQ_INT(unspread(&r, &p), 0);
+    plan_solution_free(&r);
+    plan_solution_free(&old);
+    /* node n1 gone (its entry removed): the re-plan spreads again */
+    plan_problem q = p;
+    q.t[0].count = -1;
+    q.t[0].max = 0; /* n1's A100s may no longer be used */
+    running(&b, &q, &old);
+    ASSERT_OK(plan_solution_init(&r, &q, "replan"));
+    ASSERT_OK(plan_replan(&q, &old, 0, &r, &err));
+    ASSERT_OK(plan_check(&r, &q, &err));
+    for (uint32_t i = 0; i < r.n; i++)
+        ASSERT(r.g[i].type != 0);
+    ASSERT_EQ_INT(unspread(&r, &q), 0);
+    printf("  n1 lost: %u GPUs lost, %u replicas placed again, %u started, %u added by spread\n",
+           r.lost_gpus, r.lost_replicas, r.moves, r.spread_added);
+    plan_solution_free(&r);
+    plan_solution_free(&old);
+    pf_free(&f);
+    us_buf_free(&b);
+    plan_solution_free(&s);
+    plan_problem_free(&p);
+    fixtures_free();
+}
+
+TEST(spread_refused_when_it_cannot_hold)
+{
+    plan_problem p;
+    usher_error err = {0};
+    plan_solution s;
+    /* a fixed cluster whose only GPU outside n1 is gone: no room elsewhere */
+    ASSERT_OK(spread_instance(seed_or(3), 4, 1, &p));
+    for (uint16_t t = 1; t < 4; t++)
+        p.t[t].count = 0;
+    for (uint32_t m = 0; m < p.n; m++)
+        p.m[m].spread = PF_SPREAD_NODE;
+    int rc = plan_solve(&p, plan_policy_find("usher"), &s, &err);
+    ASSERT_EQ_INT(rc, USHER_ERR_LIMIT);
+    ASSERT(strstr(err.msg, "every replica is in node 'n1'") != NULL);
+    plan_solution_free(&s);
+    /* a level the cluster does not declare */
+    p.t[2].zone[0] = 0;
+    p.m[0].spread = PF_SPREAD_ZONE;
+    ASSERT_EQ_INT(plan_spread_check(&p, &err), USHER_ERR_INVALID);
+    ASSERT(strstr(err.msg, "declares no zone") != NULL);
+    /* one domain only */
+    for (uint16_t t = 0; t < 4; t++)
+        snprintf(p.t[t].zone, sizeof p.t[t].zone, "z");
+    ASSERT_EQ_INT(plan_spread_check(&p, &err), USHER_ERR_INVALID);
+    ASSERT(strstr(err.msg, "spreading needs two zones at least") != NULL);
+    plan_problem_free(&p);
+    fixtures_free();
+}
+
 TEST_MAIN(TEST_ENTRY(replan_after_losing_10pct_of_the_gpus),
           TEST_ENTRY(replan_after_count_lowered_and_node_removed),
           TEST_ENTRY(identities_stable_across_replans), TEST_ENTRY(min_share_serves_every_model),
-          TEST_ENTRY(exact_and_usher_agree_on_fairness))
+          TEST_ENTRY(exact_and_usher_agree_on_fairness),
+          TEST_ENTRY(spread_in_every_policy_and_across_replans),
+          TEST_ENTRY(spread_refused_when_it_cannot_hold))

@@ -162,9 +162,12 @@ static int add_one(const plan_problem *p, plan_solution *s, uint32_t m, int lv, 
     double want = total / (n_rep + 1);
     int gpu = -1, cfg = -1;
     bool fresh = false;
-    /* 1. free room the rule accepts (policies planning with the model) */
+    /* 1. free room the rule accepts (policies planning with the model): a
+     * configuration that carries the replica's share of the load first, then
+     * the smallest footprint, then the best fit */
     if (s->sharing == PLAN_SHARE_MODEL) {
-        double best = INFINITY;
+        double best_foot = INFINITY, best_left = INFINITY;
+        bool best_carries = false;
         for (uint32_t c = 0; c < pm->n_cfg; c++) {
             const plan_cfg *x = &pm->cfg[c];
             if (strcmp(plan_spread_domain(p, x->type, lv), dom) == 0)
@@ -172,9 +175,14 @@ static int add_one(const plan_problem *p, plan_solution *s, uint32_t m, int lv, 
             int g = plan_best_fit(s, p, x->type, m, c, -1);
             if (g < 0)
                 continue;
-            double left = plan_leftover(&s->g[g], x);
-            if (left < best) {
-                best = left;
+            bool carries = plan_thr(x) >= want;
+            double foot = plan_foot(x), left = plan_leftover(&s->g[g], x);
+            if (gpu < 0 || (carries && !best_carries) ||
+                (carries == best_carries &&
+                 (foot < best_foot || (foot == best_foot && left < best_left)))) {
+                best_carries = carries;
+                best_foot = foot;
+                best_left = left;
                 gpu = g;
                 cfg = (int)c;
             }
