@@ -5,15 +5,16 @@
 # input readers (cluster, workload, running plan), the OIP inference request
 # parser (JSON + binary tensors, fuzz/corpus-oip) and the config.pbtxt reader
 # (fuzz/corpus-config, fuzz/config.dict), the gzip / deflate body decoder
-# (fuzz/corpus-gzip) and the HTTP/1.1 layer over a loopback socket
-# (fuzz/corpus-http) for a tenth of that each. Crashes are
+# (fuzz/corpus-gzip), the HTTP/1.1 layer over a loopback socket
+# (fuzz/corpus-http) and the gRPC front end's message decoding
+# (fuzz/corpus-grpc) for a tenth of that each. Crashes are
 # written to fuzz/crashes/ and make the script fail; each one becomes a file
 # in fuzz/regress/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
 dir=${2:-build-fuzz}
-targets="fuzz_onnx_load fuzz_tables fuzz_yaml fuzz_plan fuzz_oip fuzz_config fuzz_gzip fuzz_http"
+targets="fuzz_onnx_load fuzz_tables fuzz_yaml fuzz_plan fuzz_oip fuzz_config fuzz_gzip fuzz_http fuzz_grpc"
 for t in $targets; do
     if [ ! -x "$dir/fuzz/$t" ]; then
         CC=clang cmake -S . -B "$dir" -G Ninja -DUSHER_FUZZ=ON >/dev/null
@@ -34,12 +35,14 @@ printf '\000' | cat - data/calibration.txt > "$tables/calibration"
 ASAN_OPTIONS=detect_leaks=1 "$dir/fuzz/fuzz_tables" "$tables" -max_total_time=$((secs / 10 + 1)) \
     -max_len=65536 -timeout=10 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 2>&1 | tail -n 5
 rm -rf "$tables"
-for t in yaml plan oip config gzip http; do
+for t in yaml plan oip config gzip http grpc; do
     scratch=$(mktemp -d)
     cp fuzz/corpus-$t/* "$scratch"/
     len=8192
     extra=()
-    if [ "$t" = oip ]; then
+    if [ "$t" = grpc ]; then
+        len=65536 # messages with raw tensors
+    elif [ "$t" = oip ]; then
         len=65536 # request bodies with binary tensors
         extra=(-dict=fuzz/oip.dict)
     elif [ "$t" = config ]; then

@@ -556,7 +556,28 @@ TEST(seeds_and_mutants_through_fuzz_body)
     ASSERT_EQ_U64(us_err_missing_detail_count(), 0);
 }
 
-TEST_MAIN(TEST_ENTRY(every_datatype_from_typed_contents), TEST_ENTRY(raw_contents_exact_and_short),
+/* fuzz/corpus-grpc (scripts/fuzz.sh's seeds): every file through the fuzz body, and each
+ * message it holds accepted by the decoder */
+TEST(corpus_through_fuzz_body)
+{
+    test_blob files[64];
+    int n = test_load_dir(test_path(test_source_dir(), "fuzz/corpus-grpc"), "", files, 64);
+    ASSERT(n >= 10);
+    for (int i = 0; i < n; i++) {
+        ASSERT(files[i].n >= 1);
+        usher_fuzz_grpc_one(files[i].p, files[i].n);
+        if ((files[i].p[0] & 7) < 4) {
+            oip_request o;
+            usher_error err;
+            if (decode(files[i].p + 1, files[i].n - 1, &o, &err) != USHER_OK)
+                FAIL_("corpus file %s refused: %s", files[i].name, err.msg);
+            oip_request_free(&o);
+        }
+    }
+    test_blobs_free(files, n);
+}
+
+TEST_MAIN(TEST_ENTRY(every_datatype_from_typed_contents), TEST_ENTRY(corpus_through_fuzz_body), TEST_ENTRY(raw_contents_exact_and_short),
           TEST_ENTRY(request_fields_checked), TEST_ENTRY(wire_check_refuses_what_c_strings_would_hide),
           TEST_ENTRY(allocation_budget), TEST_ENTRY(response_reads_back),
           TEST_ENTRY(seeds_and_mutants_through_fuzz_body))
