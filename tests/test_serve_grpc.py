@@ -327,6 +327,28 @@ check("admission_refusal_unavailable_as_http_503", code == grpc.StatusCode.UNAVA
 _, code, det = call(stub.ModelInfer, typed_req(), timeout=0.0005)
 check("client_deadline", code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
                                   grpc.StatusCode.OK), "%s %s" % (code, det))
+# a call that never sends its message (a client-streaming call whose iterator waits): the
+# server cancels it after its read timeout (--body-timeout 2), DEADLINE_EXCEEDED with why
+import threading  # noqa: E402
+import time  # noqa: E402
+release = threading.Event()
+
+
+def silent():
+    release.wait(20)
+    return
+    yield  # noqa: unreachable: a generator that yields nothing
+
+
+stream = ch.stream_unary("/inference.GRPCInferenceService/ModelInfer",
+                         request_serializer=lambda b: b, response_deserializer=lambda b: b)
+t0 = time.time()
+_, code, det = call(stream, silent(), timeout=15)
+took = time.time() - t0
+release.set()
+check("silent_call_timed_out", code == grpc.StatusCode.DEADLINE_EXCEEDED and
+      "did not arrive within 2000 ms" in det and 1.5 < took < 10,
+      "%s %r after %.1f s" % (code, det, took))
 # a method usher does not implement
 unimpl = ch.unary_unary("/inference.GRPCInferenceService/RepositoryModelLoad",
                         request_serializer=lambda b: b, response_deserializer=lambda b: b)

@@ -18,8 +18,10 @@ fi
 mkdir -p "$tmp/repo/mlp/1" "$tmp/repo/broken/1"
 $py "$here/make_mlp.py" "$tmp/repo/mlp/1/model.onnx" 2 64 || { echo "FAIL make_mlp"; exit 1; }
 head -c 1000 /dev/urandom >"$tmp/repo/broken/1/model.onnx"
-# a 1 MiB message limit, so that the too-large case is cheap
-if start_server "$tmp/repo" --grpc-port 0 --max-body-bytes 1048576 && wait_ready mlp; then
+# a 1 MiB message limit, so that the too-large case is cheap; a 2 s read timeout (the
+# request message of a call), so that the silent-client case is quick
+if start_server "$tmp/repo" --grpc-port 0 --max-body-bytes 1048576 --body-timeout 2 &&
+    wait_ready mlp; then
     http_port=${url##*:}
     grpc_port=$(sed -n 's/.*gRPC on [^ ]*:\([0-9]*\) .*/\1/p' "$tmp/serve.log")
     if [ -z "$grpc_port" ]; then

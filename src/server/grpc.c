@@ -74,12 +74,21 @@ struct gs_server {
     atomic_int active;         /* calls between their arrival and their freeing */
     atomic_int shutdown_done;  /* the server's shutdown tag came */
     struct gs_call *shutdown_tag;
+    /* calls waiting for their request message, oldest first, under mu: the sweeper cancels
+     * those past read_timeout_ms (a client that opens calls and sends nothing) */
+    pthread_mutex_t mu;
+    struct gs_call *reading_head, *reading_tail;
+    pthread_t sweeper;
+    bool have_sweeper;
+    atomic_bool stop_sweeper;
     char addr[80];
 };
 
 typedef struct gs_call {
     gs_state state;
     gs_server *g;
+    struct gs_call *prev, *next; /* in g's reading list while READ */
+    bool listed, timed_out;
     grpc_call *call;
     grpc_call_details details;
     grpc_metadata_array md;
@@ -112,6 +121,8 @@ gs_params gs_default_params(void)
     p.max_message = 64u << 20;
     p.max_streams = 128;
     p.max_calls = 4096;
+    p.idle_ms = 10000;
+    p.read_timeout_ms = 60000;
     return p;
 }
 
@@ -860,6 +871,58 @@ unknown:;
     answer(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0, false);
 }
 
+/* the reading list (g->mu held) */
+static void list_add(gs_server *g, gs_call *c)
+{
+    c->prev = g->reading_tail;
+    c->next = NULL;
+    if (g->reading_tail)
+        g->reading_tail->next = c;
+    else
+        g->reading_head = c;
+    g->reading_tail = c;
+    c->listed = true;
+}
+
+static void list_del(gs_server *g, gs_call *c)
+{
+    if (!c->listed)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        g->reading_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        g->reading_tail = c->prev;
+    c->prev = c->next = NULL;
+    c->listed = false;
+}
+
+/* cancels the calls whose request message has not come within read_timeout_ms; a call
+ * leaves the list (under mu) before it goes on or is freed, so what is listed is alive */
+static void *sweeper_thread(void *arg)
+{
+    gs_server *g = arg;
+    char msg[120];
+    snprintf(msg, sizeof msg, "the request message did not arrive within %d ms",
+             g->p.read_timeout_ms);
+    while (!atomic_load(&g->stop_sweeper)) {
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+        uint64_t now = rt_now_ns(), limit = (uint64_t)g->p.read_timeout_ms * 1000000u;
+        pthread_mutex_lock(&g->mu);
+        for (gs_call *c = g->reading_head; c && now - c->t0 > limit; c = c->next)
+            if (!c->timed_out) {
+                c->timed_out = true;
+                grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+            }
+        pthread_mutex_unlock(&g->mu);
+    }
+    return NULL;
+}
+
 static void on_event(gs_server *g, gs_call *c, bool ok)
 {
     switch (c->state) {
@@ -896,12 +959,22 @@ static void on_event(gs_server *g, gs_call *c, bool ok)
         ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
         ops[1].op = GRPC_OP_RECV_MESSAGE;
         ops[1].data.recv_message.recv_message = &c->recv;
-        if (grpc_call_start_batch(c->call, ops, 2, c, NULL) != GRPC_CALL_OK)
+        pthread_mutex_lock(&g->mu); /* listed before the batch can complete */
+        list_add(g, c);
+        pthread_mutex_unlock(&g->mu);
+        if (grpc_call_start_batch(c->call, ops, 2, c, NULL) != GRPC_CALL_OK) {
+            pthread_mutex_lock(&g->mu);
+            list_del(g, c);
+            pthread_mutex_unlock(&g->mu);
             call_free(c);
+        }
         return;
     }
     case GS_READ:
-        if (!ok) { /* the client went away */
+        pthread_mutex_lock(&g->mu);
+        list_del(g, c);
+        pthread_mutex_unlock(&g->mu);
+        if (!ok) { /* the client went away, or the sweeper cancelled it */
             call_free(c);
             return;
         }
@@ -949,6 +1022,7 @@ int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *
     }
     g->shutdown_tag->state = GS_SHUTDOWN;
     g->shutdown_tag->g = g;
+    pthread_mutex_init(&g->mu, NULL);
     gs_params d = gs_default_params();
     if (!g->p.address)
         g->p.address = d.address;
@@ -962,7 +1036,12 @@ int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *
         g->p.max_streams = d.max_streams;
     if (g->p.max_calls <= 0)
         g->p.max_calls = d.max_calls;
+    if (g->p.idle_ms <= 0)
+        g->p.idle_ms = d.idle_ms;
+    if (g->p.read_timeout_ms <= 0)
+        g->p.read_timeout_ms = d.read_timeout_ms;
     if (g->p.port < 0 || g->p.port > 65535) {
+        pthread_mutex_destroy(&g->mu);
         us_free(g->shutdown_tag);
         us_free(g);
         return us_err_set(err, USHER_ERR_INVALID, "gRPC port %d: 0 to 65535", g->p.port);
@@ -970,7 +1049,7 @@ int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *
     grpc_init();
     /* the core's own limits: a bigger message is refused RESOURCE_EXHAUSTED before it is
      * read whole; an answer's size is checked where it is built */
-    grpc_arg args[4];
+    grpc_arg args[5];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)(uintptr_t)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -985,7 +1064,10 @@ int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *
     args[3].type = GRPC_ARG_INTEGER;
     args[3].key = (char *)(uintptr_t)GRPC_ARG_ALLOW_REUSEPORT;
     args[3].value.integer = 0;
-    grpc_channel_args ca = {4, args};
+    args[4].type = GRPC_ARG_INTEGER;
+    args[4].key = (char *)(uintptr_t)GRPC_ARG_MAX_CONNECTION_IDLE_MS;
+    args[4].value.integer = g->p.idle_ms;
+    grpc_channel_args ca = {5, args};
     g->cq = grpc_completion_queue_create_for_next(NULL);
     g->server = grpc_server_create(&ca, NULL);
     grpc_server_register_completion_queue(g->server, g->cq, NULL);
@@ -1000,6 +1082,7 @@ int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *
         grpc_shutdown();
         int rc = us_err_set(err, USHER_ERR_IO, "gRPC: cannot listen on %s (the port taken, or "
                             "the address not this host's)", g->addr);
+        pthread_mutex_destroy(&g->mu);
         us_free(g->shutdown_tag);
         us_free(g);
         return rc;
@@ -1017,6 +1100,9 @@ int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *
         gs_free(g);
         return us_err_set(err, USHER_ERR_IO, "gRPC: cannot start a thread");
     }
+    g->have_sweeper = pthread_create(&g->sweeper, NULL, sweeper_thread, g) == 0;
+    if (!g->have_sweeper)
+        US_LOGW("grpc: no sweeper thread: calls that send no message are not timed out");
     *out = g;
     return USHER_OK;
 }
@@ -1052,6 +1138,9 @@ void gs_free(gs_server *g)
         if (i == 10000)
             US_LOGW("grpc: the server has not shut down after 10 s; waiting on");
     }
+    atomic_store(&g->stop_sweeper, true);
+    if (g->have_sweeper)
+        pthread_join(g->sweeper, NULL);
     grpc_completion_queue_shutdown(g->cq);
     for (int i = 0; i < g->n_threads; i++)
         pthread_join(g->threads[i], NULL);
@@ -1060,6 +1149,7 @@ void gs_free(gs_server *g)
     grpc_server_destroy(g->server);
     grpc_completion_queue_destroy(g->cq);
     grpc_shutdown();
+    pthread_mutex_destroy(&g->mu);
     us_free(g->shutdown_tag);
     us_free(g);
 }

@@ -24,6 +24,10 @@ typedef struct gs_params {
                                 SETTINGS_MAX_CONCURRENT_STREAMS); default 128 */
     int max_calls;           /* calls in progress on the server at most; over it a new call is
                                 answered RESOURCE_EXHAUSTED at once; default 4096 */
+    int idle_ms;             /* a connection without calls for this long is closed (HTTP/2
+                                GOAWAY); default 10000 */
+    int read_timeout_ms;     /* a call's request message within this of its start, else it is
+                                cancelled DEADLINE_EXCEEDED; default 60000 */
 } gs_params;
 
 gs_params gs_default_params(void);

@@ -1445,6 +1445,8 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         gp.port = p->grpc_port;
         gp.threads = s->p.http_threads;
         gp.max_message = s->p.max_body_bytes;
+        gp.idle_ms = hp.idle_timeout_ms;
+        gp.read_timeout_ms = hp.body_timeout_ms;
         if ((rc = gs_start(s, &gp, &s->grpc, err)) < 0) {
             usher_server_free(s);
             return rc;
