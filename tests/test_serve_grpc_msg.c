@@ -173,7 +173,7 @@ TEST(raw_contents_exact_and_short)
     t.n_shape = 2;
     t.shape = shape;
     In *tp = &t;
-    float f[4] = {1, 2, 3, 4};
+    float f[5] = {1, 2, 3, 4, 5}; /* one more than the shape needs: the long case */
     ProtobufCBinaryData raw = {16, (uint8_t *)f};
     Req r = INFERENCE__MODEL_INFER_REQUEST__INIT;
     r.n_inputs = 1;
