@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# test_serve_merge.sh [ft|npm] - `usher serve` with merge groups (issue 15 item 4,
+# docs/serve.md "Merge groups"). Two servers on the same models: A with `merge_group`
+# in the members' usher.yaml (one merged graph, one worker), B without (each model
+# alone); tests/test_serve_merge.py sends both the same requests.
+#
+# ft (ctest test_serve_merge): the 4 fine-tuned variants of scripts/make_finetuned.py
+# (python3-torch, real SGD steps; a shared-backbone merge):
+#   - A logs no fallback, /metrics shows the group, every member's metadata (inputs,
+#     outputs, names, shapes) is what B shows;
+#   - every output of every member equals B's within 1e-5 x the output's scale, for
+#     seeded random inputs of 1 and 3 rows and the task's real samples (sample_x.bin: each
+#     row alone and the 4 in one request);
+#   - mixed traffic (8 client threads over the 4 members): runs of the group served
+#     requests of two or more members (usher_merge_group_mixed_batches_total > 0);
+#   - per-member counters reconcile with what the client saw: received, successes and
+#     Triton's statistics (/v2/models/M/stats) per member equal the client's counts;
+#   - a group whose verification fails (two MLPs one ulp apart, tests/make_merge_models.py,
+#     with merge_tolerance 1e-9 below their 1.3e-7 x scale difference) is not used: a
+#     warning names it and the reason, its members are served separately and answer.
+# npm (ctest test_serve_merge_npm; exit 77, skipped, without scripts/deps.sh's models):
+#   Silero VAD v5 + v6 (side-by-side; input 1x512, sr 16000 as merge_shape/merge_value)
+#   and the openWakeWord pair hello_deepa_old + namaste_deepa (stacked or side-by-side),
+#   each member equal to its separate serving, and mixed traffic batched together.
+set -uo pipefail
+usher=${USHER_BIN:?run through ctest}
+src=${USHER_SOURCE_DIR:?run through ctest}
+mode=${1:-ft}
+py=/usr/bin/python3
+client=$src/tests/test_serve_merge.py
+. "$src/tests/serve_lib.sh"
+
+# model DIR NAME FILE YAML-LINES...
+model() {
+    local dir=$1 name=$2 file=$3
+    shift 3
+    mkdir -p "$dir/$name/1"
+    cp "$file" "$dir/$name/1/model.onnx"
+    printf '%s\n' "replicas: 1" "threads: 1" "$@" >"$dir/$name/usher.yaml"
+}
+
+# start A and B; sets urlA, urlB, srvA, srvB
+start_both() {
+    start_server "$1" || { fail "server A does not start"; return 1; }
+    urlA=$url srvA=$srv
+    cp "$tmp/serve.log" "$tmp/serveA.log"
+    start_server "$2" || { fail "server B does not start"; return 1; }
+    urlB=$url srvB=$srv
+    srv=$srvA # serve_lib's cleanup kills one; B is killed below
+    wait_ready || { fail "server A not ready"; return 1; }
+    url=$urlB wait_ready || { fail "server B not ready"; return 1; }
+    url=$urlA
+}
+stop_both() {
+    kill "$srvA" "$srvB" 2>/dev/null
+    wait "$srvA" "$srvB" 2>/dev/null
+    cp "$tmp/serve.log" "$tmp/serveA_final.log" 2>/dev/null
+}
+
+# metric NAME{LABELS} from server A
+metric() { curl -s "$urlA/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+
+# ledger_check LEDGER MODEL...: /metrics and /stats per member equal the client's counts
+ledger_check() {
+    local ledger=$1
+    shift
+    local bad=0
+    for m in "$@"; do
+        local sent okc rec suc st
+        sent=$($py -c "import json,sys; print(json.load(open('$ledger'))['$m']['sent'])")
+        okc=$($py -c "import json,sys; print(json.load(open('$ledger'))['$m']['ok'])")
+        rec=$(metric "usher_requests_received_total{model=\"$m\"}")
+        suc=$(metric "usher_requests_total{model=\"$m\",outcome=\"success\"}")
+        st=$(curl -s "$urlA/v2/models/$m/stats" |
+            $py -c "import json,sys; print(json.load(sys.stdin)['model_stats'][0]['inference_stats']['success']['count'])")
+        if [ "$sent" != "$rec" ] || [ "$okc" != "$suc" ] || [ "$okc" != "$st" ]; then
+            fail "ledger $m: client sent $sent, $okc answered 200; server received $rec, $suc successes, stats $st"
+            bad=1
+        fi
+    done
+    [ $bad -eq 0 ] && ok "ledger: per-member received, successes and /stats equal the client's counts ($*)"
+}
+
+if [ "$mode" = npm ]; then
+    deps=${USHER_TEST_DEPS:-$src/.deps/npm}
+    vad=$deps/ricky0123-vad-web/package/dist
+    oww=$deps/openwakeword-js/package/models
+    for f in "$vad/silero_vad_v5.onnx" "$vad/silero_vad_v6.onnx" "$oww/hello_deepa_old.onnx" \
+        "$oww/namaste_deepa.onnx"; do
+        [ -f "$f" ] || { echo "SKIP: $f is not there (run scripts/deps.sh)"; exit 77; }
+    done
+    for side in A B; do
+        g() { [ $side = A ] && echo "merge_group: $1"; }
+        model "$tmp/$side" silero_v5 "$vad/silero_vad_v5.onnx" "$(g vad)" "merge_shape: input=1x512,state=2x1x128" "merge_value: sr=16000"
+        model "$tmp/$side" silero_v6 "$vad/silero_vad_v6.onnx" "$(g vad)"
+        model "$tmp/$side" hello_deepa_old "$oww/hello_deepa_old.onnx" "$(g oww)"
+        model "$tmp/$side" namaste_deepa "$oww/namaste_deepa.onnx" "$(g oww)"
+    done
+    start_both "$tmp/A" "$tmp/B" || exit 1
+    grep -q "not used" "$tmp/serveA.log" && fail "a group fell back: $(grep 'not used' "$tmp/serveA.log")"
+    for grp in vad oww; do
+        [ -n "$(metric "usher_merge_group_batches_total{group=\"$grp\"}")" ] &&
+            ok "group $grp in use" || fail "group $grp not in /metrics: $(cat "$tmp/serveA.log")"
+    done
+    $py "$client" compare "$urlA" "$urlB" "$tmp/ledger.json" silero_v5 silero_v6 \
+        --shape input=1x512 --shape state=2x1x128 --value sr=16000 --rounds 3 >"$tmp/c.out" 2>&1 &&
+        ok "silero v5 + v6: $(tail -1 "$tmp/c.out")" || fail "silero: $(cat "$tmp/c.out")"
+    $py "$client" compare "$urlA" "$urlB" "$tmp/ledger.json" hello_deepa_old namaste_deepa \
+        --rounds 3 >"$tmp/c.out" 2>&1 &&
+        ok "openwakeword pair: $(tail -1 "$tmp/c.out")" || fail "openwakeword: $(cat "$tmp/c.out")"
+    before=$(metric 'usher_merge_group_mixed_batches_total{group="vad"}')
+    $py "$client" mixed "$urlA" "$tmp/ledger.json" silero_v5 silero_v6 --shape input=1x512 \
+        --shape state=2x1x128 --value sr=16000 --threads 6 --requests 20 >"$tmp/m.out" 2>&1 ||
+        fail "mixed vad: $(cat "$tmp/m.out")"
+    $py "$client" mixed "$urlA" "$tmp/ledger.json" hello_deepa_old namaste_deepa --threads 6 \
+        --requests 20 >"$tmp/m2.out" 2>&1 || fail "mixed oww: $(cat "$tmp/m2.out")"
+    for grp in vad oww; do
+        mixed=$(metric "usher_merge_group_mixed_batches_total{group=\"$grp\"}")
+        [ "${mixed:-0}" -gt 0 ] && ok "group $grp: $mixed runs served both members at once" ||
+            fail "group $grp: no mixed run ($(curl -s "$urlA/metrics" | grep merge_group))"
+    done
+    ledger_check "$tmp/ledger.json" silero_v5 silero_v6 hello_deepa_old namaste_deepa
+    stop_both
+    echo "test_serve_merge npm: $fails failure(s)"
+    [ $fails -eq 0 ]
+    exit
+fi
+
+# ---- the fine-tuned variants ------------------------------------------------------------
+ft=${USHER_TEST_FT:-}
+if [ -z "$ft" ]; then
+    ft=$tmp/ft
+    $py "$src/scripts/make_finetuned.py" "$ft" 4 >"$tmp/ft.log" 2>&1 ||
+        { echo "FAIL make_finetuned.py: $(tail -5 "$tmp/ft.log")"; exit 1; }
+fi
+$py "$src/tests/make_merge_models.py" "$tmp/mm" >/dev/null || { echo "FAIL make_merge_models.py"; exit 1; }
+V="variant0 variant1 variant2 variant3"
+for side in A B; do
+    g() { [ $side = A ] && echo "merge_group: $1"; }
+    for v in $V; do
+        model "$tmp/$side" "$v" "$ft/$v.onnx" "max_batch: 8" "$(g ft)"
+    done
+    # two MLPs one ulp apart: verified to 1.3e-7 x scale, refused at 1e-9
+    model "$tmp/$side" mlp_a "$tmp/mm/mlp_a.onnx" "$(g mlp)" "merge_tolerance: 1e-9"
+    model "$tmp/$side" mlp_b "$tmp/mm/mlp_b.onnx" "$(g mlp)"
+done
+start_both "$tmp/A" "$tmp/B" || exit 1
+[ -n "$(metric 'usher_merge_group_batches_total{group="ft"}')" ] &&
+    ! grep -q "merge group 'ft' not used" "$tmp/serveA.log" && ok "group ft merged and in use" ||
+    fail "group ft: $(cat "$tmp/serveA.log")"
+# the fallback: a warning naming the group and the verification, both members served alone
+if grep -q "merge group 'mlp' not used: verification failed.*served separately" "$tmp/serveA.log" &&
+    [ -z "$(metric 'usher_merge_group_batches_total{group="mlp"}')" ]; then
+    $py "$client" compare "$urlA" "$urlB" "$tmp/ledger_mlp.json" mlp_a mlp_b >"$tmp/c.out" 2>&1 &&
+        ok "failed verification: $(grep -o "merge group 'mlp' not used: [^;]*" "$tmp/serveA.log" | head -c 200); members served separately and answer as alone" ||
+        fail "mlp fallback: $(cat "$tmp/c.out")"
+else
+    fail "mlp fallback: no warning or group in use: $(cat "$tmp/serveA.log")"
+fi
+$py "$client" compare "$urlA" "$urlB" "$tmp/ledger.json" $V --data "x=$ft/sample_x.bin" \
+    --rounds 4 >"$tmp/c.out" 2>&1 && ok "ft members answer as alone: $(tail -1 "$tmp/c.out")" ||
+    fail "ft compare: $(cat "$tmp/c.out")"
+$py "$client" mixed "$urlA" "$tmp/ledger.json" $V --threads 8 --requests 25 >"$tmp/m.out" 2>&1 ||
+    fail "mixed: $(cat "$tmp/m.out")"
+mixed=$(metric 'usher_merge_group_mixed_batches_total{group="ft"}')
+runs=$(metric 'usher_merge_group_batches_total{group="ft"}')
+[ "${mixed:-0}" -gt 0 ] && ok "mixed traffic: $mixed of $runs runs served two or more members" ||
+    fail "mixed traffic: no run served two members ($(curl -s "$urlA/metrics" | grep merge_group))"
+ledger_check "$tmp/ledger.json" $V
+stop_both
+echo "test_serve_merge: $fails failure(s)"
+[ $fails -eq 0 ]
