@@ -143,7 +143,7 @@ for (const { file, doc } of docs) {
   }
   if (kind === "ServiceMonitor")
     monitors.push({ file, name, selector: doc.spec?.selector?.matchLabels || {},
-                    ports: (doc.spec?.endpoints || []).map((e) => e.port) });
+                    ports: Array.isArray(doc.spec?.endpoints) ? doc.spec.endpoints.map((e) => e?.port) : [] });
 }
 for (const m of monitors) {
   const picks = services.filter((s) => Object.entries(m.selector).every(([k, v]) => s.labels[k] === v));

@@ -210,14 +210,60 @@ assert len(sm) == 1 and sm[0]["apiVersion"] == "monitoring.coreos.com/v1", sm
 print("%d Deployments, each labelled with exactly its node's models; %d Services; a ServiceMonitor"
       % (len(deps), len(svcs)))
 PY
+# --pin-by labels: each Deployment's nodeSelector is its node's labels from cluster.yaml
+(cd "$tmp" && "$usher" export k8s --plan plan.json --pin-by labels -o k8s-labels \
+    >/dev/null 2>"$tmp/export.err") || { cat "$tmp/export.err"; fail "export k8s --pin-by labels"; }
+"$py" - "$tmp/k8s-labels" <<'PY' >"$tmp/export.out" 2>&1 && ok "export --pin-by labels: $(cat "$tmp/export.out")" || { cat "$tmp/export.out"; fail "export --pin-by labels"; }
+import os, sys, yaml
+want = {n: {"usher.dev/pool": "a100" if n in ("node-a", "node-b") else "v100",
+            "topology.kubernetes.io/zone": "z2" if n == "node-d" else "z1"}
+        for n in ("node-a", "node-b", "node-c", "node-d")}
+seen = 0
+for f in sorted(os.listdir(sys.argv[1])):
+    for d in yaml.safe_load_all(open(os.path.join(sys.argv[1], f))):
+        if d and d["kind"] == "Deployment":
+            n = d["metadata"]["name"][len("usher-"):]
+            assert d["spec"]["template"]["spec"]["nodeSelector"] == want[n], (n, d["spec"]["template"]["spec"])
+            seen += 1
+assert seen == 4
+print("4 Deployments pinned by their node's labels")
+PY
+"$py" -c 'import json,sys; p=json.load(open(sys.argv[1])); del p["nodes"]; json.dump(p, open(sys.argv[2], "w"))' \
+    "$tmp/plan0.json" "$tmp/plan0-nolabels.json"
+if (cd "$tmp" && "$usher" export k8s --plan plan0-nolabels.json --pin-by labels -o k8s-l0 >/dev/null 2>"$tmp/export.err"); then
+    fail "export --pin-by labels of a plan without node labels succeeded"
+else
+    grep -q "node 'node-a' has no labels in plan0-nolabels.json" "$tmp/export.err" &&
+        ok "export --pin-by labels refused: $(cat "$tmp/export.err")" || fail "pin-by labels without labels: $(cat "$tmp/export.err")"
+fi
 mods=$src/.deps/node_modules
 if command -v node >/dev/null 2>&1 && [ -f "$mods/kubernetes-models/package.json" ]; then
     if "$py" "$src/tests/export_check.py" yaml2json "$tmp/k8s" "$tmp/docs.json" >/dev/null &&
-       node "$src/tests/k8s_validate.mjs" "$mods" "$tmp/docs.json" >"$tmp/validate.out" 2>&1; then
-        ok "export: the manifests validate ($(tail -1 "$tmp/validate.out"))"
+       node "$src/tests/k8s_validate.mjs" "$mods" "$tmp/docs.json" >"$tmp/validate.out" 2>&1 &&
+       "$py" "$src/tests/export_check.py" yaml2json "$tmp/k8s-labels" "$tmp/docs2.json" >/dev/null &&
+       node "$src/tests/k8s_validate.mjs" "$mods" "$tmp/docs2.json" >>"$tmp/validate.out" 2>&1; then
+        ok "export: the manifests validate, ServiceMonitor included, and so do those pinned by labels ($(tail -1 "$tmp/validate.out"))"
     else
         cat "$tmp/validate.out"; fail "export: the manifests do not validate"
     fi
+    # the validator must refuse broken ServiceMonitors: by the CRD's schema, and by selection
+    for edit in 'sm["spec"]["endpoints"] = "metrics"' 'sm["spec"]["selector"]["matchLabels"] = {"usher.dev/metrics": "no"}' \
+                'sm["spec"]["endpoints"][0]["port"] = "http-metrics"'; do
+        "$py" - "$tmp/docs.json" "$tmp/broken.json" "$edit" <<'PY'
+import json, sys
+docs = json.load(open(sys.argv[1]))
+sm = next(d["doc"] for d in docs if d["doc"]["kind"] == "ServiceMonitor")
+exec(sys.argv[3])
+json.dump(docs, open(sys.argv[2], "w"))
+PY
+        if node "$src/tests/k8s_validate.mjs" "$mods" "$tmp/broken.json" >"$tmp/broken.out" 2>&1; then
+            fail "validator: a broken ServiceMonitor ($edit) passed"
+        elif grep -q "ServiceMonitor usher: " "$tmp/broken.out"; then
+            ok "validator: refuses a broken ServiceMonitor ($edit): $(grep ServiceMonitor "$tmp/broken.out" | head -1)"
+        else
+            cat "$tmp/broken.out"; fail "validator: a broken ServiceMonitor ($edit): not for its reason"
+        fi
+    done
 else
     echo "skip: export: no Kubernetes validator (scripts/deps.sh); the manifests were checked against the plan only"
 fi

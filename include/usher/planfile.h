@@ -60,6 +60,13 @@ typedef struct usher_planfile_model {
     uint32_t replicas;
 } usher_planfile_model;
 
+/* a node of plan.json's nodes[] (cluster.yaml's nodes:, written only when declared) */
+typedef struct usher_planfile_node {
+    const char *name, *rack, *zone; /* rack, zone NULL: none */
+    const char *const *labels;      /* 2 x n_labels: key, value, key, ... as in the file */
+    uint32_t n_labels;
+} usher_planfile_node;
+
 /* Read and check the schema (any error of the reader: "<file>:<line>: field
  * '<path>': what", another schema_version included). On error *out is NULL. */
 int usher_planfile_load(const char *path, usher_planfile **out, usher_error *err);
@@ -71,6 +78,9 @@ int usher_planfile_gpu_at(const usher_planfile *p, uint32_t i, usher_planfile_gp
 int usher_planfile_replica_at(const usher_planfile *p, uint32_t gpu, uint32_t r,
                               usher_planfile_replica *out);
 int usher_planfile_model_at(const usher_planfile *p, uint32_t i, usher_planfile_model *out);
+/* the node called name in the plan's nodes[]: USHER_OK, or USHER_ERR_INVALID when the
+ * plan declares none by that name (a plan of a cluster.yaml without nodes: declares none) */
+int usher_planfile_node_find(const usher_planfile *p, const char *name, usher_planfile_node *out);
 
 /*
  * What a deployment needs beyond the schema, in the file's order, the first

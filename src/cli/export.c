@@ -143,6 +143,37 @@ static bool node_name_ok(const char *s)
     return true;
 }
 
+/* a label's name part (and a non-empty value): 1..63 of [A-Za-z0-9-_.],
+ * alphanumeric at both ends */
+static bool label_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool an = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!an && (i == 0 || i + 1 == n || !(c == '-' || c == '_' || c == '.')))
+            return false;
+    }
+    return true;
+}
+
+/* a label key: [prefix/]name, the prefix a DNS subdomain (node_name_ok's rule) */
+static bool label_key_ok(const char *k)
+{
+    const char *sl = strrchr(k, '/');
+    if (!sl)
+        return label_name_ok(k);
+    char prefix[254];
+    size_t pl = (size_t)(sl - k);
+    if (pl == 0 || pl >= sizeof prefix)
+        return false;
+    memcpy(prefix, k, pl);
+    prefix[pl] = 0;
+    return node_name_ok(prefix) && label_name_ok(sl + 1);
+}
+
 /* a YAML double-quoted scalar (JSON escapes are YAML's) */
 static void yq(FILE *f, const char *s)
 {
@@ -654,7 +685,18 @@ static int render_node(const xplan *x, const xnode *nd, const k8s_opts *o, char 
                "        usher.dev/slice: \"%016llx\"\n",
             o->port, (unsigned long long)node_hash(x, nd));
     fprintf(f, "    spec:\n");
-    if (strcmp(o->pin, "nodename") == 0 || strlen(nd->name) > K8S_NAME_MAX) {
+    usher_planfile_node pn;
+    if (strcmp(o->pin, "labels") == 0 && usher_planfile_node_find(x->pf, nd->name, &pn) == 0) {
+        /* the node's labels from cluster.yaml (checked by render_k8s) */
+        fprintf(f, "      nodeSelector:\n");
+        for (uint32_t k = 0; k < pn.n_labels; k++) {
+            fprintf(f, "        ");
+            yq(f, pn.labels[2 * k]);
+            fprintf(f, ": ");
+            yq(f, pn.labels[2 * k + 1]);
+            fputc('\n', f);
+        }
+    } else if (strcmp(o->pin, "nodename") == 0 || strlen(nd->name) > K8S_NAME_MAX) {
         fprintf(f, "      nodeName: ");
         yq(f, nd->name);
         fputc('\n', f);
@@ -875,6 +917,23 @@ static int render_k8s(const xplan *x, const k8s_opts *o, out_set *files, out_set
                             "subdomain: lower-case letters, digits, '-' and '.')\n", nd->name);
             return -1;
         }
+        usher_planfile_node pn;
+        if (strcmp(o->pin, "labels") == 0) {
+            if (usher_planfile_node_find(x->pf, nd->name, &pn) < 0 || pn.n_labels == 0) {
+                fprintf(stderr, "usher export k8s: --pin-by labels: node '%s' has no labels in %s "
+                                "(cluster.yaml's nodes[].labels, written to plan.json's nodes)\n",
+                        nd->name, x->info.label);
+                return -1;
+            }
+            for (uint32_t l = 0; l < pn.n_labels; l++)
+                if (!label_key_ok(pn.labels[2 * l]) ||
+                    (pn.labels[2 * l + 1][0] && !label_name_ok(pn.labels[2 * l + 1]))) {
+                    fprintf(stderr, "usher export k8s: node '%s': label '%.64s: %.64s' of %s is "
+                                    "not a Kubernetes label\n",
+                            nd->name, pn.labels[2 * l], pn.labels[2 * l + 1], x->info.label);
+                    return -1;
+                }
+        }
         for (uint32_t j = 0; j < k; j++)
             if (strcmp(x->nodes[j].kname, nd->kname) == 0) {
                 fprintf(stderr, "usher export k8s: nodes '%s' and '%s' give one name, %s\n",
@@ -920,7 +979,8 @@ static void k8s_help(FILE *f)
     fprintf(f,
             "usage: usher export k8s --plan plan.json -o DIR [--diff OLD.json]\n"
             "                        [--cluster cluster.yaml] [--image IMAGE] [--namespace NS]\n"
-            "                        [--models-claim PVC] [--port N] [--pin-by hostname|nodename]\n"
+            "                        [--models-claim PVC] [--port N]\n"
+            "                        [--pin-by hostname|nodename|labels]\n"
             "                        [--cpu-per-replica N] [--memory-per-replica-mib N]\n"
             "                        [--device-plugin-namespace NS] [--service-monitor]\n\n"
             "Writes Kubernetes manifests that run the plan with the NVIDIA device plugin\n"
@@ -943,7 +1003,9 @@ static void k8s_help(FILE *f)
             "                      mounted read-only at /models (default usher-models)\n"
             "  --port N            the HTTP port (default 8000)\n"
             "  --pin-by P          hostname: nodeSelector kubernetes.io/hostname (default);\n"
-            "                      nodename: spec.nodeName (bypasses the scheduler)\n"
+            "                      nodename: spec.nodeName (bypasses the scheduler);\n"
+            "                      labels: nodeSelector the node's labels (cluster.yaml\n"
+            "                      nodes[].labels, carried in plan.json)\n"
             "  --cpu-per-replica N, --memory-per-replica-mib N  resources per replica on top\n"
             "                      of 1 CPU and 1024 MiB per pod (default 1 and 2048)\n"
             "  --device-plugin-namespace NS  where the plugin runs (default\n"
@@ -1039,8 +1101,10 @@ static int cli_export_k8s(int argc, char **argv)
         } else if (strcmp(a, "--service-monitor") == 0) {
             o.service_monitor = true;
         } else if (strcmp(a, "--pin-by") == 0 && v) {
-            if (strcmp(v, "hostname") != 0 && strcmp(v, "nodename") != 0) {
-                fprintf(stderr, "usher export k8s: --pin-by is hostname or nodename, not '%s'\n",
+            if (strcmp(v, "hostname") != 0 && strcmp(v, "nodename") != 0 &&
+                strcmp(v, "labels") != 0) {
+                fprintf(stderr, "usher export k8s: --pin-by is hostname, nodename or labels, not "
+                                "'%s'\n",
                         v);
                 return CLI_USAGE;
             }

@@ -64,6 +64,19 @@ void usher_planfile_get_info(const usher_planfile *p, usher_planfile_info *out)
         out->n_replicas += p->f.g[g].n;
 }
 
+int usher_planfile_node_find(const usher_planfile *p, const char *name, usher_planfile_node *out)
+{
+    for (uint32_t i = 0; name && i < p->f.n_nodes; i++) {
+        const pf_node *x = &p->f.nodes[i];
+        if (strcmp(x->name, name) == 0) {
+            *out = (usher_planfile_node){.name = x->name, .rack = x->rack, .zone = x->zone,
+                                         .labels = x->labels, .n_labels = x->n_labels};
+            return USHER_OK;
+        }
+    }
+    return USHER_ERR_INVALID;
+}
+
 int usher_planfile_gpu_at(const usher_planfile *p, uint32_t i, usher_planfile_gpu *out)
 {
     if (i >= p->f.n_gpus)
