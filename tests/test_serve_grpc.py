@@ -431,6 +431,23 @@ rx = [ln for ln in m.decode().splitlines() if ln.startswith("usher_requests_rece
 check("ledger_received_matches_metrics", rx and float(rx[0].split()[-1]) == received,
       "%s vs %d" % (rx, received))
 
+# /metrics counts every gRPC answer by status, per model
+def grpc_count(model, code):
+    _, m = http("GET", "/metrics")
+    key = 'usher_grpc_responses_total{model="%s",code="%s"}' % (model, code)
+    for ln in m.decode().splitlines():
+        if ln.startswith(key):
+            return float(ln.split()[-1])
+    return 0.0
+
+
+before = (grpc_count("mlp", "OK"), grpc_count("mlp", "INVALID_ARGUMENT"), grpc_count("", "NOT_FOUND"))
+call(stub.ModelInfer, raw_req())
+call(stub.ModelInfer, raw_req(raw=b"\0" * 8))
+call(stub.ModelInfer, raw_req(model="nope"))
+after = (grpc_count("mlp", "OK"), grpc_count("mlp", "INVALID_ARGUMENT"), grpc_count("", "NOT_FOUND"))
+check("metrics_grpc_responses", [a - b for a, b in zip(after, before)] == [1, 1, 1],
+      "before %s after %s" % (before, after))
 r, code, _ = call(stub.RepositoryIndex, pb.RepositoryIndexRequest())
 _, hi = http_json("POST", "/v2/repository/index", b"{}")
 g = sorted((m.name, m.version, m.state) for m in r.models) if r else None

@@ -128,6 +128,17 @@ gs_params gs_default_params(void)
 
 int gs_port(const gs_server *g) { return g ? g->port : -1; }
 
+const char *gs_code_name(int code)
+{
+    static const char *const names[SRV_GRPC_CODES] = {
+        "OK",          "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS", "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+        "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",    "DATA_LOSS",
+        "UNAUTHENTICATED"};
+    return code >= 0 && code < SRV_GRPC_CODES ? names[code] : "UNKNOWN";
+}
+
 /* ---- answering ------------------------------------------------------------------------ */
 static void call_free(gs_call *c)
 {
@@ -173,6 +184,9 @@ static void answer(gs_call *c, grpc_status_code code, const char *text, uint8_t 
     } else {
         us_free(msg);
     }
+    /* every answer counted once, by status: its model's when the call named a served one */
+    int k = (int)code >= 0 && (int)code < SRV_GRPC_CODES ? (int)code : GRPC_STATUS_UNKNOWN;
+    atomic_fetch_add(c->model ? &c->model->grpc_answers[k] : &c->g->s->grpc_answers[k], 1);
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = code;
     if (text && *text) {
@@ -285,10 +299,12 @@ static srv_model *find_model(gs_call *c, const char *name, const char *version, 
                                       "found", name, version);
             if (infer)
                 atomic_fetch_add(&m->fe_outcome[RT_INVALID], 1);
+            c->model = m; /* counted as the model's answer */
             answer(c, GRPC_STATUS_NOT_FOUND, msg, NULL, 0, false);
             return NULL;
         }
     }
+    c->model = m;
     return m;
 }
 

@@ -31,6 +31,8 @@ typedef struct gs_params {
 } gs_params;
 
 gs_params gs_default_params(void);
+/* a gRPC status code's name ("OK", "NOT_FOUND", ...; "UNKNOWN" out of range) */
+const char *gs_code_name(int code);
 /* listen and start serving s; errors: the address, the port taken */
 int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *err);
 int gs_port(const gs_server *g);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "server/grpc.h"
 #include "server/http.h"
 #include "server/srv.h"
 
@@ -285,6 +286,20 @@ void srv_metrics(usher_server *s, us_buf *b)
             us_buf_printf(b, "usher_http_responses_total{model=\"%s\",code=\"%s\"} %llu\n",
                           i < s->n ? s->m[i].rm->name : "", code, (unsigned long long)v);
         }
+    if (s->grpc) {
+        head(b, "usher_grpc_responses_total", "counter",
+             "gRPC answers (--grpc-port) by status, per model where the call names a served one "
+             "(model \"\" otherwise).");
+        for (size_t i = 0; i <= s->n; i++)
+            for (int k = 0; k < SRV_GRPC_CODES; k++) {
+                const atomic_uint_fast64_t *a = i < s->n ? s->m[i].grpc_answers : s->grpc_answers;
+                uint64_t v = atomic_load(&a[k]);
+                if (v)
+                    us_buf_printf(b, "usher_grpc_responses_total{model=\"%s\",code=\"%s\"} %llu\n",
+                                  i < s->n ? s->m[i].rm->name : "", gs_code_name(k),
+                                  (unsigned long long)v);
+            }
+    }
     hs_stats hst;
     hs_get_stats(s->http, &hst);
     head(b, "usher_http_connections", "gauge", "HTTP connections open.");

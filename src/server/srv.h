@@ -21,6 +21,7 @@
 /* the status codes counted apart (srv_code_index); the last slot holds the others */
 #define SRV_CODE_LIST 200, 400, 404, 405, 408, 413, 414, 431, 500, 501, 503
 #define SRV_CODES 12
+#define SRV_GRPC_CODES 17  /* gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED) */
 #define SRV_LAT_BUCKETS 14 /* request latency histogram, seconds: 1 ms .. 10 s, then +Inf */
 
 /*
@@ -66,6 +67,7 @@ typedef struct srv_model {
      * they make the model's ledger (srv_model_stats) */
     atomic_uint_fast64_t fe_outcome[RT_OUTCOME_COUNT];
     atomic_uint_fast64_t http_answers[SRV_CODES]; /* every answer on its routes, by code */
+    atomic_uint_fast64_t grpc_answers[SRV_GRPC_CODES]; /* every gRPC answer naming it, by status */
     /* Triton's statistics of successful inferences: compute_input (the front end decoding
      * the body into tensors), compute_output (encoding the answer), their count, and the
      * wall-clock time of the last one (ms since the epoch) */
@@ -111,6 +113,7 @@ struct usher_server {
     uint64_t started_ns;
     atomic_uint_fast64_t http_requests, http_errors; /* every answer; non-2xx answers */
     atomic_uint_fast64_t http_answers[SRV_CODES]; /* answers naming no served model, by code */
+    atomic_uint_fast64_t grpc_answers[SRV_GRPC_CODES]; /* gRPC answers naming no served model */
 };
 
 /* profile the models (a worker each, a few runs per batch size) and plan them
