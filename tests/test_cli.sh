@@ -48,6 +48,13 @@ check report 0 "$usher" inspect "$zoo/resnet50.onnx" --batch 8
 contains report "[batch,3,224,224]  ->  [8,3,224,224]"
 contains report "25,530,472"
 contains report "problems     none"
+check seq_default 0 "$usher" inspect "$zoo/bert-base.onnx" --batch 2
+contains seq_default "dynamic dims batch, seq (default 128)"
+contains seq_default "[batch,seq]  ->  [2,128]"
+check seq_set 0 "$usher" inspect "$zoo/bert-base.onnx" --batch 2 --dim seq=384
+contains seq_set "[batch,seq]  ->  [2,384]"
+contains seq_set "last_hidden_state  float32  [2,384,768]"
+check est_seq 0 "$usher" estimate "$zoo/bert-base.onnx" --gpu a100-80gb --graph-only --dim seq=384
 check table 0 "$usher" inspect "$zoo/resnet18.onnx" "$zoo/bert-base.onnx"
 contains table "bert-base.onnx"
 
@@ -61,7 +68,7 @@ need = ["model", "opset", "params", "weight_bytes", "macs", "flops", "activation
 missing = [k for k in need if k not in r]
 assert not missing, missing
 assert r["exact"] and r["graph_only"] and not r["problems"], r
-assert r["inputs"][0]["shape"] == "[4,128]" and r["inputs"][0]["declared"] == "[batch,128]"
+assert r["inputs"][0]["shape"] == "[4,128]" and r["inputs"][0]["declared"] == "[batch,seq]"
 assert abs(r["macs"] - 4 * 11174215680) < 1e6, r["macs"]
 assert sum(o["count"] for o in r["ops"]) == r["nodes"]
 print("ok   json_fields")
