@@ -7,7 +7,8 @@
 #     SLOs and rates (to 1e-12), each name with '-0';
 #   - with more models than the zoo's 20: copies named by rank, Zipf(0.9)
 #     rates by rank summing to the offered total, the cluster of N V100s;
-#   - a run of two sizes and two policies gives a row per size and policy,
+#   - a run of two sizes and two policies gives a row per size and policy
+#     (and per size bench_sim_bound's upper bound, which no plan exceeds),
 #     each with the plan's and the simulation's figures as their own files
 #     hold them, and a second run in another folder writes the same plans
 #     and simulation reports, byte for byte (but the plans' two wall-clock
@@ -65,9 +66,11 @@ cl = open(tmp + "/c50/50/cluster.yaml").read()
 assert "objective: max-goodput" in cl and "count: 50" in cl and "v100-16gb" in cl, cl
 PY
 
+bound=$(dirname "$usher")/bench/bench_sim_bound
+[ -x "$bound" ] || fail "$bound is not built (ninja bench_sim_bound)"
 run() {
     $py "$scale" "$usher" "$zoo" "$1" --gpus 24,48 --models-per-gpu 1 --per-gpu 300 \
-        --duration 0.5 --policies usher,shepherd >"$1.table" 2>"$1.log"
+        --duration 0.5 --policies usher,shepherd --bound "$bound" >"$1.table" 2>"$1.log"
 }
 run "$tmp/r1" || { fail "scale_scenario.py run 1"; cat "$tmp/r1.log"; }
 run "$tmp/r2" || { fail "scale_scenario.py run 2"; cat "$tmp/r2.log"; }
@@ -76,8 +79,14 @@ import json, sys
 d = sys.argv[1]
 rows = json.load(open(d + "/results.json"))["rows"]
 assert [(r["gpus"], r["policy"]) for r in rows] == \
-    [(24, "usher"), (24, "shepherd"), (48, "usher"), (48, "shepherd")], rows
+    [(24, "bound"), (24, "usher"), (24, "shepherd"),
+     (48, "bound"), (48, "usher"), (48, "shepherd")], rows
+bound = {r["gpus"]: r["planned_goodput"] for r in rows if r["policy"] == "bound"}
+rows = [r for r in rows if r["policy"] != "bound"]
 for r in rows:
+    # no plan promises more than the bound (bench_sim_bound.c), and the bound is not vacuous
+    assert r["planned_goodput"] <= bound[r["gpus"]] * (1 + 1e-9), (r, bound)
+    assert bound[r["gpus"]] < r["offered"], bound
     assert "error" not in r, r
     n = r["gpus"]
     p = json.load(open("%s/%d/%s.plan.json" % (d, n, r["policy"])))
@@ -93,6 +102,7 @@ for r in rows:
     assert r["plan_s"] > 0 and r["sim_cpu_s"] > 0 and r["sim_rss_mb"] > 0, r
 t = open(d + ".table").read().splitlines()
 assert len(t) == 4 and t[2].startswith("| 24 (24, 7,200) |") and t[3].startswith("| 48 (48, 14,400) |"), t
+assert t[0].endswith("| bound on planned goodput |") and t[2].count("|") == 5, t
 PY
 for f in 24/usher.plan.json 24/usher.sim.json 48/shepherd.plan.json 48/shepherd.sim.json; do
     # the files name their inputs: compared with the folder's name taken out, and

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """scale_scenario.py USHER_BIN ZOO_DIR OUT_DIR [--gpus 1000,2000,...] [--per-gpu R]
                      [--models-per-gpu K] [--duration S] [--seed N]
-                     [--policies usher,shepherd,...] [--inputs-only]
+                     [--policies usher,shepherd,...] [--inputs-only] [--bound BENCH_SIM_BOUND]
 
 The paper's experiment (c): goodput on fixed clusters of 1,000 to 6,000 GPUs
 (docs/simulator.md, "Experiments"). Per cluster size N it writes, under
@@ -23,10 +23,12 @@ OUT_DIR/N/,
   cluster.yaml   N V100-16GB, objective max-goodput (experiment (a)'s cluster
                  scaled)
 
-and then, per policy, plans it (`usher plan --policy P`) and simulates the plan
-(`usher simulate --json`, Poisson arrivals, --duration seconds, --seed), each
-under /usr/bin/time -v, and records the planner's and the simulator's wall
-time and peak RSS. Every policy's simulation sees the same arrivals (the
+(with --bound, bench/bench_sim_bound's upper bound on the goodput any plan
+of the planner's configurations can promise there), and then, per policy,
+plans it (`usher plan --policy P`) and simulates the plan (`usher simulate
+--json`, Poisson arrivals, --duration seconds, --seed), each under
+/usr/bin/time -v, and records the planner's and the simulator's wall time,
+CPU time and peak RSS. Every policy's simulation sees the same arrivals (the
 arrivals depend on the workload and the seed only). Writes OUT_DIR/results.json
 (one row per size and policy) and prints the Markdown table of
 docs/simulator.md. Everything is seeded: the same arguments give the same
@@ -132,6 +134,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--policies", default="usher,shepherd,gpulet,alpaserve")
     ap.add_argument("--inputs-only", action="store_true")
+    ap.add_argument("--bound", metavar="BENCH_SIM_BOUND",
+                    help="build/bench/bench_sim_bound: adds each size's upper bound on a plan's "
+                         "goodput (a row with policy 'bound')")
     a = ap.parse_args()
     slos = slo_ms(a.usher, a.zoo)
     rows = []
@@ -144,6 +149,13 @@ def main():
         if a.inputs_only:
             continue
         wl, cl = os.path.join(d, "workload.yaml"), os.path.join(d, "cluster.yaml")
+        if a.bound:
+            r = subprocess.run([a.bound, wl, cl], check=True, capture_output=True, text=True)
+            b = json.loads(r.stdout)
+            rows.append({"gpus": n, "models": m, "offered": total, "policy": "bound",
+                         "planned_goodput": b["goodput_upper_bound"],
+                         "models_served": b["models_in_bound"]})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         for pol in a.policies.split(","):
             plan = os.path.join(d, pol + ".plan.json")
             if os.path.exists(plan):
@@ -188,10 +200,12 @@ def main():
                 json.dump({"args": vars(a), "rows": rows}, f, indent=1)
     if a.inputs_only:
         return
-    print("| GPUs (models, offered req/s) | " + " | ".join(a.policies.split(",")) + " |")
-    print("|---" * (1 + len(a.policies.split(","))) + "|")
+    print("| GPUs (models, offered req/s) | " + " | ".join(a.policies.split(",")) +
+          (" | bound on planned goodput |" if a.bound else " |"))
+    print("|---" * (1 + len(a.policies.split(",")) + bool(a.bound)) + "|")
     for n in sorted({r["gpus"] for r in rows}):
-        rs = [r for r in rows if r["gpus"] == n]
+        rs = [r for r in rows if r["gpus"] == n and r["policy"] != "bound"]
+        b = next((r for r in rows if r["gpus"] == n and r["policy"] == "bound"), None)
         cells = []
         for pol in a.policies.split(","):
             r = next((r for r in rs if r["policy"] == pol), None)
@@ -201,6 +215,8 @@ def main():
             cells.append("%s (%.1f%%; plan %s; %.1f s + %.1f s)" % (
                 format(round(r["goodput"]), ","), r["slo_attainment_pct"],
                 format(round(r["planned_goodput"]), ","), r["plan_cpu_s"], r["sim_cpu_s"]))
+        if a.bound:
+            cells.append(format(round(b["planned_goodput"]), ",") if b else "")
         print("| %s (%d, %s) | %s |" % (format(n, ","), rs[0]["models"],
                                        format(round(rs[0]["offered"]), ","), " | ".join(cells)))
 
