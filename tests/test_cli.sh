@@ -69,6 +69,7 @@ missing = [k for k in need if k not in r]
 assert not missing, missing
 assert r["exact"] and r["graph_only"] and not r["problems"], r
 assert r["inputs"][0]["shape"] == "[4,128]" and r["inputs"][0]["declared"] == "[batch,seq]"
+assert r["dim_defaults"] == {"seq": 128}, r["dim_defaults"]
 assert abs(r["macs"] - 4 * 11174215680) < 1e6, r["macs"]
 assert sum(o["count"] for o in r["ops"]) == r["nodes"]
 print("ok   json_fields")

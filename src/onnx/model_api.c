@@ -481,6 +481,16 @@ int usher_model_report_json(const usher_model *m, const char *label, char **json
     for (uint32_t i = 0; usher_model_symbol(m, i, &sym) == USHER_OK; i++)
         us_json_str(&j, sym);
     us_json_arr_end(&j);
+    us_json_key(&j, "dim_defaults");
+    us_json_obj_begin(&j);
+    for (uint32_t i = 0; usher_model_symbol(m, i, &sym) == USHER_OK; i++) {
+        int64_t dv;
+        if (usher_model_symbol_default(m, sym, &dv) == USHER_OK) {
+            us_json_key(&j, sym);
+            us_json_int(&j, dv);
+        }
+    }
+    us_json_obj_end(&j);
     us_json_key(&j, "ops");
     us_json_arr_begin(&j);
     usher_op_stat os;
