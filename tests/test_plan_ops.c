@@ -17,6 +17,7 @@
  */
 #include <math.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "estimate/est.h"
 #include "plan/plan.h"
@@ -753,9 +754,79 @@ TEST(spread_refused_when_it_cannot_hold)
     fixtures_free();
 }
 
+/* cluster.yaml's nodes (labels), workload spread and plan.json's nodes and spread under
+ * every allocation failure: an error, nothing left behind; and the happy path read back */
+TEST(nodes_and_spread_allocation_failures_are_clean)
+{
+    static const char cluster[] =
+        "nodes:\n"
+        "  - {name: a, rack: r1, zone: z1, labels: {k8s.io/x: \"1\", b: c, a: \"\"}}\n"
+        "  - {name: b, rack: r2, zone: z1}\n"
+        "gpus:\n  - {type: t4, count: 2, node: a}\n  - {type: t4, count: 2, node: b}\n";
+    static const char workload[] = "spread: rack\nmodels:\n"
+                                   "  - {name: m, model: m.onnx, rate: 1, slo_ms: 5}\n"
+                                   "  - {name: n, model: n.onnx, rate: 1, slo_ms: 5, spread: none}\n";
+    static const char plan[] =
+        "{\"schema_version\": 1, \"models\": [{\"name\": \"m\", \"spread\": \"rack\"}],\n"
+        " \"nodes\": [{\"name\": \"a\", \"rack\": \"r1\", \"labels\": {\"x\": \"1\", \"y\": \"\"}}],\n"
+        " \"gpus\": [{\"type\": \"t4\", \"node\": \"a\", \"replicas\": [\n"
+        "  {\"model\": \"m\", \"batch\": 8, \"share\": 30}]}]}\n";
+    usher_error err = {0};
+    const gpu_catalog *cat = est_catalog(est());
+    size_t live = us_alloc_live_bytes();
+    for (int r = 0; r < 3; r++) {
+        int failed = 0;
+        for (uint64_t k = 1;; k++) {
+            plan_problem p;
+            pf_plan f;
+            memset(&p, 0, sizeof p);
+            memset(&f, 0, sizeof f);
+            uint64_t inj = us_alloc_injected_failures();
+            us_alloc_fail_nth(k);
+            int rc = r == 0   ? plan_parse_cluster(cluster, strlen(cluster), "c.yaml", cat, &p, &err)
+                     : r == 1 ? plan_parse_workload(workload, strlen(workload), "w.yaml", &p, &err)
+                              : pf_parse(plan, strlen(plan), "p.json", &f, &err);
+            us_alloc_fail_nth(0);
+            bool injected = us_alloc_injected_failures() != inj;
+            if (!injected) {
+                ASSERT_OK(rc);
+                if (r == 0) { /* read back: labels sorted by key, racks and zones on the types */
+                    ASSERT_EQ_INT(p.n_nodes, 2);
+                    ASSERT_EQ_INT(p.nodes[0].n_labels, 3);
+                    ASSERT_STR_EQ(p.nodes[0].labels[0], "a");
+                    ASSERT_STR_EQ(p.nodes[0].labels[1], "");
+                    ASSERT_STR_EQ(p.nodes[0].labels[4], "k8s.io/x");
+                    ASSERT_STR_EQ(p.nodes[0].labels[5], "1");
+                    ASSERT_STR_EQ(p.t[1].rack, "r2");
+                    ASSERT_STR_EQ(p.t[1].zone, "z1");
+                } else if (r == 1) {
+                    ASSERT_EQ_INT(p.m[0].spread, PF_SPREAD_RACK);
+                    ASSERT_EQ_INT(p.m[1].spread, PF_SPREAD_NONE);
+                } else {
+                    ASSERT_EQ_INT(f.n_nodes, 1);
+                    ASSERT_EQ_INT(f.nodes[0].n_labels, 2);
+                    ASSERT_STR_EQ(f.nodes[0].labels[2], "y");
+                    ASSERT_STR_EQ(f.m[0].spread, "rack");
+                }
+            } else {
+                ASSERT(rc < 0);
+                failed++;
+            }
+            pf_free(&f);
+            plan_problem_free(&p);
+            ASSERT_EQ_U64(us_alloc_live_bytes(), live);
+            if (!injected)
+                break;
+        }
+        ASSERT(failed > 0);
+    }
+    fixtures_free();
+}
+
 TEST_MAIN(TEST_ENTRY(replan_after_losing_10pct_of_the_gpus),
           TEST_ENTRY(replan_after_count_lowered_and_node_removed),
           TEST_ENTRY(identities_stable_across_replans), TEST_ENTRY(min_share_serves_every_model),
           TEST_ENTRY(exact_and_usher_agree_on_fairness),
           TEST_ENTRY(spread_in_every_policy_and_across_replans),
-          TEST_ENTRY(spread_refused_when_it_cannot_hold))
+          TEST_ENTRY(spread_refused_when_it_cannot_hold),
+          TEST_ENTRY(nodes_and_spread_allocation_failures_are_clean))

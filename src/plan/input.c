@@ -230,9 +230,9 @@ static int node_labels(const us_yaml_doc *d, const us_yaml_node *l, const char *
                                  "field '%s.%.64s': a label value (empty, or 1 to 63 letters, "
                                  "digits, '-', '_', '.', alphanumeric at both ends), not '%.64s'",
                                  f, k, vs ? vs : us_yaml_kind_name(us_yaml_node_kind(v)));
+        x->n_labels = (uint32_t)i + 1; /* what is set is freed with the problem on any error */
         if (!(kv[2 * i] = us_strdup(k)) || !(kv[2 * i + 1] = us_strdup(vs)))
             return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
-        x->n_labels = (uint32_t)i + 1;
     }
     /* sort the pairs by key: two-string records */
     qsort(kv, n, 2 * sizeof *kv, cmp_str_ptr);
