@@ -225,10 +225,10 @@ TEST(winograd_only_for_3x3_stride1)
             }
             if (k3 && s1) {
                 wino++;
-                wino_timed += strcmp(t.algo, "winograd") == 0;
+                wino_timed += strncmp(t.algo, "winograd", 8) == 0;
             } else {
                 other++;
-                if (strcmp(t.algo, "winograd") == 0) {
+                if (strncmp(t.algo, "winograd", 8) == 0) {
                     gpu_kplan_free(&p);
                     usher_model_free(m);
                     gpu_catalog_free(cat);
@@ -245,6 +245,44 @@ TEST(winograd_only_for_3x3_stride1)
     ASSERT(wino >= 16 + 13 && other >= 30); /* VGG-19: 16; ResNet-50: 13 (3 are strided) */
     /* VGG-19's 3x3 layers at batch 8 on a V100 are large enough for Winograd to win */
     ASSERT(wino_timed >= 16);
+}
+
+TEST(winograd_4x4_tiles_only_at_full_precision)
+{
+    usher_error err;
+    gpu_catalog *cat;
+    ASSERT_OK(gpu_catalog_default(&cat, &err));
+    const gpu_type *g;
+    ASSERT_OK(gpu_catalog_find(cat, "v100-16gb", &g, &err));
+    gpu_calib cal = gpu_calib_default();
+    /* a VGG conv4 layer at batch 8: 28x28x512 -> 512, 3x3 */
+    gpu_kprob p = gemm_prob(8 * 28 * 28, 512, 512 * 9);
+    p.conv = p.winograd = true;
+    const gpu_precision precs[] = {GPU_PREC_FP32, GPU_PREC_FP16};
+    const char *algo[2];
+    double direct[2], chosen[2];
+    for (int i = 0; i < 2; i++) {
+        gpu_kprob q = p;
+        q.elem_bytes = i ? 2 : 4;
+        q.tensor = i == 1;
+        gpu_budget b;
+        ASSERT_OK(gpu_budget_init(&b, g, 1.0, precs[i], &cal, &err));
+        gpu_ktime t;
+        gpu_ktime_eval(&b, &q, &t);
+        algo[i] = t.algo;
+        chosen[i] = t.seconds;
+        q.winograd = false;
+        gpu_ktime_eval(&b, &q, &t);
+        direct[i] = t.seconds;
+    }
+    gpu_catalog_free(cat);
+    printf("  fp32 %s %.4f ms (implicit GEMM %.4f), fp16 %s %.4f ms (implicit GEMM %.4f)\n",
+           algo[0], chosen[0] * 1e3, direct[0] * 1e3, algo[1], chosen[1] * 1e3, direct[1] * 1e3);
+    ASSERT_STR_EQ(algo[0], "winograd4");
+    ASSERT(strcmp(algo[1], "winograd4") != 0);
+    /* F(4x4,3x3) does 4x fewer multiplies: well under the direct time, above a quarter */
+    ASSERT(chosen[0] < 0.6 * direct[0] && chosen[0] > 0.25 * direct[0]);
+    ASSERT(chosen[1] <= direct[1]);
 }
 
 TEST(kernel_listing_adds_up_to_the_profile)
@@ -292,4 +330,5 @@ TEST_MAIN(TEST_ENTRY(transformers_at_batch1_keep_up_with_resnet50),
           TEST_ENTRY(shared_weight_matmul_is_one_gemm_and_work_is_the_irs),
           TEST_ENTRY(large_fc_at_batch1_is_a_memory_bound_gemv),
           TEST_ENTRY(winograd_only_for_3x3_stride1),
+          TEST_ENTRY(winograd_4x4_tiles_only_at_full_precision),
           TEST_ENTRY(kernel_listing_adds_up_to_the_profile))

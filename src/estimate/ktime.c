@@ -337,23 +337,31 @@ static void gemm(const gpu_budget *b, const gpu_kprob *p, gpu_ktime *out)
     }
     if (!p->winograd)
         return;
-    /* Winograd F(2x2,3x3): 16 GEMMs over 2x2 output tiles with K = C_in, plus an
-     * input and an output transform that stream 4x expanded tiles */
-    gpu_ktime w;
-    double tiles = ceil(direct.M / 4);
-    double cin = direct.K / 9;
-    gemm_shape ws = {tiles, direct.N, cin, direct.B * 16, 0};
-    double tw = gemm_best(b, p, &ws, &w);
-    double es = p->elem_bytes;
-    double tr_bytes = 5 * direct.M * cin * direct.B * es + 5 * direct.M * direct.N * direct.B * es;
-    double tr = rep * (tr_bytes / bandwidth(b, b->sms) + 2 * b->cal->kernel_us * 1e-6);
-    if (tw + tr < t) {
-        w.seconds += tr;
-        w.memory_s += tr;
-        w.dram_bytes += rep * tr_bytes;
-        w.launches += (uint32_t)(2 * rep);
-        w.algo = "winograd";
-        *out = w;
+    /* Winograd F(m x m, 3x3) with input tiles of a = m + 2: a^2 GEMMs over the
+     * M / m^2 output tiles with K = C_in, plus an input and an output transform
+     * that each read one side and write it a^2 / m^2 times expanded (or the
+     * reverse). F(2x2,3x3) does 2.25x fewer multiplies than the direct
+     * convolution, F(4x4,3x3) 4x (Lavin and Gray 2016); the larger tile loses
+     * precision, so it is tried in FP32/TF32 only, where cuDNN's non-fused
+     * Winograd and TensorRT's tactics offer it. The faster candidate is kept. */
+    double es = p->elem_bytes, cin = direct.K / 9;
+    int max_m = p->elem_bytes >= 4 ? 4 : 2;
+    for (int m = 2; m <= max_m; m += 2) {
+        double a2 = (double)(m + 2) * (m + 2), m2 = (double)m * m;
+        gpu_ktime w;
+        gemm_shape ws = {ceil(direct.M / m2), direct.N, cin, direct.B * a2, 0};
+        double tw = gemm_best(b, p, &ws, &w);
+        double tr_bytes = (1 + a2 / m2) * direct.M * (cin + direct.N) * direct.B * es;
+        double tr = rep * (tr_bytes / bandwidth(b, b->sms) + 2 * b->cal->kernel_us * 1e-6);
+        if (tw + tr < t) {
+            w.seconds += tr;
+            w.memory_s += tr;
+            w.dram_bytes += rep * tr_bytes;
+            w.launches += (uint32_t)(2 * rep);
+            w.algo = m == 2 ? "winograd" : "winograd4";
+            *out = w;
+            t = out->seconds;
+        }
     }
 }
 
