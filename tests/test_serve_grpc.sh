@@ -5,7 +5,7 @@
 # The cases are in tests/test_serve_grpc.py: every method, answers compared with the
 # HTTP front end's for the same input, error codes and texts, limits, malformed
 # protobuf bytes, the ledger. The model is a small synthetic MLP (tests/make_mlp.py),
-# beside one that does not load.
+# beside one that does not load and a slow one.
 set -uo pipefail
 usher=${USHER_BIN:?run through ctest}
 py=/usr/bin/python3
@@ -18,6 +18,11 @@ fi
 mkdir -p "$tmp/repo/mlp/1" "$tmp/repo/broken/1"
 $py "$here/make_mlp.py" "$tmp/repo/mlp/1/model.onnx" 2 64 || { echo "FAIL make_mlp"; exit 1; }
 head -c 1000 /dev/urandom >"$tmp/repo/broken/1/model.onnx"
+# and a slow one (512 layers of 1024x1024: tens of ms a row or more, SLO 5 s), for the
+# client deadline
+mkdir -p "$tmp/repo/slow/1"
+$py "$here/make_mlp.py" "$tmp/repo/slow/1/model.onnx" 512 1024 || { echo "FAIL make_mlp slow"; exit 1; }
+printf 'slo_ms: 5000\nmax_batch: 1\n' >"$tmp/repo/slow/usher.yaml" # its SLO alone never refuses
 # a 1 MiB message limit, so that the too-large case is cheap; a 2 s read timeout (the
 # request message of a call), so that the silent-client case is quick
 if start_server "$tmp/repo" --grpc-port 0 --max-body-bytes 1048576 --body-timeout 2 &&
