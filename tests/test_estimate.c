@@ -72,7 +72,7 @@ TEST(calibration_table_errors_name_the_line)
         {"eff_gemm = 1\n", ":1: a value before the first section"},
         {"[t4 x]\nbogus = 1\n", ":2: unknown key 'bogus'"},
         {"[t4 x]\neff_gemm = fast\n", ":2: eff_gemm = 'fast' is not a number"},
-        {"[t4 x]\neff_gemm = 7\n", "is not a number in [0.001, 1.5]"},
+        {"[t4 x]\neff_gemm = 7\n", "is not a number in [0.001, 1]"},
         {"[t4 x]\neff_gemm = nan\n", "is not a number"},
         {"[t4 x]\neff_gemm = 0.5\neff_gemm = 0.6\n", ":3: 'eff_gemm' given twice"},
         {"[t4 x]\n[t4 x]\n", ":2: section [t4 x] appears twice"},
@@ -341,8 +341,8 @@ TEST(cache_streams_and_calibration_rows)
     ASSERT_OK(usher_estimate(e, m, &p, &a, &err));
     ASSERT_OK(usher_estimate(e, m, &p, &b, &err)); /* from the cache: identical */
     ASSERT(memcmp(&a, &b, sizeof a) == 0);
-    ASSERT(!a.calibrated);
-    ASSERT_CONTAINS(a.warning, "uncalibrated");
+    ASSERT(a.calibrated); /* onnxruntime-cuda has no row: it borrows one (test_calib) */
+    ASSERT(!strstr(a.warning, "uncalibrated"));
     ASSERT_OK(usher_estimate(dag, m, &p, &c, &err));
     ASSERT(c.calibrated); /* the pytorch-eager row of the A100, for its MIG instance */
     ASSERT(c.creq_pct >= 0 && c.creq_pct <= 100);

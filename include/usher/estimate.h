@@ -123,7 +123,8 @@ typedef struct usher_kernel_info {
     char kind[16];          /* gemm, depthwise, elementwise, reduce, softmax, norm, pool,
                                move, unknown */
     char algo[16];          /* the algorithm the timing model chose: gemm, gemv,
-                               winograd, implicit-gemm, direct, stream */
+                               winograd (F(2x2,3x3)), winograd4 (F(4x4,3x3)),
+                               implicit-gemm, direct (depthwise), stream */
     int64_t m, n, k, batch; /* GEMM problem (0 for other kinds) */
     uint32_t launches;      /* kernels launched per batch (split-K, transforms, time steps) */
     double ms;              /* GPU time, all launches */
@@ -142,6 +143,18 @@ typedef struct usher_kernel_info {
 int usher_estimate_kernels(usher_estimator *e, usher_model *m, const usher_estimate_params *p,
                            usher_kernel_info *out, size_t cap, size_t *n_total,
                            usher_error *err);
+
+/*
+ * Which calibration row estimator e uses for GPU key `gpu` and `framework`
+ * (NULL: onnxruntime-cuda), as text: "[a100-80gb pytorch-eager]", "borrowed
+ * from [a100-40gb tensorflow], Ampere family, engine tensorflow standing in
+ * for onnxruntime-cuda" or "built-in defaults (...)" (docs/calibration.md).
+ * *borrowed (may be NULL): the row is not this GPU's and engine's own. Errors:
+ * USHER_ERR_INVALID, USHER_ERR_NOT_FOUND (GPU key); out is then unchanged.
+ */
+int usher_estimator_calibration_row(const usher_estimator *e, const char *gpu,
+                                    const char *framework, char *out, size_t out_len,
+                                    bool *borrowed, usher_error *err);
 
 /*
  * Measure GPU `device` of this machine (cuBLAS, memcpy and launch

@@ -12,6 +12,10 @@
 
 #define MAX_LIST 64
 
+/* the calibration row of the GPU being printed (usher_estimator_calibration_row) */
+static char cal_row[320];
+static bool cal_borrowed;
+
 static void help(FILE *f)
 {
     fprintf(f,
@@ -40,8 +44,9 @@ static void help(FILE *f)
             "  --graph-only      do not require weight data (the zoo models are graph-only)\n"
             "  --kernels         after each configuration, the kernels it was timed as: node,\n"
             "                    operator, kind, algorithm chosen (gemm, gemv, winograd,\n"
-            "                    implicit-gemm, direct, stream), GEMM shape, time, compute\n"
-            "                    and memory terms, GFLOPs, DRAM MB; then time per kind\n"
+            "                    winograd4, implicit-gemm, direct, stream), GEMM shape,\n"
+            "                    time, compute and memory terms, GFLOPs, DRAM MB; then\n"
+            "                    the time per kind and algorithm\n"
             "  --top N           with --kernels: only the N costliest kernels\n");
 }
 
@@ -186,13 +191,14 @@ static void print_json(const char *model, const usher_profile *p)
            "\"bandwidth_gbs\":%.6g,\"dram_mb\":%.6g,\"compute_ms\":%.6g,\"mem_bound_ms\":%.6g,"
            "\"l2_working_set_mb\":%.6g,\"energy_j\":%.6g,"
            "\"avg_power_w\":%.6g,\"kernels\":%u,\"gflops\":%.6g,\"calibrated\":%s,"
-           "\"framework\":\"%s\",\"exact\":%s,\"warning\":\"%s\"}\n",
+           "\"framework\":\"%s\",\"exact\":%s,\"warning\":\"%s\",\"calibration_row\":\"%s\","
+           "\"calibration_borrowed\":%s}\n",
            p->gpu, (long long)p->batch, p->share_pct, p->sms, usher_precision_name(p->precision),
            p->latency_ms, p->gpu_ms, p->throughput, p->creq_pct, p->creq_avg_pct, p->mreq_pct,
            p->mreq_mb, p->weights_mb, p->activations_mb, p->workspace_mb, p->context_mb,
            p->bandwidth_gbs, p->dram_mb, p->compute_ms, p->mem_bound_ms, p->l2_working_set_mb, p->energy_j, p->avg_power_w, p->n_kernels,
            p->gflops, p->calibrated ? "true" : "false", p->framework, p->exact ? "true" : "false",
-           p->warning);
+           p->warning, cal_row, cal_borrowed ? "true" : "false");
 }
 
 int cli_estimate(int argc, char **argv)
@@ -330,6 +336,10 @@ int cli_estimate(int argc, char **argv)
     bool warned = false;
     char *save = NULL;
     for (char *g = strtok_r(gbuf, ",", &save); g && status == CLI_OK; g = strtok_r(NULL, ",", &save)) {
+        cal_row[0] = '\0';
+        if (usher_estimator_calibration_row(e, g, framework, cal_row, sizeof cal_row,
+                                            &cal_borrowed, NULL) == USHER_OK && !json)
+            fprintf(stderr, "usher estimate: calibration for %s: %s\n", g, cal_row);
         for (int bi = 0; bi < nb && status == CLI_OK; bi++)
             for (int si = 0; si < ns && status == CLI_OK; si++) {
                 usher_estimate_params p = usher_estimate_default_params();

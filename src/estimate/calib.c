@@ -12,6 +12,23 @@
  * Every key of gpu_calib may appear once per section; a missing key keeps the
  * built-in default. Errors name the file, line and key. A table holds at
  * most 1024 sections.
+ *
+ * Physical ranges. A fitted coefficient is a property of a GPU and an engine,
+ * so it must stay where physics puts it: an efficiency is a fraction of a
+ * peak (at most 1), a per-kernel GPU cost is a few microseconds, a host cost
+ * per operator tens. The same table bounds the file's values, the fit
+ * (gpu_calib_fit, used by tools/accuracy) and the on-GPU measurement
+ * (calibrate.c clamps what it measures and says so). A fit that would need
+ * eff_gemm > 1 stops at 1 and keeps the rest as a residual, which the fit
+ * reports, instead of hiding a timing-model error in an impossible number.
+ *
+ * Borrowing. A GPU or engine with no row borrows one (gpu_calib_lookup):
+ * efficiencies are fractions of the catalog's peaks (SMs x clock x per-SM
+ * throughput, bandwidth), so a row of another GPU of the same architecture
+ * family carries over once those peaks are the new GPU's; the per-kernel GPU
+ * time is scaled by the clocks; host costs (launch_us, fixed_us, copies) are
+ * the engine's and are kept. The order and the reasons are in
+ * docs/calibration.md; the row says what it was borrowed from.
  */
 #include <errno.h>
 #include <math.h>
@@ -60,12 +77,57 @@ typedef struct numkey {
 } numkey;
 
 #define NK(f, lo, hi) {#f, offsetof(gpu_calib, f), lo, hi}
+/* what a file may say (efficiencies at most 1: docs/calibration.md) */
 static const numkey numkeys[] = {
-    NK(eff_gemm, 0.001, 1.5),     NK(eff_tensor, 0.001, 1.5),    NK(eff_conv, 0.001, 3.0),
-    NK(eff_mem, 0.001, 1.5),      NK(eff_depthwise, 0.001, 1.5), NK(kernel_us, 0, 10000),
+    NK(eff_gemm, 0.001, 1),       NK(eff_tensor, 0.001, 1),      NK(eff_conv, 0.001, 1),
+    NK(eff_mem, 0.001, 1),        NK(eff_depthwise, 0.001, 1),   NK(kernel_us, 0, 10000),
     NK(launch_us, 0, 100000),     NK(fixed_us, 0, 10000000),    NK(copy_us_per_mb, 0, 1000000),
     NK(context_mb, 0, 1000000),   NK(workspace_mb, 0, 1000000), NK(idle_power_frac, 0, 1),
+    NK(sms, 0, 100000),           NK(clock_mhz, 0, 100000),
 };
+
+/* what a fit or a measurement may reach: the physical ranges (docs/calibration.md) */
+#define FB(f, lo, hi) {#f, offsetof(gpu_calib, f), lo, hi}
+static const gpu_calib_bound fit_bounds[] = {
+    FB(eff_gemm, 0.05, 1.0),      /* a fraction of the FP32 SIMT peak */
+    FB(eff_tensor, 0.03, 1.0),    /* a fraction of the tensor-core peak */
+    FB(eff_conv, 0.1, 1.0),       /* cuDNN against cuBLAS on the same GEMM work; Winograd's
+                                     saving is the kernel model's, not this factor's */
+    FB(eff_mem, 0.05, 1.0),       /* a fraction of DRAM bandwidth */
+    FB(eff_depthwise, 0.01, 1.0), /* a fraction of the FP32 peak */
+    FB(launch_us, 2.0, 100.0),    /* host issue per operator: >= a bare cudaLaunchKernel
+                                     (~2-5 us), <= an eager framework's dispatch */
+    FB(kernel_us, 1.0, 20.0),     /* GPU-side fixed time per kernel (launch latency, ramp,
+                                     tail): a few us on every measured GPU */
+    FB(fixed_us, 0.0, 5000.0),    /* per inference: session run, synchronisation */
+    FB(copy_us_per_mb, 0.0, 1000.0), /* host<->device, >= 1 GB/s; 0: not timed by the source */
+};
+
+const gpu_calib_bound *gpu_calib_bounds(size_t *n)
+{
+    *n = sizeof fit_bounds / sizeof fit_bounds[0];
+    return fit_bounds;
+}
+
+static double *bound_val(gpu_calib *c, const gpu_calib_bound *b)
+{
+    return (double *)(void *)((char *)c + b->off);
+}
+
+int gpu_calib_clamp(gpu_calib *c)
+{
+    int moved = 0;
+    for (size_t i = 0; i < sizeof fit_bounds / sizeof fit_bounds[0]; i++) {
+        double *v = bound_val(c, &fit_bounds[i]);
+        double x = isfinite(*v) ? fmin(fit_bounds[i].hi, fmax(fit_bounds[i].lo, *v))
+                                : fit_bounds[i].lo;
+        if (x != *v) {
+            *v = x;
+            moved++;
+        }
+    }
+    return moved;
+}
 
 static char *trim(char *s)
 {
@@ -87,6 +149,39 @@ static bool key_ok(const char *s, size_t max)
               *p == ':' || *p == '_' || *p == '*'))
             return false;
     return true;
+}
+
+/* architecture families in generation order (the distance between two is the
+ * difference of their indices) */
+static const char *const families[] = {"volta", "turing", "ampere", "ada", "hopper", "blackwell"};
+static const char *const family_titles[] = {"Volta", "Turing", "Ampere", "Ada", "Hopper",
+                                            "Blackwell"};
+#define N_FAMILIES (int)(sizeof families / sizeof families[0])
+
+static int family_index(const char *f)
+{
+    for (int i = 0; f && i < N_FAMILIES; i++)
+        if (strcmp(families[i], f) == 0)
+            return i;
+    return -1;
+}
+
+static bool gpu_family_known(const char *f) { return family_index(f) >= 0; }
+
+const char *gpu_arch_family(const gpu_type *g)
+{
+    if (!g || !g->is_cuda)
+        return "";
+    int M = g->cc_major, m = g->cc_minor;
+    if (M == 7)
+        return m >= 5 ? "turing" : "volta";
+    if (M == 8)
+        return m == 9 ? "ada" : "ampere";
+    if (M == 9)
+        return "hopper";
+    if (M == 10 || M == 11 || M == 12)
+        return "blackwell";
+    return "";
 }
 
 int gpu_calib_parse(const char *text, size_t len, const char *label, gpu_calib_table *out,
@@ -186,6 +281,16 @@ int gpu_calib_parse(const char *text, size_t len, const char *label, gpu_calib_t
         if (strcmp(k, "source") == 0) {
             bit = 30;
             snprintf(cur->source, sizeof cur->source, "%s", v);
+        } else if (strcmp(k, "arch") == 0) {
+            bit = 29;
+            if (!gpu_family_known(v)) {
+                rc = us_err_set(err, USHER_ERR_PARSE,
+                                "%s:%zu: arch '%.40s' is not volta, turing, ampere, ada, hopper "
+                                "or blackwell",
+                                label, line, v);
+                break;
+            }
+            snprintf(cur->arch, sizeof cur->arch, "%s", v);
         } else if (strcmp(k, "fusion") == 0) {
             bit = 31;
             bool ok;
@@ -259,21 +364,182 @@ static const gpu_calib *find(const gpu_calib_table *t, const char *gpu, const ch
     return NULL;
 }
 
+/* Engines nearest first (docs/calibration.md "Borrowing", decided from what each
+ * engine runs, before any held-out error was looked at): ONNX Runtime's CUDA
+ * provider and TensorFlow are graph runtimes issuing cuDNN/cuBLAS kernels with
+ * a few pattern fusions; PyTorch eager issues the same libraries' kernels one
+ * operator at a time; TensorRT, TF-TRT and XLA compile and fuse. */
+static const struct {
+    const char *fw, *fusion;
+    const char *kin[7];
+} kins[] = {
+    {"onnxruntime-cuda", "ort",
+     {"tensorflow", "pytorch", "pytorch-eager", "tensorrt", "tf-trt", "tensorflow-xla", NULL}},
+    {"tensorflow", "ort",
+     {"onnxruntime-cuda", "pytorch", "pytorch-eager", "tensorflow-xla", "tf-trt", "tensorrt",
+      NULL}},
+    {"tensorflow-xla", "full",
+     {"tf-trt", "tensorrt", "tensorflow", "onnxruntime-cuda", "pytorch", "pytorch-eager", NULL}},
+    {"tensorrt", "full",
+     {"tf-trt", "tensorflow-xla", "onnxruntime-cuda", "tensorflow", "pytorch", "pytorch-eager",
+      NULL}},
+    {"tf-trt", "full",
+     {"tensorrt", "tensorflow-xla", "tensorflow", "onnxruntime-cuda", "pytorch", "pytorch-eager",
+      NULL}},
+    {"pytorch", "none",
+     {"pytorch-eager", "onnxruntime-cuda", "tensorflow", "tensorflow-xla", "tensorrt", "tf-trt",
+      NULL}},
+    {"pytorch-eager", "none",
+     {"pytorch", "onnxruntime-cuda", "tensorflow", "tensorflow-xla", "tensorrt", "tf-trt", NULL}},
+};
+
+const char *const *gpu_calib_kin(const char *framework)
+{
+    static const char *const none[1] = {NULL};
+    for (size_t i = 0; framework && i < sizeof kins / sizeof kins[0]; i++)
+        if (strcmp(kins[i].fw, framework) == 0)
+            return kins[i].kin;
+    return none; /* an engine usher knows nothing about borrows only its own rows */
+}
+
+static const char *engine_fusion(const char *framework)
+{
+    for (size_t i = 0; framework && i < sizeof kins / sizeof kins[0]; i++)
+        if (strcmp(kins[i].fw, framework) == 0)
+            return kins[i].fusion;
+    return NULL;
+}
+
+/* the whole GPU behind g (a MIG instance's parent) */
+static const gpu_type *whole(const gpu_type *g) { return g->is_mig && g->parent ? g->parent : g; }
+
+/*
+ * The lendable row (measured GPU known) of engine fw whose family is at
+ * generation distance `dist` from the target's (0: same family), nearest in
+ * SMs x clock; ties: the first in the table.
+ */
+static const gpu_calib *nearest(const gpu_calib_table *t, const gpu_type *g, const char *fw,
+                                int dist)
+{
+    int tf = family_index(gpu_arch_family(g));
+    if (tf < 0)
+        return NULL;
+    const gpu_type *w = whole(g);
+    double size = (double)w->sm_count * w->boost_clock_mhz;
+    const gpu_calib *best = NULL;
+    double best_d = INFINITY;
+    for (int side = 0; side < 2 && !best; side++) { /* older family first on a tie */
+        int f = side == 0 ? tf - dist : tf + dist;
+        if (f < 0 || f >= N_FAMILIES || (dist == 0 && side == 1))
+            continue;
+        for (uint32_t i = 0; t && i < t->n; i++) {
+            const gpu_calib *r = &t->rows[i];
+            if (strcmp(r->framework, fw) != 0 || family_index(r->arch) != f ||
+                strcmp(r->gpu, "*") == 0)
+                continue;
+            double d = size > 0 && r->sms > 0 && r->clock_mhz > 0
+                           ? fabs(log(size / (r->sms * r->clock_mhz)))
+                           : 1e9;
+            if (d < best_d) {
+                best_d = d;
+                best = r;
+            }
+        }
+    }
+    return best;
+}
+
+static gpu_calib lend(const gpu_calib *r, const gpu_type *g, const char *framework,
+                      const char *how)
+{
+    gpu_calib c = *r;
+    const gpu_type *w = whole(g);
+    bool other_gpu = strcmp(r->gpu, w->key) != 0;
+    if (other_gpu && r->clock_mhz > 0 && w->boost_clock_mhz > 0 &&
+        gpu_known(w, GPU_F_BOOST_CLOCK_MHZ))
+        c.kernel_us = r->kernel_us * r->clock_mhz / w->boost_clock_mhz;
+    c.borrowed = true;
+    if (framework && strcmp(framework, r->framework) != 0) {
+        snprintf(c.framework, sizeof c.framework, "%s", framework);
+        const char *fu = engine_fusion(framework);
+        if (fu)
+            snprintf(c.fusion, sizeof c.fusion, "%s", fu); /* what the engine fuses is its own */
+    }
+    int fi = family_index(r->arch), ti = family_index(gpu_arch_family(g));
+    char fam[96];
+    if (fi >= 0 && fi == ti)
+        snprintf(fam, sizeof fam, "%s family", family_titles[fi]);
+    else if (fi >= 0 && ti >= 0)
+        snprintf(fam, sizeof fam, "%s family (no %s row)", family_titles[fi], family_titles[ti]);
+    else
+        snprintf(fam, sizeof fam, "family unknown");
+    snprintf(c.used, sizeof c.used, "borrowed from [%s %s], %s%s%s", r->gpu, r->framework, fam,
+             how[0] ? ", " : "", how);
+    return c;
+}
+
+/* the row another GPU or engine lends to (g, fw); note says which engine stood in */
+static const gpu_calib *borrow(const gpu_calib_table *t, const gpu_type *g, const char *fw,
+                               char *note, size_t note_len)
+{
+    const gpu_calib *r;
+    note[0] = '\0';
+    /* the same engine on the nearest GPU of the family */
+    if ((r = nearest(t, g, fw, 0)))
+        return r;
+    /* a related engine: on this GPU, then in the family */
+    for (const char *const *k = gpu_calib_kin(fw); *k; k++) {
+        snprintf(note, note_len, "engine %s standing in for %s", *k, fw);
+        r = find(t, whole(g)->key, *k);
+        if ((r && r->arch[0]) || (r = nearest(t, g, *k, 0)))
+            return r;
+    }
+    /* the nearest other family: the engine, then its kin */
+    for (int dist = 1; dist < N_FAMILIES; dist++) {
+        note[0] = '\0';
+        if ((r = nearest(t, g, fw, dist)))
+            return r;
+        for (const char *const *k = gpu_calib_kin(fw); *k; k++) {
+            snprintf(note, note_len, "engine %s standing in for %s", *k, fw);
+            if ((r = nearest(t, g, *k, dist)))
+                return r;
+        }
+    }
+    note[0] = '\0';
+    return NULL;
+}
+
 gpu_calib gpu_calib_lookup(const gpu_calib_table *t, const gpu_type *g, const char *framework,
                            bool *found)
 {
     const gpu_calib *r = find(t, g->key, framework);
-    if (!r && g->is_mig && g->parent_key)
+    const char *how = "";
+    if (!r && g->is_mig && g->parent_key) {
         r = find(t, g->parent_key, framework);
-    if (!r)
+        how = ", the MIG instance's parent GPU";
+    }
+    if (!r) {
         r = find(t, "*", framework);
+        how = ", the row for any GPU";
+    }
     if (found)
-        *found = r != NULL;
-    if (r)
-        return *r;
+        *found = true;
+    if (r) {
+        gpu_calib c = *r;
+        c.borrowed = false;
+        snprintf(c.used, sizeof c.used, "[%s %s]%s", r->gpu, r->framework, how);
+        return c;
+    }
+    char note[96];
+    if (framework && (r = borrow(t, g, framework, note, sizeof note)))
+        return lend(r, g, framework, note);
+    if (found)
+        *found = false;
     gpu_calib d = gpu_calib_default();
     if (framework)
         snprintf(d.framework, sizeof d.framework, "%s", framework);
+    snprintf(d.used, sizeof d.used, "built-in defaults (no row for %s %s to use or borrow)",
+             g->key, framework ? framework : "");
     return d;
 }
 
@@ -293,5 +559,141 @@ int gpu_calib_format(const gpu_calib *c, char *buf, size_t n)
         len += (size_t)w;
     }
     w = snprintf(len < n ? buf + len : NULL, len < n ? n - len : 0, "fusion = %s\n", c->fusion);
-    return w < 0 ? w : (int)(len + (size_t)w);
+    if (w < 0)
+        return w;
+    len += (size_t)w;
+    if (c->arch[0]) {
+        w = snprintf(len < n ? buf + len : NULL, len < n ? n - len : 0, "arch = %s\n", c->arch);
+        if (w < 0)
+            return w;
+        len += (size_t)w;
+    }
+    return (int)len;
+}
+
+/* ---- the bounded fit -------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int gpu_calib_stats(const double *resid, size_t n, gpu_calib_fit_stats *st, usher_error *err)
+{
+    memset(st, 0, sizeof *st);
+    st->n = n;
+    if (n == 0)
+        return USHER_OK;
+    double *a = us_malloc(n * sizeof *a);
+    if (!a)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        a[i] = fabs(resid[i]);
+        st->mape += a[i];
+        st->bias += resid[i];
+    }
+    st->mape /= (double)n;
+    st->bias /= (double)n;
+    qsort(a, n, sizeof *a, cmp_double);
+    st->median_ape = n % 2 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
+    size_t r90 = (size_t)ceil(0.9 * (double)n); /* nearest rank */
+    st->p90_ape = a[(r90 ? r90 : 1) - 1];
+    st->max_ape = a[n - 1];
+    us_free(a);
+    return USHER_OK;
+}
+
+static double fit_loss(size_t n, const double *measured, gpu_calib_predict_fn predict, void *ctx,
+                       const gpu_calib *c)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double p = predict(ctx, i, c);
+        if (!(p > 0) || !isfinite(p))
+            return INFINITY;
+        s += fabs(log(p / measured[i]));
+    }
+    return s / (double)n;
+}
+
+int gpu_calib_fit(gpu_calib *c, uint32_t mask, size_t n, const double *measured,
+                  gpu_calib_predict_fn predict, void *ctx, double *resid,
+                  gpu_calib_fit_stats *st, usher_error *err)
+{
+    if (n == 0)
+        return us_err_set(err, USHER_ERR_INVALID, "calibration fit: no observations");
+    for (size_t i = 0; i < n; i++)
+        if (!(measured[i] > 0) || !isfinite(measured[i]))
+            return us_err_set(err, USHER_ERR_INVALID,
+                              "calibration fit: measured latency %zu is %g, not > 0", i,
+                              measured[i]);
+    const size_t nb = sizeof fit_bounds / sizeof fit_bounds[0];
+    if (!mask)
+        mask = (1u << nb) - 1;
+    gpu_calib_clamp(c); /* start inside the physical ranges */
+    double before = fit_loss(n, measured, predict, ctx, c), best = before;
+    /* coordinate descent: multiplicative steps for efficiencies, additive ones
+     * (relative to the value, at least a tenth of the range) for costs; every
+     * candidate is clamped, so the fit never leaves the ranges */
+    double step = 0.5;
+    for (int round = 0; round < 40 && step > 0.01; round++) {
+        bool improved = false;
+        for (size_t i = 0; i < nb; i++) {
+            if (!(mask >> i & 1u))
+                continue;
+            const gpu_calib_bound *b = &fit_bounds[i];
+            double *v = bound_val(c, b), orig = *v, bv = orig, cand[4];
+            if (strncmp(b->name, "eff_", 4) == 0) {
+                cand[0] = orig * (1 + step), cand[1] = orig / (1 + step);
+                cand[2] = orig * (1 + 2 * step), cand[3] = orig / (1 + 2 * step);
+            } else {
+                double d = fmax((b->hi - b->lo) / 10, fabs(orig)) * step;
+                cand[0] = orig + d, cand[1] = orig - d, cand[2] = orig + 2 * d;
+                cand[3] = orig - 2 * d;
+            }
+            for (int k = 0; k < 4; k++) {
+                double x = fmin(b->hi, fmax(b->lo, cand[k]));
+                if (x == orig)
+                    continue;
+                *v = x;
+                double l = fit_loss(n, measured, predict, ctx, c);
+                if (l < best - 1e-9) {
+                    best = l;
+                    bv = x;
+                    improved = true;
+                }
+            }
+            *v = bv;
+        }
+        if (!improved)
+            step /= 2;
+    }
+    double *r = resid ? resid : us_malloc(n * sizeof *r);
+    if (!r)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        double p = predict(ctx, i, c);
+        r[i] = (p - measured[i]) / measured[i];
+    }
+    int rc = USHER_OK;
+    if (st) {
+        rc = gpu_calib_stats(r, n, st, err);
+        st->log_err_before = before;
+        st->log_err_after = best;
+        size_t len = 0;
+        for (size_t i = 0; i < nb && rc == USHER_OK; i++) {
+            double v = *bound_val(c, &fit_bounds[i]);
+            if (!(mask >> i & 1u) || (v != fit_bounds[i].lo && v != fit_bounds[i].hi))
+                continue;
+            int w = snprintf(st->at_bound + len, sizeof st->at_bound - len, "%s%s=%g",
+                             len ? " " : "", fit_bounds[i].name, v);
+            if (w < 0 || (size_t)w >= sizeof st->at_bound - len)
+                break;
+            len += (size_t)w;
+        }
+    }
+    if (r != resid)
+        us_free(r);
+    return rc;
 }

@@ -19,7 +19,10 @@
  *               over the FP16 tensor peak
  * The rest of the row keeps its defaults; what these benchmarks cannot see
  * (cuDNN convolution efficiency, ONNX Runtime's per-node overhead) is said in
- * the row's source text and in docs/calibration.md.
+ * the row's source text and in docs/calibration.md. What was measured goes
+ * through the same physical bounds as the fitted rows (gpu_calib_clamp): a
+ * GEMM timed above the catalog's peak (a boost clock above the sheet's) gives
+ * eff_gemm = 1 and the report names the residual, as a fit would.
  */
 #include <math.h>
 #include <stdio.h>
@@ -164,12 +167,35 @@ int gpu_calibrate_device(const gpu_catalog *cat, const char *gpu_key, int device
              "micro-benchmarks; eff_conv, eff_depthwise, fixed_us are defaults",
              name, sms, ccmaj, ccmin, date);
     row->context_mb = context_mb;
-    row->eff_mem = fmin(1.5, bw / (g->mem_bw_gbs * 1e9));
+    row->eff_mem = bw / (g->mem_bw_gbs * 1e9);
     row->kernel_us = kernel_us;
     row->launch_us = launch_us;
-    row->eff_gemm = fmin(1.5, flops / sgemm_s / (g->fp32_tflops * 1e12));
+    row->eff_gemm = flops / sgemm_s / (g->fp32_tflops * 1e12);
     if (gpu_known(g, GPU_F_FP16_TENSOR_TFLOPS) && g->fp16_tensor_tflops > 0)
-        row->eff_tensor = fmin(1.5, flops / hgemm_s / (g->fp16_tensor_tflops * 1e12));
+        row->eff_tensor = flops / hgemm_s / (g->fp16_tensor_tflops * 1e12);
+    snprintf(row->arch, sizeof row->arch, "%s", gpu_arch_family(g));
+    row->sms = g->sm_count;
+    row->clock_mhz = g->boost_clock_mhz;
+    /* the physical bounds, as for a fitted row: what they cut is a residual */
+    gpu_calib raw = *row;
+    gpu_calib_clamp(row);
+    char resid[512] = "";
+    size_t nb, rl = 0;
+    const gpu_calib_bound *bd = gpu_calib_bounds(&nb);
+    for (size_t i = 0; i < nb; i++) {
+        double m = *(const double *)(const void *)((const char *)&raw + bd[i].off);
+        double v = *(const double *)(const void *)((const char *)row + bd[i].off);
+        if (m == v || rl >= sizeof resid)
+            continue;
+        int w = snprintf(resid + rl, sizeof resid - rl,
+                         "%s measured %.4g, bounded to %.4g (residual %+.1f%%)\n", bd[i].name, m,
+                         v, m != 0 ? 100 * (v - m) / m : 0.0);
+        rl += w > 0 ? (size_t)w : 0;
+    }
+    if (rl) {
+        size_t sl = strlen(row->source);
+        snprintf(row->source + sl, sizeof row->source - sl, "; some values at a physical bound");
+    }
     if (report)
         snprintf(report, report_len,
                  "device: %s, %d SMs, compute capability %d.%d -> catalog %s\n"
@@ -177,11 +203,11 @@ int gpu_calibrate_device(const gpu_catalog *cat, const char *gpu_key, int device
                  "copy bandwidth: %.1f GB/s (%.0f%% of %.0f GB/s)\n"
                  "tiny kernel: %.2f us on the GPU, %.2f us to issue\n"
                  "SGEMM 4096^3: %.1f TFLOPS (%.0f%% of %.1f)\n"
-                 "HGEMM 4096^3 (tensor ops): %.1f TFLOPS (%.0f%% of %.1f)\n",
+                 "HGEMM 4096^3 (tensor ops): %.1f TFLOPS (%.0f%% of %.1f)\n%s",
                  name, sms, ccmaj, ccmin, g->key, context_mb, bw / 1e9,
                  100 * bw / (g->mem_bw_gbs * 1e9), g->mem_bw_gbs, kernel_us, launch_us,
-                 flops / sgemm_s / 1e12, 100 * row->eff_gemm, g->fp32_tflops,
-                 flops / hgemm_s / 1e12, 100 * row->eff_tensor, g->fp16_tensor_tflops);
+                 flops / sgemm_s / 1e12, 100 * raw.eff_gemm, g->fp32_tflops,
+                 flops / hgemm_s / 1e12, 100 * raw.eff_tensor, g->fp16_tensor_tflops, resid);
     rc = USHER_OK;
 out:
     if (blas)

@@ -1,6 +1,7 @@
 /*
  * calibrate_api.c - the public side of calibration (usher/estimate.h,
- * layer 4): measure a GPU and store its row in a calibration table file.
+ * layer 4): measure a GPU and store its row in a calibration table file;
+ * say which row (own or borrowed) an estimator uses for a GPU.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "estimate/est.h"
 #include "estimate/kernels.h"
 #include "usher/estimate.h"
 
@@ -50,4 +52,23 @@ int usher_calibrate_device(const char *gpu, int device, const char *out_path, ch
     us_buf_free(&b);
     gpu_calib_table_free(&t);
     return rc;
+}
+
+int usher_estimator_calibration_row(const usher_estimator *e, const char *gpu,
+                                    const char *framework, char *out, size_t out_len,
+                                    bool *borrowed, usher_error *err)
+{
+    if (!e || !gpu || !out || !out_len)
+        return us_err_set(err, USHER_ERR_INVALID, "estimator, GPU and output are required");
+    const gpu_type *g;
+    int rc = gpu_catalog_find(est_catalog(e), gpu, &g, err);
+    if (rc < 0)
+        return rc;
+    bool found;
+    gpu_calib c = gpu_calib_lookup(est_calibration(e), g, framework ? framework : "onnxruntime-cuda",
+                                   &found);
+    snprintf(out, out_len, "%s", c.used);
+    if (borrowed)
+        *borrowed = c.borrowed || !found;
+    return USHER_OK;
 }

@@ -3,21 +3,28 @@
  *
  *   usher-accuracy --measurements data/measurements.csv --zoo models/zoo
  *                  [--report docs/accuracy.md] [--calibration-out data/calibration.txt]
+ *                  [--residuals FILE.csv] [--kernel-commit TEXT]
  *
  * 1. Reads every row of measurements.csv and keeps those the zoo covers: a
  *    zoo model (resnet50-v1.5 is torchvision's resnet50; BERT only at
  *    sequence length 128, the zoo's), a GPU in the catalog (MIG instances
  *    included), one process per GPU or instance.
- * 2. Splits them in two by a hash of (source, GPU, model, precision,
- *    framework, batch, share): training rows and held-out rows. The split
- *    never looks at latencies.
- * 3. For each (GPU, framework) pair, fits the calibration coefficients on
- *    its training rows only (coordinate descent on the mean absolute log
- *    error, within the table's bounds), starting from the built-in defaults.
- * 4. Reports, per source, GPU and model, the mean absolute percentage error
- *    of the uncalibrated defaults and of the fitted rows on held-out rows,
- *    and writes the fitted rows as a calibration table.
- * A held-out row never influences a coefficient.
+ * 2. Groups them by calibration row: (whole GPU, framework).
+ * 3. For each split of split.h - in-sample, leave one source out, leave one
+ *    GPU architecture family out, leave one model family out - and each of
+ *    its folds: fits every group's row on the fold's training rows with the
+ *    bounded fit (gpu_calib_fit; a group with fewer than MIN_TRAIN training
+ *    rows gets no row), then predicts each held-out row with
+ *    gpu_calib_lookup on that table: its own row where training had one,
+ *    otherwise the row it borrows (same family, related engine, ...), as
+ *    usher estimate would. A fold whose held-out group reaches training is
+ *    refused (acc_fold_check). Splits are by group, never by row.
+ * 4. Reports MAPE, median and p90 absolute error and signed bias per split,
+ *    per held-out group, per source, per GPU and per model; writes the
+ *    in-sample fit (every row) as the calibration table, each row with its
+ *    residual summary in a comment; --residuals writes every measurement's
+ *    prediction under every split.
+ * Fits depend only on their training rows and are cached by that set.
  */
 #include <math.h>
 #include <stdio.h>
@@ -32,25 +39,39 @@
 #include "estimate/est.h"
 #include "gpu/csv.h"
 #include "onnx/model_impl.h"
+#include "split.h"
+
+#define MIN_TRAIN 3 /* training rows a group needs for a row of its own */
 
 typedef struct row {
-    char source[40], gpu[64], model[32], framework[32], prec_text[32];
+    char source[40], gpu[64], model[32], framework[32], prec_text[32], fusion[8];
     int prec;
     int64_t batch;
     double meas_ms;
-    bool train;
     const gpu_type *g;
     int model_idx;
     const gpu_kplan *plan;
-    double pred_cal, pred_uncal;
+    double pred_uncal;                 /* the built-in defaults */
+    double pred[ACC_SPLIT_COUNT];      /* held out under each split (in-sample: fitted on all) */
+    bool borrowed[ACC_SPLIT_COUNT];    /* the row that predicted it was borrowed */
+    char used[ACC_SPLIT_COUNT][160];   /* which row, as gpu_calib_lookup says */
     int group;
 } row;
 
 typedef struct group {
     char gpu[64], framework[32], fusion[8];
-    gpu_calib cal;
-    int n_train, n_test;
+    const gpu_type *whole;             /* the GPU of the row (a MIG instance's parent) */
 } group;
+
+/* a fitted row, cached by (group, training set) */
+typedef struct fit_entry {
+    int group;
+    uint64_t set;                      /* hash of the training rows' indices */
+    bool ok;                           /* fewer than MIN_TRAIN rows: no row */
+    gpu_calib cal;
+    gpu_calib_fit_stats st;
+    char sources[96];                  /* the sources of its training rows */
+} fit_entry;
 
 #define MAX_MODELS 32
 static const char *zoo_names[MAX_MODELS];
@@ -211,76 +232,93 @@ static double predict(const row *r, const gpu_calib *cal)
     return prof.latency_ms;
 }
 
-static double loss(row *rows, int n, int grp, const gpu_calib *cal)
+
+typedef struct fit_ctx {
+    const row *rows;
+    const int *idx;
+} fit_ctx;
+
+static double fit_predict(void *ctx, size_t i, const gpu_calib *c)
 {
-    double s = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        if (rows[i].group != grp || !rows[i].train)
-            continue;
-        double p = predict(&rows[i], cal);
-        if (!isfinite(p) || p <= 0)
-            return INFINITY;
-        s += fabs(log(p / rows[i].meas_ms));
-        k++;
-    }
-    return k ? s / k : INFINITY;
+    const fit_ctx *f = ctx;
+    return predict(&f->rows[f->idx[i]], c);
 }
 
-typedef struct param {
-    size_t off;
-    double lo, hi;
-    bool additive;
-    double scale; /* additive: the size of a first step */
-} param;
+static fit_entry *cache;
+static int n_cache;
+static row *rows;
+static int n_rows;
+static group groups[64];
+static int n_groups;
 
-static const param params[] = {
-    {offsetof(gpu_calib, eff_gemm), 0.05, 1.2, false, 0},
-    {offsetof(gpu_calib, eff_tensor), 0.03, 1.2, false, 0},
-    {offsetof(gpu_calib, eff_conv), 0.1, 2.5, false, 0},
-    {offsetof(gpu_calib, eff_mem), 0.05, 1.2, false, 0},
-    {offsetof(gpu_calib, eff_depthwise), 0.01, 1.0, false, 0},
-    {offsetof(gpu_calib, launch_us), 0, 200, true, 10},
-    {offsetof(gpu_calib, kernel_us), 0, 100, true, 5},
-    {offsetof(gpu_calib, fixed_us), 0, 20000, true, 500},
-    {offsetof(gpu_calib, copy_us_per_mb), 0, 5000, true, 100},
-};
-
-static double *pv(gpu_calib *c, const param *p) { return (double *)(void *)((char *)c + p->off); }
-
-static void fit(row *rows, int n, int grp, gpu_calib *cal)
+/* the row of group gi fitted on the rows train[] marks (cached) */
+static const fit_entry *fit_group(int gi, const bool *train)
 {
-    double best = loss(rows, n, grp, cal);
-    double step = 0.5;
-    for (int round = 0; round < 40 && step > 0.01; round++) {
-        bool improved = false;
-        for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
-            double *v = pv(cal, &params[i]);
-            double orig = *v;
-            double cands[4];
-            if (params[i].additive) {
-                double d = fmax(params[i].scale, fabs(orig)) * step;
-                cands[0] = orig + d, cands[1] = orig - d, cands[2] = orig + 2 * d, cands[3] = orig - 2 * d;
-            } else {
-                cands[0] = orig * (1 + step), cands[1] = orig / (1 + step);
-                cands[2] = orig * (1 + 2 * step), cands[3] = orig / (1 + 2 * step);
-            }
-            double bv = orig;
-            for (int c = 0; c < 4; c++) {
-                double x = fmin(params[i].hi, fmax(params[i].lo, cands[c]));
-                *v = x;
-                double l = loss(rows, n, grp, cal);
-                if (l < best - 1e-9) {
-                    best = l;
-                    bv = x;
-                    improved = true;
-                }
-            }
-            *v = bv;
+    us_hash_state h;
+    us_hash_init(&h, 11);
+    int cnt = 0;
+    for (int i = 0; i < n_rows; i++)
+        if (rows[i].group == gi && train[i]) {
+            us_hash_update(&h, &i, sizeof i);
+            cnt++;
         }
-        if (!improved)
-            step /= 2;
+    uint64_t set = us_hash_final(&h);
+    for (int k = 0; k < n_cache; k++)
+        if (cache[k].group == gi && cache[k].set == set)
+            return &cache[k];
+    fit_entry *nc = us_realloc(cache, ((size_t)n_cache + 1) * sizeof *nc);
+    if (!nc)
+        return NULL;
+    cache = nc;
+    fit_entry *fe = &cache[n_cache++];
+    memset(fe, 0, sizeof *fe);
+    fe->group = gi;
+    fe->set = set;
+    if (cnt < MIN_TRAIN)
+        return fe;
+    int *idx = us_malloc((size_t)cnt * sizeof *idx);
+    double *meas = us_malloc((size_t)cnt * sizeof *meas);
+    if (!idx || !meas) {
+        us_free(idx);
+        us_free(meas);
+        return NULL;
     }
+    int k = 0;
+    size_t slen = 0;
+    for (int i = 0; i < n_rows; i++)
+        if (rows[i].group == gi && train[i]) {
+            idx[k] = i;
+            meas[k++] = rows[i].meas_ms;
+            if (!strstr(fe->sources, rows[i].source) && slen + strlen(rows[i].source) + 3 <
+                                                            sizeof fe->sources) {
+                slen += (size_t)snprintf(fe->sources + slen, sizeof fe->sources - slen, "%s%s",
+                                         slen ? ", " : "", rows[i].source);
+            }
+        }
+    const group *G = &groups[gi];
+    gpu_calib *c = &fe->cal;
+    *c = gpu_calib_default();
+    copy_str(c->gpu, sizeof c->gpu, G->gpu);
+    copy_str(c->framework, sizeof c->framework, G->framework);
+    copy_str(c->fusion, sizeof c->fusion, G->fusion);
+    copy_str(c->arch, sizeof c->arch, gpu_arch_family(G->whole));
+    c->sms = G->whole->sm_count;
+    c->clock_mhz = G->whole->boost_clock_mhz;
+    c->copy_us_per_mb = 0; /* fitted: sources differ in what they time */
+    c->calibrated = true;
+    fit_ctx fc = {rows, idx};
+    usher_error err;
+    if (gpu_calib_fit(c, 0, (size_t)cnt, meas, fit_predict, &fc, NULL, &fe->st, &err) < 0) {
+        fprintf(stderr, "fit of [%s %s]: %s\n", G->gpu, G->framework, err.msg);
+    } else {
+        fe->ok = true;
+        snprintf(c->source, sizeof c->source,
+                 "fitted by tools/accuracy on %d rows of data/measurements.csv (%s)", cnt,
+                 fe->sources);
+    }
+    us_free(idx);
+    us_free(meas);
+    return fe;
 }
 
 static int cmp_rows(const void *a, const void *b)
@@ -298,29 +336,83 @@ static int cmp_rows(const void *a, const void *b)
     return c ? c : (x->batch > y->batch) - (x->batch < y->batch);
 }
 
-typedef struct acc {
-    double ape_cal, ape_uncal;
-    int n;
-} acc;
+static double rel_err(const row *r, double pred) { return (pred - r->meas_ms) / r->meas_ms; }
+
+/* one table line: the error summary under split of the rows whose key() is what */
+static void stats_line(us_buf *out, const char *label, double *tmp, int split, const char *what,
+                       const char *(*key)(const row *), int *n_borrowed)
+{
+    size_t k = 0;
+    int nb = 0;
+    for (int i = 0; i < n_rows; i++)
+        if (strcmp(key(&rows[i]), what) == 0 && isfinite(rows[i].pred[split])) {
+            tmp[k++] = rel_err(&rows[i], rows[i].pred[split]);
+            nb += rows[i].borrowed[split];
+        }
+    if (n_borrowed)
+        *n_borrowed = nb;
+    gpu_calib_fit_stats st;
+    gpu_calib_stats(tmp, k, &st, NULL);
+    if (!k)
+        return;
+    us_buf_printf(out, "| %s | %zu | %d | %.1f%% | %.1f%% | %.1f%% | %+.1f%% |\n", label, k, nb,
+                  100 * st.mape, 100 * st.median_ape, 100 * st.p90_ape, 100 * st.bias);
+}
+
+static const char *key_source(const row *r) { return r->source; }
+static const char *key_gpu(const row *r) { return r->gpu; }
+static const char *key_model(const row *r) { return r->model; }
+static const char *key_all(const row *r) { return r ? "all" : ""; }
+
+/* distinct values of key() over the rows, in order of first appearance */
+static int distinct(const char *(*key)(const row *), const char **out, int max)
+{
+    int k = 0;
+    for (int i = 0; i < n_rows; i++) {
+        const char *v = key(&rows[i]);
+        int j = 0;
+        while (j < k && strcmp(out[j], v) != 0)
+            j++;
+        if (j == k && k < max)
+            out[k++] = v;
+    }
+    return k;
+}
+
+static const char *const table_head =
+    "| n | borrowed | MAPE | median | p90 | bias |\n|---|---|---|---|---|---|---|\n";
+
+static void by_key_table(us_buf *out, double *tmp, int split, const char *title,
+                         const char *(*key)(const row *))
+{
+    const char *vals[128];
+    int nv = distinct(key, vals, 128);
+    us_buf_printf(out, "\n%s\n\n| %s %s", title, strrchr(title, ' ') + 1, table_head);
+    for (int v = 0; v < nv; v++)
+        stats_line(out, vals[v], tmp, split, vals[v], key, NULL);
+}
 
 int main(int argc, char **argv)
 {
     const char *meas = "data/measurements.csv", *zoo_dir = "models/zoo", *report = NULL,
-               *cal_out = NULL, *dump = NULL;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--measurements") == 0)
-            meas = argv[i + 1];
-        else if (strcmp(argv[i], "--zoo") == 0)
-            zoo_dir = argv[i + 1];
-        else if (strcmp(argv[i], "--report") == 0)
-            report = argv[i + 1];
-        else if (strcmp(argv[i], "--calibration-out") == 0)
-            cal_out = argv[i + 1];
-        else if (strcmp(argv[i], "--dump") == 0)
-            dump = argv[i + 1];
+               *cal_out = NULL, *resid_out = NULL, *kcommit = "unknown";
+    for (int i = 1; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && strcmp(argv[i], "--measurements") == 0)
+            meas = v;
+        else if (v && strcmp(argv[i], "--zoo") == 0)
+            zoo_dir = v;
+        else if (v && strcmp(argv[i], "--report") == 0)
+            report = v;
+        else if (v && strcmp(argv[i], "--calibration-out") == 0)
+            cal_out = v;
+        else if (v && strcmp(argv[i], "--residuals") == 0)
+            resid_out = v;
+        else if (v && strcmp(argv[i], "--kernel-commit") == 0)
+            kcommit = v;
         else {
             fprintf(stderr, "usage: usher-accuracy [--measurements F] [--zoo DIR] [--report F] "
-                            "[--calibration-out F]\n");
+                            "[--calibration-out F] [--residuals F] [--kernel-commit TEXT]\n");
             return 2;
         }
     }
@@ -356,11 +448,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    row *rows = NULL;
-    int n = 0, total = 0, skipped_multi = 0;
-    group groups[64];
-    int n_groups = 0;
-    int rc;
+    int total = 0, skipped_multi = 0, rc;
     while ((rc = gpu_csv_next(&r, &err)) == 1) {
         total++;
         const char *src = field(&r, col[0]), *gname = field(&r, col[1]), *model = field(&r, col[2]),
@@ -398,209 +486,287 @@ int main(int argc, char **argv)
         const gpu_kplan *pl = plan_for(mi, (int64_t)batch, p, fusion);
         if (!pl)
             continue;
-        row *nr = us_realloc(rows, ((size_t)n + 1) * sizeof *nr);
+        const gpu_type *whole = g->is_mig && g->parent ? g->parent : g;
+        int gi = -1;
+        for (int k = 0; k < n_groups; k++)
+            if (strcmp(groups[k].gpu, whole->key) == 0 && strcmp(groups[k].framework, fwk) == 0)
+                gi = k;
+        if (gi < 0 && n_groups == 64)
+            continue;
+        if (gi < 0) {
+            gi = n_groups++;
+            memset(&groups[gi], 0, sizeof groups[gi]);
+            copy_str(groups[gi].gpu, sizeof groups[gi].gpu, whole->key);
+            copy_str(groups[gi].framework, sizeof groups[gi].framework, fwk);
+            copy_str(groups[gi].fusion, sizeof groups[gi].fusion, fusion);
+            groups[gi].whole = whole;
+        }
+        row *nr = us_realloc(rows, ((size_t)n_rows + 1) * sizeof *nr);
         if (!nr)
             return 1;
         rows = nr;
-        row *x = &rows[n++];
+        row *x = &rows[n_rows++];
         memset(x, 0, sizeof *x);
-        snprintf(x->source, sizeof x->source, "%s", src);
-        snprintf(x->gpu, sizeof x->gpu, "%s", g->key);
-        snprintf(x->model, sizeof x->model, "%s", zoo_names[mi]);
-        snprintf(x->framework, sizeof x->framework, "%s", fwk);
-        snprintf(x->prec_text, sizeof x->prec_text, "%s", prec);
+        copy_str(x->source, sizeof x->source, src);
+        copy_str(x->gpu, sizeof x->gpu, g->key);
+        copy_str(x->model, sizeof x->model, zoo_names[mi]);
+        copy_str(x->framework, sizeof x->framework, fwk);
+        copy_str(x->prec_text, sizeof x->prec_text, prec);
+        copy_str(x->fusion, sizeof x->fusion, fusion);
         x->prec = p;
         x->batch = (int64_t)batch;
         x->meas_ms = ms;
         x->g = g;
         x->model_idx = mi;
         x->plan = pl;
-        char key[256];
-        snprintf(key, sizeof key, "%s|%s|%s|%s|%s|%lld|%s", src, g->key, model, prec, fw,
-                 (long long)x->batch, sv ? sv : "");
-        x->train = (us_hash64(key, strlen(key), 7) & 1) == 0; /* replaced below */
-        const char *parent = g->is_mig ? g->parent_key : g->key;
-        int gi = -1;
-        for (int k = 0; k < n_groups; k++)
-            if (strcmp(groups[k].gpu, parent) == 0 && strcmp(groups[k].framework, fwk) == 0)
-                gi = k;
-        if (gi < 0 && n_groups < 64) {
-            gi = n_groups++;
-            memset(&groups[gi], 0, sizeof groups[gi]);
-            snprintf(groups[gi].gpu, sizeof groups[gi].gpu, "%s", parent);
-            snprintf(groups[gi].framework, sizeof groups[gi].framework, "%s", fwk);
-            snprintf(groups[gi].fusion, sizeof groups[gi].fusion, "%s", fusion);
-        }
         x->group = gi;
-        groups[gi].n_train += x->train;
-        groups[gi].n_test += !x->train;
     }
     if (rc < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
     gpu_csv_free(&r);
+    us_file_unmap(&mm);
+    qsort(rows, (size_t)n_rows, sizeof *rows, cmp_rows);
     fprintf(stderr, "%d rows read, %d covered by the zoo and catalog (%d multi-process rows "
-                    "left out), %d groups\n",
-            total, n, skipped_multi, n_groups);
-    /* the split: within each (source, GPU, model, framework, precision) series, sorted
-     * by batch, rows alternate between training and held-out, starting at a place
-     * chosen by a hash of the series name - latencies are never looked at */
-    qsort(rows, (size_t)n, sizeof *rows, cmp_rows);
-    for (int gi = 0; gi < n_groups; gi++)
-        groups[gi].n_train = groups[gi].n_test = 0;
-    for (int i = 0; i < n;) {
-        int j = i;
-        while (j < n && strcmp(rows[j].source, rows[i].source) == 0 &&
-               strcmp(rows[j].gpu, rows[i].gpu) == 0 && strcmp(rows[j].model, rows[i].model) == 0 &&
-               strcmp(rows[j].framework, rows[i].framework) == 0 && rows[j].prec == rows[i].prec)
-            j++;
-        char key[256];
-        snprintf(key, sizeof key, "%s|%s|%s|%s|%d", rows[i].source, rows[i].gpu, rows[i].model,
-                 rows[i].framework, rows[i].prec);
-        unsigned phase = (unsigned)(us_hash64(key, strlen(key), 7) & 1);
-        for (int k = i; k < j; k++) {
-            rows[k].train = ((unsigned)(k - i) & 1) == phase;
-            groups[rows[k].group].n_train += rows[k].train;
-            groups[rows[k].group].n_test += !rows[k].train;
+                    "left out), %d calibration groups\n",
+            total, n_rows, skipped_multi, n_groups);
+    acc_item *items = us_calloc((size_t)n_rows, sizeof *items);
+    double *tmp = us_calloc((size_t)n_rows, sizeof *tmp);
+    if (!items || !tmp)
+        return 1;
+    for (int i = 0; i < n_rows; i++) {
+        items[i].source = rows[i].source;
+        items[i].arch = gpu_arch_family(rows[i].g);
+        items[i].model = rows[i].model;
+        gpu_calib u = gpu_calib_default();
+        copy_str(u.fusion, sizeof u.fusion, rows[i].fusion);
+        u.copy_us_per_mb = 0;
+        rows[i].pred_uncal = predict(&rows[i], &u);
+    }
+    /* every split, every fold: fit on train, predict test through the lookup */
+    us_buf folds_md;
+    us_buf_init(&folds_md, 4u << 20);
+    for (int s = 0; s < ACC_SPLIT_COUNT; s++) {
+        acc_fold *folds;
+        int nf = acc_make_folds((acc_split)s, items, (size_t)n_rows, &folds);
+        if (nf < 0)
+            return 1;
+        us_buf_printf(&folds_md, "\n### %s: the folds\n\n"
+                                 "| held out | train rows | test rows | test rows predicted with |\n"
+                                 "|---|---|---|---|\n",
+                      acc_split_title((acc_split)s));
+        for (int f = 0; f < nf; f++) {
+            char why[256];
+            if (!acc_fold_check((acc_split)s, items, (size_t)n_rows, &folds[f], why, sizeof why)) {
+                fprintf(stderr, "usher-accuracy: %s fold '%s' is not held out: %s\n",
+                        acc_split_name((acc_split)s), folds[f].key, why);
+                return 1;
+            }
+            gpu_calib_table tab = {0};
+            tab.rows = us_calloc((size_t)n_groups, sizeof *tab.rows);
+            if (!tab.rows)
+                return 1;
+            for (int gi = 0; gi < n_groups; gi++) {
+                const fit_entry *fe = fit_group(gi, folds[f].train);
+                if (!fe)
+                    return 1;
+                if (fe->ok)
+                    tab.rows[tab.n++] = fe->cal;
+            }
+            /* which rows answered the test rows, with counts */
+            const char *useds[64];
+            int ucount[64], nu = 0;
+            for (int i = 0; i < n_rows; i++) {
+                if (!folds[f].test[i])
+                    continue;
+                row *x = &rows[i];
+                bool found;
+                gpu_calib c = gpu_calib_lookup(&tab, x->g, x->framework, &found);
+                const gpu_kplan *pl = plan_for(x->model_idx, x->batch, x->prec, c.fusion);
+                row tmp_row = *x;
+                tmp_row.plan = pl ? pl : x->plan;
+                x->pred[s] = predict(&tmp_row, &c);
+                x->borrowed[s] = c.borrowed || !found;
+                copy_str(x->used[s], sizeof x->used[s], c.used);
+                int u = 0;
+                while (u < nu && strcmp(useds[u], x->used[s]) != 0)
+                    u++;
+                if (u == nu && nu < 64) {
+                    useds[nu] = x->used[s];
+                    ucount[nu++] = 0;
+                }
+                if (u < nu)
+                    ucount[u]++;
+            }
+            us_buf_printf(&folds_md, "| %s | %zu | %zu | ", folds[f].key, folds[f].n_train,
+                          folds[f].n_test);
+            for (int u = 0; u < nu; u++)
+                us_buf_printf(&folds_md, "%s%d: %s", u ? "; " : "", ucount[u], useds[u]);
+            us_buf_printf(&folds_md, " |\n");
+            us_free(tab.rows);
         }
-        i = j;
+        acc_folds_free(folds, nf);
+        fprintf(stderr, "  %s: %d folds, %d fits cached\n", acc_split_name((acc_split)s), nf,
+                n_cache);
     }
-    /* fit each group on its training rows */
-    for (int gi = 0; gi < n_groups; gi++) {
-        group *G = &groups[gi];
-        G->cal = gpu_calib_default();
-        copy_str(G->cal.gpu, sizeof G->cal.gpu, G->gpu);
-        copy_str(G->cal.framework, sizeof G->cal.framework, G->framework);
-        copy_str(G->cal.fusion, sizeof G->cal.fusion, G->fusion);
-        G->cal.copy_us_per_mb = 0; /* fitted: sources differ in what they time */
-        gpu_calib uncal = G->cal;
-        uncal.calibrated = false;
-        double before = loss(rows, n, gi, &uncal);
-        if (G->n_train >= 3)
-            fit(rows, n, gi, &G->cal);
-        G->cal.calibrated = true;
-        snprintf(G->cal.source, sizeof G->cal.source,
-                 "fitted by tools/accuracy on %d training rows of data/measurements.csv", G->n_train);
-        fprintf(stderr, "  %-12s %-18s train %3d test %3d: log error %.3f -> %.3f\n", G->gpu,
-                G->framework, G->n_train, G->n_test, before, loss(rows, n, gi, &G->cal));
-        for (int i = 0; i < n; i++) {
-            if (rows[i].group != gi)
-                continue;
-            gpu_calib u = gpu_calib_default();
-            snprintf(u.fusion, sizeof u.fusion, "%s", G->fusion);
-            u.copy_us_per_mb = 0;
-            rows[i].pred_uncal = predict(&rows[i], &u);
-            rows[i].pred_cal = predict(&rows[i], &G->cal);
-        }
-    }
-    qsort(rows, (size_t)n, sizeof *rows, cmp_rows);
-    if (dump) { /* every covered row with both predictions, for diagnosis */
-        FILE *f = fopen(dump, "w");
-        for (int i = 0; f && i < n; i++)
-            fprintf(f, "%s,%s,%s,%s,%s,%lld,%s,%.4g,%.4g,%.4g\n", rows[i].source, rows[i].gpu,
-                    rows[i].model, rows[i].framework, gpu_precision_name((gpu_precision)rows[i].prec),
-                    (long long)rows[i].batch, rows[i].train ? "train" : "test", rows[i].meas_ms,
-                    rows[i].pred_uncal, rows[i].pred_cal);
-        if (f)
-            fclose(f);
-    }
+    /* the report */
     us_buf out;
     us_buf_init(&out, 8u << 20);
     time_t now = time(NULL);
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
-    us_buf_printf(&out,
-                  "# Estimator accuracy\n\n"
-                  "Generated by `scripts/accuracy-report.sh` (tools/accuracy/accuracy.c) on %s.\n"
-                  "Do not edit by hand.\n\n"
-                  "Predicted against measured latency on every row of data/measurements.csv the\n"
-                  "zoo and the catalog cover (%d of %d rows; rows with several processes per MIG\n"
-                  "instance are left out). Rows are split in two by a hash of their configuration\n"
-                  "(never their latency): calibration coefficients are fitted per (GPU, framework)\n"
-                  "on the training half only; errors below are on the **held-out** half.\n"
-                  "`uncal.` is the built-in defaults, `cal.` the fitted row. MAPE = mean absolute\n"
-                  "percentage error. The measured latencies are not usher's own: each source\n"
-                  "measured its framework (PyTorch eager, TensorFlow, TensorRT) on its machines;\n"
-                  "see data/README.md. ParvaGPU latencies are rounded to 1 ms by that source.\n\n",
-                  date, n, total);
-    acc all = {0}, by_src[8] = {{0}};
-    const char *srcs[8];
-    int n_src = 0;
-    us_buf_printf(&out, "## Per source, GPU, model, framework and precision (held-out rows)\n\n"
-                        "| source | GPU | model | framework | precision | n | uncal. MAPE | cal. MAPE |\n"
-                        "|---|---|---|---|---|---|---|---|\n");
-    for (int i = 0; i < n;) {
-        int j = i;
-        acc a = {0};
-        for (; j < n && strcmp(rows[j].source, rows[i].source) == 0 &&
-               strcmp(rows[j].gpu, rows[i].gpu) == 0 && strcmp(rows[j].model, rows[i].model) == 0 &&
-               strcmp(rows[j].framework, rows[i].framework) == 0 && rows[j].prec == rows[i].prec;
-             j++) {
-            if (rows[j].train)
-                continue;
-            a.ape_cal += fabs(rows[j].pred_cal - rows[j].meas_ms) / rows[j].meas_ms;
-            a.ape_uncal += fabs(rows[j].pred_uncal - rows[j].meas_ms) / rows[j].meas_ms;
-            a.n++;
+    us_buf_printf(
+        &out,
+        "# Estimator accuracy\n\n"
+        "Generated by `scripts/accuracy-report.sh` (tools/accuracy/accuracy.c) on %s, with the\n"
+        "kernel model (src/estimate) at %s. Do not edit by hand.\n\n"
+        "Predicted against measured latency on every row of data/measurements.csv the zoo and\n"
+        "the catalog cover (%d of %d rows; rows with several processes per MIG instance are\n"
+        "left out). Calibration rows are per (GPU, framework); each is fitted with the bounded\n"
+        "fit (docs/calibration.md: efficiencies at most 1, per-kernel and host costs in their\n"
+        "physical ranges). The splits hold out whole groups, never single rows: a source, a GPU\n"
+        "architecture family, or a model family. The held-out group is predicted with the\n"
+        "rows fitted without it, through the same lookup `usher estimate` uses: its own\n"
+        "(GPU, framework) row where training had one, otherwise a borrowed row (same engine\n"
+        "in the architecture family, then a related engine, then the nearest family;\n"
+        "docs/calibration.md). `borrowed` counts the rows predicted with a borrowed row.\n"
+        "The in-sample figure fits and scores the same rows and is an upper bound on what\n"
+        "calibration can do, not an accuracy claim.\n\n"
+        "Error = (predicted - measured) / measured. MAPE = mean absolute error; median and p90\n"
+        "of the absolute error (nearest rank); bias = mean signed error (negative: predicted\n"
+        "too fast). The latencies are not usher's own: each source measured its framework\n"
+        "(PyTorch eager, TensorFlow, TensorRT) on its machines; see data/README.md. ParvaGPU\n"
+        "latencies are rounded to 1 ms by that source.\n\n",
+        date, kcommit, n_rows, total);
+    us_buf_printf(&out, "## Summary\n\n| split | n | borrowed | MAPE | median | p90 | bias |\n"
+                        "|---|---|---|---|---|---|---|\n");
+    for (int s = ACC_SPLIT_COUNT - 1; s >= -1; s--) {
+        const char *label = s < 0 ? "built-in defaults, no calibration" : acc_split_name((acc_split)s);
+        if (s < 0) {
+            size_t k = 0;
+            for (int i = 0; i < n_rows; i++)
+                tmp[k++] = rel_err(&rows[i], rows[i].pred_uncal);
+            gpu_calib_fit_stats st;
+            gpu_calib_stats(tmp, k, &st, NULL);
+            us_buf_printf(&out, "| %s | %zu | - | %.1f%% | %.1f%% | %.1f%% | %+.1f%% |\n", label,
+                          k, 100 * st.mape, 100 * st.median_ape, 100 * st.p90_ape,
+                          100 * st.bias);
+            continue;
         }
-        if (a.n) {
-            us_buf_printf(&out, "| %s | %s | %s | %s | %s | %d | %.1f%% | %.1f%% |\n",
-                          rows[i].source, rows[i].gpu, rows[i].model, rows[i].framework,
-                          gpu_precision_name((gpu_precision)rows[i].prec), a.n,
-                          100 * a.ape_uncal / a.n, 100 * a.ape_cal / a.n);
-            int s = -1;
-            for (int k = 0; k < n_src; k++)
-                if (strcmp(srcs[k], rows[i].source) == 0)
-                    s = k;
-            if (s < 0 && n_src < 8) {
-                s = n_src++;
-                srcs[s] = rows[i].source;
-            }
-            if (s >= 0) {
-                by_src[s].ape_cal += a.ape_cal;
-                by_src[s].ape_uncal += a.ape_uncal;
-                by_src[s].n += a.n;
-            }
-            all.ape_cal += a.ape_cal;
-            all.ape_uncal += a.ape_uncal;
-            all.n += a.n;
-        }
-        i = j;
+        stats_line(&out, s == ACC_SPLIT_SOURCE ? "**leave-one-source-out**" : label, tmp, s,
+                   "all", key_all, NULL);
     }
-    us_buf_printf(&out, "\n## Summary (held-out rows)\n\n| source | n | uncal. MAPE | cal. MAPE |\n|---|---|---|---|\n");
-    for (int s = 0; s < n_src; s++)
-        us_buf_printf(&out, "| %s | %d | %.1f%% | %.1f%% |\n", srcs[s], by_src[s].n,
-                      100 * by_src[s].ape_uncal / by_src[s].n, 100 * by_src[s].ape_cal / by_src[s].n);
-    us_buf_printf(&out, "| **all** | %d | %.1f%% | **%.1f%%** |\n", all.n,
-                  100 * all.ape_uncal / all.n, 100 * all.ape_cal / all.n);
-    us_buf_printf(&out, "\n## Fitted rows\n\n| GPU | framework | fusion | train | test | eff_gemm | eff_tensor | eff_conv | eff_mem | eff_depthwise | launch_us | kernel_us | fixed_us | copy_us_per_mb |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    static const struct {
+        acc_split s;
+        const char *(*fold_key)(const row *);
+    } order[] = {{ACC_SPLIT_SOURCE, key_source},
+                 {ACC_SPLIT_ARCH, NULL},
+                 {ACC_SPLIT_FAMILY, NULL},
+                 {ACC_SPLIT_IN_SAMPLE, NULL}};
+    for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
+        int s = order[o].s;
+        us_buf_printf(&out, "\n## %s\n", acc_split_title((acc_split)s));
+        by_key_table(&out, tmp, s, "Per source", key_source);
+        by_key_table(&out, tmp, s, "Per GPU", key_gpu);
+        by_key_table(&out, tmp, s, "Per model", key_model);
+    }
+    us_buf_printf(&out, "\n## Which row predicted the held-out rows\n");
+    us_buf_append(&out, folds_md.data, folds_md.len);
+    /* the in-sample fit: the calibration table */
+    bool *all = us_calloc((size_t)n_rows, sizeof *all);
+    if (!all)
+        return 1;
+    for (int i = 0; i < n_rows; i++)
+        all[i] = true;
+    us_buf_printf(&out, "\n## Fitted rows (all data; written to data/calibration.txt)\n\n"
+                        "In-sample residuals of each row's own fit. `at bound`: coefficients the "
+                        "fit pushed to a physical limit - error the kernel model leaves that "
+                        "calibration may not absorb.\n\n"
+                        "| GPU | framework | fusion | n | MAPE | median | p90 | bias | eff_gemm | "
+                        "eff_tensor | eff_conv | eff_mem | eff_depthwise | launch_us | kernel_us | "
+                        "fixed_us | copy_us_per_mb | at bound |\n"
+                        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int gi = 0; gi < n_groups; gi++) {
-        const gpu_calib *c = &groups[gi].cal;
-        us_buf_printf(&out, "| %s | %s | %s | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.0f | %.0f |\n",
-                      c->gpu, c->framework, c->fusion, groups[gi].n_train, groups[gi].n_test,
+        const fit_entry *fe = fit_group(gi, all);
+        if (!fe || !fe->ok)
+            continue;
+        const gpu_calib *c = &fe->cal;
+        us_buf_printf(&out,
+                      "| %s | %s | %s | %zu | %.1f%% | %.1f%% | %.1f%% | %+.1f%% | %.3f | %.3f | "
+                      "%.3f | %.3f | %.3f | %.1f | %.1f | %.0f | %.0f | %s |\n",
+                      c->gpu, c->framework, c->fusion, fe->st.n, 100 * fe->st.mape,
+                      100 * fe->st.median_ape, 100 * fe->st.p90_ape, 100 * fe->st.bias,
                       c->eff_gemm, c->eff_tensor, c->eff_conv, c->eff_mem, c->eff_depthwise,
-                      c->launch_us, c->kernel_us, c->fixed_us, c->copy_us_per_mb);
+                      c->launch_us, c->kernel_us, c->fixed_us, c->copy_us_per_mb,
+                      fe->st.at_bound[0] ? fe->st.at_bound : "-");
+        fprintf(stderr, "  [%s %s] n %zu: log error %.3f -> %.3f, MAPE %.1f%%, p90 %.1f%%%s%s\n",
+                c->gpu, c->framework, fe->st.n, fe->st.log_err_before, fe->st.log_err_after,
+                100 * fe->st.mape, 100 * fe->st.p90_ape, fe->st.at_bound[0] ? ", at bound: " : "",
+                fe->st.at_bound);
     }
-    printf("held-out rows: %d, MAPE uncalibrated %.1f%%, calibrated %.1f%%\n", all.n,
-           100 * all.ape_uncal / all.n, 100 * all.ape_cal / all.n);
+    for (int s = 0; s < ACC_SPLIT_COUNT; s++) {
+        for (int i = 0; i < n_rows; i++)
+            tmp[i] = rel_err(&rows[i], rows[i].pred[s]);
+        gpu_calib_fit_stats st;
+        gpu_calib_stats(tmp, (size_t)n_rows, &st, NULL);
+        printf("%-28s n %d: MAPE %.1f%%, median %.1f%%, p90 %.1f%%, bias %+.1f%%\n",
+               acc_split_name((acc_split)s), n_rows, 100 * st.mape, 100 * st.median_ape,
+               100 * st.p90_ape, 100 * st.bias);
+    }
     if (report && us_file_write_atomic(report, out.data, out.len, &err) < 0)
         fprintf(stderr, "%s\n", err.msg);
+    if (resid_out) {
+        us_buf c;
+        us_buf_init(&c, 4u << 20);
+        us_buf_printf(&c, "source,gpu,model,framework,precision,batch,measured_ms,defaults_ms");
+        for (int s = 0; s < ACC_SPLIT_COUNT; s++)
+            us_buf_printf(&c, ",%s_ms,%s_row", acc_split_name((acc_split)s),
+                          acc_split_name((acc_split)s));
+        us_buf_printf(&c, "\n");
+        for (int i = 0; i < n_rows; i++) {
+            const row *x = &rows[i];
+            us_buf_printf(&c, "%s,%s,%s,%s,%s,%lld,%.4g,%.4g", x->source, x->gpu, x->model,
+                          x->framework, gpu_precision_name((gpu_precision)x->prec),
+                          (long long)x->batch, x->meas_ms, x->pred_uncal);
+            for (int s = 0; s < ACC_SPLIT_COUNT; s++)
+                us_buf_printf(&c, ",%.4g,\"%s\"", x->pred[s], x->used[s]);
+            us_buf_printf(&c, "\n");
+        }
+        if (us_file_write_atomic(resid_out, c.data, c.len, &err) < 0)
+            fprintf(stderr, "%s\n", err.msg);
+        us_buf_free(&c);
+    }
     if (cal_out) {
         us_buf c;
         us_buf_init(&c, 1u << 20);
-        us_buf_printf(&c,
-                      "# usher calibration table, format v1 (docs/calibration.md).\n#\n"
-                      "# One section per GPU type and framework. The estimator uses the row of the\n"
-                      "# requested GPU (a MIG instance falls back to its parent GPU, then to \"*\")\n"
-                      "# for the framework it is configured with (default onnxruntime-cuda).\n"
-                      "# GPUs and frameworks without a section use the built-in defaults and say so.\n#\n"
-                      "# No onnxruntime-cuda row has been measured on a GPU yet: `usher calibrate` on\n"
-                      "# a machine with a GPU writes one. The rows below were fitted by\n"
-                      "# scripts/accuracy-report.sh on the training half of data/measurements.csv\n"
-                      "# (%s) and describe the frameworks those sources measured.\n\n", date);
+        us_buf_printf(
+            &c,
+            "# usher calibration table, format v1 (docs/calibration.md).\n#\n"
+            "# One section per GPU type and framework. The estimator uses the row of the\n"
+            "# requested GPU (a MIG instance falls back to its parent GPU, then to \"*\") for the\n"
+            "# framework it is configured with (default onnxruntime-cuda); a GPU or engine with\n"
+            "# no row borrows one (same engine in the architecture family, then a related engine,\n"
+            "# then the nearest family) and says so.\n#\n"
+            "# No onnxruntime-cuda row has been measured on a GPU yet: `usher calibrate` on a\n"
+            "# machine with a GPU writes one; until then onnxruntime-cuda borrows (see\n"
+            "# docs/calibration.md). The rows below were fitted by scripts/accuracy-report.sh on\n"
+            "# every covered row of data/measurements.csv (%s, kernel model at %s) with the\n"
+            "# bounded fit, and describe the frameworks those sources measured. Each row's\n"
+            "# comment gives its in-sample residuals; held-out errors are in docs/accuracy.md.\n\n",
+            date, kcommit);
         for (int gi = 0; gi < n_groups; gi++) {
-            char buf[2048];
-            gpu_calib_format(&groups[gi].cal, buf, sizeof buf);
+            const fit_entry *fe = fit_group(gi, all);
+            if (!fe || !fe->ok)
+                continue;
+            us_buf_printf(&c,
+                          "# residuals on its %zu rows: MAPE %.1f%%, median %.1f%%, p90 %.1f%%, "
+                          "max %.1f%%, bias %+.1f%%\n# at a physical bound: %s\n",
+                          fe->st.n, 100 * fe->st.mape, 100 * fe->st.median_ape,
+                          100 * fe->st.p90_ape, 100 * fe->st.max_ape, 100 * fe->st.bias,
+                          fe->st.at_bound[0] ? fe->st.at_bound : "none");
+            char buf[4096];
+            gpu_calib_format(&fe->cal, buf, sizeof buf);
             us_buf_printf(&c, "%s\n", buf);
         }
         if (us_file_write_atomic(cal_out, c.data, c.len, &err) < 0)
@@ -608,5 +774,9 @@ int main(int argc, char **argv)
         us_buf_free(&c);
     }
     us_buf_free(&out);
+    us_buf_free(&folds_md);
+    us_free(all);
+    us_free(items);
+    us_free(tmp);
     return 0;
 }
