@@ -997,7 +997,10 @@ static int group_join(const rt_model *m, rt_request *const *reqs, size_t n, us_t
     *filler = 0;
     for (int k = 0; k < m->n_mem; k++) {
         const member *g = &m->mem[k];
-        int64_t want = !m->has_rows ? 1 : m->cfg.group.equal_rows ? most : own[k] ? own[k] : 1;
+        int64_t want = !m->has_rows                ? 1
+                       : m->cfg.group.equal_rows   ? most
+                       : own[k] || m->cfg.group.empty_rows ? own[k]
+                                                           : 1;
         int64_t have = m->has_rows ? own[k] : own[k] ? 1 : 0;
         *filler += want - have;
         const rt_request *src = first[k] ? first[k] : reqs[0];

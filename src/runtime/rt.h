@@ -153,6 +153,9 @@ typedef struct rt_model_cfg {
     struct {
         int n_members;
         bool equal_rows;
+        /* a member without requests gets 0 rows (a [0, ...] tensor) instead of a filler row:
+         * for a shared merge, whose operators ORT runs on empty batches */
+        bool empty_rows;
         char label[RT_MAX_MEMBERS][US_TENSOR_NAME_MAX];
     } group;
 } rt_model_cfg;

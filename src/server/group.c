@@ -64,6 +64,98 @@ static size_t split_opts(char *buf, const char **items, size_t have)
     return have;
 }
 
+/* median of GROUP_PROFILE_RUNS runs (after one warm-up) of the merged graph on inputs of
+ * `per` rows per member (dynamic dims past the batch: 1), zeros; 0 when it does not run */
+#define GROUP_PROFILE_RUNS 5
+static uint64_t profile_one(rt_worker *w, bool batch_dim, int64_t per)
+{
+    const be_io *io, *outs;
+    size_t n_in, n_out = rt_worker_io(w, &io, &n_in, &outs);
+    (void)n_out;
+    us_tensor in[RT_MAX_IO], out[RT_MAX_IO];
+    uint64_t t[GROUP_PROFILE_RUNS + 1], lat = 0;
+    size_t made = 0, nout = 0;
+    if (n_in > RT_MAX_IO)
+        return 0;
+    for (; made < n_in; made++) {
+        us_tensor *x = &in[made];
+        memset(x, 0, sizeof *x);
+        snprintf(x->name, sizeof x->name, "%s", io[made].name);
+        x->dtype = io[made].dtype;
+        x->shape = io[made].shape;
+        for (int d = 0; d < x->shape.rank; d++)
+            if (x->shape.dim[d] < 0)
+                x->shape.dim[d] = d == 0 && batch_dim ? per : 1;
+        uint64_t bytes;
+        if (x->dtype == US_DT_BYTES ||
+            us_tensor_nbytes(x->dtype, &x->shape, "input", &bytes, NULL) < 0 ||
+            bytes > (256u << 20) || !(x->data = us_calloc(1, bytes ? bytes : 1)))
+            goto done;
+        x->bytes = bytes;
+    }
+    for (int r = 0; r <= GROUP_PROFILE_RUNS; r++) {
+        usher_error e = {0};
+        uint64_t t0 = rt_now_ns();
+        if (rt_worker_run(w, in, n_in, out, &nout, 60ull * 1000000000ull, &e) < 0)
+            goto done;
+        t[r] = rt_now_ns() - t0;
+        be_outputs_free(out, nout);
+    }
+    for (int a = 1; a <= GROUP_PROFILE_RUNS; a++) /* insertion sort of the timed runs */
+        for (int b = a; b > 1 && t[b] < t[b - 1]; b--) {
+            uint64_t v = t[b];
+            t[b] = t[b - 1];
+            t[b - 1] = v;
+        }
+    lat = t[1 + GROUP_PROFILE_RUNS / 2];
+done:
+    for (size_t i = 0; i < made; i++)
+        us_free(in[i].data);
+    return lat;
+}
+
+/*
+ * The merged graph's profile, for batching and admission: runs of 1, 2, 4, ... rows per
+ * member (every member filled, as in a run where all have requests), in one worker like
+ * the group's own. A run of r requests' rows costs what a run of ceil(r / members) rows per
+ * member costs (the members without requests get filler rows): latency_ns[r] is the
+ * measured size at or above that. Left at 0 (learned from the first runs, as for any model
+ * that could not be profiled) when zeros do not run (an input whose value matters: Silero's
+ * sample rate).
+ */
+static void group_profile(usher_server *s, const srv_group *g, rt_model_cfg *cfg)
+{
+    rt_worker_opts wo;
+    memset(&wo, 0, sizeof wo);
+    wo.exe = s->exe;
+    wo.model_path = g->path;
+    wo.name = g->name;
+    wo.be = cfg->be;
+    rt_worker *w = NULL;
+    usher_error e = {0};
+    if (rt_worker_start(&wo, &w, &e) < 0)
+        return;
+    int per_max = cfg->has_batch_dim ? (cfg->max_batch + g->n - 1) / g->n : 1;
+    uint64_t lat[RT_MAX_BATCH + 1] = {0};
+    int sizes[16], n_sizes = 0;
+    for (int per = 1; n_sizes < 16; per = per * 2 > per_max && per < per_max ? per_max : per * 2) {
+        if ((lat[per] = profile_one(w, cfg->has_batch_dim, per)) == 0)
+            break;
+        sizes[n_sizes++] = per;
+        if (per >= per_max)
+            break;
+    }
+    rt_worker_stop(w, 1000000000ull);
+    if (!n_sizes || sizes[n_sizes - 1] < per_max)
+        return; /* a profile that stops short is not used: learned instead */
+    for (int r = 1; r <= cfg->max_batch; r++) {
+        int need = cfg->has_batch_dim ? (r + g->n - 1) / g->n : 1, k = 0;
+        while (sizes[k] < need)
+            k++;
+        cfg->latency_ns[r] = lat[sizes[k]];
+    }
+}
+
 /* Merge, verify and start one group (its members in g->mem). USHER_OK, or an error that
  * says why (the members are then served separately). */
 static int group_form(usher_server *s, srv_group *g, usher_error *err)
@@ -117,19 +209,20 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     snprintf(cfg->name, sizeof cfg->name, "%s", g->name);
     snprintf(cfg->path, sizeof cfg->path, "%s", g->path);
     bool batchable = true;
-    int rows = 0, threads = 1;
+    int rows = 0, threads_sum = 0;
     double slo = 0;
     for (int k = 0; k < g->n; k++) {
         const srv_model *m = g->mem[k];
         batchable = batchable && m->batchable;
         rows += m->batchable ? m->max_batch : 1;
-        threads = m->threads > threads ? m->threads : threads;
+        threads_sum += m->threads > 0 ? m->threads * (m->replicas > 0 ? m->replicas : 1) : 1;
         slo = m->slo_ms > slo ? m->slo_ms : slo;
         snprintf(cfg->group.label[k], sizeof cfg->group.label[k], "%s",
                  usher_merge_label(mg, (size_t)k));
     }
     cfg->group.n_members = g->n;
     cfg->group.equal_rows = rep->kind == USHER_MERGE_STACKED;
+    cfg->group.empty_rows = rep->kind == USHER_MERGE_SHARED && getenv("USHER_GROUP_FILL") == NULL;
     cfg->max_batch = rows < 1 ? 1 : rows > RT_MAX_BATCH ? RT_MAX_BATCH : rows;
     cfg->has_batch_dim = batchable;
     /* the longest member SLO: each request carries its own model's deadline */
@@ -137,13 +230,18 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     cfg->max_queue_delay_ns = 0; /* usher's work-conserving batching */
     cfg->replicas = 1;           /* one worker, one session */
     cfg->be = be_default_options();
-    cfg->be.intra_threads = threads;
+    /* the one worker gets the cores its members' workers had between them (their threads
+     * x replicas), at most the machine's */
+    cfg->be.intra_threads = threads_sum < 1 ? 1 : threads_sum > s->cpus ? s->cpus : threads_sum;
     cfg->be.inter_threads = 1;
     cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
     snprintf(cfg->device, sizeof cfg->device, "cpu");
     cfg->be.device = cfg->device;
-    /* latencies and reference sizes: learned from the merged graph's own runs (model.c) */
     usher_merge_free(mg);
+    group_profile(s, g, cfg);
+    /* with a profile: a queue as deep as the profile allows (rt_admit_capacity), and each
+     * request's cost relative to one row of the inputs profiled above; without one both
+     * are learned from the first runs (model.c) */
     rc = rt_model_new(cfg, s->exe, &g->rt, err);
     us_free(cfg);
     return rc;

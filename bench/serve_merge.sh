@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# serve_merge.sh USHER FT_DIR [RATE_PER_MODEL] [DURATION_S] [ROUNDS] - served throughput of
+# the 4 fine-tuned variants of scripts/make_finetuned.py (FT_DIR: variant0..3.onnx), as one
+# merge group (A: merge_group in usher.yaml, one merged graph, one worker) against the 4
+# models served separately (B: one worker each), same total work: `usher load` offers the
+# same Poisson arrivals (RATE_PER_MODEL requests/s to each variant, default 1250, the same
+# seed) to A and to B, alternately, ROUNDS times (default 3). Both servers run all along
+# with the same plan objectives (1 replica, 1 thread per model, batch 8, SLO 100 ms; the
+# group's worker gets the members' 4 threads, at most the cores). Prints per run the
+# answers per second (200s) and the goodput (answers within the SLO per second), then the
+# medians and the ratios A / B. docs/serve.md "Merge groups" has the figures.
+set -uo pipefail
+usher=${1:?usage: serve_merge.sh USHER FT_DIR [RATE] [DURATION] [ROUNDS]}
+ft=${2:?FT_DIR}
+rate=${3:-1250}
+dur=${4:-8}
+rounds=${5:-3}
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+pids=
+trap 'kill $pids 2>/dev/null; rm -rf "$tmp"' EXIT
+for side in A B; do
+    for i in 0 1 2 3; do
+        mkdir -p "$tmp/$side/variant$i/1"
+        cp "$ft/variant$i.onnx" "$tmp/$side/variant$i/1/model.onnx"
+        printf 'replicas: 1\nthreads: 1\nmax_batch: 8\nslo_ms: 100\n%s\n' \
+            "$([ $side = A ] && echo 'merge_group: ft')" >"$tmp/$side/variant$i/usher.yaml"
+    done
+    "$usher" serve --repo "$tmp/$side" --http-port 0 >"$tmp/$side.log" 2>&1 &
+    pids="$pids $!"
+done
+for side in A B; do
+    for _ in $(seq 600); do
+        grep -q "listening on" "$tmp/$side.log" && break
+        sleep 0.1
+    done
+    eval "url$side=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$tmp/$side.log")"
+done
+for side in A B; do
+    u=$(eval echo "\$url$side")
+    for _ in $(seq 600); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$u/v2/health/ready")" = 200 ] && break
+        sleep 0.1
+    done
+done
+grep -q "not used" "$tmp/A.log" && { echo "the group fell back: $(cat "$tmp/A.log")"; exit 1; }
+echo "offered: $rate requests/s to each of 4 variants, ${dur} s, Poisson, seed 7; A = merge group, B = separate"
+: >"$tmp/res"
+for r in $(seq "$rounds"); do
+    for side in A B; do
+        u=$(eval echo "\$url$side")
+        "$usher" load --url "$u" --model variant0 --model variant1 --model variant2 \
+            --model variant3 --rate "$rate" --duration "$dur" --seed 7 --json 2>/dev/null |
+            tail -1 | $py -c "
+import json, sys
+r = json.load(sys.stdin)
+ok = r['status']['200'] / r['duration_s']
+print('$side', '$r', '%.1f' % ok, '%.1f' % r['goodput'], r['latency_ms']['p50'], r['latency_ms']['p99'])
+" | tee -a "$tmp/res" | awk '{ printf "round %s %s: %8s answers/s %8s goodput/s  p50 %s ms  p99 %s ms\n", $2, $1, $3, $4, $5, $6 }'
+    done
+done
+$py - "$tmp/res" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+med = {s: [statistics.median(float(r[k]) for r in rows if r[0] == s) for k in (2, 3)] for s in "AB"}
+print("median answers/s: A %.1f, B %.1f -> %.2fx" % (med["A"][0], med["B"][0], med["A"][0] / med["B"][0]))
+print("median goodput/s: A %.1f, B %.1f -> %.2fx" % (med["A"][1], med["B"][1], med["A"][1] / med["B"][1]))
+PY
+curl -s "$urlA/metrics" | grep -E '^usher_merge_group_.*\{group="ft"\}'
