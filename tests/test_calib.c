@@ -196,21 +196,23 @@ TEST(borrow_path_picks_the_family_row_and_says_so)
     c = gpu_calib_lookup(&t, a100, "onnxruntime-cuda", &found);
     ASSERT(found && c.borrowed && c.eff_gemm == 0.7);
     ASSERT_STR_EQ(c.used, "borrowed from [a100-40gb tensorflow], Ampere family, engine "
-                          "tensorflow standing in for onnxruntime-cuda");
+                          "tensorflow standing in for onnxruntime-cuda (host costs: defaults)");
     ASSERT_STR_EQ(c.framework, "onnxruntime-cuda");
     ASSERT_STR_EQ(c.fusion, "ort");
+    /* GPU-side coefficients carry over; host costs are another engine's: defaults */
+    ASSERT(c.launch_us == gpu_calib_default().launch_us && c.kernel_us == 5);
     /* a related engine of the family before the same engine of another family */
     c = gpu_calib_lookup(&t, a10, "pytorch-eager", &found); /* pytorch only on Volta */
     ASSERT(found && c.borrowed && c.eff_gemm == 0.7);
     ASSERT_STR_EQ(c.used, "borrowed from [a100-40gb tensorflow], Ampere family, engine "
-                          "tensorflow standing in for pytorch-eager");
+                          "tensorflow standing in for pytorch-eager (host costs: defaults)");
     ASSERT_STR_EQ(c.fusion, "none"); /* PyTorch eager fuses nothing, whatever TF does */
     const gpu_type *v100;
     ASSERT_OK(gpu_catalog_find(cat, "v100-32gb", &v100, &err));
     c = gpu_calib_lookup(&t, v100, "pytorch-eager", &found);
     ASSERT(found && c.borrowed && c.eff_gemm == 0.9);
     ASSERT_STR_EQ(c.used, "borrowed from [v100-16gb pytorch], Volta family, engine pytorch "
-                          "standing in for pytorch-eager");
+                          "standing in for pytorch-eager (host costs: defaults)");
     /* a family with no row: the nearest family, flagged */
     c = gpu_calib_lookup(&t, h100, "tensorflow", &found);
     ASSERT(found && c.borrowed);

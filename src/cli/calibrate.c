@@ -15,6 +15,8 @@ static void help(FILE *f)
             "Runs micro-benchmarks on GPU N of this machine (memcpy bandwidth, kernel\n"
             "launch cost, cuBLAS FP32 and FP16 tensor-core GEMMs), prints what it measured\n"
             "and the calibration row for framework onnxruntime-cuda (docs/calibration.md).\n"
+            "Measured coefficients are bounded to their physical ranges (an efficiency is\n"
+            "at most 1); what a bound cuts is printed as a residual.\n"
             "With -o, the row replaces the one for the same GPU in FILE (created if\n"
             "missing); use it with `usher estimate --calibration FILE`.\n\n"
             "  --gpu TYPE   catalog key of the device (default: matched by SMs and\n"

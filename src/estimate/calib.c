@@ -27,7 +27,8 @@
  * throughput, bandwidth), so a row of another GPU of the same architecture
  * family carries over once those peaks are the new GPU's; the per-kernel GPU
  * time is scaled by the clocks; host costs (launch_us, fixed_us, copies) are
- * the engine's and are kept. The order and the reasons are in
+ * the engine's: kept from a row of the same engine, the defaults when another
+ * engine's row stands in. The order and the reasons are in
  * docs/calibration.md; the row says what it was borrowed from.
  */
 #include <errno.h>
@@ -459,11 +460,18 @@ static gpu_calib lend(const gpu_calib *r, const gpu_type *g, const char *framewo
         gpu_known(w, GPU_F_BOOST_CLOCK_MHZ))
         c.kernel_us = r->kernel_us * r->clock_mhz / w->boost_clock_mhz;
     c.borrowed = true;
-    if (framework && strcmp(framework, r->framework) != 0) {
+    bool other_engine = framework && strcmp(framework, r->framework) != 0;
+    if (other_engine) {
         snprintf(c.framework, sizeof c.framework, "%s", framework);
         const char *fu = engine_fusion(framework);
         if (fu)
             snprintf(c.fusion, sizeof c.fusion, "%s", fu); /* what the engine fuses is its own */
+        /* host costs are the engine's (and its machine's), not the GPU's: another
+         * engine's say nothing about this one, so they stay at the defaults */
+        gpu_calib d = gpu_calib_default();
+        c.launch_us = d.launch_us;
+        c.fixed_us = d.fixed_us;
+        c.copy_us_per_mb = d.copy_us_per_mb;
     }
     int fi = family_index(r->arch), ti = family_index(gpu_arch_family(g));
     char fam[96];
@@ -473,8 +481,8 @@ static gpu_calib lend(const gpu_calib *r, const gpu_type *g, const char *framewo
         snprintf(fam, sizeof fam, "%s family (no %s row)", family_titles[fi], family_titles[ti]);
     else
         snprintf(fam, sizeof fam, "family unknown");
-    snprintf(c.used, sizeof c.used, "borrowed from [%s %s], %s%s%s", r->gpu, r->framework, fam,
-             how[0] ? ", " : "", how);
+    snprintf(c.used, sizeof c.used, "borrowed from [%s %s], %s%s%s%s", r->gpu, r->framework,
+             fam, how[0] ? ", " : "", how, other_engine ? " (host costs: defaults)" : "");
     return c;
 }
 
