@@ -122,6 +122,9 @@ contains est_bad_gpu "a100-80gb"
 check est_bad_share 2 "$usher" estimate "$zoo/resnet50.onnx" --gpu t4 --share 0
 check est_bad_batch 2 "$usher" estimate "$zoo/resnet50.onnx" --gpu t4 --batch 1,x
 check est_bad_prec 2 "$usher" estimate "$zoo/resnet50.onnx" --gpu t4 --precision fp8
+check est_kernels 0 "$usher" estimate "$zoo/vgg19.onnx" --gpu a100-80gb --graph-only --kernels --top 3
+contains est_kernels "gemv"; contains est_kernels "by kind"
+check est_bad_top 2 "$usher" estimate "$zoo/vgg19.onnx" --gpu a100-80gb --kernels --top 0
 check est_not_cuda 1 "$usher" estimate "$zoo/resnet50.onnx" --gpu mi300x
 contains est_not_cuda "not an NVIDIA CUDA GPU"
 check est_unbound 1 "$usher" estimate "$src/.deps/npm/ricky0123-vad-web/package/dist/silero_vad_v5.onnx" --gpu t4

@@ -249,7 +249,8 @@ typedef struct gpu_ktime {
     double dram_bytes;     /* bytes actually moved (tile re-reads included) */
     double l2_bytes;       /* working set of the largest launch */
     uint32_t launches;     /* kernels launched (split-K adds a reduction) */
-    const char *algo;      /* the algorithm chosen: "gemm", "gemv", "winograd",
+    const char *algo;      /* the algorithm chosen: "gemm", "gemv", "winograd"
+                              (F(2x2,3x3)), "winograd4" (F(4x4,3x3)),
                               "implicit-gemm", "direct" (depthwise), "stream" */
     /* the launch chosen (for GEMMs: the tile) */
     int64_t grid;

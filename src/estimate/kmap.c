@@ -7,7 +7,8 @@
  *                   K = C_in/group * kernel, one GEMM per group; depthwise
  *                   (one input channel per group) a direct kernel
  *   ConvTranspose   a GEMM into columns and a col2im scatter
- *   Gemm, MatMul    cuBLAS (strided-batched for batched MatMul)
+ *   Gemm, MatMul    cuBLAS (strided-batched for batched MatMul; a MatMul whose B
+ *                   is one matrix folds A's leading dims into M: one GEMM)
  *   LSTM/GRU/RNN    the input projection as one GEMM, then per time step a
  *                   recurrent GEMM and a pointwise gate kernel
  *   elementwise, normalisation, softmax, reductions, pooling, data movement:

@@ -6,8 +6,12 @@
  *
  *   launch     GEMMs try every tile of a small cuBLAS/CUTLASS-like menu (and
  *              split-K when the tiles do not fill the SMs) and keep the
- *              fastest, as the libraries' heuristics aim to; other kernels
- *              use a fixed 256-thread launch sized by their parallel work.
+ *              fastest, as the libraries' heuristics aim to; a thin GEMM
+ *              (min(M, N) <= 16) may instead run as a GEMV that streams the
+ *              weights once, and a 3x3 stride-1 convolution as Winograd
+ *              F(2x2,3x3) or (FP32/TF32) F(4x4,3x3) - the fastest is kept and
+ *              named in gpu_ktime.algo; other kernels use a fixed 256-thread
+ *              launch sized by their parallel work.
  *   occupancy  blocks per SM from the occupancy calculator (occupancy.c).
  *   compute    waves = ceil(grid / (blocks_per_sm * S)); each wave runs at
  *              the per-SM peak x efficiency x min(1, resident warps / 8)
@@ -283,8 +287,7 @@ static double gemm_best(const gpu_budget *b, const gpu_kprob *p, const gemm_shap
 }
 
 /* A thin GEMM (min(M, N) <= GEMV_MAX_THIN: a fully connected layer at batch 1,
- * a decoder step) as cuBLAS runs it: a GEMV-style kernel (gemv2T, gemvx in
- * Nsight traces of cublasSgemm with m = 1) where a warp owns an output row,
+ * a decoder step) as cuBLAS runs it: a GEMV-style kernel where a warp owns an output row,
  * streams its row of the large operand once and keeps the thin operand in
  * registers - no tile padding to 128 rows. It is bound by DRAM bandwidth: one
  * read of the weights. Long K with few rows is split across blocks so that
@@ -296,7 +299,9 @@ static double gemv(const gpu_budget *b, const gpu_kprob *p, const gemm_shape *sh
     double rows = fmax(M, N) * B;
     double unique = fmax((M * K + K * N + M * N) * B * es, sh->unique);
     double grid = ceil(rows / 8); /* 8 warps of 256 threads, a warp per output row */
-    double splits = fmin(ceil(K / 512), ceil(2.0 * b->sms / grid));
+    /* like the tile menu, the split is the library's choice for the device, not
+     * for the MPS share: latency stays monotone in the share */
+    double splits = fmin(ceil(K / 512), ceil(2.0 * b->gpu->sm_count / grid));
     if (splits > 1)
         grid *= splits;
     launch_eval e;
