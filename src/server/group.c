@@ -222,7 +222,7 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     }
     cfg->group.n_members = g->n;
     cfg->group.equal_rows = rep->kind == USHER_MERGE_STACKED;
-    cfg->group.empty_rows = rep->kind == USHER_MERGE_SHARED && getenv("USHER_GROUP_FILL") == NULL;
+    cfg->group.empty_rows = rep->kind == USHER_MERGE_SHARED;
     cfg->max_batch = rows < 1 ? 1 : rows > RT_MAX_BATCH ? RT_MAX_BATCH : rows;
     cfg->has_batch_dim = batchable;
     /* the longest member SLO: each request carries its own model's deadline */
