@@ -1135,11 +1135,29 @@ def export(name, outdir):
     return True
 
 
-def shape_rows(name):
+def shape_rows(name, device):
     """Output shapes torch produces at batch 1 and 2 and at the default and
-    the second value of each dynamic dim: rows of the shapes table."""
+    the second value of each dynamic dim: rows of the shapes table.
+
+    device "meta": the module runs on torch's meta device, so torch's own
+    shape functions give every output's shape without arithmetic (seconds
+    instead of minutes for bert-large and whisper on 2 shared cores); a model
+    that meta cannot run falls back to "cpu", the real forward pass. The
+    last column of each row says which ran."""
     spec = build(name)
     spec.model.eval()
+    if device == "meta":
+        try:
+            spec.model.to("meta")
+            with torch.no_grad():
+                spec.model(*[a.to("meta") for a in
+                             spec.make_args(1, spec.defaults)])
+        except Exception as e:  # an op without a meta kernel
+            print("  %s: meta device failed (%s), running on cpu"
+                  % (name, str(e).splitlines()[0][:100]), flush=True)
+            spec = build(name)
+            spec.model.eval()
+            device = "cpu"
     dims = sorted(spec.defaults)
     settings = [dict(spec.defaults)]
     for dname in dims:
@@ -1148,18 +1166,20 @@ def shape_rows(name):
     for d in settings:
         for n in (1, 2):
             with torch.no_grad():
-                outs = spec.model(*spec.make_args(n, d))
+                outs = spec.model(*[a.to(device)
+                                    for a in spec.make_args(n, d)])
             if not isinstance(outs, (tuple, list)):
                 outs = (outs,)
             bind = ",".join(["batch=%d" % n]
                             + ["%s=%d" % (k, d[k]) for k in dims])
             for oname, o in zip(spec.out_names, outs):
-                rows.append("%s\t%s\t%s\t[%s]" % (
-                    name, bind, oname, ",".join(str(x) for x in o.shape)))
+                rows.append("%s\t%s\t%s\t[%s]\t%s" % (
+                    name, bind, oname, ",".join(str(x) for x in o.shape),
+                    device))
     return rows
 
 
-def write_shapes(path, names):
+def write_shapes(path, names, device):
     """Replace the rows of `names` in the table at `path` (others kept)."""
     keep = []
     if os.path.exists(path):
@@ -1170,13 +1190,14 @@ def write_shapes(path, names):
     rows = list(keep)
     for n in names:
         t0 = time.time()
-        rows += shape_rows(n)
+        rows += shape_rows(n, device)
         print("%-20s shapes (%.0fs)" % (n, time.time() - t0), flush=True)
     order = {n: i for i, n in enumerate(ALL_NAMES)}
     rows.sort(key=lambda r: order.get(r.split("\t")[0], len(order)))
     with open(path, "w") as f:
-        f.write("# model\tbindings\toutput\tshape torch produced "
-                "(tools/zoo/export_zoo.py --shapes; tests/test_zoo.c)\n")
+        f.write("# model\tbindings\toutput\tshape torch produced\t"
+                "device it ran on (tools/zoo/export_zoo.py --shapes; "
+                "tests/test_zoo.c)\n")
         for r in rows:
             f.write(r + "\n")
 
@@ -1184,14 +1205,19 @@ def write_shapes(path, names):
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print("usage: export_zoo.py OUTDIR [NAME ...]\n"
-              "       export_zoo.py --shapes TABLE [NAME ...]\nnames: "
+              "       export_zoo.py --shapes [--cpu] TABLE [NAME ...]\n"
+              "names: "
               + " ".join(ALL_NAMES), file=sys.stderr)
         return 2
     shapes = argv[1] == "--shapes"
+    device = "meta"
     if shapes:
         argv = argv[1:]
+        if len(argv) > 1 and argv[1] == "--cpu":
+            device = "cpu"
+            argv = argv[1:]
         if len(argv) < 2:
-            print("usage: export_zoo.py --shapes TABLE [NAME ...]",
+            print("usage: export_zoo.py --shapes [--cpu] TABLE [NAME ...]",
                   file=sys.stderr)
             return 2
     outdir = argv[1]
@@ -1202,7 +1228,7 @@ def main(argv):
               % (" ".join(bad), " ".join(ALL_NAMES)), file=sys.stderr)
         return 2
     if shapes:
-        write_shapes(outdir, names)
+        write_shapes(outdir, names, device)
         return 0
     os.makedirs(outdir, exist_ok=True)
     ok = True
