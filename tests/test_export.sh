@@ -227,8 +227,9 @@ cp "$tmp/saved.pbtxt" "$tmp/triton/$m0/config.pbtxt"
 
 # ---- round trip: each node's slice served by its own usher serve --node -----------------
 # A hand-written plan over 4 nodes (one T4 each) holding the example repository's four real
-# models (scripts/example-repo.sh), each model on two nodes. The planner does not spread
-# replicas over nodes (docs/deploy.md, Not done), so the spread is written here by hand.
+# models (scripts/example-repo.sh), each model on two nodes. Written by hand because two of
+# these models have dynamic dims the planner cannot profile (ocr-cls's image size, vad's
+# sequence); the round trip planned by `usher plan` with spread is tests/test_nodes.sh.
 # Each node's slice runs in its own `usher serve --node` on this machine's CPU; every model
 # answers on each node that holds it and is unknown (404) on the others; killing any one
 # node's process leaves every model answered by another.
