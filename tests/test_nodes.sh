@@ -205,6 +205,14 @@ for n, ms in held.items():
 svcs = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "Service" and
               d["metadata"]["name"].startswith("usher-model-"))
 assert svcs == sorted("usher-model-" + m for m in {m for s in held.values() for m in s}), svcs
+# the readiness probe: the one model's own readiness for a pod holding one, every model's
+# (/v2/health/ready) for a pod holding several; written for the serve checks below
+with open(os.path.join(os.path.dirname(sys.argv[2]), "probes"), "w") as pf:
+    for n, ms in sorted(held.items()):
+        path = deps["usher-" + n]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"]
+        want = "/v2/models/%s/ready" % next(iter(ms)) if len(ms) == 1 else "/v2/health/ready"
+        assert path == want, (n, path, want)
+        pf.write("%s %s\n" % (n, path))
 sm = [d for d in docs if d["kind"] == "ServiceMonitor"]
 assert len(sm) == 1 and sm[0]["apiVersion"] == "monitoring.coreos.com/v1", sm
 print("%d Deployments, each labelled with exactly its node's models; %d Services; a ServiceMonitor"
@@ -338,7 +346,12 @@ if [ "$up" = 1 ]; then
         reps=$(curl -s -m 20 "${url[$n]}/metrics" | grep -c '^usher_replica_batch_duration_seconds_count{')
         [ "$reps" = "$(replicas_of "$n")" ] || { bad=$((bad + 1)); echo "  $n: $reps replicas in /metrics, the plan gives it $(replicas_of "$n")"; }
     done
-    [ "$bad" = 0 ] && ok "placement: every node answers (200, ready) exactly the models the plan put on it, 404 for the others, and runs the plan's replicas ($(for n in $nodes; do printf '%s %s; ' "$n" "$(replicas_of "$n")"; done))" ||
+    # the readiness probe each node's Deployment carries answers 200 on its running server
+    while read -r n path; do
+        code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${url[$n]}$path")
+        [ "$code" = 200 ] || { bad=$((bad + 1)); echo "  $n: its readinessProbe $path answers $code"; }
+    done <"$tmp/probes"
+    [ "$bad" = 0 ] && ok "placement: every node answers (200, ready) exactly the models the plan put on it, 404 for the others, runs the plan's replicas, and its Deployment's readinessProbe ($(tr '\n' ';' <"$tmp/probes")) answers 200 ($(for n in $nodes; do printf '%s %s; ' "$n" "$(replicas_of "$n")"; done))" ||
         fail "placement: $bad mismatches"
     # anti-affinity: losing any one node leaves every model served
     for k in $nodes; do
