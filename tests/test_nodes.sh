@@ -22,6 +22,9 @@
 #             holding it (as a Service would), all answered 200; every other node answers 404;
 #             /v2/models/M/ready is 200 exactly where the plan put M; each process runs exactly
 #             the replicas the plan gave its node (/metrics);
+#   ready     a node whose model X cannot load reports X not ready, its other model ready,
+#             and its pod's readinessProbe (/v2/health/ready) failing; X and Y are answered
+#             by other nodes meanwhile;
 #   failure   killing any one node's process (SIGKILL, each in turn, restarted after) leaves
 #             every model answered by another node.
 set -uo pipefail
@@ -283,9 +286,9 @@ holds() { # NODE -> the models the plan put on it
 replicas_of() { # NODE -> how many replicas the plan put on it
     "$py" -c 'import json,sys; print(sum(len(g["replicas"]) for g in json.load(open(sys.argv[1]))["gpus"] if g["node"]==sys.argv[2]))' "$tmp/plan.json" "$1"
 }
-start() { # NODE
+start() { # NODE [REPO [READY-CODE]]: wait for /v2/health/ready to answer READY-CODE (200)
     rm -f "$tmp/serve-$1.log"
-    TMPDIR=$tmp "$usher" serve --repo "$tmp/repo" --plan "$tmp/plan.json" --node "$1" --http-port 0 \
+    TMPDIR=$tmp "$usher" serve --repo "${2:-$tmp/repo}" --plan "$tmp/plan.json" --node "$1" --http-port 0 \
         --cpus 1 >"$tmp/serve-$1.log" 2>&1 &
     pid[$1]=$!
     disown "${pid[$1]}"
@@ -299,7 +302,7 @@ start() { # NODE
     local code=
     for _ in $(seq 1800); do
         code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${url[$1]}/v2/health/ready")
-        [ "$code" = 200 ] && return 0
+        [ "$code" = "${3:-200}" ] && return 0
         kill -0 "${pid[$1]}" 2>/dev/null || break
         sleep 0.1
     done
@@ -353,6 +356,42 @@ if [ "$up" = 1 ]; then
     done <"$tmp/probes"
     [ "$bad" = 0 ] && ok "placement: every node answers (200, ready) exactly the models the plan put on it, 404 for the others, runs the plan's replicas, and its Deployment's readinessProbe ($(tr '\n' ';' <"$tmp/probes")) answers 200 ($(for n in $nodes; do printf '%s %s; ' "$n" "$(replicas_of "$n")"; done))" ||
         fail "placement: $bad mismatches"
+    # readiness per model: a node whose model X cannot load (its file broken in a copy of the
+    # repository) reports X not ready and its other model Y ready; the node's readiness
+    # (/v2/health/ready, its pod's readinessProbe) fails, so its pod leaves X's and Y's
+    # Services, and both are still answered by other nodes (spread)
+    read -r rn _ < <(grep " /v2/health/ready$" "$tmp/probes")
+    set -- $(holds "$rn")
+    rx=$1 ry=$2
+    kill -9 "${pid[$rn]}" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "${pid[$rn]}" 2>/dev/null || break; sleep 0.05; done
+    cp -r "$tmp/repo" "$tmp/repo-broken"
+    head -c 3000 /dev/urandom >"$tmp/repo-broken/$rx/1/model.onnx"
+    if start "$rn" "$tmp/repo-broken" 400; then
+        # /v2/health/ready is 400 while loading too: wait for Y to be ready, then look
+        for _ in $(seq 600); do
+            cy=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${url[$rn]}/v2/models/$ry/ready")
+            [ "$cy" = 200 ] && break
+            sleep 0.1
+        done
+        cx=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${url[$rn]}/v2/models/$rx/ready")
+        ch=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${url[$rn]}/v2/health/ready")
+        others=0
+        for m in "$rx" "$ry"; do
+            for n in $nodes; do
+                [ "$n" = "$rn" ] && continue
+                case " $(holds "$n") " in *" $m "*) [ "$(infer "$n" "$m")" = 200 ] && { others=$((others + 1)); break; } ;; esac
+            done
+        done
+        [ "$cx" = 400 ] && [ "$cy" = 200 ] && [ "$ch" = 400 ] && [ "$others" = 2 ] &&
+            ok "readiness per model: $rn with $rx broken: $rx not ready (400), $ry ready (200), the node's readinessProbe /v2/health/ready 400 (its pod leaves both Services), both answered by other nodes" ||
+            fail "readiness per model on $rn: $rx ready $cx, $ry ready $cy, node ready $ch, answered elsewhere $others of 2"
+    else
+        fail "readiness per model: $rn on the broken repository did not come up with /v2/health/ready 400"
+    fi
+    kill -9 "${pid[$rn]}" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "${pid[$rn]}" 2>/dev/null || break; sleep 0.05; done
+    start "$rn" || fail "readiness per model: $rn did not come back"
     # anti-affinity: losing any one node leaves every model served
     for k in $nodes; do
         kill -9 "${pid[$k]}" 2>/dev/null
