@@ -169,7 +169,7 @@ int usher_fuzz_grpc_one(const uint8_t *data, size_t size)
     size_t live = us_alloc_live_bytes();
     usher_error err;
     memset(&err, 0, sizeof err);
-    ProtobufCMessage *m = gm_unpack(d, data, size, tight ? 4096 : size * 4 + (1u << 20), &err);
+    ProtobufCMessage *m = gm_unpack(d, data, size, tight ? 4096 : GM_ALLOC_BUDGET(size), &err);
     if (!m) {
         check_refusal(err.code, &err);
     } else {

@@ -382,6 +382,47 @@ TEST(allocation_budget)
     free(b);
 }
 
+/* token ids as typed int64 contents: 1 byte each on the wire, 8 in protobuf-c's array; the
+ * server's budget (GM_ALLOC_BUDGET) lets such a message through */
+TEST(small_int64_values_within_budget)
+{
+    size_t n = 300000;
+    int64_t *ids = malloc(n * sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int64_t)(i % 100);
+    int64_t shape[2] = {1, (int64_t)n};
+    In t = INFERENCE__MODEL_INFER_REQUEST__INFER_INPUT_TENSOR__INIT;
+    Inference__InferTensorContents c = INFERENCE__INFER_TENSOR_CONTENTS__INIT;
+    c.n_int64_contents = n;
+    c.int64_contents = ids;
+    t.name = "input_ids";
+    t.datatype = "INT64";
+    t.n_shape = 2;
+    t.shape = shape;
+    t.contents = &c;
+    In *tp = &t;
+    Req r = INFERENCE__MODEL_INFER_REQUEST__INIT;
+    r.n_inputs = 1;
+    r.inputs = &tp;
+    size_t len;
+    uint8_t *b = pack(&r.base, &len);
+    ASSERT(len < n + 100); /* about a byte a value */
+    usher_error err;
+    ProtobufCMessage *m =
+        gm_unpack(&inference__model_infer_request__descriptor, b, len, GM_ALLOC_BUDGET(len), &err);
+    if (!m)
+        FAIL_("a %zu-byte message of small int64 values refused: %s", len, err.msg);
+    oip_request o;
+    oip_limits lim = oip_default_limits();
+    ASSERT_OK(gm_infer_request((const Req *)m, &lim, &o, &err));
+    ASSERT_EQ_U64(o.in[0].bytes, n * 8);
+    ASSERT(memcmp(o.in[0].data, ids, n * 8) == 0);
+    oip_request_free(&o);
+    gm_free(m);
+    free(b);
+    free(ids);
+}
+
 TEST(response_reads_back)
 {
     float x[6] = {1, 2, 3, 4, 5, 6};
@@ -579,5 +620,6 @@ TEST(corpus_through_fuzz_body)
 
 TEST_MAIN(TEST_ENTRY(every_datatype_from_typed_contents), TEST_ENTRY(corpus_through_fuzz_body), TEST_ENTRY(raw_contents_exact_and_short),
           TEST_ENTRY(request_fields_checked), TEST_ENTRY(wire_check_refuses_what_c_strings_would_hide),
-          TEST_ENTRY(allocation_budget), TEST_ENTRY(response_reads_back),
+          TEST_ENTRY(allocation_budget), TEST_ENTRY(small_int64_values_within_budget),
+          TEST_ENTRY(response_reads_back),
           TEST_ENTRY(seeds_and_mutants_through_fuzz_body))

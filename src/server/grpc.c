@@ -272,8 +272,8 @@ static ProtobufCMessage *read_msg(gs_call *c, const ProtobufCMessageDescriptor *
     if (len > c->g->p.max_message)
         us_err_set(err, USHER_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu",
                    d->short_name, len, c->g->p.max_message);
-    else /* protobuf-c's structures: a few times the message at most, plus a floor */
-        m = gm_unpack(d, GRPC_SLICE_START_PTR(sl), len, len * 4 + (1u << 20), err);
+    else
+        m = gm_unpack(d, GRPC_SLICE_START_PTR(sl), len, GM_ALLOC_BUDGET(len), err);
     grpc_slice_unref(sl);
     return m;
 }

@@ -41,6 +41,10 @@ int gm_wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
 ProtobufCMessage *gm_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
                             size_t max_alloc, usher_error *err);
 void gm_free(ProtobufCMessage *m);
+/* the allocation budget of a len-byte message: protobuf-c's structures take up to 8 bytes
+ * per 1-byte varint (an int64 or uint64 of 0..127 in packed contents: token ids), so 8 x
+ * the message, plus 1 MiB for the fixed parts */
+#define GM_ALLOC_BUDGET(len) ((size_t)(len) * 8 + ((size_t)1 << 20))
 
 /*
  * A ModelInferRequest into *out (as oip_parse_request leaves it: each input's
