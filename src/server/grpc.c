@@ -102,7 +102,7 @@ typedef struct gs_call {
     bool have_details;
     /* an inference in the runtime */
     srv_model *model;
-    oip_request oip;
+    oip_request *oip;          /* ModelInfer's (26 KB: allocated only for it) */
     bool have_oip;
     rt_request *rt;
     double slo_ms;
@@ -155,7 +155,8 @@ static void call_free(gs_call *c)
     if (c->have_details)
         grpc_slice_unref(c->details_slice);
     if (c->have_oip)
-        oip_request_free(&c->oip);
+        oip_request_free(c->oip);
+    us_free(c->oip);
     rt_request_free(c->rt);
     if (c->state != GS_NEW)
         atomic_fetch_sub(&c->g->active, 1);
@@ -749,7 +750,7 @@ static void infer_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
         uint8_t *buf;
         size_t len;
         usher_error err;
-        int rc = gm_infer_response(&c->oip, c->model->rm->name, ver, r->out, r->n_out,
+        int rc = gm_infer_response(c->oip, c->model->rm->name, ver, r->out, r->n_out,
                                    c->g->p.max_message, &buf, &len, &err);
         t_out = rt_now_ns() - t_out;
         if (rc < 0) {
@@ -794,7 +795,9 @@ static void model_infer(gs_call *c)
     lim.max_total_bytes = s->p.max_body_bytes;
     if (lim.max_tensor_bytes > s->p.max_body_bytes)
         lim.max_tensor_bytes = s->p.max_body_bytes;
-    int rc = gm_infer_request(q, &lim, &c->oip, &err);
+    c->oip = us_malloc(sizeof *c->oip);
+    int rc = c->oip ? gm_infer_request(q, &lim, c->oip, &err)
+                    : us_err_set(&err, USHER_ERR_NOMEM, "out of memory for the request");
     gm_free(&q->base);
     if (rc < 0) {
         atomic_fetch_add(&m->invalid, 1);
@@ -817,15 +820,15 @@ static void model_infer(gs_call *c)
                                                          : left.tv_sec * 1000000 + left.tv_nsec / 1000;
         if (us < 0)
             us = 0;
-        if (!c->oip.has_timeout || (uint64_t)us < c->oip.timeout_us) {
-            c->oip.timeout_us = (uint64_t)us;
-            c->oip.has_timeout = true;
+        if (!c->oip->has_timeout || (uint64_t)us < c->oip->timeout_us) {
+            c->oip->timeout_us = (uint64_t)us;
+            c->oip->has_timeout = true;
         }
     }
     char msg[800];
     srv_infer x = {.done = infer_done, .ctx = c, .t0 = c->t0, .t_in = t_in,
                    .slo_ms_out = &c->slo_ms, .input_ns_out = &c->input_ns};
-    int st = srv_infer_submit(s, m, &c->oip, &x, &c->rt, msg, sizeof msg);
+    int st = srv_infer_submit(s, m, c->oip, &x, &c->rt, msg, sizeof msg);
     if (st) {
         grpc_status_code code = code_of_http(st);
         count_refusal(c, code);
