@@ -148,6 +148,17 @@ PY
 "$py" "$tmp/place.py" "$tmp/plan.json" "$tmp/plan-same.json" >"$tmp/place.out" &&
     ok "re-plan of the same inputs: every replica kept on its node, GPU type and index ($(cat "$tmp/place.out"))" ||
     fail "re-plan of the same inputs moved replicas: $(cat "$tmp/place.out")"
+# rates cut: the replicas that hold the spread are not surplus - nothing stops or starts
+sed 's/rate: 2000/rate: 800/; s/rate: 100,/rate: 30,/' "$tmp/workload.yaml" >"$tmp/workload-low.yaml"
+(cd "$tmp" && "$usher" plan --workload workload-low.yaml --cluster cluster.yaml --replan plan.json \
+    -o plan-low.json >plan-low.txt 2>&1)
+if grep -q "^re-plan from plan.json: 0 replicas started (new, moved or restarted), 0 of 10 stopped" "$tmp/plan-low.txt" &&
+   "$py" "$tmp/place.py" "$tmp/plan.json" "$tmp/plan-low.json" >"$tmp/place.out" &&
+   "$py" "$tmp/spread.py" "$tmp/plan-low.json" >/dev/null; then
+    ok "re-plan at lower rates: nothing stopped or started, still spread ($(cat "$tmp/place.out"))"
+else
+    cat "$tmp/plan-low.txt"; fail "re-plan at lower rates moved the spread"
+fi
 # node-a lost: removed from cluster.yaml
 grep -v "node-a" "$tmp/cluster.yaml" >"$tmp/cluster-no-a.yaml"
 (cd "$tmp" && "$usher" plan --workload workload.yaml --cluster cluster-no-a.yaml --replan plan.json \

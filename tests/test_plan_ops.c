@@ -703,6 +703,25 @@ TEST(spread_in_every_policy_and_across_replans)
     ASSERT_EQ_INT(unspread(&r, &p), 0);
     plan_solution_free(&r);
     plan_solution_free(&old);
+    /* rates cut to a third: the replicas that hold the spread are not surplus (none is
+     * stopped only for spread to start it again) */
+    double rate[24];
+    for (uint32_t m = 0; m < p.n; m++) {
+        rate[m] = p.m[m].rate;
+        p.m[m].rate /= 3;
+    }
+    running(&b, &p, &old);
+    ASSERT_OK(plan_solution_init(&r, &p, "replan"));
+    ASSERT_OK(plan_replan(&p, &old, 0, &r, &err));
+    ASSERT_OK(plan_check(&r, &p, &err));
+    ASSERT_EQ_INT(unspread(&r, &p), 0);
+    printf("  rates / 3: %u started, %u stopped, %u added by spread\n", r.moves, r.stopped,
+           r.spread_added);
+    ASSERT_EQ_INT(r.spread_added, 0);
+    for (uint32_t m = 0; m < p.n; m++)
+        p.m[m].rate = rate[m];
+    plan_solution_free(&r);
+    plan_solution_free(&old);
     /* node n1 gone (its entry removed): the re-plan spreads again */
     plan_problem q = p;
     q.t[0].count = -1;

@@ -239,13 +239,31 @@ static double capacity(const plan_problem *p, const plan_solution *s, uint32_t m
 static void stop_surplus(const plan_problem *p, plan_solution *s, uint32_t m, double need)
 {
     double cap = capacity(p, s, m);
+    /* a model asking for spread (spread.c) keeps replicas in two domains: a replica
+     * alone in its domain is not surplus while the model spans exactly two (dom:
+     * each GPU type's domain as the first type of the same domain) */
+    int lv = p->m[m].spread;
+    uint16_t dom[PLAN_MAX_TYPES];
+    for (uint16_t t = 0; lv && t < p->nt; t++) {
+        dom[t] = t;
+        for (uint16_t u = 0; u < t && dom[t] == t; u++)
+            if (strcmp(plan_spread_domain(p, u, lv), plan_spread_domain(p, t, lv)) == 0)
+                dom[t] = u;
+    }
     while (cap > need + 1e-9) {
         int bg = -1, br = -1;
         double bf = INFINITY;
+        uint32_t cnt[PLAN_MAX_TYPES] = {0}, n_dom = 0;
+        for (uint32_t i = 0; lv && i < s->n; i++)
+            for (uint32_t r = 0; r < s->g[i].n; r++)
+                if (s->g[i].r[r].model == m && cnt[dom[s->g[i].type]]++ == 0)
+                    n_dom++;
         for (uint32_t i = 0; i < s->n; i++)
             for (uint32_t r = 0; r < s->g[i].n; r++) {
                 if (s->g[i].r[r].model != m)
                     continue;
+                if (lv && n_dom == 2 && cnt[dom[s->g[i].type]] == 1)
+                    continue; /* the last replica of one of its two domains */
                 double thr = plan_target(s, p, &s->g[i].r[r]);
                 double fill = s->g[i].used_c + s->g[i].used_m;
                 if (cap - thr >= need - 1e-9 && fill < bf) {
