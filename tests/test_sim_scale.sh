@@ -69,7 +69,7 @@ PY
 bound=$(dirname "$usher")/bench/bench_sim_bound
 [ -x "$bound" ] || fail "$bound is not built (ninja bench_sim_bound)"
 run() {
-    $py "$scale" "$usher" "$zoo" "$1" --gpus 24,48 --models-per-gpu 1 --per-gpu 300 \
+    $py "$scale" "$usher" "$zoo" "$1" --gpus 24,48 --models-per-gpu 1 --per-gpu 3000 \
         --duration 0.5 --policies usher,shepherd --bound "$bound" >"$1.table" 2>"$1.log"
 }
 run "$tmp/r1" || { fail "scale_scenario.py run 1"; cat "$tmp/r1.log"; }
@@ -92,16 +92,16 @@ for r in rows:
     p = json.load(open("%s/%d/%s.plan.json" % (d, n, r["policy"])))
     s = json.load(open("%s/%d/%s.sim.json" % (d, n, r["policy"])))
     assert r["models"] == n and len(s["models"]) == n, (r, len(s["models"]))
-    assert r["offered"] == 300 * n
+    assert r["offered"] == 3000 * n
     assert r["gpus_used"] == p["totals"]["gpus"] <= n, r
     assert r["planned_goodput"] == p["totals"]["goodput"]
     assert r["requests"] == s["requests"] == sum(m["requests"] for m in s["models"])
     assert r["goodput"] == s["goodput"] and 0 < r["goodput"] <= r["requests"] / 0.5, r
-    # 0.5 s of Poisson arrivals at 300 n req/s: within 5 standard deviations
-    assert abs(r["requests"] - 150 * n) < 5 * (150 * n) ** 0.5, r
+    # 0.5 s of Poisson arrivals at 3,000 n req/s (overload): within 5 standard deviations
+    assert abs(r["requests"] - 1500 * n) < 5 * (1500 * n) ** 0.5, r
     assert r["plan_s"] > 0 and r["sim_cpu_s"] > 0 and r["sim_rss_mb"] > 0, r
 t = open(d + ".table").read().splitlines()
-assert len(t) == 4 and t[2].startswith("| 24 (24, 7,200) |") and t[3].startswith("| 48 (48, 14,400) |"), t
+assert len(t) == 4 and t[2].startswith("| 24 (24, 72,000) |") and t[3].startswith("| 48 (48, 144,000) |"), t
 assert t[0].endswith("| bound on planned goodput |") and t[2].count("|") == 5, t
 PY
 for f in 24/usher.plan.json 24/usher.sim.json 48/shepherd.plan.json 48/shepherd.sim.json; do
