@@ -8,6 +8,9 @@
 # files are left alone, byte for byte), e.g.
 #   tools/zoo/make-zoo.sh build/usher densenet201 ssd300-resnet50
 # Without NAMEs every model is exported and every file in $ZOO_FULL stripped.
+# Then the rows of models/zoo/shapes.tsv (output shapes torch produces, which
+# tests/test_zoo.c checks) are re-made for the same models (SKIP_SHAPES=1
+# skips that).
 # Developers run this; CI uses the committed files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,3 +33,6 @@ for f in "${files[@]}"; do
     "$usher" convert "$f" "models/zoo/$name" --strip
     printf '%-24s %12s -> %8s bytes\n' "$name" "$(stat -c %s "$f")" "$(stat -c %s "models/zoo/$name")"
 done
+if [ -z "${SKIP_SHAPES:-}" ]; then
+    /usr/bin/python3 tools/zoo/export_zoo.py --shapes models/zoo/shapes.tsv "${names[@]}"
+fi
