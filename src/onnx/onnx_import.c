@@ -794,7 +794,7 @@ static int import_dim_defaults(imp *im, ir_model *m)
             v = v * 10 + (val[n] - '0');
         if (n == 0 || val[n] != '\0' || v < 1 || v > ((int64_t)1 << 40))
             return us_err_set(im->err, USHER_ERR_PARSE,
-                              "model: metadata_props '%s' = '%.40s': not a decimal in [1, 2^40]",
+                              "model: metadata_props '%.64s' = '%.40s': not a decimal in [1, 2^40]",
                               key, val);
         int32_t sym = -1;
         for (uint32_t k = 0; k < m->n_declared && sym < 0; k++)
@@ -802,7 +802,7 @@ static int import_dim_defaults(imp *im, ir_model *m)
                 sym = (int32_t)k;
         if (sym < 0)
             return us_err_set(im->err, USHER_ERR_PARSE,
-                              "model: metadata_props '%s': the graph has no dynamic dim '%s'", key,
+                              "model: metadata_props '%.64s': the graph has no dynamic dim '%.54s'", key,
                               key + plen);
         m->syms[sym].dflt = v;
     }
