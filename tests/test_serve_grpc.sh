@@ -18,7 +18,7 @@ fi
 mkdir -p "$tmp/repo/mlp/1" "$tmp/repo/broken/1"
 $py "$here/make_mlp.py" "$tmp/repo/mlp/1/model.onnx" 2 64 || { echo "FAIL make_mlp"; exit 1; }
 head -c 1000 /dev/urandom >"$tmp/repo/broken/1/model.onnx"
-# and a slow one (512 layers of 1024x1024: tens of ms a row or more, SLO 5 s), for the
+# and a slow one (512 layers of 1024x1024: 155 ms a row on the 2-core Xeon VM, SLO 5 s), for the
 # client deadline
 mkdir -p "$tmp/repo/slow/1"
 $py "$here/make_mlp.py" "$tmp/repo/slow/1/model.onnx" 512 1024 || { echo "FAIL make_mlp slow"; exit 1; }
