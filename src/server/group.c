@@ -145,9 +145,26 @@ static void group_profile(usher_server *s, const srv_group *g, rt_model_cfg *cfg
         if (per >= per_max)
             break;
     }
+    /* the profiled inputs' elements per row, by member input position (the first member's
+     * "<label>/" inputs in the graph's order, as the runtime maps them): what a request's
+     * cost is relative to (dynamic dims past the batch were 1) */
+    double ref[RT_MAX_IO] = {0};
+    const be_io *io, *outs;
+    size_t n_in, pos = 0;
+    rt_worker_io(w, &io, &n_in, &outs);
+    size_t ll = strlen(cfg->group.label[0]);
+    for (size_t i = 0; i < n_in && pos < RT_MAX_IO; i++) {
+        if (strncmp(io[i].name, cfg->group.label[0], ll) != 0 || io[i].name[ll] != '/')
+            continue;
+        double el = 1;
+        for (int d = cfg->has_batch_dim ? 1 : 0; d < io[i].shape.rank; d++)
+            el *= io[i].shape.dim[d] > 0 ? (double)io[i].shape.dim[d] : 1.0;
+        ref[pos++] = el;
+    }
     rt_worker_stop(w, 1000000000ull);
     if (!n_sizes || sizes[n_sizes - 1] < per_max)
         return; /* a profile that stops short is not used: learned instead */
+    memcpy(cfg->ref_elems, ref, sizeof ref);
     for (int r = 1; r <= cfg->max_batch; r++) {
         int need = cfg->has_batch_dim ? (r + g->n - 1) / g->n : 1, k = 0;
         while (sizes[k] < need)
