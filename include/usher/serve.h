@@ -65,6 +65,13 @@ typedef struct usher_serve_params {
                                   idle states, and with 0 idle cores poll instead of halting.
                                   Faster hand-offs between threads, more power; needs root */
     int cpu_latency_us;        /* 0 to 1000000 */
+    bool model_control_explicit; /* Triton's --model-control-mode explicit: models load and
+                                    unload on request (POST /v2/repository/models/M/load,
+                                    unload); false (Triton's "none"): every model loads at
+                                    start and those requests are refused */
+    const char *const *load_models; /* explicit mode: the models loaded at start ("*": all);
+                                       none given: none loaded (Triton's meaning) */
+    size_t n_load_models;
 } usher_serve_params;
 
 usher_serve_params usher_serve_default_params(void);

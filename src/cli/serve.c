@@ -19,6 +19,7 @@ static void help(FILE *f)
     fprintf(f,
             "usage: usher serve --repo DIR [--plan plan.json [--node NAME]] [--http-port N]\n"
             "                   [--grpc-port N] [--http-address ADDR] [--http-threads N]\n"
+            "                   [--model-control-mode none|explicit] [--load-model NAME]...\n"
             "                   [--cpus N] [--max-body-bytes N] [--default-slo-ms MS]\n"
             "                   [--max-connections N] [--max-client-connections N]\n"
             "                   [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
@@ -46,6 +47,14 @@ static void help(FILE *f)
             "  --grpc-port N       also serve KServe v2 / Triton gRPC (GRPCInferenceService) on\n"
             "                      port N of the HTTP address (Triton's is 8001; 0 picks a\n"
             "                      free port); default: no gRPC. docs/serve.md, gRPC\n"
+            "  --model-control-mode none|explicit\n"
+            "                      Triton's model control: none (default) loads every model at\n"
+            "                      start and refuses load/unload requests; explicit loads only\n"
+            "                      --load-model's at start, and POST /v2/repository/models/M/\n"
+            "                      load and unload (gRPC RepositoryModelLoad/Unload) load,\n"
+            "                      reload and unload models (poll: not supported).\n"
+            "                      docs/serve.md, Model control\n"
+            "  --load-model NAME   explicit mode: load NAME at start (repeatable; '*': all)\n"
             "  --http-address A    default 127.0.0.1; 0.0.0.0 for every interface\n"
             "  --http-threads N    front-end threads (default 2)\n"
             "  --cpus N            cores the plan may use (default: those this process may\n"
@@ -92,6 +101,9 @@ int cli_serve(int argc, char **argv)
     int64_t n, exit_timeout = 30;
     bool quiet = false;
     const char *node = NULL;
+    static const char *load_models[256];
+    size_t n_load = 0;
+    bool mode_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -118,6 +130,13 @@ int cli_serve(int argc, char **argv)
                    (strcmp(v, "text") == 0 || strcmp(v, "json") == 0)) {
             us_log_set_format(strcmp(v, "json") == 0 ? US_LOG_JSON : US_LOG_TEXT);
             i++;
+        } else if (strcmp(a, "--model-control-mode") == 0 && v &&
+                   (strcmp(v, "none") == 0 || strcmp(v, "explicit") == 0)) {
+            p.model_control_explicit = strcmp(v, "explicit") == 0;
+            mode_given = true;
+            i++;
+        } else if (strcmp(a, "--load-model") == 0 && v && n_load < 256) {
+            load_models[n_load++] = argv[++i];
         } else if (strcmp(a, "--ort-lib") == 0 && v) {
             p.ort_library = argv[++i];
         } else if (strcmp(a, "--http-port") == 0 && v && cli_parse_i64(v, 0, 65535, &n)) {
@@ -178,6 +197,13 @@ int cli_serve(int argc, char **argv)
         help(stderr);
         return CLI_USAGE;
     }
+    if (n_load && !p.model_control_explicit) {
+        fprintf(stderr, "usher serve: --load-model goes with --model-control-mode explicit%s\n",
+                mode_given ? "" : " (the default mode, none, loads every model)");
+        return CLI_USAGE;
+    }
+    p.load_models = load_models;
+    p.n_load_models = n_load;
     if (node && !p.plan) {
         fprintf(stderr, "usher serve: --node goes with --plan\n");
         return CLI_USAGE;

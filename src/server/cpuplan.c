@@ -625,6 +625,14 @@ void srv_plan_cpu(usher_server *s)
     srv_plan_cpu_models(s, s->m, s->n);
 }
 
+void srv_plan_cpu_one(usher_server *s, srv_model *m)
+{
+    m->slo_ms = m->rm->slo_ms > 0 ? m->rm->slo_ms : s->p.default_slo_ms;
+    if (!m->error[0])
+        profile(s, m);
+    srv_plan_cpu_models(s, m, 1);
+}
+
 void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n)
 {
     int want = 0;

@@ -623,10 +623,9 @@ static void repository_index(gs_call *c)
         if (!m->rm->error[0])
             snprintf(vers[r.n_models], sizeof vers[0], "%lld", (long long)m->rm->version);
         x->version = vers[r.n_models];
-        x->state = (char *)(uintptr_t)(ready ? "READY"
-                                       : m->rt && !m->error[0] ? "LOADING"
-                                                               : "UNAVAILABLE");
-        x->reason = (char *)(uintptr_t)(ready ? "" : m->error[0] ? m->error : "loading");
+        const char *reason;
+        x->state = (char *)(uintptr_t)srv_index_state(m, &reason);
+        x->reason = (char *)(uintptr_t)reason;
         mip[r.n_models++] = x;
     }
     r.models = mip;
@@ -641,6 +640,93 @@ static void repository_index(gs_call *c)
         answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, err.msg, NULL, 0, false);
     else
         answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
+}
+
+/* model control (srv_control): on a thread of its own, as over HTTP (server.c), so that the
+ * completion queue's threads go on while a model loads or drains; the answer is sent from
+ * that thread, as a runtime's completion is */
+typedef struct control_job {
+    gs_call *c;
+    bool load;
+    char name[REPO_NAME_MAX];
+} control_job;
+
+static void *control_thread(void *arg)
+{
+    control_job *j = arg;
+    gs_call *c = j->c;
+    usher_server *s = c->g->s;
+    char msg[700];
+    unsigned st = srv_control(s, j->name, j->load, msg, sizeof msg);
+    if (st == 200) {
+        if (j->load) {
+            Inference__RepositoryModelLoadResponse r =
+                INFERENCE__REPOSITORY_MODEL_LOAD_RESPONSE__INIT;
+            answer_msg(c, &r.base);
+        } else {
+            Inference__RepositoryModelUnloadResponse r =
+                INFERENCE__REPOSITORY_MODEL_UNLOAD_RESPONSE__INIT;
+            answer_msg(c, &r.base);
+        }
+    } else {
+        answer(c, code_of_http((int)st), msg, NULL, 0, false);
+    }
+    us_free(j);
+    atomic_fetch_sub(&s->n_pending, 1); /* c is the completion queue's from the answer on */
+    return NULL;
+}
+
+static void repository_control(gs_call *c, bool load)
+{
+    usher_error err;
+    usher_server *s = c->g->s;
+    char name[REPO_NAME_MAX];
+    ProtobufCMessage *q = read_msg(c, load ? &inference__repository_model_load_request__descriptor
+                                           : &inference__repository_model_unload_request__descriptor,
+                                   &err);
+    if (!q) {
+        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
+        return;
+    }
+    const char *mn = load ? ((Inference__RepositoryModelLoadRequest *)q)->model_name
+                          : ((Inference__RepositoryModelUnloadRequest *)q)->model_name;
+    bool ok = mn && repo_name_ok(mn, strlen(mn));
+    if (ok)
+        snprintf(name, sizeof name, "%s", mn);
+    gm_free(q);
+    if (!ok) {
+        answer(c, GRPC_STATUS_INVALID_ARGUMENT,
+               "invalid model name (letters, digits, '-', '_', '.'; not '.' or '..')", NULL, 0,
+               false);
+        return;
+    }
+    if (!s->p.model_control_explicit) {
+        answer(c, GRPC_STATUS_UNAVAILABLE,
+               "explicit model load / unload is not allowed if polling is enabled", NULL, 0,
+               false);
+        return;
+    }
+    control_job *j = us_calloc(1, sizeof *j);
+    if (!j) {
+        answer(c, GRPC_STATUS_UNAVAILABLE, "out of memory", NULL, 0, false);
+        return;
+    }
+    j->c = c;
+    j->load = load;
+    memcpy(j->name, name, sizeof name);
+    atomic_fetch_add(&s->n_pending, 1); /* a stop waits for its answer */
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &a, control_thread, j);
+    pthread_attr_destroy(&a);
+    if (rc != 0) {
+        us_free(j);
+        atomic_fetch_sub(&s->n_pending, 1);
+        answer(c, GRPC_STATUS_UNAVAILABLE, "cannot start the model control thread: retry later",
+               NULL, 0, false);
+    }
 }
 
 /* one model's statistics, with the meaning of GET /v2/models/M/stats (metrics.c) */
@@ -883,6 +969,10 @@ static void dispatch(gs_call *c)
         return model_config(c);
     if (strcmp(m, "RepositoryIndex") == 0)
         return repository_index(c);
+    if (strcmp(m, "RepositoryModelLoad") == 0)
+        return repository_control(c, true);
+    if (strcmp(m, "RepositoryModelUnload") == 0)
+        return repository_control(c, false);
 unknown:;
     char msg[200];
     snprintf(msg, sizeof msg, "usher does not implement the method %.100s (docs/serve.md, gRPC)",

@@ -822,6 +822,26 @@ static void scan_model(int repofd, const char *repodir, repo_model *m)
                  sizeof m->path - 1);
 }
 
+int repo_scan_one(const char *dir, const char *name, repo_model *out, usher_error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t nl = strlen(name);
+    if (!repo_name_ok(name, nl))
+        return us_err_set(err, USHER_ERR_INVALID, "not a valid model name (letters, digits, "
+                                                  "'-', '_', '.')");
+    char real[PATH_MAX];
+    if (!realpath(dir, real))
+        return us_err_set(err, USHER_ERR_NOT_FOUND, "model repository '%s': %s", dir,
+                          strerror(errno));
+    int repofd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (repofd < 0)
+        return us_err_set(err, USHER_ERR_IO, "model repository '%s': %s", dir, strerror(errno));
+    memcpy(out->name, name, nl + 1);
+    scan_model(repofd, real, out);
+    close(repofd);
+    return USHER_OK;
+}
+
 static int cmp_model(const void *a, const void *b)
 {
     return strcmp(((const repo_model *)a)->name, ((const repo_model *)b)->name);

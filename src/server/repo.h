@@ -114,6 +114,10 @@ void repo_free(repo *r);
  * error *m is left as it was. */
 int repo_reread_objectives(const char *dir, repo_model *m, usher_error *err);
 const repo_model *repo_find(const repo *r, const char *name);
+/* read one model's directory again (model control's load): *out as repo_scan gives it,
+ * its error set when the directory or its files are wrong; an error only when the name
+ * is invalid or the repository cannot be opened */
+int repo_scan_one(const char *dir, const char *name, repo_model *out, usher_error *err);
 
 /*
  * A model name as a client may send it: 1 to 127 bytes of letters, digits

@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stddef.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,7 @@ typedef struct parsed_url {
     bool too_long;        /* 414 */
     int64_t version;      /* -1: none given */
     bool bad_version;
+    bool load;            /* R_REPO_CONTROL: load (else unload) */
 } parsed_url;
 
 /* the next '/'-separated segment of *p into seg; false at the end */
@@ -170,6 +172,11 @@ static void parse_url(const char *url, parsed_url *u)
                    (strcmp(seg[3], "load") == 0 || strcmp(seg[3], "unload") == 0)) {
             u->r = R_REPO_CONTROL;
             u->method = "POST";
+            u->load = strcmp(seg[3], "load") == 0;
+            if (!repo_name_ok(seg[2], len[2]))
+                u->bad_name = true;
+            else
+                memcpy(u->model, seg[2], len[2] + 1);
         }
         return;
     }
@@ -448,8 +455,8 @@ static bool all_ready(usher_server *s)
         return false;
     bool ok = true;
     pthread_rwlock_rdlock(&s->rt_lock);
-    for (size_t i = 0; i < s->n && ok; i++)
-        ok = s->m[i].rt && rt_model_ready(s->m[i].rt);
+    for (size_t i = 0; i < s->n && ok; i++) /* a model unloaded on purpose does not count */
+        ok = s->m[i].ctl == SRV_CTL_UNLOADED || (s->m[i].rt && rt_model_ready(s->m[i].rt));
     pthread_rwlock_unlock(&s->rt_lock);
     return ok;
 }
@@ -706,6 +713,33 @@ static int server_meta(srv_req *q)
     return send_json(q, 200);
 }
 
+const char *srv_index_state(const srv_model *m, const char **reason)
+{
+    bool ready = m->rt && rt_model_ready(m->rt);
+    *reason = "";
+    switch (m->ctl) {
+    case SRV_CTL_UNLOADING:
+        *reason = "unloading: its requests in flight are being answered";
+        return "UNLOADING";
+    case SRV_CTL_LOADING:
+        *reason = "loading";
+        return "LOADING";
+    case SRV_CTL_UNLOADED:
+        *reason = "unloaded";
+        return "UNAVAILABLE";
+    default:
+        break;
+    }
+    if (ready)
+        return "READY";
+    if (m->rt && !m->error[0]) {
+        *reason = "loading";
+        return "LOADING";
+    }
+    *reason = m->error[0] ? m->error : "unavailable";
+    return "UNAVAILABLE";
+}
+
 static int repo_index(srv_req *q)
 {
     usher_server *s = q->s;
@@ -724,12 +758,13 @@ static int repo_index(srv_req *q)
             us_json_key(&j, "version");
             us_json_str(&j, v);
         }
-        bool ready = m->rt && rt_model_ready(m->rt);
+        const char *reason;
+        const char *state = srv_index_state(m, &reason);
         us_json_key(&j, "state");
-        us_json_str(&j, ready ? "READY" : m->rt && !m->error[0] ? "LOADING" : "UNAVAILABLE");
-        if (!ready) {
+        us_json_str(&j, state);
+        if (reason[0]) {
             us_json_key(&j, "reason");
-            us_json_str(&j, m->error[0] ? m->error : "loading");
+            us_json_str(&j, reason);
         }
         us_json_obj_end(&j);
     }
@@ -932,6 +967,56 @@ static int send_json_or_bin(srv_req *q)
     return send_buf(q, q->status, q->bin.len ? "application/octet-stream" : "application/json");
 }
 
+/* model control runs on a thread of its own: a load profiles the model and waits for its
+ * workers, an unload drains its requests, and the HTTP layer's event loop goes on meanwhile;
+ * the answer is handed to the HTTP layer from that thread, as a runtime's completion is */
+#define CONTROL_MAX_CALLS 8 /* model control calls in progress at most (they queue on
+                               reload_mu); more: 503 */
+
+static atomic_int control_calls;
+
+static void *control_thread(void *arg)
+{
+    srv_req *q = arg;
+    usher_server *s = q->s;
+    char msg[700];
+    unsigned st = srv_control(s, q->u.model, q->u.load, msg, sizeof msg);
+    atomic_fetch_sub(&control_calls, 1);
+    if (st == 200) {
+        us_buf_reset(&q->json);
+        send_buf(q, 200, NULL);
+    } else {
+        send_error(q, st, msg);
+    }
+    atomic_fetch_sub(&s->n_pending, 1);
+    return NULL;
+}
+
+static int repo_control(srv_req *q)
+{
+    usher_server *s = q->s;
+    if (!s->p.model_control_explicit)
+        return send_error(q, 503, "explicit model load / unload is not allowed if polling is "
+                                  "enabled");
+    if (atomic_fetch_add(&control_calls, 1) >= CONTROL_MAX_CALLS) {
+        atomic_fetch_sub(&control_calls, 1);
+        return send_error(q, 503, "too many model loads and unloads in progress: retry later");
+    }
+    atomic_fetch_add(&s->n_pending, 1); /* a stop waits for its answer */
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &a, control_thread, q);
+    pthread_attr_destroy(&a);
+    if (rc != 0) {
+        atomic_fetch_sub(&control_calls, 1);
+        atomic_fetch_sub(&s->n_pending, 1);
+        return send_error(q, 503, "cannot start the model control thread: retry later");
+    }
+    return 0;
+}
+
 static int dispatch(srv_req *q, const char *method)
 {
     usher_server *s = q->s;
@@ -962,8 +1047,7 @@ static int dispatch(srv_req *q, const char *method)
     case R_REPO_INDEX:
         return repo_index(q);
     case R_REPO_CONTROL:
-        return send_error(q, 501, "model control is not enabled: the repository is loaded at "
-                                     "start");
+        return repo_control(q);
     case R_METRICS:
         srv_metrics(s, &q->json);
         return send_buf(q, 200, "text/plain; version=0.0.4");
@@ -1315,6 +1399,174 @@ out:
     return rc;
 }
 
+/* ---- model control (docs/serve.md, Model control) --------------------------------------- */
+#define UNLOAD_DRAIN_NS (30ull * 1000000000ull) /* an unload's requests in flight: at most this */
+
+/* the state of a model under rt_lock held for writing */
+static void set_ctl(usher_server *s, srv_model *m, srv_ctl c, const char *error)
+{
+    pthread_rwlock_wrlock(&s->rt_lock);
+    m->ctl = c;
+    if (error)
+        snprintf(m->error, sizeof m->error, "%s", error);
+    pthread_rwlock_unlock(&s->rt_lock);
+}
+
+/* load (or reload) m: its directory read again, profiled and planned alone, its runtime
+ * started and ready, and only then visible; the runtime it replaces drains. reload_mu held. */
+static unsigned control_load(usher_server *s, srv_model *m, char *msg, size_t cap)
+{
+    size_t idx = (size_t)(m - s->m);
+    const char *name = m->rm->name;
+    pthread_rwlock_rdlock(&s->rt_lock);
+    bool serving = m->rt != NULL;
+    pthread_rwlock_unlock(&s->rt_lock);
+    if (!serving) /* a reload keeps READY: the current runtime serves until the new one is */
+        set_ctl(s, m, SRV_CTL_LOADING, "");
+    repo_model *rm = us_calloc(1, sizeof *rm);
+    srv_model *nx = us_calloc(1, sizeof *nx);
+    rt_model *fresh = NULL;
+    usher_error e = {0};
+    char why[600] = "";
+    if (!rm || !nx) {
+        snprintf(why, sizeof why, "out of memory");
+        goto fail;
+    }
+    if (repo_scan_one(s->repo_dir, name, rm, &e) < 0) {
+        snprintf(why, sizeof why, "%s", e.msg);
+        goto fail;
+    }
+    if (rm->error[0]) {
+        snprintf(why, sizeof why, "%s", rm->error);
+        goto fail;
+    }
+    nx->rm = rm;
+    memset(nx->gpu, 0xff, sizeof nx->gpu);
+    if (s->p.plan) {
+        if (srv_plan_file(s, s->p.plan, nx, 1, &e) < 0)
+            snprintf(nx->error, sizeof nx->error, "%s", e.msg);
+    } else {
+        srv_plan_cpu_one(s, nx);
+    }
+    if (nx->error[0] || nx->replicas <= 0) {
+        snprintf(why, sizeof why, "%s", nx->error[0] ? nx->error : "no replicas planned");
+        goto fail;
+    }
+    rt_model_cfg cfg;
+    model_cfg(s, nx, &cfg);
+    if (rt_model_new(&cfg, s->exe, &fresh, &e) < 0) {
+        fresh = NULL;
+        snprintf(why, sizeof why, "%s", e.msg);
+        goto fail;
+    }
+    uint64_t until = rt_now_ns() + RELOAD_READY_TIMEOUT_NS;
+    while (!rt_model_ready(fresh) && rt_now_ns() < until && !atomic_load(&s->shutting_down))
+        usleep(10000);
+    if (!rt_model_ready(fresh)) {
+        snprintf(why, sizeof why, atomic_load(&s->shutting_down)
+                                      ? "the server is shutting down"
+                                      : "its workers did not become ready");
+        goto fail;
+    }
+    /* visible: requests admitted from now on go to the new runtime and configuration */
+    pthread_rwlock_wrlock(&s->rt_lock);
+    /* all but the name, which readers compare without the lock (srv_find) and never
+     * changes */
+    memcpy((char *)&s->repo.m[idx] + offsetof(repo_model, version),
+           (const char *)rm + offsetof(repo_model, version),
+           sizeof *rm - offsetof(repo_model, version));
+    m->old = m->rt;
+    m->rt = fresh;
+    plan_copy(m, nx);
+    memcpy(m->lat_ns, nx->lat_ns, sizeof m->lat_ns);
+    memcpy(m->ref_elems, nx->ref_elems, sizeof m->ref_elems);
+    memcpy(m->profile_note, nx->profile_note, sizeof m->profile_note);
+    m->prof_max = nx->prof_max;
+    m->error[0] = 0;
+    m->ctl = SRV_CTL_LOADED;
+    pthread_rwlock_unlock(&s->rt_lock);
+    retire(s, m, &m->old, UNLOAD_DRAIN_NS);
+    us_free(rm);
+    us_free(nx);
+    US_LOGI("model '%s' loaded (version %lld)", name, (long long)m->rm->version);
+    return 200;
+fail:
+    if (fresh)
+        rt_model_free(fresh, 0);
+    us_free(rm);
+    us_free(nx);
+    /* a failed reload leaves the current runtime serving (Triton does the same); a failed
+     * load leaves the model UNAVAILABLE with the reason in the index */
+    pthread_rwlock_wrlock(&s->rt_lock);
+    if (!m->rt) {
+        m->ctl = SRV_CTL_LOADED;
+        snprintf(m->error, sizeof m->error, "%s", why);
+    }
+    pthread_rwlock_unlock(&s->rt_lock);
+    US_LOGW("model '%s' failed to load: %s", name, why);
+    snprintf(msg, cap, "load failed for model '%s': %s%s", name, why,
+             serving ? " (the version loaded before still serves)" : "");
+    return 400;
+}
+
+/* unload m: no more admissions (503), the requests in flight answered, then freed.
+ * reload_mu held. */
+static unsigned control_unload(usher_server *s, srv_model *m)
+{
+    pthread_rwlock_wrlock(&s->rt_lock);
+    if (!m->rt) {
+        /* nothing runs (never loaded, unloaded, or failed to load): unloaded now */
+        m->ctl = SRV_CTL_UNLOADED;
+        snprintf(m->error, sizeof m->error, "unloaded");
+        pthread_rwlock_unlock(&s->rt_lock);
+        return 200;
+    }
+    m->old = m->rt;
+    m->rt = NULL;
+    m->ctl = SRV_CTL_UNLOADING;
+    snprintf(m->error, sizeof m->error, "unloading");
+    pthread_rwlock_unlock(&s->rt_lock);
+    retire(s, m, &m->old, UNLOAD_DRAIN_NS); /* its counters stay, in m->retired */
+    set_ctl(s, m, SRV_CTL_UNLOADED, "unloaded");
+    US_LOGI("model '%s' unloaded", m->rm->name);
+    return 200;
+}
+
+unsigned srv_control(usher_server *s, const char *name, bool load, char *msg, size_t cap)
+{
+    msg[0] = 0;
+    if (!s->p.model_control_explicit) {
+        snprintf(msg, cap, "explicit model load / unload is not allowed if polling is enabled");
+        return 503;
+    }
+    srv_model *m = srv_find(s, name);
+    if (!m) {
+        /* the model table is the repository as scanned at start */
+        if (load)
+            snprintf(msg, cap, "failed to load '%s', failed to poll from model repository: "
+                               "no such model was in the repository at start-up", name);
+        else
+            snprintf(msg, cap, "failed to unload '%s', no model of that name is in the "
+                               "repository", name);
+        return 400;
+    }
+    pthread_mutex_lock(&s->reload_mu);
+    unsigned st;
+    if (atomic_load(&s->shutting_down)) {
+        snprintf(msg, cap, "the server is shutting down");
+        st = 503;
+    } else if (m->group) {
+        snprintf(msg, cap, "failed to %s '%s': it is served in merge group '%s' (usher.yaml "
+                           "merge_group); a member cannot be loaded or unloaded alone",
+                 load ? "load" : "unload", name, m->group->name);
+        st = 400;
+    } else {
+        st = load ? control_load(s, m, msg, cap) : control_unload(s, m);
+    }
+    pthread_mutex_unlock(&s->reload_mu);
+    return st;
+}
+
 /*
  * Linux's CPU latency QoS (Documentation/power/pm_qos_interface.rst): while
  * the file stays open, no core enters an idle state that takes longer than
@@ -1410,6 +1662,27 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
         s->m[i].rm = &s->repo.m[i];
         if (s->repo.m[i].error[0])
             snprintf(s->m[i].error, sizeof s->m[i].error, "%s", s->repo.m[i].error);
+    }
+    /* explicit model control: only the models named load at start (Triton's --load-model;
+     * "*": all); the others are UNAVAILABLE, "unloaded", neither profiled nor started */
+    for (size_t k = 0; p->model_control_explicit && k < p->n_load_models; k++) {
+        const char *want = p->load_models[k];
+        if (strcmp(want, "*") != 0 && !srv_find(s, want)) {
+            rc = us_err_set(err, USHER_ERR_NOT_FOUND, "--load-model %.200s: no such model in "
+                            "the repository", want);
+            usher_server_free(s);
+            return rc;
+        }
+    }
+    for (size_t i = 0; p->model_control_explicit && i < s->n; i++) {
+        bool load = false;
+        for (size_t k = 0; k < p->n_load_models && !load; k++)
+            load = strcmp(p->load_models[k], "*") == 0 ||
+                   strcmp(p->load_models[k], s->m[i].rm->name) == 0;
+        if (!load) {
+            s->m[i].ctl = SRV_CTL_UNLOADED;
+            snprintf(s->m[i].error, sizeof s->m[i].error, "unloaded");
+        }
     }
     if (p->plan) {
         if ((rc = srv_plan_file(s, p->plan, s->m, s->n, err)) < 0) {

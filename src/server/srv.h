@@ -32,8 +32,19 @@
  */
 typedef struct srv_group srv_group;
 
+/* model control (docs/serve.md, Model control): where a model stands; written under
+ * rt_lock held for writing, read under it */
+typedef enum srv_ctl {
+    SRV_CTL_LOADED,    /* loaded (or failed to: error says why) */
+    SRV_CTL_UNLOADED,  /* not loaded: never in explicit mode, or unloaded */
+    SRV_CTL_LOADING,   /* a load in progress, no runtime serving yet */
+    SRV_CTL_UNLOADING, /* an unload in progress: its runtime drains */
+} srv_ctl;
+
 typedef struct srv_model {
-    const repo_model *rm;
+    const repo_model *rm;       /* s->repo.m[i]: a load copies the re-read directory into it
+                                   (rt_lock held for writing); the name never changes */
+    srv_ctl ctl;
     srv_group *group;           /* the merge group serving it (rt is the group's); NULL: alone */
     int member;                 /* its index in that group */
     rt_model *rt;               /* NULL when unavailable */
@@ -105,7 +116,7 @@ struct usher_server {
     atomic_int n_active;        /* requests between their arrival and their end */
     bool stopped;
     pthread_rwlock_t rt_lock;   /* see srv_model */
-    pthread_mutex_t reload_mu;  /* one plan change at a time */
+    pthread_mutex_t reload_mu;  /* one plan change, load or unload at a time */
     int cpu_latency_fd;         /* /dev/cpu_dma_latency held open (cpu_latency_hold); -1: none */
     int cpus;
     int gpus;                   /* CUDA devices usable here (0: the CPU path) */
@@ -121,6 +132,9 @@ struct usher_server {
 void srv_plan_cpu(usher_server *s);
 /* the CPU plan's arithmetic over profiled models (ms[i].rm gives the objectives) */
 void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n);
+/* profile and plan one model alone (model control's load: the cores of the others are not
+ * counted); its error set when it fails */
+void srv_plan_cpu_one(usher_server *s, srv_model *m);
 /* read a plan.json (from `usher plan`) into the plan fields of ms[0..n) */
 int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t n,
                   usher_error *err);
@@ -143,6 +157,17 @@ void srv_metrics(usher_server *s, us_buf *b);
 /* per-model statistics as JSON (GET /v2/models[/m]/stats) */
 void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b);
 srv_model *srv_find(usher_server *s, const char *name);
+/*
+ * Model control (POST /v2/repository/models/M/load or unload, gRPC RepositoryModelLoad /
+ * RepositoryModelUnload): load (or reload) or unload model `name`. Returns the HTTP status
+ * of the answer (200, or 400, 503 with msg in Triton's wording where Triton has one).
+ * Blocks its caller until the load or the drain has ended (bounded: the load timeout, the
+ * unload drain); the front ends call it on a thread of their own. One at a time (reload_mu).
+ */
+unsigned srv_control(usher_server *s, const char *name, bool load, char *msg, size_t cap);
+/* a model's state and reason as the repository index gives them (Triton's words); rt_lock
+ * held */
+const char *srv_index_state(const srv_model *m, const char **reason);
 
 /* An inference handed to its model by a front end (HTTP or gRPC). */
 typedef struct srv_infer {
