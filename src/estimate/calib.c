@@ -612,15 +612,19 @@ int gpu_calib_stats(const double *resid, size_t n, gpu_calib_fit_stats *st, ushe
     return USHER_OK;
 }
 
+/* mean |ln(pred / measured)|; INFINITY as soon as the sum passes cutoff x n (the
+ * terms are not negative, so such a candidate could not win anyway) */
 static double fit_loss(size_t n, const double *measured, gpu_calib_predict_fn predict, void *ctx,
-                       const gpu_calib *c)
+                       const gpu_calib *c, double cutoff)
 {
-    double s = 0;
+    double s = 0, stop = cutoff * (double)n;
     for (size_t i = 0; i < n; i++) {
         double p = predict(ctx, i, c);
         if (!(p > 0) || !isfinite(p))
             return INFINITY;
         s += fabs(log(p / measured[i]));
+        if (s > stop)
+            return INFINITY;
     }
     return s / (double)n;
 }
@@ -640,7 +644,7 @@ int gpu_calib_fit(gpu_calib *c, uint32_t mask, size_t n, const double *measured,
     if (!mask)
         mask = (1u << nb) - 1;
     gpu_calib_clamp(c); /* start inside the physical ranges */
-    double before = fit_loss(n, measured, predict, ctx, c), best = before;
+    double before = fit_loss(n, measured, predict, ctx, c, INFINITY), best = before;
     /* coordinate descent: multiplicative steps for efficiencies, additive ones
      * (relative to the value, at least a tenth of the range) for costs; every
      * candidate is clamped, so the fit never leaves the ranges */
@@ -665,7 +669,7 @@ int gpu_calib_fit(gpu_calib *c, uint32_t mask, size_t n, const double *measured,
                 if (x == orig)
                     continue;
                 *v = x;
-                double l = fit_loss(n, measured, predict, ctx, c);
+                double l = fit_loss(n, measured, predict, ctx, c, best);
                 if (l < best - 1e-9) {
                     best = l;
                     bv = x;

@@ -641,7 +641,10 @@ int main(int argc, char **argv)
         date, kcommit, n_rows, total);
     us_buf_printf(&out, "## Summary\n\n| split | n | borrowed | MAPE | median | p90 | bias |\n"
                         "|---|---|---|---|---|---|---|\n");
-    for (int s = ACC_SPLIT_COUNT - 1; s >= -1; s--) {
+    static const int summary_order[] = {ACC_SPLIT_SOURCE, ACC_SPLIT_ARCH, ACC_SPLIT_FAMILY,
+                                        ACC_SPLIT_IN_SAMPLE, -1};
+    for (size_t so = 0; so < sizeof summary_order / sizeof summary_order[0]; so++) {
+        int s = summary_order[so];
         const char *label = s < 0 ? "built-in defaults, no calibration" : acc_split_name((acc_split)s);
         if (s < 0) {
             size_t k = 0;
