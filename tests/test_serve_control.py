@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""test_serve_control.py MODE HTTP_PORT GRPC_PORT PROTO_DIR TMP - model control against a
+running `usher serve` (tests/test_serve_control.sh starts it; TMP/repo holds 'a' and 'b',
+MLPs x[N,16] FP32 -> y[N,4], and 'broken', random bytes).
+
+MODE none: load and unload are refused, over HTTP (503) and gRPC (UNAVAILABLE), with
+Triton's text. MODE explicit (started with --load-model a): the index, loads and unloads
+over both protocols, a broken model's load, a new version picked up by a load, and
+unload/load cycles of 'b' under traffic from several client threads with the ledger
+checked. Prints "ok NAME" or "FAIL NAME: why"; exits 1 on any failure.
+"""
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+from grpc_tools import protoc
+
+MODE = sys.argv[1]
+HTTP = "http://127.0.0.1:%s" % sys.argv[2]
+TARGET = "127.0.0.1:%s" % sys.argv[3]
+PROTO_DIR = sys.argv[4]
+TMP = sys.argv[5]
+fails = 0
+TRITON_NONE = "explicit model load / unload is not allowed if polling is enabled"
+
+
+def ok(name):
+    print("ok   " + name, flush=True)
+
+
+def fail(name, why):
+    global fails
+    fails += 1
+    print("FAIL %s: %s" % (name, why), flush=True)
+
+
+def check(name, cond, why=""):
+    if cond:
+        ok(name)
+    else:
+        fail(name, why)
+
+
+out = os.path.join(TMP, "stubs")
+os.makedirs(out, exist_ok=True)
+if protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + out, "--grpc_python_out=" + out,
+                os.path.join(PROTO_DIR, "grpc_service.proto")]) != 0:
+    print("FAIL protoc")
+    sys.exit(1)
+sys.path.insert(0, out)
+import grpc_service_pb2 as pb  # noqa: E402
+import grpc_service_pb2_grpc as pbg  # noqa: E402
+
+stub = pbg.GRPCInferenceServiceStub(grpc.insecure_channel(TARGET))
+
+
+def http(method, path, body=None, timeout=120):
+    req = urllib.request.Request(HTTP + path, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def err_text(body):
+    try:
+        return json.loads(body).get("error", "")
+    except ValueError:
+        return ""
+
+
+def index_http():
+    st, body = http("POST", "/v2/repository/index", b"{}")
+    return {m["name"]: (m["state"], m.get("reason", ""), m.get("version", ""))
+            for m in json.loads(body)} if st == 200 else {}
+
+
+def index_grpc():
+    r = stub.RepositoryIndex(pb.RepositoryIndexRequest(), timeout=30)
+    return {m.name: (m.state, m.reason, m.version) for m in r.models}
+
+
+def grpc_control(load, name):
+    try:
+        if load:
+            stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name=name), timeout=180)
+        else:
+            stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name=name),
+                                       timeout=180)
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+
+
+BODY = json.dumps({"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32",
+                               "data": [0.5] * 16}]}).encode()
+
+
+def stats(model):
+    st, body = http("GET", "/v2/models/%s/stats" % model)
+    return json.loads(body)["model_stats"][0] if st == 200 else None
+
+
+if MODE == "none":
+    for verb in ("load", "unload"):
+        st, body = http("POST", "/v2/repository/models/a/%s" % verb, b"")
+        check("none_http_" + verb, st == 503 and err_text(body) == TRITON_NONE, (st, body))
+        code, det = grpc_control(verb == "load", "a")
+        check("none_grpc_" + verb, code == grpc.StatusCode.UNAVAILABLE and det == TRITON_NONE,
+              (code, det))
+    check("none_a_ready", http("GET", "/v2/models/a/ready")[0] == 200)
+    sys.exit(1 if fails else 0)
+
+# ---- explicit, started with --load-model a ----
+ix = index_http()
+check("start_index", ix.get("a", ("",))[0] == "READY" and
+      ix.get("b", ("",))[:2] == ("UNAVAILABLE", "unloaded") and
+      ix.get("broken", ("",))[:2] == ("UNAVAILABLE", "unloaded"), ix)
+check("start_server_ready", http("GET", "/v2/health/ready")[0] == 200,
+      "models unloaded on purpose must not make the server unready")
+st, body = http("POST", "/v2/models/b/infer", BODY)
+check("unloaded_infer_503", st == 503 and "unloaded" in err_text(body), (st, body))
+check("grpc_index_agrees_start", index_grpc() == ix, (index_grpc(), ix))
+
+# load over HTTP
+st, body = http("POST", "/v2/repository/models/b/load", b"")
+check("http_load", st == 200, (st, body))
+check("loaded_ready", http("GET", "/v2/models/b/ready")[0] == 200)
+st, body = http("POST", "/v2/models/b/infer", BODY)
+check("loaded_infer", st == 200, (st, body))
+
+# a broken model: UNAVAILABLE with its reason, over both protocols, the same text
+st, body = http("POST", "/v2/repository/models/broken/load", b"")
+msg = err_text(body)
+check("broken_load_400", st == 400 and msg.startswith("load failed for model 'broken': "),
+      (st, body))
+ix = index_http()
+reason = ix.get("broken", ("", "", ""))[1]
+check("broken_index_reason", ix.get("broken", ("",))[0] == "UNAVAILABLE" and reason and
+      reason != "unloaded" and reason in msg, (ix.get("broken"), msg))
+code, det = grpc_control(True, "broken")
+check("broken_grpc_same", code == grpc.StatusCode.INVALID_ARGUMENT and det == msg, (code, det))
+check("broken_leaves_others", http("GET", "/v2/models/b/ready")[0] == 200)
+
+# unknown and invalid names
+st, body = http("POST", "/v2/repository/models/nope/load", b"")
+check("unknown_load_400", st == 400 and "failed to load 'nope'" in err_text(body), (st, body))
+code, det = grpc_control(True, "nope")
+check("unknown_grpc", code == grpc.StatusCode.INVALID_ARGUMENT and det == err_text(body),
+      (code, det))
+st, body = http("POST", "/v2/repository/models/a%01b/load", b"")
+check("bad_name_400", st == 400, (st, body))
+st, body = http("GET", "/v2/repository/models/b/load")
+check("get_is_405", st == 405, (st, body))
+
+# unload over gRPC: HTTP sees it
+code, det = grpc_control(False, "b")
+check("grpc_unload", code == grpc.StatusCode.OK, (code, det))
+ix = index_http()
+check("grpc_unload_seen_http", ix.get("b", ("",))[:2] == ("UNAVAILABLE", "unloaded"), ix)
+check("grpc_index_agrees", index_grpc() == ix, (index_grpc(), ix))
+code, det = grpc_control(False, "b")
+check("unload_twice_ok", code == grpc.StatusCode.OK, (code, det))
+# a load re-reads the directory: a new version appears
+os.makedirs(os.path.join(TMP, "repo", "b", "2"), exist_ok=True)
+shutil.copy(os.path.join(TMP, "repo", "b", "1", "model.onnx"),
+            os.path.join(TMP, "repo", "b", "2", "model.onnx"))
+code, det = grpc_control(True, "b")
+check("grpc_load", code == grpc.StatusCode.OK, (code, det))
+ix = index_http()
+check("load_rereads_version", ix.get("b") == ("READY", "", "2"), ix.get("b"))
+st, body = http("POST", "/v2/models/b/infer", BODY)
+check("new_version_answers", st == 200 and json.loads(body).get("model_version") == "2",
+      (st, body))
+# a reload while loaded: it keeps serving (READY) and stays so
+st, body = http("POST", "/v2/repository/models/b/load", b"")
+check("reload_loaded", st == 200 and index_http().get("b", ("",))[0] == "READY", (st, body))
+
+# ---- unload/load cycles of b under traffic; a is never touched ----
+before = {m: stats(m) for m in ("a", "b")}
+stop = threading.Event()
+seen = {"a": {}, "b": {}}
+lock = threading.Lock()
+errors = []
+
+
+def client(model):
+    while not stop.is_set():
+        try:
+            st, _ = http("POST", "/v2/models/%s/infer" % model, BODY, timeout=60)
+        except Exception as e:  # no answer at all: the ledger is broken
+            with lock:
+                errors.append("%s: %r" % (model, e))
+            continue
+        with lock:
+            seen[model][st] = seen[model].get(st, 0) + 1
+
+
+threads = [threading.Thread(target=client, args=(m,)) for m in ("b", "b", "b", "a")]
+for t in threads:
+    t.start()
+cycle_fail = []
+for i in range(6):
+    time.sleep(0.15)
+    if i % 2:
+        code, det = grpc_control(False, "b")
+        if code != grpc.StatusCode.OK:
+            cycle_fail.append(("grpc unload", code, det))
+    else:
+        st, body = http("POST", "/v2/repository/models/b/unload", b"")
+        if st != 200:
+            cycle_fail.append(("http unload", st, body))
+    time.sleep(0.15)
+    if i % 2:
+        st, body = http("POST", "/v2/repository/models/b/load", b"")
+        if st != 200:
+            cycle_fail.append(("http load", st, body))
+    else:
+        code, det = grpc_control(True, "b")
+        if code != grpc.StatusCode.OK:
+            cycle_fail.append(("grpc load", code, det))
+time.sleep(0.3)
+stop.set()
+for t in threads:
+    t.join()
+check("cycles_all_answered", not cycle_fail, cycle_fail)
+check("traffic_every_request_answered", not errors, errors[:5])
+check("traffic_b_200_or_503", set(seen["b"]) <= {200, 503} and seen["b"].get(200, 0) > 0 and
+      seen["b"].get(503, 0) > 0, seen["b"])
+check("traffic_a_untouched", set(seen["a"]) == {200}, seen["a"])
+for _ in range(100):
+    after = {m: stats(m) for m in ("a", "b")}
+    if after["b"]["in_flight"] == 0:
+        break
+    time.sleep(0.1)
+for m in ("a", "b"):
+    n_client = sum(seen[m].values())
+    o0, o1 = before[m]["outcomes"], after[m]["outcomes"]
+    d = {k: o1[k] - o0[k] for k in o1}
+    # the server's ledger of the model equals what its clients saw, across the unloads
+    check("ledger_%s" % m, sum(d.values()) == n_client and d["success"] == seen[m].get(200, 0),
+          (d, seen[m]))
+check("b_ready_after", http("GET", "/v2/models/b/ready")[0] == 200)
+sys.exit(1 if fails else 0)
