@@ -608,8 +608,10 @@ TEST(health_and_metadata)
     ASSERT_EQ_INT(r.status, 200);
     ASSERT_CONTAINS(r.body, "\"state\":\"READY\"");
     reply_free(&r);
+    /* model control mode none (the default): refused with Triton's text */
     request("POST", "/v2/repository/models/vad/unload", NULL, NULL, 0, &r);
-    ASSERT_EQ_INT(r.status, 501);
+    ASSERT_EQ_INT(r.status, 503);
+    ASSERT_CONTAINS(r.body, "explicit model load / unload is not allowed");
     reply_free(&r);
     request("GET", "/v2/models/vad/stats", NULL, NULL, 0, &r);
     ASSERT_EQ_INT(r.status, 200);

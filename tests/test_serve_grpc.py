@@ -376,7 +376,7 @@ else:
           "first call %s %r; %s %r after %.1f ms, %d runs" % (code0, det0, code, det,
                                                                took * 1000, ran))
 # a method usher does not implement
-unimpl = ch.unary_unary("/inference.GRPCInferenceService/RepositoryModelLoad",
+unimpl = ch.unary_unary("/inference.GRPCInferenceService/SystemSharedMemoryStatus",
                         request_serializer=lambda b: b, response_deserializer=lambda b: b)
 _, code, det = call(unimpl, b"")
 check("unimplemented_method", code == grpc.StatusCode.UNIMPLEMENTED, "%s %s" % (code, det))

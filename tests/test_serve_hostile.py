@@ -183,7 +183,7 @@ def protocol():
     else:
         fail("server_metadata_lists_model_configuration", "%d %r" % (st, body[:200]))
     for path, code in (("/v2/systemsharedmemory/status", 404), ("/v2/models/mlp/generate", 404),
-                       ("/v2/repository/models/mlp/load", 501)):
+                       ("/v2/repository/models/mlp/load", 503)):
         st, h, body, _, _, _ = request("POST", path, b"{}")
         if st == code and json_error(body):
             ok("endpoint_table %s (%d)" % (path, st))
