@@ -123,17 +123,24 @@ def timed(cmd, stdout_path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("usher")
-    ap.add_argument("zoo")
-    ap.add_argument("out")
-    ap.add_argument("--gpus", default="1000,2000,4000,6000")
-    ap.add_argument("--per-gpu", type=float, default=64000 / 24)
-    ap.add_argument("--models-per-gpu", type=float, default=0.1)
-    ap.add_argument("--duration", type=float, default=2)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--policies", default="usher,shepherd,gpulet,alpaserve")
-    ap.add_argument("--inputs-only", action="store_true")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("usher", help="the usher binary (build/usher)")
+    ap.add_argument("zoo", help="the zoo's ONNX files (models/zoo)")
+    ap.add_argument("out", help="where the inputs, plans, reports and results.json go")
+    ap.add_argument("--gpus", default="1000,2000,4000,6000",
+                    help="cluster sizes, comma-separated (default %(default)s)")
+    ap.add_argument("--per-gpu", type=float, default=64000 / 24,
+                    help="offered req/s per GPU (default (a)'s 64k over 24 GPUs)")
+    ap.add_argument("--models-per-gpu", type=float, default=0.1,
+                    help="models per GPU, at least 20 in all (default %(default)s)")
+    ap.add_argument("--duration", type=float, default=2,
+                    help="seconds of arrivals per simulation (default %(default)s)")
+    ap.add_argument("--seed", type=int, default=1, help="arrivals' seed (default 1)")
+    ap.add_argument("--policies", default="usher,shepherd,gpulet,alpaserve",
+                    help="usher plan --policy names (default %(default)s)")
+    ap.add_argument("--inputs-only", action="store_true",
+                    help="write the workloads and clusters, plan and simulate nothing")
     ap.add_argument("--bound", metavar="BENCH_SIM_BOUND",
                     help="build/bench/bench_sim_bound: adds each size's upper bound on a plan's "
                          "goodput (a row with policy 'bound')")
