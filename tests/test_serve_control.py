@@ -183,6 +183,47 @@ check("new_version_answers", st == 200 and json.loads(body).get("model_version")
 st, body = http("POST", "/v2/repository/models/b/load", b"")
 check("reload_loaded", st == 200 and index_http().get("b", ("",))[0] == "READY", (st, body))
 
+# ---- an unload answers the requests it finds queued and running, then frees ----
+st, body = http("POST", "/v2/repository/models/slow/load", b"")
+check("slow_load", st == 200, (st, body))
+SLOW = json.dumps({"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32",
+                               "data": [0.5] * 16}]}).encode()
+s0 = stats("slow")
+results = []
+
+
+def one():
+    r = http("POST", "/v2/models/slow/infer", SLOW, timeout=60)[0]
+    with threading.Lock():
+        results.append(r)
+
+
+ths = [threading.Thread(target=one) for _ in range(6)]
+for t in ths:
+    t.start()
+inflight = 0
+for _ in range(400):
+    inflight = stats("slow")["in_flight"]
+    if inflight >= 3:
+        break
+    time.sleep(0.005)
+t0 = time.time()
+st, body = http("POST", "/v2/repository/models/slow/unload", b"")
+took = time.time() - t0
+s1 = stats("slow")
+for t in ths:
+    t.join()
+n200 = results.count(200)
+# those in flight when the unload came were answered 200 (its SLO is 10 s: nothing expires),
+# and the unload answered only once they were
+check("unload_drains_in_flight", st == 200 and inflight > 0 and n200 >= inflight and
+      set(results) <= {200, 503} and s1["in_flight"] == 0 and
+      s1["outcomes"]["success"] - s0["outcomes"]["success"] == n200,
+      "unload %d, %d in flight before it, answers %s, in flight after %d, took %.2f s" %
+      (st, inflight, results, s1["in_flight"], took))
+ix = index_http()
+check("slow_unloaded", ix.get("slow", ("",))[:2] == ("UNAVAILABLE", "unloaded"), ix.get("slow"))
+
 # ---- unload/load cycles of b under traffic; a is never touched ----
 before = {m: stats(m) for m in ("a", "b")}
 stop = threading.Event()
@@ -201,6 +242,8 @@ def client(model):
             continue
         with lock:
             seen[model][st] = seen[model].get(st, 0) + 1
+        if st == 503:
+            time.sleep(0.005)  # as a client honouring Retry-After would, a little
 
 
 threads = [threading.Thread(target=client, args=(m,)) for m in ("b", "b", "b", "a")]
@@ -235,6 +278,7 @@ check("traffic_every_request_answered", not errors, errors[:5])
 check("traffic_b_200_or_503", set(seen["b"]) <= {200, 503} and seen["b"].get(200, 0) > 0 and
       seen["b"].get(503, 0) > 0, seen["b"])
 check("traffic_a_untouched", set(seen["a"]) == {200}, seen["a"])
+print("     (6 unload/load cycles of b: clients saw a %s, b %s)" % (seen["a"], seen["b"]))
 for _ in range(100):
     after = {m: stats(m) for m in ("a", "b")}
     if after["b"]["in_flight"] == 0:

@@ -19,8 +19,15 @@ if ! $py -c "import grpc, grpc_tools" 2>/dev/null; then
 fi
 mkdir -p "$tmp/repo/a/1" "$tmp/repo/b/1" "$tmp/repo/broken/1"
 $py "$here/make_mlp.py" "$tmp/repo/a/1/model.onnx" 2 64 || { echo "FAIL make_mlp"; exit 1; }
-cp "$tmp/repo/a/1/model.onnx" "$tmp/repo/b/1/model.onnx"
+# b is slower (64 layers of 512x512, a few ms a row on the 2-core Xeon VM), so that requests
+# are queued and running when it is unloaded: the drain is exercised
+$py "$here/make_mlp.py" "$tmp/repo/b/1/model.onnx" 64 512 || { echo "FAIL make_mlp b"; exit 1; }
 head -c 1000 /dev/urandom >"$tmp/repo/broken/1/model.onnx"
+# and a slow one (512 layers of 1024x1024: 155 ms a row on the 2-core Xeon VM, one row a run,
+# SLO 10 s), so that an unload finds requests queued and running
+mkdir -p "$tmp/repo/slow/1"
+$py "$here/make_mlp.py" "$tmp/repo/slow/1/model.onnx" 512 1024 || { echo "FAIL make_mlp slow"; exit 1; }
+printf 'slo_ms: 10000\nmax_batch: 1\n' >"$tmp/repo/slow/usher.yaml"
 
 grpc_port_of() { sed -n 's/.*gRPC on [^ ]*:\([0-9]*\) .*/\1/p' "$tmp/serve.log"; }
 
