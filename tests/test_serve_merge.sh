@@ -15,6 +15,10 @@
 #     requests of two or more members (usher_merge_group_mixed_batches_total > 0);
 #   - per-member counters reconcile with what the client saw: received, successes and
 #     Triton's statistics (/v2/models/M/stats) per member equal the client's counts;
+#   - a stacked group (usher.yaml merge_kind: stacked; two MLPs of one graph, every weight
+#     different, a batch dim: mlp_a and mlp_c of tests/make_merge_models.py): members answer
+#     as alone with 1 and 3 rows, the other member padded with filler rows to the same rows
+#     (usher_merge_group_filler_rows_total > 0);
 #   - a group whose verification fails (two MLPs one ulp apart, tests/make_merge_models.py,
 #     with merge_tolerance 1e-9 below their 1.3e-7 x scale difference) is not used: a
 #     warning names it and the reason, its members are served separately and answer.
@@ -143,6 +147,9 @@ for side in A B; do
     # two MLPs one ulp apart: verified to 1.3e-7 x scale, refused at 1e-9
     model "$tmp/$side" mlp_a "$tmp/mm/mlp_a.onnx" "$(g mlp)" "merge_tolerance: 1e-9"
     model "$tmp/$side" mlp_b "$tmp/mm/mlp_b.onnx" "$(g mlp)"
+    # stacked (forced: the merger's timing would drop it for side-by-side on a slow CPU)
+    model "$tmp/$side" st_a "$tmp/mm/mlp_a.onnx" "max_batch: 4" "$(g st)" "merge_kind: stacked"
+    model "$tmp/$side" st_c "$tmp/mm/mlp_c.onnx" "max_batch: 4" "$(g st)"
 done
 start_both "$tmp/A" "$tmp/B" || exit 1
 [ -n "$(metric 'usher_merge_group_batches_total{group="ft"}')" ] &&
@@ -156,6 +163,18 @@ if grep -q "merge group 'mlp' not used: verification failed.*served separately" 
         fail "mlp fallback: $(cat "$tmp/c.out")"
 else
     fail "mlp fallback: no warning or group in use: $(cat "$tmp/serveA.log")"
+fi
+if [ -n "$(metric 'usher_merge_group_batches_total{group="st"}')" ]; then
+    $py "$client" compare "$urlA" "$urlB" "$tmp/ledger_st.json" st_a st_c --rounds 4 \
+        >"$tmp/c.out" 2>&1 || fail "stacked: $(cat "$tmp/c.out")"
+    $py "$client" mixed "$urlA" "$tmp/ledger_st.json" st_a st_c --threads 4 --requests 10 \
+        >"$tmp/m.out" 2>&1 || fail "stacked mixed: $(cat "$tmp/m.out")"
+    fill=$(metric 'usher_merge_group_filler_rows_total{group="st"}')
+    [ "${fill:-0}" -gt 0 ] && ok "stacked group: members answer as alone ($(tail -1 "$tmp/c.out")), $fill filler rows padded the other member" ||
+        fail "stacked group: no filler rows ($(curl -s "$urlA/metrics" | grep merge_group))"
+    ledger_check "$tmp/ledger_st.json" st_a st_c
+else
+    fail "stacked group st not in use: $(cat "$tmp/serveA.log")"
 fi
 $py "$client" compare "$urlA" "$urlB" "$tmp/ledger.json" $V --data "x=$ft/sample_x.bin" \
     --rounds 4 >"$tmp/c.out" 2>&1 && ok "ft members answer as alone: $(tail -1 "$tmp/c.out")" ||

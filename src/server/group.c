@@ -182,7 +182,10 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     const char *shape_items[GROUP_MAX_OPTS], *value_items[GROUP_MAX_OPTS];
     shapes[0] = values[0] = 0;
     double tol = 0;
+    int kind = -1;
     for (int k = 0; k < g->n; k++) {
+        if (kind < 0 && g->mem[k]->rm->merge_kind >= 0)
+            kind = g->mem[k]->rm->merge_kind;
         paths[k] = g->mem[k]->rm->path;
         if (!(tol > 0) && g->mem[k]->rm->merge_tolerance > 0)
             tol = g->mem[k]->rm->merge_tolerance;
@@ -195,6 +198,7 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     mp.verify = true;
     if (tol > 0)
         mp.verify_tol = tol;
+    mp.kind = kind;
     mp.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
     mp.shapes = shape_items;
     mp.n_shapes = split_opts(shapes, shape_items, 0);

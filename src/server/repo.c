@@ -590,8 +590,8 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
     static const char *const keys[] = {"slo_ms", "rate", "priority", "replicas", "threads",
                                        "max_batch", "sample", "max_dims", "merge_group",
                                        "merge_shape", "merge_value", "merge_tolerance",
-                                       NULL};
-    const char *sample = NULL, *group = NULL, *mshape = NULL, *mvalue = NULL;
+                                       "merge_kind", NULL};
+    const char *sample = NULL, *group = NULL, *mshape = NULL, *mvalue = NULL, *mkind = NULL;
     const us_yaml_node *root = us_yaml_root(d), *md = NULL;
     int64_t prio = 0, reps = 0, thr = 0, mb = 0;
     if (root && us_yaml_node_kind(root) != US_YAML_MAP)
@@ -618,6 +618,8 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
                  USHER_OK &&
              (rc = us_yaml_get_f64(d, root, "merge_tolerance", NULL, 0, 1, &m->merge_tolerance,
                                    0, false, err)) == USHER_OK &&
+             (rc = us_yaml_get_str(d, root, "merge_kind", NULL, &mkind, NULL, err)) ==
+                 USHER_OK &&
              (rc = us_yaml_get_node(d, root, "max_dims", NULL, US_YAML_MAP, false, &md, err)) ==
                  USHER_OK &&
              (rc = read_max_dims(d, md, m, err)) == USHER_OK) {
@@ -636,6 +638,16 @@ static int read_usher_yaml(const char *path, const char *label, repo_model *m, u
                                mshape && strlen(mshape) >= sizeof m->merge_shape ? "merge_shape"
                                                                                  : "merge_value",
                                sizeof m->merge_shape - 1);
+        m->merge_kind = -1;
+        if (rc == USHER_OK && mkind) {
+            static const char *const kinds[] = {"shared", "stacked", "side-by-side"};
+            for (int k = 0; k < 3; k++)
+                if (strcmp(mkind, kinds[k]) == 0)
+                    m->merge_kind = k;
+            if (m->merge_kind < 0)
+                rc = us_yaml_error(d, us_yaml_get(root, "merge_kind"), err, USHER_ERR_PARSE,
+                                   "field 'merge_kind': shared, stacked or side-by-side");
+        }
         if (rc == USHER_OK) {
             snprintf(m->merge_group, sizeof m->merge_group, "%s", group ? group : "");
             snprintf(m->merge_shape, sizeof m->merge_shape, "%s", mshape ? mshape : "");

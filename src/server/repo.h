@@ -25,7 +25,8 @@
  * max_dims (per input, the largest each dim may be), merge_group (models naming the same
  * group are merged into one graph and served by one worker: docs/serve.md, Merge groups),
  * merge_shape, merge_value and merge_tolerance (how that merge is verified, as `usher
- * merge --shape`, `--value` (comma-separated) and `--tolerance` take them). Formats: docs/serve.md.
+ * merge --shape`, `--value` (comma-separated) and `--tolerance` take them), merge_kind
+ * (`usher merge --kind`). Formats: docs/serve.md.
  */
 #ifndef REPO_H
 #define REPO_H
@@ -92,6 +93,8 @@ typedef struct repo_model {
     char merge_value[256];    /* "INPUT=16000,...": scalar integer inputs' verification values */
     double merge_tolerance;   /* the verification's tolerance, x each output's scale (0: usher
                                  merge's default, 1e-5) */
+    int merge_kind;           /* usher.yaml merge_kind: a usher_merge_kind to force (0 shared,
+                                 1 stacked, 2 side-by-side); -1: the best that applies */
     /* loading */
     char error[512];          /* why it cannot be served; empty when fine */
 } repo_model;
