@@ -193,14 +193,27 @@ TEST(borrow_path_picks_the_family_row_and_says_so)
     ASSERT(found && c.borrowed);
     ASSERT_CONTAINS(c.used, "[a100-40gb tensorflow], Ampere family");
     /* an engine with no row anywhere: a related engine of the family, its own fusion */
-    c = gpu_calib_lookup(&t, a100, "onnxruntime-cuda", &found);
+    c = gpu_calib_lookup(&t, a100, "tensorflow-xla", &found);
     ASSERT(found && c.borrowed && c.eff_gemm == 0.7);
     ASSERT_STR_EQ(c.used, "borrowed from [a100-40gb tensorflow], Ampere family, engine "
-                          "tensorflow standing in for onnxruntime-cuda (host costs: defaults)");
-    ASSERT_STR_EQ(c.framework, "onnxruntime-cuda");
-    ASSERT_STR_EQ(c.fusion, "ort");
+                          "tensorflow standing in for tensorflow-xla (host costs: defaults)");
+    ASSERT_STR_EQ(c.framework, "tensorflow-xla");
+    ASSERT_STR_EQ(c.fusion, "full");
     /* GPU-side coefficients carry over; host costs are another engine's: defaults */
     ASSERT(c.launch_us == gpu_calib_default().launch_us && c.kernel_us == 5);
+    /* the default engine borrows only its own engine's rows: none here, the defaults */
+    c = gpu_calib_lookup(&t, a100, "onnxruntime-cuda", &found);
+    ASSERT(!found && !c.calibrated && !c.borrowed);
+    ASSERT_CONTAINS(c.used, "built-in defaults");
+    const char *ort = "[a100-40gb onnxruntime-cuda]\neff_gemm = 0.65\narch = ampere\n"
+                      "sms = 108\nclock_mhz = 1410\n";
+    gpu_calib_table to;
+    ASSERT_OK(gpu_calib_parse(ort, strlen(ort), "ort.txt", &to, &err));
+    c = gpu_calib_lookup(&to, h100, "onnxruntime-cuda", &found); /* a measured ORT row: lent */
+    ASSERT(found && c.borrowed && c.eff_gemm == 0.65);
+    ASSERT_STR_EQ(c.used, "borrowed from [a100-40gb onnxruntime-cuda], Ampere family (no "
+                          "Hopper row)");
+    gpu_calib_table_free(&to);
     /* a related engine of the family before the same engine of another family */
     c = gpu_calib_lookup(&t, a10, "pytorch-eager", &found); /* pytorch only on Volta */
     ASSERT(found && c.borrowed && c.eff_gemm == 0.7);
@@ -226,17 +239,20 @@ TEST(borrow_path_picks_the_family_row_and_says_so)
     ASSERT_CONTAINS(c.used, "built-in defaults");
     gpu_calib_table_free(&t);
     gpu_catalog_free(cat);
-    /* the estimator says which row it used: the default engine borrows */
+    /* the estimator says which row it used */
     usher_estimator *e;
     ASSERT_OK(usher_estimator_new(NULL, &e, &err));
     char row[320];
     bool borrowed = false;
     ASSERT_OK(usher_estimator_calibration_row(e, "a100-80gb", NULL, row, sizeof row, &borrowed,
                                               &err));
+    ASSERT(borrowed); /* no onnxruntime-cuda row is measured: the defaults, flagged */
+    ASSERT_CONTAINS(row, "built-in defaults");
+    ASSERT_OK(usher_estimator_calibration_row(e, "a30", "tensorrt", row, sizeof row, &borrowed,
+                                              &err));
     ASSERT(borrowed);
     ASSERT_CONTAINS(row, "borrowed from [");
-    ASSERT_CONTAINS(row, "Ampere family");
-    ASSERT_CONTAINS(row, "standing in for onnxruntime-cuda");
+    ASSERT_CONTAINS(row, "tensorrt], Ampere family");
     ASSERT_OK(usher_estimator_calibration_row(e, "a100-80gb:3g.40gb", "pytorch-eager", row,
                                               sizeof row, &borrowed, &err));
     ASSERT(!borrowed);

@@ -96,7 +96,7 @@ contains convert_bad_ext "plain file name"
 check est_help 0 "$usher" estimate --help;            contains est_help "--share PCT"
 check est_list 0 "$usher" estimate --list-gpus;       contains est_list "a100-80gb:3g.40gb"
 check est_table 0 "$usher" estimate "$zoo/resnet50.onnx" --gpu a100-80gb,t4 --batch 1,8 --share 50,100
-contains est_table "calibration for a100-80gb: borrowed from ["; contains est_table "standing in for onnxruntime-cuda"
+contains est_table "uncalibrated defaults"; contains est_table "calibration for a100-80gb: built-in defaults"
 check est_json 0 "$usher" estimate "$zoo/bert-base.onnx" --gpu a100-80gb:3g.40gb --batch 1,4 \
       --share 30,100 --precision fp16 --json --framework pytorch-eager
 /usr/bin/python3 - "$tmp/out" <<'PY' || fails=$((fails + 1))

@@ -177,12 +177,7 @@ TEST(public_api_on_profiles)
 {
     usher_error err;
     usher_estimator *e;
-    /* the built-in coefficients (an engine with no row, so nothing is borrowed): the
-     * scenario below is about the interference model, not about what the embedded
-     * calibration table says of a T4's bandwidth */
-    usher_estimator_params ep = usher_estimator_default_params();
-    ep.framework = "uncalibrated";
-    ASSERT_OK(usher_estimator_new(&ep, &e, &err));
+    ASSERT_OK(usher_estimator_new(NULL, &e, &err));
     usher_profile p[10];
     usher_colocation c[10];
     /* ten 10% replicas of MobileNet-V2 on one T4 (issue 12: planned at 130% of

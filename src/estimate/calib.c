@@ -374,8 +374,9 @@ static const struct {
     const char *fw, *fusion;
     const char *kin[7];
 } kins[] = {
-    {"onnxruntime-cuda", "ort",
-     {"tensorflow", "pytorch", "pytorch-eager", "tensorrt", "tf-trt", "tensorflow-xla", NULL}},
+    /* the default engine borrows only onnxruntime-cuda rows (docs/calibration.md "The
+     * default engine"): another engine's row ranked GPUs wrongly (V100 above A100) */
+    {"onnxruntime-cuda", "ort", {NULL}},
     {"tensorflow", "ort",
      {"onnxruntime-cuda", "pytorch", "pytorch-eager", "tensorflow-xla", "tf-trt", "tensorrt",
       NULL}},

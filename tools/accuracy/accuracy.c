@@ -752,8 +752,9 @@ int main(int argc, char **argv)
             "# no row borrows one (same engine in the architecture family, then a related engine,\n"
             "# then the nearest family) and says so.\n#\n"
             "# No onnxruntime-cuda row has been measured on a GPU yet: `usher calibrate` on a\n"
-            "# machine with a GPU writes one; until then onnxruntime-cuda borrows (see\n"
-            "# docs/calibration.md). The rows below were fitted by scripts/accuracy-report.sh on\n"
+            "# machine with a GPU writes one; until then onnxruntime-cuda uses the built-in\n"
+            "# defaults (docs/calibration.md). The rows below were fitted by\n"
+            "# scripts/accuracy-report.sh on\n"
             "# every covered row of data/measurements.csv (%s, kernel model at %s) with the\n"
             "# bounded fit, and describe the frameworks those sources measured. Each row's\n"
             "# comment gives its in-sample residuals; held-out errors are in docs/accuracy.md.\n\n",
