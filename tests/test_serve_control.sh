@@ -7,7 +7,8 @@
 # version), a broken model's load leaves it UNAVAILABLE with its reason, unload/load
 # cycles under traffic from several client threads with the ledger checked (every request
 # answered once, 200 or 503; the server's counters equal the clients'), HTTP and gRPC
-# agree. Models: small synthetic MLPs (tests/make_mlp.py) and a file of random bytes.
+# agree, an unload answers the requests it finds before it returns, a merge group member
+# is refused. Models: synthetic MLPs (tests/make_mlp.py, make_merge_models.py), random bytes.
 set -uo pipefail
 usher=${USHER_BIN:?run through ctest}
 py=/usr/bin/python3
@@ -65,6 +66,29 @@ if start_server "$tmp/repo" --grpc-port 0 --model-control-mode explicit --load-m
     [ $rc -eq 0 ] && ok "explicit_exit_0" || { fail "exit: $rc"; tail -30 "$tmp/serve.log"; }
 else
     fail "start (explicit)"
+fi
+# a merge group's member cannot be loaded or unloaded alone (docs/serve.md, Model control)
+$py "$here/make_merge_models.py" "$tmp/mm" >/dev/null || { echo "FAIL make_merge_models"; exit 1; }
+for m in ma mb; do
+    mkdir -p "$tmp/repo2/$m/1"
+    printf 'replicas: 1\nthreads: 1\nmerge_group: g\n' >"$tmp/repo2/$m/usher.yaml"
+done
+cp "$tmp/mm/mlp_a.onnx" "$tmp/repo2/ma/1/model.onnx"
+cp "$tmp/mm/mlp_b.onnx" "$tmp/repo2/mb/1/model.onnx"
+if start_server "$tmp/repo2" --model-control-mode explicit --load-model '*' && wait_ready; then
+    for verb in unload load; do
+        body=$(curl -s -w ' %{http_code}' -X POST "$url/v2/repository/models/ma/$verb")
+        case $body in
+        *"it is served in merge group 'g'"*" 400") ok "merge_member_${verb}_refused" ;;
+        *) fail "merge member $verb: $body"; grep -i merge "$tmp/serve.log" ;;
+        esac
+    done
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/models/ma/ready")" = 200 ] &&
+        ok "merge_member_still_ready" || fail "merge member not ready after the refusals"
+    kill -TERM "$srv"; wait "$srv"; rc=$?; srv=
+    [ $rc -eq 0 ] && ok "merge_exit_0" || { fail "exit: $rc"; tail -30 "$tmp/serve.log"; }
+else
+    fail "start (merge group)"
 fi
 [ "$fails" -eq 0 ] || { echo "$fails failed"; exit 1; }
 echo "all passed"
