@@ -1066,7 +1066,11 @@ static int dispatch(srv_req *q, const char *method)
         return send_error(q, 404, msg);
     }
     if (u->version >= 0 || u->bad_version) {
-        if (u->bad_version || q->model->rm->error[0] || u->version != q->model->rm->version) {
+        pthread_rwlock_rdlock(&s->rt_lock); /* a load may change the version (srv_control) */
+        bool no_such = u->bad_version || q->model->rm->error[0] ||
+                       u->version != q->model->rm->version;
+        pthread_rwlock_unlock(&s->rt_lock);
+        if (no_such) {
             char msg[240];
             if (u->bad_version)
                 snprintf(msg, sizeof msg, "Request for unknown model: '%s' has no such version "
