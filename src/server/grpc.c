@@ -658,6 +658,7 @@ static void *control_thread(void *arg)
     usher_server *s = c->g->s;
     char msg[700];
     unsigned st = srv_control(s, j->name, j->load, msg, sizeof msg);
+    atomic_fetch_sub(&s->control_calls, 1);
     if (st == 200) {
         if (j->load) {
             Inference__RepositoryModelLoadResponse r =
@@ -706,8 +707,15 @@ static void repository_control(gs_call *c, bool load)
                false);
         return;
     }
+    if (atomic_fetch_add(&s->control_calls, 1) >= SRV_CONTROL_MAX_CALLS) {
+        atomic_fetch_sub(&s->control_calls, 1);
+        answer(c, GRPC_STATUS_UNAVAILABLE,
+               "too many model loads and unloads in progress: retry later", NULL, 0, false);
+        return;
+    }
     control_job *j = us_calloc(1, sizeof *j);
     if (!j) {
+        atomic_fetch_sub(&s->control_calls, 1);
         answer(c, GRPC_STATUS_UNAVAILABLE, "out of memory", NULL, 0, false);
         return;
     }
@@ -723,6 +731,7 @@ static void repository_control(gs_call *c, bool load)
     pthread_attr_destroy(&a);
     if (rc != 0) {
         us_free(j);
+        atomic_fetch_sub(&s->control_calls, 1);
         atomic_fetch_sub(&s->n_pending, 1);
         answer(c, GRPC_STATUS_UNAVAILABLE, "cannot start the model control thread: retry later",
                NULL, 0, false);

@@ -970,18 +970,13 @@ static int send_json_or_bin(srv_req *q)
 /* model control runs on a thread of its own: a load profiles the model and waits for its
  * workers, an unload drains its requests, and the HTTP layer's event loop goes on meanwhile;
  * the answer is handed to the HTTP layer from that thread, as a runtime's completion is */
-#define CONTROL_MAX_CALLS 8 /* model control calls in progress at most (they queue on
-                               reload_mu); more: 503 */
-
-static atomic_int control_calls;
-
 static void *control_thread(void *arg)
 {
     srv_req *q = arg;
     usher_server *s = q->s;
     char msg[700];
     unsigned st = srv_control(s, q->u.model, q->u.load, msg, sizeof msg);
-    atomic_fetch_sub(&control_calls, 1);
+    atomic_fetch_sub(&s->control_calls, 1);
     if (st == 200) {
         us_buf_reset(&q->json);
         send_buf(q, 200, NULL);
@@ -998,8 +993,8 @@ static int repo_control(srv_req *q)
     if (!s->p.model_control_explicit)
         return send_error(q, 503, "explicit model load / unload is not allowed if polling is "
                                   "enabled");
-    if (atomic_fetch_add(&control_calls, 1) >= CONTROL_MAX_CALLS) {
-        atomic_fetch_sub(&control_calls, 1);
+    if (atomic_fetch_add(&s->control_calls, 1) >= SRV_CONTROL_MAX_CALLS) {
+        atomic_fetch_sub(&s->control_calls, 1);
         return send_error(q, 503, "too many model loads and unloads in progress: retry later");
     }
     atomic_fetch_add(&s->n_pending, 1); /* a stop waits for its answer */
@@ -1010,7 +1005,7 @@ static int repo_control(srv_req *q)
     int rc = pthread_create(&t, &a, control_thread, q);
     pthread_attr_destroy(&a);
     if (rc != 0) {
-        atomic_fetch_sub(&control_calls, 1);
+        atomic_fetch_sub(&s->control_calls, 1);
         atomic_fetch_sub(&s->n_pending, 1);
         return send_error(q, 503, "cannot start the model control thread: retry later");
     }

@@ -117,6 +117,8 @@ struct usher_server {
     bool stopped;
     pthread_rwlock_t rt_lock;   /* see srv_model */
     pthread_mutex_t reload_mu;  /* one plan change, load or unload at a time */
+    atomic_int control_calls;   /* model control calls in progress or waiting (both front
+                                   ends); at most SRV_CONTROL_MAX_CALLS */
     int cpu_latency_fd;         /* /dev/cpu_dma_latency held open (cpu_latency_hold); -1: none */
     int cpus;
     int gpus;                   /* CUDA devices usable here (0: the CPU path) */
@@ -165,6 +167,7 @@ srv_model *srv_find(usher_server *s, const char *name);
  * unload drain); the front ends call it on a thread of their own. One at a time (reload_mu).
  */
 unsigned srv_control(usher_server *s, const char *name, bool load, char *msg, size_t cap);
+#define SRV_CONTROL_MAX_CALLS 8 /* more at once: 503 / UNAVAILABLE */
 /* a model's state and reason as the repository index gives them (Triton's words); rt_lock
  * held */
 const char *srv_index_state(const srv_model *m, const char **reason);
