@@ -148,6 +148,19 @@ typedef struct model {
     size_t q_head, q_tail, q_alloc;
     uint32_t *reps, n_rep;
     uint64_t *busy_until; /* by lidx: the predicted end of its running batch; 0: idle */
+    /* busy_left in O(log n), not a pass over every replica (6,000-GPU plans give a model
+     * thousands): the busy replicas whose predicted end is still ahead ("active"), the
+     * sum and count of their ends, and a min-heap of (end, lidx, gen) that finds the ones
+     * whose end passes; an entry whose replica ended or started again (gen) is stale */
+    struct bl_ent {
+        uint64_t end;
+        uint32_t lidx, gen;
+    } *bl_heap;
+    uint32_t bl_n, bl_alloc;
+    uint32_t *bl_gen; /* by lidx: batches started */
+    uint8_t *bl_act;  /* by lidx: counted in bl_sum */
+    uint64_t bl_sum;  /* modulo 2^64, as the pass's sum was */
+    uint32_t bl_cnt;
     uint32_t *idle, idle_head, idle_n;
     uint32_t running;
     uint64_t wake_at;
@@ -333,17 +346,116 @@ static int q_push(eng *e, model *md, uint64_t arr, uint64_t dl, uint64_t pred)
     return USHER_OK;
 }
 
-/* what the model's busy replicas still have to run, as predicted at dispatch (summed in
- * integers: exact, as the runtime's sum of doubles is for times below 2^53 ns) */
-static double busy_left(const eng *e, const model *md)
+/* the busy-left heap (model.bl_*): entries by end, then lidx */
+static bool bl_below(const struct bl_ent *a, const struct bl_ent *b)
+{
+    return a->end < b->end || (a->end == b->end && a->lidx < b->lidx);
+}
+
+static int bl_push(model *md, uint64_t end, uint32_t lidx)
+{
+    if (md->bl_n == md->bl_alloc) {
+        uint32_t na = md->bl_alloc ? 2 * md->bl_alloc : 16;
+        struct bl_ent *h = us_realloc(md->bl_heap, (size_t)na * sizeof *h);
+        if (!h)
+            return USHER_ERR_NOMEM;
+        md->bl_heap = h;
+        md->bl_alloc = na;
+    }
+    struct bl_ent v = {.end = end, .lidx = lidx, .gen = md->bl_gen[lidx]};
+    uint32_t i = md->bl_n++;
+    while (i > 0 && bl_below(&v, &md->bl_heap[(i - 1) / 2])) {
+        md->bl_heap[i] = md->bl_heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    md->bl_heap[i] = v;
+    return USHER_OK;
+}
+
+static void bl_pop(model *md)
+{
+    struct bl_ent v = md->bl_heap[--md->bl_n];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= md->bl_n)
+            break;
+        if (c + 1 < md->bl_n && bl_below(&md->bl_heap[c + 1], &md->bl_heap[c]))
+            c++;
+        if (!bl_below(&md->bl_heap[c], &v))
+            break;
+        md->bl_heap[i] = md->bl_heap[c];
+        i = c;
+    }
+    if (md->bl_n)
+        md->bl_heap[i] = v;
+}
+
+/* a batch of replica lidx starts, predicted to end at end (busy_until set) */
+static int bl_start(model *md, uint32_t lidx, uint64_t end, uint64_t now)
+{
+    md->bl_gen[lidx]++;
+    md->bl_act[lidx] = end > now;
+    if (end <= now)
+        return USHER_OK;
+    md->bl_sum += end;
+    md->bl_cnt++;
+    return bl_push(md, end, lidx);
+}
+
+/* replica lidx's batch ends (before busy_until is cleared) */
+static void bl_end(model *md, uint32_t lidx)
+{
+    if (md->bl_act[lidx]) {
+        md->bl_sum -= md->busy_until[lidx];
+        md->bl_cnt--;
+        md->bl_act[lidx] = 0;
+    }
+}
+
+/* (re)builds the active set from busy_until (engine set-up, re-planning) */
+static int bl_rebuild(model *md, uint64_t now)
+{
+    us_free(md->bl_gen);
+    us_free(md->bl_act);
+    md->bl_gen = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->bl_gen);
+    md->bl_act = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->bl_act);
+    if (!md->bl_gen || !md->bl_act)
+        return USHER_ERR_NOMEM;
+    md->bl_n = 0;
+    md->bl_sum = 0;
+    md->bl_cnt = 0;
+    for (uint32_t k = 0; k < md->n_rep; k++) {
+        uint64_t b = md->busy_until[k];
+        if (b > now) {
+            md->bl_act[k] = 1;
+            md->bl_sum += b;
+            md->bl_cnt++;
+            if (bl_push(md, b, k) < 0)
+                return USHER_ERR_NOMEM;
+        }
+    }
+    return USHER_OK;
+}
+
+/* what the model's busy replicas still have to run, as predicted at dispatch: the sum
+ * over them of max(0, end - now), in integers (exact, as the runtime's sum of doubles is
+ * for times below 2^53 ns; the same bits as a pass over busy_until, modulo 2^64 too) */
+static double busy_left(const eng *e, model *md)
 {
     if (!md->running)
         return 0;
-    uint64_t s = 0, now = e->now;
-    const uint64_t *bu = md->busy_until;
-    for (uint32_t i = 0; i < md->n_rep; i++)
-        s += bu[i] > now ? bu[i] - now : 0;
-    return (double)s;
+    uint64_t now = e->now;
+    while (md->bl_n && md->bl_heap[0].end <= now) {
+        struct bl_ent t = md->bl_heap[0];
+        bl_pop(md);
+        if (md->bl_act[t.lidx] && md->bl_gen[t.lidx] == t.gen) {
+            md->bl_sum -= t.end;
+            md->bl_cnt--;
+            md->bl_act[t.lidx] = 0;
+        }
+    }
+    return (double)(md->bl_sum - (uint64_t)md->bl_cnt * now);
 }
 
 /* ---- co-located latency --------------------------------------------------------------- */
@@ -477,6 +589,8 @@ static int start_batch(eng *e, uint32_t ri, int k)
     r->t0 = e->now;
     r->busy_until = sat_add(e->now, rt_batch_latency_scaled(c->lat, c->cap, k, md->adm.scale, 1));
     md->busy_until[r->lidx] = r->busy_until;
+    if (bl_start(md, r->lidx, r->busy_until, e->now) < 0)
+        return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: out of memory");
     gpu_account(e, g, e->now);
     g->n_busy++;
     g->share_busy += r->share;
@@ -699,6 +813,7 @@ static int on_end(eng *e, uint32_t ri)
     r->rows = 0;
     if (r->state == R_RETIRED)
         return USHER_OK; /* a stopped replica's last batch: it takes no more */
+    bl_end(md, r->lidx);
     md->busy_until[r->lidx] = 0;
     md->running--;
     return dispatch(e, r->model, ri);
@@ -980,7 +1095,7 @@ static int setup(eng *e)
         md->reps = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->reps);
         md->busy_until = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->busy_until);
         md->idle = us_calloc(md->n_rep ? md->n_rep : 1, sizeof *md->idle);
-        if (!md->reps || !md->busy_until || !md->idle)
+        if (!md->reps || !md->busy_until || !md->idle || bl_rebuild(md, 0) < 0)
             goto nomem;
         md->n_rep = 0;
     }
@@ -1009,6 +1124,9 @@ static void engine_free(eng *e)
         us_free(md->reps);
         us_free(md->busy_until);
         us_free(md->idle);
+        us_free(md->bl_heap);
+        us_free(md->bl_gen);
+        us_free(md->bl_act);
         sim_hist_free(&md->hist);
     }
     us_free(e->m);
@@ -1285,6 +1403,8 @@ static int models_rebuild(eng *e)
         md->idle_head = 0;
         md->idle_n = in;
         md->running = running;
+        if (bl_rebuild(md, e->now) < 0)
+            goto nomem;
         model_tables(e, md);
     }
     goto out;
