@@ -221,6 +221,7 @@ check("unload_drains_in_flight", st == 200 and inflight > 0 and n200 >= inflight
       s1["outcomes"]["success"] - s0["outcomes"]["success"] == n200,
       "unload %d, %d in flight before it, answers %s, in flight after %d, took %.2f s" %
       (st, inflight, results, s1["in_flight"], took))
+print("     (unload of slow with %d in flight: %.2f s)" % (inflight, took))
 ix = index_http()
 check("slow_unloaded", ix.get("slow", ("",))[:2] == ("UNAVAILABLE", "unloaded"), ix.get("slow"))
 

@@ -88,7 +88,7 @@ if start_server "$tmp/repo2" --model-control-mode explicit --load-model '*' && w
     kill -TERM "$srv"; wait "$srv"; rc=$?; srv=
     [ $rc -eq 0 ] && ok "merge_exit_0" || { fail "exit: $rc"; tail -30 "$tmp/serve.log"; }
 else
-    fail "start (merge group)"
+    fail "start (merge group)"; tail -20 "$tmp/serve.log"
 fi
 [ "$fails" -eq 0 ] || { echo "$fails failed"; exit 1; }
 echo "all passed"
