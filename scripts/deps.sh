@@ -28,12 +28,14 @@ root=$(pwd)
 # python3-torch and python3-torchvision: scripts/make_finetuned.py trains the fine-tuned
 # variants that tests/test_merge.sh and bench_merge merge; libgrpc-dev and pkg-config:
 # usher serve --grpc-port (gRPC's C core, found with pkg-config); python3-grpcio and
-# python3-grpc-tools: tests/test_serve_grpc.sh's client (stubs compiled from the .proto)
+# python3-grpc-tools: tests/test_serve_grpc.sh's client (stubs compiled from the .proto);
+# time (GNU time, /usr/bin/time -v): tools/experiments/scale_scenario.py and
+# tests/test_sim_scale.sh measure each plan's and simulation's CPU time and peak RSS
 APT_PKGS=(cmake ninja-build make gcc clang libclang-rt-14-dev protobuf-c-compiler libyaml-dev libglpk-dev
           libmicrohttpd-dev zlib1g-dev libprotobuf-c-dev libonnx-dev python3 python3-onnx python3-numpy
           ca-certificates curl wrk procps chromium fonts-dejavu-core
           protobuf-compiler python3-protobuf python3-yaml python3-torch python3-torchvision
-          libgrpc-dev pkg-config python3-grpcio python3-grpc-tools)
+          libgrpc-dev pkg-config python3-grpcio python3-grpc-tools time)
 
 missing=()
 # npm may come from elsewhere (NodeSource); Debian's only when there is none
