@@ -341,5 +341,25 @@ contains cmp_all_fail "usher       failed: plan:"
 contains cmp_all_fail "shepherd    failed: plan:"
 contains cmp_all_fail "no policy's plan serves"
 
+# max-goodput on a fixed cluster too small for both rates serves the denser model's rate
+# first: resnet18 yields ~4x resnet101's requests per V100, and USHER used to give the two
+# models 125 GPUs each (194,639 of 274,594 req/s, gpulet 242,445) - placement alternated
+# its two replica lists whatever each served per GPU
+printf 'models:\n  - name: r18\n    model: %s\n    rate: 222357\n    slo_ms: 3.9\n  - name: r101\n    model: %s\n    rate: 52237\n    slo_ms: 21.36\n' \
+    "$zoo/resnet18.onnx" "$zoo/resnet101.onnx" >"$tmp/mg_w.yaml"
+printf 'objective: max-goodput\ngpus:\n  - type: v100-16gb\n    count: 250\n' >"$tmp/mg_c.yaml"
+for pol in usher gpulet; do
+    "$usher" plan --workload "$tmp/mg_w.yaml" --cluster "$tmp/mg_c.yaml" --policy $pol --quiet \
+        -o "$tmp/mg_$pol.json" >/dev/null 2>&1
+done
+/usr/bin/python3 - "$tmp/mg_usher.json" "$tmp/mg_gpulet.json" <<'PY' || fails=$((fails + 1))
+import json, sys
+u, g = (json.load(open(f)) for f in sys.argv[1:3])
+su, sg = (sum(m["goodput"] for m in d["models"]) for d in (u, g))
+print("  250 V100s, resnet18 + resnet101: usher %.0f req/s, gpulet %.0f" % (su, sg))
+assert su >= 0.98 * sg, ("FAIL plan_max_goodput_densest_first", su, sg)
+print("ok   plan_max_goodput_densest_first")
+PY
+
 echo "$fails failure(s)"
 exit $((fails > 0))

@@ -819,14 +819,37 @@ static int place_reps(usher_run *u)
     return USHER_OK;
 }
 
-/* 5: the two lists interleaved, each replica by place_rate; what could not be
- * placed shows as unserved */
+/*
+ * 5: the two lists interleaved, each replica by place_rate; what could not be
+ * placed shows as unserved. With max-goodput the denser head goes first (the
+ * lists keep place_order's order): a plain alternation gave a fixed cluster
+ * that cannot hold every rate to the two lists in equal numbers, whatever
+ * each yields per GPU (resnet18 beside resnet101 on 250 V100s: 125 GPUs each,
+ * 28% less goodput than serving resnet18's rate first). Equal densities, and
+ * min-cost, still alternate: complementary replicas pair up.
+ */
+static bool take_cheavy(const usher_run *u, uint32_t a, uint32_t b)
+{
+    if (b >= u->nmh)
+        return true;
+    if (a >= u->nch)
+        return false;
+    if (u->p->objective == PLAN_MAX_GOODPUT) {
+        double pa = u->prio[u->cheavy[a].model], pb = u->prio[u->mheavy[b].model];
+        if (pa > pb * (1 + 1e-9))
+            return true;
+        if (pb > pa * (1 + 1e-9))
+            return false;
+    }
+    return a <= b;
+}
+
 static int place_all(usher_run *u)
 {
     int rc = USHER_OK;
     uint32_t a = 0, b = 0;
     while ((a < u->nch || b < u->nmh) && rc == USHER_OK) {
-        const rep *r = (b >= u->nmh || (a < u->nch && (a <= b))) ? &u->cheavy[a++] : &u->mheavy[b++];
+        const rep *r = take_cheavy(u, a, b) ? &u->cheavy[a++] : &u->mheavy[b++];
         uint32_t g = u->gid[r->model];
         place_rate(u->p, u->s, &u->mi[r->model], r->model, r->cfg, r->load, (int)g, &u->gl[g], &rc);
     }
