@@ -41,7 +41,8 @@ if start_server "$tmp/repo" --grpc-port 0 --max-body-bytes 1048576 --body-timeou
 else
     fail "start"
 fi
-# without --grpc-port, no gRPC; a taken port is an error at start
+# with --http-port and without --grpc-port, no gRPC (without either, 8001 as Triton:
+# not tested here, the port may be taken on a shared machine); a taken port is an error at start
 "$usher" serve --help >"$tmp/help" 2>&1
 grep -q -- "--grpc-port N" "$tmp/help" && ok "help_names_grpc_port" || fail "help"
 if start_server "$tmp/repo" && wait_ready mlp; then

@@ -18,7 +18,7 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: usher serve --repo DIR [--plan plan.json [--node NAME]] [--http-port N]\n"
-            "                   [--grpc-port N] [--http-address ADDR] [--http-threads N]\n"
+            "                   [--grpc-port N|off] [--http-address ADDR] [--http-threads N]\n"
             "                   [--model-control-mode none|explicit] [--load-model NAME]...\n"
             "                   [--cpus N] [--max-body-bytes N] [--default-slo-ms MS]\n"
             "                   [--max-connections N] [--max-client-connections N]\n"
@@ -44,9 +44,11 @@ static void help(FILE *f)
             "                      the plan's order are cuda:0, 1, ...) and only its models\n"
             "                      (docs/deploy.md)\n"
             "  --http-port N       default 8000; 0 picks a free port\n"
-            "  --grpc-port N       also serve KServe v2 / Triton gRPC (GRPCInferenceService) on\n"
-            "                      port N of the HTTP address (Triton's is 8001; 0 picks a\n"
-            "                      free port); default: no gRPC. docs/serve.md, gRPC\n"
+            "  --grpc-port N|off   KServe v2 / Triton gRPC (GRPCInferenceService) on port N of\n"
+            "                      the HTTP address (0 picks a free port). Default 8001 (as\n"
+            "                      Triton) when --http-port is not given either; with\n"
+            "                      --http-port, no gRPC unless --grpc-port is given.\n"
+            "                      docs/serve.md, gRPC\n"
             "  --model-control-mode none|explicit\n"
             "                      Triton's model control: none (default) loads every model at\n"
             "                      start and refuses load/unload requests; explicit loads only\n"
@@ -103,7 +105,7 @@ int cli_serve(int argc, char **argv)
     const char *node = NULL;
     static const char *load_models[256];
     size_t n_load = 0;
-    bool mode_given = false;
+    bool mode_given = false, http_port_given = false, grpc_port_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -141,9 +143,15 @@ int cli_serve(int argc, char **argv)
             p.ort_library = argv[++i];
         } else if (strcmp(a, "--http-port") == 0 && v && cli_parse_i64(v, 0, 65535, &n)) {
             p.http_port = (int)n;
+            http_port_given = true;
+            i++;
+        } else if (strcmp(a, "--grpc-port") == 0 && v && strcmp(v, "off") == 0) {
+            p.grpc_port = -1;
+            grpc_port_given = true;
             i++;
         } else if (strcmp(a, "--grpc-port") == 0 && v && cli_parse_i64(v, 0, 65535, &n)) {
             p.grpc_port = (int)n;
+            grpc_port_given = true;
             i++;
         } else if (strcmp(a, "--http-threads") == 0 && v && cli_parse_i64(v, 1, 256, &n)) {
             p.http_threads = (int)n;
@@ -192,6 +200,11 @@ int cli_serve(int argc, char **argv)
             return CLI_USAGE;
         }
     }
+    /* Triton's pair: HTTP 8000 and gRPC 8001. A command that chose its HTTP port
+     * (tests, several servers on one machine, --node slices) chooses its gRPC port
+     * too, so that two such servers never race for 8001 */
+    if (!grpc_port_given && !http_port_given)
+        p.grpc_port = 8001;
     if (!p.repo) {
         fprintf(stderr, "usher serve: --repo is required\n\n");
         help(stderr);
