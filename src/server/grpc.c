@@ -309,6 +309,32 @@ static srv_model *find_model(gs_call *c, const char *name, const char *version, 
     return m;
 }
 
+/* a string field of a decoded message by name ("" when the message has none) */
+static const char *field_str(const ProtobufCMessage *q, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(q->descriptor, name);
+    if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return "";
+    const char *v = *(char *const *)(const void *)((const char *)q + f->offset);
+    return v ? v : "";
+}
+
+/* the request of a method that names one model (ModelReady, ModelMetadata, ModelConfig):
+ * read, and the model found by its name and version; NULL once answered */
+static srv_model *read_model_request(gs_call *c, const ProtobufCMessageDescriptor *d)
+{
+    usher_error err;
+    ProtobufCMessage *q = read_msg(c, d, &err);
+    if (!q) {
+        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
+        return NULL;
+    }
+    srv_model *m = find_model(c, field_str(q, "name"), field_str(q, "version"), false);
+    gm_free(q);
+    return m;
+}
+
 static bool ready_model(usher_server *s, const srv_model *m)
 {
     pthread_rwlock_rdlock(&s->rt_lock);
@@ -334,15 +360,7 @@ static void server_ready(gs_call *c)
 
 static void model_ready(gs_call *c)
 {
-    usher_error err;
-    Inference__ModelReadyRequest *q = (Inference__ModelReadyRequest *)read_msg(
-        c, &inference__model_ready_request__descriptor, &err);
-    if (!q) {
-        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
-        return;
-    }
-    srv_model *m = find_model(c, q->name, q->version, false);
-    gm_free(&q->base);
+    srv_model *m = read_model_request(c, &inference__model_ready_request__descriptor);
     if (!m)
         return;
     Inference__ModelReadyResponse r = INFERENCE__MODEL_READY_RESPONSE__INIT;
@@ -390,16 +408,9 @@ static void tensor_meta(const be_io *io, size_t n, bool batchable, const repo_mo
 
 static void model_metadata(gs_call *c)
 {
-    usher_error err;
     usher_server *s = c->g->s;
-    Inference__ModelMetadataRequest *q = (Inference__ModelMetadataRequest *)read_msg(
-        c, &inference__model_metadata_request__descriptor, &err);
-    if (!q) {
-        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
-        return;
-    }
-    srv_model *m = find_model(c, q->name, q->version, false);
-    gm_free(&q->base);
+    usher_error err;
+    srv_model *m = read_model_request(c, &inference__model_metadata_request__descriptor);
     if (!m)
         return;
     const be_io *in = NULL, *out = NULL;
@@ -485,16 +496,9 @@ typedef struct config_msgs {
 /* ModelConfig: what GET /v2/models/M/config says (server.c, model_config), as messages */
 static void model_config(gs_call *c)
 {
-    usher_error err;
     usher_server *s = c->g->s;
-    Inference__ModelConfigRequest *q = (Inference__ModelConfigRequest *)read_msg(
-        c, &inference__model_config_request__descriptor, &err);
-    if (!q) {
-        answer(c, code_of_err(err.code), err.msg, NULL, 0, false);
-        return;
-    }
-    srv_model *m = find_model(c, q->name, q->version, false);
-    gm_free(&q->base);
+    usher_error err;
+    srv_model *m = read_model_request(c, &inference__model_config_request__descriptor);
     if (!m)
         return;
     const be_io *in = NULL, *out = NULL;
