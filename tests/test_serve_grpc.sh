@@ -41,8 +41,7 @@ if start_server "$tmp/repo" --grpc-port 0 --max-body-bytes 1048576 --body-timeou
 else
     fail "start"
 fi
-# with --http-port and without --grpc-port, no gRPC (without either, 8001 as Triton:
-# not tested here, the port may be taken on a shared machine); a taken port is an error at start
+# with --http-port and without --grpc-port, no gRPC; a taken port is an error at start
 "$usher" serve --help >"$tmp/help" 2>&1
 grep -q -- "--grpc-port N" "$tmp/help" && ok "help_names_grpc_port" || fail "help"
 if start_server "$tmp/repo" && wait_ready mlp; then
@@ -53,6 +52,26 @@ if start_server "$tmp/repo" && wait_ready mlp; then
     [ $rc -ne 0 ] && grep -q "gRPC: cannot listen" "$tmp/out2" && ok "grpc_port_taken" ||
         { fail "grpc port taken: exit $rc"; cat "$tmp/out2"; }
     kill -TERM "$srv"; wait "$srv"; srv=
+fi
+# without either port: HTTP 8000 and gRPC 8001, Triton's pair - checked only where both
+# ports are free here (a developer's machine may hold them; CI's clean one does not)
+if $py -c 'import socket
+for p in (8000, 8001):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", p)); s.close()' 2>/dev/null; then
+    "$usher" serve --repo "$tmp/repo" >"$tmp/default.log" 2>&1 &
+    dpid=$!
+    for _ in $(seq 300); do
+        grep -q "gRPC on" "$tmp/default.log" && break
+        kill -0 "$dpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q "gRPC on 127.0.0.1:8001 " "$tmp/default.log" &&
+        grep -q "listening on http://127.0.0.1:8000 " "$tmp/default.log" && ok "default_ports_8000_8001" ||
+        { fail "default ports"; cat "$tmp/default.log"; }
+    kill -TERM "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+else
+    echo "skip default_ports_8000_8001: port 8000 or 8001 is taken on this machine"
 fi
 [ "$fails" -eq 0 ] || { echo "$fails failed"; exit 1; }
 echo "all passed"
