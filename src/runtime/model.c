@@ -464,14 +464,14 @@ static void group_map(rt_model *m)
             }
         }
         if (!g->n_in || !g->n_out) {
-            snprintf(m->group_error, sizeof m->group_error, "merge group '%s': the merged "
-                     "graph has no input or no output named '%s/...'", m->cfg.name, lab);
+            snprintf(m->group_error, sizeof m->group_error, "merge group '%.60s': the merged "
+                     "graph has no input or no output named '%.60s/...'", m->cfg.name, lab);
             return;
         }
         for (size_t i = 0; i < g->n_in; i++) {
             if (g->in[i].dtype == US_DT_BYTES) {
-                snprintf(m->group_error, sizeof m->group_error, "merge group '%s': input "
-                         "'%s' of '%s' is BYTES, which a merge group cannot fill", m->cfg.name,
+                snprintf(m->group_error, sizeof m->group_error, "merge group '%.60s': input "
+                         "'%.60s' of '%.60s' is BYTES, which a merge group cannot fill", m->cfg.name,
                          g->in[i].name, lab);
                 return;
             }
@@ -485,8 +485,8 @@ static void group_map(rt_model *m)
     }
     for (size_t i = 0; i < m->n_in; i++)
         if (owner[i] < 0) {
-            snprintf(m->group_error, sizeof m->group_error, "merge group '%s': the merged "
-                     "graph's input '%s' belongs to no member", m->cfg.name, m->in[i].name);
+            snprintf(m->group_error, sizeof m->group_error, "merge group '%.60s': the merged "
+                     "graph's input '%.60s' belongs to no member", m->cfg.name, m->in[i].name);
             return;
         }
 }

@@ -1499,7 +1499,7 @@ fail:
     pthread_rwlock_wrlock(&s->rt_lock);
     if (!m->rt) {
         m->ctl = SRV_CTL_LOADED;
-        snprintf(m->error, sizeof m->error, "%s", why);
+        snprintf(m->error, sizeof m->error, "%.500s", why);
     }
     pthread_rwlock_unlock(&s->rt_lock);
     US_LOGW("model '%s' failed to load: %s", name, why);
