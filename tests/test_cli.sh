@@ -361,5 +361,19 @@ assert su >= 0.98 * sg, ("FAIL plan_max_goodput_densest_first", su, sg)
 print("ok   plan_max_goodput_densest_first")
 PY
 
+# output into a special file (a FIFO here; /dev/null in real use) goes into it: renaming a
+# temporary over it replaced /dev/null with a regular file when run as root
+mkfifo "$tmp/plan.fifo"
+timeout 20 cat "$tmp/plan.fifo" >"$tmp/fifo.out" & # (a writer that never opens it: 20 s, then the check fails)
+catpid=$!
+check plan_into_fifo 0 "$usher" plan --workload "$ex/workload.yaml" --cluster "$ex/cluster-elastic.yaml" \
+    --quiet -o "$tmp/plan.fifo"
+wait "$catpid"
+if [ -p "$tmp/plan.fifo" ] && grep -q '"schema_version"' "$tmp/fifo.out"; then
+    echo "ok   plan_into_fifo_kept"
+else
+    echo "FAIL plan_into_fifo_kept: the FIFO was replaced or got nothing"; fails=$((fails + 1))
+fi
+
 echo "$fails failure(s)"
 exit $((fails > 0))

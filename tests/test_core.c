@@ -244,6 +244,48 @@ TEST(file_map_limits_and_writer)
     us_file_unmap(&m);
 }
 
+/* A special file (here a FIFO; /dev/null in real use) is written into, never renamed over:
+ * as root, `usher plan -o /dev/null` replaced the device node with a regular file. A
+ * directory is refused, naming it. */
+TEST(writer_keeps_special_files)
+{
+    usher_error err;
+    const char *fifo = test_path(test_tmpdir(), "out.fifo");
+    unlink(fifo);
+    ASSERT_EQ_INT(mkfifo(fifo, 0600), 0);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK); /* a reader, so the writer's open returns */
+    ASSERT(rd >= 0);
+    ASSERT_OK(us_file_write_atomic(fifo, "hello", 5, &err));
+    char got[16] = {0};
+    ASSERT_EQ_INT((int)read(rd, got, sizeof got), 5);
+    ASSERT(memcmp(got, "hello", 5) == 0);
+    /* us_file_replace: a finished temporary copied into the FIFO, then removed */
+    const char *tmp = test_path(test_tmpdir(), "out.tmp");
+    ASSERT_OK(us_file_write_atomic(tmp, "world", 5, &err));
+    ASSERT_OK(us_file_replace(tmp, fifo, &err));
+    ASSERT_EQ_INT((int)read(rd, got, sizeof got), 5);
+    ASSERT(memcmp(got, "world", 5) == 0);
+    ASSERT(access(tmp, F_OK) != 0);
+    close(rd);
+    struct stat st;
+    ASSERT_EQ_INT(stat(fifo, &st), 0);
+    ASSERT(S_ISFIFO(st.st_mode));
+    ASSERT(us_file_is_special(fifo) && us_file_is_special("/dev/null"));
+    ASSERT(!us_file_is_special(tmp) && !us_file_is_special(test_tmpdir()));
+    unlink(fifo);
+    /* a directory: refused, and nothing written beside it */
+    ASSERT_EQ_INT(us_file_write_atomic(test_tmpdir(), "x", 1, &err), USHER_ERR_IO);
+    ASSERT(strstr(err.msg, "is a directory") != NULL);
+    /* a regular file is still replaced by rename */
+    ASSERT_OK(us_file_write_atomic(tmp, "a", 1, &err));
+    const char *tmp2 = test_path(test_tmpdir(), "out2.tmp");
+    ASSERT_OK(us_file_write_atomic(tmp2, "bb", 2, &err));
+    ASSERT_OK(us_file_replace(tmp2, tmp, &err));
+    ASSERT_EQ_INT(stat(tmp, &st), 0);
+    ASSERT(S_ISREG(st.st_mode) && st.st_size == 2);
+    unlink(tmp);
+}
+
 /* Run one check in a child whose stderr goes to a pipe: *sig gets the signal that ended it
  * (0 if it exited 0, -1 on any other end), msg what it wrote. */
 static void run_child_check(int debug, char *msg, size_t cap, int *sig)
@@ -312,4 +354,5 @@ TEST_MAIN(TEST_ENTRY(alloc_counts_and_fails_on_demand), TEST_ENTRY(arena_alignme
           TEST_ENTRY(hash_matches_xxh64_vectors), TEST_ENTRY(map_put_get_grow),
           TEST_ENTRY(errors_name_codes_and_prefix), TEST_ENTRY(relative_paths_are_checked),
           TEST_ENTRY(open_beneath_refuses_escapes), TEST_ENTRY(file_map_limits_and_writer),
+          TEST_ENTRY(writer_keeps_special_files),
           TEST_ENTRY(assert_aborts_with_file_line_and_expression))

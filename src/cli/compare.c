@@ -19,10 +19,12 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -546,7 +548,14 @@ static int write_html(const char *path, const char *wl, const char *cl,
                       const usher_sim_params *sp, char *msg, size_t n)
 {
     static char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    /* a special file (/dev/null, /dev/stdout, a FIFO) is written into, never renamed over:
+     * as root that would replace the device node with a file (src/core/file.c does the
+     * same for the library's writers) */
+    struct stat st;
+    bool special = stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+    if (special)
+        snprintf(tmp, sizeof tmp, "%s", path);
+    else if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         say(msg, n, "%s: path too long", path);
         return -1;
     }
@@ -657,11 +666,11 @@ static int write_html(const char *path, const char *wl, const char *cl,
         say(msg, n, "%s: %s", tmp, strerror(errno));
         rc = -1;
     }
-    if (rc == 0 && rename(tmp, path) != 0) {
+    if (rc == 0 && !special && rename(tmp, path) != 0) {
         say(msg, n, "%s: %s", path, strerror(errno));
         rc = -1;
     }
-    if (rc < 0)
+    if (rc < 0 && !special)
         unlink(tmp);
     return rc;
 }

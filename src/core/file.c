@@ -202,6 +202,49 @@ int us_file_open_parent_dir(const char *path, usher_error *err)
     return fd;
 }
 
+bool us_file_is_special(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+int us_file_replace(const char *tmp, const char *path, usher_error *err)
+{
+    if (!us_file_is_special(path)) {
+        if (rename(tmp, path) != 0)
+            return us_err_set(err, USHER_ERR_IO, "%s: cannot rename into place: %s", path,
+                              strerror(errno));
+        return USHER_OK;
+    }
+    int in = open(tmp, O_RDONLY | O_CLOEXEC), rc = USHER_OK;
+    if (in < 0)
+        return us_err_set(err, USHER_ERR_IO, "%s: cannot open: %s", tmp, strerror(errno));
+    us_writer w;
+    if ((rc = us_writer_open(&w, path, err)) < 0) {
+        close(in);
+        return rc;
+    }
+    char buf[65536];
+    ssize_t k;
+    while ((k = read(in, buf, sizeof buf)) != 0) {
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = us_err_set(err, USHER_ERR_IO, "%s: read failed: %s", tmp, strerror(errno));
+            break;
+        }
+        us_writer_write(&w, buf, (size_t)k);
+    }
+    close(in);
+    if (rc < 0)
+        us_writer_abort(&w);
+    else
+        rc = us_writer_commit(&w, err);
+    if (rc == USHER_OK)
+        unlink(tmp);
+    return rc;
+}
+
 int us_writer_open(us_writer *w, const char *path, usher_error *err)
 {
     memset(w, 0, sizeof *w);
@@ -212,6 +255,21 @@ int us_writer_open(us_writer *w, const char *path, usher_error *err)
     if (!w->path || !w->tmp) {
         us_writer_abort(w);
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        us_writer_abort(w);
+        return us_err_set(err, USHER_ERR_IO, "%s: is a directory", path);
+    }
+    if (us_file_is_special(path)) {
+        w->direct = true;
+        w->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (w->fd < 0) {
+            int rc = us_err_set(err, USHER_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            us_writer_abort(w);
+            return rc;
+        }
+        return USHER_OK;
     }
     snprintf(w->tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -250,7 +308,8 @@ void us_writer_abort(us_writer *w)
     if (w->fd >= 0) {
         close(w->fd);
         w->fd = -1;
-        unlink(w->tmp);
+        if (!w->direct)
+            unlink(w->tmp);
     }
     us_free(w->path);
     us_free(w->tmp);
@@ -267,10 +326,10 @@ int us_writer_commit(us_writer *w, usher_error *err)
     w->fd = -1;
     if (close(fd) != 0 && rc == USHER_OK)
         rc = us_err_set(err, USHER_ERR_IO, "%s: close failed: %s", w->path, strerror(errno));
-    if (rc == USHER_OK && rename(w->tmp, w->path) != 0)
+    if (rc == USHER_OK && !w->direct && rename(w->tmp, w->path) != 0)
         rc = us_err_set(err, USHER_ERR_IO, "%s: cannot rename into place: %s", w->path,
                         strerror(errno));
-    if (rc != USHER_OK)
+    if (rc != USHER_OK && !w->direct)
         unlink(w->tmp);
     us_free(w->path);
     us_free(w->tmp);

@@ -17,6 +17,7 @@
 #define US_FILE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "usher/status.h"
@@ -43,13 +44,17 @@ int us_file_open_parent_dir(const char *path, usher_error *err);
 /*
  * Streaming writer: bytes go to "<path>.tmp.<pid>", which replaces path only
  * on us_writer_commit, so a failed or interrupted write never leaves a
- * half-written file under the final name.
+ * half-written file under the final name. A path that exists and is not a
+ * regular file (/dev/null, /dev/stdout, a FIFO) is written directly: renaming
+ * over it would replace a device node with a file (as root, `usher plan -o
+ * /dev/null` did). A directory is refused.
  */
 typedef struct us_writer {
     int fd;
     char *path, *tmp;
     int failed_errno; /* first write error, 0 if none */
     uint64_t written;
+    bool direct; /* writing into a special file: no temporary, no rename */
 } us_writer;
 
 int us_writer_open(us_writer *w, const char *path, usher_error *err);
@@ -59,6 +64,13 @@ int us_writer_write(us_writer *w, const void *p, size_t n);
 int us_writer_commit(us_writer *w, usher_error *err);
 /* Drop the temp file. NULL / already finished writers are fine. */
 void us_writer_abort(us_writer *w);
+
+/* path exists and is neither a regular file nor a directory (a device, a FIFO, a
+ * socket): output goes into it as it is, never renamed over it */
+bool us_file_is_special(const char *path);
+/* The finished temporary tmp becomes path: renamed over it, or, when path is
+ * special (us_file_is_special), copied into it and removed. */
+int us_file_replace(const char *tmp, const char *path, usher_error *err);
 
 /* Write all of buf to path through a us_writer. */
 int us_file_write_atomic(const char *path, const void *buf, size_t n, usher_error *err);

@@ -42,6 +42,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "merge_impl.h"
 #include "onnx/onnx.h"
 
@@ -732,9 +733,7 @@ int usher_merge_write(usher_merge *m, const char *path, usher_error *err)
         }
     }
     m->rep.verified = m->p.verify;
-    if (rename(tmp, path) != 0) {
-        rc = us_err_set(err, USHER_ERR_IO, "%s: cannot rename the merged model into place",
-                        path);
+    if ((rc = us_file_replace(tmp, path, err)) < 0) {
         unlink(tmp);
         goto out;
     }
