@@ -406,6 +406,16 @@ static void tensor_meta(const be_io *io, size_t n, bool batchable, const repo_mo
     }
 }
 
+/* takes rt_lock for reading (the caller unlocks): whether m is loaded and its inputs and
+ * outputs fit the messages (RT_MAX_IO each) */
+static bool model_io_rdlock(usher_server *s, const srv_model *m, const be_io **in, size_t *nin,
+                            const be_io **out, size_t *nout)
+{
+    pthread_rwlock_rdlock(&s->rt_lock);
+    return m->rt && srv_model_io(m, in, nin, out, nout) && *nin <= RT_MAX_IO &&
+           *nout <= RT_MAX_IO;
+}
+
 static void model_metadata(gs_call *c)
 {
     usher_server *s = c->g->s;
@@ -415,10 +425,7 @@ static void model_metadata(gs_call *c)
         return;
     const be_io *in = NULL, *out = NULL;
     size_t nin = 0, nout = 0;
-    pthread_rwlock_rdlock(&s->rt_lock);
-    bool known = m->rt && srv_model_io(m, &in, &nin, &out, &nout) && nin <= RT_MAX_IO &&
-                 nout <= RT_MAX_IO;
-    if (!known) {
+    if (!model_io_rdlock(s, m, &in, &nin, &out, &nout)) {
         char msg[700];
         snprintf(msg, sizeof msg, "model '%s' is not ready%s%.500s", m->rm->name,
                  m->error[0] ? ": " : "", m->error[0] ? m->error : "");
@@ -503,15 +510,12 @@ static void model_config(gs_call *c)
         return;
     const be_io *in = NULL, *out = NULL;
     size_t nin = 0, nout = 0;
-    pthread_rwlock_rdlock(&s->rt_lock);
-    bool known = m->rt && srv_model_io(m, &in, &nin, &out, &nout) && nin <= RT_MAX_IO &&
-                 nout <= RT_MAX_IO;
-    if (!known) {
-        pthread_rwlock_unlock(&s->rt_lock);
+    if (!model_io_rdlock(s, m, &in, &nin, &out, &nout)) {
         char msg[700];
         /* the HTTP route's answer (a 400 there), in Triton's words */
         snprintf(msg, sizeof msg, "Request for unknown model: '%s' has no available versions%s%.500s",
                  m->rm->name, m->error[0] ? ": " : "", m->error);
+        pthread_rwlock_unlock(&s->rt_lock);
         answer(c, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL, 0, false);
         return;
     }
