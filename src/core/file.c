@@ -257,11 +257,12 @@ int us_writer_open(us_writer *w, const char *path, usher_error *err)
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     }
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    bool exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
         us_writer_abort(w);
         return us_err_set(err, USHER_ERR_IO, "%s: is a directory", path);
     }
-    if (us_file_is_special(path)) {
+    if (exists && !S_ISREG(st.st_mode)) { /* us_file_is_special */
         w->direct = true;
         w->fd = open(path, O_WRONLY | O_CLOEXEC);
         if (w->fd < 0) {
