@@ -20,6 +20,10 @@ ok() { echo "ok   $*"; }
 start_server() {
     local repo=$1
     shift
+    # emptied here, before the fork: the server's own redirection truncates it only when
+    # the child runs, and until then a second server's loop would read the first one's
+    # "listening on" line (both URLs the same; seen on a loaded CI machine)
+    : >"$tmp/serve.log"
     "$usher" serve --repo "$repo" --http-port 0 "$@" >"$tmp/serve.log" 2>&1 &
     srv=$!
     url=
