@@ -72,6 +72,14 @@ typedef struct usher_serve_params {
     const char *const *load_models; /* explicit mode: the models loaded at start ("*": all);
                                        none given: none loaded (Triton's meaning) */
     size_t n_load_models;
+    bool model_control_poll;   /* Triton's --model-control-mode poll: every model loads at
+                                  start and the repository is scanned again every
+                                  repository_poll_secs: directories added load, removed ones
+                                  unload, changed ones reload (docs/serve.md, Model control);
+                                  load / unload requests are refused. Not with
+                                  model_control_explicit */
+    int repository_poll_secs;  /* poll mode: seconds between scans, 1 to 86400; 0: 15
+                                  (Triton's default) */
 } usher_serve_params;
 
 usher_serve_params usher_serve_default_params(void);

@@ -19,7 +19,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: usher serve --repo DIR [--plan plan.json [--node NAME]] [--http-port N]\n"
             "                   [--grpc-port N|off] [--http-address ADDR] [--http-threads N]\n"
-            "                   [--model-control-mode none|explicit] [--load-model NAME]...\n"
+            "                   [--model-control-mode none|explicit|poll] [--load-model NAME]...\n"
+            "                   [--repository-poll-secs N]\n"
             "                   [--cpus N] [--max-body-bytes N] [--default-slo-ms MS]\n"
             "                   [--max-connections N] [--max-client-connections N]\n"
             "                   [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
@@ -49,14 +50,20 @@ static void help(FILE *f)
             "                      Triton) when --http-port is not given either; with\n"
             "                      --http-port, no gRPC unless --grpc-port is given.\n"
             "                      docs/serve.md, gRPC\n"
-            "  --model-control-mode none|explicit\n"
+            "  --model-control-mode none|explicit|poll\n"
             "                      Triton's model control: none (default) loads every model at\n"
             "                      start and refuses load/unload requests; explicit loads only\n"
             "                      --load-model's at start, and POST /v2/repository/models/M/\n"
             "                      load and unload (gRPC RepositoryModelLoad/Unload) load,\n"
-            "                      reload and unload models (poll: not supported).\n"
+            "                      reload and unload models, directories added since the start\n"
+            "                      included; poll loads every model at start and rescans the\n"
+            "                      repository: added directories load, changed ones reload,\n"
+            "                      removed ones unload (load/unload requests refused).\n"
             "                      docs/serve.md, Model control\n"
             "  --load-model NAME   explicit mode: load NAME at start (repeatable; '*': all)\n"
+            "  --repository-poll-secs N\n"
+            "                      poll mode: seconds between scans, 1 to 86400 (default 15, as\n"
+            "                      Triton); a change is acted on once unchanged over two scans\n"
             "  --http-address A    default 127.0.0.1; 0.0.0.0 for every interface\n"
             "  --http-threads N    front-end threads (default 2)\n"
             "  --cpus N            cores the plan may use (default: those this process may\n"
@@ -106,6 +113,7 @@ int cli_serve(int argc, char **argv)
     static const char *load_models[256];
     size_t n_load = 0;
     bool mode_given = false, http_port_given = false, grpc_port_given = false;
+    bool poll_secs_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -133,9 +141,16 @@ int cli_serve(int argc, char **argv)
             us_log_set_format(strcmp(v, "json") == 0 ? US_LOG_JSON : US_LOG_TEXT);
             i++;
         } else if (strcmp(a, "--model-control-mode") == 0 && v &&
-                   (strcmp(v, "none") == 0 || strcmp(v, "explicit") == 0)) {
+                   (strcmp(v, "none") == 0 || strcmp(v, "explicit") == 0 ||
+                    strcmp(v, "poll") == 0)) {
             p.model_control_explicit = strcmp(v, "explicit") == 0;
+            p.model_control_poll = strcmp(v, "poll") == 0;
             mode_given = true;
+            i++;
+        } else if (strcmp(a, "--repository-poll-secs") == 0 && v &&
+                   cli_parse_i64(v, 1, 86400, &n)) {
+            p.repository_poll_secs = (int)n;
+            poll_secs_given = true;
             i++;
         } else if (strcmp(a, "--load-model") == 0 && v && n_load < 256) {
             load_models[n_load++] = argv[++i];
@@ -213,6 +228,11 @@ int cli_serve(int argc, char **argv)
     if (n_load && !p.model_control_explicit) {
         fprintf(stderr, "usher serve: --load-model goes with --model-control-mode explicit%s\n",
                 mode_given ? "" : " (the default mode, none, loads every model)");
+        return CLI_USAGE;
+    }
+    if (poll_secs_given && !p.model_control_poll) {
+        fprintf(stderr, "usher serve: --repository-poll-secs goes with --model-control-mode "
+                        "poll\n");
         return CLI_USAGE;
     }
     p.load_models = load_models;

@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/yaml.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
@@ -486,6 +488,242 @@ int repo_parse_config(const char *text, size_t len, const char *label, repo_mode
     return USHER_OK;
 }
 
+/* ---- a load's "config" parameter: Triton's JSON model configuration ----------------- */
+/*
+ * Triton's repository extension lets a load carry the model's configuration as JSON
+ * (protobuf's JSON mapping of ModelConfig) instead of the directory's config.pbtxt. It is
+ * rewritten here as config.pbtxt text, field by field, and read by repo_parse_config, so
+ * that both forms get the same checks and meaning. Only the fields usher reads (repo.h) are
+ * rewritten; the others are skipped, as config.pbtxt's are. JSON types are checked here:
+ * integers as numbers or decimal strings (the mapping writes int64 and uint64 as strings),
+ * enums (data_type, kind) as strings of capitals, digits and '_', strings as strings of
+ * printable text. Every error names the field by its path ("input[1].dims[0]").
+ */
+#define CONFIG_PARAM_LABEL "parameters.config"
+
+typedef struct jcfg {
+    const us_jsonr_doc *d;
+    us_buf *out;
+    usher_error *err;
+} jcfg;
+
+__attribute__((format(printf, 2, 3))) static int jcfg_error(jcfg *c, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return us_err_set(c->err, USHER_ERR_PARSE, CONFIG_PARAM_LABEL ": %s", what);
+}
+
+/* key = an integer value (a JSON integer or a decimal string) */
+static int jcfg_int(jcfg *c, const char *key, const char *path, us_jsonr_val v)
+{
+    us_jsonr_num n;
+    long long x;
+    if (us_jsonr_number(c->d, v, &n)) {
+        if (!n.integer || !n.fits_i64)
+            return jcfg_error(c, "field '%s': expected an integer", path);
+        x = n.i;
+    } else if (us_jsonr_type_of(c->d, v) == US_JSONR_STRING) {
+        char b[24], *end;
+        size_t l = us_jsonr_str_copy(c->d, v, b, sizeof b);
+        errno = 0;
+        x = l && l < sizeof b ? strtoll(b, &end, 10) : 0;
+        if (!l || l >= sizeof b || *end || errno || !(b[0] == '-' || (b[0] >= '0' && b[0] <= '9')))
+            return jcfg_error(c, "field '%s': expected an integer (a number or a decimal "
+                                 "string)", path);
+    } else {
+        return jcfg_error(c, "field '%s': expected an integer, not %s", path,
+                          us_jsonr_type_name(us_jsonr_type_of(c->d, v)));
+    }
+    us_buf_printf(c->out, "%s: %lld\n", key, x);
+    return USHER_OK;
+}
+
+/* key = a string value (quoted) or, enum, an enum name (bare) */
+static int jcfg_str(jcfg *c, const char *key, const char *path, us_jsonr_val v, bool enumv)
+{
+    char b[256];
+    if (us_jsonr_type_of(c->d, v) != US_JSONR_STRING)
+        return jcfg_error(c, "field '%s': expected a string, not %s", path,
+                          us_jsonr_type_name(us_jsonr_type_of(c->d, v)));
+    size_t l = us_jsonr_str_copy(c->d, v, b, sizeof b);
+    if (l == 0 || l >= sizeof b)
+        return jcfg_error(c, "field '%s': 1 to %zu bytes", path, sizeof b - 1);
+    for (size_t i = 0; i < l; i++) {
+        unsigned char ch = (unsigned char)b[i];
+        bool ok = enumv ? (ch >= 'A' && ch <= 'Z') || ch == '_' || (i && ch >= '0' && ch <= '9')
+                        : ch >= 0x20 && ch != 0x7f;
+        if (!ok)
+            return jcfg_error(c, "field '%s': %s", path,
+                              enumv ? "expected a name such as TYPE_FP32 or KIND_CPU"
+                                    : "control characters are not allowed");
+    }
+    if (enumv) {
+        us_buf_printf(c->out, "%s: %s\n", key, b);
+        return USHER_OK;
+    }
+    us_buf_printf(c->out, "%s: \"", key);
+    for (size_t i = 0; i < l; i++) {
+        if (b[i] == '"' || b[i] == '\\')
+            us_buf_putc(c->out, '\\');
+        us_buf_putc(c->out, b[i]);
+    }
+    us_buf_puts(c->out, "\"\n");
+    return USHER_OK;
+}
+
+static int jcfg_type(jcfg *c, const char *path, us_jsonr_val v, us_jsonr_type want)
+{
+    us_jsonr_type t = us_jsonr_type_of(c->d, v);
+    if (t == want)
+        return USHER_OK;
+    return jcfg_error(c, "field '%s': expected %s, not %s", path, us_jsonr_type_name(want),
+                      us_jsonr_type_name(t));
+}
+
+/* key: [ integers ] */
+static int jcfg_int_list(jcfg *c, const char *key, const char *path, us_jsonr_val v)
+{
+    int rc = jcfg_type(c, path, v, US_JSONR_ARRAY);
+    if (rc < 0)
+        return rc;
+    size_t k = 0;
+    for (us_jsonr_val e = us_jsonr_first(c->d, v); e != US_JSONR_NONE;
+         e = us_jsonr_next(c->d, e), k++) {
+        char p[160];
+        snprintf(p, sizeof p, "%.100s[%zu]", path, k);
+        if ((rc = jcfg_int(c, key, p, e)) < 0)
+            return rc;
+    }
+    if (k == 0) /* "dims: []": rank 0, as config.pbtxt writes it */
+        us_buf_printf(c->out, "%s: []\n", key);
+    return USHER_OK;
+}
+
+/* each member of object v named in keys[] (kinds: 'i' integer, 's' string, 'e' enum, 'l'
+ * list of integers) rewritten; the others skipped */
+static int jcfg_fields(jcfg *c, const char *path, us_jsonr_val v, const char *const *keys,
+                       const char *kinds)
+{
+    int rc = jcfg_type(c, path, v, US_JSONR_OBJECT);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; keys[i]; i++) {
+        us_jsonr_val x = us_jsonr_get(c->d, v, keys[i]);
+        if (x == US_JSONR_NONE)
+            continue;
+        char p[160];
+        snprintf(p, sizeof p, "%.100s%s%.40s", path, path[0] ? "." : "", keys[i]);
+        switch (kinds[i]) {
+        case 'i': rc = jcfg_int(c, keys[i], p, x); break;
+        case 's': rc = jcfg_str(c, keys[i], p, x, false); break;
+        case 'e': rc = jcfg_str(c, keys[i], p, x, true); break;
+        default: rc = jcfg_int_list(c, keys[i], p, x); break;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return USHER_OK;
+}
+
+/* key [ {...}, ... ]: each element an object whose fields keys[] are rewritten */
+static int jcfg_msgs(jcfg *c, const char *key, us_jsonr_val v, const char *const *keys,
+                     const char *kinds)
+{
+    int rc = jcfg_type(c, key, v, US_JSONR_ARRAY);
+    if (rc < 0)
+        return rc;
+    size_t k = 0;
+    for (us_jsonr_val e = us_jsonr_first(c->d, v); e != US_JSONR_NONE;
+         e = us_jsonr_next(c->d, e), k++) {
+        char p[160];
+        snprintf(p, sizeof p, "%.100s[%zu]", key, k);
+        us_buf_printf(c->out, "%s {\n", key);
+        if ((rc = jcfg_fields(c, p, e, keys, kinds)) < 0)
+            return rc;
+        us_buf_puts(c->out, "}\n");
+    }
+    return USHER_OK;
+}
+
+int repo_config_from_json(const char *json, size_t len, char **out, size_t *out_len,
+                          usher_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (len > REPO_CONFIG_JSON_MAX)
+        return us_err_set(err, USHER_ERR_LIMIT, CONFIG_PARAM_LABEL ": %zu bytes, over %u",
+                          len, REPO_CONFIG_JSON_MAX);
+    us_jsonr_limits lim = us_jsonr_default_limits();
+    lim.max_len = REPO_CONFIG_JSON_MAX;
+    lim.max_depth = PB_MAX_DEPTH;
+    us_jsonr_doc *d = NULL;
+    usher_error e;
+    if (us_jsonr_parse(json, len, &lim, &d, NULL, &e) < 0)
+        return us_err_set(err, e.code == USHER_ERR_NOMEM ? USHER_ERR_NOMEM : USHER_ERR_PARSE,
+                          CONFIG_PARAM_LABEL ": not JSON: %s", e.msg);
+    us_buf b;
+    us_buf_init(&b, 2 * (size_t)REPO_CONFIG_JSON_MAX);
+    jcfg c = {.d = d, .out = &b, .err = err};
+    us_jsonr_val root = us_jsonr_root(d), v;
+    us_jsonr_type rt = us_jsonr_type_of(d, root);
+    if (rt != US_JSONR_OBJECT) {
+        us_jsonr_free(d);
+        us_buf_free(&b);
+        return jcfg_error(&c, "expected a JSON object (Triton's model configuration), not %s",
+                          us_jsonr_type_name(rt));
+    }
+    static const char *const top[] = {"name", "platform", "backend", "max_batch_size",
+                                      "default_model_filename", NULL};
+    static const char *const in[] = {"name", "data_type", "dims", NULL};
+    static const char *const ig[] = {"count", "kind", NULL};
+    static const char *const db[] = {"preferred_batch_size", "max_queue_delay_microseconds",
+                                     NULL};
+    int rc = jcfg_fields(&c, "", root, top, "sssis");
+    if (rc == USHER_OK && (v = us_jsonr_get(d, root, "input")) != US_JSONR_NONE)
+        rc = jcfg_msgs(&c, "input", v, in, "sel");
+    if (rc == USHER_OK && (v = us_jsonr_get(d, root, "instance_group")) != US_JSONR_NONE)
+        rc = jcfg_msgs(&c, "instance_group", v, ig, "ie");
+    if (rc == USHER_OK && (v = us_jsonr_get(d, root, "dynamic_batching")) != US_JSONR_NONE) {
+        us_buf_puts(&b, "dynamic_batching {\n");
+        rc = jcfg_fields(&c, "dynamic_batching", v, db, "li");
+        us_buf_puts(&b, "}\n");
+    }
+    if (rc == USHER_OK && (v = us_jsonr_get(d, root, "version_policy")) != US_JSONR_NONE) {
+        /* latest { num_versions }, or all / specific: config.pbtxt's refusal */
+        rc = jcfg_type(&c, "version_policy", v, US_JSONR_OBJECT);
+        us_jsonr_val l = us_jsonr_get(d, v, "latest");
+        if (rc == USHER_OK && (us_jsonr_get(d, v, "all") != US_JSONR_NONE ||
+                               us_jsonr_get(d, v, "specific") != US_JSONR_NONE))
+            us_buf_puts(&b, "version_policy { all {} }\n");
+        else if (rc == USHER_OK && l != US_JSONR_NONE) {
+            static const char *const lv[] = {"num_versions", NULL};
+            us_buf_puts(&b, "version_policy { latest {\n");
+            rc = jcfg_fields(&c, "version_policy.latest", l, lv, "i");
+            us_buf_puts(&b, "} }\n");
+        }
+    }
+    us_jsonr_free(d);
+    if (rc == USHER_OK && !us_buf_ok(&b))
+        rc = us_err_set(err, USHER_ERR_NOMEM, CONFIG_PARAM_LABEL ": out of memory");
+    if (rc < 0) {
+        us_buf_free(&b);
+        return rc;
+    }
+    if (b.len == 0) { /* "{}": an empty configuration */
+        *out = us_calloc(1, 1);
+        if (!*out)
+            return us_err_set(err, USHER_ERR_NOMEM, CONFIG_PARAM_LABEL ": out of memory");
+        return USHER_OK;
+    }
+    *out = b.data; /* the buffer's memory is the caller's now */
+    *out_len = b.len;
+    return USHER_OK;
+}
+
 /* ---- usher.yaml -------------------------------------------------------------------- */
 /* the index of the input of that name in m->inputs; m->n_inputs if none */
 static size_t input_index(const repo_model *m, const char *name)
@@ -767,7 +1005,10 @@ static int read_small(int dirfd, const char *name, char **text, size_t *len)
     return USHER_OK;
 }
 
-static void scan_model(int repofd, const char *repodir, repo_model *m)
+/* cfg: config.pbtxt text to read instead of the directory's (a load's "config"
+ * parameter, from repo_config_from_json); NULL: the directory's */
+static void scan_model(int repofd, const char *repodir, repo_model *m, const char *cfg,
+                       size_t cfg_len)
 {
     usher_error e;
     snprintf(m->file, sizeof m->file, "model.onnx");
@@ -780,8 +1021,15 @@ static void scan_model(int repofd, const char *repodir, repo_model *m)
     }
     char *text = NULL;
     size_t len = 0;
-    int rc = read_small(mfd, "config.pbtxt", &text, &len);
-    if (rc == USHER_OK) {
+    int rc = cfg ? USHER_ERR_NOT_FOUND : read_small(mfd, "config.pbtxt", &text, &len);
+    if (cfg) {
+        m->has_config = true;
+        if (repo_parse_config(cfg, cfg_len, CONFIG_PARAM_LABEL, m, &e) < 0) {
+            /* the line is one of the rewritten text's: the message names the field */
+            const char *what = strstr(e.msg, ": ");
+            snprintf(m->error, sizeof m->error, "%s%s", CONFIG_PARAM_LABEL, what ? what : "");
+        }
+    } else if (rc == USHER_OK) {
         m->has_config = true;
         char label[REPO_NAME_MAX + 32];
         snprintf(label, sizeof label, "%s/config.pbtxt", m->name);
@@ -836,6 +1084,12 @@ static void scan_model(int repofd, const char *repodir, repo_model *m)
 
 int repo_scan_one(const char *dir, const char *name, repo_model *out, usher_error *err)
 {
+    return repo_scan_one_config(dir, name, NULL, 0, out, err);
+}
+
+int repo_scan_one_config(const char *dir, const char *name, const char *config_json,
+                         size_t config_len, repo_model *out, usher_error *err)
+{
     memset(out, 0, sizeof *out);
     size_t nl = strlen(name);
     if (!repo_name_ok(name, nl))
@@ -849,7 +1103,18 @@ int repo_scan_one(const char *dir, const char *name, repo_model *out, usher_erro
     if (repofd < 0)
         return us_err_set(err, USHER_ERR_IO, "model repository '%s': %s", dir, strerror(errno));
     memcpy(out->name, name, nl + 1);
-    scan_model(repofd, real, out);
+    char *cfg = NULL;
+    size_t cfg_len = 0;
+    if (config_json) {
+        usher_error e;
+        if (repo_config_from_json(config_json, config_len, &cfg, &cfg_len, &e) < 0) {
+            snprintf(out->error, sizeof out->error, "%s", e.msg);
+            close(repofd);
+            return USHER_OK;
+        }
+    }
+    scan_model(repofd, real, out, cfg, cfg_len);
+    us_free(cfg);
     close(repofd);
     return USHER_OK;
 }
@@ -899,7 +1164,7 @@ int repo_scan(const char *dir, repo *out, usher_error *err)
             continue;
         }
         memcpy(m->name, de->d_name, nl + 1);
-        scan_model(repofd, real, m);
+        scan_model(repofd, real, m, NULL, 0);
     }
     closedir(d);
     close(repofd);
@@ -968,16 +1233,104 @@ int repo_check_input(const repo_model *m, const us_tensor *t, bool batch_dim, ch
 
 const repo_model *repo_find(const repo *r, const char *name)
 {
-    size_t lo = 0, hi = r->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(r->m[mid].name, name);
-        if (c == 0)
-            return &r->m[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    /* linear: repo_scan sorts, but the server appends directories found later */
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->m[i].name, name) == 0)
+            return &r->m[i];
     return NULL;
+}
+
+/* ---- watching (poll mode) ------------------------------------------------------------ */
+#define FP_MAX_ENTRIES 4096 /* entries of one directory a fingerprint looks at */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* what a file's contents and identity show without reading it: its name (under its
+ * version), size, inode, modification and change times */
+static uint64_t file_print(int64_t version, const char *name, const struct stat *st)
+{
+    uint64_t h = 14695981039346656037ull;
+    int64_t v[7] = {version, (int64_t)st->st_size, (int64_t)st->st_ino,
+                    (int64_t)st->st_mtim.tv_sec, (int64_t)st->st_mtim.tv_nsec,
+                    (int64_t)st->st_ctim.tv_sec, (int64_t)st->st_ctim.tv_nsec};
+    h = fnv(h, v, sizeof v);
+    return fnv(h, name, strlen(name));
+}
+
+/* the sum (order-free: readdir's order is not stable) of the prints of the regular files in
+ * dirfd, and of those in its numeric subdirectories when version < 0 */
+static uint64_t dir_print(int dirfd, int64_t version)
+{
+    DIR *d = fdopendir(dup(dirfd));
+    if (!d)
+        return 1;
+    uint64_t sum = 0;
+    struct dirent *de;
+    for (int k = 0; k < FP_MAX_ENTRIES && (de = readdir(d)); k++) {
+        if (de->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            sum += file_print(version, de->d_name, &st);
+        } else if (version < 0 && S_ISDIR(st.st_mode) && all_digits(de->d_name)) {
+            int vfd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (vfd < 0)
+                continue;
+            int64_t v = strtoll(de->d_name, NULL, 10);
+            sum += dir_print(vfd, v) * 31 + (uint64_t)v;
+            close(vfd);
+        }
+    }
+    closedir(d);
+    return sum;
+}
+
+uint64_t repo_fingerprint(const char *dir, const char *name)
+{
+    if (!repo_name_ok(name, strlen(name)))
+        return 0;
+    int repofd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (repofd < 0)
+        return 0;
+    int mfd = openat(repofd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(repofd);
+    if (mfd < 0)
+        return 0;
+    uint64_t h = dir_print(mfd, -1);
+    close(mfd);
+    return h ? h : 1;
+}
+
+int repo_list(const char *dir, char (*names)[REPO_NAME_MAX], size_t cap, size_t *n,
+              usher_error *err)
+{
+    *n = 0;
+    int repofd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (repofd < 0)
+        return us_err_set(err, USHER_ERR_IO, "model repository '%s': %s", dir, strerror(errno));
+    DIR *d = fdopendir(repofd);
+    if (!d) {
+        int e = errno;
+        close(repofd);
+        return us_err_set(err, USHER_ERR_IO, "model repository '%s': %s", dir, strerror(e));
+    }
+    struct dirent *de;
+    while (*n < cap && (de = readdir(d))) {
+        size_t nl = strlen(de->d_name);
+        struct stat st;
+        if (de->d_name[0] == '.' || !repo_name_ok(de->d_name, nl) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        memcpy(names[(*n)++], de->d_name, nl + 1);
+    }
+    closedir(d);
+    return USHER_OK;
 }

@@ -123,6 +123,38 @@ const repo_model *repo_find(const repo *r, const char *name);
 int repo_scan_one(const char *dir, const char *name, repo_model *out, usher_error *err);
 
 /*
+ * The same with a load's "config" parameter (Triton's repository extension): config_json,
+ * when not NULL, is a model configuration in Triton's JSON form, read instead of the
+ * directory's config.pbtxt (config_len bytes, at most REPO_CONFIG_JSON_MAX). A bad one sets
+ * out->error, naming the field ("parameters.config: field 'max_batch_size': ...").
+ */
+#define REPO_CONFIG_JSON_MAX (1u << 20) /* bytes, as a config.pbtxt */
+int repo_scan_one_config(const char *dir, const char *name, const char *config_json,
+                         size_t config_len, repo_model *out, usher_error *err);
+/*
+ * A model configuration in Triton's JSON form (protobuf's JSON mapping of ModelConfig)
+ * rewritten as config.pbtxt text for repo_parse_config: the fields usher reads (above),
+ * their JSON types checked (integers as numbers or decimal strings, enums as names), the
+ * others skipped. On success *out (us_free) holds *out_len bytes of text; on an error
+ * (USHER_ERR_PARSE, LIMIT, NOMEM; the message names the field) *out is NULL.
+ */
+int repo_config_from_json(const char *json, size_t len, char **out, size_t *out_len,
+                          usher_error *err);
+
+/*
+ * Watching a repository (poll mode). repo_list: the names of the model directories in dir
+ * (valid names, directories, not links; at most cap, in no order). repo_fingerprint: a
+ * 64-bit print of model directory `name` taken from its files' metadata, never their
+ * contents: every regular file in it and in its numeric version directories (at most 4096
+ * entries each), by name, size, inode, modification and change time. A file being written
+ * changes its size or times, so a print equal across two scans means nothing was written
+ * between them. 0: no such directory (or an invalid name); never 0 otherwise.
+ */
+int repo_list(const char *dir, char (*names)[REPO_NAME_MAX], size_t cap, size_t *n,
+              usher_error *err);
+uint64_t repo_fingerprint(const char *dir, const char *name);
+
+/*
  * A model name as a client may send it: 1 to 127 bytes of letters, digits
  * and '-', '_', '.', not "." or "..", no '/', no leading or trailing space,
  * no control bytes. False means 400, before anything else looks at it.

@@ -31,6 +31,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "gpu/gpu.h"
 #include "server/grpc.h"
@@ -243,6 +244,8 @@ typedef struct srv_req {
     char path[160];
     double slo_ms;     /* the model's when the request was admitted */
     uint64_t input_ns; /* decoding the body into the runtime request (Triton's compute_input) */
+    char *load_config; /* a load's parameters.config (JSON text), NULL: none */
+    size_t load_config_len;
 } srv_req;
 
 static void req_free(srv_req *q)
@@ -255,6 +258,7 @@ static void req_free(srv_req *q)
     if (q->have_oip)
         oip_request_free(&q->oip);
     rt_request_free(q->rt);
+    us_free(q->load_config);
     us_free(q);
 }
 
@@ -975,7 +979,8 @@ static void *control_thread(void *arg)
     srv_req *q = arg;
     usher_server *s = q->s;
     char msg[700];
-    unsigned st = srv_control(s, q->u.model, q->u.load, msg, sizeof msg);
+    unsigned st = srv_control_params(s, q->u.model, q->u.load, q->load_config,
+                                     q->load_config_len, msg, sizeof msg);
     atomic_fetch_sub(&s->control_calls, 1);
     if (st == 200) {
         us_buf_reset(&q->json);
@@ -987,12 +992,93 @@ static void *control_thread(void *arg)
     return NULL;
 }
 
+/*
+ * A load's body (Triton's repository extension): empty, or a JSON object whose optional
+ * "parameters" object may hold "config", a string: the model's configuration as JSON
+ * (repo_config_from_json), used instead of config.pbtxt for this load. "file:<path>"
+ * parameters (model files sent with the load) are refused: not built. An unload's body is
+ * not read. 0, or the status of a refusal with msg.
+ */
+#define LOAD_BODY_MAX (2u * REPO_CONFIG_JSON_MAX + 4096u) /* the config escaped as a string */
+
+static unsigned load_params(srv_req *q, char *msg, size_t cap)
+{
+    if (!q->u.load || q->body_len == 0)
+        return 0;
+    if (q->body_len > LOAD_BODY_MAX) {
+        snprintf(msg, cap, "load request body of %zu bytes: at most %u", q->body_len,
+                 LOAD_BODY_MAX);
+        return 413;
+    }
+    us_jsonr_limits lim = us_jsonr_default_limits();
+    lim.max_len = LOAD_BODY_MAX;
+    lim.max_depth = 16;
+    us_jsonr_doc *d = NULL;
+    usher_error e;
+    if (us_jsonr_parse((const char *)q->body, q->body_len, &lim, &d, NULL, &e) < 0) {
+        snprintf(msg, cap, "load request body: %.300s", e.msg);
+        return e.code == USHER_ERR_NOMEM ? 503 : 400;
+    }
+    unsigned st = 0;
+    us_jsonr_val root = us_jsonr_root(d), ps = us_jsonr_get(d, root, "parameters");
+    if (us_jsonr_type_of(d, root) != US_JSONR_OBJECT) {
+        snprintf(msg, cap, "load request body: expected a JSON object");
+        st = 400;
+    } else if (ps != US_JSONR_NONE && us_jsonr_type_of(d, ps) != US_JSONR_OBJECT) {
+        snprintf(msg, cap, "load request body: field 'parameters': expected an object");
+        st = 400;
+    }
+    for (us_jsonr_val k = st ? US_JSONR_NONE : us_jsonr_first(d, ps); k != US_JSONR_NONE && !st;
+         k = us_jsonr_next(d, us_jsonr_next(d, k))) {
+        us_jsonr_val v = us_jsonr_next(d, k);
+        char key[64];
+        size_t kl = us_jsonr_str_copy(d, k, key, sizeof key);
+        for (size_t i = 0; i < kl && i < sizeof key - 1; i++)
+            if ((unsigned char)key[i] < 0x20 || (unsigned char)key[i] >= 0x7f)
+                key[i] = '?';
+        if (kl == 6 && strcmp(key, "config") == 0) {
+            size_t n = us_jsonr_str_len(d, v);
+            if (us_jsonr_type_of(d, v) != US_JSONR_STRING) {
+                snprintf(msg, cap, "load request body: field 'parameters.config': expected a "
+                                   "string (the model configuration as JSON)");
+                st = 400;
+            } else if (n > REPO_CONFIG_JSON_MAX) {
+                snprintf(msg, cap, "load request body: field 'parameters.config': %zu bytes, "
+                                   "at most %u", n, REPO_CONFIG_JSON_MAX);
+                st = 400;
+            } else if (!(q->load_config = us_malloc(n + 1))) {
+                snprintf(msg, cap, "out of memory");
+                st = 503;
+            } else {
+                us_jsonr_str_copy(d, v, q->load_config, n + 1);
+                q->load_config_len = n;
+            }
+        } else if (kl >= 5 && strncmp(key, "file:", 5) == 0) {
+            snprintf(msg, cap, "load request body: field 'parameters.%.60s': model files sent "
+                               "with a load are not supported (the repository's files load)",
+                     key);
+            st = 400;
+        } else {
+            snprintf(msg, cap, "load request body: field 'parameters.%.60s%s': unknown load "
+                               "parameter (usher takes 'config')",
+                     key, kl >= sizeof key ? "..." : "");
+            st = 400;
+        }
+    }
+    us_jsonr_free(d);
+    return st;
+}
+
 static int repo_control(srv_req *q)
 {
     usher_server *s = q->s;
     if (!s->p.model_control_explicit)
         return send_error(q, 503, "explicit model load / unload is not allowed if polling is "
                                   "enabled");
+    char pmsg[400];
+    unsigned pst = load_params(q, pmsg, sizeof pmsg);
+    if (pst)
+        return send_error(q, pst, pmsg);
     if (atomic_fetch_add(&s->control_calls, 1) >= SRV_CONTROL_MAX_CALLS) {
         atomic_fetch_sub(&s->control_calls, 1);
         return send_error(q, 503, "too many model loads and unloads in progress: retry later");
@@ -1411,9 +1497,11 @@ static void set_ctl(usher_server *s, srv_model *m, srv_ctl c, const char *error)
     pthread_rwlock_unlock(&s->rt_lock);
 }
 
-/* load (or reload) m: its directory read again, profiled and planned alone, its runtime
- * started and ready, and only then visible; the runtime it replaces drains. reload_mu held. */
-static unsigned control_load(usher_server *s, srv_model *m, char *msg, size_t cap)
+/* load (or reload) m: its directory read again (config: a load's JSON configuration instead
+ * of config.pbtxt; NULL: none), profiled and planned alone, its runtime started and ready,
+ * and only then visible; the runtime it replaces drains. reload_mu held. */
+static unsigned control_load(usher_server *s, srv_model *m, const char *config,
+                             size_t config_len, char *msg, size_t cap)
 {
     size_t idx = (size_t)(m - s->m);
     const char *name = m->rm->name;
@@ -1431,7 +1519,7 @@ static unsigned control_load(usher_server *s, srv_model *m, char *msg, size_t ca
         snprintf(why, sizeof why, "out of memory");
         goto fail;
     }
-    if (repo_scan_one(s->repo_dir, name, rm, &e) < 0) {
+    if (repo_scan_one_config(s->repo_dir, name, config, config_len, rm, &e) < 0) {
         snprintf(why, sizeof why, "%s", e.msg);
         goto fail;
     }
@@ -1531,39 +1619,280 @@ static unsigned control_unload(usher_server *s, srv_model *m)
     return 200;
 }
 
+/*
+ * A model directory found after start: the table's next entry, UNLOADED, written whole and
+ * only then counted in n (under rt_lock held for writing: see usher_server.n). reload_mu
+ * held (the one writer). NULL when the table is full (SRV_MAX_MODELS names).
+ */
+static srv_model *table_add(usher_server *s, const char *name)
+{
+    size_t i = s->n;
+    if (i >= SRV_MAX_MODELS)
+        return NULL;
+    repo_model *rm = &s->repo.m[i]; /* repo_scan allocated REPO_MAX_MODELS entries */
+    memset(rm, 0, sizeof *rm);
+    snprintf(rm->name, sizeof rm->name, "%s", name);
+    rm->max_batch_size = -1;
+    rm->max_queue_delay_us = -1;
+    srv_model *m = &s->m[i]; /* zero since the allocation: never used */
+    memset(m->gpu, 0xff, sizeof m->gpu);
+    m->rm = rm;
+    m->ctl = SRV_CTL_UNLOADED;
+    snprintf(m->error, sizeof m->error, "unloaded");
+    pthread_rwlock_wrlock(&s->rt_lock);
+    s->repo.n = i + 1;
+    atomic_store(&s->n, i + 1);
+    pthread_rwlock_unlock(&s->rt_lock);
+    US_LOGI("model '%s': a new model directory (the table's entry %zu)", name, i);
+    return m;
+}
+
 unsigned srv_control(usher_server *s, const char *name, bool load, char *msg, size_t cap)
+{
+    return srv_control_params(s, name, load, NULL, 0, msg, cap);
+}
+
+unsigned srv_control_params(usher_server *s, const char *name, bool load, const char *config,
+                            size_t config_len, char *msg, size_t cap)
 {
     msg[0] = 0;
     if (!s->p.model_control_explicit) {
         snprintf(msg, cap, "explicit model load / unload is not allowed if polling is enabled");
         return 503;
     }
-    srv_model *m = srv_find(s, name);
-    if (!m) {
-        /* the model table is the repository as scanned at start */
-        if (load)
-            snprintf(msg, cap, "failed to load '%s', failed to poll from model repository: "
-                               "no such model was in the repository at start-up", name);
-        else
-            snprintf(msg, cap, "failed to unload '%s', no model of that name is in the "
-                               "repository", name);
-        return 400;
-    }
     pthread_mutex_lock(&s->reload_mu);
     unsigned st;
+    srv_model *m = srv_find(s, name);
+    if (!m && load && !atomic_load(&s->shutting_down) &&
+        repo_fingerprint(s->repo_dir, name) != 0 && !(m = table_add(s, name))) {
+        snprintf(msg, cap, "failed to load '%s': the model table is full (%d model names "
+                           "at most, those unloaded included)", name, SRV_MAX_MODELS);
+        pthread_mutex_unlock(&s->reload_mu);
+        return 400;
+    }
     if (atomic_load(&s->shutting_down)) {
         snprintf(msg, cap, "the server is shutting down");
         st = 503;
+    } else if (!m) {
+        if (load)
+            snprintf(msg, cap, "failed to load '%s', failed to poll from model repository: "
+                               "no such model directory in the repository", name);
+        else
+            snprintf(msg, cap, "failed to unload '%s', no model of that name is in the "
+                               "repository", name);
+        st = 400;
     } else if (m->group) {
         snprintf(msg, cap, "failed to %s '%s': it is served in merge group '%s' (usher.yaml "
                            "merge_group); a member cannot be loaded or unloaded alone",
                  load ? "load" : "unload", name, m->group->name);
         st = 400;
     } else {
-        st = load ? control_load(s, m, msg, cap) : control_unload(s, m);
+        st = load ? control_load(s, m, config, config_len, msg, cap) : control_unload(s, m);
     }
     pthread_mutex_unlock(&s->reload_mu);
     return st;
+}
+
+/*
+ * Poll mode (Triton's --model-control-mode poll): a thread scans the repository every
+ * repository_poll_secs and brings the served models in line with it, one action at a time
+ * under reload_mu, with the same control_load / control_unload as explicit loads:
+ *
+ *   directory new ------(unchanged over two scans)------> table_add + control_load
+ *   directory changed --(unchanged over two scans)------> control_load (a reload: the
+ *                                                          current runtime serves until the
+ *                                                          new one is ready)
+ *   directory gone -----(at the first scan missing it)--> control_unload (drains)
+ *
+ * "Changed" is repo_fingerprint (files' names, sizes, inodes, times; never their contents)
+ * differing from the print taken before the last load. A file still being copied changes
+ * its size or times between scans, so waiting for two equal prints skips copies in
+ * progress; a copy that stalls longer than a poll interval can still be read half-written:
+ * ONNX Runtime then refuses the file (the load fails, the version before keeps serving, as
+ * Triton) and the copy's end changes the print again, which retries it. A load that fails
+ * is not retried until the directory changes again. Merge-group members are left alone
+ * (formed at start only). The arrays are the thread's own (indexed as the model table).
+ */
+typedef struct srv_poll {
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled at shutdown */
+    bool stop;         /* under mu */
+    unsigned secs;
+    uint64_t loaded[SRV_MAX_MODELS]; /* per table entry: the print its last load read; 0: none
+                                        (removed, or found after the start's scan) */
+    uint64_t seen[SRV_MAX_MODELS];   /* per table entry: the last scan's print */
+    char names[SRV_MAX_MODELS][REPO_NAME_MAX]; /* this scan's directories */
+    char fresh[SRV_MAX_MODELS][REPO_NAME_MAX]; /* directories not in the table, last scan */
+    uint64_t fresh_fp[SRV_MAX_MODELS];         /* and their prints */
+    size_t n_fresh;
+    char next[SRV_MAX_MODELS][REPO_NAME_MAX];  /* this scan's, becoming fresh[] at its end */
+    uint64_t next_fp[SRV_MAX_MODELS];
+} srv_poll;
+
+static bool poll_sleep(srv_poll *p)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += p->secs;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0)
+        ;
+    bool stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    return !stop;
+}
+
+/* one action of a scan, under reload_mu, unless the server is stopping */
+static void poll_act(usher_server *s, srv_model *m, bool load, const char *why)
+{
+    pthread_mutex_lock(&s->reload_mu);
+    if (!atomic_load(&s->shutting_down)) {
+        US_LOGI("poll: model '%s' %s: %s", m->rm->name, why, load ? "loading" : "unloading");
+        char msg[700];
+        if (load)
+            control_load(s, m, NULL, 0, msg, sizeof msg);
+        else
+            control_unload(s, m);
+    }
+    pthread_mutex_unlock(&s->reload_mu);
+}
+
+static void poll_scan(usher_server *s, srv_poll *p)
+{
+    size_t n_names = 0;
+    usher_error e;
+    if (repo_list(s->repo_dir, p->names, SRV_MAX_MODELS, &n_names, &e) < 0) {
+        US_LOGW("poll: %s (the models serve as they are)", e.msg);
+        return;
+    }
+    size_t n = s->n; /* only this thread adds entries in poll mode */
+    for (size_t i = 0; i < n && !atomic_load(&s->shutting_down); i++) {
+        srv_model *m = &s->m[i];
+        if (m->group)
+            continue;
+        bool listed = false;
+        for (size_t k = 0; k < n_names && !listed; k++)
+            listed = strcmp(p->names[k], m->rm->name) == 0;
+        uint64_t fp = listed ? repo_fingerprint(s->repo_dir, m->rm->name) : 0;
+        pthread_rwlock_rdlock(&s->rt_lock);
+        srv_ctl ctl = m->ctl;
+        pthread_rwlock_unlock(&s->rt_lock);
+        if (fp == 0) {
+            if (ctl != SRV_CTL_UNLOADED)
+                poll_act(s, m, false, "its directory was removed");
+            p->loaded[i] = 0;
+        } else if (fp != p->loaded[i] && fp == p->seen[i]) {
+            p->loaded[i] = fp; /* a failed load is not retried until the next change */
+            poll_act(s, m, true, ctl == SRV_CTL_UNLOADED ? "its directory is back" : "changed");
+        }
+        p->seen[i] = fp;
+    }
+    /* directories not in the table: added once unchanged since the last scan */
+    size_t n_next = 0;
+    for (size_t k = 0; k < n_names && !atomic_load(&s->shutting_down); k++) {
+        if (srv_find(s, p->names[k]))
+            continue;
+        uint64_t fp = repo_fingerprint(s->repo_dir, p->names[k]), before = 0;
+        for (size_t j = 0; j < p->n_fresh; j++)
+            if (strcmp(p->fresh[j], p->names[k]) == 0)
+                before = p->fresh_fp[j];
+        if (fp && fp == before) {
+            pthread_mutex_lock(&s->reload_mu);
+            srv_model *m = atomic_load(&s->shutting_down) ? NULL : table_add(s, p->names[k]);
+            pthread_mutex_unlock(&s->reload_mu);
+            if (!m) {
+                US_LOGW("poll: model '%s' not added: the model table is full (%d names)",
+                        p->names[k], SRV_MAX_MODELS);
+                continue;
+            }
+            size_t i = (size_t)(m - s->m);
+            p->loaded[i] = p->seen[i] = fp;
+            poll_act(s, m, true, "a new directory");
+        } else if (fp) {
+            memcpy(p->next[n_next], p->names[k], REPO_NAME_MAX);
+            p->next_fp[n_next++] = fp;
+        }
+    }
+    memcpy(p->fresh, p->next, n_next * sizeof p->next[0]);
+    memcpy(p->fresh_fp, p->next_fp, n_next * sizeof p->next_fp[0]);
+    p->n_fresh = n_next;
+}
+
+static void *poll_main(void *arg)
+{
+    usher_server *s = arg;
+    srv_poll *p = s->poll;
+    while (poll_sleep(p))
+        poll_scan(s, p);
+    return NULL;
+}
+
+/* before the start's repository scan: each directory's print, so that a change made while
+ * the models load is seen at the first poll; kept in fresh[] until poll_start */
+static int poll_init(usher_server *s, usher_error *err)
+{
+    srv_poll *p = us_calloc(1, sizeof *p);
+    if (!p)
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    p->secs = s->p.repository_poll_secs > 0 ? (unsigned)s->p.repository_poll_secs : 15;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->poll = p;
+    size_t n = 0;
+    int rc = repo_list(s->repo_dir, p->fresh, SRV_MAX_MODELS, &n, err);
+    for (size_t k = 0; rc == USHER_OK && k < n; k++)
+        p->fresh_fp[k] = repo_fingerprint(s->repo_dir, p->fresh[k]);
+    p->n_fresh = n;
+    return rc;
+}
+
+/* after the start: each table entry's print from poll_init; the watcher thread runs */
+static int poll_start(usher_server *s, usher_error *err)
+{
+    srv_poll *p = s->poll;
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t k = 0; k < p->n_fresh; k++)
+            if (strcmp(p->fresh[k], s->m[i].rm->name) == 0)
+                p->loaded[i] = p->seen[i] = p->fresh_fp[k];
+    p->n_fresh = 0;
+    int rc = pthread_create(&p->thread, NULL, poll_main, s);
+    if (rc != 0)
+        return us_err_set(err, USHER_ERR_IO, "cannot start the repository poll thread: %s",
+                          strerror(rc));
+    p->started = true;
+    US_LOGI("polling the model repository every %u s", p->secs);
+    return USHER_OK;
+}
+
+/* the watcher ends (an action in progress ends first: loads give up at shutting_down) */
+static void poll_stop(usher_server *s)
+{
+    srv_poll *p = s->poll;
+    if (!p || !p->started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    p->started = false;
+}
+
+static void poll_free(usher_server *s)
+{
+    srv_poll *p = s->poll;
+    if (!p)
+        return;
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    us_free(p);
+    s->poll = NULL;
 }
 
 /*
@@ -1638,18 +1967,38 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
     if (cpus <= 0)
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
     s->cpus = p->cpus > 0 ? p->cpus : cpus > 0 ? (int)cpus : 1;
-    int rc = repo_scan(p->repo, &s->repo, err);
-    if (rc < 0) {
+    if (p->model_control_poll && p->model_control_explicit) {
+        us_free(s);
+        return us_err_set(err, USHER_ERR_INVALID, "model control: poll and explicit exclude "
+                                                  "each other");
+    }
+    if (p->repository_poll_secs < 0 || p->repository_poll_secs > 86400) {
+        us_free(s);
+        return us_err_set(err, USHER_ERR_INVALID, "repository_poll_secs %d: 1 to 86400 (0: "
+                          "15)", p->repository_poll_secs);
+    }
+    int rc;
+    if (p->model_control_poll && (rc = poll_init(s, err)) < 0) {
+        poll_free(s);
         us_free(s);
         return rc;
     }
-    s->n = s->repo.n;
-    s->m = us_calloc(s->n ? s->n : 1, sizeof *s->m);
+    rc = repo_scan(p->repo, &s->repo, err);
+    if (rc < 0) {
+        poll_free(s);
+        us_free(s);
+        return rc;
+    }
+    /* the table's whole capacity, so that it grows without moving (usher_server.n) */
+    _Static_assert(SRV_MAX_MODELS <= REPO_MAX_MODELS, "repo.m holds the table's entries");
+    s->m = us_calloc(SRV_MAX_MODELS, sizeof *s->m);
     if (!s->m) {
+        poll_free(s);
         repo_free(&s->repo);
         us_free(s);
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
     }
+    atomic_store(&s->n, s->repo.n);
     /* before the profiles are measured, so that they see the machine as it serves */
     if (p->cpu_latency_hold && (rc = hold_cpu_latency(s, p->cpu_latency_us, err)) < 0) {
         usher_server_free(s);
@@ -1724,6 +2073,10 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
             return rc;
         }
     }
+    if (s->poll && (rc = poll_start(s, err)) < 0) {
+        usher_server_free(s);
+        return rc;
+    }
     *out = s;
     return USHER_OK;
 }
@@ -1741,6 +2094,7 @@ void usher_server_shutdown(usher_server *s, uint64_t drain_ms)
      * its connection) until the HTTP layer stops */
     hs_quiesce(s->http);
     gs_quiesce(s->grpc); /* likewise: calls in progress are answered */
+    poll_stop(s);        /* a poll's load or unload in progress ends first */
     pthread_mutex_lock(&s->reload_mu); /* a plan change in progress ends first */
     /* queued and running requests finish or get 503; their callbacks hand the answers
      * to the HTTP layer, so it can stop once the models are freed */
@@ -1787,6 +2141,7 @@ void usher_server_free(usher_server *s)
     pthread_rwlock_destroy(&s->rt_lock);
     pthread_mutex_destroy(&s->reload_mu);
     srv_groups_free(s);
+    poll_free(s);
     us_free(s->m);
     repo_free(&s->repo);
     us_free(s);

@@ -18,6 +18,8 @@
 #include "usher/serve.h"
 
 #define SRV_MAX_PROFILE_BATCH 64
+#define SRV_MAX_MODELS REPO_MAX_MODELS /* the model table's capacity: every model name seen,
+                                          at start or added later (docs/serve.md) */
 /* the status codes counted apart (srv_code_index); the last slot holds the others */
 #define SRV_CODE_LIST 200, 400, 404, 405, 408, 413, 414, 431, 500, 501, 503
 #define SRV_CODES 12
@@ -104,8 +106,16 @@ struct usher_server {
     usher_serve_params p;
     char repo_dir[4096], exe[4096], address[64], ort_lib[4096];
     repo repo;
+    /* The model table: one srv_model per model directory, SRV_MAX_MODELS entries allocated
+     * at start (repo.m likewise, REPO_MAX_MODELS) so that it grows at run time without
+     * moving: a directory added after start gets the next entry (table_add in server.c, under
+     * reload_mu), which is written whole before n counts it. n only grows, and is stored
+     * under rt_lock held for writing: a reader holding rt_lock for reading sees a constant
+     * n; one without it (srv_find) loads n atomically and sees only whole entries. An
+     * entry is never removed: a directory that goes away is unloaded and keeps its counters
+     * (docs/internals/serve.md, Model control). */
     srv_model *m;
-    size_t n;
+    atomic_size_t n;
     srv_group *groups;          /* merge groups in use (group.c) */
     size_t n_groups;
     struct hs_server *http;     /* the HTTP layer (http.c) */
@@ -119,6 +129,7 @@ struct usher_server {
     pthread_mutex_t reload_mu;  /* one plan change, load or unload at a time */
     atomic_int control_calls;   /* model control calls in progress or waiting (both front
                                    ends); at most SRV_CONTROL_MAX_CALLS */
+    struct srv_poll *poll;      /* poll mode's watcher (server.c); NULL in the other modes */
     int cpu_latency_fd;         /* /dev/cpu_dma_latency held open (cpu_latency_hold); -1: none */
     int cpus;
     int gpus;                   /* CUDA devices usable here (0: the CPU path) */
@@ -167,6 +178,14 @@ srv_model *srv_find(usher_server *s, const char *name);
  * unload drain); the front ends call it on a thread of their own. One at a time (reload_mu).
  */
 unsigned srv_control(usher_server *s, const char *name, bool load, char *msg, size_t cap);
+/*
+ * The same with a load's parameters (Triton's repository extension): config, when not NULL,
+ * is the JSON text of a model configuration used instead of the directory's config.pbtxt
+ * (config_len bytes, at most REPO_CONFIG_JSON_MAX; a bad one: 400 naming the field). An
+ * unload takes none (config must be NULL).
+ */
+unsigned srv_control_params(usher_server *s, const char *name, bool load, const char *config,
+                            size_t config_len, char *msg, size_t cap);
 #define SRV_CONTROL_MAX_CALLS 8 /* more at once: 503 / UNAVAILABLE */
 /* a model's state and reason as the repository index gives them (Triton's words); rt_lock
  * held */
