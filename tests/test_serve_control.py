@@ -183,6 +183,60 @@ check("new_version_answers", st == 200 and json.loads(body).get("model_version")
 st, body = http("POST", "/v2/repository/models/b/load", b"")
 check("reload_loaded", st == 200 and index_http().get("b", ("",))[0] == "READY", (st, body))
 
+# ---- a model directory added after start loads: the model table grows ----
+os.makedirs(os.path.join(TMP, "repo", "late", "1"), exist_ok=True)
+shutil.copy(os.path.join(TMP, "repo", "a", "1", "model.onnx"),
+            os.path.join(TMP, "repo", "late", "1", "model.onnx"))
+st, body = http("POST", "/v2/repository/models/late/load", b"")
+check("added_dir_loads", st == 200, (st, body))
+ix = index_http()
+check("added_dir_index", ix.get("late") == ("READY", "", "1"), ix.get("late"))
+check("added_dir_grpc_index", index_grpc().get("late") == ix.get("late"), index_grpc())
+st, body = http("POST", "/v2/models/late/infer", BODY)
+check("added_dir_answers", st == 200, (st, body))
+sl = stats("late")
+check("added_dir_stats", sl and sl["outcomes"]["success"] == 1, sl)
+
+
+def max_batch(model):
+    st, body = http("GET", "/v2/models/%s/config" % model)
+    return json.loads(body).get("max_batch_size") if st == 200 else (st, body)
+
+
+# a load's "config" parameter (Triton's JSON model configuration) replaces config.pbtxt
+CFG = {"max_batch_size": 2, "input": [{"name": "x", "data_type": "TYPE_FP32", "dims": ["16"]}]}
+mb0 = max_batch("late")
+st, body = http("POST", "/v2/repository/models/late/load",
+                json.dumps({"parameters": {"config": json.dumps(CFG)}}).encode())
+check("config_param_loads", st == 200, (st, body))
+check("config_param_max_batch", mb0 != 2 and max_batch("late") == 2, (mb0, max_batch("late")))
+BODY3 = json.dumps({"inputs": [{"name": "x", "shape": [3, 16], "datatype": "FP32",
+                                "data": [0.5] * 48}]}).encode()
+st, body = http("POST", "/v2/models/late/infer", BODY3)
+check("config_param_enforced", st == 400, (st, body))
+# a bad configuration names the field; the version loaded keeps serving as it was
+for cfg, field in (('{"max_batch_size": "many"}', "field 'max_batch_size'"),
+                   ('{"input": [{"name": "x", "dims": [16, 1.5]}]}', "field 'input[0].dims[1]'"),
+                   ('{"input": [{"name": "x", "data_type": "float"}]}',
+                    "field 'input[0].data_type'"),
+                   ('[]', "expected a JSON object"), ('{"max_batch_size": 2', "not JSON")):
+    st, body = http("POST", "/v2/repository/models/late/load",
+                    json.dumps({"parameters": {"config": cfg}}).encode())
+    msg = err_text(body)
+    check("config_param_bad " + field, st == 400 and "parameters.config: " in msg and
+          field in msg, (st, msg))
+check("config_param_bad_keeps_old", max_batch("late") == 2 and
+      http("POST", "/v2/models/late/infer", BODY)[0] == 200)
+for body, what in ((b'{"parameters": {"config": 5}}', "field 'parameters.config'"),
+                   (b'{"parameters": {"file:1/model.onnx": "AAAA"}}', "not supported"),
+                   (b'{"parameters": {"colour": "red"}}', "unknown load parameter"),
+                   (b'{"parameters": [1]}', "field 'parameters'"), (b'[', "load request body")):
+    st, rb = http("POST", "/v2/repository/models/late/load", body)
+    check("load_body_refused " + what, st == 400 and what in err_text(rb), (st, rb))
+# a load without it reads the directory again: no config.pbtxt, the planned batch
+st, body = http("POST", "/v2/repository/models/late/load", b"")
+check("config_param_dropped", st == 200 and max_batch("late") == mb0, (st, max_batch("late")))
+
 # ---- an unload answers the requests it finds queued and running, then frees ----
 st, body = http("POST", "/v2/repository/models/slow/load", b"")
 check("slow_load", st == 200, (st, body))

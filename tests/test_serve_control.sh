@@ -8,7 +8,8 @@
 # cycles under traffic from several client threads with the ledger checked (every request
 # answered once, 200 or 503; the server's counters equal the clients'), HTTP and gRPC
 # agree, an unload answers the requests it finds before it returns, a merge group member
-# is refused. Models: synthetic MLPs (tests/make_mlp.py, make_merge_models.py), random bytes.
+# is refused, a directory added after start loads, a load's "config" parameter replaces
+# config.pbtxt (max_batch_size in /config; bad ones name the field). Models: synthetic MLPs (tests/make_mlp.py, make_merge_models.py), random bytes.
 set -uo pipefail
 usher=${USHER_BIN:?run through ctest}
 py=/usr/bin/python3
