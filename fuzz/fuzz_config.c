@@ -22,6 +22,10 @@
  *     refuses it, naming the input, with a fixed dim or the rank changed;
  *   - the directory name only ever refuses more: what the named parse
  *     accepts, the unnamed one accepts too, with the same fields.
+ * The same bytes are also read as a load's "config" parameter (Triton's JSON model
+ * configuration, repo_config_from_json): a rejection is USHER_ERR_PARSE or LIMIT with a
+ * message starting "parameters.config: "; an accepted document gives config.pbtxt text that
+ * repo_parse_config reads under the contract above (or refuses with a message); no leak.
  * Violations abort, so libFuzzer records them as crashes. tests/test_fuzz_config.c
  * replays fuzz/corpus-config and mutants of it through the same function.
  */
@@ -162,6 +166,26 @@ static int parse(const uint8_t *data, size_t size, const char *name, repo_model 
 
 static repo_model unnamed, named; /* 300 KB each: not on the stack */
 
+/* the bytes as a load's JSON configuration */
+static void parse_json(const uint8_t *data, size_t size)
+{
+    usher_error err;
+    memset(&err, 0, sizeof err);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = repo_config_from_json((const char *)data, size, &text, &len, &err);
+    if (rc) {
+        check(rc < 0 && err.code == rc && !text, "a JSON rejection without a status", &err);
+        check(rc == USHER_ERR_PARSE || rc == USHER_ERR_LIMIT, "unexpected JSON status", &err);
+        check(strncmp(err.msg, "parameters.config: ", 19) == 0,
+              "a JSON rejection not naming parameters.config", &err);
+        return;
+    }
+    check(text != NULL, "an accepted JSON configuration without its text", NULL);
+    parse((const uint8_t *)text, len, "fuzz-model", &named);
+    us_free(text);
+}
+
 int usher_fuzz_config_one(const uint8_t *data, size_t size)
 {
     size_t live = us_alloc_live_bytes();
@@ -180,6 +204,7 @@ int usher_fuzz_config_one(const uint8_t *data, size_t size)
                       0,
               "the directory name changed what was read", NULL);
     }
+    parse_json(data, size);
     check(us_alloc_live_bytes() == live, "the config.pbtxt reader leaked", NULL);
     return ra == USHER_OK;
 }
