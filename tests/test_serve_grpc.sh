@@ -34,6 +34,8 @@ if start_server "$tmp/repo" --grpc-port 0 --max-body-bytes 1048576 --body-timeou
     else
         $py "$here/test_serve_grpc.py" "$http_port" "$grpc_port" "$here/../src/server" "$tmp" ||
             fails=$((fails + 1))
+        $py "$here/test_serve_grpc_stream.py" "$http_port" "$grpc_port" "$here/../src/server" \
+            "$tmp" || fails=$((fails + 1))
     fi
     kill -TERM "$srv"; wait "$srv"; rc=$?; srv=
     # (under ASan, a leak or a fault found at exit makes this non-zero)

@@ -81,8 +81,11 @@
  * called from a done callback, and no rt_submit may follow its return.
  *
  * Cancellation: a request belongs to the runtime from acceptance to its
- * callback; RT_CANCELLED is for the server's own use (the client went away
- * before submit). Nothing else may call rt_respond on an accepted request.
+ * callback; nothing else may call rt_respond on an accepted request. A front
+ * end whose client went away sets the request's cancel flag
+ * (rt_request_cancel); the runtime answers it RT_CANCELLED where it looks at
+ * it next while it is still queued: drop_late, as a batch is about to start
+ * (so a cancelled request never runs), and the sweeper's scan of the queue.
  */
 #include <errno.h>
 #include <math.h>
@@ -896,24 +899,29 @@ static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const
  * late (OVER-2). Returns the members left. Lock not held. */
 static size_t drop_late(rt_model *m, rt_request **reqs, size_t n, uint64_t now)
 {
-    answer_list late = {0};
+    answer_list late = {0}, gone = {0};
     size_t k = 0;
     for (size_t j = 0; j < n; j++) {
-        if (reqs[j]->deadline_ns < now)
+        if (atomic_load_explicit(&reqs[j]->cancel, memory_order_relaxed))
+            list_add(&gone, reqs[j]);
+        else if (reqs[j]->deadline_ns < now)
             list_add(&late, reqs[j]);
         else
             reqs[k++] = reqs[j];
     }
-    if (!late.n)
+    if (!late.n && !gone.n)
         return n;
     pthread_mutex_lock(&m->mu);
     for (rt_request *r = late.head; r; r = r->next)
         settle(m, r, RT_TIMEOUT);
+    for (rt_request *r = gone.head; r; r = r->next)
+        settle(m, r, RT_CANCELLED);
     ledger_check(m);
     pthread_mutex_unlock(&m->mu);
     char msg[128];
     snprintf(msg, sizeof msg, "deadline passed before its batch could start");
     list_answer(&late, RT_TIMEOUT, msg);
+    list_answer(&gone, RT_CANCELLED, "cancelled by the client");
     return k;
 }
 
@@ -1467,11 +1475,17 @@ static void *sweeper_main(void *arg)
         bool nobody = atomic_load_explicit(&m->n_ready, memory_order_relaxed) == 0;
         for (int i = 0; i < m->n_rep && nobody; i++)
             nobody = m->rep[i].state == REP_BACKOFF || m->rep[i].state == REP_STOPPED;
-        answer_list late = {0}, gone = {0};
+        answer_list late = {0}, gone = {0}, cancelled = {0};
         uint64_t next = UINT64_MAX;
         for (rt_request *prev = NULL, *r = m->head, *nx; r; r = nx) {
             nx = r->next;
             uint64_t lat = lat_of(m, r->rows, r->cost);
+            if (atomic_load_explicit(&r->cancel, memory_order_relaxed)) {
+                queue_unlink(m, prev, r);
+                settle(m, r, RT_CANCELLED);
+                list_add(&cancelled, r);
+                continue;
+            }
             if (nobody || r->deadline_ns < now || r->deadline_ns - now < lat) {
                 queue_unlink(m, prev, r);
                 settle(m, r, nobody ? RT_UNAVAILABLE : RT_TIMEOUT);
@@ -1482,7 +1496,7 @@ static void *sweeper_main(void *arg)
                 next = r->deadline_ns - lat;
             prev = r;
         }
-        if (late.n || gone.n) {
+        if (late.n || gone.n || cancelled.n) {
             if (m->draining)
                 pthread_cond_broadcast(&m->idle_cv);
             ledger_check(m);
@@ -1494,6 +1508,7 @@ static void *sweeper_main(void *arg)
             snprintf(msg, sizeof msg, "model '%s' is not ready: its workers keep crashing "
                      "(backing off)", m->cfg.name);
             list_answer(&gone, RT_UNAVAILABLE, msg);
+            list_answer(&cancelled, RT_CANCELLED, "cancelled by the client");
             pthread_mutex_lock(&m->mu);
             continue; /* scan again: requests may have come while the lock was released */
         }

@@ -39,8 +39,10 @@ const char *rt_outcome_name(rt_outcome o)
 rt_request *rt_request_new(void)
 {
     rt_request *r = us_calloc(1, sizeof *r);
-    if (r)
+    if (r) {
         atomic_init(&r->responded, 0);
+        atomic_init(&r->cancel, false);
+    }
     return r;
 }
 
@@ -53,6 +55,12 @@ void rt_request_free(rt_request *r)
     for (size_t i = 0; i < r->n_out && i < RT_MAX_IO; i++)
         us_free(r->out[i].data);
     us_free(r);
+}
+
+void rt_request_cancel(rt_request *r)
+{
+    if (r)
+        atomic_store(&r->cancel, true);
 }
 
 bool rt_respond(rt_request *r, rt_outcome o, const char *msg)

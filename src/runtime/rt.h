@@ -81,6 +81,7 @@ struct rt_request {
     rt_done_fn done;
     void *ctx;
     atomic_int responded;    /* 0 until rt_respond */
+    atomic_bool cancel;      /* rt_request_cancel: drop it if it has not started */
     rt_request *next;        /* queue link (runtime-internal) */
     int member;              /* a merge group's model (rt_model_cfg.group): which member it is
                                 for, 0..n_members-1; in[] and out[] are that member's, in its
@@ -90,6 +91,16 @@ struct rt_request {
 /* A request with nothing in it; free it with rt_request_free (inputs and outputs too). */
 rt_request *rt_request_new(void);
 void rt_request_free(rt_request *r);
+/*
+ * The client of a submitted request went away: if it has not started running it is
+ * answered RT_CANCELLED (counted in the model's outcomes) and never runs; one running or
+ * answered is not affected. Only a flag is set here (any thread, no lock, the model not
+ * needed): the runtime drops the request where it looks at it next - a replica forming a
+ * batch drops cancelled members before the batch starts, and the model's sweeper drops
+ * cancelled requests anywhere in the queue at its next scan (at least every second, and
+ * before the request's own deadline would expire it). r must not have been freed.
+ */
+void rt_request_cancel(rt_request *r);
 /* The one way a request is answered; false (and nothing done) if it was already. */
 bool rt_respond(rt_request *r, rt_outcome o, const char *msg);
 

@@ -60,7 +60,19 @@
 #define GS_MAX_THREADS 16
 #define GS_METHOD_MAX 96 /* bytes of a method path we look at */
 
-typedef enum gs_state { GS_NEW, GS_READ, GS_SENT, GS_SHUTDOWN } gs_state;
+/* what a completion-queue tag is: a unary call's step (the tag is the gs_call), the server's
+ * shutdown, or one of a stream's operations (the tag is a gs_tag in the stream). Both
+ * structures start with this, so on_event tells them apart. */
+typedef enum gs_state {
+    GS_NEW, GS_READ, GS_SENT, GS_SHUTDOWN,
+    GS_S_READ, GS_S_WRITE, GS_S_CLOSE, GS_S_STATUS /* a stream's operations */
+} gs_state;
+
+struct gs_call;
+typedef struct gs_tag {
+    gs_state state;
+    struct gs_call *c;
+} gs_tag;
 
 struct gs_server {
     usher_server *s;
@@ -107,6 +119,7 @@ typedef struct gs_call {
     rt_request *rt;
     double slo_ms;
     uint64_t input_ns;
+    struct gs_stream *st;      /* ModelStreamInfer's state (allocated only for it) */
 } gs_call;
 
 static const char k_prefix[] = "/inference.GRPCInferenceService/";
@@ -123,6 +136,7 @@ gs_params gs_default_params(void)
     p.max_calls = 4096;
     p.idle_ms = 10000;
     p.read_timeout_ms = 60000;
+    p.stream_inflight = 32;
     return p;
 }
 
@@ -246,22 +260,24 @@ static grpc_status_code code_of_http(int st)
 }
 
 /* an inference answered without the runtime: its model's ledger, by outcome */
-static void count_refusal(gs_call *c, grpc_status_code code)
+static void count_refusal_m(srv_model *m, grpc_status_code code)
 {
-    if (!c->model)
+    if (!m)
         return;
     rt_outcome o = code == GRPC_STATUS_UNAVAILABLE ? RT_UNAVAILABLE
                    : code == GRPC_STATUS_INTERNAL  ? RT_INTERNAL
                                                    : RT_INVALID;
-    atomic_fetch_add(&c->model->fe_outcome[o], 1);
+    atomic_fetch_add(&m->fe_outcome[o], 1);
 }
 
+static void count_refusal(gs_call *c, grpc_status_code code) { count_refusal_m(c->model, code); }
+
 /* ---- the request message --------------------------------------------------------------- */
-static ProtobufCMessage *read_msg(gs_call *c, const ProtobufCMessageDescriptor *d,
-                                  usher_error *err)
+static ProtobufCMessage *read_bb(gs_server *g, grpc_byte_buffer *bb,
+                                 const ProtobufCMessageDescriptor *d, usher_error *err)
 {
     grpc_byte_buffer_reader r;
-    if (!grpc_byte_buffer_reader_init(&r, c->recv)) {
+    if (!grpc_byte_buffer_reader_init(&r, bb)) {
         us_err_set(err, USHER_ERR_PARSE, "%s: the message could not be decompressed",
                    d->short_name);
         return NULL;
@@ -270,40 +286,57 @@ static ProtobufCMessage *read_msg(gs_call *c, const ProtobufCMessageDescriptor *
     grpc_byte_buffer_reader_destroy(&r);
     size_t len = GRPC_SLICE_LENGTH(sl);
     ProtobufCMessage *m = NULL;
-    if (len > c->g->p.max_message)
+    if (len > g->p.max_message)
         us_err_set(err, USHER_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu",
-                   d->short_name, len, c->g->p.max_message);
+                   d->short_name, len, g->p.max_message);
     else
         m = gm_unpack(d, GRPC_SLICE_START_PTR(sl), len, GM_ALLOC_BUDGET(len), err);
     grpc_slice_unref(sl);
     return m;
 }
 
+static ProtobufCMessage *read_msg(gs_call *c, const ProtobufCMessageDescriptor *d,
+                                  usher_error *err)
+{
+    return read_bb(c->g, c->recv, d, err);
+}
+
 /* the model a request names, and its version ("" or the served one); answered NOT_FOUND
  * when there is none (for an inference, a wrong version of a served model is counted in its
  * ledger, as the HTTP front end does) */
-static srv_model *find_model(gs_call *c, const char *name, const char *version, bool infer)
+static srv_model *lookup_model(usher_server *s, const char *name, const char *version,
+                               bool infer, srv_model **counted, char *msg, size_t cap)
 {
-    usher_server *s = c->g->s;
-    char msg[400];
+    *counted = NULL;
     srv_model *m = srv_find(s, name);
     if (!m) {
-        snprintf(msg, sizeof msg, "Request for unknown model: '%.200s' is not found", name);
-        answer(c, GRPC_STATUS_NOT_FOUND, msg, NULL, 0, false);
+        snprintf(msg, cap, "Request for unknown model: '%.200s' is not found", name);
         return NULL;
     }
     if (version && *version) {
         char v[24];
         snprintf(v, sizeof v, "%lld", (long long)m->rm->version);
         if (m->rm->error[0] || strcmp(version, v) != 0) {
-            snprintf(msg, sizeof msg, "Request for unknown model: '%.200s' version %.40s is not "
-                                      "found", name, version);
+            snprintf(msg, cap, "Request for unknown model: '%.200s' version %.40s is not found",
+                     name, version);
             if (infer)
                 atomic_fetch_add(&m->fe_outcome[RT_INVALID], 1);
-            c->model = m; /* counted as the model's answer */
-            answer(c, GRPC_STATUS_NOT_FOUND, msg, NULL, 0, false);
+            *counted = m; /* counted as the model's answer */
             return NULL;
         }
+    }
+    return m;
+}
+
+static srv_model *find_model(gs_call *c, const char *name, const char *version, bool infer)
+{
+    char msg[400];
+    srv_model *counted;
+    srv_model *m = lookup_model(c->g->s, name, version, infer, &counted, msg, sizeof msg);
+    if (!m) {
+        c->model = counted;
+        answer(c, GRPC_STATUS_NOT_FOUND, msg, NULL, 0, false);
+        return NULL;
     }
     c->model = m;
     return m;
@@ -842,6 +875,46 @@ static void model_statistics(gs_call *c)
 }
 
 /* ---- ModelInfer ---------------------------------------------------------------------------- */
+/* the client's deadline (grpc-timeout) is the request's timeout too: the runtime then never
+ * runs what the client has given up on (a stream's deadline bounds each of its requests) */
+static void apply_deadline(const gs_call *c, oip_request *q)
+{
+    gpr_timespec dl = c->details.deadline;
+    if (dl.tv_sec == INT64_MAX)
+        return;
+    gpr_timespec now = gpr_now(dl.clock_type);
+    gpr_timespec left = gpr_time_sub(dl, now);
+    int64_t us = left.tv_sec < 0 ? 0
+                 : left.tv_sec > INT64_MAX / 2000000 ? INT64_MAX / 2000
+                                                     : left.tv_sec * 1000000 + left.tv_nsec / 1000;
+    if (us < 0)
+        us = 0;
+    if (!q->has_timeout || (uint64_t)us < q->timeout_us) {
+        q->timeout_us = (uint64_t)us;
+        q->has_timeout = true;
+    }
+}
+
+/* the model's inference limits on the request's tensors */
+static oip_limits infer_limits(const usher_server *s)
+{
+    oip_limits lim = oip_default_limits();
+    lim.max_body = s->p.max_body_bytes;
+    lim.max_total_bytes = s->p.max_body_bytes;
+    if (lim.max_tensor_bytes > s->p.max_body_bytes)
+        lim.max_tensor_bytes = s->p.max_body_bytes;
+    return lim;
+}
+
+/* the gRPC status of a runtime outcome other than RT_OK */
+static grpc_status_code code_of_outcome(rt_outcome o)
+{
+    return o == RT_INVALID ? GRPC_STATUS_INVALID_ARGUMENT
+           : o == RT_REJECTED || o == RT_TIMEOUT || o == RT_UNAVAILABLE || o == RT_CANCELLED
+               ? GRPC_STATUS_UNAVAILABLE
+               : GRPC_STATUS_INTERNAL;
+}
+
 static void infer_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
 {
     gs_call *c = ctx;
@@ -866,11 +939,7 @@ static void infer_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
             answer(c, GRPC_STATUS_OK, NULL, buf, len, false);
         }
     } else {
-        grpc_status_code code = o == RT_INVALID ? GRPC_STATUS_INVALID_ARGUMENT
-                                : o == RT_REJECTED || o == RT_TIMEOUT || o == RT_UNAVAILABLE ||
-                                        o == RT_CANCELLED
-                                    ? GRPC_STATUS_UNAVAILABLE
-                                    : GRPC_STATUS_INTERNAL;
+        grpc_status_code code = code_of_outcome(o);
         answer(c, code, msg && *msg ? msg : rt_outcome_name(o), NULL, 0, false);
     }
     atomic_fetch_sub(&s->n_pending, 1); /* c is the completion queue's from the answer on */
@@ -893,11 +962,7 @@ static void model_infer(gs_call *c)
         return;
     }
     c->model = m;
-    oip_limits lim = oip_default_limits();
-    lim.max_body = s->p.max_body_bytes;
-    lim.max_total_bytes = s->p.max_body_bytes;
-    if (lim.max_tensor_bytes > s->p.max_body_bytes)
-        lim.max_tensor_bytes = s->p.max_body_bytes;
+    oip_limits lim = infer_limits(s);
     c->oip = us_malloc(sizeof *c->oip);
     int rc = c->oip ? gm_infer_request(q, &lim, c->oip, &err)
                     : us_err_set(&err, USHER_ERR_NOMEM, "out of memory for the request");
@@ -912,22 +977,7 @@ static void model_infer(gs_call *c)
         return;
     }
     c->have_oip = true;
-    /* the client's deadline (grpc-timeout) is the request's timeout too: the runtime then
-     * never runs what the client has given up on */
-    gpr_timespec dl = c->details.deadline;
-    if (dl.tv_sec != INT64_MAX) {
-        gpr_timespec now = gpr_now(dl.clock_type);
-        gpr_timespec left = gpr_time_sub(dl, now);
-        int64_t us = left.tv_sec < 0 ? 0
-                     : left.tv_sec > INT64_MAX / 2000000 ? INT64_MAX / 2000
-                                                         : left.tv_sec * 1000000 + left.tv_nsec / 1000;
-        if (us < 0)
-            us = 0;
-        if (!c->oip->has_timeout || (uint64_t)us < c->oip->timeout_us) {
-            c->oip->timeout_us = (uint64_t)us;
-            c->oip->has_timeout = true;
-        }
-    }
+    apply_deadline(c, c->oip);
     char msg[800];
     srv_infer x = {.done = infer_done, .ctx = c, .t0 = c->t0, .t_in = t_in,
                    .slo_ms_out = &c->slo_ms, .input_ns_out = &c->input_ns};
@@ -938,6 +988,457 @@ static void model_infer(gs_call *c)
         answer(c, code, msg, NULL, 0, false);
     }
     /* submitted: answered through infer_done, maybe already; c is no longer ours */
+}
+
+/* ---- ModelStreamInfer ----------------------------------------------------------------------
+ * A bidirectional stream of ModelInferRequests, each answered by one ModelStreamInferResponse
+ * (infer_response, or error_message with the request's id) in the order the answers come,
+ * as Triton's. The stream's operations, each with a tag of its own (gs_tag), all under the
+ * stream's mutex:
+ *
+ *   close   RECV_CLOSE_ON_SERVER, started at once: it completes when the call ends, and says
+ *           whether the client cancelled it (or its deadline passed, or the server stopped)
+ *   read    RECV_MESSAGE, one at a time; a message is decoded and submitted as ModelInfer's
+ *           (srv_infer_submit: the same checks, admission, batching and ledger), a refusal
+ *           queued as an error answer; no message (the client's half-close) ends the reading
+ *   write   SEND_MESSAGE, one at a time, of the answers queued (oldest first)
+ *   status  SEND_STATUS_FROM_SERVER OK, once the client half-closed and every request it sent
+ *           was answered and written
+ *
+ * Flow control: a new read starts only while in_flight (requests read and not yet answered)
+ * plus the answers queued or being written stay under stream_inflight; at the bound the
+ * stream stops reading until an answer is written, HTTP/2's flow control then stops the
+ * client, and the memory a stream holds is at most stream_inflight requests and answers.
+ *
+ * The end: when the call ends early (the client cancels, its deadline passes, a write or
+ * read fails, the server stops) the stream is dead: nothing more is read or written,
+ * answers still coming from the runtime are dropped and counted CANCELLED in
+ * usher_grpc_responses_total, and the requests still queued in the runtime are cancelled
+ * (rt_request_cancel: answered RT_CANCELLED, counted in the model's ledger). The stream is
+ * freed by whoever ends its last operation or its last request (stream_step says when). */
+typedef struct gs_out {
+    struct gs_out *next;
+    grpc_byte_buffer *bb;
+} gs_out;
+
+typedef struct gs_sreq {
+    struct gs_call *c;            /* the stream */
+    struct gs_sreq *prev, *next;  /* in the stream's list of requests in the runtime */
+    bool listed;                  /* in that list (st->mu) */
+    bool in_submit;               /* srv_infer_submit running: its thread frees q (st->mu) */
+    bool answered;                /* stream_push ran (st->mu) */
+    srv_model *model;
+    oip_request *oip;
+    bool have_oip;
+    rt_request *rt;
+    double slo_ms;
+    uint64_t t0, input_ns;
+    char id[OIP_ID_MAX];
+} gs_sreq;
+
+typedef struct gs_stream {
+    pthread_mutex_t mu;
+    gs_tag t_read, t_write, t_close, t_status;
+    grpc_byte_buffer *recv;       /* the read's message */
+    grpc_byte_buffer *sending;    /* the write's */
+    gs_out *head, *tail;          /* answers waiting to be written */
+    int n_out;
+    int in_flight;                /* requests read and not yet answered */
+    gs_sreq *reqs;                /* those of them submitted to the runtime */
+    bool md_sent, reading, writing, close_pending, status_pending, half_closed, dead;
+    bool status_started;
+    int cancelled;                /* RECV_CLOSE_ON_SERVER's */
+} gs_stream;
+
+static void sreq_free(gs_sreq *q)
+{
+    if (!q)
+        return;
+    if (q->have_oip)
+        oip_request_free(q->oip);
+    us_free(q->oip);
+    rt_request_free(q->rt);
+    us_free(q);
+}
+
+/* st->mu held */
+static void sreq_unlist(gs_stream *st, gs_sreq *q)
+{
+    if (!q->listed)
+        return;
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        st->reqs = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    q->prev = q->next = NULL;
+    q->listed = false;
+}
+
+static void stream_free(gs_call *c)
+{
+    gs_stream *st = c->st;
+    for (gs_out *o = st->head, *n; o; o = n) {
+        n = o->next;
+        grpc_byte_buffer_destroy(o->bb);
+        us_free(o);
+    }
+    if (st->recv)
+        grpc_byte_buffer_destroy(st->recv);
+    if (st->sending)
+        grpc_byte_buffer_destroy(st->sending);
+    pthread_mutex_destroy(&st->mu);
+    us_free(st);
+    c->st = NULL;
+    call_free(c);
+}
+
+/* st->mu held: the stream ends early; once */
+static void stream_kill(gs_call *c, const char *why)
+{
+    gs_stream *st = c->st;
+    if (st->dead)
+        return;
+    st->dead = true;
+    for (gs_out *o = st->head, *n; o; o = n) {
+        n = o->next;
+        grpc_byte_buffer_destroy(o->bb);
+        us_free(o);
+        atomic_fetch_add(&c->g->s->grpc_answers[GRPC_STATUS_CANCELLED], 1);
+    }
+    st->head = st->tail = NULL;
+    st->n_out = 0;
+    /* the requests still queued in the runtime: nobody will read their answers */
+    for (gs_sreq *q = st->reqs; q; q = q->next)
+        if (!q->in_submit && q->rt)
+            rt_request_cancel(q->rt);
+    /* so that every operation still outstanding completes (harmless once the call ended) */
+    grpc_call_cancel_with_status(c->call, GRPC_STATUS_CANCELLED, why, NULL);
+}
+
+/* st->mu held: start what can start now; true when nothing is left and the stream may be
+ * freed (by the caller, once it has unlocked) */
+static bool stream_step(gs_call *c)
+{
+    gs_stream *st = c->st;
+    if (!st->dead && !st->writing && st->head) {
+        gs_out *o = st->head;
+        st->head = o->next;
+        if (!st->head)
+            st->tail = NULL;
+        st->n_out--;
+        st->sending = o->bb;
+        us_free(o);
+        grpc_op op;
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_SEND_MESSAGE;
+        op.data.send_message.send_message = st->sending;
+        st->writing = true;
+        if (grpc_call_start_batch(c->call, &op, 1, &st->t_write, NULL) != GRPC_CALL_OK) {
+            st->writing = false;
+            grpc_byte_buffer_destroy(st->sending);
+            st->sending = NULL;
+            stream_kill(c, "a write could not start");
+        }
+    }
+    if (!st->dead && !st->reading && !st->half_closed &&
+        st->in_flight + st->n_out + (st->writing ? 1 : 0) < c->g->p.stream_inflight) {
+        grpc_op ops[2];
+        memset(ops, 0, sizeof ops);
+        size_t n = 0;
+        if (!st->md_sent) {
+            ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+            st->md_sent = true;
+        }
+        ops[n].op = GRPC_OP_RECV_MESSAGE;
+        ops[n].data.recv_message.recv_message = &st->recv;
+        n++;
+        st->reading = true;
+        if (grpc_call_start_batch(c->call, ops, n, &st->t_read, NULL) != GRPC_CALL_OK) {
+            st->reading = false;
+            stream_kill(c, "a read could not start");
+        }
+    }
+    if (!st->dead && !st->status_started && st->half_closed && st->in_flight == 0 &&
+        st->n_out == 0 && !st->writing) {
+        grpc_op ops[2];
+        memset(ops, 0, sizeof ops);
+        size_t n = 0;
+        if (!st->md_sent) {
+            ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+            st->md_sent = true;
+        }
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.status = GRPC_STATUS_OK;
+        n++;
+        st->status_started = st->status_pending = true;
+        atomic_fetch_add(&c->g->s->grpc_answers[GRPC_STATUS_OK], 1);
+        if (grpc_call_start_batch(c->call, ops, n, &st->t_status, NULL) != GRPC_CALL_OK) {
+            st->status_pending = false;
+            stream_kill(c, "the status could not be sent");
+        }
+    }
+    return !st->reading && !st->writing && !st->close_pending && !st->status_pending &&
+           st->in_flight == 0;
+}
+
+/* one request's answer (packed ModelStreamInferResponse, us_malloc'd, taken over; NULL when
+ * none could be built) onto the stream; q (taken over) leaves it. c may be freed here. */
+static void stream_push(gs_sreq *q, grpc_status_code code, uint8_t *buf, size_t len)
+{
+    gs_call *c = q->c;
+    gs_stream *st = c->st;
+    gs_out *o = buf ? us_malloc(sizeof *o) : NULL;
+    if (o) {
+        grpc_slice sl = grpc_slice_new(buf, len, us_free);
+        o->bb = grpc_raw_byte_buffer_create(&sl, 1);
+        grpc_slice_unref(sl);
+        o->next = NULL;
+    } else {
+        us_free(buf);
+    }
+    pthread_mutex_lock(&st->mu);
+    sreq_unlist(st, q);
+    q->answered = true;
+    bool free_q = !q->in_submit; /* else the submitting thread frees it */
+    st->in_flight--;
+    if (st->dead || !o) {
+        if (o) {
+            grpc_byte_buffer_destroy(o->bb);
+            us_free(o);
+        }
+        code = GRPC_STATUS_CANCELLED;
+        if (!st->dead)
+            stream_kill(c, "out of memory for an answer");
+    } else {
+        if (st->tail)
+            st->tail->next = o;
+        else
+            st->head = o;
+        st->tail = o;
+        st->n_out++;
+    }
+    atomic_fetch_add(q->model ? &q->model->grpc_answers[code] : &c->g->s->grpc_answers[code], 1);
+    bool done = stream_step(c);
+    pthread_mutex_unlock(&st->mu);
+    if (free_q)
+        sreq_free(q);
+    if (done)
+        stream_free(c);
+}
+
+/* a request refused (code, text) or failed: its error answer */
+static void stream_error(gs_sreq *q, grpc_status_code code, const char *text)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    usher_error err;
+    if (gm_stream_response(text && *text ? text : gs_code_name((int)code), q->id, NULL, 0,
+                           q->c->g->p.max_message, &buf, &len, &err) < 0)
+        buf = NULL;
+    stream_push(q, code, buf, len);
+}
+
+static void stream_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
+{
+    gs_sreq *q = ctx;
+    gs_server *g = q->c->g;
+    usher_server *s = g->s;
+    (void)r; /* q->rt */
+    if (o != RT_OK) {
+        stream_error(q, code_of_outcome(o), msg && *msg ? msg : rt_outcome_name(o));
+    } else {
+        char ver[24];
+        snprintf(ver, sizeof ver, "%lld", (long long)q->model->rm->version);
+        uint64_t t_out = rt_now_ns();
+        uint8_t *ib, *buf = NULL;
+        size_t ilen, len = 0;
+        usher_error err;
+        int rc = gm_infer_response(q->oip, q->model->rm->name, ver, q->rt->out, q->rt->n_out,
+                                   g->p.max_message, &ib, &ilen, &err);
+        if (rc == USHER_OK) {
+            rc = gm_stream_response(NULL, NULL, ib, ilen, g->p.max_message, &buf, &len, &err);
+            us_free(ib);
+        }
+        t_out = rt_now_ns() - t_out;
+        if (rc < 0) {
+            stream_error(q, rc == USHER_ERR_NOT_FOUND ? GRPC_STATUS_INVALID_ARGUMENT
+                            : rc == USHER_ERR_LIMIT   ? GRPC_STATUS_RESOURCE_EXHAUSTED
+                                                      : GRPC_STATUS_INTERNAL,
+                         err.msg);
+        } else {
+            srv_infer_ok(q->model, q->slo_ms, q->t0, q->input_ns, t_out);
+            stream_push(q, GRPC_STATUS_OK, buf, len);
+        }
+    }
+    atomic_fetch_sub(&s->n_pending, 1); /* handed to the stream */
+}
+
+/* one message read from the stream (bb taken over): decoded and submitted, or answered with
+ * an error; st->in_flight already counts it */
+static void stream_request(gs_call *c, grpc_byte_buffer *bb)
+{
+    gs_server *g = c->g;
+    usher_server *s = g->s;
+    uint64_t t0 = rt_now_ns();
+    gs_sreq *q = us_calloc(1, sizeof *q);
+    if (!q) {
+        grpc_byte_buffer_destroy(bb);
+        pthread_mutex_lock(&c->st->mu);
+        c->st->in_flight--;
+        stream_kill(c, "out of memory for a request");
+        pthread_mutex_unlock(&c->st->mu); /* the read's completion frees it, if need be */
+        return;
+    }
+    q->c = c;
+    q->t0 = t0;
+    usher_error err;
+    Inference__ModelInferRequest *m = (Inference__ModelInferRequest *)read_bb(
+        g, bb, &inference__model_infer_request__descriptor, &err);
+    grpc_byte_buffer_destroy(bb);
+    if (!m) {
+        stream_error(q, code_of_err(err.code), err.msg);
+        return;
+    }
+    if (m->id && strlen(m->id) < sizeof q->id)
+        snprintf(q->id, sizeof q->id, "%s", m->id);
+    char msg[800];
+    srv_model *counted;
+    q->model = lookup_model(s, m->model_name, m->model_version, true, &counted, msg, sizeof msg);
+    if (!q->model) {
+        gm_free(&m->base);
+        q->model = counted;
+        stream_error(q, GRPC_STATUS_NOT_FOUND, msg);
+        return;
+    }
+    oip_limits lim = infer_limits(s);
+    q->oip = us_malloc(sizeof *q->oip);
+    int rc = q->oip ? gm_infer_request(m, &lim, q->oip, &err)
+                    : us_err_set(&err, USHER_ERR_NOMEM, "out of memory for the request");
+    gm_free(&m->base);
+    if (rc < 0) {
+        atomic_fetch_add(&q->model->invalid, 1);
+        grpc_status_code code = code_of_err(rc);
+        if (code == GRPC_STATUS_NOT_FOUND)
+            code = GRPC_STATUS_INVALID_ARGUMENT;
+        count_refusal_m(q->model, code);
+        stream_error(q, code, err.msg);
+        return;
+    }
+    q->have_oip = true;
+    apply_deadline(c, q->oip);
+    /* listed before the submit, so that a cancel finds it once it is in the runtime; while
+     * in_submit, q->rt is being written and only this thread frees q */
+    gs_stream *sm = c->st;
+    pthread_mutex_lock(&sm->mu);
+    q->in_submit = true;
+    q->next = sm->reqs;
+    if (sm->reqs)
+        sm->reqs->prev = q;
+    sm->reqs = q;
+    q->listed = true;
+    pthread_mutex_unlock(&sm->mu);
+    srv_infer x = {.done = stream_done, .ctx = q, .t0 = t0, .t_in = t0,
+                   .slo_ms_out = &q->slo_ms, .input_ns_out = &q->input_ns};
+    int st = srv_infer_submit(s, q->model, q->oip, &x, &q->rt, msg, sizeof msg);
+    pthread_mutex_lock(&sm->mu);
+    q->in_submit = false;
+    bool free_q = q->answered;
+    if (st)
+        sreq_unlist(sm, q);
+    else if (!free_q && sm->dead)
+        rt_request_cancel(q->rt); /* the stream died while it was being submitted */
+    pthread_mutex_unlock(&sm->mu);
+    if (st) {
+        grpc_status_code code = code_of_http(st);
+        count_refusal_m(q->model, code);
+        stream_error(q, code, msg);
+        return;
+    }
+    if (free_q) /* answered within the submit */
+        sreq_free(q);
+    /* else answered through stream_done; q is its */
+}
+
+static void stream_start(gs_call *c)
+{
+    gs_stream *st = us_calloc(1, sizeof *st);
+    if (!st) {
+        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory for a stream", NULL, 0, true);
+        return;
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    st->t_read = (gs_tag){GS_S_READ, c};
+    st->t_write = (gs_tag){GS_S_WRITE, c};
+    st->t_close = (gs_tag){GS_S_CLOSE, c};
+    st->t_status = (gs_tag){GS_S_STATUS, c};
+    c->st = st;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &st->cancelled;
+    if (grpc_call_start_batch(c->call, &op, 1, &st->t_close, NULL) != GRPC_CALL_OK) {
+        stream_free(c);
+        return;
+    }
+    pthread_mutex_lock(&st->mu);
+    st->close_pending = true;
+    bool done = stream_step(c); /* the first read */
+    pthread_mutex_unlock(&st->mu);
+    if (done)
+        stream_free(c);
+}
+
+/* a stream's operation completed */
+static void stream_event(gs_tag *t, bool ok)
+{
+    gs_call *c = t->c;
+    gs_stream *st = c->st;
+    pthread_mutex_lock(&st->mu);
+    switch (t->state) {
+    case GS_S_READ: {
+        grpc_byte_buffer *bb = st->recv;
+        st->recv = NULL;
+        if (!ok || st->dead) {
+            if (bb)
+                grpc_byte_buffer_destroy(bb);
+            stream_kill(c, "the stream broke");
+        } else if (!bb) {
+            st->half_closed = true; /* the client sends no more */
+        } else {
+            /* still `reading` while it is handled: nobody starts another read or frees
+             * the stream meanwhile */
+            st->in_flight++;
+            pthread_mutex_unlock(&st->mu);
+            stream_request(c, bb);
+            pthread_mutex_lock(&st->mu);
+        }
+        st->reading = false;
+        break;
+    }
+    case GS_S_WRITE:
+        st->writing = false;
+        grpc_byte_buffer_destroy(st->sending);
+        st->sending = NULL;
+        if (!ok)
+            stream_kill(c, "a write failed");
+        break;
+    case GS_S_CLOSE:
+        st->close_pending = false;
+        if (st->cancelled || !st->status_started)
+            stream_kill(c, "the call ended");
+        break;
+    case GS_S_STATUS:
+        st->status_pending = false;
+        break;
+    default:
+        break;
+    }
+    bool done = stream_step(c);
+    pthread_mutex_unlock(&st->mu);
+    if (done)
+        stream_free(c);
 }
 
 /* ---- the completion queue ---------------------------------------------------------------- */
@@ -1049,9 +1550,10 @@ static void *sweeper_thread(void *arg)
     return NULL;
 }
 
-static void on_event(gs_server *g, gs_call *c, bool ok)
+static void on_event(gs_server *g, void *tag, bool ok)
 {
-    switch (c->state) {
+    gs_call *c = tag; /* or a gs_tag: both begin with their gs_state */
+    switch (*(const gs_state *)tag) {
     case GS_NEW: {
         if (!ok) { /* the server is shutting down */
             call_free(c);
@@ -1078,6 +1580,10 @@ static void on_event(gs_server *g, gs_call *c, bool ok)
             answer(c, atomic_load(&g->quiesced) ? GRPC_STATUS_UNAVAILABLE
                                                 : GRPC_STATUS_RESOURCE_EXHAUSTED,
                    msg, NULL, 0, true);
+            return;
+        }
+        if (strcmp(c->method, "/inference.GRPCInferenceService/ModelStreamInfer") == 0) {
+            stream_start(c); /* its messages are read by the stream, without a read timeout */
             return;
         }
         grpc_op ops[2];
@@ -1115,6 +1621,12 @@ static void on_event(gs_server *g, gs_call *c, bool ok)
         return;
     case GS_SHUTDOWN:
         atomic_store(&g->shutdown_done, 1);
+        return;
+    case GS_S_READ:
+    case GS_S_WRITE:
+    case GS_S_CLOSE:
+    case GS_S_STATUS:
+        stream_event((gs_tag *)(void *)c, ok);
         return;
     }
 }
@@ -1166,6 +1678,8 @@ int gs_start(usher_server *s, const gs_params *p, gs_server **out, usher_error *
         g->p.idle_ms = d.idle_ms;
     if (g->p.read_timeout_ms <= 0)
         g->p.read_timeout_ms = d.read_timeout_ms;
+    if (g->p.stream_inflight <= 0)
+        g->p.stream_inflight = d.stream_inflight;
     if (g->p.port < 0 || g->p.port > 65535) {
         pthread_mutex_destroy(&g->mu);
         us_free(g->shutdown_tag);

@@ -27,7 +27,12 @@ typedef struct gs_params {
     int idle_ms;             /* a connection without calls for this long is closed (HTTP/2
                                 GOAWAY); default 10000 */
     int read_timeout_ms;     /* a call's request message within this of its start, else it is
-                                cancelled DEADLINE_EXCEEDED; default 60000 */
+                                cancelled DEADLINE_EXCEEDED; default 60000 (a stream's
+                                messages have none: it is held by max_calls) */
+    int stream_inflight;     /* ModelStreamInfer: requests of one stream read and not yet
+                                answered (answers waiting to be written included); at it the
+                                stream's reading pauses until an answer is written (HTTP/2
+                                flow control then holds the client back); default 32 */
 } gs_params;
 
 gs_params gs_default_params(void);

@@ -685,3 +685,45 @@ int gm_infer_response(const oip_request *req, const char *model, const char *ver
         us_err_clear(err);
     return rc;
 }
+
+/* ---- ModelStreamInferResponse ----------------------------------------------------------- */
+int gm_stream_response(const char *error, const char *id, const uint8_t *infer, size_t infer_len,
+                       size_t max, uint8_t **buf, size_t *len, usher_error *err)
+{
+    *buf = NULL;
+    *len = 0;
+    if (!error) {
+        /* field 2 (infer_response), length-delimited: 0x12, the length as a varint, the
+         * ModelInferResponse's bytes as they are */
+        uint8_t hdr[11];
+        size_t h = 0;
+        hdr[h++] = 0x12;
+        for (uint64_t v = infer_len;; v >>= 7) {
+            hdr[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+            if (v <= 0x7f)
+                break;
+        }
+        if (infer_len > max || h + infer_len > max)
+            return us_err_set(err, USHER_ERR_LIMIT, "the response is %zu bytes, more than the "
+                              "limit of %zu", h + infer_len, max);
+        uint8_t *b = us_malloc(h + infer_len ? h + infer_len : 1);
+        if (!b)
+            return us_err_set(err, USHER_ERR_NOMEM, "out of memory for a response");
+        memcpy(b, hdr, h);
+        if (infer_len)
+            memcpy(b + h, infer, infer_len);
+        *buf = b;
+        *len = h + infer_len;
+        us_err_clear(err);
+        return USHER_OK;
+    }
+    Inference__ModelStreamInferResponse r = INFERENCE__MODEL_STREAM_INFER_RESPONSE__INIT;
+    Inference__ModelInferResponse ir = INFERENCE__MODEL_INFER_RESPONSE__INIT;
+    r.error_message = (char *)(uintptr_t)error;
+    ir.id = (char *)(uintptr_t)(id ? id : "");
+    r.infer_response = &ir;
+    int rc = gm_pack(&r.base, buf, len, err);
+    if (rc == USHER_OK)
+        us_err_clear(err);
+    return rc;
+}

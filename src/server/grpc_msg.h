@@ -69,6 +69,18 @@ int gm_infer_response(const oip_request *req, const char *model, const char *ver
                       const us_tensor *out, size_t n, size_t max, uint8_t **buf, size_t *len,
                       usher_error *err);
 
+/*
+ * One answer on ModelStreamInfer's stream, packed into *buf (us_malloc'd, *len
+ * bytes): error NULL, the ModelInferResponse infer[0..infer_len) (as
+ * gm_infer_response packs it) wrapped as its infer_response, at most max bytes
+ * in all (USHER_ERR_LIMIT over it); else error_message `error` with an
+ * infer_response holding only `id` (NULL: ""), as Triton answers a failed
+ * request on a stream so that the client knows which one failed.
+ * USHER_ERR_NOMEM.
+ */
+int gm_stream_response(const char *error, const char *id, const uint8_t *infer, size_t infer_len,
+                       size_t max, uint8_t **buf, size_t *len, usher_error *err);
+
 /* pack any message into *buf (us_malloc'd); USHER_ERR_NOMEM */
 int gm_pack(const ProtobufCMessage *m, uint8_t **buf, size_t *len, usher_error *err);
 
