@@ -27,6 +27,11 @@
  * merge_shape, merge_value and merge_tolerance (how that merge is verified, as `usher
  * merge --shape`, `--value` (comma-separated) and `--tolerance` take them), merge_kind
  * (`usher merge --kind`). Formats: docs/serve.md.
+ *
+ * A load may bring the configuration as JSON instead of config.pbtxt (Triton's
+ * repository extension, parameters.config): repo_config_from_json rewrites it as
+ * config.pbtxt text for the same reader. Poll mode watches the directories through
+ * repo_list and repo_fingerprint (file metadata, never contents).
  */
 #ifndef REPO_H
 #define REPO_H
