@@ -46,6 +46,10 @@ typedef struct usher_plan_params {
                                fewest moves (policy is then not used); NULL: from scratch */
     uint32_t max_moves;     /* re-planning: further moves allowed to cut cost (0: none) */
     uint32_t exact_time_limit_ms; /* policy "exact": GLPK's limit; 0: 20000 */
+    int merge;              /* merge groups (docs/merge.md "Merge groups in the plan"):
+                               0 (default): the usher policy looks for them, the others
+                               plan every model alone (the papers' systems); 1: every
+                               policy looks for them; -1: none. Not with running */
     bool interference_off;  /* true: plan as before the interference model (a replica's
                                latency alone, shares and memory only), for comparison;
                                false (default): every replica meets its SLO and carries

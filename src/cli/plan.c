@@ -16,6 +16,7 @@ static void help(FILE *f)
             "usage: usher plan --workload FILE --cluster FILE [--policy NAME] [-o plan.json]\n"
             "                  [--replan RUNNING.json [--max-moves N]] [--compare]\n"
             "                  [--exact-time-limit SECONDS] [--interference on|off]\n"
+            "                  [--merge auto|on|off]\n"
             "                  [--calibration FILE] [--framework NAME] [--quiet]\n"
             "       usher plan --list-policies\n\n"
             "Chooses, for every model of the workload, the GPUs, the number of replicas,\n"
@@ -49,6 +50,12 @@ static void help(FILE *f)
             "                      still meets its SLO and carries its load beside the\n"
             "                      others (docs/interference.md); off: the behaviour\n"
             "                      before the model (latencies alone), for comparison\n"
+            "  --merge auto|on|off  merge groups (docs/merge.md): models whose ONNX files\n"
+            "                      merge are planned as one merged model where that\n"
+            "                      serves as much for less; plan.json names the groups\n"
+            "                      (merge_groups). auto (default): the usher policy only\n"
+            "                      (the baselines are the papers' systems); on: every\n"
+            "                      policy; off: none. Not with --replan\n"
             "  --calibration F     calibration table for the estimator (default built in)\n"
             "  --framework NAME    calibration row (default onnxruntime-cuda)\n"
             "  --quiet             no table on standard output\n\n"
@@ -183,6 +190,13 @@ int cli_plan(int argc, char **argv)
                 return CLI_USAGE;
             }
             pp.interference_off = strcmp(v, "off") == 0;
+            i++;
+        } else if (strcmp(a, "--merge") == 0 && v) {
+            if (strcmp(v, "auto") != 0 && strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                fprintf(stderr, "usher plan: --merge is auto, on or off, not '%s'\n", v);
+                return CLI_USAGE;
+            }
+            pp.merge = strcmp(v, "on") == 0 ? 1 : strcmp(v, "off") == 0 ? -1 : 0;
             i++;
         } else if (strcmp(a, "--exact-time-limit") == 0 && v) {
             if (!cli_parse_i64(v, 1, 3600, &n)) {

@@ -76,6 +76,7 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
 {
     plan_totals t;
     plan_totals_of(s, p, &t);
+    plan_merges_totals(p, s, &t);
     char gen[64];
     snprintf(gen, sizeof gen, "usher %s", usher_version());
     pf_plan f = {.generator = gen,
@@ -153,7 +154,15 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
             for (uint32_t k = 0; k < s->g[i].n; k++)
                 f.m[s->g[i].r[k].model].replicas++;
         file_gpus(s, p, idx, f.g, r);
-        rc = pf_write(&f, out);
+        pf_model *alone = f.m; /* with merge groups: the workload's models instead */
+        rc = p->merges ? plan_merges_file(p, s, &f) : USHER_OK;
+        if (rc == USHER_OK)
+            rc = pf_write(&f, out);
+        if (p->merges) {
+            us_free(f.m);
+            plan_merges_file_free(&f);
+            f.m = alone;
+        }
     }
     us_free(lab);
     us_free(nodes);
@@ -183,6 +192,7 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
 {
     plan_totals t;
     plan_totals_of(s, p, &t);
+    plan_merges_totals(p, s, &t);
     fprintf(f, "policy %s, objective %s: %u GPU%s, %u replicas, $%.2f/h, %.6g of %.6g req/s "
                "served%s\n",
             s->policy, objective_name(p->objective), t.gpus, t.gpus == 1 ? "" : "s", t.replicas,
@@ -205,6 +215,7 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
         fprintf(f, "spread: %u replica%s added so that no %s holds every replica of a model "
                    "asking for spread (anti-affinity)\n",
                 s->spread_added, s->spread_added == 1 ? "" : "s", spread_levels(p));
+    plan_merges_print(p, f);
     bool co = colocated(s, p);
     if (!p->interference)
         fprintf(f, "interference: off (latencies alone, as before the model)\n");
@@ -238,7 +249,15 @@ void plan_write_table(const plan_solution *s, const plan_problem *p, const plan_
         }
     }
     fprintf(f, "\n%-24s %10s %8s %10s %10s\n", "model", "rate", "slo_ms", "goodput", "unserved");
-    for (uint32_t m = 0; m < p->n; m++) {
+    for (uint32_t i = 0; p->merges && i < plan_merges_n_orig(p); i++) {
+        const char *name;
+        double rate, slo, sv;
+        uint32_t reps;
+        plan_merges_orig(p, s, i, &name, &rate, &slo, &sv, &reps);
+        fprintf(f, "%-24s %10.6g %8.6g %10.6g %10.6g\n", name, rate, slo, sv,
+                rate - sv > 1e-9 ? rate - sv : 0);
+    }
+    for (uint32_t m = 0; !p->merges && m < p->n; m++) {
         const plan_model *pm = &p->m[m];
         double un = pm->rate - s->served[m];
         fprintf(f, "%-24s %10.6g %8.6g %10.6g %10.6g\n", pm->name, pm->rate, pm->slo_ms,

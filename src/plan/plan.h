@@ -164,6 +164,10 @@ typedef struct plan_problem {
      * candidates, slower (the reference tests compare the fast path with) */
     bool profile_direct;
     struct plan_memo *memo;   /* co-located predictions already made (coloc.c); NULL: none */
+    /* merge groups the planner formed (groups.c): the workload's models as given and
+     * which of them one merged model of this problem serves; NULL: none (every model
+     * of the workload is a model here). Freed by plan_problem_free */
+    struct plan_merges *merges;
     char workload[256], cluster[256]; /* file names, for messages */
     /* GPUs declared lost or drained (cluster.yaml lost: [...]): never used; a
      * running plan's replicas on them are placed again (plan_lose_gpu) */
@@ -575,6 +579,33 @@ int plan_alpaserve(const plan_problem *p, plan_solution *s, usher_error *err);
 int plan_triton(const plan_problem *p, plan_solution *s, usher_error *err);
 int plan_static_mps(const plan_problem *p, plan_solution *s, usher_error *err);
 int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err);
+
+/* ---- merge groups (groups.c; docs/merge.md "Merge groups in the plan") ---------
+ * After policy pol planned p into s: find the models whose ONNX files merge
+ * (usher_merge_cluster, then usher_merge_models), profile each merged graph
+ * with e, and re-plan with a group's members replaced by one model of the
+ * merged graph while that serves at least as much for less. On success p and
+ * s may have been replaced (p->merges then says which models a merged model
+ * serves); a candidate that does not merge, profile or plan is left out and
+ * named in s->note. Errors: USHER_ERR_NOMEM, or the cluster file's. */
+int plan_merge_groups(usher_estimator *e, const char *cluster, const plan_policy *pol,
+                      plan_problem *p, plan_solution *s, usher_error *err);
+void plan_merges_free(plan_problem *p);
+struct pf_plan;
+/* plan.json's models[] (the workload's models) and merge_groups of a problem with
+ * merges, into f (f->m and f->groups allocated: plan_merges_file_free) */
+int plan_merges_file(const plan_problem *p, const plan_solution *s, struct pf_plan *f);
+void plan_merges_file_free(struct pf_plan *f);
+/* the workload's models: how many (p->n without merges), and model i's figures
+ * (USHER_ERR_INVALID without merges or past the end) */
+uint32_t plan_merges_n_orig(const plan_problem *p);
+/* t (plan_totals_of) with rate, served and unserved over the workload's models
+ * (a group's members at its served share); unchanged without merges */
+void plan_merges_totals(const plan_problem *p, const plan_solution *s, plan_totals *t);
+int plan_merges_orig(const plan_problem *p, const plan_solution *s, uint32_t i, const char **name,
+                     double *rate, double *slo_ms, double *goodput, uint32_t *replicas);
+/* the groups, one line each, for the table */
+void plan_merges_print(const plan_problem *p, FILE *f);
 
 /* Re-plan: start from `old` (GPUs and replicas of a running plan) with the
  * problem's new rates; keep what still serves, start the fewest replicas;

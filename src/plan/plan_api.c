@@ -96,6 +96,9 @@ int usher_plan_make(usher_estimator *e, const usher_plan_params *pp, usher_plan 
             goto fail;
     } else if ((rc = plan_solve(&pl->p, pol, &pl->s, err)) < 0) {
         goto fail;
+    } else if ((pp->merge > 0 || (pp->merge == 0 && pol->solve == plan_usher)) &&
+               (rc = plan_merge_groups(e, pp->cluster, pol, &pl->p, &pl->s, err)) < 0) {
+        goto fail;
     }
     *out = pl;
     return USHER_OK;
@@ -110,11 +113,12 @@ int usher_plan_get_summary(const usher_plan *pl, usher_plan_summary *out)
         return USHER_ERR_INVALID;
     plan_totals t;
     plan_totals_of(&pl->s, &pl->p, &t);
+    plan_merges_totals(&pl->p, &pl->s, &t);
     memset(out, 0, sizeof *out);
     out->policy = pl->s.policy;
     out->gpus = t.gpus;
     out->replicas = t.replicas;
-    out->models = pl->p.n;
+    out->models = plan_merges_n_orig(&pl->p);
     out->cost_per_hour = t.cost;
     out->rate = t.rate;
     out->goodput = t.served;
@@ -130,8 +134,15 @@ int usher_plan_get_summary(const usher_plan *pl, usher_plan_summary *out)
 
 int usher_plan_model_at(const usher_plan *pl, uint32_t i, usher_plan_model *out)
 {
-    if (!pl || !out || i >= pl->p.n)
+    if (!pl || !out || i >= plan_merges_n_orig(&pl->p))
         return USHER_ERR_INVALID;
+    if (pl->p.merges) { /* the workload's models; a group's members at its served share */
+        memset(out, 0, sizeof *out);
+        int rc = plan_merges_orig(&pl->p, &pl->s, i, &out->name, &out->rate, &out->slo_ms,
+                                  &out->goodput, &out->replicas);
+        out->unserved = out->rate - out->goodput > 1e-9 ? out->rate - out->goodput : 0;
+        return rc;
+    }
     const plan_model *m = &pl->p.m[i];
     out->name = m->name;
     out->rate = m->rate;

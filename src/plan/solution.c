@@ -489,6 +489,7 @@ void plan_problem_free(plan_problem *p)
     p->n = 0;
     plan_memo_free(p);
     plan_nodes_free(p);
+    plan_merges_free(p);
 }
 
 int plan_solution_init(plan_solution *s, const plan_problem *p, const char *policy)

@@ -276,10 +276,93 @@ static int node_doc(const us_yaml_doc *d, const us_yaml_node *n, size_t i, pf_no
     return USHER_OK;
 }
 
+static bool group_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > PF_MAX_GROUP_NAME)
+        return false;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.'))
+            return false;
+    return true;
+}
+
+static bool is_model(const pf_plan *p, const char *name)
+{
+    for (uint32_t i = 0; i < p->n_models; i++)
+        if (strcmp(p->m[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* merge_groups[i]: checked against models[] (read before) and the groups before it */
+static int group_doc(const us_yaml_doc *d, const us_yaml_node *n, size_t i, pf_plan *p,
+                     usher_error *err)
+{
+    int rc;
+    char fp[PATH_MAX_LEN], f[PATH_MAX_LEN];
+    const us_yaml_node *mem = NULL;
+    pf_group *g = &p->groups[i];
+    snprintf(fp, sizeof fp, "merge_groups[%zu]", i);
+    g->line = us_yaml_line(n);
+    if ((rc = object(d, n, fp, err)) < 0 || (rc = str(d, n, fp, "name", true, &g->name, err)) < 0 ||
+        (rc = str(d, n, fp, "kind", false, &g->kind, err)) < 0 ||
+        (rc = num(d, n, fp, "weight_bytes_before", &g->weight_bytes_before, err)) < 0 ||
+        (rc = num(d, n, fp, "weight_bytes_after", &g->weight_bytes_after, err)) < 0 ||
+        (rc = node(d, n, fp, "members", US_YAML_SEQ, true, &mem, err)) < 0)
+        return rc;
+    if (!group_name_ok(g->name))
+        return us_yaml_error(d, us_yaml_get(n, "name"), err, USHER_ERR_PARSE,
+                             "field '%s': 1 to %d letters, digits, '-', '_', '.', not '%.64s'",
+                             field(f, fp, "name"), PF_MAX_GROUP_NAME, g->name);
+    if (is_model(p, g->name))
+        return us_yaml_error(d, us_yaml_get(n, "name"), err, USHER_ERR_PARSE,
+                             "field '%s': '%.64s' is a model's name", field(f, fp, "name"),
+                             g->name);
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(p->groups[k].name, g->name) == 0)
+            return us_yaml_error(d, us_yaml_get(n, "name"), err, USHER_ERR_PARSE,
+                                 "field '%s': '%.64s' names merge_groups[%zu] too",
+                                 field(f, fp, "name"), g->name, k);
+    if (g->kind && strcmp(g->kind, "shared") && strcmp(g->kind, "stacked") &&
+        strcmp(g->kind, "side-by-side"))
+        return us_yaml_error(d, us_yaml_get(n, "kind"), err, USHER_ERR_PARSE,
+                             "field '%s': shared, stacked or side-by-side, not '%.32s'",
+                             field(f, fp, "kind"), g->kind);
+    size_t nm = us_yaml_len(mem);
+    if (nm < 2 || nm > PF_MAX_GROUP_MEMBERS)
+        return us_yaml_error(d, mem, err, USHER_ERR_PARSE, "field '%s': 2 to %d models, not %zu",
+                             field(f, fp, "members"), PF_MAX_GROUP_MEMBERS, nm);
+    if (!(g->members = us_calloc(nm, sizeof *g->members)))
+        return nomem(d, err);
+    for (size_t k = 0; k < nm; k++) {
+        const us_yaml_node *v = us_yaml_item(mem, k);
+        char mf[PATH_MAX_LEN + 32]; /* fp is "merge_groups[N]": short */
+        snprintf(mf, sizeof mf, "%.*s.members[%zu]", PATH_MAX_LEN - 1, fp, k);
+        const char *s = us_yaml_node_kind(v) == US_YAML_SCALAR ? us_yaml_str(v) : NULL;
+        if (!s || !*s)
+            return us_yaml_error(d, v, err, USHER_ERR_PARSE, "field '%s': a model's name", mf);
+        if (p->n_models && !is_model(p, s))
+            return us_yaml_error(d, v, err, USHER_ERR_PARSE,
+                                 "field '%s': '%.64s' is not in models[]", mf, s);
+        for (size_t j = 0; j <= i; j++)
+            for (uint32_t l = 0; l < (j == i ? (uint32_t)k : p->groups[j].n_members); l++)
+                if (strcmp(p->groups[j].members[l], s) == 0)
+                    return us_yaml_error(d, v, err, USHER_ERR_PARSE,
+                                         "field '%s': '%.64s' is a member of merge_groups[%zu] "
+                                         "already", mf, s, j);
+        g->members[k] = s;
+        g->n_members = (uint32_t)k + 1;
+    }
+    return USHER_OK;
+}
+
 static int plan_doc(const us_yaml_doc *d, pf_plan *p, usher_error *err)
 {
     int rc;
-    const us_yaml_node *root = us_yaml_root(d), *gpus = NULL, *models = NULL, *nodes = NULL;
+    const us_yaml_node *root = us_yaml_root(d), *gpus = NULL, *models = NULL, *nodes = NULL,
+                       *groups = NULL;
     int64_t version = 0;
     if (!root || us_yaml_node_kind(root) != US_YAML_MAP)
         return us_yaml_error(d, root, err, USHER_ERR_PARSE, "expected a plan (a JSON object)");
@@ -293,7 +376,8 @@ static int plan_doc(const us_yaml_doc *d, pf_plan *p, usher_error *err)
     if ((rc = top_doc(d, root, p, err)) < 0 ||
         (rc = node(d, root, NULL, "models", US_YAML_SEQ, false, &models, err)) < 0 ||
         (rc = node(d, root, NULL, "gpus", US_YAML_SEQ, true, &gpus, err)) < 0 ||
-        (rc = node(d, root, NULL, "nodes", US_YAML_SEQ, false, &nodes, err)) < 0)
+        (rc = node(d, root, NULL, "nodes", US_YAML_SEQ, false, &nodes, err)) < 0 ||
+        (rc = node(d, root, NULL, "merge_groups", US_YAML_SEQ, false, &groups, err)) < 0)
         return rc;
     size_t nn = us_yaml_len(nodes);
     if (nn && !(p->nodes = us_calloc(nn, sizeof *p->nodes)))
@@ -312,11 +396,35 @@ static int plan_doc(const us_yaml_doc *d, pf_plan *p, usher_error *err)
             return rc;
         p->n_models = (uint32_t)i + 1;
     }
+    size_t nr = us_yaml_len(groups);
+    if (nr && !(p->groups = us_calloc(nr, sizeof *p->groups)))
+        return nomem(d, err);
+    for (size_t i = 0; i < nr; i++) {
+        p->n_groups = (uint32_t)i + 1; /* its members are freed with the plan on any error */
+        if ((rc = group_doc(d, us_yaml_item(groups, i), i, p, err)) < 0)
+            return rc;
+    }
     for (size_t i = 0; i < ng; i++) {
         p->n_gpus = (uint32_t)i + 1; /* its replicas are freed with the plan on any error */
         if ((rc = gpu_doc(d, us_yaml_item(gpus, i), i, &p->g[i], err)) < 0)
             return rc;
     }
+    /* with merge groups, a replica serves a model of models[] or a group (plans without
+     * groups are read as before: their callers match replicas to what they know) */
+    for (uint32_t i = 0; p->n_groups && p->n_models && i < p->n_gpus; i++)
+        for (uint32_t k = 0; k < p->g[i].n; k++) {
+            const char *mn = p->g[i].r[k].model;
+            bool known = is_model(p, mn);
+            for (uint32_t j = 0; !known && j < p->n_groups; j++)
+                known = strcmp(p->groups[j].name, mn) == 0;
+            if (known)
+                continue;
+            const us_yaml_node *reps = us_yaml_get(us_yaml_item(gpus, i), "replicas");
+            return us_yaml_error(d, us_yaml_get(us_yaml_item(reps, k), "model"), err,
+                                 USHER_ERR_PARSE,
+                                 "field 'gpus[%u].replicas[%u].model': '%.64s' is neither in "
+                                 "models[] nor a merge group's name", i, k, mn);
+        }
     return USHER_OK;
 }
 
@@ -365,6 +473,9 @@ void pf_free(pf_plan *p)
     us_free(p->m);
     for (uint32_t i = 0; p->nodes && i < p->n_nodes; i++)
         us_free(p->nodes[i].labels);
+    for (uint32_t i = 0; p->groups && i < p->n_groups; i++)
+        us_free((void *)p->groups[i].members);
+    us_free(p->groups);
     us_free(p->nodes);
     us_yaml_free(p->doc);
     memset(p, 0, sizeof *p);
@@ -522,6 +633,25 @@ int pf_write(const pf_plan *p, us_buf *out)
                 us_json_str(&j, x->labels[2 * k + 1]);
             }
             us_json_obj_end(&j);
+            us_json_obj_end(&j);
+        }
+        us_json_arr_end(&j);
+    }
+    if (p->n_groups) {
+        us_json_key(&j, "merge_groups");
+        us_json_arr_begin(&j);
+        for (uint32_t i = 0; i < p->n_groups; i++) {
+            const pf_group *g = &p->groups[i];
+            us_json_obj_begin(&j);
+            wstr(&j, "name", g->name);
+            wstr(&j, "kind", g->kind);
+            us_json_key(&j, "members");
+            us_json_arr_begin(&j);
+            for (uint32_t k = 0; k < g->n_members; k++)
+                us_json_str(&j, g->members[k] ? g->members[k] : "");
+            us_json_arr_end(&j);
+            wnum(&j, "weight_bytes_before", g->weight_bytes_before);
+            wnum(&j, "weight_bytes_after", g->weight_bytes_after);
             us_json_obj_end(&j);
         }
         us_json_arr_end(&j);

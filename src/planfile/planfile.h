@@ -27,6 +27,11 @@
  *   - nodes (optional): name (a non-empty string), rack, zone (strings),
  *     labels (a map of at most PF_MAX_LABELS scalars); models[i].spread
  *     (optional): node, rack or zone;
+ *   - merge_groups (optional): name (1..PF_MAX_GROUP_NAME of [A-Za-z0-9-_.], unique,
+ *     not a models[] name), kind (shared, stacked or side-by-side), members (a
+ *     sequence of 2..PF_MAX_GROUP_MEMBERS models[] names, each in one group at most),
+ *     weight_bytes_before/after (numbers); a replica's model is a models[] name or a
+ *     group's name (plans without models[] are not checked);
  *   - keys the schema does not name are ignored: fields are only ever added
  *     within a version.
  * Every error is "<file>:<line>: field '<path>': what", the path naming the
@@ -37,7 +42,7 @@
  * line (so that a diff of two plans reads as the moves between them);
  * a NULL or empty string is written as null, and replan only when
  * has_replan; models[i].spread only when set and nodes only when there are
- * some (a plan without them is byte-identical to one written before them). Reading what pf_write wrote gives the same plan back, numbers
+ * some, merge_groups only when there are some (a plan without them is byte-identical to one written before them). Reading what pf_write wrote gives the same plan back, numbers
  * rounded to 6 significant digits.
  */
 #ifndef PF_PLANFILE_H
@@ -102,6 +107,20 @@ typedef struct pf_node {
     size_t line;
 } pf_node;
 
+/* a merge group the planner formed (merge_groups[], written only when there are some):
+ * its members' models are served by one merged graph (docs/merge.md); replicas whose
+ * model is the group's name serve every member */
+#define PF_MAX_GROUP_MEMBERS 16 /* the runtime's RT_MAX_MEMBERS */
+#define PF_MAX_GROUP_NAME 127   /* as usher.yaml's merge_group */
+typedef struct pf_group {
+    const char *name;   /* 1..PF_MAX_GROUP_NAME letters, digits, '-', '_', '.' */
+    const char *kind;   /* shared, stacked or side-by-side; NULL: not given */
+    const char **members; /* models[] names, 2..PF_MAX_GROUP_MEMBERS (reader: allocated) */
+    uint32_t n_members;
+    double weight_bytes_before, weight_bytes_after; /* 0: not given */
+    size_t line;
+} pf_group;
+
 typedef struct pf_totals {
     uint32_t gpus, replicas;
     double cost_per_hour, rate, goodput, unserved;
@@ -128,6 +147,8 @@ typedef struct pf_plan {
     uint32_t n_gpus;
     pf_node *nodes;     /* NULL, 0: none declared */
     uint32_t n_nodes;
+    pf_group *groups;   /* NULL, 0: no merge group */
+    uint32_t n_groups;
     /* reader: the file's name for messages, and what the strings point into */
     const char *label;
     void *doc;
