@@ -8,8 +8,9 @@ Cases: N requests on one stream, each answered once with its id, outputs equal t
 for the same input; errors in the middle (unknown model, short raw contents, an undecodable
 message) answered as error_message with the request's id while the stream goes on and ends OK;
 more requests than the stream's in-flight bound (reading pauses, nothing lost); an empty
-stream; a client cancel mid-stream and a stream deadline, each followed by a live check, the
-cancelled requests counted 'cancelled' and never run, and the ledger reconciled
+stream; a client cancel mid-stream, a stream deadline and unary ModelInfer calls cancelled
+while queued (cancel on disconnect), each followed by a live check, the cancelled requests
+counted 'cancelled' and never run, and the ledger reconciled
 (received == sum of outcomes, nothing in flight) for every model. Prints "ok NAME" or
 "FAIL NAME: why"; exits 1 on any failure.
 """
@@ -232,6 +233,28 @@ else:
               code, det, len(got), answered, h1["in_flight"]))
     r = stub.ModelInfer(req(1), timeout=30)
     check("live_after_stream_deadline", r.outputs and r.outputs[0].name, "")
+
+    # ---- unary ModelInfer: calls cancelled by their client while queued are dropped ----
+    h0, rx0 = settled("slow"), received("slow")
+    futs = [stub.ModelInfer.future(req(i, model="slow"), timeout=60) for i in range(8)]
+    time.sleep(0.05)
+    for f in futs[1:]:
+        f.cancel()
+    try:
+        futs[0].result()
+        first_ok = True
+    except grpc.RpcError as e:
+        first_ok = e.code() == grpc.StatusCode.UNAVAILABLE  # admission may refuse it
+    h1, rx1 = settled("slow"), received("slow")
+    ran = h1["execution_count"] - h0["execution_count"]
+    cancelled = h1["outcomes"]["cancelled"] - h0["outcomes"]["cancelled"]
+    answered = sum(h1["outcomes"].values()) - sum(h0["outcomes"].values())
+    check("unary_cancel_queued_dropped", first_ok and cancelled >= 1 and ran < 8 and
+          h1["in_flight"] == 0 and answered == rx1 - rx0,
+          "%d ran, %d cancelled, %d answered, %d received, in flight %d" % (
+              ran, cancelled, answered, rx1 - rx0, h1["in_flight"]))
+    r = stub.ModelInfer(req(1), timeout=30)
+    check("live_after_unary_cancel", r.outputs and r.outputs[0].name, "")
 
 # ---- a cancel while many streams run at once, then the ledger of every model ----
 threads = []

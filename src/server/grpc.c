@@ -65,7 +65,8 @@
  * structures start with this, so on_event tells them apart. */
 typedef enum gs_state {
     GS_NEW, GS_READ, GS_SENT, GS_SHUTDOWN,
-    GS_S_READ, GS_S_WRITE, GS_S_CLOSE, GS_S_STATUS /* a stream's operations */
+    GS_S_READ, GS_S_WRITE, GS_S_CLOSE, GS_S_STATUS, /* a stream's operations */
+    GS_U_CLOSE /* a ModelInfer call's end, watched while its request is in the runtime */
 } gs_state;
 
 struct gs_call;
@@ -120,6 +121,13 @@ typedef struct gs_call {
     double slo_ms;
     uint64_t input_ns;
     struct gs_stream *st;      /* ModelStreamInfer's state (allocated only for it) */
+    /* ModelInfer's cancel on disconnect: from just before its submit, a RECV_CLOSE_ON_SERVER
+     * of its own (t_close) says when the client cancels; the call is then freed by the last
+     * of three holders (refs): the answer's completion, the close's, the submitting thread */
+    bool watch;
+    gs_tag t_close;
+    atomic_int refs;
+    atomic_bool gone, rt_set;  /* the client cancelled; c->rt is set and submitted */
 } gs_call;
 
 static const char k_prefix[] = "/inference.GRPCInferenceService/";
@@ -177,6 +185,13 @@ static void call_free(gs_call *c)
     us_free(c);
 }
 
+/* a watched call's holder is done with it (the last frees it); an unwatched call is freed */
+static void call_release(gs_call *c)
+{
+    if (!c->watch || atomic_fetch_sub(&c->refs, 1) == 1)
+        call_free(c);
+}
+
 /* the one answer: msg (packed, us_malloc'd, taken over; may be NULL) and a status.
  * After this c belongs to the completion queue. */
 static void answer(gs_call *c, grpc_status_code code, const char *text, uint8_t *msg,
@@ -210,15 +225,17 @@ static void answer(gs_call *c, grpc_status_code code, const char *text, uint8_t 
         ops[n].data.send_status_from_server.status_details = &c->details_slice;
     }
     n++;
-    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
-    n++;
+    if (!c->watch) { /* else its own batch has it */
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
+        n++;
+    }
     c->state = GS_SENT;
     grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
     if (e != GRPC_CALL_OK) {
         /* nothing will complete: free it here */
         US_LOGW("grpc: answering a call failed (%d)", (int)e);
-        call_free(c);
+        call_release(c);
     }
 }
 
@@ -909,8 +926,9 @@ static oip_limits infer_limits(const usher_server *s)
 /* the gRPC status of a runtime outcome other than RT_OK */
 static grpc_status_code code_of_outcome(rt_outcome o)
 {
-    return o == RT_INVALID ? GRPC_STATUS_INVALID_ARGUMENT
-           : o == RT_REJECTED || o == RT_TIMEOUT || o == RT_UNAVAILABLE || o == RT_CANCELLED
+    return o == RT_INVALID     ? GRPC_STATUS_INVALID_ARGUMENT
+           : o == RT_CANCELLED ? GRPC_STATUS_CANCELLED /* nobody listens: counted as such */
+           : o == RT_REJECTED || o == RT_TIMEOUT || o == RT_UNAVAILABLE
                ? GRPC_STATUS_UNAVAILABLE
                : GRPC_STATUS_INTERNAL;
 }
@@ -979,6 +997,15 @@ static void model_infer(gs_call *c)
     c->have_oip = true;
     apply_deadline(c, c->oip);
     char msg[800];
+    /* the client's cancel, watched from here on: a request it gives up on while queued is
+     * dropped from the queue (rt_request_cancel), counted 'cancelled', never run */
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->cancelled;
+    c->t_close = (gs_tag){GS_U_CLOSE, c};
+    atomic_store(&c->refs, 3);
+    c->watch = grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) == GRPC_CALL_OK;
     srv_infer x = {.done = infer_done, .ctx = c, .t0 = c->t0, .t_in = t_in,
                    .slo_ms_out = &c->slo_ms, .input_ns_out = &c->input_ns};
     int st = srv_infer_submit(s, m, c->oip, &x, &c->rt, msg, sizeof msg);
@@ -986,8 +1013,16 @@ static void model_infer(gs_call *c)
         grpc_status_code code = code_of_http(st);
         count_refusal(c, code);
         answer(c, code, msg, NULL, 0, false);
+    } else if (c->watch) {
+        /* submitted: answered through infer_done, maybe already; c stays alive until this
+         * holder lets go */
+        atomic_store(&c->rt_set, true);
+        if (atomic_load(&c->gone))
+            rt_request_cancel(c->rt);
     }
-    /* submitted: answered through infer_done, maybe already; c is no longer ours */
+    if (c->watch)
+        call_release(c);
+    /* else submitted: answered through infer_done, maybe already; c is no longer ours */
 }
 
 /* ---- ModelStreamInfer ----------------------------------------------------------------------
@@ -1617,8 +1652,18 @@ static void on_event(gs_server *g, void *tag, bool ok)
         dispatch(c);
         return;
     case GS_SENT:
-        call_free(c);
+        call_release(c);
         return;
+    case GS_U_CLOSE: {
+        gs_call *u = ((gs_tag *)tag)->c;
+        if (u->cancelled) {
+            atomic_store(&u->gone, true);
+            if (atomic_load(&u->rt_set))
+                rt_request_cancel(u->rt); /* alive: this holder keeps u */
+        }
+        call_release(u);
+        return;
+    }
     case GS_SHUTDOWN:
         atomic_store(&g->shutdown_done, 1);
         return;
