@@ -1778,9 +1778,12 @@ static void poll_scan(usher_server *s, srv_poll *p)
         uint64_t fp = listed ? repo_fingerprint(s->repo_dir, m->rm->name) : 0;
         pthread_rwlock_rdlock(&s->rt_lock);
         srv_ctl ctl = m->ctl;
+        bool serving = m->rt != NULL;
         pthread_rwlock_unlock(&s->rt_lock);
         if (fp == 0) {
-            if (ctl != SRV_CTL_UNLOADED)
+            /* not for an entry that was never a model directory (a file, an invalid name:
+             * no print at start, nothing loaded): it keeps its reason */
+            if (ctl != SRV_CTL_UNLOADED && (serving || p->loaded[i] != 0))
                 poll_act(s, m, false, "its directory was removed");
             p->loaded[i] = 0;
         } else if (fp != p->loaded[i] && fp == p->seen[i]) {
