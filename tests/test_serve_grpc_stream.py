@@ -11,7 +11,8 @@ more requests than the stream's in-flight bound (reading pauses, nothing lost); 
 stream; a client cancel mid-stream, a stream deadline and unary ModelInfer calls cancelled
 while queued (cancel on disconnect), each followed by a live check, the cancelled requests
 counted 'cancelled' and never run, and the ledger reconciled
-(received == sum of outcomes, nothing in flight) for every model. Prints "ok NAME" or
+(received == sum of outcomes, nothing in flight) for every model; batch_stats over gRPC
+equal to HTTP's and adding up to execution_count. Prints "ok NAME" or
 "FAIL NAME: why"; exits 1 on any failure.
 """
 import json
@@ -278,6 +279,20 @@ for model in ("mlp", "slow"):
     rx = received(model)
     check("stream_ledger_" + model, h["in_flight"] == 0 and rx == sum(oc.values()),
           "received %s, outcomes %s, in flight %d" % (rx, oc, h["in_flight"]))
+# ---- batch_stats (Triton's schema): the runtime's runs by batch size, the same over both ----
+h = settled("mlp")
+g = stub.ModelStatistics(pb.ModelStatisticsRequest(name="mlp"), timeout=10).model_stats[0]
+gb = sorted((b.batch_size, b.compute_infer.count, b.compute_infer.ns) for b in g.batch_stats)
+hb = sorted((b["batch_size"], b["compute_infer"]["count"], b["compute_infer"]["ns"])
+            for b in h["batch_stats"])
+check("batch_stats_grpc_as_http", gb == hb and gb, "grpc %s / http %s" % (gb, hb))
+# every batch of mlp succeeded: the runs by size add up to execution_count, the rows to at
+# least the successful requests (one row each here), each size's time positive
+check("batch_stats_add_up", sum(n for _, n, _ in hb) == h["execution_count"] and
+      sum(k * n for k, n, _ in hb) >= h["inference_count"] and all(t > 0 for _, _, t in hb),
+      "%s, execution_count %d, inference_count %d" % (hb, h["execution_count"],
+                                                       h["inference_count"]))
+print("     mlp batch sizes run: %s" % {k: n for k, n, _ in hb}, flush=True)
 r = stub.ServerLive(pb.ServerLiveRequest(), timeout=10)
 check("live_at_end", r.live, "")
 print("%d failed" % fails if fails else "all stream cases passed", flush=True)

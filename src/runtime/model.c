@@ -193,6 +193,9 @@ struct rt_model {
     rt_admit adm;
     bool learn;                  /* no latency was given: cfg.latency_ns is learned from runs */
     rt_model_stats st;
+    /* successful runs by batch size (rows; the last entry: RT_MAX_BATCH or more), for
+     * rt_model_batch_stats: Triton's batch_stats */
+    struct { uint64_t runs, ns; } *bstat;
     /* ---- the declared inputs/outputs, written once before io_known is set ---- */
     atomic_bool io_known;
     be_io in[RT_MAX_IO], out[RT_MAX_IO];
@@ -872,6 +875,14 @@ static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const
      * claimed again and reqs (its batch array) refilled by another thread */
     answer_list l = {0};
     double late = -1e300;
+    if (o == RT_OK && n > 0) { /* its batch size: the requests' own rows */
+        int64_t rows = 0;
+        for (size_t j = 0; j < n; j++)
+            rows += reqs[j]->rows;
+        size_t k = rows < 1 ? 1 : rows > RT_MAX_BATCH ? RT_MAX_BATCH : (size_t)rows;
+        m->bstat[k].runs++;
+        m->bstat[k].ns += t1 - t0;
+    }
     for (size_t j = 0; j < n; j++) {
         settle(m, reqs[j], o);
         if (o == RT_OK) {
@@ -1464,6 +1475,21 @@ static void *replica_main(void *arg)
     return NULL;
 }
 
+size_t rt_model_batch_stats(rt_model *m, rt_batch_stat *out, size_t cap)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&m->mu);
+    for (int k = 1; k <= RT_MAX_BATCH; k++) {
+        if (!m->bstat[k].runs)
+            continue;
+        if (n < cap)
+            out[n] = (rt_batch_stat){.rows = k, .runs = m->bstat[k].runs, .run_ns = m->bstat[k].ns};
+        n++;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
 /* ---- the sweeper ------------------------------------------------------------------------ */
 static void *sweeper_main(void *arg)
 {
@@ -1547,6 +1573,7 @@ static void model_destroy(rt_model *m)
         }
     us_free(m->rep);
     us_free(m->mem);
+    us_free(m->bstat);
     us_free(m->exe);
     us_free(m->ort_lib);
     pthread_cond_destroy(&m->work_cv);
@@ -1627,11 +1654,13 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
     }
     m->n_rep = cfg->replicas;
     m->rep = us_calloc((size_t)m->n_rep, sizeof *m->rep);
+    m->bstat = us_calloc(RT_MAX_BATCH + 1, sizeof *m->bstat);
     pthread_mutex_init(&m->mu, NULL);
     cond_init(&m->work_cv);
     cond_init(&m->sweep_cv);
     cond_init(&m->idle_cv);
-    if (!m->exe || (cfg->be.ort_library && !m->ort_lib) || !m->rep || (m->n_mem && !m->mem))
+    if (!m->exe || (cfg->be.ort_library && !m->ort_lib) || !m->rep || (m->n_mem && !m->mem) ||
+        !m->bstat)
         goto nomem;
     for (int i = 0; i < m->n_rep; i++) {
         replica *p = &m->rep[i];

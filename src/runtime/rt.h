@@ -226,6 +226,16 @@ typedef struct rt_replica_stats {
 } rt_replica_stats;
 /* A replica's (0..replicas-1) runs since rt_model_new; false for an index out of range. */
 bool rt_model_replica_stats(rt_model *m, int replica, rt_replica_stats *out);
+/* Triton's batch_stats: the model's successful runs of one batch size (rows: its requests'
+ * own rows summed; RT_MAX_BATCH counts that many or more) and their times summed (send to
+ * answer, as rt_model_stats.compute_ns), since rt_model_new. */
+typedef struct rt_batch_stat {
+    int rows;
+    uint64_t runs, run_ns;
+} rt_batch_stat;
+/* The sizes that ran, ascending, at most cap of them into out; returns how many ran (more
+ * than cap: the rest left out). */
+size_t rt_model_batch_stats(rt_model *m, rt_batch_stat *out, size_t cap);
 /* The process id of a replica's worker (0..replicas-1); 0 while it has none running
  * (tests and fault injection kill it). */
 int rt_model_worker_pid(rt_model *m, int replica);

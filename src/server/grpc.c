@@ -802,7 +802,51 @@ typedef struct stat_msgs {
     Inference__InferStatistics is;
     Inference__StatisticDuration d[8];
     char version[24];
+    /* batch_stats: per batch size that ran, its message, its compute_infer, the runtime's */
+    Inference__InferBatchStatistics *bs, **bsp;
+    Inference__StatisticDuration *bd;
+    rt_batch_stat *raw;
 } stat_msgs;
+
+static void stat_msgs_free(stat_msgs *x)
+{
+    us_free(x->bs);
+    us_free(x->bsp);
+    us_free(x->bd);
+    us_free(x->raw);
+}
+
+/* batch_stats from the runtime (rt_lock held): GET .../stats's; false: out of memory */
+static bool fill_batch_stats(srv_model *m, stat_msgs *x)
+{
+    if (!m->rt || m->error[0])
+        return true;
+    x->raw = us_malloc(RT_MAX_BATCH * sizeof *x->raw);
+    if (!x->raw)
+        return false;
+    size_t n = rt_model_batch_stats(m->rt, x->raw, RT_MAX_BATCH);
+    if (n > RT_MAX_BATCH)
+        n = RT_MAX_BATCH;
+    if (!n)
+        return true;
+    x->bs = us_calloc(n, sizeof *x->bs);
+    x->bsp = us_calloc(n, sizeof *x->bsp);
+    x->bd = us_calloc(n, sizeof *x->bd);
+    if (!x->bs || !x->bsp || !x->bd)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        inference__infer_batch_statistics__init(&x->bs[k]);
+        inference__statistic_duration__init(&x->bd[k]);
+        x->bs[k].batch_size = (uint64_t)x->raw[k].rows;
+        x->bd[k].count = x->raw[k].runs;
+        x->bd[k].ns = x->raw[k].run_ns;
+        x->bs[k].compute_infer = &x->bd[k];
+        x->bsp[k] = &x->bs[k];
+    }
+    x->ms.n_batch_stats = n;
+    x->ms.batch_stats = x->bsp;
+    return true;
+}
 
 static void fill_stats(srv_model *m, stat_msgs *x)
 {
@@ -870,22 +914,29 @@ static void model_statistics(gs_call *c)
         return;
     }
     Inference__ModelStatisticsResponse r = INFERENCE__MODEL_STATISTICS_RESPONSE__INIT;
+    bool nomem = false;
     pthread_rwlock_rdlock(&s->rt_lock);
     for (size_t i = 0; i < n; i++) {
         if (only && &s->m[i] != only)
             continue;
         fill_stats(&s->m[i], &x[r.n_model_stats]);
+        nomem = nomem || !fill_batch_stats(&s->m[i], &x[r.n_model_stats]);
         xp[r.n_model_stats] = &x[r.n_model_stats].ms;
         r.n_model_stats++;
     }
     pthread_rwlock_unlock(&s->rt_lock);
     r.model_stats = xp;
-    uint8_t *buf;
-    size_t len;
-    int rc = gm_pack(&r.base, &buf, &len, &err);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = nomem ? us_err_set(&err, USHER_ERR_NOMEM, "out of memory for the statistics")
+                   : gm_pack(&r.base, &buf, &len, &err);
+    for (size_t i = 0; i < r.n_model_stats; i++)
+        stat_msgs_free(&x[i]);
     us_free(x);
     us_free(xp);
-    if (rc < 0)
+    if (rc == USHER_ERR_NOMEM)
+        answer(c, GRPC_STATUS_UNAVAILABLE, err.msg, NULL, 0, false);
+    else if (rc < 0)
         answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, err.msg, NULL, 0, false);
     else
         answer(c, GRPC_STATUS_OK, NULL, buf, len, false);

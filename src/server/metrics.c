@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "server/grpc.h"
 #include "server/http.h"
@@ -378,37 +379,20 @@ void srv_stats_json(usher_server *s, const srv_model *only, us_buf *b)
         count_ns(&j, "cache_hit", 0, 0);  /* usher has no response cache */
         count_ns(&j, "cache_miss", 0, 0);
         us_json_obj_end(&j);
-        /* per batch size, as Triton: here the runs of each replica's planned size (the
-         * runtime times no other size apart) */
+        /* per batch size, as Triton: the runtime's successful runs of each size (its requests'
+         * rows) and their time, since this runtime started */
         us_json_key(&j, "batch_stats");
         us_json_arr_begin(&j);
-        if (m->rt && !m->error[0]) {
-            const rt_model_cfg *cfg = rt_model_config(m->rt);
-            int sizes[RT_MAX_REPLICAS], n_sizes = 0;
-            uint64_t runs[RT_MAX_REPLICAS], ns[RT_MAX_REPLICAS];
-            for (int r = 0; r < cfg->replicas && r < RT_MAX_REPLICAS; r++) {
-                rt_replica_stats rs;
-                if (!rt_model_replica_stats(m->rt, r, &rs) || !rs.runs)
-                    continue;
-                int k = 0;
-                while (k < n_sizes && sizes[k] != rs.rows)
-                    k++;
-                if (k == n_sizes) {
-                    sizes[n_sizes] = rs.rows;
-                    runs[n_sizes] = ns[n_sizes] = 0;
-                    n_sizes++;
-                }
-                runs[k] += rs.runs;
-                ns[k] += rs.run_ns;
-            }
-            for (int k = 0; k < n_sizes; k++) {
-                us_json_obj_begin(&j);
-                us_json_key(&j, "batch_size");
-                us_json_uint(&j, (uint64_t)sizes[k]);
-                count_ns(&j, "compute_infer", runs[k], ns[k]);
-                us_json_obj_end(&j);
-            }
+        rt_batch_stat *bs = m->rt && !m->error[0] ? us_malloc(RT_MAX_BATCH * sizeof *bs) : NULL;
+        size_t nbs = bs ? rt_model_batch_stats(m->rt, bs, RT_MAX_BATCH) : 0;
+        for (size_t k = 0; k < nbs && k < RT_MAX_BATCH; k++) {
+            us_json_obj_begin(&j);
+            us_json_key(&j, "batch_size");
+            us_json_uint(&j, (uint64_t)bs[k].rows);
+            count_ns(&j, "compute_infer", bs[k].runs, bs[k].run_ns);
+            us_json_obj_end(&j);
         }
+        us_free(bs);
         us_json_arr_end(&j);
         us_json_key(&j, "last_inference");
         us_json_uint(&j, atomic_load(&m->last_inference_ms));
