@@ -1,7 +1,8 @@
 /*
  * fuzz_grpc.c - libFuzzer target for the gRPC front end's message decoding
  * (src/server/grpc_msg.c: gm_wire_check, gm_unpack over protobuf-c,
- * gm_infer_request, gm_infer_response).
+ * gm_infer_request, gm_infer_response, gm_stream_response). ModelStreamInfer's
+ * requests are ModelInferRequests, decoded by the same functions.
  *
  * The first byte of an input picks:
  *   bits 0-2  the message type: 0-3 ModelInferRequest (the one that matters),
@@ -20,7 +21,9 @@
  *     the limits; tight limits accept only what the defaults accept;
  *   - its inputs written back as a response (gm_infer_response) unpack with
  *     protobuf-c's own allocator into the same names, datatypes, shapes and
- *     bytes, the id echoed;
+ *     bytes, the id echoed; wrapped as ModelStreamInfer's answer
+ *     (gm_stream_response) it unpacks into the same bytes, and an error answer
+ *     into the message and the id alone;
  *   - nothing leaks through the allocation hook.
  * tests/test_serve_grpc_msg.c replays built seeds and mutants of them through
  * the same function.
@@ -120,6 +123,35 @@ static void check_response(oip_request *r)
               "a tensor changed on the way back", NULL);
     }
     inference__model_infer_response__free_unpacked(p, NULL);
+    /* the same response as ModelStreamInfer's answer: it unpacks into the very bytes; an
+     * error answer carries the message and the id alone; a limit below the size refuses */
+    uint8_t *sbuf = NULL;
+    size_t slen = 0;
+    rc = gm_stream_response(NULL, NULL, buf, len, (size_t)1 << 30, &sbuf, &slen, &err);
+    check(rc == USHER_OK, "the stream answer could not be written", &err);
+    Inference__ModelStreamInferResponse *sp =
+        inference__model_stream_infer_response__unpack(NULL, slen, sbuf);
+    check(sp != NULL && sp->error_message[0] == 0 && sp->infer_response != NULL,
+          "the stream answer does not unpack", NULL);
+    uint8_t *again = malloc(len ? len : 1);
+    check(again != NULL, "malloc", NULL);
+    size_t alen = inference__model_infer_response__pack(sp->infer_response, again);
+    check(alen == len && memcmp(again, buf, len) == 0, "the stream answer changed the response",
+          NULL);
+    free(again);
+    inference__model_stream_infer_response__free_unpacked(sp, NULL);
+    us_free(sbuf);
+    rc = gm_stream_response(NULL, NULL, buf, len, len, &sbuf, &slen, &err);
+    check(rc == USHER_ERR_LIMIT && !sbuf, "the stream answer's limit not applied", &err);
+    rc = gm_stream_response("failed", r->has_id ? r->id : NULL, NULL, 0, 0, &sbuf, &slen, &err);
+    check(rc == USHER_OK, "the stream error could not be written", &err);
+    sp = inference__model_stream_infer_response__unpack(NULL, slen, sbuf);
+    check(sp != NULL && strcmp(sp->error_message, "failed") == 0 && sp->infer_response &&
+              strcmp(sp->infer_response->id, r->has_id ? r->id : "") == 0 &&
+              sp->infer_response->n_outputs == 0,
+          "the stream error does not unpack", NULL);
+    inference__model_stream_infer_response__free_unpacked(sp, NULL);
+    us_free(sbuf);
     us_free(buf);
     /* an output asked for that is not there: NOT_FOUND naming it */
     oip_request one = *r;
