@@ -8,6 +8,7 @@
  *   bench_serve direct MODEL.onnx [--batch B] [--seconds S]
  *   bench_serve body MODEL.onnx OUT [--rows N]
  *   bench_serve decode BODY.json
+ *   bench_serve grpc REPO MODEL [--rounds R] [--block N] [--conc C] [--seconds S] [--exe USHER]
  *
  * latency  starts the server in this process (usher_server_start, port 0,
  *          workers are `USHER worker` processes: --exe, else $USHER_BIN,
@@ -59,6 +60,9 @@
  *          wrk.
  * decode   the front end's decoding of a JSON infer body alone
  *          (oip_parse_request), best of 7 rounds of 500.
+ * grpc     gRPC beside HTTP for MODEL in the same run: latency one call at a time and
+ *          requests/s with C clients and on one ModelStreamInfer stream (bench_grpc.h;
+ *          rounds default 5, C 8).
  * Inputs are the same fixed pattern for the direct and binary paths.
  */
 #include <arpa/inet.h>
@@ -894,6 +898,8 @@ static int write_body(const char *path, const char *out, int rows, const us_shap
     return rc;
 }
 
+#include "bench_grpc.h"
+
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_serve latency REPO MODEL [--rounds R] [--block N] [--exe USHER]\n"
@@ -902,7 +908,9 @@ static int usage(void)
                     "                       [--shape D,D,..] [--exe USHER]\n"
                     "       bench_serve direct MODEL.onnx [--batch B] [--shape D,D,..] [--seconds S]\n"
                     "       bench_serve body MODEL.onnx OUT [--rows N] [--shape D,D,..]\n"
-                    "       bench_serve decode BODY.json\n");
+                    "       bench_serve decode BODY.json\n"
+                    "       bench_serve grpc REPO MODEL [--rounds R] [--block N] [--conc C]\n"
+                    "                       [--seconds S] [--exe USHER]\n");
     return 2;
 }
 
@@ -911,6 +919,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const char *pos[3] = {0}, *exe = getenv("USHER_BIN");
     int n_pos = 0, rounds = 15, block = 200, batch = 1, inline_us = -1, cpu_latency_us = -1;
+    int conc = 8;
     double seconds = 5, gap_ms = 1000;
     bool rounds_given = false;
     us_shape shape = {0};
@@ -925,6 +934,8 @@ int main(int argc, char **argv)
             gap_ms = atof(argv[++i]);
         else if (strcmp(argv[i], "--block") == 0 && i + 1 < argc)
             block = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--conc") == 0 && i + 1 < argc)
+            conc = atoi(argv[++i]);
         else if (strcmp(argv[i], "--exe") == 0 && i + 1 < argc)
             exe = argv[++i];
         else if (strcmp(argv[i], "--inline-max-us") == 0 && i + 1 < argc)
@@ -957,6 +968,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "latency") == 0 && n_pos == 2)
         return latency(pos[0], pos[1], exe ? exe : "build/usher", rounds, block, inline_us,
                        cpu_latency_us);
+    if (strcmp(argv[1], "grpc") == 0 && n_pos == 2 && conc >= 1 && conc <= 64 && seconds > 0)
+        return grpc_bench(pos[0], pos[1], exe ? exe : "build/usher", rounds_given ? rounds : 5,
+                          block, conc, seconds);
     if (strcmp(argv[1], "direct") == 0 && n_pos == 1)
         return direct_throughput(pos[0], batch, have_shape ? &shape : NULL, seconds);
     if (strcmp(argv[1], "decode") == 0 && n_pos == 1)

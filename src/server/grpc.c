@@ -1099,9 +1099,10 @@ static void model_infer(gs_call *c)
  * The end: when the call ends early (the client cancels, its deadline passes, a write or
  * read fails, the server stops) the stream is dead: nothing more is read or written,
  * answers still coming from the runtime are dropped and counted CANCELLED in
- * usher_grpc_responses_total, and the requests still queued in the runtime are cancelled
- * (rt_request_cancel: answered RT_CANCELLED, counted in the model's ledger). The stream is
- * freed by whoever ends its last operation or its last request (stream_step says when). */
+ * usher_grpc_responses_total (those already queued were counted by their status), and the
+ * requests still queued in the runtime are cancelled (rt_request_cancel: answered
+ * RT_CANCELLED, counted in the model's ledger). The stream is freed by whoever ends its
+ * last operation or its last request (stream_step says when). */
 typedef struct gs_out {
     struct gs_out *next;
     grpc_byte_buffer *bb;
@@ -1190,8 +1191,7 @@ static void stream_kill(gs_call *c, const char *why)
     for (gs_out *o = st->head, *n; o; o = n) {
         n = o->next;
         grpc_byte_buffer_destroy(o->bb);
-        us_free(o);
-        atomic_fetch_add(&c->g->s->grpc_answers[GRPC_STATUS_CANCELLED], 1);
+        us_free(o); /* counted by its status when it was queued */
     }
     st->head = st->tail = NULL;
     st->n_out = 0;
