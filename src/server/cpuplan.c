@@ -712,6 +712,7 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
         memset(ms[i].rbatch, 0, sizeof ms[i].rbatch);
         memset(ms[i].plan_lat_ms, 0, sizeof ms[i].plan_lat_ms);
         memset(ms[i].plan_coloc_ms, 0, sizeof ms[i].plan_coloc_ms);
+        ms[i].plan_group[0] = 0;
     }
     pf_plan f;
     int rc = pf_load(path, &f, err);
@@ -720,26 +721,38 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
     for (uint32_t g = 0; g < f.n_gpus; g++)
         for (uint32_t r = 0; r < f.g[g].n; r++) {
             const pf_replica *rp = &f.g[g].r[r];
-            srv_model *m = NULL;
-            for (size_t i = 0; i < n && !m; i++)
-                if (strcmp(ms[i].rm->name, rp->model) == 0)
-                    m = &ms[i];
-            if (!m)
-                continue; /* planned but not in this repository */
-            if (m->replicas >= RT_MAX_REPLICAS) {
-                rc = us_err_set(err, USHER_ERR_LIMIT, "%s:%zu: model '%s' has more than %d "
-                                "replicas", f.label, rp->line, m->rm->name, RT_MAX_REPLICAS);
-                pf_free(&f);
-                return rc;
+            /* a merge group's replica (merge_groups[]) is one of each member's: one run of
+             * the merged graph carries `batch` rows of every member (docs/merge.md); the
+             * members then form the group (group.c) and run as one worker */
+            const pf_group *pg = NULL;
+            for (uint32_t k = 0; k < f.n_groups && !pg; k++)
+                if (strcmp(f.groups[k].name, rp->model) == 0)
+                    pg = &f.groups[k];
+            for (uint32_t k = 0; k < (pg ? pg->n_members : 1); k++) {
+                const char *name = pg ? pg->members[k] : rp->model;
+                srv_model *m = NULL;
+                for (size_t i = 0; i < n && !m; i++)
+                    if (strcmp(ms[i].rm->name, name) == 0)
+                        m = &ms[i];
+                if (!m)
+                    continue; /* planned but not in this repository */
+                if (m->replicas >= RT_MAX_REPLICAS) {
+                    rc = us_err_set(err, USHER_ERR_LIMIT, "%s:%zu: model '%s' has more than %d "
+                                    "replicas", f.label, rp->line, m->rm->name, RT_MAX_REPLICAS);
+                    pf_free(&f);
+                    return rc;
+                }
+                if (pg)
+                    snprintf(m->plan_group, sizeof m->plan_group, "%s", pg->name);
+                m->gpu[m->replicas] = (short)(g < 32767 ? g : 32767);
+                m->share[m->replicas] = (unsigned char)ceil(rp->share);
+                m->rbatch[m->replicas] = (unsigned short)rp->batch; /* 1..PF_MAX_BATCH */
+                m->plan_lat_ms[m->replicas] = rp->latency_ms;
+                m->plan_coloc_ms[m->replicas] = rp->latency_colocated_ms;
+                m->replicas++;
+                if (rp->batch > m->max_batch)
+                    m->max_batch = rp->batch;
             }
-            m->gpu[m->replicas] = (short)(g < 32767 ? g : 32767);
-            m->share[m->replicas] = (unsigned char)ceil(rp->share);
-            m->rbatch[m->replicas] = (unsigned short)rp->batch; /* 1..PF_MAX_BATCH */
-            m->plan_lat_ms[m->replicas] = rp->latency_ms;
-            m->plan_coloc_ms[m->replicas] = rp->latency_colocated_ms;
-            m->replicas++;
-            if (rp->batch > m->max_batch)
-                m->max_batch = rp->batch;
         }
     pf_free(&f);
     for (size_t i = 0; i < n; i++) {
@@ -752,6 +765,16 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
         if (!m->error[0] && m->replicas == 0)
             snprintf(m->error, sizeof m->error, "the plan gives it no replica");
         m->batchable = m->max_batch > 1 && m->rm->max_batch_size != 0;
+        /* a member of the plan's merge group: one run carries rows of every member, so
+         * its batch dim is used whatever the plan's batch per member (group.c) */
+        if (m->plan_group[0]) {
+            m->batchable = m->rm->max_batch_size != 0;
+            /* and usher.yaml's max_batch may raise the rows one request of it brings (the
+             * plan's batch is rows per member and run: a request above it waits for a run
+             * of its own) */
+            if (m->batchable && m->rm->max_batch > m->max_batch)
+                m->max_batch = m->rm->max_batch;
+        }
         m->plan_note = s->gpus > 0 ? "placed by the plan file: its GPUs in order are this "
                                      "machine's cuda:0, cuda:1, ...; replicas on GPUs past them "
                                      "run on the CPU"

@@ -4,7 +4,9 @@
  * srv_; issue 15 item 4, docs/serve.md "Merge groups").
  *
  * A model joins a group with `merge_group: NAME` in its usher.yaml (its
- * config.pbtxt stays Triton's, so Triton can still read the repository). At
+ * config.pbtxt stays Triton's, so Triton can still read the repository), or
+ * when `usher serve --plan` reads a plan whose merge_groups name it
+ * (srv_plan_file sets plan_group; the plan's group wins over usher.yaml's). At
  * start-up, after the plan, srv_groups_start merges each group's files with
  * the operator graph merger (include/usher/merge.h, the same code as `usher
  * merge --verify`) into a temporary file, verifies it on ONNX Runtime, and
@@ -52,6 +54,12 @@ void srv_model_rt_stats(const srv_model *m, rt_model *rt, rt_model_stats *out)
         rt_model_member_stats(rt, m->member, out);
     else
         rt_model_get_stats(rt, out);
+}
+
+/* the group a model joins: the plan file's (merge_groups), else its usher.yaml's */
+static const char *group_name(const srv_model *m)
+{
+    return m->plan_group[0] ? m->plan_group : m->rm->merge_group;
 }
 
 /* Split "a=1x2,b=3" into items (in buf, at most GROUP_MAX_OPTS). */
@@ -277,12 +285,12 @@ void srv_groups_start(usher_server *s)
     }
     for (size_t i = 0; i < s->n; i++) {
         srv_model *first = &s->m[i];
-        const char *name = first->rm->merge_group;
+        const char *name = group_name(first);
         if (!name[0] || first->group)
             continue;
         bool seen = false; /* a group named before whose forming failed */
         for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(s->m[j].rm->merge_group, name) == 0;
+            seen = strcmp(group_name(&s->m[j]), name) == 0;
         if (seen)
             continue;
         srv_group *g = &s->groups[s->n_groups];
@@ -291,7 +299,7 @@ void srv_groups_start(usher_server *s)
         char why[USHER_ERROR_MAX + 64] = "";
         for (size_t j = i; j < s->n; j++) {
             srv_model *m = &s->m[j];
-            if (strcmp(m->rm->merge_group, name) != 0)
+            if (strcmp(group_name(m), name) != 0)
                 continue;
             if (m->error[0] || m->replicas <= 0) {
                 snprintf(why, sizeof why, "member '%s' cannot be served: %.300s", m->rm->name,

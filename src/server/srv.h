@@ -73,6 +73,9 @@ typedef struct srv_model {
      * its share (latency_ms), and beside the GPU's other replicas (latency_colocated_ms) */
     double plan_lat_ms[RT_MAX_REPLICAS], plan_coloc_ms[RT_MAX_REPLICAS];
     const char *plan_note;      /* e.g. "SLO below the measured batch-1 latency" */
+    char plan_group[128];       /* the plan file's merge group it is a member of (its
+                                   merge_groups[]; a repository's merge_group gives way to
+                                   it, group.c); "": none */
     /* front-end counters (the runtime keeps the rest) */
     atomic_uint_fast64_t invalid;      /* refused before the runtime (bad request) */
     /* inference requests answered without reaching the runtime (refused at the front end:
