@@ -17,3 +17,4 @@ done
 "$build/bench/bench_plan" models/zoo --elastic
 "$build/bench/bench_sim"
 bench/serve.sh "$build"
+bench/grpc_compare.sh "$build"
