@@ -1056,7 +1056,10 @@ static void model_infer(gs_call *c)
     op.data.recv_close_on_server.cancelled = &c->cancelled;
     c->t_close = (gs_tag){GS_U_CLOSE, c};
     atomic_store(&c->refs, 3);
-    c->watch = grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) == GRPC_CALL_OK;
+    c->watch = true; /* before the start: its completion may come at once and reads it */
+    if (grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) != GRPC_CALL_OK)
+        c->watch = false; /* nothing will complete: the call is answered as unwatched */
+    bool watched = c->watch; /* c may be freed by the answer when unwatched */
     srv_infer x = {.done = infer_done, .ctx = c, .t0 = c->t0, .t_in = t_in,
                    .slo_ms_out = &c->slo_ms, .input_ns_out = &c->input_ns};
     int st = srv_infer_submit(s, m, c->oip, &x, &c->rt, msg, sizeof msg);
@@ -1064,14 +1067,14 @@ static void model_infer(gs_call *c)
         grpc_status_code code = code_of_http(st);
         count_refusal(c, code);
         answer(c, code, msg, NULL, 0, false);
-    } else if (c->watch) {
+    } else if (watched) {
         /* submitted: answered through infer_done, maybe already; c stays alive until this
          * holder lets go */
         atomic_store(&c->rt_set, true);
         if (atomic_load(&c->gone))
             rt_request_cancel(c->rt);
     }
-    if (c->watch)
+    if (watched)
         call_release(c);
     /* else submitted: answered through infer_done, maybe already; c is no longer ours */
 }
@@ -1464,12 +1467,14 @@ static void stream_start(gs_call *c)
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &st->cancelled;
+    /* under the lock from here: the close may complete at once, and its handler waits */
+    pthread_mutex_lock(&st->mu);
+    st->close_pending = true;
     if (grpc_call_start_batch(c->call, &op, 1, &st->t_close, NULL) != GRPC_CALL_OK) {
+        pthread_mutex_unlock(&st->mu);
         stream_free(c);
         return;
     }
-    pthread_mutex_lock(&st->mu);
-    st->close_pending = true;
     bool done = stream_step(c); /* the first read */
     pthread_mutex_unlock(&st->mu);
     if (done)
