@@ -436,8 +436,78 @@ TEST(malformed_groups_are_refused_naming_the_field)
     ASSERT_EQ_INT(bad, 0);
 }
 
+TEST(groups_allocation_failures)
+{
+    usher_error err;
+    /* plan.json with a group: every allocation of the reader failed in turn */
+    size_t live = us_alloc_live_bytes();
+    int failed = 0;
+    for (uint64_t k = 1;; k++) {
+        pf_plan r;
+        uint64_t inj = us_alloc_injected_failures();
+        us_alloc_fail_nth(k);
+        int rc = pf_parse(plan_text, strlen(plan_text), "t.json", &r, &err);
+        us_alloc_fail_nth(0);
+        pf_free(&r);
+        ASSERT_EQ_U64(us_alloc_live_bytes(), live);
+        if (us_alloc_injected_failures() == inj) {
+            ASSERT_OK(rc);
+            break;
+        }
+        ASSERT_EQ_INT(rc, USHER_ERR_NOMEM);
+        failed++;
+    }
+    ASSERT(failed >= 3);
+    /* the planner with its merge-group search: 48 allocations spread over a whole run
+     * fail in turn; each run ends in a plan or an out-of-memory error, nothing left behind
+     * (a failure inside the search may also just drop a candidate: a plan, unmerged) */
+    write_inputs("oom", "gpus:\n  - {type: t4, max: 64}\n");
+    pf_plan f;
+    usher_plan_summary sm;
+    uint64_t a0 = us_alloc_count();
+    ASSERT_OK(plan("oom", "usher", 0, &f, &sm));
+    pf_free(&f);
+    uint64_t total = us_alloc_count() - a0;
+    int nomem = 0, bad = 0;
+    for (uint64_t i = 1; i < 48; i++) {
+        usher_estimator *e = NULL;
+        ASSERT_OK(usher_estimator_new(NULL, &e, &err));
+        usher_plan_params pp = usher_plan_default_params();
+        char wp[600], cp[600];
+        snprintf(wp, sizeof wp, "%s", test_path(test_tmpdir(), "w-oom.yaml"));
+        snprintf(cp, sizeof cp, "%s", test_path(test_tmpdir(), "c-oom.yaml"));
+        pp.workload = wp;
+        pp.cluster = cp;
+        usher_plan *pl = NULL;
+        size_t before = us_alloc_live_bytes();
+        us_alloc_fail_nth(total * i / 48);
+        int rc = usher_plan_make(e, &pp, &pl, &err);
+        us_alloc_fail_nth(0);
+        usher_plan_free(pl);
+        usher_estimator_free(e);
+        /* the ONNX reader reports an allocation failed inside protobuf-c as a decoding
+         * failure "(or out of memory)" */
+        bool oom = rc == USHER_ERR_NOMEM || (rc < 0 && strstr(err.msg, "out of memory"));
+        nomem += oom;
+        if (rc != USHER_OK && !oom) {
+            fprintf(stderr, "    failure %llu of %llu: rc %d: %s\n", (unsigned long long)(total * i / 48),
+                    (unsigned long long)total, rc, err.msg);
+            bad++;
+        }
+        if (us_alloc_live_bytes() > before) {
+            fprintf(stderr, "    failure %llu: %zu bytes left\n",
+                    (unsigned long long)(total * i / 48), us_alloc_live_bytes() - before);
+            bad++;
+        }
+    }
+    fprintf(stderr, "    %llu allocations a plan; %d of 47 failures refused the plan\n",
+            (unsigned long long)total, nomem);
+    ASSERT_EQ_INT(bad, 0);
+}
+
 TEST_MAIN(TEST_ENTRY(merged_profile_counts_shared_weights_once),
           TEST_ENTRY(merged_latency_below_members_in_turn),
           TEST_ENTRY(usher_plans_the_variants_as_one_group),
           TEST_ENTRY(baselines_merge_only_when_asked), TEST_ENTRY(plan_json_groups_round_trip),
-          TEST_ENTRY(malformed_groups_are_refused_naming_the_field))
+          TEST_ENTRY(malformed_groups_are_refused_naming_the_field),
+          TEST_ENTRY(groups_allocation_failures))
