@@ -198,6 +198,63 @@ sl = stats("late")
 check("added_dir_stats", sl and sl["outcomes"]["success"] == 1, sl)
 
 
+# the table grows while readers walk it: loads of new directories with /metrics, statistics
+# and the index read over HTTP and gRPC all the while (every answer whole and well-formed)
+NEW = ["grow%d" % i for i in range(4)]
+for name in NEW:
+    os.makedirs(os.path.join(TMP, "repo", name, "1"), exist_ok=True)
+    shutil.copy(os.path.join(TMP, "repo", "a", "1", "model.onnx"),
+                os.path.join(TMP, "repo", name, "1", "model.onnx"))
+reader_stop = threading.Event()
+reader_bad = []
+reader_n = [0]
+
+
+def reader():
+    while not reader_stop.is_set():
+        try:
+            st, body = http("GET", "/metrics")
+            if st != 200 or b"usher_requests_received_total" not in body:
+                reader_bad.append(("metrics", st))
+            st, body = http("GET", "/v2/models/stats")
+            names = [m["name"] for m in json.loads(body)["model_stats"]]
+            if st != 200 or len(set(names)) != len(names) or "a" not in names:
+                reader_bad.append(("stats", st, names))
+            ix = index_http()
+            if "a" not in ix:
+                reader_bad.append(("index", ix))
+            gi = index_grpc()
+            if "a" not in gi:
+                reader_bad.append(("grpc index", gi))
+            stub.ModelStatistics(pb.ModelStatisticsRequest(), timeout=30)
+            reader_n[0] += 1
+        except Exception as e:  # noqa: BLE001 - any failure is a finding
+            reader_bad.append(repr(e))
+
+
+rth = [threading.Thread(target=reader) for _ in range(2)]
+for t in rth:
+    t.start()
+grow_fail = []
+for name in NEW:
+    st, body = http("POST", "/v2/repository/models/%s/load" % name, b"")
+    if st != 200:
+        grow_fail.append((name, st, body))
+time.sleep(0.2)
+reader_stop.set()
+for t in rth:
+    t.join()
+ix = index_http()
+check("grow_loads", not grow_fail and all(ix.get(n, ("",))[0] == "READY" for n in NEW),
+      (grow_fail, ix))
+check("grow_readers_whole", not reader_bad and reader_n[0] > 0, (reader_n, reader_bad[:3]))
+st, body = http("GET", "/metrics")
+check("grow_in_metrics", all(('usher_requests_received_total{model="%s"}' % n).encode() in body
+                             for n in NEW + ["late"]), "an added model missing in /metrics")
+gs = {m.name for m in stub.ModelStatistics(pb.ModelStatisticsRequest(), timeout=30).model_stats}
+check("grow_in_grpc_stats", set(NEW) <= gs, gs)
+
+
 def max_batch(model):
     st, body = http("GET", "/v2/models/%s/config" % model)
     return json.loads(body).get("max_batch_size") if st == 200 else (st, body)
