@@ -171,6 +171,13 @@ TEST(usher_near_the_optimum)
                     rows[k].n++;
                     if (strcmp(pol->name, "usher") == 0 && gap > 0)
                         dearer += gap;
+                    /* one instance each of the packer's fixes (improve.c): the
+                     * share caps (34, 57), the squeaky-wheel order (47), the
+                     * repair (12), the set search after the repacking (57) */
+                    if (strcmp(pol->name, "usher") == 0 && gap > 0.5 &&
+                        (seed == 12 || seed == 34 || seed == 47 || seed == 57))
+                        FAIL_("seed %llu: USHER %.1f%% above the optimum (fixed before)",
+                              (unsigned long long)seed, gap);
                     if (strcmp(pol->name, "usher") == 0 && gap > worst) {
                         worst = gap;
                         worst_seed = seed;
@@ -207,16 +214,18 @@ TEST(usher_near_the_optimum)
            "on average (%d plans)\n", lb_n ? lb_ratio / lb_n : 0, lb_n);
     ASSERT_EQ_INT(rows[u].infeasible, 0);
     /* 2.0% until the estimator of 2026-12-07 (MatMul folding, GEMV, Winograd
-     * F(4x4,3x3)): its T4 profiles give USHER's packer two instances (seeds 34
-     * and 47, the same shape) where the cheapest configuration per group, 70%
-     * shares of inception-v3, fragments three T4s and its last 123 req/s open a
-     * V100 ($3.59/h against the optimum's three T4s at $1.58/h, +127%): a
-     * known weakness of packing each group alone (docs/policies.md), mean 6.1%
-     * with them, about 1.5% without. Allowed up to 7% until the packer learns
-     * to trade a group's cheapest configuration for room */
-    ASSERT(rows[u].sum / rows[u].n <= 7.0);
+     * F(4x4,3x3)), then 6.11% (worst 127%, seeds 34 and 47: packing each
+     * model at its most load per footprint fragmented three T4s and opened a
+     * V100). improve.c's set search now also packs with capped shares, moves
+     * a model left short to the front of the order, repairs a short packing
+     * by moving a fragment, and runs after the repacking of a plan that fell
+     * short: 1.12% (worst 33.7%, seed 49) at the tree of that change
+     * (docs/policies.md). Asserted at 1.5% (the mean over as few as 45
+     * compared instances stays below it) */
+    ASSERT(rows[u].sum / rows[u].n <= 1.5);
     /* the cheaper plans (a conservative program) may not hide dearer ones */
-    ASSERT(dearer / rows[u].n <= 7.0);
+    ASSERT(dearer / rows[u].n <= 1.5);
+    ASSERT(worst < 50.0);
     fixtures_free();
 }
 
