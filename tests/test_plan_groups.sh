@@ -7,6 +7,7 @@
 #     another graph): plan.json names one merge group of exactly the 4 variants, costs less
 #     than `--merge off` with every rate served, and the table names the group;
 #   - `usher plan --policy gpulet` (a baseline) writes no group unless --merge on;
+#   - `usher plan --replan plan.json` keeps the group (no replica started or stopped);
 #   - `usher serve --plan plan.json` on a repository of the variants and mlp_c (no
 #     merge_group in any usher.yaml) serves the plan's group as one merged worker: the log
 #     names it, /metrics counts its runs, and every member answers as the same model served
@@ -78,6 +79,17 @@ if ! grep -q merge_groups "$tmp/g.json" && grep -q merge_groups "$tmp/g2.json"; 
 else
     fail "baseline gpulet: groups $(grep -c merge_groups "$tmp/g.json") without, $(grep -c merge_groups "$tmp/g2.json") with --merge on"
 fi
+
+# re-planning keeps the running plan's group: nothing restarts at the same rates
+"$usher" plan --workload "$tmp/workload.yaml" --cluster "$tmp/cluster.yaml" --replan "$tmp/plan.json" \
+    -o "$tmp/re.json" >"$tmp/re.txt" 2>&1 || fail "replan: $(cat "$tmp/re.txt")"
+re=$($py -c "
+import json, sys
+p = json.load(open('$tmp/re.json'))
+g = p.get('merge_groups', [])
+print('%s started %d stopped %d' % (g[0]['name'] if g else 'no group', p['replan']['started'], p['replan']['stopped']))
+sys.exit(0 if g and g[0]['members'] == ['variant0', 'variant1', 'variant2', 'variant3'] and p['replan']['started'] == 0 and p['replan']['stopped'] == 0 and p['feasible'] else 1)") &&
+    ok "replan keeps the group: $re" || fail "replan: $re"
 
 # ---- serving the plan's group ------------------------------------------------------------
 model() {

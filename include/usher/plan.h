@@ -49,7 +49,8 @@ typedef struct usher_plan_params {
     int merge;              /* merge groups (docs/merge.md "Merge groups in the plan"):
                                0 (default): the usher policy looks for them, the others
                                plan every model alone (the papers' systems); 1: every
-                               policy looks for them; -1: none. Not with running */
+                               policy looks for them; -1: none. With running: the
+                               running plan's groups are kept (-1: members alone) */
     bool interference_off;  /* true: plan as before the interference model (a replica's
                                latency alone, shares and memory only), for comparison;
                                false (default): every replica meets its SLO and carries

@@ -82,6 +82,7 @@ typedef struct cand {
     uint32_t mem[GROUP_MAX_MEMBERS];
     uint32_t n;
     char path[512];  /* the merged graph (temporary) */
+    char name[64];   /* "": merge-<k+1> */
     char kind[16];
     uint64_t wb_before, wb_after;
     bool kept;
@@ -207,7 +208,10 @@ static int build(usher_estimator *e, const char *cluster, const plan_problem *p0
         if (!c[k].kept)
             continue;
         merge_group *g = &mg->g[mg->n_g++];
-        snprintf(g->name, sizeof g->name, "merge-%u", k + 1);
+        if (c[k].name[0])
+            snprintf(g->name, sizeof g->name, "%s", c[k].name);
+        else
+            snprintf(g->name, sizeof g->name, "merge-%u", k + 1);
         snprintf(g->kind, sizeof g->kind, "%s", c[k].kind);
         g->wb_before = c[k].wb_before;
         g->wb_after = c[k].wb_after;
@@ -528,6 +532,78 @@ int plan_merge_groups(usher_estimator *e, const char *cluster, const plan_policy
     }
     *s = best_s; /* s itself, or with notes added */
     return USHER_OK;
+}
+
+/* ---- re-planning ------------------------------------------------------------------ */
+
+int plan_merge_running(usher_estimator *e, const char *cluster, const char *running,
+                       plan_problem *p, uint32_t *kept, usher_error *err)
+{
+    *kept = 0;
+    if (p->merges)
+        return USHER_OK;
+    pf_plan f;
+    int rc = pf_load(running, &f, err);
+    if (rc < 0)
+        return rc;
+    cand *c = us_calloc(f.n_groups ? f.n_groups : 1, sizeof *c);
+    if (!c) {
+        pf_free(&f);
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    }
+    uint32_t nc = 0;
+    for (uint32_t k = 0; k < f.n_groups && k < GROUP_MAX_CANDIDATES; k++) {
+        const pf_group *g = &f.groups[k];
+        cand *x = &c[nc];
+        bool all = g->n_members <= GROUP_MAX_MEMBERS && strlen(g->name) < sizeof x->name;
+        for (uint32_t j = 0; all && j < g->n_members; j++) {
+            uint32_t i = 0;
+            while (i < p->n && strcmp(p->m[i].name, g->members[j]) != 0)
+                i++;
+            /* every member still in the workload, at the first member's precision, in no
+             * group before */
+            all = i < p->n && (j == 0 || p->m[i].precision == p->m[x->mem[0]].precision);
+            for (uint32_t l = 0; all && l < nc; l++)
+                for (uint32_t m = 0; m < c[l].n; m++)
+                    all = all && c[l].mem[m] != i;
+            if (all)
+                x->mem[x->n++] = i;
+        }
+        if (!all || x->n < 2) {
+            memset(x, 0, sizeof *x);
+            continue;
+        }
+        snprintf(x->name, sizeof x->name, "%s", g->name);
+        usher_error e1;
+        if ((rc = merge_cand(p, x, (int)nc, &e1)) < 0) {
+            if (rc == USHER_ERR_NOMEM)
+                break;
+            memset(x, 0, sizeof *x); /* members planned alone: the re-plan restarts them */
+            rc = USHER_OK;
+            continue;
+        }
+        x->kept = true;
+        nc++;
+    }
+    pf_free(&f);
+    plan_problem q;
+    if (rc == USHER_OK && nc) {
+        rc = build(e, cluster, p, c, nc, &q, err);
+        if (rc == USHER_OK) {
+            plan_problem_free(p);
+            *p = q;
+            *kept = nc;
+        } else if (rc != USHER_ERR_NOMEM) {
+            rc = USHER_OK; /* a group that cannot be profiled: its members alone */
+        }
+    } else if (rc < 0) {
+        us_err_set(err, rc, "out of memory");
+    }
+    for (uint32_t k = 0; k < nc; k++)
+        if (c[k].path[0])
+            unlink(c[k].path);
+    us_free(c);
+    return rc;
 }
 
 /* ---- output --------------------------------------------------------------------- */

@@ -590,6 +590,14 @@ int plan_exact(const plan_problem *p, plan_solution *s, usher_error *err);
  * named in s->note. Errors: USHER_ERR_NOMEM, or the cluster file's. */
 int plan_merge_groups(usher_estimator *e, const char *cluster, const plan_policy *pol,
                       plan_problem *p, plan_solution *s, usher_error *err);
+/* Re-planning from running (a plan.json): its merge_groups whose members are all
+ * still in p (by name, one precision) are merged and profiled again, and p becomes
+ * the problem with them (named as in the running plan, so that its group replicas
+ * match); *kept says how many. A group that no longer merges or profiles leaves its
+ * members alone (the re-plan restarts them). Errors: running's (pf_load),
+ * USHER_ERR_NOMEM, the cluster file's. */
+int plan_merge_running(usher_estimator *e, const char *cluster, const char *running,
+                       plan_problem *p, uint32_t *kept, usher_error *err);
 void plan_merges_free(plan_problem *p);
 struct pf_plan;
 /* plan.json's models[] (the workload's models) and merge_groups of a problem with

@@ -68,6 +68,12 @@ int usher_plan_make(usher_estimator *e, const usher_plan_params *pp, usher_plan 
         plan_exact_time_limit_ms = (int)(pp->exact_time_limit_ms > 3600000 ? 3600000
                                                                            : pp->exact_time_limit_ms);
     if (pp->running) {
+        uint32_t kept = 0; /* the running plan's merge groups stay groups (--merge off: not) */
+        double tm = now_s();
+        if (pp->merge >= 0 &&
+            (rc = plan_merge_running(e, pp->cluster, pp->running, &pl->p, &kept, err)) < 0)
+            goto fail;
+        pl->run.profile_seconds += now_s() - tm;
         plan_solution old;
         if (plan_solution_init(&old, &pl->p, "running") < 0) {
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
