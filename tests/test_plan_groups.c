@@ -168,8 +168,15 @@ TEST(merged_profile_counts_shared_weights_once)
      * scalars) and nothing else of size */
     ASSERT(wb >= (double)uni - 0.5);
     ASSERT(wb <= (double)uni + 1024);
-    /* memory: one copy of the backbone, not four */
+    /* memory: one copy of the backbone, not four; and its weights read once per run: the
+     * DRAM traffic and the L2 working set of a run of 8 rows per member below four runs
+     * of the members' */
+    fprintf(stderr, "    t4, 8 rows per member: merged Mreq %.1f MB, DRAM %.2f MB, L2 working set "
+            "%.2f MB; one member %.1f MB, %.2f MB, %.2f MB\n", pm.mreq_mb, pm.dram_mb,
+            pm.l2_working_set_mb, p0.mreq_mb, p0.dram_mb, p0.l2_working_set_mb);
     ASSERT(pm.mreq_mb < 4 * p0.mreq_mb);
+    ASSERT(pm.dram_mb < 4 * p0.dram_mb);
+    ASSERT(pm.l2_working_set_mb <= 4 * p0.l2_working_set_mb);
 }
 
 TEST(merged_latency_below_members_in_turn)
