@@ -1050,6 +1050,89 @@ out:
     free(L);
 }
 
+/* rt_request_cancel: requests cancelled while queued are answered RT_CANCELLED exactly once
+ * and never run (one replica, 40 requests submitted at once, 30 of them cancelled at once);
+ * rt_model_batch_stats counts the runs that did happen */
+typedef struct cancel_slot {
+    atomic_int answers, outcome;
+} cancel_slot;
+
+static void cancel_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
+{
+    cancel_slot *cs = ctx;
+    atomic_store(&cs->outcome, (int)o);
+    atomic_fetch_add(&cs->answers, 1); /* r is freed by the test once all are answered */
+}
+
+TEST(serve_cancel_queued_requests)
+{
+    if (!workers_usable())
+        return;
+    enum { N = 40, KEEP = 10 };
+    model_kind k = silero_kind();
+    expected *want = calloc(N, sizeof *want);
+    ASSERT(want && direct_runs(&k, N, want));
+    rt_model_cfg *c = model_cfg(&k, 1);
+    c->queue_capacity = 1024;
+    rt_model *m = NULL;
+    usher_error err = {0};
+    ASSERT_OK(rt_model_new(c, usher_bin(), &m, &err));
+    ASSERT(wait_ready(m, 1, 60 * SEC));
+    static rt_request *r[N];
+    static cancel_slot cs[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = rt_request_new();
+        ASSERT(r[i]);
+        k.make(&k, r[i], i);
+        r[i]->done = cancel_done;
+        r[i]->ctx = &cs[i];
+        ASSERT_EQ_INT(rt_submit(m, r[i]), RT_OK);
+    }
+    for (int i = KEEP; i < N; i++)
+        rt_request_cancel(r[i]);
+    uint64_t end = rt_now_ns() + 30 * SEC;
+    int answered = 0;
+    while (rt_now_ns() < end) {
+        answered = 0;
+        for (int i = 0; i < N; i++)
+            answered += atomic_load(&cs[i].answers) > 0;
+        if (answered == N)
+            break;
+        usleep(1000);
+    }
+    ASSERT_EQ_INT(answered, N);
+    int ok = 0, cancelled = 0, once = 0;
+    for (int i = 0; i < N; i++) {
+        once += atomic_load(&cs[i].answers) == 1;
+        int o = atomic_load(&cs[i].outcome);
+        ok += o == RT_OK;
+        cancelled += o == RT_CANCELLED;
+        if (i < KEEP)
+            ASSERT_EQ_INT(o, RT_OK); /* not cancelled: run */
+    }
+    ASSERT_EQ_INT(once, N);
+    ASSERT_EQ_INT(ok + cancelled, N);
+    ASSERT(cancelled >= 1);
+    rt_model_stats st;
+    rt_model_get_stats(m, &st);
+    ASSERT_EQ_U64(st.outcome[RT_CANCELLED], (uint64_t)cancelled);
+    ASSERT_EQ_U64(st.outcome[RT_OK], (uint64_t)ok);
+    ASSERT_EQ_U64(st.batches, (uint64_t)ok); /* the cancelled ones never ran */
+    ASSERT(ledger2_holds(&st) && st.in_flight == 0);
+    rt_batch_stat bs[4];
+    ASSERT_EQ_U64(rt_model_batch_stats(m, bs, 4), 1);
+    ASSERT_EQ_INT(bs[0].rows, 1);
+    ASSERT_EQ_U64(bs[0].runs, (uint64_t)ok);
+    ASSERT(bs[0].run_ns > 0 && bs[0].run_ns <= st.compute_ns);
+    printf("  %d of %d cancelled while queued, %d ran\n", cancelled, N - KEEP, ok);
+    rt_model_free(m, 10 * SEC);
+    for (int i = 0; i < N; i++)
+        rt_request_free(r[i]);
+    free(c);
+    expected_free(want, N);
+    free(want);
+}
+
 TEST(serve_silero_500_requests_8_threads)
 {
     if (!workers_usable())
@@ -1815,7 +1898,8 @@ TEST_MAIN(TEST_ENTRY(outcome_names), TEST_ENTRY(respond_exactly_once_under_8_thr
           TEST_ENTRY(batch_decide_table), TEST_ENTRY(batch_latency_lookup),
           TEST_ENTRY(batch_decide_virtual_clock), TEST_ENTRY(batch_join_split_fp32),
           TEST_ENTRY(batch_join_split_bytes), TEST_ENTRY(batch_incompatible_shapes),
-          TEST_ENTRY(serve_unavailable_and_invalid), TEST_ENTRY(serve_silero_500_requests_8_threads),
+          TEST_ENTRY(serve_unavailable_and_invalid), TEST_ENTRY(serve_cancel_queued_requests),
+          TEST_ENTRY(serve_silero_500_requests_8_threads),
           TEST_ENTRY(serve_silero_inline_runs),
           TEST_ENTRY(serve_inline_run_handed_over_when_hung),
           TEST_ENTRY(serve_resnet18_batched), TEST_ENTRY(serve_overload_rejects_at_once),
