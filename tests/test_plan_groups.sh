@@ -13,6 +13,9 @@
 #     names it, /metrics counts its runs, and every member answers as the same model served
 #     alone by a second server (tests/test_serve_merge.py compare: seeded random inputs of 1
 #     and 3 rows and the task's real samples, within 1e-5 x the output's scale);
+#   - on a cluster with nodes: `usher export k8s` writes a Service per member (none for the
+#     group) and the node's slice keeps the group; `usher serve --node` forms it and its
+#     members answer as alone; `usher export triton` refuses a plan with groups;
 #   - a plan whose group is malformed (one member; a member not in models[]) is refused by
 #     `usher serve --plan`, naming the field.
 set -uo pipefail
@@ -124,8 +127,39 @@ runs=$(curl -s "$urlA/metrics" | awk '$1 == "usher_merge_group_batches_total{gro
 mixed=$(curl -s "$urlA/metrics" | awk '$1 == "usher_merge_group_mixed_batches_total{group=\"merge-1\"}" { print $2 }')
 [ "${runs:-0}" -gt 0 ] && ok "/metrics: merge-1 ran $runs batches (${mixed:-0} of them for two members or more)" ||
     fail "/metrics: no merge-1 runs ($(curl -s "$urlA/metrics" | grep merge_group | head -5))"
-kill "$srvA" "$srvB" 2>/dev/null
-wait "$srvA" "$srvB" 2>/dev/null
+kill "$srvA" 2>/dev/null
+wait "$srvA" 2>/dev/null
+srv=
+
+# ---- a node's slice: export k8s and usher serve --node ----------------------------------------
+printf 'nodes:\n  - {name: node-a}\ngpus:\n  - {type: t4, max: 8, node: node-a}\n' >"$tmp/cn.yaml"
+"$usher" plan --workload "$tmp/workload.yaml" --cluster "$tmp/cn.yaml" -o "$tmp/pn.json" --quiet \
+    >/dev/null 2>&1
+if grep -q merge_groups "$tmp/pn.json" &&
+    "$usher" export k8s --plan "$tmp/pn.json" -o "$tmp/k8s" >"$tmp/k8s.log" 2>&1 &&
+    [ -f "$tmp/k8s/service-variant0.yaml" ] && [ -f "$tmp/k8s/service-variant3.yaml" ] &&
+    ! ls "$tmp/k8s" | grep -q merge && grep -q '"merge_groups"' "$tmp/k8s/node-node-a.yaml"; then
+    ok "export k8s: a Service per member, none for the group; the node's slice names the group"
+else
+    fail "export k8s: $(cat "$tmp/k8s.log"; ls "$tmp/k8s")"
+fi
+"$usher" export triton --plan "$tmp/pn.json" --repo "$tmp/A" --node node-a -o "$tmp/tr" \
+    >"$tmp/tr.log" 2>&1 && fail "export triton exported a merge group" ||
+    { grep -q "Triton cannot serve a merged group" "$tmp/tr.log" &&
+        ok "export triton refuses the group: $(grep -o "names merge groups.*" "$tmp/tr.log" | head -c 100)" || fail "export triton: $(cat "$tmp/tr.log")"; }
+# the node's repository: A's models, and resnet18 (graph-only in the plan) as an MLP
+cp -r "$tmp/A" "$tmp/C" && model "$tmp/C" resnet18 "$tmp/mm/mlp_c.onnx"
+if start_server "$tmp/C" --plan "$tmp/pn.json" --node node-a && wait_ready; then
+    runs0=$(curl -s "$url/metrics" | grep -c 'usher_merge_group_batches_total{group="merge-1"}')
+    $py "$client" compare "$url" "$urlB" "$tmp/ledger_node.json" $V --rounds 1 >"$tmp/cn.out" 2>&1 &&
+        [ "$runs0" -gt 0 ] && ! grep -q "not used" "$tmp/serve.log" &&
+        ok "serve --node: the slice's group formed, members answer as alone: $(tail -1 "$tmp/cn.out")" ||
+        fail "serve --node: $(tail -5 "$tmp/cn.out"; cat "$tmp/serve.log")"
+else
+    fail "serve --node does not start: $(cat "$tmp/serve.log")"
+fi
+kill "$srv" "$srvB" 2>/dev/null
+wait "$srv" "$srvB" 2>/dev/null
 srv=
 
 # ---- malformed groups ---------------------------------------------------------------------

@@ -34,6 +34,8 @@ typedef struct usher_planfile_info {
     const char *cluster;  /* cluster.yaml the plan was made for (as given to usher plan); NULL */
     bool feasible;
     uint32_t n_gpus, n_models, n_replicas;
+    uint32_t n_groups;    /* merge_groups (docs/plan-json.md): replicas naming a group serve
+                             each of its members (usher_planfile_served_models) */
 } usher_planfile_info;
 
 typedef struct usher_planfile_gpu {
@@ -104,12 +106,22 @@ int usher_planfile_check(const usher_planfile *p, usher_error *err);
 int usher_planfile_check_cluster(const usher_planfile *p, const char *cluster_path,
                                  usher_error *err);
 
+/* at most this many models one replica serves (a merge group's members) */
+#define USHER_PLANFILE_MAX_SERVED 16
+/* The models a replica whose model is `model` serves: a merge group's members
+ * when it names one of the plan's merge_groups, else model itself. Fills
+ * out[0 .. min(count, cap)) and returns the count (1 to
+ * USHER_PLANFILE_MAX_SERVED). */
+uint32_t usher_planfile_served_models(const usher_planfile *p, const char *model,
+                                      const char **out, uint32_t cap);
+
 /*
  * Write the plan's slice for node (NULL: the GPUs without a node) as a
  * plan.json of schema version 1 that the same reader reads: the header
  * fields, the node's GPUs in the file's order with their replicas, the
- * models[] entries of the models they hold (replicas counted on the node),
- * totals of the slice (gpus, replicas, cost; the rest 0). A node the plan
+ * models[] entries of the models they hold (replicas counted on the node;
+ * a merge group's replicas count for each member), the merge_groups with a
+ * replica on the node, totals of the slice (gpus, replicas, cost; the rest 0). A node the plan
  * does not name gives a plan without GPUs. USHER_ERR_IO when f fails.
  */
 int usher_planfile_write_slice(const usher_planfile *p, const char *node, FILE *f,

@@ -442,6 +442,12 @@ static void set_add(const char **set, uint32_t *n, const char *s)
     (*n)++;
 }
 
+/* models one replica may serve: USHER_PLANFILE_MAX_SERVED with merge groups, else 1 */
+static uint32_t served_max(const xplan *x)
+{
+    return x->info.n_groups ? USHER_PLANFILE_MAX_SERVED : 1;
+}
+
 /*
  * Load, check and group by node. cluster: --cluster, or NULL to use the
  * cluster.yaml the plan names when that file is readable (say so on stderr
@@ -478,7 +484,8 @@ static int xplan_load(const char *verb, const char *path, const char *cluster, b
     }
     uint32_t ng = x->info.n_gpus;
     if (!(x->nodes = calloc(ng ? ng : 1, sizeof *x->nodes)) ||
-        !(x->models = calloc(x->info.n_replicas ? x->info.n_replicas : 1, sizeof *x->models)))
+        !(x->models = calloc(x->info.n_replicas ? x->info.n_replicas * served_max(x) : 1,
+                             sizeof *x->models)))
         goto oom;
     for (uint32_t g = 0; g < ng; g++) {
         usher_planfile_gpu gi;
@@ -493,7 +500,7 @@ static int xplan_load(const char *verb, const char *path, const char *cluster, b
             nd->name = gi.node;
             if (!(nd->gpus = calloc(ng, sizeof *nd->gpus)) ||
                 !(nd->local = calloc(ng, sizeof *nd->local)) ||
-                !(nd->models = calloc(x->info.n_replicas ? x->info.n_replicas : 1,
+                !(nd->models = calloc(x->info.n_replicas ? x->info.n_replicas * served_max(x) : 1,
                                       sizeof *nd->models)))
                 goto oom;
         }
@@ -501,8 +508,15 @@ static int xplan_load(const char *verb, const char *path, const char *cluster, b
         for (uint32_t r = 0; r < gi.n_replicas; r++) {
             usher_planfile_replica rp;
             usher_planfile_replica_at(x->pf, g, r, &rp);
-            set_add(nd->models, &nd->n_models, rp.model);
-            set_add(x->models, &x->n_models, rp.model);
+            /* a merge group's replica: each of its members is a model of the node (its
+             * Service, its directory); the node's usher serve forms the group */
+            const char *served[USHER_PLANFILE_MAX_SERVED];
+            uint32_t ns = usher_planfile_served_models(x->pf, rp.model, served,
+                                                       USHER_PLANFILE_MAX_SERVED);
+            for (uint32_t j = 0; j < ns; j++) {
+                set_add(nd->models, &nd->n_models, served[j]);
+                set_add(x->models, &x->n_models, served[j]);
+            }
             nd->n_replicas++;
             if (rp.share < 100)
                 nd->shares = true;
@@ -1405,6 +1419,12 @@ static int cli_export_triton(int argc, char **argv)
     int rc = CLI_FAIL;
     out_set files = {0};
     tproc *procs = NULL;
+    if (x.info.n_groups) { /* Triton has no merged models: refused, not served apart */
+        fprintf(stderr, "usher export triton: %s names merge groups (merge_groups): Triton cannot "
+                        "serve a merged group; export k8s (usher serve forms the groups), or "
+                        "plan with --merge off\n", plan);
+        goto out;
+    }
     char repo_abs[PATH_MAX];
     const xnode *nd = NULL;
     if (node) {

@@ -52,7 +52,9 @@ static const char **node_models(const usher_planfile *p, const char *node, uint3
 {
     usher_planfile_info info;
     usher_planfile_get_info(p, &info);
-    const char **set = calloc(info.n_replicas ? info.n_replicas : 1, sizeof *set);
+    /* a merge group's replica serves each of its members */
+    size_t cap = (size_t)info.n_replicas * (info.n_groups ? USHER_PLANFILE_MAX_SERVED : 1);
+    const char **set = calloc(cap ? cap : 1, sizeof *set);
     uint32_t n = 0;
     *n_gpus = *n_replicas = 0;
     if (!set)
@@ -67,14 +69,19 @@ static const char **node_models(const usher_planfile *p, const char *node, uint3
             usher_planfile_replica rp;
             usher_planfile_replica_at(p, g, r, &rp);
             (*n_replicas)++;
-            uint32_t k = 0;
-            while (k < n && strcmp(set[k], rp.model) < 0)
-                k++;
-            if (k < n && strcmp(set[k], rp.model) == 0)
-                continue;
-            memmove(set + k + 1, set + k, (n - k) * sizeof *set);
-            set[k] = rp.model;
-            n++;
+            const char *served[USHER_PLANFILE_MAX_SERVED];
+            uint32_t ns = usher_planfile_served_models(p, rp.model, served,
+                                                       USHER_PLANFILE_MAX_SERVED);
+            for (uint32_t j = 0; j < ns; j++) {
+                uint32_t k = 0;
+                while (k < n && strcmp(set[k], served[j]) < 0)
+                    k++;
+                if (k < n && strcmp(set[k], served[j]) == 0)
+                    continue;
+                memmove(set + k + 1, set + k, (n - k) * sizeof *set);
+                set[k] = served[j];
+                n++;
+            }
         }
     }
     *n_out = n;

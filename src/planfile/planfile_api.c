@@ -62,6 +62,30 @@ void usher_planfile_get_info(const usher_planfile *p, usher_planfile_info *out)
     out->n_models = p->f.n_models;
     for (uint32_t g = 0; g < p->f.n_gpus; g++)
         out->n_replicas += p->f.g[g].n;
+    out->n_groups = p->f.n_groups;
+}
+
+static const pf_group *group_named(const pf_plan *f, const char *name)
+{
+    for (uint32_t k = 0; k < f->n_groups; k++)
+        if (strcmp(f->groups[k].name, name) == 0)
+            return &f->groups[k];
+    return NULL;
+}
+
+uint32_t usher_planfile_served_models(const usher_planfile *p, const char *model,
+                                      const char **out, uint32_t cap)
+{
+    _Static_assert(USHER_PLANFILE_MAX_SERVED == PF_MAX_GROUP_MEMBERS, "one limit");
+    const pf_group *g = group_named(&p->f, model);
+    if (!g) {
+        if (cap)
+            out[0] = model;
+        return 1;
+    }
+    for (uint32_t k = 0; k < g->n_members && k < cap; k++)
+        out[k] = g->members[k];
+    return g->n_members;
 }
 
 int usher_planfile_node_find(const usher_planfile *p, const char *name, usher_planfile_node *out)
@@ -306,12 +330,14 @@ int usher_planfile_write_slice(const usher_planfile *p, const char *node, FILE *
     s.profile_seconds = s.plan_seconds = 0;
     s.g = NULL;
     s.m = NULL;
-    s.n_gpus = s.n_models = 0;
+    s.groups = NULL;
+    s.n_gpus = s.n_models = s.n_groups = 0;
     int rc = USHER_OK;
     us_buf b;
     us_buf_init(&b, PF_MAX_BYTES);
     if (!(s.g = us_calloc(src->n_gpus ? src->n_gpus : 1, sizeof *s.g)) ||
-        !(s.m = us_calloc(src->n_models ? src->n_models : 1, sizeof *s.m))) {
+        !(s.m = us_calloc(src->n_models ? src->n_models : 1, sizeof *s.m)) ||
+        !(s.groups = us_calloc(src->n_groups ? src->n_groups : 1, sizeof *s.groups))) {
         rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -322,11 +348,25 @@ int usher_planfile_write_slice(const usher_planfile *p, const char *node, FILE *
             s.totals.replicas += src->g[i].n;
             s.totals.cost_per_hour += src->g[i].price_per_hour;
         }
+    /* the merge groups with a replica here; their members are held here */
+    for (uint32_t k = 0; k < src->n_groups; k++) {
+        bool here = false;
+        for (uint32_t g = 0; g < s.n_gpus && !here; g++)
+            for (uint32_t r = 0; r < s.g[g].n && !here; r++)
+                here = strcmp(s.g[g].r[r].model, src->groups[k].name) == 0;
+        if (here)
+            s.groups[s.n_groups++] = src->groups[k];
+    }
     for (uint32_t i = 0; i < src->n_models; i++) {
         uint32_t here = 0;
         for (uint32_t g = 0; g < s.n_gpus; g++)
-            for (uint32_t r = 0; r < s.g[g].n; r++)
-                here += strcmp(s.g[g].r[r].model, src->m[i].name) == 0;
+            for (uint32_t r = 0; r < s.g[g].n; r++) {
+                const char *served[USHER_PLANFILE_MAX_SERVED];
+                uint32_t ns = usher_planfile_served_models(p, s.g[g].r[r].model, served,
+                                                           USHER_PLANFILE_MAX_SERVED);
+                for (uint32_t k = 0; k < ns; k++)
+                    here += strcmp(served[k], src->m[i].name) == 0;
+            }
         if (here) {
             s.m[s.n_models] = src->m[i];
             s.m[s.n_models++].replicas = here;
@@ -343,5 +383,6 @@ out:
     us_buf_free(&b);
     us_free(s.g);
     us_free(s.m);
+    us_free(s.groups);
     return rc;
 }
