@@ -180,6 +180,15 @@ except grpc.RpcError as e:
 check("stream_malformed_message", code == grpc.StatusCode.OK and len(got) == 2 and
       got[0].error_message and not got[1].error_message, "%s %s" % (code, got))
 
+# ---- a message over the limit (1 MiB here) ends the stream RESOURCE_EXHAUSTED: gRPC's core
+# refuses it before it is read whole; the server stays live ----
+big = req(1, raw=b"\0" * (2 << 20))
+got, code, det = stream([req(0), big, req(2)])
+check("stream_message_too_large", code == grpc.StatusCode.RESOURCE_EXHAUSTED and len(got) <= 1,
+      "%s %r, %d answers" % (code, det, len(got)))
+r = stub.ModelInfer(req(0), timeout=30)
+check("live_after_stream_too_large", r.outputs and r.outputs[0].name, "")
+
 # ---- the client cancels mid-stream: queued requests are cancelled, never run ----
 ready = False
 for _ in range(1200):
