@@ -699,6 +699,7 @@ static void cleanup_tmp(void)
 int cli_compare(int argc, char **argv)
 {
     usher_plan_params pp = usher_plan_default_params();
+    pp.merge = -1; /* the simulator does not run merge groups (docs/merge.md): plans without */
     usher_sim_params sp = usher_sim_default_params();
     const char *calib = NULL, *framework = NULL, *html = NULL;
     bool json = false, quiet = false, interf = true, duration_given = false;

@@ -297,6 +297,7 @@ int cli_sim_replan_fn(void *ctx, double t_s, const double *rates, uint32_t n, co
     pp.running = running;
     pp.interference_off = rp->interference_off;
     pp.max_moves = rp->max_moves;
+    pp.merge = -1; /* the simulator does not run merge groups (docs/merge.md) */
     usher_plan *pl = NULL;
     usher_error pe = {0};
     if (usher_plan_make(rp->e, &pp, &pl, &pe) < 0) {
