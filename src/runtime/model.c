@@ -137,6 +137,7 @@ typedef struct replica {
     rep_state state;
     int pid;
     bool busy;              /* a batch runs on its worker (by this thread or a submitter) */
+    bool overlapped;        /* another replica's run overlapped this one's (the scale's class) */
     bool pinging;           /* this thread pings the worker (lock released) */
     bool handed;            /* a submitter handed its run over: `handoff` to wait for */
     bool await_claim;       /* this thread waits for a submitter's run to end */
@@ -289,7 +290,7 @@ static double request_cost(const rt_model *m, const rt_request *r)
  * input sizes become the reference for costs.
  */
 static void note_run(rt_model *m, const rt_request *head, int64_t rows, double cost, uint64_t took,
-                     uint64_t now)
+                     bool shared, uint64_t now)
 {
     if (m->learn) {
         bool refs = false;
@@ -309,7 +310,24 @@ static void note_run(rt_model *m, const rt_request *head, int64_t rows, double c
     uint64_t pred = rt_batch_latency(m->cfg.latency_ns, m->cfg.max_batch, rows);
     if (!pred)
         return;
-    rt_admit_note_run(&m->adm, (double)took / ((double)pred * (cost > 0 ? cost : 1.0)), now);
+    rt_admit_note_run(&m->adm, (double)took / ((double)pred * (cost > 0 ? cost : 1.0)), shared,
+                      now);
+}
+
+/* Under mu: replica p starts a run; it and the runs it overlaps are in the scale's shared
+ * class (admit.c) */
+static void run_starts(rt_model *m, replica *p)
+{
+    p->overlapped = false;
+    for (int i = 0; i < m->n_rep; i++) {
+        replica *o = &m->rep[i];
+        if (o != p && o->busy) {
+            o->overlapped = true;
+            p->overlapped = true;
+        }
+    }
+    p->busy = true;
+    m->running++;
 }
 
 /* Under mu: the admitted arrival rate at now, rows/s. */
@@ -707,12 +725,14 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         refresh_scale(m, now);
         r->cost = request_cost(m, r);
         ahead = work_ahead(m, now);
-        own = lat_of(m, r->rows, r->cost);
+        /* a request that finds the model idle runs alone: the alone class's scale */
+        bool idle = !m->head && m->running == 0 && idle_replica(m);
+        double sc = idle ? m->adm.scale_alone : m->adm.scale;
+        own = rt_batch_latency_scaled(m->cfg.latency_ns, m->cfg.max_batch, r->rows, sc, r->cost);
         /* refused for its predicted end, or shed by the observed scale, or let through
          * as a probe of that scale when the model is idle (admit.c) */
         rt_admit_query q = {.now = now, .deadline_ns = dl, .ahead = ahead, .own = own,
-                            .slack_ns = DISPATCH_SLACK_NS,
-                            .idle = !m->head && m->running == 0 && idle_replica(m)};
+                            .slack_ns = DISPATCH_SLACK_NS, .idle = idle, .scale = sc};
         rt_admit_verdict v = rt_admit_decide(&m->adm, &q);
         if (v != RT_ADMIT_YES) {
             bool by_scale = v != RT_ADMIT_NO;
@@ -746,9 +766,8 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
      * would expire it */
     replica *p = probe ? idle_replica(m) : inline_replica(m, r, now, own);
     if (p) {
-        p->busy = true;
+        run_starts(m, p);
         p->busy_until = now + own;
-        m->running++;
         m->st.in_flight++;
         if (gst)
             gst->in_flight++;
@@ -1250,7 +1269,7 @@ static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_te
         p->last_contact = t1;
     release_claim(m, p, b);
     if (rc == USHER_OK && o == RT_OK) {
-        note_run(m, b->reqs[0], b->rows, b->cost, t1 - b->t0, t1);
+        note_run(m, b->reqs[0], b->rows, b->cost, t1 - b->t0, p->overlapped, t1);
         if (b->rows == p->timed_rows) {
             p->timed_runs++;
             p->timed_ns += t1 - b->t0;
@@ -1395,9 +1414,8 @@ static bool step(rt_model *m, replica *p, uint64_t *wake)
             p->batch[j] = r;
             rows += r->rows;
         }
-        p->busy = true;
+        run_starts(m, p);
         p->busy_until = now + lat_of(m, rows, p->batch[0]->cost);
-        m->running++;
         ledger_check(m);
         if (m->head)
             pthread_cond_broadcast(&m->work_cv); /* another idle replica may take the rest */

@@ -342,10 +342,16 @@ typedef struct rt_recent {
 
 /* A model's admission state (rt_admit_init; one writer at a time: the model's lock). */
 typedef struct rt_admit {
-    double scale;          /* observed / predicted batch time in force (1: as predicted) */
-    double scale_last;     /* as computed at the last run (decays from it) */
+    double scale;          /* observed / predicted batch time in force (1: as predicted): the
+                              larger of the two classes below, for work queued or a run that
+                              starts beside another of the model's runs */
+    double scale_alone;    /* the same for a run that starts with none of the model's others
+                              running (a request finding the model idle) */
+    double scale_last;     /* the alone class's scale at its last run (decays from it) */
+    double shared_last;    /* the shared class's */
     uint64_t recheck;      /* rt_admit_refresh recomputes from here on (samples age out) */
-    rt_recent ratios;      /* observed / predicted, per run */
+    rt_recent ratios;      /* observed / predicted, per run that had the model's cores alone */
+    rt_recent ratios_shared; /* ... per run that overlapped another run of the model */
     rt_recent late;        /* answer time - end predicted at admission, ns, per batch */
     double margin;         /* what admission keeps in hand for its own error, ns */
     double margin_last;    /* as computed from the last recent samples (decays from it) */
@@ -357,8 +363,10 @@ typedef struct rt_admit {
 void rt_admit_init(rt_admit *a);
 /* the scale and the margin in force at now (cheap when nothing aged out since the last call) */
 void rt_admit_refresh(rt_admit *a, uint64_t now);
-/* a successful run took `ratio` times its prediction (table x cost, unscaled) */
-void rt_admit_note_run(rt_admit *a, double ratio, uint64_t now);
+/* a successful run took `ratio` times its prediction (table x cost, unscaled); shared: another
+ * run of the model overlapped it (their replicas compete for the cores when the machine has
+ * fewer free than replicas: pinned, beside a CPU hog) */
+void rt_admit_note_run(rt_admit *a, double ratio, bool shared, uint64_t now);
 /* a batch was answered at t1, `late` ns after the latest end admission predicted for a member */
 void rt_admit_note_late(rt_admit *a, double late, uint64_t t1);
 /* the admitted arrival rate at now, rows/s (a counter decaying with a 1 s constant) */
@@ -384,6 +392,8 @@ typedef struct rt_admit_query {
     uint64_t slack_ns;         /* as rt_admit_fits */
     bool idle;                 /* nothing queued, no batch running, a replica idle: a probe
                                   could run at once */
+    double scale;              /* the scale ahead and own carry (a->scale_alone when idle,
+                                  else a->scale); 0: a->scale */
 } rt_admit_query;
 
 typedef enum rt_admit_verdict {
