@@ -14,7 +14,9 @@
  *                   cheaper than the plan, cheapest first, tried by packing
  *                   all models onto it - on small plans one GPU is a large
  *                   part of the cost, and this finds the cheapest set the
- *                   packer can fill;
+ *                   packer can fill. Each order also with shares capped
+ *                   (share_caps), a short packing repaired (repair_short)
+ *                   and retried with its short models first;
  *   goodput_search  (max-goodput, clusters of <= 16 GPUs that cannot serve
  *                   everything) the models packed onto all GPUs in a few
  *                   orders, the one serving most kept;

@@ -26,7 +26,8 @@
  *  6. Consolidation (beyond the paper): while some GPU's replicas all fit
  *     elsewhere, move them and close it.
  *  7. What the placement left unserved (types exhausted) is given any free
- *     room (plan_absorb).
+ *     room (plan_absorb), then GPUs nothing holds (absorb_rest; again after
+ *     step 8: consolidation and the local search close GPUs).
  *  8. Local search moving load, not replicas (plan_improve, improve.c), on
  *     plans of up to IMPROVE_MAX_GPUS GPUs.
  * usher_once runs the steps in that order, each a function over one
