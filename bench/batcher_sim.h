@@ -122,7 +122,7 @@ static double bsim_attainment(int b, const uint64_t *lat, double rate, double sl
                     late = (double)now - (double)mem_pred[j];
             }
             rt_admit_note_late(&adm, late, now);
-            rt_admit_note_run(&adm, 1.0, now);
+            rt_admit_note_run(&adm, 1.0, false, now);
             busy = false;
             t_end = NEVER;
             decide = true;

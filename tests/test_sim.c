@@ -596,7 +596,7 @@ TEST(admission_scale_is_the_second_largest_in_window)
         if (r % 11 == 0 && i > 0)
             v[i] = v[i - 1]; /* duplicates */
         t[i] = now;
-        rt_admit_note_run(&a, v[i], now);
+        rt_admit_note_run(&a, v[i], false, now);
         double top[32];
         int n = 0;
         for (int j = i; j >= 0 && j > i - RT_ADMIT_SAMPLES; j--)
@@ -610,6 +610,46 @@ TEST(admission_scale_is_the_second_largest_in_window)
     }
     if (bad >= 0)
         FAIL_("sample %d: scale %.17g, the rule says otherwise", bad, a.scale);
+}
+
+/* the two classes of the scale: runs that overlapped another run of the model teach `scale`,
+ * lone runs `scale_alone`; a class with no sample borrows the other's; a request that finds
+ * the model idle is admitted by the alone class where the shared one would shed it */
+TEST(admission_scale_alone_and_shared)
+{
+    rt_admit a;
+    rt_admit_init(&a);
+    uint64_t now = SEC;
+    for (int i = 0; i < 8; i++) /* overlapping runs only, 1.8x the profile */
+        rt_admit_note_run(&a, 1.8, true, now += 10 * MS);
+    ASSERT(a.scale == 1.8);
+    ASSERT(a.scale_alone == 1.8); /* no lone run yet: borrowed */
+    for (int i = 0; i < 4; i++) /* lone runs as profiled */
+        rt_admit_note_run(&a, 1.0, false, now += 10 * MS);
+    ASSERT(a.scale == 1.8);
+    ASSERT(a.scale_alone == 1.0);
+    /* a 70 ms run against a 100 ms deadline: shed at 1.8x when work is ahead or the model
+     * busy, admitted at 1.0x when it finds the model idle */
+    uint64_t own = 70 * MS, dl = now + 100 * MS;
+    rt_admit_query busy = {.now = now, .deadline_ns = dl, .ahead = 0,
+                           .own = (uint64_t)(own * a.scale), .scale = a.scale};
+    ASSERT_EQ_INT(rt_admit_decide(&a, &busy), RT_ADMIT_SHED);
+    rt_admit_query idle = {.now = now, .deadline_ns = dl, .ahead = 0,
+                           .own = (uint64_t)(own * a.scale_alone), .idle = true,
+                           .scale = a.scale_alone};
+    ASSERT_EQ_INT(rt_admit_decide(&a, &idle), RT_ADMIT_YES);
+    /* lone runs never move the shared class; once the overlapping samples leave the window
+     * it decays from 1.8 toward 1, and scale is never below scale_alone */
+    for (int i = 0; i < 40; i++)
+        rt_admit_note_run(&a, 1.2, false, now += 100 * MS);
+    ASSERT(a.scale_alone == 1.2);
+    ASSERT(a.scale >= a.scale_alone && a.scale < 1.8);
+    /* only lone runs ever (the simulator's case): one class, both scales equal */
+    rt_admit b;
+    rt_admit_init(&b);
+    for (int i = 0; i < 5; i++)
+        rt_admit_note_run(&b, 0.5 + i * 0.1, false, now += 10 * MS);
+    ASSERT(b.scale == b.scale_alone && b.scale == 0.8);
 }
 
 /* ---- the public API over the estimator (what `usher simulate` does) ------------------ */
@@ -815,5 +855,5 @@ TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(service_time_vari
           TEST_ENTRY(same_seed_same_bytes), TEST_ENTRY(interference_slows_colocated_replicas),
           TEST_ENTRY(histogram_error_bound), TEST_ENTRY(plan_must_match_workload),
           TEST_ENTRY(workload_file_as_the_planner_reads_it),
-          TEST_ENTRY(admission_scale_is_the_second_largest_in_window),
+          TEST_ENTRY(admission_scale_alone_and_shared), TEST_ENTRY(admission_scale_is_the_second_largest_in_window),
           TEST_ENTRY(public_api_on_zoo_models), TEST_ENTRY(cli_simulate_json_and_errors))

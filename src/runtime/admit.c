@@ -14,7 +14,19 @@
  *
  * Predictions are the profile's latencies times an observed scale
  * (rt_admit_refresh): the second largest of observed / predicted over the last
- * RT_ADMIT_SAMPLES runs within SCALE_WINDOW_NS, bounded to [1/4, 16]:
+ * RT_ADMIT_SAMPLES runs within SCALE_WINDOW_NS, bounded to [1/4, 16], kept
+ * for two classes of runs: those that had the model's cores alone and those
+ * that overlapped another run of the model. The classes differ where the
+ * machine has fewer free cores than the model has replicas (pinned to one
+ * core, beside a CPU hog): two runs at once each take longer than one alone.
+ * One scale for both made that a cliff: once overlapping runs taught it a
+ * scale that put a lone run past the SLO, every request was shed, even those
+ * that found the model idle and would have run alone in time, and goodput
+ * fell to the probes' (0.58x of its level at capacity at 3x capacity beside
+ * one hog). A request that finds the model idle is predicted with the alone
+ * class (scale_alone); work queued, and a request that would start beside a
+ * running batch, with the larger of the two (scale). A class with no sample
+ * yet borrows the other's: its runs are not known to differ. Each scale:
  *   - it sits in the upper part of the observed spread, as admission needs (a
  *     request is late when its run is slow, not when the mean run is);
  *   - it follows a slowdown once two recent runs show it;
@@ -58,7 +70,7 @@ static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UI
 void rt_admit_init(rt_admit *a)
 {
     memset(a, 0, sizeof *a);
-    a->scale = a->scale_last = 1.0;
+    a->scale = a->scale_alone = a->scale_last = a->shared_last = 1.0;
 }
 
 static void recent_add(rt_recent *w, double v, uint64_t t)
@@ -109,19 +121,42 @@ static bool recent_high(const rt_recent *w, uint64_t now, double *high, uint64_t
     return true;
 }
 
+/* One class's scale at now: fresh samples' high value, else decaying from *last toward 1
+ * with the half-life; *oldest as recent_high; false when decaying. */
+static bool class_scale(const rt_recent *w, double last, uint64_t now, double *scale,
+                        uint64_t *oldest)
+{
+    double hi;
+    if (recent_high(w, now, &hi, oldest)) {
+        *scale = hi;
+        return true;
+    }
+    uint64_t end = w->last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
+    *scale = 1.0 + (last - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+    return false;
+}
+
+static double clamp_scale(double s) { return s < SCALE_MIN ? SCALE_MIN : s > SCALE_MAX ? SCALE_MAX : s; }
+
 void rt_admit_refresh(rt_admit *a, uint64_t now)
 {
     if (now < a->recheck)
         return;
-    uint64_t o1, o2;
-    double hi;
-    bool fresh = recent_high(&a->ratios, now, &hi, &o1);
-    if (fresh) {
-        a->scale = hi;
+    uint64_t o1, o2, o3;
+    double hi, alone, shared;
+    bool fresh = class_scale(&a->ratios, a->scale_last, now, &alone, &o1);
+    if (a->ratios_shared.n) {
+        bool f3 = class_scale(&a->ratios_shared, a->shared_last, now, &shared, &o3);
+        fresh = fresh && f3;
+        if (!a->ratios.n) /* no run alone yet: as the shared ones */
+            alone = shared;
+        if (o3 < o1)
+            o1 = o3;
     } else {
-        uint64_t end = a->ratios.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
-        a->scale = 1.0 + (a->scale_last - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+        shared = alone; /* no overlapping run yet: as the lone ones */
     }
+    a->scale_alone = clamp_scale(alone);
+    a->scale = clamp_scale(shared > alone ? shared : alone);
     if (recent_high(&a->late, now, &hi, &o2)) {
         a->margin = a->margin_last = hi > 0 ? hi : 0;
     } else { /* none recent: forget the last margin as slowly as the scale */
@@ -135,18 +170,22 @@ void rt_admit_refresh(rt_admit *a, uint64_t now)
     a->recheck = o1 == UINT64_MAX ? now + RECHECK_NS : o1 + SCALE_WINDOW_NS;
     if (!fresh && a->recheck > now + RECHECK_NS)
         a->recheck = now + RECHECK_NS;
-    if (a->scale < SCALE_MIN)
-        a->scale = SCALE_MIN;
-    if (a->scale > SCALE_MAX)
-        a->scale = SCALE_MAX;
 }
 
-void rt_admit_note_run(rt_admit *a, double ratio, uint64_t now)
+void rt_admit_note_run(rt_admit *a, double ratio, bool shared, uint64_t now)
 {
-    recent_add(&a->ratios, ratio, now);
+    recent_add(shared ? &a->ratios_shared : &a->ratios, ratio, now);
     a->recheck = 0;
     rt_admit_refresh(a, now);
-    a->scale_last = a->scale;
+    /* each class decays from its own last value (clamped, as in force) */
+    double v;
+    uint64_t o;
+    if (shared) {
+        class_scale(&a->ratios_shared, a->shared_last, now, &v, &o);
+        a->shared_last = clamp_scale(v);
+    } else {
+        a->scale_last = a->scale_alone;
+    }
 }
 
 void rt_admit_note_late(rt_admit *a, double late, uint64_t t1)
@@ -201,7 +240,7 @@ rt_admit_verdict rt_admit_decide(rt_admit *a, const rt_admit_query *q)
      * observed scale is what sheds it; when the model is idle one such request now and
      * then runs as a probe, so that a slowdown that ended cannot keep the model refusing
      * (nothing would run to show it ended). */
-    double sc = a->scale > 0 ? a->scale : 1.0;
+    double sc = q->scale > 0 ? q->scale : a->scale > 0 ? a->scale : 1.0;
     bool by_scale = sc > 1.0 && rt_admit_fits(q->now, q->deadline_ns,
                                               (uint64_t)((double)q->ahead / sc),
                                               (uint64_t)((double)q->own / sc), 0, q->slack_ns);

@@ -803,7 +803,10 @@ static int on_end(eng *e, uint32_t ri)
      * the samples instead of two. */
     if (late > -1e300)
         rt_admit_note_late(&md->adm, late, t1);
-    rt_admit_note_run(&md->adm, (double)(t1 - t0) / (double)c->lat[k], t1);
+    /* a model's replicas here run on GPUs (or shares) of their own: another run of the model
+     * does not slow this one (interference between models is coloc's), so every run is in
+     * the scale's alone class, and scale_alone == scale */
+    rt_admit_note_run(&md->adm, (double)(t1 - t0) / (double)c->lat[k], false, t1);
     gpu_account(e, g, t1);
     g->n_busy--;
     g->share_busy = g->n_busy ? g->share_busy - r->share : 0;
