@@ -226,6 +226,7 @@ TEST(borrow_path_picks_the_family_row_and_says_so)
     ASSERT(found && c.borrowed && c.eff_gemm == 0.9);
     ASSERT_STR_EQ(c.used, "borrowed from [v100-16gb pytorch], Volta family, engine pytorch "
                           "standing in for pytorch-eager (host costs: defaults)");
+
     /* a family with no row: the nearest family, flagged */
     c = gpu_calib_lookup(&t, h100, "tensorflow", &found);
     ASSERT(found && c.borrowed);
@@ -353,7 +354,105 @@ TEST(report_folds_never_share_a_group_between_train_and_test)
     gpu_catalog_free(cat);
 }
 
+/* ---- coefficients a row's measurements did not determine ------------------------------ */
+
+TEST(undetermined_coefficients_are_found_by_the_fit_and_never_lent)
+{
+    usher_error err;
+    gpu_catalog *cat;
+    ASSERT_OK(gpu_catalog_default(&cat, &err));
+    gemm_set s;
+    ASSERT_OK(gpu_catalog_find(cat, "a100-80gb", &s.g, &err));
+    const int64_t sizes[4] = {4096, 6144, 8192, 12288};
+    for (int i = 0; i < 4; i++)
+        gemm_problem(&s.prob[i], sizes[i]);
+    /* FP32 SGEMMs only: eff_gemm is measured; eff_tensor, eff_depthwise, eff_conv are not
+     * (no tensor-core, depthwise or convolution kernel in the data) */
+    gpu_calib truth = gpu_calib_default();
+    truth.eff_gemm = 0.5;
+    double meas[4];
+    for (int i = 0; i < 4; i++)
+        meas[i] = gemm_predict(&s, (size_t)i, &truth);
+    gpu_calib c = gpu_calib_default();
+    gpu_calib_fit_stats st;
+    ASSERT_OK(gpu_calib_fit(&c, 0, 4, meas, gemm_predict, &s, NULL, &st, &err));
+    size_t nb;
+    const gpu_calib_bound *b = gpu_calib_bounds(&nb);
+    uint32_t bit_gemm = 0, bit_tensor = 0, bit_depthwise = 0, bit_launch = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (strcmp(b[i].name, "eff_gemm") == 0)
+            bit_gemm = 1u << i;
+        if (strcmp(b[i].name, "eff_tensor") == 0)
+            bit_tensor = 1u << i;
+        if (strcmp(b[i].name, "eff_depthwise") == 0)
+            bit_depthwise = 1u << i;
+        if (strcmp(b[i].name, "launch_us") == 0)
+            bit_launch = 1u << i;
+    }
+    ASSERT(!(c.undetermined & bit_gemm));
+    ASSERT(c.undetermined & bit_tensor);
+    ASSERT(c.undetermined & bit_depthwise);
+    ASSERT(st.undetermined == c.undetermined);
+    ASSERT_CONTAINS(st.undetermined_names, "eff_tensor");
+    ASSERT(strstr(st.undetermined_names, "eff_gemm") == NULL);
+    /* the file keeps it: format, parse, same mask */
+    snprintf(c.gpu, sizeof c.gpu, "a100-80gb");
+    snprintf(c.framework, sizeof c.framework, "tensorflow");
+    snprintf(c.arch, sizeof c.arch, "ampere");
+    c.sms = 108;
+    c.clock_mhz = 1410;
+    c.eff_tensor = 0.05; /* whatever the fit left: must never be lent */
+    char text[4096];
+    ASSERT(gpu_calib_format(&c, text, sizeof text) > 0);
+    ASSERT_CONTAINS(text, "undetermined = ");
+    const char *other = "[t4 tensorflow]\neff_gemm = 0.4\neff_tensor = 0.45\nlaunch_us = 40\n"
+                        "fusion = ort\narch = turing\nsms = 40\nclock_mhz = 1590\n"
+                        "[v100-16gb pytorch]\neff_tensor = 0.7\nlaunch_us = 70\n"
+                        "arch = volta\nsms = 80\nclock_mhz = 1530\n";
+    char all[8192];
+    snprintf(all, sizeof all, "%s%s", text, other);
+    gpu_calib_table t;
+    ASSERT_OK(gpu_calib_parse(all, strlen(all), "u.txt", &t, &err));
+    ASSERT(t.n == 3 && t.rows[0].undetermined == c.undetermined);
+    const char *bad = "[t4 x]\nundetermined = eff_gemm eff_speed\n";
+    gpu_calib_table tb;
+    ASSERT_EQ_INT(gpu_calib_parse(bad, strlen(bad), "b.txt", &tb, &err), USHER_ERR_PARSE);
+    ASSERT_CONTAINS(err.msg, "b.txt:2: undetermined");
+    /* its own row: eff_gemm as fitted; eff_tensor, which its rows did not measure, the
+     * default - not what the fit left, nor another row's (the T4's 0.45 here) */
+    const gpu_type *a100, *a40;
+    ASSERT_OK(gpu_catalog_find(cat, "a100-80gb", &a100, &err));
+    ASSERT_OK(gpu_catalog_find(cat, "a40", &a40, &err));
+    bool found;
+    gpu_calib l = gpu_calib_lookup(&t, a100, "tensorflow", &found);
+    ASSERT(found && !l.borrowed);
+    ASSERT_NEAR_PCT(l.eff_gemm, c.eff_gemm, 0.01);
+    ASSERT(l.eff_tensor == gpu_calib_default().eff_tensor);
+    ASSERT_CONTAINS(l.used, "[a100-80gb tensorflow]; defaults for what its rows did not "
+                            "determine: ");
+    ASSERT_CONTAINS(l.used, " eff_tensor");
+    ASSERT(strstr(l.used, "eff_gemm") == NULL);
+    ASSERT(l.undetermined == 0);
+    /* lent to another GPU of the family: the same fill */
+    l = gpu_calib_lookup(&t, a40, "tensorflow", &found);
+    ASSERT(found && l.borrowed && l.eff_tensor == gpu_calib_default().eff_tensor);
+    ASSERT_NEAR_PCT(l.eff_gemm, c.eff_gemm, 0.01);
+    ASSERT_CONTAINS(l.used, "borrowed from [a100-80gb tensorflow], Ampere family; defaults");
+    if (c.undetermined & bit_launch)
+        ASSERT(l.launch_us == gpu_calib_default().launch_us);
+    /* host costs of another engine's row are the defaults, even PyTorch eager's own
+     * under another name (its launch_us depends on the host and harness) */
+    const gpu_type *v100;
+    ASSERT_OK(gpu_catalog_find(cat, "v100-32gb", &v100, &err));
+    l = gpu_calib_lookup(&t, v100, "pytorch-eager", &found);
+    ASSERT(found && l.borrowed && l.launch_us == gpu_calib_default().launch_us);
+    ASSERT_CONTAINS(l.used, "(host costs: defaults)");
+    gpu_calib_table_free(&t);
+    gpu_catalog_free(cat);
+}
+
 TEST_MAIN(TEST_ENTRY(fit_that_would_need_eff_over_1_stops_at_1_with_a_residual),
+          TEST_ENTRY(undetermined_coefficients_are_found_by_the_fit_and_never_lent),
           TEST_ENTRY(clamp_and_file_bounds),
           TEST_ENTRY(borrow_path_picks_the_family_row_and_says_so),
           TEST_ENTRY(report_folds_never_share_a_group_between_train_and_test))

@@ -185,6 +185,45 @@ const char *gpu_arch_family(const gpu_type *g)
     return "";
 }
 
+/* "eff_gemm eff_depthwise" -> the bits of those bounds; -1 on a name that is not one */
+static int parse_undetermined(const char *v, uint32_t *mask)
+{
+    *mask = 0;
+    const size_t nb = sizeof fit_bounds / sizeof fit_bounds[0];
+    while (*v) {
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t l = 0;
+        while (v[l] && v[l] != ' ' && v[l] != '\t')
+            l++;
+        if (!l)
+            break;
+        size_t i = 0;
+        while (i < nb && !(strlen(fit_bounds[i].name) == l && strncmp(fit_bounds[i].name, v, l) == 0))
+            i++;
+        if (i == nb)
+            return -1;
+        *mask |= 1u << i;
+        v += l;
+    }
+    return 0;
+}
+
+/* the names of the bounds in mask, space-separated, into buf */
+static void undetermined_names(uint32_t mask, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof fit_bounds / sizeof fit_bounds[0]; i++) {
+        if (!(mask >> i & 1u))
+            continue;
+        int w = snprintf(buf + len, n - len, "%s%s", len ? " " : "", fit_bounds[i].name);
+        if (w < 0 || (size_t)w >= n - len)
+            break;
+        len += (size_t)w;
+    }
+}
+
 int gpu_calib_parse(const char *text, size_t len, const char *label, gpu_calib_table *out,
                     usher_error *err)
 {
@@ -292,6 +331,15 @@ int gpu_calib_parse(const char *text, size_t len, const char *label, gpu_calib_t
                 break;
             }
             snprintf(cur->arch, sizeof cur->arch, "%s", v);
+        } else if (strcmp(k, "undetermined") == 0) {
+            bit = 28;
+            if (parse_undetermined(v, &cur->undetermined) < 0) {
+                rc = us_err_set(err, USHER_ERR_PARSE,
+                                "%s:%zu: undetermined = '%.60s': expected names of fitted "
+                                "coefficients (eff_gemm, ..., copy_us_per_mb) separated by spaces",
+                                label, line, v);
+                break;
+            }
         } else if (strcmp(k, "fusion") == 0) {
             bit = 31;
             bool ok;
@@ -467,8 +515,12 @@ static gpu_calib lend(const gpu_calib *r, const gpu_type *g, const char *framewo
         const char *fu = engine_fusion(framework);
         if (fu)
             snprintf(c.fusion, sizeof c.fusion, "%s", fu); /* what the engine fuses is its own */
-        /* host costs are the engine's (and its machine's), not the GPU's: another
-         * engine's say nothing about this one, so they stay at the defaults */
+        /* host costs are the engine's and its harness's, not the GPU's: another
+         * engine's say nothing about this one, so they stay at the defaults. Not
+         * even PyTorch eager's own under another name ("pytorch" from NVIDIA
+         * DeepLearningExamples, "pytorch-eager" from ParvaGPU): its fitted
+         * launch_us spans 32-100 us over the hosts and harnesses measured
+         * (docs/calibration.md) */
         gpu_calib d = gpu_calib_default();
         c.launch_us = d.launch_us;
         c.fixed_us = d.fixed_us;
@@ -482,8 +534,9 @@ static gpu_calib lend(const gpu_calib *r, const gpu_type *g, const char *framewo
         snprintf(fam, sizeof fam, "%s family (no %s row)", family_titles[fi], family_titles[ti]);
     else
         snprintf(fam, sizeof fam, "family unknown");
-    snprintf(c.used, sizeof c.used, "borrowed from [%s %s], %s%s%s%s", r->gpu, r->framework,
-             fam, how[0] ? ", " : "", how, other_engine ? " (host costs: defaults)" : "");
+    snprintf(c.used, sizeof c.used, "borrowed from [%.63s %.31s], %.50s%s%.60s%s", r->gpu,
+             r->framework, fam, how[0] ? ", " : "", how,
+             other_engine ? " (host costs: defaults)" : "");
     return c;
 }
 
@@ -518,6 +571,35 @@ static const gpu_calib *borrow(const gpu_calib_table *t, const gpu_type *g, cons
     return NULL;
 }
 
+/*
+ * Coefficients the answering row did not determine (gpu_calib.undetermined) are
+ * the built-in defaults - the prior every fit starts from - never the value the
+ * fit happened to leave, nor another row's: a first version took them from the
+ * next row of the borrow order that determined them, and another engine's fitted
+ * efficiencies carry that engine's losses (TensorFlow 1.15's A100 eff_tensor 0.25
+ * made PyTorch eager on A100 MIG slices +83% too slow; docs/calibration.md).
+ * `used` names them.
+ */
+static void fill_undetermined(gpu_calib *c)
+{
+    if (!c->undetermined)
+        return;
+    gpu_calib d = gpu_calib_default();
+    size_t len = strlen(c->used);
+    int w = snprintf(c->used + len, sizeof c->used - len, "; defaults for what its rows did "
+                                                          "not determine:");
+    len = w > 0 && (size_t)w < sizeof c->used - len ? len + (size_t)w : strlen(c->used);
+    for (size_t i = 0; i < sizeof fit_bounds / sizeof fit_bounds[0]; i++) {
+        if (!(c->undetermined >> i & 1u))
+            continue;
+        *bound_val(c, &fit_bounds[i]) = *bound_val(&d, &fit_bounds[i]);
+        w = snprintf(c->used + len, sizeof c->used - len, " %s", fit_bounds[i].name);
+        if (w > 0 && (size_t)w < sizeof c->used - len)
+            len += (size_t)w;
+    }
+    c->undetermined = 0;
+}
+
 gpu_calib gpu_calib_lookup(const gpu_calib_table *t, const gpu_type *g, const char *framework,
                            bool *found)
 {
@@ -537,11 +619,15 @@ gpu_calib gpu_calib_lookup(const gpu_calib_table *t, const gpu_type *g, const ch
         gpu_calib c = *r;
         c.borrowed = false;
         snprintf(c.used, sizeof c.used, "[%s %s]%s", r->gpu, r->framework, how);
+        fill_undetermined(&c);
         return c;
     }
     char note[96];
-    if (framework && (r = borrow(t, g, framework, note, sizeof note)))
-        return lend(r, g, framework, note);
+    if (framework && (r = borrow(t, g, framework, note, sizeof note))) {
+        gpu_calib c = lend(r, g, framework, note);
+        fill_undetermined(&c);
+        return c;
+    }
     if (found)
         *found = false;
     gpu_calib d = gpu_calib_default();
@@ -573,6 +659,15 @@ int gpu_calib_format(const gpu_calib *c, char *buf, size_t n)
     len += (size_t)w;
     if (c->arch[0]) {
         w = snprintf(len < n ? buf + len : NULL, len < n ? n - len : 0, "arch = %s\n", c->arch);
+        if (w < 0)
+            return w;
+        len += (size_t)w;
+    }
+    if (c->undetermined) {
+        char names[160];
+        undetermined_names(c->undetermined, names, sizeof names);
+        w = snprintf(len < n ? buf + len : NULL, len < n ? n - len : 0, "undetermined = %s\n",
+                     names);
         if (w < 0)
             return w;
         len += (size_t)w;
@@ -682,6 +777,35 @@ int gpu_calib_fit(gpu_calib *c, uint32_t mask, size_t n, const double *measured,
         if (!improved)
             step /= 2;
     }
+    /* which coefficients the observations determined: one that can be doubled or
+     * halved (a cost: moved by half its value or a tenth of its range) at almost
+     * no change of the error is not a property these rows measured - an FP16-only
+     * group says nothing of eff_gemm, a group without depthwise convolutions
+     * nothing of eff_depthwise - and a lookup must not lend it (gpu_calib_lookup) */
+    c->undetermined = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (!(mask >> i & 1u))
+            continue;
+        const gpu_calib_bound *b = &fit_bounds[i];
+        double *v = bound_val(c, b), orig = *v, rise = 0, cand[2];
+        if (strncmp(b->name, "eff_", 4) == 0) {
+            cand[0] = orig * 2, cand[1] = orig / 2;
+        } else {
+            double d = fmax((b->hi - b->lo) / 10, fabs(orig) / 2);
+            cand[0] = orig + d, cand[1] = orig - d;
+        }
+        for (int k = 0; k < 2; k++) {
+            double x = fmin(b->hi, fmax(b->lo, cand[k]));
+            if (x == orig)
+                continue;
+            *v = x;
+            double l = fit_loss(n, measured, predict, ctx, c, INFINITY);
+            rise = fmax(rise, isfinite(l) ? l - best : 1.0);
+        }
+        *v = orig;
+        if (rise < GPU_CALIB_UNDETERMINED_TOL)
+            c->undetermined |= 1u << i;
+    }
     double *r = resid ? resid : us_malloc(n * sizeof *r);
     if (!r)
         return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
@@ -694,6 +818,9 @@ int gpu_calib_fit(gpu_calib *c, uint32_t mask, size_t n, const double *measured,
         rc = gpu_calib_stats(r, n, st, err);
         st->log_err_before = before;
         st->log_err_after = best;
+        st->undetermined = c->undetermined;
+        undetermined_names(c->undetermined, st->undetermined_names,
+                           sizeof st->undetermined_names);
         size_t len = 0;
         for (size_t i = 0; i < nb && rc == USHER_OK; i++) {
             double v = *bound_val(c, &fit_bounds[i]);

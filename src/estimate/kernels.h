@@ -134,6 +134,13 @@ typedef struct gpu_calib {
     char arch[16];         /* "volta", "turing", "ampere", "ada", "hopper", "blackwell"; "" unknown */
     double sms;            /* its SM count (0: unknown) */
     double clock_mhz;      /* its boost clock, MHz (0: unknown) */
+    /* coefficients (bit i: gpu_calib_bounds()[i]) the row's measurements did not
+     * determine: the fit could move them by 2x (costs: by half their value or a
+     * tenth of their range) at almost no change of its error (GPU_CALIB_UNDETERMINED_TOL).
+     * A lookup takes those from the next row of the borrow order that determined
+     * them, or the defaults, never from this row. 0: all determined (a measured or
+     * hand-written row). File key `undetermined = eff_gemm eff_depthwise`. */
+    uint32_t undetermined;
     /* set by gpu_calib_lookup, not a file key: which row answered and how */
     char used[320];        /* "[a100-80gb pytorch-eager]" or "borrowed from [...], Ampere family" */
     bool borrowed;         /* the row is another GPU's or engine's */
@@ -182,6 +189,10 @@ typedef struct gpu_calib_bound {
     double lo, hi;
 } gpu_calib_bound;
 const gpu_calib_bound *gpu_calib_bounds(size_t *n);
+/* A coefficient is undetermined by a fit's observations when moving it (x2 or /2
+ * for an efficiency; by max(half its value, a tenth of its range) for a cost)
+ * raises the fit's mean |ln(pred / measured)| by less than this: 0.5%. */
+#define GPU_CALIB_UNDETERMINED_TOL 0.005
 /* Clamp every bounded coefficient of c into its range; returns how many moved. */
 int gpu_calib_clamp(gpu_calib *c);
 
@@ -193,6 +204,8 @@ typedef struct gpu_calib_fit_stats {
     double mape, median_ape, p90_ape, max_ape; /* absolute % errors after the fit, as fractions */
     double bias;           /* mean signed (pred - measured) / measured */
     char at_bound[160];    /* coefficients the fit pushed to a physical bound ("eff_gemm=1") */
+    uint32_t undetermined; /* coefficients the observations did not determine (gpu_calib) */
+    char undetermined_names[160]; /* the same, by name ("eff_gemm eff_depthwise") */
 } gpu_calib_fit_stats;
 /*
  * Fit the bounded coefficients of c (those of gpu_calib_bounds that `mask`
