@@ -762,8 +762,8 @@ int main(int argc, char **argv)
                         "calibration may not absorb. `not determined`: coefficients these rows "
                         "leave free (doubling or halving them moves the fit's error by under "
                         "0.5%%: an FP16-only group and eff_gemm, a group without depthwise "
-                        "convolutions and eff_depthwise); a lookup takes them from the next row "
-                        "of the borrow order that determined them, never from this row.\n\n"
+                        "convolutions and eff_depthwise); a lookup uses the built-in defaults for "
+                        "them, never the value the fit left.\n\n"
                         "| GPU | framework | fusion | n | MAPE | median | p90 | bias | eff_gemm | "
                         "eff_tensor | eff_conv | eff_mem | eff_depthwise | launch_us | kernel_us | "
                         "fixed_us | copy_us_per_mb | at bound | not determined |\n"
@@ -848,7 +848,7 @@ int main(int argc, char **argv)
             us_buf_printf(&c,
                           "# residuals on its %zu rows: MAPE %.1f%%, median %.1f%%, p90 %.1f%%, "
                           "max %.1f%%, bias %+.1f%%\n# at a physical bound: %s\n"
-                          "# not determined by its rows (taken from other rows when used): %s\n",
+                          "# not determined by its rows (the defaults are used for them): %s\n",
                           fe->st.n, 100 * fe->st.mape, 100 * fe->st.median_ape,
                           100 * fe->st.p90_ape, 100 * fe->st.max_ape, 100 * fe->st.bias,
                           fe->st.at_bound[0] ? fe->st.at_bound : "none",
