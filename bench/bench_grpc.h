@@ -208,7 +208,8 @@ static double tp_stream(grpc_slice req, int grpc_port, int conc, double secs, lo
         return 0;
     }
     grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    grpc_slice method = grpc_slice_from_static_string("/inference.GRPCInferenceService/ModelStreamInfer");
+    grpc_slice method =
+        grpc_slice_from_static_string("/inference.GRPCInferenceService/ModelStreamInfer");
     grpc_call *call = grpc_channel_create_call(g.ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
                                                NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     grpc_metadata_array mi, mt;
