@@ -332,6 +332,29 @@ TEST(usher_plans_the_variants_as_one_group)
     ASSERT(reps_ok);
 }
 
+/* a fixed cluster too small for the models alone: the group serves more (max-goodput) */
+TEST(fixed_cluster_serves_more_with_the_group)
+{
+    write_inputs("fx", "objective: max-goodput\ngpus:\n  - {type: t4, count: 1}\n");
+    pf_plan on, off;
+    usher_plan_summary son, soff;
+    memset(&on, 0, sizeof on);
+    memset(&off, 0, sizeof off);
+    int rc = plan("fx", "usher", 0, &on, &son);
+    if (rc == 0)
+        rc = plan("fx", "usher", -1, &off, &soff);
+    uint32_t ng = on.n_groups;
+    bool all = rc == 0 && all_served(&on);
+    pf_free(&on);
+    pf_free(&off);
+    ASSERT_EQ_INT(rc, 0);
+    fprintf(stderr, "    one T4: %.6g of %.6g req/s served with the group, %.6g alone\n",
+            son.goodput, son.rate, soff.goodput);
+    ASSERT_EQ_INT(ng, 1);
+    ASSERT(all);
+    ASSERT(son.goodput > soff.goodput + 1);
+}
+
 TEST(baselines_merge_only_when_asked)
 {
     write_inputs("t4b", "gpus:\n  - {type: t4, max: 64}\n");
@@ -515,6 +538,7 @@ TEST(groups_allocation_failures)
 TEST_MAIN(TEST_ENTRY(merged_profile_counts_shared_weights_once),
           TEST_ENTRY(merged_latency_below_members_in_turn),
           TEST_ENTRY(usher_plans_the_variants_as_one_group),
+          TEST_ENTRY(fixed_cluster_serves_more_with_the_group),
           TEST_ENTRY(baselines_merge_only_when_asked), TEST_ENTRY(plan_json_groups_round_trip),
           TEST_ENTRY(malformed_groups_are_refused_naming_the_field),
           TEST_ENTRY(groups_allocation_failures))
