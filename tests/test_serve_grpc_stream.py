@@ -247,7 +247,9 @@ else:
     # ---- unary ModelInfer: calls cancelled by their client while queued are dropped ----
     h0, rx0 = settled("slow"), received("slow")
     futs = [stub.ModelInfer.future(req(i, model="slow"), timeout=60) for i in range(8)]
-    time.sleep(0.05)
+    end = time.time() + 5  # until the server holds several of them (one runs, the rest wait)
+    while stats("slow")["in_flight"] < 3 and time.time() < end:
+        time.sleep(0.005)
     for f in futs[1:]:
         f.cancel()
     try:
