@@ -172,10 +172,11 @@ TEST(usher_near_the_optimum)
                     if (strcmp(pol->name, "usher") == 0 && gap > 0)
                         dearer += gap;
                     /* one instance each of the packer's fixes (improve.c): the
-                     * share caps (34, 57), the squeaky-wheel order (47), the
-                     * repair (12), the set search after the repacking (57) */
+                     * share caps (34, 57; 49 with the 30% cap), the squeaky-wheel
+                     * order (47), the repair (12), the set search after the
+                     * repacking (57) */
                     if (strcmp(pol->name, "usher") == 0 && gap > 0.5 &&
-                        (seed == 12 || seed == 34 || seed == 47 || seed == 57))
+                        (seed == 12 || seed == 34 || seed == 47 || seed == 49 || seed == 57))
                         FAIL_("seed %llu: USHER %.1f%% above the optimum (fixed before)",
                               (unsigned long long)seed, gap);
                     if (strcmp(pol->name, "usher") == 0 && gap > worst) {
@@ -219,13 +220,14 @@ TEST(usher_near_the_optimum)
      * V100). improve.c's set search now also packs with capped shares, moves
      * a model left short to the front of the order, repairs a short packing
      * by moving a fragment, and runs after the repacking of a plan that fell
-     * short: 1.12% (worst 33.7%, seed 49) at the tree of that change
-     * (docs/policies.md). Asserted at 1.5% (the mean over as few as 45
-     * compared instances stays below it) */
-    ASSERT(rows[u].sum / rows[u].n <= 1.5);
+     * short: 0.00% over 48-50 proven instances, every one at the optimum
+     * (docs/policies.md). Asserted at 1.0%: 5-7 instances time out on the
+     * loaded VM and are not compared, so an instance never proven here may
+     * still have a gap */
+    ASSERT(rows[u].sum / rows[u].n <= 1.0);
     /* the cheaper plans (a conservative program) may not hide dearer ones */
-    ASSERT(dearer / rows[u].n <= 1.5);
-    ASSERT(worst < 50.0);
+    ASSERT(dearer / rows[u].n <= 1.0);
+    ASSERT(worst < 25.0);
     fixtures_free();
 }
 
