@@ -30,6 +30,14 @@
  * the engine's: kept from a row of the same engine, the defaults when another
  * engine's row stands in. The order and the reasons are in
  * docs/calibration.md; the row says what it was borrowed from.
+ *
+ * What a row did not measure. A fit learns only what its rows exercise (an
+ * FP16-only group nothing of eff_gemm, one without depthwise convolutions
+ * nothing of eff_depthwise); after converging it marks every coefficient that
+ * can be doubled or halved at almost no change of its error as undetermined
+ * (`undetermined = ...` in the file), and every lookup replaces those by the
+ * built-in defaults instead of lending the value the descent happened to leave
+ * (docs/calibration.md, issue 16's held-out report).
  */
 #include <errno.h>
 #include <math.h>
@@ -199,7 +207,8 @@ static int parse_undetermined(const char *v, uint32_t *mask)
         if (!l)
             break;
         size_t i = 0;
-        while (i < nb && !(strlen(fit_bounds[i].name) == l && strncmp(fit_bounds[i].name, v, l) == 0))
+        while (i < nb &&
+               !(strlen(fit_bounds[i].name) == l && strncmp(fit_bounds[i].name, v, l) == 0))
             i++;
         if (i == nb)
             return -1;
