@@ -15,58 +15,24 @@ import shutil
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import grpc
-from grpc_tools import protoc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import serve_client as sc  # noqa: E402
+from serve_client import check  # noqa: E402
 
 MODE = sys.argv[1]
 HTTP = "http://127.0.0.1:%s" % sys.argv[2]
 TARGET = "127.0.0.1:%s" % sys.argv[3]
 PROTO_DIR = sys.argv[4]
 TMP = sys.argv[5]
-fails = 0
 TRITON_NONE = "explicit model load / unload is not allowed if polling is enabled"
 
 
-def ok(name):
-    print("ok   " + name, flush=True)
-
-
-def fail(name, why):
-    global fails
-    fails += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def check(name, cond, why=""):
-    if cond:
-        ok(name)
-    else:
-        fail(name, why)
-
-
-out = os.path.join(TMP, "stubs")
-os.makedirs(out, exist_ok=True)
-if protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + out, "--grpc_python_out=" + out,
-                os.path.join(PROTO_DIR, "grpc_service.proto")]) != 0:
-    print("FAIL protoc")
-    sys.exit(1)
-sys.path.insert(0, out)
-import grpc_service_pb2 as pb  # noqa: E402
-import grpc_service_pb2_grpc as pbg  # noqa: E402
-
-stub = pbg.GRPCInferenceServiceStub(grpc.insecure_channel(TARGET))
-
-
-def http(method, path, body=None, timeout=120):
-    req = urllib.request.Request(HTTP + path, data=body, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+pb, pbg = sc.grpc_stubs(PROTO_DIR, os.path.join(TMP, "stubs"))
+stub = pbg.GRPCInferenceServiceStub(sc.grpc_channel(TARGET))
+http = sc.Http(HTTP, timeout=120)
 
 
 def err_text(body):
@@ -77,9 +43,7 @@ def err_text(body):
 
 
 def index_http():
-    st, body = http("POST", "/v2/repository/index", b"{}")
-    return {m["name"]: (m["state"], m.get("reason", ""), m.get("version", ""))
-            for m in json.loads(body)} if st == 200 else {}
+    return sc.repository_index(http)
 
 
 def index_grpc():
@@ -99,13 +63,11 @@ def grpc_control(load, name):
         return e.code(), e.details()
 
 
-BODY = json.dumps({"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32",
-                               "data": [0.5] * 16}]}).encode()
+BODY = sc.INFER_BODY
 
 
 def stats(model):
-    st, body = http("GET", "/v2/models/%s/stats" % model)
-    return json.loads(body)["model_stats"][0] if st == 200 else None
+    return sc.model_stats(http, model)
 
 
 if MODE == "none":
@@ -116,7 +78,7 @@ if MODE == "none":
         check("none_grpc_" + verb, code == grpc.StatusCode.UNAVAILABLE and det == TRITON_NONE,
               (code, det))
     check("none_a_ready", http("GET", "/v2/models/a/ready")[0] == 200)
-    sys.exit(1 if fails else 0)
+    sc.finish()
 
 # ---- explicit, started with --load-model a ----
 ix = index_http()
@@ -338,29 +300,11 @@ check("slow_unloaded", ix.get("slow", ("",))[:2] == ("UNAVAILABLE", "unloaded"),
 
 # ---- unload/load cycles of b under traffic; a is never touched ----
 before = {m: stats(m) for m in ("a", "b")}
-stop = threading.Event()
-seen = {"a": {}, "b": {}}
-lock = threading.Lock()
-errors = []
-
-
-def client(model):
-    while not stop.is_set():
-        try:
-            st, _ = http("POST", "/v2/models/%s/infer" % model, BODY, timeout=60)
-        except Exception as e:  # no answer at all: the ledger is broken
-            with lock:
-                errors.append("%s: %r" % (model, e))
-            continue
-        with lock:
-            seen[model][st] = seen[model].get(st, 0) + 1
-        if st == 503:
-            time.sleep(0.005)  # as a client honouring Retry-After would, a little
-
-
-threads = [threading.Thread(target=client, args=(m,)) for m in ("b", "b", "b", "a")]
-for t in threads:
-    t.start()
+# after a 503, a little pause, as a client honouring Retry-After would
+traffic = sc.Traffic(http, ("b", "b", "b", "a"), BODY, timeout=60,
+                     pause=lambda st: 0.005 if st == 503 else 0)
+seen, errors = traffic.seen, traffic.errors
+traffic.start()
 cycle_fail = []
 for i in range(6):
     time.sleep(0.15)
@@ -382,26 +326,15 @@ for i in range(6):
         if code != grpc.StatusCode.OK:
             cycle_fail.append(("grpc load", code, det))
 time.sleep(0.3)
-stop.set()
-for t in threads:
-    t.join()
+traffic.stop()
 check("cycles_all_answered", not cycle_fail, cycle_fail)
 check("traffic_every_request_answered", not errors, errors[:5])
 check("traffic_b_200_or_503", set(seen["b"]) <= {200, 503} and seen["b"].get(200, 0) > 0 and
       seen["b"].get(503, 0) > 0, seen["b"])
 check("traffic_a_untouched", set(seen["a"]) == {200}, seen["a"])
 print("     (6 unload/load cycles of b: clients saw a %s, b %s)" % (seen["a"], seen["b"]))
-for _ in range(100):
-    after = {m: stats(m) for m in ("a", "b")}
-    if after["b"]["in_flight"] == 0:
-        break
-    time.sleep(0.1)
-for m in ("a", "b"):
-    n_client = sum(seen[m].values())
-    o0, o1 = before[m]["outcomes"], after[m]["outcomes"]
-    d = {k: o1[k] - o0[k] for k in o1}
-    # the server's ledger of the model equals what its clients saw, across the unloads
-    check("ledger_%s" % m, sum(d.values()) == n_client and d["success"] == seen[m].get(200, 0),
-          (d, seen[m]))
+after = sc.settled_stats(http, ("a", "b"), idle=("b",))
+# the server's ledger of the model equals what its clients saw, across the unloads
+sc.check_ledger(before, after, seen)
 check("b_ready_after", http("GET", "/v2/models/b/ready")[0] == 200)
-sys.exit(1 if fails else 0)
+sc.finish()

@@ -19,62 +19,24 @@ import os
 import random
 import struct
 import sys
-import urllib.error
-import urllib.request
 
 import grpc
-from grpc_tools import protoc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import serve_client as sc  # noqa: E402
+from serve_client import check, fail  # noqa: E402
 
 HTTP = "http://127.0.0.1:%s" % sys.argv[1]
 TARGET = "127.0.0.1:%s" % sys.argv[2]
 PROTO_DIR = sys.argv[3]
 TMP = sys.argv[4]
-fails = 0
-
-
-def ok(name):
-    print("ok   " + name, flush=True)
-
-
-def fail(name, why):
-    global fails
-    fails += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def check(name, cond, why=""):
-    if cond:
-        ok(name)
-    else:
-        fail(name, why)
 
 
 # ---- stubs from the .proto, as a client of the protocol would make them ----
-out = os.path.join(TMP, "stubs")
-os.makedirs(out, exist_ok=True)
-rc = protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + out, "--grpc_python_out=" + out,
-                  os.path.join(PROTO_DIR, "grpc_service.proto")])
-if rc != 0:
-    print("FAIL protoc: %d" % rc)
-    sys.exit(1)
-sys.path.insert(0, out)
-import grpc_service_pb2 as pb  # noqa: E402
-import grpc_service_pb2_grpc as pbg  # noqa: E402
-
-ch = grpc.insecure_channel(TARGET, options=[("grpc.max_send_message_length", 8 << 20),
-                                            ("grpc.max_receive_message_length", 8 << 20)])
+pb, pbg = sc.grpc_stubs(PROTO_DIR, os.path.join(TMP, "stubs"), show_rc=True)
+ch = sc.grpc_channel(TARGET, max_message=8 << 20)
 stub = pbg.GRPCInferenceServiceStub(ch)
-
-
-def http(method, path, body=None):
-    req = urllib.request.Request(HTTP + path, data=body, method=method)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+http = sc.Http(HTTP, timeout=30, json_type=True)
 
 
 def http_json(method, path, body=None):
@@ -484,5 +446,5 @@ want = sorted(m["name"] for m in hi if m["state"] == "READY")
 check("repository_index_ready_only", code == grpc.StatusCode.OK and "mlp" in want and
       sorted(m.name for m in r.models) == want, "%s %s / %s" % (code, r, want))
 
-print("%d failed" % fails if fails else "all gRPC cases passed", flush=True)
-sys.exit(1 if fails else 0)
+print("%d failed" % sc.failures() if sc.failures() else "all gRPC cases passed", flush=True)
+sc.finish()

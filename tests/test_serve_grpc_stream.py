@@ -24,43 +24,19 @@ import time
 import urllib.request
 
 import grpc
-from grpc_tools import protoc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import serve_client as sc  # noqa: E402
+from serve_client import check, fail  # noqa: E402
 
 HTTP = "http://127.0.0.1:%s" % sys.argv[1]
 TARGET = "127.0.0.1:%s" % sys.argv[2]
 PROTO_DIR = sys.argv[3]
 TMP = sys.argv[4]
-fails = 0
 
 
-def ok(name):
-    print("ok   " + name, flush=True)
-
-
-def fail(name, why):
-    global fails
-    fails += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def check(name, cond, why=""):
-    if cond:
-        ok(name)
-    else:
-        fail(name, why)
-
-
-out = os.path.join(TMP, "stubs_stream")
-os.makedirs(out, exist_ok=True)
-if protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + out, "--grpc_python_out=" + out,
-                os.path.join(PROTO_DIR, "grpc_service.proto")]) != 0:
-    print("FAIL protoc")
-    sys.exit(1)
-sys.path.insert(0, out)
-import grpc_service_pb2 as pb  # noqa: E402
-import grpc_service_pb2_grpc as pbg  # noqa: E402
-
-ch = grpc.insecure_channel(TARGET)
+pb, pbg = sc.grpc_stubs(PROTO_DIR, os.path.join(TMP, "stubs_stream"))
+ch = sc.grpc_channel(TARGET)
 stub = pbg.GRPCInferenceServiceStub(ch)
 
 
@@ -306,5 +282,5 @@ check("batch_stats_add_up", sum(n for _, n, _ in hb) == h["execution_count"] and
 print("     mlp batch sizes run: %s" % {k: n for k, n, _ in hb}, flush=True)
 r = stub.ServerLive(pb.ServerLiveRequest(), timeout=10)
 check("live_at_end", r.live, "")
-print("%d failed" % fails if fails else "all stream cases passed", flush=True)
-sys.exit(1 if fails else 0)
+print("%d failed" % sc.failures() if sc.failures() else "all stream cases passed", flush=True)
+sc.finish()

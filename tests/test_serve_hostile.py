@@ -20,27 +20,21 @@ Each case ends with a live check: the server still answers a normal inference.
 Prints "ok NAME" or "FAIL NAME: why"; exits 1 on any failure.
 """
 import json
+import os
 import socket
 import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import serve_client as sc  # noqa: E402
+from serve_client import fail, ok  # noqa: E402
+
 PORT = int(sys.argv[1])
 PHASE = sys.argv[2]
-fails = 0
 INFER = b'{"inputs":[{"name":"x","datatype":"FP32","shape":[1,16],"data":[' + \
     b",".join(b"1" for _ in range(16)) + b"]}]}"
 sent_mlp_infer = 0  # requests to /v2/models/mlp/infer that the server answered
-
-
-def ok(name):
-    print("ok   " + name, flush=True)
-
-
-def fail(name, why):
-    global fails
-    fails += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
 
 
 def connect():
@@ -510,4 +504,4 @@ if PHASE == "framing":
     framing()
 elif PHASE == "slowloris":
     slowloris()
-sys.exit(1 if fails else 0)
+sc.finish()

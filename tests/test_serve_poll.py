@@ -21,52 +21,27 @@ import shutil
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import serve_client as sc  # noqa: E402
+from serve_client import check  # noqa: E402
 
 HTTP = "http://127.0.0.1:%s" % sys.argv[1]
 REPO = sys.argv[2]
 SPARE = sys.argv[3]
 LOG = sys.argv[4]
-fails = 0
 TRITON_POLL = "explicit model load / unload is not allowed if polling is enabled"
 
 
-def ok(name):
-    print("ok   " + name, flush=True)
-
-
-def fail(name, why):
-    global fails
-    fails += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def check(name, cond, why=""):
-    if cond:
-        ok(name)
-    else:
-        fail(name, why)
-
-
-def http(method, path, body=None, timeout=60):
-    req = urllib.request.Request(HTTP + path, data=body, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+http = sc.Http(HTTP, timeout=60)
 
 
 def index():
-    st, body = http("POST", "/v2/repository/index", b"{}")
-    return {m["name"]: (m["state"], m.get("reason", ""), m.get("version", ""))
-            for m in json.loads(body)} if st == 200 else {}
+    return sc.repository_index(http)
 
 
 def stats(model):
-    st, body = http("GET", "/v2/models/%s/stats" % model)
-    return json.loads(body)["model_stats"][0] if st == 200 else None
+    return sc.model_stats(http, model)
 
 
 def wait_until(what, pred, timeout=90):
@@ -79,8 +54,7 @@ def wait_until(what, pred, timeout=90):
     return v
 
 
-BODY = json.dumps({"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32",
-                               "data": [0.5] * 16}]}).encode()
+BODY = sc.INFER_BODY
 
 
 def copy_in(name, src_file, version="1", halves_apart=None):
@@ -102,40 +76,28 @@ def copy_in(name, src_file, version="1", halves_apart=None):
 
 # ---- clients on a and b for the whole test ----
 before = {m: stats(m) for m in ("a", "b")}
-stop = threading.Event()
-seen = {"a": {}, "b": {}}
 versions_b = {}
-lock = threading.Lock()
-errors = []
 
 
-def client(model):
-    while not stop.is_set():
-        try:
-            st, body = http("POST", "/v2/models/%s/infer" % model, BODY)
-        except Exception as e:  # no answer at all: the ledger is broken
-            with lock:
-                errors.append("%s: %r" % (model, e))
-            continue
-        with lock:
-            seen[model][st] = seen[model].get(st, 0) + 1
-            if model == "b" and st == 200:
-                v = json.loads(body).get("model_version")
-                versions_b[v] = versions_b.get(v, 0) + 1
-        time.sleep(0.002)
+def b_version(model, st, body):
+    """b's answers by model_version (called under the traffic's lock)"""
+    if model == "b" and st == 200:
+        v = json.loads(body).get("model_version")
+        versions_b[v] = versions_b.get(v, 0) + 1
+
+
+traffic = sc.Traffic(http, ("a", "b", "b"), BODY, on_answer=b_version, pause=lambda st: 0.002)
+seen, errors = traffic.seen, traffic.errors
 
 
 def infer_counted(model):
     """a request of the test's own to a busy model: in its ledger as the clients' are"""
     st, body = http("POST", "/v2/models/%s/infer" % model, BODY)
-    with lock:
-        seen[model][st] = seen[model].get(st, 0) + 1
+    traffic.count(model, st)
     return st, body
 
 
-threads = [threading.Thread(target=client, args=(m,)) for m in ("a", "b", "b")]
-for t in threads:
-    t.start()
+traffic.start()
 
 # explicit control is refused in poll mode, with Triton's text
 for verb in ("load", "unload"):
@@ -225,22 +187,11 @@ check("removed_keeps_stats", c_after and c_after["outcomes"]["success"] ==
 check("server_ready_after_remove", http("GET", "/v2/health/ready")[0] == 200)
 
 time.sleep(0.3)
-stop.set()
-for t in threads:
-    t.join()
+traffic.stop()
 check("every_request_answered", not errors, errors[:5])
 check("a_never_failed", set(seen["a"]) == {200}, seen["a"])
 check("b_never_failed", set(seen["b"]) == {200} and versions_b.get("2", 0) > 0, seen["b"])
 print("     (clients saw a %s, b %s, b's versions %s)" % (seen["a"], seen["b"], versions_b))
-for _ in range(100):
-    after = {m: stats(m) for m in ("a", "b")}
-    if after["a"]["in_flight"] == 0 and after["b"]["in_flight"] == 0:
-        break
-    time.sleep(0.1)
-for m in ("a", "b"):
-    n_client = sum(seen[m].values())
-    o0, o1 = before[m]["outcomes"], after[m]["outcomes"]
-    d = {k: o1[k] - o0[k] for k in o1}
-    check("ledger_%s" % m, sum(d.values()) == n_client and d["success"] == seen[m].get(200, 0),
-          (d, seen[m]))
-sys.exit(1 if fails else 0)
+after = sc.settled_stats(http, ("a", "b"), idle=("a", "b"))
+sc.check_ledger(before, after, seen)
+sc.finish()
