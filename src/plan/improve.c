@@ -840,6 +840,11 @@ out:
 static const double share_caps[] = {100, 50, 40, 30};
 #define N_SHARE_CAPS (int)(sizeof share_caps / sizeof share_caps[0])
 #define SQUEAKY_RETRIES 3
+/* packings with capped shares or retried orders per set search, the cheapest
+ * sets first: they bound its time (examples/workload.yaml, a 10-GPU plan:
+ * 3 s with every set tried so, 0.12-0.22 s with the budget and the capacity
+ * test below, against 0.18 s before either) */
+#define VARIANT_BUDGET 256
 
 static int set_search(plan_solution *s, const plan_problem *p)
 {
@@ -883,6 +888,29 @@ static int set_search(plan_solution *s, const plan_problem *p)
             break;
     }
     qsort(sets, ns, sizeof *sets, cmp_set);
+    /* a set whose GPUs hold less share than the models need at their most
+     * economical configurations on its types (footprint per request/s, as
+     * plan_cost_lower_bound; co-location only lowers throughput) cannot
+     * serve them: not packed */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < ns; i++) {
+        double need = 0, have = 0;
+        for (uint16_t t = 0; t < p->nt; t++)
+            have += 100.0 * sets[i].count[t];
+        for (uint32_t m = 0; m < p->n && need <= have; m++) {
+            double e = INFINITY;
+            for (uint32_t c = 0; c < p->m[m].n_cfg; c++) {
+                const plan_cfg *x = &p->m[m].cfg[c];
+                double v = plan_foot(x) / plan_thr(x);
+                if (sets[i].count[x->type] > 0 && v < e)
+                    e = v;
+            }
+            need += p->m[m].rate * e;
+        }
+        if (need <= have * (1 + 1e-9))
+            sets[kept++] = sets[i];
+    }
+    ns = kept;
     for (uint32_t m = 0; m < p->n; m++) {
         orders[m] = orders[p->n + m] = m;
         key[m] = p->m[m].rate * value_of(p, m);
@@ -894,14 +922,22 @@ static int set_search(plan_solution *s, const plan_problem *p)
     if ((rc = plan_sort_desc(orders + p->n, p->n, key)) < 0)
         goto out;
     uint32_t *ord = orders + 2 * (size_t)p->n;
+    int budget = VARIANT_BUDGET;
     for (uint32_t i = 0; i < ns && rc == 0; i++)
         for (int o = 0; o < 4 * N_SHARE_CAPS && rc == 0; o++) {
+            /* capped shares and retries while the budget lasts (cheapest
+             * sets first) */
+            if (o >= 4 && budget <= 0)
+                break;
             memcpy(ord, orders + (size_t)(o & 1) * p->n, p->n * sizeof *ord);
             /* squeaky wheel: the models a packing left short go first in the
              * next try (a model packed last finds only fragments) */
-            for (int retry = 0; retry <= SQUEAKY_RETRIES && rc == 0; retry++) {
+            for (int retry = 0; retry <= SQUEAKY_RETRIES && rc == 0 && (retry == 0 || budget > 0);
+                 retry++) {
                 plan_solution t;
                 rc = pack_onto(p, &sets[i], ord, (o & 2) != 0, share_caps[o / 4], false, &t);
+                if (o >= 4 || retry > 0)
+                    budget--;
                 if (rc == 1) {
                     tidy(&t, p, key);
                     plan_compact(&t);
