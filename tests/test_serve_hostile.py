@@ -90,6 +90,29 @@ def raw(data, timeout=5.0):
     return st, h, body, got, closed, time.time() - t
 
 
+def trickle(first, byte, tries):
+    """send first, then byte every 0.3 s (at most tries times) until the server answers or
+    closes, and read 2 s more: (status, body, seconds from the connect)"""
+    t = time.time()
+    s = connect()
+    s.sendall(first)
+    got = b""
+    for i in range(tries):
+        try:
+            s.sendall(byte)
+        except OSError:
+            break
+        g, closed = read_all(s, 0.3)
+        got += g
+        if got or closed:
+            break
+    g, _ = read_all(s, 2)
+    got += g
+    s.close()
+    st, h, body = parse(got)
+    return st, body, time.time() - t
+
+
 def request(method, path, body=b"", headers=""):
     return raw(("%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n"
                 % (method, path, len(body), headers)).encode() + body)
@@ -292,25 +315,7 @@ def framing():
             mlp_infer=False)
     refused("obs_fold", P + b"X-a: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n", 400, within=1.0)
     # slow headers: a byte every 0.3 s never completes them; 408 at the 1 s header timeout
-    t = time.time()
-    s = connect()
-    s.sendall(b"GET /v2/health/live HTTP/1.1\r\n")
-    got = b""
-    closed = False
-    for i in range(20):
-        try:
-            s.sendall(b"X"[:1])
-        except OSError:
-            break
-        g, closed = read_all(s, 0.3)
-        got += g
-        if got or closed:
-            break
-    g, closed2 = read_all(s, 2)
-    got += g
-    s.close()
-    st, h, body = parse(got)
-    secs = time.time() - t
+    st, body, secs = trickle(b"GET /v2/health/live HTTP/1.1\r\n", b"X", 20)
     if st == 408 and json_error(body) and 0.8 <= secs <= 3.5:
         if live("slow_headers"):
             ok("slow_headers (408 after %.1f s)" % secs)
@@ -318,24 +323,7 @@ def framing():
         fail("slow_headers", "status %d after %.1f s, body %r" % (st, secs, body[:100]))
     # slow body: 10 of 100 bytes, then a byte every 0.3 s; 408 at the 2 s body timeout
     global sent_mlp_infer
-    t = time.time()
-    s = connect()
-    s.sendall(P + b"Content-Length: 100\r\n\r\n0123456789")
-    got = b""
-    for i in range(30):
-        try:
-            s.sendall(b"x")
-        except OSError:
-            break
-        g, closed = read_all(s, 0.3)
-        got += g
-        if got or closed:
-            break
-    g, _ = read_all(s, 2)
-    got += g
-    s.close()
-    st, h, body = parse(got)
-    secs = time.time() - t
+    st, body, secs = trickle(P + b"Content-Length: 100\r\n\r\n0123456789", b"x", 30)
     if st:
         sent_mlp_infer += 1
     if st == 408 and json_error(body) and 1.8 <= secs <= 4.5:
