@@ -4,9 +4,9 @@
 # a plan file and SIGHUP, the plan's per-replica predicted batch latencies
 # (alone, co-located) and the observed one in /metrics, the GPU interference
 # check's no-GPU exit and CPU dry run, overload (3x capacity: every request answered
-# exactly once with 200 or 503, goodput >= 90% of the goodput at capacity,
-# admitted p99 within the SLO), recovery after a slowdown, and SIGTERM under
-# load (FAULT-7: exit 0, queued work answered, no worker left behind).
+# exactly once with 200 or 503, goodput >= 90% of the goodput at capacity measured
+# before and after it, admitted p99 within the SLO), recovery after a slowdown, and
+# SIGTERM under load (FAULT-7: exit 0, queued work answered, no worker left behind).
 #
 # The model is a synthetic MLP (tests/make_mlp.py: x[N,16] -> 256 layers of
 # 1024x1024): a small request and a large compute, so the model, not the
@@ -312,17 +312,32 @@ if [ "$dur" -gt "$secs" ]; then
 fi
 sleep 2.5 # the observed scale and margin forget the phase before (a 2 s window)
 curl -s "$url/metrics" >"$tmp/m0"
-load "$(awk -v g="$g1" 'BEGIN { r = int(3 * g); print r < 3 ? 3 : r }')" "$tmp/over.json" --ledger "$tmp/over.ledger"
+# 3x the capacity: of the plan's, or of the goodput measured if larger. Never 3x the
+# goodput alone: beside a CPU hog the machine carries a fifth of the plan's capacity, and
+# 3x that offered less than the capacity phase did (to a model that then refuses what
+# would queue, fewer arrivals find a replica free: less goodput at "3x" than at 1x)
+load "$(awk -v g="$g1" -v c="$cap" 'BEGIN { m = g > c ? g : c; r = int(3 * m); print r < 3 ? 3 : r }')" \
+    "$tmp/over.json" --ledger "$tmp/over.ledger"
 rc3=$?
 curl -s "$url/metrics" >"$tmp/m1"
+# the capacity measured again after the 3x phase: the 3x goodput is compared with the mean
+# of the phases either side of it, so that a machine whose spare CPU drifts (a CPU hog
+# beside the test, other tests) does not decide the comparison; the threshold stays 90%
+sleep 2.5
+load "$cap" "$tmp/at2.json"
+rc2=$?
 dur=
+g1b=$(json "$tmp/at2.json" 'd["goodput"]')
+g1a=$g1
+g1=$(awk -v a="$g1a" -v b="$g1b" 'BEGIN { printf "%.2f", (a + b) / 2 }')
 g3=$(json "$tmp/over.json" 'd["goodput"]')
 p99=$(json "$tmp/over.json" 'd["latency_ms"]["p99"]')
-echo "  capacity $cap/s (the plan); goodput at it $g1/s (the capacity measured), at 3x that $g3/s;" \
+echo "  capacity $cap/s (the plan); goodput at it $g1a/s before and $g1b/s after the 3x phase" \
+    "(mean $g1/s: the capacity measured), at 3x capacity $g3/s;" \
     "admitted p99 at 3x $p99 ms (SLO 100);" \
     "3x answers: $(json "$tmp/over.json" 'd["status"]')"
-[ $rc1 -eq 0 ] && [ $rc3 -eq 0 ] && ok overload_exactly_once ||
-    fail "overload_exactly_once: load exit $rc1 / $rc3: $(cat "$tmp/at.json" "$tmp/over.json")"
+[ $rc1 -eq 0 ] && [ $rc3 -eq 0 ] && [ $rc2 -eq 0 ] && ok overload_exactly_once ||
+    fail "overload_exactly_once: load exit $rc1 / $rc3 / $rc2: $(cat "$tmp/at.json" "$tmp/over.json" "$tmp/at2.json")"
 $py - "$tmp/over.json" "$g1" "$tmp/m0" "$tmp/m1" "$tmp/over.ledger" <<'PY' && ok overload_targets || fail overload_targets
 import json, sys
 d = json.load(open(sys.argv[1])); g1 = float(sys.argv[2])

@@ -638,12 +638,20 @@ TEST(admission_scale_alone_and_shared)
                            .own = (uint64_t)(own * a.scale_alone), .idle = true,
                            .scale = a.scale_alone};
     ASSERT_EQ_INT(rt_admit_decide(&a, &idle), RT_ADMIT_YES);
-    /* lone runs never move the shared class; once the overlapping samples leave the window
-     * it decays from 1.8 toward 1, and scale is never below scale_alone */
-    for (int i = 0; i < 40; i++)
+    /* once the overlapping runs leave the window, the shared class is the alone one: a
+     * slowdown that ended (lone runs back at 1.0) is not kept by a class that had no run
+     * since (the recovery test); while the overlapping runs are recent they count */
+    rt_admit_note_run(&a, 1.0, false, now += 1500 * MS);
+    ASSERT(a.scale == 1.8 && a.scale_alone == 1.0);
+    for (int i = 0; i < 10; i++)
         rt_admit_note_run(&a, 1.2, false, now += 100 * MS);
     ASSERT(a.scale_alone == 1.2);
-    ASSERT(a.scale >= a.scale_alone && a.scale < 1.8);
+    ASSERT(a.scale == 1.2);
+    /* overlapping runs only again, the lone ones aged out: both classes are the shared one */
+    now += 3 * SEC;
+    for (int i = 0; i < 3; i++)
+        rt_admit_note_run(&a, 2.5, true, now += 10 * MS);
+    ASSERT(a.scale == 2.5 && a.scale_alone == 2.5);
     /* only lone runs ever (the simulator's case): one class, both scales equal */
     rt_admit b;
     rt_admit_init(&b);

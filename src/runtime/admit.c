@@ -25,8 +25,11 @@
  * fell to the probes' (0.58x of its level at capacity at 3x capacity beside
  * one hog). A request that finds the model idle is predicted with the alone
  * class (scale_alone); work queued, and a request that would start beside a
- * running batch, with the larger of the two (scale). A class with no sample
- * yet borrows the other's: its runs are not known to differ. Each scale:
+ * running batch, with the larger of the two (scale). A class with no recent
+ * run is the other one (a slowdown that ended shows in the runs that happen,
+ * and is not kept by a class that has had none since); with none in either,
+ * both decay from the last. With no overlapping run ever there is one class,
+ * as before (the simulator's case). Each class's high value:
  *   - it sits in the upper part of the observed spread, as admission needs (a
  *     request is late when its run is slow, not when the mean run is);
  *   - it follows a slowdown once two recent runs show it;
@@ -70,7 +73,7 @@ static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UI
 void rt_admit_init(rt_admit *a)
 {
     memset(a, 0, sizeof *a);
-    a->scale = a->scale_alone = a->scale_last = a->shared_last = 1.0;
+    a->scale = a->scale_alone = a->scale_last = 1.0;
 }
 
 static void recent_add(rt_recent *w, double v, uint64_t t)
@@ -121,42 +124,37 @@ static bool recent_high(const rt_recent *w, uint64_t now, double *high, uint64_t
     return true;
 }
 
-/* One class's scale at now: fresh samples' high value, else decaying from *last toward 1
- * with the half-life; *oldest as recent_high; false when decaying. */
-static bool class_scale(const rt_recent *w, double last, uint64_t now, double *scale,
-                        uint64_t *oldest)
-{
-    double hi;
-    if (recent_high(w, now, &hi, oldest)) {
-        *scale = hi;
-        return true;
-    }
-    uint64_t end = w->last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
-    *scale = 1.0 + (last - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
-    return false;
-}
-
 static double clamp_scale(double s) { return s < SCALE_MIN ? SCALE_MIN : s > SCALE_MAX ? SCALE_MAX : s; }
+
+/* x decayed toward 1 with the half-life, from the end of the window after time t */
+static double decayed(double x, uint64_t t, uint64_t now)
+{
+    uint64_t end = t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
+    return 1.0 + (x - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+}
 
 void rt_admit_refresh(rt_admit *a, uint64_t now)
 {
     if (now < a->recheck)
         return;
-    uint64_t o1, o2, o3;
-    double hi, alone, shared;
-    bool fresh = class_scale(&a->ratios, a->scale_last, now, &alone, &o1);
-    if (a->ratios_shared.n) {
-        bool f3 = class_scale(&a->ratios_shared, a->shared_last, now, &shared, &o3);
-        fresh = fresh && f3;
-        if (!a->ratios.n) /* no run alone yet: as the shared ones */
-            alone = shared;
-        if (o3 < o1)
-            o1 = o3;
-    } else {
-        shared = alone; /* no overlapping run yet: as the lone ones */
-    }
+    uint64_t o1, o2, o3 = UINT64_MAX;
+    double hi, ah = 0, sh = 0;
+    bool af = recent_high(&a->ratios, now, &ah, &o1);
+    bool any_shared = a->ratios_shared.n > 0;
+    bool sf = any_shared && recent_high(&a->ratios_shared, now, &sh, &o3);
+    /* a class with no recent run is the other one: a slowdown that ended shows in the runs
+     * that happen and is not kept by a class that has had none since (SIGSTOPped workers
+     * taught the overlapping runs a 2-3x that outlived the pause when the classes kept
+     * apart: the recovery test served 53-75% within the SLO after it, against 99% before) */
+    uint64_t last_run = a->ratios.last_t > a->ratios_shared.last_t ? a->ratios.last_t
+                                                                     : a->ratios_shared.last_t;
+    double alone = af ? ah : sf ? sh : decayed(a->scale_last, last_run, now);
+    double shared = sf ? sh : alone;
     a->scale_alone = clamp_scale(alone);
     a->scale = clamp_scale(shared > alone ? shared : alone);
+    bool fresh = af && (sf || !any_shared);
+    if (o3 < o1)
+        o1 = o3;
     if (recent_high(&a->late, now, &hi, &o2)) {
         a->margin = a->margin_last = hi > 0 ? hi : 0;
     } else { /* none recent: forget the last margin as slowly as the scale */
@@ -177,15 +175,7 @@ void rt_admit_note_run(rt_admit *a, double ratio, bool shared, uint64_t now)
     recent_add(shared ? &a->ratios_shared : &a->ratios, ratio, now);
     a->recheck = 0;
     rt_admit_refresh(a, now);
-    /* each class decays from its own last value (clamped, as in force) */
-    double v;
-    uint64_t o;
-    if (shared) {
-        class_scale(&a->ratios_shared, a->shared_last, now, &v, &o);
-        a->shared_last = clamp_scale(v);
-    } else {
-        a->scale_last = a->scale_alone;
-    }
+    a->scale_last = a->scale_alone; /* the alone class decays from here */
 }
 
 void rt_admit_note_late(rt_admit *a, double late, uint64_t t1)

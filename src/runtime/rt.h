@@ -347,8 +347,7 @@ typedef struct rt_admit {
                               starts beside another of the model's runs */
     double scale_alone;    /* the same for a run that starts with none of the model's others
                               running (a request finding the model idle) */
-    double scale_last;     /* the alone class's scale at its last run (decays from it) */
-    double shared_last;    /* the shared class's */
+    double scale_last;     /* the alone class's scale at the last run (decays from it) */
     uint64_t recheck;      /* rt_admit_refresh recomputes from here on (samples age out) */
     rt_recent ratios;      /* observed / predicted, per run that had the model's cores alone */
     rt_recent ratios_shared; /* ... per run that overlapped another run of the model */
