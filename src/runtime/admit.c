@@ -124,13 +124,17 @@ static bool recent_high(const rt_recent *w, uint64_t now, double *high, uint64_t
     return true;
 }
 
-static double clamp_scale(double s) { return s < SCALE_MIN ? SCALE_MIN : s > SCALE_MAX ? SCALE_MAX : s; }
+static double clamp_scale(double s)
+{
+    return s < SCALE_MIN ? SCALE_MIN : s > SCALE_MAX ? SCALE_MAX : s;
+}
 
-/* x decayed toward 1 with the half-life, from the end of the window after time t */
-static double decayed(double x, uint64_t t, uint64_t now)
+/* what is left at now of a value whose last sample, at t, left the window: halved every
+ * SCALE_HALF_LIFE_NS after that */
+static double decay(uint64_t t, uint64_t now)
 {
     uint64_t end = t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
-    return 1.0 + (x - 1.0) * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+    return exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
 }
 
 void rt_admit_refresh(rt_admit *a, uint64_t now)
@@ -140,26 +144,24 @@ void rt_admit_refresh(rt_admit *a, uint64_t now)
     uint64_t o1, o2, o3 = UINT64_MAX;
     double hi, ah = 0, sh = 0;
     bool af = recent_high(&a->ratios, now, &ah, &o1);
-    bool any_shared = a->ratios_shared.n > 0;
-    bool sf = any_shared && recent_high(&a->ratios_shared, now, &sh, &o3);
+    bool sf = a->ratios_shared.n && recent_high(&a->ratios_shared, now, &sh, &o3);
     /* a class with no recent run is the other one: a slowdown that ended shows in the runs
      * that happen and is not kept by a class that has had none since (SIGSTOPped workers
      * taught the overlapping runs a 2-3x that outlived the pause when the classes kept
      * apart: the recovery test served 53-75% within the SLO after it, against 99% before) */
     uint64_t last_run = a->ratios.last_t > a->ratios_shared.last_t ? a->ratios.last_t
                                                                      : a->ratios_shared.last_t;
-    double alone = af ? ah : sf ? sh : decayed(a->scale_last, last_run, now);
+    double alone = af ? ah : sf ? sh : 1.0 + (a->scale_last - 1.0) * decay(last_run, now);
     double shared = sf ? sh : alone;
     a->scale_alone = clamp_scale(alone);
     a->scale = clamp_scale(shared > alone ? shared : alone);
-    bool fresh = af && (sf || !any_shared);
+    bool fresh = af || sf; /* else decaying */
     if (o3 < o1)
         o1 = o3;
     if (recent_high(&a->late, now, &hi, &o2)) {
         a->margin = a->margin_last = hi > 0 ? hi : 0;
     } else { /* none recent: forget the last margin as slowly as the scale */
-        uint64_t end = a->late.last_t + SCALE_WINDOW_NS, since = now > end ? now - end : 0;
-        a->margin = a->margin_last * exp2(-(double)since / (double)SCALE_HALF_LIFE_NS);
+        a->margin = a->margin_last * decay(a->late.last_t, now);
         fresh = false; /* decaying: recheck every RECHECK_NS */
     }
     if (o2 < o1)

@@ -244,12 +244,16 @@ static void wait_rel(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t rel)
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
-/* Under mu: the predicted time of a batch of rows at a request's cost, corrected by the
- * observed scale, for batching, admission and expiry. */
+/* Under mu: the predicted time of a batch of rows at a request's cost, corrected by a scale
+ * (lat_of: the observed one in force), for batching, admission and expiry. */
+static uint64_t lat_at(const rt_model *m, int64_t rows, double cost, double scale)
+{
+    return rt_batch_latency_scaled(m->cfg.latency_ns, m->cfg.max_batch, rows, scale, cost);
+}
+
 static uint64_t lat_of(const rt_model *m, int64_t rows, double cost)
 {
-    return rt_batch_latency_scaled(m->cfg.latency_ns, m->cfg.max_batch, rows, m->adm.scale,
-                                   cost);
+    return lat_at(m, rows, cost, m->adm.scale);
 }
 
 /* Under mu: the observed scale and the admission margin in force at now (admit.c). */
@@ -728,7 +732,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         /* a request that finds the model idle runs alone: the alone class's scale */
         bool idle = !m->head && m->running == 0 && idle_replica(m);
         double sc = idle ? m->adm.scale_alone : m->adm.scale;
-        own = rt_batch_latency_scaled(m->cfg.latency_ns, m->cfg.max_batch, r->rows, sc, r->cost);
+        own = lat_at(m, r->rows, r->cost, sc);
         /* refused for its predicted end, or shed by the observed scale, or let through
          * as a probe of that scale when the model is idle (admit.c) */
         rt_admit_query q = {.now = now, .deadline_ns = dl, .ahead = ahead, .own = own,
