@@ -153,6 +153,11 @@ int usher_model_problem(const usher_model *m, uint32_t i, usher_problem *out);
 
 /* The dynamic dims of the model's inputs ("batch", "input:1"), for bindings. */
 int usher_model_symbol(const usher_model *m, uint32_t i, const char **name);
+/* The dynamic dim at `axis` of input i (weights excluded, as usher_model_input), as
+ * declared in the file: USHER_OK with *name as usher_model_symbol gives it ("batch",
+ * "input:1"); USHER_ERR_NOT_FOUND when the axis is a literal or an expression, or past
+ * the input's rank or the inputs. Axis 0's dim is the one a batch binds. */
+int usher_model_input_dim(const usher_model *m, uint32_t i, uint32_t axis, const char **name);
 /* The value dim `name` takes when nothing binds it, recorded in the model's metadata
  * ("usher.dim.<name>" = "<decimal>"; the zoo's seq, image size, past length): USHER_OK
  * with *value set, USHER_ERR_NOT_FOUND when the dim has no default or does not exist. */

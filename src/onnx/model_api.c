@@ -295,6 +295,28 @@ int usher_model_input(const usher_model *m, uint32_t i, usher_tensor_info *out)
     return USHER_ERR_NOT_FOUND;
 }
 
+int usher_model_input_dim(const usher_model *m, uint32_t i, uint32_t axis, const char **name)
+{
+    if (!m || !name)
+        return USHER_ERR_INVALID;
+    const ir_graph *g = m->ir->main;
+    for (uint32_t k = 0; k < g->n_inputs; k++) {
+        const ir_tensor *t = g->inputs[k];
+        if ((t->flags & IR_TF_CONST) || i-- != 0)
+            continue;
+        if (t->decl.rank < 0 || axis >= (uint32_t)t->decl.rank)
+            return USHER_ERR_NOT_FOUND;
+        ir_dim d = t->decl.d[axis];
+        /* a declared symbol as such (what a binding by name sets), not 2*n+1 */
+        if (ir_dim_is_lit(d) || d.a != 1 || d.c != 0 || d.sym < 0 ||
+            (uint32_t)d.sym >= m->ir->n_declared)
+            return USHER_ERR_NOT_FOUND;
+        *name = m->ir->syms[d.sym].name;
+        return USHER_OK;
+    }
+    return USHER_ERR_NOT_FOUND;
+}
+
 int usher_model_output(const usher_model *m, uint32_t i, usher_tensor_info *out)
 {
     if (!m || !out)

@@ -502,6 +502,15 @@ static int model_fields(pf_workload_model *x, plan_model *pm, us_map *groups, in
     pm->name = x->name;
     pm->path = x->path;
     x->name = x->path = NULL;
+    if (x->n_dims) {
+        if (!(pm->dims = us_calloc(x->n_dims, sizeof *pm->dims)))
+            return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+        for (uint32_t k = 0; k < x->n_dims; k++) {
+            pm->dims[k] = (plan_dim){.name = x->dims[k].name, .value = x->dims[k].value};
+            x->dims[k].name = NULL;
+        }
+        pm->n_dims = x->n_dims;
+    }
     if (x->group) {
         void *gid = NULL;
         if (us_map_put(groups, x->group, (void *)(intptr_t)(*next_group + 1), &gid) < 0)
@@ -509,6 +518,99 @@ static int model_fields(pf_workload_model *x, plan_model *pm, us_map *groups, in
         pm->group = x->group;
         x->group = NULL;
         pm->merge_group = gid ? (int)(intptr_t)gid : ++*next_group;
+    }
+    return USHER_OK;
+}
+
+int plan_dim_where(const usher_model *um, const char *name, uint32_t *input, uint32_t *axis)
+{
+    usher_tensor_info ti;
+    for (uint32_t j = 0; usher_model_input(um, j, &ti) == USHER_OK; j++)
+        for (uint32_t a = 0; a < 64; a++) {
+            const char *nm;
+            if (usher_model_input_dim(um, j, a, &nm) == USHER_OK && strcmp(nm, name) == 0) {
+                *input = j;
+                *axis = a;
+                return USHER_OK;
+            }
+        }
+    return USHER_ERR_NOT_FOUND;
+}
+
+/* input j of um whose first dim is `name` (the batch binds it), or -1 */
+static int batch_input(const usher_model *um, const char *name)
+{
+    usher_tensor_info ti;
+    const char *nm;
+    for (uint32_t j = 0; usher_model_input(um, j, &ti) == USHER_OK; j++)
+        if (usher_model_input_dim(um, j, 0, &nm) == USHER_OK && strcmp(nm, name) == 0)
+            return (int)j;
+    return -1;
+}
+
+/*
+ * Model i's dims (workload.yaml dims, read into pm) against its file um: each
+ * entry names a dynamic dim of the model (else refused naming the dims it has),
+ * none given a number is the first dim of an input (the batch of each
+ * configuration binds those), and every dynamic dim is bound - by the batch, an
+ * entry, or the default the file records (usher.dim.<name>) - else the model is
+ * refused naming the dim and how to bind it (the estimator would refuse it at
+ * its first configuration with less to go on).
+ */
+static int check_dims(const us_yaml_doc *d, const us_yaml_node *m, uint32_t i,
+                      const plan_model *pm, const usher_model *um, usher_error *err)
+{
+    const us_yaml_node *dm = us_yaml_get(m, "dims");
+    char have[256] = "";
+    size_t at = 0;
+    const char *sym;
+    for (uint32_t k = 0; usher_model_symbol(um, k, &sym) == USHER_OK; k++) {
+        int w = snprintf(have + at, sizeof have - at, "%s%s", k ? ", " : "", sym);
+        if (w < 0 || (size_t)w >= sizeof have - at) {
+            snprintf(have + (at < sizeof have - 6 ? at : sizeof have - 6), 6, ", ...");
+            break;
+        }
+        at += (size_t)w;
+    }
+    for (uint32_t k = 0; k < pm->n_dims; k++) {
+        const plan_dim *x = &pm->dims[k];
+        bool found = false;
+        for (uint32_t s = 0; !found && usher_model_symbol(um, s, &sym) == USHER_OK; s++)
+            found = strcmp(sym, x->name) == 0;
+        const us_yaml_node *kn = dm ? us_yaml_key_node_at(dm, k) : m;
+        if (!found)
+            return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
+                                 "field 'models[%u].dims.%.64s': model '%s' has no dynamic dim "
+                                 "'%.64s' (%s%s)",
+                                 i, x->name, pm->name, x->name,
+                                 have[0] ? "its dynamic dims: " : "it has none", have);
+        int j = batch_input(um, x->name);
+        usher_tensor_info ti;
+        if (x->value && j >= 0 && usher_model_input(um, (uint32_t)j, &ti) == USHER_OK)
+            return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
+                                 "field 'models[%u].dims.%.64s': '%.64s' is the first dim of "
+                                 "input '%.64s' %s, which the planner binds to each "
+                                 "configuration's batch: leave it out",
+                                 i, x->name, x->name, ti.name, ti.declared);
+    }
+    for (uint32_t s = 0; usher_model_symbol(um, s, &sym) == USHER_OK; s++) {
+        bool bound = batch_input(um, sym) >= 0;
+        for (uint32_t k = 0; !bound && k < pm->n_dims; k++)
+            bound = strcmp(pm->dims[k].name, sym) == 0;
+        int64_t dv;
+        if (bound || usher_model_symbol_default(um, sym, &dv) == USHER_OK)
+            continue;
+        /* where it is, for the message */
+        usher_tensor_info ti = {.name = "?", .declared = "?"};
+        uint32_t j = 0, axis = 0;
+        if (plan_dim_where(um, sym, &j, &axis) == USHER_OK)
+            usher_model_input(um, j, &ti);
+        return us_yaml_error(d, m, err, USHER_ERR_PARSE,
+                             "models[%u] '%s': dynamic dim '%.64s' (axis %u of input '%.64s' "
+                             "%.64s) is not bound: give its value in the model's 'dims' "
+                             "(dims: {%.64s: N}; %.64s: batch when it follows the batch; "
+                             "docs/plan-input.md)",
+                             i, pm->name, sym, axis, ti.name, ti.declared, sym, sym);
     }
     return USHER_OK;
 }
@@ -563,6 +665,8 @@ static int workload_doc(us_yaml_doc *d, usher_estimator *e, plan_problem *p, ush
             }
         }
         models[i] = um;
+        if ((rc = check_dims(d, m, (uint32_t)i, pm, um, err)) < 0)
+            goto out;
     }
     if (!e) {
         rc = USHER_OK;

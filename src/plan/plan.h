@@ -87,8 +87,18 @@ static inline double plan_thr(const plan_cfg *c)
     return c->thr_full > 0 && !c->alone_only ? c->thr_full : c->thr;
 }
 
+/* a dynamic dim of a model bound for planning (workload.yaml dims; docs/plan-input.md):
+ * every estimate of the model binds it */
+#define PLAN_MAX_DIMS 64 /* dims of one model (a merge group's: its members'), as the estimator */
+typedef struct plan_dim {
+    char *name;    /* as the model names it: seq, input:1 */
+    int64_t value; /* >= 1; 0: each configuration's batch */
+} plan_dim;
+
 typedef struct plan_model {
     char *name, *path;
+    plan_dim *dims;   /* NULL, 0: none (the model's recorded defaults, batch on axis 0) */
+    uint32_t n_dims;
     double rate, slo_ms;
     int priority;     /* max-goodput weighs its requests 1 + priority (plan_weight) */
     double min_share; /* fraction of rate that must be served (max-goodput, max-min); 0: none */
@@ -277,6 +287,11 @@ extern int plan_exact_time_limit_ms;
 int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **models,
                          usher_error *err);
 void plan_problem_free(plan_problem *p);
+/* the input (as usher_model_input counts them) and axis where dynamic dim `name` of um
+ * first appears; USHER_ERR_NOT_FOUND: none */
+int plan_dim_where(const usher_model *um, const char *name, uint32_t *input, uint32_t *axis);
+/* m's dims (names and values, in order) as one key; 0: none */
+uint64_t plan_dims_hash(const plan_model *m);
 
 /* ---- inputs (input.c) ------------------------------------------------------------
  * Read cluster.yaml, then workload.yaml (models loaded relative to the

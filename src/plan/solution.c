@@ -92,17 +92,39 @@ static uint16_t same_type(const plan_problem *p, uint16_t t);
 static uint32_t drop_dominated(plan_cfg *c, uint32_t n, bool model);
 static void keep_type(plan_cfg *c, uint32_t k, uint16_t t, uint32_t *kept);
 
-/* the estimate of `model` at entry (type t, batch index bi, share sh) */
+/* the estimate of `model` at entry (type t, batch index bi, share sh), model m's dims
+ * bound (a dim given as `batch` to the entry's batch) */
 static int tpl_estimate(const plan_problem *p, usher_estimator *e, usher_model *model,
-                        int precision, uint16_t t, size_t bi, int sh, usher_profile *pr,
+                        const plan_model *m, uint16_t t, size_t bi, int sh, usher_profile *pr,
                         usher_error *err)
 {
+    usher_dim_binding b[PLAN_MAX_DIMS];
+    if (m->n_dims > PLAN_MAX_DIMS)
+        return us_err_set(err, USHER_ERR_LIMIT, "more than %d dims bound", PLAN_MAX_DIMS);
+    for (uint32_t k = 0; k < m->n_dims; k++)
+        b[k] = (usher_dim_binding){.name = m->dims[k].name,
+                                   .value = m->dims[k].value ? m->dims[k].value : batches[bi]};
     usher_estimate_params ep = usher_estimate_default_params();
     ep.gpu = p->t[t].key;
     ep.batch = batches[bi];
     ep.share_pct = sh;
-    ep.precision = (usher_precision)precision;
+    ep.precision = (usher_precision)m->precision;
+    ep.dims = m->n_dims ? b : NULL;
+    ep.n_dims = m->n_dims;
     return usher_estimate(e, model, &ep, pr, err);
+}
+
+uint64_t plan_dims_hash(const plan_model *m)
+{
+    if (!m->n_dims)
+        return 0;
+    us_hash_state h;
+    us_hash_init(&h, 0x64696d73ULL);
+    for (uint32_t k = 0; k < m->n_dims; k++) {
+        us_hash_update(&h, m->dims[k].name, strlen(m->dims[k].name) + 1);
+        us_hash_update(&h, &m->dims[k].value, sizeof m->dims[k].value);
+    }
+    return us_hash_final(&h) | 1; /* never 0: none */
 }
 
 /*
@@ -129,9 +151,9 @@ static double affine_l1(const tpl *T, size_t bi, double d)
     return l1;
 }
 
-/* every (type, batch, share) of `model` at `precision` */
-static int tpl_build(const plan_problem *p, usher_estimator *e, usher_model *model, int precision,
-                     tpl *T)
+/* every (type, batch, share) of `model` at m's precision and dims */
+static int tpl_build(const plan_problem *p, usher_estimator *e, usher_model *model,
+                     const plan_model *m, tpl *T)
 {
     uint32_t cap = p->nt * (uint32_t)CFG_PER_TYPE;
     T->x = us_calloc(cap ? cap : 1, sizeof *T->x);
@@ -147,7 +169,7 @@ static int tpl_build(const plan_problem *p, usher_estimator *e, usher_model *mod
         for (size_t bi = 0; bi < N_BATCHES; bi++)
             for (int sh = PLAN_SHARE_STEP; sh <= 100; sh += PLAN_SHARE_STEP) {
                 usher_profile pr;
-                int rc = tpl_estimate(p, e, model, precision, t, bi, sh, &pr, &T->est_err);
+                int rc = tpl_estimate(p, e, model, m, t, bi, sh, &pr, &T->est_err);
                 if (rc < 0) {
                     T->est_rc = rc;
                     T->est_type = t;
@@ -231,7 +253,7 @@ static int tpl_filter(plan_problem *p, usher_estimator *e, usher_model *model, c
                 size_t bi = 0;
                 while (batches[bi] != y->c.batch)
                     bi++;
-                int rc = tpl_estimate(p, e, model, m->precision, t, bi, (int)y->c.share, &pr, err);
+                int rc = tpl_estimate(p, e, model, m, t, bi, (int)y->c.share, &pr, err);
                 if (rc == USHER_OK)
                     rc = plan_coloc_cfg(p, &x, &pr, m->slo_ms, &ok, err);
                 if (rc == USHER_OK)
@@ -286,13 +308,13 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     }
     if (p->interference)
         plan_memo_init(p);
-    /* models that share a file, an SLO and a precision share their candidates;
-     * those that share a file and a precision share a template */
+    /* models that share a file, an SLO, a precision and dims share their candidates;
+     * those that share a file, a precision and dims share a template */
     us_map same, tpls;
     us_map_init(&same);
     us_map_init(&tpls);
-    char (*keys)[96] = us_calloc(p->n ? p->n : 1, sizeof *keys);
-    char (*tkeys)[40] = us_calloc(p->n ? p->n : 1, sizeof *tkeys);
+    char (*keys)[128] = us_calloc(p->n ? p->n : 1, sizeof *keys);
+    char (*tkeys)[64] = us_calloc(p->n ? p->n : 1, sizeof *tkeys);
     tpl *T = us_calloc(p->n ? p->n : 1, sizeof *T); /* by first model of its structure */
     uint32_t *tof = us_calloc(p->n ? p->n : 1, sizeof *tof);
     int rc = USHER_OK;
@@ -302,7 +324,8 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     }
     /* which template each model uses, and the last model of each */
     for (uint32_t i = 0; i < p->n; i++) {
-        snprintf(tkeys[i], sizeof tkeys[i], "%p/%d", (void *)models[i], p->m[i].precision);
+        snprintf(tkeys[i], sizeof tkeys[i], "%p/%d/%016llx", (void *)models[i],
+                 p->m[i].precision, (unsigned long long)plan_dims_hash(&p->m[i]));
         void *prev = NULL;
         if (us_map_put(&tpls, tkeys[i], (void *)(uintptr_t)(i + 1), &prev) < 0) {
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
@@ -313,8 +336,8 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
     }
     for (uint32_t i = 0; i < p->n && rc == USHER_OK; i++) {
         plan_model *m = &p->m[i];
-        snprintf(keys[i], sizeof keys[i], "%p/%a/%a/%d", (void *)models[i], m->slo_ms,
-                 m->arrival_cv, m->precision);
+        snprintf(keys[i], sizeof keys[i], "%p/%a/%a/%d/%016llx", (void *)models[i], m->slo_ms,
+                 m->arrival_cv, m->precision, (unsigned long long)plan_dims_hash(m));
         void *prev = NULL;
         if (us_map_put(&same, keys[i], (void *)(uintptr_t)(i + 1), &prev) < 0) {
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
@@ -335,7 +358,7 @@ int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **mode
             memcpy(m->fastest_gpu, o->fastest_gpu, sizeof m->fastest_gpu);
         } else {
             if (!t->x) {
-                if (tpl_build(p, e, models[i], m->precision, t) < 0) {
+                if (tpl_build(p, e, models[i], m, t) < 0) {
                     rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
                     break;
                 }
@@ -483,6 +506,9 @@ void plan_problem_free(plan_problem *p)
         us_free(p->m[i].name);
         us_free(p->m[i].path);
         us_free(p->m[i].group);
+        for (uint32_t k = 0; p->m[i].dims && k < p->m[i].n_dims; k++)
+            us_free(p->m[i].dims[k].name);
+        us_free(p->m[i].dims);
     }
     us_free(p->m);
     p->m = NULL;

@@ -92,12 +92,72 @@ static int spread_field(const us_yaml_doc *d, const us_yaml_node *map, const cha
                          "field '%s': none, node, rack or zone, not '%.32s'", path, v);
 }
 
+/* dims: {name: value, ...} at f of entry m (absent or null: none): each name
+ * 1 .. PF_DIM_NAME_MAX printable characters without spaces, each value an
+ * integer in [1, PF_DIM_VALUE_MAX] or batch */
+static int dims_field(const us_yaml_doc *d, const us_yaml_node *m, const char *f,
+                      pf_workload_model *x, usher_error *err)
+{
+    const us_yaml_node *map = NULL;
+    int rc = us_yaml_get_node(d, m, "dims", f, US_YAML_MAP, false, &map, err);
+    if (rc < 0 || !map)
+        return rc;
+    size_t n = us_yaml_len(map);
+    if (n > PF_DIMS_MAX)
+        return us_yaml_error(d, map, err, USHER_ERR_LIMIT, "field '%s': at most %d dims, not %zu",
+                             f, PF_DIMS_MAX, n);
+    if (n == 0)
+        return USHER_OK;
+    if (!(x->dims = us_calloc(n, sizeof *x->dims)))
+        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *k = us_yaml_key_at(map, i);
+        const us_yaml_node *kn = us_yaml_key_node_at(map, i), *v = us_yaml_value_at(map, i);
+        size_t kl = strlen(k);
+        bool ok = kl > 0 && kl <= PF_DIM_NAME_MAX;
+        for (size_t c = 0; ok && c < kl; c++)
+            ok = k[c] > ' ' && k[c] < 0x7f;
+        if (!ok)
+            return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
+                                 "field '%s': a dim's name is 1 to %d printable characters "
+                                 "without spaces (seq, or input:1 for an unnamed one), not "
+                                 "'%.64s'",
+                                 f, PF_DIM_NAME_MAX, k);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(x->dims[j].name, k) == 0)
+                return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
+                                     "field '%s.%.64s': given twice (line %zu)", f, k,
+                                     x->dims[j].line);
+        const char *vs = us_yaml_node_kind(v) == US_YAML_SCALAR ? us_yaml_str(v) : NULL;
+        size_t vl = vs ? strlen(vs) : 0;
+        int64_t val = 0;
+        ok = vs && us_yaml_is_plain(v) && vl > 0 && vl <= 12 && !(vl > 1 && vs[0] == '0');
+        for (size_t c = 0; ok && c < vl; c++) {
+            ok = vs[c] >= '0' && vs[c] <= '9';
+            val = val * 10 + (vs[c] - '0');
+        }
+        bool batch = vs && us_yaml_is_plain(v) && strcmp(vs, "batch") == 0;
+        if (!batch && (!ok || val < 1 || val > PF_DIM_VALUE_MAX))
+            return us_yaml_error(d, v, err, USHER_ERR_PARSE,
+                                 "field '%s.%.64s': an integer from 1 to %d, or batch (the "
+                                 "configuration's batch), not '%.32s'",
+                                 f, k, PF_DIM_VALUE_MAX,
+                                 vs ? vs : us_yaml_kind_name(us_yaml_node_kind(v)));
+        x->dims[i].line = us_yaml_line(kn);
+        x->dims[i].value = batch ? 0 : val;
+        x->n_dims = (uint32_t)i + 1; /* freed with the workload on any error */
+        if (!(x->dims[i].name = us_strdup(k)))
+            return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    }
+    return USHER_OK;
+}
+
 static int entry(const us_yaml_doc *d, const us_yaml_node *m, size_t i, pf_workload *w,
                  us_map *names, pf_spread def, usher_error *err)
 {
     static const char *const keys[] = {"name",  "model",     "rate",       "slo_ms",
                                        "priority", "precision", "group", "min_share",
-                                       "arrival_cv", "spread", NULL};
+                                       "arrival_cv", "spread", "dims", NULL};
     pf_workload_model *x = &w->m[i];
     char fp[64], f[96];
     int rc;
@@ -156,6 +216,9 @@ static int entry(const us_yaml_doc *d, const us_yaml_node *m, size_t i, pf_workl
         return rc;
     snprintf(f, sizeof f, "%s.spread", fp);
     if ((rc = spread_field(d, m, f, def, &x->spread, err)) < 0)
+        return rc;
+    snprintf(f, sizeof f, "%s.dims", fp);
+    if ((rc = dims_field(d, m, f, x, err)) < 0)
         return rc;
     x->name = us_strdup(name);
     x->path = resolve(us_yaml_label(d), file);
@@ -255,6 +318,9 @@ void pf_workload_free(pf_workload *w)
         us_free(w->m[i].name);
         us_free(w->m[i].path);
         us_free(w->m[i].group);
+        for (uint32_t k = 0; w->m[i].dims && k < w->m[i].n_dims; k++)
+            us_free(w->m[i].dims[k].name);
+        us_free(w->m[i].dims);
     }
     us_free(w->m);
     us_free(w->label);

@@ -16,7 +16,12 @@
  *     priority (integer 0 .. 1000, default 0), min_share ([0, 1], default 0),
  *     arrival_cv ([0.01, 10]; absent: 0, meaning Poisson), precision (fp32,
  *     tf32, fp16 or int8; default fp32), group (a name, or absent), spread
- *     (none, node, rack or zone; absent: the file's default);
+ *     (none, node, rack or zone; absent: the file's default), dims (a map of
+ *     at most PF_DIMS_MAX dynamic dims to values: a name of 1 .. PF_DIM_NAME_MAX
+ *     printable characters without spaces - a symbolic dim such as seq, or
+ *     <input>:<axis> for an unnamed one as usher inspect lists it - to an
+ *     integer in [1, PF_DIM_VALUE_MAX] or `batch`, the configuration's batch;
+ *     whether the model has such a dim is the planner's check, not this one);
  *   - unknown keys are refused, with a "did you mean" hint;
  *   - every error is "<file>:<line>: field 'models[2].rate': what".
  * The document is read with the bounded YAML reader (core/yaml.h) within
@@ -39,6 +44,17 @@ typedef enum pf_spread { PF_SPREAD_NONE = 0, PF_SPREAD_NODE, PF_SPREAD_RACK, PF_
 /* "none", "node", "rack", "zone" */
 const char *pf_spread_name(pf_spread s);
 
+#define PF_DIMS_MAX 16              /* dims: entries of one model */
+#define PF_DIM_NAME_MAX 255         /* characters of a dim's name */
+#define PF_DIM_VALUE_MAX (1 << 24)  /* a dim's largest value (16,777,216) */
+
+/* one entry of a model's dims: a dynamic dim bound for planning */
+typedef struct pf_dim {
+    char *name;    /* seq, or <input>:<axis> (input:1) */
+    int64_t value; /* 1 .. PF_DIM_VALUE_MAX; 0: `batch` (each configuration's batch) */
+    size_t line;   /* of its key */
+} pf_dim;
+
 typedef struct pf_workload_model {
     char *name, *path, *group;    /* path resolved; group NULL: none */
     double rate, slo_ms;          /* requests/s; ms */
@@ -47,6 +63,8 @@ typedef struct pf_workload_model {
     int priority;
     char precision[8];            /* fp32, tf32, fp16, int8 */
     pf_spread spread;             /* its own, else the file's default */
+    pf_dim *dims;                 /* NULL, 0: none */
+    uint32_t n_dims;
     size_t line;                  /* of the entry */
 } pf_workload_model;
 
