@@ -236,6 +236,22 @@ size_t rt_batch_compatible(const rt_request *head, size_t max)
     return n;
 }
 
+int64_t rt_group_rows(const int64_t *own, int n_members, bool has_rows, bool equal_rows,
+                      bool empty_rows, int64_t *want)
+{
+    int64_t most = 0, filler = 0;
+    for (int k = 0; k < n_members; k++)
+        most = own[k] > most ? own[k] : most;
+    for (int k = 0; k < n_members; k++) {
+        want[k] = !has_rows                 ? 1
+                  : equal_rows              ? most
+                  : own[k] || empty_rows    ? own[k]
+                                            : 1;
+        filler += want[k] - (has_rows ? own[k] : own[k] ? 1 : 0);
+    }
+    return filler;
+}
+
 static void tensors_free(us_tensor *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

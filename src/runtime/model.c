@@ -150,6 +150,7 @@ typedef struct replica {
     uint64_t last_contact;  /* last proof of life: a run or a ping */
     int timed_rows;         /* runs of exactly this many rows are timed apart: ... */
     uint64_t timed_runs, timed_ns; /* ... how many succeeded and their time (replica stats) */
+    uint64_t runs_ok, lost; /* its successful runs of any size, its workers lost (replica stats) */
     /* the thread's own */
     rt_worker *w;           /* changed only under mu, by this thread or by a run that lost it */
     int64_t *rows;          /* decision scratch, view_cap entries */
@@ -810,6 +811,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
 static void record_death(rt_model *m, replica *p, uint64_t now, bool was_ready)
 {
     m->st.worker_deaths++;
+    p->lost++;
     if (was_ready) {
         m->st.replicas_ready--;
         atomic_store(&m->n_ready, m->st.replicas_ready);
@@ -1018,33 +1020,29 @@ static uint64_t group_row_bytes(const rt_model *m, const us_tensor *t)
 /*
  * Join a group batch into the merged graph's inputs (joined[m->n_in], us_malloc'd): each
  * member's requests' rows in batch order, then filler rows: a member with no request gets
- * one row (equal_rows: as many as the largest member), copies of the first row of the
- * batch's first request at the same input position (real input of the same type and
- * dims). *filler counts the filler rows. On failure nothing is left allocated.
+ * one row (equal_rows: as many as the largest member; rt_group_rows), copies of the first
+ * row of the batch's first request at the same input position (real input of the same type
+ * and dims). *filler counts the filler rows. On failure nothing is left allocated.
  */
 static int group_join(const rt_model *m, rt_request *const *reqs, size_t n, us_tensor *joined,
                       int64_t *filler, usher_error *err)
 {
-    int64_t own[RT_MAX_MEMBERS] = {0}, most = 0;
+    int64_t own[RT_MAX_MEMBERS] = {0};
     const rt_request *first[RT_MAX_MEMBERS] = {NULL};
     for (size_t j = 0; j < n; j++) {
         int k = reqs[j]->member;
         own[k] += reqs[j]->rows;
         if (!first[k])
             first[k] = reqs[j];
-        if (own[k] > most)
-            most = own[k];
     }
     memset(joined, 0, m->n_in * sizeof *joined);
-    *filler = 0;
+    int64_t rows_of[RT_MAX_MEMBERS];
+    *filler = rt_group_rows(own, m->n_mem, m->has_rows, m->cfg.group.equal_rows,
+                            m->cfg.group.empty_rows, rows_of);
     for (int k = 0; k < m->n_mem; k++) {
         const member *g = &m->mem[k];
-        int64_t want = !m->has_rows                ? 1
-                       : m->cfg.group.equal_rows   ? most
-                       : own[k] || m->cfg.group.empty_rows ? own[k]
-                                                           : 1;
+        int64_t want = rows_of[k];
         int64_t have = m->has_rows ? own[k] : own[k] ? 1 : 0;
-        *filler += want - have;
         const rt_request *src = first[k] ? first[k] : reqs[0];
         for (size_t i = 0; i < g->n_in; i++) {
             const us_tensor *t0 = &src->in[i];
@@ -1274,6 +1272,7 @@ static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_te
     release_claim(m, p, b);
     if (rc == USHER_OK && o == RT_OK) {
         note_run(m, b->reqs[0], b->rows, b->cost, t1 - b->t0, p->overlapped, t1);
+        p->runs_ok++;
         if (b->rows == p->timed_rows) {
             p->timed_runs++;
             p->timed_ns += t1 - b->t0;
@@ -1839,7 +1838,8 @@ bool rt_model_replica_stats(rt_model *m, int idx, rt_replica_stats *out)
     pthread_mutex_lock(&m->mu);
     const replica *p = &m->rep[idx];
     *out = (rt_replica_stats){.rows = p->timed_rows, .runs = p->timed_runs,
-                              .run_ns = p->timed_ns};
+                              .run_ns = p->timed_ns, .batches = p->runs_ok,
+                              .worker_deaths = p->lost};
     pthread_mutex_unlock(&m->mu);
     return true;
 }

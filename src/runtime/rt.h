@@ -218,11 +218,14 @@ void rt_model_stop(rt_model *m, uint64_t drain_ns);
 bool rt_model_ready(const rt_model *m);
 const rt_model_cfg *rt_model_config(const rt_model *m);
 void rt_model_get_stats(rt_model *m, rt_model_stats *out);
-/* One replica's runs at the batch size its place[].batch names: what it was predicted for. */
+/* One replica's runs at the batch size its place[].batch names: what it was predicted for;
+ * and all it ran and lost, so that the replicas' shares of the work can be seen. */
 typedef struct rt_replica_stats {
     int rows;              /* that size: place[].batch, else max_batch */
     uint64_t runs;         /* successful runs of exactly that many rows */
     uint64_t run_ns;       /* their times summed: send to answer, as rt_model_stats.compute_ns */
+    uint64_t batches;      /* its successful runs of any size (a merge group's: of the group) */
+    uint64_t worker_deaths; /* its workers lost: crashed, hung, or failed to load */
 } rt_replica_stats;
 /* A replica's (0..replicas-1) runs since rt_model_new; false for an index out of range. */
 bool rt_model_replica_stats(rt_model *m, int replica, rt_replica_stats *out);
@@ -315,6 +318,15 @@ uint64_t rt_batch_latency_scaled(const uint64_t *latency_ns, int max_batch, int6
 /* How many requests from head (following ->next, at most max) can share head's batch: same
  * inputs, types, ranks and non-batch dims. 1 when only head can; 0 for no head. */
 size_t rt_batch_compatible(const rt_request *head, size_t max);
+
+/* A merge group's run (rt_model_cfg.group): the rows each member gets in the merged graph's
+ * inputs (want[k]) from its requests' own rows in the batch (own[k], n_members of each): its
+ * own rows; a member with none gets one filler row (empty_rows: none), with equal_rows every
+ * member as many as the largest; without a batch dim (has_rows false) one each, its whole
+ * tensor. Returns the filler rows (want - own summed; a whole tensor counts one). What the
+ * live run joins (model.c) and what the simulator costs a group's run by (src/sim). */
+int64_t rt_group_rows(const int64_t *own, int n_members, bool has_rows, bool equal_rows,
+                      bool empty_rows, int64_t *want);
 
 /* Concatenate the requests' inputs along dim 0 into one tensor per input
  * (us_malloc'd data), checking that every non-batch dim agrees. */
