@@ -59,6 +59,9 @@ typedef struct merge_orig {
     int priority, spread;
     int q;   /* its model in the problem; -1: a member of group grp */
     int grp; /* -1: none */
+    char **dim_names;   /* its workload.yaml dims: the names, owned */
+    pf_model_dim *dims; /* the dims for plan.json (names from dim_names) */
+    uint32_t n_dims;
 } merge_orig;
 
 typedef struct merge_group {
@@ -85,6 +88,7 @@ typedef struct cand {
     char name[64];   /* "": merge-<k+1> */
     char kind[16];
     uint64_t wb_before, wb_after;
+    char label[GROUP_MAX_MEMBERS][64]; /* each member's in the merged names (merge_cand) */
     bool kept;
 } cand;
 
@@ -95,6 +99,10 @@ static void merges_destroy(plan_merges *m)
     for (uint32_t i = 0; i < m->n_orig; i++) {
         us_free(m->orig[i].name);
         us_free(m->orig[i].group);
+        for (uint32_t k = 0; k < m->orig[i].n_dims; k++)
+            us_free(m->orig[i].dim_names[k]);
+        us_free(m->orig[i].dim_names);
+        us_free(m->orig[i].dims);
     }
     for (uint32_t i = 0; i < m->n_g; i++)
         us_free(m->g[i].mem);
@@ -149,10 +157,103 @@ static int copy_model(plan_model *dst, const plan_model *src)
     *dst = *src;
     dst->cfg = NULL;
     dst->n_cfg = 0;
+    dst->dims = NULL;
+    dst->n_dims = 0;
     dst->name = us_strdup(src->name);
     dst->path = us_strdup(src->path);
     dst->group = src->group ? us_strdup(src->group) : NULL;
-    return dst->name && dst->path && (dst->group || !src->group) ? USHER_OK : USHER_ERR_NOMEM;
+    if (!dst->name || !dst->path || (src->group && !dst->group))
+        return USHER_ERR_NOMEM;
+    if (src->n_dims && !(dst->dims = us_calloc(src->n_dims, sizeof *dst->dims)))
+        return USHER_ERR_NOMEM;
+    for (uint32_t k = 0; k < src->n_dims; k++) {
+        dst->n_dims = k + 1; /* freed with the problem */
+        dst->dims[k].value = src->dims[k].value;
+        if (!(dst->dims[k].name = us_strdup(src->dims[k].name)))
+            return USHER_ERR_NOMEM;
+    }
+    return USHER_OK;
+}
+
+/* the members of c bind the same dims to the same values (workload.yaml dims): one
+ * merged run carries every member's rows at one shape. false: why says which dim */
+static bool dims_agree(const plan_problem *p0, const cand *c, char *why, size_t n)
+{
+    for (uint32_t a = 0; a < c->n; a++)
+        for (uint32_t b = 0; b < c->n; b++) {
+            const plan_model *x = &p0->m[c->mem[a]], *y = &p0->m[c->mem[b]];
+            for (uint32_t k = 0; k < x->n_dims; k++) {
+                const plan_dim *dx = &x->dims[k], *dy = NULL;
+                for (uint32_t l = 0; l < y->n_dims && !dy; l++)
+                    if (strcmp(y->dims[l].name, dx->name) == 0)
+                        dy = &y->dims[l];
+                if (dy && dy->value == dx->value)
+                    continue;
+                char vx[24], vy[24];
+                snprintf(vx, sizeof vx, "%lld", (long long)dx->value);
+                snprintf(vy, sizeof vy, "%lld", dy ? (long long)dy->value : 0LL);
+                snprintf(why, n, "its members bind dim '%.40s' differently (%.40s: %s, %.40s: %s)",
+                         dx->name, x->name, dx->value ? vx : "batch", y->name,
+                         !dy ? "unset" : dy->value ? vy : "batch");
+                return false;
+            }
+        }
+    return true;
+}
+
+/* group model gm (merged file um) gets its members' dims (they agree: dims_agree) under
+ * the merged graph's names: member j's dim at axis a of its input X is the merged
+ * input <label j>/X's dim at axis a */
+static int group_dims(const plan_problem *p0, const cand *c, plan_model *gm,
+                      const usher_model *um, usher_error *err)
+{
+    uint32_t total = 0;
+    for (uint32_t j = 0; j < c->n; j++)
+        total += p0->m[c->mem[j]].n_dims;
+    if (!total)
+        return USHER_OK;
+    if (total > PLAN_MAX_DIMS)
+        return us_err_set(err, USHER_ERR_LIMIT, "its members bind %u dims, more than %d", total,
+                          PLAN_MAX_DIMS);
+    if (!(gm->dims = us_calloc(total, sizeof *gm->dims)))
+        return us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+    int rc = USHER_OK;
+    for (uint32_t j = 0; j < c->n && rc == USHER_OK; j++) {
+        const plan_model *x = &p0->m[c->mem[j]];
+        usher_model *mm = NULL;
+        if (x->n_dims && (rc = usher_model_load(x->path, NULL, &mm, err)) < 0)
+            break;
+        for (uint32_t k = 0; k < x->n_dims && rc == USHER_OK; k++) {
+            uint32_t in = 0, axis = 0, g;
+            usher_tensor_info ti, tg;
+            const char *nm = NULL;
+            char want[512];
+            rc = plan_dim_where(mm, x->dims[k].name, &in, &axis);
+            if (rc == USHER_OK)
+                rc = usher_model_input(mm, in, &ti);
+            if (rc == USHER_OK) {
+                snprintf(want, sizeof want, "%s/%s", c->label[j], ti.name);
+                rc = USHER_ERR_NOT_FOUND;
+                for (g = 0; rc != USHER_OK && usher_model_input(um, g, &tg) == USHER_OK; g++)
+                    if (strcmp(tg.name, want) == 0)
+                        rc = usher_model_input_dim(um, g, axis, &nm);
+            }
+            if (rc < 0) {
+                rc = us_err_set(err, USHER_ERR_NOT_FOUND,
+                                "dim '%.64s' of '%.64s' has no counterpart in the merged graph",
+                                x->dims[k].name, x->name);
+                break;
+            }
+            plan_dim *d = &gm->dims[gm->n_dims];
+            d->value = x->dims[k].value;
+            if (!(d->name = us_strdup(nm)))
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+            else
+                gm->n_dims++;
+        }
+        usher_model_free(mm);
+    }
+    return rc;
 }
 
 /* q: p0's cluster, p0's models with the kept candidates' members replaced by one
@@ -199,9 +300,19 @@ static int build(usher_estimator *e, const char *cluster, const plan_problem *p0
         o->slo_ms = pm->slo_ms;
         o->priority = pm->priority;
         o->spread = pm->spread;
-        if (!(o->name = us_strdup(pm->name)) || (pm->group && !(o->group = us_strdup(pm->group)))) {
+        if (!(o->name = us_strdup(pm->name)) || (pm->group && !(o->group = us_strdup(pm->group))) ||
+            (pm->n_dims && (!(o->dims = us_calloc(pm->n_dims, sizeof *o->dims)) ||
+                            !(o->dim_names = us_calloc(pm->n_dims, sizeof *o->dim_names))))) {
             rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
             goto out;
+        }
+        for (uint32_t k = 0; k < pm->n_dims; k++) {
+            if (!(o->dim_names[k] = us_strdup(pm->dims[k].name))) {
+                rc = us_err_set(err, USHER_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            o->dims[o->n_dims++] = (pf_model_dim){.name = o->dim_names[k],
+                                                  .value = pm->dims[k].value};
         }
     }
     for (uint32_t k = 0; k < nc; k++) {
@@ -277,6 +388,8 @@ static int build(usher_estimator *e, const char *cluster, const plan_problem *p0
             goto out;
         loaded[n_loaded++] = um;
         models[q->n - 1] = um;
+        if ((rc = group_dims(p0, &c[k], pm, um, err)) < 0)
+            goto out;
     }
     if ((rc = plan_problem_profile(q, e, models, err)) < 0)
         goto out;
@@ -342,6 +455,8 @@ static int merge_cand(const plan_problem *p0, cand *c, int k, usher_error *err)
     }
     const usher_merge_report *r = usher_merge_get_report(m);
     snprintf(c->kind, sizeof c->kind, "%s", r->kind_name);
+    for (uint32_t j = 0; j < c->n; j++)
+        snprintf(c->label[j], sizeof c->label[j], "%s", usher_merge_label(m, j));
     c->wb_before = r->weight_bytes_before;
     c->wb_after = r->weight_bytes_after;
     usher_merge_free(m);
@@ -447,6 +562,13 @@ int plan_merge_groups(usher_estimator *e, const char *cluster, const plan_policy
     judge(&best_p, &best_s, &best_served, &best_cost);
     rc = USHER_OK;
     for (uint32_t k = 0; k < nc; k++) {
+        char dis[256];
+        if (!dims_agree(p, &c[k], dis, sizeof dis)) {
+            snprintf(why, sizeof why, "merge of %.40s + %u more not used: %.170s",
+                     p->m[c[k].mem[0]].name, c[k].n - 1, dis);
+            note_add(&best_s, why);
+            continue;
+        }
         if ((rc = merge_cand(p, &c[k], (int)k, &e1)) < 0) {
             if (rc == USHER_ERR_NOMEM)
                 break;
@@ -575,6 +697,11 @@ int plan_merge_running(usher_estimator *e, const char *cluster, const char *runn
         }
         snprintf(x->name, sizeof x->name, "%s", g->name);
         usher_error e1;
+        char dis[256];
+        if (!dims_agree(p, x, dis, sizeof dis)) {
+            memset(x, 0, sizeof *x); /* members planned alone: the re-plan restarts them */
+            continue;
+        }
         if ((rc = merge_cand(p, x, (int)nc, &e1)) < 0) {
             if (rc == USHER_ERR_NOMEM)
                 break;
@@ -673,7 +800,9 @@ int plan_merges_file(const plan_problem *p, const plan_solution *s, pf_plan *f)
                              .replicas = reps[q],
                              .priority = o->priority,
                              .group = o->group,
-                             .spread = o->spread ? pf_spread_name((pf_spread)o->spread) : NULL};
+                             .spread = o->spread ? pf_spread_name((pf_spread)o->spread) : NULL,
+                             .dims = o->dims,
+                             .n_dims = o->n_dims};
     }
     us_free(reps);
     for (uint32_t k = 0; k < mg->n_g; k++) {

@@ -114,6 +114,11 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
     for (uint32_t i = 0; i < s->n; i++)
         reps += s->g[i].n;
     f.m = us_calloc(p->n ? p->n : 1, sizeof *f.m);
+    /* the dims each model was planned at (workload.yaml dims) */
+    uint32_t n_dims = 0;
+    for (uint32_t m = 0; m < p->n; m++)
+        n_dims += p->m[m].n_dims;
+    pf_model_dim *dims = us_calloc(n_dims ? n_dims : 1, sizeof *dims);
     /* cluster.yaml's nodes, as declared (labels sorted by key) */
     pf_node *nodes = p->n_nodes ? us_calloc(p->n_nodes, sizeof *nodes) : NULL;
     size_t n_lab = 0;
@@ -135,7 +140,7 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
     pf_replica *r = us_calloc(reps ? reps : 1, sizeof *r);
     uint32_t *idx = us_calloc(s->n ? s->n : 1, sizeof *idx);
     int rc = USHER_ERR_NOMEM;
-    if (f.m && f.g && r && idx && lab && (nodes || !p->n_nodes) &&
+    if (f.m && f.g && r && idx && lab && dims && (nodes || !p->n_nodes) &&
         plan_gpu_indices(s, p, idx) == USHER_OK) {
         for (uint32_t m = 0; m < p->n; m++) {
             const plan_model *pm = &p->m[m];
@@ -149,6 +154,13 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
                                 .group = pm->group,
                                 .spread = pm->spread ? pf_spread_name((pf_spread)pm->spread)
                                                      : NULL};
+        }
+        for (uint32_t m = 0, k = 0; m < p->n; m++) {
+            f.m[m].dims = p->m[m].n_dims ? dims + k : NULL;
+            f.m[m].n_dims = p->m[m].n_dims;
+            for (uint32_t d = 0; d < p->m[m].n_dims; d++, k++)
+                dims[k] = (pf_model_dim){.name = p->m[m].dims[d].name,
+                                         .value = p->m[m].dims[d].value};
         }
         for (uint32_t i = 0; i < s->n; i++)
             for (uint32_t k = 0; k < s->g[i].n; k++)
@@ -165,6 +177,7 @@ int plan_write_json(const plan_solution *s, const plan_problem *p, const plan_ru
         }
     }
     us_free(lab);
+    us_free(dims);
     us_free(nodes);
     us_free(idx);
     us_free(r);

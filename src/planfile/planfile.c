@@ -158,6 +158,39 @@ static int gpu_doc(const us_yaml_doc *d, const us_yaml_node *n, size_t i, pf_gpu
     return USHER_OK;
 }
 
+/* models[i].dims: {name: integer or "batch"} (allocated into m) */
+static int model_dims(const us_yaml_doc *d, const us_yaml_node *n, const char *fp, pf_model *m,
+                      usher_error *err)
+{
+    char f[PATH_MAX_LEN];
+    const us_yaml_node *l = NULL;
+    int rc = node(d, n, fp, "dims", US_YAML_MAP, false, &l, err);
+    if (rc < 0 || !l)
+        return rc;
+    size_t nl = us_yaml_len(l);
+    if (nl > PF_MAX_MODEL_DIMS)
+        return us_yaml_error(d, l, err, USHER_ERR_LIMIT, "field '%s': at most %d dims, not %zu",
+                             field(f, fp, "dims"), PF_MAX_MODEL_DIMS, nl);
+    pf_model_dim *x = nl ? us_calloc(nl, sizeof *x) : NULL;
+    if (nl && !x)
+        return us_yaml_error(d, NULL, err, USHER_ERR_NOMEM, "out of memory");
+    m->dims = x;
+    for (size_t k = 0; k < nl; k++) {
+        const us_yaml_node *v = us_yaml_value_at(l, k);
+        const char *vs = us_yaml_str(v);
+        x[k].name = us_yaml_key_at(l, k);
+        m->n_dims = (uint32_t)k + 1; /* freed with the plan on any error */
+        if (vs && strcmp(vs, "batch") == 0)
+            continue; /* value 0 */
+        char fk[PATH_MAX_LEN + 72];
+        snprintf(fk, sizeof fk, "%s.%.64s", field(f, fp, "dims"), x[k].name);
+        if ((rc = us_yaml_get_i64(d, l, x[k].name, fk, 1, PF_MAX_DIM_VALUE, &x[k].value, 0, true,
+                                  err)) < 0)
+            return rc;
+    }
+    return USHER_OK;
+}
+
 static int model_doc(const us_yaml_doc *d, const us_yaml_node *n, size_t i, pf_model *m,
                      usher_error *err)
 {
@@ -174,7 +207,8 @@ static int model_doc(const us_yaml_doc *d, const us_yaml_node *n, size_t i, pf_m
         (rc = us_yaml_get_i64(d, n, "priority", field(f, fp, "priority"), 0, PF_MAX_PRIORITY,
                               &prio, 0, false, err)) < 0 ||
         (rc = str(d, n, fp, "group", false, &m->group, err)) < 0 ||
-        (rc = str(d, n, fp, "spread", false, &m->spread, err)) < 0)
+        (rc = str(d, n, fp, "spread", false, &m->spread, err)) < 0 ||
+        (rc = model_dims(d, n, fp, m, err)) < 0)
         return rc;
     if (m->spread && strcmp(m->spread, "node") && strcmp(m->spread, "rack") &&
         strcmp(m->spread, "zone"))
@@ -392,9 +426,9 @@ static int plan_doc(const us_yaml_doc *d, pf_plan *p, usher_error *err)
         !(p->g = us_calloc(ng ? ng : 1, sizeof *p->g)))
         return nomem(d, err);
     for (size_t i = 0; i < nm; i++) {
+        p->n_models = (uint32_t)i + 1; /* its dims are freed with the plan on any error */
         if ((rc = model_doc(d, us_yaml_item(models, i), i, &p->m[i], err)) < 0)
             return rc;
-        p->n_models = (uint32_t)i + 1;
     }
     size_t nr = us_yaml_len(groups);
     if (nr && !(p->groups = us_calloc(nr, sizeof *p->groups)))
@@ -470,6 +504,8 @@ void pf_free(pf_plan *p)
         for (uint32_t i = 0; i < p->n_gpus; i++)
             us_free(p->g[i].r);
     us_free(p->g);
+    for (uint32_t i = 0; p->m && i < p->n_models; i++)
+        us_free(p->m[i].dims);
     us_free(p->m);
     for (uint32_t i = 0; p->nodes && i < p->n_nodes; i++)
         us_free(p->nodes[i].labels);
@@ -614,6 +650,18 @@ int pf_write(const pf_plan *p, us_buf *out)
         wstr(&j, "group", m->group);
         if (m->spread)
             wstr(&j, "spread", m->spread);
+        if (m->n_dims) {
+            us_json_key(&j, "dims");
+            us_json_obj_begin(&j);
+            for (uint32_t k = 0; k < m->n_dims; k++) {
+                us_json_key(&j, m->dims[k].name);
+                if (m->dims[k].value)
+                    us_json_int(&j, m->dims[k].value);
+                else
+                    us_json_str(&j, "batch");
+            }
+            us_json_obj_end(&j);
+        }
         us_json_obj_end(&j);
     }
     us_json_arr_end(&j);

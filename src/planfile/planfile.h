@@ -26,7 +26,9 @@
  *     identity on its type and node; the planner refuses two alike);
  *   - nodes (optional): name (a non-empty string), rack, zone (strings),
  *     labels (a map of at most PF_MAX_LABELS scalars); models[i].spread
- *     (optional): node, rack or zone;
+ *     (optional): node, rack or zone; models[i].dims (optional): a map of at
+ *     most PF_MAX_MODEL_DIMS dim names to integers 1..PF_MAX_DIM_VALUE or
+ *     "batch" (workload.yaml dims: what the plan's figures assumed);
  *   - merge_groups (optional): name (1..PF_MAX_GROUP_NAME of [A-Za-z0-9-_.], unique,
  *     not a models[] name), kind (shared, stacked or side-by-side), members (a
  *     sequence of 2..PF_MAX_GROUP_MEMBERS models[] names, each in one group at most),
@@ -42,7 +44,7 @@
  * line (so that a diff of two plans reads as the moves between them);
  * a NULL or empty string is written as null, and replan only when
  * has_replan; models[i].spread only when set and nodes only when there are
- * some, merge_groups only when there are some (a plan without them is byte-identical to one written before them). Reading what pf_write wrote gives the same plan back, numbers
+ * some, merge_groups only when there are some, models[i].dims only when set (a plan without them is byte-identical to one written before them). Reading what pf_write wrote gives the same plan back, numbers
  * rounded to 6 significant digits.
  */
 #ifndef PF_PLANFILE_H
@@ -89,8 +91,18 @@ typedef struct pf_gpu {
     size_t line;
 } pf_gpu;
 
+#define PF_MAX_MODEL_DIMS 16       /* workload.yaml's PF_DIMS_MAX */
+#define PF_MAX_DIM_VALUE (1 << 24) /* workload.yaml's PF_DIM_VALUE_MAX */
+/* a dynamic dim the plan bound (workload.yaml dims) */
+typedef struct pf_model_dim {
+    const char *name;
+    int64_t value; /* 1 .. PF_MAX_DIM_VALUE; 0: "batch" (each replica's batch) */
+} pf_model_dim;
+
 typedef struct pf_model {
     const char *name;
+    pf_model_dim *dims; /* NULL, 0: none, not written (reader: allocated) */
+    uint32_t n_dims;
     double rate, slo_ms, goodput, unserved;
     uint32_t replicas;
     int priority;
