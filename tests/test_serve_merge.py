@@ -12,6 +12,14 @@ and numpy only; run with /usr/bin/python3).
   mixed URL LEDGER MODEL... [--threads T] [--requests N] [--shape ...] [--value ...]
       T threads each send N requests, cycling over the models (each thread starts at
       another one), on keep-alive connections; counts what came back in LEDGER.
+  verify URL_A URL_B LEDGER MARKER MODEL... [--threads T] [--requests N] [--rows R]
+      As mixed, but every request has its own seeded random input, and every 200 from A
+      is checked against B's answer to the same input (--tol, as compare): "wrong" counts
+      those that differ. A 500 whose error says the worker was lost counts as "lost" (a
+      replica's worker killed under it); any other status is a failure. Each thread sends
+      until the file MARKER exists (at most 120 s), then N more: those count apart
+      ("ok_after": answered 200 after it). Prints one JSON line; exit 1 on a wrong answer,
+      another status, or no MARKER.
 Exit 1 with "FAIL ..." lines on a difference.
 """
 import http.client
@@ -19,6 +27,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.parse
 
 import numpy as np
@@ -192,5 +201,78 @@ def mixed(argv):
     return 0
 
 
+def verify(argv):
+    o, pos = opts(argv)
+    url_a, url_b, lpath, marker, models = pos[0], pos[1], pos[2], pos[3], pos[4:]
+    ledger = load_ledger(lpath)
+    c0 = Conn(url_b)
+    metas = {m: meta(c0, m) for m in models}
+    lock = threading.Lock()
+    tally = {"sent": 0, "ok": 0, "lost": 0, "wrong": 0, "other": 0, "ok_after": 0,
+             "lost_by_model": {m: 0 for m in models}}
+    notes = []
+
+    give_up = time.monotonic() + 120
+
+    def worker(t):
+        a, b = Conn(url_a), Conn(url_b)
+        k, left = 0, o["requests"]
+        while left > 0:
+            after = os.path.exists(marker)
+            if after:
+                left -= 1
+            elif time.monotonic() > give_up:
+                with lock:
+                    notes.append("no %s after 120 s" % marker)
+                    tally["other"] += 1
+                return
+            k += 1
+            m = models[(t + k) % len(models)]
+            body = make_inputs(metas[m], o, np.random.default_rng(100000 * (t + 1) + k),
+                               o["rows"])
+            sa, ra = a.req("POST", "/v2/models/%s/infer" % m, body)
+            res = "ok"
+            if sa == 200:
+                sb, rb = b.req("POST", "/v2/models/%s/infer" % m, body)
+                oa = {x["name"]: x for x in ra.get("outputs", [])}
+                for xb in rb.get("outputs", []) if sb == 200 else []:
+                    xa = oa.get(xb["name"])
+                    va = np.array(xa["data"] if xa else [], dtype=np.float64)
+                    vb = np.array(xb["data"], dtype=np.float64)
+                    scale = float(np.max(np.abs(vb))) if vb.size else 0.0
+                    if va.shape != vb.shape or (vb.size and
+                                                np.max(np.abs(va - vb)) > o["tol"] * scale):
+                        res = "wrong"
+                if sb != 200:
+                    res = "other"
+                    with lock:
+                        notes.append("B answered %d for %s" % (sb, m))
+            elif sa == 500 and "lost" in str(ra.get("error", "")):
+                res = "lost"
+            else:
+                res = "other"
+                with lock:
+                    notes.append("%s: %d %s" % (m, sa, str(ra)[:200]))
+            with lock:
+                note(ledger, m, sa)
+                tally["sent"] += 1
+                tally[res] += 1
+                if res == "lost":
+                    tally["lost_by_model"][m] += 1
+                if res == "ok" and after:
+                    tally["ok_after"] += 1
+
+    ts = [threading.Thread(target=worker, args=(t,)) for t in range(o["threads"])]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    json.dump(ledger, open(lpath, "w"))
+    for n in notes[:10]:
+        print("FAIL", n)
+    print(json.dumps(tally))
+    return 1 if tally["wrong"] or tally["other"] else 0
+
+
 if __name__ == "__main__":
-    sys.exit(compare(sys.argv[2:]) if sys.argv[1] == "compare" else mixed(sys.argv[2:]))
+    sys.exit({"compare": compare, "mixed": mixed, "verify": verify}[sys.argv[1]](sys.argv[2:]))

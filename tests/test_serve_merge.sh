@@ -22,6 +22,22 @@
 #   - a group whose verification fails (two MLPs one ulp apart, tests/make_merge_models.py,
 #     with merge_tolerance 1e-9 below their 1.3e-7 x scale difference) is not used: a
 #     warning names it and the reason, its members are served separately and answer.
+# replicas (ctest test_serve_merge_replicas): a group served by 2 replicas, each its own
+#   worker and session of the one merged file (two MLPs sharing an 8-layer backbone, their
+#   heads different, generated below: a shared merge whose runs take milliseconds):
+#   - usher.yaml replicas: 2 on the members: the log says 2 workers, 2 worker processes of
+#     the merged file run, usher_model_replicas_ready is 2 for each member;
+#   - each member answers as when served alone (server B), for 1 and 3 rows;
+#   - under concurrent mixed traffic both replicas run batches (usher_replica_batches_total
+#     of replica 0 and 1 > 0), runs serve both members, and the ledger reconciles per member;
+#   - one replica's worker killed (SIGKILL) under load: every 200 answer is still right
+#     (checked against B), the only other answers are 500s naming the lost worker, counted
+#     as worker_crash per member, the group keeps answering after the kill (200s sent after
+#     it), usher_replica_worker_deaths_total counts 1, and the replica comes back (2 ready,
+#     a new worker process);
+#   - usher serve --plan with a plan.json whose merge group has 2 replicas (no merge_group in
+#     usher.yaml, replicas: 1 there) serves the group with 2 workers, both running batches,
+#     members answering as alone.
 # npm (ctest test_serve_merge_npm; exit 77, skipped, without scripts/deps.sh's models):
 #   Silero VAD v5 + v6 (side-by-side; input 1x512, sr 16000 as merge_shape/merge_value)
 #   and the openWakeWord pair hello_deepa_old + namaste_deepa (stacked or side-by-side),
@@ -84,6 +100,168 @@ ledger_check() {
     done
     [ $bad -eq 0 ] && ok "ledger: per-member received, successes and /stats equal the client's counts ($*)"
 }
+
+# replica_metric NAME MODEL REPLICA: a per-replica counter of server A
+replica_metric() {
+    curl -s "$urlA/metrics" | awk -v n="$1" -v m="model=\"$2\"" -v r="replica=\"$3\"" \
+        'index($1, n "{") == 1 && index($1, m) && index($1, r) { print $2 }'
+}
+# group_workers FILE-PATTERN: the pids of the workers running the merged file
+group_workers() { pgrep -f "worker.*$1" | sort | tr '\n' ' '; }
+
+if [ "$mode" = replicas ]; then
+    # two MLPs sharing an 8-layer backbone (x[batch,16] -> 512 wide, one weight and bias
+    # per layer, spectral norm 0.9 and a positive bias: activations stay normal floats),
+    # each with its own head 512 -> 4
+    $py - "$tmp/deep" <<'PY' || { echo "FAIL: generating the models"; exit 1; }
+import os, sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+out, W, L = sys.argv[1], 512, 8
+os.makedirs(out, exist_ok=True)
+rng = np.random.default_rng(11)
+w_in = (rng.standard_normal((16, W)) / 4).astype(np.float32)
+g = rng.standard_normal((W, W))
+w = (g * (0.9 / np.linalg.norm(g, 2))).astype(np.float32)
+b = rng.uniform(0.1, 1.0, W).astype(np.float32)
+for name, seed in (("deep_a", 1), ("deep_b", 2)):
+    head = (np.random.default_rng(seed).standard_normal((W, 4)) / np.sqrt(W)).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in
+             ((w_in, "w_in"), (w, "w"), (b, "b"), (head, "w_out"))]
+    nodes = [helper.make_node("MatMul", ["x", "w_in"], ["h0"])]
+    for i in range(L):
+        nodes += [helper.make_node("MatMul", ["h%d" % i, "w"], ["m%d" % i]),
+                  helper.make_node("Add", ["m%d" % i, "b"], ["a%d" % i]),
+                  helper.make_node("Relu", ["a%d" % i], ["h%d" % (i + 1)])]
+    nodes.append(helper.make_node("MatMul", ["h%d" % L, "w_out"], ["y"]))
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(out, name + ".onnx"))
+PY
+    D="deep_a deep_b"
+    export USHER_LOG=info # the group's and its workers' start-up lines
+    for side in A B; do
+        for d in $D; do
+            if [ $side = A ]; then
+                model "$tmp/A" "$d" "$tmp/deep/$d.onnx" "max_batch: 8" "slo_ms: 10000" \
+                    "merge_group: g"
+                sed -i 's/^replicas: 1$/replicas: 2/' "$tmp/A/$d/usher.yaml"
+            else
+                model "$tmp/B" "$d" "$tmp/deep/$d.onnx" "max_batch: 8" "slo_ms: 10000"
+            fi
+        done
+    done
+    start_both "$tmp/A" "$tmp/B" || exit 1
+    if grep -q "merge group 'g': .* served by 2 workers" "$tmp/serveA.log" &&
+        ! grep -q "not used" "$tmp/serveA.log"; then
+        ok "group g formed: $(grep -o "merge group 'g': .*" "$tmp/serveA.log" | head -c 200)"
+    else
+        fail "group g: $(cat "$tmp/serveA.log")"
+    fi
+    pids0=$(group_workers "usher-group-g-$srvA")
+    ready=$(metric 'usher_model_replicas_ready{model="deep_a"}')/$(metric 'usher_model_replicas_ready{model="deep_b"}')
+    [ "$(echo $pids0 | wc -w)" = 2 ] && [ "$ready" = 2/2 ] &&
+        ok "2 worker processes run the merged file ($pids0), replicas ready $ready" ||
+        fail "workers of the merged file: '$pids0', replicas ready $ready"
+    $py "$client" compare "$urlA" "$urlB" "$tmp/ledger.json" $D --rounds 4 >"$tmp/c.out" 2>&1 &&
+        ok "members answer as alone: $(tail -1 "$tmp/c.out")" || fail "compare: $(cat "$tmp/c.out")"
+    $py "$client" mixed "$urlA" "$tmp/ledger.json" $D --threads 8 --requests 40 --rows 2 \
+        >"$tmp/m.out" 2>&1 || fail "mixed: $(cat "$tmp/m.out")"
+    r0=$(replica_metric usher_replica_batches_total deep_a 0)
+    r1=$(replica_metric usher_replica_batches_total deep_a 1)
+    runs=$(metric 'usher_merge_group_batches_total{group="g"}')
+    mixed=$(metric 'usher_merge_group_mixed_batches_total{group="g"}')
+    [ "${r0:-0}" -gt 0 ] && [ "${r1:-0}" -gt 0 ] && [ $((r0 + r1)) = "${runs:-x}" ] &&
+        ok "both replicas ran batches under mixed load: $r0 and $r1 of the group's $runs runs ($mixed for both members)" ||
+        fail "replica batches: '$r0' and '$r1', group runs '$runs' ($(curl -s "$urlA/metrics" | grep -E 'replica_batches|merge_group'))"
+    ledger_check "$tmp/ledger.json" $D
+
+    # one replica's worker killed under load
+    # (the client sends until the kill, then 40 more requests per thread)
+    victim=${pids0%% *}
+    rm -f "$tmp/killed"
+    $py "$client" verify "$urlA" "$urlB" "$tmp/ledger.json" "$tmp/killed" $D --threads 6 \
+        --requests 40 --rows 2 >"$tmp/v.out" 2>&1 &
+    vp=$!
+    sleep 1
+    kill -9 "$victim"
+    touch "$tmp/killed"
+    wait $vp
+    vrc=$?
+    res=$(tail -1 "$tmp/v.out")
+    lostc=$($py -c "import json,sys; print(json.loads(sys.argv[1])['lost'])" "$res" 2>/dev/null)
+    after=$($py -c "import json,sys; print(json.loads(sys.argv[1])['ok_after'])" "$res" 2>/dev/null)
+    [ $vrc -eq 0 ] && [ "${after:-0}" -gt 0 ] &&
+        ok "worker $victim killed under load: no wrong answer, ${lostc:-?} lost with it (500), ${after} answered 200 after the kill: $res" ||
+        fail "kill under load (exit $vrc): $(cat "$tmp/v.out")"
+    crash=0
+    for d in $D; do
+        c=$(metric "usher_requests_total{model=\"$d\",outcome=\"worker_crash\"}")
+        crash=$((crash + ${c:-0}))
+    done
+    [ "$crash" = "${lostc:-x}" ] &&
+        ok "the server counts the client's lost answers: $crash worker_crash" ||
+        fail "after the kill: server worker_crash $crash, client lost '$lostc'"
+    ledger_check "$tmp/ledger.json" $D
+    back=
+    for _ in $(seq 300); do # an idle worker's death is seen at its next heartbeat (1 s)
+        pids1=$(group_workers "usher-group-g-$srvA")
+        d0=$(replica_metric usher_replica_worker_deaths_total deep_a 0)
+        d1=$(replica_metric usher_replica_worker_deaths_total deep_a 1)
+        [ $((${d0:-0} + ${d1:-0})) = 1 ] &&
+            [ "$(metric 'usher_model_replicas_ready{model="deep_a"}')" = 2 ] &&
+            [ "$(echo $pids1 | wc -w)" = 2 ] && ! echo " $pids1 " | grep -q " $victim " &&
+            { back=1; break; }
+        sleep 0.1
+    done
+    [ -n "$back" ] &&
+        ok "the replica came back: workers $pids1 (was $pids0), 2 ready, worker deaths by replica $d0 and $d1" ||
+        fail "no replacement worker: workers '$pids1', deaths '$d0' '$d1', ready $(metric 'usher_model_replicas_ready{model="deep_a"}')"
+    kill "$srvA" 2>/dev/null
+    wait "$srvA" 2>/dev/null
+
+    # a plan.json whose merge group has 2 replicas (none of it in usher.yaml)
+    for d in $D; do model "$tmp/C" "$d" "$tmp/deep/$d.onnx" "max_batch: 8" "slo_ms: 10000"; done
+    cat >"$tmp/plan.json" <<'JSON'
+{"schema_version": 1, "models": [{"name": "deep_a", "rate": 100, "slo_ms": 10000},
+                                 {"name": "deep_b", "rate": 100, "slo_ms": 10000}],
+ "merge_groups": [{"name": "g2", "kind": "shared", "members": ["deep_a", "deep_b"]}],
+ "gpus": [{"type": "t4", "replicas": [{"model": "g2", "batch": 4, "share": 50},
+                                      {"model": "g2", "batch": 4, "share": 50}]}]}
+JSON
+    if start_server "$tmp/C" --plan "$tmp/plan.json" && wait_ready; then
+        urlA=$url srvA=$srv
+        pc=$(group_workers "usher-group-g2-$srvA")
+        grep -q "merge group 'g2': .* served by 2 workers" "$tmp/serve.log" &&
+            [ "$(echo $pc | wc -w)" = 2 ] && ! grep -q "not used" "$tmp/serve.log" &&
+            ok "serve --plan: the plan's group of 2 replicas runs 2 workers ($pc)" ||
+            fail "serve --plan: workers '$pc': $(cat "$tmp/serve.log")"
+        $py "$client" compare "$urlA" "$urlB" "$tmp/ledger_c.json" $D --rounds 2 >"$tmp/c.out" 2>&1 &&
+            ok "serve --plan: members answer as alone: $(tail -1 "$tmp/c.out")" ||
+            fail "serve --plan compare: $(cat "$tmp/c.out")"
+        $py "$client" mixed "$urlA" "$tmp/ledger_c.json" $D --threads 8 --requests 30 --rows 2 \
+            >"$tmp/m.out" 2>&1 || fail "serve --plan mixed: $(cat "$tmp/m.out")"
+        r0=$(replica_metric usher_replica_batches_total deep_b 0)
+        r1=$(replica_metric usher_replica_batches_total deep_b 1)
+        [ "${r0:-0}" -gt 0 ] && [ "${r1:-0}" -gt 0 ] &&
+            ok "serve --plan: both replicas ran batches ($r0, $r1)" ||
+            fail "serve --plan: replica batches '$r0', '$r1'"
+        ledger_check "$tmp/ledger_c.json" $D
+    else
+        fail "serve --plan does not start: $(cat "$tmp/serve.log")"
+    fi
+    kill "$srvA" "$srvB" 2>/dev/null
+    wait "$srvA" "$srvB" 2>/dev/null
+    srv=
+    echo "test_serve_merge replicas: $fails failure(s)"
+    [ $fails -eq 0 ]
+    exit
+fi
 
 if [ "$mode" = npm ]; then
     deps=${USHER_TEST_DEPS:-$src/.deps/npm}

@@ -238,13 +238,14 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     snprintf(cfg->name, sizeof cfg->name, "%s", g->name);
     snprintf(cfg->path, sizeof cfg->path, "%s", g->path);
     bool batchable = true;
-    int rows = 0, threads_sum = 0;
+    int rows = 0, threads_sum = 0, reps = 1;
     double slo = 0;
     for (int k = 0; k < g->n; k++) {
         const srv_model *m = g->mem[k];
         batchable = batchable && m->batchable;
         rows += m->batchable ? m->max_batch : 1;
         threads_sum += m->threads > 0 ? m->threads * (m->replicas > 0 ? m->replicas : 1) : 1;
+        reps = m->replicas > reps ? m->replicas : reps;
         slo = m->slo_ms > slo ? m->slo_ms : slo;
         snprintf(cfg->group.label[k], sizeof cfg->group.label[k], "%s",
                  usher_merge_label(mg, (size_t)k));
@@ -257,11 +258,19 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     /* the longest member SLO: each request carries its own model's deadline */
     cfg->default_timeout_ns = (uint64_t)(slo * 1e6);
     cfg->max_queue_delay_ns = 0; /* usher's work-conserving batching */
-    cfg->replicas = 1;           /* one worker, one session */
+    /* as many replicas as its most replicated member was planned (each member's plan is a
+     * model's: usher.yaml's replicas or its rate's need, or the plan file's replicas of the
+     * group, credited to every member), each a worker with its own session of the one
+     * merged file; the runtime dispatches the group's batches to any idle one */
+    cfg->replicas = reps > RT_MAX_REPLICAS ? RT_MAX_REPLICAS : reps;
+    g->replicas = cfg->replicas;
     cfg->be = be_default_options();
-    /* the one worker gets the cores its members' workers had between them (their threads
-     * x replicas), at most the machine's */
-    cfg->be.intra_threads = threads_sum < 1 ? 1 : threads_sum > s->cpus ? s->cpus : threads_sum;
+    /* the workers share the cores the members' workers had between them (their threads x
+     * replicas), at most the machine's */
+    int cap = s->cpus / cfg->replicas > 1 ? s->cpus / cfg->replicas : 1,
+        per = (threads_sum + cfg->replicas - 1) / cfg->replicas;
+    cfg->be.intra_threads = per < 1 ? 1 : per > cap ? cap : per;
+    g->threads = cfg->be.intra_threads;
     cfg->be.inter_threads = 1;
     cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
     snprintf(cfg->device, sizeof cfg->device, "cpu");
@@ -328,6 +337,7 @@ void srv_groups_start(usher_server *s)
             g->mem[k]->rt = g->rt;
             g->mem[k]->group = g;
             g->mem[k]->member = k;
+            g->mem[k]->replicas = g->replicas; /* its replicas are the group's */
         }
         char names[512];
         size_t at = 0;
@@ -336,8 +346,9 @@ void srv_groups_start(usher_server *s)
             at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", k ? ", " : "",
                                    g->mem[k]->rm->name);
         US_LOGI("merge group '%s': %s merged (%s, verified: worst error %.3g x scale), served "
-                "by one worker",
-                name, names, g->kind, g->max_err);
+                "by %d worker%s of %d thread%s",
+                name, names, g->kind, g->max_err, g->replicas, g->replicas == 1 ? "" : "s",
+                g->threads, g->threads == 1 ? "" : "s");
         s->n_groups++;
     }
 }

@@ -70,7 +70,14 @@ static void replica_labels(char *out, size_t n, const srv_model *m, const rt_mod
              rows);
 }
 
-typedef enum { REP_PREDICTED, REP_COLOCATED, REP_OBSERVED, REP_DURATION } rep_metric;
+typedef enum {
+    REP_PREDICTED,
+    REP_COLOCATED,
+    REP_OBSERVED,
+    REP_DURATION,
+    REP_BATCHES,
+    REP_DEATHS
+} rep_metric;
 
 /* One per-replica family over every served model's current replicas (docs/serve.md,
  * Metrics); a gauge whose value is not known has no sample. */
@@ -103,6 +110,12 @@ static void per_replica(us_buf *b, const usher_server *s, rep_metric which)
                               "usher_replica_batch_duration_seconds_sum{%s} %.9f\n"
                               "usher_replica_batch_duration_seconds_count{%s} %llu\n",
                               l, (double)rs.run_ns * 1e-9, l, (unsigned long long)rs.runs);
+            else if (which == REP_BATCHES)
+                us_buf_printf(b, "usher_replica_batches_total{%s} %llu\n", l,
+                              (unsigned long long)rs.batches);
+            else if (which == REP_DEATHS)
+                us_buf_printf(b, "usher_replica_worker_deaths_total{%s} %llu\n", l,
+                              (unsigned long long)rs.worker_deaths);
         }
     }
 }
@@ -222,6 +235,13 @@ void srv_metrics(usher_server *s, us_buf *b)
     head(b, "usher_replica_batch_duration_seconds", "summary",
          "The same runs: their count and summed time (for means over a window).");
     per_replica(b, s, REP_DURATION);
+    head(b, "usher_replica_batches_total", "counter",
+         "Successful runs of any size on this replica's workers (a merge group member: its "
+         "group's replica, whose runs serve every member).");
+    per_replica(b, s, REP_BATCHES);
+    head(b, "usher_replica_worker_deaths_total", "counter",
+         "This replica's workers lost (crashed, hung, or failed to load); each is replaced.");
+    per_replica(b, s, REP_DEATHS);
     per_model_gauge(b, s, st, "usher_batch_latency_scale",
                     "Observed over predicted batch time, as batching and admission apply it (1: "
                     "as predicted): the second largest of the last 32 runs within 2 s, decaying "

@@ -94,12 +94,14 @@ typedef struct srv_model {
 } srv_model;
 
 /* A merge group (group.c): its members' models merged into one graph, served by one runtime
- * model (one worker, one session) that every member's rt points at. */
+ * model (a worker and a session of the merged graph per replica) that every member's rt
+ * points at. */
 struct srv_group {
     char name[REPO_NAME_MAX];
     char path[4096];            /* the merged file (a temporary file, removed at the end) */
     char kind[16];              /* "shared", "stacked", "side-by-side" */
     double max_err;             /* its verification's worst error, x the output's scale */
+    int replicas, threads;      /* its workers, and each one's intra-op threads */
     rt_model *rt;
     srv_model *mem[RT_MAX_MEMBERS];
     int n;
