@@ -1,7 +1,8 @@
 /*
  * group.c - merge groups: several models of the repository served as one
- * merged graph by one worker and one ONNX Runtime session (layer 8, prefix
- * srv_; issue 15 item 4, docs/serve.md "Merge groups").
+ * merged graph, each replica of the group one worker with its own ONNX
+ * Runtime session of it (layer 8, prefix srv_; issue 15 item 4, docs/serve.md
+ * "Merge groups").
  *
  * A model joins a group with `merge_group: NAME` in its usher.yaml (its
  * config.pbtxt stays Triton's, so Triton can still read the repository), or
@@ -10,8 +11,14 @@
  * start-up, after the plan, srv_groups_start merges each group's files with
  * the operator graph merger (include/usher/merge.h, the same code as `usher
  * merge --verify`) into a temporary file, verifies it on ONNX Runtime, and
- * starts ONE runtime model (rt_model_cfg.group) for it with one replica.
- * Every member's srv_model then points at that runtime (rt, member index):
+ * starts ONE runtime model (rt_model_cfg.group) for it - merged and verified
+ * once, whatever its replicas. Its replicas: the most any member was planned
+ * (a member's plan is a plain model's: usher.yaml replicas or its rate's
+ * need; a plan file credits each replica of the group to every member), each
+ * a worker process of the one merged file, placed where the plan file puts
+ * the group's replicas; the runtime dispatches batches to any idle one and
+ * replaces a lost worker as for any model. Every member's srv_model then
+ * points at that runtime (rt, member index) and counts the group's replicas:
  * requests to any member queue together and share runs; the runtime keeps
  * each member's counters and its inputs and outputs under its own names.
  *
@@ -239,13 +246,17 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     snprintf(cfg->path, sizeof cfg->path, "%s", g->path);
     bool batchable = true;
     int rows = 0, threads_sum = 0, reps = 1;
+    const srv_model *most = g->mem[0]; /* the member planned the most replicas */
     double slo = 0;
     for (int k = 0; k < g->n; k++) {
         const srv_model *m = g->mem[k];
         batchable = batchable && m->batchable;
         rows += m->batchable ? m->max_batch : 1;
         threads_sum += m->threads > 0 ? m->threads * (m->replicas > 0 ? m->replicas : 1) : 1;
-        reps = m->replicas > reps ? m->replicas : reps;
+        if (m->replicas > reps) {
+            reps = m->replicas;
+            most = m;
+        }
         slo = m->slo_ms > slo ? m->slo_ms : slo;
         snprintf(cfg->group.label[k], sizeof cfg->group.label[k], "%s",
                  usher_merge_label(mg, (size_t)k));
@@ -275,8 +286,14 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
     snprintf(cfg->device, sizeof cfg->device, "cpu");
     cfg->be.device = cfg->device;
+    /* a plan file's GPUs: the group's replicas are credited to every member in the plan's
+     * order (srv_plan_file), so the most replicated member's places are the group's */
+    bool on_gpu = srv_place_gpus(s, most, cfg);
     usher_merge_free(mg);
-    group_profile(s, g, cfg);
+    /* profiled on the CPU, where it runs; on a GPU its latencies are learned from the first
+     * runs, as for a plain model placed by a plan file */
+    if (!on_gpu)
+        group_profile(s, g, cfg);
     /* with a profile: a queue as deep as the profile allows (rt_admit_capacity), and each
      * request's cost relative to one row of the inputs profiled above; without one both
      * are learned from the first runs (model.c) */

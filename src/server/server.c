@@ -1257,11 +1257,17 @@ static void model_cfg(const usher_server *s, const srv_model *m, rt_model_cfg *c
     cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
     snprintf(cfg->device, sizeof cfg->device, "cpu");
     cfg->be.device = cfg->device;
-    /* a plan file's GPU replicas: the CUDA provider on that device, the MPS share
-     * in the worker's environment (docs/serve.md: GPUs) */
     for (int i = 0; i < m->replicas && i < RT_MAX_REPLICAS; i++)
         cfg->place[i].batch = m->rbatch[i]; /* its runs at the plan's batch, timed apart */
-    for (int i = 0; i < m->replicas && i < RT_MAX_REPLICAS; i++)
+    srv_place_gpus(s, m, cfg);
+}
+
+bool srv_place_gpus(const usher_server *s, const srv_model *m, rt_model_cfg *cfg)
+{
+    /* a plan file's GPU replicas: the CUDA provider on that device, the MPS share
+     * in the worker's environment (docs/serve.md: GPUs) */
+    bool any = false;
+    for (int i = 0; i < m->replicas && i < cfg->replicas && i < RT_MAX_REPLICAS; i++)
         if (s->gpus > 0 && m->gpu[i] >= 0 && m->gpu[i] < s->gpus) {
             snprintf(cfg->place[i].device, sizeof cfg->place[i].device, "cuda:%d", m->gpu[i]);
             int share = m->share[i] < 100 ? m->share[i] : 0;
@@ -1269,7 +1275,9 @@ static void model_cfg(const usher_server *s, const srv_model *m, rt_model_cfg *c
                 cfg->place[i].sm_percentage = share;
             else
                 cfg->place[i].mps_percentage = share;
+            any = true;
         }
+    return any;
 }
 
 static void start_models(usher_server *s)

@@ -161,6 +161,10 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
 void srv_groups_start(usher_server *s);
 void srv_groups_stop(usher_server *s, uint64_t drain_ns);
 void srv_groups_free(usher_server *s);
+/* place cfg's replicas (0..cfg->replicas-1) on the GPUs a plan file gives m's replicas, as
+ * far as this machine has them (device cuda:N, the MPS or SM share); the others run as cfg->be
+ * says. True when one was placed on a GPU. */
+bool srv_place_gpus(const usher_server *s, const srv_model *m, rt_model_cfg *cfg);
 /* a model's inputs and outputs as its runtime declares them (a group member's own) */
 bool srv_model_io(const srv_model *m, const be_io **in, size_t *n_in, const be_io **out,
                   size_t *n_out);
