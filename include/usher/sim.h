@@ -72,6 +72,17 @@ int usher_sim_workload_model(const usher_sim_workload *w, uint32_t i, usher_sim_
  * batch) before the run starts. */
 typedef int (*usher_sim_profile_fn)(void *ctx, uint32_t model, const char *gpu, int64_t batch,
                                     double share_pct, usher_profile *out, usher_error *err);
+/* A merge group's profile (a plan's merge_groups, docs/simulator.md "Merge groups"): one run
+ * of the group's merged graph with `batch` rows of EACH member, as the planner profiles a
+ * group (the members merged as `usher merge` merges them, the merged graph through the
+ * estimator: docs/merge.md). group and kind ("shared", "stacked", "side-by-side") are the
+ * plan's; members: the n_members members' workload indices, in the group's order. Called
+ * once per (group, GPU type, share, rows) before the run starts; otherwise as
+ * usher_sim_profile_fn. */
+typedef int (*usher_sim_group_profile_fn)(void *ctx, const char *group, const char *kind,
+                                          const uint32_t *members, uint32_t n_members,
+                                          const char *gpu, int64_t batch, double share_pct,
+                                          usher_profile *out, usher_error *err);
 /* DRAM bandwidth (GB/s) and L2 size (MB) of a GPU type (usher_interfere_device). */
 typedef int (*usher_sim_device_fn)(void *ctx, const char *gpu, double *bw_gbs, double *l2_mb,
                                    usher_error *err);
@@ -178,6 +189,12 @@ typedef struct usher_sim_params {
      * own: the arrivals are the same whatever the CV, and a CV of 0 gives the same bytes as
      * before the option existed */
     double service_cv;
+    /* merge groups: the merged graphs' profiles (ctx: ctx). Required when the plan has
+     * merge_groups (such a plan is refused without it); NULL (default) otherwise. A group
+     * is served as the live runtime serves it: its members' requests in one queue, batched
+     * together into runs of the merged graph on the group's replicas; the report's figures
+     * stay per member model */
+    usher_sim_group_profile_fn group_profile;
 } usher_sim_params;
 
 /* The move costs' defaults (docs/simulator.md, Re-planning: where they were measured). */

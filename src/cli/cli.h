@@ -61,6 +61,11 @@ void cli_sim_models_free(cli_sim_models *m);
 int cli_sim_profile(void *ctx, uint32_t model, const char *gpu, int64_t batch, double share_pct,
                     usher_profile *out, usher_error *err);
 int cli_sim_device(void *ctx, const char *gpu, double *bw, double *l2, usher_error *err);
+/* usher_sim_group_profile_fn over the same: the members merged as the planner merges a
+ * group (plan/groups.c), loaded once per group (freed by cli_sim_models_free), and profiled */
+int cli_sim_group_profile(void *ctx, const char *group, const char *kind, const uint32_t *members,
+                          uint32_t n_members, const char *gpu, int64_t batch, double share_pct,
+                          usher_profile *out, usher_error *err);
 double cli_wall(void); /* CLOCK_MONOTONIC, s */
 /* a whole string as a double in [lo, hi] */
 bool cli_parse_double(const char *s, double lo, double hi, double *out);
@@ -101,6 +106,8 @@ typedef struct cli_sim_replan {
     const char *workload, *cluster; /* the files */
     bool interference_off;
     uint32_t max_moves;             /* usher_plan_params.max_moves: further moves to cut cost */
+    int merge;                      /* usher_plan_params.merge (0: auto, the planner's default:
+                                       the running plan's merge groups are kept) */
     char dir[4096];                 /* a private temporary folder (cli_sim_replan_dir) */
     unsigned calls;
 } cli_sim_replan;

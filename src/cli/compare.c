@@ -45,7 +45,8 @@ static void help(FILE *f)
             "                     [--arrivals KIND] [--zipf S] [--trace FILE.csv ...\n"
             "                     [--trace-map M] [--trace-minutes A:B]] [--arrivals-file F]\n"
             "                     [--replan-every S [--worker-start S] [--model-load S]\n"
-            "                     [--share-change S] [--max-moves N]] [--service-cv X]\n\n"
+            "                     [--share-change S] [--max-moves N]] [--service-cv X]\n"
+            "                     [--merge auto|on|off]\n\n"
             "Plans the workload on the cluster with each policy (usher plan --policy) and\n"
             "runs each plan in the simulator (usher simulate) on the same arrivals: the\n"
             "same seed, Poisson at the workload's rates unless --arrivals, --trace or\n"
@@ -79,6 +80,11 @@ static void help(FILE *f)
             "                      costs and the re-plans' further moves (usher simulate\n"
             "                      --help)\n"            "  --service-cv X      batch times lognormal around the profiled ones (usher\n"
             "                      simulate --help)\n"
+            "  --merge auto|on|off merge groups (usher plan --merge; docs/merge.md): auto\n"
+            "                      (default) the usher policy merges models where that lowers\n"
+            "                      cost and the baselines plan every model alone; on: every\n"
+            "                      policy may; off: none. A group is simulated as the server\n"
+            "                      runs it (one queue, merged runs); the re-plans keep it\n"
             "  --interference on|off  plan and simulate with the interference model (on,\n"
             "                      default) or without\n"
             "  --exact-time-limit S  the exact policy's time limit (default 20)\n"
@@ -699,7 +705,7 @@ static void cleanup_tmp(void)
 int cli_compare(int argc, char **argv)
 {
     usher_plan_params pp = usher_plan_default_params();
-    pp.merge = -1; /* the simulator does not run merge groups (docs/merge.md): plans without */
+    pp.merge = 0; /* auto: USHER's plans keep their merge groups, the baselines plan alone */
     usher_sim_params sp = usher_sim_default_params();
     const char *calib = NULL, *framework = NULL, *html = NULL;
     bool json = false, quiet = false, interf = true, duration_given = false;
@@ -724,6 +730,13 @@ int cli_compare(int argc, char **argv)
             return CLI_OK;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
+        } else if (strcmp(a, "--merge") == 0 && v) {
+            if (strcmp(v, "auto") != 0 && strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                fprintf(stderr, "usher compare: --merge is auto, on or off, not '%s'\n", v);
+                return CLI_USAGE;
+            }
+            pp.merge = strcmp(v, "on") == 0 ? 1 : strcmp(v, "off") == 0 ? -1 : 0;
+            i++;
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = true;
         } else if (strcmp(a, "--workload") == 0 && v) {
@@ -856,6 +869,7 @@ int cli_compare(int argc, char **argv)
         rp.cluster = pp.cluster;
         rp.interference_off = !interf;
         rp.max_moves = max_moves;
+        rp.merge = pp.merge;
         if (cli_sim_replan_dir(&rp, "compare") < 0)
             goto out;
         sp.replan = cli_sim_replan_fn;
@@ -863,6 +877,7 @@ int cli_compare(int argc, char **argv)
     }
     sp.workload = w;
     sp.profile = cli_sim_profile;
+    sp.group_profile = cli_sim_group_profile;
     sp.device = cli_sim_device;
     sp.ctx = &c;
     c.bar = !quiet && isatty(STDERR_FILENO);

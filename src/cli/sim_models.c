@@ -4,7 +4,8 @@
  * by several models is loaded once), the profile and device callbacks over
  * the public estimator, the wall clock and the terminal's progress bar; a copy
  * of the workload at other rates; and re-planning in the loop (the simulator's
- * re-plan callback over the public planner, as `usher plan --replan` re-plans).
+ * re-plan callback over the public planner, as `usher plan --replan` re-plans);
+ * and the merged profile of a plan's merge group (below, cli_sim_group_profile).
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "usher/merge.h"
 #include "usher/plan.h"
 
 void cli_say(char *buf, size_t n, const char *fmt, ...)
@@ -52,8 +54,99 @@ int cli_sim_models_load(cli_sim_models *m, const char *verb, const char *wl)
     return USHER_OK;
 }
 
+/* ---- merge groups: the merged graph of a group's members, loaded once per run of the verb
+ * (static: the front end keeps no heap), keyed by the members' workload indices ---------- */
+#define MAX_GROUPS 64
+static struct merged {
+    uint32_t mem[16], n;
+    usher_model *model;
+} merged[MAX_GROUPS];
+static uint32_t n_merged;
+
+static void merged_free(void)
+{
+    for (uint32_t i = 0; i < n_merged; i++)
+        usher_model_free(merged[i].model);
+    n_merged = 0;
+}
+
+/* The members merged as the planner merges a group's candidates (plan/groups.c merge_cand:
+ * usher_merge_models with the default parameters, written to a temporary file) and the file
+ * loaded through the normal import: the graph the planner profiled. */
+static int merged_model(const cli_sim_models *m, const char *group, const uint32_t *mem,
+                        uint32_t n, usher_model **out, usher_error *err)
+{
+    for (uint32_t i = 0; i < n_merged; i++)
+        if (merged[i].n == n && memcmp(merged[i].mem, mem, n * sizeof *mem) == 0) {
+            *out = merged[i].model;
+            return USHER_OK;
+        }
+    if (n_merged == MAX_GROUPS || n > 16) {
+        cli_say(err->msg, sizeof err->msg, "merge group '%s': more than %d merged groups, or "
+                "more than 16 members", group, MAX_GROUPS);
+        return err->code = USHER_ERR_LIMIT;
+    }
+    const char *paths[16];
+    for (uint32_t j = 0; j < n; j++) {
+        usher_sim_model_info mi;
+        if (usher_sim_workload_model(m->w, mem[j], &mi) < 0) {
+            cli_say(err->msg, sizeof err->msg, "merge group '%s': member %u of %u is not in the "
+                    "workload", group, mem[j], usher_sim_workload_models(m->w));
+            return err->code = USHER_ERR_INVALID;
+        }
+        paths[j] = mi.path;
+    }
+    char path[PATH_MAX];
+    const char *td = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/usher-sim-merge-%d-%u.onnx", td && *td ? td : "/tmp",
+             (int)getpid(), n_merged);
+    usher_merge_params mp = usher_merge_default_params();
+    usher_merge *mg = NULL;
+    usher_error me = {0};
+    int rc = usher_merge_models(paths, n, &mp, &mg, &me);
+    if (rc >= 0)
+        rc = usher_merge_write(mg, path, &me);
+    usher_merge_free(mg);
+    usher_model *um = NULL;
+    if (rc >= 0) {
+        rc = usher_model_load(path, NULL, &um, &me);
+        unlink(path);
+    }
+    if (rc < 0) {
+        cli_say(err->msg, sizeof err->msg, "merge group '%s': its members do not merge: %s",
+                group, me.msg);
+        return err->code = rc;
+    }
+    memcpy(merged[n_merged].mem, mem, n * sizeof *mem);
+    merged[n_merged].n = n;
+    merged[n_merged++].model = um;
+    *out = um;
+    return USHER_OK;
+}
+
+int cli_sim_group_profile(void *ctx, const char *group, const char *kind, const uint32_t *members,
+                          uint32_t n_members, const char *gpu, int64_t batch, double share_pct,
+                          usher_profile *out, usher_error *err)
+{
+    const cli_sim_models *m = ctx;
+    usher_model *um = NULL;
+    int rc = merged_model(m, group, members, n_members, &um, err);
+    if (rc < 0)
+        return rc;
+    /* the first member's precision (plan/groups.c: the group's model takes it); the
+     * estimator binds the leading dynamic dim of every input: batch rows of each member */
+    usher_estimate_params ep = usher_estimate_default_params();
+    ep.gpu = gpu;
+    ep.batch = batch;
+    ep.share_pct = share_pct;
+    ep.precision = (usher_precision)m->precision[members[0]];
+    (void)kind;
+    return usher_estimate(m->e, um, &ep, out, err);
+}
+
 void cli_sim_models_free(cli_sim_models *m)
 {
+    merged_free();
     uint32_t n = m->w ? usher_sim_workload_models(m->w) : 0;
     for (uint32_t i = 0; m->models && i < n; i++) {
         bool shared = false;
@@ -297,7 +390,8 @@ int cli_sim_replan_fn(void *ctx, double t_s, const double *rates, uint32_t n, co
     pp.running = running;
     pp.interference_off = rp->interference_off;
     pp.max_moves = rp->max_moves;
-    pp.merge = -1; /* the simulator does not run merge groups (docs/merge.md) */
+    pp.merge = rp->merge; /* auto by default: the running plan's merge groups are kept (the
+                             simulator runs the groups it started with, docs/simulator.md) */
     usher_plan *pl = NULL;
     usher_error pe = {0};
     if (usher_plan_make(rp->e, &pp, &pl, &pe) < 0) {

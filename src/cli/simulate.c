@@ -282,6 +282,8 @@ int cli_simulate(int argc, char **argv)
     p.workload = w;
     c.table = table;
     p.profile = prof ? table_profile : cli_sim_profile;
+    /* merge groups: the merged graph's estimate (a measured table has no merged rows) */
+    p.group_profile = prof ? NULL : cli_sim_group_profile;
     p.device = cli_sim_device;
     p.ctx = &c;
     if (!quiet && isatty(STDERR_FILENO)) {

@@ -372,6 +372,22 @@ static int profile_cb(void *ctx, uint32_t model, const char *gpu, int batch, dou
     return rc < 0 && p->interference ? rc : USHER_OK;
 }
 
+static int group_profile_cb(void *ctx, const pf_group *g, uint32_t group,
+                            const uint32_t *members, const char *gpu, int batch,
+                            double share_pct, if_replica *out, usher_error *err)
+{
+    const usher_sim_params *p = ctx;
+    usher_profile pr;
+    memset(&pr, 0, sizeof pr);
+    (void)group;
+    int rc = p->group_profile(p->ctx, g->name, g->kind, members, g->n_members, gpu, batch,
+                              share_pct, &pr, err);
+    if (rc < 0)
+        return rc;
+    rc = if_replica_of(&pr, out, err);
+    return rc < 0 && p->interference ? rc : USHER_OK;
+}
+
 static int device_cb(void *ctx, const char *gpu, if_device *out, usher_error *err)
 {
     const usher_sim_params *p = ctx;
@@ -530,6 +546,7 @@ int usher_sim_run(const usher_sim_params *p, usher_sim_report **out, usher_error
     sp.interference = p->interference != 0;
     sp.interval_ns = (uint64_t)llround(p->interval_s * 1e9);
     sp.profile = profile_cb;
+    sp.group_profile = p->group_profile ? group_profile_cb : NULL;
     sp.device = device_cb;
     sp.ctx = (void *)(uintptr_t)p; /* the callbacks only read it */
     sp.progress = p->progress;

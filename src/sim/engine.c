@@ -59,6 +59,18 @@
  * Service-time variance (service_cv > 0): a batch's time times a lognormal
  * factor of mean 1 from a stream of the seed of its own.
  *
+ * Merge groups (the plan's merge_groups; docs/simulator.md "Merge groups"): a group is a
+ * model of the engine past the workload's (index n_models + k), with the members' requests
+ * in one FIFO queue (each with its member), its replicas, its admission and batching - as
+ * the live runtime serves a group (rt_model_cfg.group): one queue, each request with its
+ * own member's deadline, a batch of any members' requests up to the members' batches
+ * summed, predicted by the merged graph's latency at ceil(rows / members) rows each (as
+ * the server's group profile is laid out, server/group.c). A run's time is the merged
+ * graph's profile at ceil(rows given / members) rows of each member, the rows given by the
+ * runtime's own rt_group_rows (fillers included), and the interference model sees the
+ * group's replica as one replica at that profile. Metrics stay per member (a request
+ * counts where it came from); the group's own figures are its runs.
+ *
  * Memory: the queues grow to the longest queue seen (bounded by the
  * runtime's queue capacity), the rest is fixed by the plan (and by the plans
  * of the re-plans): nothing grows with the number of requests (bench_sim
@@ -106,21 +118,28 @@ typedef struct cls {
     double share_pct;
     int cap;
     char *key;         /* in the class map */
-    uint64_t *lat;     /* alone ns by rows, [1..cap] */
+    uint64_t *lat;     /* alone ns by rows, [1..cap] (a group: by rows of each member) */
     if_replica *prof;  /* by rows, [1..cap] */
+    /* what the runtime's batching and admission see (rt_model_cfg.latency_ns, max_batch):
+     * the same table for a model; a group's by its requests' rows summed, rt_cap of them */
+    uint64_t *rt_lat;
+    int rt_cap;
 } cls;
 
 typedef struct rep {
     uint32_t model, gpu, cls, slot;
     uint32_t lidx;     /* its index among its model's replicas */
+    int pbatch;        /* the plan's batch (a group's: rows of each member) */
     uint32_t state;    /* R_* */
     uint64_t ready_at; /* R_PENDING: when it is ready */
     int cap;
     double share;      /* fraction of the SMs */
     bool busy;
-    int rows;
+    int rows;          /* the running batch's profile rows (a group's: of each member) */
+    int n_req;         /* its requests */
     uint64_t t0, busy_until;
     uint64_t *b_arr, *b_pred; /* the running batch's members, cap each */
+    uint32_t *b_mem;   /* a group's replica: each one's workload model (NULL: its model) */
 } rep;
 
 typedef struct gpu {
@@ -137,6 +156,15 @@ typedef struct gpu {
 
 typedef struct model {
     const sim_model_spec *spec;
+    /* merge groups: the model whose queue and replicas serve this one's requests (itself, or
+     * its group's); a group's own (index >= n_models): its members (workload indices) and
+     * their rows' layout in a run (rt_model_cfg.group), its queue's members, its runs */
+    uint32_t unit;
+    uint32_t memk;     /* a member: its place in its group */
+    uint32_t *mem, n_mem;
+    bool equal_rows, empty_rows;
+    uint32_t *q_mem;
+    uint64_t mixed, filler;
     uint64_t slo_ns;
     double rate;
     rt_admit adm;
@@ -181,7 +209,9 @@ typedef struct eng {
     const sim_params *p;
     usher_error *err;
     model *m;
-    uint32_t nm;
+    uint32_t nm;          /* models: the workload's, then the plan's merge groups */
+    uint32_t nw;          /* the workload's */
+    sim_model_spec *gspec; /* the groups' (name, the longest member SLO) */
     rep *r;
     uint32_t nr;
     gpu *g;
@@ -308,7 +338,8 @@ static uint32_t idle_pop(model *md)
 
 static size_t q_len(const model *md) { return md->q_tail - md->q_head; }
 
-static int q_push(eng *e, model *md, uint64_t arr, uint64_t dl, uint64_t pred)
+/* a request of workload model w (a group's member; unused for a model alone) */
+static int q_push(eng *e, model *md, uint64_t arr, uint64_t dl, uint64_t pred, uint32_t w)
 {
     if (md->q_tail == md->q_alloc) {
         size_t len = q_len(md);
@@ -316,6 +347,8 @@ static int q_push(eng *e, model *md, uint64_t arr, uint64_t dl, uint64_t pred)
             memmove(md->q_arr, md->q_arr + md->q_head, len * sizeof *md->q_arr);
             memmove(md->q_dl, md->q_dl + md->q_head, len * sizeof *md->q_dl);
             memmove(md->q_pred, md->q_pred + md->q_head, len * sizeof *md->q_pred);
+            if (md->n_mem)
+                memmove(md->q_mem, md->q_mem + md->q_head, len * sizeof *md->q_mem);
         } else {
             size_t cap = md->q_alloc ? 2 * md->q_alloc : 64;
             uint64_t *a = us_realloc(md->q_arr, cap * sizeof *a);
@@ -329,11 +362,20 @@ static int q_push(eng *e, model *md, uint64_t arr, uint64_t dl, uint64_t pred)
                 return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: queue of model '%s' (%zu)",
                                   md->spec->name, cap);
             md->q_pred = p;
+            if (md->n_mem) {
+                uint32_t *w2 = us_realloc(md->q_mem, cap * sizeof *w2);
+                if (!w2)
+                    return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: queue of merge "
+                                      "group '%s' (%zu)", md->spec->name, cap);
+                md->q_mem = w2;
+            }
             md->q_alloc = cap;
             if (md->q_head) {
                 memmove(md->q_arr, md->q_arr + md->q_head, len * sizeof *md->q_arr);
                 memmove(md->q_dl, md->q_dl + md->q_head, len * sizeof *md->q_dl);
                 memmove(md->q_pred, md->q_pred + md->q_head, len * sizeof *md->q_pred);
+                if (md->n_mem)
+                    memmove(md->q_mem, md->q_mem + md->q_head, len * sizeof *md->q_mem);
             }
         }
         md->q_head = 0;
@@ -342,6 +384,8 @@ static int q_push(eng *e, model *md, uint64_t arr, uint64_t dl, uint64_t pred)
     md->q_arr[md->q_tail] = arr;
     md->q_dl[md->q_tail] = dl;
     md->q_pred[md->q_tail] = pred;
+    if (md->n_mem)
+        md->q_mem[md->q_tail] = w;
     md->q_tail++;
     return USHER_OK;
 }
@@ -567,16 +611,44 @@ static void gpu_account(eng *e, gpu *g, uint64_t now)
     g->util_t = now;
 }
 
-/* r's batch of k rows (its members in b_arr, b_pred) starts now */
+/* A group's batch of k requests (r->b_mem): the rows each member gets in the merged run (the
+ * runtime's rt_group_rows, fillers included), counted in each member's and the group's
+ * figures; returns the profile rows of the run: ceil(rows given / members), within the
+ * class's profiles. */
+static int group_batch(eng *e, model *md, const rep *r, int k, int cap)
+{
+    int64_t own[RT_MAX_MEMBERS] = {0}, want[RT_MAX_MEMBERS];
+    for (int j = 0; j < k; j++)
+        own[e->m[r->b_mem[j]].memk]++;
+    int64_t filler = rt_group_rows(own, (int)md->n_mem, true, md->equal_rows, md->empty_rows,
+                                   want);
+    int64_t given = 0;
+    uint32_t present = 0;
+    for (uint32_t m = 0; m < md->n_mem; m++) {
+        given += want[m];
+        if (own[m]) {
+            present++;
+            e->m[md->mem[m]].batches++;
+            e->m[md->mem[m]].rows += (uint64_t)own[m];
+        }
+    }
+    md->mixed += present > 1;
+    md->filler += (uint64_t)filler;
+    int64_t per = (given + md->n_mem - 1) / md->n_mem;
+    return per < 1 ? 1 : per > cap ? cap : (int)per;
+}
+
+/* r's batch of k requests (its members in b_arr, b_pred) starts now */
 static int start_batch(eng *e, uint32_t ri, int k)
 {
     rep *r = &e->r[ri];
     model *md = &e->m[r->model];
     const cls *c = &e->c[r->cls];
     gpu *g = &e->g[r->gpu];
-    uint64_t dur = c->lat[k];
+    int rows = md->n_mem ? group_batch(e, md, r, k, c->cap) : k;
+    uint64_t dur = c->lat[rows];
     if (e->p->interference && g->n_busy > 0) {
-        int rc = coloc(e, g, r, k, &dur);
+        int rc = coloc(e, g, r, rows, &dur);
         if (rc < 0)
             return rc;
     }
@@ -585,9 +657,11 @@ static int start_batch(eng *e, uint32_t ri, int k)
         dur = x >= 1.8e19 ? NEVER : x < 1 ? 1 : (uint64_t)(x + 0.5);
     }
     r->busy = true;
-    r->rows = k;
+    r->rows = rows;
+    r->n_req = k;
     r->t0 = e->now;
-    r->busy_until = sat_add(e->now, rt_batch_latency_scaled(c->lat, c->cap, k, md->adm.scale, 1));
+    r->busy_until = sat_add(e->now, rt_batch_latency_scaled(c->rt_lat, c->rt_cap, k,
+                                                            md->adm.scale, 1));
     md->busy_until[r->lidx] = r->busy_until;
     if (bl_start(md, r->lidx, r->busy_until, e->now) < 0)
         return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: out of memory");
@@ -595,7 +669,7 @@ static int start_batch(eng *e, uint32_t ri, int k)
     g->n_busy++;
     g->share_busy += r->share;
     if (r->slot < KEY_SLOTS)
-        g->rows[r->slot] = (uint16_t)k;
+        g->rows[r->slot] = (uint16_t)rows;
     g->batches++;
     md->running++;
     md->batches++;
@@ -674,7 +748,7 @@ static int dispatch(eng *e, uint32_t mi, uint32_t first)
         rt_batch_view v = {
             .now_ns = e->now,
             .max_batch = r->cap,
-            .latency_ns = c->lat,
+            .latency_ns = c->rt_lat,
             .rows = e->ones,
             .deadline_ns = md->q_dl + md->q_head,
             .arrival_ns = md->q_arr + md->q_head,
@@ -692,7 +766,11 @@ static int dispatch(eng *e, uint32_t mi, uint32_t first)
         if (d.expire) {
             for (size_t j = 0; e->n_rp && j < d.expire; j++)
                 window_note(e, md->q_arr[md->q_head + j], W_LOST);
-            md->expired += d.expire;
+            if (md->n_mem)
+                for (size_t j = 0; j < d.expire; j++)
+                    e->m[md->q_mem[md->q_head + j]].expired++;
+            else
+                md->expired += d.expire;
             md->q_head += d.expire;
             continue;
         }
@@ -705,6 +783,8 @@ static int dispatch(eng *e, uint32_t mi, uint32_t first)
                 r->b_arr[j] = md->q_arr[md->q_head + j];
                 r->b_pred[j] = md->q_pred[md->q_head + j];
             }
+            if (md->n_mem)
+                memcpy(r->b_mem, md->q_mem + md->q_head, d.take * sizeof *r->b_mem);
             md->q_head += d.take;
             int rc = start_batch(e, ri, (int)d.take);
             if (rc < 0)
@@ -723,17 +803,18 @@ static int dispatch(eng *e, uint32_t mi, uint32_t first)
     return USHER_OK;
 }
 
+/* a request of workload model mi: counted there, served by its model (mi, or its group) */
 static int on_arrival(eng *e, uint32_t mi)
 {
-    model *md = &e->m[mi];
+    model *wm = &e->m[mi], *md = &e->m[wm->unit];
     const uint64_t now = e->now;
-    md->requests++;
+    wm->requests++;
     if (e->n_int)
-        e->s_req[(size_t)interval_of(e, now) * e->nm + mi]++;
-    md->win_req++;
+        e->s_req[(size_t)interval_of(e, now) * e->nw + mi]++;
+    wm->win_req++;
     window_note(e, now, W_REQUEST);
     if (md->n_rep == 0 || q_len(md) >= md->capacity) {
-        md->rejected++;
+        wm->rejected++;
         window_note(e, now, W_LOST);
         return USHER_OK;
     }
@@ -742,30 +823,32 @@ static int on_arrival(eng *e, uint32_t mi)
     uint64_t ahead = rt_admit_work_ahead((double)q_len(md), md->row_ns * sc, busy_left(e, md),
                                          (int)md->n_rep);
     uint64_t own = rt_batch_latency_scaled(md->lat1, 1, 1, sc, 1.0);
-    uint64_t dl = sat_add(now, md->slo_ns);
+    uint64_t dl = sat_add(now, wm->slo_ns); /* its own model's deadline */
     rt_admit_query q = {.now = now, .deadline_ns = dl, .ahead = ahead, .own = own,
                         .slack_ns = e->p->slack_ns,
                         .idle = q_len(md) == 0 && md->running == 0 && md->idle_n > 0};
     rt_admit_verdict v = rt_admit_decide(&md->adm, &q);
     if (v == RT_ADMIT_NO || v == RT_ADMIT_SHED) {
-        md->rejected++;
+        wm->rejected++;
         window_note(e, now, W_LOST);
-        md->shed += v == RT_ADMIT_SHED;
+        wm->shed += v == RT_ADMIT_SHED;
         return USHER_OK;
     }
     rt_admit_note_arrival(&md->adm, now, 1);
     uint64_t pred = sat_add(now, sat_add(ahead, own));
     if (v == RT_ADMIT_PROBE) { /* runs at once on the idle replica, whatever its prediction */
-        md->probes++;
+        wm->probes++;
         uint32_t ri = idle_pop(md);
         e->r[ri].b_arr[0] = now;
         e->r[ri].b_pred[0] = pred;
+        if (e->r[ri].b_mem)
+            e->r[ri].b_mem[0] = mi;
         return start_batch(e, ri, 1);
     }
-    int rc = q_push(e, md, now, dl, pred);
+    int rc = q_push(e, md, now, dl, pred, mi);
     if (rc < 0)
         return rc;
-    return dispatch(e, mi, NONE);
+    return dispatch(e, wm->unit, NONE);
 }
 
 static int on_end(eng *e, uint32_t ri)
@@ -775,21 +858,23 @@ static int on_end(eng *e, uint32_t ri)
     const cls *c = &e->c[r->cls];
     gpu *g = &e->g[r->gpu];
     const uint64_t t1 = e->now, t0 = r->t0;
-    const int k = r->rows;
+    const int k = r->n_req;
     double late = -1e300;
     for (int j = 0; j < k; j++) {
         uint64_t a = r->b_arr[j], lat = t1 - a;
-        if (sim_hist_add(&md->hist, lat) < 0)
+        uint32_t wi = r->b_mem ? r->b_mem[j] : r->model; /* whose request: a member's */
+        model *wm = &e->m[wi];
+        if (sim_hist_add(&wm->hist, lat) < 0)
             return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: latency histogram");
-        md->sum_lat += (double)lat;
-        md->sum_queue += (double)(t0 - a);
-        md->served++;
-        if (lat <= md->slo_ns) {
-            md->good++;
+        wm->sum_lat += (double)lat;
+        wm->sum_queue += (double)(t0 - a);
+        wm->served++;
+        if (lat <= wm->slo_ns) {
+            wm->good++;
             if (e->n_int)
-                e->s_good[(size_t)interval_of(e, a) * e->nm + r->model]++;
+                e->s_good[(size_t)interval_of(e, a) * e->nw + wi]++;
         } else {
-            md->late++;
+            wm->late++;
             window_note(e, a, W_LATE);
         }
         if (r->b_pred[j] && (double)t1 - (double)r->b_pred[j] > late)
@@ -806,7 +891,7 @@ static int on_end(eng *e, uint32_t ri)
     /* a model's replicas here run on GPUs (or shares) of their own: another run of the model
      * does not slow this one (interference between models is coloc's), so every run is in
      * the scale's alone class, and scale_alone == scale */
-    rt_admit_note_run(&md->adm, (double)(t1 - t0) / (double)c->lat[k], false, t1);
+    rt_admit_note_run(&md->adm, (double)(t1 - t0) / (double)c->rt_lat[k], false, t1);
     gpu_account(e, g, t1);
     g->n_busy--;
     g->share_busy = g->n_busy ? g->share_busy - r->share : 0;
@@ -814,6 +899,7 @@ static int on_end(eng *e, uint32_t ri)
         g->rows[r->slot] = 0;
     r->busy = false;
     r->rows = 0;
+    r->n_req = 0;
     if (r->state == R_RETIRED)
         return USHER_OK; /* a stopped replica's last batch: it takes no more */
     bl_end(md, r->lidx);
@@ -832,6 +918,89 @@ static int find_model(const us_map *names, const char *name, uint32_t *out)
     return 0;
 }
 
+/* The plan's merge groups as models past the workload's (e->nw + k; e->m has room for
+ * them): each member in the workload and in no other group, its requests to the group. */
+static int groups_setup(eng *e, const pf_plan *pl, const char *pn)
+{
+    const char *wn = e->p->workload_label ? e->p->workload_label : "workload.yaml";
+    if (pl->n_groups && !e->p->group_profile)
+        return us_err_set(e->err, USHER_ERR_INVALID, "%s: field 'merge_groups': merge group "
+                          "'%s': no profile of merged graphs was given (a measured profile "
+                          "table has none)", pn,
+                          pl->groups[0].name);
+    for (uint32_t k = 0; k < pl->n_groups; k++) {
+        const pf_group *g = &pl->groups[k];
+        uint32_t gi = e->nw + k, wi = 0;
+        model *md = &e->m[gi];
+        if (g->n_members < 2 || g->n_members > RT_MAX_MEMBERS)
+            return us_err_set(e->err, USHER_ERR_INVALID, "%s: field 'merge_groups[%u].members': "
+                              "merge group '%s' has %u members (2 to %d)", pn, k, g->name,
+                              g->n_members, RT_MAX_MEMBERS);
+        md->spec = &e->gspec[k];
+        e->gspec[k].name = g->name;
+        md->mem = us_calloc(g->n_members, sizeof *md->mem);
+        if (!md->mem)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: merge groups");
+        for (uint32_t j = 0; j < g->n_members; j++) {
+            if (find_model(&e->names, g->members[j], &wi) < 0 || wi >= e->nw)
+                return us_err_set(e->err, USHER_ERR_INVALID,
+                                  "%s: field 'merge_groups[%u].members[%u]': merge group '%s' "
+                                  "names model '%s', which is not in %s", pn, k, j, g->name,
+                                  g->members[j], wn);
+            if (e->m[wi].unit != wi)
+                return us_err_set(e->err, USHER_ERR_INVALID,
+                                  "%s: field 'merge_groups[%u].members[%u]': model '%s' is in "
+                                  "merge groups '%s' and '%s'", pn, k, j, g->members[j],
+                                  e->m[e->m[wi].unit].spec->name, g->name);
+            e->m[wi].unit = gi;
+            e->m[wi].memk = j;
+            md->mem[md->n_mem++] = wi;
+            /* the group's queue bound and default timeout: the longest member SLO (the
+             * server's; each request carries its own model's deadline) */
+            if (e->m[wi].spec->slo_ms > e->gspec[k].slo_ms)
+                e->gspec[k].slo_ms = e->m[wi].spec->slo_ms;
+        }
+        md->slo_ns = ns_of_ms(e->gspec[k].slo_ms);
+        md->unit = gi;
+        md->wake_at = NEVER;
+        md->switch_at = NEVER;
+        md->equal_rows = strcmp(g->kind, "stacked") == 0; /* as server/group.c forms it */
+        md->empty_rows = strcmp(g->kind, "shared") == 0;
+        rt_admit_init(&md->adm);
+        void *prev = NULL;
+        int put = us_map_put(&e->names, g->name, (void *)(uintptr_t)(gi + 1), &prev);
+        if (put < 0)
+            return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: merge groups");
+        if (put == 0)
+            return us_err_set(e->err, USHER_ERR_INVALID, "%s: field 'merge_groups[%u].name': "
+                              "merge group '%s' has the name of a model of %s", pn, k, g->name,
+                              wn);
+    }
+    return USHER_OK;
+}
+
+/* a re-plan's merge groups are the running ones (the simulator keeps the groups it started
+ * with: re-planning keeps a running plan's groups, docs/merge.md) */
+static int groups_same(eng *e, const pf_plan *pl, const char *pn)
+{
+    bool same = pl->n_groups == e->nm - e->nw;
+    for (uint32_t k = 0; same && k < pl->n_groups; k++) {
+        const model *md = &e->m[e->nw + k];
+        const pf_group *g = &pl->groups[k];
+        same = strcmp(g->name, md->spec->name) == 0 && g->n_members == md->n_mem &&
+               md->equal_rows == (strcmp(g->kind, "stacked") == 0) &&
+               md->empty_rows == (strcmp(g->kind, "shared") == 0);
+        for (uint32_t j = 0; same && j < g->n_members; j++)
+            same = strcmp(g->members[j], e->m[md->mem[j]].spec->name) == 0;
+    }
+    if (same)
+        return USHER_OK;
+    return us_err_set(e->err, USHER_ERR_INVALID, "%s: field 'merge_groups': the plan's merge "
+                      "groups (%u) are not the running plan's (%u): the simulator runs the "
+                      "groups it started with (docs/simulator.md, Merge groups)", pn,
+                      pl->n_groups, e->nm - e->nw);
+}
+
 /* the plan (pn: its name) and the workload name the same models */
 static int match(eng *e, const us_map *names, const pf_plan *pl, const char *pn)
 {
@@ -841,6 +1010,8 @@ static int match(eng *e, const us_map *names, const pf_plan *pl, const char *pn)
     us_map planned;
     us_map_init(&planned);
     int rc = USHER_OK;
+    if ((e->nm > e->nw || pl->n_groups) && (rc = groups_same(e, pl, pn)) < 0)
+        goto out;
     for (uint32_t i = 0; i < pl->n_models; i++) {
         if (find_model(names, pl->m[i].name, &mi) < 0) {
             rc = us_err_set(e->err, USHER_ERR_INVALID,
@@ -862,9 +1033,20 @@ static int match(eng *e, const us_map *names, const pf_plan *pl, const char *pn)
                                 "in %s", pn, x->line, gi, j, x->model, wn);
                 goto out;
             }
-            if (pl->n_models == 0 && us_map_put(&planned, x->model, (void *)1, NULL) < 0) {
-                rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: model names");
+            if (mi < e->nw && e->m[mi].unit != mi) {
+                rc = us_err_set(e->err, USHER_ERR_INVALID,
+                                "%s:%zu: field 'gpus[%u].replicas[%u].model': model '%s' is a "
+                                "member of merge group '%s', whose replicas serve it", pn,
+                                x->line, gi, j, x->model, e->m[e->m[mi].unit].spec->name);
                 goto out;
+            }
+            for (uint32_t k = 0; pl->n_models == 0 && k < (mi < e->nw ? 1 : e->m[mi].n_mem);
+                 k++) {
+                const char *name = mi < e->nw ? x->model : e->m[e->m[mi].mem[k]].spec->name;
+                if (us_map_put(&planned, name, (void *)1, NULL) < 0) {
+                    rc = us_err_set(e->err, USHER_ERR_NOMEM, "simulator: model names");
+                    goto out;
+                }
             }
         }
     for (uint32_t i = 0; i < p->n_models; i++)
@@ -904,13 +1086,22 @@ static int class_of(eng *e, us_map *classes, uint32_t mi, const pf_gpu *pg, cons
     c->model = mi;
     c->gpu = pg->type;
     c->share_pct = x->share;
-    c->cap = x->batch;
+    c->cap = c->rt_cap = x->batch;
+    const model *md = &e->m[mi];
+    if (md->n_mem) { /* a group: batches of the members' batches summed (the server's
+                        max_batch), runs of up to the rows of each member they can give */
+        int n = (int)md->n_mem;
+        c->rt_cap = x->batch > RT_MAX_BATCH / n ? RT_MAX_BATCH : n * x->batch;
+        c->cap = md->equal_rows ? c->rt_cap
+                                : (c->rt_cap + (md->empty_rows ? 0 : n - 1) + n - 1) / n;
+    }
     c->key = us_strdup(key);
-    c->lat = us_calloc((size_t)x->batch + 1, sizeof *c->lat);
-    c->prof = us_calloc((size_t)x->batch + 1, sizeof *c->prof);
+    c->lat = us_calloc((size_t)c->cap + 1, sizeof *c->lat);
+    c->prof = us_calloc((size_t)c->cap + 1, sizeof *c->prof);
+    c->rt_lat = md->n_mem ? us_calloc((size_t)c->rt_cap + 1, sizeof *c->rt_lat) : c->lat;
     e->nc++; /* freed with the engine from here on */
-    if (!c->key || !c->lat || !c->prof || us_map_put(classes, c->key, (void *)(uintptr_t)e->nc,
-                                                     NULL) < 0)
+    if (!c->key || !c->lat || !c->prof || !c->rt_lat ||
+        us_map_put(classes, c->key, (void *)(uintptr_t)e->nc, NULL) < 0)
         return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: profile classes");
     *out = e->nc - 1;
     return USHER_OK;
@@ -922,10 +1113,14 @@ static int class_fill(eng *e, cls *c, const gpu *g, uint32_t gi, uint32_t j, con
                       const char *pn)
 {
     const sim_params *p = e->p;
+    const model *md = &e->m[c->model];
     for (int b = 1; b <= c->cap; b++) {
         if_replica *pr = &c->prof[b];
         usher_error pe = {0};
-        int rc = p->profile(p->ctx, c->model, c->gpu, b, c->share_pct, pr, &pe);
+        uint32_t k = c->model - e->nw;
+        int rc = md->n_mem ? p->group_profile(p->ctx, &e->p->plan->groups[k], k, md->mem, c->gpu,
+                                              b, c->share_pct, pr, &pe)
+                           : p->profile(p->ctx, c->model, c->gpu, b, c->share_pct, pr, &pe);
         if (rc >= 0 && !(isfinite(pr->latency_ms) && pr->latency_ms > 0))
             rc = us_err_set(&pe, USHER_ERR_INVALID, "profile of batch %d has no latency", b);
         pr->batch = b;
@@ -938,6 +1133,12 @@ static int class_fill(eng *e, cls *c, const gpu *g, uint32_t gi, uint32_t j, con
                               "%s, share %g%%, batch %d): %s", pn, x->line, gi, j, x->model,
                               c->gpu, c->share_pct, b, pe.msg);
         c->lat[b] = ns_of_ms(pr->latency_ms);
+    }
+    /* a group's table by its requests' rows r: the run of ceil(r / members) rows each, as
+     * the server lays out a group's profile (server/group.c) */
+    for (int r = 1; md->n_mem && r <= c->rt_cap; r++) {
+        int per = (r + (int)md->n_mem - 1) / (int)md->n_mem;
+        c->rt_lat[r] = c->lat[per < c->cap ? per : c->cap];
     }
     return USHER_OK;
 }
@@ -952,19 +1153,34 @@ static void model_tables(eng *e, model *md)
     for (uint32_t k = 0; k < md->n_rep; k++) {
         const rep *r = &e->r[md->reps[k]];
         const cls *c = &e->c[r->cls];
-        if (c->lat[1] > md->lat1[1])
-            md->lat1[1] = c->lat[1];
-        rows_per_ns += (double)r->cap / (double)c->lat[r->cap];
+        if (c->rt_lat[1] > md->lat1[1])
+            md->lat1[1] = c->rt_lat[1];
+        rows_per_ns += (double)r->cap / (double)c->rt_lat[r->cap];
         if (r->cap > md->max_batch) {
             md->max_batch = r->cap;
             lat_full = 0;
         }
-        if (r->cap == md->max_batch && c->lat[r->cap] > lat_full)
-            lat_full = c->lat[r->cap];
+        if (r->cap == md->max_batch && c->rt_lat[r->cap] > lat_full)
+            lat_full = c->rt_lat[r->cap];
     }
     md->row_ns = md->n_rep ? (double)md->n_rep / rows_per_ns : 0;
     md->capacity = rt_admit_capacity(md->max_batch ? md->max_batch : 1, lat_full, md->slo_ns,
                                      md->n_rep ? (int)md->n_rep : 1);
+}
+
+/* a replica's batch: the plan's (x), the runtime's cap (its class's), its running batch's
+ * arrays; USHER_ERR_NOMEM */
+static int rep_batch(eng *e, rep *r, const pf_replica *x)
+{
+    r->pbatch = x->batch;
+    r->cap = e->c[r->cls].rt_cap;
+    r->share = x->share / 100;
+    r->b_arr = us_calloc((size_t)r->cap, sizeof *r->b_arr);
+    r->b_pred = us_calloc((size_t)r->cap, sizeof *r->b_pred);
+    if (e->m[r->model].n_mem)
+        r->b_mem = us_calloc((size_t)r->cap, sizeof *r->b_mem);
+    return r->b_arr && r->b_pred && (r->b_mem || !e->m[r->model].n_mem) ? USHER_OK
+                                                                         : USHER_ERR_NOMEM;
 }
 
 static int setup(eng *e)
@@ -979,11 +1195,17 @@ static int setup(eng *e)
                         SIM_MAX_MODELS);
         goto out;
     }
-    e->nm = p->n_models;
+    if (pl->n_groups > SIM_MAX_MODELS) {
+        rc = us_err_set(e->err, USHER_ERR_LIMIT, "%s: %u merge groups", pn, pl->n_groups);
+        goto out;
+    }
+    e->nw = p->n_models;
+    e->nm = p->n_models + pl->n_groups;
     e->m = us_calloc(e->nm, sizeof *e->m);
-    if (!e->m)
+    e->gspec = us_calloc(pl->n_groups ? pl->n_groups : 1, sizeof *e->gspec);
+    if (!e->m || !e->gspec)
         goto nomem;
-    for (uint32_t i = 0; i < e->nm; i++) {
+    for (uint32_t i = 0; i < e->nw; i++) {
         const sim_model_spec *s = &p->models[i];
         void *prev = NULL;
         int put = us_map_put(names, s->name, (void *)(uintptr_t)(i + 1), &prev);
@@ -1001,13 +1223,14 @@ static int setup(eng *e)
         }
         model *md = &e->m[i];
         md->spec = s;
+        md->unit = i;
         md->slo_ns = ns_of_ms(s->slo_ms);
         md->rate = s->rate * p->rate_scale;
         md->wake_at = NEVER;
         md->switch_at = NEVER;
         rt_admit_init(&md->adm);
     }
-    if ((rc = match(e, names, pl, pn)) < 0)
+    if ((rc = groups_setup(e, pl, pn)) < 0 || (rc = match(e, names, pl, pn)) < 0)
         goto out;
 
     /* GPUs, replicas, classes */
@@ -1063,11 +1286,7 @@ static int setup(eng *e)
             r->gpu = gi;
             r->cls = ci;
             r->slot = j;
-            r->cap = x->batch;
-            r->share = x->share / 100;
-            r->b_arr = us_calloc((size_t)x->batch, sizeof *r->b_arr);
-            r->b_pred = us_calloc((size_t)x->batch, sizeof *r->b_pred);
-            if (!r->b_arr || !r->b_pred)
+            if (rep_batch(e, r, x) < 0)
                 goto nomem;
             g->slot[j] = ri;
             e->m[mi].n_rep++;
@@ -1124,6 +1343,8 @@ static void engine_free(eng *e)
         us_free(md->q_arr);
         us_free(md->q_dl);
         us_free(md->q_pred);
+        us_free(md->q_mem);
+        us_free(md->mem);
         us_free(md->reps);
         us_free(md->busy_until);
         us_free(md->idle);
@@ -1133,9 +1354,11 @@ static void engine_free(eng *e)
         sim_hist_free(&md->hist);
     }
     us_free(e->m);
+    us_free(e->gspec);
     for (uint32_t i = 0; e->r && i < e->nr; i++) {
         us_free(e->r[i].b_arr);
         us_free(e->r[i].b_pred);
+        us_free(e->r[i].b_mem);
     }
     us_free(e->r);
     for (uint32_t i = 0; e->g && i < e->ng; i++)
@@ -1143,6 +1366,8 @@ static void engine_free(eng *e)
     us_free(e->g);
     for (uint32_t i = 0; i < e->nc; i++) {
         us_free(e->c[i].key);
+        if (e->c[i].rt_lat != e->c[i].lat)
+            us_free(e->c[i].rt_lat);
         us_free(e->c[i].lat);
         us_free(e->c[i].prof);
     }
@@ -1593,7 +1818,7 @@ static int apply_plan(eng *e, const pf_plan *pl, sim_replan_report *rr, uint64_t
             match_of[x_i] = NONE;
             for (uint32_t ri = head[gmap[k]]; ri != NONE; ri = nxt[ri]) {
                 const rep *r = &e->r[ri];
-                if (cand[ri] && r->model == mi && r->cap == x->batch &&
+                if (cand[ri] && r->model == mi && r->pbatch == x->batch &&
                     e->c[r->cls].share_pct == x->share) {
                     cand[ri] = 0;
                     match_of[x_i] = ri;
@@ -1637,13 +1862,9 @@ static int apply_plan(eng *e, const pf_plan *pl, sim_replan_report *rr, uint64_t
             r->gpu = gi;
             r->cls = ci;
             r->slot = NONE;
-            r->cap = x->batch;
-            r->share = x->share / 100;
             r->state = R_PENDING;
             r->ready_at = sat_add(now, cost);
-            r->b_arr = us_calloc((size_t)x->batch, sizeof *r->b_arr);
-            r->b_pred = us_calloc((size_t)x->batch, sizeof *r->b_pred);
-            if (!r->b_arr || !r->b_pred)
+            if (rep_batch(e, r, x) < 0)
                 goto nomem;
         }
     /* left out: a serving one serves until its model switches; a starting one is called off */
@@ -1741,7 +1962,7 @@ static int on_replan(eng *e)
 {
     const sim_params *p = e->p;
     uint64_t now = e->now, span = now - e->last_replan;
-    for (uint32_t i = 0; i < e->nm; i++) {
+    for (uint32_t i = 0; i < e->nw; i++) {
         e->rates[i] = span ? (double)e->m[i].win_req / ((double)span / 1e9) : 0;
         e->m[i].win_req = 0;
     }
@@ -1765,7 +1986,7 @@ static int on_replan(eng *e)
     rr->t_s = (double)now / 1e9;
     const pf_plan *np = NULL;
     usher_error pe = {0};
-    int rc = p->replan(p->replan_ctx, now, e->rates, e->nm, &np, &pe);
+    int rc = p->replan(p->replan_ctx, now, e->rates, e->nw, &np, &pe);
     if (rc < 0)
         return us_err_set(e->err, rc, "re-plan at %.3f s: %s", (double)now / 1e9,
                           pe.msg[0] ? pe.msg : "the planner failed");
@@ -1799,9 +2020,9 @@ static int pull(eng *e)
         e->arr_ok = false;
         return USHER_OK;
     }
-    if (a.model >= e->nm)
+    if (a.model >= e->nw)
         return us_err_set(e->err, USHER_ERR_INVALID, "simulator: an arrival for model %u of %u",
-                          a.model, e->nm);
+                          a.model, e->nw);
     if (a.t_ns < e->now)
         return us_err_set(e->err, USHER_ERR_INVALID, "simulator: arrivals out of time order "
                           "(%llu ns after %llu ns)", (unsigned long long)a.t_ns,
@@ -1883,12 +2104,12 @@ int sim_run(const sim_params *p, sim_report **out, usher_error *err)
                             "Poisson arrivals");
             goto out;
         }
-        double *rates = us_mallocarray(e.nm, sizeof *rates);
+        double *rates = us_mallocarray(e.nw, sizeof *rates);
         if (!rates)
             goto nomem;
-        for (uint32_t i = 0; i < e.nm; i++)
+        for (uint32_t i = 0; i < e.nw; i++)
             rates[i] = e.m[i].rate;
-        sim_poisson_params pp = {.rates = rates, .n_models = e.nm, .seed = p->seed,
+        sim_poisson_params pp = {.rates = rates, .n_models = e.nw, .seed = p->seed,
                                  .duration_ns = p->duration_ns};
         rc = sim_source_poisson(&pp, &e.src, err);
         us_free(rates);
@@ -1901,16 +2122,16 @@ int sim_run(const sim_params *p, sim_report **out, usher_error *err)
             goto out;
         }
         uint64_t n = (p->duration_ns + p->interval_ns - 1) / p->interval_ns;
-        if (n * ((uint64_t)e.nm + e.ng) > SERIES_MAX || n > UINT32_MAX) {
+        if (n * ((uint64_t)e.nw + e.ng) > SERIES_MAX || n > UINT32_MAX) {
             rc = us_err_set(err, USHER_ERR_LIMIT, "simulator: %llu intervals x (%u models + %u "
                             "GPUs) in the time series (at most %llu): choose a longer interval",
-                            (unsigned long long)n, e.nm, e.ng, SERIES_MAX);
+                            (unsigned long long)n, e.nw, e.ng, SERIES_MAX);
             goto out;
         }
         e.n_int = (uint32_t)n;
         e.interval = p->interval_ns;
-        e.s_req = us_calloc((size_t)n * e.nm, sizeof *e.s_req);
-        e.s_good = us_calloc((size_t)n * e.nm, sizeof *e.s_good);
+        e.s_req = us_calloc((size_t)n * e.nw, sizeof *e.s_req);
+        e.s_good = us_calloc((size_t)n * e.nw, sizeof *e.s_good);
         e.s_busy = us_calloc((size_t)n * (e.ng ? e.ng : 1), sizeof *e.s_busy);
         if (!e.s_req || !e.s_good || !e.s_busy)
             goto nomem;
@@ -1930,7 +2151,7 @@ int sim_run(const sim_params *p, sim_report **out, usher_error *err)
             rc = us_err_set(err, USHER_ERR_INVALID, "simulator: re-planning needs a duration");
             goto out;
         }
-        if (!(e.rates = us_calloc(e.nm, sizeof *e.rates)))
+        if (!(e.rates = us_calloc(e.nw, sizeof *e.rates)))
             goto nomem;
         if ((rc = cost_update(&e, NULL, NULL)) < 0)
             goto out;
@@ -1961,9 +2182,11 @@ static int report(eng *e, sim_report **out)
     sim_report *r = us_calloc(1, sizeof *r);
     if (!r)
         return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: report");
-    r->m = us_calloc(e->nm, sizeof *r->m);
+    r->m = us_calloc(e->nw, sizeof *r->m);
     r->g = us_calloc(e->ng ? e->ng : 1, sizeof *r->g);
-    if (!r->m || !r->g) {
+    r->n_groups = e->nm - e->nw;
+    r->groups = r->n_groups ? us_calloc(r->n_groups, sizeof *r->groups) : NULL;
+    if (!r->m || !r->g || (r->n_groups && !r->groups)) {
         sim_report_free(r);
         return us_err_set(e->err, USHER_ERR_NOMEM, "simulator: report");
     }
@@ -1979,19 +2202,40 @@ static int report(eng *e, sim_report **out)
     r->events = e->events;
     r->coloc_predictions = e->coloc_calls;
     r->coloc_cache_hits = e->coloc_hits;
-    r->n_models = e->nm;
+    r->n_models = e->nw;
+    /* nothing is left queued once the events run out (every wait has a wake-up); what would
+     * be is counted as expired, for the model it came from */
     for (uint32_t i = 0; i < e->nm; i++) {
         model *md = &e->m[i];
-        sim_model_report *x = &r->m[i];
-        /* nothing is left queued once the events run out (every wait has a wake-up); what
-         * would be is counted as expired */
         for (size_t j = md->q_head; e->n_rp && j < md->q_tail; j++)
             window_note(e, md->q_arr[j], W_LOST);
-        md->expired += q_len(md);
+        for (size_t j = md->q_head; md->n_mem && j < md->q_tail; j++)
+            e->m[md->q_mem[j]].expired++;
+        if (!md->n_mem)
+            md->expired += q_len(md);
+    }
+    for (uint32_t k = 0; k < r->n_groups; k++) {
+        const model *md = &e->m[e->nw + k];
+        sim_group_report *x = &r->groups[k];
         copy_name(x->name, md->spec->name);
+        snprintf(x->kind, sizeof x->kind, "%s", p->plan->groups[k].kind);
+        x->n_members = md->n_mem;
+        x->replicas = md->n_rep;
+        x->batches = md->batches;
+        x->mixed_batches = md->mixed;
+        x->rows = md->rows;
+        x->filler_rows = md->filler;
+    }
+    for (uint32_t i = 0; i < e->nw; i++) {
+        model *md = &e->m[i];
+        const model *u = &e->m[md->unit]; /* what served it: itself or its group */
+        sim_model_report *x = &r->m[i];
+        copy_name(x->name, md->spec->name);
+        if (u != md)
+            copy_name(x->group, u->spec->name);
         x->rate = md->rate;
         x->slo_ms = md->spec->slo_ms;
-        x->replicas = md->n_rep;
+        x->replicas = u->n_rep;
         x->requests = md->requests;
         x->served = md->served;
         x->good = md->good;
@@ -2014,7 +2258,7 @@ static int report(eng *e, sim_report **out)
         }
         x->hist = md->hist; /* the report's now (its latency CDF) */
         memset(&md->hist, 0, sizeof md->hist);
-        x->latency_scale = md->adm.scale;
+        x->latency_scale = u->adm.scale;
         r->requests += x->requests;
         r->served += x->served;
         r->good += x->good;

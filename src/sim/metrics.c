@@ -102,6 +102,7 @@ void sim_report_free(sim_report *r)
         sim_hist_free(&r->m[i].hist);
     us_free(r->m);
     us_free(r->g);
+    us_free(r->groups);
     us_free(r->series_requests);
     us_free(r->series_good);
     us_free(r->series_gpu_pct);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "sim/sim.h"
@@ -38,6 +39,10 @@ static void model_json(us_json *j, const sim_model_report *m)
     us_json_obj_begin(j);
     us_json_key(j, "name");
     us_json_str(j, m->name);
+    if (m->group[0]) { /* absent without merge groups: the bytes of such runs are as before */
+        us_json_key(j, "group");
+        us_json_str(j, m->group);
+    }
     num(j, "rate", m->rate);
     num(j, "slo_ms", m->slo_ms);
     count(j, "replicas", m->replicas);
@@ -225,6 +230,31 @@ int sim_report_json(const sim_report *r, bool wall, us_buf *out)
         us_json_obj_end(&j);
     }
     us_json_arr_end(&j);
+    if (r->n_groups) { /* the merge groups' runs (absent without groups) */
+        us_json_key(&j, "merge_groups");
+        us_json_arr_begin(&j);
+        for (uint32_t i = 0; i < r->n_groups; i++) {
+            const sim_group_report *g = &r->groups[i];
+            us_json_obj_begin(&j);
+            us_json_key(&j, "name");
+            us_json_str(&j, g->name);
+            us_json_key(&j, "kind");
+            us_json_str(&j, g->kind);
+            us_json_key(&j, "members");
+            us_json_arr_begin(&j);
+            for (uint32_t k = 0; k < r->n_models; k++)
+                if (strcmp(r->m[k].group, g->name) == 0)
+                    us_json_str(&j, r->m[k].name);
+            us_json_arr_end(&j);
+            count(&j, "replicas", g->replicas);
+            count(&j, "batches", g->batches);
+            count(&j, "mixed_batches", g->mixed_batches);
+            num(&j, "mean_batch", g->batches ? (double)g->rows / (double)g->batches : 0);
+            count(&j, "filler_rows", g->filler_rows);
+            us_json_obj_end(&j);
+        }
+        us_json_arr_end(&j);
+    }
     if (r->n_intervals)
         series_json(&j, r);
     if (r->replan_every_s > 0)
@@ -270,6 +300,18 @@ void sim_report_print(const sim_report *r, FILE *f)
     }
     fprintf(f, "%-24s %5s %10llu %10.4g %8.2f%%\n", "total", "",
             (unsigned long long)r->requests, r->goodput, r->attainment_pct);
+    for (uint32_t i = 0; i < r->n_groups; i++) {
+        const sim_group_report *g = &r->groups[i];
+        fprintf(f, "merge group %s (%s, %u replicas) serves", g->name, g->kind, g->replicas);
+        for (uint32_t k = 0, n = 0; k < r->n_models; k++)
+            if (strcmp(r->m[k].group, g->name) == 0)
+                fprintf(f, "%s %s", n++ ? "," : "", r->m[k].name);
+        fprintf(f, ": %llu merged runs, %llu of them for two members or more, %.3g rows a run, "
+                   "%llu filler rows\n", (unsigned long long)g->batches,
+                (unsigned long long)g->mixed_batches,
+                g->batches ? (double)g->rows / (double)g->batches : 0,
+                (unsigned long long)g->filler_rows);
+    }
     fprintf(f, "served %llu, late %llu, rejected at admission %llu, expired in the queue %llu\n",
             (unsigned long long)r->served, (unsigned long long)r->late,
             (unsigned long long)r->rejected, (unsigned long long)r->expired);

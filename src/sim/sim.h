@@ -59,6 +59,13 @@ typedef struct sim_model_spec {
  * field must pass if_predict's checks. */
 typedef int (*sim_profile_fn)(void *ctx, uint32_t model, const char *gpu, int batch,
                               double share_pct, if_replica *out, usher_error *err);
+/* The profile of one run of merge group g (the plan's merge_groups[group]; members: their
+ * indices into sim_params.models, in g's order) on a GPU type at a share: the merged graph's
+ * run with `batch` rows of EACH member (the planner's profile of a group, plan/groups.c). As
+ * sim_profile_fn otherwise. */
+typedef int (*sim_group_profile_fn)(void *ctx, const pf_group *g, uint32_t group,
+                                    const uint32_t *members, const char *gpu, int batch,
+                                    double share_pct, if_replica *out, usher_error *err);
 /* The device of a GPU type key (DRAM bandwidth, L2) for the interference model. */
 typedef int (*sim_device_fn)(void *ctx, const char *gpu, if_device *out, usher_error *err);
 /* Called now and then with the share of the simulated time done, [0, 1]. */
@@ -104,6 +111,9 @@ typedef struct sim_params {
      * its own stream of the seed (the arrivals are the same whatever it is); 0: exactly
      * the profiled time, no draw */
     double service_cv;
+    /* merge groups (the plan's merge_groups, docs/simulator.md "Merge groups"): the merged
+     * graph's profile; required when the plan has groups, called with ctx */
+    sim_group_profile_fn group_profile;
 } sim_params;
 
 sim_params sim_default_params(void); /* interference on, rate_scale 1, the rest 0 */
@@ -151,9 +161,22 @@ typedef struct sim_model_report {
     double attainment_pct;    /* good / requests x 100 (100 without requests) */
     double mean_ms, p50_ms, p99_ms, p999_ms, max_ms; /* of the served requests */
     double mean_queue_ms;     /* arrival to batch start, served requests */
-    double latency_scale;     /* the runtime's observed scale at the end */
+    double latency_scale;     /* the runtime's observed scale at the end (its group's) */
+    char group[SIM_NAME_MAX]; /* the merge group that served it ("": none); then replicas,
+                                 batches and latency_scale are the group's runs that carried
+                                 its requests, batch_rows its own rows in them */
     sim_hist hist;            /* the served requests' latencies (ns): the CDF of the plots */
 } sim_model_report;
+
+/* a merge group of the plan: one queue and its replicas for the members' requests */
+typedef struct sim_group_report {
+    char name[SIM_NAME_MAX], kind[16];
+    uint32_t n_members, replicas;
+    uint64_t batches;         /* runs of the merged graph */
+    uint64_t mixed_batches;   /* of them, runs that carried requests of two members or more */
+    uint64_t rows;            /* the requests' own rows they carried */
+    uint64_t filler_rows;     /* rows of members without a request (rt_group_rows) */
+} sim_group_report;
 
 typedef struct sim_gpu_report {
     char type[SIM_NAME_MAX];
@@ -196,6 +219,8 @@ typedef struct sim_report {
     uint32_t n_models;
     sim_gpu_report *g;
     uint32_t n_gpus;
+    sim_group_report *groups; /* the plan's merge groups (NULL, 0: none) */
+    uint32_t n_groups;
     /* time series by the arrival's interval: series_requests[i * n_models + k] (model k,
      * interval i), and of them those that ended within the SLO */
     uint64_t interval_ns;
