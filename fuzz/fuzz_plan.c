@@ -20,7 +20,8 @@
  *     and no (type, node) pair twice;
  *   - an accepted workload has 1..PLAN_MAX_MODELS models with unique names,
  *     a path, rate >= 0, slo_ms > 0, priority in 0..1000, a known precision,
- *     and merge groups that agree with the group names;
+ *     merge groups that agree with the group names, and at most PF_DIMS_MAX
+ *     dims, each named, valued 0 (batch) .. PF_DIM_VALUE_MAX;
  *   - an accepted running plan passes plan_check against the problem.
  * Violations abort, so libFuzzer records them as crashes.
  * tests/test_plan_inputs.c replays fuzz/corpus-plan and mutants of it.
@@ -34,6 +35,7 @@
 #include "core/err.h"
 #include "fuzz_plan.h"
 #include "plan/plan.h"
+#include "planfile/workload.h"
 
 #define LABEL_CLUSTER "fuzz-cluster.yaml"
 #define LABEL_WORKLOAD "fuzz-workload.yaml"
@@ -180,6 +182,12 @@ static int fuzz_workload(const char *text, size_t len)
                   "unknown precision", NULL);
             check(m->n_cfg == 0 && m->cfg == NULL, "fields-only read profiled a model", NULL);
             check((m->group != NULL) == (m->merge_group > 0), "group without merge group", NULL);
+            check(m->n_dims <= PF_DIMS_MAX && (m->dims != NULL) == (m->n_dims > 0),
+                  "dims count out of range", NULL);
+            for (uint32_t k = 0; k < m->n_dims; k++)
+                check(m->dims[k].name && m->dims[k].name[0] && m->dims[k].value >= 0 &&
+                          m->dims[k].value <= PF_DIM_VALUE_MAX,
+                      "a dim without a name or out of range", NULL);
             /* quadratic, but 8 KiB of fuzz input holds a few hundred models at most */
             for (uint32_t k = 0; k < i; k++) {
                 const plan_model *o = &p.m[k];

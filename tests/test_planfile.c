@@ -41,6 +41,8 @@ static pf_replica reps1[] = {
      .throughput = 66.6667, .load = 60, .group = "g1"},
 };
 
+static pf_model_dim dims1[] = {{.name = "seq", .value = 384}, {.name = "state:1", .value = 0}};
+
 static pf_plan sample(pf_gpu *g, pf_model *m)
 {
     g[0] = (pf_gpu){.type = "a100-80gb", .price_per_hour = 4.1, .compute_pct = 70,
@@ -51,7 +53,8 @@ static pf_plan sample(pf_gpu *g, pf_model *m)
     m[0] = (pf_model){.name = "resnet50", .rate = 248.9, .slo_ms = 50, .goodput = 248.9,
                       .replicas = 1};
     m[1] = (pf_model){.name = "bert", .rate = 500, .slo_ms = 100, .goodput = 460,
-                      .unserved = 40, .replicas = 2, .priority = 2, .group = "g1"};
+                      .unserved = 40, .replicas = 2, .priority = 2, .group = "g1",
+                      .dims = dims1, .n_dims = 2};
     return (pf_plan){.generator = "usher 0.1.0",
                      .policy = "replan",
                      .objective = "min-cost",
@@ -107,6 +110,11 @@ static void same_plan(const pf_plan *a, const pf_plan *b)
         ASSERT(x->rate == y->rate && x->slo_ms == y->slo_ms && x->goodput == y->goodput &&
                x->unserved == y->unserved && x->replicas == y->replicas &&
                x->priority == y->priority);
+        ASSERT_EQ_INT(x->n_dims, y->n_dims);
+        for (uint32_t k = 0; k < x->n_dims; k++) {
+            same_str(x->dims[k].name, y->dims[k].name);
+            ASSERT(x->dims[k].value == y->dims[k].value);
+        }
     }
     ASSERT_EQ_INT(a->n_gpus, b->n_gpus);
     for (uint32_t i = 0; i < a->n_gpus; i++) {
@@ -141,8 +149,8 @@ TEST(write_then_read_equals)
     pf_plan r;
     ASSERT_OK(parse((const char *)b1.data, &r, &err));
     same_plan(&a, &r);
-    ASSERT_EQ_INT(r.g[0].line, 57); /* its "{" */
-    ASSERT_EQ_INT(r.g[0].r[1].line, 67);
+    ASSERT_EQ_INT(r.g[0].line, 61); /* its "{" (after models[1].dims: 4 lines) */
+    ASSERT_EQ_INT(r.g[0].r[1].line, 71);
     ASSERT(!r.g[0].has_index && r.g[1].has_index && r.g[1].index == 3);
     ASSERT_STR_EQ(r.label, LABEL);
     /* and writing what was read gives the same bytes */
@@ -276,6 +284,14 @@ static const struct bad {
      "plan.json:1: field 'models[0].name': missing (required)"},
     {HEAD "\"models\": [{\"name\": \"a\", \"priority\": 1001}], \"gpus\": []}", USHER_ERR_PARSE,
      "plan.json:1: field 'models[0].priority': 1001 is out of range [0, 1000]"},
+    {HEAD "\"models\": [{\"name\": \"a\", \"dims\": [1]}], \"gpus\": []}", USHER_ERR_PARSE,
+     "plan.json:1: field 'models[0].dims': expected a map, found a sequence"},
+    {HEAD "\"models\": [{\"name\": \"a\", \"dims\": {\"seq\": 0}}], \"gpus\": []}", USHER_ERR_PARSE,
+     "plan.json:1: field 'models[0].dims.seq': 0 is out of range [1, 16777216]"},
+    {HEAD "\"models\": [{\"name\": \"a\", \"dims\": {\"seq\": \"many\"}}], \"gpus\": []}",
+     USHER_ERR_PARSE,
+     "plan.json:1: field 'models[0].dims.seq': expected an integer, found the quoted string "
+     "\"many\""},
     {HEAD "\"gpus\": [], \"gpus\": []}", USHER_ERR_PARSE, NULL}, /* duplicate key (core) */
 };
 
