@@ -246,6 +246,8 @@ typedef struct usher_sim_model_summary {
     uint64_t requests, served, late, rejected;
     double goodput, slo_attainment_pct;
     double mean_ms, p50_ms, p99_ms, p999_ms; /* of the served requests */
+    const char *group;         /* the plan's merge group that served it (belongs to the
+                                  report); NULL: its own replicas */
 } usher_sim_model_summary;
 
 int usher_sim_report_model(const usher_sim_report *r, uint32_t i, usher_sim_model_summary *out);

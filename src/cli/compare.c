@@ -404,6 +404,10 @@ static void print_json(const char *wl, const char *cl, const usher_sim_params *s
                 fputs(i ? ",\n    " : "\n    ", f);
                 fputs("{\"name\": ", f);
                 json_str(f, m.name);
+                if (m.group) { /* the merge group that served it (absent: none) */
+                    fputs(", \"group\": ", f);
+                    json_str(f, m.group);
+                }
                 fputs(", \"rate\": ", f);
                 json_num(f, m.rate);
                 fprintf(f, ", \"replicas\": %u, \"planned_goodput\": ", pm.replicas);
@@ -477,6 +481,20 @@ static void print_table(FILE *f, size_t li, double scale)
             fprintf(f, "%-11s %u re-plans; during the changes %llu requests lost, %llu late\n",
                     "", x->ss.replans, (unsigned long long)x->ss.replan_lost,
                     (unsigned long long)x->ss.replan_late);
+        /* its merge groups: each group's members, in workload order */
+        usher_sim_model_summary m, o;
+        for (uint32_t i = 0; x->r && usher_sim_report_model(x->r, i, &m) == USHER_OK; i++) {
+            bool first = m.group != NULL;
+            for (uint32_t k = 0; first && k < i && usher_sim_report_model(x->r, k, &o) == 0; k++)
+                first = !o.group || strcmp(o.group, m.group) != 0;
+            if (!first)
+                continue;
+            fprintf(f, "%-11s merge group %s serves %s", "", m.group, m.name);
+            for (uint32_t k = i + 1; usher_sim_report_model(x->r, k, &o) == USHER_OK; k++)
+                if (o.group && strcmp(o.group, m.group) == 0)
+                    fprintf(f, ", %s", o.name);
+            fputs(" (merged runs)\n", f);
+        }
     }
     /* the cheapest plan that serves the offered load */
     const run *best = NULL;

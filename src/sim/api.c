@@ -635,7 +635,8 @@ int usher_sim_report_model(const usher_sim_report *r, uint32_t i, usher_sim_mode
                                      .mean_ms = m->mean_ms,
                                      .p50_ms = m->p50_ms,
                                      .p99_ms = m->p99_ms,
-                                     .p999_ms = m->p999_ms};
+                                     .p999_ms = m->p999_ms,
+                                     .group = m->group[0] ? m->group : NULL};
     return USHER_OK;
 }
 
