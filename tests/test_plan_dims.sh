@@ -148,15 +148,15 @@ PY
         fi
     }
     refuse unknown_dim "{seqq: 64}" "field 'models\[0\].dims.seqq': model 'bert' has no dynamic dim 'seqq' (its dynamic dims: batch, seq)"
-    refuse zero "{seq: 0}" "r.yaml:6: field 'models\[0\].dims.seq': an integer from 1 to 16777216, or batch"
-    refuse too_large "{seq: 16777217}" "field 'models\[0\].dims.seq': an integer from 1 to 16777216"
-    refuse quoted "{seq: '64'}" "field 'models\[0\].dims.seq': an integer"
-    refuse float "{seq: 64.5}" "field 'models\[0\].dims.seq': an integer"
+    refuse zero "{seq: 0}" "r.yaml:6: field 'models\[0\].dims.seq': model 'bert': an integer from 1 to 16777216, or batch"
+    refuse too_large "{seq: 16777217}" "field 'models\[0\].dims.seq': model 'bert': an integer from 1 to 16777216"
+    refuse quoted "{seq: '64'}" "field 'models\[0\].dims.seq': model 'bert': an integer"
+    refuse float "{seq: 64.5}" "field 'models\[0\].dims.seq': model 'bert': an integer"
     refuse not_a_map "[seq]" "field 'models\[0\].dims': expected a map"
-    refuse batch_dim "{batch: 4}" "field 'models\[0\].dims.batch': 'batch' is the first dim of input 'input_ids'"
-    refuse space "{a b: 3}" "field 'models\[0\].dims': a dim's name is 1 to 255 printable characters"
+    refuse batch_dim "{batch: 4}" "field 'models\[0\].dims.batch': model 'bert': 'batch' is the first dim of input 'input_ids'"
+    refuse space "{a b: 3}" "field 'models\[0\].dims': model 'bert': a dim's name is 1 to 255 printable characters"
     refuse too_many "{a0: 1, a1: 1, a2: 1, a3: 1, a4: 1, a5: 1, a6: 1, a7: 1, a8: 1, a9: 1, b0: 1, b1: 1, b2: 1, b3: 1, b4: 1, b5: 1, b6: 1}" \
-        "field 'models\[0\].dims': at most 16 dims, not 17"
+        "field 'models\[0\].dims': model 'bert': at most 16 dims, not 17"
     echo "test_plan_dims zoo: $fails failure(s)"
     [ $fails -eq 0 ]
     exit

@@ -588,10 +588,10 @@ static int check_dims(const us_yaml_doc *d, const us_yaml_node *m, uint32_t i,
         usher_tensor_info ti;
         if (x->value && j >= 0 && usher_model_input(um, (uint32_t)j, &ti) == USHER_OK)
             return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
-                                 "field 'models[%u].dims.%.64s': '%.64s' is the first dim of "
-                                 "input '%.64s' %s, which the planner binds to each "
-                                 "configuration's batch: leave it out",
-                                 i, x->name, x->name, ti.name, ti.declared);
+                                 "field 'models[%u].dims.%.64s': model '%s': '%.64s' is the "
+                                 "first dim of input '%.64s' %s, which the planner binds to "
+                                 "each configuration's batch: leave it out",
+                                 i, x->name, pm->name, x->name, ti.name, ti.declared);
     }
     for (uint32_t s = 0; usher_model_symbol(um, s, &sym) == USHER_OK; s++) {
         bool bound = batch_input(um, sym) >= 0;

@@ -96,7 +96,7 @@ static int spread_field(const us_yaml_doc *d, const us_yaml_node *map, const cha
  * 1 .. PF_DIM_NAME_MAX printable characters without spaces, each value an
  * integer in [1, PF_DIM_VALUE_MAX] or batch */
 static int dims_field(const us_yaml_doc *d, const us_yaml_node *m, const char *f,
-                      pf_workload_model *x, usher_error *err)
+                      const char *model, pf_workload_model *x, usher_error *err)
 {
     const us_yaml_node *map = NULL;
     int rc = us_yaml_get_node(d, m, "dims", f, US_YAML_MAP, false, &map, err);
@@ -104,8 +104,9 @@ static int dims_field(const us_yaml_doc *d, const us_yaml_node *m, const char *f
         return rc;
     size_t n = us_yaml_len(map);
     if (n > PF_DIMS_MAX)
-        return us_yaml_error(d, map, err, USHER_ERR_LIMIT, "field '%s': at most %d dims, not %zu",
-                             f, PF_DIMS_MAX, n);
+        return us_yaml_error(d, map, err, USHER_ERR_LIMIT,
+                             "field '%s': model '%s': at most %d dims, not %zu", f, model,
+                             PF_DIMS_MAX, n);
     if (n == 0)
         return USHER_OK;
     if (!(x->dims = us_calloc(n, sizeof *x->dims)))
@@ -119,15 +120,15 @@ static int dims_field(const us_yaml_doc *d, const us_yaml_node *m, const char *f
             ok = k[c] > ' ' && k[c] < 0x7f;
         if (!ok)
             return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
-                                 "field '%s': a dim's name is 1 to %d printable characters "
-                                 "without spaces (seq, or input:1 for an unnamed one), not "
-                                 "'%.64s'",
-                                 f, PF_DIM_NAME_MAX, k);
+                                 "field '%s': model '%s': a dim's name is 1 to %d printable "
+                                 "characters without spaces (seq, or input:1 for an unnamed "
+                                 "one), not '%.64s'",
+                                 f, model, PF_DIM_NAME_MAX, k);
         for (size_t j = 0; j < i; j++)
             if (strcmp(x->dims[j].name, k) == 0)
                 return us_yaml_error(d, kn, err, USHER_ERR_PARSE,
-                                     "field '%s.%.64s': given twice (line %zu)", f, k,
-                                     x->dims[j].line);
+                                     "field '%s.%.64s': model '%s': given twice (line %zu)", f,
+                                     k, model, x->dims[j].line);
         const char *vs = us_yaml_node_kind(v) == US_YAML_SCALAR ? us_yaml_str(v) : NULL;
         size_t vl = vs ? strlen(vs) : 0;
         int64_t val = 0;
@@ -139,9 +140,9 @@ static int dims_field(const us_yaml_doc *d, const us_yaml_node *m, const char *f
         bool batch = vs && us_yaml_is_plain(v) && strcmp(vs, "batch") == 0;
         if (!batch && (!ok || val < 1 || val > PF_DIM_VALUE_MAX))
             return us_yaml_error(d, v, err, USHER_ERR_PARSE,
-                                 "field '%s.%.64s': an integer from 1 to %d, or batch (the "
-                                 "configuration's batch), not '%.32s'",
-                                 f, k, PF_DIM_VALUE_MAX,
+                                 "field '%s.%.64s': model '%s': an integer from 1 to %d, or "
+                                 "batch (the configuration's batch), not '%.32s'",
+                                 f, k, model, PF_DIM_VALUE_MAX,
                                  vs ? vs : us_yaml_kind_name(us_yaml_node_kind(v)));
         x->dims[i].line = us_yaml_line(kn);
         x->dims[i].value = batch ? 0 : val;
@@ -218,7 +219,7 @@ static int entry(const us_yaml_doc *d, const us_yaml_node *m, size_t i, pf_workl
     if ((rc = spread_field(d, m, f, def, &x->spread, err)) < 0)
         return rc;
     snprintf(f, sizeof f, "%s.dims", fp);
-    if ((rc = dims_field(d, m, f, x, err)) < 0)
+    if ((rc = dims_field(d, m, f, name, x, err)) < 0)
         return rc;
     x->name = us_strdup(name);
     x->path = resolve(us_yaml_label(d), file);
