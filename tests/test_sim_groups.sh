@@ -141,6 +141,12 @@ sys.exit(1 if bad else 0)
 EOF
 ) && ok "compare: $check" || fail "compare: $check"
 
+"$usher" compare --workload "$tmp/workload.yaml" --cluster "$tmp/cluster.yaml" --merge maybe \
+    >"$tmp/bad.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "usher compare: --merge is auto, on or off, not 'maybe'" "$tmp/bad.out" &&
+    ok "compare --merge maybe: usage error" || fail "compare --merge maybe: exit $rc, $(cat "$tmp/bad.out")"
+
 # re-planning in the loop keeps the group: nothing moves at the same rates
 out=$("$usher" simulate --plan "$tmp/plan.json" --workload "$tmp/workload.yaml" --duration 6 --quiet \
     --replan-every 2 --cluster "$tmp/cluster.yaml" --json 2>&1)
