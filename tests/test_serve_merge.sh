@@ -163,7 +163,7 @@ PY
     else
         fail "group g: $(cat "$tmp/serveA.log")"
     fi
-    pids0=$(group_workers "usher-group-g-$srvA")
+    pids0=$(group_workers "usher-group-g-$srvA\\.onnx")
     ready=$(metric 'usher_model_replicas_ready{model="deep_a"}')/$(metric 'usher_model_replicas_ready{model="deep_b"}')
     [ "$(echo $pids0 | wc -w)" = 2 ] && [ "$ready" = 2/2 ] &&
         ok "2 worker processes run the merged file ($pids0), replicas ready $ready" ||
@@ -210,7 +210,7 @@ PY
     ledger_check "$tmp/ledger.json" $D
     back=
     for _ in $(seq 300); do # an idle worker's death is seen at its next heartbeat (1 s)
-        pids1=$(group_workers "usher-group-g-$srvA")
+        pids1=$(group_workers "usher-group-g-$srvA\\.onnx")
         d0=$(replica_metric usher_replica_worker_deaths_total deep_a 0)
         d1=$(replica_metric usher_replica_worker_deaths_total deep_a 1)
         [ $((${d0:-0} + ${d1:-0})) = 1 ] &&
@@ -236,7 +236,7 @@ PY
 JSON
     if start_server "$tmp/C" --plan "$tmp/plan.json" && wait_ready; then
         urlA=$url srvA=$srv
-        pc=$(group_workers "usher-group-g2-$srvA")
+        pc=$(group_workers "usher-group-g2-$srvA\\.onnx")
         grep -q "merge group 'g2': .* served by 2 workers" "$tmp/serve.log" &&
             [ "$(echo $pc | wc -w)" = 2 ] && ! grep -q "not used" "$tmp/serve.log" &&
             ok "serve --plan: the plan's group of 2 replicas runs 2 workers ($pc)" ||
