@@ -196,7 +196,8 @@ TEST(borrow_path_picks_the_family_row_and_says_so)
     c = gpu_calib_lookup(&t, a100, "tensorflow-xla", &found);
     ASSERT(found && c.borrowed && c.eff_gemm == 0.7);
     ASSERT_STR_EQ(c.used, "borrowed from [a100-40gb tensorflow], Ampere family, engine "
-                          "tensorflow standing in for tensorflow-xla (host costs: defaults)");
+                          "tensorflow standing in for tensorflow-xla (host costs: the engine's "
+                          "defaults)");
     ASSERT_STR_EQ(c.framework, "tensorflow-xla");
     ASSERT_STR_EQ(c.fusion, "full");
     /* GPU-side coefficients carry over; host costs are another engine's: defaults */
@@ -214,18 +215,30 @@ TEST(borrow_path_picks_the_family_row_and_says_so)
     ASSERT_STR_EQ(c.used, "borrowed from [a100-40gb onnxruntime-cuda], Ampere family (no "
                           "Hopper row)");
     gpu_calib_table_free(&to);
-    /* a related engine of the family before the same engine of another family */
+    /* the engine's twin (PyTorch eager under its other name) of another family before
+     * another engine of the family: an engine's kernels are not the GPU's */
     c = gpu_calib_lookup(&t, a10, "pytorch-eager", &found); /* pytorch only on Volta */
+    ASSERT(found && c.borrowed && c.eff_gemm == 0.9);
+    ASSERT_STR_EQ(c.used, "borrowed from [v100-16gb pytorch], Volta family (no Ampere row), "
+                          "engine pytorch standing in for pytorch-eager (host costs: the "
+                          "engine's defaults)");
+    ASSERT_STR_EQ(c.fusion, "none");
+    /* host costs: PyTorch eager's prior, not the lender's nor the ORT-like default */
+    ASSERT(c.launch_us == gpu_calib_engine_default("pytorch-eager").launch_us);
+    ASSERT(c.launch_us > gpu_calib_default().launch_us);
+    /* another engine of the family when the engine has no row anywhere */
+    c = gpu_calib_lookup(&t, a10, "tensorflow-xla", &found);
     ASSERT(found && c.borrowed && c.eff_gemm == 0.7);
     ASSERT_STR_EQ(c.used, "borrowed from [a100-40gb tensorflow], Ampere family, engine "
-                          "tensorflow standing in for pytorch-eager (host costs: defaults)");
-    ASSERT_STR_EQ(c.fusion, "none"); /* PyTorch eager fuses nothing, whatever TF does */
+                          "tensorflow standing in for tensorflow-xla (host costs: the engine's "
+                          "defaults)");
+    ASSERT_STR_EQ(c.fusion, "full"); /* XLA fuses, whatever TF does */
     const gpu_type *v100;
     ASSERT_OK(gpu_catalog_find(cat, "v100-32gb", &v100, &err));
     c = gpu_calib_lookup(&t, v100, "pytorch-eager", &found);
     ASSERT(found && c.borrowed && c.eff_gemm == 0.9);
     ASSERT_STR_EQ(c.used, "borrowed from [v100-16gb pytorch], Volta family, engine pytorch "
-                          "standing in for pytorch-eager (host costs: defaults)");
+                          "standing in for pytorch-eager (host costs: the engine's defaults)");
 
     /* a family with no row: the nearest family, flagged */
     c = gpu_calib_lookup(&t, h100, "tensorflow", &found);
@@ -447,8 +460,9 @@ TEST(undetermined_coefficients_are_found_by_the_fit_and_never_lent)
     const gpu_type *v100;
     ASSERT_OK(gpu_catalog_find(cat, "v100-32gb", &v100, &err));
     l = gpu_calib_lookup(&t, v100, "pytorch-eager", &found);
-    ASSERT(found && l.borrowed && l.launch_us == gpu_calib_default().launch_us);
-    ASSERT_CONTAINS(l.used, "(host costs: defaults)");
+    ASSERT(found && l.borrowed &&
+           l.launch_us == gpu_calib_engine_default("pytorch-eager").launch_us);
+    ASSERT_CONTAINS(l.used, "(host costs: the engine's defaults)");
     gpu_calib_table_free(&t);
     gpu_catalog_free(cat);
 }

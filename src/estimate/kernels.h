@@ -148,6 +148,15 @@ typedef struct gpu_calib {
 
 gpu_calib gpu_calib_default(void);
 /*
+ * The built-in defaults for one engine: gpu_calib_default() with the engine's
+ * name, its fusion and the host costs its nature sets (PyTorch eager's per-operator
+ * dispatch; docs/calibration.md "Engine priors"). What a lookup uses where no row
+ * of that engine says otherwise: host costs when another engine's row stands in,
+ * coefficients a row did not determine, no row at all. NULL or an engine usher
+ * does not know: gpu_calib_default().
+ */
+gpu_calib gpu_calib_engine_default(const char *framework);
+/*
  * The calibration table: text in the format of docs/calibration.md
  * ("[gpu-key framework]" sections of "name = value" lines). Rows for a MIG
  * instance fall back to the parent GPU's row, then to "*", then to the
