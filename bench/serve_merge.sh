@@ -14,12 +14,17 @@
 # collapses its goodput); the CPU time per answer is the steadier measure of how much
 # work one answer costs, hence of the throughput the cores allow.
 # docs/serve.md "Merge groups" has the figures.
+# With B_REPLICAS=N in the environment, B is the same merge group served by N replicas
+# (usher.yaml replicas: N on each member: N workers of the merged graph, the members' threads
+# shared among them, at most the cores / N each) instead of the separate models: A's one
+# worker against B's N on the same cores.
 set -uo pipefail
 usher=${1:?usage: serve_merge.sh USHER FT_DIR [RATE] [DURATION] [ROUNDS]}
 ft=${2:?FT_DIR}
 rate=${3:-1250}
 dur=${4:-8}
 rounds=${5:-3}
+brep=${B_REPLICAS:-}
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 pids=
@@ -28,8 +33,9 @@ for side in A B; do
     for i in 0 1 2 3; do
         mkdir -p "$tmp/$side/variant$i/1"
         cp "$ft/variant$i.onnx" "$tmp/$side/variant$i/1/model.onnx"
-        printf 'replicas: 1\nthreads: 1\nmax_batch: 8\nslo_ms: 100\n%s\n' \
-            "$([ $side = A ] && echo 'merge_group: ft')" >"$tmp/$side/variant$i/usher.yaml"
+        printf 'replicas: %s\nthreads: 1\nmax_batch: 8\nslo_ms: 100\n%s\n' \
+            "$([ $side = B ] && [ -n "$brep" ] && echo "$brep" || echo 1)" \
+            "$([ $side = A ] || [ -n "$brep" ] && echo 'merge_group: ft')" >"$tmp/$side/variant$i/usher.yaml"
     done
     "$usher" serve --repo "$tmp/$side" --http-port 0 >"$tmp/$side.log" 2>&1 &
     pids="$pids $!"
@@ -49,8 +55,8 @@ for side in A B; do
         sleep 0.1
     done
 done
-grep -q "not used" "$tmp/A.log" && { echo "the group fell back: $(cat "$tmp/A.log")"; exit 1; }
-echo "offered: $rate requests/s to each of 4 variants, ${dur} s, Poisson, seed 7; A = merge group, B = separate"
+grep -q "not used" "$tmp/A.log" "$tmp/B.log" && { echo "a group fell back: $(cat "$tmp/A.log" "$tmp/B.log")"; exit 1; }
+echo "offered: $rate requests/s to each of 4 variants, ${dur} s, Poisson, seed 7; A = merge group, B = ${brep:+the group with $brep replicas}${brep:-separate}"
 : >"$tmp/res"
 # cpu_ticks PID: utime + stime of PID and its child processes (the workers), clock ticks
 cpu_ticks() {
