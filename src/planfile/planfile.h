@@ -44,7 +44,9 @@
  * line (so that a diff of two plans reads as the moves between them);
  * a NULL or empty string is written as null, and replan only when
  * has_replan; models[i].spread only when set and nodes only when there are
- * some, merge_groups only when there are some, models[i].dims only when set (a plan without them is byte-identical to one written before them). Reading what pf_write wrote gives the same plan back, numbers
+ * some, merge_groups only when there are some, models[i].dims only when set
+ * (a plan without them is byte-identical to one written before them).
+ * Reading what pf_write wrote gives the same plan back, numbers
  * rounded to 6 significant digits.
  */
 #ifndef PF_PLANFILE_H
