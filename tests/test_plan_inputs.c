@@ -280,6 +280,24 @@ TEST(workload_messages)
     ASSERT_CONTAINS(err.msg, "models[0].precision");
     ASSERT_CONTAINS(err.msg, "bf16");
     plan_problem_free(&p);
+
+    /* dims: names as given (input:1 of an unnamed dim), batch as 0, in file order */
+    const char *dims = "models:\n  - name: r\n    model: r.onnx\n    rate: 1\n    slo_ms: 5\n"
+                       "    dims:\n      seq: 384\n      input:1: batch\n";
+    ASSERT_OK(plan_parse_workload(dims, strlen(dims), "wl.yaml", &p, &err));
+    ASSERT_EQ_INT(p.m[0].n_dims, 2);
+    ASSERT_STR_EQ(p.m[0].dims[0].name, "seq");
+    ASSERT_EQ_INT(p.m[0].dims[0].value, 384);
+    ASSERT_STR_EQ(p.m[0].dims[1].name, "input:1");
+    ASSERT_EQ_INT(p.m[0].dims[1].value, 0);
+    plan_problem_free(&p);
+    const char *bad_dim = "models:\n  - {name: r, model: r.onnx, rate: 1, slo_ms: 5,\n"
+                          "     dims: {seq: 384, past: -3}}\n";
+    ASSERT_EQ_INT(plan_parse_workload(bad_dim, strlen(bad_dim), "wl.yaml", &p, &err),
+                  USHER_ERR_PARSE);
+    ASSERT_STR_EQ(err.msg, "wl.yaml:3: field 'models[0].dims.past': model 'r': an integer from 1 "
+                           "to 16777216, or batch (the configuration's batch), not '-3'");
+    plan_problem_free(&p);
 }
 
 static gpu_catalog *cat; /* the problem's types point into it */
@@ -421,7 +439,8 @@ TEST(every_allocation_failure_is_clean)
 {
     static const char *const texts[3] = {
         "gpus:\n  - {type: t4, count: 2, node: a}\n  - {type: a100-80gb:3g.40gb, count: 1}\n",
-        "models:\n  - {name: a, model: a.onnx, rate: 1, slo_ms: 5, group: g}\n"
+        "models:\n  - {name: a, model: a.onnx, rate: 1, slo_ms: 5, group: g,\n"
+        "     dims: {seq: 64, input:1: batch}}\n"
         "  - {name: b, model: b.onnx, rate: 2, slo_ms: 5, group: h}\n"
         "  - {name: c, model: c.onnx, rate: 3, slo_ms: 5, group: g}\n",
         "{\"schema_version\": 1, \"gpus\": [{\"type\": \"a100-80gb\", \"replicas\": [\n"
