@@ -538,6 +538,47 @@ TEST(check_input_against_config)
 
 /* ---- the fixture: one server for every HTTP test (the harness sets it up before the
  * first of them and tears it down after the last, so each can also run alone) ---------- */
+/* srv_place_gpus: a plan file's GPU replicas (a plain model's, or a merge group's, which
+ * takes its most replicated member's places) on this machine's devices; the rest on the CPU */
+TEST(gpu_placement)
+{
+    usher_server *s = calloc(1, sizeof *s);
+    srv_model *m = calloc(1, sizeof *m);
+    rt_model_cfg *cfg = calloc(1, sizeof *cfg);
+    ASSERT(s && m && cfg);
+    memset(m->gpu, 0xff, sizeof m->gpu);
+    m->replicas = 3;
+    m->gpu[0] = 1; /* present here: cuda:1 at a 30% share */
+    m->share[0] = 30;
+    m->gpu[1] = 5; /* a GPU this machine does not have: the CPU */
+    m->share[1] = 50;
+    m->gpu[2] = 0; /* a whole GPU: no share set */
+    m->share[2] = 100;
+    cfg->replicas = 3;
+    s->gpus = 0; /* no GPU here: every replica as be says */
+    ASSERT(!srv_place_gpus(s, m, cfg));
+    ASSERT_STR_EQ(cfg->place[0].device, "");
+    s->gpus = 2;
+    ASSERT(srv_place_gpus(s, m, cfg));
+    ASSERT_STR_EQ(cfg->place[0].device, "cuda:1");
+    ASSERT_EQ_INT(cfg->place[0].mps_percentage, 30);
+    ASSERT_EQ_INT(cfg->place[0].sm_percentage, 0);
+    ASSERT_STR_EQ(cfg->place[1].device, "");
+    ASSERT_STR_EQ(cfg->place[2].device, "cuda:0");
+    ASSERT_EQ_INT(cfg->place[2].mps_percentage, 0);
+    /* the runtime's replicas bound it (a group may have fewer than a member's entries) */
+    memset(cfg, 0, sizeof *cfg);
+    cfg->replicas = 1;
+    s->p.gpu_share_sm = true;
+    ASSERT(srv_place_gpus(s, m, cfg));
+    ASSERT_EQ_INT(cfg->place[0].sm_percentage, 30);
+    ASSERT_EQ_INT(cfg->place[0].mps_percentage, 0);
+    ASSERT_STR_EQ(cfg->place[2].device, "");
+    free(s);
+    free(m);
+    free(cfg);
+}
+
 TEST(start)
 {
     live_before = us_alloc_live_bytes();
@@ -1187,6 +1228,7 @@ static const test_fixture server = {"server", start, stop};
 
 TEST_MAIN(TEST_ENTRY(config_inputs_and_preferred_sizes), TEST_ENTRY(config_input_errors),
           TEST_ENTRY(usher_yaml_max_dims), TEST_ENTRY(check_input_against_config),
+          TEST_ENTRY(gpu_placement),
           TEST_ENTRY_F(health_and_metadata, server), TEST_ENTRY_F(infer_every_model, server),
           TEST_ENTRY_F(input_4_overflow_vectors, server),
           TEST_ENTRY_F(input_5_model_names, server),
