@@ -56,11 +56,17 @@ typedef struct usher_sim_model_info {
     double rate;           /* requests/s */
     double slo_ms;
     size_t line;           /* its entry in the file */
+    uint32_t n_dims;       /* its workload.yaml dims (usher_sim_workload_dim) */
 } usher_sim_model_info;
 
 uint32_t usher_sim_workload_models(const usher_sim_workload *w);
 /* model i (0 .. usher_sim_workload_models() - 1), in file order; USHER_ERR_INVALID past it */
 int usher_sim_workload_model(const usher_sim_workload *w, uint32_t i, usher_sim_model_info *out);
+/* dim k (0 .. n_dims - 1) of model i as workload.yaml binds it (docs/plan-input.md): its
+ * name (owned by the workload) and value, 0 for `batch` (each batch's size); the profile
+ * callbacks bind them as the planner does. USHER_ERR_INVALID past them. */
+int usher_sim_workload_dim(const usher_sim_workload *w, uint32_t i, uint32_t k, const char **name,
+                           int64_t *value);
 
 /* ---- running --------------------------------------------------------------------------- */
 

@@ -59,6 +59,7 @@ int cli_sim_models_load(cli_sim_models *m, const char *verb, const char *wl)
 #define MAX_GROUPS 64
 static struct merged {
     uint32_t mem[16], n;
+    char label[16][64]; /* each member's in the merged graph's names */
     usher_model *model;
 } merged[MAX_GROUPS];
 static uint32_t n_merged;
@@ -104,6 +105,9 @@ static int merged_model(const cli_sim_models *m, const char *group, const uint32
     usher_merge *mg = NULL;
     usher_error me = {0};
     int rc = usher_merge_models(paths, n, &mp, &mg, &me);
+    for (uint32_t j = 0; rc >= 0 && j < n; j++)
+        snprintf(merged[n_merged].label[j], sizeof merged[n_merged].label[j], "%s",
+                 usher_merge_label(mg, j));
     if (rc >= 0)
         rc = usher_merge_write(mg, path, &me);
     usher_merge_free(mg);
@@ -124,6 +128,63 @@ static int merged_model(const cli_sim_models *m, const char *group, const uint32
     return USHER_OK;
 }
 
+/* the input of um and the axis where dynamic dim `name` is; false: none */
+static bool dim_where(const usher_model *um, const char *name, uint32_t *input, uint32_t *axis)
+{
+    usher_tensor_info ti;
+    const char *nm;
+    for (uint32_t j = 0; usher_model_input(um, j, &ti) == USHER_OK; j++)
+        for (uint32_t a = 0; a < 64; a++)
+            if (usher_model_input_dim(um, j, a, &nm) == USHER_OK && strcmp(nm, name) == 0) {
+                *input = j;
+                *axis = a;
+                return true;
+            }
+    return false;
+}
+
+/* model i's workload.yaml dims appended to b[*n] (at most 64) as the planner binds them (a
+ * dim given as batch takes the batch). With mm (a merge group's graph; label: model i's in
+ * it) each is renamed there as plan/groups.c does: model i's dim at axis a of input X is
+ * input <label>/X's dim at axis a. */
+static int bind_dims(const cli_sim_models *m, uint32_t i, int64_t batch, const usher_model *mm,
+                     const char *label, usher_dim_binding *b, size_t *n, usher_error *err)
+{
+    usher_sim_model_info mi;
+    if (usher_sim_workload_model(m->w, i, &mi) < 0)
+        return USHER_OK;
+    for (uint32_t k = 0; k < mi.n_dims; k++) {
+        const char *name;
+        int64_t v;
+        usher_sim_workload_dim(m->w, i, k, &name, &v);
+        if (*n == 64) {
+            cli_say(err->msg, sizeof err->msg, "more than 64 dims bound");
+            return err->code = USHER_ERR_LIMIT;
+        }
+        if (mm) {
+            uint32_t in = 0, axis = 0;
+            usher_tensor_info ti, tg;
+            char want[512];
+            const char *got = NULL;
+            if (dim_where(m->models[i], name, &in, &axis) &&
+                usher_model_input(m->models[i], in, &ti) == USHER_OK) {
+                snprintf(want, sizeof want, "%s/%s", label, ti.name);
+                for (uint32_t g = 0; !got && usher_model_input(mm, g, &tg) == USHER_OK; g++)
+                    if (strcmp(tg.name, want) == 0 && usher_model_input_dim(mm, g, axis, &got) < 0)
+                        got = NULL;
+            }
+            if (!got) {
+                cli_say(err->msg, sizeof err->msg, "dim '%.64s' of '%s' has no counterpart in "
+                        "the merged graph", name, mi.name);
+                return err->code = USHER_ERR_NOT_FOUND;
+            }
+            name = got;
+        }
+        b[(*n)++] = (usher_dim_binding){.name = name, .value = v ? v : batch};
+    }
+    return USHER_OK;
+}
+
 int cli_sim_group_profile(void *ctx, const char *group, const char *kind, const uint32_t *members,
                           uint32_t n_members, const char *gpu, int64_t batch, double share_pct,
                           usher_profile *out, usher_error *err)
@@ -141,6 +202,18 @@ int cli_sim_group_profile(void *ctx, const char *group, const char *kind, const 
     ep.share_pct = share_pct;
     ep.precision = (usher_precision)m->precision[members[0]];
     (void)kind;
+    /* and the members' workload.yaml dims under the merged graph's names */
+    const struct merged *g = NULL;
+    for (uint32_t i = 0; i < n_merged && !g; i++)
+        if (merged[i].model == um)
+            g = &merged[i];
+    usher_dim_binding b[64];
+    size_t nb = 0;
+    for (uint32_t j = 0; g && j < n_members; j++)
+        if ((rc = bind_dims(m, members[j], batch, um, g->label[j], b, &nb, err)) < 0)
+            return rc;
+    ep.dims = nb ? b : NULL;
+    ep.n_dims = nb;
     return usher_estimate(m->e, um, &ep, out, err);
 }
 
@@ -166,6 +239,13 @@ int cli_sim_profile(void *ctx, uint32_t model, const char *gpu, int64_t batch, d
     ep.batch = batch;
     ep.share_pct = share_pct;
     ep.precision = (usher_precision)m->precision[model];
+    usher_dim_binding b[64]; /* workload.yaml dims, as the planner binds them */
+    size_t nb = 0;
+    int rc = bind_dims(m, model, batch, NULL, NULL, b, &nb, err);
+    if (rc < 0)
+        return rc;
+    ep.dims = nb ? b : NULL;
+    ep.n_dims = nb;
     return usher_estimate(m->e, m->models[model], &ep, out, err);
 }
 

@@ -64,7 +64,18 @@ int usher_sim_workload_model(const usher_sim_workload *w, uint32_t i, usher_sim_
                                   .precision = m->precision,
                                   .rate = m->rate,
                                   .slo_ms = m->slo_ms,
-                                  .line = m->line};
+                                  .line = m->line,
+                                  .n_dims = m->n_dims};
+    return USHER_OK;
+}
+
+int usher_sim_workload_dim(const usher_sim_workload *w, uint32_t i, uint32_t k, const char **name,
+                           int64_t *value)
+{
+    if (!w || !name || !value || i >= w->w.n || k >= w->w.m[i].n_dims)
+        return USHER_ERR_INVALID;
+    *name = w->w.m[i].dims[k].name;
+    *value = w->w.m[i].dims[k].value;
     return USHER_OK;
 }
 
