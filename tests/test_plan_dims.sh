@@ -9,6 +9,7 @@
 #   - seq: 128 plans exactly as no dims (the file's recorded default), and plan.json's
 #     models[].dims says what was assumed ({"seq": 384}); a plan without dims has none;
 #   - a re-plan of the seq-32 plan at seq 512 re-profiles: it costs what a fresh plan costs;
+#   - usher simulate binds them: the seq-384 plan simulated at seq 384 is slower than at 128;
 #   - bad entries refused, exit 1, each naming the field: an unknown dim (naming the model's
 #     dims), a value out of range, a quoted number, a non-map, the batch dim given a number,
 #     more than 16 entries, a name with a space.
@@ -19,6 +20,7 @@
 #     it plans and plan.json records them;
 #   - --merge auto on one T4 at 1,000,000 req/s each (max-goodput): the two (one graph)
 #     form a merge group, which serves more than --merge off; the group's re-plan keeps it;
+#   - usher simulate runs the group with the members' dims bound in the merged graph;
 #   - members binding input:1 differently (512, 256) form no group, the note says why.
 set -uo pipefail
 usher=${USHER_BIN:?run through ctest}
@@ -134,6 +136,19 @@ PY
     else
         fail "replan: \$${cre:-?}/h against \$$c512/h"
     fi
+    # usher simulate binds the dims too: the seq-384 plan simulated with its workload is
+    # slower than the same plan simulated with a workload at the default (seq 128)
+    "$usher" simulate --plan "$tmp/p384.json" --workload "$tmp/w384.yaml" --duration 5 --json \
+        >"$tmp/s384.json" 2>/dev/null
+    "$usher" simulate --plan "$tmp/p384.json" --workload "$tmp/none.yaml" --duration 5 --json \
+        >"$tmp/s128.json" 2>/dev/null
+    m384=$(jv "$tmp/s384.json" 'r["models"][0]["mean_ms"]' 2>/dev/null)
+    m128=$(jv "$tmp/s128.json" 'r["models"][0]["mean_ms"]' 2>/dev/null)
+    if $py -c "import sys; sys.exit(0 if float(sys.argv[1]) > 1.5 * float(sys.argv[2]) else 1)" "${m384:-0}" "${m128:-1}"; then
+        ok "simulate_binds_dims: the seq-384 plan simulated at seq 384: mean $m384 ms, at the default 128: $m128 ms"
+    else
+        fail "simulate_binds_dims: mean ${m384:-?} ms at 384, ${m128:-?} ms at 128"
+    fi
     # refusals: exit 1, the field named
     refuse() {
         local name=$1 dims=$2 pat=$3
@@ -229,6 +244,13 @@ if check "$tmp/re.json" 'len(r.get("merge_groups", [])) == 1'; then
     ok "silero_merge_replan: the re-plan keeps the group"
 else
     fail "silero_merge_replan: $(jv "$tmp/re.json" 'r.get("merge_groups")' 2>&1)"
+fi
+# the simulator runs the group with the members' dims bound in the merged graph
+if "$usher" simulate --plan "$tmp/auto.json" --workload "$tmp/big.yaml" --duration 0.2 --json \
+    >"$tmp/sim.json" 2>"$tmp/err" && check "$tmp/sim.json" 'r["served"] > 0 and all(m["served"] > 0 for m in r["models"])'; then
+    ok "silero_merge_simulated: $(jv "$tmp/sim.json" 'r["served"]') requests served in the simulated group"
+else
+    fail "silero_merge_simulated: $(cat "$tmp/err")"
 fi
 vads "$tmp/differ.yaml" 1000000 "$D" "{input:1: 256, state:1: batch}"
 "$usher" plan --workload "$tmp/differ.yaml" --cluster "$tmp/t4.yaml" --merge auto -o "$tmp/d.json" \
