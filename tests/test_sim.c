@@ -660,6 +660,38 @@ TEST(admission_scale_alone_and_shared)
     ASSERT(b.scale == b.scale_alone && b.scale == 0.8);
 }
 
+/* a profile that refuses every request made to the model's own SLO (measured while the
+ * machine was busy) is probed like a scale that sheds: otherwise nothing would run to
+ * correct it. A request's own shorter timeout is refused as before, and so is a run that
+ * even a quarter of the profile (the lowest scale) would not fit */
+TEST(admission_probe_of_a_refusing_profile)
+{
+    rt_admit a;
+    rt_admit_init(&a);
+    uint64_t now = SEC;
+    rt_admit_query q = {.now = now, .deadline_ns = now + 100 * MS, .own = 150 * MS,
+                        .idle = true, .model_slo = true};
+    ASSERT_EQ_INT(rt_admit_decide(&a, &q), RT_ADMIT_PROBE);
+    ASSERT(a.probe_by_profile && a.last_shed == 0);
+    q.now += 100 * MS, q.deadline_ns = q.now + 100 * MS;
+    ASSERT_EQ_INT(rt_admit_decide(&a, &q), RT_ADMIT_NO); /* one every 250 ms */
+    q.now += 200 * MS, q.deadline_ns = q.now + 100 * MS;
+    q.model_slo = false; /* the request's own shorter timeout */
+    ASSERT_EQ_INT(rt_admit_decide(&a, &q), RT_ADMIT_NO);
+    q.model_slo = true, q.own = 500 * MS; /* 125 ms even at a quarter */
+    ASSERT_EQ_INT(rt_admit_decide(&a, &q), RT_ADMIT_NO);
+    q.own = 150 * MS, q.idle = false;
+    ASSERT_EQ_INT(rt_admit_decide(&a, &q), RT_ADMIT_NO);
+    q.idle = true;
+    ASSERT_EQ_INT(rt_admit_decide(&a, &q), RT_ADMIT_PROBE);
+    /* the probe ran at a third of the profile: the scale follows, and the same request is
+     * admitted at once */
+    rt_admit_note_run(&a, 0.33, false, q.now + 50 * MS);
+    q.now += 60 * MS, q.deadline_ns = q.now + 100 * MS;
+    q.own = (uint64_t)(150 * MS * a.scale_alone), q.scale = a.scale_alone;
+    ASSERT_EQ_INT(rt_admit_decide(&a, &q), RT_ADMIT_YES);
+}
+
 /* ---- the public API over the estimator (what `usher simulate` does) ------------------ */
 typedef struct est_ctx {
     usher_estimator *e;
@@ -863,5 +895,6 @@ TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(service_time_vari
           TEST_ENTRY(same_seed_same_bytes), TEST_ENTRY(interference_slows_colocated_replicas),
           TEST_ENTRY(histogram_error_bound), TEST_ENTRY(plan_must_match_workload),
           TEST_ENTRY(workload_file_as_the_planner_reads_it),
-          TEST_ENTRY(admission_scale_alone_and_shared), TEST_ENTRY(admission_scale_is_the_second_largest_in_window),
+          TEST_ENTRY(admission_scale_alone_and_shared), TEST_ENTRY(admission_probe_of_a_refusing_profile),
+          TEST_ENTRY(admission_scale_is_the_second_largest_in_window),
           TEST_ENTRY(public_api_on_zoo_models), TEST_ENTRY(cli_simulate_json_and_errors))

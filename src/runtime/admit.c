@@ -48,7 +48,10 @@
  * Admission cannot get stuck refusing (rt_admit_decide): a refusal that the
  * profile alone would have admitted is shedding by scale, and while that
  * happens an idle model lets one request through every PROBE_GAP_NS as a
- * probe, which runs at once and so tests the scale.
+ * probe, which runs at once and so tests the scale. A profile that refuses
+ * requests made to the model's own SLO is probed the same way where SCALE_MIN
+ * of it would fit: a profile measured while the machine was busy could
+ * otherwise keep a model refusing everything from its start.
  */
 #include <math.h>
 #include <string.h>
@@ -236,14 +239,25 @@ rt_admit_verdict rt_admit_decide(rt_admit *a, const rt_admit_query *q)
     bool by_scale = sc > 1.0 && rt_admit_fits(q->now, q->deadline_ns,
                                               (uint64_t)((double)q->ahead / sc),
                                               (uint64_t)((double)q->own / sc), 0, q->slack_ns);
-    if (!by_scale)
+    /* The profile itself may be what refuses: measured at start-up while the machine was
+     * busy, it can put every request past the model's own SLO, and then nothing runs to
+     * correct it (the scale learns only from runs, down to SCALE_MIN). A request that asks
+     * for no less than the model's SLO and would fit were the profile SCALE_MIN of what it
+     * says may probe it too (a shorter timeout of the request's own is refused as before). */
+    double lo = SCALE_MIN / sc;
+    bool by_profile = !by_scale && q->model_slo &&
+                      rt_admit_fits(q->now, q->deadline_ns, (uint64_t)((double)q->ahead * lo),
+                                    (uint64_t)((double)q->own * lo), 0, q->slack_ns);
+    if (!by_scale && !by_profile)
         return RT_ADMIT_NO;
-    a->last_shed = q->now;
+    if (by_scale)
+        a->last_shed = q->now;
     if (q->idle && (a->last_probe == 0 || q->now - a->last_probe >= PROBE_GAP_NS)) {
         a->last_probe = q->now;
+        a->probe_by_profile = !by_scale;
         return RT_ADMIT_PROBE;
     }
-    return RT_ADMIT_SHED;
+    return by_scale ? RT_ADMIT_SHED : RT_ADMIT_NO;
 }
 
 size_t rt_admit_capacity(int max_batch, uint64_t lat_full_ns, uint64_t default_timeout_ns,

@@ -697,7 +697,8 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     uint64_t dl = UINT64_MAX;
     if (m->cfg.default_timeout_ns)
         dl = sat_add(now, m->cfg.default_timeout_ns);
-    if (r->deadline_ns && r->deadline_ns < dl)
+    bool shorter = r->deadline_ns && r->deadline_ns < dl;
+    if (shorter)
         dl = r->deadline_ns; /* a request may shorten the default, never extend it */
     r->deadline_ns = dl;
 
@@ -737,10 +738,11 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
         /* refused for its predicted end, or shed by the observed scale, or let through
          * as a probe of that scale when the model is idle (admit.c) */
         rt_admit_query q = {.now = now, .deadline_ns = dl, .ahead = ahead, .own = own,
-                            .slack_ns = DISPATCH_SLACK_NS, .idle = idle, .scale = sc};
+                            .slack_ns = DISPATCH_SLACK_NS, .idle = idle, .scale = sc,
+                            .model_slo = m->cfg.default_timeout_ns && (r->slo_deadline || !shorter)};
         rt_admit_verdict v = rt_admit_decide(&m->adm, &q);
         if (v != RT_ADMIT_YES) {
-            bool by_scale = v != RT_ADMIT_NO;
+            bool by_scale = v == RT_ADMIT_SHED || (v == RT_ADMIT_PROBE && !m->adm.probe_by_profile);
             if (by_scale)
                 m->st.shed_by_scale++;
             if (v == RT_ADMIT_PROBE) {

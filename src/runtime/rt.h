@@ -72,6 +72,9 @@ struct rt_request {
     uint64_t arrival_ns;     /* rt_now_ns() at submit */
     uint64_t deadline_ns;    /* absolute; 0: arrival + the model's default timeout, which it may
                                 only shorten; rt_submit sets the one in force (UINT64_MAX: none) */
+    bool slo_deadline;       /* deadline_ns is the model's SLO from the request's arrival at
+                                the server (no shorter timeout of its own): it may probe a
+                                profile that refuses it (admit.c) */
     uint64_t pred_end;       /* set by rt_submit: the end admission predicted (runtime-internal) */
     double cost;             /* set by rt_submit: its predicted time relative to a request of
                                 the same rows at the profiled input size (every dynamic dim
@@ -369,6 +372,7 @@ typedef struct rt_admit {
     double rate;           /* admitted rows/s, a decaying counter as of rate_t */
     uint64_t rate_t;
     uint64_t last_probe, last_shed; /* times; 0: never */
+    bool probe_by_profile;          /* the last probe tested the profile, not the scale */
 } rt_admit;
 
 void rt_admit_init(rt_admit *a);
@@ -405,14 +409,17 @@ typedef struct rt_admit_query {
                                   could run at once */
     double scale;              /* the scale ahead and own carry (a->scale_alone when idle,
                                   else a->scale); 0: a->scale */
+    bool model_slo;            /* its deadline is the model's own SLO (no shorter timeout of
+                                  the request's): it may probe a profile that refuses it */
 } rt_admit_query;
 
 typedef enum rt_admit_verdict {
     RT_ADMIT_YES,   /* its predicted end meets its deadline */
     RT_ADMIT_NO,    /* refused: it would end late even as the profile predicts */
     RT_ADMIT_SHED,  /* refused by the observed scale: the profile alone would have admitted it */
-    RT_ADMIT_PROBE, /* as SHED, but let through to run at once on the idle replica: while
-                       everything is refused nothing would show that a slowdown ended */
+    RT_ADMIT_PROBE, /* as SHED (or refused by a profile that may be wrong), but let through
+                       to run at once on the idle replica: while everything is refused nothing
+                       would show that a slowdown ended (a->probe_by_profile says which) */
 } rt_admit_verdict;
 
 /* The verdict on one request (records the shedding and probe times in a). */

@@ -857,11 +857,14 @@ static int make_rt_request(srv_model *m, oip_request *req, uint64_t t0, rt_reque
     /* the SLO counts from the request's arrival here, not from its submit: reading and
      * decoding the body are part of the latency the client sees */
     r->deadline_ns = t0 + (uint64_t)(m->slo_ms * 1e6);
+    r->slo_deadline = true;
     if (req->has_timeout) {
         /* a request may shorten its deadline, never lengthen it past the model's */
         uint64_t t = req->timeout_us > UINT64_MAX / 2000 ? UINT64_MAX / 2 : req->timeout_us * 1000;
-        if (t0 + t < r->deadline_ns)
+        if (t0 + t < r->deadline_ns) {
             r->deadline_ns = t0 + t;
+            r->slo_deadline = false;
+        }
     }
     *rout = r;
     return 0;

@@ -826,7 +826,8 @@ static int on_arrival(eng *e, uint32_t mi)
     uint64_t dl = sat_add(now, wm->slo_ns); /* its own model's deadline */
     rt_admit_query q = {.now = now, .deadline_ns = dl, .ahead = ahead, .own = own,
                         .slack_ns = e->p->slack_ns,
-                        .idle = q_len(md) == 0 && md->running == 0 && md->idle_n > 0};
+                        .idle = q_len(md) == 0 && md->running == 0 && md->idle_n > 0,
+                        .model_slo = true};
     rt_admit_verdict v = rt_admit_decide(&md->adm, &q);
     if (v == RT_ADMIT_NO || v == RT_ADMIT_SHED) {
         wm->rejected++;
