@@ -94,7 +94,7 @@ typedef struct gpu_kplan {
     uint32_t n_unknown;    /* nodes mapped with the conservative default */
     char unknown_op[64];   /* the first of them, for the warning */
     double weight_bytes;   /* all weights at this precision */
-    double io_bytes;       /* inputs + outputs of the model */
+    double io_bytes;       /* inputs + outputs of the model that cross PCIe (not a KV cache) */
     double peak_activation_bytes; /* liveness peak at this precision */
     double total_flops;
     bool exact;            /* every dim was known */

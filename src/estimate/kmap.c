@@ -108,6 +108,24 @@ static double tbytes(const kctx *c, const ir_tensor *t)
 
 static bool shaped(const ir_tensor *t) { return !t || ir_shape_is_static(&t->shape); }
 
+/*
+ * A graph input or output that is a decoder's KV cache stays on the GPU between
+ * steps: a server binds past_key_values.* / present.* to device buffers (ONNX
+ * Runtime I/O binding, as onnxruntime-genai and Hugging Face Optimum's
+ * use_io_binding do) and feeds step t's present as step t+1's past, so it never
+ * crosses PCIe. Named as the Hugging Face / Optimum exporters name them
+ * (docs/internals/estimate.md section 3). The kernels still read and write it.
+ */
+static bool kv_cache(const ir_tensor *t)
+{
+    static const char *const prefixes[] = {"past_key_values.", "past_key_values_", "past.",
+                                           "present.", "present_"};
+    for (size_t i = 0; t && t->name && i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(t->name, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
 static int need_shapes(kctx *c, const ir_node *n, usher_error *err)
 {
     for (uint32_t i = 0; i < n->n_in + n->n_out; i++) {
@@ -631,10 +649,12 @@ int gpu_kmap_model(const ir_model *m, gpu_precision prec, const gpu_fusion *fusi
                               t->name, sh);
             break;
         }
-        plan->io_bytes += tbytes(&c, t);
+        if (!kv_cache(t))
+            plan->io_bytes += tbytes(&c, t);
     }
     for (uint32_t i = 0; c.rc == USHER_OK && i < g->n_outputs; i++)
-        plan->io_bytes += shaped(g->outputs[i]) ? tbytes(&c, g->outputs[i]) : 0;
+        if (shaped(g->outputs[i]) && !kv_cache(g->outputs[i]))
+            plan->io_bytes += tbytes(&c, g->outputs[i]);
     if (c.rc == USHER_OK)
         map_graph(&c, g, 1);
     /* weights at this precision, every graph */
