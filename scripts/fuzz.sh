@@ -10,11 +10,16 @@
 # (fuzz/corpus-grpc) for a tenth of that each. Crashes are
 # written to fuzz/crashes/ and make the script fail; each one becomes a file
 # in fuzz/regress/.
+# `fuzz.sh --targets` prints the targets it runs (scripts/test.sh builds them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+targets="fuzz_onnx_load fuzz_tables fuzz_yaml fuzz_plan fuzz_oip fuzz_config fuzz_gzip fuzz_http fuzz_grpc"
+if [ "${1:-}" = --targets ]; then
+    echo "$targets"
+    exit 0
+fi
 secs=${1:-600}
 dir=${2:-build-fuzz}
-targets="fuzz_onnx_load fuzz_tables fuzz_yaml fuzz_plan fuzz_oip fuzz_config fuzz_gzip fuzz_http fuzz_grpc"
 for t in $targets; do
     if [ ! -x "$dir/fuzz/$t" ]; then
         CC=clang cmake -S . -B "$dir" -G Ninja -DUSHER_FUZZ=ON >/dev/null
