@@ -365,16 +365,27 @@ if d["goodput"] < 0.9 * g1:
     bad.append("goodput %.1f/s < 90%% of %.1f/s" % (d["goodput"], g1))
 # admitted p99 within the SLO, as the server measures it (from the request's
 # arrival to its answer): at most 1% of its successes past the <= 100 ms bucket.
-# Below 100 successes (a machine that carries little: pinned, beside a hog) the p99
-# of the sample is its maximum, which one unlucky run decides: one is allowed then
+# The sample is small where the machine carries little (pinned, beside a hog:
+# 200-500 successes), and a server whose late share is exactly 1% shows 3 or more
+# late of 229 four times in ten. So the check is a one-sided binomial test: it
+# fails when the sample shows a late share above 1% at 95% confidence (P(X >= late)
+# < 5% for X ~ Binomial(n, 1%)): at 229 successes 6 late fail and 5 pass, at 2,000
+# 29 fail; at 229 a late share of 3% fails seven times in ten, 5% 97 in 100
+def too_many(late, n, p=0.01, alpha=0.05):
+    below, pmf = 0.0, (1 - p) ** n  # P(X < late), P(X = k) from k = 0
+    for k in range(late):
+        below += pmf
+        pmf *= (n - k) / (k + 1) * p / (1 - p)
+    return late > 0 and 1.0 - below < alpha
 late = n - within
-if n == 0 or late > max(1, n // 100):
-    bad.append("server-side: %d of %d within the SLO, more than 1%% late" % (within, n))
+if n == 0 or too_many(late, n):
+    bad.append("server-side: %d of %d within the SLO: the late share is above 1%% "
+               "(binomial test, 95%%)" % (within, n))
 # the client's view adds the loopback and this 2-core machine's scheduling of
-# the generator itself: allowed 10% over, counted as above (ledger: latency in us)
+# the generator itself: allowed 10% over, tested as above (ledger: latency in us)
 ok200 = [float(l.split()[3]) for l in open(sys.argv[5]) if l.split()[4] == "200"]
 slow = sum(1 for v in ok200 if v > 110e3)
-if slow > max(1, len(ok200) // 100):
+if too_many(slow, len(ok200)):
     bad.append("client-side: %d of %d admitted answers over 110 ms (p99 %.1f ms)"
                % (slow, len(ok200), d["latency_ms"]["p99"]))
 for b in bad:
