@@ -17,6 +17,7 @@
 #include "runtime/rt.h"
 #include "sim/sim.h"
 #include "sim/workload_impl.h"
+#include "sim_list.h"
 #include "test.h"
 #include "usher/estimate.h"
 #include "usher/interfere.h"
@@ -63,37 +64,6 @@ static int fixed_device(void *ctx, const char *gpu, if_device *out, usher_error 
     *out = (if_device){.bw_gbs = 900, .l2_mb = 6};
     snprintf(out->key, sizeof out->key, "%s", gpu);
     return USHER_OK;
-}
-
-/* ---- arrivals given as a list --------------------------------------------------------- */
-typedef struct list_source {
-    sim_source base;
-    const sim_arrival *a;
-    size_t n, i;
-} list_source;
-
-static int list_next(sim_source *s, sim_arrival *out, usher_error *err)
-{
-    list_source *l = (list_source *)s;
-    if (l->i == l->n)
-        return 0;
-    *out = l->a[l->i++];
-    return 1;
-}
-
-static void list_free(sim_source *s) { us_free(s); }
-
-static const sim_source_ops list_ops = {list_next, list_free};
-
-static sim_source *list_source_new(const sim_arrival *a, size_t n)
-{
-    list_source *l = us_calloc(1, sizeof *l);
-    if (!l)
-        return NULL;
-    l->base.ops = &list_ops;
-    l->a = a;
-    l->n = n;
-    return &l->base;
 }
 
 /* ---- running ---------------------------------------------------------------------------- */
@@ -798,7 +768,6 @@ static int simulate_cli(const char *args)
     snprintf(a, sizeof a, "simulate %s", args);
     return test_usher(a, cli_out, sizeof cli_out, cli_err, sizeof cli_err);
 }
-
 
 TEST(cli_simulate_json_and_errors)
 {

@@ -15,6 +15,7 @@
 #include "runtime/rt.h"
 #include "sim/sim.h"
 #include "sim/workload_impl.h"
+#include "sim_list.h"
 #include "test.h"
 
 #define SEC 1000000000ull
@@ -49,37 +50,6 @@ static int fixed_device(void *ctx, const char *gpu, if_device *out, usher_error 
     *out = (if_device){.bw_gbs = 900, .l2_mb = 6};
     snprintf(out->key, sizeof out->key, "%s", gpu);
     return USHER_OK;
-}
-
-/* ---- arrivals given as a list --------------------------------------------------------- */
-typedef struct list_source {
-    sim_source base;
-    const sim_arrival *a;
-    size_t n, i;
-} list_source;
-
-static int list_next(sim_source *s, sim_arrival *out, usher_error *err)
-{
-    list_source *l = (list_source *)s;
-    if (l->i == l->n)
-        return 0;
-    *out = l->a[l->i++];
-    return 1;
-}
-
-static void list_free(sim_source *s) { us_free(s); }
-
-static const sim_source_ops list_ops = {list_next, list_free};
-
-static sim_source *list_source_new(const sim_arrival *a, size_t n)
-{
-    list_source *l = us_calloc(1, sizeof *l);
-    if (!l)
-        return NULL;
-    l->base.ops = &list_ops;
-    l->a = a;
-    l->n = n;
-    return &l->base;
 }
 
 static int run_plan(const char *plan_json, const sim_model_spec *models, uint32_t n_models,
