@@ -108,7 +108,13 @@ static void check_model(const repo_model *m)
     check(m->max_batch_size >= -1 && m->max_batch_size <= INT32_MAX, "max_batch_size out of range",
           NULL);
     check(m->max_queue_delay_us >= -1, "queue delay out of range", NULL);
-    check(m->instances >= 0, "negative instance count", NULL);
+    check(m->instances >= 0 && m->instances_per_gpu >= 0 &&
+              m->instances + m->instances_per_gpu <= REPO_MAX_INSTANCES &&
+              (m->instance_groups > 0 || m->instances + m->instances_per_gpu == 0),
+          "instance counts out of range", NULL);
+    check(repo_instances(m, 1024, NULL) <= REPO_MAX_INSTANCES &&
+              (m->instance_groups == 0) == (repo_instances(m, 0, NULL) == 0),
+          "repo_instances out of range", NULL);
     check(m->n_preferred >= 0 && m->n_preferred <= REPO_MAX_PREFERRED,
           "too many preferred batch sizes", NULL);
     for (int i = 0; i < m->n_preferred; i++) {
@@ -195,7 +201,10 @@ int usher_fuzz_config_one(const uint8_t *data, size_t size)
         check(ra == USHER_OK, "the named parse accepted what the unnamed one refused", NULL);
         check(unnamed.max_batch_size == named.max_batch_size &&
                   unnamed.max_queue_delay_us == named.max_queue_delay_us &&
-                  unnamed.instances == named.instances && unnamed.kind_gpu == named.kind_gpu &&
+                  unnamed.instances == named.instances &&
+                  unnamed.instances_per_gpu == named.instances_per_gpu &&
+                  unnamed.instance_groups == named.instance_groups &&
+                  unnamed.kind_gpu == named.kind_gpu &&
                   unnamed.n_preferred == named.n_preferred &&
                   unnamed.n_inputs == named.n_inputs && strcmp(unnamed.file, named.file) == 0 &&
                   memcmp(unnamed.preferred_batch, named.preferred_batch,

@@ -109,7 +109,11 @@ TEST(json_config_fields)
     ASSERT_EQ_INT((int)m.inputs[0].dim[0], 3);
     ASSERT_EQ_INT((int)m.inputs[0].dim[1], -1);
     ASSERT_EQ_INT(m.inputs[1].rank, 0);
-    ASSERT_EQ_INT(m.instances, 3);
+    /* count 2 of the default kind (KIND_AUTO) and 1 KIND_GPU, neither listing GPUs: 3 per
+     * GPU of the machine */
+    ASSERT_EQ_INT(m.instances, 0);
+    ASSERT_EQ_INT(m.instances_per_gpu, 3);
+    ASSERT_EQ_INT(repo_instances(&m, 2, NULL), 6);
     ASSERT(m.kind_gpu);
     ASSERT_EQ_INT(m.n_preferred, 2);
     ASSERT_EQ_INT(m.preferred_batch[0], 2);

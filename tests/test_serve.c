@@ -579,6 +579,164 @@ TEST(gpu_placement)
     free(cfg);
 }
 
+/* instance_group with Triton's meaning: count per entry (default 1), KIND_GPU / KIND_AUTO
+ * x each GPU listed or every GPU here, entries adding up; bounds named by field */
+TEST(config_instance_group)
+{
+    static repo_model m;
+    usher_error err;
+    bool cl;
+    ASSERT_OK(parse_cfg("name: \"m\"\n", &m, &err));
+    ASSERT_EQ_INT(repo_instances(&m, 0, NULL), 0); /* none given: the plan decides */
+    ASSERT_OK(parse_cfg("instance_group [ { count: 3, kind: KIND_CPU } ]", &m, &err));
+    ASSERT_EQ_INT(repo_instances(&m, 0, NULL), 3);
+    ASSERT_EQ_INT(repo_instances(&m, 4, NULL), 3); /* CPU instances do not follow the GPUs */
+    ASSERT(!m.kind_gpu);
+    /* two entries: 2 on each of GPUs 0 and 1, and 1 on the CPU */
+    ASSERT_OK(parse_cfg("instance_group [\n { count: 2, kind: KIND_GPU, gpus: [ 0, 1 ] },\n"
+                        " { kind: KIND_CPU } ]",
+                        &m, &err));
+    ASSERT_EQ_INT(m.instance_groups, 2);
+    ASSERT_EQ_INT(repo_instances(&m, 0, NULL), 5);
+    ASSERT_EQ_INT(repo_instances(&m, 8, NULL), 5);
+    ASSERT(m.kind_gpu);
+    /* KIND_GPU without gpus: count on every GPU here; none here: one device's worth (the
+     * CPU); KIND_AUTO (also the default kind) likewise; KIND_MODEL: count */
+    ASSERT_OK(parse_cfg("instance_group { count: 2 kind: KIND_GPU }\n"
+                        "instance_group { count: 1 }\n"
+                        "instance_group { kind: KIND_AUTO gpus: 3 }\n"
+                        "instance_group { count: 4 kind: KIND_MODEL }",
+                        &m, &err));
+    ASSERT_EQ_INT(repo_instances(&m, 0, NULL), 3 + 1 + 4);
+    ASSERT_EQ_INT(repo_instances(&m, 1, NULL), 3 + 1 + 4);
+    ASSERT_EQ_INT(repo_instances(&m, 4, NULL), 3 * 4 + 1 + 4);
+    /* every GPU of a large machine: bounded at 256, and said */
+    ASSERT_OK(parse_cfg("instance_group { count: 200 kind: KIND_GPU }", &m, &err));
+    ASSERT_EQ_INT(repo_instances(&m, 2, &cl), 256);
+    ASSERT(cl);
+    ASSERT_EQ_INT(repo_instances(&m, 0, &cl), 200);
+    ASSERT(!cl);
+    /* the JSON form of a load's config carries gpus too */
+    char *text = NULL;
+    size_t len = 0;
+    ASSERT_OK(repo_config_from_json("{\"instance_group\": [{\"count\": \"2\", \"kind\": "
+                                    "\"KIND_GPU\", \"gpus\": [0, \"2\", 5]}]}",
+                                    strlen("{\"instance_group\": [{\"count\": \"2\", \"kind\": "
+                                           "\"KIND_GPU\", \"gpus\": [0, \"2\", 5]}]}"),
+                                    &text, &len, &err));
+    memset(&m, 0, sizeof m);
+    ASSERT_OK(repo_parse_config(text, len, "parameters.config", &m, &err));
+    us_free(text);
+    ASSERT_EQ_INT(repo_instances(&m, 0, NULL), 6);
+
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"instance_group [ { count: 0 } ]",
+         "t/config.pbtxt:1: field 'instance_group.count': 0: a count is 1 to 256"},
+        {"instance_group [ { count: 257, kind: KIND_CPU } ]",
+         "t/config.pbtxt:1: field 'instance_group.count': 257: a count is 1 to 256"},
+        {"instance_group [ { count: -1 } ]",
+         "t/config.pbtxt:1: field 'instance_group.count': -1: a count is 1 to 256"},
+        {"instance_group [ { count: 2.5 } ]",
+         "t/config.pbtxt:1: field 'instance_group.count': an integer in range"},
+        {"instance_group [ { count: \"2\" } ]",
+         "t/config.pbtxt:1: field 'instance_group.count': expected an integer"},
+        {"instance_group [ { count: 1 count: 2 } ]",
+         "t/config.pbtxt:1: field 'instance_group.count' given twice in one instance_group"},
+        {"instance_group [ { kind: KIND_TPU } ]",
+         "t/config.pbtxt:1: field 'instance_group.kind': 'KIND_TPU': expected KIND_AUTO, "
+         "KIND_GPU, KIND_CPU or KIND_MODEL"},
+        {"instance_group [ { kind: \"KIND_CPU\" } ]",
+         "t/config.pbtxt:1: field 'instance_group.kind': '\"KIND_CPU\"': expected KIND_AUTO, ..."},
+        {"instance_group [\n { count: 1 },\n { kind: KIND_CPU,\n gpus: [ 0 ] } ]",
+         "t/config.pbtxt:3: instance_group 1: field 'gpus' is for KIND_GPU (or KIND_AUTO), not "
+         "KIND_CPU"},
+        {"instance_group [ { gpus: [ 1024 ] } ]",
+         "t/config.pbtxt:1: field 'instance_group.gpus': 1024: a GPU is 0 to 1023"},
+        {"instance_group [ { count: 200 },\n { count: 100, kind: KIND_CPU } ]",
+         "t/config.pbtxt:2: instance_group 1: field 'count': 300 instances in all (a KIND_GPU "
+         "count x its gpus), at most 256"},
+        {"instance_group [ { count: 100, gpus: [ 0, 1, 2 ] } ]",
+         "t/config.pbtxt:1: instance_group 0: field 'count': 300 instances in all ..."},
+        {"instance_group: 2", "t/config.pbtxt:1: field 'instance_group': expected a message: ..."},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        int rc = parse_cfg(bad[i].text, &m, &err);
+        size_t n = strlen(bad[i].msg);
+        bool prefix = n > 3 && strcmp(bad[i].msg + n - 3, "...") == 0;
+        bool same = prefix ? strncmp(err.msg, bad[i].msg, n - 3) == 0
+                           : strcmp(err.msg, bad[i].msg) == 0;
+        if (rc != USHER_ERR_PARSE || !same)
+            FAIL_("case %zu: rc %d, \"%s\"; expected \"%s\"", i, rc, err.msg, bad[i].msg);
+    }
+    /* 65 GPUs in one entry */
+    static char text2[1024];
+    size_t o = (size_t)snprintf(text2, sizeof text2, "instance_group { gpus: [ 0");
+    for (int i = 1; i < 65; i++)
+        o += (size_t)snprintf(text2 + o, sizeof text2 - o, ", %d", i);
+    snprintf(text2 + o, sizeof text2 - o, " ] }");
+    ASSERT(parse_cfg(text2, &m, &err) == USHER_ERR_PARSE);
+    ASSERT_STR_EQ(err.msg, "t/config.pbtxt:1: field 'instance_group.gpus': more than 64 GPUs");
+}
+
+static int parse_text(const char *text, repo_model *m, usher_error *err)
+{
+    return repo_parse_config(text, strlen(text), "t", m, err);
+}
+
+/* the CPU plan's replicas: --plan aside, usher.yaml's replicas, else instance_group, else
+ * the rate's need; the fixed ones are not scaled down to the cores */
+TEST(plan_replicas_precedence)
+{
+    usher_server *s = calloc(1, sizeof *s);
+    srv_model *ms = calloc(3, sizeof *ms);
+    repo_model *rm = calloc(3, sizeof *rm);
+    ASSERT(s && ms && rm);
+    s->cpus = 2;
+    s->p.default_slo_ms = 100;
+    usher_error err;
+    for (int i = 0; i < 3; i++) {
+        ms[i].rm = &rm[i];
+        snprintf(rm[i].name, sizeof rm[i].name, "m%d", i);
+        ms[i].batchable = true;
+        ms[i].prof_max = 1;
+        ms[i].lat_ns[1] = 10000000; /* 10 ms a row: 100/s per replica */
+        rm[i].max_batch = 1;
+        rm[i].rate = 1000; /* needs 10 replicas */
+    }
+    /* m0: the rate's need (scaled down to the 2 cores), m1: instance_group 3 (kept), m2:
+     * usher.yaml's 2 over an instance_group of 4 */
+    rm[1].max_batch_size = rm[2].max_batch_size = -1;
+    ASSERT_OK(parse_text("instance_group { count: 3 kind: KIND_CPU }", &rm[1], &err));
+    ASSERT_OK(parse_text("instance_group { count: 2 kind: KIND_GPU gpus: [0, 1] }", &rm[2], &err));
+    rm[2].replicas = 2;
+    srv_plan_cpu_models(s, ms, 3);
+    ASSERT_EQ_INT(ms[1].replicas, 3);
+    ASSERT(ms[1].plan_note && strstr(ms[1].plan_note, "instance_group"));
+    ASSERT_EQ_INT(ms[2].replicas, 2);
+    ASSERT(ms[0].replicas >= 1 && ms[0].replicas < 10); /* scaled down: 2 cores */
+    /* without usher.yaml's: the instance_group's 4 (2 x 2 GPUs listed) */
+    rm[2].replicas = 0;
+    srv_plan_cpu_models(s, ms, 3);
+    ASSERT_EQ_INT(ms[2].replicas, 4);
+    /* an unprofiled model: instance_group too */
+    ms[1].prof_max = 0;
+    srv_plan_cpu_models(s, ms, 3);
+    ASSERT_EQ_INT(ms[1].replicas, 3);
+    /* a KIND_GPU count without gpus on a machine with 2 GPUs: 2 x 2 */
+    memset(&rm[1], 0, sizeof rm[1]);
+    snprintf(rm[1].name, sizeof rm[1].name, "m1");
+    ASSERT_OK(parse_text("instance_group { count: 2 kind: KIND_GPU }", &rm[1], &err));
+    s->gpus = 2;
+    srv_plan_cpu_models(s, ms, 3);
+    ASSERT_EQ_INT(ms[1].replicas, 4);
+    free(s);
+    free(ms);
+    free(rm);
+}
+
 TEST(start)
 {
     live_before = us_alloc_live_bytes();
@@ -1228,7 +1386,8 @@ static const test_fixture server = {"server", start, stop};
 
 TEST_MAIN(TEST_ENTRY(config_inputs_and_preferred_sizes), TEST_ENTRY(config_input_errors),
           TEST_ENTRY(usher_yaml_max_dims), TEST_ENTRY(check_input_against_config),
-          TEST_ENTRY(gpu_placement),
+          TEST_ENTRY(gpu_placement), TEST_ENTRY(config_instance_group),
+          TEST_ENTRY(plan_replicas_precedence),
           TEST_ENTRY_F(health_and_metadata, server), TEST_ENTRY_F(infer_every_model, server),
           TEST_ENTRY_F(input_4_overflow_vectors, server),
           TEST_ENTRY_F(input_5_model_names, server),

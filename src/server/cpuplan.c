@@ -32,7 +32,10 @@
  * one; when the replicas need more cores than the machine has, they are
  * scaled down in proportion (each model keeps one) and the plan says which
  * rates it cannot carry. usher.yaml's replicas, threads and max_batch
- * override the plan. Method and figures: docs/serve.md.
+ * override the plan; without usher.yaml's replicas, config.pbtxt's
+ * instance_group fixes them (Triton's count: fixed_replicas), and neither
+ * is scaled down. With a plan file (srv_plan_file) the file's replicas
+ * win over both. Method and figures: docs/serve.md.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -633,6 +636,23 @@ void srv_plan_cpu_one(usher_server *s, srv_model *m)
     srv_plan_cpu_models(s, m, 1);
 }
 
+/*
+ * The replicas a model's files fix, before the rate's need: usher.yaml's `replicas`, else
+ * config.pbtxt's instance_group with Triton's meaning (repo_instances: KIND_GPU counts per
+ * GPU, one device's worth on a machine without GPUs, where they run on the CPU); 0: none,
+ * the plan sizes them. *from_ig: the instance_group's.
+ */
+static int fixed_replicas(const usher_server *s, const repo_model *rm, bool *from_ig)
+{
+    _Static_assert(REPO_MAX_INSTANCES <= RT_MAX_REPLICAS, "instance_group must fit the runtime");
+    *from_ig = false;
+    if (rm->replicas > 0)
+        return rm->replicas;
+    int n = repo_instances(rm, s->gpus, NULL);
+    *from_ig = n > 0;
+    return n;
+}
+
 void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n)
 {
     int want = 0;
@@ -652,7 +672,11 @@ void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n)
             m->max_batch = m->batchable && rm->max_batch > 0 ? rm->max_batch : 1;
             if (rm->max_batch_size > 0 && rm->max_batch_size < m->max_batch)
                 m->max_batch = (int)rm->max_batch_size;
-            m->replicas = rm->replicas > 0 ? rm->replicas : 1;
+            bool ig;
+            int fixed = fixed_replicas(s, rm, &ig);
+            m->replicas = fixed > 0 ? fixed : 1;
+            if (ig)
+                m->plan_note = "replicas from config.pbtxt's instance_group";
             want += m->replicas * m->threads;
             continue;
         }
@@ -667,11 +691,16 @@ void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n)
         if (2 * (double)m->lat_ns[1] * 1e-6 > m->slo_ms)
             m->plan_note = "SLO below twice the measured batch-1 latency: requests will miss it";
         double thr = (double)m->max_batch / ((double)m->lat_ns[m->max_batch] * 1e-9);
-        m->replicas = rm->replicas > 0          ? rm->replicas
-                      : m->rate > 0 && thr > 0 ? (int)ceil(m->rate / thr)
-                                               : 1;
+        double need = m->rate > 0 && thr > 0 ? ceil(m->rate / thr) : 1;
+        bool ig;
+        int fixed = fixed_replicas(s, rm, &ig);
+        m->replicas = fixed > 0 ? fixed : need < RT_MAX_REPLICAS ? (int)need : RT_MAX_REPLICAS;
         if (m->replicas < 1)
             m->replicas = 1;
+        if (ig && !m->plan_note)
+            m->plan_note = need > m->replicas ? "fewer replicas than its rate needs: "
+                                                "config.pbtxt's instance_group fixes them"
+                                              : "replicas from config.pbtxt's instance_group";
         want += m->replicas * m->threads;
     }
     /* more threads than cores: scale the planned replicas down, each model keeps one */
@@ -679,8 +708,9 @@ void srv_plan_cpu_models(const usher_server *s, srv_model *ms, size_t n)
         double f = (double)s->cpus / want;
         for (size_t i = 0; i < n; i++) {
             srv_model *m = &ms[i];
-            if (m->error[0] || m->rm->replicas > 0)
-                continue;
+            bool ig;
+            if (m->error[0] || fixed_replicas(s, m->rm, &ig) > 0)
+                continue; /* fixed by its files: kept */
             int r = (int)floor(m->replicas * f);
             if (r < 1)
                 r = 1;
@@ -718,6 +748,26 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
     int rc = pf_load(path, &f, err);
     if (rc < 0)
         return rc;
+    /* a model is served one way: alone or in its merge group. A replica of a group's member
+     * given alone as well would add to the group's (each of the group's replicas is
+     * credited to every member): refused, naming both (docs/serve.md, Merge groups) */
+    for (uint32_t g = 0; g < f.n_gpus; g++)
+        for (uint32_t r = 0; r < f.g[g].n; r++) {
+            const pf_replica *rp = &f.g[g].r[r];
+            for (uint32_t k = 0; k < f.n_groups; k++)
+                for (uint32_t j = 0; j < f.groups[k].n_members; j++)
+                    if (strcmp(f.groups[k].members[j], rp->model) == 0) {
+                        rc = us_err_set(err, USHER_ERR_PARSE,
+                                        "%s:%zu: field 'gpus[%u].replicas[%u].model': '%.128s' "
+                                        "is a member of merge group '%.128s' (merge_groups[%u]) "
+                                        "and is placed alone too: a model is served alone or "
+                                        "in its group, not both; place the group's replicas "
+                                        "only",
+                                        f.label, rp->line, g, r, rp->model, f.groups[k].name, k);
+                        pf_free(&f);
+                        return rc;
+                    }
+        }
     for (uint32_t g = 0; g < f.n_gpus; g++)
         for (uint32_t r = 0; r < f.g[g].n; r++) {
             const pf_replica *rp = &f.g[g].r[r];

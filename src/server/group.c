@@ -29,8 +29,16 @@
  *
  * Invariants: a member's rt is the group's and is never freed through the
  * member (retire skips members; srv_groups_stop frees the group's runtime
- * after folding each member's final counters into its `retired`); a plan
- * change (usher_server_reload) leaves members alone.
+ * after folding each member's final counters into its `retired`). A plan
+ * change (usher_server_reload -> srv_group_reload) resizes a group as a plain
+ * model's plan change does: its replicas, threads, placement and deadline
+ * recomputed from the members' new plans by group_form's rules (group_sizing),
+ * a new runtime of the same merged file started beside the old one, every
+ * member switched to it once it is ready, the old one drained (each member's
+ * counters on it folded into its retired). Not done while serving, refused
+ * with the reason and the group kept as it is: a change of members (a model
+ * joining or leaving the group: re-merging, re-verifying), or of the rows per
+ * run (a member's batch: re-profiling the merged graph).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +71,7 @@ void srv_model_rt_stats(const srv_model *m, rt_model *rt, rt_model_stats *out)
         rt_model_get_stats(rt, out);
 }
 
-/* the group a model joins: the plan file's (merge_groups), else its usher.yaml's */
-static const char *group_name(const srv_model *m)
+const char *srv_group_name(const srv_model *m)
 {
     return m->plan_group[0] ? m->plan_group : m->rm->merge_group;
 }
@@ -188,6 +195,42 @@ static void group_profile(usher_server *s, const srv_group *g, rt_model_cfg *cfg
     }
 }
 
+/* group_form's sizing of a group's runtime from its members' plans: replicas (the most
+ * replicated member's), each worker's threads (the members' threads x replicas shared out,
+ * at most the cores / replicas), rows per run, the deadline; *most: the member whose places
+ * are the group's */
+typedef struct group_size {
+    int replicas, threads, rows;
+    bool batchable;
+    double slo_ms;
+    const srv_model *most;
+} group_size;
+
+static void group_sizing(const usher_server *s, const srv_model *const *mem, int n,
+                         group_size *z)
+{
+    int threads_sum = 0, reps = 1, rows = 0;
+    z->batchable = true;
+    z->most = mem[0];
+    z->slo_ms = 0;
+    for (int k = 0; k < n; k++) {
+        const srv_model *m = mem[k];
+        z->batchable = z->batchable && m->batchable;
+        rows += m->batchable ? m->max_batch : 1;
+        threads_sum += m->threads > 0 ? m->threads * (m->replicas > 0 ? m->replicas : 1) : 1;
+        if (m->replicas > reps) {
+            reps = m->replicas;
+            z->most = m;
+        }
+        z->slo_ms = m->slo_ms > z->slo_ms ? m->slo_ms : z->slo_ms;
+    }
+    z->rows = rows < 1 ? 1 : rows > RT_MAX_BATCH ? RT_MAX_BATCH : rows;
+    z->replicas = reps > RT_MAX_REPLICAS ? RT_MAX_REPLICAS : reps;
+    int cap = s->cpus / z->replicas > 1 ? s->cpus / z->replicas : 1,
+        per = (threads_sum + z->replicas - 1) / z->replicas;
+    z->threads = per < 1 ? 1 : per > cap ? cap : per;
+}
+
 /* Merge, verify and start one group (its members in g->mem). USHER_OK, or an error that
  * says why (the members are then served separately). */
 static int group_form(usher_server *s, srv_group *g, usher_error *err)
@@ -244,43 +287,29 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     }
     snprintf(cfg->name, sizeof cfg->name, "%s", g->name);
     snprintf(cfg->path, sizeof cfg->path, "%s", g->path);
-    bool batchable = true;
-    int rows = 0, threads_sum = 0, reps = 1;
-    const srv_model *most = g->mem[0]; /* the member planned the most replicas */
-    double slo = 0;
-    for (int k = 0; k < g->n; k++) {
-        const srv_model *m = g->mem[k];
-        batchable = batchable && m->batchable;
-        rows += m->batchable ? m->max_batch : 1;
-        threads_sum += m->threads > 0 ? m->threads * (m->replicas > 0 ? m->replicas : 1) : 1;
-        if (m->replicas > reps) {
-            reps = m->replicas;
-            most = m;
-        }
-        slo = m->slo_ms > slo ? m->slo_ms : slo;
+    group_size z;
+    group_sizing(s, (const srv_model *const *)g->mem, g->n, &z);
+    for (int k = 0; k < g->n; k++)
         snprintf(cfg->group.label[k], sizeof cfg->group.label[k], "%s",
                  usher_merge_label(mg, (size_t)k));
-    }
     cfg->group.n_members = g->n;
     cfg->group.equal_rows = rep->kind == USHER_MERGE_STACKED;
     cfg->group.empty_rows = rep->kind == USHER_MERGE_SHARED;
-    cfg->max_batch = rows < 1 ? 1 : rows > RT_MAX_BATCH ? RT_MAX_BATCH : rows;
-    cfg->has_batch_dim = batchable;
+    cfg->max_batch = z.rows;
+    cfg->has_batch_dim = z.batchable;
     /* the longest member SLO: each request carries its own model's deadline */
-    cfg->default_timeout_ns = (uint64_t)(slo * 1e6);
+    cfg->default_timeout_ns = (uint64_t)(z.slo_ms * 1e6);
     cfg->max_queue_delay_ns = 0; /* usher's work-conserving batching */
     /* as many replicas as its most replicated member was planned (each member's plan is a
      * model's: usher.yaml's replicas or its rate's need, or the plan file's replicas of the
      * group, credited to every member), each a worker with its own session of the one
      * merged file; the runtime dispatches the group's batches to any idle one */
-    cfg->replicas = reps > RT_MAX_REPLICAS ? RT_MAX_REPLICAS : reps;
+    cfg->replicas = z.replicas;
     g->replicas = cfg->replicas;
     cfg->be = be_default_options();
     /* the workers share the cores the members' workers had between them (their threads x
      * replicas), at most the machine's */
-    int cap = s->cpus / cfg->replicas > 1 ? s->cpus / cfg->replicas : 1,
-        per = (threads_sum + cfg->replicas - 1) / cfg->replicas;
-    cfg->be.intra_threads = per < 1 ? 1 : per > cap ? cap : per;
+    cfg->be.intra_threads = z.threads;
     g->threads = cfg->be.intra_threads;
     cfg->be.inter_threads = 1;
     cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
@@ -288,7 +317,7 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     cfg->be.device = cfg->device;
     /* a plan file's GPUs: the group's replicas are credited to every member in the plan's
      * order (srv_plan_file), so the most replicated member's places are the group's */
-    bool on_gpu = srv_place_gpus(s, most, cfg);
+    bool on_gpu = srv_place_gpus(s, z.most, cfg);
     usher_merge_free(mg);
     /* profiled on the CPU, where it runs; on a GPU its latencies are learned from the first
      * runs, as for a plain model placed by a plan file */
@@ -298,8 +327,126 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
      * request's cost relative to one row of the inputs profiled above; without one both
      * are learned from the first runs (model.c) */
     rc = rt_model_new(cfg, s->exe, &g->rt, err);
-    us_free(cfg);
+    if (rc < 0)
+        us_free(cfg);
+    else
+        g->cfg = cfg; /* a plan change starts from it (srv_group_reload) */
     return rc;
+}
+
+#define GROUP_READY_TIMEOUT_NS (120ull * 1000000000ull) /* as a plain model's plan change */
+
+int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint64_t drain_ns,
+                     char *why, size_t cap)
+{
+    why[0] = 0;
+    if (!g->rt || !g->cfg)
+        return 0;
+    /* the same members: groups are formed (merged, verified, profiled) at start only */
+    for (size_t i = 0; i < s->n; i++) {
+        const srv_model *m = &s->m[i], *nx = &next[i];
+        bool was = m->group == g,
+             now = !nx->error[0] && nx->replicas > 0 && strcmp(srv_group_name(nx), g->name) == 0;
+        if (was != now) {
+            snprintf(why, cap,
+                     "its members would change (model '%s' %s it%s%.200s); a group is formed "
+                     "at start only: restart usher serve to apply it",
+                     m->rm->name, was ? "leaves" : "joins", nx->error[0] ? ": " : "",
+                     nx->error);
+            return -1;
+        }
+    }
+    const srv_model *mem[RT_MAX_MEMBERS];
+    for (int k = 0; k < g->n; k++)
+        mem[k] = &next[g->mem[k] - s->m];
+    group_size z;
+    group_sizing(s, mem, g->n, &z);
+    if (z.rows != g->cfg->max_batch || z.batchable != g->cfg->has_batch_dim) {
+        snprintf(why, cap,
+                 "its rows per run would change (%d, was %d: a member's batch changed); the "
+                 "merged graph is profiled at start only: restart usher serve to apply it",
+                 z.rows, g->cfg->max_batch);
+        return -1;
+    }
+    rt_model_cfg *cfg = us_malloc(sizeof *cfg); /* large: not on the stack */
+    if (!cfg) {
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    *cfg = *g->cfg;
+    cfg->replicas = z.replicas;
+    cfg->be.intra_threads = z.threads;
+    cfg->be.device = cfg->device; /* its own copy's */
+    cfg->default_timeout_ns = (uint64_t)(z.slo_ms * 1e6);
+    memset(cfg->place, 0, sizeof cfg->place);
+    if (srv_place_gpus(s, z.most, cfg)) /* on a GPU: learned from the first runs */
+        memset(cfg->latency_ns, 0, sizeof cfg->latency_ns);
+    bool same = cfg->replicas == g->cfg->replicas &&
+                cfg->be.intra_threads == g->cfg->be.intra_threads &&
+                cfg->default_timeout_ns == g->cfg->default_timeout_ns &&
+                memcmp(cfg->place, g->cfg->place, sizeof cfg->place) == 0;
+    if (same) { /* the runtime stays; the members' plan fields follow (rate, notes, ...) */
+        us_free(cfg);
+        pthread_rwlock_wrlock(&s->rt_lock);
+        for (int k = 0; k < g->n; k++) {
+            srv_plan_copy(g->mem[k], mem[k]);
+            g->mem[k]->replicas = g->replicas; /* its replicas are the group's */
+        }
+        pthread_rwlock_unlock(&s->rt_lock);
+        return 0;
+    }
+    rt_model *fresh = NULL;
+    usher_error e = {0};
+    bool ok = rt_model_new(cfg, s->exe, &fresh, &e) == USHER_OK;
+    if (ok) {
+        uint64_t until = rt_now_ns() + GROUP_READY_TIMEOUT_NS;
+        while (!rt_model_ready(fresh) && rt_now_ns() < until && !atomic_load(&s->shutting_down))
+            usleep(10000);
+        ok = rt_model_ready(fresh);
+        if (!ok)
+            snprintf(e.msg, sizeof e.msg, "its new workers did not become ready");
+    }
+    if (!ok) {
+        rt_model_free(fresh, 0);
+        us_free(cfg);
+        snprintf(why, cap, "%s", e.msg);
+        return -1;
+    }
+    int was_reps = g->replicas, was_threads = g->threads;
+    /* switch: requests admitted from now on go to the new runtime (readers hold rt_lock from
+     * their readiness check to their submission) */
+    pthread_rwlock_wrlock(&s->rt_lock);
+    rt_model *old = g->rt;
+    for (int k = 0; k < g->n; k++) {
+        srv_model *m = g->mem[k];
+        m->old = old;
+        m->rt = fresh;
+        srv_plan_copy(m, mem[k]);
+        m->replicas = cfg->replicas;
+    }
+    g->rt = fresh;
+    g->replicas = cfg->replicas;
+    g->threads = cfg->be.intra_threads;
+    us_free(g->cfg);
+    g->cfg = cfg;
+    pthread_rwlock_unlock(&s->rt_lock);
+    US_LOGI("merge group '%s': switched to the new plan: %d worker%s of %d thread%s (was %d of "
+            "%d)",
+            g->name, g->replicas, g->replicas == 1 ? "" : "s", g->threads,
+            g->threads == 1 ? "" : "s", was_reps, was_threads);
+    /* the old runtime answers everything it has, then stops; each member's counters on it
+     * go into its retired as it is cleared (srv_model_stats reads one or the other) */
+    rt_model_stop(old, drain_ns);
+    pthread_rwlock_wrlock(&s->rt_lock);
+    for (int k = 0; k < g->n; k++) {
+        rt_model_stats st;
+        rt_model_member_stats(old, k, &st);
+        srv_stats_add(&g->mem[k]->retired, &st);
+        g->mem[k]->old = NULL;
+    }
+    pthread_rwlock_unlock(&s->rt_lock);
+    rt_model_free(old, 0);
+    return 1;
 }
 
 void srv_groups_start(usher_server *s)
@@ -311,12 +458,12 @@ void srv_groups_start(usher_server *s)
     }
     for (size_t i = 0; i < s->n; i++) {
         srv_model *first = &s->m[i];
-        const char *name = group_name(first);
+        const char *name = srv_group_name(first);
         if (!name[0] || first->group)
             continue;
         bool seen = false; /* a group named before whose forming failed */
         for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(group_name(&s->m[j]), name) == 0;
+            seen = strcmp(srv_group_name(&s->m[j]), name) == 0;
         if (seen)
             continue;
         srv_group *g = &s->groups[s->n_groups];
@@ -325,7 +472,7 @@ void srv_groups_start(usher_server *s)
         char why[USHER_ERROR_MAX + 64] = "";
         for (size_t j = i; j < s->n; j++) {
             srv_model *m = &s->m[j];
-            if (strcmp(group_name(m), name) != 0)
+            if (strcmp(srv_group_name(m), name) != 0)
                 continue;
             if (m->error[0] || m->replicas <= 0) {
                 snprintf(why, sizeof why, "member '%s' cannot be served: %.300s", m->rm->name,
@@ -395,9 +542,11 @@ void srv_groups_free(usher_server *s)
 {
     if (!s->groups)
         return;
-    for (size_t i = 0; i < s->n_groups; i++)
+    for (size_t i = 0; i < s->n_groups; i++) {
         if (s->groups[i].path[0])
             unlink(s->groups[i].path);
+        us_free(s->groups[i].cfg);
+    }
     us_free(s->groups);
     s->groups = NULL;
     s->n_groups = 0;

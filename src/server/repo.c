@@ -60,7 +60,15 @@ typedef struct pb {
     bool in_named, in_typed;     /* its name, its data_type given */
     size_t in_line[REPO_MAX_IO]; /* where each input's message starts */
     size_t pref_line;            /* where the largest preferred_batch_size is */
+    /* the instance_group entry being read (its message open): its line, count (-1: not
+     * given, Triton's default 1), kind (IG_*), GPUs listed */
+    bool in_ig;
+    size_t ig_line;
+    int64_t ig_count;
+    int ig_kind, ig_n_gpus;
 } pb;
+
+enum { IG_AUTO, IG_GPU, IG_CPU, IG_MODEL, IG_UNSET }; /* instance_group.kind */
 
 __attribute__((format(printf, 2, 3))) static int pb_error(pb *p, const char *fmt, ...)
 {
@@ -208,6 +216,14 @@ static int pb_input(pb *p, const char *path, repo_input **out)
 /* a message opens at path */
 static int pb_open(pb *p, const char *path)
 {
+    if (strcmp(path, "instance_group") == 0) {
+        p->in_ig = true;
+        p->ig_line = p->line;
+        p->ig_count = -1;
+        p->ig_kind = IG_UNSET;
+        p->ig_n_gpus = 0;
+        return USHER_OK;
+    }
     if (strcmp(path, "input") != 0)
         return USHER_OK;
     repo_model *m = p->m;
@@ -223,9 +239,78 @@ static int pb_open(pb *p, const char *path)
     return USHER_OK;
 }
 
+/* an instance_group entry closed: its instances added (Triton's meaning, repo.h) */
+static int pb_close_ig(pb *p)
+{
+    repo_model *m = p->m;
+    p->in_ig = false;
+    int kind = p->ig_kind == IG_UNSET ? IG_AUTO : p->ig_kind;
+    int64_t count = p->ig_count < 0 ? 1 : p->ig_count;
+    if (p->ig_n_gpus > 0 && (kind == IG_CPU || kind == IG_MODEL))
+        return pb_error_at(p, p->ig_line, "instance_group %d: field 'gpus' is for KIND_GPU (or "
+                                          "KIND_AUTO), not %s",
+                           m->instance_groups, kind == IG_CPU ? "KIND_CPU" : "KIND_MODEL");
+    if (p->ig_n_gpus > 0 || kind == IG_CPU || kind == IG_MODEL)
+        m->instances += (int)(count * (p->ig_n_gpus > 0 ? p->ig_n_gpus : 1)); /* <= 256 x 64 */
+    else
+        m->instances_per_gpu += (int)count;
+    m->kind_gpu |= kind == IG_GPU;
+    if ((int64_t)m->instances + m->instances_per_gpu > REPO_MAX_INSTANCES)
+        return pb_error_at(p, p->ig_line,
+                           "instance_group %d: field 'count': %d instances in all (a KIND_GPU "
+                           "count x its gpus), at most %d",
+                           m->instance_groups, m->instances + m->instances_per_gpu,
+                           REPO_MAX_INSTANCES);
+    m->instance_groups++;
+    return USHER_OK;
+}
+
+/* a field of an instance_group entry: count, kind, gpus (the others are skipped) */
+static int pb_ig_field(pb *p, const char *path)
+{
+    int64_t v;
+    int rc;
+    if (!p->in_ig)
+        return pb_error(p, "field '%s' outside an instance_group message", path);
+    if (strcmp(path, "instance_group.count") == 0) {
+        if (p->ig_count >= 0)
+            return pb_error(p, "field '%s' given twice in one instance_group", path);
+        if ((rc = pb_int(p, path, INT64_MIN, INT64_MAX, &v)) < 0)
+            return rc;
+        if (v < 1 || v > REPO_MAX_INSTANCES)
+            return pb_error(p, "field '%s': %lld: a count is 1 to %d", path, (long long)v,
+                            REPO_MAX_INSTANCES);
+        p->ig_count = v;
+    } else if (strcmp(path, "instance_group.kind") == 0) {
+        static const char *const kinds[] = {"KIND_AUTO", "KIND_GPU", "KIND_CPU", "KIND_MODEL"};
+        int k = IG_UNSET;
+        for (int i = 0; i < 4 && p->kind == T_IDENT; i++)
+            if (p->len == strlen(kinds[i]) && memcmp(p->tok, kinds[i], p->len) == 0)
+                k = i;
+        if (k == IG_UNSET)
+            return pb_error(p, "field '%s': '%.*s': expected KIND_AUTO, KIND_GPU, KIND_CPU or "
+                               "KIND_MODEL",
+                            path, (int)(p->len < 32 ? p->len : 32), p->tok);
+        if (p->ig_kind != IG_UNSET)
+            return pb_error(p, "field '%s' given twice in one instance_group", path);
+        p->ig_kind = k;
+    } else if (strcmp(path, "instance_group.gpus") == 0) {
+        if ((rc = pb_int(p, path, INT64_MIN, INT64_MAX, &v)) < 0)
+            return rc;
+        if (v < 0 || v > 1023)
+            return pb_error(p, "field '%s': %lld: a GPU is 0 to 1023", path, (long long)v);
+        if (p->ig_n_gpus >= REPO_MAX_GROUP_GPUS)
+            return pb_error(p, "field '%s': more than %d GPUs", path, REPO_MAX_GROUP_GPUS);
+        p->ig_n_gpus++;
+    }
+    return USHER_OK;
+}
+
 /* the message at path closed: an input is complete */
 static int pb_close(pb *p, const char *path)
 {
+    if (strcmp(path, "instance_group") == 0)
+        return pb_close_ig(p);
     if (strcmp(path, "input") != 0)
         return USHER_OK;
     repo_model *m = p->m;
@@ -352,13 +437,13 @@ static int pb_scalar(pb *p, const char *path)
                               p->label, p->line, path, p->str);
     } else if (strcmp(path, "max_batch_size") == 0) {
         rc = pb_int(p, path, 0, INT32_MAX, &m->max_batch_size);
-    } else if (strcmp(path, "instance_group.count") == 0) {
-        if ((rc = pb_int(p, path, 1, 1024, &v)) == USHER_OK)
-            m->instances += (int)v;
-    } else if (strcmp(path, "instance_group.kind") == 0) {
-        if (p->kind != T_IDENT)
-            return pb_error(p, "field '%s': expected KIND_CPU or KIND_GPU", path);
-        m->kind_gpu |= p->len == 8 && memcmp(p->tok, "KIND_GPU", 8) == 0;
+    } else if (strcmp(path, "instance_group.count") == 0 ||
+               strcmp(path, "instance_group.kind") == 0 ||
+               strcmp(path, "instance_group.gpus") == 0) {
+        rc = pb_ig_field(p, path);
+    } else if (strcmp(path, "instance_group") == 0) {
+        return pb_error(p, "field 'instance_group': expected a message: instance_group [ { "
+                           "count: 1, kind: KIND_CPU } ]");
     } else if (strcmp(path, "dynamic_batching.max_queue_delay_microseconds") == 0) {
         rc = pb_int(p, path, 0, INT64_MAX / 1000, &m->max_queue_delay_us);
     } else if (strcmp(path, "version_policy.latest.num_versions") == 0) {
@@ -679,14 +764,14 @@ int repo_config_from_json(const char *json, size_t len, char **out, size_t *out_
     static const char *const top[] = {"name", "platform", "backend", "max_batch_size",
                                       "default_model_filename", NULL};
     static const char *const in[] = {"name", "data_type", "dims", NULL};
-    static const char *const ig[] = {"count", "kind", NULL};
+    static const char *const ig[] = {"count", "kind", "gpus", NULL};
     static const char *const db[] = {"preferred_batch_size", "max_queue_delay_microseconds",
                                      NULL};
     int rc = jcfg_fields(&c, "", root, top, "sssis");
     if (rc == USHER_OK && (v = us_jsonr_get(d, root, "input")) != US_JSONR_NONE)
         rc = jcfg_msgs(&c, "input", v, in, "sel");
     if (rc == USHER_OK && (v = us_jsonr_get(d, root, "instance_group")) != US_JSONR_NONE)
-        rc = jcfg_msgs(&c, "instance_group", v, ig, "ie");
+        rc = jcfg_msgs(&c, "instance_group", v, ig, "iel");
     if (rc == USHER_OK && (v = us_jsonr_get(d, root, "dynamic_batching")) != US_JSONR_NONE) {
         us_buf_puts(&b, "dynamic_batching {\n");
         rc = jcfg_fields(&c, "dynamic_batching", v, db, "li");
@@ -1181,6 +1266,21 @@ void repo_free(repo *r)
     us_free(r->m);
     r->m = NULL;
     r->n = 0;
+}
+
+int repo_instances(const repo_model *m, int gpus, bool *clamped)
+{
+    if (clamped)
+        *clamped = false;
+    if (m->instance_groups <= 0)
+        return 0;
+    int64_t n = (int64_t)m->instances + (int64_t)m->instances_per_gpu * (gpus > 1 ? gpus : 1);
+    if (n > REPO_MAX_INSTANCES) {
+        if (clamped)
+            *clamped = true;
+        n = REPO_MAX_INSTANCES;
+    }
+    return n < 1 ? 1 : (int)n;
 }
 
 const repo_input *repo_find_input(const repo_model *m, const char *name)

@@ -14,7 +14,7 @@
  *
  * From config.pbtxt (protobuf text format, read by a bounded tokenizer)
  * usher reads: name, platform / backend (ONNX Runtime only), max_batch_size,
- * instance_group count and kind, dynamic_batching
+ * instance_group count, kind and gpus (the replicas: repo_instances), dynamic_batching
  * max_queue_delay_microseconds and preferred_batch_size, version_policy
  * (latest only), default_model_filename, and each input's name, data_type
  * and dims (enforced on every request: repo_check_input); other fields
@@ -73,7 +73,16 @@ typedef struct repo_model {
     /* config.pbtxt */
     bool has_config;
     int64_t max_batch_size;   /* 0: no batch dim in the requests (Triton's meaning); -1 unset */
-    int instances;            /* instance_group count summed; 0: unset */
+    /* instance_group, Triton's meaning: each entry gives `count` (default 1) instances of
+     * its kind; KIND_GPU (and KIND_AUTO, Triton's default kind) count x each GPU listed in
+     * `gpus`, or on every GPU of the machine without the list; KIND_CPU and KIND_MODEL
+     * count; the entries add up. Kept in two sums, because the second depends on the
+     * machine: repo_instances gives the total. */
+    int instance_groups;      /* instance_group entries read; 0: none (the plan decides) */
+    int instances;            /* instances that do not depend on the machine: KIND_CPU and
+                                 KIND_MODEL counts, count x the GPUs listed */
+    int instances_per_gpu;    /* KIND_GPU / KIND_AUTO counts without a gpus list: that many
+                                 per GPU of the machine */
     bool kind_gpu;            /* an instance_group of KIND_GPU */
     int64_t max_queue_delay_us; /* -1: unset */
     int preferred_batch[REPO_MAX_PREFERRED]; /* dynamic_batching.preferred_batch_size:
@@ -169,6 +178,16 @@ bool repo_name_ok(const char *name, size_t len);
 /* config.pbtxt from text (tests, fuzzing); fields as in repo_model */
 int repo_parse_config(const char *text, size_t len, const char *label, repo_model *m,
                       usher_error *err);
+
+/*
+ * The replicas config.pbtxt's instance_group asks for on a machine with `gpus` GPUs (0:
+ * none; a KIND_GPU / KIND_AUTO entry without a gpus list then counts as on one device, the
+ * CPU): instances + instances_per_gpu x max(gpus, 1), at most REPO_MAX_INSTANCES (*clamped
+ * set when the sum was over it). 0 when config.pbtxt gives no instance_group.
+ */
+#define REPO_MAX_INSTANCES 256 /* replicas instance_group may ask for (RT_MAX_REPLICAS) */
+#define REPO_MAX_GROUP_GPUS 64 /* GPUs one instance_group entry may list */
+int repo_instances(const repo_model *m, int gpus, bool *clamped);
 
 /* the input of that name config.pbtxt or usher.yaml describes; NULL if none */
 const repo_input *repo_find_input(const repo_model *m, const char *name);

@@ -1330,8 +1330,11 @@ void srv_model_stats(const srv_model *m, rt_model_stats *out)
     out->replicas_ready = 0;
     out->latency_scale = 0;
     rt_model_stats st;
-    if (m->old) {
-        rt_model_get_stats(m->old, &st);
+    if (m->old) { /* a group member's: the group's old runtime, its own counters there */
+        if (m->group)
+            rt_model_member_stats(m->old, m->member, &st);
+        else
+            rt_model_get_stats(m->old, &st);
         srv_stats_add(out, &st);
     }
     if (m->rt) {
@@ -1364,8 +1367,7 @@ static void retire(usher_server *s, srv_model *m, rt_model **slot, uint64_t drai
     rt_model_free(r, 0);
 }
 
-/* the plan's fields of a model (what srv_plan_cpu_models and srv_plan_file write) */
-static void plan_copy(srv_model *dst, const srv_model *src)
+void srv_plan_copy(srv_model *dst, const srv_model *src)
 {
     dst->replicas = src->replicas;
     dst->threads = src->threads;
@@ -1419,7 +1421,7 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         memcpy(next[i].ref_elems, m->ref_elems, sizeof m->ref_elems);
         memcpy(next[i].profile_note, m->profile_note, sizeof m->profile_note);
         next[i].prof_max = m->prof_max;
-        plan_copy(&next[i], m);
+        srv_plan_copy(&next[i], m);
     }
     if (s->p.plan) {
         rc = srv_plan_file(s, s->p.plan, next, s->n, err);
@@ -1443,14 +1445,44 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
     if (rc < 0)
         goto out;
     char failed[512] = "";
+    /* merge groups: their replicas follow the members' new plans, through the same switch
+     * as a plain model's below (group.c); a change of members is refused, the group kept */
+    for (size_t k = 0; k < s->n_groups; k++) {
+        srv_group *g = &s->groups[k];
+        char why[USHER_ERROR_MAX];
+        if (!g->rt)
+            continue;
+        int r = srv_group_reload(s, g, next, drain_ms * 1000000ull, why, sizeof why);
+        if (r > 0 && changed)
+            (*changed)++;
+        if (r < 0) {
+            US_LOGW("merge group '%s': the new plan is not applied: %s; the group serves as "
+                    "before", g->name, why);
+            size_t l = strlen(failed);
+            snprintf(failed + l, sizeof failed - l, "%smerge group '%s'", l ? ", " : "",
+                     g->name);
+        }
+    }
     for (size_t i = 0; i < s->n; i++) {
         srv_model *m = &s->m[i], *nx = &next[i];
         if (!m->rt || m->group || m->error[0] || nx->error[0] || nx->replicas <= 0)
-            continue; /* unavailable, or left out of the new plan: as it was */
+            continue; /* unavailable, a group's member, or left out of the new plan: as it
+                         was */
+        if (strcmp(srv_group_name(m), srv_group_name(nx)) != 0) {
+            /* a plain model the new plan puts in a merge group (or out of the one that
+             * could not be formed at start): groups are formed at start only */
+            US_LOGW("model '%s': the new plan is not applied: it puts the model in merge group "
+                    "'%s' (was '%s'); merge groups are formed at start only: restart usher "
+                    "serve to apply it; the model serves as before",
+                    m->rm->name, srv_group_name(nx), srv_group_name(m));
+            size_t l = strlen(failed);
+            snprintf(failed + l, sizeof failed - l, "%s'%s'", l ? ", " : "", m->rm->name);
+            continue;
+        }
         if (same_plan(m, nx)) { /* the runtime stays; rate, capacity, note and the plan's
                                    predicted latencies may differ */
             pthread_rwlock_wrlock(&s->rt_lock);
-            plan_copy(m, nx);
+            srv_plan_copy(m, nx);
             pthread_rwlock_unlock(&s->rt_lock);
             continue;
         }
@@ -1478,7 +1510,7 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         pthread_rwlock_wrlock(&s->rt_lock);
         m->old = m->rt;
         m->rt = fresh;
-        plan_copy(m, nx);
+        srv_plan_copy(m, nx);
         pthread_rwlock_unlock(&s->rt_lock);
         if (changed)
             (*changed)++;
@@ -1575,7 +1607,7 @@ static unsigned control_load(usher_server *s, srv_model *m, const char *config,
            sizeof *rm - offsetof(repo_model, version));
     m->old = m->rt;
     m->rt = fresh;
-    plan_copy(m, nx);
+    srv_plan_copy(m, nx);
     memcpy(m->lat_ns, nx->lat_ns, sizeof m->lat_ns);
     memcpy(m->ref_elems, nx->ref_elems, sizeof m->ref_elems);
     memcpy(m->profile_note, nx->profile_note, sizeof m->profile_note);

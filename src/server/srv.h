@@ -102,6 +102,8 @@ struct srv_group {
     char kind[16];              /* "shared", "stacked", "side-by-side" */
     double max_err;             /* its verification's worst error, x the output's scale */
     int replicas, threads;      /* its workers, and each one's intra-op threads */
+    rt_model_cfg *cfg;          /* what rt was started with (a plan change starts a new
+                                   runtime of the same merged file from it) */
     rt_model *rt;
     srv_model *mem[RT_MAX_MEMBERS];
     int n;
@@ -161,6 +163,23 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
 void srv_groups_start(usher_server *s);
 void srv_groups_stop(usher_server *s, uint64_t drain_ns);
 void srv_groups_free(usher_server *s);
+/* the merge group a model is planned into: its plan file's (merge_groups), else its
+ * usher.yaml's; "": none */
+const char *srv_group_name(const srv_model *m);
+/*
+ * A plan change for group g (usher_server_reload, reload_mu held): next[0..s->n) is the new
+ * plan of every model (s->m's order). The group's replicas, threads, placement and deadline
+ * follow its members' new plans by group_form's rules; when they differ, a new runtime of
+ * the same merged file starts, and once it is ready every member switches to it and the old
+ * one drains (no request lost), as a plain model's. Returns 1 when switched, 0 when the
+ * runtime stays (the members' plan fields updated), or -1 with why (the group left as it
+ * was, serving): its members would change (a model joins or leaves it), a member's batch
+ * changes (the merged graph's profile would be re-measured), or the new runtime failed.
+ */
+int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint64_t drain_ns,
+                     char *why, size_t cap);
+/* the plan's fields of a model (what srv_plan_cpu_models and srv_plan_file write) */
+void srv_plan_copy(srv_model *dst, const srv_model *src);
 /* place cfg's replicas (0..cfg->replicas-1) on the GPUs a plan file gives m's replicas, as
  * far as this machine has them (device cuda:N, the MPS or SM share); the others run as cfg->be
  * says. True when one was placed on a GPU. */
