@@ -22,6 +22,19 @@
 #   - a group whose verification fails (two MLPs one ulp apart, tests/make_merge_models.py,
 #     with merge_tolerance 1e-9 below their 1.3e-7 x scale difference) is not used: a
 #     warning names it and the reason, its members are served separately and answer.
+# reload (ctest test_serve_merge_reload): config.pbtxt instance_group as replicas (Triton's
+#   meaning), and plan changes (SIGHUP) applied to a merge group:
+#   - a member whose instance_group is 1 x 2 GPUs listed (none here: on the CPU) makes the
+#     group 2 workers; the other member's usher.yaml replicas: 1 wins over its count of 3;
+#     a plain model with 2 KIND_CPU + 1 KIND_GPU runs 3 workers; the config endpoint of each
+#     says what runs;
+#   - usher.yaml replicas changed and SIGHUP under mixed load: the group goes 2 -> 1 -> 2
+#     workers, every request answered 200, the ledger per member reconciles, the new
+#     replicas both run batches; a member's batch change is refused (logged, the same
+#     workers serve on);
+#   - with --plan: the plan's group 2 -> 1 replica by SIGHUP under load (ledger); a plan
+#     dropping the group (its members alone) refused, the group kept; a plan placing a
+#     member alone as well as in its group refused at SIGHUP and at start, naming both.
 # replicas (ctest test_serve_merge_replicas): a group served by 2 replicas, each its own
 #   worker and session of the one merged file (two MLPs sharing an 8-layer backbone, their
 #   heads different, generated below: a shared merge whose runs take milliseconds):
@@ -109,11 +122,12 @@ replica_metric() {
 # group_workers FILE-PATTERN: the pids of the workers running the merged file
 group_workers() { pgrep -f "worker.*$1" | sort | tr '\n' ' '; }
 
-if [ "$mode" = replicas ]; then
+# make_deep DIR: two MLPs sharing an 8-layer backbone (below), deep_a.onnx and deep_b.onnx
+make_deep() {
     # two MLPs sharing an 8-layer backbone (x[batch,16] -> 512 wide, one weight and bias
     # per layer, spectral norm 0.9 and a positive bias: activations stay normal floats),
     # each with its own head 512 -> 4
-    $py - "$tmp/deep" <<'PY' || { echo "FAIL: generating the models"; exit 1; }
+    $py - "$1" <<'PY' || { echo "FAIL: generating the models"; exit 1; }
 import os, sys
 import numpy as np
 import onnx
@@ -143,6 +157,10 @@ for name, seed in (("deep_a", 1), ("deep_b", 2)):
     onnx.checker.check_model(m)
     onnx.save(m, os.path.join(out, name + ".onnx"))
 PY
+}
+
+if [ "$mode" = replicas ]; then
+    make_deep "$tmp/deep"
     D="deep_a deep_b"
     export USHER_LOG=info # the group's and its workers' start-up lines
     for side in A B; do
@@ -259,6 +277,206 @@ JSON
     wait "$srvA" "$srvB" 2>/dev/null
     srv=
     echo "test_serve_merge replicas: $fails failure(s)"
+    [ $fails -eq 0 ]
+    exit
+fi
+
+# ig_count MODEL: the instance_group count server A's config endpoint reports
+ig_count() {
+    curl -s "$urlA/v2/models/$1/config" |
+        $py -c "import json,sys; print(sum(int(g['count']) for g in json.load(sys.stdin)['instance_group']))"
+}
+# hup N: SIGHUP to server A, then wait (at most 60 s) until it has answered N SIGHUPs
+hup() {
+    kill -HUP "$srvA"
+    for _ in $(seq 600); do
+        [ "$(grep -c 'switched to the new plan' "$tmp/serve.log")" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# workers_are N PATTERN: at most 20 s until exactly N workers run PATTERN; their pids
+workers_are() {
+    local w
+    for _ in $(seq 200); do
+        w=$(group_workers "$2")
+        [ "$(echo $w | wc -w)" = "$1" ] && { echo "$w"; return 0; }
+        sleep 0.1
+    done
+    echo "$w"
+    return 1
+}
+# under_load LEDGER: mixed traffic to the group's members in the background, each answer
+# checked against server B's, from before a plan change until after it (all_ok ends it);
+# sets lp (the client's pid)
+under_load() {
+    rm -f "$tmp/changed"
+    $py "$client" verify "$urlA" "$urlB" "$1" "$tmp/changed" $D --threads 4 --requests 20 \
+        --rows 2 >"$tmp/m.out" 2>&1 &
+    lp=$!
+    sleep 0.5
+}
+# all_ok LEDGER WHAT: the change is over: the client sends 20 more per thread and stops;
+# every request it sent was answered 200 and right, and the ledger reconciles
+all_ok() {
+    touch "$tmp/changed"
+    wait "$lp" || fail "$2: client: $(cat "$tmp/m.out")"
+    local bad
+    bad=$($py -c "import json; l=json.load(open('$1')); print(' '.join('%s:%s/%s' % (m, l[m]['ok'], l[m]['sent']) for m in l if l[m]['ok'] != l[m]['sent']))")
+    [ -z "$bad" ] && ok "$2: every request answered 200 across the change ($(tail -1 "$tmp/m.out"))" ||
+        fail "$2: requests not answered 200 (ok/sent): $bad"
+    ledger_check "$1" $D
+}
+
+if [ "$mode" = reload ]; then
+    # issue 10/15: instance_group as replicas (a plain model, a group's member), and plan
+    # changes (SIGHUP) resizing a merge group under load, with no request lost
+    make_deep "$tmp/deep"
+    D="deep_a deep_b"
+    export USHER_LOG=info
+    for d in $D; do
+        mkdir -p "$tmp/A/$d/1"
+        cp "$tmp/deep/$d.onnx" "$tmp/A/$d/1/model.onnx"
+        printf '%s\n' "threads: 1" "max_batch: 8" "slo_ms: 10000" "merge_group: g" \
+            >"$tmp/A/$d/usher.yaml"
+    done
+    # deep_a: 1 instance on each of 2 GPUs (none here: they run on the CPU) = 2 replicas;
+    # deep_b: usher.yaml's replicas: 1 wins over its instance_group of 3
+    printf 'instance_group [ { count: 1, kind: KIND_GPU, gpus: [ 0, 1 ] } ]\n' \
+        >"$tmp/A/deep_a/config.pbtxt"
+    printf 'instance_group [ { count: 3, kind: KIND_CPU } ]\n' >"$tmp/A/deep_b/config.pbtxt"
+    echo "replicas: 1" >>"$tmp/A/deep_b/usher.yaml"
+    # solo, alone: 2 on the CPU and 1 KIND_GPU (one device's worth here) = 3 replicas
+    mkdir -p "$tmp/A/solo/1"
+    cp "$tmp/deep/deep_a.onnx" "$tmp/A/solo/1/model.onnx"
+    printf '%s\n' "threads: 1" "max_batch: 8" "slo_ms: 10000" "rate: 1" >"$tmp/A/solo/usher.yaml"
+    printf 'instance_group [ { count: 2, kind: KIND_CPU }, { kind: KIND_GPU } ]\n' \
+        >"$tmp/A/solo/config.pbtxt"
+    for d in $D; do model "$tmp/B" "$d" "$tmp/deep/$d.onnx" "max_batch: 8" "slo_ms: 10000"; done
+    # B first, its log moved aside (its descriptor follows the file): serve.log is A's alone,
+    # SIGHUPs and all
+    start_server "$tmp/B" && wait_ready || { fail "server B does not start"; exit 1; }
+    urlB=$url srvB=$srv
+    mv "$tmp/serve.log" "$tmp/serveB.log"
+    start_server "$tmp/A" && wait_ready || { fail "server A does not start"; exit 1; }
+    urlA=$url srvA=$srv
+    gfile="usher-group-g-$srvA\\.onnx"
+    w=$(workers_are 2 "$gfile")
+    grep -q "merge group 'g': .* served by 2 workers" "$tmp/serve.log" &&
+        [ "$(ig_count deep_a)/$(ig_count deep_b)" = 2/2 ] && [ -n "$w" ] &&
+        ok "instance_group: the group runs deep_a's 2 (1 x 2 GPUs listed) on 2 workers ($w); config says 2 for both members" ||
+        fail "instance_group of a member: workers '$w', config $(ig_count deep_a)/$(ig_count deep_b): $(grep "merge group" "$tmp/serve.log")"
+    sw=$(workers_are 3 "$tmp/A/solo/1/model.onnx")
+    [ $? = 0 ] && [ "$(ig_count solo)" = 3 ] &&
+        [ "$(metric 'usher_model_replicas_ready{model="solo"}')" = 3 ] &&
+        ok "instance_group: solo runs 2 KIND_CPU + 1 KIND_GPU = 3 workers ($sw), config and replicas ready say 3" ||
+        fail "instance_group of solo: workers '$sw', config $(ig_count solo), ready $(metric 'usher_model_replicas_ready{model="solo"}')"
+    $py "$client" compare "$urlA" "$urlB" "$tmp/ledger.json" $D --rounds 2 >"$tmp/c.out" 2>&1 &&
+        ok "members answer as alone: $(tail -1 "$tmp/c.out")" || fail "compare: $(cat "$tmp/c.out")"
+
+    # SIGHUP under load: usher.yaml replicas: 1 on deep_a (over its instance_group) -> 1 worker
+    echo "replicas: 1" >>"$tmp/A/deep_a/usher.yaml"
+    under_load "$tmp/ledger.json"
+    hup 1 || fail "SIGHUP 1 not answered: $(tail -5 "$tmp/serve.log")"
+    all_ok "$tmp/ledger.json" "group 2 -> 1 replica under load"
+    w1=$(workers_are 1 "$gfile") && [ "$(ig_count deep_a)/$(ig_count deep_b)" = 1/1 ] &&
+        grep -q "merge group 'g': switched to the new plan: 1 worker of" "$tmp/serve.log" &&
+        [ "$(metric 'usher_model_replicas_ready{model="deep_b"}')" = 1 ] &&
+        ok "SIGHUP: the group went to 1 worker ($w1, was $w); config and replicas ready say 1" ||
+        fail "SIGHUP 1: workers '$w1', config $(ig_count deep_a)/$(ig_count deep_b): $(grep "merge group" "$tmp/serve.log")"
+    # and back to 2 (replicas: 2 on deep_b), under load
+    sed -i 's/^replicas: 1$/replicas: 2/' "$tmp/A/deep_b/usher.yaml"
+    under_load "$tmp/ledger.json"
+    hup 2 || fail "SIGHUP 2 not answered"
+    all_ok "$tmp/ledger.json" "group 1 -> 2 replicas under load"
+    w2=$(workers_are 2 "$gfile") && [ "$(ig_count deep_a)/$(ig_count deep_b)" = 2/2 ] &&
+        ok "SIGHUP: the group went to 2 workers ($w2)" ||
+        fail "SIGHUP 2: workers '$w2', config $(ig_count deep_a)/$(ig_count deep_b)"
+    $py "$client" mixed "$urlA" "$tmp/ledger.json" $D --threads 8 --requests 30 --rows 2 \
+        >"$tmp/m.out" 2>&1 || fail "mixed: $(cat "$tmp/m.out")"
+    r0=$(replica_metric usher_replica_batches_total deep_a 0)
+    r1=$(replica_metric usher_replica_batches_total deep_a 1)
+    [ "${r0:-0}" -gt 0 ] && [ "${r1:-0}" -gt 0 ] &&
+        ok "both new replicas ran batches ($r0, $r1)" || fail "new replicas' batches: '$r0' '$r1'"
+    # a member's batch changes: refused with the reason, the group serving as it was
+    sed -i 's/^max_batch: 8$/max_batch: 4/' "$tmp/A/deep_b/usher.yaml"
+    under_load "$tmp/ledger.json"
+    hup 3 || fail "SIGHUP 3 not answered"
+    all_ok "$tmp/ledger.json" "a refused change under load"
+    w3=$(workers_are 2 "$gfile")
+    grep -q "merge group 'g': the new plan is not applied: its rows per run would change (12, was 16" "$tmp/serve.log" &&
+        [ "$w3" = "$w2" ] && grep -q "usher serve: the new plan was not applied to merge group 'g'" "$tmp/serve.log" &&
+        ok "a member's batch change is refused with the reason; the same 2 workers serve ($w3)" ||
+        fail "refused change: workers '$w3' (were '$w2'): $(grep -E "merge group|not applied" "$tmp/serve.log")"
+    kill "$srvA" 2>/dev/null
+    wait "$srvA" 2>/dev/null
+
+    # the plan file's group: 2 replicas, then 1 by SIGHUP; a change of members refused; a
+    # plan placing a member alone too refused, at SIGHUP and at start
+    for d in $D; do model "$tmp/C" "$d" "$tmp/deep/$d.onnx" "max_batch: 8" "slo_ms: 10000"; done
+    plan() { # plan REPLICAS-OF-g2 [EXTRA-REPLICA-JSON]
+        local reps="" k
+        for k in $(seq "$1"); do reps="$reps${reps:+, }{\"model\": \"g2\", \"batch\": 4, \"share\": 50}"; done
+        cat >"$tmp/plan.json" <<JSON
+{"schema_version": 1, "models": [{"name": "deep_a", "rate": 100, "slo_ms": 10000},
+                                 {"name": "deep_b", "rate": 100, "slo_ms": 10000}],
+ "merge_groups": [{"name": "g2", "kind": "shared", "members": ["deep_a", "deep_b"]}],
+ "gpus": [{"type": "t4", "replicas": [$reps${2:+, $2}]}]}
+JSON
+    }
+    plan 2
+    if start_server "$tmp/C" --plan "$tmp/plan.json" && wait_ready; then
+        urlA=$url srvA=$srv
+        gfile="usher-group-g2-$srvA\\.onnx"
+        w=$(workers_are 2 "$gfile") && ok "serve --plan: group g2 on 2 workers ($w)" ||
+            fail "serve --plan: workers '$w'"
+        plan 1
+        under_load "$tmp/ledger_c.json"
+        hup 1 || fail "plan SIGHUP 1 not answered"
+        all_ok "$tmp/ledger_c.json" "plan file: group 2 -> 1 replica under load"
+        w1=$(workers_are 1 "$gfile") && [ "$(ig_count deep_a)" = 1 ] &&
+            ok "plan file SIGHUP: g2 went to 1 worker ($w1)" ||
+            fail "plan file SIGHUP: workers '$w1', config $(ig_count deep_a)"
+        # the members change: the group is dropped from the plan, its members placed alone
+        cat >"$tmp/plan.json" <<'JSON'
+{"schema_version": 1, "models": [{"name": "deep_a", "rate": 100, "slo_ms": 10000},
+                                 {"name": "deep_b", "rate": 100, "slo_ms": 10000}],
+ "gpus": [{"type": "t4", "replicas": [{"model": "deep_a", "batch": 4, "share": 50},
+                                      {"model": "deep_b", "batch": 4, "share": 50}]}]}
+JSON
+        hup 2 || fail "plan SIGHUP 2 not answered"
+        grep -q "merge group 'g2': the new plan is not applied: its members would change (model 'deep_a' leaves it)" "$tmp/serve.log" &&
+            [ "$(workers_are 1 "$gfile")" = "$w1" ] &&
+            ok "a plan that drops the group is refused with the reason; g2 serves on as it was" ||
+            fail "members change: $(grep -E "g2|not applied" "$tmp/serve.log")"
+        # a member placed alone as well as in its group
+        plan 1 '{"model": "deep_b", "batch": 4, "share": 50}'
+        hup 3 || fail "plan SIGHUP 3 not answered"
+        grep -q "field 'gpus\[0\].replicas\[1\].model': 'deep_b' is a member of merge group 'g2' (merge_groups\[0\]) and is placed alone too" "$tmp/serve.log" &&
+            [ "$(workers_are 1 "$gfile")" = "$w1" ] &&
+            ok "a plan placing a member alone too is refused at SIGHUP: $(grep -o "'deep_b' is a member.*" "$tmp/serve.log" | head -1 | cut -c1-90)" ||
+            fail "member alone and grouped at SIGHUP: $(tail -5 "$tmp/serve.log")"
+        $py "$client" compare "$urlA" "$urlB" "$tmp/ledger_c.json" $D --rounds 1 >"$tmp/c.out" 2>&1 &&
+            ok "after the refused plans the members still answer as alone" ||
+            fail "compare after refusals: $(cat "$tmp/c.out")"
+        ledger_check "$tmp/ledger_c.json" $D
+        kill "$srvA" 2>/dev/null
+        wait "$srvA" 2>/dev/null
+        if start_server "$tmp/C" --plan "$tmp/plan.json"; then
+            fail "serve --plan with a member placed alone too started"
+            kill "$srv" 2>/dev/null
+        else
+            grep -q "'deep_b' is a member of merge group 'g2'" "$tmp/serve.log" &&
+                ok "serve --plan refuses it at start: $(grep -o "plan.json:[0-9]*: .*" "$tmp/serve.log" | head -1 | cut -c1-120)" ||
+                fail "start with a member alone too: $(cat "$tmp/serve.log")"
+        fi
+    else
+        fail "serve --plan does not start: $(cat "$tmp/serve.log")"
+    fi
+    kill "$srvA" "$srvB" 2>/dev/null
+    wait "$srvA" "$srvB" 2>/dev/null
+    srv=
+    echo "test_serve_merge reload: $fails failure(s)"
     [ $fails -eq 0 ]
     exit
 fi
