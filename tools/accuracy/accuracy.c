@@ -27,6 +27,9 @@
  *    in-sample fit (every row) as the calibration table, each row with its
  *    residual summary in a comment; --residuals writes every measurement's
  *    prediction under every split.
+ * 5. Beside issue 16's target (held out by source <= 15%), what the data
+ *    allow: on cells two sources measured, one's measurement as the other's
+ *    prediction (target_section).
  * Fits depend only on their training rows and are cached by that set.
  */
 #include <math.h>
@@ -353,6 +356,90 @@ static int cmp_rows(const void *a, const void *b)
 }
 
 static double rel_err(const row *r, double pred) { return (pred - r->meas_ms) / r->meas_ms; }
+
+/*
+ * Issue 16's target (leave one source out <= 15%) against what the data allow:
+ * where two sources measured the same cell (GPU or MIG instance, model,
+ * precision, batch), one source's measurement taken as the prediction of the
+ * other's. That oracle knows the GPU time exactly and lacks only the other
+ * engine and harness; a predictor fitted on the other sources cannot do better
+ * than it on those cells. Computed from the rows, not written by hand.
+ */
+static bool same_cell(const row *a, const row *b)
+{
+    return strcmp(a->gpu, b->gpu) == 0 && strcmp(a->model, b->model) == 0 &&
+           a->prec == b->prec && a->batch == b->batch;
+}
+
+static bool same_engine(const row *a, const row *b)
+{
+    return strcmp(a->source, b->source) == 0 && strcmp(a->framework, b->framework) == 0;
+}
+
+static void target_section(us_buf *out, double *tmp)
+{
+    us_buf_printf(out, "\n## Issue 16's target and what the data allow\n\n"
+                       "Issue 16 asks for at most 15%% MAPE held out by source. Where two sources\n"
+                       "measured the same cell (GPU, model, precision, batch), one source's\n"
+                       "measurement taken as the prediction of the other's - an oracle that knows\n"
+                       "the GPU time exactly and lacks only the other engine and harness - is off\n"
+                       "by this much:\n\n"
+                       "| held out (source engine) | predicted by the measurement of | cells | "
+                       "MAPE | median | p90 | bias |\n|---|---|---|---|---|---|---|\n");
+    /* the (held-out, other) pairs of source and engine that share a cell, first seen first */
+    enum { MAX_PAIRS = 64 };
+    int pa[MAX_PAIRS], po[MAX_PAIRS]; /* a row of each side, naming it */
+    int pairs = 0;
+    double best = INFINITY;
+    char best_what[160] = "";
+    for (int i = 0; i < n_rows; i++)
+        for (int j = 0; j < n_rows; j++) {
+            if (!same_cell(&rows[i], &rows[j]) || strcmp(rows[i].source, rows[j].source) == 0)
+                continue;
+            int p = 0;
+            while (p < pairs && !(same_engine(&rows[pa[p]], &rows[i]) &&
+                                  same_engine(&rows[po[p]], &rows[j])))
+                p++;
+            if (p == pairs && pairs < MAX_PAIRS) {
+                pa[pairs] = i;
+                po[pairs++] = j;
+            }
+        }
+    for (int p = 0; p < pairs; p++) {
+        size_t k = 0;
+        for (int i = 0; i < n_rows; i++) {
+            if (!same_engine(&rows[i], &rows[pa[p]]))
+                continue;
+            for (int j = 0; j < n_rows; j++)
+                if (same_engine(&rows[j], &rows[po[p]]) && same_cell(&rows[i], &rows[j])) {
+                    tmp[k++] = rel_err(&rows[i], rows[j].meas_ms);
+                    break; /* one measurement per cell */
+                }
+        }
+        gpu_calib_fit_stats st;
+        gpu_calib_stats(tmp, k, &st, NULL);
+        const row *a = &rows[pa[p]], *o = &rows[po[p]];
+        us_buf_printf(out, "| %s %s | %s %s | %zu | %.1f%% | %.1f%% | %.1f%% | %+.1f%% |\n",
+                      a->source, a->framework, o->source, o->framework, k, 100 * st.mape,
+                      100 * st.median_ape, 100 * st.p90_ape, 100 * st.bias);
+        if (k && st.mape < best) {
+            best = st.mape;
+            snprintf(best_what, sizeof best_what, "%s %s by %s %s", a->source, a->framework,
+                     o->source, o->framework);
+        }
+    }
+    if (!pairs) {
+        us_buf_printf(out, "| (no cell measured by two sources) | | | | | | |\n");
+        return;
+    }
+    us_buf_printf(out, "\nThe closest pairing is %.1f%% off (%s). A held-out source is\n"
+                       "predicted through another engine's fitted row, not a measurement of\n"
+                       "its own cells, so on these cells it cannot be expected to do better;\n"
+                       "the in-sample figures below (each source fitted on itself) are what a\n"
+                       "row of the engine and harness reaches. Why, per source:\n"
+                       "docs/calibration.md, \"Held-out accuracy and what limits it\".\n",
+                  100 * best, best_what);
+}
 
 /* one table line: the error summary under split of the rows whose key() is what */
 static void stats_line(us_buf *out, const char *label, double *tmp, int split, const char *what,
@@ -720,6 +807,8 @@ int main(int argc, char **argv)
         stats_line(&out, s == ACC_SPLIT_SOURCE ? "**leave-one-source-out**" : label, tmp, s,
                    "all", key_all, NULL);
     }
+    if (want[ACC_SPLIT_SOURCE])
+        target_section(&out, tmp);
     static const struct {
         acc_split s;
         const char *(*fold_key)(const row *);
