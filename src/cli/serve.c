@@ -102,7 +102,9 @@ static void help(FILE *f)
             ".../ready, .../config, .../stats, /v2/models/stats, /metrics; POST .../infer\n"
             "(gzip or deflate bodies and answers), /v2/repository/index. SIGTERM or SIGINT:\n"
             "graceful shutdown, exit 0. SIGHUP: apply the plan again (the --plan file, or each\n"
-            "model's usher.yaml) while serving.\n");
+            "model's usher.yaml) while serving; merge groups are resized, a change of their\n"
+            "members or batch is refused (the group kept). Replicas: --plan, else usher.yaml's\n"
+            "replicas, else config.pbtxt's instance_group (Triton's count), else the rate's need.\n");
 }
 
 int cli_serve(int argc, char **argv)
