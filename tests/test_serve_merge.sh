@@ -410,6 +410,7 @@ if [ "$mode" = reload ]; then
         fail "refused change: workers '$w3' (were '$w2'): $(grep -E "merge group|not applied" "$tmp/serve.log")"
     kill "$srvA" 2>/dev/null
     wait "$srvA" 2>/dev/null
+    cp "$tmp/serve.log" "$tmp/serveA_final.log"
 
     # the plan file's group: 2 replicas, then 1 by SIGHUP; a change of members refused; a
     # plan placing a member alone too refused, at SIGHUP and at start
@@ -462,6 +463,7 @@ JSON
         ledger_check "$tmp/ledger_c.json" $D
         kill "$srvA" 2>/dev/null
         wait "$srvA" 2>/dev/null
+        cp "$tmp/serve.log" "$tmp/serveC_final.log"
         if start_server "$tmp/C" --plan "$tmp/plan.json"; then
             fail "serve --plan with a member placed alone too started"
             kill "$srv" 2>/dev/null
@@ -476,6 +478,11 @@ JSON
     kill "$srvA" "$srvB" 2>/dev/null
     wait "$srvA" "$srvB" 2>/dev/null
     srv=
+    # the sanitizers' reports (an ASan build), from the servers' stops included
+    grep -h -E "Sanitizer|runtime error" "$tmp/serveA_final.log" "$tmp/serveC_final.log" \
+        "$tmp/serve.log" 2>/dev/null | head -5 |
+        grep . && fail "sanitizer reports in the servers' logs" ||
+        ok "no sanitizer report in the servers' logs"
     echo "test_serve_merge reload: $fails failure(s)"
     [ $fails -eq 0 ]
     exit
