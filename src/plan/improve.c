@@ -888,26 +888,32 @@ static int set_search(plan_solution *s, const plan_problem *p)
             break;
     }
     qsort(sets, ns, sizeof *sets, cmp_set);
-    /* a set whose GPUs hold less share than the models need at their most
-     * economical configurations on its types (footprint per request/s, as
-     * plan_cost_lower_bound; co-location only lowers throughput) cannot
-     * serve them: not packed */
+    /* a set whose GPUs hold less compute share, or less memory, than the models
+     * need at their most economical configurations on its types for that
+     * resource (share per request/s at the rate a replica carries alone, as
+     * plan_cost_lower_bound: co-location only lowers throughput) cannot serve
+     * them: not packed. Per resource, since a compute-heavy and a memory-heavy
+     * replica can share a GPU (the larger footprint per replica over-counts) */
     uint32_t kept = 0;
     for (uint32_t i = 0; i < ns; i++) {
-        double need = 0, have = 0;
+        double need[2] = {0, 0}, have = 0;
         for (uint16_t t = 0; t < p->nt; t++)
             have += 100.0 * sets[i].count[t];
-        for (uint32_t m = 0; m < p->n && need <= have; m++) {
-            double e = INFINITY;
+        for (uint32_t m = 0; m < p->n && need[0] <= have && need[1] <= have; m++) {
+            double e[2] = {INFINITY, INFINITY};
             for (uint32_t c = 0; c < p->m[m].n_cfg; c++) {
                 const plan_cfg *x = &p->m[m].cfg[c];
-                double v = plan_foot(x) / plan_thr(x);
-                if (sets[i].count[x->type] > 0 && v < e)
-                    e = v;
+                if (sets[i].count[x->type] == 0 || !(x->thr > 0))
+                    continue;
+                double foot[2] = {x->alone_only ? 100 : x->creq, x->alone_only ? 100 : x->mreq};
+                for (int k = 0; k < 2; k++)
+                    if (foot[k] / x->thr < e[k])
+                        e[k] = foot[k] / x->thr;
             }
-            need += p->m[m].rate * e;
+            for (int k = 0; k < 2; k++)
+                need[k] += p->m[m].rate * e[k];
         }
-        if (need <= have * (1 + 1e-9))
+        if (need[0] <= have * (1 + 1e-9) && need[1] <= have * (1 + 1e-9))
             sets[kept++] = sets[i];
     }
     ns = kept;

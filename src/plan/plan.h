@@ -481,9 +481,10 @@ typedef struct plan_totals {
 void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *t);
 /*
  * An independent lower bound on the $/h of any plan that serves every rate
- * (min-cost), over the problem's configurations: each model served entirely
- * by its cheapest configuration per request/s, price x footprint / 100 / thr,
- * as if GPUs could be cut into any fractions (no packing, no type limits) and
+ * (min-cost), over the problem's configurations: per resource (compute share,
+ * memory), each model served entirely by its cheapest configuration per
+ * request/s, price x that resource's share / 100 / thr; the larger of the two
+ * sums. As if GPUs could be cut into any fractions (no packing, no type limits) and
  * co-location never slowed anyone (the interference model only slows: thr,
  * the configuration's rate alone under the queueing cap, is the most a
  * replica of it carries). Planning by the same configurations cannot cost

@@ -798,23 +798,30 @@ double plan_gpu_power(const plan_solution *s, const plan_problem *p, uint32_t i)
 
 double plan_cost_lower_bound(const plan_problem *p)
 {
-    double lb = 0;
+    /* per resource (compute, memory), each model at its cheapest configuration for that
+     * resource: a GPU's price pays for 100% of both, so the plan costs at least the larger
+     * of the two sums. Summing each replica's larger footprint instead is no bound: a
+     * compute-heavy and a memory-heavy replica can share one GPU */
+    double lb[2] = {0, 0};
     for (uint32_t m = 0; m < p->n; m++) {
         const plan_model *pm = &p->m[m];
-        double best = INFINITY;
+        double best[2] = {INFINITY, INFINITY};
         for (uint32_t c = 0; c < pm->n_cfg; c++) {
             const plan_cfg *x = &pm->cfg[c];
-            double foot = x->creq > x->mreq ? x->creq : x->mreq;
             if (!(x->thr > 0))
                 continue;
-            double per = p->t[x->type].price * foot / 100 / x->thr; /* $/h per request/s */
-            if (per < best)
-                best = per;
+            double foot[2] = {x->alone_only ? 100 : x->creq, x->alone_only ? 100 : x->mreq};
+            for (int k = 0; k < 2; k++) {
+                double per = p->t[x->type].price * foot[k] / 100 / x->thr; /* $/h per req/s */
+                if (per < best[k])
+                    best[k] = per;
+            }
         }
-        if (pm->rate > 0 && isfinite(best))
-            lb += pm->rate * best;
+        for (int k = 0; k < 2; k++)
+            if (pm->rate > 0 && isfinite(best[k]))
+                lb[k] += pm->rate * best[k];
     }
-    return lb;
+    return lb[0] > lb[1] ? lb[0] : lb[1];
 }
 
 void plan_totals_of(const plan_solution *s, const plan_problem *p, plan_totals *t)
