@@ -108,10 +108,14 @@ bool usher_server_ready(usher_server *s);
  * change, a new set of workers is started beside the old; once one of them
  * is ready, new requests go to it, and the old set finishes what it has
  * queued (drain_ms at most) and stops. Models left unchanged are not
- * touched; an unavailable model stays unavailable. *changed (may be NULL)
- * counts the models switched. On error (a plan that does not read, a new
- * runtime that does not become ready within the load timeout) the old plan
- * keeps serving for the models concerned and the message says which.
+ * touched; an unavailable model stays unavailable. A merge group is
+ * resized the same way from its members' new plans (one runtime for all of
+ * them); a change of its members or of its rows per run is not applied.
+ * *changed (may be NULL) counts the models switched (a group's members
+ * each). On error (a plan that does not read, a plan placing a group's
+ * member alone too, a new runtime that does not become ready within the
+ * load timeout, a group change not applied) the old plan keeps serving for
+ * the models or groups concerned and the message says which.
  */
 int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_error *err);
 /*

@@ -1454,7 +1454,7 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
             continue;
         int r = srv_group_reload(s, g, next, drain_ms * 1000000ull, why, sizeof why);
         if (r > 0 && changed)
-            (*changed)++;
+            *changed += g->n; /* each member switched */
         if (r < 0) {
             US_LOGW("merge group '%s': the new plan is not applied: %s; the group serves as "
                     "before", g->name, why);
