@@ -33,6 +33,26 @@
  *     closes after each answer. Pipelined requests are read one at a time:
  *     the next is parsed once the answer to the one before is sent.
  *
+ * A client gone while the handler holds its request (docs/serve.md, Cancel on
+ * disconnect): while a connection waits for its answer (WAIT), epoll watches
+ * it for EPOLLRDHUP besides the hang-up and error it always reports - the
+ * interest set changes where it changed before (0 became EPOLLRDHUP), so the
+ * normal path makes no extra call. A reset (EPOLLHUP/EPOLLERR: the client's
+ * kernel sent RST) is the client gone: the socket is closed and the `gone`
+ * callback told (the front end cancels the request). A FIN alone is not: a
+ * client may shut down its sending side and still read its answer (legal
+ * HTTP/1.1), and a client that closed the socket whole sends the same FIN. So
+ * an HTTP/1.1 request whose client sent FIN gets one probe, the interim answer
+ * "HTTP/1.1 100 Continue" (RFC 9110 15.2: a client must accept 1xx answers it
+ * did not ask for; never sent to HTTP/1.0, 15.2 forbids it): a client that
+ * only half-closed reads it and then its answer, while one that closed the
+ * socket makes its kernel answer the probe with RST, which ends in `gone` as
+ * above. A probe the socket cannot take at once (the client does not read:
+ * EAGAIN) is not sent, and one taken in part is finished before the answer.
+ * Requests read one at a time means at most one request of a connection is
+ * ever held by the handler; pipelined bytes behind it were never parsed and
+ * go with the socket.
+ *
  * Time limits, checked every 50 ms by each loop: the head must arrive within
  * header_timeout_ms of its first byte, the body within body_timeout_ms of the
  * head (both answered 408); a connection without a request started closes
@@ -116,6 +136,9 @@ struct conn {
     size_t body_len, body_cap;
     char *path;          /* decoded */
     bool keep_alive, is_head, dead, responded, close_after;
+    bool http10;         /* the request line said HTTP/1.0: no interim answers */
+    bool probed;         /* this request's client sent FIN: the 100 probe was tried */
+    size_t probe_sent;   /* bytes of the probe sent (a part is finished before the answer) */
     char *out;
     size_t out_len, out_off;
     uint32_t events;     /* registered epoll interest */
@@ -224,7 +247,8 @@ static void request_reset(conn *c)
     c->ck = CK_SIZE;
     c->n_chunks = 0;
     c->trailer_bytes = 0;
-    c->responded = c->close_after = c->is_head = false;
+    c->responded = c->close_after = c->is_head = c->http10 = c->probed = false;
+    c->probe_sent = 0;
     c->keep_alive = true;
     memset(&c->req, 0, sizeof c->req);
     c->req.method = c->req.target = c->req.path = "";
@@ -277,11 +301,44 @@ static void conn_orphan(conn *c)
     c->dead = true;
 }
 
+/* the client of a request the handler holds is gone (reset, or closed after the probe):
+ * the socket closes, the struct stays until the answer comes, the front end is told */
+static void client_gone(conn *c)
+{
+    hs_server *s = c->lp->s;
+    conn_orphan(c);
+    if (s->p.gone)
+        s->p.gone(&c->req, s->p.ctx);
+}
+
+/* the interim answer that tells a half-closed client (reads it) from a closed one (its
+ * kernel resets the connection) */
+static const char probe_msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+#define PROBE_LEN (sizeof probe_msg - 1)
+
+/* a FIN from the client of a request the handler holds (EPOLLRDHUP in WAIT) */
+static void client_fin(conn *c)
+{
+    set_events(c, 0); /* level-triggered: it would be reported at every turn */
+    if (c->probed || c->http10)
+        return; /* HTTP/1.0: no interim answer may be sent; the answer goes as before */
+    c->probed = true;
+    ssize_t w = send(c->fd, probe_msg, PROBE_LEN, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) {
+        c->probe_sent = (size_t)w; /* a closed client answers it with RST: EPOLLHUP/ERR */
+        return;
+    }
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return; /* the client does not read (its window is full): no probe */
+    client_gone(c); /* EPIPE, ECONNRESET: already reset */
+}
+
 /* ---- answering ----------------------------------------------------------------------------- */
 static void dispatch(conn *c)
 {
     c->st = C_WAIT;
-    set_events(c, 0);
+    /* a FIN is watched only where a probe may follow (not on a refusal, answered now) */
+    set_events(c, c->http10 || c->close_after ? 0 : EPOLLRDHUP);
     c->lp->s->p.handler(&c->req, c->lp->s->p.ctx);
 }
 
@@ -305,6 +362,7 @@ static const char *reason(unsigned st)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 499: return "Client Closed Request"; /* counted only: its client is gone */
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
@@ -396,12 +454,13 @@ static void request_done(conn *c)
         on_input(c);
 }
 
-static void write_out(conn *c)
+/* send buf[*off..len): 1 all sent, 0 the socket is full (EPOLLOUT asked), -1 the client went */
+static int send_rest(conn *c, const char *buf, size_t len, size_t *off)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    while (*off < len) {
+        ssize_t w = send(c->fd, buf + *off, len - *off, MSG_NOSIGNAL);
         if (w > 0) {
-            c->out_off += (size_t)w;
+            *off += (size_t)w;
             c->io_ns = now_ns();
             continue;
         }
@@ -409,17 +468,29 @@ static void write_out(conn *c)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             set_events(c, EPOLLOUT);
-            return;
+            return 0;
         }
-        /* the client went */
-        lp_end:
-        c->lp->s->p.end(&c->req, c->lp->s->p.ctx);
-        conn_free(c);
-        return;
+        return -1;
     }
-    if (!c->out_len && c->close_after) /* nothing could be built: close */
-        goto lp_end;
+    return 1;
+}
+
+static void write_out(conn *c)
+{
+    int rc = 1;
+    if (c->probe_sent) /* a probe sent in part is finished first */
+        rc = send_rest(c, probe_msg, PROBE_LEN, &c->probe_sent);
+    if (rc > 0)
+        rc = send_rest(c, c->out, c->out_len, &c->out_off);
+    if (rc == 0)
+        return;
+    if (rc < 0 || (!c->out_len && c->close_after)) /* gone; or nothing could be built */
+        goto gone;
     request_done(c);
+    return;
+gone:
+    c->lp->s->p.end(&c->req, c->lp->s->p.ctx);
+    conn_free(c);
 }
 
 /* an answered connection, on its loop's thread */
@@ -518,6 +589,7 @@ static int parse_head(conn *c, size_t end)
     *sp2 = 0;
     const char *ver = sp2 + 1;
     bool http10 = strcmp(ver, "HTTP/1.0") == 0;
+    c->http10 = http10;
     if (!http10 && strcmp(ver, "HTTP/1.1") != 0) {
         refuse(c, 400, "malformed request line: HTTP/1.1 or HTTP/1.0 expected");
         return -1;
@@ -1184,7 +1256,9 @@ static void *loop_main(void *arg)
                     continue;
                 if (c->st == C_WAIT) {
                     if (ev[i].events & (EPOLLHUP | EPOLLERR))
-                        conn_orphan(c);
+                        client_gone(c);
+                    else if (ev[i].events & EPOLLRDHUP)
+                        client_fin(c);
                 } else if (c->st == C_WRITE) {
                     if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
                         write_out(c);

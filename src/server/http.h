@@ -53,6 +53,16 @@ typedef struct hs_req {
 typedef void (*hs_handler_fn)(hs_req *r, void *ctx);
 /* the request is over (answered and sent, or its client gone): free r->user */
 typedef void (*hs_end_fn)(hs_req *r, void *ctx);
+/*
+ * The client of a request the handler holds (handed over, not yet answered, or answered
+ * and not yet sent) is gone: its connection was reset, or closed whole (told from a
+ * half-close by an interim 100 answer: http.c's top comment). Called at most once per
+ * request, on the loop's thread, after the handler returned and before `end`; r and
+ * r->user are still valid, and the answer, when it comes, is dropped. Not called for a
+ * client that only half-closed (it still reads its answer), nor for an HTTP/1.0 request
+ * closed with FIN (no probe may be sent to it).
+ */
+typedef void (*hs_gone_fn)(hs_req *r, void *ctx);
 
 typedef struct hs_params {
     const char *address;        /* IPv4, default "127.0.0.1" */
@@ -69,6 +79,7 @@ typedef struct hs_params {
     uint64_t max_body;          /* body bytes at most (413); default 64 MiB */
     hs_handler_fn handler;
     hs_end_fn end;
+    hs_gone_fn gone;            /* may be NULL: a gone client's answer is just dropped */
     void *ctx;
 } hs_params;
 

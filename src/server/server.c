@@ -425,7 +425,9 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
     srv_req *q = ctx;
     us_buf_reset(&q->json);
     us_buf_reset(&q->bin);
-    q->status = status_of(o);
+    /* cancelled: only on_gone asks it, so nobody reads this answer; counted 499 (nginx's
+     * "client closed request") in usher_http_responses_total, as gRPC counts CANCELLED */
+    q->status = o == RT_CANCELLED ? 499 : status_of(o);
     if (o == RT_OK) {
         usher_error err;
         char ver[24];
@@ -450,6 +452,19 @@ static void on_done(rt_request *r, rt_outcome o, const char *msg, void *ctx)
     usher_server *s = q->s;
     send_json_or_bin(q); /* q is the HTTP layer's from here */
     atomic_fetch_sub(&s->n_pending, 1);
+}
+
+/* the HTTP layer saw the client of this request go (a reset, or a close told from a
+ * half-close: http.c): a request still queued in the runtime is dropped there, answered
+ * RT_CANCELLED and never run (docs/serve.md, Cancel on disconnect); one running finishes and
+ * its answer is dropped. On the loop's thread, after the handler returned: q->rt is set
+ * (it is written only there) and alive until on_end. */
+static void on_gone(hs_req *hr, void *ctx)
+{
+    (void)ctx;
+    srv_req *q = hr->user;
+    if (q && q->rt)
+        rt_request_cancel(q->rt);
 }
 
 /* ---- route handlers ------------------------------------------------------------------- */
@@ -2100,6 +2115,7 @@ int usher_server_start(const usher_serve_params *p, usher_server **out, usher_er
     hp.max_body = s->p.max_body_bytes;
     hp.handler = on_request;
     hp.end = on_end;
+    hp.gone = on_gone;
     hp.ctx = s;
     if ((rc = hs_start(&hp, &s->http, err)) < 0) {
         usher_server_free(s);

@@ -20,9 +20,11 @@
 #define SRV_MAX_PROFILE_BATCH 64
 #define SRV_MAX_MODELS REPO_MAX_MODELS /* the model table's capacity: every model name seen,
                                           at start or added later (docs/serve.md) */
-/* the status codes counted apart (srv_code_index); the last slot holds the others */
-#define SRV_CODE_LIST 200, 400, 404, 405, 408, 413, 414, 431, 500, 501, 503
-#define SRV_CODES 12
+/* the status codes counted apart (srv_code_index); the last slot holds the others; 499
+ * (nginx's "client closed request") counts HTTP inferences cancelled as their client went,
+ * never sent */
+#define SRV_CODE_LIST 200, 400, 404, 405, 408, 413, 414, 431, 499, 500, 501, 503
+#define SRV_CODES 13
 #define SRV_GRPC_CODES 17  /* gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED) */
 #define SRV_LAT_BUCKETS 14 /* request latency histogram, seconds: 1 ms .. 10 s, then +Inf */
 
