@@ -30,8 +30,9 @@
 #     says what runs;
 #   - usher.yaml replicas changed and SIGHUP under mixed load: the group goes 2 -> 1 -> 2
 #     workers, every request answered 200, the ledger per member reconciles, the new
-#     replicas both run batches; a member's batch change is refused (logged, the same
-#     workers serve on);
+#     replicas both run batches; a new SLO on both members switches the group's runtime
+#     with its run counters carried over; a member's batch change is refused (logged, the
+#     same workers serve on);
 #   - with --plan: the plan's group 2 -> 1 replica by SIGHUP under load (ledger); a plan
 #     dropping the group (its members alone) refused, the group kept; a plan placing a
 #     member alone as well as in its group refused at SIGHUP and at start, naming both.
@@ -290,7 +291,8 @@ ig_count() {
 hup() {
     kill -HUP "$srvA"
     for _ in $(seq 600); do
-        [ "$(grep -c 'switched to the new plan' "$tmp/serve.log")" -ge "$1" ] && return 0
+        [ "$(grep -c -E '[0-9]+ models? switched to the new plan' "$tmp/serve.log")" -ge "$1" ] &&
+            return 0
         sleep 0.1
     done
     return 1
@@ -398,10 +400,22 @@ if [ "$mode" = reload ]; then
     r1=$(replica_metric usher_replica_batches_total deep_a 1)
     [ "${r0:-0}" -gt 0 ] && [ "${r1:-0}" -gt 0 ] &&
         ok "both new replicas ran batches ($r0, $r1)" || fail "new replicas' batches: '$r0' '$r1'"
+    # a switch with no request meanwhile (a new deadline: both members' SLO): the group's
+    # run counters carry over, as the members' do
+    g0=$(metric 'usher_merge_group_batches_total{group="g"}')
+    sed -i 's/^slo_ms: 10000$/slo_ms: 9000/' "$tmp/A/deep_a/usher.yaml" "$tmp/A/deep_b/usher.yaml"
+    hup 3 || fail "SIGHUP 3 not answered"
+    g1=$(metric 'usher_merge_group_batches_total{group="g"}')
+    grep -q "usher serve: 2 models switched to the new plan" "$tmp/serve.log" &&
+        [ "${g0:-0}" -gt 0 ] && [ "$g1" = "$g0" ] &&
+        ok "a new SLO switches the group's runtime (2 members switched); its $g1 runs carry over" ||
+        fail "SLO switch: group runs $g0 before, $g1 after: $(grep "switched" "$tmp/serve.log")"
+    ledger_check "$tmp/ledger.json" $D
+    w2=$(workers_are 2 "$gfile") || fail "after the SLO switch: workers '$w2'"
     # a member's batch changes: refused with the reason, the group serving as it was
     sed -i 's/^max_batch: 8$/max_batch: 4/' "$tmp/A/deep_b/usher.yaml"
     under_load "$tmp/ledger.json"
-    hup 3 || fail "SIGHUP 3 not answered"
+    hup 4 || fail "SIGHUP 4 not answered"
     all_ok "$tmp/ledger.json" "a refused change under load"
     w3=$(workers_are 2 "$gfile")
     grep -q "merge group 'g': the new plan is not applied: its rows per run would change (12, was 16" "$tmp/serve.log" &&

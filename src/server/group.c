@@ -425,6 +425,7 @@ int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint6
         m->replicas = cfg->replicas;
     }
     g->rt = fresh;
+    g->old = old;
     g->replicas = cfg->replicas;
     g->threads = cfg->be.intra_threads;
     us_free(g->cfg);
@@ -437,6 +438,8 @@ int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint6
     /* the old runtime answers everything it has, then stops; each member's counters on it
      * go into its retired as it is cleared (srv_model_stats reads one or the other) */
     rt_model_stop(old, drain_ns);
+    rt_model_stats gs;
+    rt_model_get_stats(old, &gs);
     pthread_rwlock_wrlock(&s->rt_lock);
     for (int k = 0; k < g->n; k++) {
         rt_model_stats st;
@@ -444,6 +447,10 @@ int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint6
         srv_stats_add(&g->mem[k]->retired, &st);
         g->mem[k]->old = NULL;
     }
+    g->retired_batches += gs.group_batches;
+    g->retired_mixed_batches += gs.group_mixed_batches;
+    g->retired_filler_rows += gs.group_filler_rows;
+    g->old = NULL;
     pthread_rwlock_unlock(&s->rt_lock);
     rt_model_free(old, 0);
     return 1;

@@ -183,12 +183,22 @@ void srv_metrics(usher_server *s, us_buf *b)
         us_buf_printf(b, "# HELP usher_merge_group_%s_total %s\n# TYPE usher_merge_group_%s_total "
                          "counter\n", names[f], helps[f], names[f]);
         for (size_t g = 0; g < s->n_groups; g++) {
-            rt_model_stats gs;
-            if (!s->groups[g].rt)
+            const srv_group *gr = &s->groups[g];
+            if (!gr->rt)
                 continue;
-            rt_model_get_stats(s->groups[g].rt, &gs);
-            uint64_t v = f == 0 ? gs.group_batches : f == 1 ? gs.group_mixed_batches
-                                                            : gs.group_filler_rows;
+            /* its runtime's, the one draining after a plan change, and those retired */
+            uint64_t v = f == 0   ? gr->retired_batches
+                         : f == 1 ? gr->retired_mixed_batches
+                                  : gr->retired_filler_rows;
+            for (int k = 0; k < 2; k++) {
+                rt_model_stats gs;
+                rt_model *rt = k ? gr->old : gr->rt;
+                if (!rt)
+                    continue;
+                rt_model_get_stats(rt, &gs);
+                v += f == 0 ? gs.group_batches : f == 1 ? gs.group_mixed_batches
+                                                        : gs.group_filler_rows;
+            }
             us_buf_printf(b, "usher_merge_group_%s_total{group=\"%s\"} %llu\n", names[f],
                           s->groups[g].name, (unsigned long long)v);
         }

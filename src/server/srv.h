@@ -107,6 +107,10 @@ struct srv_group {
     rt_model_cfg *cfg;          /* what rt was started with (a plan change starts a new
                                    runtime of the same merged file from it) */
     rt_model *rt;
+    rt_model *old;              /* the runtime a plan change replaced, while it drains */
+    /* the group's runs on runtimes replaced and drained (usher_merge_group_*_total carry
+     * over a plan change, as a member's counters do through its retired) */
+    uint64_t retired_batches, retired_mixed_batches, retired_filler_rows;
     srv_model *mem[RT_MAX_MEMBERS];
     int n;
 };
