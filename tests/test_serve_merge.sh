@@ -384,7 +384,7 @@ if [ "$mode" = reload ]; then
     w1=$(workers_are 1 "$gfile") && [ "$(ig_count deep_a)/$(ig_count deep_b)" = 1/1 ] &&
         grep -q "merge group 'g': switched to the new plan: 1 worker of" "$tmp/serve.log" &&
         [ "$(metric 'usher_model_replicas_ready{model="deep_b"}')" = 1 ] &&
-        ok "SIGHUP: the group went to 1 worker ($w1, was $w); config and replicas ready say 1" ||
+        ok "SIGHUP: the group went to 1 worker ($w1, was $w); config and replicas ready say 1: $(grep -o "merge group 'g': switched.*" "$tmp/serve.log" | head -1)" ||
         fail "SIGHUP 1: workers '$w1', config $(ig_count deep_a)/$(ig_count deep_b): $(grep "merge group" "$tmp/serve.log")"
     # and back to 2 (replicas: 2 on deep_b), under load
     sed -i 's/^replicas: 1$/replicas: 2/' "$tmp/A/deep_b/usher.yaml"
