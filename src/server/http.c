@@ -362,11 +362,11 @@ static const char *reason(unsigned st)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
-    case 499: return "Client Closed Request"; /* counted only: its client is gone */
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request"; /* never sent: its client is gone */
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
@@ -484,11 +484,11 @@ static void write_out(conn *c)
         rc = send_rest(c, c->out, c->out_len, &c->out_off);
     if (rc == 0)
         return;
-    if (rc < 0 || (!c->out_len && c->close_after)) /* gone; or nothing could be built */
-        goto gone;
-    request_done(c);
-    return;
-gone:
+    if (rc > 0 && (c->out_len || !c->close_after)) {
+        request_done(c);
+        return;
+    }
+    /* the client went, or no answer could be built (out of memory): close */
     c->lp->s->p.end(&c->req, c->lp->s->p.ctx);
     conn_free(c);
 }
