@@ -334,7 +334,6 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
     return rc;
 }
 
-#define GROUP_READY_TIMEOUT_NS (120ull * 1000000000ull) /* as a plain model's plan change */
 
 int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint64_t drain_ns,
                      char *why, size_t cap)
@@ -396,20 +395,8 @@ int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint6
         return 0;
     }
     rt_model *fresh = NULL;
-    usher_error e = {0};
-    bool ok = rt_model_new(cfg, s->exe, &fresh, &e) == USHER_OK;
-    if (ok) {
-        uint64_t until = rt_now_ns() + GROUP_READY_TIMEOUT_NS;
-        while (!rt_model_ready(fresh) && rt_now_ns() < until && !atomic_load(&s->shutting_down))
-            usleep(10000);
-        ok = rt_model_ready(fresh);
-        if (!ok)
-            snprintf(e.msg, sizeof e.msg, "its new workers did not become ready");
-    }
-    if (!ok) {
-        rt_model_free(fresh, 0);
+    if (srv_rt_start(s, cfg, &fresh, why, cap) < 0) { /* as a plain model's plan change */
         us_free(cfg);
-        snprintf(why, cap, "%s", e.msg);
         return -1;
     }
     int was_reps = g->replicas, was_threads = g->threads;

@@ -1412,6 +1412,29 @@ static bool same_plan(const srv_model *a, const srv_model *b)
 #define SHUTDOWN_GRACE_MS 2000 /* at most this long for requests on their way at a stop */
 #define SHUTDOWN_QUIET_MS 100  /* an open connection quiet this long has nothing coming */
 
+int srv_rt_start(usher_server *s, const rt_model_cfg *cfg, rt_model **out, char *why,
+                 size_t cap)
+{
+    usher_error e = {0};
+    rt_model *fresh = NULL;
+    *out = NULL;
+    if (rt_model_new(cfg, s->exe, &fresh, &e) < 0) {
+        snprintf(why, cap, "%s", e.msg);
+        return -1;
+    }
+    uint64_t until = rt_now_ns() + RELOAD_READY_TIMEOUT_NS;
+    while (!rt_model_ready(fresh) && rt_now_ns() < until && !atomic_load(&s->shutting_down))
+        usleep(10000);
+    if (!rt_model_ready(fresh)) {
+        snprintf(why, cap, "%s", atomic_load(&s->shutting_down) ? "the server is shutting down"
+                                                                : "its workers did not become ready");
+        rt_model_free(fresh, 0);
+        return -1;
+    }
+    *out = fresh;
+    return 0;
+}
+
 int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_error *err)
 {
     if (changed)
@@ -1504,19 +1527,9 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         rt_model_cfg cfg;
         model_cfg(s, nx, &cfg);
         rt_model *fresh = NULL;
-        usher_error e;
-        bool ok = rt_model_new(&cfg, s->exe, &fresh, &e) == USHER_OK;
-        if (ok) {
-            uint64_t until = rt_now_ns() + RELOAD_READY_TIMEOUT_NS;
-            while (!rt_model_ready(fresh) && rt_now_ns() < until && !atomic_load(&s->shutting_down))
-                usleep(10000);
-            ok = rt_model_ready(fresh);
-            if (!ok)
-                snprintf(e.msg, sizeof e.msg, "its new workers did not become ready");
-        }
-        if (!ok) {
-            rt_model_free(fresh, 0);
-            US_LOGW("model '%s': the new plan is not applied: %s", m->rm->name, e.msg);
+        char why[sizeof(usher_error){0}.msg];
+        if (srv_rt_start(s, &cfg, &fresh, why, sizeof why) < 0) {
+            US_LOGW("model '%s': the new plan is not applied: %s", m->rm->name, why);
             size_t l = strlen(failed);
             snprintf(failed + l, sizeof failed - l, "%s'%s'", l ? ", " : "", m->rm->name);
             continue;
@@ -1599,20 +1612,8 @@ static unsigned control_load(usher_server *s, srv_model *m, const char *config,
     }
     rt_model_cfg cfg;
     model_cfg(s, nx, &cfg);
-    if (rt_model_new(&cfg, s->exe, &fresh, &e) < 0) {
-        fresh = NULL;
-        snprintf(why, sizeof why, "%s", e.msg);
+    if (srv_rt_start(s, &cfg, &fresh, why, sizeof why) < 0)
         goto fail;
-    }
-    uint64_t until = rt_now_ns() + RELOAD_READY_TIMEOUT_NS;
-    while (!rt_model_ready(fresh) && rt_now_ns() < until && !atomic_load(&s->shutting_down))
-        usleep(10000);
-    if (!rt_model_ready(fresh)) {
-        snprintf(why, sizeof why, atomic_load(&s->shutting_down)
-                                      ? "the server is shutting down"
-                                      : "its workers did not become ready");
-        goto fail;
-    }
     /* visible: requests admitted from now on go to the new runtime and configuration */
     pthread_rwlock_wrlock(&s->rt_lock);
     /* all but the name, which readers compare without the lock (srv_find) and never

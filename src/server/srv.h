@@ -190,6 +190,11 @@ void srv_plan_copy(srv_model *dst, const srv_model *src);
  * far as this machine has them (device cuda:N, the MPS or SM share); the others run as cfg->be
  * says. True when one was placed on a GPU. */
 bool srv_place_gpus(const usher_server *s, const srv_model *m, rt_model_cfg *cfg);
+/* a new runtime for cfg, waited for until its workers are ready (at most 120 s, less when
+ * the server stops): what a plan change or a load switches to. -1 with why set (and nothing
+ * left running) when it cannot start or does not become ready. */
+int srv_rt_start(usher_server *s, const rt_model_cfg *cfg, rt_model **out, char *why,
+                 size_t cap);
 /* a model's inputs and outputs as its runtime declares them (a group member's own) */
 bool srv_model_io(const srv_model *m, const be_io **in, size_t *n_in, const be_io **out,
                   size_t *n_out);
