@@ -18,6 +18,9 @@
 # (usher.yaml replicas: N on each member: N workers of the merged graph, the members' threads
 # shared among them, at most the cores / N each) instead of the separate models: A's one
 # worker against B's N on the same cores.
+# SERVER_CPUS and LOAD_CPUS (taskset lists, e.g. 1 and 0) pin the servers (workers included)
+# and the load generator apart, so that a saturated generator does not take the servers'
+# cores: the served throughput is then the server's, not what the generator keeps up with.
 set -uo pipefail
 usher=${1:?usage: serve_merge.sh USHER FT_DIR [RATE] [DURATION] [ROUNDS]}
 ft=${2:?FT_DIR}
@@ -37,7 +40,8 @@ for side in A B; do
             "$([ $side = B ] && [ -n "$brep" ] && echo "$brep" || echo 1)" \
             "$([ $side = A ] || [ -n "$brep" ] && echo 'merge_group: ft')" >"$tmp/$side/variant$i/usher.yaml"
     done
-    "$usher" serve --repo "$tmp/$side" --http-port 0 >"$tmp/$side.log" 2>&1 &
+    ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$usher" serve --repo "$tmp/$side" --http-port 0 \
+        >"$tmp/$side.log" 2>&1 &
     pids="$pids $!"
     eval "pid$side=$!"
 done
@@ -72,7 +76,7 @@ for r in $(seq "$rounds"); do
         u=$(eval echo "\$url$side")
         p=$(eval echo "\$pid$side")
         c0=$(cpu_ticks "$p")
-        "$usher" load --url "$u" --model variant0 --model variant1 --model variant2 \
+        ${LOAD_CPUS:+taskset -c "$LOAD_CPUS"} "$usher" load --url "$u" --model variant0 --model variant1 --model variant2 \
             --model variant3 --rate "$rate" --duration "$dur" --seed 7 --json 2>/dev/null |
             tail -1 >"$tmp/r.json"
         c1=$(cpu_ticks "$p")
