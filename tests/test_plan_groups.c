@@ -463,6 +463,10 @@ TEST(malformed_groups_are_refused_naming_the_field)
     bad += !refused("{\"model\": \"merge-1\"", "{\"model\": \"merge-2\"",
                     "'gpus[0].replicas[0].model'");
     bad += !refused("\"merge_groups\": [", "\"merge_groups\": [7, ", "merge_groups[0]");
+    /* a member placed alone as well as in its group: every reader (serve, simulate) refuses */
+    bad += !refused("{\"model\": \"c\"", "{\"model\": \"b\"",
+                    "field 'gpus[0].replicas[1].model': 'b' is a member of merge group "
+                    "'merge-1' (merge_groups[0]) and is placed alone too");
     ASSERT_EQ_INT(bad, 0);
 }
 

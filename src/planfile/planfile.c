@@ -444,10 +444,26 @@ static int plan_doc(const us_yaml_doc *d, pf_plan *p, usher_error *err)
             return rc;
     }
     /* with merge groups, a replica serves a model of models[] or a group (plans without
-     * groups are read as before: their callers match replicas to what they know) */
-    for (uint32_t i = 0; p->n_groups && p->n_models && i < p->n_gpus; i++)
+     * groups are read as before: their callers match replicas to what they know); a model
+     * is served alone or in its group, never both (a member's replica given alone too would
+     * add to the group's, each of which serves every member) */
+    for (uint32_t i = 0; i < p->n_gpus; i++)
         for (uint32_t k = 0; k < p->g[i].n; k++) {
             const char *mn = p->g[i].r[k].model;
+            for (uint32_t j = 0; j < p->n_groups; j++)
+                for (uint32_t l = 0; l < p->groups[j].n_members; l++)
+                    if (strcmp(p->groups[j].members[l], mn) == 0) {
+                        const us_yaml_node *reps = us_yaml_get(us_yaml_item(gpus, i), "replicas");
+                        return us_yaml_error(
+                            d, us_yaml_get(us_yaml_item(reps, k), "model"), err, USHER_ERR_PARSE,
+                            "field 'gpus[%u].replicas[%u].model': '%.64s' is a member of merge "
+                            "group '%.64s' (merge_groups[%u]) and is placed alone too: a model "
+                            "is served alone or in its group, not both; place the group's "
+                            "replicas only",
+                            i, k, mn, p->groups[j].name, j);
+                    }
+            if (!p->n_groups || !p->n_models)
+                continue;
             bool known = is_model(p, mn);
             for (uint32_t j = 0; !known && j < p->n_groups; j++)
                 known = strcmp(p->groups[j].name, mn) == 0;

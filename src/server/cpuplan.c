@@ -748,26 +748,8 @@ int srv_plan_file(const usher_server *s, const char *path, srv_model *ms, size_t
     int rc = pf_load(path, &f, err);
     if (rc < 0)
         return rc;
-    /* a model is served one way: alone or in its merge group. A replica of a group's member
-     * given alone as well would add to the group's (each of the group's replicas is
-     * credited to every member): refused, naming both (docs/serve.md, Merge groups) */
-    for (uint32_t g = 0; g < f.n_gpus; g++)
-        for (uint32_t r = 0; r < f.g[g].n; r++) {
-            const pf_replica *rp = &f.g[g].r[r];
-            for (uint32_t k = 0; k < f.n_groups; k++)
-                for (uint32_t j = 0; j < f.groups[k].n_members; j++)
-                    if (strcmp(f.groups[k].members[j], rp->model) == 0) {
-                        rc = us_err_set(err, USHER_ERR_PARSE,
-                                        "%s:%zu: field 'gpus[%u].replicas[%u].model': '%.128s' "
-                                        "is a member of merge group '%.128s' (merge_groups[%u]) "
-                                        "and is placed alone too: a model is served alone or "
-                                        "in its group, not both; place the group's replicas "
-                                        "only",
-                                        f.label, rp->line, g, r, rp->model, f.groups[k].name, k);
-                        pf_free(&f);
-                        return rc;
-                    }
-        }
+    /* a model is served one way: alone or in its merge group - pf_load refuses a plan that
+     * places a group's member alone too, naming both (docs/serve.md, Merge groups) */
     for (uint32_t g = 0; g < f.n_gpus; g++)
         for (uint32_t r = 0; r < f.g[g].n; r++) {
             const pf_replica *rp = &f.g[g].r[r];
