@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "usher/model.h"
 #include "usher/status.h"
 
 typedef enum usher_merge_kind {
@@ -108,6 +109,12 @@ int usher_merge_write(usher_merge *m, const char *path, usher_error *err);
 const usher_merge_report *usher_merge_get_report(const usher_merge *m);
 /* A label per model ("variant0"), as used in the merged names. */
 const char *usher_merge_label(const usher_merge *m, size_t i);
+/* A member model's dynamic dim `dim` under the names of the merged graph `merged` in which
+ * the member's label is `label` (usher_merge_label): the dim at the same axis of the merged
+ * input "<label>/<the member's input>" (*name, owned by `merged`). USHER_ERR_NOT_FOUND when
+ * the member declares no such dim or the merged graph no counterpart. */
+int usher_merge_member_dim(const usher_model *member, const char *label,
+                           const usher_model *merged, const char *dim, const char **name);
 /* The report as one JSON object (free with usher_merge_json_free); NULL on OOM. */
 char *usher_merge_json(const usher_merge *m);
 void usher_merge_json_free(char *s);

@@ -158,6 +158,10 @@ int usher_model_symbol(const usher_model *m, uint32_t i, const char **name);
  * "input:1"); USHER_ERR_NOT_FOUND when the axis is a literal or an expression, or past
  * the input's rank or the inputs. Axis 0's dim is the one a batch binds. */
 int usher_model_input_dim(const usher_model *m, uint32_t i, uint32_t axis, const char **name);
+/* Where dynamic dim `name` first appears among the inputs (as usher_model_input_dim names
+ * it): its input and axis. USHER_ERR_NOT_FOUND when no input declares it. */
+int usher_model_dim_where(const usher_model *m, const char *name, uint32_t *input,
+                          uint32_t *axis);
 /* The value dim `name` takes when nothing binds it, recorded in the model's metadata
  * ("usher.dim.<name>" = "<decimal>"; the zoo's seq, image size, past length): USHER_OK
  * with *value set, USHER_ERR_NOT_FOUND when the dim has no default or does not exist. */

@@ -128,21 +128,6 @@ static int merged_model(const cli_sim_models *m, const char *group, const uint32
     return USHER_OK;
 }
 
-/* the input of um and the axis where dynamic dim `name` is; false: none */
-static bool dim_where(const usher_model *um, const char *name, uint32_t *input, uint32_t *axis)
-{
-    usher_tensor_info ti;
-    const char *nm;
-    for (uint32_t j = 0; usher_model_input(um, j, &ti) == USHER_OK; j++)
-        for (uint32_t a = 0; a < 64; a++)
-            if (usher_model_input_dim(um, j, a, &nm) == USHER_OK && strcmp(nm, name) == 0) {
-                *input = j;
-                *axis = a;
-                return true;
-            }
-    return false;
-}
-
 /* model i's workload.yaml dims appended to b[*n] (at most 64) as the planner binds them (a
  * dim given as batch takes the batch). With mm (a merge group's graph; label: model i's in
  * it) each is renamed there as plan/groups.c does: model i's dim at axis a of input X is
@@ -162,18 +147,8 @@ static int bind_dims(const cli_sim_models *m, uint32_t i, int64_t batch, const u
             return err->code = USHER_ERR_LIMIT;
         }
         if (mm) {
-            uint32_t in = 0, axis = 0;
-            usher_tensor_info ti, tg;
-            char want[512];
             const char *got = NULL;
-            if (dim_where(m->models[i], name, &in, &axis) &&
-                usher_model_input(m->models[i], in, &ti) == USHER_OK) {
-                snprintf(want, sizeof want, "%s/%s", label, ti.name);
-                for (uint32_t g = 0; !got && usher_model_input(mm, g, &tg) == USHER_OK; g++)
-                    if (strcmp(tg.name, want) == 0 && usher_model_input_dim(mm, g, axis, &got) < 0)
-                        got = NULL;
-            }
-            if (!got) {
+            if (usher_merge_member_dim(m->models[i], label, mm, name, &got) < 0) {
                 cli_say(err->msg, sizeof err->msg, "dim '%.64s' of '%s' has no counterpart in "
                         "the merged graph", name, mi.name);
                 return err->code = USHER_ERR_NOT_FOUND;

@@ -45,6 +45,7 @@
 #include "core/file.h"
 #include "merge_impl.h"
 #include "onnx/onnx.h"
+#include "usher/model.h"
 
 usher_merge_params usher_merge_default_params(void)
 {
@@ -748,6 +749,22 @@ const usher_merge_report *usher_merge_get_report(const usher_merge *m) { return 
 const char *usher_merge_label(const usher_merge *m, size_t i)
 {
     return m && i < m->n_src ? m->src[i].label : NULL;
+}
+
+int usher_merge_member_dim(const usher_model *member, const char *label,
+                           const usher_model *merged, const char *dim, const char **name)
+{
+    uint32_t in = 0, axis = 0;
+    usher_tensor_info ti, tg;
+    char want[512];
+    if (usher_model_dim_where(member, dim, &in, &axis) < 0 ||
+        usher_model_input(member, in, &ti) < 0)
+        return USHER_ERR_NOT_FOUND;
+    snprintf(want, sizeof want, "%s/%s", label, ti.name);
+    for (uint32_t g = 0; usher_model_input(merged, g, &tg) == USHER_OK; g++)
+        if (strcmp(tg.name, want) == 0)
+            return usher_model_input_dim(merged, g, axis, name);
+    return USHER_ERR_NOT_FOUND;
 }
 
 static void json_str(us_buf *b, const char *s)

@@ -317,6 +317,22 @@ int usher_model_input_dim(const usher_model *m, uint32_t i, uint32_t axis, const
     return USHER_ERR_NOT_FOUND;
 }
 
+int usher_model_dim_where(const usher_model *m, const char *name, uint32_t *input,
+                          uint32_t *axis)
+{
+    usher_tensor_info ti;
+    for (uint32_t j = 0; usher_model_input(m, j, &ti) == USHER_OK; j++)
+        for (uint32_t a = 0; a < 64; a++) { /* past the rank: not found */
+            const char *nm;
+            if (usher_model_input_dim(m, j, a, &nm) == USHER_OK && strcmp(nm, name) == 0) {
+                *input = j;
+                *axis = a;
+                return USHER_OK;
+            }
+        }
+    return USHER_ERR_NOT_FOUND;
+}
+
 int usher_model_output(const usher_model *m, uint32_t i, usher_tensor_info *out)
 {
     if (!m || !out)

@@ -224,20 +224,8 @@ static int group_dims(const plan_problem *p0, const cand *c, plan_model *gm,
         if (x->n_dims && (rc = usher_model_load(x->path, NULL, &mm, err)) < 0)
             break;
         for (uint32_t k = 0; k < x->n_dims && rc == USHER_OK; k++) {
-            uint32_t in = 0, axis = 0, g;
-            usher_tensor_info ti, tg;
             const char *nm = NULL;
-            char want[512];
-            rc = plan_dim_where(mm, x->dims[k].name, &in, &axis);
-            if (rc == USHER_OK)
-                rc = usher_model_input(mm, in, &ti);
-            if (rc == USHER_OK) {
-                snprintf(want, sizeof want, "%s/%s", c->label[j], ti.name);
-                rc = USHER_ERR_NOT_FOUND;
-                for (g = 0; rc != USHER_OK && usher_model_input(um, g, &tg) == USHER_OK; g++)
-                    if (strcmp(tg.name, want) == 0)
-                        rc = usher_model_input_dim(um, g, axis, &nm);
-            }
+            rc = usher_merge_member_dim(mm, c->label[j], um, x->dims[k].name, &nm);
             if (rc < 0) {
                 rc = us_err_set(err, USHER_ERR_NOT_FOUND,
                                 "dim '%.64s' of '%.64s' has no counterpart in the merged graph",

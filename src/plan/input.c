@@ -522,21 +522,6 @@ static int model_fields(pf_workload_model *x, plan_model *pm, us_map *groups, in
     return USHER_OK;
 }
 
-int plan_dim_where(const usher_model *um, const char *name, uint32_t *input, uint32_t *axis)
-{
-    usher_tensor_info ti;
-    for (uint32_t j = 0; usher_model_input(um, j, &ti) == USHER_OK; j++)
-        for (uint32_t a = 0; a < 64; a++) {
-            const char *nm;
-            if (usher_model_input_dim(um, j, a, &nm) == USHER_OK && strcmp(nm, name) == 0) {
-                *input = j;
-                *axis = a;
-                return USHER_OK;
-            }
-        }
-    return USHER_ERR_NOT_FOUND;
-}
-
 /* input j of um whose first dim is `name` (the batch binds it), or -1 */
 static int batch_input(const usher_model *um, const char *name)
 {
@@ -603,7 +588,7 @@ static int check_dims(const us_yaml_doc *d, const us_yaml_node *m, uint32_t i,
         /* where it is, for the message */
         usher_tensor_info ti = {.name = "?", .declared = "?"};
         uint32_t j = 0, axis = 0;
-        if (plan_dim_where(um, sym, &j, &axis) == USHER_OK)
+        if (usher_model_dim_where(um, sym, &j, &axis) == USHER_OK)
             usher_model_input(um, j, &ti);
         return us_yaml_error(d, m, err, USHER_ERR_PARSE,
                              "models[%u] '%s': dynamic dim '%.64s' (axis %u of input '%.64s' "

@@ -287,9 +287,6 @@ extern int plan_exact_time_limit_ms;
 int plan_problem_profile(plan_problem *p, usher_estimator *e, usher_model **models,
                          usher_error *err);
 void plan_problem_free(plan_problem *p);
-/* the input (as usher_model_input counts them) and axis where dynamic dim `name` of um
- * first appears; USHER_ERR_NOT_FOUND: none */
-int plan_dim_where(const usher_model *um, const char *name, uint32_t *input, uint32_t *axis);
 /* m's dims (names and values, in order) as one key; 0: none */
 uint64_t plan_dims_hash(const plan_model *m);
 

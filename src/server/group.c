@@ -305,12 +305,10 @@ static int group_form(usher_server *s, srv_group *g, usher_error *err)
      * group, credited to every member), each a worker with its own session of the one
      * merged file; the runtime dispatches the group's batches to any idle one */
     cfg->replicas = z.replicas;
-    g->replicas = cfg->replicas;
     cfg->be = be_default_options();
     /* the workers share the cores the members' workers had between them (their threads x
      * replicas), at most the machine's */
     cfg->be.intra_threads = z.threads;
-    g->threads = cfg->be.intra_threads;
     cfg->be.inter_threads = 1;
     cfg->be.ort_library = s->ort_lib[0] ? s->ort_lib : NULL;
     snprintf(cfg->device, sizeof cfg->device, "cpu");
@@ -389,7 +387,7 @@ int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint6
         pthread_rwlock_wrlock(&s->rt_lock);
         for (int k = 0; k < g->n; k++) {
             srv_plan_copy(g->mem[k], mem[k]);
-            g->mem[k]->replicas = g->replicas; /* its replicas are the group's */
+            g->mem[k]->replicas = g->cfg->replicas; /* its replicas are the group's */
         }
         pthread_rwlock_unlock(&s->rt_lock);
         return 0;
@@ -399,7 +397,7 @@ int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint6
         us_free(cfg);
         return -1;
     }
-    int was_reps = g->replicas, was_threads = g->threads;
+    int was_reps = g->cfg->replicas, was_threads = g->cfg->be.intra_threads;
     /* switch: requests admitted from now on go to the new runtime (readers hold rt_lock from
      * their readiness check to their submission) */
     pthread_rwlock_wrlock(&s->rt_lock);
@@ -413,15 +411,13 @@ int srv_group_reload(usher_server *s, srv_group *g, const srv_model *next, uint6
     }
     g->rt = fresh;
     g->old = old;
-    g->replicas = cfg->replicas;
-    g->threads = cfg->be.intra_threads;
     us_free(g->cfg);
     g->cfg = cfg;
     pthread_rwlock_unlock(&s->rt_lock);
     US_LOGI("merge group '%s': switched to the new plan: %d worker%s of %d thread%s (was %d of "
             "%d)",
-            g->name, g->replicas, g->replicas == 1 ? "" : "s", g->threads,
-            g->threads == 1 ? "" : "s", was_reps, was_threads);
+            g->name, cfg->replicas, cfg->replicas == 1 ? "" : "s", cfg->be.intra_threads,
+            cfg->be.intra_threads == 1 ? "" : "s", was_reps, was_threads);
     /* the old runtime answers everything it has, then stops; each member's counters on it
      * go into its retired as it is cleared (srv_model_stats reads one or the other) */
     rt_model_stop(old, drain_ns);
@@ -495,7 +491,7 @@ void srv_groups_start(usher_server *s)
             g->mem[k]->rt = g->rt;
             g->mem[k]->group = g;
             g->mem[k]->member = k;
-            g->mem[k]->replicas = g->replicas; /* its replicas are the group's */
+            g->mem[k]->replicas = g->cfg->replicas; /* its replicas are the group's */
         }
         char names[512];
         size_t at = 0;
@@ -505,8 +501,9 @@ void srv_groups_start(usher_server *s)
                                    g->mem[k]->rm->name);
         US_LOGI("merge group '%s': %s merged (%s, verified: worst error %.3g x scale), served "
                 "by %d worker%s of %d thread%s",
-                name, names, g->kind, g->max_err, g->replicas, g->replicas == 1 ? "" : "s",
-                g->threads, g->threads == 1 ? "" : "s");
+                name, names, g->kind, g->max_err, g->cfg->replicas,
+                g->cfg->replicas == 1 ? "" : "s", g->cfg->be.intra_threads,
+                g->cfg->be.intra_threads == 1 ? "" : "s");
         s->n_groups++;
     }
 }

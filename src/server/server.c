@@ -1435,6 +1435,13 @@ int srv_rt_start(usher_server *s, const rt_model_cfg *cfg, rt_model **out, char 
     return 0;
 }
 
+/* the reload's list of what it did not apply: ", " between, each as what'name' */
+static void failed_add(char *failed, size_t cap, const char *what, const char *name)
+{
+    size_t l = strlen(failed);
+    snprintf(failed + l, cap - l, "%s%s'%s'", l ? ", " : "", what, name);
+}
+
 int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_error *err)
 {
     if (changed)
@@ -1496,9 +1503,7 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         if (r < 0) {
             US_LOGW("merge group '%s': the new plan is not applied: %s; the group serves as "
                     "before", g->name, why);
-            size_t l = strlen(failed);
-            snprintf(failed + l, sizeof failed - l, "%smerge group '%s'", l ? ", " : "",
-                     g->name);
+            failed_add(failed, sizeof failed, "merge group ", g->name);
         }
     }
     for (size_t i = 0; i < s->n; i++) {
@@ -1513,8 +1518,7 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
                     "'%s' (was '%s'); merge groups are formed at start only: restart usher "
                     "serve to apply it; the model serves as before",
                     m->rm->name, srv_group_name(nx), srv_group_name(m));
-            size_t l = strlen(failed);
-            snprintf(failed + l, sizeof failed - l, "%s'%s'", l ? ", " : "", m->rm->name);
+            failed_add(failed, sizeof failed, "", m->rm->name);
             continue;
         }
         if (same_plan(m, nx)) { /* the runtime stays; rate, capacity, note and the plan's
@@ -1530,8 +1534,7 @@ int usher_server_reload(usher_server *s, uint64_t drain_ms, int *changed, usher_
         char why[sizeof(usher_error){0}.msg];
         if (srv_rt_start(s, &cfg, &fresh, why, sizeof why) < 0) {
             US_LOGW("model '%s': the new plan is not applied: %s", m->rm->name, why);
-            size_t l = strlen(failed);
-            snprintf(failed + l, sizeof failed - l, "%s'%s'", l ? ", " : "", m->rm->name);
+            failed_add(failed, sizeof failed, "", m->rm->name);
             continue;
         }
         /* switch: requests admitted from now on go to the new runtime */

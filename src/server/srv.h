@@ -103,9 +103,9 @@ struct srv_group {
     char path[4096];            /* the merged file (a temporary file, removed at the end) */
     char kind[16];              /* "shared", "stacked", "side-by-side" */
     double max_err;             /* its verification's worst error, x the output's scale */
-    int replicas, threads;      /* its workers, and each one's intra-op threads */
-    rt_model_cfg *cfg;          /* what rt was started with (a plan change starts a new
-                                   runtime of the same merged file from it) */
+    rt_model_cfg *cfg;          /* what rt was started with: its workers (replicas) and each
+                                   one's intra-op threads (be.intra_threads); a plan change
+                                   starts a new runtime of the same merged file from it */
     rt_model *rt;
     rt_model *old;              /* the runtime a plan change replaced, while it drains */
     /* the group's runs on runtimes replaced and drained (usher_merge_group_*_total carry

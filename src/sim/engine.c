@@ -1034,13 +1034,7 @@ static int match(eng *e, const us_map *names, const pf_plan *pl, const char *pn)
                                 "in %s", pn, x->line, gi, j, x->model, wn);
                 goto out;
             }
-            if (mi < e->nw && e->m[mi].unit != mi) {
-                rc = us_err_set(e->err, USHER_ERR_INVALID,
-                                "%s:%zu: field 'gpus[%u].replicas[%u].model': model '%s' is a "
-                                "member of merge group '%s', whose replicas serve it", pn,
-                                x->line, gi, j, x->model, e->m[e->m[mi].unit].spec->name);
-                goto out;
-            }
+            /* a group's member placed alone too: refused by the plan's reader (pf_parse) */
             for (uint32_t k = 0; pl->n_models == 0 && k < (mi < e->nw ? 1 : e->m[mi].n_mem);
                  k++) {
                 const char *name = mi < e->nw ? x->model : e->m[e->m[mi].mem[k]].spec->name;
