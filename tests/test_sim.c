@@ -662,6 +662,39 @@ TEST(admission_probe_of_a_refusing_profile)
     ASSERT_EQ_INT(rt_admit_decide(&a, &q), RT_ADMIT_YES);
 }
 
+/* One stall of the worker (40 ms, in the first of ten 5 ms batches queued back to back)
+ * is one late sample for the margin: each batch behind it waited for the replica, and is
+ * late against when it was freed plus its own predicted run, not against the end predicted
+ * at its admission (which every one of them missed by the stall, less what the queue
+ * caught up). Counted against the admission prediction alone, the second largest holds the
+ * margin near the stall for the window. */
+TEST(admission_margin_counts_a_stall_once)
+{
+    const uint64_t run = 5 * MS, stall = 40 * MS;
+    for (int rebased = 0; rebased < 2; rebased++) {
+        rt_admit a;
+        rt_admit_init(&a);
+        uint64_t t = SEC, freed = 0;
+        for (int k = 0; k < 10; k++) {
+            uint64_t pred_end = SEC + (uint64_t)(k + 1) * run; /* predicted back to back */
+            uint64_t t1 = (k == 0 ? t + stall : t) + run - (uint64_t)k * 100000; /* catch-up */
+            uint64_t rebase = rebased && freed ? freed + run : 0;
+            rt_admit_note_late(&a, rt_admit_lateness(t1, pred_end, rebase), t1);
+            rt_admit_note_run(&a, 1.0, false, t1);
+            freed = t = t1;
+        }
+        rt_admit_refresh(&a, t);
+        if (rebased)
+            ASSERT(a.margin < 1.0 * MS);
+        else
+            ASSERT(a.margin > 30.0 * MS); /* the per-batch count this replaces */
+    }
+    /* a batch that did not wait for its replica keeps its own lateness */
+    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, SEC + 2 * MS) == 2.0 * MS);
+    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, 0) == 2.0 * MS);
+    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, SEC + 11 * MS) == 1.0 * MS);
+}
+
 /* ---- the public API over the estimator (what `usher simulate` does) ------------------ */
 typedef struct est_ctx {
     usher_estimator *e;
@@ -865,5 +898,6 @@ TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(service_time_vari
           TEST_ENTRY(histogram_error_bound), TEST_ENTRY(plan_must_match_workload),
           TEST_ENTRY(workload_file_as_the_planner_reads_it),
           TEST_ENTRY(admission_scale_alone_and_shared), TEST_ENTRY(admission_probe_of_a_refusing_profile),
+          TEST_ENTRY(admission_margin_counts_a_stall_once),
           TEST_ENTRY(admission_scale_is_the_second_largest_in_window),
           TEST_ENTRY(public_api_on_zoo_models), TEST_ENTRY(cli_simulate_json_and_errors))

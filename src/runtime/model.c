@@ -142,6 +142,8 @@ typedef struct replica {
     bool handed;            /* a submitter handed its run over: `handoff` to wait for */
     bool await_claim;       /* this thread waits for a submitter's run to end */
     uint64_t busy_until;    /* predicted end of the running batch, for admission */
+    uint64_t run_pred;      /* ... and its predicted run, set with it */
+    uint64_t freed;         /* when its last batch ended (the margin's rebase, admit.c) */
     uint64_t up_since;
     uint64_t deaths[CRASH_LIMIT];
     unsigned n_deaths;
@@ -775,6 +777,7 @@ rt_outcome rt_submit(rt_model *m, rt_request *r)
     if (p) {
         run_starts(m, p);
         p->busy_until = now + own;
+        p->run_pred = own;
         m->st.in_flight++;
         if (gst)
             gst->in_flight++;
@@ -896,7 +899,7 @@ static void lose_worker(rt_model *m, replica *p, const char *why)
 
 /* Lock held on entry: answer and count a finished batch, then the lock is released. */
 static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const char *msg,
-                   uint64_t t0, uint64_t t1)
+                   uint64_t t0, uint64_t t1, uint64_t rebase)
 {
     /* the members are chained before the lock goes: once it does, the replica may be
      * claimed again and reqs (its batch array) refilled by another thread */
@@ -919,8 +922,8 @@ static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const
                 mst(m, reqs[j])->queue_ns += t0 - reqs[j]->arrival_ns;
                 mst(m, reqs[j])->compute_ns += t1 - t0;
             }
-            if (reqs[j]->pred_end && (double)t1 - (double)reqs[j]->pred_end > late)
-                late = (double)t1 - (double)reqs[j]->pred_end;
+            if (reqs[j]->pred_end && rt_admit_lateness(t1, reqs[j]->pred_end, rebase) > late)
+                late = rt_admit_lateness(t1, reqs[j]->pred_end, rebase);
         }
         list_add(&l, reqs[j]);
     }
@@ -1161,7 +1164,7 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
             snprintf(msg, sizeof msg, "could not form the batch: %s", err->msg);
             pthread_mutex_lock(&m->mu);
             release_claim(m, p, b);
-            finish(m, b->reqs, b->n, RT_INTERNAL, msg, 0, 0);
+            finish(m, b->reqs, b->n, RT_INTERNAL, msg, 0, 0, 0);
             return NOTHING_SENT;
         }
         b->t0 = rt_now_ns();
@@ -1292,7 +1295,10 @@ static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_te
         dead = p->w;
         p->w = NULL;
     }
-    finish(m, b->reqs, b->n, o, msg, b->t0, t1); /* answer first (FAULT-1), then reap */
+    /* the end its members could have been predicted at, knowing when p would be freed */
+    uint64_t rebase = p->freed ? sat_add(p->freed, p->run_pred) : 0;
+    p->freed = t1;
+    finish(m, b->reqs, b->n, o, msg, b->t0, t1, rebase); /* answer first (FAULT-1), then reap */
     if (dead)
         rt_worker_stop(dead, 0);
 }
@@ -1420,7 +1426,8 @@ static bool step(rt_model *m, replica *p, uint64_t *wake)
             rows += r->rows;
         }
         run_starts(m, p);
-        p->busy_until = now + lat_of(m, rows, p->batch[0]->cost);
+        p->run_pred = lat_of(m, rows, p->batch[0]->cost);
+        p->busy_until = now + p->run_pred;
         ledger_check(m);
         if (m->head)
             pthread_cond_broadcast(&m->work_cv); /* another idle replica may take the rest */

@@ -382,8 +382,14 @@ void rt_admit_refresh(rt_admit *a, uint64_t now);
  * run of the model overlapped it (their replicas compete for the cores when the machine has
  * fewer free than replicas: pinned, beside a CPU hog) */
 void rt_admit_note_run(rt_admit *a, double ratio, bool shared, uint64_t now);
-/* a batch was answered at t1, `late` ns after the latest end admission predicted for a member */
+/* a batch was answered at t1, `late` ns after the latest end admission predicted for a member
+ * (each member's rt_admit_lateness; the largest) */
 void rt_admit_note_late(rt_admit *a, double late, uint64_t t1);
+/* A member answered at t1 against pred_end, its end predicted at admission, or against
+ * rebase when that is later: when the replica that ran it was freed plus the batch's
+ * predicted run (0: not known). A delay inherited from the batch before is that batch's
+ * lateness, counted once (admit.c). */
+double rt_admit_lateness(uint64_t t1, uint64_t pred_end, uint64_t rebase);
 /* the admitted arrival rate at now, rows/s (a counter decaying with a 1 s constant) */
 double rt_admit_rate(const rt_admit *a, uint64_t now);
 void rt_admit_note_arrival(rt_admit *a, uint64_t now, int64_t rows);

@@ -138,6 +138,7 @@ typedef struct rep {
     int rows;          /* the running batch's profile rows (a group's: of each member) */
     int n_req;         /* its requests */
     uint64_t t0, busy_until;
+    uint64_t freed;    /* when its last batch ended (the margin's rebase: rt_admit_lateness) */
     uint64_t *b_arr, *b_pred; /* the running batch's members, cap each */
     uint32_t *b_mem;   /* a group's replica: each one's workload model (NULL: its model) */
 } rep;
@@ -861,6 +862,8 @@ static int on_end(eng *e, uint32_t ri)
     const uint64_t t1 = e->now, t0 = r->t0;
     const int k = r->n_req;
     double late = -1e300;
+    /* the end its members could have been predicted at, knowing when r would be freed */
+    const uint64_t rebase = r->freed ? sat_add(r->freed, r->busy_until - t0) : 0;
     for (int j = 0; j < k; j++) {
         uint64_t a = r->b_arr[j], lat = t1 - a;
         uint32_t wi = r->b_mem ? r->b_mem[j] : r->model; /* whose request: a member's */
@@ -878,9 +881,10 @@ static int on_end(eng *e, uint32_t ri)
             wm->late++;
             window_note(e, a, W_LATE);
         }
-        if (r->b_pred[j] && (double)t1 - (double)r->b_pred[j] > late)
-            late = (double)t1 - (double)r->b_pred[j];
+        if (r->b_pred[j] && rt_admit_lateness(t1, r->b_pred[j], rebase) > late)
+            late = rt_admit_lateness(t1, r->b_pred[j], rebase);
     }
+    r->freed = t1;
     /* The runtime (model.c end_batch) notes the run, then the lateness, and the next
      * refresh folds the lateness in. Here the next refresh would come at t1 (the replica
      * decides at once) or, with nothing queued, before no sample has left the window
