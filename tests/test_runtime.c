@@ -1691,6 +1691,63 @@ TEST(serve_timeouts_answered_by_deadline)
 }
 
 /*
+ * Issue 10: a profile far too slow (measured while the machine was busy) follows the runs.
+ * Here it says 2x the SLO a row, 170x the real run. A probe runs (a quarter of the profile
+ * fits) and the scale falls to its floor, a quarter: lone requests are then admitted, but
+ * each queued row still counts a quarter of the profile, so a burst gets one or two in.
+ * Once four recent runs show the profile more than 4x too slow it follows them, and the
+ * burst is admitted as the real runs allow.
+ */
+TEST(serve_profile_too_slow_follows_runs)
+{
+    if (!workers_usable())
+        return;
+    usher_error err = {0};
+    model_kind k = silero_kind();
+    ASSERT(direct_runs(&k, 1, NULL)); /* measures k.direct_ns */
+    uint64_t t = 50 * MS; /* the SLO: generous beside the run on a loaded machine */
+    if (t < 10 * k.direct_ns)
+        t = 10 * k.direct_ns;
+    rt_model_cfg *c = model_cfg(&k, 1);
+    c->default_timeout_ns = t;
+    c->queue_capacity = 256; /* not the profile's default bound: admission decides */
+    for (int b = 1; b <= k.max_batch; b++)
+        c->latency_ns[b] = 2 * t * (uint64_t)b; /* past the SLO; a quarter of it fits */
+    rt_model *m = NULL;
+    ASSERT_OK(rt_model_new(c, usher_bin(), &m, &err));
+    ASSERT(wait_ready(m, 1, 60 * SEC));
+    enum { SEQ = 25, BURST = 64, N = SEQ + BURST };
+    ledger *L = malloc(sizeof *L);
+    ledger_init(L, NULL, 0);
+    slot *slots = calloc(N, sizeof *slots);
+    load ld = {.m = m, .k = &k, .L = L, .slots = slots, .n = SEQ, .spacing_ns = 20 * MS};
+    run_load(&ld, 1); /* one after another, 20 ms apart */
+    bool seq = wait_answers(L, SEQ, 30 * SEC);
+    ld.n = N, ld.spacing_ns = 0;
+    atomic_store(&ld.next, SEQ); /* the first pass left it one past */
+    run_load(&ld, 1); /* then a burst, submitted back to back */
+    bool all = wait_answers(L, N, 30 * SEC);
+    rt_model_stats s;
+    rt_model_get_stats(m, &s);
+    rt_model_free(m, SEC);
+    free(c);
+    int seq_ok = 0, burst_ok = 0;
+    for (int i = 0; i < N; i++)
+        *(i < SEQ ? &seq_ok : &burst_ok) += atomic_load(&L->outcome[i]) == RT_OK;
+    printf("  run %.2f ms, SLO %.0f ms, profile %.0f ms a row: %d of %d lone requests answered, "
+           "then %d of a burst of %d; %llu probes, profile x%.4f\n",
+           (double)k.direct_ns / 1e6, (double)t / 1e6, 2 * (double)t / 1e6, seq_ok, SEQ,
+           burst_ok, BURST, (unsigned long long)s.probes, s.profile_factor);
+    ASSERT(seq && all);
+    ASSERT(s.profile_factor < 0.25);
+    ASSERT(seq_ok >= SEQ - 2);   /* one probe, then the scale's floor admits lone requests */
+    ASSERT(burst_ok >= BURST / 4); /* a quarter of the profile a row: 1 or 2 */
+    ASSERT(ledger2_holds(&s));
+    free(slots);
+    free(L);
+}
+
+/*
  * FAULT-3: a stopped (hung) worker is found by its replica's heartbeat ping, killed and
  * replaced, while the other replica serves: at most the one request that may have been
  * dispatched to it fails.
@@ -1904,6 +1961,7 @@ TEST_MAIN(TEST_ENTRY(outcome_names), TEST_ENTRY(respond_exactly_once_under_8_thr
           TEST_ENTRY(serve_inline_run_handed_over_when_hung),
           TEST_ENTRY(serve_resnet18_batched), TEST_ENTRY(serve_overload_rejects_at_once),
           TEST_ENTRY(serve_deadlines), TEST_ENTRY(serve_lone_requests_leave_at_once), TEST_ENTRY(serve_cost_counts_every_dim), TEST_ENTRY(serve_worker_killed_under_load),
-          TEST_ENTRY(serve_timeouts_answered_by_deadline), TEST_ENTRY(serve_hung_worker_replaced),
+          TEST_ENTRY(serve_timeouts_answered_by_deadline),
+          TEST_ENTRY(serve_profile_too_slow_follows_runs), TEST_ENTRY(serve_hung_worker_replaced),
           TEST_ENTRY(serve_unbatchable_model_one_per_batch),
           TEST_ENTRY(serve_crash_loop_backs_off), TEST_ENTRY(serve_free_under_load))

@@ -695,6 +695,43 @@ TEST(admission_margin_counts_a_stall_once)
     ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, SEC + 11 * MS) == 1.0 * MS);
 }
 
+/* A profile more than 4x too slow follows the runs once PROFILE_RUNS (4) recent runs show
+ * it; one 3x too slow is the scale's; a shared class still above the floor keeps it. */
+TEST(admission_profile_follows_runs)
+{
+    rt_admit a;
+    rt_admit_init(&a);
+    uint64_t t = SEC;
+    for (int k = 0; k < 3; k++, t += 10 * MS) {
+        rt_admit_note_run(&a, 0.05, false, t);
+        ASSERT(rt_admit_profile_factor(&a, t) == 1.0); /* three runs: not yet */
+    }
+    ASSERT(a.scale == 0.25); /* the scale's floor */
+    rt_admit_note_run(&a, 0.05, false, t);
+    double f = rt_admit_profile_factor(&a, t);
+    ASSERT(f > 0.0499 && f < 0.0501);
+    ASSERT(fabs(a.scale - 1.0) < 1e-9 && fabs(a.scale_alone - 1.0) < 1e-9);
+    t += 10 * MS;
+    rt_admit_note_run(&a, 1.0, false, t); /* as the followed profile says */
+    ASSERT(rt_admit_profile_factor(&a, t) == 1.0);
+
+    rt_admit b; /* 3x too slow: the scale covers it */
+    rt_admit_init(&b);
+    for (int k = 0; k < 8; k++, t += 10 * MS) {
+        rt_admit_note_run(&b, 0.33, false, t);
+        ASSERT(rt_admit_profile_factor(&b, t) == 1.0);
+    }
+    ASSERT(fabs(b.scale - 0.33) < 1e-9);
+
+    rt_admit c; /* overlapping runs still slower than a quarter: no change */
+    rt_admit_init(&c);
+    for (int k = 0; k < 4; k++, t += 10 * MS)
+        rt_admit_note_run(&c, 0.05, false, t);
+    for (int k = 0; k < 2; k++, t += 10 * MS)
+        rt_admit_note_run(&c, 0.5, true, t);
+    ASSERT(rt_admit_profile_factor(&c, t) == 1.0);
+}
+
 /* ---- the public API over the estimator (what `usher simulate` does) ------------------ */
 typedef struct est_ctx {
     usher_estimator *e;
@@ -899,5 +936,6 @@ TEST_MAIN(TEST_ENTRY(md1_waiting_time_within_2pct), TEST_ENTRY(service_time_vari
           TEST_ENTRY(workload_file_as_the_planner_reads_it),
           TEST_ENTRY(admission_scale_alone_and_shared), TEST_ENTRY(admission_probe_of_a_refusing_profile),
           TEST_ENTRY(admission_margin_counts_a_stall_once),
+          TEST_ENTRY(admission_profile_follows_runs),
           TEST_ENTRY(admission_scale_is_the_second_largest_in_window),
           TEST_ENTRY(public_api_on_zoo_models), TEST_ENTRY(cli_simulate_json_and_errors))

@@ -60,6 +60,14 @@
  * requests made to the model's own SLO is probed the same way where SCALE_MIN
  * of it would fit: a profile measured while the machine was busy could
  * otherwise keep a model refusing everything from its start.
+ *
+ * A profile more than 1/SCALE_MIN too slow is corrected, not only probed
+ * (rt_admit_profile_factor): when PROFILE_RUNS or more recent runs all took
+ * SCALE_MIN or less of its time, the caller multiplies its profile by their
+ * high value and the scale starts again from 1. Only down: a profile too fast
+ * is what the scale and shedding are for, and a slowdown that ends must not
+ * stay in the profile. The simulator does not call it: its profile is what
+ * its runs take.
  */
 #include <math.h>
 #include <string.h>
@@ -72,6 +80,7 @@
 #define SCALE_HALF_LIFE_NS (5 * SEC) /* with none in the window they decay with this half-life */
 #define SCALE_MIN 0.25
 #define SCALE_MAX 16.0
+#define PROFILE_RUNS 4               /* recent runs that must all show a profile too slow */
 #define RECHECK_NS (5 * MS)          /* while decaying, recompute at most this often */
 #define PROBE_GAP_NS (250 * MS)      /* one probe at most this often while shedding */
 #define RATE_TAU_NS SEC              /* the arrival rate: a counter decaying with this constant */
@@ -200,6 +209,31 @@ void rt_admit_note_late(rt_admit *a, double late, uint64_t t1)
 {
     recent_add(&a->late, late, t1);
     a->recheck = 0;
+}
+
+double rt_admit_profile_factor(rt_admit *a, uint64_t now)
+{
+    if (a->scale > SCALE_MIN) /* the common case, after every run: the scale covers it */
+        return 1.0;
+    double hi = 0, sh = 0;
+    uint64_t o;
+    if (!recent_high(&a->ratios, now, &hi, &o))
+        return 1.0;
+    unsigned n = 0;
+    for (unsigned i = 0; i < a->ratios.n; i++)
+        n += a->ratios.t[i] > now || now - a->ratios.t[i] < SCALE_WINDOW_NS;
+    if (a->ratios_shared.n && recent_high(&a->ratios_shared, now, &sh, &o) && sh > hi)
+        hi = sh;
+    if (n < PROFILE_RUNS || !(hi > 1e-9) || !(hi < SCALE_MIN))
+        return 1.0;
+    for (unsigned i = 0; i < a->ratios.n; i++)
+        a->ratios.v[i] /= hi;
+    for (unsigned i = 0; i < a->ratios_shared.n; i++)
+        a->ratios_shared.v[i] /= hi;
+    a->recheck = 0;
+    rt_admit_refresh(a, now);
+    a->scale_last = a->scale_alone;
+    return hi;
 }
 
 double rt_admit_rate(const rt_admit *a, uint64_t now)

@@ -196,6 +196,8 @@ struct rt_model {
      * margin for its own error, the admitted arrival rate, shedding and probes */
     rt_admit adm;
     bool learn;                  /* no latency was given: cfg.latency_ns is learned from runs */
+    double profile_factor;       /* cfg.latency_ns against the profile given (note_run) */
+    bool capacity_follows;       /* no queue capacity given: it follows the profile */
     rt_model_stats st;
     /* successful runs by batch size (rows; the last entry: RT_MAX_BATCH or more), for
      * rt_model_batch_stats: Triton's batch_stats */
@@ -290,11 +292,15 @@ static double request_cost(const rt_model *m, const rt_request *r)
     return cost < COST_MIN ? COST_MIN : cost > COST_MAX ? COST_MAX : cost;
 }
 
+static size_t default_capacity(const rt_model_cfg *c);
+
 /*
  * Under mu: fold one successful run's time into the scale. A model with no latency
  * given (nothing profiled, a plan file without CPU latencies) learns its table here:
  * the first run of each batch size sets that size's entry, and the first request's
- * input sizes become the reference for costs.
+ * input sizes become the reference for costs. A profile that recent runs show more
+ * than 4x too slow follows them (rt_admit_profile_factor), and so does the default
+ * queue bound, which the profile sets.
  */
 static void note_run(rt_model *m, const rt_request *head, int64_t rows, double cost, uint64_t took,
                      bool shared, uint64_t now)
@@ -319,6 +325,20 @@ static void note_run(rt_model *m, const rt_request *head, int64_t rows, double c
         return;
     rt_admit_note_run(&m->adm, (double)took / ((double)pred * (cost > 0 ? cost : 1.0)), shared,
                       now);
+    double f = rt_admit_profile_factor(&m->adm, now);
+    if (f < 1.0) { /* the profile follows the runs (admit.c) */
+        for (int k = 1; k <= m->cfg.max_batch && k <= RT_MAX_BATCH; k++) {
+            double l = (double)m->cfg.latency_ns[k] * f;
+            if (m->cfg.latency_ns[k])
+                m->cfg.latency_ns[k] = l < 1 ? 1 : (uint64_t)l;
+        }
+        m->profile_factor *= f;
+        if (m->capacity_follows)
+            m->capacity = default_capacity(&m->cfg);
+        US_LOGW("model '%s': its recent runs took %.3g of the profile's time or less: the "
+                "profile follows them (x%.3g of the start-up profile)",
+                m->cfg.name, f, m->profile_factor);
+    }
 }
 
 /* Under mu: replica p starts a run; it and the runs it overlaps are in the scale's shared
@@ -1660,12 +1680,14 @@ int rt_model_new(const rt_model_cfg *cfg, const char *exe, rt_model **out, usher
     m->exe = us_strdup(exe);
     m->ort_lib = cfg->be.ort_library ? us_strdup(cfg->be.ort_library) : NULL;
     m->cfg.be.ort_library = m->ort_lib;
+    m->capacity_follows = !cfg->queue_capacity;
     m->capacity = cfg->queue_capacity ? (size_t)cfg->queue_capacity : default_capacity(cfg);
     m->cfg.queue_capacity = (int)m->capacity;
     m->view_cap = (size_t)cfg->max_batch + VIEW_EXTRA;
     m->batch_max = 1; /* until the first worker shows the model's batch dims */
     m->accepting = true;
     rt_admit_init(&m->adm);
+    m->profile_factor = 1.0;
     m->learn = true;
     for (int b = 1; b <= cfg->max_batch && m->learn; b++)
         m->learn = cfg->latency_ns[b] == 0;
@@ -1793,6 +1815,7 @@ void rt_model_get_stats(rt_model *m, rt_model_stats *out)
     out->arrival_rate = rate_at(m, now);
     out->shedding = m->adm.last_shed && now - m->adm.last_shed < SHEDDING_NS;
     out->latency_learned = m->learn;
+    out->profile_factor = m->profile_factor;
     pthread_mutex_unlock(&m->mu);
 }
 

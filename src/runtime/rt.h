@@ -198,6 +198,9 @@ typedef struct rt_model_stats {
                                               predicted at admission (0: on time) */
     double arrival_rate;                   /* rows/s admitted lately (1 s decay) */
     bool latency_learned;                  /* no profile: latencies learned from runs */
+    double profile_factor;                 /* what the profile's latencies were multiplied by
+                                              since start, runs having shown it SCALE_MIN or
+                                              less of their time (1: never; admit.c) */
     /* a merge group's runs (the whole group's, also in each member's statistics): runs
      * that served requests of two or more members, and the filler rows of members with
      * no request (their cost is in compute_ns) */
@@ -390,6 +393,11 @@ void rt_admit_note_late(rt_admit *a, double late, uint64_t t1);
  * predicted run (0: not known). A delay inherited from the batch before is that batch's
  * lateness, counted once (admit.c). */
 double rt_admit_lateness(uint64_t t1, uint64_t pred_end, uint64_t rebase);
+/* After a run is noted: when the recent runs (4 at least) all took SCALE_MIN (1/4) or
+ * less of the profile's time, the factor (< 1/4) the caller multiplies its profile by,
+ * the recent ratios being re-expressed against the profile so corrected (the scale goes
+ * to 1); 1 otherwise. */
+double rt_admit_profile_factor(rt_admit *a, uint64_t now);
 /* the admitted arrival rate at now, rows/s (a counter decaying with a 1 s constant) */
 double rt_admit_rate(const rt_admit *a, uint64_t now);
 void rt_admit_note_arrival(rt_admit *a, uint64_t now, int64_t rows);

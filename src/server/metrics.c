@@ -272,6 +272,11 @@ void srv_metrics(usher_server *s, us_buf *b)
         if (!s->m[i].error[0])
             us_buf_printf(b, "usher_model_shedding{model=\"%s\"} %d\n", s->m[i].rm->name,
                           st[i].shedding ? 1 : 0);
+    per_model_gauge(b, s, st, "usher_batch_latency_profile_factor",
+                    "What the start-up latency profile has been multiplied by since start: "
+                    "runs showed it more than 4x too slow (a profile measured on a busy "
+                    "machine), and it follows them (1: never).",
+                    STAT(profile_factor), 1.0, 6);
     per_model_gauge(b, s, st, "usher_admission_margin_seconds",
                     "What admission keeps in hand beyond its prediction (at least 15% of it): "
                     "how late recent batches ended against the end predicted when they were "

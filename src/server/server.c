@@ -1344,6 +1344,7 @@ void srv_model_stats(const srv_model *m, rt_model_stats *out)
     }
     out->replicas_ready = 0;
     out->latency_scale = 0;
+    out->profile_factor = 1.0; /* the current runtime's, below */
     rt_model_stats st;
     if (m->old) { /* a group member's: the group's old runtime, its own counters there */
         if (m->group)
@@ -1361,6 +1362,7 @@ void srv_model_stats(const srv_model *m, rt_model_stats *out)
         out->arrival_rate = st.arrival_rate;
         out->admission_margin_ns = st.admission_margin_ns;
         out->latency_learned = st.latency_learned;
+        out->profile_factor = st.profile_factor;
     }
 }
 
