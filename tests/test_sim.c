@@ -678,8 +678,8 @@ TEST(admission_margin_counts_a_stall_once)
         for (int k = 0; k < 10; k++) {
             uint64_t pred_end = SEC + (uint64_t)(k + 1) * run; /* predicted back to back */
             uint64_t t1 = (k == 0 ? t + stall : t) + run - (uint64_t)k * 100000; /* catch-up */
-            uint64_t rebase = rebased && freed ? freed + run : 0;
-            rt_admit_note_late(&a, rt_admit_lateness(t1, pred_end, rebase), t1);
+            rt_admit_note_late(&a, rt_admit_lateness(t1, pred_end, rebased ? freed : 0, run),
+                               t1);
             rt_admit_note_run(&a, 1.0, false, t1);
             freed = t = t1;
         }
@@ -690,9 +690,9 @@ TEST(admission_margin_counts_a_stall_once)
             ASSERT(a.margin > 30.0 * MS); /* the per-batch count this replaces */
     }
     /* a batch that did not wait for its replica keeps its own lateness */
-    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, SEC + 2 * MS) == 2.0 * MS);
-    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, 0) == 2.0 * MS);
-    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, SEC + 11 * MS) == 1.0 * MS);
+    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, SEC + 1 * MS, MS) == 2.0 * MS);
+    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, 0, MS) == 2.0 * MS);
+    ASSERT(rt_admit_lateness(SEC + 12 * MS, SEC + 10 * MS, SEC + 10 * MS, MS) == 1.0 * MS);
 }
 
 /* A profile more than 4x too slow follows the runs once PROFILE_RUNS (4) recent runs show

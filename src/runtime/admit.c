@@ -48,10 +48,9 @@
  * batch queued behind it. Counted per batch, the batches queued behind one
  * 40 ms stall of the worker (SIGSTOP) at 0.6 of capacity were all late by
  * nearly the stall, their second largest held the margin there for the
- * window's 2 s, and 463 of 8,184 requests were shed (none now); a CI machine's
- * own stalls shed 891 of 10,536 in test_sim_vs_serve, whose simulator, with
- * no stalls, then found 9.4% more goodput than the server. The scale corrects the runs; the margin what the scale does not see:
- * runs that vary more than their recent high, wake-ups of replica threads.
+ * window's 2 s, and 463 of 8,184 requests were shed (none now). The scale
+ * corrects the runs; the margin what the scale does not see: runs that vary
+ * more than their recent high, wake-ups of replica threads.
  *
  * Admission cannot get stuck refusing (rt_admit_decide): a refusal that the
  * profile alone would have admitted is shedding by scale, and while that
@@ -200,8 +199,9 @@ void rt_admit_note_run(rt_admit *a, double ratio, bool shared, uint64_t now)
     a->scale_last = a->scale_alone; /* the alone class decays from here */
 }
 
-double rt_admit_lateness(uint64_t t1, uint64_t pred_end, uint64_t rebase)
+double rt_admit_lateness(uint64_t t1, uint64_t pred_end, uint64_t freed, uint64_t run_pred)
 {
+    uint64_t rebase = freed ? sat_add(freed, run_pred) : 0;
     return (double)t1 - (double)(rebase > pred_end ? rebase : pred_end);
 }
 

@@ -328,9 +328,9 @@ static void note_run(rt_model *m, const rt_request *head, int64_t rows, double c
     double f = rt_admit_profile_factor(&m->adm, now);
     if (f < 1.0) { /* the profile follows the runs (admit.c) */
         for (int k = 1; k <= m->cfg.max_batch && k <= RT_MAX_BATCH; k++) {
-            double l = (double)m->cfg.latency_ns[k] * f;
-            if (m->cfg.latency_ns[k])
-                m->cfg.latency_ns[k] = l < 1 ? 1 : (uint64_t)l;
+            uint64_t *l = &m->cfg.latency_ns[k];
+            if (*l)
+                *l = (double)*l * f < 1 ? 1 : (uint64_t)((double)*l * f);
         }
         m->profile_factor *= f;
         if (m->capacity_follows)
@@ -919,7 +919,7 @@ static void lose_worker(rt_model *m, replica *p, const char *why)
 
 /* Lock held on entry: answer and count a finished batch, then the lock is released. */
 static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const char *msg,
-                   uint64_t t0, uint64_t t1, uint64_t rebase)
+                   uint64_t t0, uint64_t t1, uint64_t freed, uint64_t run_pred)
 {
     /* the members are chained before the lock goes: once it does, the replica may be
      * claimed again and reqs (its batch array) refilled by another thread */
@@ -942,8 +942,10 @@ static void finish(rt_model *m, rt_request **reqs, size_t n, rt_outcome o, const
                 mst(m, reqs[j])->queue_ns += t0 - reqs[j]->arrival_ns;
                 mst(m, reqs[j])->compute_ns += t1 - t0;
             }
-            if (reqs[j]->pred_end && rt_admit_lateness(t1, reqs[j]->pred_end, rebase) > late)
-                late = rt_admit_lateness(t1, reqs[j]->pred_end, rebase);
+            double lj = reqs[j]->pred_end ? rt_admit_lateness(t1, reqs[j]->pred_end, freed,
+                                                              run_pred)
+                                          : -1e300;
+            late = lj > late ? lj : late;
         }
         list_add(&l, reqs[j]);
     }
@@ -1184,7 +1186,7 @@ static int send_batch(rt_model *m, replica *p, batch_run *b, usher_error *err)
             snprintf(msg, sizeof msg, "could not form the batch: %s", err->msg);
             pthread_mutex_lock(&m->mu);
             release_claim(m, p, b);
-            finish(m, b->reqs, b->n, RT_INTERNAL, msg, 0, 0, 0);
+            finish(m, b->reqs, b->n, RT_INTERNAL, msg, 0, 0, 0, 0);
             return NOTHING_SENT;
         }
         b->t0 = rt_now_ns();
@@ -1315,10 +1317,10 @@ static void end_batch(rt_model *m, replica *p, const batch_run *b, int rc, us_te
         dead = p->w;
         p->w = NULL;
     }
-    /* the end its members could have been predicted at, knowing when p would be freed */
-    uint64_t rebase = p->freed ? sat_add(p->freed, p->run_pred) : 0;
+    uint64_t freed = p->freed; /* when p was freed before this batch: the margin's rebase */
     p->freed = t1;
-    finish(m, b->reqs, b->n, o, msg, b->t0, t1, rebase); /* answer first (FAULT-1), then reap */
+    /* answer first (FAULT-1), then reap */
+    finish(m, b->reqs, b->n, o, msg, b->t0, t1, freed, p->run_pred);
     if (dead)
         rt_worker_stop(dead, 0);
 }

@@ -388,11 +388,11 @@ void rt_admit_note_run(rt_admit *a, double ratio, bool shared, uint64_t now);
 /* a batch was answered at t1, `late` ns after the latest end admission predicted for a member
  * (each member's rt_admit_lateness; the largest) */
 void rt_admit_note_late(rt_admit *a, double late, uint64_t t1);
-/* A member answered at t1 against pred_end, its end predicted at admission, or against
- * rebase when that is later: when the replica that ran it was freed plus the batch's
- * predicted run (0: not known). A delay inherited from the batch before is that batch's
+/* A member answered at t1 against pred_end, its end predicted at admission, or, when that
+ * is later, against when the replica that ran it was freed (`freed`; 0: not known) plus
+ * the batch's predicted run: a delay inherited from the batch before is that batch's
  * lateness, counted once (admit.c). */
-double rt_admit_lateness(uint64_t t1, uint64_t pred_end, uint64_t rebase);
+double rt_admit_lateness(uint64_t t1, uint64_t pred_end, uint64_t freed, uint64_t run_pred);
 /* After a run is noted: when the recent runs (4 at least) all took SCALE_MIN (1/4) or
  * less of the profile's time, the factor (< 1/4) the caller multiplies its profile by,
  * the recent ratios being re-expressed against the profile so corrected (the scale goes

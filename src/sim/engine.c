@@ -862,8 +862,7 @@ static int on_end(eng *e, uint32_t ri)
     const uint64_t t1 = e->now, t0 = r->t0;
     const int k = r->n_req;
     double late = -1e300;
-    /* the end its members could have been predicted at, knowing when r would be freed */
-    const uint64_t rebase = r->freed ? sat_add(r->freed, r->busy_until - t0) : 0;
+    const uint64_t run_pred = r->busy_until - t0; /* with r->freed, the margin's rebase */
     for (int j = 0; j < k; j++) {
         uint64_t a = r->b_arr[j], lat = t1 - a;
         uint32_t wi = r->b_mem ? r->b_mem[j] : r->model; /* whose request: a member's */
@@ -881,8 +880,9 @@ static int on_end(eng *e, uint32_t ri)
             wm->late++;
             window_note(e, a, W_LATE);
         }
-        if (r->b_pred[j] && rt_admit_lateness(t1, r->b_pred[j], rebase) > late)
-            late = rt_admit_lateness(t1, r->b_pred[j], rebase);
+        double lj = r->b_pred[j] ? rt_admit_lateness(t1, r->b_pred[j], r->freed, run_pred)
+                                 : -1e300;
+        late = lj > late ? lj : late;
     }
     r->freed = t1;
     /* The runtime (model.c end_batch) notes the run, then the lateness, and the next
